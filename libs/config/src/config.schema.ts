@@ -1,0 +1,33 @@
+import { z } from 'zod';
+import { ALL_QUEUES, QueueName } from '@tq/contracts';
+
+const csvOf = <T extends string>(values: readonly T[]) =>
+  z.string().transform((s, ctx) => {
+    const items = s.split(',').map((x) => x.trim()).filter(Boolean);
+    for (const item of items) if (!values.includes(item as T)) ctx.addIssue({ code: 'custom', message: `unknown "${item}"; expected one of ${values.join(', ')}` });
+    return items as T[];
+  });
+
+/** Every environment variable the system reads, with its default. Nothing else reads process.env. */
+export const configSchema = z.object({
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  /** BullMQ key prefix: tests use a unique one each, so runs never see each other's jobs. */
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/).default('tq'),
+  ARTIFACT_DIR: z.string().min(1).default('.data'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default('127.0.0.1'),
+  /** Which queues this worker serves; all of them when unset. */
+  WORKER_QUEUES: csvOf(ALL_QUEUES).prefault(ALL_QUEUES.join(',')),
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
+  /** Force a compute backend (tensorflow | wasm | cpu); the best available when unset. */
+  TQ_BACKEND: z.enum(['tensorflow', 'wasm', 'cpu']).optional(),
+  MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(200 * 1024 * 1024),
+  /** Lock lease of a worker on its job; short values exist for the stall test. */
+  LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(60_000),
+  STALLED_INTERVAL_MS: z.coerce.number().int().min(500).default(30_000),
+  MODEL_CACHE_SIZE: z.coerce.number().int().min(1).default(8),
+  LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
+  LOG_JSON: z.stringbool().default(false),
+});
+export type AppConfig = z.infer<typeof configSchema>;
+export { QueueName };

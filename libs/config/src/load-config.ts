@@ -1,0 +1,13 @@
+import { describeIssues } from '@tq/contracts';
+import { configSchema, type AppConfig } from './config.schema';
+
+let cached: AppConfig | undefined;
+
+/** Parses the environment once; a bad value stops start-up with the variable's name and the reason. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  if (env === process.env && cached) return cached;
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) throw new Error(`Invalid configuration: ${describeIssues(parsed.error)}`);
+  if (env === process.env) cached = parsed.data;
+  return parsed.data;
+}

@@ -1,0 +1,35 @@
+import { z } from 'zod';
+import { datasetIdSchema, modelRefSchema } from './names.schema';
+
+/** Rows of finite numbers; NaN and Infinity cannot be expressed in JSON, strings are rejected. */
+export const instancesSchema = z.array(z.array(z.number().finite()).min(1).max(1_000_000)).min(1).max(100_000);
+
+export const inferRequestSchema = z.object({
+  model: modelRefSchema,
+  input: z.union([
+    z.object({ dataset: z.object({ id: datasetIdSchema }).strict() }).strict(),
+    z.object({ instances: instancesSchema }).strict(),
+  ]),
+  batchSize: z.number().int().min(1).max(65536).default(1024),
+}).strict();
+export type InferRequest = z.infer<typeof inferRequestSchema>;
+export type InferJobData = InferRequest;
+
+export const inferProgressSchema = z.object({ stage: z.enum(['loading', 'predicting', 'writing']), percent: z.number(), rows: z.number().int().optional() });
+export type InferProgress = z.infer<typeof inferProgressSchema>;
+
+export const inferResultSchema = z.object({
+  rows: z.number().int(),
+  rowsPerSec: z.number(),
+  engine: z.enum(['onnxruntime', 'tfjs']),
+  backend: z.string(),
+  /** GET /v1/jobs/:id/output: JSONL, one line per input row in input order. */
+  output: z.string(),
+});
+export type InferResult = z.infer<typeof inferResultSchema>;
+
+export const predictRequestSchema = z.object({ instances: instancesSchema }).strict();
+export type PredictRequest = z.infer<typeof predictRequestSchema>;
+/** One prediction: class probabilities, the top class index, and its name when the model has classes. */
+export const predictionSchema = z.object({ scores: z.array(z.number()), classIndex: z.number().int(), label: z.string().optional() });
+export type Prediction = z.infer<typeof predictionSchema>;

@@ -1,0 +1,47 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { modelNameSchema, type ModelRef } from '@tq/contracts';
+
+/**
+ * The local artifact folder. Every path is built here from validated parts, so no caller can
+ * escape the root. Layout: models/<name>/<version>/, datasets/<id>/, checkpoints/<key>/, outputs/.
+ */
+export class ArtifactStore {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  modelsDir(): string { return join(this.root, 'models'); }
+  modelNameDir(name: string): string { return join(this.modelsDir(), modelNameSchema.parse(name)); }
+  modelDir(ref: ModelRef): string { return join(this.modelNameDir(ref.name), String(Math.trunc(ref.version))); }
+  datasetsDir(): string { return join(this.root, 'datasets'); }
+  datasetDir(id: string): string { return join(this.datasetsDir(), safeSegment(id)); }
+  checkpointDir(key: string): string { return join(this.root, 'checkpoints', safeSegment(key)); }
+  outputPath(jobId: string, ext = 'jsonl'): string { return join(this.root, 'outputs', `${safeSegment(jobId)}.${ext}`); }
+  /** A fresh private folder under the root (same filesystem, so a later rename is atomic). */
+  async tempDir(): Promise<string> {
+    const dir = join(this.root, 'tmp', randomUUID());
+    await mkdir(dir, { recursive: true });
+    return dir;
+  }
+}
+
+/** Folder names made from ids: one segment, no dots at the start, nothing but a safe alphabet. */
+export function safeSegment(id: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_:.-]{0,127}$/.test(id) || id.includes('..')) throw new Error(`unsafe path segment "${id}"`);
+  return id.replace(/:/g, '_');
+}
+
+/** Write then rename: readers see the old file or the new one, never half of one. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.${randomUUID()}.tmp`;
+  await writeFile(tmp, data);
+  await rename(tmp, path);
+}
+
+export async function removeDir(path: string): Promise<void> {
+  await rm(path, { recursive: true, force: true });
+}

@@ -1,0 +1,3 @@
+export * from './artifact-store';
+export * from './tfjs-file-io';
+export * from './model-registry';

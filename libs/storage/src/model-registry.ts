@@ -1,0 +1,113 @@
+import { mkdir, readdir, readFile, rename, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { modelVersionMetaSchema, type ModelRef, type ModelVersionMeta } from '@tq/contracts';
+import { ArtifactStore, removeDir, writeFileAtomic } from './artifact-store';
+
+export const METADATA_JSON = 'metadata.json';
+export type NewVersionMeta = Omit<ModelVersionMeta, 'name' | 'version' | 'createdAt' | 'artifacts'>;
+
+export class ModelNotFoundError extends Error {
+  constructor(readonly ref: { name: string; version?: number }) {
+    super(ref.version === undefined ? `model "${ref.name}" does not exist` : `model "${ref.name}" has no version ${ref.version}`);
+  }
+}
+
+/**
+ * Versions, metrics and lineage of models, kept in the artifact folder alone (metadata.json per
+ * version), so the registry is rebuilt by reading the folder. Versions are allocated by an atomic
+ * rename of a fully written staging folder: concurrent workers never share a number, readers never
+ * see half a version.
+ */
+export class ModelRegistry {
+  constructor(readonly store: ArtifactStore) {}
+
+  /** `write(dir)` puts the artifacts (model.json, weights.bin, ...) into a staging folder. */
+  async register(name: string, meta: NewVersionMeta, write: (dir: string) => Promise<void>): Promise<ModelVersionMeta> {
+    const staging = await this.store.tempDir();
+    try {
+      await write(staging);
+      const nameDir = this.store.modelNameDir(name);
+      await mkdir(nameDir, { recursive: true });
+      for (let version = (await this.latestVersion(name)) + 1; ; version++) {
+        const full: ModelVersionMeta = { ...meta, name, version, createdAt: new Date().toISOString(), artifacts: await sizes(staging) };
+        await writeFileAtomic(join(staging, METADATA_JSON), JSON.stringify(modelVersionMetaSchema.parse(full), null, 2));
+        try {
+          await rename(staging, this.store.modelDir({ name, version }));
+          return full;
+        } catch (err) {
+          if (!isTaken(err)) throw err;
+        }
+      }
+    } finally {
+      await removeDir(staging);
+    }
+  }
+
+  /** Adds or replaces one artifact of a version (e.g. model.onnx) and records its size. */
+  async putArtifact(ref: ModelRef, file: string, data: string | Uint8Array): Promise<ModelVersionMeta> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(file) || file === METADATA_JSON) throw new Error(`bad artifact name "${file}"`);
+    const meta = await this.getVersion(ref);
+    const dir = this.store.modelDir(ref);
+    await writeFileAtomic(join(dir, file), data);
+    const updated = { ...meta, artifacts: await sizes(dir) };
+    await writeFileAtomic(join(dir, METADATA_JSON), JSON.stringify(updated, null, 2));
+    return updated;
+  }
+
+  async names(): Promise<string[]> {
+    return (await listDirs(this.store.modelsDir())).filter((n) => !n.startsWith('.')).sort();
+  }
+
+  async versions(name: string): Promise<ModelVersionMeta[]> {
+    const dirs = await listDirs(this.store.modelNameDir(name));
+    const numbers = dirs.filter((d) => /^\d+$/.test(d)).map(Number).sort((a, b) => a - b);
+    const metas = await Promise.all(numbers.map((version) => this.getVersion({ name, version }).catch(() => undefined)));
+    return metas.filter((m): m is ModelVersionMeta => m !== undefined);
+  }
+
+  async getVersion(ref: ModelRef): Promise<ModelVersionMeta> {
+    try {
+      const raw = await readFile(join(this.store.modelDir(ref), METADATA_JSON), 'utf8');
+      return modelVersionMetaSchema.parse(JSON.parse(raw));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ModelNotFoundError(ref);
+      throw err;
+    }
+  }
+
+  async exists(ref: ModelRef): Promise<boolean> {
+    return this.getVersion(ref).then(() => true, () => false);
+  }
+
+  async latestVersion(name: string): Promise<number> {
+    const dirs = await listDirs(this.store.modelNameDir(name));
+    return dirs.filter((d) => /^\d+$/.test(d)).map(Number).reduce((a, b) => Math.max(a, b), 0);
+  }
+
+  artifactPath(ref: ModelRef, file: string): string {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(file)) throw new Error(`bad artifact name "${file}"`);
+    return join(this.store.modelDir(ref), file);
+  }
+}
+
+async function listDirs(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+async function sizes(dir: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    if (e.isFile() && e.name !== METADATA_JSON && !e.name.endsWith('.tmp')) out[e.name] = (await stat(join(dir, e.name))).size;
+  }
+  return out;
+}
+
+function isTaken(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EEXIST' || code === 'ENOTEMPTY' || code === 'EPERM';
+}
