@@ -1,0 +1,77 @@
+import * as tf from '@tensorflow/tfjs';
+import type { FitSpec } from '@tq/contracts';
+
+/** Probabilities are clipped away from 0 and 1 before the log, as Keras does (its epsilon). */
+export const LOSS_EPSILON = 1e-7;
+
+export interface GradientResult {
+  /** Mean sparse categorical cross-entropy of the batch. */
+  loss: tf.Scalar;
+  /** One gradient per trainable variable, keyed by the variable's name (tf.Variable.name). */
+  grads: tf.NamedTensorMap;
+}
+
+/**
+ * The trainable variables of a model, in the model's weight order. Optimizers such as Adam keep
+ * their slots by position in the gradient map, so this order is part of the checkpoint format.
+ */
+export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
+  const seen = new Set<string>();
+  const out: tf.Variable[] = [];
+  for (const w of model.trainableWeights) {
+    // LayerVariable.read() returns the backing tf.Variable itself (typed as Tensor by tfjs).
+    const v = w.read() as tf.Variable;
+    if (!seen.has(v.name)) { seen.add(v.name); out.push(v); }
+  }
+  return out;
+}
+
+/** Mean sparse categorical cross-entropy of softmax outputs `probs` [n, classes] against int class indices `y` [n]. */
+export function sparseCategoricalCrossentropy(probs: tf.Tensor, y: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const classes = probs.shape[probs.shape.length - 1] ?? 1;
+    const labels = tf.oneHot(tf.cast(tf.reshape(y, [-1]), 'int32'), classes);
+    const logP = tf.log(tf.clipByValue(probs, LOSS_EPSILON, 1 - LOSS_EPSILON));
+    return tf.neg(tf.mean(tf.sum(tf.mul(labels, logP), -1))) as tf.Scalar;
+  });
+}
+
+/**
+ * One forward + backward pass of a classification model (softmax output, int32 labels), in training
+ * mode so dropout drops and batch normalisation uses (and updates) batch statistics. The caller owns
+ * and disposes `loss` and every tensor in `grads`. Shared by the local training loop and the
+ * parameter-server workers, so both compute exactly the same step.
+ */
+export function computeGradients(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor): GradientResult {
+  const vars = trainableVariables(model);
+  const { value, grads } = tf.variableGrads(() => {
+    const out = model.apply(x, { training: true });
+    if (Array.isArray(out) || !(out instanceof tf.Tensor)) throw new Error('computeGradients expects a single-output model');
+    return sparseCategoricalCrossentropy(out, y);
+  }, vars);
+  return { loss: value, grads };
+}
+
+/** The optimizer a FitSpec names; "momentum" is SGD with momentum 0.9. */
+export function createOptimizer(fit: Pick<FitSpec, 'optimizer' | 'learningRate'>): tf.Optimizer {
+  const lr = fit.learningRate;
+  switch (fit.optimizer) {
+    case 'sgd': return tf.train.sgd(lr);
+    case 'momentum': return tf.train.momentum(lr, 0.9);
+    case 'adam': return tf.train.adam(lr);
+    case 'rmsprop': return tf.train.rmsprop(lr);
+    case 'adagrad': return tf.train.adagrad(lr);
+    default: {
+      const never: never = fit.optimizer;
+      throw new Error(`unknown optimizer "${String(never)}"`);
+    }
+  }
+}
+
+/**
+ * Applies gradients keyed by variable name (as computeGradients returns them). Does not dispose
+ * `grads`: the caller may still need them (e.g. to send them to a parameter server).
+ */
+export function applyGradients(optimizer: tf.Optimizer, grads: tf.NamedTensorMap): void {
+  optimizer.applyGradients(grads);
+}
