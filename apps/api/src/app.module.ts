@@ -1,0 +1,23 @@
+import { Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { QueueModule } from '@tq/queue';
+import { ComputeModule, StorageModule } from '@tq/runtime';
+import { ErrorsFilter } from './common/errors.filter';
+import { DashboardModule } from './dashboard/dashboard.module';
+import { DatasetsController } from './datasets/datasets.controller';
+import { HealthController } from './health/health.controller';
+import { JobEventsService } from './jobs/job-events.service';
+import { JobsController } from './jobs/jobs.controller';
+import { JobsService } from './jobs/jobs.service';
+import { SubmissionChecks } from './jobs/submission-checks.service';
+import { MetricsController } from './metrics/metrics.controller';
+import { MetricsService } from './metrics/metrics.service';
+import { ModelsController } from './models/models.controller';
+
+/** HTTP only: produces jobs, serves the registry and the dashboard; runs no processors. */
+@Module({
+  imports: [QueueModule.forRoot(), StorageModule, ComputeModule, DashboardModule],
+  controllers: [JobsController, DatasetsController, ModelsController, HealthController, MetricsController],
+  providers: [JobsService, SubmissionChecks, JobEventsService, MetricsService, { provide: APP_FILTER, useClass: ErrorsFilter }],
+})
+export class AppModule {}

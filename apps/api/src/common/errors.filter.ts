@@ -1,0 +1,34 @@
+import { Catch, HttpException, HttpStatus, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import type { Response } from 'express';
+import { InvalidJobDataError } from '@tq/queue';
+import { isClientError } from './client-errors';
+
+/** Library errors that describe a client mistake become 4xx naming the field; anything else is a logged 500. */
+@Catch()
+export class ErrorsFilter implements ExceptionFilter {
+  private readonly logger = new Logger('HTTP');
+
+  catch(err: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    if (res.headersSent) return;
+    if (err instanceof HttpException) {
+      res.status(err.getStatus()).json(normalize(err.getResponse(), err.getStatus()));
+      return;
+    }
+    if (err instanceof InvalidJobDataError) {
+      res.status(400).json({ statusCode: 400, error: 'Bad Request', message: err.message, issues: err.issues });
+      return;
+    }
+    const client = isClientError(err);
+    if (client) {
+      res.status(client.status).json({ statusCode: client.status, error: HttpStatus[client.status], message: `${client.field}: ${client.reason}`, issues: [{ field: client.field, reason: client.reason }] });
+      return;
+    }
+    this.logger.error(err instanceof Error ? err.stack : String(err));
+    res.status(500).json({ statusCode: 500, error: 'Internal Server Error', message: 'internal error' });
+  }
+}
+
+function normalize(body: string | object, status: number): object {
+  return typeof body === 'string' ? { statusCode: status, message: body } : body;
+}

@@ -1,0 +1,47 @@
+import { Body, Controller, Get, Param, Post, UploadedFile, UseInterceptors } from '@nestjs/common';
+import { FileInterceptor } from '@nestjs/platform-express';
+import { ApiBody, ApiConsumes, ApiTags } from '@nestjs/swagger';
+import { datasetUploadFieldsSchema, type DatasetInfo, type DatasetUploadFields } from '@tq/contracts';
+import { loadConfig } from '@tq/config';
+import { parseDatasetUpload } from '@tq/ml';
+import { DatasetStore } from '@tq/storage';
+import { badRequest, notFound } from '../common/http-issues';
+import { ZodPipe } from '../common/zod-body.pipe';
+
+const FORMAT_OF_EXTENSION: Record<string, 'csv' | 'jsonl'> = { csv: 'csv', jsonl: 'jsonl', ndjson: 'jsonl', json: 'jsonl' };
+
+@ApiTags('datasets')
+@Controller('v1/datasets')
+export class DatasetsController {
+  constructor(private readonly datasets: DatasetStore) {}
+
+  /** Multipart: `file` (CSV with a header row, or JSONL), `labelColumn`, optional `featureColumns` (comma-separated), `name`. */
+  @Post()
+  @ApiConsumes('multipart/form-data')
+  @ApiBody({ schema: { type: 'object', required: ['file', 'labelColumn'], properties: { file: { type: 'string', format: 'binary' }, labelColumn: { type: 'string' }, featureColumns: { type: 'string' }, name: { type: 'string' } } } })
+  @UseInterceptors(FileInterceptor('file', { limits: { fileSize: loadConfig().MAX_UPLOAD_BYTES, files: 1 } }))
+  async upload(@UploadedFile() file: Express.Multer.File | undefined, @Body(new ZodPipe(datasetUploadFieldsSchema)) fields: DatasetUploadFields): Promise<DatasetInfo> {
+    if (!file) throw badRequest([{ field: 'file', reason: 'a multipart file field named "file" is required' }]);
+    const extension = file.originalname.split('.').pop()?.toLowerCase() ?? '';
+    const format = FORMAT_OF_EXTENSION[extension];
+    if (!format) throw badRequest([{ field: 'file', reason: `"${file.originalname}" is neither .csv nor .jsonl` }]);
+    const data = parseDatasetUpload(file.buffer, format, fields);
+    return this.datasets.save(data, {
+      name: fields.name ?? file.originalname, format, labelColumn: fields.labelColumn, featureColumns: data.featureColumns ?? [], bytes: file.size,
+    });
+  }
+
+  @Get()
+  list(): Promise<DatasetInfo[]> {
+    return this.datasets.list();
+  }
+
+  @Get(':id')
+  async get(@Param('id') id: string): Promise<DatasetInfo> {
+    try {
+      return await this.datasets.get(id);
+    } catch {
+      throw notFound('id', `no dataset "${id}"`);
+    }
+  }
+}

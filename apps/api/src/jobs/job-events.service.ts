@@ -1,0 +1,42 @@
+import { Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { QueueEvents } from 'bullmq';
+import { EventEmitter } from 'node:events';
+import { PUBLIC_JOB_TYPES, type PublicJobType } from '@tq/contracts';
+import { loadConfig } from '@tq/config';
+import { connectionFromConfig } from '@tq/queue';
+
+export type JobEvent =
+  | { kind: 'progress'; type: PublicJobType; jobId: string; data: unknown }
+  | { kind: 'completed'; type: PublicJobType; jobId: string }
+  | { kind: 'failed'; type: PublicJobType; jobId: string; reason: string }
+  | { kind: 'active'; type: PublicJobType; jobId: string };
+
+/**
+ * One QueueEvents stream per public queue, fanned out in-process: SSE clients and metrics
+ * subscribe here instead of each opening its own blocking Redis connection.
+ */
+@Injectable()
+export class JobEventsService extends EventEmitter implements OnModuleInit, OnModuleDestroy {
+  private readonly streams: QueueEvents[] = [];
+
+  onModuleInit(): void {
+    const config = loadConfig();
+    this.setMaxListeners(0);
+    for (const type of PUBLIC_JOB_TYPES) {
+      const events = new QueueEvents(type, { connection: connectionFromConfig(config), prefix: config.QUEUE_PREFIX });
+      events.on('progress', ({ jobId, data }) => this.emitEvent({ kind: 'progress', type, jobId, data }));
+      events.on('completed', ({ jobId }) => this.emitEvent({ kind: 'completed', type, jobId }));
+      events.on('failed', ({ jobId, failedReason }) => this.emitEvent({ kind: 'failed', type, jobId, reason: failedReason }));
+      events.on('active', ({ jobId }) => this.emitEvent({ kind: 'active', type, jobId }));
+      this.streams.push(events);
+    }
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await Promise.all(this.streams.map((s) => s.close()));
+  }
+
+  private emitEvent(event: JobEvent): void {
+    this.emit('event', event);
+  }
+}

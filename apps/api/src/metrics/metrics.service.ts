@@ -1,0 +1,50 @@
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { Job } from 'bullmq';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ALL_QUEUES } from '@tq/contracts';
+import { JobProducer } from '@tq/queue';
+import { JobEventsService, type JobEvent } from '../jobs/job-events.service';
+
+/**
+ * Prometheus metrics: job counts per queue and state (read from Redis at scrape time, so every
+ * worker's work counts), job durations and training throughput (from the queue event stream).
+ */
+@Injectable()
+export class MetricsService implements OnModuleInit {
+  readonly registry = new Registry();
+  private readonly duration = new Histogram({ name: 'tq_job_duration_seconds', help: 'Processing time of finished jobs', labelNames: ['queue', 'outcome'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800], registers: [this.registry] });
+  private readonly finished = new Counter({ name: 'tq_jobs_finished_total', help: 'Jobs finished, by queue and outcome', labelNames: ['queue', 'outcome'], registers: [this.registry] });
+  private readonly samplesPerSec = new Gauge({ name: 'tq_training_samples_per_second', help: 'Latest training throughput reported by a train job', labelNames: ['job'], registers: [this.registry] });
+
+  constructor(private readonly producer: JobProducer, private readonly events: JobEventsService) {
+    const producerRef = this.producer;
+    new Gauge({
+      name: 'tq_jobs', help: 'Jobs by queue and state', labelNames: ['queue', 'state'], registers: [this.registry],
+      async collect() {
+        for (const queue of ALL_QUEUES) {
+          const counts = await producerRef.queue(queue).getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized', 'waiting-children');
+          for (const [state, n] of Object.entries(counts)) this.set({ queue, state }, n);
+        }
+      },
+    });
+    collectDefaultMetrics({ register: this.registry, prefix: 'tq_api_' });
+  }
+
+  onModuleInit(): void {
+    this.events.on('event', (event: JobEvent) => void this.observe(event));
+  }
+
+  private async observe(event: JobEvent): Promise<void> {
+    if (event.kind === 'progress') {
+      const sps = (event.data as { samplesPerSec?: unknown } | null)?.samplesPerSec;
+      if (event.type === 'train' && typeof sps === 'number') this.samplesPerSec.set({ job: event.jobId }, sps);
+      return;
+    }
+    if (event.kind !== 'completed' && event.kind !== 'failed') return;
+    const outcome = event.kind;
+    this.finished.inc({ queue: event.type, outcome });
+    this.samplesPerSec.remove({ job: event.jobId });
+    const job = await Job.fromId(this.producer.queueOf(event.type), event.jobId);
+    if (job?.processedOn && job.finishedOn) this.duration.observe({ queue: event.type, outcome }, (job.finishedOn - job.processedOn) / 1000);
+  }
+}

@@ -1,0 +1,68 @@
+import { Body, Controller, Get, Param, Post, Res } from '@nestjs/common';
+import { ApiBody, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { modelNameSchema, modelVersionSchema, predictRequestSchema, type ModelRef, type ModelVersionMeta, type PredictRequest } from '@tq/contracts';
+import { InferenceEngine, toPredictions } from '@tq/ml';
+import { ModelRegistry } from '@tq/storage';
+import { badRequest, notFound } from '../common/http-issues';
+import { openApiSchema } from '../common/openapi';
+import { ZodPipe } from '../common/zod-body.pipe';
+
+const ARTIFACT_TYPES: Record<string, string> = { json: 'application/json', bin: 'application/octet-stream', onnx: 'application/octet-stream' };
+
+@ApiTags('models')
+@Controller('v1/models')
+export class ModelsController {
+  constructor(private readonly registry: ModelRegistry, private readonly engine: InferenceEngine) {}
+
+  @Get()
+  async list() {
+    const names = await this.registry.names();
+    return Promise.all(names.map(async (name) => ({ name, latestVersion: await this.registry.latestVersion(name) })));
+  }
+
+  @Get(':name')
+  async get(@Param('name', new ZodPipe(modelNameSchema, 'name')) name: string) {
+    const versions = await this.registry.versions(name);
+    if (versions.length === 0) throw notFound('name', `no model "${name}"`);
+    return { name, versions: versions.map((v) => this.withUrls(v)) };
+  }
+
+  @Get(':name/versions/:version')
+  async version(@Param('name', new ZodPipe(modelNameSchema, 'name')) name: string, @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number) {
+    return this.withUrls(await this.meta({ name, version }));
+  }
+
+  /** model.json, weights.bin, model.onnx...: stock tf.loadLayersModel(<.../model.json>) loads from here. */
+  @Get(':name/versions/:version/:file')
+  async artifact(@Param('name', new ZodPipe(modelNameSchema, 'name')) name: string, @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number, @Param('file') file: string, @Res() res: Response) {
+    const meta = await this.meta({ name, version });
+    if (!(file in meta.artifacts)) throw notFound('file', `version ${version} of "${name}" has no artifact "${file}"`);
+    res.type(ARTIFACT_TYPES[file.split('.').pop() ?? ''] ?? 'application/octet-stream');
+    res.sendFile(this.registry.artifactPath({ name, version }, file));
+  }
+
+  @Post(':name/versions/:version/predict')
+  @ApiBody({ schema: openApiSchema(predictRequestSchema) })
+  async predict(@Param('name', new ZodPipe(modelNameSchema, 'name')) name: string, @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number, @Body(new ZodPipe(predictRequestSchema)) body: PredictRequest) {
+    const meta = await this.meta({ name, version });
+    const bad = body.instances.findIndex((row) => row.length !== meta.featureCount);
+    if (bad >= 0) throw badRequest([{ field: `instances.${bad}`, reason: `has ${body.instances[bad]?.length} values, the model takes ${meta.featureCount} features` }]);
+    const rows = Float32Array.from(body.instances.flat());
+    const out = await this.engine.predict({ name, version }, rows, body.instances.length);
+    return { model: { name, version }, engine: out.engine, predictions: toPredictions(out.scores, out.outputSize, meta.classes) };
+  }
+
+  private async meta(ref: ModelRef): Promise<ModelVersionMeta> {
+    try {
+      return await this.registry.getVersion(ref);
+    } catch {
+      throw notFound('version', `model "${ref.name}" has no version ${ref.version}`);
+    }
+  }
+
+  private withUrls(meta: ModelVersionMeta) {
+    const base = `/v1/models/${meta.name}/versions/${meta.version}`;
+    return { ...meta, urls: Object.fromEntries(Object.keys(meta.artifacts).map((f) => [f, `${base}/${f}`])) };
+  }
+}

@@ -1,0 +1,26 @@
+import { Processor } from '@nestjs/bullmq';
+import { JobName, QueueName, type AggregateJobData, type AggregateResult } from '@tq/contracts';
+import { runAggregator } from '@tq/paramserver';
+import { HandlesJob, RedisClientHolder, TypedWorkerHost, type TypedJob } from '@tq/queue';
+import { ArtifactStore, DatasetStore } from '@tq/storage';
+import { isBadInput } from '../bad-input';
+import { workerOptions } from '../worker-options';
+
+/** The parameter server of one data-parallel run, as a job: a dead aggregator is retried and resumes from its checkpoint. */
+@Processor(QueueName.Aggregate, workerOptions())
+@HandlesJob(JobName.Aggregate)
+export class AggregateProcessor extends TypedWorkerHost<JobName.Aggregate> {
+  protected readonly jobName = JobName.Aggregate;
+
+  constructor(private readonly redis: RedisClientHolder, private readonly store: ArtifactStore, private readonly datasets: DatasetStore) {
+    super();
+  }
+
+  protected handle(job: TypedJob<JobName.Aggregate>, _data: AggregateJobData): Promise<AggregateResult> {
+    return runAggregator(job, { redis: this.redis.client, store: this.store, datasets: this.datasets });
+  }
+
+  protected isBadInput(err: unknown): boolean {
+    return isBadInput(err);
+  }
+}

@@ -1,0 +1,27 @@
+import { Processor } from '@nestjs/bullmq';
+import { JobName, QueueName, type CompressJobData, type CompressResult } from '@tq/contracts';
+import type { BackendInfo } from '@tq/ml';
+import { HandlesJob, TypedWorkerHost, type TypedJob } from '@tq/queue';
+import { InjectBackend } from '@tq/runtime';
+import { ModelRegistry } from '@tq/storage';
+import { isBadInput } from '../bad-input';
+import { runCompression } from '../runners/compress.runner';
+import { workerOptions } from '../worker-options';
+
+@Processor(QueueName.Compress, workerOptions())
+@HandlesJob(JobName.Compress)
+export class CompressProcessor extends TypedWorkerHost<JobName.Compress> {
+  protected readonly jobName = JobName.Compress;
+
+  constructor(private readonly registry: ModelRegistry, @InjectBackend() private readonly backend: BackendInfo) {
+    super();
+  }
+
+  protected handle(job: TypedJob<JobName.Compress>, data: CompressJobData): Promise<CompressResult> {
+    return runCompression(data, { registry: this.registry, backend: this.backend }, { jobId: job.id ?? '', onProgress: (p) => this.reportProgress(job, p) });
+  }
+
+  protected isBadInput(err: unknown): boolean {
+    return isBadInput(err);
+  }
+}

@@ -1,0 +1,26 @@
+import { Processor } from '@nestjs/bullmq';
+import { JobName, QueueName, type TrainShardJobData, type TrainShardResult } from '@tq/contracts';
+import { runShard } from '@tq/paramserver';
+import { HandlesJob, RedisClientHolder, TypedWorkerHost, type TypedJob } from '@tq/queue';
+import { ArtifactStore, DatasetStore } from '@tq/storage';
+import { isBadInput } from '../bad-input';
+import { workerOptions } from '../worker-options';
+
+/** One worker's share of a data-parallel run: pull weights, push gradients of its shard. */
+@Processor(QueueName.TrainShard, workerOptions())
+@HandlesJob(JobName.TrainShard)
+export class TrainShardProcessor extends TypedWorkerHost<JobName.TrainShard> {
+  protected readonly jobName = JobName.TrainShard;
+
+  constructor(private readonly redis: RedisClientHolder, private readonly store: ArtifactStore, private readonly datasets: DatasetStore) {
+    super();
+  }
+
+  protected handle(job: TypedJob<JobName.TrainShard>, _data: TrainShardJobData): Promise<TrainShardResult> {
+    return runShard(job, { redis: this.redis.client, store: this.store, datasets: this.datasets });
+  }
+
+  protected isBadInput(err: unknown): boolean {
+    return isBadInput(err);
+  }
+}

@@ -1,0 +1,72 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
+import type { Lineage, ModelVersionMeta, TrainProgress, TrainRequest, TrainResult } from '@tq/contracts';
+import { checkModelFitsData, exportOnnx, fileCheckpoint, loadModelVersion, buildModel, resolveDataset, trainModel, type BackendInfo } from '@tq/ml';
+import { fileSaveHandler, removeDir, type ArtifactStore, type DatasetStore, type ModelRegistry } from '@tq/storage';
+import { Logger } from '@nestjs/common';
+
+export interface TrainDeps { registry: ModelRegistry; datasets: DatasetStore; store: ArtifactStore; backend: BackendInfo }
+export interface JobHooks<P> { jobId: string; onProgress: (p: P) => Promise<void>; shouldStop: () => Promise<boolean> }
+
+const logger = new Logger('train');
+
+/**
+ * One training job: data → model (new or fine-tuned) → epochs with checkpoints → one registered
+ * version holding model.json, weights.bin and model.onnx, written atomically. Re-running the same
+ * job id after a crash returns the version it already registered instead of adding a second one.
+ */
+export async function runTraining(req: TrainRequest, deps: TrainDeps, hooks: JobHooks<TrainProgress>): Promise<TrainResult> {
+  const done = await findVersionOfJob(deps.registry, req.model.name, hooks.jobId);
+  if (done) return resultOf(done, deps.backend);
+  await hooks.onProgress({ stage: 'loading', percent: 0 });
+  const data = await resolveDataset(req.dataset, deps.datasets);
+  const { model, lineage } = await startingModel(req, deps.registry, hooks.jobId);
+  try {
+    checkModelFitsData(model, data);
+    const checkpointKey = `train-${hooks.jobId}`;
+    const trained = await trainModel({ model, data, fit: req.fit, onProgress: hooks.onProgress, shouldStop: hooks.shouldStop, checkpoint: fileCheckpoint(deps.store, checkpointKey) });
+    await hooks.onProgress({ stage: 'saving', percent: 100, epoch: trained.epochs, epochs: req.fit.epochs });
+    const meta = await deps.registry.register(req.model.name, {
+      inputShape: data.inputShape, featureCount: data.featureCount, classes: data.classes, layers: req.model.layers,
+      metrics: trained.metrics, history: trained.history, lineage, backend: deps.backend.name, weightDtype: 'float32',
+    }, (dir) => writeArtifacts(model, dir));
+    await removeDir(deps.store.checkpointDir(checkpointKey));
+    return { ...resultOf(meta, deps.backend), samplesPerSec: trained.samplesPerSec, epochs: trained.epochs, resumedFromEpoch: trained.resumedFromEpoch };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** tfjs artifacts plus the ONNX export; a model ONNX cannot express is still served by tfjs. */
+export async function writeArtifacts(model: tf.LayersModel, dir: string): Promise<void> {
+  await model.save(fileSaveHandler(dir));
+  try {
+    await writeFile(join(dir, 'model.onnx'), exportOnnx(model));
+  } catch (err) {
+    logger.warn(`no ONNX export (inference will use tfjs): ${(err as Error).message}`);
+  }
+}
+
+async function startingModel(req: TrainRequest, registry: ModelRegistry, jobId: string): Promise<{ model: tf.LayersModel; lineage: Lineage }> {
+  const dataset = 'builtin' in req.dataset ? { builtin: req.dataset.builtin } : { id: req.dataset.id };
+  if (req.model.from) {
+    const { model } = await loadModelVersion(registry, req.model.from);
+    return { model, lineage: { kind: 'fine-tuned', jobId, dataset, parent: req.model.from } };
+  }
+  return { model: buildModel(req.model.layers ?? [], { seed: req.fit.seed }), lineage: { kind: 'trained', jobId, dataset } };
+}
+
+export async function findVersionOfJob(registry: ModelRegistry, name: string, jobId: string): Promise<ModelVersionMeta | undefined> {
+  return (await registry.versions(name)).find((v) => v.lineage.jobId === jobId);
+}
+
+function resultOf(meta: ModelVersionMeta, backend: BackendInfo): TrainResult {
+  return {
+    model: { name: meta.name, version: meta.version },
+    metrics: { loss: meta.metrics?.loss ?? NaN, ...meta.metrics },
+    epochs: meta.history?.length ?? 0,
+    samplesPerSec: 0,
+    backend: backend.name,
+  };
+}

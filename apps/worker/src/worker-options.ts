@@ -1,0 +1,18 @@
+import type { Processor } from '@nestjs/bullmq';
+
+type NestWorkerOptions = Extract<Parameters<typeof Processor>, [string, unknown]>[1];
+import { loadConfig } from '@tq/config';
+
+/**
+ * Lock settings for CPU-bound processors. They yield the event loop between batches, so BullMQ
+ * renews the lock every lockDuration/2 and a job is declared stalled only when its worker died.
+ */
+export function workerOptions(): NestWorkerOptions {
+  const config = loadConfig();
+  return {
+    concurrency: config.WORKER_CONCURRENCY,
+    lockDuration: config.LOCK_DURATION_MS,
+    stalledInterval: config.STALLED_INTERVAL_MS,
+    maxStalledCount: 2,
+  };
+}

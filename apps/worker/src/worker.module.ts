@@ -1,0 +1,32 @@
+import { Module, type DynamicModule, type Type } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { QueueName } from '@tq/contracts';
+import { loadConfig } from '@tq/config';
+import { QueueModule } from '@tq/queue';
+import { ComputeModule, StorageModule } from '@tq/runtime';
+import { HandlerCheck, SERVED_QUEUES } from './handler-check';
+import { AggregateProcessor } from './processors/aggregate.processor';
+import { CompressProcessor } from './processors/compress.processor';
+import { InferProcessor } from './processors/infer.processor';
+import { TrainShardProcessor } from './processors/train-shard.processor';
+import { TrainProcessor } from './processors/train.processor';
+
+const PROCESSOR_OF_QUEUE: Record<QueueName, Type> = {
+  [QueueName.Train]: TrainProcessor,
+  [QueueName.Compress]: CompressProcessor,
+  [QueueName.Infer]: InferProcessor,
+  [QueueName.Aggregate]: AggregateProcessor,
+  [QueueName.TrainShard]: TrainShardProcessor,
+};
+
+/** Only the processors of WORKER_QUEUES are instantiated, so a worker consumes only those queues. */
+@Module({})
+export class WorkerModule {
+  static forQueues(queues: QueueName[] = loadConfig().WORKER_QUEUES): DynamicModule {
+    return {
+      module: WorkerModule,
+      imports: [DiscoveryModule, QueueModule.forRoot(), StorageModule, ComputeModule],
+      providers: [{ provide: SERVED_QUEUES, useValue: queues }, HandlerCheck, ...queues.map((q) => PROCESSOR_OF_QUEUE[q])],
+    };
+  }
+}

@@ -1,0 +1,28 @@
+import { BullModule } from '@nestjs/bullmq';
+import { Module, type DynamicModule } from '@nestjs/common';
+import { ALL_QUEUES } from '@tq/contracts';
+import { loadConfig } from '@tq/config';
+import { JobProducer } from './job-producer.service';
+import { RedisClientHolder } from './redis.provider';
+import { connectionFromConfig } from './redis-connection';
+
+/**
+ * BullMQ wiring shared by the API (producer of every queue) and the worker (processors of some).
+ * Connection and key prefix come from the one config; tests isolate themselves with QUEUE_PREFIX.
+ */
+@Module({})
+export class QueueModule {
+  static forRoot(): DynamicModule {
+    const config = loadConfig();
+    return {
+      module: QueueModule,
+      global: true,
+      imports: [
+        BullModule.forRoot({ connection: connectionFromConfig(config), prefix: config.QUEUE_PREFIX }),
+        BullModule.registerQueue(...ALL_QUEUES.map((name) => ({ name }))),
+      ],
+      providers: [JobProducer, RedisClientHolder],
+      exports: [BullModule, JobProducer, RedisClientHolder],
+    };
+  }
+}

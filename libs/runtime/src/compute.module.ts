@@ -1,0 +1,35 @@
+import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { loadConfig } from '@tq/config';
+import { InferenceEngine, initBackend, type BackendInfo } from '@tq/ml';
+import { ModelRegistry } from '@tq/storage';
+
+export const BACKEND = Symbol('BACKEND');
+export const InjectBackend = () => Inject(BACKEND);
+
+/** Chooses the tfjs backend once at start (logged, shown in /health and job results) and owns the model cache. */
+@Global()
+@Module({
+  providers: [
+    {
+      provide: BACKEND,
+      useFactory: async (): Promise<BackendInfo> => {
+        const info = await initBackend(loadConfig().TQ_BACKEND);
+        new Logger('Compute').log(`tfjs backend: ${info.name} (${info.provider}${info.gpu ? ', GPU' : ''})`);
+        return info;
+      },
+    },
+    {
+      provide: InferenceEngine,
+      useFactory: (registry: ModelRegistry) => new InferenceEngine({ registry, cacheSize: loadConfig().MODEL_CACHE_SIZE }),
+      inject: [ModelRegistry, BACKEND],
+    },
+  ],
+  exports: [BACKEND, InferenceEngine],
+})
+export class ComputeModule implements OnApplicationShutdown {
+  constructor(@Inject(InferenceEngine) private readonly engine: InferenceEngine) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.engine.close();
+  }
+}
