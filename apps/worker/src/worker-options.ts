@@ -1,13 +1,11 @@
-import type { Processor } from '@nestjs/bullmq';
-
-type NestWorkerOptions = Extract<Parameters<typeof Processor>, [string, unknown]>[1];
+import type { WorkerOptions } from 'bullmq';
 import { loadConfig } from '@tq/config';
 
 /**
  * Lock settings for CPU-bound processors. They yield the event loop between batches, so BullMQ
  * renews the lock every lockDuration/2 and a job is declared stalled only when its worker died.
  */
-export function workerOptions(): NestWorkerOptions {
+export function workerOptions(): Partial<Omit<WorkerOptions, 'connection'>> {
   const config = loadConfig();
   return {
     concurrency: config.WORKER_CONCURRENCY,
