@@ -1,0 +1,66 @@
+import type { ChildProcess } from 'node:child_process';
+import { runDemo } from './demo';
+import { ensureRedis } from './ensure-redis';
+import { API_MAIN, WORKER_MAIN, startApp, stopProcess, waitForHttp } from './processes';
+
+const WORKERS = Number(process.env.TQ_WORKERS ?? 2);
+
+/**
+ * `npm start`: Redis (REDIS_URL, else local 6379, else a private redis-server), the API and two
+ * workers; prints the URLs, runs the demo pipeline once (TQ_DEMO=0 skips it); Ctrl-C stops everything. A worker that dies is restarted, as a
+ * supervisor would, so a killed worker's job is picked up again.
+ */
+async function main(): Promise<void> {
+  const redis = await ensureRedis(process.env.ARTIFACT_DIR ?? '.data');
+  const port = process.env.PORT ?? '3000';
+  const env = { REDIS_URL: redis.url, PORT: port };
+  const children = new Set<ChildProcess>();
+  let stopping = false;
+  const spawnWorker = (n: number) => {
+    const worker = startApp(WORKER_MAIN, `worker-${n}`, env);
+    children.add(worker);
+    worker.once('exit', (code, signal) => {
+      children.delete(worker);
+      if (stopping) return;
+      console.error(`[start] worker-${n} exited (${signal ?? code}); restarting in 1 s`);
+      setTimeout(() => !stopping && spawnWorker(n), 1000);
+    });
+  };
+  const api = startApp(API_MAIN, 'api', env);
+  children.add(api);
+  api.once('exit', (code) => { if (!stopping) { console.error(`[start] the API exited (${code}); stopping`); void shutdown(1); } });
+  for (let n = 1; n <= WORKERS; n++) spawnWorker(n);
+
+  const shutdown = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    await Promise.all([...children].map((c) => stopProcess(c)));
+    await redis.stop();
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+
+  const base = `http://localhost:${port}`;
+  await waitForHttp(`${base}/health`);
+  console.log([
+    '',
+    `TensorQueue is up (Redis: ${redis.url}, ${redis.source}; ${WORKERS} workers; artifacts in ${process.env.ARTIFACT_DIR ?? '.data'})`,
+    `  REST API   ${base}/v1/jobs`,
+    `  OpenAPI    ${base}/docs`,
+    `  Dashboard  ${base}/admin/queues`,
+    `  Health     ${base}/health    Metrics ${base}/metrics`,
+    'Ctrl-C stops everything.',
+    '',
+  ].join('\n'));
+  // The main job on the embedded default, unless TQ_DEMO=0: train → compress → infer on MNIST.
+  if (process.env.TQ_DEMO !== '0') {
+    await runDemo(base).catch((err: unknown) => console.error(`[demo] failed: ${err instanceof Error ? err.message : String(err)}`));
+    console.log('\nThe system keeps running: submit more jobs (`npm run demo` repeats this one), or Ctrl-C to stop.');
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
