@@ -1,1 +1,5 @@
-export {};
+export * from './model-spec-error';
+export * from './infer-shapes';
+export * from './build-model';
+export * from './fit-data';
+export * from './model-io';

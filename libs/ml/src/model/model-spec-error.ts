@@ -1,0 +1,6 @@
+/** A model that cannot be built or does not fit its data: `field` is the request path ("model.layers.2.targetShape"). */
+export class ModelSpecError extends Error {
+  constructor(readonly field: string, readonly reason: string) {
+    super(`${field}: ${reason}`);
+  }
+}
