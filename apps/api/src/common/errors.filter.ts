@@ -1,5 +1,6 @@
-import { Catch, HttpException, HttpStatus, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import { Catch, HttpException, HttpStatus, Logger, PayloadTooLargeException, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { Response } from 'express';
+import { loadConfig } from '@tq/config';
 import { InvalidJobDataError } from '@tq/queue';
 import { isClientError } from './client-errors';
 
@@ -11,6 +12,11 @@ export class ErrorsFilter implements ExceptionFilter {
   catch(err: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
     if (res.headersSent) return;
+    if (err instanceof PayloadTooLargeException) {
+      const reason = `larger than the upload limit of ${loadConfig().MAX_UPLOAD_BYTES} bytes (MAX_UPLOAD_BYTES)`;
+      res.status(413).json({ statusCode: 413, error: 'Payload Too Large', message: `file: ${reason}`, issues: [{ field: 'file', reason }] });
+      return;
+    }
     if (err instanceof HttpException) {
       res.status(err.getStatus()).json(normalize(err.getResponse(), err.getStatus()));
       return;

@@ -1,0 +1,77 @@
+import type { ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Redis from 'ioredis';
+import { freePort } from '../../tools/free-port';
+import { API_MAIN, WORKER_MAIN, startApp, stopProcess, waitForHttp } from '../../tools/processes';
+
+export interface SystemOptions { workers?: number; workerEnv?: Record<string, string>; env?: Record<string, string> }
+
+/**
+ * A real system for one test file: the API and N worker processes on real Redis, with a unique
+ * queue prefix and a private artifact folder, both removed by stop().
+ */
+export class TestSystem {
+  readonly workers: ChildProcess[] = [];
+  private api?: ChildProcess;
+  private constructor(readonly url: string, readonly prefix: string, readonly artifactDir: string, private readonly env: Record<string, string>, private readonly workerEnv: Record<string, string>) {}
+
+  static async start(opts: SystemOptions = {}): Promise<TestSystem> {
+    const port = await freePort();
+    const prefix = `tqtest-${randomUUID().slice(0, 8)}`;
+    const artifactDir = await mkdtemp(join(tmpdir(), 'tq-e2e-'));
+    const env = { REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', QUEUE_PREFIX: prefix, ARTIFACT_DIR: artifactDir, PORT: String(port), LOG_LEVEL: 'warn', ...opts.env };
+    const system = new TestSystem(`http://127.0.0.1:${port}`, prefix, artifactDir, env, opts.workerEnv ?? {});
+    system.api = startApp(API_MAIN, 'api', env, !process.env.TQ_TEST_VERBOSE);
+    for (let i = 0; i < (opts.workers ?? 1); i++) system.addWorker();
+    await waitForHttp(`${system.url}/health`);
+    return system;
+  }
+
+  addWorker(extraEnv: Record<string, string> = {}): ChildProcess {
+    const worker = startApp(WORKER_MAIN, `worker-${this.workers.length + 1}`, { ...this.env, ...this.workerEnv, ...extraEnv }, !process.env.TQ_TEST_VERBOSE);
+    this.workers.push(worker);
+    return worker;
+  }
+
+  async request(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+    const res = await fetch(this.url + path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try { parsed = JSON.parse(text); } catch { /* not JSON: keep the text */ }
+    return { status: res.status, body: parsed };
+  }
+
+  /** Polls the job until it reaches one of `states` (default: any terminal state). */
+  async waitForJob(id: string, states = ['completed', 'failed', 'cancelled'], timeoutMs = 300_000): Promise<any> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { body } = await this.request('GET', `/v1/jobs/${id}`);
+      if (states.includes(body.state)) return body;
+      if (Date.now() > deadline) throw new Error(`job ${id} still ${body.state} after ${timeoutMs} ms: ${JSON.stringify(body)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.workers, ...(this.api ? [this.api] : [])].map((c) => stopProcess(c, 'SIGTERM', 5000)));
+    await deleteKeys(this.env.REDIS_URL ?? '', `${this.prefix}:*`);
+    await rm(this.artifactDir, { recursive: true, force: true });
+  }
+}
+
+export async function deleteKeys(url: string, pattern: string): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
