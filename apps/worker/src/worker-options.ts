@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { WorkerOptions } from 'bullmq';
 import { loadConfig } from '@tq/config';
 
@@ -8,6 +9,8 @@ import { loadConfig } from '@tq/config';
 export function workerOptions(): Partial<Omit<WorkerOptions, 'connection'>> {
   const config = loadConfig();
   return {
+    // Recorded on each job as processedBy, so GET /v1/jobs/:id says which worker runs it.
+    name: `${hostname()}:${process.pid}`,
     concurrency: config.WORKER_CONCURRENCY,
     lockDuration: config.LOCK_DURATION_MS,
     stalledInterval: config.STALLED_INTERVAL_MS,

@@ -16,6 +16,8 @@ export const jobViewSchema = z.object({
   result: z.unknown().nullable(),
   error: z.string().nullable(),
   attempts: z.number().int(),
+  /** host:pid of the worker that processes (or processed) the job. */
+  worker: z.string().nullable(),
   createdAt: z.string(),
   finishedAt: z.string().nullable(),
 });

@@ -22,6 +22,7 @@ export async function toJobView(job: Job, type: PublicJobType): Promise<JobView>
     result: job.returnvalue ?? null,
     error: state === 'failed' || state === 'cancelled' ? job.failedReason ?? null : null,
     attempts: job.attemptsMade,
+    worker: job.processedBy ?? null,
     createdAt: new Date(job.timestamp).toISOString(),
     finishedAt: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
   };

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Param, Post, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
 import { ApiBody, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { modelNameSchema, modelVersionSchema, predictRequestSchema, type ModelRef, type ModelVersionMeta, type PredictRequest } from '@tq/contracts';
@@ -43,6 +43,7 @@ export class ModelsController {
   }
 
   @Post(':name/versions/:version/predict')
+  @HttpCode(200)
   @ApiBody({ schema: openApiSchema(predictRequestSchema) })
   async predict(@Param('name', new ZodPipe(modelNameSchema, 'name')) name: string, @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number, @Body(new ZodPipe(predictRequestSchema)) body: PredictRequest) {
     const meta = await this.meta({ name, version });

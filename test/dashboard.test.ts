@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser } from 'playwright-core';
+import { ALL_QUEUES } from '@tq/contracts';
+import { TestSystem } from './support/system';
+
+const IRIS_TRAIN = {
+  model: { name: 'iris', layers: [{ type: 'dense', units: 8, activation: 'relu', inputShape: [4] }, { type: 'dense', units: 3, activation: 'softmax' }] },
+  dataset: { builtin: 'iris' }, fit: { epochs: 2, batchSize: 32 },
+};
+
+/** bull-board in a real headless Chromium: every queue is listed and a completed job shows up. */
+describe('dashboard', () => {
+  let system: TestSystem;
+  let browser: Browser;
+  let profile: string;
+  before(async () => {
+    system = await TestSystem.start({ workers: 1 });
+    profile = await mkdtemp(join(tmpdir(), 'tq-chromium-'));
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      // The network here is closed: without these flags Chromium keeps dialling out at start.
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`],
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await rm(profile, { recursive: true, force: true });
+    await system.stop();
+  });
+
+  it('lists every queue and a completed train job', async () => {
+    const { body } = await system.request('POST', '/v1/jobs/train', IRIS_TRAIN);
+    assert.equal((await system.waitForJob(body.id)).state, 'completed');
+    const page = await browser.newPage();
+    await page.goto(`${system.url}/admin/queues`);
+    for (const queue of ALL_QUEUES) await page.getByText(queue, { exact: true }).first().waitFor({ timeout: 15_000 });
+    await page.goto(`${system.url}/admin/queues/queue/train?status=completed`);
+    await page.getByText(body.id).first().waitFor({ timeout: 15_000 });
+    await page.screenshot({ path: join(tmpdir(), 'tq-dashboard.png') });
+    await page.close();
+  });
+});

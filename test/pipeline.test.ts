@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { TestSystem } from './support/system';
+
+const IRIS_TRAIN = {
+  model: { name: 'iris', layers: [{ type: 'dense', units: 16, activation: 'relu', inputShape: [4] }, { type: 'dense', units: 3, activation: 'softmax' }] },
+  dataset: { builtin: 'iris' },
+  fit: { epochs: 60, batchSize: 16, optimizer: 'adam', learningRate: 0.02, validationSplit: 0, seed: 7 },
+};
+
+/** The spine end to end: train → registry → compress → batch infer → predict, over HTTP with real workers. */
+describe('train → compress → infer on iris', () => {
+  let system: TestSystem;
+  let trainId: string;
+  let trained: { model: { name: string; version: number }; metrics: { accuracy: number } };
+  before(async () => { system = await TestSystem.start({ workers: 1 }); });
+  after(() => system.stop());
+
+  it('trains to >= 0.9 accuracy and registers a version with lineage', async () => {
+    const submitted = await system.request('POST', '/v1/jobs/train', IRIS_TRAIN);
+    assert.equal(submitted.status, 202);
+    assert.deepEqual(Object.keys(submitted.body).sort(), ['id', 'state', 'type']);
+    trainId = submitted.body.id;
+    const job = await system.waitForJob(trainId);
+    assert.equal(job.state, 'completed', JSON.stringify(job));
+    trained = job.result;
+    assert.ok(trained.metrics.accuracy >= 0.9, `accuracy ${trained.metrics.accuracy}`);
+    assert.equal(job.progress.stage, 'saving');
+    assert.ok(job.result.backend, 'the result names the compute backend');
+    const version = await system.request('GET', `/v1/models/iris/versions/${trained.model.version}`);
+    assert.equal(version.body.lineage.kind, 'trained');
+    assert.equal(version.body.lineage.jobId, trainId);
+    assert.deepEqual(version.body.classes, ['setosa', 'versicolor', 'virginica']);
+    assert.ok(version.body.urls['model.json'] && version.body.urls['weights.bin']);
+  });
+
+  it('serves artifacts that stock tf.loadLayersModel loads', async () => {
+    const model = await tf.loadLayersModel(`${system.url}/v1/models/iris/versions/${trained.model.version}/model.json`);
+    const out = model.predict(tf.tensor2d([[5.1, 3.5, 1.4, 0.2]])) as tf.Tensor;
+    assert.equal((await out.argMax(-1).data())[0], 0, 'a textbook setosa');
+    model.dispose();
+    out.dispose();
+  });
+
+  it('streams progress and the final state over Server-Sent Events', async () => {
+    const res = await fetch(`${system.url}/v1/jobs/${trainId}/events`);
+    const text = await res.text(); // the stream ends because the job already ended
+    assert.match(text, /event: job/);
+    assert.match(text, /"state":"completed"/);
+  });
+
+  it('compresses to uint8 with a smaller artifact and a compressed lineage', async () => {
+    const submitted = await system.request('POST', '/v1/jobs/compress', { source: trained.model, quantize: { dtype: 'uint8' } });
+    const job = await system.waitForJob(submitted.body.id);
+    assert.equal(job.state, 'completed', JSON.stringify(job));
+    assert.ok(job.result.bytesAfter < job.result.bytesBefore / 2, JSON.stringify(job.result));
+    const meta = await system.request('GET', `/v1/models/iris/versions/${job.result.model.version}`);
+    assert.deepEqual(meta.body.lineage.parent, trained.model);
+    assert.equal(meta.body.lineage.kind, 'compressed');
+  });
+
+  it('batch-infers in input order and serves the output as JSONL', async () => {
+    const instances = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.0, 3.4, 1.5, 0.2], [5.9, 3.0, 5.1, 1.8]];
+    const submitted = await system.request('POST', '/v1/jobs/infer', { model: trained.model, input: { instances } });
+    const job = await system.waitForJob(submitted.body.id);
+    assert.equal(job.state, 'completed', JSON.stringify(job));
+    assert.equal(job.result.rows, 4);
+    const output = await system.request('GET', `/v1/jobs/${submitted.body.id}/output`);
+    const lines = String(output.body).trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => l.label), ['setosa', 'virginica', 'setosa', 'virginica']);
+    for (const l of lines) assert.ok(Math.abs(l.scores.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-4);
+  });
+
+  it('predicts synchronously through the predict route', async () => {
+    const res = await system.request('POST', `/v1/models/iris/versions/${trained.model.version}/predict`, { instances: [[6.7, 3.0, 5.2, 2.3]] });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.predictions[0].label, 'virginica');
+  });
+
+  it('lists jobs by type and state, and exposes metrics and health', async () => {
+    const listed = await system.request('GET', '/v1/jobs?type=train&state=completed');
+    assert.deepEqual(listed.body.items.map((j: { id: string }) => j.id), [trainId]);
+    const metrics = await system.request('GET', '/metrics');
+    assert.match(String(metrics.body), /tq_jobs\{queue="train",state="completed"\} 1/);
+    const health = await system.request('GET', '/health');
+    assert.equal(health.body.redis.ok, true);
+    assert.ok(['wasm', 'cpu', 'tensorflow'].includes(health.body.backend.name));
+  });
+});

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { hostname } from 'node:os';
+import { after, before, describe, it } from 'node:test';
+import { QueueEvents } from 'bullmq';
+import { TestSystem } from './support/system';
+
+const MNIST_TRAIN = (epochs: number) => ({
+  model: { name: 'digits', layers: [{ type: 'dense', units: 128, activation: 'relu', inputShape: [784] }, { type: 'dense', units: 10, activation: 'softmax' }] },
+  dataset: { builtin: 'mnist' },
+  fit: { epochs, batchSize: 64, optimizer: 'adam', learningRate: 0.001, validationSplit: 0.1, seed: 1 },
+});
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('cancellation', () => {
+  let system: TestSystem;
+  before(async () => { system = await TestSystem.start({ workers: 0 }); });
+  after(() => system.stop());
+
+  it('removes a waiting job and reports it cancelled', async () => {
+    const { body } = await system.request('POST', '/v1/jobs/train', MNIST_TRAIN(1));
+    assert.equal((await system.request('GET', `/v1/jobs/${body.id}`)).body.state, 'waiting');
+    const cancelled = await system.request('DELETE', `/v1/jobs/${body.id}`);
+    assert.equal(cancelled.body.state, 'cancelled');
+    assert.equal((await system.request('GET', `/v1/jobs/${body.id}`)).body.state, 'cancelled');
+    assert.equal((await system.request('DELETE', `/v1/jobs/${body.id}`)).status, 409);
+  });
+
+  it('stops an active job at its next batch, without retries and without registering a model', async () => {
+    system.addWorker();
+    const { body } = await system.request('POST', '/v1/jobs/train', MNIST_TRAIN(50));
+    await waitFor('training to start', async () => {
+      const job = (await system.request('GET', `/v1/jobs/${body.id}`)).body;
+      return job.state === 'active' && job.progress?.stage === 'training' ? job : undefined;
+    });
+    const asked = Date.now();
+    await system.request('DELETE', `/v1/jobs/${body.id}`);
+    const job = await system.waitForJob(body.id, ['cancelled', 'failed', 'completed'], 30_000);
+    assert.equal(job.state, 'cancelled', JSON.stringify(job));
+    assert.equal(job.attempts, 1);
+    console.log(`# cancel took effect after ${Date.now() - asked} ms`);
+    assert.equal((await system.request('GET', '/v1/models/digits')).status, 404);
+  });
+});
+
+describe('a SIGKILLed worker', () => {
+  let system: TestSystem;
+  before(async () => { system = await TestSystem.start({ workers: 2, workerEnv: { LOCK_DURATION_MS: '4000', STALLED_INTERVAL_MS: '2000' } }); });
+  after(() => system.stop());
+
+  it("has its job finished by another worker, resumed from the last epoch's checkpoint", async () => {
+    const { body } = await system.request('POST', '/v1/jobs/train', MNIST_TRAIN(3));
+    const running = await waitFor('the first epoch to finish', async () => {
+      const job = (await system.request('GET', `/v1/jobs/${body.id}`)).body;
+      return job.state === 'active' && job.progress?.epoch >= 2 ? job : undefined;
+    });
+    const victim = system.workers.find((w) => running.worker === `${hostname()}:${w.pid}`);
+    assert.ok(victim, `no test worker is ${running.worker}`);
+    victim.kill('SIGKILL');
+    const job = await system.waitForJob(body.id);
+    assert.equal(job.state, 'completed', JSON.stringify(job));
+    assert.notEqual(job.worker, running.worker);
+    assert.ok(job.result.resumedFromEpoch >= 1, `resumedFromEpoch ${job.result.resumedFromEpoch}`);
+    const versions = (await system.request('GET', '/v1/models/digits')).body.versions;
+    assert.equal(versions.length, 1, 'exactly one version registered');
+  });
+});
+
+describe('a CPU-bound job under a short lock', () => {
+  let system: TestSystem;
+  let events: QueueEvents;
+  before(async () => {
+    system = await TestSystem.start({ workers: 1, workerEnv: { LOCK_DURATION_MS: '1000', STALLED_INTERVAL_MS: '500' } });
+    events = new QueueEvents('train', { connection: { url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' }, prefix: system.prefix });
+    await events.waitUntilReady();
+  });
+  after(async () => { await events.close(); await system.stop(); });
+
+  it('is never declared stalled, because the training loop yields the event loop', async () => {
+    const stalled: string[] = [];
+    events.on('stalled', ({ jobId }) => stalled.push(jobId));
+    const { body } = await system.request('POST', '/v1/jobs/train', MNIST_TRAIN(2));
+    const job = await system.waitForJob(body.id);
+    assert.equal(job.state, 'completed', JSON.stringify(job));
+    const ranMs = Date.parse(job.finishedAt) - Date.parse(job.createdAt);
+    assert.ok(ranMs > 3 * 1000, `the job must outlast the lock several times to prove anything (ran ${ranMs} ms)`);
+    assert.deepEqual(stalled, []);
+    assert.equal(job.attempts, 1);
+    assert.equal(job.result.resumedFromEpoch, undefined);
+  });
+});
