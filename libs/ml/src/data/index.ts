@@ -4,3 +4,4 @@ export * from './builtin';
 export * from './csv';
 export * from './upload';
 export * from './resolve';
+export * from './batches';

@@ -9,6 +9,13 @@ export interface GradientResult {
   loss: tf.Scalar;
   /** One gradient per trainable variable, keyed by the variable's name (tf.Variable.name). */
   grads: tf.NamedTensorMap;
+  /** With `countCorrect`: how many rows the model (in training mode) classified right, as a float32 scalar. */
+  correct?: tf.Scalar;
+}
+
+export interface GradientOptions {
+  /** Also count correct predictions, from the same forward pass (training accuracy at no extra cost). */
+  countCorrect?: boolean;
 }
 
 /**
@@ -42,14 +49,22 @@ export function sparseCategoricalCrossentropy(probs: tf.Tensor, y: tf.Tensor): t
  * and disposes `loss` and every tensor in `grads`. Shared by the local training loop and the
  * parameter-server workers, so both compute exactly the same step.
  */
-export function computeGradients(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor): GradientResult {
+export function computeGradients(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, opts: GradientOptions = {}): GradientResult {
   const vars = trainableVariables(model);
+  let correct: tf.Scalar | undefined;
   const { value, grads } = tf.variableGrads(() => {
     const out = model.apply(x, { training: true });
     if (Array.isArray(out) || !(out instanceof tf.Tensor)) throw new Error('computeGradients expects a single-output model');
+    // Kept out of variableGrads' tidy; it is not on the path to the loss, so backprop ignores it.
+    if (opts.countCorrect) correct = tf.keep(countCorrect(out, y));
     return sparseCategoricalCrossentropy(out, y);
   }, vars);
-  return { loss: value, grads };
+  return { loss: value, grads, ...(correct ? { correct } : {}) };
+}
+
+/** Rows whose most probable class is the label, as a float32 scalar. */
+export function countCorrect(probs: tf.Tensor, y: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(probs, -1), tf.cast(tf.reshape(y, [-1]), 'int32')), 'float32')) as tf.Scalar);
 }
 
 /** The optimizer a FitSpec names; "momentum" is SGD with momentum 0.9. */

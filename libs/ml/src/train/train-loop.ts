@@ -1,0 +1,136 @@
+import * as tf from '@tensorflow/tfjs';
+import type { FitSpec, Metrics, TrainProgress } from '@tq/contracts';
+import type { TabularData } from '@tq/storage';
+import { gatherBatch, sliceRows, validationStart } from '../data/batches';
+import { mixSeed, seededPermutation } from '../data/prng';
+import { checkModelFitsData, modelInputShape } from '../model/fit-data';
+import { ModelSpecError } from '../model/model-spec-error';
+import { captureState, restoreState, type CheckpointStore } from './checkpoint';
+import { TrainingCancelledError } from './errors';
+import { evaluate } from './evaluate';
+import { applyGradients, computeGradients, createOptimizer } from './gradients';
+
+export interface TrainOptions {
+  model: tf.LayersModel;
+  data: TabularData;
+  fit: FitSpec;
+  onProgress?: (p: TrainProgress) => void | Promise<void>;
+  /** Asked before every batch; true stops the run with TrainingCancelledError. */
+  shouldStop?: () => boolean | Promise<boolean>;
+  /** Saved after every epoch, loaded once at the start: a retried job resumes where the last one got to. */
+  checkpoint?: CheckpointStore;
+  /** Rows per forward pass when evaluating (default max(batchSize, 1024)). */
+  evalBatchSize?: number;
+}
+
+export interface TrainOutcome {
+  metrics: Metrics;
+  /** One entry per epoch: { epoch, loss, accuracy, valLoss?, valAccuracy? }. */
+  history: Array<Record<string, number>>;
+  epochs: number;
+  /** Training samples per second in the batch loop (evaluation excluded), over all runs of this job. */
+  samplesPerSec: number;
+  resumedFromEpoch?: number;
+}
+
+/** Progress is reported at most this often, plus at every epoch end. */
+const PROGRESS_INTERVAL_MS = 250;
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Trains a softmax classifier with mini-batch gradient descent: the same step (computeGradients +
+ * applyGradients) the parameter-server workers run. Keras semantics where they exist: the last
+ * validationSplit of the rows (before shuffling) is held out; train rows are reshuffled each epoch
+ * (seeded by fit.seed and the epoch number, so a resumed run sees the same order); the epoch's
+ * loss/accuracy are the means over its batches in training mode, val* are evaluated after it.
+ * Yields to the event loop after every batch so BullMQ can renew its job lock.
+ */
+export async function trainModel(opts: TrainOptions): Promise<TrainOutcome> {
+  const { model, data, fit } = opts;
+  checkModelFitsData(model, data);
+  const inputShape = modelInputShape(model);
+  const split = validationStart(data.rows, fit.validationSplit);
+  if (split === 0) throw new ModelSpecError('fit.validationSplit', `leaves no training rows out of ${data.rows}`);
+  const train = sliceRows(data, 0, split);
+  const validation = split < data.rows ? sliceRows(data, split, data.rows) : undefined;
+  const evalBatch = opts.evalBatchSize ?? Math.max(fit.batchSize, 1024);
+  const batchesPerEpoch = Math.ceil(train.rows / fit.batchSize);
+  const fingerprint = JSON.stringify({ fit, rows: data.rows, features: data.featureCount, classes: data.classes, shapes: model.weights.map((w) => w.shape) });
+
+  const optimizer = createOptimizer(fit);
+  try {
+    let history: Array<Record<string, number>> = [];
+    let firstEpoch = 0;
+    let trainSamples = 0;
+    let trainMs = 0;
+    let resumedFromEpoch: number | undefined;
+    const saved = await opts.checkpoint?.load();
+    if (saved && saved.fingerprint === fingerprint && saved.epoch <= fit.epochs) {
+      await restoreState(model, optimizer, saved);
+      ({ history, trainSamples, trainMs } = saved);
+      firstEpoch = resumedFromEpoch = saved.epoch;
+    }
+
+    const identity = Uint32Array.from({ length: train.rows }, (_, i) => i);
+    for (let epoch = firstEpoch; epoch < fit.epochs; epoch++) {
+      const order = fit.shuffle ? seededPermutation(train.rows, mixSeed(fit.seed, epoch)) : identity;
+      let lossSum = 0;
+      let correct = 0;
+      let seen = 0;
+      let lastReport = Date.now();
+      const epochStart = performance.now();
+      for (let b = 0; b < batchesPerEpoch; b++) {
+        if (await opts.shouldStop?.()) throw new TrainingCancelledError(epoch + 1, epoch * batchesPerEpoch + b);
+        const t0 = performance.now();
+        const n = Math.min(fit.batchSize, train.rows - b * fit.batchSize);
+        const batch = gatherBatch(train, order, b * fit.batchSize, n);
+        const x = tf.tensor(batch.x, [n, ...inputShape], 'float32');
+        const y = tf.tensor1d(batch.y, 'int32');
+        const step = computeGradients(model, x, y, { countCorrect: true });
+        applyGradients(optimizer, step.grads);
+        lossSum += (await step.loss.data())[0]! * n;
+        correct += (await step.correct!.data())[0]!;
+        tf.dispose([x, y, step.loss, step.correct!, step.grads]);
+        seen += n;
+        trainMs += performance.now() - t0;
+        trainSamples += n;
+        if (opts.onProgress && Date.now() - lastReport >= PROGRESS_INTERVAL_MS && b < batchesPerEpoch - 1) {
+          lastReport = Date.now();
+          await opts.onProgress(progress(fit, epoch, b + 1, batchesPerEpoch, lossSum / seen, seen / ((performance.now() - epochStart) / 1000)));
+        }
+        await yieldToEventLoop();
+      }
+      const entry: Record<string, number> = { epoch: epoch + 1, loss: lossSum / seen, accuracy: correct / seen };
+      if (validation) {
+        const v = await evaluate(model, validation, evalBatch);
+        entry.valLoss = v.loss;
+        entry.valAccuracy = v.accuracy;
+      }
+      history.push(entry);
+      await opts.checkpoint?.save({ epoch: epoch + 1, history, trainSamples, trainMs, fingerprint, ...(await captureState(model, optimizer)) });
+      await opts.onProgress?.(progress(fit, epoch, batchesPerEpoch, batchesPerEpoch, entry.loss!, trainSamples / (trainMs / 1000)));
+    }
+
+    const last = history.at(-1) ?? {};
+    const metrics: Metrics = { loss: last.loss ?? Number.NaN };
+    for (const k of ['accuracy', 'valLoss', 'valAccuracy'] as const) if (last[k] !== undefined) metrics[k] = last[k];
+    return {
+      metrics, history, epochs: fit.epochs, samplesPerSec: trainMs > 0 ? trainSamples / (trainMs / 1000) : 0,
+      ...(resumedFromEpoch !== undefined ? { resumedFromEpoch } : {}),
+    };
+  } finally {
+    optimizer.dispose();
+  }
+}
+
+function progress(fit: FitSpec, epoch: number, batch: number, batches: number, loss: number, samplesPerSec: number): TrainProgress {
+  return {
+    stage: 'training',
+    percent: Math.min(100, (100 * (epoch + batch / batches)) / fit.epochs),
+    epoch: epoch + 1,
+    epochs: fit.epochs,
+    step: epoch * batches + batch,
+    loss,
+    samplesPerSec,
+  };
+}
