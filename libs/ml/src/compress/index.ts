@@ -1,1 +1,3 @@
-export {};
+export * from './float16';
+export * from './quantize';
+export * from './compress-version';

@@ -1,0 +1,53 @@
+import type { Metrics, ModelRef, ModelVersionMeta } from '@tq/contracts';
+import { fileSaveHandler, readModelArtifacts, type ModelRegistry, type NewVersionMeta } from '@tq/storage';
+import { quantizeArtifacts, type QuantizeDtype } from './quantize';
+
+export interface CompressOptions {
+  dtype: QuantizeDtype;
+  /** Registered under this name; the source's name when absent. */
+  targetName?: string;
+  jobId?: string;
+  /** Metrics measured on the compressed model, if the caller evaluated it (the source's are not copied: they describe other weights). */
+  metrics?: Partial<Metrics>;
+}
+
+export interface CompressOutcome {
+  meta: ModelVersionMeta;
+  /** model.json + weights.bin of the source and of the new version. */
+  bytesBefore: number;
+  bytesAfter: number;
+}
+
+const MODEL_FILES = ['model.json', 'weights.bin'];
+const modelBytes = (m: ModelVersionMeta): number => MODEL_FILES.reduce((n, f) => n + (m.artifacts[f] ?? 0), 0);
+
+/**
+ * Registers a weight-quantized copy of a version (lineage: compressed from the source). The
+ * topology is unchanged, so stock tf.loadLayersModel loads it and dequantizes to float32: this
+ * saves bytes on disk and over the wire, not compute (tfjs has no int8 kernels).
+ */
+export async function compressVersion(registry: ModelRegistry, source: ModelRef, opts: CompressOptions): Promise<CompressOutcome> {
+  const parent = await registry.getVersion(source);
+  const artifacts = await readModelArtifacts(registry.store.modelDir(source));
+  const quantized = quantizeArtifacts(artifacts, opts.dtype);
+  const meta: NewVersionMeta = {
+    inputShape: parent.inputShape,
+    featureCount: parent.featureCount,
+    classes: parent.classes,
+    ...(parent.layers ? { layers: parent.layers } : {}),
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    lineage: {
+      kind: 'compressed',
+      parent: { name: parent.name, version: parent.version },
+      compression: { quantize: opts.dtype },
+      ...(opts.jobId ? { jobId: opts.jobId } : {}),
+      ...(parent.lineage.dataset ? { dataset: parent.lineage.dataset } : {}),
+    },
+    ...(parent.backend ? { backend: parent.backend } : {}),
+    weightDtype: opts.dtype,
+  };
+  const saved = await registry.register(opts.targetName ?? source.name, meta, async (dir) => {
+    await fileSaveHandler(dir).save!(quantized);
+  });
+  return { meta: saved, bytesBefore: modelBytes(parent), bytesAfter: modelBytes(saved) };
+}
