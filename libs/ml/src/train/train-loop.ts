@@ -21,6 +21,8 @@ export interface TrainOptions {
   checkpoint?: CheckpointStore;
   /** Rows per forward pass when evaluating (default max(batchSize, 1024)). */
   evalBatchSize?: number;
+  /** Field named when the model does not fit the data: "model.layers" (default) or "model.from" for a fine-tuned version. */
+  modelField?: string;
 }
 
 export interface TrainOutcome {
@@ -47,7 +49,7 @@ const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmedi
  */
 export async function trainModel(opts: TrainOptions): Promise<TrainOutcome> {
   const { model, data, fit } = opts;
-  checkModelFitsData(model, data);
+  checkModelFitsData(model, data, opts.modelField);
   const inputShape = modelInputShape(model);
   const split = validationStart(data.rows, fit.validationSplit);
   if (split === 0) throw new ModelSpecError('fit.validationSplit', `leaves no training rows out of ${data.rows}`);
