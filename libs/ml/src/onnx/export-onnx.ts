@@ -2,14 +2,18 @@ import type * as tf from '@tensorflow/tfjs';
 import { UnsupportedLayerError, type Value } from './onnx-activations';
 import { attr, floatValueInfo, MAX_OPSET, MIN_OPSET, OnnxGraph } from './onnx-graph';
 import { emitLayer, floatOps, toNhwc, type WeightedOps } from './onnx-layers';
-import { calibrate, int8Ops, type Int8Scheme } from './onnx-int8';
+import { calibrate, dynamicInt8Ops, int8Ops, type Int8Scheme } from './onnx-int8';
 
 export interface ExportOnnxOptions {
   /** ONNX default-domain opset, 13..21 (default 17). */
   opset?: number;
-  /** 'int8': weights int8 (per output channel), activations uint8 with scales calibrated on `calibration`. */
+  /**
+   * 'int8': int8 weights (per output channel) and uint8 activations, computed by int8 kernels. With
+   * `calibration`, activation scales are fixed from those rows (static); without, dense layers
+   * quantize their input per batch at run time (dynamic) and conv layers stay float.
+   */
   quantize?: 'int8';
-  /** Calibration rows, flat [rows, featureCount] like the graph input; required for int8. */
+  /** Calibration rows, flat [rows, featureCount] like the graph input (a few hundred typical rows suffice). */
   calibration?: Float32Array;
   /** How int8 compute is written (default: the faster one measured on onnxruntime 1.30 CPU; see onnx-int8.ts). */
   int8Scheme?: Int8Scheme;
@@ -36,12 +40,13 @@ export function exportOnnx(model: tf.LayersModel, opts: ExportOnnxOptions = {}):
   const featureCount = inputShape.reduce((a, b) => a * b, 1);
 
   let ops: WeightedOps = floatOps;
-  if (opts.quantize === 'int8') {
-    if (!opts.calibration || opts.calibration.length === 0 || opts.calibration.length % featureCount !== 0) {
-      throw new RangeError(`int8 export needs calibration rows: a non-empty Float32Array whose length is a multiple of featureCount ${featureCount}`);
+  if (opts.quantize === 'int8' && !opts.calibration) ops = dynamicInt8Ops;
+  else if (opts.quantize === 'int8' && opts.calibration) {
+    if (opts.calibration.length === 0 || opts.calibration.length % featureCount !== 0) {
+      throw new RangeError(`calibration must be a non-empty Float32Array whose length is a multiple of featureCount ${featureCount}, got ${opts.calibration.length}`);
     }
     ops = int8Ops(calibrate(model, layers, opts.calibration, featureCount), opts.int8Scheme);
-  }
+  } else if (opts.quantize !== undefined) throw new RangeError(`unknown quantize "${String(opts.quantize)}"`);
 
   const g = new OnnxGraph();
   let x: Value = { name: g.reserve(ONNX_INPUT), shape: [featureCount], layout: 'nhwc' };
@@ -57,7 +62,7 @@ export function exportOnnx(model: tf.LayersModel, opts: ExportOnnxOptions = {}):
     input: floatValueInfo(ONNX_INPUT, ['N', featureCount]),
     output: floatValueInfo(ONNX_OUTPUT, ['N', outputSize]),
     doc: `tfjs model "${model.name}": input [N, ${featureCount}] flattened from [${inputShape.join(', ')}] (channels last), output [N, ${outputSize}]`,
-    metadata: { inputShape: JSON.stringify(inputShape), featureCount: String(featureCount), outputSize: String(outputSize), quantize: opts.quantize ?? 'none' },
+    metadata: { inputShape: JSON.stringify(inputShape), featureCount: String(featureCount), outputSize: String(outputSize), quantize: opts.quantize === undefined ? 'none' : opts.calibration ? 'int8-static' : 'int8-dynamic' },
   });
 }
 

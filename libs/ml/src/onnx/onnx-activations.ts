@@ -2,8 +2,15 @@ import { attr, type OnnxGraph } from './onnx-graph';
 
 /** Which axis holds the channels of a value in the graph: tfjs is channels-last, Conv/Pool need NCHW. */
 export type Layout = 'nhwc' | 'nchw';
-/** A value flowing through the graph; `shape` is the tfjs shape without the batch dimension. */
-export interface Value { name: string; shape: number[]; layout: Layout }
+/** uint8 quantization parameters: real = scale * (q - zeroPoint). */
+export interface Quant { scale: number; zeroPoint: number }
+/**
+ * A value flowing through the graph; `shape` is the tfjs shape without the batch dimension. `quant`
+ * is set when the (float) value is the DequantizeLinear of a uint8 tensor with those parameters, and
+ * survives only value-preserving ops (transpose, reshape, flatten, max-pool, dropout), so int8 export
+ * re-quantizes with the same parameters and the runtime can keep such stretches in uint8.
+ */
+export interface Value { name: string; shape: number[]; layout: Layout; quant?: Quant }
 
 export class UnsupportedLayerError extends Error {
   constructor(what: string) {
@@ -17,7 +24,7 @@ export class UnsupportedLayerError extends Error {
  * that opset; ORT fuses the common patterns itself.
  */
 export function emitActivation(g: OnnxGraph, x: Value, name: string): Value {
-  const out = (n: string): Value => ({ ...x, name: n });
+  const out = (n: string): Value => ({ ...x, name: n, quant: undefined });
   const scalar = (hint: string, v: number) => g.floats(hint, [], [v]);
   switch (name) {
     case 'linear': return x;

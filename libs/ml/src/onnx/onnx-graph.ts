@@ -71,6 +71,13 @@ export class OnnxGraph {
     return output;
   }
 
+  /** A node with several outputs (e.g. DynamicQuantizeLinear → y, y_scale, y_zero_point). */
+  nodeOutputs(opType: string, inputs: string[], count: number, attrs: Record<string, Attr> = {}): string[] {
+    const outputs = Array.from({ length: count }, (_, k) => this.name(`${opType.toLowerCase()}_${k}`));
+    this.nodes.push({ input: inputs, output: outputs, name: `${opType}_${this.nodes.length}`, opType, domain: '', attribute: Object.entries(attrs).map(([name, a]) => toAttribute(name, a)) });
+    return outputs;
+  }
+
   encode(opts: { opset: number; input: ValueInfoMsg; output: ValueInfoMsg; doc: string; metadata: Record<string, string> }): Uint8Array {
     return encodeModel({
       irVersion: irVersionFor(opts.opset),

@@ -1,29 +1,31 @@
 import type * as tf from '@tensorflow/tfjs';
 import { attr, type Attr, type OnnxGraph } from './onnx-graph';
-import { emitActivation, UnsupportedLayerError, type Value } from './onnx-activations';
+import { emitActivation, UnsupportedLayerError, type Quant, type Value } from './onnx-activations';
 
 /**
  * How the weighted layers become ONNX: plain float (Gemm/MatMul/Conv) or int8 (see onnx-int8.ts).
- * `layer` names the tfjs layer (calibration scales are keyed by it). Weights are row-major:
- * dense kernel [K, M] as tfjs holds it; conv weight OIHW.
+ * `layer` names the tfjs layer (calibration ranges are keyed by it). Weights are row-major: dense
+ * kernel [K, M] as tfjs holds it, conv weight OIHW. An op may apply the layer's activation itself
+ * (int8 folds relu into the output quantization) and then says so with `activated`.
  */
+export interface WeightedOut { name: string; activated: boolean; quant?: Quant }
 export interface WeightedOps {
-  dense(g: OnnxGraph, x: Value, kernel: Float32Array, k: number, m: number, bias: Float32Array | undefined, layer: string): string;
-  conv(g: OnnxGraph, x: string, weight: Float32Array, dims: number[], bias: Float32Array | undefined, attrs: Record<string, Attr>, layer: string): string;
+  dense(g: OnnxGraph, x: Value, kernel: Float32Array, k: number, m: number, bias: Float32Array | undefined, layer: string, activation: string): WeightedOut;
+  conv(g: OnnxGraph, x: Value, weight: Float32Array, dims: number[], bias: Float32Array | undefined, attrs: Record<string, Attr>, layer: string, activation: string): WeightedOut;
 }
 
 export const floatOps: WeightedOps = {
   dense(g, x, kernel, k, m, bias, layer) {
     const w = g.constant(`${layer}/kernel`, [k, m], kernel);
     // Gemm is one fused op for the common 2-D case; MatMul broadcasts over leading axes like tfjs Dense.
-    if (x.shape.length === 1 && bias) return g.node('Gemm', [x.name, w, g.constant(`${layer}/bias`, [m], bias)]);
+    if (x.shape.length === 1 && bias) return { name: g.node('Gemm', [x.name, w, g.constant(`${layer}/bias`, [m], bias)]), activated: false };
     const y = g.node('MatMul', [x.name, w]);
-    return bias ? g.node('Add', [y, g.constant(`${layer}/bias`, [m], bias)]) : y;
+    return { name: bias ? g.node('Add', [y, g.constant(`${layer}/bias`, [m], bias)]) : y, activated: false };
   },
   conv(g, x, weight, dims, bias, attrs, layer) {
-    const inputs = [x, g.constant(`${layer}/kernel`, dims, weight)];
+    const inputs = [x.name, g.constant(`${layer}/kernel`, dims, weight)];
     if (bias) inputs.push(g.constant(`${layer}/bias`, [dims[0]!], bias));
-    return g.node('Conv', inputs, attrs);
+    return { name: g.node('Conv', inputs, attrs), activated: false };
   },
 };
 
@@ -42,8 +44,10 @@ export function emitLayer(g: OnnxGraph, ops: WeightedOps, layer: tf.layers.Layer
       const v = toNhwc(g, x);
       const { kernel, bias } = kernelAndBias(layer);
       const [k, m] = kernel.shape;
-      const y = ops.dense(g, v, kernel.data, k!, m!, bias, layer.name);
-      return emitActivation(g, { name: y, shape: outShape, layout: 'nhwc' }, String(cfg.activation ?? 'linear'));
+      const act = String(cfg.activation ?? 'linear');
+      const y = ops.dense(g, v, kernel.data, k!, m!, bias, layer.name, act);
+      const out: Value = { name: y.name, shape: outShape, layout: 'nhwc', quant: y.quant };
+      return y.activated ? out : emitActivation(g, out, act);
     }
     case 'Conv2D': {
       const v = toNchw(g, x);
@@ -55,8 +59,10 @@ export function emitLayer(g: OnnxGraph, ops: WeightedOps, layer: tf.layers.Layer
         kernel_shape: attr.ints([kh, kw]), strides: attr.ints(strides), dilations: attr.ints(dilations), group: attr.int(1),
         pads: attr.ints(pads(x.shape, [kh, kw], strides, dilations, String(cfg.padding ?? 'valid'))),
       };
-      const y = ops.conv(g, v.name, hwioToOihw(kernel.data, kh, kw, cin, cout), [cout, cin, kh, kw], bias, attrs, layer.name);
-      return emitActivation(g, { name: y, shape: outShape, layout: 'nchw' }, String(cfg.activation ?? 'linear'));
+      const act = String(cfg.activation ?? 'linear');
+      const y = ops.conv(g, v, hwioToOihw(kernel.data, kh, kw, cin, cout), [cout, cin, kh, kw], bias, attrs, layer.name, act);
+      const out: Value = { name: y.name, shape: outShape, layout: 'nchw', quant: y.quant };
+      return y.activated ? out : emitActivation(g, out, act);
     }
     case 'MaxPooling2D':
     case 'AveragePooling2D': {
@@ -66,25 +72,27 @@ export function emitLayer(g: OnnxGraph, ops: WeightedOps, layer: tf.layers.Layer
       const attrs: Record<string, Attr> = { kernel_shape: attr.ints(size), strides: attr.ints(strides), pads: attr.ints(pads(x.shape, size, strides, [1, 1], String(cfg.padding ?? 'valid'))) };
       // TF's 'same' average pooling divides by the number of real (unpadded) cells.
       if (cls === 'AveragePooling2D') attrs.count_include_pad = attr.int(0);
-      return { name: g.node(cls === 'MaxPooling2D' ? 'MaxPool' : 'AveragePool', [v.name], attrs), shape: outShape, layout: 'nchw' };
+      // A max of values on a uint8 grid stays on it; an average does not.
+      const quant = cls === 'MaxPooling2D' ? v.quant : undefined;
+      return { name: g.node(cls === 'MaxPooling2D' ? 'MaxPool' : 'AveragePool', [v.name], attrs), shape: outShape, layout: 'nchw', quant };
     }
     case 'Flatten': {
       // Flatten in tfjs order (H, W, C): go back to channels-last first.
       const v = toNhwc(g, x);
-      return { name: g.node('Flatten', [v.name], { axis: attr.int(1) }), shape: outShape, layout: 'nhwc' };
+      return { name: g.node('Flatten', [v.name], { axis: attr.int(1) }), shape: outShape, layout: 'nhwc', quant: v.quant };
     }
     case 'Reshape': {
       const v = toNhwc(g, x);
-      return { name: g.node('Reshape', [v.name, g.int64s('shape', [0, ...outShape])]), shape: outShape, layout: 'nhwc' };
+      return { name: g.node('Reshape', [v.name, g.int64s('shape', [0, ...outShape])]), shape: outShape, layout: 'nhwc', quant: v.quant };
     }
     case 'BatchNormalization': return emitBatchNorm(g, layer, cfg, x);
     case 'Activation': return emitActivation(g, x, String(cfg.activation));
     case 'ReLU': {
       if (cfg.maxValue == null) return emitActivation(g, x, 'relu');
-      return { ...x, name: g.node('Clip', [x.name, g.floats('zero', [], [0]), g.floats('max', [], [Number(cfg.maxValue)])]) };
+      return floatValue(x, g.node('Clip', [x.name, g.floats('zero', [], [0]), g.floats('max', [], [Number(cfg.maxValue)])]));
     }
-    case 'LeakyReLU': return { ...x, name: g.node('LeakyRelu', [x.name], { alpha: attr.float(Number(cfg.alpha ?? 0.3)) }) };
-    case 'ELU': return { ...x, name: g.node('Elu', [x.name], { alpha: attr.float(Number(cfg.alpha ?? 1)) }) };
+    case 'LeakyReLU': return floatValue(x, g.node('LeakyRelu', [x.name], { alpha: attr.float(Number(cfg.alpha ?? 0.3)) }));
+    case 'ELU': return floatValue(x, g.node('Elu', [x.name], { alpha: attr.float(Number(cfg.alpha ?? 1)) }));
     case 'Softmax': {
       if (cfg.axis !== undefined && cfg.axis !== -1 && cfg.axis !== x.shape.length) throw new UnsupportedLayerError(`${layer.name}: softmax axis ${String(cfg.axis)}`);
       return emitActivation(g, x, 'softmax');
@@ -114,7 +122,12 @@ function emitBatchNorm(g: OnnxGraph, layer: tf.layers.Layer, cfg: Config, x: Val
   // Broadcast over the channel axis: [C] when channels are last, [C, 1, 1] in NCHW.
   const dims = x.layout === 'nchw' ? [c, 1, 1] : [c];
   const y = g.node('Add', [g.node('Mul', [x.name, g.constant(`${layer.name}/scale`, dims, scale)]), g.constant(`${layer.name}/shift`, dims, shift)]);
-  return { ...x, name: y };
+  return floatValue(x, y);
+}
+
+/** `x`'s shape and layout under a new name, no longer on a uint8 grid. */
+function floatValue(x: Value, name: string): Value {
+  return { ...x, name, quant: undefined };
 }
 
 export function toNchw(g: OnnxGraph, x: Value): Value {
