@@ -2,8 +2,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import type { Lineage, ModelVersionMeta, TrainProgress, TrainRequest, TrainResult } from '@tq/contracts';
-import { checkModelFitsData, exportOnnx, fileCheckpoint, loadModelVersion, buildModel, resolveDataset, trainModel, type BackendInfo } from '@tq/ml';
-import { fileSaveHandler, removeDir, type ArtifactStore, type DatasetStore, type ModelRegistry } from '@tq/storage';
+import { exportOnnx, fileCheckpoint, loadModelVersion, buildModel, resolveDataset, trainModel, type BackendInfo } from '@tq/ml';
+import { fileSaveHandler, type ArtifactStore, type DatasetStore, type ModelRegistry } from '@tq/storage';
 import { Logger } from '@nestjs/common';
 
 export interface TrainDeps { registry: ModelRegistry; datasets: DatasetStore; store: ArtifactStore; backend: BackendInfo }
@@ -23,15 +23,14 @@ export async function runTraining(req: TrainRequest, deps: TrainDeps, hooks: Job
   const data = await resolveDataset(req.dataset, deps.datasets);
   const { model, lineage } = await startingModel(req, deps.registry, hooks.jobId);
   try {
-    checkModelFitsData(model, data);
-    const checkpointKey = `train-${hooks.jobId}`;
-    const trained = await trainModel({ model, data, fit: req.fit, onProgress: hooks.onProgress, shouldStop: hooks.shouldStop, checkpoint: fileCheckpoint(deps.store, checkpointKey) });
+    const checkpoint = fileCheckpoint(deps.store, `train-${hooks.jobId}`);
+    const trained = await trainModel({ model, data, fit: req.fit, onProgress: hooks.onProgress, shouldStop: hooks.shouldStop, checkpoint, modelField: req.model.from ? 'model.from' : 'model.layers' });
     await hooks.onProgress({ stage: 'saving', percent: 100, epoch: trained.epochs, epochs: req.fit.epochs });
     const meta = await deps.registry.register(req.model.name, {
       inputShape: data.inputShape, featureCount: data.featureCount, classes: data.classes, layers: req.model.layers,
       metrics: trained.metrics, history: trained.history, lineage, backend: deps.backend.name, weightDtype: 'float32',
     }, (dir) => writeArtifacts(model, dir));
-    await removeDir(deps.store.checkpointDir(checkpointKey));
+    await checkpoint.clear?.();
     return { ...resultOf(meta, deps.backend), samplesPerSec: trained.samplesPerSec, epochs: trained.epochs, resumedFromEpoch: trained.resumedFromEpoch };
   } finally {
     model.dispose();
