@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import ts from 'typescript';
 
 /**
  * No Docker engine runs on the build machines, so docker-compose.yml is checked the way the engine
@@ -75,7 +76,12 @@ const mounts = (s: Service) => (s.volumes ?? []).map((v) => {
   const [source, target] = v.split(':');
   return { source, target };
 });
-const published = (s: Service) => (s.ports ?? []).map((p) => typeof p === 'string' ? { published: p.split(':').at(-2), target: p.split(':').at(-1) } : { published: String(p.published), target: String(p.target) });
+/** Ports as {published, target}: v1 prints short strings ("[ip:]host:container[/proto]") or objects, v2 objects. */
+const published = (s: Service) => (s.ports ?? []).map((p) => {
+  if (typeof p !== 'string') return { published: String(p.published), target: String(p.target) };
+  const parts = p.replace(/\/\w+$/, '').split(':');
+  return { published: parts.at(-2), target: parts.at(-1) };
+});
 const commandOf = (s: Service) => Array.isArray(s.command) ? s.command.join(' ') : s.command ?? '';
 const dependsHealthy = (s: Service, on: string) => !Array.isArray(s.depends_on) && s.depends_on?.[on]?.condition === 'service_healthy';
 const hasHealthcheck = (s: Service) => !!s.healthcheck?.test && !s.healthcheck.disable && String(s.healthcheck.test) !== 'NONE';
@@ -202,6 +208,18 @@ describe('docker-compose.yml and Dockerfile', () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
     assert.equal(byName.get('gpu-build')?.args.TFJS_NODE_GPU_VERSION, pkg.dependencies['@tensorflow/tfjs']);
     assert.ok(byName.get('gpu-build')?.body.some((l) => /ONNXRUNTIME_NODE_INSTALL=(1|true|ON)\b/.test(l)), 'gpu-build forces the ORT CUDA provider install');
+  });
+
+  test('the build context keeps what `npm run build` compiles, and the build stage copies it all', () => {
+    const { config } = ts.readConfigFile(join(ROOT, 'tsconfig.json'), ts.sys.readFile) as { config: { include: string[] } };
+    const needed = [...new Set(config.include.map((p) => p.split('/')[0])), 'package.json', 'package-lock.json', '.npmrc', 'tsconfig.json'];
+    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
+      .map((l) => l.replace(/^\.?\//, '').replace(/\/(\*\*)?$/, ''));
+    for (const path of needed) assert.ok(!ignored.includes(path), `.dockerignore drops ${path}, which the build needs`);
+    const build = readDockerfile(join(ROOT, 'Dockerfile')).find((s) => s.name === 'build');
+    assert.ok(build, 'a stage named build');
+    assert.ok(build.body.some((l) => /^COPY\s+\.\s+\.\/?$/i.test(l)), 'the build stage copies the whole context');
+    assert.ok(build.body.some((l) => /npm run build/.test(l)) && build.body.some((l) => /npm prune --omit=dev/.test(l)));
   });
 
   test('commands start entry points that the build compiles', () => {
