@@ -1,1 +1,11 @@
-export {};
+export * from './keys';
+export * from './chunked-blob';
+export * from './messages';
+export * from './channel';
+export * from './data-order';
+export * from './weight-layout';
+export * from './run-setup';
+export * from './aggregator-state';
+export * from './aggregator';
+export * from './shard';
+export * from './coordinator';

@@ -1,0 +1,87 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { Job } from 'bullmq';
+import type { DistributedSpec } from '@tq/contracts';
+import { evaluate } from '@tq/ml';
+import { saveAggregatorCheckpoint, type AggregatorState } from './aggregator-state';
+import type { RunChannel } from './channel';
+import type { RunData } from './run-setup';
+import { progressOf } from './progress';
+import type { RunStatus } from './messages';
+import type { WeightLayout } from './weight-layout';
+
+/** One aggregator attempt: the model and optimizer it owns, its state, and where it talks and saves. */
+export interface AggregatorContext {
+  job: Job;
+  channel: RunChannel;
+  model: tf.LayersModel;
+  layout: WeightLayout;
+  optimizer: tf.Optimizer;
+  spec: DistributedSpec;
+  run: RunData;
+  state: AggregatorState;
+  checkpointPath: string;
+  fingerprint: string;
+  progressEveryMs: number;
+  log: (line: string) => void;
+  /** Scratch for published weights, reused every step. */
+  weights: Float32Array;
+  lastLoss?: number;
+  lastProgressAt: number;
+  lastAbortCheckAt: number;
+}
+
+export async function publishWeights(ctx: AggregatorContext, status: RunStatus = 'running'): Promise<void> {
+  const w = ctx.layout.readWeights(ctx.weights);
+  await ctx.channel.publish({ version: ctx.state.version, step: ctx.state.step, status, floats: w.length }, w);
+}
+
+/** Polls the coordinator's abort flag at most once a second. */
+export async function abortRequested(ctx: AggregatorContext): Promise<boolean> {
+  const now = Date.now();
+  if (now - ctx.lastAbortCheckAt < 1000) return false;
+  ctx.lastAbortCheckAt = now;
+  return ctx.channel.isAborted();
+}
+
+export interface StepOutcome { samples: number; lossSum: number; correct: number }
+
+/**
+ * Book-keeping after an update: the epoch's sample-weighted loss/accuracy (what trainModel reports),
+ * the epoch's validation when it ends, a checkpoint every `checkpointEvery` steps, throttled progress.
+ * `progressBefore`/`progressAfter` are in global steps (async: the shards' mean consumed steps).
+ */
+export async function afterUpdate(ctx: AggregatorContext, out: StepOutcome, progressBefore: number, progressAfter: number, stepBefore: number): Promise<void> {
+  const { state, run, spec } = ctx;
+  state.epoch.lossSum += out.lossSum;
+  state.epoch.correct += out.correct;
+  state.epoch.samples += out.samples;
+  if (out.samples > 0) ctx.lastLoss = out.lossSum / out.samples;
+  const epochNow = Math.floor(progressAfter / run.plan.stepsPerEpoch);
+  if (epochNow > state.epoch.index && state.epoch.index < run.plan.epochs) await closeEpoch(ctx, epochNow);
+  if (Math.floor(state.step / spec.checkpointEvery) !== Math.floor(stepBefore / spec.checkpointEvery)) {
+    await saveAggregatorCheckpoint(ctx.checkpointPath, state, ctx.fingerprint, ctx.model, ctx.optimizer);
+  }
+  await reportProgress(ctx, progressAfter >= run.plan.totalSteps || epochNow > Math.floor(progressBefore / run.plan.stepsPerEpoch));
+}
+
+/** Ends the accumulating epoch: its training means plus validation of the current weights. */
+export async function closeEpoch(ctx: AggregatorContext, nextIndex: number): Promise<void> {
+  const { state, run } = ctx;
+  const e = state.epoch;
+  const entry: Record<string, number> = { epoch: e.index + 1, loss: e.samples ? e.lossSum / e.samples : Number.NaN, accuracy: e.samples ? e.correct / e.samples : Number.NaN };
+  if (run.validation) {
+    const v = await evaluate(ctx.model, run.validation, Math.max(run.plan.batchPerWorker, 1024));
+    entry.valLoss = v.loss;
+    entry.valAccuracy = v.accuracy;
+  }
+  state.history.push(entry);
+  ctx.log(`epoch ${entry.epoch}: loss ${entry.loss?.toFixed(4)} accuracy ${entry.accuracy?.toFixed(4)}${run.validation ? ` valAccuracy ${entry.valAccuracy?.toFixed(4)}` : ''}`);
+  state.epoch = { index: nextIndex, lossSum: 0, correct: 0, samples: 0 };
+}
+
+export async function reportProgress(ctx: AggregatorContext, force = false): Promise<void> {
+  const now = Date.now();
+  if (!force && now - ctx.lastProgressAt < ctx.progressEveryMs) return;
+  ctx.lastProgressAt = now;
+  await ctx.job.updateProgress(progressOf(ctx.state, ctx.run.plan, ctx.spec.mode, ctx.lastLoss));
+}

@@ -1,0 +1,93 @@
+import * as tf from '@tensorflow/tfjs';
+import { captureState, restoreState, type TrainCheckpoint } from '@tq/ml';
+import { readCheckpointFile, writeCheckpointFile } from './checkpoint-file';
+
+export interface WorkerShare { samples: number; stepMs: number }
+
+/** Everything of a run the aggregator must not lose; checkpointed with the weights and optimizer slots. */
+export interface AggregatorState {
+  /** sync/local: the next global step; async: gradients applied so far. */
+  step: number;
+  /** Last published weights version (monotonic across restarts). */
+  version: number;
+  droppedStale: number;
+  /** Rows behind applied updates, and training wall time (ms), over all attempts. */
+  samples: number;
+  trainMs: number;
+  /** The epoch being accumulated: sample-weighted loss and correct-count sums, as trainModel keeps them. */
+  epoch: { index: number; lossSum: number; correct: number; samples: number };
+  history: Array<Record<string, number>>;
+  workers: Record<string, WorkerShare>;
+  /** Shards whose jobs failed for good (coordinator's word) and, in async mode, shards that finished. */
+  gone: number[];
+  done: number[];
+  /** async: local steps each shard has consumed (applied or dropped). */
+  shardSteps: number[];
+  restarts: number;
+  resumedFromStep?: number;
+}
+
+export function freshState(shards: number): AggregatorState {
+  return {
+    step: 0, version: 0, droppedStale: 0, samples: 0, trainMs: 0,
+    epoch: { index: 0, lossSum: 0, correct: 0, samples: 0 }, history: [], workers: {},
+    gone: [], done: [], shardSteps: new Array<number>(shards).fill(0), restarts: 0,
+  };
+}
+
+interface Header {
+  state: AggregatorState;
+  fingerprint: string;
+  weights: tf.io.WeightsManifestEntry[];
+  optimizer: tf.io.WeightsManifestEntry[];
+  optimizerExtra: Record<string, number>;
+  metrics?: Record<string, number>;
+}
+
+/**
+ * Model weights (all of them, batch-norm statistics included) and optimizer slots are captured with
+ * @tq/ml's captureState, which also keeps Adam's running beta powers bit for bit: a resumed run
+ * continues exactly as the uninterrupted one would have.
+ */
+export async function saveAggregatorCheckpoint(
+  path: string, state: AggregatorState, fingerprint: string, model: tf.LayersModel, optimizer: tf.Optimizer, metrics?: Record<string, number>,
+): Promise<void> {
+  const cap = await captureState(model, optimizer);
+  const header: Header = { state, fingerprint, weights: cap.weights.specs, optimizer: cap.optimizer.specs, optimizerExtra: cap.optimizerExtra, ...(metrics ? { metrics } : {}) };
+  await writeCheckpointFile(path, header, { weights: cap.weights.data, optimizer: cap.optimizer.data });
+}
+
+export interface LoadedCheckpoint {
+  state: AggregatorState;
+  metrics?: Record<string, number>;
+  /** Puts the weights into `model` and the slots into a fresh, never-stepped `optimizer`. */
+  restore(model: tf.LayersModel, optimizer: tf.Optimizer): Promise<void>;
+}
+
+/** The checkpoint at `path` if it belongs to this run (same fingerprint); null otherwise. */
+export async function loadAggregatorCheckpoint(path: string, fingerprint: string): Promise<LoadedCheckpoint | null> {
+  const file = await readCheckpointFile<Header>(path);
+  if (!file || file.header.fingerprint !== fingerprint) return null;
+  const h = file.header;
+  const ckpt: TrainCheckpoint = {
+    epoch: 0, history: [], trainSamples: 0, trainMs: 0, fingerprint,
+    weights: { specs: h.weights, data: file.blocks.weights! },
+    optimizer: { specs: h.optimizer, data: file.blocks.optimizer! },
+    optimizerExtra: h.optimizerExtra,
+  };
+  return { state: h.state, ...(h.metrics ? { metrics: h.metrics } : {}), restore: (model, optimizer) => restoreState(model, optimizer, ckpt) };
+}
+
+/** Loads only the model weights of a checkpoint into `model` (the coordinator registering the result). */
+export async function loadCheckpointWeights(path: string, model: tf.LayersModel): Promise<{ state: AggregatorState; metrics?: Record<string, number> }> {
+  const file = await readCheckpointFile<Header>(path);
+  if (!file) throw new Error(`no checkpoint at ${path}`);
+  const map = tf.io.decodeWeights(file.blocks.weights!, file.header.weights);
+  const tensors = file.header.weights.map((s) => map[s.name]!);
+  try {
+    model.setWeights(tensors);
+  } finally {
+    tf.dispose(tensors);
+  }
+  return { state: file.header.state, ...(file.header.metrics ? { metrics: file.header.metrics } : {}) };
+}

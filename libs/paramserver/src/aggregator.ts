@@ -1,0 +1,128 @@
+import { join } from 'node:path';
+import type { Job } from 'bullmq';
+import type Redis from 'ioredis';
+import { aggregateJobDataSchema, type AggregateJobData, type AggregateResult, type Metrics } from '@tq/contracts';
+import { createOptimizer, initBackend } from '@tq/ml';
+import type { ArtifactStore } from '@tq/storage';
+import { closeEpoch, publishWeights, reportProgress, type AggregatorContext } from './aggregator-context';
+import { freshState, loadAggregatorCheckpoint, saveAggregatorCheckpoint, type AggregatorState } from './aggregator-state';
+import { runAsync } from './async-loop';
+import { runBarrier } from './barrier-loop';
+import { RunChannel } from './channel';
+import { slowestWorker } from './progress';
+import { loadRunData, requireDistributed, splitRunData, startingModel, type RunSources } from './run-setup';
+import { WeightLayout } from './weight-layout';
+
+export interface ParamServerDeps extends RunSources {
+  redis: Redis;
+  store: ArtifactStore;
+  /** Prefix of the run's Redis keys; the BullMQ prefix of the job's queue when absent. */
+  keyPrefix?: string;
+  /** Safety-net TTL of the run's keys (default 24 h; cleanup deletes them when the run ends). */
+  keyTtlMs?: number;
+  chunkBytes?: number;
+  log?: (line: string) => void;
+}
+
+export interface AggregatorDeps extends ParamServerDeps {
+  /** Least time between two job.updateProgress calls (default 500 ms). */
+  progressEveryMs?: number;
+}
+
+/** Where a run's aggregator checkpoints: one folder per run in the artifact store. */
+export function runCheckpointPaths(store: ArtifactStore, runId: string): { dir: string; running: string; final: string } {
+  const dir = store.checkpointDir(`ps-${runId}`);
+  return { dir, running: join(dir, 'aggregator.ckpt'), final: join(dir, 'final.ckpt') };
+}
+
+/** The BullMQ prefix a job's queue lives under ("bull" unless configured): run keys share it. */
+export function queuePrefixOf(job: Pick<Job, 'prefix'>): string {
+  return job.prefix;
+}
+
+/**
+ * The Aggregate processor body: the parameter server of one run. It owns the weights and the
+ * optimizer state, publishes versioned weights, applies what the shards send, checkpoints every
+ * `checkpointEvery` steps, and ends by writing the final weights (final.ckpt) for the coordinator.
+ * A retried job (its process died) resumes from the last checkpoint; a retry after the final write
+ * only re-announces the end. Throws when the run cannot go on (no quorum for long): BullMQ retries.
+ */
+export async function runAggregator(job: Job<AggregateJobData, AggregateResult, string>, deps: AggregatorDeps): Promise<AggregateResult> {
+  const { runId, request, parentJobId } = aggregateJobDataSchema.parse(job.data);
+  const spec = requireDistributed(request);
+  const log = deps.log ?? (() => undefined);
+  const backend = await initBackend();
+  const paths = runCheckpointPaths(deps.store, runId);
+  const data = await loadRunData(request, deps);
+  const { model } = await startingModel(request, deps, parentJobId);
+  const optimizer = createOptimizer(request.fit);
+  const channel = new RunChannel(deps.redis, {
+    runId, shards: spec.workers, prefix: deps.keyPrefix ?? queuePrefixOf(job), ttlMs: deps.keyTtlMs, chunkBytes: deps.chunkBytes,
+  });
+  try {
+    const run = splitRunData(request, data, model);
+    const layout = WeightLayout.of(model);
+    const fingerprint = JSON.stringify({ runId, request, rows: data.rows, layout: layout.signature() });
+    const ctx: AggregatorContext = {
+      job, channel, model, layout, optimizer, spec, run, state: freshState(spec.workers), checkpointPath: paths.running, fingerprint,
+      progressEveryMs: deps.progressEveryMs ?? 500, log, weights: new Float32Array(layout.totalFloats), lastProgressAt: 0, lastAbortCheckAt: 0,
+    };
+
+    const ended = await loadAggregatorCheckpoint(paths.final, fingerprint);
+    if (ended) {
+      // The run finished in an earlier attempt that died before completing the job.
+      await ended.restore(model, optimizer);
+      ctx.state = ended.state;
+      await publishWeights(ctx, 'done');
+      return resultOf(ended.state, 'done', metricsOf(ended.state), backend.name);
+    }
+
+    const ckpt = await loadAggregatorCheckpoint(paths.running, fingerprint);
+    if (ckpt) { ctx.state = ckpt.state; await ckpt.restore(model, optimizer); }
+    const previous = await channel.readState();
+    if (ckpt || previous) {
+      ctx.state.restarts += 1;
+      ctx.state.resumedFromStep = ctx.state.step;
+      log(`resuming run ${runId} at step ${ctx.state.step} (${ckpt ? 'checkpoint' : 'no checkpoint: from the start'})`);
+    }
+    // Versions only grow, across restarts too: shards spot new weights by a larger version, and
+    // anything computed on the lost attempt's weights is recognisably stale.
+    ctx.state.version = Math.max(ctx.state.version, (previous?.version ?? -1) + 1);
+
+    const outcome = spec.mode === 'async' ? await runAsync(ctx) : await runBarrier(ctx);
+    if (outcome === 'aborted') {
+      await publishWeights(ctx, 'aborted');
+      return resultOf(ctx.state, 'aborted', undefined, backend.name);
+    }
+    if (ctx.state.epoch.samples > 0 && ctx.state.history.length < run.plan.epochs) await closeEpoch(ctx, ctx.state.epoch.index + 1);
+    const metrics = metricsOf(ctx.state);
+    await saveAggregatorCheckpoint(paths.final, ctx.state, fingerprint, model, optimizer);
+    await publishWeights(ctx, 'done');
+    await reportProgress(ctx, true);
+    return resultOf(ctx.state, 'done', metrics, backend.name);
+  } finally {
+    await channel.close();
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
+/** The last epoch's figures, as trainModel reports them. */
+function metricsOf(state: AggregatorState): Metrics {
+  const last = state.history.at(-1) ?? {};
+  const m: Metrics = { loss: last.loss ?? Number.NaN };
+  for (const k of ['accuracy', 'valLoss', 'valAccuracy'] as const) if (last[k] !== undefined && Number.isFinite(last[k])) m[k] = last[k];
+  return m;
+}
+
+function resultOf(state: AggregatorState, status: 'done' | 'aborted', metrics: Metrics | undefined, backend: string): AggregateResult {
+  const slowest = slowestWorker(state);
+  return {
+    steps: state.step, droppedStale: state.droppedStale, weightsVersion: state.version, status,
+    ...(metrics ? { metrics } : {}),
+    history: state.history, samples: state.samples,
+    samplesPerSec: state.trainMs > 0 ? state.samples / (state.trainMs / 1000) : 0,
+    restarts: state.restarts, ...(state.resumedFromStep !== undefined ? { resumedFromStep: state.resumedFromStep } : {}),
+    workers: state.workers, ...(slowest ? { slowestWorker: slowest } : {}), backend,
+  };
+}

@@ -1,0 +1,98 @@
+import * as tf from '@tensorflow/tfjs';
+import { abortRequested, afterUpdate, publishWeights, type AggregatorContext, type StepOutcome } from './aggregator-context';
+import type { ShardMessage } from './messages';
+import { recordShare } from './progress';
+
+/** After this long without a quorum a step gives up and the aggregator job fails (and is retried). */
+const minGiveUpMs = 60_000;
+
+/**
+ * sync and local modes: a barrier per step (sync) or per round of `syncEvery` local steps (local).
+ * Publish weights version v for global step s; collect one payload per shard tagged v; close when
+ * every live shard has answered, or after the step timeout with at least `quorum` answers. sync
+ * averages gradients (weighted by rows) and applies them with the aggregator's optimizer; local
+ * averages the shards' weights. Late payloads (an older v) are dropped and counted.
+ */
+export async function runBarrier(ctx: AggregatorContext): Promise<'done' | 'aborted'> {
+  const { state, run, spec, layout } = ctx;
+  const local = spec.mode === 'local';
+  const acc = new Float32Array(layout.totalFloats);
+  const scratch = new Float32Array(layout.totalFloats);
+  while (state.step < run.plan.totalSteps) {
+    const t0 = performance.now();
+    const stepBefore = state.step;
+    const steps = local ? Math.min(spec.syncEvery, run.plan.totalSteps - state.step) : 1;
+    await publishWeights(ctx);
+    const got = await gather(ctx, local ? 'weights' : 'grad', spec.stepTimeoutMs * steps, acc, scratch);
+    if (got === 'aborted') return 'aborted';
+    if (got.samples > 0) {
+      const inv = 1 / got.samples;
+      for (let i = 0; i < acc.length; i++) acc[i]! *= inv;
+      if (local) {
+        layout.writeWeights(acc);
+      } else {
+        const grads = layout.gradientMap(acc);
+        try {
+          ctx.optimizer.applyGradients(grads);
+        } finally {
+          tf.dispose(grads);
+        }
+        layout.writeFrozen(acc);
+      }
+    }
+    state.step += steps;
+    state.version += 1;
+    state.samples += got.samples;
+    state.trainMs += performance.now() - t0;
+    await afterUpdate(ctx, got, stepBefore, state.step, stepBefore);
+  }
+  return 'done';
+}
+
+/** Collects this step's payloads into `acc` as a rows-weighted sum. */
+async function gather(ctx: AggregatorContext, kind: ShardMessage['kind'], timeoutMs: number, acc: Float32Array, scratch: Float32Array): Promise<StepOutcome | 'aborted'> {
+  const { state, spec, channel } = ctx;
+  acc.fill(0);
+  const arrived = new Set<number>();
+  const out: StepOutcome = { samples: 0, lossSum: 0, correct: 0 };
+  const start = Date.now();
+  const deadline = start + timeoutMs;
+  const giveUp = start + Math.max(minGiveUpMs, 10 * timeoutMs);
+  for (;;) {
+    const live = spec.workers - state.gone.length;
+    if (live <= 0) throw new Error('every shard of the run has failed');
+    if (arrived.size >= live) return out;
+    const quorum = Math.min(spec.quorum, live);
+    const now = Date.now();
+    if (now >= deadline && arrived.size >= quorum) {
+      ctx.log(`step ${state.step}: closed after ${now - start} ms with ${arrived.size} of ${live} shards`);
+      return out;
+    }
+    if (now >= giveUp) throw new Error(`step ${state.step}: ${arrived.size} of ${live} shards after ${now - start} ms, quorum ${quorum} not reached`);
+    if (await abortRequested(ctx)) return 'aborted';
+    const wait = Math.min(1000, (arrived.size >= quorum ? deadline : giveUp) - now);
+    const msg = await channel.nextMessage(wait);
+    if (!msg) continue;
+    if (msg.kind === 'gone') {
+      if (!state.gone.includes(msg.shard)) state.gone.push(msg.shard);
+      continue;
+    }
+    if (msg.kind !== kind || msg.version !== state.version || arrived.has(msg.shard)) {
+      // Computed on older weights (a step that closed without it, or before an aggregator restart).
+      if (msg.version < state.version) state.droppedStale++;
+      await channel.discardPayload(msg);
+      continue;
+    }
+    if (msg.samples > 0) {
+      const payload = await channel.readPayload(msg, scratch);
+      if (!payload) continue; // expired: treat as never sent
+      const w = msg.samples;
+      for (let i = 0; i < acc.length; i++) acc[i]! += w * payload[i]!;
+    }
+    arrived.add(msg.shard);
+    out.samples += msg.samples;
+    out.lossSum += msg.loss * msg.samples;
+    out.correct += msg.correct;
+    recordShare(state, msg.shard, msg.samples, msg.ms);
+  }
+}

@@ -1,0 +1,179 @@
+import { randomUUID } from 'node:crypto';
+import type Redis from 'ioredis';
+import { queueFloatsDelete, queueFloatsWrite, readFloats, CHUNK_BYTES } from './chunked-blob';
+import { runKeys, type RunKeys } from './keys';
+import { publishedStateSchema, shardMessageSchema, type PublishedState, type ShardMessage, type ShardMessageInput } from './messages';
+
+export interface ChannelOptions {
+  runId: string;
+  shards: number;
+  /** Key prefix (the BullMQ prefix of the run's queues by default). */
+  prefix?: string;
+  /** Safety-net expiry of every key of the run, refreshed as the run goes (cleanup removes them anyway). */
+  ttlMs?: number;
+  chunkBytes?: number;
+  /** Published weight versions kept readable: a reader that started on an older one retries. */
+  keepVersions?: number;
+}
+
+export const DEFAULT_KEY_TTL_MS = 24 * 3600_000;
+
+/**
+ * The Redis side of one run: published weights (versioned, chunked), the shards' inbox (a list of
+ * small messages announcing chunked payloads), per-shard wake-up lists, the abort flag. Never
+ * pub/sub: it drops messages silently (and anything over 32 MB). Blocking reads (BLPOP) use a
+ * connection of their own, duplicated from the one given, so they never hold up other commands.
+ */
+export class RunChannel {
+  readonly keys: RunKeys;
+  private readonly ttlMs: number;
+  private readonly chunkBytes: number;
+  private readonly keep: number;
+  private blocking: Redis | undefined;
+
+  constructor(readonly redis: Redis, readonly opts: ChannelOptions) {
+    this.keys = runKeys(opts.runId, opts.prefix);
+    this.ttlMs = opts.ttlMs ?? DEFAULT_KEY_TTL_MS;
+    this.chunkBytes = opts.chunkBytes ?? CHUNK_BYTES;
+    this.keep = Math.max(2, opts.keepVersions ?? 3);
+  }
+
+  // ---- aggregator side -------------------------------------------------------------------
+
+  /**
+   * Makes `weights` readable as `state.version` and wakes every shard, in one round trip: chunks
+   * first, then the state that names them (so a reader never finds the state before its chunks);
+   * the version that falls out of the kept window is deleted in the same pipeline.
+   */
+  async publish(state: PublishedState, weights?: Float32Array): Promise<void> {
+    const k = this.keys;
+    const pipe = this.redis.pipeline();
+    if (weights) {
+      queueFloatsWrite(pipe, (c) => k.weights(state.version, c), weights, this.ttlMs, this.chunkBytes);
+      const old = state.version - this.keep;
+      if (old >= 0) queueFloatsDelete(pipe, (c) => k.weights(old, c), weights.length, this.chunkBytes);
+    }
+    pipe.hset(k.state, { version: state.version, step: state.step, status: state.status, floats: state.floats });
+    const note = JSON.stringify(state);
+    for (let i = 0; i < this.opts.shards; i++) {
+      // A one-element list per shard: it holds only the latest news, so it never grows.
+      pipe.del(k.wake(i)).rpush(k.wake(i), note).pexpire(k.wake(i), this.ttlMs);
+    }
+    for (const key of [k.state, k.inbox, k.control, k.cursors]) pipe.pexpire(key, this.ttlMs);
+    await exec(pipe);
+  }
+
+  /** The next shard message, or null after `timeoutMs`. */
+  async nextMessage(timeoutMs: number): Promise<ShardMessage | null> {
+    this.blocking ??= this.redis.duplicate();
+    const reply = await this.blocking.blpop(this.keys.inbox, Math.max(0.01, timeoutMs / 1000));
+    return reply ? shardMessageSchema.parse(JSON.parse(reply[1])) : null;
+  }
+
+  /** Reads (and deletes) a message's payload; null when it has expired meanwhile. */
+  readPayload(msg: ShardMessage, into?: Float32Array): Promise<Float32Array | null> {
+    if (!msg.token) throw new Error('message carries no payload');
+    const token = msg.token;
+    return readFloats(this.redis, (c) => this.keys.payload(token, c), msg.floats, { remove: true, into, chunkBytes: this.chunkBytes });
+  }
+
+  async discardPayload(msg: ShardMessage): Promise<void> {
+    if (!msg.token) return;
+    const token = msg.token;
+    const pipe = this.redis.pipeline();
+    queueFloatsDelete(pipe, (c) => this.keys.payload(token, c), msg.floats, this.chunkBytes);
+    await exec(pipe);
+  }
+
+  // ---- shard side ------------------------------------------------------------------------
+
+  async readState(): Promise<PublishedState | null> {
+    const h = await this.redis.hgetall(this.keys.state);
+    if (!h.version) return null;
+    return publishedStateSchema.parse({ version: Number(h.version), step: Number(h.step), status: h.status, floats: Number(h.floats) });
+  }
+
+  /**
+   * Waits until weights newer than `afterVersion` are out or the run is over; null after
+   * `timeoutMs`. The wake list holds the news even if it came before we started waiting.
+   */
+  async waitForState(shard: number, afterVersion: number, timeoutMs: number): Promise<PublishedState | null> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const state = await this.readState();
+      if (state && (state.version > afterVersion || state.status !== 'running')) return state;
+      const left = deadline - Date.now();
+      if (left <= 0) return null;
+      this.blocking ??= this.redis.duplicate();
+      await this.blocking.blpop(this.keys.wake(shard), Math.max(0.01, Math.min(left, 1000) / 1000));
+    }
+  }
+
+  pullWeights(state: PublishedState, into?: Float32Array): Promise<Float32Array | null> {
+    return readFloats(this.redis, (c) => this.keys.weights(state.version, c), state.floats, { into, chunkBytes: this.chunkBytes });
+  }
+
+  /** Sends a message and its payload in one round trip (payload chunks first). */
+  async push(msg: Omit<ShardMessageInput, 'token' | 'floats'>, payload?: Float32Array, cursor?: number): Promise<void> {
+    const pipe = this.redis.pipeline();
+    let full: ShardMessageInput = { ...msg };
+    if (payload) {
+      const token = `${msg.shard}.${randomUUID()}`;
+      queueFloatsWrite(pipe, (c) => this.keys.payload(token, c), payload, this.ttlMs, this.chunkBytes);
+      full = { ...full, token, floats: payload.length };
+    }
+    pipe.rpush(this.keys.inbox, JSON.stringify(shardMessageSchema.parse(full))).pexpire(this.keys.inbox, this.ttlMs);
+    if (cursor !== undefined) pipe.hset(this.keys.cursors, String(msg.shard), cursor).pexpire(this.keys.cursors, this.ttlMs);
+    await exec(pipe);
+  }
+
+  async readCursor(shard: number): Promise<number> {
+    return Number((await this.redis.hget(this.keys.cursors, String(shard))) ?? 0);
+  }
+
+  // ---- coordinator side ------------------------------------------------------------------
+
+  async abort(): Promise<void> {
+    await this.redis.pipeline().hset(this.keys.control, 'abort', '1').pexpire(this.keys.control, this.ttlMs).exec();
+  }
+
+  /** The coordinator asked to stop, or already cleaned the run up (ended marker). */
+  async isAborted(): Promise<boolean> {
+    const replies = (await this.redis.pipeline().hget(this.keys.control, 'abort').exists(this.keys.ended).exec()) ?? [];
+    return replies[0]?.[1] === '1' || replies[1]?.[1] === 1;
+  }
+
+  /** A coordinator (re)starting the run lifts an abort or end left by an earlier attempt. */
+  async reopen(): Promise<void> {
+    await this.redis.pipeline().hdel(this.keys.control, 'abort').del(this.keys.ended).exec();
+  }
+
+  async isEnded(): Promise<boolean> {
+    return (await this.redis.exists(this.keys.ended)) === 1;
+  }
+
+  /** Deletes every key of the run and leaves a tiny `ended` marker (expiring) for late shard jobs. */
+  async cleanup(markerTtlMs = 3600_000): Promise<number> {
+    let removed = 0;
+    const pattern = `${this.keys.base.replace(/[[\]*?\\]/g, (c) => `\\${c}`)}:*`;
+    // One slot holds the whole run (hashtag), so on a cluster this SCAN belongs on that slot's node.
+    const stream = this.redis.scanStream({ match: pattern, count: 500 });
+    for await (const batch of stream as AsyncIterable<string[]>) {
+      if (batch.length) removed += await this.redis.unlink(...batch);
+    }
+    await this.redis.set(this.keys.ended, '1', 'PX', markerTtlMs);
+    return removed;
+  }
+
+  async close(): Promise<void> {
+    const b = this.blocking;
+    this.blocking = undefined;
+    // disconnect, not quit: a BLPOP in flight would hold quit's reply until it times out.
+    b?.disconnect();
+  }
+}
+
+async function exec(pipe: ReturnType<Redis['pipeline']>): Promise<void> {
+  const replies = (await pipe.exec()) ?? [];
+  for (const [err] of replies) if (err) throw err;
+}

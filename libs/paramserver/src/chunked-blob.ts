@@ -1,0 +1,75 @@
+import type Redis from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+
+/**
+ * Float32 tensors cross Redis as raw little-endian bytes in ~1 MiB chunks, one key per chunk,
+ * sent in one pipeline. Measured here: one 10 MiB value per key gives 2.4-3.1 aggregation rounds/s
+ * with 4 workers, 1 MiB chunks pipelined 4.9-5.6 (Redis and the client stream smaller values better).
+ */
+export const CHUNK_BYTES = 1 << 20;
+
+export function chunkCount(floats: number, chunkBytes = CHUNK_BYTES): number {
+  if (chunkBytes % 4 !== 0) throw new Error('chunkBytes must be a multiple of 4');
+  return Math.max(1, Math.ceil((floats * 4) / chunkBytes));
+}
+
+/**
+ * Queues the SETs of `data` on a pipeline the caller executes, so the small message announcing the
+ * payload travels in the same round trip, after the chunks: Redis runs one connection's commands
+ * in order, so whoever sees the message finds every chunk already there.
+ */
+export function queueFloatsWrite(
+  pipe: ChainableCommander, keyOf: (chunk: number) => string, data: Float32Array, ttlMs: number, chunkBytes = CHUNK_BYTES,
+): number {
+  const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const chunks = chunkCount(data.length, chunkBytes);
+  for (let c = 0; c < chunks; c++) {
+    pipe.set(keyOf(c), bytes.subarray(c * chunkBytes, Math.min(bytes.length, (c + 1) * chunkBytes)), 'PX', ttlMs);
+  }
+  return chunks;
+}
+
+export interface ReadFloatsOptions {
+  /** GETDEL instead of GET: one-shot payloads (gradients) are freed as they are read. */
+  remove?: boolean;
+  /** Reuse this array (length must equal `floats`) instead of allocating. */
+  into?: Float32Array;
+  chunkBytes?: number;
+}
+
+/** Reads `floats` values written by queueFloatsWrite; null when any chunk is missing (expired, superseded). */
+export async function readFloats(
+  redis: Redis, keyOf: (chunk: number) => string, floats: number, opts: ReadFloatsOptions = {},
+): Promise<Float32Array | null> {
+  const chunkBytes = opts.chunkBytes ?? CHUNK_BYTES;
+  const chunks = chunkCount(floats, chunkBytes);
+  const pipe = redis.pipeline();
+  for (let c = 0; c < chunks; c++) {
+    if (opts.remove) pipe.getdelBuffer(keyOf(c));
+    else pipe.getBuffer(keyOf(c));
+  }
+  const replies = (await pipe.exec()) ?? [];
+  const out = opts.into ?? new Float32Array(floats);
+  if (out.length !== floats) throw new Error(`readFloats: target holds ${out.length} floats, expected ${floats}`);
+  // Copy byte-wise: reply Buffers need not be 4-byte aligned, so they cannot be viewed as Float32Array.
+  const target = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  let offset = 0;
+  for (const [err, value] of replies) {
+    if (err) throw err;
+    if (value === null) return null;
+    const buf = value as Buffer;
+    if (offset + buf.length > target.length) throw new Error('readFloats: payload larger than announced');
+    target.set(buf, offset);
+    offset += buf.length;
+  }
+  if (offset !== target.length) throw new Error(`readFloats: got ${offset} bytes, expected ${target.length}`);
+  return out;
+}
+
+/** Deletes the chunks of a payload nobody will read (a dropped stale gradient, an old version). */
+export function queueFloatsDelete(pipe: ChainableCommander, keyOf: (chunk: number) => string, floats: number, chunkBytes = CHUNK_BYTES): void {
+  const chunks = chunkCount(floats, chunkBytes);
+  const keys: string[] = [];
+  for (let c = 0; c < chunks; c++) keys.push(keyOf(c));
+  pipe.unlink(...keys);
+}

@@ -1,0 +1,194 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Job } from 'bullmq';
+import { trainShardJobDataSchema, type DistributedProgress, type TrainShardJobData, type TrainShardResult } from '@tq/contracts';
+import { applyGradients, computeGradients, createOptimizer, gatherBatch, initBackend, modelInputShape } from '@tq/ml';
+import { queuePrefixOf, type ParamServerDeps } from './aggregator';
+import { RunChannel } from './channel';
+import { EpochOrderCache, shardSlice } from './data-order';
+import type { PublishedState } from './messages';
+import { loadRunData, requireDistributed, splitRunData, startingModel, type RunData } from './run-setup';
+import { WeightLayout } from './weight-layout';
+
+export interface ShardDeps extends ParamServerDeps {
+  /** How long a shard waits for its run's aggregator to publish the first weights (default 10 min). */
+  joinTimeoutMs?: number;
+  /** Test hook: sleep this long after computing each step, before sending it (a deliberately slow worker). */
+  stepDelayMs?: number;
+}
+
+interface ShardContext {
+  job: Job;
+  shard: number;
+  channel: RunChannel;
+  model: tf.LayersModel;
+  layout: WeightLayout;
+  run: RunData;
+  orders: EpochOrderCache;
+  inputShape: number[];
+  deps: ShardDeps;
+  weights: Float32Array;
+  payload: Float32Array;
+  steps: number;
+  samples: number;
+  lastProgressAt: number;
+}
+
+interface StepStats { samples: number; loss: number; correct: number }
+
+/**
+ * The TrainShard processor body: one worker's share of a run. It pulls the published weights,
+ * trains on its slice of each global batch (data-order.ts) and pushes the result tagged with the
+ * weights version: a gradient (sync, async) or its weights after `syncEvery` local steps (local).
+ * It holds no state worth saving: a retried job re-joins from the current weights (async: from its
+ * cursor in Redis). Returns when the aggregator announces the end (or an abort).
+ */
+export async function runShard(job: Job<TrainShardJobData, TrainShardResult, string>, deps: ShardDeps): Promise<TrainShardResult> {
+  const { runId, shardIndex, request } = trainShardJobDataSchema.parse(job.data);
+  const spec = requireDistributed(request);
+  if (shardIndex >= spec.workers) throw new Error(`shard ${shardIndex} of a run with ${spec.workers} workers`);
+  await initBackend();
+  const data = await loadRunData(request, deps);
+  const { model } = await startingModel(request, deps, runId);
+  const channel = new RunChannel(deps.redis, { runId, shards: spec.workers, prefix: deps.keyPrefix ?? queuePrefixOf(job), ttlMs: deps.keyTtlMs, chunkBytes: deps.chunkBytes });
+  try {
+    const run = splitRunData(request, data, model);
+    const layout = WeightLayout.of(model);
+    const ctx: ShardContext = {
+      job, shard: shardIndex, channel, model, layout, run, orders: new EpochOrderCache(run.plan), inputShape: modelInputShape(model), deps,
+      weights: new Float32Array(layout.totalFloats), payload: new Float32Array(layout.totalFloats), steps: 0, samples: 0, lastProgressAt: 0,
+    };
+    const first = await join(ctx, deps.joinTimeoutMs ?? 600_000);
+    if (first) {
+      if (spec.mode === 'async') await asyncLoop(ctx);
+      else await barrierLoop(ctx, spec.mode === 'local' ? spec.syncEvery : 0, request.fit);
+    }
+    return { steps: ctx.steps, samples: ctx.samples };
+  } finally {
+    await channel.close();
+    model.dispose();
+  }
+}
+
+/** Waits for the run's first published weights; null when the run is already over. */
+async function join(ctx: ShardContext, timeoutMs: number): Promise<PublishedState | null> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await ctx.channel.isEnded()) return null;
+    const state = await ctx.channel.waitForState(ctx.shard, -1, 2000);
+    if (state) return state.status === 'running' ? state : null;
+    if (Date.now() > deadline) throw new Error(`run ${ctx.channel.opts.runId}: no weights published within ${timeoutMs} ms (is a worker serving the aggregate queue?)`);
+  }
+}
+
+/**
+ * sync (localSteps = 0: push one gradient per published version) and local (train up to
+ * `localSteps` steps with our own optimizer, then push our weights for averaging).
+ */
+async function barrierLoop(ctx: ShardContext, localSteps: number, fit: Parameters<typeof createOptimizer>[0]): Promise<void> {
+  const optimizer = localSteps > 0 ? createOptimizer(fit) : undefined;
+  let seen = -1;
+  try {
+    for (;;) {
+      const state = await ctx.channel.waitForState(ctx.shard, seen, 2000);
+      if (!state) { if (await runGone(ctx)) return; continue; }
+      if (state.status !== 'running') return;
+      const t0 = performance.now();
+      const weights = await ctx.channel.pullWeights(state, ctx.weights);
+      if (!weights) continue; // superseded while we read: take the newer version
+      ctx.layout.writeWeights(weights);
+      seen = state.version;
+      if (!optimizer) {
+        const s = stepOn(ctx, state.step, true);
+        await delay(ctx);
+        await ctx.channel.push({ kind: 'grad', shard: ctx.shard, version: state.version, step: state.step, ...s, ms: performance.now() - t0 }, s.samples > 0 ? ctx.payload : undefined);
+        tally(ctx, 1, s.samples);
+      } else {
+        const steps = Math.min(localSteps, ctx.run.plan.totalSteps - state.step);
+        const total: StepStats = { samples: 0, loss: 0, correct: 0 };
+        for (let j = 0; j < steps; j++) {
+          const s = stepOn(ctx, state.step + j, false, optimizer);
+          total.samples += s.samples; total.loss += s.loss * s.samples; total.correct += s.correct;
+          await new Promise<void>((resolve) => setImmediate(resolve)); // let BullMQ renew the lock
+        }
+        await delay(ctx);
+        const out = ctx.layout.readWeights(ctx.payload);
+        await ctx.channel.push({
+          kind: 'weights', shard: ctx.shard, version: state.version, step: state.step, samples: total.samples,
+          loss: total.samples ? total.loss / total.samples : 0, correct: total.correct, ms: (performance.now() - t0) / Math.max(1, steps),
+        }, total.samples > 0 ? out : undefined);
+        tally(ctx, steps, total.samples);
+      }
+      await reportShardProgress(ctx, state.step);
+    }
+  } finally {
+    optimizer?.dispose();
+  }
+}
+
+/** async: walk our cursor through the schedule on whatever weights are newest, push every gradient. */
+async function asyncLoop(ctx: ShardContext): Promise<void> {
+  const total = ctx.run.plan.totalSteps;
+  let cursor = await ctx.channel.readCursor(ctx.shard);
+  let have = -1;
+  while (cursor < total) {
+    const state = await ctx.channel.readState();
+    if (!state || state.status !== 'running') return;
+    const t0 = performance.now();
+    if (state.version !== have) {
+      const weights = await ctx.channel.pullWeights(state, ctx.weights);
+      if (!weights) continue;
+      ctx.layout.writeWeights(weights);
+      have = state.version;
+    }
+    const s = stepOn(ctx, cursor, true);
+    await delay(ctx);
+    await ctx.channel.push({ kind: 'grad', shard: ctx.shard, version: have, step: cursor, ...s, ms: performance.now() - t0 }, s.samples > 0 ? ctx.payload : undefined, cursor + 1);
+    cursor += 1;
+    tally(ctx, 1, s.samples);
+    await reportShardProgress(ctx, cursor);
+  }
+  await ctx.channel.push({ kind: 'done', shard: ctx.shard });
+}
+
+/**
+ * One forward/backward pass on our slice of global step `step`. With an optimizer (local mode)
+ * the gradient is applied here; otherwise it is packed into ctx.payload for the aggregator.
+ */
+function stepOn(ctx: ShardContext, step: number, pack: boolean, optimizer?: tf.Optimizer): StepStats {
+  const { epoch, start, end } = shardSlice(ctx.run.plan, step, ctx.shard);
+  const n = end - start;
+  if (n <= 0) return { samples: 0, loss: 0, correct: 0 };
+  const batch = gatherBatch(ctx.run.train, ctx.orders.get(epoch), start, n);
+  const x = tf.tensor(batch.x, [n, ...ctx.inputShape], 'float32');
+  const y = tf.tensor1d(batch.y, 'int32');
+  const r = computeGradients(ctx.model, x, y, { countCorrect: true });
+  try {
+    if (optimizer) applyGradients(optimizer, r.grads);
+    if (pack) ctx.layout.packGradients(r.grads, ctx.payload);
+    return { samples: n, loss: r.loss.dataSync()[0]!, correct: r.correct!.dataSync()[0]! };
+  } finally {
+    tf.dispose([x, y, r.loss, r.grads, ...(r.correct ? [r.correct] : [])]);
+  }
+}
+
+function tally(ctx: ShardContext, steps: number, samples: number): void {
+  ctx.steps += steps;
+  ctx.samples += samples;
+}
+
+async function delay(ctx: ShardContext): Promise<void> {
+  if (ctx.deps.stepDelayMs) await new Promise((resolve) => setTimeout(resolve, ctx.deps.stepDelayMs));
+}
+
+/** The run's keys are gone (cleaned up) or it was marked ended: nothing left to wait for. */
+async function runGone(ctx: ShardContext): Promise<boolean> {
+  return (await ctx.channel.isEnded()) || (await ctx.channel.readState()) === null;
+}
+
+async function reportShardProgress(ctx: ShardContext, step: number): Promise<void> {
+  const now = Date.now();
+  if (now - ctx.lastProgressAt < 1000) return;
+  ctx.lastProgressAt = now;
+  const progress: DistributedProgress = { step, percent: Math.min(100, (100 * step) / ctx.run.plan.totalSteps), samplesPerSec: 0 };
+  await ctx.job.updateProgress(progress);
+}
