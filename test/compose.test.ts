@@ -176,7 +176,8 @@ describe('docker-compose.yml and Dockerfile', () => {
     const devices = s.deploy?.resources?.reservations?.devices ?? [];
     const nvidia = devices.find((d) => d.driver === 'nvidia' && d.capabilities?.includes('gpu'));
     assert.ok(nvidia, 'an nvidia device reservation with the gpu capability');
-    assert.ok(nvidia.count === 'all' || Number(nvidia.count) > 0 || (nvidia.device_ids?.length ?? 0) > 0, 'a GPU count or ids');
+    // Compose v2 normalises `count: all` to -1.
+    assert.ok(nvidia.count === 'all' || nvidia.count === -1 || Number(nvidia.count) > 0 || (nvidia.device_ids?.length ?? 0) > 0, 'a GPU count or ids');
     assert.equal(s.build?.target, 'gpu');
     assert.equal(s.environment?.TF_FORCE_GPU_ALLOW_GROWTH, 'true');
     assert.equal(s.environment?.TQ_BACKEND, 'tensorflow');
