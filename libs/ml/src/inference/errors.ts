@@ -1,0 +1,7 @@
+/** Rows whose width does not match the model: the caller's mistake, never worth a retry. */
+export class FeatureCountError extends Error {
+  constructor(readonly expectedFeatureCount: number, readonly rowCount: number, readonly valueCount: number) {
+    super(`the model takes ${expectedFeatureCount} features per row: ${rowCount} rows need ${rowCount * expectedFeatureCount} values, got ${valueCount}`);
+    this.name = 'FeatureCountError';
+  }
+}

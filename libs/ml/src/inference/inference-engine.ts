@@ -1,0 +1,148 @@
+import type { ModelRef, ModelVersionMeta } from '@tq/contracts';
+import type { ModelRegistry } from '@tq/storage';
+import { FeatureCountError } from './errors';
+import { resolveExecutionProviders } from './execution-providers';
+import { LruCache } from './lru-cache';
+import { loadOrtRunner, loadTfjsRunner, type ModelRunner } from './model-runners';
+
+export const ONNX_ARTIFACT = 'model.onnx';
+export const ONNX_INT8_ARTIFACT = 'model.int8.onnx';
+const TFJS_ARTIFACT = 'model.json';
+
+export interface InferenceEngineOptions {
+  registry: ModelRegistry;
+  /** Loaded models (onnxruntime sessions or tfjs models) kept per process; the least recently used is released. */
+  cacheSize: number;
+  /** onnxruntime execution providers, best first; default resolveExecutionProviders() (cuda when installed, cpu). */
+  executionProviders?: string[];
+  /** Threads per onnxruntime session; 0 (default) lets onnxruntime use one per core. */
+  intraOpNumThreads?: number;
+  /** Use a version's model.int8.onnx over its model.onnx when it has both (default true). */
+  preferInt8?: boolean;
+  /** Rows per batch when predict is not told (default 1024). */
+  defaultBatchSize?: number;
+}
+
+export interface PredictOptions { batchSize?: number }
+export interface PredictResult { scores: Float32Array; outputSize: number; engine: 'onnxruntime' | 'tfjs' }
+
+interface Entry { artifact: string; runner: Promise<ModelRunner>; users: number; evicted: boolean }
+
+/**
+ * Batch inference for registry versions: onnxruntime-node when the version has an ONNX export, tfjs
+ * otherwise. Loaded models are cached per process (LRU) and reused across jobs; an evicted one is
+ * released once no predict is using it. Batches yield the event loop so BullMQ can renew job locks.
+ */
+export class InferenceEngine {
+  private readonly registry: ModelRegistry;
+  private readonly cache: LruCache<string, Entry>;
+  private readonly releases = new Set<Promise<void>>();
+  private readonly releaseErrors: unknown[] = [];
+  private readonly providers: string[];
+  private readonly threads: number;
+  private readonly preferInt8: boolean;
+  private readonly defaultBatchSize: number;
+  private closed = false;
+  /** Loads and releases so far (observability and tests). */
+  readonly stats = { loads: 0, releases: 0 };
+
+  constructor(opts: InferenceEngineOptions) {
+    this.registry = opts.registry;
+    this.cache = new LruCache(opts.cacheSize, (_key, entry) => this.evict(entry));
+    this.providers = opts.executionProviders ?? resolveExecutionProviders();
+    this.threads = opts.intraOpNumThreads ?? 0;
+    this.preferInt8 = opts.preferInt8 ?? true;
+    this.defaultBatchSize = opts.defaultBatchSize ?? 1024;
+  }
+
+  get executionProviders(): readonly string[] {
+    return this.providers;
+  }
+
+  async predict(ref: ModelRef, rows: Float32Array, rowCount: number, opts: PredictOptions = {}): Promise<PredictResult> {
+    if (this.closed) throw new Error('the inference engine is closed');
+    if (!Number.isInteger(rowCount) || rowCount < 0) throw new RangeError(`rowCount must be a non-negative integer, got ${rowCount}`);
+    const batchSize = opts.batchSize ?? this.defaultBatchSize;
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+    const meta = await this.registry.getVersion(ref);
+    const f = meta.featureCount;
+    if (rows.length !== rowCount * f) throw new FeatureCountError(f, rowCount, rows.length);
+
+    const entry = this.acquire(ref, meta);
+    try {
+      const runner = await entry.runner;
+      const scores = new Float32Array(rowCount * runner.outputSize);
+      for (let start = 0; start < rowCount; start += batchSize) {
+        if (start > 0) await yieldToEventLoop();
+        const n = Math.min(batchSize, rowCount - start);
+        const out = await runner.run(rows.subarray(start * f, (start + n) * f), n);
+        if (out.length !== n * runner.outputSize) throw new Error(`${ref.name} v${ref.version}: the model returned ${out.length} scores for ${n} rows of ${runner.outputSize}`);
+        scores.set(out, start * runner.outputSize);
+      }
+      return { scores, outputSize: runner.outputSize, engine: runner.engine };
+    } finally {
+      entry.users--;
+      if (entry.evicted && entry.users === 0) this.release(entry);
+    }
+  }
+
+  /** Keys ("name/version") of the loaded models, least recently used first. */
+  cached(): string[] {
+    return this.cache.keys();
+  }
+
+  /** Releases every loaded model (throws if any release failed, here or at an earlier eviction); predict fails afterwards. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.cache.clear();
+    while (this.releases.size > 0) await Promise.all([...this.releases]);
+    if (this.releaseErrors.length > 0) throw new AggregateError(this.releaseErrors.splice(0), 'releasing inference models failed');
+  }
+
+  /** The cached runner for the version's best artifact (reloaded if a better one appeared since, e.g. model.onnx attached later). */
+  private acquire(ref: ModelRef, meta: ModelVersionMeta): Entry {
+    const key = `${ref.name}/${ref.version}`;
+    const artifact = this.bestArtifact(meta);
+    let entry = this.cache.get(key);
+    if (entry && entry.artifact !== artifact) {
+      this.cache.delete(key);
+      entry = undefined;
+    }
+    if (!entry) {
+      const created: Entry = { artifact, runner: this.load(ref, artifact, meta.featureCount), users: 0, evicted: false };
+      // A failed load is not cached: the next predict tries again.
+      created.runner.catch(() => { if (this.cache.peek(key) === created) this.cache.delete(key); });
+      this.cache.set(key, created);
+      entry = created;
+    }
+    entry.users++;
+    return entry;
+  }
+
+  private bestArtifact(meta: ModelVersionMeta): string {
+    if (this.preferInt8 && ONNX_INT8_ARTIFACT in meta.artifacts) return ONNX_INT8_ARTIFACT;
+    return ONNX_ARTIFACT in meta.artifacts ? ONNX_ARTIFACT : TFJS_ARTIFACT;
+  }
+
+  private async load(ref: ModelRef, artifact: string, featureCount: number): Promise<ModelRunner> {
+    this.stats.loads++;
+    if (artifact === TFJS_ARTIFACT) return loadTfjsRunner(this.registry.store.modelDir(ref));
+    return loadOrtRunner(this.registry.artifactPath(ref, artifact), featureCount, { executionProviders: this.providers, intraOpNumThreads: this.threads });
+  }
+
+  private evict(entry: Entry): void {
+    entry.evicted = true;
+    if (entry.users === 0) this.release(entry);
+  }
+
+  private release(entry: Entry): void {
+    const done = entry.runner.then(
+      async (runner) => { await runner.release(); this.stats.releases++; },
+      () => undefined, // the load failed: nothing was allocated, and its error went to the predict that awaited it
+    ).catch((err: unknown) => { this.releaseErrors.push(err); }) // kept for close(): an eviction has no caller to throw to
+      .finally(() => this.releases.delete(done));
+    this.releases.add(done);
+  }
+}
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

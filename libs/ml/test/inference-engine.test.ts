@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import type { ModelRef } from '@tq/contracts';
+import { ArtifactStore, fileSaveHandler, ModelRegistry } from '@tq/storage';
+import {
+  attachOnnx, cudaProviderInstalled, FeatureCountError, InferenceEngine, initBackend, mulberry32, ONNX_ARTIFACT, ONNX_INT8_ARTIFACT,
+  resolveExecutionProviders, toPredictions,
+} from '@tq/ml';
+
+const F = 6;
+const CLASSES = ['a', 'b', 'c'];
+
+function makeModel(seed: number): tf.LayersModel {
+  const m = tf.sequential();
+  m.add(tf.layers.dense({ units: 8, activation: 'relu', inputShape: [F], kernelInitializer: tf.initializers.glorotUniform({ seed }), biasInitializer: 'ones' }));
+  m.add(tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }));
+  return m;
+}
+
+function randomRows(n: number, seed: number): Float32Array {
+  const rand = mulberry32(seed);
+  return Float32Array.from({ length: n * F }, () => rand() * 4 - 2);
+}
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
+  return d;
+}
+
+describe('InferenceEngine', () => {
+  let root: string;
+  let registry: ModelRegistry;
+  const models = new Map<string, tf.LayersModel>();
+  let baseline: number;
+
+  async function register(name: string, seed: number): Promise<ModelRef> {
+    const model = makeModel(seed);
+    models.set(name, model);
+    const meta = await registry.register(name, { inputShape: [F], featureCount: F, classes: CLASSES, lineage: { kind: 'trained' }, weightDtype: 'float32' }, async (dir) => {
+      await model.save(fileSaveHandler(dir));
+    });
+    return { name: meta.name, version: meta.version };
+  }
+  const expected = (name: string, rows: Float32Array, n: number) => tf.tidy(() => (models.get(name)!.predict(tf.tensor2d(rows, [n, F])) as tf.Tensor).dataSync() as Float32Array);
+
+  before(async () => {
+    await initBackend();
+    root = await mkdtemp(join(tmpdir(), 'tq-infer-'));
+    registry = new ModelRegistry(new ArtifactStore(root));
+    await register('alpha', 1);
+    await register('beta', 11);
+    await register('gamma', 21);
+    baseline = tf.memory().numTensors;
+  });
+  after(async () => {
+    for (const m of models.values()) m.dispose();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('serves a version without ONNX through tfjs in batches, yielding the event loop between them, then onnxruntime once model.onnx is attached', async () => {
+    const engine = new InferenceEngine({ registry, cacheSize: 4 });
+    const rows = randomRows(50, 5);
+    let ticks = 0;
+    let spinning = true;
+    const spin = () => { ticks++; if (spinning) setImmediate(spin); };
+    setImmediate(spin);
+    const viaTfjs = await engine.predict({ name: 'alpha', version: 1 }, rows, 50, { batchSize: 7 });
+    spinning = false;
+    assert.equal(viaTfjs.engine, 'tfjs');
+    assert.equal(viaTfjs.outputSize, 3);
+    assert.ok(maxDiff(viaTfjs.scores, expected('alpha', rows, 50)) <= 1e-6);
+    assert.ok(ticks >= 6, `the event loop ran ${ticks} times during 8 tfjs batches`); // tfjs predict is synchronous: only the engine yields
+
+    const meta = await attachOnnx(registry, { name: 'alpha', version: 1 }, models.get('alpha')!);
+    assert.ok(meta.artifacts[ONNX_ARTIFACT]! > 0);
+    const viaOrt = await engine.predict({ name: 'alpha', version: 1 }, rows, 50, { batchSize: 7 });
+    assert.equal(viaOrt.engine, 'onnxruntime');
+    assert.ok(maxDiff(viaOrt.scores, viaTfjs.scores) <= 1e-5);
+    assert.deepEqual(engine.stats, { loads: 2, releases: 1 }, 'the tfjs model was replaced and released');
+    await engine.close();
+    assert.equal(tf.memory().numTensors, baseline, 'tensors left behind');
+  });
+
+  it('rejects rows of the wrong width with a typed error naming the feature count', async () => {
+    const engine = new InferenceEngine({ registry, cacheSize: 2 });
+    await assert.rejects(engine.predict({ name: 'beta', version: 1 }, new Float32Array(F * 3 - 1), 3), (err: unknown) =>
+      err instanceof FeatureCountError && err.expectedFeatureCount === F && /takes 6 features/.test(err.message));
+    await assert.rejects(engine.predict({ name: 'nope', version: 1 }, new Float32Array(F), 1), /does not exist|no version/);
+    await engine.close();
+    await assert.rejects(engine.predict({ name: 'beta', version: 1 }, new Float32Array(F), 1), /closed/);
+  });
+
+  it('keeps cacheSize models, releases the least recently used, and one evicted mid-predict only after that predict', async () => {
+    const engine = new InferenceEngine({ registry, cacheSize: 1 });
+    const rows = randomRows(1000, 9);
+    const beta = { name: 'beta', version: 1 };
+    const gamma = { name: 'gamma', version: 1 };
+    await engine.predict(beta, rows.subarray(0, 10 * F), 10);
+    assert.deepEqual(engine.cached(), ['beta/1']);
+    // beta runs 1000 one-row batches, yielding between them; gamma is loaded meanwhile and evicts it while in use.
+    let betaDone = false;
+    const pending = engine.predict(beta, rows, 1000, { batchSize: 1 }).then((r) => { betaDone = true; return r; });
+    const g = await engine.predict(gamma, rows, 1000);
+    assert.equal(betaDone, false, 'beta finished before gamma evicted it: the test did not exercise eviction in use');
+    assert.deepEqual(engine.cached(), ['gamma/1']);
+    assert.deepEqual(engine.stats, { loads: 2, releases: 0 }, 'beta released while still predicting');
+    const b = await pending; // it completes correctly on its model, released only now
+    assert.ok(maxDiff(b.scores, expected('beta', rows, 1000)) <= 1e-6);
+    assert.ok(maxDiff(g.scores, expected('gamma', rows, 1000)) <= 1e-6);
+    await engine.close();
+    assert.deepEqual(engine.stats, { loads: 2, releases: 2 });
+    assert.equal(tf.memory().numTensors, baseline);
+  });
+
+  it('prefers model.int8.onnx when attached (int8 compute, close to float) unless told not to', async () => {
+    const ref = { name: 'gamma', version: 1 };
+    const calibration = randomRows(200, 3);
+    const meta = await attachOnnx(registry, ref, models.get('gamma')!, { quantize: 'int8', calibration });
+    assert.ok(meta.artifacts[ONNX_ARTIFACT]! > 0 && meta.artifacts[ONNX_INT8_ARTIFACT]! > 0);
+    const rows = randomRows(64, 4);
+    const int8 = new InferenceEngine({ registry, cacheSize: 2 });
+    const float = new InferenceEngine({ registry, cacheSize: 2, preferInt8: false, intraOpNumThreads: 1 });
+    const [q, f] = [await int8.predict(ref, rows, 64), await float.predict(ref, rows, 64)];
+    const d = maxDiff(q.scores, f.scores);
+    assert.ok(d > 0 && d < 0.05, `int8 vs float max |diff| ${d}`);
+    assert.ok(maxDiff(f.scores, expected('gamma', rows, 64)) <= 1e-5);
+    await Promise.all([int8.close(), float.close()]);
+    await assert.rejects(attachOnnx(registry, { name: 'beta', version: 1 }, tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [F + 1] })] })), /takes 6 features/);
+  });
+
+  it('formats predictions with the top class and its label', () => {
+    const scores = Float32Array.of(0.1, 0.7, 0.2, 0.5, 0.5, 0);
+    assert.deepEqual(toPredictions(scores, 3, CLASSES).map((p) => [p.classIndex, p.label]), [[1, 'b'], [0, 'a']]);
+    assert.equal(toPredictions(scores, 3, [])[0]!.label, undefined);
+    assert.ok(Math.abs(toPredictions(scores, 3)[0]!.scores[1]! - 0.7) < 1e-7);
+    assert.throws(() => toPredictions(scores, 4), RangeError);
+  });
+
+  it('picks onnxruntime execution providers: the setting, validated, cpu last; CUDA only when its library is installed', () => {
+    assert.deepEqual(resolveExecutionProviders('cpu'), ['cpu']);
+    assert.deepEqual(resolveExecutionProviders('cuda'), ['cuda', 'cpu']);
+    assert.throws(() => resolveExecutionProviders('cuda,warp-drive'), /warp-drive/);
+    const auto = resolveExecutionProviders();
+    assert.equal(auto.at(-1), 'cpu');
+    assert.equal(auto.includes('cuda'), cudaProviderInstalled());
+  });
+});
