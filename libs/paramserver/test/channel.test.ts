@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import Redis from 'ioredis';
+import { mixSeed, seededPermutation } from '@tq/ml';
+import { chunkCount, epochOrder, makePlan, RunChannel, shardSlice } from '@tq/paramserver';
+import { redisUrl } from './fixtures/harness';
+
+const randomFloats = (n: number): Float32Array => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
+
+describe('RunChannel (real Redis)', () => {
+  const prefix = `tqtest-psch-${randomUUID().slice(0, 8)}`;
+  let redis: Redis;
+  const keysOf = async (pattern: string): Promise<string[]> => {
+    const out: string[] = [];
+    for await (const b of redis.scanStream({ match: `${prefix}:${pattern}`, count: 1000 }) as AsyncIterable<string[]>) out.push(...b);
+    return out.sort();
+  };
+  before(() => { redis = new Redis(redisUrl()); });
+  after(async () => {
+    const keys = await keysOf('*');
+    if (keys.length) await redis.unlink(...keys);
+    redis.disconnect();
+  });
+
+  it('moves Float32 tensors bit for bit in 1 MiB chunks and frees gradients as they are read', async () => {
+    const ch = new RunChannel(redis, { runId: 'r1', shards: 1, prefix });
+    const grad = randomFloats(655_360 + 3); // 2.5 MiB + 12 bytes: 3 chunks, the last one short
+    await ch.push({ kind: 'grad', shard: 0, version: 0, samples: 5, loss: 0.5, correct: 2 }, grad);
+    assert.equal((await keysOf('ps:{r1}:p:*')).length, chunkCount(grad.length));
+    assert.equal(chunkCount(grad.length), 3);
+    const msg = await ch.nextMessage(1000);
+    assert.ok(msg);
+    assert.deepEqual({ kind: msg.kind, shard: msg.shard, samples: msg.samples, floats: msg.floats }, { kind: 'grad', shard: 0, samples: 5, floats: grad.length });
+    const got = await ch.readPayload(msg);
+    assert.ok(got);
+    assert.deepEqual(Buffer.from(got.buffer), Buffer.from(grad.buffer));
+    assert.deepEqual(await keysOf('ps:{r1}:p:*'), []);
+    // Values are raw bytes, not JSON: one chunk holds exactly 1 MiB.
+    await ch.push({ kind: 'grad', shard: 0 }, grad);
+    const first = (await keysOf('ps:{r1}:p:*')).find((k) => k.endsWith(':0'))!;
+    assert.equal(await redis.strlen(first), 1 << 20);
+    await ch.close();
+  });
+
+  it('keeps a bounded window of published versions, wakes waiting shards, cleans up to a marker', async () => {
+    const ch = new RunChannel(redis, { runId: 'r2', shards: 2, prefix, keepVersions: 3 });
+    const reader = new RunChannel(redis.duplicate(), { runId: 'r2', shards: 2, prefix });
+    const w = randomFloats(1000);
+    const waiting = reader.waitForState(1, 4, 5000); // waits for a version after 4
+    for (let v = 0; v < 10; v++) { w[0] = v; await ch.publish({ version: v, step: v, status: 'running', floats: w.length }, w); }
+    const state = await waiting;
+    assert.ok(state && state.version > 4);
+    const latest = await reader.pullWeights({ version: 9, step: 9, status: 'running', floats: w.length });
+    assert.equal(latest?.[0], 9);
+    assert.equal(await reader.pullWeights({ version: 5, step: 5, status: 'running', floats: w.length }), null); // fell out of the window
+    assert.deepEqual((await keysOf('ps:{r2}:w:*')).map((k) => k.split(':').at(-2)).sort(), ['7', '8', '9']);
+
+    assert.equal(await reader.isAborted(), false);
+    await ch.abort();
+    assert.equal(await reader.isAborted(), true);
+    await ch.reopen();
+    assert.equal(await reader.isAborted(), false);
+
+    await ch.cleanup();
+    assert.deepEqual(await keysOf('ps:{r2}:*'), [`${prefix}:ps:{r2}:ended`]);
+    assert.equal(await reader.isEnded(), true);
+    assert.equal(await reader.isAborted(), true); // an ended run stops whoever is left
+    await ch.close();
+    await reader.close();
+    reader.redis.disconnect();
+  });
+});
+
+describe('data order', () => {
+  it('gives each shard a disjoint share; together they use every training row once per epoch', () => {
+    for (const [rows, workers, b] of [[450, 3, 11], [450, 2, 16], [10, 4, 3], [7, 3, 5]] as const) {
+      const plan = makePlan({ trainRows: rows, workers, batchPerWorker: b, epochs: 2, seed: 3, shuffle: true });
+      for (let epoch = 0; epoch < 2; epoch++) {
+        const order = epochOrder(plan, epoch);
+        const seen = new Uint8Array(rows);
+        for (let s = epoch * plan.stepsPerEpoch; s < (epoch + 1) * plan.stepsPerEpoch; s++) {
+          for (let i = 0; i < workers; i++) {
+            const sl = shardSlice(plan, s, i);
+            assert.equal(sl.epoch, epoch);
+            assert.ok(sl.end - sl.start <= b, 'a shard never gets more than its batch');
+            for (let p = sl.start; p < sl.end; p++) seen[order[p]!]! += 1;
+          }
+        }
+        assert.ok(seen.every((c) => c === 1), `rows=${rows} N=${workers} b=${b} epoch ${epoch}`);
+      }
+    }
+  });
+
+  it("is trainModel's order: global batch k of epoch e is positions [kB, (k+1)B) of the same permutation", () => {
+    const plan = makePlan({ trainRows: 100, workers: 3, batchPerWorker: 4, epochs: 3, seed: 11, shuffle: true });
+    for (let e = 0; e < 3; e++) assert.deepEqual(epochOrder(plan, e), seededPermutation(100, mixSeed(11, e)));
+    const last = shardSlice(plan, plan.stepsPerEpoch - 1, 2);
+    assert.equal(last.end, 100);
+    assert.equal(plan.stepsPerEpoch, 9); // ceil(100 / 12): the last batch has 4 rows, split 1/1/2
+  });
+});
