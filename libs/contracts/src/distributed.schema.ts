@@ -29,8 +29,8 @@ export const trainShardJobDataSchema = z.object({
 });
 export type TrainShardJobData = z.infer<typeof trainShardJobDataSchema>;
 
-/** Per worker: rows it contributed to applied updates and its recent step time (pull + compute + push). */
-export const workerShareSchema = z.object({ samples: z.number(), stepMs: z.number() });
+/** Per worker: rows it contributed to applied updates, its recent step time (pull + compute + push), its payloads dropped as stale. */
+export const workerShareSchema = z.object({ samples: z.number(), stepMs: z.number(), dropped: z.number().int().optional() });
 
 export const aggregateResultSchema = z.object({
   /** Global steps (sync/local) or applied gradients (async). */

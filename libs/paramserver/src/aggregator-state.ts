@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { captureState, restoreState, type TrainCheckpoint } from '@tq/ml';
 import { readCheckpointFile, writeCheckpointFile } from './checkpoint-file';
 
-export interface WorkerShare { samples: number; stepMs: number }
+export interface WorkerShare { samples: number; stepMs: number; dropped?: number }
 
 /** Everything of a run the aggregator must not lose; checkpointed with the weights and optimizer slots. */
 export interface AggregatorState {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { abortRequested, afterUpdate, publishWeights, reportProgress, type AggregatorContext } from './aggregator-context';
-import { recordShare } from './progress';
+import { recordDrop, recordShare } from './progress';
 
 /**
  * async mode: every gradient is applied as it arrives and new weights are published at once. A
@@ -30,7 +30,7 @@ export async function runAsync(ctx: AggregatorContext): Promise<'done' | 'aborte
     // Cursor, not count: a restarted shard may resend its last step, which must not count twice.
     state.shardSteps[msg.shard] = Math.max(state.shardSteps[msg.shard] ?? 0, msg.step + 1);
     if (state.version - msg.version > spec.staleness) {
-      state.droppedStale++;
+      recordDrop(state, msg.shard);
       await channel.discardPayload(msg);
       await reportProgress(ctx);
       continue;

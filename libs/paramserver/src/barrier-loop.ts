@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { abortRequested, afterUpdate, publishWeights, type AggregatorContext, type StepOutcome } from './aggregator-context';
 import type { ShardMessage } from './messages';
-import { recordShare } from './progress';
+import { recordDrop, recordShare } from './progress';
 
 /** After this long without a quorum a step gives up and the aggregator job fails (and is retried). */
 const minGiveUpMs = 60_000;
@@ -79,7 +79,7 @@ async function gather(ctx: AggregatorContext, kind: ShardMessage['kind'], timeou
     }
     if (msg.kind !== kind || msg.version !== state.version || arrived.has(msg.shard)) {
       // Computed on older weights (a step that closed without it, or before an aggregator restart).
-      if (msg.version < state.version) state.droppedStale++;
+      if (msg.version < state.version) recordDrop(state, msg.shard);
       await channel.discardPayload(msg);
       continue;
     }

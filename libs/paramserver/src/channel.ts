@@ -95,17 +95,25 @@ export class RunChannel {
 
   /**
    * Waits until weights newer than `afterVersion` are out or the run is over; null after
-   * `timeoutMs`. The wake list holds the news even if it came before we started waiting.
+   * `timeoutMs`. The wake list holds the latest news (the published state itself) even if it came
+   * before we started waiting, so the usual case costs one BLPOP; once a second without news the
+   * state hash is read as well, in case a note was lost (a key expired, a list was cleaned up).
    */
   async waitForState(shard: number, afterVersion: number, timeoutMs: number): Promise<PublishedState | null> {
     const deadline = Date.now() + timeoutMs;
+    const fresh = (s: PublishedState | null): s is PublishedState => s !== null && (s.version > afterVersion || s.status !== 'running');
     for (;;) {
-      const state = await this.readState();
-      if (state && (state.version > afterVersion || state.status !== 'running')) return state;
       const left = deadline - Date.now();
-      if (left <= 0) return null;
       this.blocking ??= this.redis.duplicate();
-      await this.blocking.blpop(this.keys.wake(shard), Math.max(0.01, Math.min(left, 1000) / 1000));
+      const note = await this.blocking.blpop(this.keys.wake(shard), Math.max(0.01, Math.min(Math.max(left, 0), 1000) / 1000));
+      if (note) {
+        const state = publishedStateSchema.parse(JSON.parse(note[1]));
+        if (fresh(state)) return state;
+        continue;
+      }
+      const state = await this.readState();
+      if (fresh(state)) return state;
+      if (Date.now() >= deadline) return null;
     }
   }
 

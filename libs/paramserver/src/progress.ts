@@ -13,6 +13,13 @@ export function recordShare(state: AggregatorState, shard: number, samples: numb
   else { w.samples += samples; w.stepMs = w.stepMs * 0.8 + ms * 0.2; }
 }
 
+/** A payload of `shard` computed on weights too old to use. */
+export function recordDrop(state: AggregatorState, shard: number): void {
+  state.droppedStale++;
+  const w = (state.workers[shardName(shard)] ??= { samples: 0, stepMs: 0 });
+  w.dropped = (w.dropped ?? 0) + 1;
+}
+
 export function slowestWorker(state: AggregatorState): string | undefined {
   let slowest: string | undefined;
   let worst = -1;

@@ -18,7 +18,7 @@ describe('a run survives SIGKILLed worker processes', () => {
   before(async () => {
     await env.setup();
     env.startCoordinator(ROWS);
-    const base = { PS_PREFIX: env.prefix, PS_ROOT: env.root, PS_ROWS: String(ROWS), PS_LOCK_MS: '2000', PS_STALLED_MS: '1000', PS_SLOW_SHARD: '-1', PS_SLOW_MS: '25' };
+    const base = { PS_PREFIX: env.prefix, PS_ROOT: env.root, PS_ROWS: String(ROWS), PS_LOCK_MS: '2000', PS_STALLED_MS: '1000', PS_DELAYS: '-1:25' };
     const started = await Promise.all([
       startPsProcess('agg-a', { ...base, PS_QUEUES: 'aggregate' }),
       startPsProcess('agg-spare', { ...base, PS_QUEUES: 'aggregate' }),
