@@ -60,7 +60,8 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
   it('rejects a CSV with a non-numeric cell, naming row and column', async () => {
     const res = await upload('t.csv', 'a,b,label\n1,2,cat\n3,oops,dog\n', { labelColumn: 'label' });
     assert.equal(res.status, 400);
-    assert.match(JSON.stringify(res.body), /"b"/);
+    assert.equal(res.body.issues?.[0]?.field, 'row 2, column "b"');
+    assert.match(res.body.issues?.[0]?.reason ?? '', /oops/);
   });
   it('rejects an unknown label column', async () => {
     const res = await upload('t.csv', 'a,b,label\n1,2,cat\n', { labelColumn: 'species' });

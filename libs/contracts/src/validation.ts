@@ -4,7 +4,23 @@ import type { z } from 'zod';
 export interface FieldIssue { field: string; reason: string }
 
 export function toFieldIssues(error: z.ZodError): FieldIssue[] {
-  return error.issues.map((i) => ({ field: i.path.length ? i.path.join('.') : '(body)', reason: i.message }));
+  return flatten(error.issues, []).map((i) => ({ field: i.path.length ? i.path.join('.') : '(body)', reason: i.message }));
+}
+
+type Issue = { path: PropertyKey[]; message: string; code?: string; errors?: Issue[][] };
+
+/**
+ * A failed union ("instances" or "dataset") says only "Invalid input" at the union's path. The
+ * branch that got furthest (its deepest issue path) is what the client meant: report its issues.
+ */
+function flatten(issues: readonly Issue[], prefix: PropertyKey[]): { path: PropertyKey[]; message: string }[] {
+  return issues.flatMap((issue) => {
+    const path = [...prefix, ...issue.path];
+    if (issue.code !== 'invalid_union' || !issue.errors?.length) return [{ path, message: issue.message }];
+    const depth = (branch: Issue[]) => Math.max(...branch.map((i) => i.path.length + (i.code === 'unrecognized_keys' ? -1 : 0)));
+    const best = issue.errors.reduce((a, b) => (depth(b) > depth(a) ? b : a));
+    return depth(best) > 0 ? flatten(best, path) : [{ path, message: issue.message }];
+  });
 }
 
 /** "fit.epochs: Too small: expected number to be >=1; model.name: ..." for logs and UnrecoverableError. */

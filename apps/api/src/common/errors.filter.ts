@@ -1,4 +1,5 @@
-import { Catch, HttpException, HttpStatus, Logger, PayloadTooLargeException, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import { STATUS_CODES } from 'node:http';
+import { Catch, HttpException, Logger, PayloadTooLargeException, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { Response } from 'express';
 import { loadConfig } from '@tq/config';
 import { InvalidJobDataError } from '@tq/queue';
@@ -27,7 +28,7 @@ export class ErrorsFilter implements ExceptionFilter {
     }
     const client = isClientError(err);
     if (client) {
-      res.status(client.status).json({ statusCode: client.status, error: HttpStatus[client.status], message: `${client.field}: ${client.reason}`, issues: [{ field: client.field, reason: client.reason }] });
+      res.status(client.status).json({ statusCode: client.status, error: STATUS_CODES[client.status], message: `${client.field}: ${client.reason}`, issues: [{ field: client.field, reason: client.reason }] });
       return;
     }
     this.logger.error(err instanceof Error ? err.stack : String(err));

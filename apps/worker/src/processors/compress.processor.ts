@@ -3,7 +3,7 @@ import { JobName, QueueName, type CompressJobData, type CompressResult } from '@
 import type { BackendInfo } from '@tq/ml';
 import { HandlesJob, TypedWorkerHost, type TypedJob } from '@tq/queue';
 import { InjectBackend } from '@tq/runtime';
-import { ModelRegistry } from '@tq/storage';
+import { DatasetStore, ModelRegistry } from '@tq/storage';
 import { isBadInput } from '../bad-input';
 import { runCompression } from '../runners/compress.runner';
 import { workerOptions } from '../worker-options';
@@ -13,12 +13,12 @@ import { workerOptions } from '../worker-options';
 export class CompressProcessor extends TypedWorkerHost<JobName.Compress> {
   protected readonly jobName = JobName.Compress;
 
-  constructor(private readonly registry: ModelRegistry, @InjectBackend() private readonly backend: BackendInfo) {
+  constructor(private readonly registry: ModelRegistry, private readonly datasets: DatasetStore, @InjectBackend() private readonly backend: BackendInfo) {
     super();
   }
 
   protected handle(job: TypedJob<JobName.Compress>, data: CompressJobData): Promise<CompressResult> {
-    return runCompression(data, { registry: this.registry, backend: this.backend }, { jobId: job.id ?? '', onProgress: (p) => this.reportProgress(job, p) });
+    return runCompression(data, { registry: this.registry, datasets: this.datasets, backend: this.backend }, { jobId: job.id ?? '', onProgress: (p) => this.reportProgress(job, p) });
   }
 
   protected isBadInput(err: unknown): boolean {

@@ -1,8 +1,11 @@
 import type { CompressProgress, CompressRequest, CompressResult } from '@tq/contracts';
-import { attachOnnx, compressVersion, loadModelVersion, type BackendInfo } from '@tq/ml';
-import type { ModelRegistry } from '@tq/storage';
+import { attachOnnx, compressVersion, loadModelVersion, resolveDataset, type BackendInfo } from '@tq/ml';
+import type { DatasetStore, ModelRegistry } from '@tq/storage';
 
-export interface CompressDeps { registry: ModelRegistry; backend: BackendInfo }
+export interface CompressDeps { registry: ModelRegistry; datasets: DatasetStore; backend: BackendInfo }
+
+/** Rows of the training data used to calibrate int8 activation scales. */
+const CALIBRATION_ROWS = 512;
 
 /**
  * Weight quantization as a new version (lineage: compressed from the source). uint8 also gets an
@@ -16,9 +19,19 @@ export async function runCompression(req: CompressRequest, deps: CompressDeps, h
   await hooks.onProgress({ stage: 'saving', percent: 80 });
   const { model } = await loadModelVersion(deps.registry, ref);
   try {
-    await attachOnnx(deps.registry, ref, model, dtype === 'uint8' ? { quantize: 'int8' } : {});
+    await attachOnnx(deps.registry, ref, model, dtype === 'uint8' ? { quantize: 'int8', calibration: await calibrationRows(deps, made.meta.lineage.parent) } : {});
   } finally {
     model.dispose();
   }
   return { model: ref, bytesBefore: made.bytesBefore, bytesAfter: made.bytesAfter, ratio: made.bytesBefore / Math.max(made.bytesAfter, 1), backend: deps.backend.name };
+}
+
+/** The first rows of the data the source was trained on, when its lineage still names that data. */
+async function calibrationRows(deps: CompressDeps, parent: { name: string; version: number } | undefined): Promise<Float32Array | undefined> {
+  if (!parent) return undefined;
+  const dataset = (await deps.registry.getVersion(parent)).lineage.dataset;
+  const ref = dataset?.builtin ? { builtin: dataset.builtin as 'mnist' | 'iris' } : dataset?.id ? { id: dataset.id } : undefined;
+  if (!ref) return undefined; // int8 falls back to dynamic activation scales
+  const data = await resolveDataset(ref, deps.datasets);
+  return data.x.subarray(0, Math.min(data.rows, CALIBRATION_ROWS) * data.featureCount);
 }
