@@ -87,7 +87,7 @@ describe('a CPU-bound job under a short lock', () => {
   it('is never declared stalled, because the training loop yields the event loop', async () => {
     const stalled: string[] = [];
     events.on('stalled', ({ jobId }) => stalled.push(jobId));
-    const { body } = await system.request('POST', '/v1/jobs/train', MNIST_TRAIN(2));
+    const { body } = await system.request('POST', '/v1/jobs/train', MNIST_TRAIN(12));
     const job = await system.waitForJob(body.id);
     assert.equal(job.state, 'completed', JSON.stringify(job));
     const ranMs = Date.parse(job.finishedAt) - Date.parse(job.createdAt);
