@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,19 +15,16 @@ const IRIS_TRAIN = {
 describe('dashboard', () => {
   let system: TestSystem;
   let browser: Browser;
-  let profile: string;
   before(async () => {
     system = await TestSystem.start({ workers: 1 });
-    profile = await mkdtemp(join(tmpdir(), 'tq-chromium-'));
     browser = await chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
       // The network here is closed: without these flags Chromium keeps dialling out at start.
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`],
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
   });
   after(async () => {
     await browser?.close();
-    await rm(profile, { recursive: true, force: true });
     await system.stop();
   });
 
