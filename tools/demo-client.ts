@@ -14,7 +14,7 @@ export class DemoClient {
   async get<T>(path: string): Promise<T> {
     const res = await fetch(this.base + path);
     if (!res.ok) throw new Error(`GET ${path} → ${res.status}: ${await res.text()}`);
-    return (res.headers.get('content-type') ?? '').includes('json') ? ((await res.json()) as T) : ((await res.text()) as T);
+    return (res.headers.get('content-type') ?? '').startsWith('application/json') ? ((await res.json()) as T) : ((await res.text()) as T);
   }
 
   /** Follows GET /v1/jobs/:id/events with a progress bar; resolves with the final job view. */

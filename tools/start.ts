@@ -13,7 +13,8 @@ const WORKERS = Number(process.env.TQ_WORKERS ?? 2);
 async function main(): Promise<void> {
   const redis = await ensureRedis(process.env.ARTIFACT_DIR ?? '.data');
   const port = process.env.PORT ?? '3000';
-  const env = { REDIS_URL: redis.url, PORT: port };
+  // Children log warnings and errors only: the URLs and the demo are what a first run should show.
+  const env = { REDIS_URL: redis.url, PORT: port, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
   const children = new Set<ChildProcess>();
   let stopping = false;
   const spawnWorker = (n: number) => {

@@ -3,13 +3,13 @@ import { ConsoleLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { loadConfig } from '@tq/config';
+import { loadConfig, logLevels } from '@tq/config';
 import { AppModule } from './app.module';
 import { DASHBOARD_ROUTE } from './dashboard/dashboard.module';
 
 async function bootstrap(): Promise<void> {
   const config = loadConfig();
-  const logger = new ConsoleLogger('api', { json: config.LOG_JSON, logLevels: levelsFrom(config.LOG_LEVEL) });
+  const logger = new ConsoleLogger('api', { json: config.LOG_JSON, logLevels: logLevels(config) });
   const app = await NestFactory.create<NestExpressApplication>(AppModule, { logger, bodyParser: false });
   app.useBodyParser('json', { limit: '64mb' });
   app.enableShutdownHooks();
@@ -18,11 +18,6 @@ async function bootstrap(): Promise<void> {
   await app.listen(config.PORT, config.HOST);
   const url = (await app.getUrl()).replace('[::1]', 'localhost');
   logger.log(`API ${url}  docs ${url}/docs  dashboard ${url}${DASHBOARD_ROUTE}`);
-}
-
-function levelsFrom(level: string) {
-  const order = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
-  return order.slice(0, order.indexOf(level as (typeof order)[number]) + 1);
 }
 
 void bootstrap();

@@ -1,13 +1,13 @@
 import 'reflect-metadata';
 import { ConsoleLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { loadConfig } from '@tq/config';
+import { loadConfig, logLevels } from '@tq/config';
 import { WorkerModule } from './worker.module';
 
 /** A worker is an application context (no HTTP server): BullMQ workers for WORKER_QUEUES, closed on SIGTERM. */
 async function bootstrap(): Promise<void> {
   const config = loadConfig();
-  const logger = new ConsoleLogger(`worker-${process.pid}`, { json: config.LOG_JSON });
+  const logger = new ConsoleLogger(`worker-${process.pid}`, { json: config.LOG_JSON, logLevels: logLevels(config) });
   const app = await NestFactory.createApplicationContext(WorkerModule.forQueues(config.WORKER_QUEUES), { logger });
   app.enableShutdownHooks();
   logger.log(`serving queues: ${config.WORKER_QUEUES.join(', ')} (concurrency ${config.WORKER_CONCURRENCY})`);
