@@ -1,6 +1,7 @@
-import type { CompressProgress, CompressRequest, CompressResult } from '@tq/contracts';
+import type { CompressProgress, CompressRequest, CompressResult, ModelVersionMeta } from '@tq/contracts';
 import { attachOnnx, compressVersion, loadModelVersion, resolveDataset, type BackendInfo } from '@tq/ml';
 import type { DatasetStore, ModelRegistry } from '@tq/storage';
+import { findVersionOfJob } from './train.runner';
 
 export interface CompressDeps { registry: ModelRegistry; datasets: DatasetStore; backend: BackendInfo }
 
@@ -14,7 +15,11 @@ const CALIBRATION_ROWS = 512;
 export async function runCompression(req: CompressRequest, deps: CompressDeps, hooks: { jobId: string; onProgress: (p: CompressProgress) => Promise<void> }): Promise<CompressResult> {
   const dtype = req.quantize?.dtype ?? 'uint8';
   await hooks.onProgress({ stage: 'compressing', percent: 10 });
-  const made = await compressVersion(deps.registry, req.source, { dtype, targetName: req.targetName, jobId: hooks.jobId });
+  // A retried job (its worker died after registering) finishes the version it made instead of adding another.
+  const earlier = await findVersionOfJob(deps.registry, req.targetName ?? req.source.name, hooks.jobId);
+  const made = earlier
+    ? { meta: earlier, bytesBefore: tfjsBytes(await deps.registry.getVersion(req.source)), bytesAfter: tfjsBytes(earlier) }
+    : await compressVersion(deps.registry, req.source, { dtype, targetName: req.targetName, jobId: hooks.jobId });
   const ref = { name: made.meta.name, version: made.meta.version };
   await hooks.onProgress({ stage: 'saving', percent: 80 });
   const { model } = await loadModelVersion(deps.registry, ref);
@@ -24,6 +29,11 @@ export async function runCompression(req: CompressRequest, deps: CompressDeps, h
     model.dispose();
   }
   return { model: ref, bytesBefore: made.bytesBefore, bytesAfter: made.bytesAfter, ratio: made.bytesBefore / Math.max(made.bytesAfter, 1), backend: deps.backend.name };
+}
+
+/** Bytes of the tfjs artifacts (what compression shrinks), the same measure compressVersion reports. */
+function tfjsBytes(meta: ModelVersionMeta): number {
+  return (meta.artifacts['model.json'] ?? 0) + (meta.artifacts['weights.bin'] ?? 0);
 }
 
 /** The first rows of the data the source was trained on, when its lineage still names that data. */

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { trainRequestSchema, type InferProgress, type TrainProgress } from '@tq/contracts';
+import { InferenceEngine, initBackend, type BackendInfo } from '@tq/ml';
+import { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
+import { runCompression } from '../apps/worker/src/runners/compress.runner';
+import { runInference } from '../apps/worker/src/runners/infer.runner';
+import { runTraining } from '../apps/worker/src/runners/train.runner';
+
+/** The worker's job bodies, in-process: every job leaves tf.memory().numTensors where it found it. */
+describe('job runners', () => {
+  let root: string;
+  let backend: BackendInfo;
+  let deps: { registry: ModelRegistry; datasets: DatasetStore; store: ArtifactStore; backend: BackendInfo };
+  let engine: InferenceEngine;
+  const hooks = <P>(jobId: string, seen: P[] = []) => ({ jobId, onProgress: async (p: P) => { seen.push(p); }, shouldStop: async () => false });
+
+  before(async () => {
+    backend = await initBackend();
+    root = await mkdtemp(join(tmpdir(), 'tq-runners-'));
+    const store = new ArtifactStore(root);
+    deps = { registry: new ModelRegistry(store), datasets: new DatasetStore(store), store, backend };
+    engine = new InferenceEngine({ registry: deps.registry, cacheSize: 2 });
+  });
+  after(async () => {
+    await engine.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  const request = trainRequestSchema.parse({
+    model: { name: 'iris', layers: [{ type: 'dense', units: 16, activation: 'relu', inputShape: [4] }, { type: 'dense', units: 3, activation: 'softmax' }] },
+    dataset: { builtin: 'iris' }, fit: { epochs: 40, batchSize: 16, learningRate: 0.02, validationSplit: 0 },
+  });
+
+  it('train, compress and infer leave no tensors behind', async () => {
+    const baseline = tf.memory().numTensors;
+    const progress: TrainProgress[] = [];
+    const trained = await runTraining(request, deps, hooks('train-a', progress));
+    assert.equal(tf.memory().numTensors, baseline, 'after training');
+    assert.ok(progress.some((p) => p.stage === 'training') && progress.at(-1)?.stage === 'saving');
+    const compressed = await runCompression({ source: trained.model, quantize: { dtype: 'uint8' } }, deps, hooks('compress-a'));
+    assert.equal(tf.memory().numTensors, baseline, 'after compression');
+    const seen: InferProgress[] = [];
+    const inferred = await runInference({ model: compressed.model, input: { instances: [[5.1, 3.5, 1.4, 0.2]] }, batchSize: 1024 }, { ...deps, engine }, hooks('infer-a', seen));
+    assert.equal(inferred.rows, 1);
+    assert.equal(seen.at(-1)?.percent, 100);
+    assert.equal(tf.memory().numTensors, baseline, 'after inference');
+  });
+
+  it('returns the version it already registered when a job is run again (a retry after a crash)', async () => {
+    const first = await runTraining(request, deps, hooks('train-b'));
+    const again = await runTraining(request, deps, hooks('train-b'));
+    assert.deepEqual(again.model, first.model);
+    assert.equal((await deps.registry.versions('iris')).filter((v) => v.lineage.jobId === 'train-b').length, 1);
+    const compressed = await runCompression({ source: first.model, quantize: { dtype: 'uint8' } }, deps, hooks('compress-b'));
+    const recompressed = await runCompression({ source: first.model, quantize: { dtype: 'uint8' } }, deps, hooks('compress-b'));
+    assert.deepEqual(recompressed, compressed);
+  });
+});
