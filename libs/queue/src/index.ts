@@ -6,3 +6,4 @@ export * from './handles-job.decorator';
 export * from './typed-worker-host';
 export * from './cancellation';
 export * from './redis.provider';
+export * from './job-hooks';

@@ -1,6 +1,6 @@
 import { WorkerHost } from '@nestjs/bullmq';
 import { UnrecoverableError, type Job } from 'bullmq';
-import { JOB_DATA_SCHEMAS, describeIssues, type JobDataOf, type JobName, type JobProgressOf, type JobResultOf } from '@tq/contracts';
+import { JOB_DATA_SCHEMAS, describeIssues, type JobDataOf, type JobName, type JobResultOf } from '@tq/contracts';
 import { JobCancelledError } from './cancellation';
 
 export type TypedJob<N extends JobName> = Job<JobDataOf<N>, JobResultOf<N>, N>;
@@ -30,8 +30,4 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
 
   /** Errors that no retry can fix (unknown model, a layer that does not fit the data, ...). */
   protected abstract isBadInput(err: unknown): boolean;
-
-  protected async reportProgress(job: TypedJob<N>, progress: JobProgressOf<N>): Promise<void> {
-    await job.updateProgress(progress as object);
-  }
 }

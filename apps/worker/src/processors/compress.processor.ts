@@ -1,7 +1,7 @@
 import { Processor } from '@nestjs/bullmq';
 import { JobName, QueueName, type CompressJobData, type CompressResult } from '@tq/contracts';
 import type { BackendInfo } from '@tq/ml';
-import { HandlesJob, TypedWorkerHost, type TypedJob } from '@tq/queue';
+import { HandlesJob, RedisClientHolder, TypedWorkerHost, jobHooks, type TypedJob } from '@tq/queue';
 import { InjectBackend } from '@tq/runtime';
 import { DatasetStore, ModelRegistry } from '@tq/storage';
 import { isBadInput } from '../bad-input';
@@ -13,12 +13,12 @@ import { workerOptions } from '../worker-options';
 export class CompressProcessor extends TypedWorkerHost<JobName.Compress> {
   protected readonly jobName = JobName.Compress;
 
-  constructor(private readonly registry: ModelRegistry, private readonly datasets: DatasetStore, @InjectBackend() private readonly backend: BackendInfo) {
+  constructor(private readonly registry: ModelRegistry, private readonly datasets: DatasetStore, private readonly redis: RedisClientHolder, @InjectBackend() private readonly backend: BackendInfo) {
     super();
   }
 
   protected handle(job: TypedJob<JobName.Compress>, data: CompressJobData): Promise<CompressResult> {
-    return runCompression(data, { registry: this.registry, datasets: this.datasets, backend: this.backend }, { jobId: job.id ?? '', onProgress: (p) => this.reportProgress(job, p) });
+    return runCompression(data, { registry: this.registry, datasets: this.datasets, backend: this.backend }, jobHooks(job, this.redis));
   }
 
   protected isBadInput(err: unknown): boolean {

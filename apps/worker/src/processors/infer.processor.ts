@@ -1,7 +1,7 @@
 import { Processor } from '@nestjs/bullmq';
 import { JobName, QueueName, type InferJobData, type InferResult } from '@tq/contracts';
 import { InferenceEngine, type BackendInfo } from '@tq/ml';
-import { HandlesJob, JobCancelledError, RedisClientHolder, TypedWorkerHost, cancellationProbe, type TypedJob } from '@tq/queue';
+import { HandlesJob, RedisClientHolder, TypedWorkerHost, jobHooks, type TypedJob } from '@tq/queue';
 import { InjectBackend } from '@tq/runtime';
 import { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
 import { isBadInput } from '../bad-input';
@@ -21,12 +21,7 @@ export class InferProcessor extends TypedWorkerHost<JobName.Infer> {
   }
 
   protected handle(job: TypedJob<JobName.Infer>, data: InferJobData): Promise<InferResult> {
-    const probe = cancellationProbe(this.redis.client, this.redis.prefix, job.id ?? '');
-    return runInference(data, { engine: this.engine, registry: this.registry, datasets: this.datasets, store: this.store, backend: this.backend }, {
-      jobId: job.id ?? '',
-      onProgress: (p) => this.reportProgress(job, p),
-      shouldStop: async () => { if (await probe()) throw new JobCancelledError(); return false; },
-    });
+    return runInference(data, { engine: this.engine, registry: this.registry, datasets: this.datasets, store: this.store, backend: this.backend }, jobHooks(job, this.redis));
   }
 
   protected isBadInput(err: unknown): boolean {

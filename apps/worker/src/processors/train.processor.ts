@@ -1,9 +1,9 @@
 import { InjectQueue, Processor } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
-import { JobName, QueueName, type TrainJobData, type TrainProgress, type TrainResult } from '@tq/contracts';
+import { JobName, QueueName, type TrainJobData, type TrainResult } from '@tq/contracts';
 import type { BackendInfo } from '@tq/ml';
 import { coordinateDistributedTraining } from '@tq/paramserver';
-import { HandlesJob, RedisClientHolder, TypedWorkerHost, cancellationProbe, JobCancelledError, type TypedJob } from '@tq/queue';
+import { HandlesJob, RedisClientHolder, TypedWorkerHost, jobHooks, type TypedJob } from '@tq/queue';
 import { InjectBackend } from '@tq/runtime';
 import { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
 import { isBadInput } from '../bad-input';
@@ -24,13 +24,7 @@ export class TrainProcessor extends TypedWorkerHost<JobName.Train> {
   }
 
   protected async handle(job: TypedJob<JobName.Train>, data: TrainJobData): Promise<TrainResult> {
-    const probe = cancellationProbe(this.redis.client, this.redis.prefix, job.id ?? '');
-    const hooks = {
-      jobId: job.id ?? '',
-      onProgress: (p: TrainProgress) => this.reportProgress(job, p),
-      // Throwing here (not returning true) makes the job fail as cancelled, with no retry.
-      shouldStop: async () => { if (await probe()) throw new JobCancelledError(); return false; },
-    };
+    const hooks = jobHooks(job, this.redis);
     const deps = { registry: this.registry, datasets: this.datasets, store: this.store, backend: this.backend };
     if (data.distributed) {
       return coordinateDistributedTraining(job, { ...deps, redis: this.redis.client, aggregateQueue: this.aggregateQueue, shardQueue: this.shardQueue, ...hooks });

@@ -1,6 +1,7 @@
 import type { CompressProgress, CompressRequest, CompressResult, ModelVersionMeta } from '@tq/contracts';
 import { attachOnnx, compressVersion, loadModelVersion, resolveDataset, type BackendInfo } from '@tq/ml';
 import type { DatasetStore, ModelRegistry } from '@tq/storage';
+import type { JobHooks } from '@tq/queue';
 import { findVersionOfJob } from './train.runner';
 
 export interface CompressDeps { registry: ModelRegistry; datasets: DatasetStore; backend: BackendInfo }
@@ -12,7 +13,7 @@ const CALIBRATION_ROWS = 512;
  * Weight quantization as a new version (lineage: compressed from the source). uint8 also gets an
  * int8 ONNX graph, so the smaller model is faster to serve too, not only to store.
  */
-export async function runCompression(req: CompressRequest, deps: CompressDeps, hooks: { jobId: string; onProgress: (p: CompressProgress) => Promise<void> }): Promise<CompressResult> {
+export async function runCompression(req: CompressRequest, deps: CompressDeps, hooks: Pick<JobHooks<CompressProgress>, 'jobId' | 'onProgress'>): Promise<CompressResult> {
   const dtype = req.quantize?.dtype ?? 'uint8';
   await hooks.onProgress({ stage: 'compressing', percent: 10 });
   // A retried job (its worker died after registering) finishes the version it made instead of adding another.

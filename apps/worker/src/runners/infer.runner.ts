@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import type { InferProgress, InferRequest, InferResult } from '@tq/contracts';
 import { toPredictions, type BackendInfo, type InferenceEngine } from '@tq/ml';
 import type { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
-import type { JobHooks } from './train.runner';
+import type { JobHooks } from '@tq/queue';
 
 export interface InferDeps { engine: InferenceEngine; registry: ModelRegistry; datasets: DatasetStore; store: ArtifactStore; backend: BackendInfo }
 

@@ -5,9 +5,9 @@ import type { Lineage, ModelVersionMeta, TrainProgress, TrainRequest, TrainResul
 import { exportOnnx, fileCheckpoint, loadModelVersion, buildModel, resolveDataset, trainModel, type BackendInfo } from '@tq/ml';
 import { fileSaveHandler, type ArtifactStore, type DatasetStore, type ModelRegistry } from '@tq/storage';
 import { Logger } from '@nestjs/common';
+import type { JobHooks } from '@tq/queue';
 
 export interface TrainDeps { registry: ModelRegistry; datasets: DatasetStore; store: ArtifactStore; backend: BackendInfo }
-export interface JobHooks<P> { jobId: string; onProgress: (p: P) => Promise<void>; shouldStop: () => Promise<boolean> }
 
 const logger = new Logger('train');
 
