@@ -23,9 +23,11 @@ describe('fast matmul kernels (wasm) match the cpu reference', () => {
       const tA = r.bool(), tB = r.bool();
       const rank = r.pick([2, 3, 4]);
       const batch = rank === 2 ? [] : rank === 3 ? [r.int(1, 3)] : [r.int(1, 2), r.int(1, 3)];
-      // Broadcast: one operand may carry batch 1 where the other has more.
-      const batchB = batch.map((d) => (r.bool() ? d : 1));
-      const aShape = operandShape(batch, m, k, tA), bShape = operandShape(batchB, k, n, tB);
+      // Broadcast: one operand may have batch 1 throughout (tfjs kernels index flattened batches modulo
+      // each operand's count, which is numpy broadcasting only in that case and for equal batches).
+      const batchB = r.bool() ? batch : batch.map(() => 1);
+      const [batchOfA, batchOfB] = r.bool() ? [batch, batchB] : [batchB, batch];
+      const aShape = operandShape(batchOfA, m, k, tA), bShape = operandShape(batchOfB, k, n, tB);
       const inputs = {
         a: { data: r.data(tf.util.sizeFromShape(aShape)), shape: aShape },
         b: { data: r.data(tf.util.sizeFromShape(bShape)), shape: bShape },

@@ -3,6 +3,7 @@ import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import { allocF32, f32, release, runKernel, view } from './backend-memory';
 import { infoMatchingDy } from './conv-info';
 import { col2im, convGeometry, im2colT, type ConvGeometry } from './im2col';
+import { simdKernels } from './wasm/module';
 
 /**
  * Conv2D gradients as im2col + one matmul (the backend's BatchMatMul, i.e. the fast plain wasm path).
@@ -10,7 +11,9 @@ import { col2im, convGeometry, im2colT, type ConvGeometry } from './im2col';
  * Why: wasm has no Conv2DBackpropFilter at all (a conv2d layer cannot train there), and its
  * Conv2DBackpropInput ran at 1.5-2.3 GFLOP/s (61 ms for [128,13,13,16]→3x3x32); the cpu backend's
  * filter gradient is a 6-deep JS loop (~2 s and ~13 s for the two layers of the bench CNN).
- * Here: dW = im2colᵀ(x) · dy and dx = col2im(dy · Wᵀ), both matmuls at ~20-30 GFLOP/s on wasm.
+ * Here: dW = im2col(x)ᵀ · dy and dx = col2im(dy · Wᵀ). On wasm im2col/col2im and the products run
+ * in the SIMD module (wasm/conv.wat.ts, wasm/gemm.wat.ts; im2col(x)ᵀ is read through strides); on
+ * cpu in JS (../im2col.ts) with the backend's BatchMatMul.
  *
  * Supported: NHWC float32, any stride, 'same' / 'valid' / numeric / explicit padding, any rounding
  * mode. tfjs itself rejects dilations > 1 in conv gradients before these kernels run (its message
@@ -31,6 +34,11 @@ function geometry(kernel: string, xShape: Shape4, filterShape: Shape4, attrs: Ba
     tf.backend_util.computeConv2DInfo(xShape, filterShape, attrs.strides, 1, attrs.pad, rounding)));
 }
 
+/** The geometry arguments of the SIMD im2col / col2im, after the two pointers. */
+function geometryArgs(g: ConvGeometry): number[] {
+  return [g.batch, g.inH, g.inW, g.inC, g.outH, g.outW, g.kH, g.kW, g.strideH, g.strideW, g.dilH, g.dilW, g.padTop, g.padLeft];
+}
+
 /** NCHW or non-float input: hand over to the stock kernel if the backend has one, else say what is missing. */
 function unsupported(kernel: string, backendName: string, attrs: BackpropAttrs, dtypes: string[], original?: KernelConfig): KernelFunc {
   if (original) return original.kernelFunc;
@@ -47,6 +55,18 @@ export function conv2dBackpropFilterConfig(backendName: string, original?: Kerne
     const { backend } = args;
     const g = geometry('Conv2DBackpropFilter', x.shape as Shape4, attrs.filterShape, attrs, dy);
     const P = g.kH * g.kW * g.inC, N = g.batch * g.outH * g.outW;
+    const simd = simdKernels(backend);
+    if (simd) {
+      const col = allocF32(backend, [N, P]);
+      try {
+        simd.im2col(simd.ptr(x), simd.ptr(col), ...geometryArgs(g));
+        const dw = allocF32(backend, [P, g.outC]);
+        simd.gemm(simd.ptr(col), simd.ptr(dy), simd.ptr(dw), P, N, g.outC, 1, P);
+        return view(dw, attrs.filterShape);
+      } finally {
+        release(backend, col);
+      }
+    }
     const colT = allocF32(backend, [P, N]);
     try {
       im2colT(f32(backend, x), g, f32(backend, colT));
@@ -77,7 +97,9 @@ export function conv2dBackpropInputConfig(backendName: string, original?: Kernel
       const dx = allocF32(backend, [...attrs.inputShape]);
       const out = f32(backend, dx);
       out.fill(0);
-      col2im(f32(backend, dcol), g, out);
+      const simd = simdKernels(backend);
+      if (simd) simd.col2im(simd.ptr(dx), simd.ptr(dcol), ...geometryArgs(g));
+      else col2im(f32(backend, dcol), g, out);
       return dx;
     } finally {
       release(backend, dcol);

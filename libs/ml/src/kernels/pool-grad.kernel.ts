@@ -2,14 +2,15 @@ import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import { allocF32, f32 } from './backend-memory';
 import { infoMatchingDy } from './conv-info';
+import { simdKernels } from './wasm/module';
 
 /**
  * MaxPoolGrad and AvgPoolGrad (NHWC, float32) as single JS passes over the windows, channels
  * innermost so every read and write is sequential.
  *
  * Why: measured on wasm for the bench CNN's first pool ([128,26,26,16], 2x2 stride 2) MaxPoolGrad
- * took 29.5 ms and AvgPoolGrad 10.9 ms — 20-50x the forward pool (0.6 ms). One pass here is a few
- * ms. Semantics follow tfjs' cpu reference: the gradient goes to the first strictly-largest element
+ * took 29.5 ms and AvgPoolGrad 10.9 ms — 20-50x the forward pool (0.6 ms). The JS pass here took
+ * 9 ms for MaxPoolGrad, so on wasm it runs wasm/pool.wat.ts (SIMD over channels) instead. Semantics follow tfjs' cpu reference: the gradient goes to the first strictly-largest element
  * of each window in row-major order (none if the window holds only -Infinity/NaN).
  *
  * AvgPoolGrad divides by the number of in-bounds elements of each window, which is what tfjs'
@@ -59,7 +60,14 @@ export function maxPoolGradConfig(backendName: string): KernelConfig {
     const info = poolInfo('MaxPoolGrad', input, dy, attrs as unknown as PoolAttrs);
     const C = info.inChannels, W = info.inWidth;
     const out = allocF32(backend, input.shape);
-    const dx = f32(backend, out).fill(0), x = f32(backend, input), g = f32(backend, dy);
+    const dx = f32(backend, out).fill(0);
+    const simd = simdKernels(backend);
+    if (simd) {
+      simd.maxPoolGrad(simd.ptr(input), simd.ptr(dy), simd.ptr(out), info.batchSize, info.inHeight, info.inWidth, C, info.outHeight,
+        info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left);
+      return out;
+    }
+    const x = f32(backend, input), g = f32(backend, dy);
     const best = new Float32Array(C), at = new Int32Array(C);
     forEachWindow(info, (dyOff, w, xOff) => {
       best.fill(-Infinity);
