@@ -16,7 +16,8 @@ import { trainFlopsPerSample } from './lib/train-flops';
  *    loop, one BLAS thread); goals: fast ≥ 10× stock and ≥ 0.5× numpy;
  *  - CNN conv3x3x16 → maxpool → conv3x3x32 → maxpool → dense 10: stock (fails on wasm) vs fast,
  *    and its GFLOP/s (FLOPs from bench/lib/train-flops.ts) against two peaks measured in this run:
- *    wasm's own plain matmul (1024³, the fastest tfjs-wasm kernel) and numpy's 1-thread GEMM.
+ *    the best single wasm matmul (stock xnnpack with cached weights, or the fast kernels' gemm) and
+ *    numpy's 1-thread GEMM (AVX2 + FMA, which wasm's 128-bit SIMD without FMA cannot reach).
  * Each figure is the median of RUNS runs after a warm-up run; the machine is shared, so expect noise.
  */
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -63,15 +64,15 @@ async function measure(layers: LayerSpec[], data: TabularData): Promise<Speed> {
   return { samplesPerSec: median(runs), runs, flopsPerSample };
 }
 
-/** GFLOP/s of wasm's plain matmul, 1024³, same operands (xnnpack keeps the packed weights): tfjs-wasm's ceiling. */
-function wasmMatmulPeak(): number {
-  const [a, b] = [tf.randomUniform([1024, 1024]), tf.randomUniform([1024, 1024])];
+/** Best GFLOP/s of one float32 matmul on this backend, same operands each time. */
+function matmulPeak(n: number): number {
+  const [a, b] = [tf.randomUniform([n, n]), tf.randomUniform([n, n])];
   tf.matMul(a, b).dispose();
   const rates: number[] = [];
   for (let i = 0; i < 5; i++) {
     const t0 = performance.now();
     tf.matMul(a, b).dataSync();
-    rates.push((2 * 1024 ** 3) / ((performance.now() - t0) / 1000) / 1e9);
+    rates.push((2 * n ** 3) / ((performance.now() - t0) / 1000) / 1e9);
   }
   tf.dispose([a, b]);
   return Math.max(...rates);
@@ -84,14 +85,20 @@ async function stockChild(): Promise<void> {
   const data = loadBuiltinDataset('mnist');
   const mlp = await measure(MLP, sliceRows(data, 0, MLP_ROWS));
   const cnn = await measure(CNN, sliceRows(data, 0, CNN_ROWS));
-  console.log(`STOCK ${JSON.stringify({ mlp, cnn })}`);
+  // xnnpack's fully-connected operator keeps the packed weights when B does not change: its best case.
+  console.log(`STOCK ${JSON.stringify({ mlp, cnn, peak: matmulPeak(1024) })}`);
 }
 
-function runStockChild(): { mlp: Speed; cnn: Speed } {
+interface Stock { mlp: Speed; cnn: Speed; peak: number }
+
+function runStockChild(): Stock {
   const run = spawnSync(process.execPath, [__filename, '--stock'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
   const line = /^STOCK (.*)$/m.exec(run.stdout ?? '');
   if (run.status !== 0 || !line) throw new Error(`stock child failed (status ${run.status}): ${run.stdout}`);
-  return JSON.parse(line[1]!) as { mlp: Speed; cnn: Speed };
+  // JSON has no NaN: a failed measurement comes back as null.
+  const stock = JSON.parse(line[1]!) as Stock;
+  for (const s of [stock.mlp, stock.cnn]) s.samplesPerSec ??= Number.NaN;
+  return stock;
 }
 
 /** bench/numpy_mlp.py on the same rows; undefined (with the reason printed) where python3/numpy is missing. */
@@ -127,7 +134,9 @@ async function main(): Promise<void> {
   const backend = await initBackend('wasm');
   const mlp = await measure(MLP, sliceRows(data, 0, MLP_ROWS));
   const cnn = await measure(CNN, sliceRows(data, 0, CNN_ROWS));
-  const wasmPeak = wasmMatmulPeak();
+  // 1000 rather than 1024: power-of-two rows alias in L1 and cost the SIMD gemm a third of its speed.
+  const gemmPeak = matmulPeak(1000);
+  const wasmPeak = Math.max(gemmPeak, stock.peak);
   const np = numpy(sliceRows(data, 0, MLP_ROWS));
 
   const runs = (s: Speed) => s.error ? `fails: ${s.error}` : s.runs.map((r) => fmt(r)).join(', ');
@@ -137,16 +146,16 @@ async function main(): Promise<void> {
     'MLP fast runs': runs(mlp), 'MLP stock runs': runs(stock.mlp), 'MLP numpy runs': np ? np.runs.map(fmt).join(', ') : 'skipped',
     'CNN fast runs': runs(cnn), 'CNN stock runs': runs(stock.cnn),
     'FLOPs/sample': `MLP ${fmt(mlp.flopsPerSample)}, CNN ${fmt(cnn.flopsPerSample)} (fwd + dW + dX, 2 per MAC)`,
-    'peaks (1 thread)': `wasm plain matmul 1024³ ${fmt(wasmPeak)} GFLOP/s; numpy GEMM 1024³ ${np ? fmt(np.gemmPeak) : 'n/a'} GFLOP/s`,
+    'peaks (1 thread)': `wasm matmul: fast kernels 1000³ ${fmt(gemmPeak)}, stock xnnpack 1024³ (weights cached) ${fmt(stock.peak)} GFLOP/s; numpy GEMM 1024³ ${np ? fmt(np.gemmPeak) : 'n/a'} GFLOP/s`,
   });
   const gflops = (s: Speed) => (s.samplesPerSec * s.flopsPerSample) / 1e9;
   const rows: Comparison[] = [
     { figure: 'MLP train, fast wasm vs stock wasm (goal ≥ 10x)', unit: 'samples/s', value: mlp.samplesPerSec, baseline: stock.mlp.samplesPerSec, baselineName: 'stock tfjs wasm', higherIsBetter: true },
     { figure: 'MLP train, fast wasm vs numpy Adam (goal ≥ 0.5x)', unit: 'samples/s', value: mlp.samplesPerSec, baseline: np?.samplesPerSec ?? Number.NaN, baselineName: np ? 'numpy, 1 thread' : 'skipped (no numpy)', higherIsBetter: true },
     { figure: 'CNN train, fast wasm vs stock wasm', unit: 'samples/s', value: cnn.samplesPerSec, baseline: stock.cnn.samplesPerSec, baselineName: stock.cnn.error ? 'stock: fails' : 'stock tfjs wasm', higherIsBetter: true },
-    { figure: 'CNN train compute vs wasm matmul peak', unit: 'GFLOP/s', value: gflops(cnn), baseline: wasmPeak, baselineName: 'wasm matmul 1024³', higherIsBetter: true },
+    { figure: 'CNN train compute vs wasm matmul peak', unit: 'GFLOP/s', value: gflops(cnn), baseline: wasmPeak, baselineName: 'best wasm matmul', higherIsBetter: true },
     { figure: 'CNN train compute vs numpy GEMM peak', unit: 'GFLOP/s', value: gflops(cnn), baseline: np?.gemmPeak ?? Number.NaN, baselineName: 'numpy GEMM, 1 thread', higherIsBetter: true },
-    { figure: 'MLP train compute vs wasm matmul peak', unit: 'GFLOP/s', value: gflops(mlp), baseline: wasmPeak, baselineName: 'wasm matmul 1024³', higherIsBetter: true },
+    { figure: 'MLP train compute vs wasm matmul peak', unit: 'GFLOP/s', value: gflops(mlp), baseline: wasmPeak, baselineName: 'best wasm matmul', higherIsBetter: true },
   ];
   printComparisons('Training speed, tfjs wasm with and without the fast kernels', rows);
 }

@@ -39,6 +39,19 @@ describe('fast matmul kernels (wasm) match the cpu reference', () => {
     }
   });
 
+  it('tf.matMul on shapes past the SIMD gemm\'s cache blocks (K > 256, M > 64, N mod 8 ≠ 0)', async () => {
+    const r = rng(102);
+    for (const [m, k, n] of [[130, 600, 37], [67, 257, 8], [5, 1030, 19], [200, 300, 41]] as const) {
+      const tA = r.bool(), tB = r.bool();
+      const aShape = operandShape([], m, k, tA), bShape = operandShape([], k, n, tB);
+      const inputs = { a: { data: r.data(m * k), shape: aShape }, b: { data: r.data(k * n), shape: bShape } };
+      const run = (t: Record<string, tf.Tensor>) => tf.matMul(t.a!, t.b!, tA, tB);
+      const [want] = await on('cpu-stock', () => compute(inputs, run));
+      const [got] = await on('wasm-fast', () => compute(inputs, run));
+      assertClose(got!, want!, TOL, `matMul [${aShape}]x[${bShape}] tA=${tA} tB=${tB}`);
+    }
+  });
+
   it(`tf.fused.matMul with bias and activation, ${CASES} random cases`, async () => {
     const r = rng(202);
     for (let c = 0; c < CASES; c++) {

@@ -5,18 +5,24 @@ import { conv2dBackpropFilterConfig, conv2dBackpropInputConfig } from './conv2d-
 import { patchAdam, unpatchAdam } from './fused-adam';
 import { batchMatMulConfig, fusedMatMulConfig } from './matmul.kernel';
 import { avgPoolGradConfig, maxPoolGradConfig } from './pool-grad.kernel';
+import { addConfig, identityConfig, sumConfig } from './bias.kernel';
+import { patchReluGradient, reluGradConfig, unpatchReluGradient } from './relu-grad';
 
 export { FUSED_ADAM } from './adam.kernel';
+export { RELU_GRAD } from './relu-grad';
 
 /**
  * Faster (or missing) training kernels for tfjs' wasm and cpu backends; see each *.kernel.ts for
  * what it fixes and what it measured. Native backends (tfjs-node) get nothing: theirs are fast.
  */
 type Factory = (backendName: string, original?: KernelConfig) => KernelConfig;
-const FACTORIES: Record<string, { kernel: string; make: Factory; needsOriginal?: boolean }[]> = {
+const FACTORIES: Record<string, { kernel: string; make: Factory }[]> = {
   wasm: [
-    { kernel: 'BatchMatMul', make: (b, o) => batchMatMulConfig(b, need(o)), needsOriginal: true },
-    { kernel: '_FusedMatMul', make: (b, o) => fusedMatMulConfig(b, need(o)), needsOriginal: true },
+    { kernel: 'BatchMatMul', make: (b, o) => batchMatMulConfig(b, need(o)) },
+    { kernel: '_FusedMatMul', make: (b, o) => fusedMatMulConfig(b, need(o)) },
+    { kernel: 'Add', make: (_, o) => addConfig(need(o)) },
+    { kernel: 'Sum', make: (_, o) => sumConfig(need(o)) },
+    { kernel: 'Identity', make: (_, o) => identityConfig(need(o)) },
     ...shared(),
   ],
   // cpu's own matmul handles transposes at full speed, so only the slow loops are replaced.
@@ -30,6 +36,7 @@ function shared(): { kernel: string; make: Factory }[] {
     { kernel: 'MaxPoolGrad', make: maxPoolGradConfig },
     { kernel: 'AvgPoolGrad', make: avgPoolGradConfig },
     { kernel: 'TQFusedAdam', make: fusedAdamConfig },
+    { kernel: 'TQReluGrad', make: reluGradConfig },
   ];
 }
 
@@ -60,6 +67,7 @@ export function installFastKernels(backendName: string): string[] {
     displaced.set(backendName, stock);
   }
   patchAdam();
+  patchReluGradient();
   return [...displaced.get(backendName)!.keys()];
 }
 
@@ -72,7 +80,10 @@ export function uninstallFastKernels(backendName: string): void {
     if (original) tf.registerKernel(original);
   }
   displaced.delete(backendName);
-  if (displaced.size === 0) unpatchAdam();
+  if (displaced.size === 0) {
+    unpatchAdam();
+    unpatchReluGradient();
+  }
 }
 
 export function fastKernelsInstalled(backendName: string): string[] {

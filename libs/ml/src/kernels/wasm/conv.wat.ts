@@ -21,7 +21,13 @@ function run(mode: 'copy' | 'add'): string {
       'local.get $dst  local.get $j  i32.add  local.get $src  local.get $j  i32.add  f32.load  f32.store']
     : ['local.get $src  local.get $j  i32.add  local.get $src  local.get $j  i32.add  v128.load  local.get $dst  local.get $j  i32.add  v128.load  f32x4.add  v128.store',
       'local.get $src  local.get $j  i32.add  local.get $src  local.get $j  i32.add  f32.load  local.get $dst  local.get $j  i32.add  f32.load  f32.add  f32.store'];
+  // C = 1 (a first conv layer on grey images) is one float per tap: skip the run loops.
   return `
+          local.get $cBytes  i32.const 4  i32.eq
+          if
+            i32.const 0  local.set $j
+            ${scalar}
+          else
           i32.const 0  local.set $j
           block $vdone  loop $vnext
             local.get $j  i32.const 16  i32.add  local.get $cBytes  i32.gt_u  br_if $vdone
@@ -32,7 +38,8 @@ function run(mode: 'copy' | 'add'): string {
             local.get $j  local.get $cBytes  i32.ge_u  br_if $sdone
             ${scalar}
             local.get $j  i32.const 4  i32.add  local.set $j  br $snext
-          end  end`;
+          end  end
+          end`;
 }
 
 /** Zeroes one run of C floats at dst (im2col's padding). */

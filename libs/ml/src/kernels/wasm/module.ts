@@ -2,6 +2,7 @@ import type { TensorInfo } from '@tensorflow/tfjs';
 import { ADAM } from './adam.wat';
 import { instantiate, type WasmMemory } from './assembler';
 import { COL2IM, IM2COL } from './conv.wat';
+import { COL_SUM, RELU_GRAD, ROW_ADD } from './elementwise.wat';
 import { GEMM } from './gemm.wat';
 import { MAX_POOL_GRAD } from './pool.wat';
 
@@ -20,13 +21,16 @@ export interface SimdKernels {
   col2im(...geometry: number[]): void;
   /** (x, dy, dx, batch, inH, inW, C, outH, outW, fH, fW, sH, sW, padTop, padLeft) */
   maxPoolGrad(...geometry: number[]): void;
+  colSum(x: number, out: number, rows: number, c: number): void;
+  rowAdd(x: number, bias: number, out: number, rows: number, c: number): void;
+  reluGrad(dy: number, x: number, out: number, n: number): void;
   /** Byte offset of a tensor in the heap. */
   ptr(t: TensorInfo): number;
 }
 
 /** tfjs-backend-wasm 4.22: the emscripten module (its `asm` exports hold the memory) and the tensor table. */
 interface WasmBackendInternals {
-  wasm?: { asm?: { memory?: WasmMemory } };
+  wasm?: { asm?: { memory?: WasmMemory }; wasmExports?: { memory?: WasmMemory } };
   dataIdMap?: { get(dataId: object): { memoryOffset: number } | undefined };
 }
 
@@ -36,19 +40,24 @@ export function simdKernels(backend: object): SimdKernels | undefined {
   let k = cache.get(backend);
   if (k === undefined) {
     const b = backend as WasmBackendInternals;
-    const memory = b.wasm?.asm?.memory;
+    const memory = b.wasm?.asm?.memory ?? b.wasm?.wasmExports?.memory;
     const table = b.dataIdMap;
     k = null;
     if (memory && table) {
-      const fns = instantiate(memory, [GEMM, ADAM, IM2COL, COL2IM, MAX_POOL_GRAD]) as unknown as Omit<SimdKernels, 'ptr'>;
-      k = {
-        ...fns,
-        ptr: (t) => {
-          const entry = table.get(t.dataId);
-          if (!entry) throw new Error('simd kernels: tensor not in the wasm heap');
-          return entry.memoryOffset;
-        },
-      };
+      try {
+        const fns = instantiate(memory, [GEMM, ADAM, IM2COL, COL2IM, MAX_POOL_GRAD, COL_SUM, ROW_ADD, RELU_GRAD]) as unknown as Omit<SimdKernels, 'ptr'>;
+        k = {
+          ...fns,
+          ptr: (t) => {
+            const entry = table.get(t.dataId);
+            if (!entry) throw new Error('simd kernels: tensor not in the wasm heap');
+            return entry.memoryOffset;
+          },
+        };
+      } catch (err) {
+        // e.g. the threaded tfjs-wasm build, whose shared memory this module's import does not declare.
+        console.warn(`fast kernels: SIMD module unavailable, using the JS / stock paths: ${(err as Error).message}`);
+      }
     }
     cache.set(backend, k);
   }
