@@ -44,6 +44,7 @@ describe('initBackend', () => {
     const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
     const losses: number[] = [];
     const before = tf.memory().numTensors;
+    const dataBefore = tf.engine().backend.numDataIds();
     for (let step = 0; step < 30; step++) {
       const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x) as tf.Tensor), vars);
       optimizer.applyGradients(grads);
@@ -51,6 +52,7 @@ describe('initBackend', () => {
       tf.dispose([value, grads]);
     }
     assert.equal(tf.memory().numTensors, before + 2 * vars.length, 'only the Adam slots remain');
+    assert.equal(tf.engine().backend.numDataIds(), dataBefore + 2 * vars.length, 'a kernel left a temporary in the wasm heap');
     assert.ok(losses[losses.length - 1]! < 0.5 * losses[0]!, `loss ${losses[0]} → ${losses[losses.length - 1]}`);
     tf.dispose([x, y]);
     optimizer.dispose();

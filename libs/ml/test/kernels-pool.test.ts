@@ -82,18 +82,21 @@ describe('fast pooling gradients', () => {
     }
   });
 
-  it('cpu: AvgPoolGrad is the adjoint of avgPool where windows overlap padding (same, numeric + rounding)', async () => {
-    const r = rng(23);
-    for (let i = 0; i < CASES; i++) {
-      const c = randomCase(r, ['same', 'number']);
-      const data = inputs(r, c, false);
-      const [lhs, rhs] = await on('cpu-fast', () => compute(data, (t) => [
-        tf.sum(tf.mul(tf.avgPool(t.x! as tf.Tensor4D, c.size, c.strides, c.pad, c.rounding), t.dy!)),
-        tf.sum(tf.mul(t.x!, viaGrad('avg', c)(t))),
-      ]));
-      assert.ok(Math.abs(lhs![0]! - rhs![0]!) <= 1e-4 * (1 + Math.abs(lhs![0]!)), `${label(c)}: <pool(x),dy> ${lhs![0]} vs <x,grad(dy)> ${rhs![0]}`);
-    }
-  });
+  // wasm: 'same' only, as tfjs-wasm's own forward pools mishandle numeric pads (outside these kernels).
+  for (const [setup, pads] of [['cpu-fast', ['same', 'number']], ['wasm-fast', ['same']]] as const) {
+    it(`${setup}: AvgPoolGrad is the adjoint of avgPool where windows overlap padding (${pads.join(', ')})`, async () => {
+      const r = rng(23);
+      for (let i = 0; i < CASES; i++) {
+        const c = randomCase(r, pads);
+        const data = inputs(r, c, false);
+        const [lhs, rhs] = await on(setup, () => compute(data, (t) => [
+          tf.sum(tf.mul(tf.avgPool(t.x! as tf.Tensor4D, c.size, c.strides, c.pad, c.rounding), t.dy!)),
+          tf.sum(tf.mul(t.x!, viaGrad('avg', c)(t))),
+        ]));
+        assert.ok(Math.abs(lhs![0]! - rhs![0]!) <= 1e-4 * (1 + Math.abs(lhs![0]!)), `${label(c)}: <pool(x),dy> ${lhs![0]} vs <x,grad(dy)> ${rhs![0]}`);
+      }
+    });
+  }
 
   it('cpu: the maxPool gradient recovers the rounding mode tfjs drops (numeric pad)', async () => {
     const r = rng(25);

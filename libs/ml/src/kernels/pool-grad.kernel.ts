@@ -10,7 +10,8 @@ import { simdKernels } from './wasm/module';
  *
  * Why: measured on wasm for the bench CNN's first pool ([128,26,26,16], 2x2 stride 2) MaxPoolGrad
  * took 29.5 ms and AvgPoolGrad 10.9 ms — 20-50x the forward pool (0.6 ms). The JS pass here took
- * 9 ms for MaxPoolGrad, so on wasm it runs wasm/pool.wat.ts (SIMD over channels) instead. Semantics follow tfjs' cpu reference: the gradient goes to the first strictly-largest element
+ * 9 ms for MaxPoolGrad and 4.3 ms for AvgPoolGrad, so on wasm both run wasm/pool.wat.ts (SIMD over
+ * channels, ~1 ms) instead; the JS passes serve the cpu backend. Semantics follow tfjs' cpu reference: the gradient goes to the first strictly-largest element
  * of each window in row-major order (none if the window holds only -Infinity/NaN).
  *
  * AvgPoolGrad divides by the number of in-bounds elements of each window, which is what tfjs'
@@ -42,6 +43,12 @@ function windowOf(info: tf.backend_util.Conv2DInfo, oh: number, ow: number): Win
   };
 }
 
+/** The geometry arguments of the SIMD pool gradients, after the three pointers. */
+function simdGeometry(info: tf.backend_util.Conv2DInfo): number[] {
+  return [info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth,
+    info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left];
+}
+
 /** Calls fn(dyOffset, window, xBatchOffset) for every output pixel. */
 function forEachWindow(info: tf.backend_util.Conv2DInfo, fn: (dyOff: number, w: Window, xOff: number) => void): void {
   const C = info.inChannels;
@@ -63,8 +70,7 @@ export function maxPoolGradConfig(backendName: string): KernelConfig {
     const dx = f32(backend, out).fill(0);
     const simd = simdKernels(backend);
     if (simd) {
-      simd.maxPoolGrad(simd.ptr(input), simd.ptr(dy), simd.ptr(out), info.batchSize, info.inHeight, info.inWidth, C, info.outHeight,
-        info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left);
+      simd.maxPoolGrad(simd.ptr(input), simd.ptr(dy), simd.ptr(out), ...simdGeometry(info));
       return out;
     }
     const x = f32(backend, input), g = f32(backend, dy);
@@ -94,7 +100,13 @@ export function avgPoolGradConfig(backendName: string): KernelConfig {
     const info = poolInfo('AvgPoolGrad', input, dy, attrs as unknown as PoolAttrs);
     const C = info.inChannels, W = info.inWidth;
     const out = allocF32(backend, input.shape);
-    const dx = f32(backend, out).fill(0), g = f32(backend, dy);
+    const dx = f32(backend, out).fill(0);
+    const simd = simdKernels(backend);
+    if (simd) {
+      simd.avgPoolGrad(0, simd.ptr(dy), simd.ptr(out), ...simdGeometry(info));
+      return out;
+    }
+    const g = f32(backend, dy);
     forEachWindow(info, (dyOff, w, xOff) => {
       const count = (w.r1 - w.r0) * (w.c1 - w.c0);
       if (count <= 0) return;

@@ -36,7 +36,7 @@ const OPS: Record<string, number[]> = {
   'i32.gt_u': [0x4b], 'i32.le_s': [0x4c], 'i32.le_u': [0x4d], 'i32.ge_s': [0x4e], 'i32.ge_u': [0x4f],
   'i32.add': [0x6a], 'i32.sub': [0x6b], 'i32.mul': [0x6c], 'i32.div_u': [0x6e], 'i32.rem_u': [0x70],
   'i32.and': [0x71], 'i32.or': [0x72], 'i32.shl': [0x74], 'i32.shr_u': [0x76],
-  'f32.gt': [0x5e], 'f32.sqrt': [0x91], 'f32.add': [0x92], 'f32.sub': [0x93], 'f32.mul': [0x94], 'f32.div': [0x95], 'f32.max': [0x97],
+  'f32.gt': [0x5e], 'f32.convert_i32_s': [0xb2], 'f32.sqrt': [0x91], 'f32.add': [0x92], 'f32.sub': [0x93], 'f32.mul': [0x94], 'f32.div': [0x95], 'f32.max': [0x97],
   'f32x4.splat': simd(0x13), 'f32x4.eq': simd(0x41), 'f32x4.gt': simd(0x44),
   'v128.and': simd(0x4e), 'v128.andnot': simd(0x4f), 'v128.or': simd(0x50), 'v128.bitselect': simd(0x52),
   'f32x4.pmax': simd(0xeb), 'f32.eq': [0x5b],

@@ -4,7 +4,7 @@ import { instantiate, type WasmMemory } from './assembler';
 import { COL2IM, IM2COL } from './conv.wat';
 import { COL_SUM, RELU_GRAD, ROW_ADD } from './elementwise.wat';
 import { GEMM } from './gemm.wat';
-import { MAX_POOL_GRAD } from './pool.wat';
+import { AVG_POOL_GRAD, MAX_POOL_GRAD } from './pool.wat';
 
 /**
  * The SIMD kernels, instantiated once per tfjs-wasm backend on that backend's own memory, so they
@@ -21,6 +21,8 @@ export interface SimdKernels {
   col2im(...geometry: number[]): void;
   /** (x, dy, dx, batch, inH, inW, C, outH, outW, fH, fW, sH, sW, padTop, padLeft) */
   maxPoolGrad(...geometry: number[]): void;
+  /** Same parameters as maxPoolGrad (x unused). */
+  avgPoolGrad(...geometry: number[]): void;
   colSum(x: number, out: number, rows: number, c: number): void;
   rowAdd(x: number, bias: number, out: number, rows: number, c: number): void;
   reluGrad(dy: number, x: number, out: number, n: number): void;
@@ -45,7 +47,7 @@ export function simdKernels(backend: object): SimdKernels | undefined {
     k = null;
     if (memory && table) {
       try {
-        const fns = instantiate(memory, [GEMM, ADAM, IM2COL, COL2IM, MAX_POOL_GRAD, COL_SUM, ROW_ADD, RELU_GRAD]) as unknown as Omit<SimdKernels, 'ptr'>;
+        const fns = instantiate(memory, [GEMM, ADAM, IM2COL, COL2IM, MAX_POOL_GRAD, AVG_POOL_GRAD, COL_SUM, ROW_ADD, RELU_GRAD]) as unknown as Omit<SimdKernels, 'ptr'>;
         k = {
           ...fns,
           ptr: (t) => {
