@@ -5,7 +5,7 @@
  *
  * Hand-written rather than using wabt: the kernels need ~60 opcodes of straight-line code and
  * loops, and a WAT toolchain (wabt.js is an emscripten build of several MB) would be loaded by every
- * worker for that. What it accepts: `block $l` / `loop $l` / `if` / `else` / `end`, `br[_if] $l`,
+ * worker for that. What it accepts: `block $l` / `loop $l` / `if [(result t)]` / `else` / `end`, `br[_if] $l`,
  * `local.get|set|tee $name`, `i32.const n`, `f32.const x`, loads/stores with `offset=n`, and the
  * plain opcodes in OPS. Anything else is an error naming the line. Comments start with `;;`.
  */
@@ -91,7 +91,15 @@ function assembleBody(fn: WasmFunction): number[] {
       const op = next();
       if (op === 'block' || op === 'loop' || op === 'if') {
         labels.push(tokens[0]?.startsWith('$') ? named(next()) : undefined);
-        code.push({ block: 0x02, loop: 0x03, if: 0x04 }[op], 0x40);
+        // Block type: none, or `(result f32)` etc. for a block leaving one value.
+        let blockType = 0x40;
+        if (tokens[0] === '(result') {
+          next();
+          const t = TYPE[next().replace(/\)$/, '') as ValType];
+          if (t === undefined) throw fail('unknown result type');
+          blockType = t;
+        }
+        code.push({ block: 0x02, loop: 0x03, if: 0x04 }[op], blockType);
       } else if (op === 'else') code.push(0x05);
       else if (op === 'end') {
         if (labels.length === 0) throw fail('end without block');

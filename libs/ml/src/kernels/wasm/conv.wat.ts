@@ -71,7 +71,45 @@ ${mode === 'copy' ? `        else\n${zeros}` : ''}
   ${forLoop('b', 'i32.const 0', 'local.get $batch', forLoop('oh', 'i32.const 0', 'local.get $outH', forLoop('ow', 'i32.const 0', 'local.get $outW', perTap)))}`;
 }
 
+/**
+ * im2col for C = 1 (a first conv layer on grey images: one float per tap, where the run loops above
+ * cost ~3 ns per float): per (b, oh, kh, kw) a strided walk along ow, iw advancing by the stride.
+ */
+const singleChannel = `
+  ${forLoop('b', 'i32.const 0', 'local.get $batch', forLoop('oh', 'i32.const 0', 'local.get $outH', forLoop('kh', 'i32.const 0', 'local.get $kH', `
+    local.get $oh  local.get $sH  i32.mul  local.get $kh  local.get $dH  i32.mul  i32.add  local.get $padTop  i32.sub  local.set $ih
+    local.get $x  local.get $b  local.get $inH  i32.mul  local.get $ih  i32.add  local.get $inW  i32.mul  i32.const 2  i32.shl  i32.add  local.set $src
+    ${forLoop('kw', 'i32.const 0', 'local.get $kW', `
+      ;; dst = col + ((b·outH + oh)·outW·P + kh·kW + kw)·4, then P floats per ow
+      local.get $col  local.get $b  local.get $outH  i32.mul  local.get $oh  i32.add  local.get $outW  i32.mul  local.get $kH  i32.mul  local.get $kW  i32.mul
+      local.get $kh  local.get $kW  i32.mul  local.get $kw  i32.add  i32.add  i32.const 2  i32.shl  i32.add  local.set $dst
+      local.get $kw  local.get $dW  i32.mul  local.get $padLeft  i32.sub  local.set $iw
+      ${forLoop('ow', 'i32.const 0', 'local.get $outW', `
+        local.get $dst
+        local.get $ih  local.get $inH  i32.lt_u  local.get $iw  local.get $inW  i32.lt_u  i32.and
+        if (result f32)
+          local.get $src  local.get $iw  i32.const 2  i32.shl  i32.add  f32.load
+        else
+          f32.const 0
+        end
+        f32.store
+        local.get $dst  local.get $cBytes  i32.add  local.set $dst
+        local.get $iw  local.get $sW  i32.add  local.set $iw`)}`)}`)))}`;
+
 /** im2col(x, col, …): col[N, P] ← patches of x. */
-export const IM2COL: WasmFunction = { name: 'im2col', params: { ...PARAMS }, locals: { ...LOCALS }, body: body('copy') };
+export const IM2COL: WasmFunction = {
+  name: 'im2col',
+  params: { ...PARAMS },
+  locals: { ...LOCALS },
+  body: `
+  local.get $C  i32.const 1  i32.eq
+  if
+    ;; here cBytes is the row stride of col, P·4 bytes
+    local.get $kH  local.get $kW  i32.mul  i32.const 2  i32.shl  local.set $cBytes
+    ${singleChannel}
+  else
+    ${body('copy')}
+  end`,
+};
 /** col2im(dx, dcol, …): dx += patches in dcol (dx zeroed by the caller). Same parameters, x ↔ dx, col ↔ dcol. */
 export const COL2IM: WasmFunction = { name: 'col2im', params: { ...PARAMS }, locals: { ...LOCALS }, body: body('add') };
