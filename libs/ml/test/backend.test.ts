@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/backend';
-import { fastKernelsInstalled, installFastKernels } from '../src/kernels';
+import { fastKernelsInstalled, installFastKernels, uninstallFastKernels } from '../src/kernels';
 
 describe('initBackend', () => {
   it('picks wasm here (no native tfjs), records why native was skipped, and installs the fast kernels first', async () => {
@@ -57,6 +57,23 @@ describe('initBackend', () => {
     tf.dispose([x, y]);
     optimizer.dispose();
     model.dispose();
+  });
+
+  it('uninstalling restores the stock kernels and Adam, reinstalling brings them back', async () => {
+    const info = await initBackend();
+    const fast = tf.getKernel('BatchMatMul', 'wasm');
+    const fastAdam = tf.AdamOptimizer.prototype.applyGradients;
+    uninstallFastKernels('wasm');
+    try {
+      assert.equal(tf.getKernel('Conv2DBackpropFilter', 'wasm'), undefined, 'stock wasm has no filter gradient');
+      assert.notEqual(tf.getKernel('BatchMatMul', 'wasm'), fast);
+      assert.notEqual(tf.AdamOptimizer.prototype.applyGradients, fastAdam);
+      assert.deepEqual(fastKernelsInstalled('wasm'), []);
+    } finally {
+      assert.deepEqual(installFastKernels('wasm'), info.fastKernels);
+    }
+    assert.ok(tf.getKernel('Conv2DBackpropFilter', 'wasm'));
+    assert.equal(tf.AdamOptimizer.prototype.applyGradients, fastAdam);
   });
 
   it('says why an installed native package failed to load instead of skipping it silently', () => {

@@ -12,7 +12,7 @@ import { simdKernels, type SimdKernels } from './wasm/module';
  * fully-connected operator) also repacks B on every call because training changes the weights each
  * step: in an MLP step the [128,256]·[256,128] forward took 0.87 ms against 0.28 ms with B cached.
  *
- * So BatchMatMul runs wasm/gemm.wat.ts (no packing, 30-36 GFLOP/s on the MLP's shapes): Aᵀ is read
+ * So BatchMatMul runs wasm/gemm.wat.ts (no packing, 36-39 GFLOP/s on the MLP's shapes): Aᵀ is read
  * through strides for free, Bᵀ is transposed once by the wasm Transpose kernel (~2 ns/element; it is
  * the weight matrix, the smaller operand, in dx = dy·Wᵀ). _FusedMatMul keeps xnnpack (inference calls
  * it with unchanged weights, which xnnpack caches) and only has transposed operands transposed first.

@@ -5,18 +5,17 @@ import { infoMatchingDy } from './conv-info';
 import { simdKernels } from './wasm/module';
 
 /**
- * MaxPoolGrad and AvgPoolGrad (NHWC, float32) as single JS passes over the windows, channels
- * innermost so every read and write is sequential.
+ * MaxPoolGrad and AvgPoolGrad (NHWC, float32): on wasm wasm/pool.wat.ts (SIMD over channels), on cpu
+ * single JS passes over the windows with channels innermost.
  *
- * Why: measured on wasm for the bench CNN's first pool ([128,26,26,16], 2x2 stride 2) MaxPoolGrad
- * took 29.5 ms and AvgPoolGrad 10.9 ms — 20-50x the forward pool (0.6 ms). The JS pass here took
- * 9 ms for MaxPoolGrad and 4.3 ms for AvgPoolGrad, so on wasm both run wasm/pool.wat.ts (SIMD over
- * channels, ~1 ms) instead; the JS passes serve the cpu backend. Semantics follow tfjs' cpu reference: the gradient goes to the first strictly-largest element
- * of each window in row-major order (none if the window holds only -Infinity/NaN).
- *
+ * Why: measured on wasm for the bench CNN's first pool ([128,26,26,16], 2x2 stride 2) stock
+ * MaxPoolGrad took 29.5 ms and AvgPoolGrad 10.9 ms, 20-50x the forward pool (0.6 ms). The JS passes
+ * take 9 and 4.3 ms there, the SIMD ones ~1 and ~0.7 ms.
+ * MaxPoolGrad follows tfjs' cpu reference: the gradient goes to the first strictly-largest element of
+ * each window in row-major order (none if the window holds only -Infinity/NaN).
  * AvgPoolGrad divides by the number of in-bounds elements of each window, which is what tfjs'
- * forward avgPool divides by. (tfjs' cpu AvgPoolGrad divides by the full filter size, which differs
- * from the true gradient on windows that overlap 'same' padding; on 'valid' windows both agree.)
+ * forward avgPool divides by. (tfjs' cpu and wasm AvgPoolGrad divide by the full filter size, which is
+ * not the gradient of their forward on windows that overlap 'same' padding; on 'valid' ones all agree.)
  */
 
 interface PoolAttrs {
