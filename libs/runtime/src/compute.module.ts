@@ -14,7 +14,10 @@ export const InjectBackend = () => Inject(BACKEND);
       provide: BACKEND,
       useFactory: async (): Promise<BackendInfo> => {
         const info = await initBackend(loadConfig().TQ_BACKEND);
-        new Logger('Compute').log(`tfjs backend: ${info.name} (${info.provider}${info.gpu ? ', GPU' : ''})`);
+        const logger = new Logger('Compute');
+        logger.log(`tfjs backend: ${info.name} (${info.provider}${info.gpu ? ', GPU' : ''}); fast kernels: ${info.fastKernels.join(', ') || 'none'}`);
+        // Absent optional packages are normal (a broken install is warned about by initBackend itself).
+        if (info.skipped.length) logger.log(`not used: ${info.skipped.map((s) => `${s.provider} (${s.reason})`).join('; ')}`);
         return info;
       },
     },
