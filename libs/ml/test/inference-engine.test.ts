@@ -64,7 +64,7 @@ describe('InferenceEngine', () => {
   });
 
   it('serves a version without ONNX through tfjs in batches, yielding the event loop between them, then onnxruntime once model.onnx is attached', async () => {
-    const engine = new InferenceEngine({ registry, cacheSize: 4 });
+    const engine = new InferenceEngine({ registry, cacheSize: 4, yieldIntervalMs: 0 });
     const rows = randomRows(50, 5);
     let ticks = 0;
     let spinning = true;
@@ -87,6 +87,19 @@ describe('InferenceEngine', () => {
     assert.equal(tf.memory().numTensors, baseline, 'tensors left behind');
   });
 
+  it('with the default yield interval, a long predict still lets the event loop run', async () => {
+    const engine = new InferenceEngine({ registry, cacheSize: 1 });
+    const rows = randomRows(2000, 8);
+    let ticks = 0;
+    let spinning = true;
+    const spin = () => { ticks++; if (spinning) setImmediate(spin); };
+    setImmediate(spin);
+    await engine.predict({ name: 'beta', version: 1 }, rows, 2000, { batchSize: 1 }); // 2000 synchronous tfjs predicts
+    spinning = false;
+    assert.ok(ticks >= 3, `the event loop ran ${ticks} times`);
+    await engine.close();
+  });
+
   it('rejects rows of the wrong width with a typed error naming the feature count', async () => {
     const engine = new InferenceEngine({ registry, cacheSize: 2 });
     await assert.rejects(engine.predict({ name: 'beta', version: 1 }, new Float32Array(F * 3 - 1), 3), (err: unknown) =>
@@ -97,7 +110,7 @@ describe('InferenceEngine', () => {
   });
 
   it('keeps cacheSize models, releases the least recently used, and one evicted mid-predict only after that predict', async () => {
-    const engine = new InferenceEngine({ registry, cacheSize: 1 });
+    const engine = new InferenceEngine({ registry, cacheSize: 1, yieldIntervalMs: 0 });
     const rows = randomRows(1000, 9);
     const beta = { name: 'beta', version: 1 };
     const gamma = { name: 'gamma', version: 1 };

@@ -21,6 +21,12 @@ export interface InferenceEngineOptions {
   preferInt8?: boolean;
   /** Rows per batch when predict is not told (default 1024). */
   defaultBatchSize?: number;
+  /**
+   * Yield the event loop between batches once this many ms of compute have passed since the last
+   * yield (default 5; 0 yields after every batch). Enough for BullMQ lock renewal and HTTP, without
+   * paying an event-loop turn per millisecond-long int8 batch.
+   */
+  yieldIntervalMs?: number;
 }
 
 export interface PredictOptions { batchSize?: number }
@@ -31,7 +37,8 @@ interface Entry { artifact: string; runner: Promise<ModelRunner>; users: number;
 /**
  * Batch inference for registry versions: onnxruntime-node when the version has an ONNX export, tfjs
  * otherwise. Loaded models are cached per process (LRU) and reused across jobs; an evicted one is
- * released once no predict is using it. Batches yield the event loop so BullMQ can renew job locks.
+ * released once no predict is using it. Batches yield the event loop (every yieldIntervalMs) so
+ * BullMQ can renew job locks while a long predict runs.
  */
 export class InferenceEngine {
   private readonly registry: ModelRegistry;
@@ -42,6 +49,7 @@ export class InferenceEngine {
   private readonly threads: number;
   private readonly preferInt8: boolean;
   private readonly defaultBatchSize: number;
+  private readonly yieldIntervalMs: number;
   private closed = false;
   /** Loads and releases so far (observability and tests). */
   readonly stats = { loads: 0, releases: 0 };
@@ -53,6 +61,7 @@ export class InferenceEngine {
     this.threads = opts.intraOpNumThreads ?? 0;
     this.preferInt8 = opts.preferInt8 ?? true;
     this.defaultBatchSize = opts.defaultBatchSize ?? 1024;
+    this.yieldIntervalMs = opts.yieldIntervalMs ?? 5;
   }
 
   get executionProviders(): readonly string[] {
@@ -72,8 +81,12 @@ export class InferenceEngine {
     try {
       const runner = await entry.runner;
       const scores = new Float32Array(rowCount * runner.outputSize);
+      let lastYield = performance.now();
       for (let start = 0; start < rowCount; start += batchSize) {
-        if (start > 0) await yieldToEventLoop();
+        if (start > 0 && performance.now() - lastYield >= this.yieldIntervalMs) {
+          await yieldToEventLoop();
+          lastYield = performance.now();
+        }
         const n = Math.min(batchSize, rowCount - start);
         const out = await runner.run(rows.subarray(start * f, (start + n) * f), n);
         if (out.length !== n * runner.outputSize) throw new Error(`${ref.name} v${ref.version}: the model returned ${out.length} scores for ${n} rows of ${runner.outputSize}`);
