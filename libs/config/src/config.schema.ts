@@ -26,6 +26,10 @@ export const configSchema = z.object({
   LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(60_000),
   STALLED_INTERVAL_MS: z.coerce.number().int().min(500).default(30_000),
   MODEL_CACHE_SIZE: z.coerce.number().int().min(1).default(8),
+  /** onnxruntime providers, e.g. "cuda,cpu"; CUDA when its provider library is installed, else cpu, when unset. */
+  ORT_EXECUTION_PROVIDERS: z.string().optional(),
+  /** onnxruntime threads per session; 0 lets onnxruntime choose (one per core). */
+  ORT_INTRA_OP_THREADS: z.coerce.number().int().min(0).max(256).default(0),
   LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
   LOG_JSON: z.stringbool().default(false),
 });

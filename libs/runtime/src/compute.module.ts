@@ -1,6 +1,6 @@
 import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { loadConfig } from '@tq/config';
-import { InferenceEngine, initBackend, type BackendInfo } from '@tq/ml';
+import { InferenceEngine, initBackend, resolveExecutionProviders, type BackendInfo } from '@tq/ml';
 import { ModelRegistry } from '@tq/storage';
 
 export const BACKEND = Symbol('BACKEND');
@@ -23,7 +23,13 @@ export const InjectBackend = () => Inject(BACKEND);
     },
     {
       provide: InferenceEngine,
-      useFactory: (registry: ModelRegistry) => new InferenceEngine({ registry, cacheSize: loadConfig().MODEL_CACHE_SIZE }),
+      useFactory: (registry: ModelRegistry) => {
+        const config = loadConfig();
+        return new InferenceEngine({
+          registry, cacheSize: config.MODEL_CACHE_SIZE, intraOpNumThreads: config.ORT_INTRA_OP_THREADS,
+          executionProviders: resolveExecutionProviders(config.ORT_EXECUTION_PROVIDERS),
+        });
+      },
       inject: [ModelRegistry, BACKEND],
     },
   ],
