@@ -68,7 +68,11 @@ export async function afterUpdate(ctx: AggregatorContext, out: StepOutcome, prog
 export async function closeEpoch(ctx: AggregatorContext, nextIndex: number): Promise<void> {
   const { state, run } = ctx;
   const e = state.epoch;
-  const entry: Record<string, number> = { epoch: e.index + 1, loss: e.samples ? e.lossSum / e.samples : Number.NaN, accuracy: e.samples ? e.correct / e.samples : Number.NaN };
+  // trainMs: training wall time so far (all attempts), so a reader can tell time-to-accuracy.
+  const entry: Record<string, number> = {
+    epoch: e.index + 1, loss: e.samples ? e.lossSum / e.samples : Number.NaN, accuracy: e.samples ? e.correct / e.samples : Number.NaN,
+    trainMs: Math.round(state.trainMs),
+  };
   if (run.validation) {
     const v = await evaluate(ctx.model, run.validation, Math.max(run.plan.batchPerWorker, 1024));
     entry.valLoss = v.loss;

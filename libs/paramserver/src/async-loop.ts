@@ -14,7 +14,8 @@ export async function runAsync(ctx: AggregatorContext): Promise<'done' | 'aborte
   const finished = (): number => new Set([...state.done, ...state.gone]).size;
   const consumed = (): number => state.shardSteps.reduce((a, b) => a + b, 0) / spec.workers;
   await publishWeights(ctx);
-  let idleSince = performance.now();
+  // Training time starts with the first gradient (shards first load data and build the model).
+  let idleSince: number | undefined;
   while (finished() < spec.workers) {
     if (await abortRequested(ctx)) return 'aborted';
     const msg = await channel.nextMessage(1000);
@@ -52,6 +53,7 @@ export async function runAsync(ctx: AggregatorContext): Promise<'done' | 'aborte
     }
     // Wall time since the last message, waiting included (in async mode waiting is part of
     // throughput); validation and checkpoint time below is left out, as in sync mode.
+    idleSince ??= performance.now() - msg.ms;
     state.trainMs += performance.now() - idleSince;
     await afterUpdate(ctx, { samples: payload ? msg.samples : 0, lossSum: payload ? msg.loss * msg.samples : 0, correct: payload ? msg.correct : 0 }, before, consumed(), stepBefore);
     idleSince = performance.now();

@@ -17,14 +17,18 @@ export async function runBarrier(ctx: AggregatorContext): Promise<'done' | 'abor
   const { state, run, spec, layout } = ctx;
   const local = spec.mode === 'local';
   const acc = new Float32Array(layout.totalFloats);
-  const scratch = new Float32Array(layout.totalFloats);
+  let first = true;
   while (state.step < run.plan.totalSteps) {
-    const t0 = performance.now();
+    let t0 = performance.now();
     const stepBefore = state.step;
     const steps = local ? Math.min(spec.syncEvery, run.plan.totalSteps - state.step) : 1;
     await publishWeights(ctx);
-    const got = await gather(ctx, local ? 'weights' : 'grad', spec.stepTimeoutMs * steps, acc, scratch);
+    const got = await gather(ctx, local ? 'weights' : 'grad', spec.stepTimeoutMs * steps, acc);
     if (got === 'aborted') return 'aborted';
+    // The first step of an attempt waits for the shards to start (load data, build the model):
+    // training time starts when the first of them answers, as trainModel's starts at its first batch.
+    if (first && got.firstAt !== undefined) t0 = got.firstAt;
+    first = false;
     if (got.samples > 0) {
       const inv = 1 / got.samples;
       for (let i = 0; i < acc.length; i++) acc[i]! *= inv;
@@ -50,11 +54,11 @@ export async function runBarrier(ctx: AggregatorContext): Promise<'done' | 'abor
 }
 
 /** Collects this step's payloads into `acc` as a rows-weighted sum. */
-async function gather(ctx: AggregatorContext, kind: ShardMessage['kind'], timeoutMs: number, acc: Float32Array, scratch: Float32Array): Promise<StepOutcome | 'aborted'> {
+async function gather(ctx: AggregatorContext, kind: ShardMessage['kind'], timeoutMs: number, acc: Float32Array): Promise<(StepOutcome & { firstAt?: number }) | 'aborted'> {
   const { state, spec, channel } = ctx;
   acc.fill(0);
   const arrived = new Set<number>();
-  const out: StepOutcome = { samples: 0, lossSum: 0, correct: 0 };
+  const out: StepOutcome & { firstAt?: number } = { samples: 0, lossSum: 0, correct: 0 };
   const start = Date.now();
   const deadline = start + timeoutMs;
   const giveUp = start + Math.max(minGiveUpMs, 10 * timeoutMs);
@@ -71,28 +75,24 @@ async function gather(ctx: AggregatorContext, kind: ShardMessage['kind'], timeou
     if (now >= giveUp) throw new Error(`step ${state.step}: ${arrived.size} of ${live} shards after ${now - start} ms, quorum ${quorum} not reached`);
     if (await abortRequested(ctx)) return 'aborted';
     const wait = Math.min(1000, (arrived.size >= quorum ? deadline : giveUp) - now);
-    const msg = await channel.nextMessage(wait);
-    if (!msg) continue;
-    if (msg.kind === 'gone') {
-      if (!state.gone.includes(msg.shard)) state.gone.push(msg.shard);
-      continue;
+    for (const msg of await channel.nextMessages(wait, live - arrived.size)) {
+      if (msg.kind === 'gone') {
+        if (!state.gone.includes(msg.shard)) state.gone.push(msg.shard);
+        continue;
+      }
+      if (msg.kind !== kind || msg.version !== state.version || arrived.has(msg.shard)) {
+        // Computed on older weights (a step that closed without it, or before an aggregator restart).
+        if (msg.version < state.version) recordDrop(state, msg.shard);
+        await channel.discardPayload(msg);
+        continue;
+      }
+      if (msg.samples > 0 && !(await channel.accumulatePayload(msg, acc, msg.samples))) continue; // expired: as if never sent
+      arrived.add(msg.shard);
+      out.firstAt ??= performance.now() - msg.ms; // when that shard started its step
+      out.samples += msg.samples;
+      out.lossSum += msg.loss * msg.samples;
+      out.correct += msg.correct;
+      recordShare(state, msg.shard, msg.samples, msg.ms);
     }
-    if (msg.kind !== kind || msg.version !== state.version || arrived.has(msg.shard)) {
-      // Computed on older weights (a step that closed without it, or before an aggregator restart).
-      if (msg.version < state.version) recordDrop(state, msg.shard);
-      await channel.discardPayload(msg);
-      continue;
-    }
-    if (msg.samples > 0) {
-      const payload = await channel.readPayload(msg, scratch);
-      if (!payload) continue; // expired: treat as never sent
-      const w = msg.samples;
-      for (let i = 0; i < acc.length; i++) acc[i]! += w * payload[i]!;
-    }
-    arrived.add(msg.shard);
-    out.samples += msg.samples;
-    out.lossSum += msg.loss * msg.samples;
-    out.correct += msg.correct;
-    recordShare(state, msg.shard, msg.samples, msg.ms);
   }
 }

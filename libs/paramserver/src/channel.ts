@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
-import { queueFloatsDelete, queueFloatsWrite, readFloats, CHUNK_BYTES } from './chunked-blob';
+import { addScaledBytes, queueFloatsDelete, queueFloatsWrite, readChunks, readFloats, CHUNK_BYTES } from './chunked-blob';
 import { runKeys, type RunKeys } from './keys';
-import { publishedStateSchema, shardMessageSchema, type PublishedState, type ShardMessage, type ShardMessageInput } from './messages';
+import { frameMessage, publishedStateSchema, shardMessageSchema, unframeMessage, type PublishedState, type ReceivedMessage, type ShardMessage, type ShardMessageInput } from './messages';
 
 export interface ChannelOptions {
   runId: string;
@@ -30,6 +30,7 @@ export class RunChannel {
   private readonly chunkBytes: number;
   private readonly keep: number;
   private blocking: Redis | undefined;
+  private hasBlmpop: boolean | undefined;
 
   constructor(readonly redis: Redis, readonly opts: ChannelOptions) {
     this.keys = runKeys(opts.runId, opts.prefix);
@@ -64,21 +65,66 @@ export class RunChannel {
   }
 
   /** The next shard message, or null after `timeoutMs`. */
-  async nextMessage(timeoutMs: number): Promise<ShardMessage | null> {
-    this.blocking ??= this.redis.duplicate();
-    const reply = await this.blocking.blpop(this.keys.inbox, Math.max(0.01, timeoutMs / 1000));
-    return reply ? shardMessageSchema.parse(JSON.parse(reply[1])) : null;
+  async nextMessage(timeoutMs: number): Promise<ReceivedMessage | null> {
+    return (await this.nextMessages(timeoutMs, 1))[0] ?? null;
   }
 
-  /** Reads (and deletes) a message's payload; null when it has expired meanwhile. */
-  readPayload(msg: ShardMessage, into?: Float32Array): Promise<Float32Array | null> {
+  /**
+   * Up to `max` shard messages, waiting up to `timeoutMs` for the first: one BLMPOP (Redis >= 7)
+   * takes every message already queued in one round trip; BLPOP, one at a time, on older servers.
+   */
+  async nextMessages(timeoutMs: number, max: number): Promise<ReceivedMessage[]> {
+    this.blocking ??= this.redis.duplicate();
+    const seconds = Math.max(0.01, timeoutMs / 1000);
+    if (this.hasBlmpop !== false) {
+      try {
+        const reply = await this.blocking.blmpopBuffer(seconds, 1, this.keys.inbox, 'LEFT', 'COUNT', Math.max(1, max));
+        this.hasBlmpop = true;
+        return reply ? reply[1].map(unframeMessage) : [];
+      } catch (err) {
+        if (this.hasBlmpop === true || !/unknown command/i.test((err as Error).message)) throw err;
+        this.hasBlmpop = false;
+      }
+    }
+    const reply = await this.blocking.blpopBuffer(this.keys.inbox, seconds);
+    return reply ? [unframeMessage(reply[1])] : [];
+  }
+
+  /** A message's payload (chunked ones are read and deleted); null when it has expired meanwhile. */
+  async readPayload(msg: ReceivedMessage, into?: Float32Array): Promise<Float32Array | null> {
+    if (msg.inlineBytes) {
+      const out = into ?? new Float32Array(msg.floats);
+      if (out.length !== msg.floats) throw new Error(`readPayload: target holds ${out.length} floats, expected ${msg.floats}`);
+      // Copied byte-wise: the reply buffer need not be 4-byte aligned.
+      new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(msg.inlineBytes);
+      return out;
+    }
     if (!msg.token) throw new Error('message carries no payload');
     const token = msg.token;
     return readFloats(this.redis, (c) => this.keys.payload(token, c), msg.floats, { remove: true, into, chunkBytes: this.chunkBytes });
   }
 
+  /**
+   * acc += weight * payload, straight from the received bytes (chunked payloads are read and
+   * deleted first, all chunks in one pipeline). False when the payload has expired meanwhile.
+   */
+  async accumulatePayload(msg: ReceivedMessage, acc: Float32Array, weight: number): Promise<boolean> {
+    if (msg.floats !== acc.length) throw new Error(`payload of ${msg.floats} floats for an accumulator of ${acc.length}`);
+    if (msg.inlineBytes) {
+      addScaledBytes(acc, 0, msg.inlineBytes, weight);
+      return true;
+    }
+    if (!msg.token) throw new Error('message carries no payload');
+    const token = msg.token;
+    const chunks = await readChunks(this.redis, (c) => this.keys.payload(token, c), msg.floats, { remove: true, chunkBytes: this.chunkBytes });
+    if (!chunks) return false;
+    let offset = 0;
+    for (const b of chunks) { addScaledBytes(acc, offset, b, weight); offset += b.length >> 2; }
+    return true;
+  }
+
   async discardPayload(msg: ShardMessage): Promise<void> {
-    if (!msg.token) return;
+    if (!msg.token || msg.inline) return;
     const token = msg.token;
     const pipe = this.redis.pipeline();
     queueFloatsDelete(pipe, (c) => this.keys.payload(token, c), msg.floats, this.chunkBytes);
@@ -121,16 +167,23 @@ export class RunChannel {
     return readFloats(this.redis, (c) => this.keys.weights(state.version, c), state.floats, { into, chunkBytes: this.chunkBytes });
   }
 
-  /** Sends a message and its payload in one round trip (payload chunks first). */
-  async push(msg: Omit<ShardMessageInput, 'token' | 'floats'>, payload?: Float32Array, cursor?: number): Promise<void> {
+  /**
+   * Sends a message and its payload in one round trip: up to one chunk inline in the inbox element,
+   * larger ones as chunk keys written first in the same pipeline.
+   */
+  async push(msg: Omit<ShardMessageInput, 'token' | 'floats' | 'inline'>, payload?: Float32Array, cursor?: number): Promise<void> {
     const pipe = this.redis.pipeline();
-    let full: ShardMessageInput = { ...msg };
-    if (payload) {
+    let frame: Buffer;
+    if (payload && payload.byteLength <= this.chunkBytes) {
+      frame = frameMessage(shardMessageSchema.parse({ ...msg, inline: true, floats: payload.length }), payload);
+    } else if (payload) {
       const token = `${msg.shard}.${randomUUID()}`;
       queueFloatsWrite(pipe, (c) => this.keys.payload(token, c), payload, this.ttlMs, this.chunkBytes);
-      full = { ...full, token, floats: payload.length };
+      frame = frameMessage(shardMessageSchema.parse({ ...msg, token, floats: payload.length }));
+    } else {
+      frame = frameMessage(shardMessageSchema.parse(msg));
     }
-    pipe.rpush(this.keys.inbox, JSON.stringify(shardMessageSchema.parse(full))).pexpire(this.keys.inbox, this.ttlMs);
+    pipe.rpush(this.keys.inbox, frame).pexpire(this.keys.inbox, this.ttlMs);
     if (cursor !== undefined) pipe.hset(this.keys.cursors, String(msg.shard), cursor).pexpire(this.keys.cursors, this.ttlMs);
     await exec(pipe);
   }

@@ -37,6 +37,40 @@ export interface ReadFloatsOptions {
   chunkBytes?: number;
 }
 
+/** The chunks of a payload as raw byte buffers, in order; null when any is missing (expired, superseded). */
+export async function readChunks(
+  redis: Redis, keyOf: (chunk: number) => string, floats: number, opts: { remove?: boolean; chunkBytes?: number } = {},
+): Promise<Buffer[] | null> {
+  const chunks = chunkCount(floats, opts.chunkBytes ?? CHUNK_BYTES);
+  const pipe = redis.pipeline();
+  for (let c = 0; c < chunks; c++) {
+    if (opts.remove) pipe.getdelBuffer(keyOf(c));
+    else pipe.getBuffer(keyOf(c));
+  }
+  const out: Buffer[] = [];
+  let bytes = 0;
+  for (const [err, value] of (await pipe.exec()) ?? []) {
+    if (err) throw err;
+    if (value === null) return null;
+    out.push(value as Buffer);
+    bytes += (value as Buffer).length;
+  }
+  if (bytes !== floats * 4) throw new Error(`payload of ${bytes} bytes, announced ${floats} floats`);
+  return out;
+}
+
+/**
+ * acc[offset + i] += weight * (float i of `bytes`): the aggregator sums payloads straight from the
+ * reply buffers, without first copying each into an array of its own.
+ */
+export function addScaledBytes(acc: Float32Array, offset: number, bytes: Buffer, weight: number): void {
+  const n = bytes.length >> 2;
+  let src: Float32Array;
+  if (bytes.byteOffset % 4 === 0) src = new Float32Array(bytes.buffer, bytes.byteOffset, n);
+  else { src = new Float32Array(n); new Uint8Array(src.buffer).set(bytes.subarray(0, n * 4)); } // unaligned: copy once
+  for (let i = 0; i < n; i++) acc[offset + i]! += weight * src[i]!;
+}
+
 /** Reads `floats` values written by queueFloatsWrite; null when any chunk is missing (expired, superseded). */
 export async function readFloats(
   redis: Redis, keyOf: (chunk: number) => string, floats: number, opts: ReadFloatsOptions = {},

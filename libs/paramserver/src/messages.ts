@@ -28,8 +28,10 @@ export const shardMessageSchema = z.object({
   version: z.number().int().min(0).default(0),
   /** sync/local: the global step the payload is for; async: the shard's local step index. */
   step: z.number().int().min(0).default(0),
-  /** Names the payload's chunk keys; absent when there is no payload (samples = 0, done, gone). */
+  /** Names the payload's chunk keys, for a payload larger than one chunk. */
   token: z.string().regex(/^[A-Za-z0-9_.-]{1,80}$/).optional(),
+  /** The payload (raw Float32 bytes) follows the JSON header in the same inbox element. */
+  inline: z.boolean().default(false),
   floats: z.number().int().min(0).default(0),
   /** Rows behind the payload: gradients and weights are averaged weighted by this. */
   samples: z.number().int().min(0).default(0),
@@ -42,3 +44,27 @@ export const shardMessageSchema = z.object({
 });
 export type ShardMessage = z.infer<typeof shardMessageSchema>;
 export type ShardMessageInput = z.input<typeof shardMessageSchema>;
+
+/** A message as the aggregator receives it: its inline payload bytes, if any, ride along. */
+export type ReceivedMessage = ShardMessage & { inlineBytes?: Buffer };
+
+/**
+ * An inbox element: uint32 LE length of the JSON header, the header, then (inline payloads only)
+ * the raw Float32 bytes. Binary framing: a payload up to one chunk travels in the very element
+ * that announces it, so the aggregator's BLPOP hands it over without a second round trip.
+ */
+export function frameMessage(msg: ShardMessage, payload?: Float32Array): Buffer {
+  const json = Buffer.from(JSON.stringify(msg), 'utf8');
+  const head = Buffer.alloc(4);
+  head.writeUInt32LE(json.length, 0);
+  return payload ? Buffer.concat([head, json, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)]) : Buffer.concat([head, json]);
+}
+
+export function unframeMessage(frame: Buffer): ReceivedMessage {
+  const len = frame.readUInt32LE(0);
+  const msg = shardMessageSchema.parse(JSON.parse(frame.toString('utf8', 4, 4 + len)));
+  if (!msg.inline) return msg;
+  const bytes = frame.subarray(4 + len);
+  if (bytes.length !== msg.floats * 4) throw new Error(`inline payload of ${bytes.length} bytes, announced ${msg.floats} floats`);
+  return { ...msg, inlineBytes: bytes };
+}

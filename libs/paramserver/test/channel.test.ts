@@ -40,6 +40,15 @@ describe('RunChannel (real Redis)', () => {
     await ch.push({ kind: 'grad', shard: 0 }, grad);
     const first = (await keysOf('ps:{r1}:p:*')).find((k) => k.endsWith(':0'))!;
     assert.equal(await redis.strlen(first), 1 << 20);
+    // Up to one chunk travels inside the inbox element itself: no payload keys at all.
+    const small = randomFloats(1000);
+    await ch.push({ kind: 'grad', shard: 0, samples: 1 }, small);
+    const before = (await keysOf('ps:{r1}:p:*')).length;
+    await ch.nextMessage(1000); // the 2.5 MiB one pushed above
+    const inline = await ch.nextMessage(1000);
+    assert.ok(inline?.inline);
+    assert.deepEqual(Buffer.from((await ch.readPayload(inline))!.buffer), Buffer.from(small.buffer));
+    assert.equal((await keysOf('ps:{r1}:p:*')).length, before);
     await ch.close();
   });
 
