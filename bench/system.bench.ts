@@ -15,7 +15,8 @@ import { fmt, percentile, printComparisons, printContext, type Comparison } from
 
 /**
  * The system against bare baselines, in one run on real Redis (issue 3, "Benchmarks"):
- *  1. MNIST MLP training through POST /v1/jobs/train vs plain model.fit in a bare process;
+ *  1. MNIST MLP training through POST /v1/jobs/train vs plain model.fit in a bare process, and vs
+ *     the worker's own loop (trainModel) in a bare process, which isolates the system's overhead;
  *  2. submit → complete latency of a tiny infer job vs a bare BullMQ add → no-op worker;
  *  3. POST /v1/jobs/infer throughput (nobody consuming) vs bare Queue.add, same concurrency.
  * Completion is observed the same way for system and baseline: BullMQ QueueEvents "completed".
@@ -152,7 +153,7 @@ async function throughput(total: number, concurrency: number, submit: () => Prom
 }
 
 /**
- * A keep-alive JSON POST client for the throughput phase. node:http rather than fetch: fetch cost
+ * A keep-alive JSON POST client for every submission (latency and throughput phases). node:http rather than fetch: fetch cost
  * the client 0.73-0.85 ms CPU per submission here, node:http 0.35-0.41 ms, and on 2 shared cores
  * the client must not be what is measured.
  */
@@ -185,11 +186,9 @@ async function main(): Promise<void> {
   const system = await TestSystem.start({ workers: 1 });
   const closers: Array<() => Promise<unknown>> = [];
   try {
-    const post = async (path: string, body: unknown): Promise<string> => {
-      const res = await system.request('POST', path, body);
-      if (res.status !== 202) throw new Error(`POST ${path} → ${res.status}: ${JSON.stringify(res.body)}`);
-      return res.body.id as string;
-    };
+    const http = jsonPoster(system.url, CONCURRENCY);
+    closers.push(async () => http.close());
+    const post = http.post;
     const opened = async (queue: string, prefix = system.prefix) => { const c = await Completions.open(queue, prefix, redis.url); closers.push(() => c.close()); return c; };
 
     // 1. Training through the system: the worker's first job (cold), then REPEATS warm ones.
@@ -222,9 +221,7 @@ async function main(): Promise<void> {
     // 3. Submit throughput with nobody consuming: stop the worker first.
     console.log(`submit throughput: ${SUBMISSIONS} submissions, ${CONCURRENCY} concurrent clients...`);
     await Promise.all(system.workers.map((w) => stopProcess(w, 'SIGTERM', 10_000)));
-    const http = jsonPoster(system.url, CONCURRENCY);
-    closers.push(async () => http.close());
-    const apiRate = await throughput(SUBMISSIONS, CONCURRENCY, () => http.post('/v1/jobs/infer', inferBody));
+    const apiRate = await throughput(SUBMISSIONS, CONCURRENCY, () => post('/v1/jobs/infer', inferBody));
     const sysQueue = new Queue(QueueName.Infer, { connection, prefix: system.prefix });
     const bareQueue = new Queue(QueueName.Infer, { connection, prefix: barePrefix });
     closers.push(() => sysQueue.close(), () => bareQueue.close());
