@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { hostname } from 'node:os';
+import { after, before, describe, it } from 'node:test';
+import { Queue } from 'bullmq';
+import Redis from 'ioredis';
+import { aggregateResultSchema, QueueName } from '@tq/contracts';
+import { aggregatorJobId, runIdOf, shardJobId } from '@tq/paramserver';
+import { TestSystem } from './support/system';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * The deployment the parameter server is made for, end to end: the API, one worker process serving
+ * the train queue (it runs the coordinator, which only waits), two serving aggregate and four
+ * serving train-shard (one more than the run needs, as a fleet would have), all apps/worker with
+ * WORKER_QUEUES, short job locks so a dead process is noticed in seconds.
+ */
+describe('POST /v1/jobs/train with "distributed" (real API and worker processes)', () => {
+  let system: TestSystem;
+  let aggregateQueue: Queue;
+  let shardQueue: Queue;
+  before(async () => {
+    system = await TestSystem.start({ workers: 0, workerEnv: { LOCK_DURATION_MS: '2000', STALLED_INTERVAL_MS: '1000' } });
+    system.addWorker({ WORKER_QUEUES: 'train' });
+    for (let i = 0; i < 2; i++) system.addWorker({ WORKER_QUEUES: 'aggregate' });
+    for (let i = 0; i < 4; i++) system.addWorker({ WORKER_QUEUES: 'train-shard' });
+    const connection = { url: REDIS_URL, maxRetriesPerRequest: null };
+    aggregateQueue = new Queue(QueueName.Aggregate, { connection, prefix: system.prefix });
+    shardQueue = new Queue(QueueName.TrainShard, { connection, prefix: system.prefix });
+  });
+  after(async () => {
+    await aggregateQueue.close();
+    await shardQueue.close();
+    await system.stop();
+  });
+
+  it('3 workers, sync: survives a SIGKILLed shard process and a SIGKILLed aggregator process, registers one version', async () => {
+    const { status, body } = await system.request('POST', '/v1/jobs/train', {
+      model: { name: 'digits-dp', layers: [{ type: 'dense', units: 64, activation: 'relu', inputShape: [784] }, { type: 'dense', units: 10, activation: 'softmax' }] },
+      dataset: { builtin: 'mnist' },
+      fit: { epochs: 3, batchSize: 32, optimizer: 'adam', learningRate: 0.003, validationSplit: 0.1, seed: 1 },
+      distributed: { workers: 3, mode: 'sync', stepTimeoutMs: 1000, quorum: 2, checkpointEvery: 10 },
+    });
+    assert.equal(status, 202, JSON.stringify(body));
+    const runId = runIdOf(body.id);
+    const progressAt = (step: number) => waitFor(`global step ${step}`, async () => {
+      const job = (await system.request('GET', `/v1/jobs/${body.id}`)).body;
+      if (['completed', 'failed', 'cancelled'].includes(job.state)) throw new Error(`job is ${job.state} before step ${step}: ${JSON.stringify(job)}`);
+      return job.progress?.stage === 'training' && job.progress.step >= step ? job.progress : undefined;
+    });
+    const byWorker = (worker: string | undefined) => {
+      const proc = system.workers.find((w) => worker === `${hostname()}:${w.pid}`);
+      assert.ok(proc, `no test worker is ${worker}`);
+      return proc;
+    };
+
+    // Progress through the API: global step, loss, samples/s, each worker's share, the slowest.
+    const early = await progressAt(30);
+    assert.deepEqual(Object.keys(early.workers).sort(), ['shard-0', 'shard-1', 'shard-2']);
+    assert.match(early.slowestWorker, /^shard-[012]$/);
+    assert.ok(early.samplesPerSec > 0 && early.loss > 0, JSON.stringify(early));
+
+    const shardVictim = (await shardQueue.getJob(shardJobId(runId, 1)))?.processedBy;
+    byWorker(shardVictim).kill('SIGKILL');
+    await progressAt(120);
+    const aggVictim = (await aggregateQueue.getJob(aggregatorJobId(runId)))?.processedBy;
+    byWorker(aggVictim).kill('SIGKILL');
+
+    const job = await system.waitForJob(body.id);
+    assert.equal(job.state, 'completed', JSON.stringify(job));
+    assert.deepEqual(job.result.distributed, { workers: 3, mode: 'sync', steps: 3 * 94, droppedStale: job.result.distributed.droppedStale });
+    assert.ok(job.result.metrics.valAccuracy >= 0.9, JSON.stringify(job.result.metrics));
+    const model = (await system.request('GET', '/v1/models/digits-dp')).body;
+    assert.equal(model.versions.length, 1, 'exactly one version registered');
+
+    const agg = await aggregateQueue.getJob(aggregatorJobId(runId));
+    const outcome = aggregateResultSchema.parse(agg?.returnvalue);
+    assert.notEqual(agg?.processedBy, aggVictim);
+    assert.equal(outcome.restarts, 1);
+    assert.ok((outcome.resumedFromStep ?? 0) >= 120 && outcome.resumedFromStep! % 10 === 0, `resumed from ${outcome.resumedFromStep}`);
+    const shard = await shardQueue.getJob(shardJobId(runId, 1));
+    assert.equal(await shard?.getState(), 'completed');
+    assert.notEqual(shard?.processedBy, shardVictim);
+
+    // The run's keys are gone (a small expiring end marker stays), and so is its checkpoint.
+    const redis = new Redis(REDIS_URL);
+    try {
+      const left = await redis.keys(`${system.prefix}:ps:{${runId}}:*`);
+      assert.deepEqual(left, [`${system.prefix}:ps:{${runId}}:ended`]);
+    } finally {
+      redis.disconnect();
+    }
+  });
+});
