@@ -26,7 +26,12 @@ export class TestSystem {
     const system = new TestSystem(`http://127.0.0.1:${port}`, prefix, artifactDir, env, opts.workerEnv ?? {});
     system.api = startApp(API_MAIN, 'api', env, !process.env.TQ_TEST_VERBOSE);
     for (let i = 0; i < (opts.workers ?? 1); i++) system.addWorker();
-    await waitForHttp(`${system.url}/health`);
+    try {
+      await waitForHttp(`${system.url}/health`);
+    } catch (err) {
+      await system.stop();
+      throw err;
+    }
     return system;
   }
 

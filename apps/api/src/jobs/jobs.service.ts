@@ -15,8 +15,9 @@ export class JobsService {
 
   async submit(type: PublicJobType, payload: unknown, idempotencyKey?: string): Promise<Pick<JobView, 'id' | 'type' | 'state'>> {
     const job = await this.producer.add(type, payload, { jobId: newJobId(type, idempotencyKey) });
-    const view = await toJobView(job, type);
-    return { id: view.id, type, state: view.state };
+    // A new job is waiting; only a repeated Idempotency-Key can return an older job in another state.
+    const state = idempotencyKey ? (await toJobView(job, type)).state : 'waiting';
+    return { id: job.id ?? '', type, state };
   }
 
   async find(id: string): Promise<{ job: Job; type: PublicJobType } | undefined> {
