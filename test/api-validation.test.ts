@@ -78,5 +78,13 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
     const listed = await system.request('GET', '/v1/jobs');
     assert.deepEqual(listed.body.items, []);
   });
+  it('returns the same job for a repeated Idempotency-Key', async () => {
+    const post = () => fetch(`${system.url}/v1/jobs/train`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'abc-1' }, body: JSON.stringify(train()) }).then((r) => r.json() as Promise<{ id: string; state: string }>);
+    const [first, second] = [await post(), await post()];
+    assert.equal(second.id, first.id);
+    assert.equal(second.state, 'waiting');
+    assert.equal((await system.request('GET', '/v1/jobs?type=train')).body.items.length, 1);
+    await system.request('DELETE', `/v1/jobs/${first.id}`);
+  });
   it('rejects a bad list query', () => system.request('GET', '/v1/jobs?state=sleeping').then((res) => assert.equal(res.status, 400)));
 });
