@@ -20,10 +20,10 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 }
 
 /**
- * The deployment the parameter server is made for, end to end: the API, one worker process serving
- * the train queue (it runs the coordinator, which only waits), two serving aggregate and four
- * serving train-shard (one more than the run needs, as a fleet would have), all apps/worker with
- * WORKER_QUEUES, short job locks so a dead process is noticed in seconds.
+ * The deployment the parameter server is made for, end to end: the API, two worker processes
+ * serving the train queue (one runs the coordinator, which only waits), two serving aggregate and
+ * four serving train-shard: one more per role than the run needs, as a fleet would have. All are
+ * apps/worker with WORKER_QUEUES; short job locks so a dead process is noticed in seconds.
  */
 describe('POST /v1/jobs/train with "distributed" (real API and worker processes)', () => {
   let system: TestSystem;
@@ -31,7 +31,7 @@ describe('POST /v1/jobs/train with "distributed" (real API and worker processes)
   let shardQueue: Queue;
   before(async () => {
     system = await TestSystem.start({ workers: 0, workerEnv: { LOCK_DURATION_MS: '2000', STALLED_INTERVAL_MS: '1000' } });
-    system.addWorker({ WORKER_QUEUES: 'train' });
+    for (let i = 0; i < 2; i++) system.addWorker({ WORKER_QUEUES: 'train' });
     for (let i = 0; i < 2; i++) system.addWorker({ WORKER_QUEUES: 'aggregate' });
     for (let i = 0; i < 4; i++) system.addWorker({ WORKER_QUEUES: 'train-shard' });
     const connection = { url: REDIS_URL, maxRetriesPerRequest: null };
@@ -44,11 +44,11 @@ describe('POST /v1/jobs/train with "distributed" (real API and worker processes)
     await system.stop();
   });
 
-  it('3 workers, sync: survives a SIGKILLed shard process and a SIGKILLed aggregator process, registers one version', async () => {
+  it('3 workers, sync: survives SIGKILLed shard, aggregator and coordinator processes, registers one version', async () => {
     const { status, body } = await system.request('POST', '/v1/jobs/train', {
       model: { name: 'digits-dp', layers: [{ type: 'dense', units: 64, activation: 'relu', inputShape: [784] }, { type: 'dense', units: 10, activation: 'softmax' }] },
       dataset: { builtin: 'mnist' },
-      fit: { epochs: 3, batchSize: 32, optimizer: 'adam', learningRate: 0.003, validationSplit: 0.1, seed: 1 },
+      fit: { epochs: 4, batchSize: 32, optimizer: 'adam', learningRate: 0.003, validationSplit: 0.1, seed: 1 },
       distributed: { workers: 3, mode: 'sync', stepTimeoutMs: 1000, quorum: 2, checkpointEvery: 10 },
     });
     assert.equal(status, 202, JSON.stringify(body));
@@ -75,10 +75,19 @@ describe('POST /v1/jobs/train with "distributed" (real API and worker processes)
     await progressAt(120);
     const aggVictim = (await aggregateQueue.getJob(aggregatorJobId(runId)))?.processedBy;
     byWorker(aggVictim).kill('SIGKILL');
+    // The coordinator's process dies too: the train job is picked up by the other train worker,
+    // whose coordinator re-attaches to the same child jobs (ids derived from the train job's).
+    await progressAt(200);
+    const coordVictim = (await system.request('GET', `/v1/jobs/${body.id}`)).body.worker as string;
+    byWorker(coordVictim).kill('SIGKILL');
 
     const job = await system.waitForJob(body.id);
     assert.equal(job.state, 'completed', JSON.stringify(job));
-    assert.deepEqual(job.result.distributed, { workers: 3, mode: 'sync', steps: 3 * 94, droppedStale: job.result.distributed.droppedStale });
+    assert.notEqual(job.worker, coordVictim);
+    assert.deepEqual(job.result.distributed, { workers: 3, mode: 'sync', steps: 4 * 94, droppedStale: job.result.distributed.droppedStale });
+    assert.equal(await aggregateQueue.count(), 0, 'no second aggregator was enqueued');
+    assert.equal((await aggregateQueue.getJobCounts('completed')).completed, 1);
+    assert.equal((await shardQueue.getJobCounts('completed')).completed, 3);
     assert.ok(job.result.metrics.valAccuracy >= 0.9, JSON.stringify(job.result.metrics));
     const model = (await system.request('GET', '/v1/models/digits-dp')).body;
     assert.equal(model.versions.length, 1, 'exactly one version registered');
