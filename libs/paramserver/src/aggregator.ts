@@ -91,7 +91,11 @@ export async function runAggregator(job: Job<AggregateJobData, AggregateResult, 
 
     const outcome = spec.mode === 'async' ? await runAsync(ctx) : await runBarrier(ctx);
     if (outcome === 'aborted') {
-      await publishWeights(ctx, 'aborted');
+      // Tell the shards to stop, unless the coordinator has already cleaned the run up (then they
+      // see it gone, and publishing would only bring keys back).
+      if (!(await channel.isEnded())) {
+        await channel.publish({ version: ctx.state.version, step: ctx.state.step, status: 'aborted', floats: layout.totalFloats });
+      }
       return resultOf(ctx.state, 'aborted', undefined, backend.name);
     }
     if (ctx.state.epoch.samples > 0 && ctx.state.history.length < run.plan.epochs) await closeEpoch(ctx, ctx.state.epoch.index + 1);

@@ -84,6 +84,8 @@ export async function coordinateDistributedTraining(job: Job<TrainJobData, Train
   } catch (err) {
     if (watch.cancelled) {
       await channel.abort();
+      // Let the aggregator see the flag and stop (within a second) before its keys are removed.
+      await settle(deps, runId, 15_000);
       await finish(deps, channel, runId, spec.workers, paths.dir, log);
     } else if (watch.aggregatorFailed) {
       // Nothing runs any more; the checkpoint stays, so a retry of this job resumes from it.
@@ -99,6 +101,16 @@ export async function coordinateDistributedTraining(job: Job<TrainJobData, Train
 }
 
 interface Watch { cancelled: boolean; aggregatorFailed: boolean }
+
+/** Waits (at most `timeoutMs`) until the aggregator job is no longer running. */
+async function settle(deps: CoordinatorDeps, runId: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const job = await deps.aggregateQueue.getJob(aggregatorJobId(runId));
+    if (!job || (await job.getState()) !== 'active') return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
 
 /** Removes the run's keys (leaving the ended marker), leftover waiting child jobs and, if given, the checkpoint folder. */
 async function finish(deps: CoordinatorDeps, channel: RunChannel, runId: string, shards: number, checkpointDir: string | undefined, log: (l: string) => void): Promise<void> {
