@@ -85,6 +85,9 @@ export async function runAggregator(job: Job<AggregateJobData, AggregateResult, 
       ctx.state.resumedFromStep = ctx.state.step;
       log(`resuming run ${runId} at step ${ctx.state.step} (${ckpt ? 'checkpoint' : 'no checkpoint: from the start'})`);
     }
+    // Shards that failed for good, as the coordinator recorded them (their messages may have gone
+    // to an earlier attempt).
+    for (const i of await channel.goneShards()) if (!ctx.state.gone.includes(i)) ctx.state.gone.push(i);
     // Versions only grow, across restarts too: shards spot new weights by a larger version, and
     // anything computed on the lost attempt's weights is recognisably stale.
     ctx.state.version = Math.max(ctx.state.version, (previous?.version ?? -1) + 1);

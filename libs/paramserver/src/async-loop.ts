@@ -13,6 +13,10 @@ export async function runAsync(ctx: AggregatorContext): Promise<'done' | 'aborte
   const scratch = new Float32Array(layout.totalFloats);
   const finished = (): number => new Set([...state.done, ...state.gone]).size;
   const consumed = (): number => state.shardSteps.reduce((a, b) => a + b, 0) / spec.workers;
+  // Shards that finished while an earlier attempt ran (their "done" went to it): their cursors say so.
+  for (let i = 0; i < spec.workers; i++) {
+    if (!state.done.includes(i) && (await channel.readCursor(i)) >= run.plan.totalSteps) state.done.push(i);
+  }
   await publishWeights(ctx);
   // Training time starts with the first gradient (shards first load data and build the model).
   let idleSince: number | undefined;
@@ -49,7 +53,11 @@ export async function runAsync(ctx: AggregatorContext): Promise<'done' | 'aborte
       state.version += 1;
       state.samples += msg.samples;
       recordShare(state, msg.shard, msg.samples, msg.ms);
-      await publishWeights(ctx);
+      // Shards that finished while an earlier attempt ran (their "done" went to it): their cursors say so.
+  for (let i = 0; i < spec.workers; i++) {
+    if (!state.done.includes(i) && (await channel.readCursor(i)) >= run.plan.totalSteps) state.done.push(i);
+  }
+  await publishWeights(ctx);
     }
     // Wall time since the last message, waiting included (in async mode waiting is part of
     // throughput); validation and checkpoint time below is left out, as in sync mode.

@@ -204,6 +204,20 @@ export class RunChannel {
     return replies[0]?.[1] === '1' || replies[1]?.[1] === 1;
   }
 
+  /**
+   * Records that a shard's job failed for good, durably (a restarted aggregator reads it back with
+   * goneShards) and as a message (the running aggregator stops waiting for it at once).
+   */
+  async markGone(shard: number): Promise<void> {
+    await this.redis.pipeline().hset(this.keys.control, `gone:${shard}`, '1').pexpire(this.keys.control, this.ttlMs).exec();
+    await this.push({ kind: 'gone', shard });
+  }
+
+  async goneShards(): Promise<number[]> {
+    const fields = await this.redis.hkeys(this.keys.control);
+    return fields.filter((f) => f.startsWith('gone:')).map((f) => Number(f.slice(5))).filter(Number.isInteger);
+  }
+
   /** A coordinator (re)starting the run lifts an abort or end left by an earlier attempt. */
   async reopen(): Promise<void> {
     await this.redis.pipeline().hdel(this.keys.control, 'abort').del(this.keys.ended).exec();

@@ -8,4 +8,7 @@ export * from './run-setup';
 export * from './aggregator-state';
 export * from './aggregator';
 export * from './shard';
+export * from './child-jobs';
+export * from './run-watch';
+export * from './register-run';
 export * from './coordinator';

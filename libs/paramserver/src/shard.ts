@@ -59,7 +59,7 @@ export async function runShard(job: Job<TrainShardJobData, TrainShardResult, str
     };
     const first = await join(ctx, deps.joinTimeoutMs ?? 600_000);
     if (first) {
-      if (spec.mode === 'async') await asyncLoop(ctx);
+      if (spec.mode === 'async') await asyncLoop(ctx, spec.staleness);
       else await barrierLoop(ctx, spec.mode === 'local' ? spec.syncEvery : 0, request.fit);
     }
     return { steps: ctx.steps, samples: ctx.samples };
@@ -125,14 +125,24 @@ async function barrierLoop(ctx: ShardContext, localSteps: number, fit: Parameter
   }
 }
 
-/** async: walk our cursor through the schedule on whatever weights are newest, push every gradient. */
-async function asyncLoop(ctx: ShardContext): Promise<void> {
+/**
+ * async: walk our cursor through the schedule on whatever weights are newest, push every gradient.
+ * Back-pressure: at most staleness + 1 gradients on one version (the aggregator would drop any more
+ * as stale), then wait for newer weights, so a stalled or dead aggregator never has an inbox
+ * filling up with gradients it will throw away.
+ */
+async function asyncLoop(ctx: ShardContext, staleness: number): Promise<void> {
   const total = ctx.run.plan.totalSteps;
   let cursor = await ctx.channel.readCursor(ctx.shard);
   let have = -1;
+  let onThisVersion = 0;
   while (cursor < total) {
-    const state = await ctx.channel.readState();
-    if (!state || state.status !== 'running') return;
+    let state = await ctx.channel.readState();
+    if (state && state.version === have && onThisVersion > staleness) state = await ctx.channel.waitForState(ctx.shard, have, 2000);
+    if (!state) { if (await runGone(ctx)) return; continue; }
+    if (state.status !== 'running') return;
+    if (state.version === have && onThisVersion > staleness) continue;
+    if (state.version !== have) onThisVersion = 0;
     const t0 = performance.now();
     if (state.version !== have) {
       const weights = await ctx.channel.pullWeights(state, ctx.weights);
@@ -144,6 +154,7 @@ async function asyncLoop(ctx: ShardContext): Promise<void> {
     await delay(ctx);
     await ctx.channel.push({ kind: 'grad', shard: ctx.shard, version: have, step: cursor, ...s, ms: performance.now() - t0 }, s.samples > 0 ? ctx.payload : undefined, cursor + 1);
     cursor += 1;
+    onThisVersion += 1;
     tally(ctx, 1, s.samples);
     await reportShardProgress(ctx, cursor);
   }

@@ -57,6 +57,13 @@ describe('run lifecycle: flat memory, cancellation', () => {
     assert.equal(tf.memory().numTensors, tensorsBefore, 'every tensor of aggregator, shards and coordinator was disposed');
   });
 
+  it('a model that does not fit the data fails the train job before any child job exists', async () => {
+    const bad = trainRequestSchema.parse({ ...request('misfit', 1), model: { name: 'misfit', layers: [{ type: 'dense', units: 10, activation: 'softmax', inputShape: [10] }] } });
+    const job = await env.submit(bad);
+    await assert.rejects(job.waitUntilFinished(env.events, 30_000), /model\.layers\.0\.inputShape/);
+    assert.equal(await env.aggregateQueue.getJob(aggregatorJobId(runIdOf(job.id!))), undefined);
+  });
+
   it('a cancelled run stops its aggregator and shards, registers nothing, leaves nothing behind', async () => {
     stop = false;
     const job = await env.submit(request('cancelled', 50));

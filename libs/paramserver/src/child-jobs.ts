@@ -1,0 +1,63 @@
+import { aggregateResultSchema, DEFAULT_JOB_OPTIONS, JobName, type AggregateJobData, type TrainJobData } from '@tq/contracts';
+import { removeDir } from '@tq/storage';
+import type { RunChannel } from './channel';
+import type { CoordinatorDeps } from './coordinator';
+import { requireDistributed } from './run-setup';
+
+/** Child job ids are derived from the parent's, so a retried coordinator re-attaches instead of duplicating. */
+export function runIdOf(parentJobId: string): string {
+  return parentJobId.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 120);
+}
+export const aggregatorJobId = (runId: string): string => `ps-agg-${runId}`;
+export const shardJobId = (runId: string, shard: number): string => `ps-shard-${runId}-${shard}`;
+
+/**
+ * Enqueues the aggregator and the shards of a run, or re-attaches to them: ids are derived from the
+ * train job's, and add() with an existing id returns the existing job.
+ */
+export async function enqueueRun(deps: CoordinatorDeps, channel: RunChannel, runId: string, parentJobId: string, request: TrainJobData): Promise<void> {
+  const spec = requireDistributed(request);
+  const aggId = aggregatorJobId(runId);
+  const previous = await deps.aggregateQueue.getJob(aggId);
+  if (previous && (await previous.getState()) === 'completed' && aggregateResultSchema.safeParse(previous.returnvalue).data?.status === 'done') return;
+  // (Re)starting: lift an abort or end left by an earlier attempt, forget an aborted aggregator.
+  await channel.reopen();
+  if (previous && (await previous.getState()) === 'completed') await previous.remove();
+  const data: AggregateJobData = { runId, parentJobId, request };
+  const agg = await deps.aggregateQueue.add(JobName.Aggregate, data, { ...DEFAULT_JOB_OPTIONS[JobName.Aggregate], jobId: aggId });
+  if ((await agg.getState()) === 'failed') await agg.retry('failed');
+  for (let i = 0; i < spec.workers; i++) {
+    const id = shardJobId(runId, i);
+    const old = await deps.shardQueue.getJob(id);
+    if (old && (await old.getState()) === 'completed') await old.remove(); // finished with an aborted attempt
+    const shard = await deps.shardQueue.add(JobName.TrainShard, { runId, shardIndex: i, shards: spec.workers, request }, { ...DEFAULT_JOB_OPTIONS[JobName.TrainShard], jobId: id });
+    if ((await shard.getState()) === 'failed') await shard.retry('failed');
+  }
+}
+
+/** Waiting or delayed child jobs (never started, or between retries) have nothing left to do. */
+export async function removeWaitingChildren(deps: CoordinatorDeps, runId: string, shards: number): Promise<void> {
+  const jobs = [await deps.aggregateQueue.getJob(aggregatorJobId(runId))];
+  for (let i = 0; i < shards; i++) jobs.push(await deps.shardQueue.getJob(shardJobId(runId, i)));
+  for (const job of jobs) {
+    const state = job ? await job.getState() : 'unknown';
+    if (job && (state === 'waiting' || state === 'delayed' || state === 'prioritized')) await job.remove();
+  }
+}
+
+/** Waits (at most `timeoutMs`) until the aggregator job is no longer running. */
+export async function settleAggregator(deps: CoordinatorDeps, runId: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const job = await deps.aggregateQueue.getJob(aggregatorJobId(runId));
+    if (!job || (await job.getState()) !== 'active') return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Removes the run's keys (leaving the ended marker), leftover waiting child jobs and, if given, the checkpoint folder. */
+export async function finishRun(deps: CoordinatorDeps, channel: RunChannel, runId: string, shards: number, checkpointDir: string | undefined, log: (l: string) => void): Promise<void> {
+  await removeWaitingChildren(deps, runId, shards).catch((e: unknown) => log(`leftover child jobs: ${String(e)}`));
+  await channel.cleanup();
+  if (checkpointDir) await removeDir(checkpointDir);
+}
