@@ -188,6 +188,11 @@ export class RunChannel {
     await exec(pipe);
   }
 
+  /** Messages waiting for the aggregator (async shards hold back when it is behind). */
+  async inboxLength(): Promise<number> {
+    return this.redis.llen(this.keys.inbox);
+  }
+
   async readCursor(shard: number): Promise<number> {
     return Number((await this.redis.hget(this.keys.cursors, String(shard))) ?? 0);
   }

@@ -127,22 +127,26 @@ async function barrierLoop(ctx: ShardContext, localSteps: number, fit: Parameter
 
 /**
  * async: walk our cursor through the schedule on whatever weights are newest, push every gradient.
- * Back-pressure: at most staleness + 1 gradients on one version (the aggregator would drop any more
- * as stale), then wait for newer weights, so a stalled or dead aggregator never has an inbox
- * filling up with gradients it will throw away.
+ * Back-pressure: a gradient waits behind the inbox's backlog, each applied one a version further,
+ * and is dropped beyond `staleness`. So we send only while the backlog is short enough for it (and
+ * for the other shards sending at the same moment) to arrive in time, and otherwise wait for the
+ * aggregator to catch up. A stalled or dead aggregator thus never has an inbox filling up with
+ * gradients it would throw away.
  */
 async function asyncLoop(ctx: ShardContext, staleness: number): Promise<void> {
   const total = ctx.run.plan.totalSteps;
+  const maxBacklog = Math.max(0, staleness - (ctx.run.plan.workers - 1));
   let cursor = await ctx.channel.readCursor(ctx.shard);
   let have = -1;
-  let onThisVersion = 0;
   while (cursor < total) {
-    let state = await ctx.channel.readState();
-    if (state && state.version === have && onThisVersion > staleness) state = await ctx.channel.waitForState(ctx.shard, have, 2000);
-    if (!state) { if (await runGone(ctx)) return; continue; }
+    const state = await ctx.channel.readState();
+    if (!state) { if (await runGone(ctx)) return; await ctx.channel.waitForState(ctx.shard, -1, 1000); continue; }
     if (state.status !== 'running') return;
-    if (state.version === have && onThisVersion > staleness) continue;
-    if (state.version !== have) onThisVersion = 0;
+    if ((await ctx.channel.inboxLength()) > maxBacklog) {
+      // Drops and empty messages move no version, so this is a short wait, then a fresh look.
+      await ctx.channel.waitForState(ctx.shard, state.version, 200);
+      continue;
+    }
     const t0 = performance.now();
     if (state.version !== have) {
       const weights = await ctx.channel.pullWeights(state, ctx.weights);
@@ -154,7 +158,6 @@ async function asyncLoop(ctx: ShardContext, staleness: number): Promise<void> {
     await delay(ctx);
     await ctx.channel.push({ kind: 'grad', shard: ctx.shard, version: have, step: cursor, ...s, ms: performance.now() - t0 }, s.samples > 0 ? ctx.payload : undefined, cursor + 1);
     cursor += 1;
-    onThisVersion += 1;
     tally(ctx, 1, s.samples);
     await reportShardProgress(ctx, cursor);
   }
