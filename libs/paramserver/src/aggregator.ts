@@ -3,7 +3,7 @@ import type { Job } from 'bullmq';
 import type Redis from 'ioredis';
 import { aggregateJobDataSchema, type AggregateJobData, type AggregateResult, type Metrics } from '@tq/contracts';
 import { createOptimizer, initBackend } from '@tq/ml';
-import type { ArtifactStore } from '@tq/storage';
+import { ModelRegistry, type ArtifactStore } from '@tq/storage';
 import { closeEpoch, publishWeights, reportProgress, type AggregatorContext } from './aggregator-context';
 import { freshState, loadAggregatorCheckpoint, saveAggregatorCheckpoint, type AggregatorState } from './aggregator-state';
 import { runAsync } from './async-loop';
@@ -54,7 +54,8 @@ export async function runAggregator(job: Job<AggregateJobData, AggregateResult, 
   const backend = await initBackend();
   const paths = runCheckpointPaths(deps.store, runId);
   const data = await loadRunData(request, deps);
-  const { model } = await startingModel(request, deps, parentJobId);
+  // Fine-tuning reads the registry; the worker app passes only the store, from which it is made.
+  const { model } = await startingModel(request, { ...deps, registry: deps.registry ?? new ModelRegistry(deps.store) }, parentJobId);
   const optimizer = createOptimizer(request.fit);
   const channel = new RunChannel(deps.redis, {
     runId, shards: spec.workers, prefix: deps.keyPrefix ?? queuePrefixOf(job), ttlMs: deps.keyTtlMs, chunkBytes: deps.chunkBytes,

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Job } from 'bullmq';
 import { trainShardJobDataSchema, type DistributedProgress, type TrainShardJobData, type TrainShardResult } from '@tq/contracts';
 import { applyGradients, computeGradients, createOptimizer, gatherBatch, initBackend, modelInputShape } from '@tq/ml';
+import { ModelRegistry } from '@tq/storage';
 import { queuePrefixOf, type ParamServerDeps } from './aggregator';
 import { RunChannel } from './channel';
 import { EpochOrderCache, shardSlice } from './data-order';
@@ -48,7 +49,8 @@ export async function runShard(job: Job<TrainShardJobData, TrainShardResult, str
   if (shardIndex >= spec.workers) throw new Error(`shard ${shardIndex} of a run with ${spec.workers} workers`);
   await initBackend();
   const data = await loadRunData(request, deps);
-  const { model } = await startingModel(request, deps, runId);
+  // Fine-tuning reads the registry; the worker app passes only the store, from which it is made.
+  const { model } = await startingModel(request, { ...deps, registry: deps.registry ?? new ModelRegistry(deps.store) }, runId);
   const channel = new RunChannel(deps.redis, { runId, shards: spec.workers, prefix: deps.keyPrefix ?? queuePrefixOf(job), ttlMs: deps.keyTtlMs, chunkBytes: deps.chunkBytes });
   try {
     const run = splitRunData(request, data, model);

@@ -57,6 +57,17 @@ describe('run lifecycle: flat memory, cancellation', () => {
     assert.equal(tf.memory().numTensors, tensorsBefore, 'every tensor of aggregator, shards and coordinator was disposed');
   });
 
+  it('fine-tunes a registered version (model.from) across workers: lineage names the parent', async () => {
+    const base = await env.train(request('tunebase', 1));
+    const req = trainRequestSchema.parse({ ...request('tuned', 1), model: { name: 'tuned', from: base.result.model } });
+    const { result } = await env.train(req);
+    const meta = await env.registry.getVersion(result.model);
+    assert.equal(meta.lineage.kind, 'fine-tuned');
+    assert.deepEqual(meta.lineage.parent, base.result.model);
+    // Another epoch from the trained weights, not from scratch: training loss goes on falling.
+    assert.ok(result.metrics.loss < base.result.metrics.loss, `${result.metrics.loss} vs ${base.result.metrics.loss}`);
+  });
+
   it('a model that does not fit the data fails the train job before any child job exists', async () => {
     const bad = trainRequestSchema.parse({ ...request('misfit', 1), model: { name: 'misfit', layers: [{ type: 'dense', units: 10, activation: 'softmax', inputShape: [10] }] } });
     const job = await env.submit(bad);
