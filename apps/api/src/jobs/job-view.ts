@@ -12,8 +12,9 @@ export function toApiState(state: BullState | 'unknown', failedReason?: string):
   }
 }
 
-export async function toJobView(job: Job, type: PublicJobType): Promise<JobView> {
-  const state = toApiState(await job.getState(), job.failedReason);
+/** `knownState` saves a Redis round trip when the caller fetched the job by state. */
+export async function toJobView(job: Job, type: PublicJobType, knownState?: BullState): Promise<JobView> {
+  const state = toApiState(knownState ?? (await job.getState()), job.failedReason);
   return {
     id: job.id ?? '',
     type,

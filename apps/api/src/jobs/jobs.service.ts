@@ -61,9 +61,11 @@ export class JobsService {
     const wanted = query.page * query.pageSize;
     const views: JobView[] = [];
     for (const type of types) {
-      // Fetch enough from each queue to fill the requested page after merging by creation time.
-      const jobs = await this.producer.queueOf(type).getJobs(bullStates, 0, wanted - 1, false);
-      for (const job of jobs) views.push(await toJobView(job, type));
+      for (const bullState of bullStates) {
+        // Enough from each queue and state to fill the requested page after merging by creation time.
+        const jobs = await this.producer.queueOf(type).getJobs([bullState], 0, wanted - 1, false);
+        for (const job of jobs) views.push(await toJobView(job, type, bullState));
+      }
     }
     const items = views
       .filter((v) => states.includes(v.state))
