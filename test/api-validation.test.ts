@@ -86,5 +86,12 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
     assert.equal((await system.request('GET', '/v1/jobs?type=train')).body.items.length, 1);
     await system.request('DELETE', `/v1/jobs/${first.id}`);
   });
+  it('serves an OpenAPI document whose request bodies come from the contracts', async () => {
+    const doc = (await system.request('GET', '/docs-json')).body;
+    const body = doc.paths['/v1/jobs/train'].post.requestBody.content['application/json'].schema;
+    assert.deepEqual(body.required.sort(), ['dataset', 'model']);
+    assert.ok(body.properties.fit.properties.epochs, 'fit.epochs is documented');
+    assert.ok(doc.paths['/v1/models/{name}/versions/{version}/predict'] && doc.paths['/v1/datasets']);
+  });
   it('rejects a bad list query', () => system.request('GET', '/v1/jobs?state=sleeping').then((res) => assert.equal(res.status, 400)));
 });
