@@ -6,18 +6,10 @@ import Redis from 'ioredis';
 import { aggregateResultSchema, QueueName } from '@tq/contracts';
 import { aggregatorJobId, runIdOf, shardJobId } from '@tq/paramserver';
 import { TestSystem } from './support/system';
+import { waitFor } from './support/wait-for';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /**
  * The deployment the parameter server is made for, end to end: the API, two worker processes

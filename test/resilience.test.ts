@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { QueueEvents } from 'bullmq';
 import { TestSystem } from './support/system';
+import { waitFor } from './support/wait-for';
 
 const MNIST_TRAIN = (epochs: number) => ({
   model: { name: 'digits', layers: [{ type: 'dense', units: 128, activation: 'relu', inputShape: [784] }, { type: 'dense', units: 10, activation: 'softmax' }] },
@@ -10,15 +11,6 @@ const MNIST_TRAIN = (epochs: number) => ({
   fit: { epochs, batchSize: 64, optimizer: 'adam', learningRate: 0.001, validationSplit: 0.1, seed: 1 },
 });
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('cancellation', () => {
   let system: TestSystem;

@@ -1,4 +1,5 @@
 import { forLoop, type WasmFunction } from './assembler';
+import { lanes } from './lanes.wat';
 
 /**
  * im2col and col2im for NHWC convolutions (see ../im2col.ts for the layout: row n = output pixel
@@ -28,17 +29,7 @@ function run(mode: 'copy' | 'add'): string {
             i32.const 0  local.set $j
             ${scalar}
           else
-          i32.const 0  local.set $j
-          block $vdone  loop $vnext
-            local.get $j  i32.const 16  i32.add  local.get $cBytes  i32.gt_u  br_if $vdone
-            ${vec}
-            local.get $j  i32.const 16  i32.add  local.set $j  br $vnext
-          end  end
-          block $sdone  loop $snext
-            local.get $j  local.get $cBytes  i32.ge_u  br_if $sdone
-            ${scalar}
-            local.get $j  i32.const 4  i32.add  local.set $j  br $snext
-          end  end
+          ${lanes(vec, scalar)}
           end`;
 }
 

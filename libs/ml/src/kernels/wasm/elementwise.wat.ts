@@ -1,4 +1,5 @@
 import { forLoop, type WasmFunction } from './assembler';
+import { lanes } from './lanes.wat';
 
 /**
  * Memory-bound kernels of the bias and activation paths, 4 floats at a time (scalar tail):
@@ -11,20 +12,6 @@ import { forLoop, type WasmFunction } from './assembler';
  */
 
 /** `for (j = 0; j < cBytes; j += 16 or 4)`: a vector body while 4 floats remain, then a scalar one. */
-function lanes(vector: string, scalar: string): string {
-  return `
-    i32.const 0  local.set $j
-    block $vdone  loop $vnext
-      local.get $j  i32.const 16  i32.add  local.get $cBytes  i32.gt_u  br_if $vdone
-      ${vector}
-      local.get $j  i32.const 16  i32.add  local.set $j  br $vnext
-    end  end
-    block $sdone  loop $snext
-      local.get $j  local.get $cBytes  i32.ge_u  br_if $sdone
-      ${scalar}
-      local.get $j  i32.const 4  i32.add  local.set $j  br $snext
-    end  end`;
-}
 
 const at = (ptr: string) => `local.get $${ptr}  local.get $j  i32.add`;
 

@@ -1,4 +1,5 @@
 import { forLoop, type WasmFunction } from './assembler';
+import { lanes } from './lanes.wat';
 
 /**
  * maxPoolGrad(x, dy, dx, batch, inH, inW, C, outH, outW, fH, fW, sH, sW, padTop, padLeft): NHWC,
@@ -61,17 +62,7 @@ function poolGradBody(vector: string, scalar: string): string {
       local.get $t  local.get $fW  i32.add  local.tee $t  local.get $inW  local.get $t  local.get $inW  i32.lt_s  select  local.set $c1
       ;; 1 / (in-bounds elements of the window), for the average
       f32.const 1  local.get $r1  local.get $r0  i32.sub  local.get $c1  local.get $c0  i32.sub  i32.mul  f32.convert_i32_s  f32.div  local.set $scale
-      i32.const 0  local.set $j
-      block $vdone  loop $vnext
-        local.get $j  i32.const 16  i32.add  local.get $cBytes  i32.gt_u  br_if $vdone
-        ${vector}
-        local.get $j  i32.const 16  i32.add  local.set $j  br $vnext
-      end  end
-      block $sdone  loop $snext
-        local.get $j  local.get $cBytes  i32.ge_u  br_if $sdone
-        ${scalar}
-        local.get $j  i32.const 4  i32.add  local.set $j  br $snext
-      end  end
+      ${lanes(vector, scalar)}
       local.get $pdy  local.get $cBytes  i32.add  local.set $pdy`)}`))}`;
 }
 
