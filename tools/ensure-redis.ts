@@ -10,16 +10,15 @@ export interface RedisHandle { url: string; source: 'REDIS_URL' | 'local' | 'pri
  * REDIS_URL if set; else 127.0.0.1:6379 if it answers; else a private redis-server (from PATH) on a
  * free loopback port, stopped with the caller. Fails with how to get one when none of these works.
  */
-export async function ensureRedis(dataDir = '.data'): Promise<RedisHandle> {
+export async function ensureRedis(dataDir = '.data', local = 'redis://127.0.0.1:6379'): Promise<RedisHandle> {
   const fromEnv = process.env.REDIS_URL;
   if (fromEnv) {
     if (!(await answers(fromEnv))) throw new Error(`REDIS_URL=${fromEnv} does not answer PING`);
     return { url: fromEnv, source: 'REDIS_URL', stop: async () => {} };
   }
-  const local = 'redis://127.0.0.1:6379';
   if (await answers(local)) return { url: local, source: 'local', stop: async () => {} };
   if (spawnSync('redis-server', ['--version']).status !== 0) {
-    throw new Error('No Redis answers at 127.0.0.1:6379 and redis-server is not on PATH. Install one (Debian/Ubuntu: `sudo apt-get install -y redis-server`, macOS: `brew install redis`) or set REDIS_URL.');
+    throw new Error(`No Redis answers at ${local} and redis-server is not on PATH. Install one (Debian/Ubuntu: sudo apt-get install -y redis-server; macOS: brew install redis) or set REDIS_URL.`);
   }
   const port = await freePort();
   const dir = resolve(dataDir, 'redis');
