@@ -1,17 +1,17 @@
-import { spawn } from 'node:child_process';
-import { Agent, request } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
-import * as tf from '@tensorflow/tfjs';
-import { Queue, QueueEvents, Worker } from 'bullmq';
-import { loadConfig } from '@tq/config';
+import { Queue, Worker } from 'bullmq';
 import { DEFAULT_JOB_OPTIONS, JobName, QueueName, inferRequestSchema, type LayerSpec } from '@tq/contracts';
-import { buildModel, initBackend, loadBuiltinDataset, trainModel, validationStart } from '@tq/ml';
 import { connectionFromConfig } from '@tq/queue';
 import { TestSystem, deleteKeys } from '../test/support/system';
 import { ensureRedis } from '../tools/ensure-redis';
 import { stopProcess } from '../tools/processes';
+import { runBareFit, type BareFit, type BareSpec } from './lib/bare-train';
+import { Completions } from './lib/completions';
+import { envInt } from './lib/env';
+import { jsonPoster } from './lib/json-poster';
 import { fmt, percentile, printComparisons, printContext, type Comparison } from './lib/report';
+import { WARMUP, latencies, throughput } from './lib/submit-loops';
 
 /**
  * The system against bare baselines, in one run on real Redis (issue 3, "Benchmarks"):
@@ -24,154 +24,18 @@ import { fmt, percentile, printComparisons, printContext, type Comparison } from
  * and the median is compared. Sizes are bounded (env BENCH_LATENCY_JOBS, BENCH_SUBMISSIONS,
  * BENCH_CONCURRENCY, BENCH_EPOCHS, BENCH_REPEATS).
  */
-const int = (v: string | undefined, d: number) => (v && Number.isInteger(Number(v)) && Number(v) > 0 ? Number(v) : d);
-const EPOCHS = int(process.env.BENCH_EPOCHS, 3);
-const LATENCY_JOBS = int(process.env.BENCH_LATENCY_JOBS, 200);
-const SUBMISSIONS = int(process.env.BENCH_SUBMISSIONS, 2000);
-const CONCURRENCY = int(process.env.BENCH_CONCURRENCY, 16);
-const REPEATS = int(process.env.BENCH_REPEATS, 3);
-const WARMUP = 10;
+const EPOCHS = envInt(process.env.BENCH_EPOCHS, 3);
+const LATENCY_JOBS = envInt(process.env.BENCH_LATENCY_JOBS, 200);
+const SUBMISSIONS = envInt(process.env.BENCH_SUBMISSIONS, 2000);
+const CONCURRENCY = envInt(process.env.BENCH_CONCURRENCY, 16);
+const REPEATS = envInt(process.env.BENCH_REPEATS, 3);
 const MLP: LayerSpec[] = [{ type: 'dense', units: 128, activation: 'relu', inputShape: [784] }, { type: 'dense', units: 10, activation: 'softmax' }];
 const FIT = { epochs: EPOCHS, batchSize: 128, optimizer: 'adam', learningRate: 0.001, validationSplit: 0.1, seed: 1 } as const;
 const IRIS_ROW = [5.1, 3.5, 1.4, 0.2];
-
-interface BareFit {
-  backend: string; kernels: string[]; trainRows: number;
-  /** The process's first training (cold: wasm code and kernels warm up during it). */
-  coldSamplesPerSec: number;
-  /** backend init + data load + the first training, from inside the process. */
-  wallMs: number;
-  /** A second training of a fresh model in the same process (warm). */
-  samplesPerSec: number;
-  valAccuracy: number;
-}
-type BareMode = 'fit' | 'loop';
-type TabularData = ReturnType<typeof loadBuiltinDataset>;
-
-/**
- * Child mode: a baseline in a fresh process on the same data, backend and kernels as the worker
- * (initBackend), nothing else running; it trains twice (cold, then warm). 'fit': plain tfjs
- * model.fit, timed as a whole with no callbacks and no validationData (async callbacks alone halve
- * model.fit's speed here: measured 6.3k vs 13-16k samples/s), validation accuracy evaluated after
- * the timed part. 'loop': the worker's own trainModel, so system vs loop isolates the system's cost.
- */
-async function bareFit(mode: BareMode): Promise<BareFit> {
-  const started = performance.now();
-  const backend = await initBackend(loadConfig().TQ_BACKEND);
-  const data = loadBuiltinDataset('mnist');
-  const cold = await trainOnce(mode, data);
-  const wallMs = performance.now() - started;
-  const warm = await trainOnce(mode, data);
-  return { backend: backend.name, kernels: backend.fastKernels, trainRows: validationStart(data.rows, FIT.validationSplit), coldSamplesPerSec: cold.samplesPerSec, wallMs, samplesPerSec: warm.samplesPerSec, valAccuracy: warm.valAccuracy };
-}
-
-async function trainOnce(mode: BareMode, data: TabularData): Promise<{ samplesPerSec: number; valAccuracy: number }> {
-  const model = buildModel(MLP, { seed: FIT.seed });
-  try {
-    if (mode === 'loop') {
-      const out = await trainModel({ model, data, fit: { ...FIT, shuffle: true } });
-      return { samplesPerSec: out.samplesPerSec, valAccuracy: out.metrics.valAccuracy ?? Number.NaN };
-    }
-    const [split, f] = [validationStart(data.rows, FIT.validationSplit), data.featureCount];
-    const [x, xv] = [tf.tensor2d(data.x.subarray(0, split * f), [split, f]), tf.tensor2d(data.x.subarray(split * f), [data.rows - split, f])];
-    const [y, yv] = [tf.oneHot(tf.tensor1d(data.y.subarray(0, split), 'int32'), 10), tf.oneHot(tf.tensor1d(data.y.subarray(split), 'int32'), 10)];
-    model.compile({ optimizer: tf.train.adam(FIT.learningRate), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
-    const t0 = performance.now();
-    await model.fit(x, y, { epochs: FIT.epochs, batchSize: FIT.batchSize, shuffle: true, verbose: 0 });
-    const samplesPerSec = (split * FIT.epochs) / ((performance.now() - t0) / 1000);
-    const scores = model.evaluate(xv, yv, { batchSize: 1024 }) as tf.Scalar[];
-    const valAccuracy = (await scores[1]!.data())[0]!;
-    tf.dispose([x, xv, y, yv, ...scores]);
-    return { samplesPerSec, valAccuracy };
-  } finally {
-    model.dispose();
-  }
-}
-
-function runBareFit(mode: BareMode): Promise<BareFit> {
-  const child = spawn(process.execPath, [__filename, '--bare', mode], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
-  return new Promise((done, fail) => child.once('exit', (code) => {
-    const line = out.split('\n').find((l) => l.startsWith('BARE_FIT '));
-    if (code === 0 && line) done(JSON.parse(line.slice('BARE_FIT '.length)) as BareFit);
-    else fail(new Error(`bare ${mode} process exited ${code}: ${out.slice(-2000)}`));
-  }));
-}
-
-/** Completion times of a queue's jobs by id, from QueueEvents (an event may beat the submit's reply: both orders work). */
-class Completions {
-  private readonly at = new Map<string, number | Error>();
-  private readonly waiters = new Map<string, () => void>();
-  private constructor(private readonly events: QueueEvents) {
-    events.on('completed', ({ jobId }) => this.settle(jobId, performance.now()));
-    events.on('failed', ({ jobId, failedReason }) => this.settle(jobId, new Error(`job ${jobId} failed: ${failedReason}`)));
-  }
-  static async open(queue: string, prefix: string, url: string): Promise<Completions> {
-    const events = new QueueEvents(queue, { connection: connectionFromConfig({ REDIS_URL: url }), prefix });
-    await events.waitUntilReady();
-    return new Completions(events);
-  }
-  private settle(id: string, v: number | Error): void { this.at.set(id, v); this.waiters.get(id)?.(); }
-  async wait(id: string, timeoutMs: number): Promise<number> {
-    if (!this.at.has(id)) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([new Promise<void>((r) => this.waiters.set(id, r)), new Promise((_, fail) => { timer = setTimeout(() => fail(new Error(`job ${id} not done after ${timeoutMs} ms`)), timeoutMs); })]).finally(() => { clearTimeout(timer); this.waiters.delete(id); });
-    }
-    const v = this.at.get(id)!;
-    this.at.delete(id);
-    if (v instanceof Error) throw v;
-    return v;
-  }
-  close(): Promise<void> { return this.events.close(); }
-}
-
-/** `count` sequential submit → complete round trips after WARMUP unmeasured ones; ms to completion and ms for the submit call alone. */
-async function latencies(count: number, submit: () => Promise<string>, done: Completions): Promise<{ total: number[]; submit: number[] }> {
-  const out = { total: [] as number[], submit: [] as number[] };
-  for (let i = 0; i < WARMUP + count; i++) {
-    const t0 = performance.now();
-    const id = await submit();
-    const submitted = performance.now();
-    const t1 = await done.wait(id, 60_000);
-    if (i >= WARMUP) { out.total.push(t1 - t0); out.submit.push(submitted - t0); }
-  }
-  return out;
-}
+const BARE: BareSpec = { layers: MLP, fit: { ...FIT, shuffle: true } };
 
 const median = (xs: readonly number[]) => percentile(xs, 50);
 const runs = (xs: readonly number[]) => xs.map(fmt).join(' / ');
-
-/** `total` submissions from `concurrency` clients at once, after WARMUP unmeasured ones; submissions/s and this process's CPU ms per submission. */
-async function throughput(total: number, concurrency: number, submit: () => Promise<unknown>): Promise<{ rate: number; clientCpuMs: number }> {
-  for (let i = 0; i < WARMUP; i++) await submit();
-  let next = 0;
-  const [t0, cpu0] = [performance.now(), process.cpuUsage()];
-  await Promise.all(Array.from({ length: concurrency }, async () => { while (next++ < total) await submit(); }));
-  const cpu = process.cpuUsage(cpu0);
-  return { rate: total / ((performance.now() - t0) / 1000), clientCpuMs: (cpu.user + cpu.system) / 1000 / total };
-}
-
-/**
- * A keep-alive JSON POST client for every submission (latency and throughput phases). node:http rather than fetch: fetch cost
- * the client 0.73-0.85 ms CPU per submission here, node:http 0.35-0.41 ms, and on 2 shared cores
- * the client must not be what is measured.
- */
-function jsonPoster(baseUrl: string, sockets: number): { post: (path: string, body: unknown) => Promise<string>; close: () => void } {
-  const agent = new Agent({ keepAlive: true, maxSockets: sockets });
-  const post = (path: string, body: unknown) => new Promise<string>((done, fail) => {
-    const payload = JSON.stringify(body);
-    const req = request(baseUrl + path, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (c: string) => { text += c; }).on('end', () => {
-        if (res.statusCode === 202) done((JSON.parse(text) as { id: string }).id);
-        else fail(new Error(`POST ${path} → ${res.statusCode}: ${text}`));
-      });
-    });
-    req.once('error', fail).end(payload);
-  });
-  return { post, close: () => agent.destroy() };
-}
 
 async function main(): Promise<void> {
   const redis = await ensureRedis();
@@ -179,7 +43,7 @@ async function main(): Promise<void> {
   const load0 = loadavg()[0]!;
   console.log(`system bench: redis ${redis.url} (${redis.source}); bare model.fit and bare trainModel first (${EPOCHS} epochs)...`);
   const bareRuns: BareFit[] = [], loopRuns: BareFit[] = [];
-  for (let r = 0; r < REPEATS; r++) { bareRuns.push(await runBareFit('fit')); loopRuns.push(await runBareFit('loop')); }
+  for (let r = 0; r < REPEATS; r++) { bareRuns.push(await runBareFit('fit', BARE)); loopRuns.push(await runBareFit('loop', BARE)); }
   const bare = bareRuns[0]!;
   const barePrefix = `tqbench-${randomUUID().slice(0, 8)}`;
   const connection = connectionFromConfig({ REDIS_URL: redis.url });
@@ -263,8 +127,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[2] === '--bare') {
-  bareFit(process.argv[3] === 'loop' ? 'loop' : 'fit').then((r) => { console.log(`BARE_FIT ${JSON.stringify(r)}`); process.exit(0); }, (err: unknown) => { console.error(err); process.exit(1); });
-} else {
-  main().then(() => process.exit(0), (err: unknown) => { console.error(err instanceof Error ? err.stack ?? err.message : err); process.exit(1); });
-}
+main().then(() => process.exit(0), (err: unknown) => { console.error(err instanceof Error ? err.stack ?? err.message : err); process.exit(1); });
