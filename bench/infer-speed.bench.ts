@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { attachOnnx, exportOnnx, InferenceEngine, initBackend, loadBuiltinDataset, ONNX_ARTIFACT, ONNX_INT8_ARTIFACT } from '@tq/ml';
 import { ArtifactStore, fileSaveHandler, ModelRegistry } from '@tq/storage';
+import { envInt } from './lib/env';
 import { fmt, printComparisons, printContext, ratio, type Comparison } from './lib/report';
 
 /**
@@ -19,11 +20,10 @@ import { fmt, printComparisons, printContext, ratio, type Comparison } from './l
  * Each rows/s is the best of REPEATS timed passes after one warm-up, contenders interleaved.
  * Env: BENCH_ROWS (default 20000), BENCH_BATCH (1024), BENCH_REPEATS (5), BENCH_EPOCHS (2).
  */
-const int = (v: string | undefined, d: number) => (v && Number.isInteger(Number(v)) && Number(v) > 0 ? Number(v) : d);
-const ROWS = int(process.env.BENCH_ROWS, 20_000);
-const BATCH = int(process.env.BENCH_BATCH, 1024);
-const REPEATS = int(process.env.BENCH_REPEATS, 5);
-const EPOCHS = int(process.env.BENCH_EPOCHS, 2);
+const ROWS = envInt(process.env.BENCH_ROWS, 20_000);
+const BATCH = envInt(process.env.BENCH_BATCH, 1024);
+const REPEATS = envInt(process.env.BENCH_REPEATS, 5);
+const EPOCHS = envInt(process.env.BENCH_EPOCHS, 2);
 const TRAIN = 8000;
 const F = 784;
 
