@@ -30,12 +30,13 @@ export async function runBarrier(ctx: AggregatorContext): Promise<'done' | 'abor
     if (first && got.firstAt !== undefined) t0 = got.firstAt;
     first = false;
     if (got.samples > 0) {
+      // The rows-weighted sum becomes the mean: in place for weights, while copying for gradients.
       const inv = 1 / got.samples;
-      for (let i = 0; i < acc.length; i++) acc[i]! *= inv;
+      for (let i = local ? 0 : layout.trainableFloats; i < acc.length; i++) acc[i]! *= inv;
       if (local) {
         layout.writeWeights(acc);
       } else {
-        const grads = layout.gradientMap(acc);
+        const grads = layout.gradientMap(acc, inv);
         try {
           ctx.optimizer.applyGradients(grads);
         } finally {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
-import { addScaledBytes, queueFloatsDelete, queueFloatsWrite, readChunks, readFloats, CHUNK_BYTES } from './chunked-blob';
+import { addScaledBytes, chunkCount, copyChunks, queueFloatsDelete, queueFloatsWrite, readChunks, readFloats, CHUNK_BYTES } from './chunked-blob';
 import { runKeys, type RunKeys } from './keys';
 import { frameMessage, publishedStateSchema, shardMessageSchema, unframeMessage, type PublishedState, type ReceivedMessage, type ShardMessage, type ShardMessageInput } from './messages';
 
@@ -31,6 +31,10 @@ export class RunChannel {
   private readonly keep: number;
   private blocking: Redis | undefined;
   private hasBlmpop: boolean | undefined;
+  /** Float count of the run's weights, once a state has told it. */
+  private floatsSeen: number | undefined;
+  /** The next version's weight chunks, fetched by waitForState along with its note; pullWeights takes them. */
+  private prefetched: { version: number; chunks: Buffer[] } | undefined;
 
   constructor(readonly redis: Redis, readonly opts: ChannelOptions) {
     this.keys = runKeys(opts.runId, opts.prefix);
@@ -136,7 +140,13 @@ export class RunChannel {
   async readState(): Promise<PublishedState | null> {
     const h = await this.redis.hgetall(this.keys.state);
     if (!h.version) return null;
-    return publishedStateSchema.parse({ version: Number(h.version), step: Number(h.step), status: h.status, floats: Number(h.floats) });
+    return this.seen(publishedStateSchema.parse({ version: Number(h.version), step: Number(h.step), status: h.status, floats: Number(h.floats) }));
+  }
+
+  /** Notes the weights' size, so the next waitForState can fetch them along with the note. */
+  private seen(state: PublishedState): PublishedState {
+    if (state.floats > 0) this.floatsSeen = state.floats;
+    return state;
   }
 
   /**
@@ -144,18 +154,36 @@ export class RunChannel {
    * `timeoutMs`. The wake list holds the latest news (the published state itself) even if it came
    * before we started waiting, so the usual case costs one BLPOP; once a second without news the
    * state hash is read as well, in case a note was lost (a key expired, a list was cleaned up).
+   *
+   * The next version's weights come along: GETs of version `afterVersion + 1`'s chunks are queued
+   * behind the BLPOP in one pipeline, and Redis runs them the moment it returns (a blocked
+   * connection's later commands wait behind it), so pullWeights of that version then costs no
+   * round trip (nor a process wake-up). publish() writes the chunks before the note, so a note for
+   * that version finds them. Only once the weights' size is known (from an earlier state).
    */
   async waitForState(shard: number, afterVersion: number, timeoutMs: number): Promise<PublishedState | null> {
     const deadline = Date.now() + timeoutMs;
     const fresh = (s: PublishedState | null): s is PublishedState => s !== null && (s.version > afterVersion || s.status !== 'running');
+    const next = afterVersion + 1;
+    this.prefetched = undefined; // one version's worth at most, never an old one
     for (;;) {
       const left = deadline - Date.now();
+      const floats = this.floatsSeen;
       this.blocking ??= this.redis.duplicate();
-      const note = await this.blocking.blpop(this.keys.wake(shard), Math.max(0.01, Math.min(Math.max(left, 0), 1000) / 1000));
+      const pipe = this.blocking.pipeline().blpop(this.keys.wake(shard), Math.max(0.01, Math.min(Math.max(left, 0), 1000) / 1000));
+      const chunks = floats ? chunkCount(floats, this.chunkBytes) : 0;
+      for (let c = 0; c < chunks; c++) pipe.getBuffer(this.keys.weights(next, c));
+      const replies = (await pipe.exec()) ?? [];
+      for (const [err] of replies) if (err) throw err;
+      const note = replies[0]?.[1] as [string, string] | null;
       if (note) {
-        const state = publishedStateSchema.parse(JSON.parse(note[1]));
-        if (fresh(state)) return state;
-        continue;
+        const state = this.seen(publishedStateSchema.parse(JSON.parse(note[1])));
+        if (!fresh(state)) continue;
+        const values = replies.slice(1).map(([, v]) => v as Buffer | null);
+        if (chunks > 0 && state.status === 'running' && state.version === next && state.floats === floats && values.every((v) => v !== null)) {
+          this.prefetched = { version: next, chunks: values as Buffer[] };
+        }
+        return state;
       }
       const state = await this.readState();
       if (fresh(state)) return state;
@@ -163,7 +191,14 @@ export class RunChannel {
     }
   }
 
+  /** The weights of `state.version` (fetched with its wake note when waitForState could); null when superseded. */
   pullWeights(state: PublishedState, into?: Float32Array): Promise<Float32Array | null> {
+    const pre = this.prefetched;
+    this.prefetched = undefined;
+    if (pre?.version === state.version) {
+      const out = copyChunks(pre.chunks, into ?? new Float32Array(state.floats));
+      if (out) return Promise.resolve(out);
+    }
     return readFloats(this.redis, (c) => this.keys.weights(state.version, c), state.floats, { into, chunkBytes: this.chunkBytes });
   }
 
@@ -248,6 +283,7 @@ export class RunChannel {
   async close(): Promise<void> {
     const b = this.blocking;
     this.blocking = undefined;
+    this.prefetched = undefined;
     // disconnect, not quit: a BLPOP in flight would hold quit's reply until it times out.
     b?.disconnect();
   }

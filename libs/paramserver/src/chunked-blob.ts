@@ -75,23 +75,29 @@ export function addScaledBytes(acc: Float32Array, offset: number, bytes: Buffer,
 export async function readFloats(
   redis: Redis, keyOf: (chunk: number) => string, floats: number, opts: ReadFloatsOptions = {},
 ): Promise<Float32Array | null> {
-  const chunkBytes = opts.chunkBytes ?? CHUNK_BYTES;
-  const chunks = chunkCount(floats, chunkBytes);
+  const chunks = chunkCount(floats, opts.chunkBytes ?? CHUNK_BYTES);
+  if (opts.into && opts.into.length !== floats) throw new Error(`readFloats: target holds ${opts.into.length} floats, expected ${floats}`);
   const pipe = redis.pipeline();
   for (let c = 0; c < chunks; c++) {
     if (opts.remove) pipe.getdelBuffer(keyOf(c));
     else pipe.getBuffer(keyOf(c));
   }
   const replies = (await pipe.exec()) ?? [];
-  const out = opts.into ?? new Float32Array(floats);
-  if (out.length !== floats) throw new Error(`readFloats: target holds ${out.length} floats, expected ${floats}`);
+  const values: Array<Buffer | null> = [];
+  for (const [err, value] of replies) {
+    if (err) throw err;
+    values.push(value as Buffer | null);
+  }
+  return copyChunks(values, opts.into ?? new Float32Array(floats));
+}
+
+/** Chunk replies laid end to end into `out`; null when any is missing (expired, superseded). */
+export function copyChunks(values: Array<Buffer | null>, out: Float32Array): Float32Array | null {
   // Copy byte-wise: reply Buffers need not be 4-byte aligned, so they cannot be viewed as Float32Array.
   const target = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   let offset = 0;
-  for (const [err, value] of replies) {
-    if (err) throw err;
-    if (value === null) return null;
-    const buf = value as Buffer;
+  for (const buf of values) {
+    if (buf === null) return null;
     if (offset + buf.length > target.length) throw new Error('readFloats: payload larger than announced');
     target.set(buf, offset);
     offset += buf.length;

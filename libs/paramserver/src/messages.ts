@@ -54,7 +54,11 @@ export type ReceivedMessage = ShardMessage & { inlineBytes?: Buffer };
  * that announces it, so the aggregator's BLPOP hands it over without a second round trip.
  */
 export function frameMessage(msg: ShardMessage, payload?: Float32Array): Buffer {
-  const json = Buffer.from(JSON.stringify(msg), 'utf8');
+  let text = JSON.stringify(msg);
+  // Trailing spaces (JSON.parse ignores them) put the payload at a multiple of 4 bytes into the
+  // frame, so the aggregator can read it in place as a Float32Array instead of copying it first.
+  text += ' '.repeat((4 - ((4 + Buffer.byteLength(text, 'utf8')) % 4)) % 4);
+  const json = Buffer.from(text, 'utf8');
   const head = Buffer.alloc(4);
   head.writeUInt32LE(json.length, 0);
   return payload ? Buffer.concat([head, json, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)]) : Buffer.concat([head, json]);

@@ -62,7 +62,7 @@ export async function runShard(job: Job<TrainShardJobData, TrainShardResult, str
     const first = await join(ctx, deps.joinTimeoutMs ?? 600_000);
     if (first) {
       if (spec.mode === 'async') await asyncLoop(ctx, spec.staleness);
-      else await barrierLoop(ctx, spec.mode === 'local' ? spec.syncEvery : 0, request.fit);
+      else await barrierLoop(ctx, spec.mode === 'local' ? spec.syncEvery : 0, request.fit, first);
     }
     return { steps: ctx.steps, samples: ctx.samples };
   } finally {
@@ -86,23 +86,34 @@ async function join(ctx: ShardContext, timeoutMs: number): Promise<PublishedStat
  * sync (localSteps = 0: push one gradient per published version) and local (train up to
  * `localSteps` steps with our own optimizer, then push our weights for averaging).
  */
-async function barrierLoop(ctx: ShardContext, localSteps: number, fit: Parameters<typeof createOptimizer>[0]): Promise<void> {
+async function barrierLoop(ctx: ShardContext, localSteps: number, fit: Parameters<typeof createOptimizer>[0], first: PublishedState): Promise<void> {
   const optimizer = localSteps > 0 ? createOptimizer(fit) : undefined;
   let seen = -1;
+  // join() took the first wake note: waiting for another would stall until the once-a-second look.
+  let pending: PublishedState | null = first;
+  // sync: the next step's rows, gathered while the aggregator works (null: that step has none of ours).
+  let ahead: Ahead | undefined;
   try {
     for (;;) {
-      const state = await ctx.channel.waitForState(ctx.shard, seen, 2000);
+      const state = pending ?? await ctx.channel.waitForState(ctx.shard, seen, 2000);
+      pending = null;
       if (!state) { if (await runGone(ctx)) return; continue; }
       if (state.status !== 'running') return;
       const t0 = performance.now();
+      // Usually no round trip: the weights came with the wake note (RunChannel.waitForState).
       const weights = await ctx.channel.pullWeights(state, ctx.weights);
       if (!weights) continue; // superseded while we read: take the newer version
       ctx.layout.writeWeights(weights);
       seen = state.version;
       if (!optimizer) {
-        const s = stepOn(ctx, state.step, true);
+        const ready = ahead;
+        ahead = undefined;
+        const s = stepOn(ctx, state.step, true, undefined, ready);
         await delay(ctx);
-        await ctx.channel.push({ kind: 'grad', shard: ctx.shard, version: state.version, step: state.step, ...s, ms: performance.now() - t0 }, s.samples > 0 ? ctx.payload : undefined);
+        const sent = ctx.channel.push({ kind: 'grad', shard: ctx.shard, version: state.version, step: state.step, ...s, ms: performance.now() - t0 }, s.samples > 0 ? ctx.payload : undefined);
+        // The next step is most likely state.step + 1 (stepOn checks): gather it while the gradient travels.
+        if (state.step + 1 < ctx.run.plan.totalSteps) ahead = { step: state.step + 1, batch: prepareBatch(ctx, state.step + 1) };
+        await sent;
         tally(ctx, 1, s.samples);
       } else {
         const steps = Math.min(localSteps, ctx.run.plan.totalSteps - state.step);
@@ -124,6 +135,7 @@ async function barrierLoop(ctx: ShardContext, localSteps: number, fit: Parameter
     }
   } finally {
     optimizer?.dispose();
+    if (ahead?.batch) tf.dispose([ahead.batch.x, ahead.batch.y]);
   }
 }
 
@@ -166,24 +178,35 @@ async function asyncLoop(ctx: ShardContext, staleness: number): Promise<void> {
   await ctx.channel.push({ kind: 'done', shard: ctx.shard });
 }
 
-/**
- * One forward/backward pass on our slice of global step `step`. With an optimizer (local mode)
- * the gradient is applied here; otherwise it is packed into ctx.payload for the aggregator.
- */
-function stepOn(ctx: ShardContext, step: number, pack: boolean, optimizer?: tf.Optimizer): StepStats {
+/** Our slice of one global step's batch, as tensors (the caller disposes them). */
+interface Batch { n: number; x: tf.Tensor; y: tf.Tensor }
+/** A batch gathered ahead of time for global step `step` (null: that step has no rows of ours). */
+interface Ahead { step: number; batch: Batch | null }
+
+function prepareBatch(ctx: ShardContext, step: number): Batch | null {
   const { epoch, start, end } = shardSlice(ctx.run.plan, step, ctx.shard);
   const n = end - start;
-  if (n <= 0) return { samples: 0, loss: 0, correct: 0 };
+  if (n <= 0) return null;
   const batch = gatherBatch(ctx.run.train, ctx.orders.get(epoch), start, n);
-  const x = tf.tensor(batch.x, [n, ...ctx.inputShape], 'float32');
-  const y = tf.tensor1d(batch.y, 'int32');
-  const r = computeGradients(ctx.model, x, y, { countCorrect: true });
+  return { n, x: tf.tensor(batch.x, [n, ...ctx.inputShape], 'float32'), y: tf.tensor1d(batch.y, 'int32') };
+}
+
+/**
+ * One forward/backward pass on our slice of global step `step` (on `ready`, gathered ahead of
+ * time, when it is that step's). With an optimizer (local mode) the gradient is applied here;
+ * otherwise it is packed into ctx.payload for the aggregator.
+ */
+function stepOn(ctx: ShardContext, step: number, pack: boolean, optimizer?: tf.Optimizer, ready?: Ahead): StepStats {
+  if (ready?.batch && ready.step !== step) tf.dispose([ready.batch.x, ready.batch.y]);
+  const batch = ready?.step === step ? ready.batch : prepareBatch(ctx, step);
+  if (!batch) return { samples: 0, loss: 0, correct: 0 };
+  const r = computeGradients(ctx.model, batch.x, batch.y, { countCorrect: true });
   try {
     if (optimizer) applyGradients(optimizer, r.grads);
     if (pack) ctx.layout.packGradients(r.grads, ctx.payload);
-    return { samples: n, loss: r.loss.dataSync()[0]!, correct: r.correct!.dataSync()[0]! };
+    return { samples: batch.n, loss: r.loss.dataSync()[0]!, correct: r.correct!.dataSync()[0]! };
   } finally {
-    tf.dispose([x, y, r.loss, r.grads, ...(r.correct ? [r.correct] : [])]);
+    tf.dispose([batch.x, batch.y, r.loss, r.grads, ...(r.correct ? [r.correct] : [])]);
   }
 }
 

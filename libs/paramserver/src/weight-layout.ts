@@ -69,13 +69,19 @@ export class WeightLayout {
     return out;
   }
 
-  /** Gradient tensors keyed by this process's variable names, from the trainable part of `flat`. The caller disposes them. */
-  gradientMap(flat: Float32Array): tf.NamedTensorMap {
+  /**
+   * Gradient tensors keyed by this process's variable names, from the trainable part of `flat`
+   * times `scale` (the copy each tensor needs anyway does the scaling). The caller disposes them.
+   */
+  gradientMap(flat: Float32Array, scale = 1): tf.NamedTensorMap {
     const map: tf.NamedTensorMap = {};
     let o = 0;
     for (const v of this.trainable) {
-      // slice, not subarray: some backends keep a reference to the array, which the caller reuses.
-      map[v.name] = tf.tensor(flat.slice(o, o + v.size), v.shape, 'float32');
+      // A copy, not subarray: some backends keep a reference to the array, which the caller reuses.
+      let part: Float32Array;
+      if (scale === 1) part = flat.slice(o, o + v.size);
+      else { part = new Float32Array(v.size); for (let i = 0; i < v.size; i++) part[i] = flat[o + i]! * scale; }
+      map[v.name] = tf.tensor(part, v.shape, 'float32');
       o += v.size;
     }
     return map;

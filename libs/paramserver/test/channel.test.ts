@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import Redis from 'ioredis';
 import { mixSeed, seededPermutation } from '@tq/ml';
-import { chunkCount, epochOrder, makePlan, RunChannel, shardSlice } from '@tq/paramserver';
+import { chunkCount, epochOrder, frameMessage, makePlan, RunChannel, shardMessageSchema, shardSlice, unframeMessage } from '@tq/paramserver';
 import { redisUrl } from './fixtures/harness';
 
 const randomFloats = (n: number): Float32Array => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
@@ -49,7 +49,52 @@ describe('RunChannel (real Redis)', () => {
     assert.ok(inline?.inline);
     assert.deepEqual(Buffer.from((await ch.readPayload(inline))!.buffer), Buffer.from(small.buffer));
     assert.equal((await keysOf('ps:{r1}:p:*')).length, before);
+    // The inline payload starts 4-byte aligned in its frame (readable in place), whatever the header's length.
+    for (const shard of [0, 7, 12345]) {
+      const frame = frameMessage(shardMessageSchema.parse({ kind: 'grad', shard, inline: true, floats: small.length }), small);
+      assert.equal((4 + frame.readUInt32LE(0)) % 4, 0);
+      assert.deepEqual(Buffer.from(unframeMessage(frame).inlineBytes!), Buffer.from(small.buffer));
+    }
     await ch.close();
+  });
+
+  it('waitForState brings the next version weights along with its wake note, and only that version', async () => {
+    const ch = new RunChannel(redis, { runId: 'r5', shards: 1, prefix });
+    const reader = new RunChannel(redis.duplicate(), { runId: 'r5', shards: 1, prefix });
+    const w = randomFloats(262_144 + 5); // just over 1 MiB: two chunks
+    const into = new Float32Array(w.length);
+    const publish = async (v: number, status: 'running' | 'done' = 'running') => { w[0] = v; await ch.publish({ version: v, step: v, status, floats: w.length }, w); };
+    const dropFromRedis = async (v: number) => { await redis.unlink(...(await keysOf(`ps:{r5}:w:${v}:*`))); };
+    // The first wait cannot know the weights' size yet: pulled as usual.
+    await publish(0);
+    const s0 = await reader.waitForState(0, -1, 5000);
+    assert.equal((await reader.pullWeights(s0!, into))?.[0], 0);
+    // Blocked before version 1 is out: the GETs queued behind the BLPOP run when it returns, so the
+    // weights are here even once their keys are gone from Redis.
+    const waiting = reader.waitForState(0, 0, 5000);
+    await new Promise((r) => setTimeout(r, 50));
+    await publish(1);
+    const s1 = await waiting;
+    assert.equal(s1?.version, 1);
+    await dropFromRedis(1);
+    assert.equal(await reader.pullWeights(s1!, into), into);
+    assert.deepEqual(Buffer.from(into.buffer), Buffer.from(w.buffer));
+    assert.equal(await reader.pullWeights(s1!, into), null); // taken once; the keys are gone
+    // Versions 2 and 3 out before the reader (at 1) looks: the note is 3's, the chunks fetched with
+    // it were 2's, so nothing is kept and pullWeights reads version 3 from Redis.
+    await publish(2);
+    await publish(3);
+    const s3 = await reader.waitForState(0, 1, 5000);
+    assert.equal(s3?.version, 3);
+    assert.equal((await reader.pullWeights(s3!, into))?.[0], 3);
+    // Nothing newer: null after the timeout; then the end of the run.
+    assert.equal(await reader.waitForState(0, 3, 300), null);
+    await publish(4, 'done');
+    assert.equal((await reader.waitForState(0, 3, 5000))?.status, 'done');
+    await ch.cleanup();
+    await ch.close();
+    await reader.close();
+    reader.redis.disconnect();
   });
 
   it('keeps a bounded window of published versions, wakes waiting shards, cleans up to a marker', async () => {
