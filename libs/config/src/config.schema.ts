@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ALL_QUEUES, QueueName } from '@tq/contracts';
+import { ALL_QUEUES } from '@tq/contracts';
 
 const csvOf = <T extends string>(values: readonly T[]) =>
   z.string().transform((s, ctx) => {
@@ -34,4 +34,3 @@ export const configSchema = z.object({
   LOG_JSON: z.stringbool().default(false),
 });
 export type AppConfig = z.infer<typeof configSchema>;
-export { QueueName };

@@ -13,8 +13,3 @@ export const DEFAULT_JOB_OPTIONS: Readonly<Record<JobName, JobsOptions>> = {
   [JobName.TrainShard]: { attempts: 5, backoff: { type: 'fixed', delay: 500 }, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
 };
 
-/**
- * Lock settings for CPU-bound processors. Processors yield the event loop between batches, so the
- * lock is renewed every lockDuration/2; a stalled job is one whose worker died, not one that is busy.
- */
-export const WORKER_LOCK = { lockDuration: 60_000, stalledInterval: 30_000, maxStalledCount: 2 } as const;
