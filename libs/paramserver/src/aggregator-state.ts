@@ -1,6 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { captureState, restoreState, type TrainCheckpoint } from '@tq/ml';
-import { readCheckpointFile, writeCheckpointFile } from './checkpoint-file';
+import { readBlocksFile, writeBlocksFile } from '@tq/storage';
+
+/** The aggregator's checkpoint file kind (see @tq/storage's blocks file). */
+const MAGIC = 'TQPS';
 
 export interface WorkerShare { samples: number; stepMs: number; dropped?: number }
 
@@ -54,7 +57,7 @@ export async function saveAggregatorCheckpoint(
 ): Promise<void> {
   const cap = await captureState(model, optimizer);
   const header: Header = { state, fingerprint, weights: cap.weights.specs, optimizer: cap.optimizer.specs, optimizerExtra: cap.optimizerExtra, ...(metrics ? { metrics } : {}) };
-  await writeCheckpointFile(path, header, { weights: cap.weights.data, optimizer: cap.optimizer.data });
+  await writeBlocksFile(path, MAGIC, header, { weights: cap.weights.data, optimizer: cap.optimizer.data });
 }
 
 export interface LoadedCheckpoint {
@@ -66,7 +69,7 @@ export interface LoadedCheckpoint {
 
 /** The checkpoint at `path` if it belongs to this run (same fingerprint); null otherwise. */
 export async function loadAggregatorCheckpoint(path: string, fingerprint: string): Promise<LoadedCheckpoint | null> {
-  const file = await readCheckpointFile<Header>(path);
+  const file = await readBlocksFile<Header>(path, MAGIC);
   if (!file || file.header.fingerprint !== fingerprint) return null;
   const h = file.header;
   const ckpt: TrainCheckpoint = {
@@ -80,7 +83,7 @@ export async function loadAggregatorCheckpoint(path: string, fingerprint: string
 
 /** Loads only the model weights of a checkpoint into `model` (the coordinator registering the result). */
 export async function loadCheckpointWeights(path: string, model: tf.LayersModel): Promise<{ state: AggregatorState; metrics?: Record<string, number> }> {
-  const file = await readCheckpointFile<Header>(path);
+  const file = await readBlocksFile<Header>(path, MAGIC);
   if (!file) throw new Error(`no checkpoint at ${path}`);
   const map = tf.io.decodeWeights(file.blocks.weights!, file.header.weights);
   const tensors = file.header.weights.map((s) => map[s.name]!);

@@ -2,3 +2,4 @@ export * from './artifact-store';
 export * from './tfjs-file-io';
 export * from './model-registry';
 export * from './dataset-store';
+export * from './blocks-file';

@@ -1,7 +1,7 @@
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { ArtifactStore, writeFileAtomic } from '@tq/storage';
+import { ArtifactStore, readBlocksFile, writeBlocksFile } from '@tq/storage';
 
 /** Tensors in tfjs's binary weight format (io.encodeWeights), in a fixed order. */
 export interface EncodedTensors { specs: tf.io.WeightsManifestEntry[]; data: ArrayBuffer }
@@ -79,50 +79,26 @@ function decodeOrdered(e: EncodedTensors): tf.Tensor[] {
 }
 
 const FILE = 'checkpoint.bin';
-const MAGIC = 0x4b435154; // "TQCK" little-endian
+const MAGIC = 'TQCK';
+type Header = Omit<TrainCheckpoint, 'weights' | 'optimizer'> & { weights: tf.io.WeightsManifestEntry[]; optimizer: tf.io.WeightsManifestEntry[] };
 
 /**
- * A checkpoint kept in ArtifactStore.checkpointDir(key) as ONE binary file, written atomically
- * (write + rename): [magic u32][header length u32][header JSON][model weights][optimizer weights].
- * A worker killed mid-write leaves the previous epoch's checkpoint intact.
+ * A checkpoint kept in ArtifactStore.checkpointDir(key) as ONE blocks file (@tq/storage), written
+ * atomically: a worker killed mid-write leaves the previous epoch's checkpoint intact.
  */
 export function fileCheckpoint(store: ArtifactStore, key: string): CheckpointStore {
   const dir = store.checkpointDir(key);
   const path = join(dir, FILE);
   return {
     async load() {
-      let buf: Buffer;
-      try {
-        buf = await readFile(path);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw err;
-      }
-      if (buf.length < 8 || buf.readUInt32LE(0) !== MAGIC) throw new Error(`${path} is not a TensorQueue checkpoint`);
-      const headerLength = buf.readUInt32LE(4);
-      const header = JSON.parse(buf.subarray(8, 8 + headerLength).toString('utf8')) as Omit<TrainCheckpoint, 'weights' | 'optimizer'> & {
-        weights: { specs: tf.io.WeightsManifestEntry[]; bytes: number };
-        optimizer: { specs: tf.io.WeightsManifestEntry[]; bytes: number };
-      };
-      const start = 8 + headerLength;
-      const copy = (from: number, bytes: number): ArrayBuffer => buf.buffer.slice(buf.byteOffset + from, buf.byteOffset + from + bytes) as ArrayBuffer;
-      return {
-        ...header,
-        weights: { specs: header.weights.specs, data: copy(start, header.weights.bytes) },
-        optimizer: { specs: header.optimizer.specs, data: copy(start + header.weights.bytes, header.optimizer.bytes) },
-      };
+      const file = await readBlocksFile<Header>(path, MAGIC);
+      if (!file) return undefined;
+      const { weights, optimizer, ...rest } = file.header;
+      return { ...rest, weights: { specs: weights, data: file.blocks.weights! }, optimizer: { specs: optimizer, data: file.blocks.optimizer! } };
     },
     async save(c) {
-      const header = Buffer.from(JSON.stringify({
-        ...c,
-        weights: { specs: c.weights.specs, bytes: c.weights.data.byteLength },
-        optimizer: { specs: c.optimizer.specs, bytes: c.optimizer.data.byteLength },
-      }), 'utf8');
-      const prefix = Buffer.alloc(8);
-      prefix.writeUInt32LE(MAGIC, 0);
-      prefix.writeUInt32LE(header.length, 4);
-      await mkdir(dir, { recursive: true });
-      await writeFileAtomic(path, Buffer.concat([prefix, header, Buffer.from(c.weights.data), Buffer.from(c.optimizer.data)]));
+      const header: Header = { ...c, weights: c.weights.specs, optimizer: c.optimizer.specs };
+      await writeBlocksFile(path, MAGIC, header, { weights: c.weights.data, optimizer: c.optimizer.data });
     },
     async clear() {
       await rm(dir, { recursive: true, force: true });

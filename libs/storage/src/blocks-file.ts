@@ -1,0 +1,56 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { writeFileAtomic } from './artifact-store';
+
+/**
+ * One file holding a JSON header and named binary blocks, written atomically (write + rename):
+ * a 4-character magic, a little-endian uint32 header length, the JSON header (which lists the
+ * blocks), then the blocks back to back. Checkpoints use it: one file rather than several, so a
+ * reader sees the old state or the new one, never weights of one step with optimizer slots of another.
+ */
+export interface BlocksFile<H> {
+  header: H;
+  blocks: Record<string, ArrayBuffer>;
+}
+
+export async function writeBlocksFile<H>(path: string, magic: string, header: H, blocks: Record<string, ArrayBuffer | ArrayBufferView>): Promise<void> {
+  const names = Object.keys(blocks);
+  const bytes = names.map((name) => {
+    const b = blocks[name]!;
+    return ArrayBuffer.isView(b) ? Buffer.from(b.buffer, b.byteOffset, b.byteLength) : Buffer.from(b);
+  });
+  const json = Buffer.from(JSON.stringify({ header, blocks: names.map((name, i) => ({ name, bytes: bytes[i]!.length })) }), 'utf8');
+  const prefix = Buffer.alloc(8);
+  prefix.write(checkMagic(magic), 0, 'ascii');
+  prefix.writeUInt32LE(json.length, 4);
+  await mkdir(dirname(path), { recursive: true });
+  await writeFileAtomic(path, Buffer.concat([prefix, json, ...bytes]));
+}
+
+/** The file at `path`, or undefined when there is none; a wrong magic or a short file throws. */
+export async function readBlocksFile<H>(path: string, magic: string): Promise<BlocksFile<H> | undefined> {
+  let buf: Buffer;
+  try {
+    buf = await readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  if (buf.length < 8 || buf.toString('ascii', 0, 4) !== checkMagic(magic)) throw new Error(`${path} is not a ${magic} file`);
+  const jsonLength = buf.readUInt32LE(4);
+  const meta = JSON.parse(buf.toString('utf8', 8, 8 + jsonLength)) as { header: H; blocks: { name: string; bytes: number }[] };
+  const blocks: Record<string, ArrayBuffer> = {};
+  let offset = 8 + jsonLength;
+  for (const { name, bytes } of meta.blocks) {
+    // A copy: its own aligned ArrayBuffer, which typed arrays and tf.io.decodeWeights can view.
+    blocks[name] = buf.buffer.slice(buf.byteOffset + offset, buf.byteOffset + offset + bytes) as ArrayBuffer;
+    offset += bytes;
+  }
+  if (offset !== buf.length) throw new Error(`${path}: ${buf.length - offset} bytes unaccounted for (truncated or corrupt)`);
+  return { header: meta.header, blocks };
+}
+
+function checkMagic(magic: string): string {
+  if (!/^[A-Za-z0-9]{4}$/.test(magic)) throw new Error(`a blocks-file magic is 4 ASCII letters or digits, not "${magic}"`);
+  return magic;
+}
