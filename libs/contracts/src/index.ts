@@ -11,3 +11,4 @@ export * from './job-state.schema';
 export * from './job-map';
 export * from './job-options';
 export * from './validation';
+export * from './errors';

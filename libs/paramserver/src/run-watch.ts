@@ -3,9 +3,10 @@ import { aggregateResultSchema } from '@tq/contracts';
 import type { RunChannel } from './channel';
 import { aggregatorJobId, shardJobId } from './child-jobs';
 import type { CoordinatorDeps } from './coordinator';
+import { CANCELLED_REASON, CancelledError } from '@tq/contracts';
 
-export class DistributedRunCancelledError extends Error {
-  constructor(runId: string) { super(`distributed run ${runId} was cancelled`); }
+export class DistributedRunCancelledError extends CancelledError {
+  constructor(runId: string) { super(`${CANCELLED_REASON}: distributed run ${runId}`); }
 }
 
 /** What went wrong, for the coordinator's clean-up: a stop request, or the aggregator failing for good. */

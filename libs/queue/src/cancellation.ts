@@ -1,9 +1,10 @@
 import type Redis from 'ioredis';
+import { CANCELLED_REASON, CancelledError } from '@tq/contracts';
 
 /** Cancellation crosses processes through one small key per job; a processor polls it between batches. */
 const cancelKey = (prefix: string, jobId: string) => `${prefix}:tq-cancel:${jobId}`;
 const CANCEL_TTL_SECONDS = 7 * 24 * 3600;
-export const CANCELLED_REASON = 'cancelled by request';
+export { CANCELLED_REASON };
 
 export async function requestCancel(redis: Redis, prefix: string, jobId: string): Promise<void> {
   await redis.set(cancelKey(prefix, jobId), '1', 'EX', CANCEL_TTL_SECONDS);
@@ -28,8 +29,4 @@ export function cancellationProbe(redis: Redis, prefix: string, jobId: string, e
 }
 
 /** Thrown by a processor that saw its cancel flag; the job fails at once, without retries. */
-export class JobCancelledError extends Error {
-  constructor() {
-    super(CANCELLED_REASON);
-  }
-}
+export class JobCancelledError extends CancelledError {}

@@ -1,14 +1,14 @@
 import { WorkerHost } from '@nestjs/bullmq';
 import { UnrecoverableError, type Job } from 'bullmq';
-import { JOB_DATA_SCHEMAS, describeIssues, type JobDataOf, type JobName, type JobResultOf } from '@tq/contracts';
-import { JobCancelledError } from './cancellation';
+import { JOB_DATA_SCHEMAS, TqError, describeIssues, type JobDataOf, type JobName, type JobResultOf } from '@tq/contracts';
 
 export type TypedJob<N extends JobName> = Job<JobDataOf<N>, JobResultOf<N>, N>;
 
 /**
  * Base of every processor: checks the job name, re-validates the payload (a bad one fails at once
- * as UnrecoverableError, no retries), and sorts errors: bad input and cancellation are
- * unrecoverable, everything else is rethrown so BullMQ retries it. Nothing is swallowed.
+ * as UnrecoverableError, no retries), and sorts errors by their base class: a TqError that is not
+ * retryable (bad input, not found, cancelled) is unrecoverable, everything else is rethrown so
+ * BullMQ retries it. Nothing is swallowed.
  */
 export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
   protected abstract readonly jobName: N;
@@ -20,14 +20,10 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
     try {
       return await this.handle(job as TypedJob<N>, parsed.data as JobDataOf<N>);
     } catch (err) {
-      if (err instanceof JobCancelledError) throw new UnrecoverableError(err.message);
-      if (this.isBadInput(err)) throw new UnrecoverableError(`bad input: ${(err as Error).message}`);
+      if (err instanceof TqError && !err.retryable) throw new UnrecoverableError(err.message);
       throw err;
     }
   }
 
   protected abstract handle(job: TypedJob<N>, data: JobDataOf<N>): Promise<JobResultOf<N>>;
-
-  /** Errors that no retry can fix (unknown model, a layer that does not fit the data, ...). */
-  protected abstract isBadInput(err: unknown): boolean;
 }

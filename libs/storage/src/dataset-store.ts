@@ -3,6 +3,7 @@ import { mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { datasetInfoSchema, type DatasetInfo } from '@tq/contracts';
 import { ArtifactStore, removeDir, safeSegment, writeFileAtomic } from './artifact-store';
+import { NotFoundError } from '@tq/contracts';
 
 /**
  * A classification dataset held as flat rows: `x` is rows × featureCount float32 (row-major),
@@ -30,9 +31,9 @@ export interface DatasetSaveMeta {
   bytes: number;
 }
 
-export class DatasetNotFoundError extends Error {
-  constructor(readonly id: string) {
-    super(`dataset "${id}" does not exist`);
+export class DatasetNotFoundError extends NotFoundError {
+  constructor(readonly id: string, field = 'dataset.id') {
+    super(field, `dataset "${id}" does not exist`);
   }
 }
 

@@ -2,13 +2,14 @@ import { mkdir, readdir, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { modelVersionMetaSchema, type ModelRef, type ModelVersionMeta } from '@tq/contracts';
 import { ArtifactStore, removeDir, writeFileAtomic } from './artifact-store';
+import { NotFoundError } from '@tq/contracts';
 
 export const METADATA_JSON = 'metadata.json';
 export type NewVersionMeta = Omit<ModelVersionMeta, 'name' | 'version' | 'createdAt' | 'artifacts'>;
 
-export class ModelNotFoundError extends Error {
-  constructor(readonly ref: { name: string; version?: number }) {
-    super(ref.version === undefined ? `model "${ref.name}" does not exist` : `model "${ref.name}" has no version ${ref.version}`);
+export class ModelNotFoundError extends NotFoundError {
+  constructor(readonly ref: { name: string; version?: number }, field = 'model') {
+    super(field, ref.version === undefined ? `model "${ref.name}" does not exist` : `model "${ref.name}" has no version ${ref.version}`);
   }
 }
 

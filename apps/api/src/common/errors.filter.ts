@@ -2,7 +2,6 @@ import { STATUS_CODES } from 'node:http';
 import { Catch, HttpException, Logger, PayloadTooLargeException, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { Response } from 'express';
 import { loadConfig } from '@tq/config';
-import { InvalidJobDataError } from '@tq/queue';
 import { isClientError } from './client-errors';
 
 /** Library errors that describe a client mistake become 4xx naming the field; anything else is a logged 500. */
@@ -22,13 +21,10 @@ export class ErrorsFilter implements ExceptionFilter {
       res.status(err.getStatus()).json(normalize(err.getResponse(), err.getStatus()));
       return;
     }
-    if (err instanceof InvalidJobDataError) {
-      res.status(400).json({ statusCode: 400, error: 'Bad Request', message: err.message, issues: err.issues });
-      return;
-    }
     const client = isClientError(err);
     if (client) {
-      res.status(client.status).json({ statusCode: client.status, error: STATUS_CODES[client.status], message: `${client.field}: ${client.reason}`, issues: [{ field: client.field, reason: client.reason }] });
+      const message = client.issues.map((i) => `${i.field}: ${i.reason}`).join('; ');
+      res.status(client.status).json({ statusCode: client.status, error: STATUS_CODES[client.status], message, issues: client.issues });
       return;
     }
     this.logger.error(err instanceof Error ? err.stack : String(err));

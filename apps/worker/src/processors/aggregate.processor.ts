@@ -3,7 +3,6 @@ import { JobName, QueueName, type AggregateJobData, type AggregateResult } from 
 import { runAggregator } from '@tq/paramserver';
 import { HandlesJob, RedisClientHolder, TypedWorkerHost, type TypedJob } from '@tq/queue';
 import { ArtifactStore, DatasetStore } from '@tq/storage';
-import { isBadInput } from '../bad-input';
 import { workerOptions } from '../worker-options';
 
 /** The parameter server of one data-parallel run, as a job: a dead aggregator is retried and resumes from its checkpoint. */
@@ -18,9 +17,5 @@ export class AggregateProcessor extends TypedWorkerHost<JobName.Aggregate> {
 
   protected handle(job: TypedJob<JobName.Aggregate>, _data: AggregateJobData): Promise<AggregateResult> {
     return runAggregator(job, { redis: this.redis.client, store: this.store, datasets: this.datasets });
-  }
-
-  protected isBadInput(err: unknown): boolean {
-    return isBadInput(err);
   }
 }

@@ -4,7 +4,6 @@ import type { BackendInfo } from '@tq/ml';
 import { HandlesJob, RedisClientHolder, TypedWorkerHost, jobHooks, type TypedJob } from '@tq/queue';
 import { InjectBackend } from '@tq/runtime';
 import { DatasetStore, ModelRegistry } from '@tq/storage';
-import { isBadInput } from '../bad-input';
 import { runCompression } from '../runners/compress.runner';
 import { workerOptions } from '../worker-options';
 
@@ -19,9 +18,5 @@ export class CompressProcessor extends TypedWorkerHost<JobName.Compress> {
 
   protected handle(job: TypedJob<JobName.Compress>, data: CompressJobData): Promise<CompressResult> {
     return runCompression(data, { registry: this.registry, datasets: this.datasets, backend: this.backend }, jobHooks(job, this.redis));
-  }
-
-  protected isBadInput(err: unknown): boolean {
-    return isBadInput(err);
   }
 }

@@ -4,7 +4,6 @@ import { InferenceEngine, type BackendInfo } from '@tq/ml';
 import { HandlesJob, RedisClientHolder, TypedWorkerHost, jobHooks, type TypedJob } from '@tq/queue';
 import { InjectBackend } from '@tq/runtime';
 import { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
-import { isBadInput } from '../bad-input';
 import { runInference } from '../runners/infer.runner';
 import { workerOptions } from '../worker-options';
 
@@ -22,9 +21,5 @@ export class InferProcessor extends TypedWorkerHost<JobName.Infer> {
 
   protected handle(job: TypedJob<JobName.Infer>, data: InferJobData): Promise<InferResult> {
     return runInference(data, { engine: this.engine, registry: this.registry, datasets: this.datasets, store: this.store, backend: this.backend }, jobHooks(job, this.redis));
-  }
-
-  protected isBadInput(err: unknown): boolean {
-    return isBadInput(err);
   }
 }

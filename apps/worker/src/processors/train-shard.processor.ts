@@ -3,7 +3,6 @@ import { JobName, QueueName, type TrainShardJobData, type TrainShardResult } fro
 import { runShard } from '@tq/paramserver';
 import { HandlesJob, RedisClientHolder, TypedWorkerHost, type TypedJob } from '@tq/queue';
 import { ArtifactStore, DatasetStore } from '@tq/storage';
-import { isBadInput } from '../bad-input';
 import { workerOptions } from '../worker-options';
 
 /** One worker's share of a data-parallel run: pull weights, push gradients of its shard. */
@@ -18,9 +17,5 @@ export class TrainShardProcessor extends TypedWorkerHost<JobName.TrainShard> {
 
   protected handle(job: TypedJob<JobName.TrainShard>, _data: TrainShardJobData): Promise<TrainShardResult> {
     return runShard(job, { redis: this.redis.client, store: this.store, datasets: this.datasets });
-  }
-
-  protected isBadInput(err: unknown): boolean {
-    return isBadInput(err);
   }
 }

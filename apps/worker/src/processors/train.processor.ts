@@ -6,7 +6,6 @@ import { coordinateDistributedTraining } from '@tq/paramserver';
 import { HandlesJob, RedisClientHolder, TypedWorkerHost, jobHooks, type TypedJob } from '@tq/queue';
 import { InjectBackend } from '@tq/runtime';
 import { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
-import { isBadInput } from '../bad-input';
 import { runTraining } from '../runners/train.runner';
 import { workerOptions } from '../worker-options';
 
@@ -30,9 +29,5 @@ export class TrainProcessor extends TypedWorkerHost<JobName.Train> {
       return coordinateDistributedTraining(job, { ...deps, redis: this.redis.client, aggregateQueue: this.aggregateQueue, shardQueue: this.shardQueue, ...hooks });
     }
     return runTraining(data, deps, hooks);
-  }
-
-  protected isBadInput(err: unknown): boolean {
-    return isBadInput(err);
   }
 }

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { InferProgress, InferRequest, InferResult } from '@tq/contracts';
+import { FieldError, type InferProgress, type InferRequest, type InferResult } from '@tq/contracts';
 import { toPredictions, type BackendInfo, type InferenceEngine } from '@tq/ml';
 import type { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
 import type { JobHooks } from '@tq/queue';
@@ -13,11 +13,7 @@ export interface InferDeps { engine: InferenceEngine; registry: ModelRegistry; d
 const CHUNK_ROWS = 8192;
 
 /** A request whose rows do not fit the model: unrecoverable, and it names the field. */
-export class InputShapeError extends Error {
-  constructor(readonly field: string, readonly reason: string) {
-    super(`${field}: ${reason}`);
-  }
-}
+export class InputShapeError extends FieldError {}
 
 /** Batch inference: rows in, JSONL out (one line per input row, in input order), written atomically. */
 export async function runInference(req: InferRequest, deps: InferDeps, hooks: JobHooks<InferProgress>): Promise<InferResult> {

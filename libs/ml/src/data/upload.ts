@@ -1,13 +1,10 @@
 import type { DatasetUploadFields } from '@tq/contracts';
 import type { TabularData } from '@tq/storage';
 import { CsvSyntaxError, forEachCsvRow } from './csv';
+import { FieldError } from '@tq/contracts';
 
 /** A client mistake in an uploaded dataset: `field` names where ("labelColumn", `row 17, column "x3"`). */
-export class DatasetParseError extends Error {
-  constructor(readonly field: string, readonly reason: string) {
-    super(`${field}: ${reason}`);
-  }
-}
+export class DatasetParseError extends FieldError {}
 
 /** Plain decimal numbers only: Number() would also take "0x1f", "Infinity" and "" (as 0). */
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;

@@ -1,6 +1,3 @@
+import { FieldError } from '@tq/contracts';
 /** A model that cannot be built or does not fit its data: `field` is the request path ("model.layers.2.targetShape"). */
-export class ModelSpecError extends Error {
-  constructor(readonly field: string, readonly reason: string) {
-    super(`${field}: ${reason}`);
-  }
-}
+export class ModelSpecError extends FieldError {}

@@ -1,6 +1,7 @@
+import { CANCELLED_REASON, CancelledError } from '@tq/contracts';
 /** Thrown by trainModel when shouldStop() answers true: the job was cancelled between two batches. */
-export class TrainingCancelledError extends Error {
+export class TrainingCancelledError extends CancelledError {
   constructor(readonly epoch: number, readonly step: number) {
-    super(`training cancelled at epoch ${epoch}, step ${step}`);
+    super(`${CANCELLED_REASON}: training stopped at epoch ${epoch}, step ${step}`);
   }
 }

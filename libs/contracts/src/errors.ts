@@ -1,0 +1,75 @@
+import type { FieldIssue } from './validation';
+
+/**
+ * The error bases every edge sorts by `instanceof`: the API maps them to a status, the worker
+ * host to "retry" or "unrecoverable". Anything that is not a TqError is an internal fault: a 500
+ * at the API, a retry in the worker.
+ */
+export abstract class TqError extends Error {
+  /** HTTP status when the error reaches the API. */
+  abstract readonly status: number;
+  /** False: retrying the job cannot help (bad input, cancelled, gone). */
+  abstract readonly retryable: boolean;
+
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The client's input is wrong; `issues` name each field and the reason. 400, never retried. */
+export class FieldError extends TqError {
+  readonly status: number = 400;
+  readonly retryable = false;
+  readonly issues: readonly FieldIssue[];
+
+  constructor(field: string, reason: string);
+  constructor(issues: readonly FieldIssue[]);
+  constructor(fieldOrIssues: string | readonly FieldIssue[], reason = '') {
+    const issues = typeof fieldOrIssues === 'string' ? [{ field: fieldOrIssues, reason }] : fieldOrIssues;
+    super(issues.map((i) => `${i.field}: ${i.reason}`).join('; '));
+    this.issues = issues;
+  }
+
+  /** The first issue's field, for logs and single-field callers. */
+  get field(): string {
+    return this.issues[0]?.field ?? '(body)';
+  }
+
+  get reason(): string {
+    return this.issues[0]?.reason ?? this.message;
+  }
+}
+
+/** A referenced thing (model, version, dataset, job, artifact) does not exist. 404, never retried. */
+export class NotFoundError extends FieldError {
+  override readonly status: number = 404;
+}
+
+/** The request contradicts the state it meets (a repeated Idempotency-Key with another body, ...). 409. */
+export class ConflictError extends FieldError {
+  override readonly status: number = 409;
+}
+
+/** Over a configured budget (parameters, bytes, epochs × rows, upload size). 413. */
+export class TooLargeError extends FieldError {
+  override readonly status: number = 413;
+}
+
+/** The job was cancelled (by request, in any stage). Never retried; reported as `cancelled`. */
+export class CancelledError extends TqError {
+  readonly status = 409;
+  readonly retryable = false;
+
+  constructor(message = CANCELLED_REASON) {
+    super(message);
+  }
+}
+
+/** The text a cancelled job's failedReason carries; the API's state mapping reads it. */
+export const CANCELLED_REASON = 'cancelled by request';
+
+/** Throws CancelledError once `signal` is aborted; call between batches and stages. */
+export function throwIfCancelled(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new CancelledError();
+}
