@@ -12,3 +12,4 @@ export * from './job-map';
 export * from './job-options';
 export * from './validation';
 export * from './errors';
+export * from './job-hooks';

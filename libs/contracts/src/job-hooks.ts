@@ -1,0 +1,18 @@
+/**
+ * What every job body gets from the process that runs it, whatever runs it (a BullMQ processor,
+ * a test, a bench): who the job is, where progress goes, and when to stop. Job bodies take
+ * `(data, deps, hooks)` and never see a BullMQ Job.
+ */
+export interface JobHooks<P> {
+  /** The job's id: ids of child jobs, checkpoints and outputs derive from it. */
+  readonly jobId: string;
+  /**
+   * Aborted when the job is cancelled (a DELETE from any process) or its worker shuts down. Loops
+   * check it between batches (`throwIfCancelled(signal)`); waits pass it to whatever they await.
+   */
+  readonly signal: AbortSignal;
+  /** Reports progress (BullMQ progress, SSE, the dashboard). */
+  onProgress(progress: P): Promise<void>;
+  /** A line for the job's log (shown in the dashboard) and the process log. */
+  log(line: string): void;
+}
