@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { Queue, Worker } from 'bullmq';
-import { DEFAULT_JOB_OPTIONS, JobName, QueueName, inferRequestSchema, type LayerSpec } from '@tq/contracts';
+import { JobName, QueueName, buildEnvelope, jobOptionsOf, localJobMeta, type LayerSpec } from '@tq/contracts';
 import { connectionFromConfig } from '@tq/queue';
 import { TestSystem, deleteKeys } from '../test/support/system';
 import { ensureRedis } from '../tools/ensure-redis';
@@ -75,12 +75,13 @@ async function main(): Promise<void> {
     const inferBody = { model: iris, input: { instances: [IRIS_ROW] } };
     const inferDone = await opened(QueueName.Infer);
     const sysLat = await latencies(LATENCY_JOBS, () => post('/v1/jobs/infer', inferBody), inferDone);
-    const payload = inferRequestSchema.parse(inferBody); // what the API puts in the queue
+    // About what the API puts in the queue (it stores the rows as an artifact; a bare queue carries them inline).
+    const payload = buildEnvelope(JobName.Infer, { model: iris, input: { stored: { rows: 1, features: IRIS_ROW.length } }, batchSize: 1024 }, localJobMeta());
     const noopQueue = new Queue('noop', { connection, prefix: barePrefix });
     const noopWorker = new Worker('noop', async () => ({}), { connection, prefix: barePrefix });
     closers.push(() => noopWorker.close(), () => noopQueue.close());
     const noopDone = await opened('noop', barePrefix);
-    const bareLat = await latencies(LATENCY_JOBS, async () => (await noopQueue.add('noop', payload, { ...DEFAULT_JOB_OPTIONS[JobName.Infer], jobId: randomUUID() })).id!, noopDone);
+    const bareLat = await latencies(LATENCY_JOBS, async () => (await noopQueue.add('noop', payload, { ...jobOptionsOf(JobName.Infer), jobId: randomUUID() })).id!, noopDone);
 
     // 3. Submit throughput with nobody consuming: stop the worker first.
     console.log(`submit throughput: ${SUBMISSIONS} submissions, ${CONCURRENCY} concurrent clients...`);
@@ -89,7 +90,7 @@ async function main(): Promise<void> {
     const sysQueue = new Queue(QueueName.Infer, { connection, prefix: system.prefix });
     const bareQueue = new Queue(QueueName.Infer, { connection, prefix: barePrefix });
     closers.push(() => sysQueue.close(), () => bareQueue.close());
-    const bareRate = await throughput(SUBMISSIONS, CONCURRENCY, () => bareQueue.add(JobName.Infer, payload, { ...DEFAULT_JOB_OPTIONS[JobName.Infer], jobId: `infer-${randomUUID()}` }));
+    const bareRate = await throughput(SUBMISSIONS, CONCURRENCY, () => bareQueue.add(JobName.Infer, payload, { ...jobOptionsOf(JobName.Infer), jobId: `infer-${randomUUID()}` }));
     const [sysWaiting, bareWaiting] = [await sysQueue.getWaitingCount(), await bareQueue.getWaitingCount()];
     if (sysWaiting !== SUBMISSIONS + WARMUP || bareWaiting !== SUBMISSIONS + WARMUP) throw new Error(`queued ${sysWaiting} (API) and ${bareWaiting} (bare), expected ${SUBMISSIONS + WARMUP} each`);
 

@@ -25,6 +25,11 @@ export const configSchema = z.object({
   /** Lock lease of a worker on its job; short values exist for the stall test. */
   LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(60_000),
   STALLED_INTERVAL_MS: z.coerce.number().int().min(500).default(30_000),
+  /** Finished jobs kept per queue (by count and by age), for GET /v1/jobs/:id after the fact. */
+  JOB_HISTORY_COUNT: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  JOB_HISTORY_AGE_SECONDS: z.coerce.number().int().min(60).default(7 * 24 * 3600),
+  /** How often a worker looks for cancel requests of the jobs it runs (one Redis round trip for all of them). */
+  CANCEL_POLL_MS: z.coerce.number().int().min(20).max(10_000).default(250),
   MODEL_CACHE_SIZE: z.coerce.number().int().min(1).default(8),
   /** onnxruntime providers, e.g. "cuda,cpu"; CUDA when its provider library is installed, else cpu, when unset. */
   ORT_EXECUTION_PROVIDERS: z.string().optional(),

@@ -13,7 +13,20 @@ export const inferRequestSchema = z.object({
   batchSize: z.number().int().min(1).max(65536).default(1024),
 }).strict();
 export type InferRequest = z.infer<typeof inferRequestSchema>;
-export type InferJobData = InferRequest;
+
+/**
+ * What an infer job carries: a dataset id, or inline instances that the API stored as the job's
+ * input artifact (float32 rows, keyed by the job id) so that they do not sit in Redis with the job.
+ */
+export const inferJobDataSchema = z.object({
+  model: modelRefSchema,
+  input: z.union([
+    z.object({ dataset: z.object({ id: datasetIdSchema }).strict() }).strict(),
+    z.object({ stored: z.object({ rows: z.number().int().min(1), features: z.number().int().min(1) }).strict() }).strict(),
+  ]),
+  batchSize: z.number().int().min(1).max(65536),
+}).strict();
+export type InferJobData = z.infer<typeof inferJobDataSchema>;
 
 export const inferProgressSchema = z.object({ stage: z.enum(['loading', 'predicting', 'writing']), percent: z.number(), rows: z.number().int().optional() });
 export type InferProgress = z.infer<typeof inferProgressSchema>;

@@ -1,3 +1,5 @@
+import type { JobMeta } from './job-envelope';
+
 /**
  * What every job body gets from the process that runs it, whatever runs it (a BullMQ processor,
  * a test, a bench): who the job is, where progress goes, and when to stop. Job bodies take
@@ -6,6 +8,8 @@
 export interface JobHooks<P> {
   /** The job's id: ids of child jobs, checkpoints and outputs derive from it. */
   readonly jobId: string;
+  /** Who submitted the job (tenant, request id); child jobs carry their parent's. */
+  readonly meta: JobMeta;
   /**
    * Aborted when the job is cancelled (a DELETE from any process) or its worker shuts down. Loops
    * check it between batches (`throwIfCancelled(signal)`); waits pass it to whatever they await.

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { PUBLIC_JOB_TYPES } from './queues';
+import { PUBLIC_JOB_TYPES, type PublicJobType } from './job-registry';
 
 export const JOB_STATES = ['waiting', 'active', 'completed', 'failed', 'cancelled'] as const;
 export const jobStateSchema = z.enum(JOB_STATES);
 export type JobState = z.infer<typeof jobStateSchema>;
 
-export const jobTypeSchema = z.enum(PUBLIC_JOB_TYPES);
+export const jobTypeSchema = z.enum(PUBLIC_JOB_TYPES as [PublicJobType, ...PublicJobType[]]);
 
 /** GET /v1/jobs/:id */
 export const jobViewSchema = z.object({

@@ -9,6 +9,7 @@ export enum QueueName {
   TrainShard = 'train-shard',
 }
 
+/** Every job kind; JOB_REGISTRY (job-registry.ts) says what each carries and where. */
 export enum JobName {
   Train = 'train',
   Compress = 'compress',
@@ -16,18 +17,3 @@ export enum JobName {
   Aggregate = 'aggregate',
   TrainShard = 'train-shard',
 }
-
-/** Which queue carries each job. One job name lives on exactly one queue. */
-export const QUEUE_OF_JOB: Readonly<Record<JobName, QueueName>> = {
-  [JobName.Train]: QueueName.Train,
-  [JobName.Compress]: QueueName.Compress,
-  [JobName.Infer]: QueueName.Infer,
-  [JobName.Aggregate]: QueueName.Aggregate,
-  [JobName.TrainShard]: QueueName.TrainShard,
-};
-
-/** Job types a user submits over REST (the others are spawned internally). */
-export const PUBLIC_JOB_TYPES = [JobName.Train, JobName.Compress, JobName.Infer] as const;
-export type PublicJobType = (typeof PUBLIC_JOB_TYPES)[number];
-
-export const ALL_QUEUES: readonly QueueName[] = Object.values(QueueName);

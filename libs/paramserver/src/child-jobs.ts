@@ -1,4 +1,4 @@
-import { aggregateResultSchema, DEFAULT_JOB_OPTIONS, JobName, type AggregateJobData, type TrainJobData } from '@tq/contracts';
+import { aggregateResultSchema, buildEnvelope, jobOptionsOf, localJobMeta, JobName, type AggregateJobData, type TrainJobData } from '@tq/contracts';
 import { removeDir } from '@tq/storage';
 import type { RunChannel } from './channel';
 import type { CoordinatorDeps } from './coordinator';
@@ -24,13 +24,16 @@ export async function enqueueRun(deps: CoordinatorDeps, channel: RunChannel, run
   await channel.reopen();
   if (previous && (await previous.getState()) === 'completed') await previous.remove();
   const data: AggregateJobData = { runId, parentJobId, request };
-  const agg = await deps.aggregateQueue.add(JobName.Aggregate, data, { ...DEFAULT_JOB_OPTIONS[JobName.Aggregate], jobId: aggId });
+  // Children carry their train job's meta (tenant, request id), marked with the parent's id.
+  const meta = { ...(deps.meta ?? localJobMeta()), parentJobId };
+  const agg = await deps.aggregateQueue.add(JobName.Aggregate, buildEnvelope(JobName.Aggregate, data, meta), { ...jobOptionsOf(JobName.Aggregate), jobId: aggId });
   if ((await agg.getState()) === 'failed') await agg.retry('failed');
   for (let i = 0; i < spec.workers; i++) {
     const id = shardJobId(runId, i);
     const old = await deps.shardQueue.getJob(id);
     if (old && (await old.getState()) === 'completed') await old.remove(); // finished with an aborted attempt
-    const shard = await deps.shardQueue.add(JobName.TrainShard, { runId, shardIndex: i, shards: spec.workers, request }, { ...DEFAULT_JOB_OPTIONS[JobName.TrainShard], jobId: id });
+    const shardData = buildEnvelope(JobName.TrainShard, { runId, shardIndex: i, shards: spec.workers, request }, meta);
+    const shard = await deps.shardQueue.add(JobName.TrainShard, shardData, { ...jobOptionsOf(JobName.TrainShard), jobId: id });
     if ((await shard.getState()) === 'failed') await shard.retry('failed');
   }
 }

@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Job, Queue } from 'bullmq';
 import type Redis from 'ioredis';
-import { trainRequestSchema, type TrainJobData, type TrainProgress, type TrainResult } from '@tq/contracts';
+import { trainRequestSchema, type JobMeta, type TrainJobData, type TrainProgress, type TrainResult } from '@tq/contracts';
 import { initBackend, type BackendInfo } from '@tq/ml';
 import type { ArtifactStore, ModelRegistry } from '@tq/storage';
 import { runCheckpointPaths } from './aggregator';
@@ -26,6 +26,8 @@ export interface CoordinatorDeps extends RunSources {
   /** Writes a trained model's artifacts into a registry staging folder (default: tfjs files + ONNX when exportable). */
   writeArtifacts?: (model: tf.LayersModel, dir: string) => Promise<void>;
   keyPrefix?: string;
+  /** The train job's meta, handed on to its child jobs. */
+  meta?: JobMeta;
   pollMs?: number;
   log?: (line: string) => void;
 }

@@ -2,12 +2,18 @@ import { getQueueToken } from '@nestjs/bullmq';
 import { Injectable } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type { Job, JobsOptions, Queue } from 'bullmq';
-import { DEFAULT_JOB_OPTIONS, JOB_DATA_SCHEMAS, QUEUE_OF_JOB, type JobDataOf, type JobName, type QueueName } from '@tq/contracts';
-import { InvalidJobDataError } from './invalid-job-data.error';
+import {
+  QUEUE_OF_JOB, buildEnvelope, jobOptionsOf, type JobDataOf, type JobEnvelope, type JobMeta, type JobName, type JobRetention, type QueueName,
+} from '@tq/contracts';
+import { loadConfig } from '@tq/config';
 
-/** The only way jobs enter a queue: the payload is validated against its schema first. */
+export type EnvelopedJob<N extends JobName> = Job<JobEnvelope<JobDataOf<N>>>;
+
+/** The only way the apps put jobs in a queue: validated, wrapped in the envelope, with the job's options. */
 @Injectable()
 export class JobProducer {
+  private readonly retention: JobRetention = { count: loadConfig().JOB_HISTORY_COUNT, ageSeconds: loadConfig().JOB_HISTORY_AGE_SECONDS };
+
   constructor(private readonly moduleRef: ModuleRef) {}
 
   queue(name: QueueName): Queue {
@@ -18,10 +24,9 @@ export class JobProducer {
     return this.queue(QUEUE_OF_JOB[job]);
   }
 
-  /** Validates (defaults filled in), then adds with the job's default options. */
-  async add<N extends JobName>(name: N, payload: unknown, opts: JobsOptions = {}): Promise<Job<JobDataOf<N>>> {
-    const parsed = JOB_DATA_SCHEMAS[name].safeParse(payload);
-    if (!parsed.success) throw new InvalidJobDataError(parsed.error);
-    return this.queueOf(name).add(name, parsed.data, { ...DEFAULT_JOB_OPTIONS[name], ...opts }) as Promise<Job<JobDataOf<N>>>;
+  /** Validates (FieldError naming each bad field), wraps in the envelope, adds with the job's default options. */
+  async add<N extends JobName>(name: N, request: unknown, meta: JobMeta, opts: JobsOptions = {}): Promise<EnvelopedJob<N>> {
+    const envelope = buildEnvelope(name, request, meta);
+    return this.queueOf(name).add(name, envelope, { ...jobOptionsOf(name, this.retention), ...opts }) as Promise<EnvelopedJob<N>>;
   }
 }

@@ -2,6 +2,7 @@ import { BullModule } from '@nestjs/bullmq';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { ALL_QUEUES } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
+import { CancelWatcher } from './cancel-watcher';
 import { JobProducer } from './job-producer.service';
 import { RedisClientHolder } from './redis.provider';
 import { connectionFromConfig } from './redis-connection';
@@ -21,8 +22,8 @@ export class QueueModule {
         BullModule.forRoot({ connection: connectionFromConfig(config), prefix: config.QUEUE_PREFIX }),
         BullModule.registerQueue(...ALL_QUEUES.map((name) => ({ name }))),
       ],
-      providers: [JobProducer, RedisClientHolder],
-      exports: [BullModule, JobProducer, RedisClientHolder],
+      providers: [JobProducer, RedisClientHolder, CancelWatcher],
+      exports: [BullModule, JobProducer, RedisClientHolder, CancelWatcher],
     };
   }
 }

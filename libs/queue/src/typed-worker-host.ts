@@ -1,29 +1,55 @@
 import { WorkerHost } from '@nestjs/bullmq';
+import { Logger } from '@nestjs/common';
 import { UnrecoverableError, type Job } from 'bullmq';
-import { JOB_DATA_SCHEMAS, TqError, describeIssues, type JobDataOf, type JobName, type JobResultOf } from '@tq/contracts';
-
-export type TypedJob<N extends JobName> = Job<JobDataOf<N>, JobResultOf<N>, N>;
+import {
+  CancelledError, TqError, describeIssues, envelopeSchemaOf, progressSchemaOf, resultSchemaOf,
+  type JobDataOf, type JobHooks, type JobName, type JobProgressOf, type JobResultOf,
+} from '@tq/contracts';
+import type { CancelWatcher } from './cancel-watcher';
 
 /**
- * Base of every processor: checks the job name, re-validates the payload (a bad one fails at once
- * as UnrecoverableError, no retries), and sorts errors by their base class: a TqError that is not
- * retryable (bad input, not found, cancelled) is unrecoverable, everything else is rethrown so
- * BullMQ retries it. Nothing is swallowed.
+ * Base of every processor, and where the error policy is stated once:
+ * - the job name and the envelope (meta + request) are checked; a bad payload is unrecoverable;
+ * - the body gets `(data, hooks)`: hooks carry the job id, meta, an AbortSignal fed by cross-process
+ *   cancel requests and BullMQ's own, and a progress reporter that validates against the registry;
+ * - a TqError that is not retryable (bad input, not found, cancelled) fails the job at once;
+ *   everything else is rethrown so BullMQ retries it; the result is validated before it is stored.
  */
 export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
   protected abstract readonly jobName: N;
+  protected abstract readonly cancels: CancelWatcher;
+  private readonly logger = new Logger(this.constructor.name);
 
-  async process(job: Job): Promise<JobResultOf<N>> {
+  async process(job: Job, _token?: string, signal?: AbortSignal): Promise<JobResultOf<N>> {
     if (job.name !== this.jobName) throw new UnrecoverableError(`this queue's processor handles "${this.jobName}", not "${job.name}"`);
-    const parsed = JOB_DATA_SCHEMAS[this.jobName].safeParse(job.data);
+    const parsed = envelopeSchemaOf(this.jobName).safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`invalid payload: ${describeIssues(parsed.error)}`);
+    const jobId = job.id ?? '';
+    const watched = this.cancels.watch(jobId, signal);
+    const progressSchema = progressSchemaOf(this.jobName);
+    const hooks: JobHooks<JobProgressOf<N>> = {
+      jobId,
+      meta: parsed.data.meta,
+      signal: watched.signal,
+      onProgress: (progress) => job.updateProgress(progressSchema.parse(progress) as object),
+      log: (line) => {
+        this.logger.log(`${jobId}: ${line}`);
+        void job.log(line).catch(() => undefined); // the dashboard's copy; the process log has it anyway
+      },
+    };
     try {
-      return await this.handle(job as TypedJob<N>, parsed.data as JobDataOf<N>);
+      return resultSchemaOf(this.jobName).parse(await this.handle(parsed.data.request, hooks));
     } catch (err) {
-      if (err instanceof TqError && !err.retryable) throw new UnrecoverableError(err.message);
+      // A body that stopped on its aborted signal may throw whatever its await threw: a cancel is a cancel.
+      const reason = watched.signal.aborted && !(err instanceof TqError) ? watched.signal.reason : err;
+      if (reason instanceof TqError && !reason.retryable) throw new UnrecoverableError(reason.message);
       throw err;
+    } finally {
+      watched.release();
     }
   }
 
-  protected abstract handle(job: TypedJob<N>, data: JobDataOf<N>): Promise<JobResultOf<N>>;
+  protected abstract handle(data: JobDataOf<N>, hooks: JobHooks<JobProgressOf<N>>): Promise<JobResultOf<N>>;
 }
+
+

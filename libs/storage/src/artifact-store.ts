@@ -21,6 +21,7 @@ export class ArtifactStore {
   datasetDir(id: string): string { return join(this.datasetsDir(), safeSegment(id)); }
   checkpointDir(key: string): string { return join(this.root, 'checkpoints', safeSegment(key)); }
   outputPath(jobId: string, ext = 'jsonl'): string { return join(this.root, 'outputs', `${safeSegment(jobId)}.${ext}`); }
+  inputPath(jobId: string): string { return join(this.root, 'inputs', `${safeSegment(jobId)}.f32`); }
   /** A fresh private folder under the root (same filesystem, so a later rename is atomic). */
   async tempDir(): Promise<string> {
     const dir = join(this.root, 'tmp', randomUUID());

@@ -1,6 +1,6 @@
 import type { Job, JobState as BullState } from 'bullmq';
 import type { JobState, JobView, PublicJobType } from '@tq/contracts';
-import { CANCELLED_REASON } from '@tq/queue';
+import { CANCELLED_REASON } from '@tq/contracts';
 
 /** BullMQ's finer states folded into the five the API promises. */
 export function toApiState(state: BullState | 'unknown', failedReason?: string): JobState {

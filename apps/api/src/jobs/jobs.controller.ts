@@ -20,21 +20,21 @@ export class JobsController {
   constructor(private readonly jobs: JobsService, private readonly checks: SubmissionChecks, private readonly events: JobEventsService, private readonly store: ArtifactStore) {}
 
   @Post('train') @HttpCode(202) @ApiOperation({ summary: 'Train a model (optionally data-parallel)' }) @ApiBody({ schema: openApiSchema(trainRequestSchema) })
-  async train(@Body(new ZodPipe(trainRequestSchema)) body: TrainRequest, @Headers('idempotency-key') key?: string) {
+  async train(@Body(new ZodPipe(trainRequestSchema)) body: TrainRequest, @Headers('idempotency-key') key?: string, @Headers('x-request-id') requestId?: string) {
     await this.checks.train(body);
-    return this.jobs.submit(JobName.Train, body, key);
+    return this.jobs.submit(JobName.Train, body, { idempotencyKey: key, requestId });
   }
 
   @Post('compress') @HttpCode(202) @ApiOperation({ summary: 'Compress a model version' }) @ApiBody({ schema: openApiSchema(compressRequestSchema) })
-  async compress(@Body(new ZodPipe(compressRequestSchema)) body: CompressRequest, @Headers('idempotency-key') key?: string) {
+  async compress(@Body(new ZodPipe(compressRequestSchema)) body: CompressRequest, @Headers('idempotency-key') key?: string, @Headers('x-request-id') requestId?: string) {
     await this.checks.compress(body);
-    return this.jobs.submit(JobName.Compress, body, key);
+    return this.jobs.submit(JobName.Compress, body, { idempotencyKey: key, requestId });
   }
 
   @Post('infer') @HttpCode(202) @ApiOperation({ summary: 'Batch inference over instances or a dataset' }) @ApiBody({ schema: openApiSchema(inferRequestSchema) })
-  async infer(@Body(new ZodPipe(inferRequestSchema)) body: InferRequest, @Headers('idempotency-key') key?: string) {
+  async infer(@Body(new ZodPipe(inferRequestSchema)) body: InferRequest, @Headers('idempotency-key') key?: string, @Headers('x-request-id') requestId?: string) {
     await this.checks.infer(body);
-    return this.jobs.submit(JobName.Infer, body, key);
+    return this.jobs.submit(JobName.Infer, body, { idempotencyKey: key, requestId });
   }
 
   @Get()

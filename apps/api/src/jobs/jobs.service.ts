@@ -1,23 +1,45 @@
 import { ConflictException, Injectable } from '@nestjs/common';
 import type { Job } from 'bullmq';
-import { JOB_STATES, PUBLIC_JOB_TYPES, type JobListQuery, type JobView, type PublicJobType } from '@tq/contracts';
-import { CANCELLED_REASON, JobProducer, RedisClientHolder, requestCancel } from '@tq/queue';
+import { randomUUID } from 'node:crypto';
+import {
+  CANCELLED_REASON, DEFAULT_TENANT, JOB_STATES, JobName, PUBLIC_JOB_TYPES, type CompressRequest, type InferJobData, type InferRequest,
+  type JobListQuery, type JobMeta, type JobView, type PublicJobType, type TrainRequest,
+} from '@tq/contracts';
+import { JobInputStore } from '@tq/storage';
+import { JobProducer, RedisClientHolder, requestCancel } from '@tq/queue';
 import { notFound } from '../common/http-issues';
 import { newJobId, typeOfJobId } from './job-id';
 import { STATES_OF, toJobView } from './job-view';
 
 const TOMBSTONE_TTL_SECONDS = 7 * 24 * 3600;
+/** A client's X-Request-Id is kept when it is a plain token; otherwise the API makes one. */
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export interface SubmitOptions { idempotencyKey?: string; requestId?: string }
 
 /** Job lifecycle over BullMQ: submit, look up, list, cancel. */
 @Injectable()
 export class JobsService {
-  constructor(private readonly producer: JobProducer, private readonly redis: RedisClientHolder) {}
+  constructor(private readonly producer: JobProducer, private readonly redis: RedisClientHolder, private readonly inputs: JobInputStore) {}
 
-  async submit(type: PublicJobType, payload: unknown, idempotencyKey?: string): Promise<Pick<JobView, 'id' | 'type' | 'state'>> {
-    const job = await this.producer.add(type, payload, { jobId: newJobId(type, idempotencyKey) });
+  /**
+   * Wraps the validated request in the job envelope and enqueues it. Inline infer rows are stored
+   * as the job's input artifact first, so the queue holds a reference, not megabytes of JSON.
+   */
+  async submit(type: PublicJobType, request: TrainRequest | CompressRequest | InferRequest, opts: SubmitOptions = {}): Promise<Pick<JobView, 'id' | 'type' | 'state'>> {
+    const jobId = newJobId(type, opts.idempotencyKey);
+    const requestId = opts.requestId && SAFE_REQUEST_ID.test(opts.requestId) ? opts.requestId : randomUUID();
+    const meta: JobMeta = { requestId, tenant: DEFAULT_TENANT, submittedAt: new Date().toISOString() };
+    const payload = type === JobName.Infer ? await this.storeInlineRows(jobId, request as InferRequest) : request;
+    const job = await this.producer.add(type, payload, meta, { jobId });
     // A new job is waiting; only a repeated Idempotency-Key can return an older job in another state.
-    const state = idempotencyKey ? (await toJobView(job, type)).state : 'waiting';
+    const state = opts.idempotencyKey ? (await toJobView(job, type)).state : 'waiting';
     return { id: job.id ?? '', type, state };
+  }
+
+  private async storeInlineRows(jobId: string, request: InferRequest): Promise<InferJobData> {
+    if (!('instances' in request.input)) return { ...request, input: request.input };
+    return { ...request, input: { stored: await this.inputs.save(jobId, request.input.instances) } };
   }
 
   async find(id: string): Promise<{ job: Job; type: PublicJobType } | undefined> {

@@ -1,7 +1,9 @@
 import { Processor } from '@nestjs/bullmq';
-import { JobName, QueueName, type AggregateJobData, type AggregateResult } from '@tq/contracts';
-import { runAggregator } from '@tq/paramserver';
-import { HandlesJob, RedisClientHolder, TypedWorkerHost, type TypedJob } from '@tq/queue';
+import type { Job } from 'bullmq';
+import { JobName, QueueName, type AggregateJobData, type AggregateResult, type DistributedProgress, type JobHooks } from '@tq/contracts';
+import { loadConfig } from '@tq/config';
+import { runAggregator, type AggregatorDeps } from '@tq/paramserver';
+import { CancelWatcher, HandlesJob, RedisClientHolder, TypedWorkerHost } from '@tq/queue';
 import { ArtifactStore, DatasetStore } from '@tq/storage';
 import { workerOptions } from '../worker-options';
 
@@ -10,12 +12,15 @@ import { workerOptions } from '../worker-options';
 @HandlesJob(JobName.Aggregate)
 export class AggregateProcessor extends TypedWorkerHost<JobName.Aggregate> {
   protected readonly jobName = JobName.Aggregate;
+  private readonly deps: AggregatorDeps;
 
-  constructor(private readonly redis: RedisClientHolder, private readonly store: ArtifactStore, private readonly datasets: DatasetStore) {
+  constructor(protected readonly cancels: CancelWatcher, redis: RedisClientHolder, store: ArtifactStore, datasets: DatasetStore) {
     super();
+    this.deps = { redis: redis.client, store, datasets };
   }
 
-  protected handle(job: TypedJob<JobName.Aggregate>, _data: AggregateJobData): Promise<AggregateResult> {
-    return runAggregator(job, { redis: this.redis.client, store: this.store, datasets: this.datasets });
+  protected handle(data: AggregateJobData, hooks: JobHooks<DistributedProgress>): Promise<AggregateResult> {
+    const job = { id: hooks.jobId, data, prefix: loadConfig().QUEUE_PREFIX, updateProgress: hooks.onProgress } as unknown as Job<AggregateJobData, AggregateResult, string>;
+    return runAggregator(job, this.deps);
   }
 }

@@ -1,22 +1,24 @@
 import { Processor } from '@nestjs/bullmq';
-import { JobName, QueueName, type CompressJobData, type CompressResult } from '@tq/contracts';
+import { JobName, QueueName, type CompressJobData, type CompressProgress, type CompressResult, type JobHooks } from '@tq/contracts';
+import { compressJob, type CompressDeps } from '@tq/jobs';
 import type { BackendInfo } from '@tq/ml';
-import { HandlesJob, RedisClientHolder, TypedWorkerHost, jobHooks, type TypedJob } from '@tq/queue';
+import { CancelWatcher, HandlesJob, TypedWorkerHost } from '@tq/queue';
 import { InjectBackend } from '@tq/runtime';
 import { DatasetStore, ModelRegistry } from '@tq/storage';
-import { runCompression } from '../runners/compress.runner';
 import { workerOptions } from '../worker-options';
 
 @Processor(QueueName.Compress, workerOptions())
 @HandlesJob(JobName.Compress)
 export class CompressProcessor extends TypedWorkerHost<JobName.Compress> {
   protected readonly jobName = JobName.Compress;
+  private readonly deps: CompressDeps;
 
-  constructor(private readonly registry: ModelRegistry, private readonly datasets: DatasetStore, private readonly redis: RedisClientHolder, @InjectBackend() private readonly backend: BackendInfo) {
+  constructor(protected readonly cancels: CancelWatcher, registry: ModelRegistry, datasets: DatasetStore, @InjectBackend() backend: BackendInfo) {
     super();
+    this.deps = { registry, datasets, backend };
   }
 
-  protected handle(job: TypedJob<JobName.Compress>, data: CompressJobData): Promise<CompressResult> {
-    return runCompression(data, { registry: this.registry, datasets: this.datasets, backend: this.backend }, jobHooks(job, this.redis));
+  protected handle(data: CompressJobData, hooks: JobHooks<CompressProgress>): Promise<CompressResult> {
+    return compressJob(data, this.deps, hooks);
   }
 }

@@ -1,25 +1,27 @@
 import { Processor } from '@nestjs/bullmq';
-import { JobName, QueueName, type InferJobData, type InferResult } from '@tq/contracts';
+import { JobName, QueueName, type InferJobData, type InferProgress, type InferResult, type JobHooks } from '@tq/contracts';
+import { inferJob, type InferDeps } from '@tq/jobs';
 import { InferenceEngine, type BackendInfo } from '@tq/ml';
-import { HandlesJob, RedisClientHolder, TypedWorkerHost, jobHooks, type TypedJob } from '@tq/queue';
+import { CancelWatcher, HandlesJob, TypedWorkerHost } from '@tq/queue';
 import { InjectBackend } from '@tq/runtime';
-import { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
-import { runInference } from '../runners/infer.runner';
+import { ArtifactStore, DatasetStore, JobInputStore, ModelRegistry } from '@tq/storage';
 import { workerOptions } from '../worker-options';
 
 @Processor(QueueName.Infer, workerOptions())
 @HandlesJob(JobName.Infer)
 export class InferProcessor extends TypedWorkerHost<JobName.Infer> {
   protected readonly jobName = JobName.Infer;
+  private readonly deps: InferDeps;
 
   constructor(
-    private readonly engine: InferenceEngine, private readonly registry: ModelRegistry, private readonly datasets: DatasetStore,
-    private readonly store: ArtifactStore, private readonly redis: RedisClientHolder, @InjectBackend() private readonly backend: BackendInfo,
+    protected readonly cancels: CancelWatcher, engine: InferenceEngine, registry: ModelRegistry, datasets: DatasetStore,
+    inputs: JobInputStore, store: ArtifactStore, @InjectBackend() backend: BackendInfo,
   ) {
     super();
+    this.deps = { engine, registry, datasets, inputs, store, backend };
   }
 
-  protected handle(job: TypedJob<JobName.Infer>, data: InferJobData): Promise<InferResult> {
-    return runInference(data, { engine: this.engine, registry: this.registry, datasets: this.datasets, store: this.store, backend: this.backend }, jobHooks(job, this.redis));
+  protected handle(data: InferJobData, hooks: JobHooks<InferProgress>): Promise<InferResult> {
+    return inferJob(data, this.deps, hooks);
   }
 }

@@ -1,7 +1,9 @@
 import { Processor } from '@nestjs/bullmq';
-import { JobName, QueueName, type TrainShardJobData, type TrainShardResult } from '@tq/contracts';
-import { runShard } from '@tq/paramserver';
-import { HandlesJob, RedisClientHolder, TypedWorkerHost, type TypedJob } from '@tq/queue';
+import type { Job } from 'bullmq';
+import { JobName, QueueName, type DistributedProgress, type JobHooks, type TrainShardJobData, type TrainShardResult } from '@tq/contracts';
+import { loadConfig } from '@tq/config';
+import { runShard, type ShardDeps } from '@tq/paramserver';
+import { CancelWatcher, HandlesJob, RedisClientHolder, TypedWorkerHost } from '@tq/queue';
 import { ArtifactStore, DatasetStore } from '@tq/storage';
 import { workerOptions } from '../worker-options';
 
@@ -10,12 +12,15 @@ import { workerOptions } from '../worker-options';
 @HandlesJob(JobName.TrainShard)
 export class TrainShardProcessor extends TypedWorkerHost<JobName.TrainShard> {
   protected readonly jobName = JobName.TrainShard;
+  private readonly deps: ShardDeps;
 
-  constructor(private readonly redis: RedisClientHolder, private readonly store: ArtifactStore, private readonly datasets: DatasetStore) {
+  constructor(protected readonly cancels: CancelWatcher, redis: RedisClientHolder, store: ArtifactStore, datasets: DatasetStore) {
     super();
+    this.deps = { redis: redis.client, store, datasets };
   }
 
-  protected handle(job: TypedJob<JobName.TrainShard>, _data: TrainShardJobData): Promise<TrainShardResult> {
-    return runShard(job, { redis: this.redis.client, store: this.store, datasets: this.datasets });
+  protected handle(data: TrainShardJobData, hooks: JobHooks<DistributedProgress>): Promise<TrainShardResult> {
+    const job = { id: hooks.jobId, data, prefix: loadConfig().QUEUE_PREFIX, updateProgress: hooks.onProgress } as unknown as Job<TrainShardJobData, TrainShardResult, string>;
+    return runShard(job, this.deps);
   }
 }

@@ -1,33 +1,29 @@
 import { InjectQueue, Processor } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
-import { JobName, QueueName, type TrainJobData, type TrainResult } from '@tq/contracts';
+import { JobName, QueueName, type JobHooks, type TrainJobData, type TrainProgress, type TrainResult } from '@tq/contracts';
+import { trainJob, type DistributedTrainDeps } from '@tq/jobs';
 import type { BackendInfo } from '@tq/ml';
-import { coordinateDistributedTraining } from '@tq/paramserver';
-import { HandlesJob, RedisClientHolder, TypedWorkerHost, jobHooks, type TypedJob } from '@tq/queue';
+import { CancelWatcher, HandlesJob, RedisClientHolder, TypedWorkerHost } from '@tq/queue';
 import { InjectBackend } from '@tq/runtime';
 import { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
-import { runTraining } from '../runners/train.runner';
 import { workerOptions } from '../worker-options';
 
 @Processor(QueueName.Train, workerOptions())
 @HandlesJob(JobName.Train)
 export class TrainProcessor extends TypedWorkerHost<JobName.Train> {
   protected readonly jobName = JobName.Train;
+  private readonly deps: DistributedTrainDeps;
 
   constructor(
-    private readonly registry: ModelRegistry, private readonly datasets: DatasetStore, private readonly store: ArtifactStore,
-    private readonly redis: RedisClientHolder, @InjectBackend() private readonly backend: BackendInfo,
-    @InjectQueue(QueueName.Aggregate) private readonly aggregateQueue: Queue, @InjectQueue(QueueName.TrainShard) private readonly shardQueue: Queue,
+    protected readonly cancels: CancelWatcher, registry: ModelRegistry, datasets: DatasetStore, store: ArtifactStore,
+    redis: RedisClientHolder, @InjectBackend() backend: BackendInfo,
+    @InjectQueue(QueueName.Aggregate) aggregateQueue: Queue, @InjectQueue(QueueName.TrainShard) shardQueue: Queue,
   ) {
     super();
+    this.deps = { registry, datasets, store, backend, redis: redis.client, aggregateQueue, shardQueue };
   }
 
-  protected async handle(job: TypedJob<JobName.Train>, data: TrainJobData): Promise<TrainResult> {
-    const hooks = jobHooks(job, this.redis);
-    const deps = { registry: this.registry, datasets: this.datasets, store: this.store, backend: this.backend };
-    if (data.distributed) {
-      return coordinateDistributedTraining(job, { ...deps, redis: this.redis.client, aggregateQueue: this.aggregateQueue, shardQueue: this.shardQueue, ...hooks });
-    }
-    return runTraining(data, deps, hooks);
+  protected handle(data: TrainJobData, hooks: JobHooks<TrainProgress>): Promise<TrainResult> {
+    return trainJob(data, this.deps, hooks);
   }
 }

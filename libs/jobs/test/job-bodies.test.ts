@@ -4,20 +4,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { trainRequestSchema, type InferProgress, type TrainProgress } from '@tq/contracts';
+import { localJobMeta, trainRequestSchema, type InferProgress, type JobHooks, type TrainProgress } from '@tq/contracts';
+import { compressJob, inferJob, runTraining } from '@tq/jobs';
 import { InferenceEngine, initBackend, type BackendInfo } from '@tq/ml';
-import { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
-import { runCompression } from '../apps/worker/src/runners/compress.runner';
-import { runInference } from '../apps/worker/src/runners/infer.runner';
-import { runTraining } from '../apps/worker/src/runners/train.runner';
+import { ArtifactStore, DatasetStore, JobInputStore, ModelRegistry } from '@tq/storage';
 
 /** The worker's job bodies, in-process: every job leaves tf.memory().numTensors where it found it. */
-describe('job runners', () => {
+describe('job bodies', () => {
   let root: string;
   let backend: BackendInfo;
   let deps: { registry: ModelRegistry; datasets: DatasetStore; store: ArtifactStore; backend: BackendInfo };
   let engine: InferenceEngine;
-  const hooks = <P>(jobId: string, seen: P[] = []) => ({ jobId, onProgress: async (p: P) => { seen.push(p); }, shouldStop: async () => false });
+  const hooks = <P>(jobId: string, seen: P[] = [], signal = new AbortController().signal): JobHooks<P> => ({
+    jobId, meta: localJobMeta(), signal, onProgress: async (p: P) => { seen.push(p); }, log: () => undefined,
+  });
 
   before(async () => {
     backend = await initBackend();
@@ -42,11 +42,14 @@ describe('job runners', () => {
     const trained = await runTraining(request, deps, hooks('train-a', progress));
     assert.equal(tf.memory().numTensors, baseline, 'after training');
     assert.ok(progress.some((p) => p.stage === 'training') && progress.at(-1)?.stage === 'saving');
-    const compressed = await runCompression({ source: trained.model, quantize: { dtype: 'uint8' } }, deps, hooks('compress-a'));
+    const compressed = await compressJob({ source: trained.model, quantize: { dtype: 'uint8' } }, deps, hooks('compress-a'));
     assert.equal(tf.memory().numTensors, baseline, 'after compression');
     const seen: InferProgress[] = [];
-    const inferred = await runInference({ model: compressed.model, input: { instances: [[5.1, 3.5, 1.4, 0.2]] }, batchSize: 1024 }, { ...deps, engine }, hooks('infer-a', seen));
+    const inputs = new JobInputStore(deps.store);
+    const stored = await inputs.save('infer-a', [[5.1, 3.5, 1.4, 0.2]]);
+    const inferred = await inferJob({ model: compressed.model, input: { stored }, batchSize: 1024 }, { ...deps, engine, inputs }, hooks('infer-a', seen));
     assert.equal(inferred.rows, 1);
+    await assert.rejects(inputs.load('infer-a', stored), /gone/, 'the inline input is removed once the output is written');
     assert.equal(seen.at(-1)?.percent, 100);
     assert.equal(tf.memory().numTensors, baseline, 'after inference');
   });
@@ -56,8 +59,8 @@ describe('job runners', () => {
     const again = await runTraining(request, deps, hooks('train-b'));
     assert.deepEqual(again.model, first.model);
     assert.equal((await deps.registry.versions('iris')).filter((v) => v.lineage.jobId === 'train-b').length, 1);
-    const compressed = await runCompression({ source: first.model, quantize: { dtype: 'uint8' } }, deps, hooks('compress-b'));
-    const recompressed = await runCompression({ source: first.model, quantize: { dtype: 'uint8' } }, deps, hooks('compress-b'));
+    const compressed = await compressJob({ source: first.model, quantize: { dtype: 'uint8' } }, deps, hooks('compress-b'));
+    const recompressed = await compressJob({ source: first.model, quantize: { dtype: 'uint8' } }, deps, hooks('compress-b'));
     assert.deepEqual(recompressed, compressed);
   });
 });

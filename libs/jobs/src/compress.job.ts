@@ -1,8 +1,7 @@
-import type { CompressProgress, CompressRequest, CompressResult, ModelVersionMeta } from '@tq/contracts';
+import { throwIfCancelled, type CompressJobData, type CompressProgress, type CompressResult, type JobHooks, type ModelVersionMeta } from '@tq/contracts';
 import { attachOnnx, compressVersion, loadModelVersion, resolveDataset, type BackendInfo } from '@tq/ml';
 import type { DatasetStore, ModelRegistry } from '@tq/storage';
-import type { JobHooks } from '@tq/queue';
-import { findVersionOfJob } from './train.runner';
+import { findVersionOfJob } from './train.job';
 
 export interface CompressDeps { registry: ModelRegistry; datasets: DatasetStore; backend: BackendInfo }
 
@@ -13,9 +12,10 @@ const CALIBRATION_ROWS = 512;
  * Weight quantization as a new version (lineage: compressed from the source). uint8 also gets an
  * int8 ONNX graph, so the smaller model is faster to serve too, not only to store.
  */
-export async function runCompression(req: CompressRequest, deps: CompressDeps, hooks: Pick<JobHooks<CompressProgress>, 'jobId' | 'onProgress'>): Promise<CompressResult> {
+export async function compressJob(req: CompressJobData, deps: CompressDeps, hooks: JobHooks<CompressProgress>): Promise<CompressResult> {
   const dtype = req.quantize?.dtype ?? 'uint8';
   await hooks.onProgress({ stage: 'compressing', percent: 10 });
+  throwIfCancelled(hooks.signal);
   // A retried job (its worker died after registering) finishes the version it made instead of adding another.
   const earlier = await findVersionOfJob(deps.registry, req.targetName ?? req.source.name, hooks.jobId);
   const made = earlier
@@ -23,6 +23,7 @@ export async function runCompression(req: CompressRequest, deps: CompressDeps, h
     : await compressVersion(deps.registry, req.source, { dtype, targetName: req.targetName, jobId: hooks.jobId });
   const ref = { name: made.meta.name, version: made.meta.version };
   await hooks.onProgress({ stage: 'saving', percent: 80 });
+  throwIfCancelled(hooks.signal);
   const { model } = await loadModelVersion(deps.registry, ref);
   try {
     await attachOnnx(deps.registry, ref, model, dtype === 'uint8' ? { quantize: 'int8', calibration: await calibrationRows(deps, made.meta.lineage.parent) } : {});

@@ -1,0 +1,3 @@
+export * from './train.job';
+export * from './compress.job';
+export * from './infer.job';

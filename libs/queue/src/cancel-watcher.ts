@@ -1,0 +1,71 @@
+import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { CancelledError } from '@tq/contracts';
+import { loadConfig } from '@tq/config';
+import { cancelKey } from './cancellation';
+import { RedisClientHolder } from './redis.provider';
+
+export interface WatchedJob {
+  /** Aborts with CancelledError when a cancel is requested, or with the outer signal's reason. */
+  signal: AbortSignal;
+  release(): void;
+}
+
+/**
+ * Turns cross-process cancel requests into AbortSignals: one timer per worker process reads the
+ * cancel keys of every job it runs with a single MGET every CANCEL_POLL_MS (250 ms: a cancelled job
+ * stops within about one poll plus one batch), and only while it runs any.
+ */
+@Injectable()
+export class CancelWatcher implements OnApplicationShutdown {
+  private readonly logger = new Logger('cancel');
+  private readonly jobs = new Map<string, AbortController>();
+  private readonly everyMs = loadConfig().CANCEL_POLL_MS;
+  private timer?: NodeJS.Timeout;
+  private lastError = 0;
+
+  constructor(private readonly redis: RedisClientHolder) {}
+
+  watch(jobId: string, outer?: AbortSignal): WatchedJob {
+    const controller = new AbortController();
+    const forward = () => controller.abort(outer?.reason);
+    if (outer?.aborted) forward();
+    outer?.addEventListener('abort', forward, { once: true });
+    this.jobs.set(jobId, controller);
+    this.timer ??= setInterval(() => void this.poll(), this.everyMs);
+    return {
+      signal: controller.signal,
+      release: () => {
+        outer?.removeEventListener('abort', forward);
+        if (this.jobs.get(jobId) === controller) this.jobs.delete(jobId);
+        if (this.jobs.size === 0) this.stop();
+      },
+    };
+  }
+
+  onApplicationShutdown(): void {
+    this.stop();
+  }
+
+  private stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private async poll(): Promise<void> {
+    const ids = [...this.jobs.keys()];
+    if (ids.length === 0) return;
+    try {
+      const flags = await this.redis.client.mget(ids.map((id) => cancelKey(this.redis.prefix, id)));
+      flags.forEach((flag, i) => {
+        const controller = flag ? this.jobs.get(ids[i] as string) : undefined;
+        if (controller && !controller.signal.aborted) controller.abort(new CancelledError());
+      });
+    } catch (err) {
+      // A Redis hiccup: the next poll asks again; say so once a minute, not once a poll.
+      if (Date.now() - this.lastError > 60_000) {
+        this.lastError = Date.now();
+        this.logger.warn(`cannot read cancel requests: ${(err as Error).message}`);
+      }
+    }
+  }
+}
