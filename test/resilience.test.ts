@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
 import { after, before, describe, it } from 'node:test';
-import { QueueEvents } from 'bullmq';
+import { Queue, QueueEvents } from 'bullmq';
 import { TestSystem } from './support/system';
 import { waitFor } from './support/wait-for';
 
@@ -40,6 +40,15 @@ describe('cancellation', () => {
     assert.equal(job.attempts, 1);
     console.log(`# cancel took effect after ${Date.now() - asked} ms`);
     assert.equal((await system.request('GET', '/v1/models/digits')).status, 404);
+    // The dashboard lists only real failures as failed: the cancelled job leaves BullMQ for a tombstone.
+    const queue = new Queue('train', { connection: { url: system.redisUrl }, prefix: system.prefix });
+    try {
+      await waitFor('the cancelled job to leave the failed list', async () => ((await queue.getJob(body.id)) ? undefined : true));
+      assert.equal(await queue.getFailedCount(), 0);
+    } finally {
+      await queue.close();
+    }
+    assert.equal((await system.request('GET', `/v1/jobs/${body.id}`)).body.state, 'cancelled');
   });
 });
 

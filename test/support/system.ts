@@ -35,6 +35,10 @@ export class TestSystem {
     return system;
   }
 
+  get redisUrl(): string {
+    return this.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  }
+
   addWorker(extraEnv: Record<string, string> = {}): ChildProcess {
     const worker = startApp(WORKER_MAIN, `worker-${this.workers.length + 1}`, { ...this.env, ...this.workerEnv, ...extraEnv }, !process.env.TQ_TEST_VERBOSE);
     this.workers.push(worker);

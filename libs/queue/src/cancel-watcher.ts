@@ -1,8 +1,13 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { CancelledError } from '@tq/contracts';
+import type { Job } from 'bullmq';
+import { CANCELLED_REASON, CancelledError, PUBLIC_JOB_TYPES, type JobName, type PublicJobType } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { cancelKey } from './cancellation';
+import { toJobView } from './job-view';
 import { RedisClientHolder } from './redis.provider';
+import { writeTombstone } from './tombstones';
+
+const isPublicJob = (name: JobName): name is PublicJobType => (PUBLIC_JOB_TYPES as readonly JobName[]).includes(name);
 
 export interface WatchedJob {
   /** Aborts with CancelledError when a cancel is requested, or with the outer signal's reason. */
@@ -40,6 +45,19 @@ export class CancelWatcher implements OnApplicationShutdown {
         if (this.jobs.size === 0) this.stop();
       },
     };
+  }
+
+  /**
+   * A job that failed because it was cancelled leaves BullMQ for a tombstone (its last view), so
+   * the dashboard lists only real failures as failed while GET /v1/jobs/:id still answers.
+   */
+  async retireCancelled(job: Job, type: JobName): Promise<void> {
+    if (!job.id || !job.failedReason?.includes(CANCELLED_REASON)) return;
+    if (isPublicJob(type)) {
+      const view = await toJobView(job, type, 'failed');
+      await writeTombstone(this.redis.client, this.redis.prefix, view, loadConfig().JOB_HISTORY_AGE_SECONDS);
+    }
+    await job.remove();
   }
 
   onApplicationShutdown(): void {

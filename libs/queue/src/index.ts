@@ -6,3 +6,5 @@ export * from './typed-worker-host';
 export * from './cancellation';
 export * from './cancel-watcher';
 export * from './redis.provider';
+export * from './job-view';
+export * from './tombstones';

@@ -1,4 +1,4 @@
-import { WorkerHost } from '@nestjs/bullmq';
+import { OnWorkerEvent, WorkerHost } from '@nestjs/bullmq';
 import { Logger } from '@nestjs/common';
 import { UnrecoverableError, type Job } from 'bullmq';
 import {
@@ -47,6 +47,15 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
     } finally {
       watched.release();
     }
+  }
+
+  /** Cancelled jobs leave the failed list (see CancelWatcher.retireCancelled). */
+  @OnWorkerEvent('failed')
+  async onFailed(job: Job | undefined): Promise<void> {
+    if (!job) return;
+    await this.cancels.retireCancelled(job, this.jobName).catch((err: unknown) => {
+      this.logger.warn(`cancelled job ${job.id} stays in the failed list: ${(err as Error).message}`);
+    });
   }
 
   protected abstract handle(data: JobDataOf<N>, hooks: JobHooks<JobProgressOf<N>>): Promise<JobResultOf<N>>;

@@ -6,12 +6,12 @@ import {
   type JobListQuery, type JobMeta, type JobView, type PublicJobType, type TrainRequest,
 } from '@tq/contracts';
 import { JobInputStore } from '@tq/storage';
-import { JobProducer, RedisClientHolder, requestCancel } from '@tq/queue';
+import { JobProducer, RedisClientHolder, STATES_OF, readTombstone, requestCancel, toJobView, writeTombstone } from '@tq/queue';
+import { loadConfig } from '@tq/config';
 import { notFound } from '../common/http-issues';
 import { newJobId, typeOfJobId } from './job-id';
-import { STATES_OF, toJobView } from './job-view';
 
-const TOMBSTONE_TTL_SECONDS = 7 * 24 * 3600;
+
 /** A client's X-Request-Id is kept when it is a plain token; otherwise the API makes one. */
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -52,8 +52,8 @@ export class JobsService {
   async view(id: string): Promise<JobView> {
     const found = await this.find(id);
     if (found) return toJobView(found.job, found.type);
-    const tombstone = await this.redis.client.get(this.tombstoneKey(id));
-    if (tombstone) return JSON.parse(tombstone) as JobView;
+    const tombstone = await readTombstone(this.redis.client, this.redis.prefix, id);
+    if (tombstone) return tombstone;
     throw notFound('id', `no job "${id}"`);
   }
 
@@ -69,7 +69,7 @@ export class JobsService {
       const removed = await found.job.remove().then(() => true, () => false); // fails when a worker took it meanwhile
       if (removed) {
         const cancelled: JobView = { ...view, state: 'cancelled', error: CANCELLED_REASON, finishedAt: new Date().toISOString() };
-        await this.redis.client.set(this.tombstoneKey(id), JSON.stringify(cancelled), 'EX', TOMBSTONE_TTL_SECONDS);
+        await writeTombstone(this.redis.client, this.redis.prefix, cancelled, loadConfig().JOB_HISTORY_AGE_SECONDS);
         return cancelled;
       }
     }
@@ -94,9 +94,5 @@ export class JobsService {
       .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
       .slice((query.page - 1) * query.pageSize, wanted);
     return { items, page: query.page, pageSize: query.pageSize };
-  }
-
-  private tombstoneKey(id: string): string {
-    return `${this.redis.prefix}:tq-cancelled:${id}`;
   }
 }
