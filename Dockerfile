@@ -12,12 +12,14 @@ ARG CUDA_IMAGE=nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04
 
 # ---------------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS build
-# @scarf/scarf (pulled in by a dependency) phones home from its postinstall unless told not to.
+# npm >= 11 runs no dependency install script (package.json's allowScripts denies them all); this
+# image's npm 10 ignores allowScripts, so the two scripts that would reach outside the registry are
+# told not to: @scarf/scarf phones home, and onnxruntime-node would download its CUDA provider (the
+# CPU binaries ship in the npm package; the CUDA provider is fetched only in gpu-build below).
 ENV SCARF_ANALYTICS=false \
+    ONNXRUNTIME_NODE_INSTALL=skip \
     npm_config_update_notifier=false
 WORKDIR /app
-# .npmrc carries onnxruntime-node-install=skip: the CPU binaries ship in the npm package, the CUDA
-# provider is fetched only in gpu-build below.
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci --no-audit --no-fund
 # The whole tree that tsconfig.json includes (apps, libs, tools, types, test, bench: bench imports

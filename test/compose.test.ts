@@ -212,7 +212,7 @@ describe('docker-compose.yml and Dockerfile', () => {
   });
 
   test('the build context keeps what `npm run build` compiles, and the build stage copies it all', () => {
-    const { config } = ts.readConfigFile(join(ROOT, 'tsconfig.json'), ts.sys.readFile) as { config: { include: string[] } };
+    const { config } = ts.readConfigFile(join(ROOT, 'tsconfig.json'), (p) => ts.sys.readFile(p)) as { config: { include: string[] } };
     const needed = [...new Set(config.include.map((p) => p.split('/')[0])), 'package.json', 'package-lock.json', '.npmrc', 'tsconfig.json'];
     const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
       .map((l) => l.replace(/^\.?\//, '').replace(/\/(\*\*)?$/, ''));

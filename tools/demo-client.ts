@@ -55,7 +55,7 @@ function parseEvent(raw: string): { type: string; data: Record<string, unknown> 
 }
 
 function describe(p: Record<string, unknown>): string {
-  const parts = [p.stage, p.epoch !== undefined ? `epoch ${p.epoch}/${p.epochs}` : undefined, typeof p.loss === 'number' ? `loss ${p.loss.toFixed(4)}` : undefined,
-    typeof p.samplesPerSec === 'number' ? `${Math.round(p.samplesPerSec)} samples/s` : undefined, p.rows !== undefined ? `${p.rows} rows` : undefined];
+  const parts = [p.stage, typeof p.epoch === 'number' ? `epoch ${p.epoch}/${Number(p.epochs)}` : undefined, typeof p.loss === 'number' ? `loss ${p.loss.toFixed(4)}` : undefined,
+    typeof p.samplesPerSec === 'number' ? `${Math.round(p.samplesPerSec)} samples/s` : undefined, typeof p.rows === 'number' ? `${p.rows} rows` : undefined];
   return parts.filter(Boolean).join(', ');
 }

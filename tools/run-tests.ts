@@ -5,16 +5,19 @@ import { ensureRedis } from './ensure-redis';
 import { ensureTestPrerequisites } from './test-prerequisites';
 
 /**
- * `npm test`: makes sure Redis and the tools the tests drive (headless Chromium, docker-compose)
- * are there, then runs every compiled *.test.js under node's test runner, one file at a time
- * (the machine has 2 cores and most tests run real worker processes). Args filter by substring.
+ * `npm test`: runs the static checks (`npm run check`: lint, format, cycles), makes sure Redis and
+ * the tools the tests drive (headless Chromium, docker-compose) are there, then runs every compiled
+ * *.test.js under node's test runner, one file at a time (the machine has 2 cores and most tests run
+ * real worker processes). Args filter by substring and skip the static checks, so that
+ * `npm test -- <filter>` stays quick while working on one thing.
  */
 async function main(): Promise<void> {
+  const filters = process.argv.slice(2);
+  if (filters.length === 0) runStaticChecks();
   ensureTestPrerequisites();
   const redis = await ensureRedis();
   console.log(`redis: ${redis.url} (${redis.source})`);
   const root = join(__dirname, '..');
-  const filters = process.argv.slice(2);
   const files = findTests(root).filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
   if (files.length === 0) throw new Error(`no test files match ${filters.join(' ')}`);
   const run = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
@@ -22,6 +25,12 @@ async function main(): Promise<void> {
   });
   await redis.stop();
   process.exit(run.status ?? 1);
+}
+
+/** Seconds, against the minutes the tests take: fail on them first. */
+function runStaticChecks(): void {
+  const run = spawnSync('npm', ['run', '--silent', 'check'], { stdio: 'inherit' });
+  if (run.status !== 0) throw new Error('static checks failed: see `npm run check` above');
 }
 
 function findTests(dir: string): string[] {

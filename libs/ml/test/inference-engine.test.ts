@@ -131,6 +131,19 @@ describe('InferenceEngine', () => {
     assert.equal(tf.memory().numTensors, baseline);
   });
 
+  it('evicts by recency of use, not of loading, and refuses a cache size that is not a positive integer', async () => {
+    const engine = new InferenceEngine({ registry, cacheSize: 2 });
+    const rows = randomRows(4, 12);
+    for (const name of ['alpha', 'beta', 'alpha', 'gamma']) await engine.predict({ name, version: 1 }, rows, 4);
+    assert.deepEqual(engine.cached(), ['alpha/1', 'gamma/1'], 'least recently used first; beta was pushed out');
+    assert.deepEqual(engine.stats, { loads: 3, releases: 1 });
+    await engine.close();
+    assert.deepEqual(engine.stats, { loads: 3, releases: 3 });
+    for (const cacheSize of [0, 1.5, -1]) {
+      assert.throws(() => new InferenceEngine({ registry, cacheSize }), /cache size must be a positive integer/);
+    }
+  });
+
   it('prefers model.int8.onnx when attached (int8 compute, close to float) unless told not to', async () => {
     const ref = { name: 'gamma', version: 1 };
     const calibration = randomRows(200, 3);

@@ -69,6 +69,8 @@ const NOT_INSTALLED = 'not installed';
 /** undefined when `pkg` loaded; else why not ("not installed" only when the package itself is absent). */
 function tryRequire(pkg: string): string | undefined {
   try {
+    // An optional package named at run time: only require() says synchronously why it is absent.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     require(pkg);
     return undefined;
   } catch (err) {

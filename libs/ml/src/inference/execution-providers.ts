@@ -10,7 +10,8 @@ import * as ort from 'onnxruntime-node';
  * one onnxruntime-node lists. Unset: 'cuda' when its provider library is installed, else CPU only.
  * onnxruntime-node always *lists* cuda on linux/x64 (bundled: false); the library itself arrives only
  * when the package's install script downloads it (ONNXRUNTIME_NODE_INSTALL=cuda12 — this project's
- * .npmrc skips it, so CPU machines never pay for it), so its presence is the real signal.
+ * package.json allowScripts denies that script, so CPU machines never pay for it), so its presence is
+ * the real signal.
  */
 export function resolveExecutionProviders(setting?: string): string[] {
   const supported = ort.listSupportedBackends().map((b) => b.name);

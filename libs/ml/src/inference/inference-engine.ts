@@ -1,8 +1,8 @@
+import { LRUCache } from 'lru-cache';
 import type { ModelRef, ModelVersionMeta } from '@tq/contracts';
 import type { ModelRegistry } from '@tq/storage';
 import { FeatureCountError } from './errors';
 import { resolveExecutionProviders } from './execution-providers';
-import { LruCache } from './lru-cache';
 import { loadOrtRunner, loadTfjsRunner, type ModelRunner } from './model-runners';
 
 export const ONNX_ARTIFACT = 'model.onnx';
@@ -42,7 +42,7 @@ interface Entry { artifact: string; runner: Promise<ModelRunner>; users: number;
  */
 export class InferenceEngine {
   private readonly registry: ModelRegistry;
-  private readonly cache: LruCache<string, Entry>;
+  private readonly cache: LRUCache<string, Entry>;
   private readonly releases = new Set<Promise<void>>();
   private readonly releaseErrors: unknown[] = [];
   private readonly providers: string[];
@@ -56,7 +56,10 @@ export class InferenceEngine {
 
   constructor(opts: InferenceEngineOptions) {
     this.registry = opts.registry;
-    this.cache = new LruCache(opts.cacheSize, (_key, entry) => this.evict(entry));
+    const max = opts.cacheSize;
+    if (!Number.isInteger(max) || max < 1) throw new RangeError(`cache size must be a positive integer, got ${max}`);
+    // dispose runs for every entry pushed out, deleted or cleared: the one place models are released.
+    this.cache = new LRUCache({ max, dispose: (entry) => this.evict(entry) });
     this.providers = opts.executionProviders ?? resolveExecutionProviders();
     this.threads = opts.intraOpNumThreads ?? 0;
     this.preferInt8 = opts.preferInt8 ?? true;
@@ -101,7 +104,7 @@ export class InferenceEngine {
 
   /** Keys ("name/version") of the loaded models, least recently used first. */
   cached(): string[] {
-    return this.cache.keys();
+    return [...this.cache.rkeys()];
   }
 
   /** Releases every loaded model (throws if any release failed, here or at an earlier eviction); predict fails afterwards. */

@@ -34,7 +34,7 @@ export function fusedAdamConfig(backendName: string): KernelConfig {
     const a1 = Math.fround(1 - beta1), a2 = Math.fround(1 - beta2);
     const simd = simdKernels(backend);
     if (simd) {
-      const p = simd.ptr;
+      const p = (t: TensorInfo) => simd.ptr(t);
       simd.adam(p(x), p(m), p(v), p(g), p(outX), p(outM), p(outV), size, beta1, a1, beta2, a2, learningRate, c1, c2, epsilon);
       return [outX, outM, outV];
     }

@@ -38,7 +38,7 @@ export function sumConfig(original: KernelConfig): KernelConfig {
     const leading = rank >= 2 && axes.length === rank - 1 && axes.every((ax, i) => ax === i);
     if (!simd || !leading || !float(x)) return original.kernelFunc(args);
     const c = x.shape[rank - 1]!;
-    const out = allocF32(args.backend, keepDims ? [...Array(rank - 1).fill(1), c] : [c]);
+    const out = allocF32(args.backend, keepDims ? [...Array<number>(rank - 1).fill(1), c] : [c]);
     simd.colSum(simd.ptr(x), simd.ptr(out), c === 0 ? 0 : tf.util.sizeFromShape(x.shape) / c, c);
     return out;
   };

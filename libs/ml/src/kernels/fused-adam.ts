@@ -24,6 +24,8 @@ interface AdamInternals extends FusedAdamAttrs {
 }
 type Grads = Parameters<tf.AdamOptimizer['applyGradients']>[0];
 
+// Unbound on purpose: put back on the prototype on uninstall and called with .call(this).
+// eslint-disable-next-line @typescript-eslint/unbound-method
 const stockApplyGradients = tf.AdamOptimizer.prototype.applyGradients;
 
 function slot(name: string, value: tf.Variable): Slot {

@@ -30,6 +30,11 @@ export const floatOps: WeightedOps = {
 };
 
 type Config = Record<string, unknown>;
+
+/** A config field as text: strings as they are, anything else as JSON (never "[object Object]"). */
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : String(JSON.stringify(value));
+}
 const IDENTITY_LAYERS = new Set(['Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'InputLayer']);
 
 /** Emits one tfjs layer (inference semantics) on `x`; returns the value it produces. */
@@ -38,13 +43,13 @@ export function emitLayer(g: OnnxGraph, ops: WeightedOps, layer: tf.layers.Layer
   const cfg = layer.getConfig() as Config;
   const outShape = outputShapeOf(layer);
   if (IDENTITY_LAYERS.has(cls)) return x; // dropout & noise layers are the identity at inference
-  if (cfg.dataFormat !== undefined && cfg.dataFormat !== 'channelsLast') throw new UnsupportedLayerError(`${layer.name}: dataFormat ${String(cfg.dataFormat)}`);
+  if (cfg.dataFormat !== undefined && cfg.dataFormat !== 'channelsLast') throw new UnsupportedLayerError(`${layer.name}: dataFormat ${text(cfg.dataFormat)}`);
   switch (cls) {
     case 'Dense': {
       const v = toNhwc(g, x);
       const { kernel, bias } = kernelAndBias(layer);
       const [k, m] = kernel.shape;
-      const act = String(cfg.activation ?? 'linear');
+      const act = text(cfg.activation ?? 'linear');
       const y = ops.dense(g, v, kernel.data, k!, m!, bias, layer.name, act);
       const out: Value = { name: y.name, shape: outShape, layout: 'nhwc', quant: y.quant };
       return y.activated ? out : emitActivation(g, out, act);
@@ -57,9 +62,9 @@ export function emitLayer(g: OnnxGraph, ops: WeightedOps, layer: tf.layers.Layer
       const dilations = pair(cfg.dilationRate, 1);
       const attrs = {
         kernel_shape: attr.ints([kh, kw]), strides: attr.ints(strides), dilations: attr.ints(dilations), group: attr.int(1),
-        pads: attr.ints(pads(x.shape, [kh, kw], strides, dilations, String(cfg.padding ?? 'valid'))),
+        pads: attr.ints(pads(x.shape, [kh, kw], strides, dilations, text(cfg.padding ?? 'valid'))),
       };
-      const act = String(cfg.activation ?? 'linear');
+      const act = text(cfg.activation ?? 'linear');
       const y = ops.conv(g, v, hwioToOihw(kernel.data, kh, kw, cin, cout), [cout, cin, kh, kw], bias, attrs, layer.name, act);
       const out: Value = { name: y.name, shape: outShape, layout: 'nchw', quant: y.quant };
       return y.activated ? out : emitActivation(g, out, act);
@@ -69,7 +74,7 @@ export function emitLayer(g: OnnxGraph, ops: WeightedOps, layer: tf.layers.Layer
       const v = toNchw(g, x);
       const size = pair(cfg.poolSize, 2);
       const strides = cfg.strides == null ? size : pair(cfg.strides, 1);
-      const attrs: Record<string, Attr> = { kernel_shape: attr.ints(size), strides: attr.ints(strides), pads: attr.ints(pads(x.shape, size, strides, [1, 1], String(cfg.padding ?? 'valid'))) };
+      const attrs: Record<string, Attr> = { kernel_shape: attr.ints(size), strides: attr.ints(strides), pads: attr.ints(pads(x.shape, size, strides, [1, 1], text(cfg.padding ?? 'valid'))) };
       // TF's 'same' average pooling divides by the number of real (unpadded) cells.
       if (cls === 'AveragePooling2D') attrs.count_include_pad = attr.int(0);
       // A max of values on a uint8 grid stays on it; an average does not.
@@ -86,7 +91,7 @@ export function emitLayer(g: OnnxGraph, ops: WeightedOps, layer: tf.layers.Layer
       return { name: g.node('Reshape', [v.name, g.int64s('shape', [0, ...outShape])]), shape: outShape, layout: 'nhwc', quant: v.quant };
     }
     case 'BatchNormalization': return emitBatchNorm(g, layer, cfg, x);
-    case 'Activation': return emitActivation(g, x, String(cfg.activation));
+    case 'Activation': return emitActivation(g, x, text(cfg.activation));
     case 'ReLU': {
       if (cfg.maxValue == null) return emitActivation(g, x, 'relu');
       return floatValue(x, g.node('Clip', [x.name, g.floats('zero', [], [0]), g.floats('max', [], [Number(cfg.maxValue)])]));
@@ -94,7 +99,7 @@ export function emitLayer(g: OnnxGraph, ops: WeightedOps, layer: tf.layers.Layer
     case 'LeakyReLU': return floatValue(x, g.node('LeakyRelu', [x.name], { alpha: attr.float(Number(cfg.alpha ?? 0.3)) }));
     case 'ELU': return floatValue(x, g.node('Elu', [x.name], { alpha: attr.float(Number(cfg.alpha ?? 1)) }));
     case 'Softmax': {
-      if (cfg.axis !== undefined && cfg.axis !== -1 && cfg.axis !== x.shape.length) throw new UnsupportedLayerError(`${layer.name}: softmax axis ${String(cfg.axis)}`);
+      if (cfg.axis !== undefined && cfg.axis !== -1 && cfg.axis !== x.shape.length) throw new UnsupportedLayerError(`${layer.name}: softmax axis ${text(cfg.axis)}`);
       return emitActivation(g, x, 'softmax');
     }
     default: throw new UnsupportedLayerError(`layer ${layer.name} of class ${cls} is not supported`);

@@ -1,4 +1,4 @@
-import type { WasmFunction } from './assembler';
+import type { ValType, WasmFunction } from './assembler';
 
 /**
  * gemm(a, b, c, M, K, N, sAi, sAk): C[M,N] = A·B in float32, with A read through strides (element
@@ -178,7 +178,9 @@ export const GEMM: WasmFunction = {
   locals: {
     i0: 'i32', j0: 'i32', j: 'i32', k: 'i32', k0: 'i32', kLen: 'i32', ib: 'i32', iEnd: 'i32', pb: 'i32', pc: 'i32',
     rowStep: 'i32', kStep: 'i32', bStep: 'i32', acc: 'f32', s: 'v128', b0: 'v128', b1: 'v128',
-    ...Object.fromEntries(Array.from({ length: MR }, (_, r) => [[`pa${r}`, 'i32'], [`c${r}0`, 'v128'], [`c${r}1`, 'v128']]).flat()),
+    ...Object.fromEntries(
+      Array.from({ length: MR }, (_, r): [string, ValType][] => [[`pa${r}`, 'i32'], [`c${r}0`, 'v128'], [`c${r}1`, 'v128']]).flat(),
+    ),
   },
   body,
 };
