@@ -16,7 +16,7 @@ export interface JobHooks<P> {
    */
   readonly signal: AbortSignal;
   /** Reports progress (BullMQ progress, SSE, the dashboard). */
-  onProgress(progress: P): Promise<void>;
+  readonly onProgress: (progress: P) => Promise<void>;
   /** A line for the job's log (shown in the dashboard) and the process log. */
-  log(line: string): void;
+  readonly log: (line: string) => void;
 }

@@ -2,7 +2,7 @@ import { OnWorkerEvent, WorkerHost } from '@nestjs/bullmq';
 import { Logger } from '@nestjs/common';
 import { UnrecoverableError, type Job } from 'bullmq';
 import {
-  CancelledError, TqError, describeIssues, envelopeSchemaOf, progressSchemaOf, resultSchemaOf,
+  TqError, describeIssues, envelopeSchemaOf, progressSchemaOf, resultSchemaOf,
   type JobDataOf, type JobHooks, type JobName, type JobProgressOf, type JobResultOf,
 } from '@tq/contracts';
 import type { CancelWatcher } from './cancel-watcher';
@@ -41,7 +41,7 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
       return resultSchemaOf(this.jobName).parse(await this.handle(parsed.data.request, hooks));
     } catch (err) {
       // A body that stopped on its aborted signal may throw whatever its await threw: a cancel is a cancel.
-      const reason = watched.signal.aborted && !(err instanceof TqError) ? watched.signal.reason : err;
+      const reason: unknown = watched.signal.aborted && !(err instanceof TqError) ? watched.signal.reason : err;
       if (reason instanceof TqError && !reason.retryable) throw new UnrecoverableError(reason.message);
       throw err;
     } finally {
