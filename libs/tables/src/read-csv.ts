@@ -1,0 +1,66 @@
+import type { Readable } from 'node:stream';
+import { CsvError, parse } from 'csv-parse';
+import { FieldError, TooLargeError } from '@tq/contracts';
+import type { Cell } from './cells';
+import { checkHeader, checkRowCount } from './header';
+import { at, type TableLimits } from './limits';
+import type { TableSource } from './table-source';
+import { Utf8Guard } from './utf8-guard';
+
+/**
+ * Reads a CSV from a byte stream with csv-parse: a BOM is dropped, quoted fields may hold commas,
+ * quotes and newlines, the first record is the header. Rows come back as strings (missing cells are
+ * recognised later, see cells.ts). Memory is bounded by backpressure and `maxRecordBytes`.
+ */
+export async function readCsv(source: Readable, limits: TableLimits): Promise<TableSource> {
+  const guard = new Utf8Guard();
+  const parser = parse({ bom: true, max_record_size: limits.maxRecordBytes, skip_empty_lines: true, readableHighWaterMark: 1024 } as never);
+  source.on('error', (err) => parser.destroy(err));
+  source.pipe(guard).pipe(parser);
+  const records = parser[Symbol.asyncIterator]() as AsyncIterator<string[]>;
+  const first = await next(records, guard, 0, limits, 0);
+  if (first === undefined) throw new FieldError('file', 'the CSV is empty (no header)');
+  if (guard.badOffset !== undefined) throw brokenUtf8(guard, 'header');
+  const columns = checkHeader(first, limits);
+  return { columns, rows: rows(records, guard, columns, limits, () => source.destroy()) };
+}
+
+async function* rows(records: AsyncIterator<string[]>, guard: Utf8Guard, columns: readonly string[], limits: TableLimits, stop: () => void): AsyncGenerator<Cell[]> {
+  let row = 0;
+  try {
+    for (let record = await next(records, guard, 1, limits, columns.length); record !== undefined; record = await next(records, guard, row + 2, limits, columns.length)) {
+      row++;
+      checkRowCount(row, limits);
+      if (guard.badOffset !== undefined) checkDecoded(record, row, columns, guard);
+      yield record;
+    }
+    if (guard.badOffset !== undefined) throw brokenUtf8(guard, at(row + 1));
+  } finally {
+    stop();
+  }
+}
+
+/** The next record; csv-parse's errors become FieldError / TooLargeError naming the row. */
+async function next(records: AsyncIterator<string[]>, guard: Utf8Guard, row: number, limits: TableLimits, width: number): Promise<string[] | undefined> {
+  try {
+    const r = await records.next();
+    return r.done ? undefined : r.value;
+  } catch (err) {
+    if (guard.badOffset !== undefined) throw brokenUtf8(guard, row === 0 ? 'header' : at(row));
+    if (!(err instanceof CsvError)) throw err;
+    const where = row === 0 ? 'header' : at(row);
+    if (err.code === 'CSV_MAX_RECORD_SIZE') throw new TooLargeError(where, `a record is longer than ${limits.maxRecordBytes} bytes`);
+    if (err.code === 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH') throw new FieldError(where, `has ${(err as { record?: unknown[] }).record?.length ?? 'another number of'} cells, the header has ${width}`);
+    throw new FieldError(where, `not valid CSV: ${err.message}`);
+  }
+}
+
+/** Once the guard saw invalid bytes, the first row whose text holds U+FFFD is where they were. */
+function checkDecoded(record: readonly string[], row: number, columns: readonly string[], guard: Utf8Guard): void {
+  const k = record.findIndex((cell) => cell.includes('\uFFFD'));
+  if (k >= 0) throw brokenUtf8(guard, at(row, columns[k]));
+}
+
+function brokenUtf8(guard: Utf8Guard, where: string): FieldError {
+  return new FieldError(where, `invalid UTF-8 (first invalid byte at offset ${guard.badOffset}); save the file as UTF-8`);
+}
