@@ -8,27 +8,44 @@ import type { TableSource } from './table-source';
 import { Utf8Guard } from './utf8-guard';
 
 /**
+ * Records csv-parse may hold parsed ahead of the reader: memory is bounded by this times
+ * maxRecordBytes (plus the stream buffers, 16 KiB each).
+ */
+const PARSED_AHEAD = 16;
+
+/**
  * Reads a CSV from a byte stream with csv-parse: a BOM is dropped, quoted fields may hold commas,
  * quotes and newlines, the first record is the header. Rows come back as strings (missing cells are
  * recognised later, see cells.ts). Memory is bounded by backpressure and `maxRecordBytes`.
+ * As the parser runs ahead, an error in row n may surface before rows just before n are yielded
+ * (even from this call, for a short file); it always names row n.
  */
 export async function readCsv(source: Readable, limits: TableLimits): Promise<TableSource> {
   const guard = new Utf8Guard();
-  const parser = parse({ bom: true, max_record_size: limits.maxRecordBytes, skip_empty_lines: true, readableHighWaterMark: 1024 } as never);
+  const parser = parse({ bom: true, max_record_size: limits.maxRecordBytes, skip_empty_lines: true, readableHighWaterMark: PARSED_AHEAD } as never);
   source.on('error', (err) => parser.destroy(err));
   source.pipe(guard).pipe(parser);
   const records = parser[Symbol.asyncIterator]() as AsyncIterator<string[]>;
-  const first = await next(records, guard, 0, limits, 0);
-  if (first === undefined) throw new FieldError('file', 'the CSV is empty (no header)');
-  if (guard.badOffset !== undefined) throw brokenUtf8(guard, 'header');
-  const columns = checkHeader(first, limits);
-  return { columns, rows: rows(records, guard, columns, limits, () => source.destroy()) };
+  const stop = () => {
+    source.destroy();
+    parser.destroy();
+  };
+  try {
+    const first = await next(records, guard, limits);
+    if (first === undefined) throw new FieldError('file', 'the CSV is empty (no header)');
+    if (guard.badOffset !== undefined && first.some((name) => name.includes('\uFFFD'))) throw brokenUtf8(guard, 'header');
+    const columns = checkHeader(first, limits);
+    return { columns, rows: rows(records, guard, columns, limits, stop) };
+  } catch (err) {
+    stop();
+    throw err;
+  }
 }
 
 async function* rows(records: AsyncIterator<string[]>, guard: Utf8Guard, columns: readonly string[], limits: TableLimits, stop: () => void): AsyncGenerator<Cell[]> {
   let row = 0;
   try {
-    for (let record = await next(records, guard, 1, limits, columns.length); record !== undefined; record = await next(records, guard, row + 2, limits, columns.length)) {
+    for (let record = await next(records, guard, limits); record !== undefined; record = await next(records, guard, limits)) {
       row++;
       checkRowCount(row, limits);
       if (guard.badOffset !== undefined) checkDecoded(record, row, columns, guard);
@@ -40,17 +57,25 @@ async function* rows(records: AsyncIterator<string[]>, guard: Utf8Guard, columns
   }
 }
 
-/** The next record; csv-parse's errors become FieldError / TooLargeError naming the row. */
-async function next(records: AsyncIterator<string[]>, guard: Utf8Guard, row: number, limits: TableLimits, width: number): Promise<string[] | undefined> {
+/**
+ * The next record; csv-parse's errors become FieldError / TooLargeError naming the row. The row
+ * comes from the error's own record count: the parser runs ahead of the rows yielded so far.
+ */
+async function next(records: AsyncIterator<string[]>, guard: Utf8Guard, limits: TableLimits): Promise<string[] | undefined> {
   try {
     const r = await records.next();
     return r.done ? undefined : r.value;
   } catch (err) {
-    if (guard.badOffset !== undefined) throw brokenUtf8(guard, row === 0 ? 'header' : at(row));
     if (!(err instanceof CsvError)) throw err;
-    const where = row === 0 ? 'header' : at(row);
+    // `records` counts the header too, so it is the 1-based data row of the failing record.
+    const parsed = (err as CsvError & { records?: number }).records ?? 0;
+    const where = parsed === 0 ? 'header' : at(parsed);
+    if (guard.badOffset !== undefined) throw brokenUtf8(guard, where);
     if (err.code === 'CSV_MAX_RECORD_SIZE') throw new TooLargeError(where, `a record is longer than ${limits.maxRecordBytes} bytes`);
-    if (err.code === 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH') throw new FieldError(where, `has ${(err as { record?: unknown[] }).record?.length ?? 'another number of'} cells, the header has ${width}`);
+    if (err.code === 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH') {
+      const expected = /expect (\d+)/.exec(err.message)?.[1] ?? 'another number of';
+      throw new FieldError(where, `has ${(err as { record?: unknown[] }).record?.length ?? 'another number of'} cells, the header has ${expected}`);
+    }
     throw new FieldError(where, `not valid CSV: ${err.message}`);
   }
 }
