@@ -7,7 +7,7 @@ const REGISTERS = 1 << HLL_BITS;
  * Distinct values and their counts in bounded memory: an exact count map for the first
  * EXACT_DISTINCT values (which also gives the top categories), then a HyperLogLog sketch
  * (4,096 registers, about 1.6% standard error) fed with every value. New values past the cap are
- * not counted individually, so `top` is exact only while `exact` is true.
+ * not counted individually (nor any number), so `top` is exact only while `exact` is true.
  */
 export class DistinctCounter {
   readonly counts = new Map<string | number, number>();
@@ -18,6 +18,8 @@ export class DistinctCounter {
   }
 
   add(key: string | number): void {
+    // Past the cap, numbers are only sketched: their top values are never listed (see profile).
+    if (this.registers !== undefined && typeof key === 'number') return this.sketch(key);
     const n = this.counts.get(key);
     if (n !== undefined) this.counts.set(key, n + 1);
     else if (this.registers === undefined && this.counts.size < EXACT_DISTINCT) this.counts.set(key, 1);

@@ -24,14 +24,17 @@ export async function readCsv(source: Readable, limits: TableLimits): Promise<Ta
   const guard = new Utf8Guard();
   const parser = parse({ bom: true, max_record_size: limits.maxRecordBytes, skip_empty_lines: true, readableHighWaterMark: PARSED_AHEAD } as never);
   source.on('error', (err) => parser.destroy(err));
+  // Errors are read from parser.errored by batches(); between reads nobody else listens, and an
+  // 'error' without a listener would be an uncaught exception.
+  parser.on('error', () => undefined);
   source.pipe(guard).pipe(parser);
-  const records = parser[Symbol.asyncIterator]() as AsyncIterator<string[]>;
+  const records = batches(parser);
   const stop = () => {
     source.destroy();
     parser.destroy();
   };
   try {
-    const first = await next(records, guard, limits);
+    const first = await nextRecord(records, guard, limits);
     if (first === undefined) throw new FieldError('file', 'the CSV is empty (no header)');
     if (guard.badOffset !== undefined && first.some((name) => name.includes('\uFFFD'))) throw brokenUtf8(guard, 'header');
     const columns = checkHeader(first, limits);
@@ -42,14 +45,16 @@ export async function readCsv(source: Readable, limits: TableLimits): Promise<Ta
   }
 }
 
-async function* rows(records: AsyncIterator<string[]>, guard: Utf8Guard, columns: readonly string[], limits: TableLimits, stop: () => void): AsyncGenerator<Cell[]> {
+async function* rows(records: Records, guard: Utf8Guard, columns: readonly string[], limits: TableLimits, stop: () => void): AsyncGenerator<Cell[]> {
   let row = 0;
   try {
-    for (let record = await next(records, guard, limits); record !== undefined; record = await next(records, guard, limits)) {
-      row++;
-      checkRowCount(row, limits);
-      if (guard.badOffset !== undefined) checkDecoded(record, row, columns, guard);
-      yield record;
+    for (let batch = await next(records, guard, limits); batch !== undefined; batch = await next(records, guard, limits)) {
+      for (const record of batch) {
+        row++;
+        checkRowCount(row, limits);
+        if (guard.badOffset !== undefined) checkDecoded(record, row, columns, guard);
+        yield record;
+      }
     }
     if (guard.badOffset !== undefined) throw brokenUtf8(guard, at(row + 1));
   } finally {
@@ -57,13 +62,49 @@ async function* rows(records: AsyncIterator<string[]>, guard: Utf8Guard, columns
   }
 }
 
+type Records = AsyncGenerator<string[][], undefined, number | undefined>;
+
 /**
- * The next record; csv-parse's errors become FieldError / TooLargeError naming the row. The row
+ * The records the parser holds, as arrays: one await per batch rather than per record (the
+ * stream's own iterator costs a promise per record). `next(1)` asks for a single record.
+ */
+async function* batches(parser: Readable): Records {
+  // The first batch is the header alone (a value passed to the first next() never arrives).
+  let limit: number | undefined = 1;
+  for (;;) {
+    const batch: string[][] = [];
+    for (let r: string[] | null; (limit === undefined || batch.length < limit) && (r = parser.read() as string[] | null) !== null;) batch.push(r);
+    if (batch.length > 0) limit = yield batch;
+    else if (parser.errored) throw parser.errored;
+    else if (parser.readableEnded || parser.destroyed) return undefined;
+    else await readable(parser);
+  }
+}
+
+/** Resolves when `s` may have data, has ended or closed; rejects on its error. */
+function readable(s: Readable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const settle = (err?: Error) => {
+      s.off('readable', ok).off('end', ok).off('close', ok).off('error', settle);
+      if (err) reject(err);
+      else resolve();
+    };
+    const ok = () => settle();
+    s.on('readable', ok).on('end', ok).on('close', ok).on('error', settle);
+  });
+}
+
+async function nextRecord(records: Records, guard: Utf8Guard, limits: TableLimits): Promise<string[] | undefined> {
+  return (await next(records, guard, limits, 1))?.[0];
+}
+
+/**
+ * The next batch of records; csv-parse's errors become FieldError / TooLargeError naming the row. The row
  * comes from the error's own record count: the parser runs ahead of the rows yielded so far.
  */
-async function next(records: AsyncIterator<string[]>, guard: Utf8Guard, limits: TableLimits): Promise<string[] | undefined> {
+async function next(records: Records, guard: Utf8Guard, limits: TableLimits, limit?: number): Promise<string[][] | undefined> {
   try {
-    const r = await records.next();
+    const r = await records.next(limit);
     return r.done ? undefined : r.value;
   } catch (err) {
     if (!(err instanceof CsvError)) throw err;

@@ -1,0 +1,119 @@
+import { spawnSync } from 'node:child_process';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { parse } from 'csv-parse';
+import { prepareTable, profileTable, readTable } from '@tq/tables';
+import { envInt } from './lib/env';
+import { fmt, printComparisons, printContext, type Comparison } from './lib/report';
+
+/**
+ * Table ingest (issue 8), on one generated CSV of BENCH_INGEST_ROWS rows (default 1,000,000):
+ * 6 numeric columns with NA cells, 2 categorical, a boolean, an ISO date and a 3-class label.
+ *  - MB/s of the @tq/tables reader + one-pass profile vs bare csv-parse (records counted) on the
+ *    same file (goal ≥ 0.8x);
+ *  - prepareTable (profile, then labels → split, fit, transform: 4 passes) and its peak RSS above
+ *    the process's idle RSS vs the float32 matrix it builds (goal ≤ 2x).
+ * Each contender runs in its own child process (peak RSS is per process), best of BENCH_REPEATS
+ * (default 2), contenders interleaved.
+ */
+const ROWS = envInt(process.env.BENCH_INGEST_ROWS, 1_000_000);
+const REPEATS = envInt(process.env.BENCH_REPEATS, 2);
+const MB = 1e6;
+
+type Mode = 'bare' | 'profile' | 'prepare';
+interface ChildResult { seconds: number; cpuSeconds: number; rows: number; peakRssMb: number; idleRssMb: number; matrixMb?: number }
+
+async function child(mode: Mode, file: string): Promise<void> {
+  const idleRssMb = process.memoryUsage().rss / MB;
+  const t = performance.now();
+  const cpu = process.cpuUsage();
+  let rows = 0;
+  let matrixMb: number | undefined;
+  if (mode === 'bare') {
+    const parser = createReadStream(file).pipe(parse({ bom: true }));
+    for await (const _ of parser) rows++;
+    rows--; // the header
+  } else if (mode === 'profile') {
+    rows = (await profileTable(await readTable(createReadStream(file), 'csv'), { label: 'label' })).rows;
+  } else {
+    const open = () => readTable(createReadStream(file), 'csv');
+    const profile = await profileTable(await open(), { label: 'label' });
+    const p = await prepareTable(open, { profile, validationSplit: 0.1 });
+    rows = p.train.rows + p.validation.rows;
+    matrixMb = (p.train.features.byteLength + p.validation.features.byteLength) / MB;
+  }
+  const seconds = (performance.now() - t) / 1000;
+  const used = process.cpuUsage(cpu);
+  const result: ChildResult = { seconds, cpuSeconds: (used.user + used.system) / 1e6, rows, peakRssMb: process.resourceUsage().maxRSS / 1000, idleRssMb, matrixMb };
+  console.log(JSON.stringify(result));
+}
+
+function run(mode: Mode, file: string): ChildResult {
+  const r = spawnSync(process.execPath, [__filename, mode, file], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${mode} child failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
+}
+
+/** A deterministic CSV with the shapes users upload (raw units, NA cells, text categories, dates). */
+async function generate(file: string, rows: number): Promise<void> {
+  const out = createWriteStream(file);
+  const cities = ['Oslo', 'Lima', 'Pune', 'Kyiv', 'Rome', 'Doha', 'Suva', 'Baku', 'Riga', 'Male'];
+  let seed = 42;
+  const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  out.write('\uFEFF"Mass (g)","Length (mm)",depth,"Speed (km/h)",score,count,city,tier,active,day,label\n');
+  for (let i = 0; i < rows; i++) {
+    const na = rand() < 0.02 ? 'NA' : (3000 + rand() * 3000).toFixed(1);
+    const line = `${na},${(30 + rand() * 30).toFixed(2)},${(rand() * 20).toFixed(3)},${(rand() * 120).toFixed(1)},${rand().toFixed(4)},${Math.floor(rand() * 50)},`
+      + `${cities[Math.floor(rand() * 10)]},${'ABC'[Math.floor(rand() * 3)]},${rand() < 0.5 ? 'yes' : 'no'},2024-0${1 + Math.floor(rand() * 9)}-1${Math.floor(rand() * 10)},${['x', 'y', 'z'][i % 3]}\n`;
+    if (!out.write(line)) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'tq-bench-ingest-'));
+  try {
+    const file = join(dir, 'table.csv');
+    await generate(file, ROWS);
+    const bytes = (await stat(file)).size;
+    const best: Partial<Record<Mode, ChildResult>> = {};
+    for (let r = 0; r < REPEATS; r++) {
+      const order: Mode[] = r % 2 ? ['profile', 'bare'] : ['bare', 'profile'];
+      for (const mode of order) {
+        const res = run(mode, file);
+        if (!best[mode] || res.seconds < best[mode]!.seconds) best[mode] = res;
+      }
+    }
+    const prep = run('prepare', file);
+    const bare = best.bare!;
+    const prof = best.profile!;
+    if (bare.rows !== ROWS || prof.rows !== ROWS || prep.rows !== ROWS) throw new Error(`row counts differ: ${bare.rows} ${prof.rows} ${prep.rows}`);
+    printContext({ rows: ROWS, 'file MB': fmt(bytes / MB), cpus: cpus().length, 'load avg': loadavg()[0]!.toFixed(2), repeats: REPEATS });
+    const mbps = (r: ChildResult) => bytes / MB / r.seconds;
+    const comparisons: Comparison[] = [
+      { figure: 'read + profile (1 pass)', unit: 'MB/s', value: mbps(prof), baseline: mbps(bare), baselineName: 'bare csv-parse', higherIsBetter: true },
+      // CPU time as well: on a shared machine the wall clock also measures the neighbours.
+      { figure: 'read + profile, CPU time', unit: 'MB/cpu-s', value: bytes / MB / prof.cpuSeconds, baseline: bytes / MB / bare.cpuSeconds, baselineName: 'bare csv-parse', higherIsBetter: true },
+      { figure: 'prepareTable (4 passes), per pass', unit: 'MB/s', value: (4 * bytes) / MB / prep.seconds, baseline: mbps(bare), baselineName: 'bare csv-parse', higherIsBetter: true },
+      { figure: 'prepareTable peak RSS above idle', unit: 'MB', value: prep.peakRssMb - prep.idleRssMb, baseline: prep.matrixMb!, baselineName: 'float32 matrix', higherIsBetter: false },
+      { figure: 'read + profile peak RSS above idle', unit: 'MB', value: prof.peakRssMb - prof.idleRssMb, baseline: bare.peakRssMb - bare.idleRssMb, baselineName: 'bare csv-parse', higherIsBetter: false },
+    ];
+    printComparisons('Table ingest (goals: read + profile ≥ 0.8x bare csv-parse; prepare peak RSS ≤ 2x the float32 matrix)', comparisons);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const [mode, file] = process.argv.slice(2);
+if (mode && file) child(mode as Mode, file).catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
+else main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.stack ?? err.message : err);
+  process.exit(1);
+});
