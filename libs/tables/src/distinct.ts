@@ -10,8 +10,14 @@ const REGISTERS = 1 << HLL_BITS;
  * not counted individually (nor any number), so `top` is exact only while `exact` is true.
  */
 export class DistinctCounter {
-  readonly counts = new Map<string | number, number>();
+  /** Boxed counts: one map lookup per repeated value instead of a get and a set. */
+  private readonly boxes = new Map<string | number, { n: number }>();
   private registers: Uint8Array | undefined;
+
+  /** Values counted exactly (all of them while `exact`). */
+  get counted(): number {
+    return this.boxes.size;
+  }
 
   get exact(): boolean {
     return this.registers === undefined;
@@ -20,27 +26,27 @@ export class DistinctCounter {
   add(key: string | number): void {
     // Past the cap, numbers are only sketched: their top values are never listed (see profile).
     if (this.registers !== undefined && typeof key === 'number') return this.sketch(key);
-    const n = this.counts.get(key);
-    if (n !== undefined) this.counts.set(key, n + 1);
-    else if (this.registers === undefined && this.counts.size < EXACT_DISTINCT) this.counts.set(key, 1);
+    const box = this.boxes.get(key);
+    if (box !== undefined) box.n++;
+    else if (this.registers === undefined && this.boxes.size < EXACT_DISTINCT) this.boxes.set(key, { n: 1 });
     else this.overflow();
     if (this.registers !== undefined) this.sketch(key);
   }
 
   /** The distinct count: exact, or the sketch's estimate. */
   size(): number {
-    return this.registers === undefined ? this.counts.size : Math.max(this.counts.size, Math.round(estimate(this.registers)));
+    return this.registers === undefined ? this.boxes.size : Math.max(this.boxes.size, Math.round(estimate(this.registers)));
   }
 
   /** The most frequent keys, most frequent first (ties by key for a stable order). */
   top(k: number): Array<{ value: string; count: number }> {
-    return [...this.counts].sort((a, b) => b[1] - a[1] || String(a[0]).localeCompare(String(b[0]))).slice(0, k).map(([value, count]) => ({ value: String(value), count }));
+    return [...this.boxes].sort((a, b) => b[1].n - a[1].n || String(a[0]).localeCompare(String(b[0]))).slice(0, k).map(([value, box]) => ({ value: String(value), count: box.n }));
   }
 
   private overflow(): void {
     if (this.registers !== undefined) return;
     this.registers = new Uint8Array(REGISTERS);
-    for (const key of this.counts.keys()) this.sketch(key);
+    for (const key of this.boxes.keys()) this.sketch(key);
   }
 
   private sketch(key: string | number): void {

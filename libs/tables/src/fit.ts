@@ -34,11 +34,13 @@ export async function fitPreprocessing(table: TableSource, opts: FitOptions): Pr
   const labelIndex = table.columns.indexOf(label.column);
   const target = new Moments();
   let row = 0;
-  for await (const cells of table.rows) {
-    row++;
-    if ((opts.roles && opts.roles[row - 1] !== TRAIN) || isMissing(cells[labelIndex]!)) continue;
-    for (const f of fitters) f.fitter.add(cells[f.index]!, row);
-    if (label.task === 'regression') target.add(toNumber(cells[labelIndex]!));
+  for await (const batch of table.batches) {
+    for (const cells of batch) {
+      row++;
+      if ((opts.roles && opts.roles[row - 1] !== TRAIN) || isMissing(cells[labelIndex]!)) continue;
+      for (const f of fitters) f.fitter.add(cells[f.index]!, row);
+      if (label.task === 'regression') target.add(toNumber(cells[labelIndex]!));
+    }
   }
   const steps: ColumnStep[] = [];
   const ignored = opts.profile.columns.filter((c) => c.dropped !== undefined).map((c) => ({ name: c.name, reason: c.dropped! }));

@@ -52,13 +52,15 @@ export async function prepareTable(open: () => Promise<TableSource>, opts: Prepa
   const labelIndex = table.columns.indexOf(label.column);
   const filled = [0, 0];
   let row = 0;
-  for await (const cells of table.rows) {
-    const role = roles[row++];
-    if (role !== TRAIN && role !== VALIDATION) continue;
-    const m = role === TRAIN ? train : validation;
-    const i = filled[role]!++;
-    encoder.encode(cells, m.features, i * spec.width, row);
-    m.targets[i] = encodeTarget(cells[labelIndex]!, () => at(row, label.column));
+  for await (const batch of table.batches) {
+    for (const cells of batch) {
+      const role = roles[row++];
+      if (role !== TRAIN && role !== VALIDATION) continue;
+      const m = role === TRAIN ? train : validation;
+      const i = filled[role]!++;
+      encoder.encode(cells, m.features, i * spec.width, row);
+      m.targets[i] = encodeTarget(cells[labelIndex]!, () => at(row, label.column));
+    }
   }
   return { spec, train, validation, unlabelled: keys.filter(Number.isNaN).length };
 }
@@ -68,9 +70,11 @@ async function splitKeys(table: TableSource, column: string, classes: string[] |
   const k = table.columns.indexOf(column);
   const index = new Map((classes ?? []).map((c, i) => [c, i]));
   const keys: number[] = [];
-  for await (const cells of table.rows) {
-    const cell = cells[k]!;
-    keys.push(isMissing(cell) ? Number.NaN : classes ? index.get(categoryKey(cell)) ?? Number.NaN : 0);
+  for await (const batch of table.batches) {
+    for (const cells of batch) {
+      const cell = cells[k]!;
+      keys.push(isMissing(cell) ? Number.NaN : classes ? index.get(categoryKey(cell)) ?? Number.NaN : 0);
+    }
   }
   return Float64Array.from(keys);
 }

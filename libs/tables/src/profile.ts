@@ -22,9 +22,9 @@ export async function profileTable(table: TableSource, opts: ProfileOptions = {}
   const stats = table.columns.map(() => new ColumnStats());
   const width = stats.length;
   let rows = 0;
-  for await (const cells of table.rows) {
-    rows++;
-    for (let k = 0; k < width; k++) stats[k]!.add(cells[k]!);
+  for await (const batch of table.batches) {
+    rows += batch.length;
+    for (const cells of batch) for (let k = 0; k < width; k++) stats[k]!.add(cells[k]!);
   }
   const columns = table.columns.map((name, k) => columnProfile(name, stats[k]!, opts.overrides));
   if (opts.label === undefined) return { rows, columns };
@@ -51,7 +51,7 @@ function labelProfile(column: string, s: ColumnStats, profile: ColumnProfile, ta
     if (s.text > 0 || s.numbers.n === 0) throw new FieldError('task', `regression needs a numeric label; "${column}" holds text (e.g. "${s.distinct.top(1)[0]?.value ?? ''}")`);
     return { column, task: 'regression', min: s.numbers.min, max: s.numbers.max, mean: s.numbers.mean, std: s.numbers.std };
   }
-  if (!s.distinct.exact) throw new FieldError('label', `"${column}" has over ${s.distinct.counts.size} distinct values: too many classes (use task "regression" for a numeric target)`);
+  if (!s.distinct.exact) throw new FieldError('label', `"${column}" has over ${s.distinct.counted} distinct values: too many classes (use task "regression" for a numeric target)`);
   const classes = s.distinct.top(Number.MAX_SAFE_INTEGER);
   if (classes.length < 2) throw new FieldError('label', `"${column}" has ${classes.length === 0 ? 'no values' : `a single class (${classes[0]!.value})`}; classification needs two or more`);
   return { column, task: 'classification', classes };

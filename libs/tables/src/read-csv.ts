@@ -38,23 +38,21 @@ export async function readCsv(source: Readable, limits: TableLimits): Promise<Ta
     if (first === undefined) throw new FieldError('file', 'the CSV is empty (no header)');
     if (guard.badOffset !== undefined && first.some((name) => name.includes('\uFFFD'))) throw brokenUtf8(guard, 'header');
     const columns = checkHeader(first, limits);
-    return { columns, rows: rows(records, guard, columns, limits, stop) };
+    return { columns, batches: rows(records, guard, columns, limits, stop) };
   } catch (err) {
     stop();
     throw err;
   }
 }
 
-async function* rows(records: Records, guard: Utf8Guard, columns: readonly string[], limits: TableLimits, stop: () => void): AsyncGenerator<Cell[]> {
+async function* rows(records: Records, guard: Utf8Guard, columns: readonly string[], limits: TableLimits, stop: () => void): AsyncGenerator<Cell[][]> {
   let row = 0;
   try {
     for (let batch = await next(records, guard, limits); batch !== undefined; batch = await next(records, guard, limits)) {
-      for (const record of batch) {
-        row++;
-        checkRowCount(row, limits);
-        if (guard.badOffset !== undefined) checkDecoded(record, row, columns, guard);
-        yield record;
-      }
+      if (guard.badOffset !== undefined) batch.forEach((record, k) => checkDecoded(record, row + k + 1, columns, guard));
+      row += batch.length;
+      checkRowCount(row, limits);
+      yield batch;
     }
     if (guard.badOffset !== undefined) throw brokenUtf8(guard, at(row + 1));
   } finally {

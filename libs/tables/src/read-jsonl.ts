@@ -12,20 +12,27 @@ import type { TableSource } from './table-source';
  */
 export async function readJsonl(source: Readable, limits: TableLimits): Promise<TableSource> {
   const lines = splitLines(source, limits)[Symbol.asyncIterator]();
-  const first = await lines.next();
+  let first = await lines.next();
+  while (!first.done && first.value.length === 0) first = await lines.next();
   if (first.done) throw new FieldError('file', 'the JSONL file has no records');
-  const record = parseLine(first.value.bytes, 1);
+  const record = parseLine(first.value[0]!, 1);
   const columns = checkHeader(Object.keys(record), limits);
-  return { columns, rows: rows(record, lines, columns, limits) };
+  return { columns, batches: rows(record, first.value.slice(1), lines, columns, limits) };
 }
 
-async function* rows(first: Record<string, unknown>, lines: AsyncIterator<{ bytes: Buffer }>, columns: readonly string[], limits: TableLimits): AsyncGenerator<Cell[]> {
+async function* rows(first: Record<string, unknown>, rest: Buffer[], lines: AsyncIterator<Buffer[]>, columns: readonly string[], limits: TableLimits): AsyncGenerator<Cell[][]> {
   const index = new Map(columns.map((c, i) => [c, i]));
+  let row = 1;
+  const parse = (batch: Buffer[]) => batch.map((bytes) => {
+    row++;
+    return toCells(parseLine(bytes, row), row, index);
+  });
   try {
-    yield toCells(first, 1, index);
-    for (let row = 2, line = await lines.next(); !line.done; row++, line = await lines.next()) {
+    yield [toCells(first, 1, index), ...parse(rest)];
+    for (let line = await lines.next(); !line.done; line = await lines.next()) {
+      const batch = parse(line.value);
       checkRowCount(row, limits);
-      yield toCells(parseLine(line.value.bytes, row), row, index);
+      yield batch;
     }
   } finally {
     // Stops reading (and destroys the source) when the caller stops early.
@@ -70,28 +77,26 @@ function toCells(record: Record<string, unknown>, row: number, index: ReadonlyMa
   return cells;
 }
 
-/** Non-empty lines as byte buffers, none longer than maxRecordBytes. */
-async function* splitLines(source: Readable, limits: TableLimits): AsyncGenerator<{ bytes: Buffer }> {
+/** Per chunk read, its complete non-blank lines as byte buffers, none longer than maxRecordBytes. */
+async function* splitLines(source: Readable, limits: TableLimits): AsyncGenerator<Buffer[]> {
   let parts: Buffer[] = [];
   let held = 0;
   let row = 1;
-  const emit = (bytes: Buffer) => (isBlank(bytes) ? undefined : { bytes });
   for await (const chunk of source as AsyncIterable<Buffer>) {
+    const lines: Buffer[] = [];
     let start = 0;
     for (let nl = chunk.indexOf(10); nl >= 0; start = nl + 1, nl = chunk.indexOf(10, start)) {
       const line = parts.length ? Buffer.concat([...parts, chunk.subarray(start, nl)]) : chunk.subarray(start, nl);
       parts = [];
       held = 0;
-      const out = emit(line);
-      if (out) {
-        yield out;
-        row++;
-      }
+      if (!isBlank(line)) lines.push(line);
     }
+    row += lines.length;
     held += chunk.length - start;
     if (held > limits.maxRecordBytes) throw new TooLargeError(at(row), `a line is longer than ${limits.maxRecordBytes} bytes`);
     if (start < chunk.length) parts.push(chunk.subarray(start));
+    yield lines;
   }
-  const last = emit(Buffer.concat(parts));
-  if (last) yield last;
+  const last = Buffer.concat(parts);
+  if (!isBlank(last)) yield [last];
 }

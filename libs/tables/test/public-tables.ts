@@ -33,6 +33,6 @@ export function* chunks(bytes: Buffer, size: number): Generator<Buffer> {
 /** All rows of a table (small tables only). */
 export async function collect(table: TableSource): Promise<unknown[][]> {
   const out: unknown[][] = [];
-  for await (const row of table.rows) out.push(row);
+  for await (const batch of table.batches) out.push(...batch);
   return out;
 }

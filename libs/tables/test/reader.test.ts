@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Readable } from 'node:stream';
 import { FieldError, TooLargeError } from '@tq/contracts';
-import { isMissing, readTable } from '@tq/tables';
+import { isMissing, readTable, rowsOf } from '@tq/tables';
 import { chunks, collect, openPublic } from './public-tables';
 
 const csv = (text: string | Buffer, size = 7) => Readable.from(chunks(Buffer.isBuffer(text) ? text : Buffer.from(text), size));
@@ -80,7 +80,7 @@ describe('readTable (CSV)', () => {
     const cols = Array.from({ length: 20_000 }, (_, i) => `c${i}`);
     const wide = await readTable(generated(cols.join(','), (r) => cols.map((_, i) => (i + r) % 7).join(','), 50).stream, 'csv', { maxColumns: 20_000 });
     let rows = 0;
-    for await (const row of wide.rows) {
+    for await (const row of rowsOf(wide)) {
       assert.equal(row.length, 20_000);
       rows++;
     }
