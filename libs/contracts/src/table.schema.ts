@@ -66,7 +66,10 @@ export const columnStepSchema = z.discriminatedUnion('kind', [
   /** Like numeric on days since 1970-01-01 UTC (one feature; calendar parts are not expanded). */
   z.object({ name: z.string(), kind: z.literal('datetime'), fill: z.number(), mean: z.number(), std: z.number().positive() }),
   /** 1 for a token in `trueTokens`, 0 for one in `falseTokens`, `fill` (training mode) when missing. */
-  z.object({ name: z.string(), kind: z.literal('boolean'), trueTokens: z.array(z.string()), falseTokens: z.array(z.string()), fill: z.union([z.literal(0), z.literal(1)]) }),
+  z.object({
+    name: z.string(), kind: z.literal('boolean'),
+    trueTokens: z.array(z.string()), falseTokens: z.array(z.string()), fill: z.union([z.literal(0), z.literal(1)]),
+  }),
   /** One-hot over `categories`, then one slot for unknown or missing values. */
   z.object({ name: z.string(), kind: z.literal('categorical'), categories: z.array(z.string()).min(1) }),
 ]);

@@ -40,7 +40,10 @@ export class DistinctCounter {
 
   /** The most frequent keys, most frequent first (ties by key for a stable order). */
   top(k: number): Array<{ value: string; count: number }> {
-    return [...this.boxes].sort((a, b) => b[1].n - a[1].n || String(a[0]).localeCompare(String(b[0]))).slice(0, k).map(([value, box]) => ({ value: String(value), count: box.n }));
+    return [...this.boxes]
+      .sort((a, b) => b[1].n - a[1].n || String(a[0]).localeCompare(String(b[0])))
+      .slice(0, k)
+      .map(([value, box]) => ({ value: String(value), count: box.n }));
   }
 
   private overflow(): void {

@@ -15,7 +15,10 @@ export class RowEncoder {
   constructor(readonly spec: PreprocessingSpec, columns: readonly string[]) {
     const index = new Map(columns.map((c, i) => [c, i]));
     const missing = spec.steps.filter((s) => !index.has(s.name)).map((s) => s.name);
-    if (missing.length) throw new FieldError('columns', `missing required column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')}`);
+    if (missing.length) {
+      const names = missing.map((m) => `"${m}"`).join(', ');
+      throw new FieldError('columns', `missing required column${missing.length > 1 ? 's' : ''} ${names}`);
+    }
     let offset = 0;
     this.parts = spec.steps.map((step) => {
       const part = { name: step.name, index: index.get(step.name)!, offset, encode: stepEncoder(step) };
@@ -27,7 +30,8 @@ export class RowEncoder {
   /** Writes row `row` (1-based, for error messages) at out[offset .. offset + width). */
   encode(cells: readonly Cell[], out: Float32Array, offset: number, row: number): void {
     for (const p of this.parts) {
-      if (p.encode(cells[p.index] ?? null, out, offset + p.offset, () => at(row, p.name))) this.unknown[p.name] = (this.unknown[p.name] ?? 0) + 1;
+      const unseen = p.encode(cells[p.index] ?? null, out, offset + p.offset, () => at(row, p.name));
+      if (unseen) this.unknown[p.name] = (this.unknown[p.name] ?? 0) + 1;
     }
   }
 }
@@ -50,7 +54,9 @@ export function encodeRecords(spec: PreprocessingSpec, records: ReadonlyArray<Re
   const encoder = new RowEncoder(spec, names);
   const features = new Float32Array(records.length * spec.width);
   records.forEach((record, i) => {
-    for (const key of Object.keys(record)) if (!known.has(key)) throw new FieldError(`records.${i}.${key}`, `unknown column (inputs: ${names.join(', ')})`);
+    for (const key of Object.keys(record)) {
+      if (!known.has(key)) throw new FieldError(`records.${i}.${key}`, `unknown column (inputs: ${names.join(', ')})`);
+    }
     const cells = names.map((name) => {
       if (!(name in record)) throw new FieldError(`records.${i}`, `missing column "${name}" (send null for a missing value)`);
       const v = record[name];
@@ -61,7 +67,9 @@ export function encodeRecords(spec: PreprocessingSpec, records: ReadonlyArray<Re
       encoder.encode(cells, features, i * spec.width, i + 1);
     } catch (err) {
       // Re-point the table's "row n, column c" at the request's records.i.c.
-      if (err instanceof FieldError) throw new FieldError(`records.${i}.${err.field.replace(/^row \d+, column "(.*)"$/, '$1')}`, err.reason);
+      if (err instanceof FieldError) {
+        throw new FieldError(`records.${i}.${err.field.replace(/^row \d+, column "(.*)"$/, '$1')}`, err.reason);
+      }
       throw err;
     }
   });

@@ -1,4 +1,4 @@
-import { FieldError, type ColumnStep, type PreprocessingSpec, type TableProfile, type TargetSpec } from '@tq/contracts';
+import { FieldError, type ColumnKind, type ColumnStep, type PreprocessingSpec, type TableProfile, type TargetSpec } from '@tq/contracts';
 import { mulberry32 } from '@tq/ml';
 import { categoryKey, isMissing, toBoolean, toDays, toNumber, type Cell } from './cells';
 import { at } from './limits';
@@ -28,7 +28,9 @@ export async function fitPreprocessing(table: TableSource, opts: FitOptions): Pr
   const label = opts.profile.label;
   if (!label) throw new FieldError('label', 'a label column is needed to fit preprocessing');
   const used = opts.profile.columns.filter((c) => c.dropped === undefined && c.name !== label.column);
-  const fitters = used.map((c) => ({ name: c.name, index: table.columns.indexOf(c.name), fitter: newFitter(c.kind as FittedKind, c.name) }));
+  const fitters = used.flatMap((c) => (isFitted(c.kind) ? [{
+    name: c.name, index: table.columns.indexOf(c.name), fitter: newFitter(c.kind, c.name),
+  }] : []));
   const missing = fitters.find((f) => f.index < 0);
   if (missing) throw new FieldError('columns', `missing required column "${missing.name}"`);
   const labelIndex = table.columns.indexOf(label.column);
@@ -54,12 +56,16 @@ export async function fitPreprocessing(table: TableSource, opts: FitOptions): Pr
 }
 
 function targetSpec(label: NonNullable<TableProfile['label']>, y: Moments): TargetSpec {
-  if (label.task === 'classification') return { column: label.column, task: 'classification', classes: label.classes.map((c) => c.value).sort() };
+  if (label.task === 'classification') {
+    return { column: label.column, task: 'classification', classes: label.classes.map((c) => c.value).sort() };
+  }
   if (y.n === 0) throw new FieldError('label', `"${label.column}" has no values in the training rows`);
   return { column: label.column, task: 'regression', mean: y.mean, std: y.std > 0 ? y.std : 1 };
 }
 
 type FittedKind = 'numeric' | 'datetime' | 'boolean' | 'categorical';
+/** Text and constant columns are always dropped by the profile; the guard keeps the types honest. */
+const isFitted = (kind: ColumnKind): kind is FittedKind => kind !== 'text' && kind !== 'constant';
 interface Fitter { add(cell: Cell, row: number): void; finish(impute: 'mean' | 'median'): ColumnStep | string }
 
 function newFitter(kind: FittedKind, name: string): Fitter {
@@ -112,7 +118,8 @@ function booleanFitter(name: string): Fitter {
     },
     finish() {
       if (trues + falses === 0) return 'all values missing in the training rows';
-      return { name, kind: 'boolean', trueTokens: [...tokens.true].sort(), falseTokens: [...tokens.false].sort(), fill: trues >= falses ? 1 : 0 };
+      const fill = trues >= falses ? 1 : 0;
+      return { name, kind: 'boolean', trueTokens: [...tokens.true].sort(), falseTokens: [...tokens.false].sort(), fill };
     },
   };
 }
@@ -129,7 +136,8 @@ function categoricalFitter(name: string): Fitter {
     },
     finish() {
       if (counts.size === 0) return 'all values missing in the training rows';
-      const categories = [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, MAX_CATEGORIES).map(([c]) => c).sort();
+      const frequent = [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, MAX_CATEGORIES);
+      const categories = frequent.map(([c]) => c).sort();
       return { name, kind: 'categorical', categories };
     },
   };

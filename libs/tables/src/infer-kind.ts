@@ -26,6 +26,8 @@ function naturalKind(stats: ColumnStats): KindDecision {
   if (stats.booleans === present) return { kind: 'boolean' };
   if (stats.days.n === present) return { kind: 'datetime' };
   if (stats.distinct.exact && distinct <= MAX_CATEGORIES && distinct <= Math.max(2, present / 2)) return { kind: 'categorical' };
-  const why = stats.numbers.n > 0 ? `mixes numbers and text (${stats.text} text cells)` : `${distinct}${stats.distinct.exact ? '' : '+'} distinct values`;
+  const why = stats.numbers.n > 0
+    ? `mixes numbers and text (${stats.text} text cells)`
+    : `${distinct}${stats.distinct.exact ? '' : '+'} distinct values`;
   return { kind: 'text', dropped: `identifier or free text: ${why}` };
 }

@@ -42,13 +42,17 @@ function emitStep(g: OnnxGraph, step: ColumnStep): string {
   switch (step.kind) {
     case 'numeric':
     case 'datetime': {
-      const filled = g.node('Imputer', [x], { imputed_value_floats: attr.floats([step.fill]), replaced_value_float: attr.float(Number.NaN) }, { domain: ML });
+      const filled = g.node('Imputer', [x], {
+        imputed_value_floats: attr.floats([step.fill]), replaced_value_float: attr.float(Number.NaN),
+      }, { domain: ML });
       return g.node('Scaler', [filled], { offset: attr.floats([step.mean]), scale: attr.floats([1 / step.std]) }, { domain: ML });
     }
     case 'boolean': {
       const keys = [...step.trueTokens, ...step.falseTokens];
       const values = [...step.trueTokens.map(() => 1), ...step.falseTokens.map(() => 0)];
-      return g.node('LabelEncoder', [x], { keys_strings: attr.strs(keys), values_floats: attr.floats(values), default_float: attr.float(step.fill) }, { domain: ML });
+      return g.node('LabelEncoder', [x], {
+        keys_strings: attr.strs(keys), values_floats: attr.floats(values), default_float: attr.float(step.fill),
+      }, { domain: ML });
     }
     case 'categorical': {
       const width = stepWidth(step);

@@ -34,7 +34,9 @@ export async function profileTable(table: TableSource, opts: ProfileOptions = {}
 
 function columnProfile(name: string, s: ColumnStats, overrides: ColumnOverrides | undefined): ColumnProfile {
   const decision = inferKind(name, s, overrides);
-  const out: ColumnProfile = { name, kind: decision.kind, missing: s.missing, distinct: s.distinct.size(), distinctExact: s.distinct.exact };
+  const out: ColumnProfile = {
+    name, kind: decision.kind, missing: s.missing, distinct: s.distinct.size(), distinctExact: s.distinct.exact,
+  };
   const moments = decision.kind === 'numeric' ? s.numbers : decision.kind === 'datetime' ? s.days : undefined;
   if (moments && moments.n > 0) Object.assign(out, { min: moments.min, max: moments.max, mean: moments.mean, std: moments.std });
   // Numbers list their values only when there are few (a code, a count, a class index).
@@ -48,17 +50,28 @@ function columnProfile(name: string, s: ColumnStats, overrides: ColumnOverrides 
 function labelProfile(column: string, s: ColumnStats, profile: ColumnProfile, task: Task | undefined): LabelProfile {
   const chosen = task ?? inferTask(profile);
   if (chosen === 'regression') {
-    if (s.text > 0 || s.numbers.n === 0) throw new FieldError('task', `regression needs a numeric label; "${column}" holds text (e.g. "${s.distinct.top(1)[0]?.value ?? ''}")`);
+    if (s.text > 0 || s.numbers.n === 0) {
+      const example = s.distinct.top(1)[0]?.value ?? '';
+      throw new FieldError('task', `regression needs a numeric label; "${column}" holds text (e.g. "${example}")`);
+    }
     return { column, task: 'regression', min: s.numbers.min, max: s.numbers.max, mean: s.numbers.mean, std: s.numbers.std };
   }
-  if (!s.distinct.exact) throw new FieldError('label', `"${column}" has over ${s.distinct.counted} distinct values: too many classes (use task "regression" for a numeric target)`);
+  if (!s.distinct.exact) {
+    const why = `over ${s.distinct.counted} distinct values: too many classes (use task "regression" for a numeric target)`;
+    throw new FieldError('label', `"${column}" has ${why}`);
+  }
   const classes = s.distinct.top(Number.MAX_SAFE_INTEGER);
-  if (classes.length < 2) throw new FieldError('label', `"${column}" has ${classes.length === 0 ? 'no values' : `a single class (${classes[0]!.value})`}; classification needs two or more`);
+  if (classes.length < 2) {
+    const found = classes.length === 0 ? 'no values' : `a single class (${classes[0]!.value})`;
+    throw new FieldError('label', `"${column}" has ${found}; classification needs two or more`);
+  }
   return { column, task: 'classification', classes };
 }
 
 function checkNames(columns: readonly string[], opts: ProfileOptions): void {
-  if (opts.label !== undefined && !columns.includes(opts.label)) throw new FieldError('label', `no column "${opts.label}" in the table (columns: ${columns.join(', ')})`);
+  if (opts.label !== undefined && !columns.includes(opts.label)) {
+    throw new FieldError('label', `no column "${opts.label}" in the table (columns: ${columns.join(', ')})`);
+  }
   for (const name of Object.keys(opts.overrides ?? {})) {
     if (!columns.includes(name)) throw new FieldError(`columns.${name}`, 'no such column in the table');
   }

@@ -1,5 +1,5 @@
-import type { Readable } from 'node:stream';
-import { CsvError, parse } from 'csv-parse';
+import type { Readable, TransformOptions } from 'node:stream';
+import { CsvError, parse, type Options } from 'csv-parse';
 import { FieldError, TooLargeError } from '@tq/contracts';
 import type { Cell } from './cells';
 import { checkHeader, checkRowCount } from './header';
@@ -22,7 +22,11 @@ const PARSED_AHEAD = 16;
  */
 export async function readCsv(source: Readable, limits: TableLimits): Promise<TableSource> {
   const guard = new Utf8Guard();
-  const parser = parse({ bom: true, max_record_size: limits.maxRecordBytes, skip_empty_lines: true, readableHighWaterMark: PARSED_AHEAD } as never);
+  // csv-parse hands the options on to its Transform; its Options type just does not list these.
+  const options: Options & TransformOptions = {
+    bom: true, max_record_size: limits.maxRecordBytes, skip_empty_lines: true, readableHighWaterMark: PARSED_AHEAD,
+  };
+  const parser = parse(options);
   source.on('error', (err) => parser.destroy(err));
   // Errors are read from parser.errored by batches(); between reads nobody else listens, and an
   // 'error' without a listener would be an uncaught exception.
@@ -45,7 +49,9 @@ export async function readCsv(source: Readable, limits: TableLimits): Promise<Ta
   }
 }
 
-async function* rows(records: Records, guard: Utf8Guard, columns: readonly string[], limits: TableLimits, stop: () => void): AsyncGenerator<Cell[][]> {
+async function* rows(
+  records: Records, guard: Utf8Guard, columns: readonly string[], limits: TableLimits, stop: () => void,
+): AsyncGenerator<Cell[][]> {
   let row = 0;
   try {
     for (let batch = await next(records, guard, limits); batch !== undefined; batch = await next(records, guard, limits)) {
@@ -71,7 +77,11 @@ async function* batches(parser: Readable): Records {
   let limit: number | undefined = 1;
   for (;;) {
     const batch: string[][] = [];
-    for (let r: string[] | null; (limit === undefined || batch.length < limit) && (r = parser.read() as string[] | null) !== null;) batch.push(r);
+    while (limit === undefined || batch.length < limit) {
+      const record = parser.read() as string[] | null;
+      if (record === null) break;
+      batch.push(record);
+    }
     if (batch.length > 0) limit = yield batch;
     else if (parser.errored) throw parser.errored;
     else if (parser.readableEnded || parser.destroyed) return undefined;
@@ -113,7 +123,8 @@ async function next(records: Records, guard: Utf8Guard, limits: TableLimits, lim
     if (err.code === 'CSV_MAX_RECORD_SIZE') throw new TooLargeError(where, `a record is longer than ${limits.maxRecordBytes} bytes`);
     if (err.code === 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH') {
       const expected = /expect (\d+)/.exec(err.message)?.[1] ?? 'another number of';
-      throw new FieldError(where, `has ${(err as { record?: unknown[] }).record?.length ?? 'another number of'} cells, the header has ${expected}`);
+      const cells = (err as { record?: unknown[] }).record?.length ?? 'another number of';
+      throw new FieldError(where, `has ${cells} cells, the header has ${expected}`);
     }
     throw new FieldError(where, `not valid CSV: ${err.message}`);
   }

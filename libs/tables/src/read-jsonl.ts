@@ -20,7 +20,9 @@ export async function readJsonl(source: Readable, limits: TableLimits): Promise<
   return { columns, batches: rows(record, first.value.slice(1), lines, columns, limits) };
 }
 
-async function* rows(first: Record<string, unknown>, rest: Buffer[], lines: AsyncIterator<Buffer[]>, columns: readonly string[], limits: TableLimits): AsyncGenerator<Cell[][]> {
+async function* rows(
+  first: Record<string, unknown>, rest: Buffer[], lines: AsyncIterator<Buffer[]>, columns: readonly string[], limits: TableLimits,
+): AsyncGenerator<Cell[][]> {
   const index = new Map(columns.map((c, i) => [c, i]));
   let row = 1;
   const parse = (batch: Buffer[]) => batch.map((bytes) => {
