@@ -5,7 +5,8 @@ import { toBoolean, toDays, toNumber } from '@tq/tables';
 describe('cells', () => {
   it('reads decimal numbers only', () => {
     assert.deepEqual(['1', '-2.5', '1e3', '2E-2', ' 4 ', '.5', '+3'].map(toNumber), [1, -2.5, 1000, 0.02, 4, 0.5, 3]);
-    for (const s of ['0.1', '3456.7', '-0.000123456789012', '123456789012345', '1234567890123456789', '9007199254740993', '4.35e-5', '007', '5.']) assert.equal(toNumber(s), Number(s), s);
+    const exact = ['0.1', '3456.7', '-0.000123456789012', '123456789012345', '1234567890123456789', '9007199254740993', '4.35e-5', '007', '5.'];
+    for (const s of exact) assert.equal(toNumber(s), Number(s), s);
     for (const s of ['0x1f', '.', '-', '1.2.3', 'e5', '--1', 'Infinity', '', '  ', '1-2', '2024-01-13', '3 kg', '1,5']) assert.ok(Number.isNaN(toNumber(s)), s);
     assert.ok(Number.isNaN(toNumber(true)));
   });

@@ -3,7 +3,10 @@ import { describe, it } from 'node:test';
 import { Readable } from 'node:stream';
 import * as ort from 'onnxruntime-node';
 import type { PreprocessingSpec } from '@tq/contracts';
-import { fitPreprocessing, isMissing, PREPROCESSING_OUTPUT, preprocessingToOnnx, profileTable, readTable, RowEncoder, toDays, TRAIN, VALIDATION, toNumber, type Cell, type TableSource } from '@tq/tables';
+import {
+  fitPreprocessing, isMissing, PREPROCESSING_OUTPUT, preprocessingToOnnx, profileTable, readTable, RowEncoder, toDays, toNumber,
+  TRAIN, VALIDATION, type Cell, type TableSource,
+} from '@tq/tables';
 import { collect, openPublic } from './public-tables';
 
 /** The raw columns as onnxruntime inputs ([N, 1] each), as preprocessingToOnnx documents them. */
@@ -23,7 +26,9 @@ function feeds(spec: PreprocessingSpec, columns: readonly string[], rows: Cell[]
 }
 
 /** Max |onnxruntime - RowEncoder| over every row of the table. */
-async function maxDiff(open: () => Promise<TableSource>, label: string, roles?: Uint8Array): Promise<{ diff: number; rows: number; width: number; unknown: Record<string, number> }> {
+interface Compared { diff: number; rows: number; width: number; unknown: Record<string, number> }
+
+async function maxDiff(open: () => Promise<TableSource>, label: string, roles?: Uint8Array): Promise<Compared> {
   const profile = await profileTable(await open(), { label });
   const spec = await fitPreprocessing(await open(), { profile, roles });
   const table = await open();

@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Readable } from 'node:stream';
 import { FieldError, preprocessingSpecSchema } from '@tq/contracts';
-import { decodeRegression, encodeRecords, fitPreprocessing, prepareTable, profileTable, readTable, RowEncoder, targetEncoder, TRAIN, VALIDATION, type Cell } from '@tq/tables';
+import {
+  decodeRegression, encodeRecords, fitPreprocessing, prepareTable, profileTable, readTable, RowEncoder, targetEncoder,
+  TRAIN, VALIDATION, type Cell,
+} from '@tq/tables';
 import { nearestCentroidAccuracy, predict, r2, ridge } from './fit-helpers';
 import { collect, openPublic, records } from './public-tables';
 
@@ -34,7 +37,10 @@ describe('preprocessing', () => {
     const mean = mass.reduce((s, v) => s + v, 0) / mass.length;
     const sorted = [...mass].sort((a, b) => a - b);
     const median = (sorted[(sorted.length - 1) >> 1]! + sorted[sorted.length >> 1]!) / 2;
-    const step = async (impute: 'mean' | 'median') => (await fitPreprocessing(await openPublic('penguins'), { profile, roles, impute })).steps.find((s) => s.name === 'Body Mass (g)');
+    const step = async (impute: 'mean' | 'median') => {
+      const spec = await fitPreprocessing(await openPublic('penguins'), { profile, roles, impute });
+      return spec.steps.find((s) => s.name === 'Body Mass (g)');
+    };
     const byMean = await step('mean');
     assert.ok(byMean?.kind === 'numeric' && Math.abs(byMean.mean - mean) < 1e-9 && byMean.fill === byMean.mean);
     assert.ok(Math.abs(byMean.mean - profile.columns.find((c) => c.name === 'Body Mass (g)')!.mean!) > 100, 'the full-table mean differs');
@@ -78,7 +84,9 @@ describe('preprocessing', () => {
   it('names the row and column of a non-numeric value in a numeric column, and a missing required column', async () => {
     const profile = await profileTable(await openPublic('penguins'), { label: 'Species' });
     const spec = await fitPreprocessing(await openPublic('penguins'), { profile });
-    const raw = await readTable(Readable.from([Buffer.from('Island,Beak Length (mm),Beak Depth (mm),Flipper Length (mm),Body Mass (g),Sex\nDream,40,18,190,3500,MALE\nDream,40 mm,18,190,3500,MALE\n')]), 'csv');
+    const header = 'Island,Beak Length (mm),Beak Depth (mm),Flipper Length (mm),Body Mass (g),Sex';
+    const text = `${header}\nDream,40,18,190,3500,MALE\nDream,40 mm,18,190,3500,MALE\n`;
+    const raw = await readTable(Readable.from([Buffer.from(text)]), 'csv');
     const encoder = new RowEncoder(spec, raw.columns);
     const rows = await collect(raw);
     const out = new Float32Array(spec.width);
