@@ -42,6 +42,10 @@ async function* rows(
   }
 }
 
+function tooLong(row: number, limits: TableLimits): TooLargeError {
+  return new TooLargeError(at(row), `a line is longer than ${limits.maxRecordBytes} bytes`);
+}
+
 /** Only spaces, tabs and CR (or nothing). */
 function isBlank(bytes: Buffer): boolean {
   for (const b of bytes) if (b !== 32 && b !== 9 && b !== 13) return false;
@@ -91,11 +95,12 @@ async function* splitLines(source: Readable, limits: TableLimits): AsyncGenerato
       const line = parts.length ? Buffer.concat([...parts, chunk.subarray(start, nl)]) : chunk.subarray(start, nl);
       parts = [];
       held = 0;
+      if (line.length > limits.maxRecordBytes) throw tooLong(row + lines.length, limits);
       if (!isBlank(line)) lines.push(line);
     }
     row += lines.length;
     held += chunk.length - start;
-    if (held > limits.maxRecordBytes) throw new TooLargeError(at(row), `a line is longer than ${limits.maxRecordBytes} bytes`);
+    if (held > limits.maxRecordBytes) throw tooLong(row, limits);
     if (start < chunk.length) parts.push(chunk.subarray(start));
     yield lines;
   }

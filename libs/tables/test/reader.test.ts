@@ -115,4 +115,11 @@ describe('readTable (JSONL)', () => {
     await rejectsAt(readAll(jl('{"a":1}\n{"a":[2]}\n'), 'jsonl'), FieldError, 'row 2, column "a"');
     assert.deepEqual(await readAll(jl('{"a":1,"b":"x"}\n{"a":null}\n'), 'jsonl'), [[1, 'x'], [null, null]]);
   });
+
+  it('drops a BOM, and refuses a line over maxRecordBytes after reading little of it (413)', async () => {
+    assert.deepEqual(await readAll(csv('\uFEFF{"a b (c)":true}\r\n', 5), 'jsonl'), [[true]]);
+    const huge = generated('{"a":1}', () => `{"a":"${'x'.repeat(100_000)}`, 10_000);
+    await rejectsAt(readAll(huge.stream, 'jsonl', { maxRecordBytes: 64 * 1024 }), TooLargeError, 'row 2');
+    assert.ok(huge.pulled() < 1_000_000, `read ${huge.pulled()} bytes of a 1 GB line`);
+  });
 });
