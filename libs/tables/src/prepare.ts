@@ -35,12 +35,13 @@ export interface PreparedTable {
 /**
  * The whole path from a stored table to training matrices, in three streaming passes over
  * `open()` (labels → split, training rows → fitted spec, all rows → matrices). Memory: the two
- * float32 matrices plus one byte per row.
+ * float32 matrices plus 9 bytes per row while splitting, 5 after. `open` must give the table that was profiled.
  */
 export async function prepareTable(open: () => Promise<TableSource>, opts: PrepareOptions): Promise<PreparedTable> {
   const label = opts.profile.label;
   if (!label) throw new FieldError('label', 'a label column is needed');
-  const keys = await splitKeys(await open(), label.column, label.task === 'classification' ? label.classes.map((c) => c.value) : undefined);
+  const classes = label.task === 'classification' ? label.classes.map((c) => c.value) : undefined;
+  const keys = await splitKeys(await open(), opts.profile.rows, label.column, classes);
   const roles = splitRows(keys, { fraction: opts.validationSplit, seed: opts.seed ?? 1, stratify: label.task === 'classification' });
   const spec = await fitPreprocessing(await open(), { profile: opts.profile, impute: opts.impute, roles });
   const count = (role: number) => roles.reduce((n, r) => n + (r === role ? 1 : 0), 0);
@@ -65,18 +66,24 @@ export async function prepareTable(open: () => Promise<TableSource>, opts: Prepa
   return { spec, train, validation, unlabelled: keys.filter(Number.isNaN).length };
 }
 
-/** Per row: its class index (classification), 0 (regression), or NaN when the label is missing. */
-async function splitKeys(table: TableSource, column: string, classes: string[] | undefined): Promise<Float64Array> {
+/**
+ * Per row: its class index (classification), 0 (regression), or NaN when the label is missing.
+ * Sized from the profile's row count (a JS array grown row by row would cost 2-3x transiently).
+ */
+async function splitKeys(table: TableSource, rows: number, column: string, classes: string[] | undefined): Promise<Float32Array> {
   const k = table.columns.indexOf(column);
   const index = new Map((classes ?? []).map((c, i) => [c, i]));
-  const keys: number[] = [];
+  const keys = new Float32Array(rows);
+  let row = 0;
   for await (const batch of table.batches) {
     for (const cells of batch) {
+      if (row === rows) throw new FieldError('file', `the table has more rows than its profile (${rows}); profile it again`);
       const cell = cells[k]!;
-      keys.push(isMissing(cell) ? Number.NaN : classes ? index.get(categoryKey(cell)) ?? Number.NaN : 0);
+      keys[row++] = isMissing(cell) ? Number.NaN : classes ? index.get(categoryKey(cell)) ?? Number.NaN : 0;
     }
   }
-  return Float64Array.from(keys);
+  if (row !== rows) throw new FieldError('file', `the table has ${row} rows, its profile ${rows}; profile it again`);
+  return keys;
 }
 
 function matrix(rows: number, width: number): Matrix {
