@@ -1,3 +1,8 @@
+/**
+ * @tq/tables: user tables (CSV / JSONL) to model inputs. Read (readTable) → profile (profileTable)
+ * → fit on training rows (prepareTable / fitPreprocessing) → encode rows or records (RowEncoder,
+ * encodeRecords) → the same preprocessing in ONNX (preprocessingToOnnx). See README.md.
+ */
 export * from './cells';
 export * from './limits';
 export * from './table-source';
