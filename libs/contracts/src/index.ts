@@ -13,3 +13,4 @@ export * from './job-envelope';
 export * from './validation';
 export * from './errors';
 export * from './job-hooks';
+export * from './table.schema';

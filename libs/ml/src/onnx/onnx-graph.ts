@@ -1,13 +1,14 @@
 import { AttrType, DataType, encodeModel, type AttributeMsg, type DataTypeCode, type NodeMsg, type TensorMsg, type ValueInfoMsg } from './onnx-proto';
 
 /** An attribute value with its ONNX type made explicit (1 and 1.0 are the same number in JS). */
-export type Attr = { t: 'f'; v: number } | { t: 'i'; v: number } | { t: 'ints'; v: number[] } | { t: 'floats'; v: number[] } | { t: 's'; v: string };
+export type Attr = { t: 'f'; v: number } | { t: 'i'; v: number } | { t: 'ints'; v: number[] } | { t: 'floats'; v: number[] } | { t: 's'; v: string } | { t: 'strings'; v: string[] };
 export const attr = {
   float: (v: number): Attr => ({ t: 'f', v }),
   int: (v: number): Attr => ({ t: 'i', v }),
   ints: (v: number[]): Attr => ({ t: 'ints', v }),
   floats: (v: number[]): Attr => ({ t: 'floats', v }),
   str: (v: string): Attr => ({ t: 's', v }),
+  strs: (v: string[]): Attr => ({ t: 'strings', v }),
 };
 
 /** Lowest opset the writer supports: Softmax's per-axis meaning and per-axis Q/DQ start at 13. */
@@ -78,13 +79,23 @@ export class OnnxGraph {
     return outputs;
   }
 
-  encode(opts: { opset: number; input: ValueInfoMsg; output: ValueInfoMsg; doc: string; metadata: Record<string, string> }): Uint8Array {
+  /**
+   * Serialises the graph. `input` / `output` may list several tensors; `domainVersions` sets the
+   * opset of a non-default domain (1 when absent), e.g. ai.onnx.ml 2 for LabelEncoder's float values.
+   */
+  encode(opts: {
+    opset: number; input: ValueInfoMsg | ValueInfoMsg[]; output: ValueInfoMsg | ValueInfoMsg[]; doc: string; metadata: Record<string, string>;
+    name?: string; domainVersions?: Record<string, number>;
+  }): Uint8Array {
     return encodeModel({
       irVersion: irVersionFor(opts.opset),
-      opsetImport: [{ domain: '', version: opts.opset }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
+      opsetImport: [{ domain: '', version: opts.opset }, ...[...this.domains].map((domain) => ({ domain, version: opts.domainVersions?.[domain] ?? 1 }))],
       producerName: 'tensorqueue', producerVersion: '1', docString: opts.doc,
       metadataProps: Object.entries(opts.metadata).map(([key, value]) => ({ key, value })),
-      graph: { name: 'tfjs_layers_model', node: this.nodes, initializer: this.initializers, input: [opts.input], output: [opts.output] },
+      graph: {
+        name: opts.name ?? 'tfjs_layers_model', node: this.nodes, initializer: this.initializers,
+        input: [opts.input].flat(), output: [opts.output].flat(),
+      },
     });
   }
 }
@@ -112,5 +123,6 @@ function toAttribute(name: string, a: Attr): AttributeMsg {
     case 'ints': return { name, type: AttrType.INTS, ints: a.v };
     case 'floats': return { name, type: AttrType.FLOATS, floats: a.v };
     case 's': return { name, type: AttrType.STRING, s: new TextEncoder().encode(a.v) };
+    case 'strings': return { name, type: AttrType.STRINGS, strings: a.v.map((v) => new TextEncoder().encode(v)) };
   }
 }

@@ -55,6 +55,7 @@ const descriptor: protobuf.INamespace = {
             s: { type: 'bytes', id: 4 },
             floats: { rule: 'repeated', type: 'float', id: 7 },
             ints: { rule: 'repeated', type: 'int64', id: 8 },
+            strings: { rule: 'repeated', type: 'bytes', id: 9 },
           },
         },
         TensorProto: {
@@ -78,10 +79,12 @@ const descriptor: protobuf.INamespace = {
 /** onnx.TensorProto.DataType values used here. */
 export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7 } as const;
 export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
+/** Element type of a string tensor (graph inputs only: no string initializers are written). */
+export const STRING_ELEM_TYPE = 8;
 /** onnx.AttributeProto.AttributeType values used here. */
-export const AttrType = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7 } as const;
+export const AttrType = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7, STRINGS: 8 } as const;
 
-export interface AttributeMsg { name: string; type: number; f?: number; i?: number; s?: Uint8Array; floats?: number[]; ints?: number[] }
+export interface AttributeMsg { name: string; type: number; f?: number; i?: number; s?: Uint8Array; floats?: number[]; ints?: number[]; strings?: Uint8Array[] }
 export interface NodeMsg { input: string[]; output: string[]; name: string; opType: string; domain?: string; attribute: AttributeMsg[] }
 export interface TensorMsg { name: string; dims: number[]; dataType: DataTypeCode; rawData: Uint8Array }
 export interface ValueInfoMsg { name: string; type: { tensorType: { elemType: number; shape: { dim: Array<{ dimValue?: number; dimParam?: string }> } } } }

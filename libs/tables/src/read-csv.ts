@@ -1,0 +1,141 @@
+import type { Readable, TransformOptions } from 'node:stream';
+import { CsvError, parse, type Options } from 'csv-parse';
+import { FieldError, TooLargeError } from '@tq/contracts';
+import type { Cell } from './cells';
+import { checkHeader, checkRowCount } from './header';
+import { at, type TableLimits } from './limits';
+import type { TableSource } from './table-source';
+import { Utf8Guard } from './utf8-guard';
+
+/**
+ * Records csv-parse may hold parsed ahead of the reader: memory is bounded by this times
+ * maxRecordBytes (plus the stream buffers, 16 KiB each).
+ */
+const PARSED_AHEAD = 16;
+
+/**
+ * Reads a CSV from a byte stream with csv-parse: a BOM is dropped, quoted fields may hold commas,
+ * quotes and newlines, the first record is the header. Rows come back as strings (missing cells are
+ * recognised later, see cells.ts). Memory is bounded by backpressure and `maxRecordBytes`.
+ * As the parser runs ahead, an error in row n may surface before rows just before n are yielded
+ * (even from this call, for a short file); it always names row n.
+ */
+export async function readCsv(source: Readable, limits: TableLimits): Promise<TableSource> {
+  const guard = new Utf8Guard();
+  // csv-parse hands the options on to its Transform; its Options type just does not list these.
+  const options: Options & TransformOptions = {
+    bom: true, max_record_size: limits.maxRecordBytes, skip_empty_lines: true, readableHighWaterMark: PARSED_AHEAD,
+  };
+  const parser = parse(options);
+  source.on('error', (err) => parser.destroy(err));
+  // Errors are read from parser.errored by batches(); between reads nobody else listens, and an
+  // 'error' without a listener would be an uncaught exception.
+  parser.on('error', () => undefined);
+  source.pipe(guard).pipe(parser);
+  const records = batches(parser);
+  const stop = () => {
+    source.destroy();
+    parser.destroy();
+  };
+  try {
+    const first = await nextRecord(records, guard, limits);
+    if (first === undefined) throw new FieldError('file', 'the CSV is empty (no header)');
+    if (guard.badOffset !== undefined && first.some((name) => name.includes('\uFFFD'))) throw brokenUtf8(guard, 'header');
+    const columns = checkHeader(first, limits);
+    return { columns, batches: rows(records, guard, columns, limits, stop) };
+  } catch (err) {
+    stop();
+    throw err;
+  }
+}
+
+async function* rows(
+  records: Records, guard: Utf8Guard, columns: readonly string[], limits: TableLimits, stop: () => void,
+): AsyncGenerator<Cell[][]> {
+  let row = 0;
+  try {
+    for (let batch = await next(records, guard, limits); batch !== undefined; batch = await next(records, guard, limits)) {
+      if (guard.badOffset !== undefined) batch.forEach((record, k) => checkDecoded(record, row + k + 1, columns, guard));
+      row += batch.length;
+      checkRowCount(row, limits);
+      yield batch;
+    }
+    if (guard.badOffset !== undefined) throw brokenUtf8(guard, at(row + 1));
+  } finally {
+    stop();
+  }
+}
+
+type Records = AsyncGenerator<string[][], undefined, number | undefined>;
+
+/**
+ * The records the parser holds, as arrays: one await per batch rather than per record (the
+ * stream's own iterator costs a promise per record). `next(1)` asks for a single record.
+ */
+async function* batches(parser: Readable): Records {
+  // The first batch is the header alone (a value passed to the first next() never arrives).
+  let limit: number | undefined = 1;
+  for (;;) {
+    const batch: string[][] = [];
+    while (limit === undefined || batch.length < limit) {
+      const record = parser.read() as string[] | null;
+      if (record === null) break;
+      batch.push(record);
+    }
+    if (batch.length > 0) limit = yield batch;
+    else if (parser.errored) throw parser.errored;
+    else if (parser.readableEnded || parser.destroyed) return undefined;
+    else await readable(parser);
+  }
+}
+
+/** Resolves when `s` may have data, has ended or closed; rejects on its error. */
+function readable(s: Readable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const settle = (err?: Error) => {
+      s.off('readable', ok).off('end', ok).off('close', ok).off('error', settle);
+      if (err) reject(err);
+      else resolve();
+    };
+    const ok = () => settle();
+    s.on('readable', ok).on('end', ok).on('close', ok).on('error', settle);
+  });
+}
+
+async function nextRecord(records: Records, guard: Utf8Guard, limits: TableLimits): Promise<string[] | undefined> {
+  return (await next(records, guard, limits, 1))?.[0];
+}
+
+/**
+ * The next batch of records; csv-parse's errors become FieldError / TooLargeError naming the row. The row
+ * comes from the error's own record count: the parser runs ahead of the rows yielded so far.
+ */
+async function next(records: Records, guard: Utf8Guard, limits: TableLimits, limit?: number): Promise<string[][] | undefined> {
+  try {
+    const r = await records.next(limit);
+    return r.done ? undefined : r.value;
+  } catch (err) {
+    if (!(err instanceof CsvError)) throw err;
+    // `records` counts the header too, so it is the 1-based data row of the failing record.
+    const parsed = (err as CsvError & { records?: number }).records ?? 0;
+    const where = parsed === 0 ? 'header' : at(parsed);
+    if (guard.badOffset !== undefined) throw brokenUtf8(guard, where);
+    if (err.code === 'CSV_MAX_RECORD_SIZE') throw new TooLargeError(where, `a record is longer than ${limits.maxRecordBytes} bytes`);
+    if (err.code === 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH') {
+      const expected = /expect (\d+)/.exec(err.message)?.[1] ?? 'another number of';
+      const cells = (err as { record?: unknown[] }).record?.length ?? 'another number of';
+      throw new FieldError(where, `has ${cells} cells, the header has ${expected}`);
+    }
+    throw new FieldError(where, `not valid CSV: ${err.message}`);
+  }
+}
+
+/** Once the guard saw invalid bytes, the first row whose text holds U+FFFD is where they were. */
+function checkDecoded(record: readonly string[], row: number, columns: readonly string[], guard: Utf8Guard): void {
+  const k = record.findIndex((cell) => cell.includes('\uFFFD'));
+  if (k >= 0) throw brokenUtf8(guard, at(row, columns[k]));
+}
+
+function brokenUtf8(guard: Utf8Guard, where: string): FieldError {
+  return new FieldError(where, `invalid UTF-8 (first invalid byte at offset ${guard.badOffset}); save the file as UTF-8`);
+}
