@@ -3,3 +3,4 @@ export * from './tfjs-file-io';
 export * from './model-registry';
 export * from './dataset-store';
 export * from './blocks-file';
+export * from './read-stream';

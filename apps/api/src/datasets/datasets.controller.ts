@@ -4,8 +4,8 @@ import { ApiBody, ApiConsumes, ApiTags } from '@nestjs/swagger';
 import { datasetUploadFieldsSchema, type DatasetInfo, type DatasetUploadFields } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { parseDatasetUpload } from '@tq/ml';
-import { DatasetStore } from '@tq/storage';
-import { badRequest, notFound } from '../common/http-issues';
+import { DatasetNotFoundError, DatasetStore } from '@tq/storage';
+import { badRequest } from '../common/http-issues';
 import { ZodPipe } from '../common/zod-body.pipe';
 
 const FORMAT_OF_EXTENSION: Record<string, 'csv' | 'jsonl'> = { csv: 'csv', jsonl: 'jsonl', ndjson: 'jsonl', json: 'jsonl' };
@@ -38,10 +38,9 @@ export class DatasetsController {
 
   @Get(':id')
   async get(@Param('id') id: string): Promise<DatasetInfo> {
-    try {
-      return await this.datasets.get(id);
-    } catch {
-      throw notFound('id', `no dataset "${id}"`);
-    }
+    // Only a missing dataset is a 404; a corrupt info.json or EACCES is our fault (a logged 500).
+    return this.datasets.get(id).catch((err: unknown) => {
+      throw err instanceof DatasetNotFoundError ? new DatasetNotFoundError(id, 'id') : err;
+    });
   }
 }

@@ -1,12 +1,11 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, NotFoundException, Param, Post, Query, Res, Sse, type MessageEvent } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { Observable } from 'rxjs';
 import { compressRequestSchema, inferRequestSchema, jobListQuerySchema, trainRequestSchema, JobName, type CompressRequest, type InferRequest, type JobListQuery, type JobView, type TrainRequest } from '@tq/contracts';
 import { ArtifactStore } from '@tq/storage';
 import { openApiSchema } from '../common/openapi';
+import { sendStream } from '../common/send-stream';
 import { ZodPipe } from '../common/zod-body.pipe';
 import { JobEventsService, type JobEvent } from './job-events.service';
 import { JobsService } from './jobs.service';
@@ -57,11 +56,7 @@ export class JobsController {
   async output(@Param('id') id: string, @Res() res: Response): Promise<void> {
     const view = await this.jobs.view(id);
     if (view.type !== 'infer' || view.state !== 'completed') throw new NotFoundException({ statusCode: 404, message: `id: job ${id} has no output (${view.type}, ${view.state})` });
-    const path = this.store.outputPath(id);
-    const { size } = await stat(path);
-    res.setHeader('Content-Type', 'application/x-ndjson');
-    res.setHeader('Content-Length', String(size));
-    createReadStream(path).pipe(res);
+    sendStream(res, await this.store.openOutput(id), 'application/x-ndjson');
   }
 
   /** Server-Sent Events: the current view, then every change, until the job ends. */

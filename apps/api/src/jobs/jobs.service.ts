@@ -3,8 +3,9 @@ import type { Job } from 'bullmq';
 import { JOB_STATES, PUBLIC_JOB_TYPES, type JobListQuery, type JobView, type PublicJobType } from '@tq/contracts';
 import { CANCELLED_REASON, JobProducer, RedisClientHolder, requestCancel } from '@tq/queue';
 import { notFound } from '../common/http-issues';
+import { claimIdempotencyKey } from './idempotency';
 import { newJobId, typeOfJobId } from './job-id';
-import { STATES_OF, toJobView } from './job-view';
+import { STATES_OF, readJobView, toJobView } from './job-view';
 
 const TOMBSTONE_TTL_SECONDS = 7 * 24 * 3600;
 
@@ -14,10 +15,12 @@ export class JobsService {
   constructor(private readonly producer: JobProducer, private readonly redis: RedisClientHolder) {}
 
   async submit(type: PublicJobType, payload: unknown, idempotencyKey?: string): Promise<Pick<JobView, 'id' | 'type' | 'state'>> {
-    const job = await this.producer.add(type, payload, { jobId: newJobId(type, idempotencyKey) });
+    const jobId = newJobId(type, idempotencyKey);
+    if (idempotencyKey) await claimIdempotencyKey(this.redis.client, this.redis.prefix, jobId, payload);
+    const job = await this.producer.add(type, payload, { jobId });
     // A new job is waiting; only a repeated Idempotency-Key can return an older job in another state.
-    const state = idempotencyKey ? (await toJobView(job, type)).state : 'waiting';
-    return { id: job.id ?? '', type, state };
+    const state = idempotencyKey ? (await this.view(jobId)).state : 'waiting';
+    return { id: job.id ?? jobId, type, state };
   }
 
   async find(id: string): Promise<{ job: Job; type: PublicJobType } | undefined> {
@@ -28,8 +31,9 @@ export class JobsService {
   }
 
   async view(id: string): Promise<JobView> {
-    const found = await this.find(id);
-    if (found) return toJobView(found.job, found.type);
+    const type = typeOfJobId(id);
+    const view = type ? await readJobView(this.producer.queueOf(type), id, type) : undefined;
+    if (view) return view;
     const tombstone = await this.redis.client.get(this.tombstoneKey(id));
     if (tombstone) return JSON.parse(tombstone) as JobView;
     throw notFound('id', `no job "${id}"`);
@@ -63,6 +67,7 @@ export class JobsService {
     for (const type of types) {
       for (const bullState of bullStates) {
         // Enough from each queue and state to fill the requested page after merging by creation time.
+        // getJobs reads the state's list before the hashes: the order toJobView needs.
         const jobs = await this.producer.queueOf(type).getJobs([bullState], 0, wanted - 1, false);
         for (const job of jobs) views.push(await toJobView(job, type, bullState));
       }

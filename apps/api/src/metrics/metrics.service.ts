@@ -1,7 +1,7 @@
-import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { Job } from 'bullmq';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { ALL_QUEUES } from '@tq/contracts';
+import { ALL_QUEUES, CANCELLED_REASON } from '@tq/contracts';
 import { JobProducer } from '@tq/queue';
 import { JobEventsService, type JobEvent } from '../jobs/job-events.service';
 
@@ -12,6 +12,7 @@ import { JobEventsService, type JobEvent } from '../jobs/job-events.service';
 @Injectable()
 export class MetricsService implements OnModuleInit {
   readonly registry = new Registry();
+  private readonly logger = new Logger('metrics');
   private readonly duration = new Histogram({ name: 'tq_job_duration_seconds', help: 'Processing time of finished jobs', labelNames: ['queue', 'outcome'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800], registers: [this.registry] });
   private readonly finished = new Counter({ name: 'tq_jobs_finished_total', help: 'Jobs finished, by queue and outcome', labelNames: ['queue', 'outcome'], registers: [this.registry] });
   private readonly samplesPerSec = new Gauge({ name: 'tq_training_samples_per_second', help: 'Latest training throughput reported by a train job', labelNames: ['job'], registers: [this.registry] });
@@ -31,7 +32,10 @@ export class MetricsService implements OnModuleInit {
   }
 
   onModuleInit(): void {
-    this.events.on('event', (event: JobEvent) => void this.observe(event));
+    // observe() reads Redis: a rejection must be logged here, unhandled it would end the process.
+    this.events.on('event', (event: JobEvent) => {
+      this.observe(event).catch((err: unknown) => this.logger.error(`metrics for job ${event.jobId}: ${err instanceof Error ? err.stack : String(err)}`));
+    });
   }
 
   private async observe(event: JobEvent): Promise<void> {
@@ -41,7 +45,8 @@ export class MetricsService implements OnModuleInit {
       return;
     }
     if (event.kind !== 'completed' && event.kind !== 'failed') return;
-    const outcome = event.kind;
+    // A cancelled job ends as a BullMQ failure whose reason carries CANCELLED_REASON.
+    const outcome = event.kind === 'failed' && event.reason.includes(CANCELLED_REASON) ? 'cancelled' : event.kind;
     this.finished.inc({ queue: event.type, outcome });
     this.samplesPerSec.remove({ job: event.jobId });
     const job = await Job.fromId(this.producer.queueOf(event.type), event.jobId);

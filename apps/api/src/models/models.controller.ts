@@ -3,12 +3,20 @@ import { ApiBody, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { modelNameSchema, modelVersionSchema, predictRequestSchema, type ModelRef, type ModelVersionMeta, type PredictRequest } from '@tq/contracts';
 import { InferenceEngine, toPredictions } from '@tq/ml';
-import { ModelRegistry } from '@tq/storage';
+import { ModelNotFoundError, ModelRegistry } from '@tq/storage';
+import { sendStream } from '../common/send-stream';
 import { badRequest, notFound } from '../common/http-issues';
 import { openApiSchema } from '../common/openapi';
 import { ZodPipe } from '../common/zod-body.pipe';
 
-const ARTIFACT_TYPES: Record<string, string> = { json: 'application/json', bin: 'application/octet-stream', onnx: 'application/octet-stream' };
+/** A Map: a plain object would answer for "constructor" or "__proto__". */
+const ARTIFACT_TYPES = new Map([['json', 'application/json'], ['bin', 'application/octet-stream'], ['onnx', 'application/octet-stream']]);
+
+/** A missing version names the "version" field; any other fault (corrupt metadata, EACCES) stays a 500. */
+const versionNotFound = (ref: ModelRef) => (err: unknown): never => {
+  if (err instanceof ModelNotFoundError) throw new ModelNotFoundError(ref, 'version');
+  throw err;
+};
 
 @ApiTags('models')
 @Controller('v1/models')
@@ -35,11 +43,10 @@ export class ModelsController {
 
   /** model.json, weights.bin, model.onnx...: stock tf.loadLayersModel(<.../model.json>) loads from here. */
   @Get(':name/versions/:version/:file')
-  async artifact(@Param('name', new ZodPipe(modelNameSchema, 'name')) name: string, @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number, @Param('file') file: string, @Res() res: Response) {
-    const meta = await this.meta({ name, version });
-    if (!(file in meta.artifacts)) throw notFound('file', `version ${version} of "${name}" has no artifact "${file}"`);
-    res.type(ARTIFACT_TYPES[file.split('.').pop() ?? ''] ?? 'application/octet-stream');
-    res.sendFile(this.registry.artifactPath({ name, version }, file));
+  async artifact(@Param('name', new ZodPipe(modelNameSchema, 'name')) name: string, @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number, @Param('file') file: string, @Res() res: Response): Promise<void> {
+    // Streamed from storage: express's sendFile refuses paths with a dot segment (the default ./.data).
+    const opened = await this.registry.openArtifact({ name, version }, file).catch(versionNotFound({ name, version }));
+    sendStream(res, opened, ARTIFACT_TYPES.get(file.split('.').pop() ?? '') ?? 'application/octet-stream');
   }
 
   @Post(':name/versions/:version/predict')
@@ -54,12 +61,8 @@ export class ModelsController {
     return { model: { name, version }, engine: out.engine, predictions: toPredictions(out.scores, out.outputSize, meta.classes) };
   }
 
-  private async meta(ref: ModelRef): Promise<ModelVersionMeta> {
-    try {
-      return await this.registry.getVersion(ref);
-    } catch {
-      throw notFound('version', `model "${ref.name}" has no version ${ref.version}`);
-    }
+  private meta(ref: ModelRef): Promise<ModelVersionMeta> {
+    return this.registry.getVersion(ref).catch(versionNotFound(ref));
   }
 
   private withUrls(meta: ModelVersionMeta) {
