@@ -1,12 +1,30 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import ts from 'typescript';
+import type { z } from 'zod';
+import { compressRequestSchema, inferRequestSchema, jobListQuerySchema, predictRequestSchema, trainRequestSchema } from '@tq/contracts';
 import { ArtifactStore, ModelRegistry } from '@tq/storage';
 import { TestSystem } from './support/system';
 
 const IRIS_MODEL = { name: 'iris', layers: [{ type: 'dense', units: 8, activation: 'relu', inputShape: [4] }, { type: 'dense', units: 3, activation: 'softmax' }] };
 const MODEL_JSON = JSON.stringify({ format: 'layers-model', modelTopology: {}, weightsManifest: [] });
+type OpenApiOperation = {
+  parameters?: { name: string; in: string; required?: boolean }[];
+  requestBody?: { content: Record<string, { schema?: { example?: unknown } }> };
+  responses: Record<string, { content?: Record<string, { schema?: object }> }>;
+};
+type OpenApiDoc = { paths: Record<string, Record<string, OpenApiOperation>> };
+/** Compiles only when every operation's 2xx body type is not never; the error names the operations. */
+const NO_NEVER_CHECK = `
+import type { operations } from './api';
+type Ok<O> = O extends { responses: infer R } ? R[Extract<keyof R, 200 | 201 | 202>] : never;
+type Body<O> = Ok<O> extends { content: infer C } ? C[keyof C] : never;
+type NeverBodies = { [K in keyof operations]: [Body<operations[K]>] extends [never] ? K : never }[keyof operations];
+export const check: [NeverBodies] extends [never] ? true : NeverBodies = true;
+`;
 const BROKEN_DATASET = '11111111-1111-4111-8111-111111111111';
 const train = (patch: Record<string, unknown> = {}) => ({ model: IRIS_MODEL, dataset: { builtin: 'iris' }, fit: { epochs: 1 }, ...patch });
 
@@ -141,6 +159,49 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
     assert.deepEqual(body.required.sort(), ['dataset', 'model']);
     assert.ok(body.properties.fit.properties.epochs, 'fit.epochs is documented');
     assert.ok(doc.paths['/v1/models/{name}/versions/{version}/predict'] && doc.paths['/v1/datasets']);
+  });
+  it('documents a typed 2xx response for every operation, an optional Idempotency-Key, the list query, valid examples', async () => {
+    const doc = (await system.request('GET', '/docs-json')).body as OpenApiDoc;
+    const operations = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ at: `${method} ${path}`, op })));
+    assert.ok(operations.length >= 18, `${operations.length} operations`);
+    for (const { at, op } of operations) {
+      const ok = Object.entries(op.responses).filter(([status]) => status.startsWith('2'));
+      assert.ok(ok.length > 0, `${at}: no 2xx response`);
+      for (const [status, res] of ok) {
+        const schemas = Object.values(res.content ?? {}).map((c) => c.schema);
+        assert.ok(schemas.length > 0 && schemas.every((x) => x && Object.keys(x).length > 0), `${at} ${status}: no response schema`);
+      }
+    }
+    for (const path of ['/v1/jobs/train', '/v1/jobs/compress', '/v1/jobs/infer']) {
+      const header = doc.paths[path]!.post!.parameters?.filter((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key') ?? [];
+      assert.equal(header.length, 1, `${path}: one Idempotency-Key header`);
+      assert.equal(header[0]!.required, false, `${path}: the header is optional`);
+    }
+    const query = doc.paths['/v1/jobs']!.get!.parameters?.filter((p) => p.in === 'query').map((p) => p.name).sort();
+    assert.deepEqual(query, Object.keys(jobListQuerySchema.shape).sort());
+    const examples: [string, string, z.ZodType][] = [
+      ['/v1/jobs/train', 'post', trainRequestSchema], ['/v1/jobs/compress', 'post', compressRequestSchema],
+      ['/v1/jobs/infer', 'post', inferRequestSchema], ['/v1/models/{name}/versions/{version}/predict', 'post', predictRequestSchema],
+    ];
+    for (const [path, method, schema] of examples) {
+      const example = doc.paths[path]![method]!.requestBody?.content['application/json']?.schema?.example;
+      assert.ok(example, `${path}: an example`);
+      assert.ok(schema.safeParse(example).success, `${path}: the example is a valid request`);
+    }
+  });
+  it('types no response as never in a client generated with openapi-typescript', async () => {
+    const doc = (await system.request('GET', '/docs-json')).body as OpenApiDoc;
+    const { default: openapiTS } = await import('openapi-typescript');
+    const dir = await mkdtemp(join(tmpdir(), 'tq-openapi-'));
+    try {
+      await writeFile(join(dir, 'api.d.ts'), await openapiTS(doc as never));
+      await writeFile(join(dir, 'check.ts'), NO_NEVER_CHECK);
+      const program = ts.createProgram([join(dir, 'check.ts')], { strict: true, noEmit: true, skipLibCheck: true });
+      const errors = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+      assert.deepEqual(errors, [], 'operations whose 2xx body is never');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
   it('rejects a bad list query', () => system.request('GET', '/v1/jobs?state=sleeping').then((res) => assert.equal(res.status, 400)));
 });

@@ -13,3 +13,4 @@ export * from './job-options';
 export * from './validation';
 export * from './errors';
 export * from './job-hooks';
+export * from './responses.schema';

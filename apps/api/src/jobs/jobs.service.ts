@@ -1,6 +1,6 @@
-import { ConflictException, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import type { Job } from 'bullmq';
-import { JOB_STATES, PUBLIC_JOB_TYPES, type JobListQuery, type JobView, type PublicJobType } from '@tq/contracts';
+import { ConflictError, JOB_STATES, PUBLIC_JOB_TYPES, type JobList, type JobListQuery, type JobSubmitted, type JobView, type PublicJobType } from '@tq/contracts';
 import { CANCELLED_REASON, JobProducer, RedisClientHolder, requestCancel } from '@tq/queue';
 import { notFound } from '../common/http-issues';
 import { claimIdempotencyKey } from './idempotency';
@@ -14,7 +14,7 @@ const TOMBSTONE_TTL_SECONDS = 7 * 24 * 3600;
 export class JobsService {
   constructor(private readonly producer: JobProducer, private readonly redis: RedisClientHolder) {}
 
-  async submit(type: PublicJobType, payload: unknown, idempotencyKey?: string): Promise<Pick<JobView, 'id' | 'type' | 'state'>> {
+  async submit(type: PublicJobType, payload: unknown, idempotencyKey?: string): Promise<JobSubmitted> {
     const jobId = newJobId(type, idempotencyKey);
     if (idempotencyKey) await claimIdempotencyKey(this.redis.client, this.redis.prefix, jobId, payload);
     const job = await this.producer.add(type, payload, { jobId });
@@ -43,7 +43,7 @@ export class JobsService {
   async cancel(id: string): Promise<JobView> {
     const view = await this.view(id);
     if (view.state === 'completed' || view.state === 'failed' || view.state === 'cancelled') {
-      throw new ConflictException({ statusCode: 409, message: `id: job already ${view.state}`, issues: [{ field: 'id', reason: `job already ${view.state}` }] });
+      throw new ConflictError('id', `job already ${view.state}`);
     }
     await requestCancel(this.redis.client, this.redis.prefix, id);
     const found = await this.find(id);
@@ -58,7 +58,7 @@ export class JobsService {
     return this.view(id);
   }
 
-  async list(query: JobListQuery): Promise<{ items: JobView[]; page: number; pageSize: number }> {
+  async list(query: JobListQuery): Promise<JobList> {
     const types = query.type ? [query.type] : [...PUBLIC_JOB_TYPES];
     const states = query.state ? [query.state] : [...JOB_STATES];
     const bullStates = [...new Set(states.flatMap((s) => STATES_OF[s]))];
