@@ -18,6 +18,12 @@ export const configSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
   /** Which queues this worker serves; all of them when unset. */
   WORKER_QUEUES: csvOf(ALL_QUEUES).prefault(ALL_QUEUES.join(',')),
+  /**
+   * Each worker serves its own Prometheus metrics (GET /metrics on HOST) at this port. One worker
+   * per container (compose) keeps the default; several on one host need one port each (npm start
+   * counts up from it) or 0, a free port the worker logs.
+   */
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   /** Force a compute backend (tensorflow | wasm | cpu); the best available when unset. */
   TQ_BACKEND: z.enum(['tensorflow', 'wasm', 'cpu']).optional(),
