@@ -83,8 +83,12 @@ export class ModelRegistry {
     }
   }
 
+  /** False only when the version is missing: a corrupt or unreadable one is a fault, not an absence. */
   async exists(ref: ModelRef): Promise<boolean> {
-    return this.getVersion(ref).then(() => true, () => false);
+    return this.getVersion(ref).then(() => true, (err: unknown) => {
+      if (err instanceof ModelNotFoundError) return false;
+      throw err;
+    });
   }
 
   async latestVersion(name: string): Promise<number> {
