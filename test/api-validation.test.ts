@@ -152,6 +152,8 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
     assert.equal(other.body.issues?.[0]?.field, 'Idempotency-Key');
     assert.equal((await system.request('GET', '/v1/jobs?type=train')).body.items.length, 1);
     await system.request('DELETE', `/v1/jobs/${first.body.id}`);
+    const output = await system.request('GET', `/v1/jobs/${first.body.id}/output`);
+    assert.deepEqual([output.status, output.body.issues?.[0]?.field], [404, 'id'], 'a train job has no output');
     const long = await fetch(`${system.url}/v1/jobs/train`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'k'.repeat(256) }, body: JSON.stringify(train()) });
     assert.equal(long.status, 400);
     assert.equal(((await long.json()) as { issues: { field: string }[] }).issues[0]?.field, 'Idempotency-Key');

@@ -1,9 +1,9 @@
-import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Query, Res, Sse, type MessageEvent } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Res, Sse, type MessageEvent } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Observable } from 'rxjs';
 import {
-  compressRequestSchema, inferRequestSchema, jobListQuerySchema, jobListSchema, jobSubmittedSchema, jobViewSchema, trainRequestSchema, JobName,
+  NotFoundError, compressRequestSchema, inferRequestSchema, jobListQuerySchema, jobListSchema, jobSubmittedSchema, jobViewSchema, trainRequestSchema, JobName,
   type CompressRequest, type InferRequest, type JobList, type JobListQuery, type JobSubmitted, type JobView, type TrainRequest,
 } from '@tq/contracts';
 import { ArtifactStore } from '@tq/storage';
@@ -68,7 +68,7 @@ export class JobsController {
   @RawResponse('application/x-ndjson', 'one JSON line per input row: {"scores":[...],"classIndex":n,"label":"..."}') @ErrorResponses(404)
   async output(@Param('id') id: string, @Res() res: Response): Promise<void> {
     const view = await this.jobs.view(id);
-    if (view.type !== 'infer' || view.state !== 'completed') throw new NotFoundException({ statusCode: 404, message: `id: job ${id} has no output (${view.type}, ${view.state})` });
+    if (view.type !== 'infer' || view.state !== 'completed') throw new NotFoundError('id', `job ${id} has no output (${view.type}, ${view.state})`);
     sendStream(res, await this.store.openOutput(id), 'application/x-ndjson');
   }
 
