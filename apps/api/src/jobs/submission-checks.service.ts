@@ -33,7 +33,9 @@ export class SubmissionChecks {
     const shapes = checkClassifierLayers(layers);
     const units = shapes[shapes.length - 1]?.[0];
     if (units !== data.classCount) {
-      throw badRequest([{ field: `model.layers.${layers.length - 1}.units`, reason: `the model outputs ${units} values per row, dataset has ${data.classCount} classes` }]);
+      const last = layers.length - 1;
+      const field = layers[last]?.type === 'dense' ? `model.layers.${last}.units` : `model.layers.${last}`;
+      throw badRequest([{ field, reason: `the model outputs ${units} values per row, dataset has ${data.classCount} classes` }]);
     }
     checkBudgets({ layers: { spec: layers, field: 'model.layers' }, train }, this.budgets);
   }

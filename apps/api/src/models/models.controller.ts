@@ -7,10 +7,10 @@ import {
 } from '@tq/contracts';
 import { InferenceEngine, toPredictions } from '@tq/ml';
 import { ModelNotFoundError, ModelRegistry } from '@tq/storage';
-import { sendStream } from '../common/send-stream';
 import { badRequest, notFound } from '../common/http-issues';
 import { ErrorResponses, JsonBody, JsonResponse, RawResponse } from '../common/openapi';
 import { PREDICT_EXAMPLE } from '../common/openapi-examples';
+import { sendStream } from '../common/send-stream';
 import { ZodPipe } from '../common/zod-body.pipe';
 
 /** A Map: a plain object would answer for "constructor" or "__proto__". */
