@@ -1,20 +1,49 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import ts from 'typescript';
+import type { z } from 'zod';
+import { compressRequestSchema, inferRequestSchema, jobListQuerySchema, predictRequestSchema, trainRequestSchema } from '@tq/contracts';
 import { ArtifactStore, ModelRegistry } from '@tq/storage';
 import { TestSystem } from './support/system';
 
 const IRIS_MODEL = { name: 'iris', layers: [{ type: 'dense', units: 8, activation: 'relu', inputShape: [4] }, { type: 'dense', units: 3, activation: 'softmax' }] };
+const MODEL_JSON = JSON.stringify({ format: 'layers-model', modelTopology: {}, weightsManifest: [] });
+type OpenApiOperation = {
+  parameters?: { name: string; in: string; required?: boolean }[];
+  requestBody?: { content: Record<string, { schema?: { example?: unknown } }> };
+  responses: Record<string, { content?: Record<string, { schema?: object }> }>;
+};
+type OpenApiDoc = { paths: Record<string, Record<string, OpenApiOperation>> };
+/** Compiles only when every operation's 2xx body type is not never; the error names the operations. */
+const NO_NEVER_CHECK = `
+import type { operations } from './api';
+type Ok<O> = O extends { responses: infer R } ? R[Extract<keyof R, 200 | 201 | 202>] : never;
+type Body<O> = Ok<O> extends { content: infer C } ? C[keyof C] : never;
+type NeverBodies = { [K in keyof operations]: [Body<operations[K]>] extends [never] ? K : never }[keyof operations];
+export const check: [NeverBodies] extends [never] ? true : NeverBodies = true;
+`;
+const BROKEN_DATASET = '11111111-1111-4111-8111-111111111111';
 const train = (patch: Record<string, unknown> = {}) => ({ model: IRIS_MODEL, dataset: { builtin: 'iris' }, fit: { epochs: 1 }, ...patch });
 
 /** Bad input gets a 4xx that names the field and the reason, and nothing is enqueued. */
 describe('API validation (no workers: nothing may reach a queue)', () => {
   let system: TestSystem;
   before(async () => {
-    system = await TestSystem.start({ workers: 0, env: { MAX_UPLOAD_BYTES: '2048' } });
+    // The default ./.data artifact folder (as `npm start` runs), and budgets small enough to reach.
+    system = await TestSystem.start({ workers: 0, defaultArtifactDir: true, env: { MAX_UPLOAD_BYTES: '2048', MAX_TRAIN_WORK: '1000', MAX_INFER_INSTANCES: '3' } });
     // A registered 4-feature model, written straight into the artifact folder.
-    await new ModelRegistry(new ArtifactStore(system.artifactDir)).register('iris', {
+    const registry = new ModelRegistry(new ArtifactStore(system.artifactDir));
+    await registry.register('iris', {
       inputShape: [4], featureCount: 4, classes: ['a', 'b', 'c'], lineage: { kind: 'trained' }, weightDtype: 'float32',
-    }, async () => {});
+    }, (dir) => writeFile(join(dir, 'model.json'), MODEL_JSON));
+    // Two broken entries: metadata and info that exist but do not parse.
+    await registry.register('broken', { inputShape: [4], featureCount: 4, classes: [], lineage: { kind: 'trained' }, weightDtype: 'float32' }, async () => {});
+    await writeFile(join(new ArtifactStore(system.artifactDir).modelDir({ name: 'broken', version: 1 }), 'metadata.json'), '{ not json');
+    await mkdir(new ArtifactStore(system.artifactDir).datasetDir(BROKEN_DATASET), { recursive: true });
+    await writeFile(join(new ArtifactStore(system.artifactDir).datasetDir(BROKEN_DATASET), 'info.json'), '{ not json');
   });
   after(() => system.stop());
 
@@ -33,7 +62,40 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
   it('rejects an unknown dataset with 404', () => expectIssue('/v1/jobs/train', train({ dataset: { id: '00000000-0000-4000-8000-000000000000' } }), 404, 'dataset.id', /does not exist/));
   it('rejects a first layer that does not match the dataset', () =>
     expectIssue('/v1/jobs/train', train({ model: { name: 'x', layers: [{ type: 'dense', units: 3, activation: 'softmax', inputShape: [5] }] } }), 400, 'model.layers.0.inputShape', /4 features/));
-  it('rejects an unknown model with 404', () => expectIssue('/v1/jobs/infer', { model: { name: 'nope', version: 1 }, input: { instances: [[1, 2, 3, 4]] } }, 404, 'model', /does not exist/));
+  it('rejects an unknown model with 404', () => expectIssue('/v1/jobs/infer', { model: { name: 'nope', version: 1 }, input: { instances: [[1, 2, 3, 4]] } }, 404, 'model', /has no version 1/));
+  it('rejects a reshape whose target does not hold its input, as the worker would', () =>
+    expectIssue('/v1/jobs/train', train({ model: { name: 'x', layers: [{ type: 'dense', units: 6, inputShape: [4] }, { type: 'reshape', targetShape: [4, 2] }, { type: 'flatten' }, { type: 'dense', units: 3, activation: 'softmax' }] } }),
+      400, 'model.layers.1.targetShape', /holds 8 values but its input \[6\] holds 6/));
+  it('rejects a model that does not end in softmax, as the worker would', () =>
+    expectIssue('/v1/jobs/train', train({ model: { name: 'x', layers: [{ type: 'dense', units: 3, inputShape: [4] }] } }), 400, 'model.layers.0.activation', /softmax/));
+  it('refuses a model over MAX_MODEL_PARAMS with 413, naming the figure and the variable', () =>
+    expectIssue('/v1/jobs/train', { model: { name: 'x', layers: [{ type: 'dense', units: 65536, inputShape: [784] }, { type: 'dense', units: 10, activation: 'softmax' }] }, dataset: { builtin: 'mnist' }, fit: { epochs: 1 } },
+      413, 'model.layers', /52101130 parameters exceed the limit of 50000000 \(MAX_MODEL_PARAMS\)/));
+  it('refuses epochs × rows over MAX_TRAIN_WORK with 413', () =>
+    expectIssue('/v1/jobs/train', train({ fit: { epochs: 7 } }), 413, 'fit.epochs', /7 epochs × 150 rows = 1050 .*limit of 1000 \(MAX_TRAIN_WORK\)/));
+  it('refuses more inline instances than MAX_INFER_INSTANCES with 413', () =>
+    expectIssue('/v1/jobs/infer', { model: { name: 'iris', version: 1 }, input: { instances: [[1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4]] } }, 413, 'input.instances', /4 rows exceed the limit of 3 \(MAX_INFER_INSTANCES\)/));
+  it('answers 404 naming "file" for names an object inherits, and serves a listed artifact from ./.data', async () => {
+    for (const file of ['valueOf', 'constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      const res = await system.request('GET', `/v1/models/iris/versions/1/${file}`);
+      assert.equal(res.status, 404, `${file}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.issues?.[0]?.field, 'file', file);
+    }
+    const res = await fetch(`${system.url}/v1/models/iris/versions/1/model.json`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type')?.split(';')[0], 'application/json');
+    assert.equal(await res.text(), MODEL_JSON);
+  });
+  it('answers 500, not 404, for metadata that exists but is corrupt', async () => {
+    assert.equal((await system.request('GET', '/v1/models/broken/versions/1')).status, 500);
+    assert.equal((await system.request('POST', '/v1/jobs/compress', { source: { name: 'broken', version: 1 }, quantize: { dtype: 'uint8' } })).status, 500);
+    assert.equal((await system.request('GET', `/v1/datasets/${BROKEN_DATASET}`)).status, 500);
+    assert.equal((await system.request('POST', '/v1/jobs/train', train({ dataset: { id: BROKEN_DATASET } }))).status, 500);
+    const missing = await system.request('GET', '/v1/datasets/22222222-2222-4222-8222-222222222222');
+    assert.deepEqual([missing.status, missing.body.issues?.[0]?.field], [404, 'id']);
+    const version = await system.request('GET', '/v1/models/iris/versions/9');
+    assert.deepEqual([version.status, version.body.issues?.[0]?.field], [404, 'version']);
+  });
   it('rejects rows with the wrong feature count', () => expectIssue('/v1/jobs/infer', { model: { name: 'iris', version: 1 }, input: { instances: [[1, 2, 3, 4], [1, 2, 3]] } }, 400, 'input.instances.1', /takes 4 features/));
   it('rejects non-numeric cells in instances', () => expectIssue('/v1/jobs/infer', { model: { name: 'iris', version: 1 }, input: { instances: [[1, 2, 'x', 4]] } }, 400, 'input.instances.0.2', /number/));
   it('rejects a compress request without a compression', () => expectIssue('/v1/jobs/compress', { source: { name: 'iris', version: 1 } }, 400, 'quantize', /at least one/));
@@ -78,13 +140,23 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
     const listed = await system.request('GET', '/v1/jobs');
     assert.deepEqual(listed.body.items, []);
   });
-  it('returns the same job for a repeated Idempotency-Key', async () => {
-    const post = () => fetch(`${system.url}/v1/jobs/train`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'abc-1' }, body: JSON.stringify(train()) }).then((r) => r.json() as Promise<{ id: string; state: string }>);
-    const [first, second] = [await post(), await post()];
-    assert.equal(second.id, first.id);
-    assert.equal(second.state, 'waiting');
+  it('returns the same job for a repeated Idempotency-Key with an equal body, 409 for another body', async () => {
+    const post = (body: unknown) => fetch(`${system.url}/v1/jobs/train`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'abc-1' }, body: JSON.stringify(body) })
+      .then(async (r) => ({ status: r.status, body: (await r.json()) as { id: string; state: string; issues?: { field: string }[] } }));
+    const first = await post(train());
+    // The same request spelled differently (key order, a default written out) is the same body.
+    const second = await post({ fit: { validationSplit: 0.1, epochs: 1 }, dataset: { builtin: 'iris' }, model: IRIS_MODEL });
+    assert.deepEqual([second.status, second.body.id, second.body.state], [202, first.body.id, 'waiting']);
+    const other = await post(train({ fit: { epochs: 2 } }));
+    assert.equal(other.status, 409, JSON.stringify(other.body));
+    assert.equal(other.body.issues?.[0]?.field, 'Idempotency-Key');
     assert.equal((await system.request('GET', '/v1/jobs?type=train')).body.items.length, 1);
-    await system.request('DELETE', `/v1/jobs/${first.id}`);
+    await system.request('DELETE', `/v1/jobs/${first.body.id}`);
+    const output = await system.request('GET', `/v1/jobs/${first.body.id}/output`);
+    assert.deepEqual([output.status, output.body.issues?.[0]?.field], [404, 'id'], 'a train job has no output');
+    const long = await fetch(`${system.url}/v1/jobs/train`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'k'.repeat(256) }, body: JSON.stringify(train()) });
+    assert.equal(long.status, 400);
+    assert.equal(((await long.json()) as { issues: { field: string }[] }).issues[0]?.field, 'Idempotency-Key');
   });
   it('serves an OpenAPI document whose request bodies come from the contracts', async () => {
     const doc = (await system.request('GET', '/docs-json')).body;
@@ -92,6 +164,49 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
     assert.deepEqual(body.required.sort(), ['dataset', 'model']);
     assert.ok(body.properties.fit.properties.epochs, 'fit.epochs is documented');
     assert.ok(doc.paths['/v1/models/{name}/versions/{version}/predict'] && doc.paths['/v1/datasets']);
+  });
+  it('documents a typed 2xx response for every operation, an optional Idempotency-Key, the list query, valid examples', async () => {
+    const doc = (await system.request('GET', '/docs-json')).body as OpenApiDoc;
+    const operations = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ at: `${method} ${path}`, op })));
+    assert.ok(operations.length >= 18, `${operations.length} operations`);
+    for (const { at, op } of operations) {
+      const ok = Object.entries(op.responses).filter(([status]) => status.startsWith('2'));
+      assert.ok(ok.length > 0, `${at}: no 2xx response`);
+      for (const [status, res] of ok) {
+        const schemas = Object.values(res.content ?? {}).map((c) => c.schema);
+        assert.ok(schemas.length > 0 && schemas.every((x) => x && Object.keys(x).length > 0), `${at} ${status}: no response schema`);
+      }
+    }
+    for (const path of ['/v1/jobs/train', '/v1/jobs/compress', '/v1/jobs/infer']) {
+      const header = doc.paths[path]!.post!.parameters?.filter((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key') ?? [];
+      assert.equal(header.length, 1, `${path}: one Idempotency-Key header`);
+      assert.equal(header[0]!.required, false, `${path}: the header is optional`);
+    }
+    const query = doc.paths['/v1/jobs']!.get!.parameters?.filter((p) => p.in === 'query').map((p) => p.name).sort();
+    assert.deepEqual(query, Object.keys(jobListQuerySchema.shape).sort());
+    const examples: [string, string, z.ZodType][] = [
+      ['/v1/jobs/train', 'post', trainRequestSchema], ['/v1/jobs/compress', 'post', compressRequestSchema],
+      ['/v1/jobs/infer', 'post', inferRequestSchema], ['/v1/models/{name}/versions/{version}/predict', 'post', predictRequestSchema],
+    ];
+    for (const [path, method, schema] of examples) {
+      const example = doc.paths[path]![method]!.requestBody?.content['application/json']?.schema?.example;
+      assert.ok(example, `${path}: an example`);
+      assert.ok(schema.safeParse(example).success, `${path}: the example is a valid request`);
+    }
+  });
+  it('types no response as never in a client generated with openapi-typescript', async () => {
+    const doc = (await system.request('GET', '/docs-json')).body as OpenApiDoc;
+    const { default: openapiTS } = await import('openapi-typescript');
+    const dir = await mkdtemp(join(tmpdir(), 'tq-openapi-'));
+    try {
+      await writeFile(join(dir, 'api.d.ts'), await openapiTS(doc as never));
+      await writeFile(join(dir, 'check.ts'), NO_NEVER_CHECK);
+      const program = ts.createProgram([join(dir, 'check.ts')], { strict: true, noEmit: true, skipLibCheck: true });
+      const errors = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+      assert.deepEqual(errors, [], 'operations whose 2xx body is never');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
   it('rejects a bad list query', () => system.request('GET', '/v1/jobs?state=sleeping').then((res) => assert.equal(res.status, 400)));
 });

@@ -15,7 +15,9 @@ describe('train → compress → infer on iris', () => {
   let system: TestSystem;
   let trainId: string;
   let trained: { model: { name: string; version: number }; metrics: { accuracy: number } };
-  before(async () => { system = await TestSystem.start({ workers: 1 }); });
+  // The default artifact folder, ./.data (ARTIFACT_DIR unset), as `npm start` runs: artifacts and
+  // outputs must download from a path with a dot segment.
+  before(async () => { system = await TestSystem.start({ workers: 1, defaultArtifactDir: true }); });
   after(() => system.stop());
 
   it('trains to >= 0.9 accuracy and registers a version with lineage', async () => {

@@ -4,9 +4,14 @@ import { join } from 'node:path';
 export const API_MAIN = join(__dirname, '..', 'apps', 'api', 'src', 'main.js');
 export const WORKER_MAIN = join(__dirname, '..', 'apps', 'worker', 'src', 'main.js');
 
-/** Starts a compiled app as a child process, its output prefixed with a label (or kept quiet). */
-export function startApp(main: string, label: string, env: NodeJS.ProcessEnv, quiet = false): ChildProcess {
-  const child = spawn(process.execPath, [main], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts a compiled app as a child process, its output prefixed with a label (or kept quiet).
+ * A variable set to undefined in `env` is removed from the child's environment; `cwd` is where
+ * relative defaults (ARTIFACT_DIR=.data) resolve.
+ */
+export function startApp(main: string, label: string, env: NodeJS.ProcessEnv, quiet = false, cwd?: string): ChildProcess {
+  const merged = Object.fromEntries(Object.entries({ ...process.env, ...env }).filter(([, v]) => v !== undefined));
+  const child = spawn(process.execPath, [main], { env: merged, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   const relay = (stream: NodeJS.ReadableStream | null, out: NodeJS.WriteStream) => {
     let buffered = '';
     stream?.on('data', (chunk: Buffer) => {

@@ -18,7 +18,9 @@ async function main(): Promise<void> {
   const children = new Set<ChildProcess>();
   let stopping = false;
   const spawnWorker = (n: number) => {
-    const worker = startApp(WORKER_MAIN, `worker-${n}`, env);
+    // One metrics port per worker on this host: WORKER_METRICS_PORT (default 9464) counted up.
+    const metricsPort = Number(process.env.WORKER_METRICS_PORT ?? 9464);
+    const worker = startApp(WORKER_MAIN, `worker-${n}`, { ...env, WORKER_METRICS_PORT: String(metricsPort === 0 ? 0 : metricsPort + n - 1) });
     children.add(worker);
     worker.once('exit', (code, signal) => {
       children.delete(worker);

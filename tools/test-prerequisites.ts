@@ -1,10 +1,12 @@
 import { spawnSync } from 'node:child_process';
 
-/** Debian packages the tests drive for real: a browser for the dashboard, compose for the file check. */
+/** Debian packages the tests drive for real: a browser for the dashboard, compose for the file check, promtool for /metrics. */
 const PREREQUISITES = [
   { command: 'chromium', args: ['--version'], pkg: 'chromium' },
   { command: 'docker-compose', args: ['version'], pkg: 'docker-compose' },
   { command: 'redis-server', args: ['--version'], pkg: 'redis-server' },
+  // promtool lints the /metrics of the API and of a worker (test/api-metrics).
+  { command: 'promtool', args: ['--version'], pkg: 'prometheus' },
 ] as const;
 
 /** Installs what is missing with apt when running as root on Debian; otherwise says what to run. */

@@ -7,7 +7,17 @@ import Redis from 'ioredis';
 import { freePort } from '../../tools/free-port';
 import { API_MAIN, WORKER_MAIN, startApp, stopProcess, waitForHttp } from '../../tools/processes';
 
-export interface SystemOptions { workers?: number; workerEnv?: Record<string, string>; env?: Record<string, string> }
+export interface SystemOptions {
+  workers?: number;
+  workerEnv?: Record<string, string>;
+  env?: Record<string, string>;
+  /**
+   * Run as `npm start` does: ARTIFACT_DIR unset, so every process keeps artifacts in ./.data of
+   * its working directory (a private temp folder here). A dot segment in the artifact path is what
+   * broke express's sendFile; this keeps that default covered.
+   */
+  defaultArtifactDir?: boolean;
+}
 
 /**
  * A real system for one test file: the API and N worker processes on real Redis, with a unique
@@ -16,15 +26,22 @@ export interface SystemOptions { workers?: number; workerEnv?: Record<string, st
 export class TestSystem {
   readonly workers: ChildProcess[] = [];
   private api?: ChildProcess;
-  private constructor(readonly url: string, readonly prefix: string, readonly artifactDir: string, private readonly env: Record<string, string>, private readonly workerEnv: Record<string, string>) {}
+  private constructor(
+    readonly url: string, readonly prefix: string, readonly artifactDir: string, private readonly tempDir: string,
+    private readonly env: Record<string, string | undefined>, private readonly workerEnv: Record<string, string>,
+  ) {}
 
   static async start(opts: SystemOptions = {}): Promise<TestSystem> {
     const port = await freePort();
     const prefix = `tqtest-${randomUUID().slice(0, 8)}`;
-    const artifactDir = await mkdtemp(join(tmpdir(), 'tq-e2e-'));
-    const env = { REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', QUEUE_PREFIX: prefix, ARTIFACT_DIR: artifactDir, PORT: String(port), LOG_LEVEL: 'warn', ...opts.env };
-    const system = new TestSystem(`http://127.0.0.1:${port}`, prefix, artifactDir, env, opts.workerEnv ?? {});
-    system.api = startApp(API_MAIN, 'api', env, !process.env.TQ_TEST_VERBOSE);
+    const tempDir = await mkdtemp(join(tmpdir(), 'tq-e2e-'));
+    const artifactDir = opts.defaultArtifactDir ? join(tempDir, '.data') : tempDir;
+    const env = {
+      REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', QUEUE_PREFIX: prefix, ARTIFACT_DIR: opts.defaultArtifactDir ? undefined : artifactDir,
+      PORT: String(port), LOG_LEVEL: 'warn', WORKER_METRICS_PORT: '0', ...opts.env,
+    };
+    const system = new TestSystem(`http://127.0.0.1:${port}`, prefix, artifactDir, tempDir, env, opts.workerEnv ?? {});
+    system.api = startApp(API_MAIN, 'api', env, !process.env.TQ_TEST_VERBOSE, tempDir);
     for (let i = 0; i < (opts.workers ?? 1); i++) system.addWorker();
     try {
       await waitForHttp(`${system.url}/health`);
@@ -40,7 +57,7 @@ export class TestSystem {
   }
 
   addWorker(extraEnv: Record<string, string> = {}): ChildProcess {
-    const worker = startApp(WORKER_MAIN, `worker-${this.workers.length + 1}`, { ...this.env, ...this.workerEnv, ...extraEnv }, !process.env.TQ_TEST_VERBOSE);
+    const worker = startApp(WORKER_MAIN, `worker-${this.workers.length + 1}`, { ...this.env, ...this.workerEnv, ...extraEnv }, !process.env.TQ_TEST_VERBOSE, this.tempDir);
     this.workers.push(worker);
     return worker;
   }
@@ -67,7 +84,7 @@ export class TestSystem {
   async stop(): Promise<void> {
     await Promise.all([...this.workers, ...(this.api ? [this.api] : [])].map((c) => stopProcess(c, 'SIGTERM', 5000)));
     await deleteKeys(this.env.REDIS_URL ?? '', `${this.prefix}:*`);
-    await rm(this.artifactDir, { recursive: true, force: true });
+    await rm(this.tempDir, { recursive: true, force: true });
   }
 }
 

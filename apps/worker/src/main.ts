@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { ConsoleLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { loadConfig, logLevels } from '@tq/config';
+import { startWorkerMetrics } from './metrics';
 import { WorkerModule } from './worker.module';
 
 /** A worker is an application context (no HTTP server): BullMQ workers for WORKER_QUEUES, closed on SIGTERM. */
@@ -10,7 +11,8 @@ async function bootstrap(): Promise<void> {
   const logger = new ConsoleLogger(`worker-${process.pid}`, { json: config.LOG_JSON, logLevels: logLevels(config) });
   const app = await NestFactory.createApplicationContext(WorkerModule.forQueues(config.WORKER_QUEUES), { logger });
   app.enableShutdownHooks();
-  logger.log(`serving queues: ${config.WORKER_QUEUES.join(', ')} (concurrency ${config.WORKER_CONCURRENCY})`);
+  const metricsPort = await startWorkerMetrics(app, config);
+  logger.log(`serving queues: ${config.WORKER_QUEUES.join(', ')} (concurrency ${config.WORKER_CONCURRENCY}); metrics http://${config.HOST}:${metricsPort}/metrics`);
 }
 
 void bootstrap();

@@ -18,6 +18,12 @@ export const configSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
   /** Which queues this worker serves; all of them when unset. */
   WORKER_QUEUES: csvOf(ALL_QUEUES).prefault(ALL_QUEUES.join(',')),
+  /**
+   * Each worker serves its own Prometheus metrics (GET /metrics on HOST) at this port. One worker
+   * per container (compose) keeps the default; several on one host need one port each (npm start
+   * counts up from it) or 0, a free port the worker logs.
+   */
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   /** Force a compute backend (tensorflow | wasm | cpu); the best available when unset. */
   TQ_BACKEND: z.enum(['tensorflow', 'wasm', 'cpu']).optional(),
@@ -35,6 +41,19 @@ export const configSchema = z.object({
   ORT_EXECUTION_PROVIDERS: z.string().optional(),
   /** onnxruntime threads per session; 0 lets onnxruntime choose (one per core). */
   ORT_INTRA_OP_THREADS: z.coerce.number().int().min(0).max(256).default(0),
+  /**
+   * Budgets checked at submission (and by the worker, with the same function): a request over one
+   * is refused with 413 naming the field, the figure and the variable. Generous: the largest
+   * model the docs train (a small CNN on MNIST) has ~100k parameters.
+   */
+  MAX_MODEL_PARAMS: z.coerce.number().int().positive().default(50_000_000),
+  /** float32 weights, so 4 bytes a parameter (200 MB by default, a tenth of a 2 GB worker). */
+  MAX_WEIGHT_BYTES: z.coerce.number().int().positive().default(200 * 1024 * 1024),
+  /** Training work: dataset rows × epochs (1e9: MNIST's 10k rows for 100k epochs). */
+  MAX_TRAIN_WORK: z.coerce.number().int().positive().default(1_000_000_000),
+  /** Inline inference: rows, and numbers in all rows (10M float32 = 40 MB). */
+  MAX_INFER_INSTANCES: z.coerce.number().int().positive().default(100_000),
+  MAX_INFER_VALUES: z.coerce.number().int().positive().default(10_000_000),
   LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
   LOG_JSON: z.stringbool().default(false),
 });

@@ -14,3 +14,4 @@ export * from './validation';
 export * from './errors';
 export * from './job-hooks';
 export * from './table.schema';
+export * from './responses.schema';

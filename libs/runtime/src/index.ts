@@ -1,2 +1,3 @@
 export * from './storage.module';
 export * from './compute.module';
+export * from './process-metrics';

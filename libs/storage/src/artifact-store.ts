@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { modelNameSchema, type ModelRef } from '@tq/contracts';
+import { NotFoundError, modelNameSchema, type ModelRef } from '@tq/contracts';
+import { openForRead, type OpenedFile } from './read-stream';
 
 /**
  * The local artifact folder. Every path is built here from validated parts, so no caller can
@@ -22,6 +23,10 @@ export class ArtifactStore {
   checkpointDir(key: string): string { return join(this.root, 'checkpoints', safeSegment(key)); }
   outputPath(jobId: string, ext = 'jsonl'): string { return join(this.root, 'outputs', `${safeSegment(jobId)}.${ext}`); }
   inputPath(jobId: string): string { return join(this.root, 'inputs', `${safeSegment(jobId)}.f32`); }
+  /** A finished job's output (infer: JSONL), for streaming; NotFoundError (field "id") when there is none. */
+  openOutput(jobId: string, ext = 'jsonl'): Promise<OpenedFile> {
+    return openForRead(this.outputPath(jobId, ext), () => new NotFoundError('id', `job ${jobId} has no output`));
+  }
   /** A fresh private folder under the root (same filesystem, so a later rename is atomic). */
   async tempDir(): Promise<string> {
     const dir = join(this.root, 'tmp', randomUUID());

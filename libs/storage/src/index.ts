@@ -4,3 +4,4 @@ export * from './model-registry';
 export * from './dataset-store';
 export * from './blocks-file';
 export * from './job-input-store';
+export * from './read-stream';

@@ -3,9 +3,16 @@ import { join } from 'node:path';
 import { modelVersionMetaSchema, type ModelRef, type ModelVersionMeta } from '@tq/contracts';
 import { ArtifactStore, removeDir, writeFileAtomic } from './artifact-store';
 import { NotFoundError } from '@tq/contracts';
+import { openForRead, type OpenedFile } from './read-stream';
 
 export const METADATA_JSON = 'metadata.json';
 export type NewVersionMeta = Omit<ModelVersionMeta, 'name' | 'version' | 'createdAt' | 'artifacts'>;
+
+export class ArtifactNotFoundError extends NotFoundError {
+  constructor(readonly ref: ModelRef, readonly file: string, field = 'file') {
+    super(field, `version ${ref.version} of "${ref.name}" has no artifact "${file}"`);
+  }
+}
 
 export class ModelNotFoundError extends NotFoundError {
   constructor(readonly ref: { name: string; version?: number }, field = 'model') {
@@ -76,13 +83,27 @@ export class ModelRegistry {
     }
   }
 
+  /** False only when the version is missing: a corrupt or unreadable one is a fault, not an absence. */
   async exists(ref: ModelRef): Promise<boolean> {
-    return this.getVersion(ref).then(() => true, () => false);
+    return this.getVersion(ref).then(() => true, (err: unknown) => {
+      if (err instanceof ModelNotFoundError) return false;
+      throw err;
+    });
   }
 
   async latestVersion(name: string): Promise<number> {
     const dirs = await listDirs(this.store.modelNameDir(name));
     return dirs.filter((d) => /^\d+$/.test(d)).map(Number).reduce((a, b) => Math.max(a, b), 0);
+  }
+
+  /**
+   * One artifact of a version, for streaming over HTTP: only names the version's metadata lists
+   * (own properties: "constructor" or "__proto__" are no artifact), so metadata.json stays private.
+   */
+  async openArtifact(ref: ModelRef, file: string): Promise<OpenedFile> {
+    const meta = await this.getVersion(ref);
+    if (!Object.hasOwn(meta.artifacts, file)) throw new ArtifactNotFoundError(ref, file);
+    return openForRead(this.artifactPath(ref, file), () => new ArtifactNotFoundError(ref, file));
   }
 
   artifactPath(ref: ModelRef, file: string): string {

@@ -1,6 +1,43 @@
+import { applyDecorators } from '@nestjs/common';
+import { ApiBody, ApiQuery, ApiResponse } from '@nestjs/swagger';
 import { z } from 'zod';
+import { errorBodySchema } from '@tq/contracts';
 
-/** OpenAPI body schemas generated from the same zod contracts that validate requests. */
-export function openApiSchema(schema: z.ZodType): Record<string, unknown> {
-  return z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+/**
+ * OpenAPI schemas generated from the same zod contracts that validate requests (io "input": what
+ * a client may send) and type responses (io "output": what the API sends, defaults filled in).
+ */
+export function openApiSchema(schema: z.ZodType, io: 'input' | 'output' = 'input'): Record<string, unknown> {
+  return z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }) as Record<string, unknown>;
+}
+
+/** A JSON request body from its contract, with one example that the contract accepts (tested). */
+export const JsonBody = (schema: z.ZodType, example: unknown) => ApiBody({ schema: { ...openApiSchema(schema), example } });
+
+/** A JSON success response typed by its contract. */
+export const JsonResponse = (status: number, schema: z.ZodType, description: string) =>
+  ApiResponse({ status, description, schema: openApiSchema(schema, 'output') });
+
+/** A non-JSON success response (file download, SSE, Prometheus text). */
+export const RawResponse = (contentType: string, description: string, format?: 'binary') =>
+  ApiResponse({ status: 200, description, content: { [contentType]: { schema: { type: 'string', ...(format ? { format } : {}) } } } });
+
+/** The error bodies an operation may answer: each names the field and the reason. */
+export const ErrorResponses = (...statuses: number[]) =>
+  applyDecorators(...statuses.map((status) => ApiResponse({ status, description: ERROR_TEXT[status] ?? 'error', schema: openApiSchema(errorBodySchema, 'output') })));
+
+const ERROR_TEXT: Record<number, string> = {
+  400: 'invalid input: `issues` name each field and the reason',
+  404: 'a referenced thing does not exist: `issues` name the field',
+  409: 'conflicts with the current state (a job already ended, an Idempotency-Key used with another body)',
+  413: 'over a configured budget or the upload limit: the reason names the figure, the limit and its variable',
+};
+
+/** Query parameters documented from the contract that validates them, one per property. */
+export function QueryFrom(schema: z.ZodObject): MethodDecorator {
+  return applyDecorators(...Object.entries(schema.shape).map(([name, field]) => {
+    const json = openApiSchema(field as z.ZodType);
+    const description = typeof json.description === 'string' ? json.description : undefined;
+    return ApiQuery({ name, required: !(field as z.ZodType).safeParse(undefined).success, schema: json, ...(description ? { description } : {}) });
+  }));
 }

@@ -1,11 +1,12 @@
 import { Body, Controller, Get, Param, Post, UploadedFile, UseInterceptors } from '@nestjs/common';
 import { FileInterceptor } from '@nestjs/platform-express';
 import { ApiBody, ApiConsumes, ApiTags } from '@nestjs/swagger';
-import { datasetUploadFieldsSchema, type DatasetInfo, type DatasetUploadFields } from '@tq/contracts';
+import { datasetInfoSchema, datasetListSchema, datasetUploadFieldsSchema, type DatasetInfo, type DatasetUploadFields } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { parseDatasetUpload } from '@tq/ml';
-import { DatasetStore } from '@tq/storage';
-import { badRequest, notFound } from '../common/http-issues';
+import { DatasetNotFoundError, DatasetStore } from '@tq/storage';
+import { badRequest } from '../common/http-issues';
+import { ErrorResponses, JsonResponse } from '../common/openapi';
 import { ZodPipe } from '../common/zod-body.pipe';
 
 const FORMAT_OF_EXTENSION: Record<string, 'csv' | 'jsonl'> = { csv: 'csv', jsonl: 'jsonl', ndjson: 'jsonl', json: 'jsonl' };
@@ -19,6 +20,7 @@ export class DatasetsController {
   @Post()
   @ApiConsumes('multipart/form-data')
   @ApiBody({ schema: { type: 'object', required: ['file', 'labelColumn'], properties: { file: { type: 'string', format: 'binary' }, labelColumn: { type: 'string' }, featureColumns: { type: 'string' }, name: { type: 'string' } } } })
+  @JsonResponse(201, datasetInfoSchema, 'parsed and stored') @ErrorResponses(400, 413)
   @UseInterceptors(FileInterceptor('file', { limits: { fileSize: loadConfig().MAX_UPLOAD_BYTES, files: 1 } }))
   async upload(@UploadedFile() file: Express.Multer.File | undefined, @Body(new ZodPipe(datasetUploadFieldsSchema)) fields: DatasetUploadFields): Promise<DatasetInfo> {
     if (!file) throw badRequest([{ field: 'file', reason: 'a multipart file field named "file" is required' }]);
@@ -32,16 +34,17 @@ export class DatasetsController {
   }
 
   @Get()
+  @JsonResponse(200, datasetListSchema, 'every stored dataset, oldest first')
   list(): Promise<DatasetInfo[]> {
     return this.datasets.list();
   }
 
   @Get(':id')
+  @JsonResponse(200, datasetInfoSchema, 'the dataset') @ErrorResponses(404)
   async get(@Param('id') id: string): Promise<DatasetInfo> {
-    try {
-      return await this.datasets.get(id);
-    } catch {
-      throw notFound('id', `no dataset "${id}"`);
-    }
+    // Only a missing dataset is a 404; a corrupt info.json or EACCES is our fault (a logged 500).
+    return this.datasets.get(id).catch((err: unknown) => {
+      throw err instanceof DatasetNotFoundError ? new DatasetNotFoundError(id, 'id') : err;
+    });
   }
 }

@@ -1,13 +1,17 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, NotFoundException, Param, Post, Query, Res, Sse, type MessageEvent } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res, Sse, type MessageEvent } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { Observable } from 'rxjs';
-import { compressRequestSchema, inferRequestSchema, jobListQuerySchema, trainRequestSchema, JobName, type CompressRequest, type InferRequest, type JobListQuery, type JobView, type TrainRequest } from '@tq/contracts';
+import {
+  NotFoundError, compressRequestSchema, inferRequestSchema, jobListQuerySchema, jobListSchema, jobSubmittedSchema, jobViewSchema, trainRequestSchema, JobName,
+  type CompressRequest, type InferRequest, type JobList, type JobListQuery, type JobSubmitted, type JobView, type TrainRequest,
+} from '@tq/contracts';
 import { ArtifactStore } from '@tq/storage';
-import { openApiSchema } from '../common/openapi';
+import { ErrorResponses, JsonBody, JsonResponse, QueryFrom, RawResponse } from '../common/openapi';
+import { COMPRESS_EXAMPLE, INFER_EXAMPLE, TRAIN_EXAMPLE } from '../common/openapi-examples';
+import { sendStream } from '../common/send-stream';
 import { ZodPipe } from '../common/zod-body.pipe';
+import { AcceptsIdempotencyKey, IdempotencyKey } from './idempotency-key';
 import { JobEventsService, type JobEvent } from './job-events.service';
 import { JobsService } from './jobs.service';
 import { SubmissionChecks } from './submission-checks.service';
@@ -19,53 +23,58 @@ const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 export class JobsController {
   constructor(private readonly jobs: JobsService, private readonly checks: SubmissionChecks, private readonly events: JobEventsService, private readonly store: ArtifactStore) {}
 
-  @Post('train') @HttpCode(202) @ApiOperation({ summary: 'Train a model (optionally data-parallel)' }) @ApiBody({ schema: openApiSchema(trainRequestSchema) })
-  async train(@Body(new ZodPipe(trainRequestSchema)) body: TrainRequest, @Headers('idempotency-key') key?: string, @Headers('x-request-id') requestId?: string) {
+  @Post('train') @HttpCode(202) @ApiOperation({ summary: 'Train a model (optionally data-parallel)' }) @JsonBody(trainRequestSchema, TRAIN_EXAMPLE)
+  @AcceptsIdempotencyKey() @JsonResponse(202, jobSubmittedSchema, 'queued (or, for a repeated Idempotency-Key, the first job)') @ErrorResponses(400, 404, 409, 413)
+  async train(@Body(new ZodPipe(trainRequestSchema)) body: TrainRequest, @IdempotencyKey() key?: string, @Headers('x-request-id') requestId?: string): Promise<JobSubmitted> {
     await this.checks.train(body);
     return this.jobs.submit(JobName.Train, body, { idempotencyKey: key, requestId });
   }
 
-  @Post('compress') @HttpCode(202) @ApiOperation({ summary: 'Compress a model version' }) @ApiBody({ schema: openApiSchema(compressRequestSchema) })
-  async compress(@Body(new ZodPipe(compressRequestSchema)) body: CompressRequest, @Headers('idempotency-key') key?: string, @Headers('x-request-id') requestId?: string) {
+  @Post('compress') @HttpCode(202) @ApiOperation({ summary: 'Compress a model version' }) @JsonBody(compressRequestSchema, COMPRESS_EXAMPLE)
+  @AcceptsIdempotencyKey() @JsonResponse(202, jobSubmittedSchema, 'queued') @ErrorResponses(400, 404, 409)
+  async compress(@Body(new ZodPipe(compressRequestSchema)) body: CompressRequest, @IdempotencyKey() key?: string, @Headers('x-request-id') requestId?: string): Promise<JobSubmitted> {
     await this.checks.compress(body);
     return this.jobs.submit(JobName.Compress, body, { idempotencyKey: key, requestId });
   }
 
-  @Post('infer') @HttpCode(202) @ApiOperation({ summary: 'Batch inference over instances or a dataset' }) @ApiBody({ schema: openApiSchema(inferRequestSchema) })
-  async infer(@Body(new ZodPipe(inferRequestSchema)) body: InferRequest, @Headers('idempotency-key') key?: string, @Headers('x-request-id') requestId?: string) {
+  @Post('infer') @HttpCode(202) @ApiOperation({ summary: 'Batch inference over instances or a dataset' }) @JsonBody(inferRequestSchema, INFER_EXAMPLE)
+  @AcceptsIdempotencyKey() @JsonResponse(202, jobSubmittedSchema, 'queued') @ErrorResponses(400, 404, 409, 413)
+  async infer(@Body(new ZodPipe(inferRequestSchema)) body: InferRequest, @IdempotencyKey() key?: string, @Headers('x-request-id') requestId?: string): Promise<JobSubmitted> {
     await this.checks.infer(body);
     return this.jobs.submit(JobName.Infer, body, { idempotencyKey: key, requestId });
   }
 
   @Get()
-  list(@Query(new ZodPipe(jobListQuerySchema)) query: JobListQuery) {
+  @ApiOperation({ summary: 'List jobs, newest first' }) @QueryFrom(jobListQuerySchema) @JsonResponse(200, jobListSchema, 'one page of jobs') @ErrorResponses(400)
+  list(@Query(new ZodPipe(jobListQuerySchema)) query: JobListQuery): Promise<JobList> {
     return this.jobs.list(query);
   }
 
   @Get(':id')
+  @JsonResponse(200, jobViewSchema, 'the job') @ErrorResponses(404)
   get(@Param('id') id: string): Promise<JobView> {
     return this.jobs.view(id);
   }
 
   @Delete(':id')
+  @ApiOperation({ summary: 'Cancel a job: a waiting one is removed, an active one stops at its next batch' })
+  @JsonResponse(200, jobViewSchema, 'the job after the request') @ErrorResponses(404, 409)
   cancel(@Param('id') id: string): Promise<JobView> {
     return this.jobs.cancel(id);
   }
 
   /** Infer output: JSONL, one line per input row, in input order. */
   @Get(':id/output')
+  @RawResponse('application/x-ndjson', 'one JSON line per input row: {"scores":[...],"classIndex":n,"label":"..."}') @ErrorResponses(404)
   async output(@Param('id') id: string, @Res() res: Response): Promise<void> {
     const view = await this.jobs.view(id);
-    if (view.type !== 'infer' || view.state !== 'completed') throw new NotFoundException({ statusCode: 404, message: `id: job ${id} has no output (${view.type}, ${view.state})` });
-    const path = this.store.outputPath(id);
-    const { size } = await stat(path);
-    res.setHeader('Content-Type', 'application/x-ndjson');
-    res.setHeader('Content-Length', String(size));
-    createReadStream(path).pipe(res);
+    if (view.type !== 'infer' || view.state !== 'completed') throw new NotFoundError('id', `job ${id} has no output (${view.type}, ${view.state})`);
+    sendStream(res, await this.store.openOutput(id), 'application/x-ndjson');
   }
 
   /** Server-Sent Events: the current view, then every change, until the job ends. */
   @Sse(':id/events')
+  @RawResponse('text/event-stream', '"job" events carry the job view (the first at once, the last in a terminal state); "progress" events carry progress') @ErrorResponses(404)
   async stream(@Param('id') id: string): Promise<Observable<MessageEvent>> {
     const first = await this.jobs.view(id);
     return new Observable<MessageEvent>((subscriber) => {

@@ -1,16 +1,18 @@
-import { ConflictException, Injectable } from '@nestjs/common';
-import type { Job } from 'bullmq';
 import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import type { Job } from 'bullmq';
 import {
-  CANCELLED_REASON, DEFAULT_TENANT, JOB_STATES, JobName, PUBLIC_JOB_TYPES, type CompressRequest, type InferJobData, type InferRequest,
-  type JobListQuery, type JobMeta, type JobView, type PublicJobType, type TrainRequest,
+  CANCELLED_REASON, ConflictError, DEFAULT_TENANT, JOB_STATES, JobName, PUBLIC_JOB_TYPES, type CompressRequest, type InferJobData,
+  type InferRequest, type JobList, type JobListQuery, type JobMeta, type JobSubmitted, type JobView, type PublicJobType, type TrainRequest,
 } from '@tq/contracts';
-import { JobInputStore } from '@tq/storage';
-import { JobProducer, RedisClientHolder, STATES_OF, readTombstone, requestCancel, toJobView, writeTombstone } from '@tq/queue';
 import { loadConfig } from '@tq/config';
+import {
+  JobProducer, RedisClientHolder, STATES_OF, readJobView, readTombstone, requestCancel, toJobView, writeTombstone,
+} from '@tq/queue';
+import { JobInputStore } from '@tq/storage';
 import { notFound } from '../common/http-issues';
+import { claimIdempotencyKey } from './idempotency';
 import { newJobId, typeOfJobId } from './job-id';
-
 
 /** A client's X-Request-Id is kept when it is a plain token; otherwise the API makes one. */
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -23,23 +25,24 @@ export class JobsService {
   constructor(private readonly producer: JobProducer, private readonly redis: RedisClientHolder, private readonly inputs: JobInputStore) {}
 
   /**
-   * Wraps the validated request in the job envelope and enqueues it. Inline infer rows are stored
+   * Wraps the validated request in the job envelope and enqueues it. A repeated Idempotency-Key
+   * with the same body returns the same job, with another body a 409. Inline infer rows are stored
    * as the job's input artifact first, so the queue holds a reference, not megabytes of JSON.
    */
-  async submit(type: PublicJobType, request: TrainRequest | CompressRequest | InferRequest, opts: SubmitOptions = {}): Promise<Pick<JobView, 'id' | 'type' | 'state'>> {
+  async submit(type: PublicJobType, request: TrainRequest | CompressRequest | InferRequest, opts: SubmitOptions = {}): Promise<JobSubmitted> {
     const jobId = newJobId(type, opts.idempotencyKey);
+    // A repeated key with the same body: the same job, and its stored input is not written again.
+    if (opts.idempotencyKey && !(await claimIdempotencyKey(this.redis.client, this.redis.prefix, jobId, request))) {
+      const earlier = await this.view(jobId).catch(() => undefined);
+      if (earlier) return { id: jobId, type, state: earlier.state };
+    }
     const requestId = opts.requestId && SAFE_REQUEST_ID.test(opts.requestId) ? opts.requestId : randomUUID();
     const meta: JobMeta = { requestId, tenant: DEFAULT_TENANT, submittedAt: new Date().toISOString() };
     const payload = type === JobName.Infer ? await this.storeInlineRows(jobId, request as InferRequest) : request;
     const job = await this.producer.add(type, payload, meta, { jobId });
     // A new job is waiting; only a repeated Idempotency-Key can return an older job in another state.
-    const state = opts.idempotencyKey ? (await toJobView(job, type)).state : 'waiting';
-    return { id: job.id ?? '', type, state };
-  }
-
-  private async storeInlineRows(jobId: string, request: InferRequest): Promise<InferJobData> {
-    if (!('instances' in request.input)) return { ...request, input: request.input };
-    return { ...request, input: { stored: await this.inputs.save(jobId, request.input.instances) } };
+    const state = opts.idempotencyKey ? (await this.view(jobId)).state : 'waiting';
+    return { id: job.id ?? jobId, type, state };
   }
 
   async find(id: string): Promise<{ job: Job; type: PublicJobType } | undefined> {
@@ -50,8 +53,9 @@ export class JobsService {
   }
 
   async view(id: string): Promise<JobView> {
-    const found = await this.find(id);
-    if (found) return toJobView(found.job, found.type);
+    const type = typeOfJobId(id);
+    const view = type ? await readJobView(this.producer.queueOf(type), id, type) : undefined;
+    if (view) return view;
     const tombstone = await readTombstone(this.redis.client, this.redis.prefix, id);
     if (tombstone) return tombstone;
     throw notFound('id', `no job "${id}"`);
@@ -61,7 +65,7 @@ export class JobsService {
   async cancel(id: string): Promise<JobView> {
     const view = await this.view(id);
     if (view.state === 'completed' || view.state === 'failed' || view.state === 'cancelled') {
-      throw new ConflictException({ statusCode: 409, message: `id: job already ${view.state}`, issues: [{ field: 'id', reason: `job already ${view.state}` }] });
+      throw new ConflictError('id', `job already ${view.state}`);
     }
     await requestCancel(this.redis.client, this.redis.prefix, id);
     const found = await this.find(id);
@@ -76,7 +80,7 @@ export class JobsService {
     return this.view(id);
   }
 
-  async list(query: JobListQuery): Promise<{ items: JobView[]; page: number; pageSize: number }> {
+  async list(query: JobListQuery): Promise<JobList> {
     const types = query.type ? [query.type] : [...PUBLIC_JOB_TYPES];
     const states = query.state ? [query.state] : [...JOB_STATES];
     const bullStates = [...new Set(states.flatMap((s) => STATES_OF[s]))];
@@ -85,8 +89,9 @@ export class JobsService {
     for (const type of types) {
       for (const bullState of bullStates) {
         // Enough from each queue and state to fill the requested page after merging by creation time.
+        // getJobs reads the state's list before the hashes: the order toJobView needs.
         const jobs = await this.producer.queueOf(type).getJobs([bullState], 0, wanted - 1, false);
-        for (const job of jobs) views.push(await toJobView(job, type, bullState));
+        for (const job of jobs) views.push(toJobView(job, type, bullState));
       }
     }
     const items = views
@@ -94,5 +99,10 @@ export class JobsService {
       .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
       .slice((query.page - 1) * query.pageSize, wanted);
     return { items, page: query.page, pageSize: query.pageSize };
+  }
+
+  private async storeInlineRows(jobId: string, request: InferRequest): Promise<InferJobData> {
+    if (!('instances' in request.input)) return { ...request, input: request.input };
+    return { ...request, input: { stored: await this.inputs.save(jobId, request.input.instances) } };
   }
 }

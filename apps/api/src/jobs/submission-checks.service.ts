@@ -1,7 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { BUILTIN_DATASET_SHAPES, type CompressRequest, type DatasetRef, type InferRequest, type ModelRef, type TrainRequest } from '@tq/contracts';
-import { DatasetStore, ModelRegistry } from '@tq/storage';
-import { badRequest, notFound } from '../common/http-issues';
+import { BUILTIN_DATASET_SHAPES, type CompressRequest, type DatasetInfo, type DatasetRef, type InferRequest, type ModelRef, type ModelVersionMeta, type TrainRequest } from '@tq/contracts';
+import { loadConfig } from '@tq/config';
+import { checkBudgets, checkClassifierLayers, type Budgets } from '@tq/ml';
+import { DatasetNotFoundError, DatasetStore, ModelNotFoundError, ModelRegistry } from '@tq/storage';
+import { badRequest } from '../common/http-issues';
 
 /**
  * Checks that need the registry: referenced models and datasets exist and fit each other. They run
@@ -9,13 +11,18 @@ import { badRequest, notFound } from '../common/http-issues';
  */
 @Injectable()
 export class SubmissionChecks {
+  private readonly budgets: Budgets = loadConfig();
+
   constructor(private readonly registry: ModelRegistry, private readonly datasets: DatasetStore) {}
 
+  /** A 202 means the job can run: the worker's own shape checks and budgets, applied here first. */
   async train(req: TrainRequest): Promise<void> {
     const data = await this.datasetShape(req.dataset, 'dataset');
+    const train = { rows: data.rows, epochs: req.fit.epochs };
     if (req.model.from) {
       const meta = await this.model(req.model.from, 'model.from');
       if (meta.featureCount !== data.featureCount) throw badRequest([{ field: 'model.from', reason: `model takes ${meta.featureCount} features, dataset has ${data.featureCount}` }]);
+      checkBudgets({ train, ...(meta.layers ? { layers: { spec: meta.layers, field: 'model.from' } } : {}) }, this.budgets);
       return;
     }
     const layers = req.model.layers ?? [];
@@ -23,10 +30,14 @@ export class SubmissionChecks {
     if (inputSize !== data.featureCount) {
       throw badRequest([{ field: 'model.layers.0.inputShape', reason: `holds ${inputSize} values, dataset rows have ${data.featureCount} features` }]);
     }
-    const last = layers[layers.length - 1];
-    if (last?.type === 'dense' && last.units !== data.classCount) {
-      throw badRequest([{ field: `model.layers.${layers.length - 1}.units`, reason: `is ${last.units}, dataset has ${data.classCount} classes` }]);
+    const shapes = checkClassifierLayers(layers);
+    const units = shapes[shapes.length - 1]?.[0];
+    if (units !== data.classCount) {
+      const last = layers.length - 1;
+      const field = layers[last]?.type === 'dense' ? `model.layers.${last}.units` : `model.layers.${last}`;
+      throw badRequest([{ field, reason: `the model outputs ${units} values per row, dataset has ${data.classCount} classes` }]);
     }
+    checkBudgets({ layers: { spec: layers, field: 'model.layers' }, train }, this.budgets);
   }
 
   async compress(req: CompressRequest): Promise<void> {
@@ -36,6 +47,7 @@ export class SubmissionChecks {
   async infer(req: InferRequest): Promise<void> {
     const meta = await this.model(req.model, 'model');
     if ('instances' in req.input) {
+      checkBudgets({ instances: req.input.instances }, this.budgets);
       const bad = req.input.instances.findIndex((row) => row.length !== meta.featureCount);
       if (bad >= 0) throw badRequest([{ field: `input.instances.${bad}`, reason: `has ${req.input.instances[bad]?.length} values, model ${meta.name} v${meta.version} takes ${meta.featureCount} features` }]);
     } else {
@@ -46,25 +58,22 @@ export class SubmissionChecks {
     }
   }
 
-  private async datasetShape(ref: DatasetRef, field: string): Promise<{ featureCount: number; classCount: number }> {
+  private async datasetShape(ref: DatasetRef, field: string): Promise<{ featureCount: number; classCount: number; rows: number }> {
     if ('builtin' in ref) return BUILTIN_DATASET_SHAPES[ref.builtin];
     const info = await this.dataset(ref.id, `${field}.id`);
-    return { featureCount: info.featureColumns.length, classCount: info.classes.length };
+    return { featureCount: info.featureColumns.length, classCount: info.classes.length, rows: info.rows };
   }
 
-  private async model(ref: ModelRef, field: string) {
-    try {
-      return await this.registry.getVersion(ref);
-    } catch {
-      throw notFound(field, `model "${ref.name}" version ${ref.version} does not exist`);
-    }
+  /** Only a missing thing is a 404 naming the field; any other fault (corrupt metadata, EACCES) stays a 500. */
+  private model(ref: ModelRef, field: string): Promise<ModelVersionMeta> {
+    return this.registry.getVersion(ref).catch((err: unknown) => {
+      throw err instanceof ModelNotFoundError ? new ModelNotFoundError(ref, field) : err;
+    });
   }
 
-  private async dataset(id: string, field: string) {
-    try {
-      return await this.datasets.get(id);
-    } catch {
-      throw notFound(field, `dataset "${id}" does not exist`);
-    }
+  private dataset(id: string, field: string): Promise<DatasetInfo> {
+    return this.datasets.get(id).catch((err: unknown) => {
+      throw err instanceof DatasetNotFoundError ? new DatasetNotFoundError(id, field) : err;
+    });
   }
 }

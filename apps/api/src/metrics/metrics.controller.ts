@@ -1,5 +1,6 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
+import { RawResponse } from '../common/openapi';
 import { MetricsService } from './metrics.service';
 
 @ApiTags('ops')
@@ -8,6 +9,7 @@ export class MetricsController {
   constructor(private readonly metrics: MetricsService) {}
 
   @Get()
+  @RawResponse('text/plain', 'Prometheus text exposition (version 0.0.4)')
   @Header('Content-Type', 'text/plain; version=0.0.4')
   scrape(): Promise<string> {
     return this.metrics.registry.metrics();

@@ -1,14 +1,26 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
-import { ApiBody, ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { modelNameSchema, modelVersionSchema, predictRequestSchema, type ModelRef, type ModelVersionMeta, type PredictRequest } from '@tq/contracts';
+import {
+  modelDetailSchema, modelListSchema, modelNameSchema, modelVersionSchema, modelVersionViewSchema, predictRequestSchema, predictResponseSchema,
+  type ModelDetail, type ModelList, type ModelRef, type ModelVersionMeta, type ModelVersionView, type PredictRequest, type PredictResponse,
+} from '@tq/contracts';
 import { InferenceEngine, toPredictions } from '@tq/ml';
-import { ModelRegistry } from '@tq/storage';
+import { ModelNotFoundError, ModelRegistry } from '@tq/storage';
 import { badRequest, notFound } from '../common/http-issues';
-import { openApiSchema } from '../common/openapi';
+import { ErrorResponses, JsonBody, JsonResponse, RawResponse } from '../common/openapi';
+import { PREDICT_EXAMPLE } from '../common/openapi-examples';
+import { sendStream } from '../common/send-stream';
 import { ZodPipe } from '../common/zod-body.pipe';
 
-const ARTIFACT_TYPES: Record<string, string> = { json: 'application/json', bin: 'application/octet-stream', onnx: 'application/octet-stream' };
+/** A Map: a plain object would answer for "constructor" or "__proto__". */
+const ARTIFACT_TYPES = new Map([['json', 'application/json'], ['bin', 'application/octet-stream'], ['onnx', 'application/octet-stream']]);
+
+/** A missing version names the "version" field; any other fault (corrupt metadata, EACCES) stays a 500. */
+const versionNotFound = (ref: ModelRef) => (err: unknown): never => {
+  if (err instanceof ModelNotFoundError) throw new ModelNotFoundError(ref, 'version');
+  throw err;
+};
 
 @ApiTags('models')
 @Controller('v1/models')
@@ -16,36 +28,39 @@ export class ModelsController {
   constructor(private readonly registry: ModelRegistry, private readonly engine: InferenceEngine) {}
 
   @Get()
-  async list() {
+  @JsonResponse(200, modelListSchema, 'every model name and its latest version')
+  async list(): Promise<ModelList> {
     const names = await this.registry.names();
     return Promise.all(names.map(async (name) => ({ name, latestVersion: await this.registry.latestVersion(name) })));
   }
 
   @Get(':name')
-  async get(@Param('name', new ZodPipe(modelNameSchema, 'name')) name: string) {
+  @JsonResponse(200, modelDetailSchema, 'every version of the model') @ErrorResponses(400, 404)
+  async get(@Param('name', new ZodPipe(modelNameSchema, 'name')) name: string): Promise<ModelDetail> {
     const versions = await this.registry.versions(name);
     if (versions.length === 0) throw notFound('name', `no model "${name}"`);
     return { name, versions: versions.map((v) => this.withUrls(v)) };
   }
 
   @Get(':name/versions/:version')
-  async version(@Param('name', new ZodPipe(modelNameSchema, 'name')) name: string, @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number) {
+  @JsonResponse(200, modelVersionViewSchema, 'metadata, metrics, lineage and artifact URLs') @ErrorResponses(400, 404)
+  async version(@Param('name', new ZodPipe(modelNameSchema, 'name')) name: string, @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number): Promise<ModelVersionView> {
     return this.withUrls(await this.meta({ name, version }));
   }
 
   /** model.json, weights.bin, model.onnx...: stock tf.loadLayersModel(<.../model.json>) loads from here. */
   @Get(':name/versions/:version/:file')
-  async artifact(@Param('name', new ZodPipe(modelNameSchema, 'name')) name: string, @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number, @Param('file') file: string, @Res() res: Response) {
-    const meta = await this.meta({ name, version });
-    if (!(file in meta.artifacts)) throw notFound('file', `version ${version} of "${name}" has no artifact "${file}"`);
-    res.type(ARTIFACT_TYPES[file.split('.').pop() ?? ''] ?? 'application/octet-stream');
-    res.sendFile(this.registry.artifactPath({ name, version }, file));
+  @RawResponse('application/octet-stream', 'the artifact (model.json as application/json)', 'binary') @ErrorResponses(400, 404)
+  async artifact(@Param('name', new ZodPipe(modelNameSchema, 'name')) name: string, @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number, @Param('file') file: string, @Res() res: Response): Promise<void> {
+    // Streamed from storage: express's sendFile refuses paths with a dot segment (the default ./.data).
+    const opened = await this.registry.openArtifact({ name, version }, file).catch(versionNotFound({ name, version }));
+    sendStream(res, opened, ARTIFACT_TYPES.get(file.split('.').pop() ?? '') ?? 'application/octet-stream');
   }
 
   @Post(':name/versions/:version/predict')
   @HttpCode(200)
-  @ApiBody({ schema: openApiSchema(predictRequestSchema) })
-  async predict(@Param('name', new ZodPipe(modelNameSchema, 'name')) name: string, @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number, @Body(new ZodPipe(predictRequestSchema)) body: PredictRequest) {
+  @JsonBody(predictRequestSchema, PREDICT_EXAMPLE) @JsonResponse(200, predictResponseSchema, 'one prediction per instance, in order') @ErrorResponses(400, 404)
+  async predict(@Param('name', new ZodPipe(modelNameSchema, 'name')) name: string, @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number, @Body(new ZodPipe(predictRequestSchema)) body: PredictRequest): Promise<PredictResponse> {
     const meta = await this.meta({ name, version });
     const bad = body.instances.findIndex((row) => row.length !== meta.featureCount);
     if (bad >= 0) throw badRequest([{ field: `instances.${bad}`, reason: `has ${body.instances[bad]?.length} values, the model takes ${meta.featureCount} features` }]);
@@ -54,15 +69,11 @@ export class ModelsController {
     return { model: { name, version }, engine: out.engine, predictions: toPredictions(out.scores, out.outputSize, meta.classes) };
   }
 
-  private async meta(ref: ModelRef): Promise<ModelVersionMeta> {
-    try {
-      return await this.registry.getVersion(ref);
-    } catch {
-      throw notFound('version', `model "${ref.name}" has no version ${ref.version}`);
-    }
+  private meta(ref: ModelRef): Promise<ModelVersionMeta> {
+    return this.registry.getVersion(ref).catch(versionNotFound(ref));
   }
 
-  private withUrls(meta: ModelVersionMeta) {
+  private withUrls(meta: ModelVersionMeta): ModelVersionView {
     const base = `/v1/models/${meta.name}/versions/${meta.version}`;
     return { ...meta, urls: Object.fromEntries(Object.keys(meta.artifacts).map((f) => [f, `${base}/${f}`])) };
   }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LayerSpec } from '@tq/contracts';
 import { mixSeed } from '../data/prng';
-import { inferShapes } from './infer-shapes';
+import { checkClassifierLayers } from './check-classifier';
 import { ModelSpecError } from './model-spec-error';
 
 export interface BuildModelOptions {
@@ -12,25 +12,14 @@ export interface BuildModelOptions {
 }
 
 /**
- * Builds a sequential tfjs model from a validated layer list. Shapes are checked first
- * (inferShapes), and the model must end in softmax: training minimises cross-entropy of
- * probabilities (computeGradients). Kernels get Glorot-uniform initialisers seeded from
- * (seed, layer index); biases start at zero. Dropout masks are not seeded: tfjs's dropout with a
+ * Builds a sequential tfjs model from a validated layer list. The layers are checked first
+ * (checkClassifierLayers: shapes, one output vector, softmax at the end). Kernels get
+ * Glorot-uniform initialisers seeded from (seed, layer index); biases start at zero. Dropout masks are not seeded: tfjs's dropout with a
  * fixed seed would draw the same mask at every step, so runs with dropout are not bit-reproducible.
  */
 export function buildModel(layers: LayerSpec[], opts: BuildModelOptions): tf.LayersModel {
   const prefix = opts.fieldPrefix ?? 'model.layers';
-  const shapes = inferShapes(layers, prefix);
-  const last = layers.length - 1;
-  const output = shapes[last]!;
-  if (output.length !== 1) {
-    throw new ModelSpecError(`${prefix}.${last}`, `the model outputs [${output.join(', ')}] per row; a classifier outputs one vector of class probabilities (add a flatten before the last dense layer)`);
-  }
-  const lastLayer = layers[last]!;
-  const endsInSoftmax = lastLayer.type === 'activation' ? lastLayer.activation === 'softmax' : lastLayer.type === 'dense' && lastLayer.activation === 'softmax';
-  if (!endsInSoftmax) {
-    throw new ModelSpecError(`${prefix}.${last}.activation`, 'the last layer must be a dense (or activation) layer with activation "softmax": models here are classifiers trained on cross-entropy');
-  }
+  checkClassifierLayers(layers, prefix);
   const model = tf.sequential();
   try {
     layers.forEach((spec, i) => model.add(toLayer(spec, mixSeed(opts.seed, i), i === 0)));

@@ -1,0 +1,22 @@
+/**
+ * Request examples shown by /docs: runnable in order on a fresh system (train iris → version 1,
+ * then compress, infer, predict it). Swagger UI would otherwise invent bodies from the schemas
+ * (units 0, inputShape [0]) that the API refuses. The OpenAPI test parses each with its contract.
+ */
+export const TRAIN_EXAMPLE = {
+  model: {
+    name: 'iris',
+    layers: [
+      { type: 'dense', units: 16, activation: 'relu', inputShape: [4] },
+      { type: 'dense', units: 3, activation: 'softmax' },
+    ],
+  },
+  dataset: { builtin: 'iris' },
+  fit: { epochs: 60, batchSize: 16, learningRate: 0.02, validationSplit: 0 },
+};
+
+export const COMPRESS_EXAMPLE = { source: { name: 'iris', version: 1 }, quantize: { dtype: 'uint8' } };
+
+export const INFER_EXAMPLE = { model: { name: 'iris', version: 1 }, input: { instances: [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]] } };
+
+export const PREDICT_EXAMPLE = { instances: [[5.1, 3.5, 1.4, 0.2]] };
