@@ -4,17 +4,22 @@ import type * as tf from '@tensorflow/tfjs';
 import type { Queue } from 'bullmq';
 import type Redis from 'ioredis';
 import { throwIfCancelled, type JobHooks, type Lineage, type ModelVersionMeta, type TrainJobData, type TrainProgress, type TrainResult } from '@tq/contracts';
-import { exportOnnx, fileCheckpoint, loadModelVersion, buildModel, resolveDataset, trainModel, type BackendInfo } from '@tq/ml';
+import { checkBudgets, exportOnnx, fileCheckpoint, loadModelVersion, buildModel, resolveDataset, trainModel, type BackendInfo, type Budgets } from '@tq/ml';
 import { coordinateDistributedTraining } from '@tq/paramserver';
 import { fileSaveHandler, type ArtifactStore, type DatasetStore, type ModelRegistry } from '@tq/storage';
 
-export interface TrainDeps { registry: ModelRegistry; datasets: DatasetStore; store: ArtifactStore; backend: BackendInfo }
+export interface TrainDeps {
+  registry: ModelRegistry; datasets: DatasetStore; store: ArtifactStore; backend: BackendInfo;
+  /** The same budgets the API checks at submission, checked again before anything is allocated. */
+  budgets: Budgets;
+}
 /** A data-parallel run also needs Redis (the parameter server's channel) and the child queues. */
 export interface DistributedTrainDeps extends TrainDeps { redis: Redis; aggregateQueue: Queue; shardQueue: Queue }
 
 /** The train job: local training, or the coordinator of a data-parallel run when `distributed` is set. */
 export async function trainJob(data: TrainJobData, deps: DistributedTrainDeps, hooks: JobHooks<TrainProgress>): Promise<TrainResult> {
   if (!data.distributed) return runTraining(data, deps, hooks);
+  if (data.model.layers) checkBudgets({ layers: { spec: data.model.layers, field: 'model.layers' } }, deps.budgets);
   const job = { id: hooks.jobId, data } as Parameters<typeof coordinateDistributedTraining>[0];
   return coordinateDistributedTraining(job, {
     ...deps, jobId: hooks.jobId, meta: hooks.meta, onProgress: hooks.onProgress, shouldStop: () => hooks.signal.aborted, log: hooks.log,
@@ -32,6 +37,8 @@ export async function runTraining(req: TrainJobData, deps: TrainDeps, hooks: Job
   if (done) return resultOf(done, deps.backend);
   await hooks.onProgress({ stage: 'loading', percent: 0 });
   const data = await resolveDataset(req.dataset, deps.datasets);
+  const layers = req.model.layers ? { layers: { spec: req.model.layers, field: 'model.layers' } } : {};
+  checkBudgets({ ...layers, train: { rows: data.rows, epochs: req.fit.epochs } }, deps.budgets);
   throwIfCancelled(hooks.signal);
   const { model, lineage } = await startingModel(req, deps.registry, hooks.jobId);
   try {

@@ -4,16 +4,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { localJobMeta, trainRequestSchema, type InferProgress, type JobHooks, type TrainProgress } from '@tq/contracts';
+import { CancelledError, TooLargeError, localJobMeta, trainRequestSchema, type InferProgress, type JobHooks, type TrainProgress } from '@tq/contracts';
 import { compressJob, inferJob, runTraining } from '@tq/jobs';
-import { InferenceEngine, initBackend, type BackendInfo } from '@tq/ml';
+import { loadConfig } from '@tq/config';
+import { InferenceEngine, initBackend, type BackendInfo, type Budgets } from '@tq/ml';
 import { ArtifactStore, DatasetStore, JobInputStore, ModelRegistry } from '@tq/storage';
 
 /** The worker's job bodies, in-process: every job leaves tf.memory().numTensors where it found it. */
 describe('job bodies', () => {
   let root: string;
   let backend: BackendInfo;
-  let deps: { registry: ModelRegistry; datasets: DatasetStore; store: ArtifactStore; backend: BackendInfo };
+  let deps: { registry: ModelRegistry; datasets: DatasetStore; store: ArtifactStore; backend: BackendInfo; budgets: Budgets };
   let engine: InferenceEngine;
   const hooks = <P>(jobId: string, seen: P[] = [], signal = new AbortController().signal): JobHooks<P> => ({
     jobId, meta: localJobMeta(), signal, onProgress: async (p: P) => { seen.push(p); }, log: () => undefined,
@@ -23,7 +24,7 @@ describe('job bodies', () => {
     backend = await initBackend();
     root = await mkdtemp(join(tmpdir(), 'tq-runners-'));
     const store = new ArtifactStore(root);
-    deps = { registry: new ModelRegistry(store), datasets: new DatasetStore(store), store, backend };
+    deps = { registry: new ModelRegistry(store), datasets: new DatasetStore(store), store, backend, budgets: loadConfig({}) };
     engine = new InferenceEngine({ registry: deps.registry, cacheSize: 2 });
   });
   after(async () => {
@@ -62,5 +63,25 @@ describe('job bodies', () => {
     const compressed = await compressJob({ source: first.model, quantize: { dtype: 'uint8' } }, deps, hooks('compress-b'));
     const recompressed = await compressJob({ source: first.model, quantize: { dtype: 'uint8' } }, deps, hooks('compress-b'));
     assert.deepEqual(recompressed, compressed);
+  });
+
+  it('refuses a model over the parameter budget before building it, and registers nothing', async () => {
+    const tight = { ...deps, budgets: { ...deps.budgets, MAX_MODEL_PARAMS: 50 } };
+    await assert.rejects(runTraining(request, tight, hooks('train-c')), (err: unknown) => {
+      assert.ok(err instanceof TooLargeError);
+      assert.match(err.message, /model\.layers: 131 parameters exceed the limit of 50 \(MAX_MODEL_PARAMS\)/);
+      return true;
+    });
+    assert.equal((await deps.registry.versions('iris')).filter((v) => v.lineage.jobId === 'train-c').length, 0);
+  });
+
+  it('stops in the loading stage when the job is cancelled before its model is built', async () => {
+    const controller = new AbortController();
+    const seen: TrainProgress[] = [];
+    const stopping = hooks('train-d', seen, controller.signal);
+    const running = runTraining(request, deps, { ...stopping, onProgress: async (p) => { seen.push(p); controller.abort(); } });
+    await assert.rejects(running, CancelledError);
+    assert.deepEqual(seen.map((p) => p.stage), ['loading']);
+    assert.equal((await deps.registry.versions('iris')).filter((v) => v.lineage.jobId === 'train-d').length, 0);
   });
 });

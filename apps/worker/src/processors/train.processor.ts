@@ -4,6 +4,7 @@ import { JobName, QueueName, type JobHooks, type TrainJobData, type TrainProgres
 import { trainJob, type DistributedTrainDeps } from '@tq/jobs';
 import type { BackendInfo } from '@tq/ml';
 import { CancelWatcher, HandlesJob, RedisClientHolder, TypedWorkerHost } from '@tq/queue';
+import { loadConfig } from '@tq/config';
 import { InjectBackend } from '@tq/runtime';
 import { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
 import { workerOptions } from '../worker-options';
@@ -20,7 +21,7 @@ export class TrainProcessor extends TypedWorkerHost<JobName.Train> {
     @InjectQueue(QueueName.Aggregate) aggregateQueue: Queue, @InjectQueue(QueueName.TrainShard) shardQueue: Queue,
   ) {
     super();
-    this.deps = { registry, datasets, store, backend, redis: redis.client, aggregateQueue, shardQueue };
+    this.deps = { registry, datasets, store, backend, budgets: loadConfig(), redis: redis.client, aggregateQueue, shardQueue };
   }
 
   protected handle(data: TrainJobData, hooks: JobHooks<TrainProgress>): Promise<TrainResult> {
