@@ -232,6 +232,15 @@ export class RunChannel {
     return Number((await this.redis.hget(this.keys.cursors, String(shard))) ?? 0);
   }
 
+  /**
+   * Every shard's cursor in one round trip (async: the next local step of each; 0 for a shard
+   * that has pushed nothing).
+   */
+  async readCursors(): Promise<number[]> {
+    const fields = Array.from({ length: this.opts.shards }, (_, i) => String(i));
+    return (await this.redis.hmget(this.keys.cursors, ...fields)).map((v) => Number(v ?? 0));
+  }
+
   // ---- coordinator side ------------------------------------------------------------------
 
   async abort(): Promise<void> {
@@ -240,8 +249,23 @@ export class RunChannel {
 
   /** The coordinator asked to stop, or already cleaned the run up (ended marker). */
   async isAborted(): Promise<boolean> {
-    const replies = (await this.redis.pipeline().hget(this.keys.control, 'abort').exists(this.keys.ended).exec()) ?? [];
-    return replies[0]?.[1] === '1' || replies[1]?.[1] === 1;
+    return (await this.readControl()).aborted;
+  }
+
+  /** The coordinator's word in one round trip: stop (or already cleaned up), and the shards no worker has taken. */
+  async readControl(): Promise<{ aborted: boolean; unstaffed: number[] }> {
+    const replies = (await this.redis.pipeline().hmget(this.keys.control, 'abort', 'unstaffed').exists(this.keys.ended).exec()) ?? [];
+    for (const [err] of replies) if (err) throw err;
+    const [abort, unstaffed] = (replies[0]?.[1] ?? []) as Array<string | null>;
+    return { aborted: abort === '1' || replies[1]?.[1] === 1, unstaffed: parseShardList(unstaffed) };
+  }
+
+  /**
+   * Shards whose jobs wait for a free slot of the train-shard queue (no worker has taken them): a
+   * sync step does not wait out its timeout for them. Written by the coordinator when it changes.
+   */
+  async setUnstaffed(shards: number[]): Promise<void> {
+    await exec(this.redis.pipeline().hset(this.keys.control, 'unstaffed', shards.join(',')).pexpire(this.keys.control, this.ttlMs));
   }
 
   /**
@@ -287,6 +311,10 @@ export class RunChannel {
     // disconnect, not quit: a BLPOP in flight would hold quit's reply until it times out.
     b?.disconnect();
   }
+}
+
+function parseShardList(text: string | null | undefined): number[] {
+  return (text ?? '').split(',').filter(Boolean).map(Number).filter(Number.isInteger);
 }
 
 async function exec(pipe: ReturnType<Redis['pipeline']>): Promise<void> {

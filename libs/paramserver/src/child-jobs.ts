@@ -1,7 +1,7 @@
 import { aggregateResultSchema, DEFAULT_JOB_OPTIONS, JobName, type AggregateJobData, type TrainJobData } from '@tq/contracts';
 import { removeDir } from '@tq/storage';
 import type { RunChannel } from './channel';
-import type { CoordinatorDeps } from './coordinator';
+import type { CoordinatorDeps } from './deps';
 import { requireDistributed } from './run-setup';
 
 /** Child job ids are derived from the parent's, so a retried coordinator re-attaches instead of duplicating. */

@@ -21,13 +21,12 @@ const request = (name: string, epochs: number): TrainRequest => trainRequestSche
 /** Aggregator, shards and coordinator all in this process, so its tensor count covers all of them. */
 describe('run lifecycle: flat memory, cancellation', () => {
   const env = new PsTestEnv();
-  let stop = false;
   before(async () => {
     await initBackend();
     await env.setup();
     const ps = startParamServerWorkers({ prefix: env.prefix, root: env.root, queues: [QueueName.Aggregate, QueueName.TrainShard], rows: ROWS, shardConcurrency: 2 });
     env.onClose(() => ps.close());
-    env.startCoordinator(ROWS, undefined, () => stop);
+    env.startCoordinator(ROWS);
   });
   after(() => env.teardown());
 
@@ -76,13 +75,11 @@ describe('run lifecycle: flat memory, cancellation', () => {
   });
 
   it('a cancelled run stops its aggregator and shards, registers nothing, leaves nothing behind', async () => {
-    stop = false;
     const job = await env.submit(request('cancelled', 50));
     const runId = runIdOf(job.id!);
     await env.waitForAggregator(runId, (p) => p.step >= 30);
-    stop = true;
+    env.cancel(job.id!);
     await assert.rejects(job.waitUntilFinished(env.events, 60_000), /cancelled/);
-    stop = false;
     const agg = await env.aggregateQueue.getJob(aggregatorJobId(runId));
     assert.equal(await agg?.getState(), 'completed');
     assert.equal(aggregateResultSchema.parse(agg?.returnvalue).status, 'aborted');

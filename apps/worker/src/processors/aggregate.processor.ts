@@ -3,6 +3,7 @@ import { JobName, QueueName, type AggregateJobData, type AggregateResult } from 
 import { runAggregator } from '@tq/paramserver';
 import { HandlesJob, RedisClientHolder, TypedWorkerHost, type TypedJob } from '@tq/queue';
 import { ArtifactStore, DatasetStore } from '@tq/storage';
+import { signalHooks } from '../signal-hooks';
 import { workerOptions } from '../worker-options';
 
 /** The parameter server of one data-parallel run, as a job: a dead aggregator is retried and resumes from its checkpoint. */
@@ -15,7 +16,12 @@ export class AggregateProcessor extends TypedWorkerHost<JobName.Aggregate> {
     super();
   }
 
-  protected handle(job: TypedJob<JobName.Aggregate>, _data: AggregateJobData): Promise<AggregateResult> {
-    return runAggregator(job, { redis: this.redis.client, store: this.store, datasets: this.datasets });
+  protected async handle(job: TypedJob<JobName.Aggregate>, data: AggregateJobData): Promise<AggregateResult> {
+    const hooks = signalHooks(job, this.redis);
+    try {
+      return await runAggregator(data, { redis: this.redis.client, store: this.store, datasets: this.datasets, keyPrefix: this.redis.prefix }, hooks);
+    } finally {
+      hooks.dispose();
+    }
   }
 }

@@ -3,6 +3,7 @@ import { JobName, QueueName, type TrainShardJobData, type TrainShardResult } fro
 import { runShard } from '@tq/paramserver';
 import { HandlesJob, RedisClientHolder, TypedWorkerHost, type TypedJob } from '@tq/queue';
 import { ArtifactStore, DatasetStore } from '@tq/storage';
+import { signalHooks } from '../signal-hooks';
 import { workerOptions } from '../worker-options';
 
 /** One worker's share of a data-parallel run: pull weights, push gradients of its shard. */
@@ -15,7 +16,12 @@ export class TrainShardProcessor extends TypedWorkerHost<JobName.TrainShard> {
     super();
   }
 
-  protected handle(job: TypedJob<JobName.TrainShard>, _data: TrainShardJobData): Promise<TrainShardResult> {
-    return runShard(job, { redis: this.redis.client, store: this.store, datasets: this.datasets });
+  protected async handle(job: TypedJob<JobName.TrainShard>, data: TrainShardJobData): Promise<TrainShardResult> {
+    const hooks = signalHooks(job, this.redis);
+    try {
+      return await runShard(data, { redis: this.redis.client, store: this.store, datasets: this.datasets, keyPrefix: this.redis.prefix }, hooks);
+    } finally {
+      hooks.dispose();
+    }
   }
 }

@@ -7,6 +7,7 @@ import { HandlesJob, RedisClientHolder, TypedWorkerHost, jobHooks, type TypedJob
 import { InjectBackend } from '@tq/runtime';
 import { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
 import { runTraining } from '../runners/train.runner';
+import { signalHooks } from '../signal-hooks';
 import { workerOptions } from '../worker-options';
 
 @Processor(QueueName.Train, workerOptions())
@@ -26,7 +27,12 @@ export class TrainProcessor extends TypedWorkerHost<JobName.Train> {
     const hooks = jobHooks(job, this.redis);
     const deps = { registry: this.registry, datasets: this.datasets, store: this.store, backend: this.backend };
     if (data.distributed) {
-      return coordinateDistributedTraining(job, { ...deps, redis: this.redis.client, aggregateQueue: this.aggregateQueue, shardQueue: this.shardQueue, ...hooks });
+      const signalled = signalHooks(job, this.redis);
+      try {
+        return await coordinateDistributedTraining(data, { ...deps, redis: this.redis.client, aggregateQueue: this.aggregateQueue, shardQueue: this.shardQueue }, signalled);
+      } finally {
+        signalled.dispose();
+      }
     }
     return runTraining(data, deps, hooks);
   }
