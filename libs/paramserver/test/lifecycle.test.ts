@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { aggregateResultSchema, QueueName, trainRequestSchema, type TrainRequest } from '@tq/contracts';
+import { aggregateResultSchema, FieldError, QueueName, trainRequestSchema, type TrainRequest } from '@tq/contracts';
 import { initBackend } from '@tq/ml';
-import { aggregatorJobId, runCheckpointPaths, runIdOf, shardJobId } from '@tq/paramserver';
-import { PsTestEnv, startParamServerWorkers } from './fixtures/harness';
+import { aggregatorJobId, coordinateDistributedTraining, runCheckpointPaths, runIdOf, shardJobId } from '@tq/paramserver';
+import { mnistSlice, PsTestEnv, startParamServerWorkers } from './fixtures/harness';
 
 const ROWS = 400; // 360 training rows
 const layers: TrainRequest['model']['layers'] = [
@@ -72,6 +72,22 @@ describe('run lifecycle: flat memory, cancellation', () => {
     const job = await env.submit(bad);
     await assert.rejects(job.waitUntilFinished(env.events, 30_000), /model\.layers\.0\.inputShape/);
     assert.equal(await env.aggregateQueue.getJob(aggregatorJobId(runIdOf(job.id!))), undefined);
+  });
+
+  it('a validationSplit that leaves no training rows is a FieldError naming fit.validationSplit (bad input: never retried)', async () => {
+    const base = request('nosplit', 1);
+    const req = trainRequestSchema.parse({ ...base, fit: { ...base.fit, validationSplit: 0.5 } });
+    const deps = {
+      redis: env.redis, aggregateQueue: env.aggregateQueue, shardQueue: env.shardQueue, store: env.store, registry: env.registry,
+      loadDataset: async () => mnistSlice(1), // one row: half of it for validation leaves none to train on
+    };
+    const hooks = { jobId: 'direct-nosplit', signal: new AbortController().signal, onProgress: async () => undefined, log: () => undefined };
+    await assert.rejects(coordinateDistributedTraining(req, deps, hooks), (err: unknown) => {
+      assert.ok(err instanceof FieldError, String(err));
+      assert.equal(err.field, 'fit.validationSplit');
+      return true;
+    });
+    assert.equal(await env.aggregateQueue.getJob(aggregatorJobId(runIdOf('direct-nosplit'))), undefined);
   });
 
   it('a cancelled run stops its aggregator and shards, registers nothing, leaves nothing behind', async () => {
