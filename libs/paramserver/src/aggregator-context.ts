@@ -2,7 +2,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { DistributedProgress, DistributedSpec, JobHooks } from '@tq/contracts';
 import { evaluate } from '@tq/ml';
 import { saveAggregatorCheckpoint, type AggregatorState } from './aggregator-state';
-import type { RunChannel } from './channel';
+import { SupersededError, type Claim, type RunChannel } from './channel';
 import type { RunData } from './run-setup';
 import { progressOf } from './progress';
 import type { RunStatus } from './messages';
@@ -12,6 +12,8 @@ import type { WeightLayout } from './weight-layout';
 export interface AggregatorContext {
   hooks: JobHooks<DistributedProgress>;
   channel: RunChannel;
+  /** This attempt's hold on the aggregator role: a newer attempt ends this one. */
+  claim: Claim;
   model: tf.LayersModel;
   layout: WeightLayout;
   optimizer: tf.Optimizer;
@@ -37,7 +39,8 @@ export async function publishWeights(ctx: AggregatorContext, status: RunStatus =
 }
 
 /**
- * Polls the coordinator's abort flag at most once a second. This job's own signal (cancelled, or
+ * Polls the coordinator's abort flag at most once a second (and whether a newer attempt of this
+ * job took over: then this one throws SupersededError). This job's own signal (cancelled, or
  * its worker shutting down) is not the run's end: it throws its reason, ending this attempt only.
  */
 export async function abortRequested(ctx: AggregatorContext): Promise<boolean> {
@@ -45,7 +48,8 @@ export async function abortRequested(ctx: AggregatorContext): Promise<boolean> {
   const now = Date.now();
   if (now - ctx.lastAbortCheckAt < 1000) return false;
   ctx.lastAbortCheckAt = now;
-  const control = await ctx.channel.readControl();
+  const control = await ctx.channel.readControl(ctx.claim);
+  if (control.superseded) throw new SupersededError(ctx.channel.opts.runId, ctx.claim.role);
   ctx.unstaffed = new Set(control.unstaffed);
   return control.aborted;
 }

@@ -33,20 +33,23 @@ export async function runAggregator(data: AggregateJobData, deps: AggregatorDeps
   const spec = requireDistributed(request);
   const log = (line: string): void => hooks.log(line);
   const backend = await initBackend();
+  const channel = new RunChannel(deps.redis, {
+    runId, shards: spec.workers, prefix: deps.keyPrefix, ttlMs: deps.keyTtlMs, chunkBytes: deps.chunkBytes,
+  });
+  // First of all: an older attempt still running (its lock lapsed) stops at its next look.
+  const claim = await channel.claim('aggregator');
   const paths = runCheckpointPaths(deps.store, runId);
   const dataset = await loadRunData(request, deps);
   const { model } = await runStartingModel(request, deps, parentJobId);
   const optimizer = createOptimizer(request.fit);
-  const channel = new RunChannel(deps.redis, {
-    runId, shards: spec.workers, prefix: deps.keyPrefix, ttlMs: deps.keyTtlMs, chunkBytes: deps.chunkBytes,
-  });
   try {
     const run = splitRunData(request, dataset, model);
     const layout = WeightLayout.of(model);
     const fingerprint = JSON.stringify({ runId, request, rows: dataset.rows, layout: layout.signature() });
     const ctx: AggregatorContext = {
-      hooks, channel, model, layout, optimizer, spec, run, state: freshState(spec.workers), checkpointPath: paths.running, fingerprint,
-      progressEveryMs: deps.progressEveryMs ?? 500, log, weights: new Float32Array(layout.totalFloats), lastProgressAt: 0, lastAbortCheckAt: 0, unstaffed: new Set(),
+      hooks, channel, claim, model, layout, optimizer, spec, run, state: freshState(spec.workers), checkpointPath: paths.running, fingerprint,
+      progressEveryMs: deps.progressEveryMs ?? 500, log, weights: new Float32Array(layout.totalFloats),
+      lastProgressAt: 0, lastAbortCheckAt: 0, unstaffed: new Set(),
     };
 
     const ended = await loadAggregatorCheckpoint(paths.final, fingerprint);

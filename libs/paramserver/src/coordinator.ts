@@ -1,10 +1,10 @@
 import { trainRequestSchema, type JobHooks, type TrainJobData, type TrainProgress, type TrainResult } from '@tq/contracts';
-import { initBackend, trainedVersionOf, trainResultOf } from '@tq/ml';
+import { initBackend, trainedVersionOf } from '@tq/ml';
 import { runCheckpointPaths } from './aggregator';
-import { RunChannel } from './channel';
+import { RunChannel, SupersededError } from './channel';
 import { enqueueRun, finishRun, runIdOf, settleAggregator } from './child-jobs';
 import type { CoordinatorDeps } from './deps';
-import { checkRun, registerRun, runResultOf } from './register-run';
+import { checkRun, earlierRunResult, registerRun, runResultOf } from './register-run';
 import { requireDistributed } from './run-setup';
 import { DistributedRunCancelledError, LOADING, waitForAggregator, type Watch } from './run-watch';
 
@@ -31,19 +31,28 @@ export async function coordinateDistributedTraining(data: TrainJobData, deps: Co
   const backend = deps.backend ?? (await initBackend());
 
   const existing = await trainedVersionOf(deps.registry, request.model.name, parentJobId);
-  if (existing) return trainResultOf(existing, backend.name); // registered by an earlier attempt
+  if (existing) return earlierRunResult(deps, runId, existing, backend.name, spec);
 
-  // Bad input (a model that does not fit the data, ...) fails here, before any child job exists.
-  await checkRun(request, deps, parentJobId);
   const channel = new RunChannel(deps.redis, { runId, shards: spec.workers, prefix: deps.keyPrefix ?? deps.aggregateQueue.opts.prefix ?? 'bull' });
+  // Before anything slow: an older attempt still running (its lock lapsed while it stalled) stops
+  // at its next look instead of registering a second version.
+  const claim = await channel.claim('coordinator');
+  try {
+    // Bad input (a model that does not fit the data, ...) fails here, before any child job exists.
+    await checkRun(request, deps, parentJobId);
+  } catch (err) {
+    await channel.release(claim);
+    throw err;
+  }
   const paths = runCheckpointPaths(deps.store, runId);
   const watch: Watch = { cancelled: false, aggregatorFailed: false };
   try {
     await hooks.onProgress(LOADING);
     if (hooks.signal.aborted) { watch.cancelled = true; throw new DistributedRunCancelledError(runId); }
     await enqueueRun(deps, channel, runId, parentJobId, request);
-    const outcome = await waitForAggregator(deps, channel, runId, spec.workers, watch, hooks);
+    const outcome = await waitForAggregator(deps, channel, claim, spec.workers, watch, hooks);
     if (outcome.status === 'aborted') { watch.cancelled = true; throw new DistributedRunCancelledError(runId); }
+    if (await channel.isSuperseded(claim)) throw new SupersededError(runId, claim.role);
     await hooks.onProgress({ stage: 'saving', percent: 100, epochs: request.fit.epochs, epoch: request.fit.epochs, step: outcome.steps });
     const meta = await registerRun(deps, request, parentJobId, outcome, paths.final, backend.name, hooks.log);
     await finishRun(deps, channel, runId, spec.workers, paths.dir, hooks.log);

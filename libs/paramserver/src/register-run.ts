@@ -1,6 +1,7 @@
-import type { AggregateResult, DistributedSpec, ModelVersionMeta, TrainJobData, TrainResult } from '@tq/contracts';
+import { aggregateResultSchema, type AggregateResult, type DistributedSpec, type ModelVersionMeta, type TrainJobData, type TrainResult } from '@tq/contracts';
 import { trainResultOf, writeModelArtifacts } from '@tq/ml';
 import { loadCheckpointWeights } from './aggregator-state';
+import { aggregatorJobId } from './child-jobs';
 import type { CoordinatorDeps } from './deps';
 import { loadRunData, runStartingModel, splitRunData } from './run-setup';
 
@@ -39,4 +40,14 @@ export function runResultOf(meta: ModelVersionMeta, backend: string, outcome: Ag
     samplesPerSec: outcome.samplesPerSec,
     distributed: { workers: spec.workers, mode: spec.mode, steps: outcome.steps, droppedStale: outcome.droppedStale },
   });
+}
+
+/**
+ * The result for a version an earlier attempt of the train job registered before it died: with
+ * the run's figures while its aggregator job is still kept, else the version's alone.
+ */
+export async function earlierRunResult(deps: CoordinatorDeps, runId: string, meta: ModelVersionMeta, backend: string, spec: DistributedSpec): Promise<TrainResult> {
+  const agg = await deps.aggregateQueue.getJob(aggregatorJobId(runId));
+  const outcome = aggregateResultSchema.safeParse(agg?.returnvalue);
+  return outcome.success && outcome.data.status === 'done' ? runResultOf(meta, backend, outcome.data, spec) : trainResultOf(meta, backend);
 }

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Job } from 'bullmq';
 import { aggregateResultSchema, CANCELLED_REASON, CancelledError, type AggregateResult, type DistributedProgress, type JobHooks, type TrainProgress } from '@tq/contracts';
-import type { RunChannel } from './channel';
+import { SupersededError, type Claim, type RunChannel } from './channel';
 import { aggregatorJobId, shardJobId } from './child-jobs';
 import type { CoordinatorDeps } from './deps';
 
@@ -20,11 +20,13 @@ export const LOADING: TrainProgress = { stage: 'loading', percent: 0 };
 
 /**
  * Polls the aggregator job until it finishes; forwards its progress; tells it about shards that
- * failed for good; says when child jobs wait for a free slot. Ends early when `hooks.signal` aborts.
+ * failed for good; says when child jobs wait for a free slot. Ends early when `hooks.signal` aborts
+ * or a newer attempt of the train job has claimed the run.
  */
 export async function waitForAggregator(
-  deps: CoordinatorDeps, channel: RunChannel, runId: string, shards: number, watch: Watch, hooks: JobHooks<TrainProgress>,
+  deps: CoordinatorDeps, channel: RunChannel, claim: Claim, shards: number, watch: Watch, hooks: JobHooks<TrainProgress>,
 ): Promise<AggregateResult> {
+  const { runId } = channel.opts;
   const gone = new Set<number>();
   const slots = new SlotWatch(runId, shards, hooks.log);
   let lastShardCheck = 0;
@@ -32,6 +34,8 @@ export async function waitForAggregator(
   let sent = JSON.stringify(LOADING);
   for (;;) {
     if (hooks.signal.aborted) { watch.cancelled = true; throw new DistributedRunCancelledError(runId); }
+    // A newer attempt of this train job coordinates now: leave the run to it, untouched.
+    if (await channel.isSuperseded(claim)) throw new SupersededError(runId, claim.role);
     const agg = await deps.aggregateQueue.getJob(aggregatorJobId(runId));
     if (!agg) throw new Error(`aggregator job of run ${runId} disappeared`);
     const state = await agg.getState();

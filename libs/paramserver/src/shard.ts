@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { FieldError, trainShardJobDataSchema, type DistributedProgress, type JobHooks, type TrainShardJobData, type TrainShardResult } from '@tq/contracts';
 import { applyGradients, computeGradients, createOptimizer, gatherBatch, initBackend, modelInputShape } from '@tq/ml';
-import { RunChannel } from './channel';
+import { RunChannel, SupersededError, type Claim } from './channel';
 import { EpochOrderCache, shardSlice } from './data-order';
 import type { ShardDeps } from './deps';
 import type { PublishedState } from './messages';
@@ -10,6 +10,9 @@ import { WeightLayout } from './weight-layout';
 
 interface ShardContext {
   hooks: JobHooks<DistributedProgress>;
+  /** This attempt's hold on the shard's role: a newer attempt of the job ends this one. */
+  claim: Claim;
+  lastClaimCheckAt: number;
   shard: number;
   channel: RunChannel;
   model: tf.LayersModel;
@@ -45,6 +48,8 @@ export async function runShard(data: TrainShardJobData, deps: ShardDeps, hooks: 
     // A job that got a slot only after its run ended (a retry, a queue short of slots) has nothing
     // to do: say so before loading data and building a model for nothing.
     if (await channel.isEnded()) return { steps: 0, samples: 0 };
+    // An older attempt still running (its lock lapsed) stops at its next look, freeing its slot.
+    const claim = await channel.claim(`shard:${shardIndex}`);
     await initBackend();
     const dataset = await loadRunData(request, deps);
     const { model } = await runStartingModel(request, deps, runId);
@@ -52,7 +57,8 @@ export async function runShard(data: TrainShardJobData, deps: ShardDeps, hooks: 
       const run = splitRunData(request, dataset, model);
       const layout = WeightLayout.of(model);
       const ctx: ShardContext = {
-        hooks, shard: shardIndex, channel, model, layout, run, orders: new EpochOrderCache(run.plan), inputShape: modelInputShape(model), deps,
+        hooks, claim, lastClaimCheckAt: Date.now(), shard: shardIndex, channel, model, layout, run, deps,
+        orders: new EpochOrderCache(run.plan), inputShape: modelInputShape(model),
         weights: new Float32Array(layout.totalFloats), payload: new Float32Array(layout.totalFloats), steps: 0, samples: 0, lastProgressAt: 0,
       };
       const first = await join(ctx, deps.joinTimeoutMs ?? 600_000);
@@ -73,7 +79,7 @@ export async function runShard(data: TrainShardJobData, deps: ShardDeps, hooks: 
 async function join(ctx: ShardContext, timeoutMs: number): Promise<PublishedState | null> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    ctx.hooks.signal.throwIfAborted();
+    await checkGoOn(ctx);
     if (await ctx.channel.isEnded()) return null;
     const state = await ctx.channel.waitForState(ctx.shard, -1, 2000);
     if (state) return state.status === 'running' ? state : null;
@@ -94,7 +100,7 @@ async function barrierLoop(ctx: ShardContext, localSteps: number, fit: Parameter
   let ahead: Ahead | undefined;
   try {
     for (;;) {
-      ctx.hooks.signal.throwIfAborted();
+      await checkGoOn(ctx);
       const state = pending ?? await ctx.channel.waitForState(ctx.shard, seen, 2000);
       pending = null;
       if (!state) { if (await runGone(ctx)) return; continue; }
@@ -153,7 +159,7 @@ async function asyncLoop(ctx: ShardContext, staleness: number): Promise<void> {
   let cursor = await ctx.channel.readCursor(ctx.shard);
   let have = -1;
   while (cursor < total) {
-    ctx.hooks.signal.throwIfAborted();
+    await checkGoOn(ctx);
     const state = await ctx.channel.readState();
     if (!state) { if (await runGone(ctx)) return; await ctx.channel.waitForState(ctx.shard, -1, 1000); continue; }
     if (state.status !== 'running') return;
@@ -209,6 +215,18 @@ function stepOn(ctx: ShardContext, step: number, pack: boolean, optimizer?: tf.O
   } finally {
     tf.dispose([batch.x, batch.y, r.loss, r.grads, ...(r.correct ? [r.correct] : [])]);
   }
+}
+
+/**
+ * Throws when this job's signal aborted (its reason), or when a newer attempt of this job took
+ * over (SupersededError; looked at most once a second).
+ */
+async function checkGoOn(ctx: ShardContext): Promise<void> {
+  ctx.hooks.signal.throwIfAborted();
+  const now = Date.now();
+  if (now - ctx.lastClaimCheckAt < 1000) return;
+  ctx.lastClaimCheckAt = now;
+  if (await ctx.channel.isSuperseded(ctx.claim)) throw new SupersededError(ctx.channel.opts.runId, ctx.claim.role);
 }
 
 function tally(ctx: ShardContext, steps: number, samples: number): void {
