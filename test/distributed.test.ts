@@ -29,7 +29,7 @@ describe('POST /v1/jobs/train with "distributed" (real API and worker processes)
   let aggregateQueue: Queue;
   let shardQueue: Queue;
   before(async () => {
-    system = await TestSystem.start({ workers: 0, workerEnv: { LOCK_DURATION_MS: '5000', STALLED_INTERVAL_MS: '2000' } });
+    system = await TestSystem.start({ workers: 0, workerEnv: { LOCK_DURATION_MS: '10000', STALLED_INTERVAL_MS: '2000' } });
     for (let i = 0; i < 2; i++) system.addWorker({ WORKER_QUEUES: 'train' });
     for (let i = 0; i < 2; i++) system.addWorker({ WORKER_QUEUES: 'aggregate' });
     for (let i = 0; i < 4; i++) system.addWorker({ WORKER_QUEUES: 'train-shard' });

@@ -32,12 +32,14 @@ export async function runAggregator(data: AggregateJobData, deps: AggregatorDeps
   const { runId, request, parentJobId } = aggregateJobDataSchema.parse(data);
   const spec = requireDistributed(request);
   const log = (line: string): void => hooks.log(line);
-  const backend = await initBackend();
   const channel = new RunChannel(deps.redis, {
     runId, shards: spec.workers, prefix: deps.keyPrefix, ttlMs: deps.keyTtlMs, chunkBytes: deps.chunkBytes,
   });
-  // First of all: an older attempt still running (its lock lapsed) stops at its next look.
+  // First of all (the later an attempt claims, the likelier an older one claims after it): an
+  // older attempt still running, its lock lapsed, stops at its next look.
+  hooks.signal.throwIfAborted();
   const claim = await channel.claim('aggregator');
+  const backend = await initBackend();
   const paths = runCheckpointPaths(deps.store, runId);
   const dataset = await loadRunData(request, deps);
   const { model } = await runStartingModel(request, deps, parentJobId);

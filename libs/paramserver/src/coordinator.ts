@@ -6,13 +6,14 @@ import { enqueueRun, finishRun, runIdOf, settleAggregator } from './child-jobs';
 import type { CoordinatorDeps } from './deps';
 import { checkRun, earlierRunResult, registerRun, runResultOf } from './register-run';
 import { requireDistributed } from './run-setup';
-import { DistributedRunCancelledError, LOADING, waitForAggregator, type Watch } from './run-watch';
+import { DistributedRunCancelledError, LOADING, stopOnSignal, waitForAggregator, type Watch } from './run-watch';
 
 /**
  * The Train processor body when `request.distributed` is set. Enqueues the aggregator job and one
  * job per shard (ids derived from `hooks.jobId`), forwards the aggregator's progress, waits for it,
  * registers ONE model version from the final weights, removes the run's Redis keys and checkpoint.
- * `hooks.signal` cancels the run: the aggregator and the shards are told to stop, nothing is kept.
+ * `hooks.signal` aborted with a CancelledError cancels the run: the aggregator and the shards are
+ * told to stop, nothing is kept; with any other reason (lock lost, shutdown) only this attempt ends.
  *
  * Deployment rule: this function only waits (a poll every `pollMs`, no compute), but it occupies a
  * slot of the train queue's worker for the whole run. The shards and the aggregator run on workers
@@ -48,7 +49,7 @@ export async function coordinateDistributedTraining(data: TrainJobData, deps: Co
   const watch: Watch = { cancelled: false, aggregatorFailed: false };
   try {
     await hooks.onProgress(LOADING);
-    if (hooks.signal.aborted) { watch.cancelled = true; throw new DistributedRunCancelledError(runId); }
+    stopOnSignal(hooks.signal, runId, watch);
     await enqueueRun(deps, channel, runId, parentJobId, request);
     const outcome = await waitForAggregator(deps, channel, claim, spec.workers, watch, hooks);
     if (outcome.status === 'aborted') { watch.cancelled = true; throw new DistributedRunCancelledError(runId); }

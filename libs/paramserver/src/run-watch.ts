@@ -33,7 +33,7 @@ export async function waitForAggregator(
   // The coordinator has reported this before enqueueing.
   let sent = JSON.stringify(LOADING);
   for (;;) {
-    if (hooks.signal.aborted) { watch.cancelled = true; throw new DistributedRunCancelledError(runId); }
+    stopOnSignal(hooks.signal, runId, watch);
     // A newer attempt of this train job coordinates now: leave the run to it, untouched.
     if (await channel.isSuperseded(claim)) throw new SupersededError(runId, claim.role);
     const agg = await deps.aggregateQueue.getJob(aggregatorJobId(runId));
@@ -69,6 +69,17 @@ export async function waitForAggregator(
     // Aborted early by the signal: the loop's first line ends the wait.
     await sleep(deps.pollMs ?? 500, undefined, { signal: hooks.signal }).catch(() => undefined);
   }
+}
+
+/**
+ * Ends the wait when the job's signal aborted. A CancelledError reason cancels the run (the
+ * coordinator stops and cleans it up); any other (the job's lock lost, the worker shutting down)
+ * ends this attempt only, leaving the run to the job's next attempt.
+ */
+export function stopOnSignal(signal: AbortSignal, runId: string, watch: Watch): void {
+  if (!signal.aborted) return;
+  if (signal.reason instanceof CancelledError) { watch.cancelled = true; throw new DistributedRunCancelledError(runId); }
+  signal.throwIfAborted();
 }
 
 /**

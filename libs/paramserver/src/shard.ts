@@ -45,11 +45,13 @@ export async function runShard(data: TrainShardJobData, deps: ShardDeps, hooks: 
   if (shardIndex >= spec.workers) throw new FieldError('shardIndex', `${shardIndex} is not a shard of a run with ${spec.workers} workers`);
   const channel = new RunChannel(deps.redis, { runId, shards: spec.workers, prefix: deps.keyPrefix, ttlMs: deps.keyTtlMs, chunkBytes: deps.chunkBytes });
   try {
+    // First of all (the later an attempt claims, the likelier an older one claims after it): an
+    // older attempt still running, its lock lapsed, stops at its next look, freeing its slot.
+    hooks.signal.throwIfAborted();
+    const claim = await channel.claim(`shard:${shardIndex}`);
     // A job that got a slot only after its run ended (a retry, a queue short of slots) has nothing
     // to do: say so before loading data and building a model for nothing.
-    if (await channel.isEnded()) return { steps: 0, samples: 0 };
-    // An older attempt still running (its lock lapsed) stops at its next look, freeing its slot.
-    const claim = await channel.claim(`shard:${shardIndex}`);
+    if (await channel.isEnded()) { await channel.release(claim); return { steps: 0, samples: 0 }; }
     await initBackend();
     const dataset = await loadRunData(request, deps);
     const { model } = await runStartingModel(request, deps, runId);

@@ -17,7 +17,7 @@ export class AggregateProcessor extends TypedWorkerHost<JobName.Aggregate> {
   }
 
   protected async handle(job: TypedJob<JobName.Aggregate>, data: AggregateJobData): Promise<AggregateResult> {
-    const hooks = signalHooks(job, this.redis);
+    const hooks = signalHooks(job, this.redis, this.worker);
     try {
       return await runAggregator(data, { redis: this.redis.client, store: this.store, datasets: this.datasets, keyPrefix: this.redis.prefix }, hooks);
     } finally {

@@ -17,7 +17,7 @@ export class TrainShardProcessor extends TypedWorkerHost<JobName.TrainShard> {
   }
 
   protected async handle(job: TypedJob<JobName.TrainShard>, data: TrainShardJobData): Promise<TrainShardResult> {
-    const hooks = signalHooks(job, this.redis);
+    const hooks = signalHooks(job, this.redis, this.worker);
     try {
       return await runShard(data, { redis: this.redis.client, store: this.store, datasets: this.datasets, keyPrefix: this.redis.prefix }, hooks);
     } finally {

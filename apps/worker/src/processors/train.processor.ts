@@ -27,7 +27,7 @@ export class TrainProcessor extends TypedWorkerHost<JobName.Train> {
     const hooks = jobHooks(job, this.redis);
     const deps = { registry: this.registry, datasets: this.datasets, store: this.store, backend: this.backend };
     if (data.distributed) {
-      const signalled = signalHooks(job, this.redis);
+      const signalled = signalHooks(job, this.redis, this.worker);
       try {
         return await coordinateDistributedTraining(data, { ...deps, redis: this.redis.client, aggregateQueue: this.aggregateQueue, shardQueue: this.shardQueue }, signalled);
       } finally {
