@@ -26,7 +26,8 @@ export function runCheckpointPaths(store: ArtifactStore, runId: string): { dir: 
  * A retried job (its process died) resumes from the last checkpoint; a retry after the final write
  * only re-announces the end. Throws when the run cannot go on (no quorum for long): BullMQ retries.
  * The coordinator stops a run through the channel's abort flag; `hooks.signal` (this job cancelled,
- * its worker shutting down) ends the job with the signal's reason (the last checkpoint stays for a retry).
+ * its lock lost, its worker shutting down) ends this attempt with the signal's reason (the last
+ * checkpoint stays for a retry).
  */
 export async function runAggregator(data: AggregateJobData, deps: AggregatorDeps, hooks: JobHooks<DistributedProgress>): Promise<AggregateResult> {
   const { runId, request, parentJobId } = aggregateJobDataSchema.parse(data);

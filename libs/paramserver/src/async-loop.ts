@@ -15,7 +15,10 @@ export async function runAsync(ctx: AggregatorContext): Promise<'done' | 'aborte
   const consumed = (): number => state.shardSteps.reduce((a, b) => a + b, 0) / spec.workers;
   // Shards that finished while an earlier attempt ran (their "done" went to it): their cursors say so.
   const doneByCursor = async (): Promise<void> => {
-    (await channel.readCursors()).forEach((c, i) => { if (c >= run.plan.totalSteps && !state.done.includes(i)) state.done.push(i); });
+    const cursors = await channel.readCursors();
+    cursors.forEach((c, i) => {
+      if (c >= run.plan.totalSteps && !state.done.includes(i)) state.done.push(i);
+    });
   };
   await doneByCursor();
   await publishWeights(ctx);

@@ -36,7 +36,7 @@ interface StepStats { samples: number; loss: number; correct: number }
  * weights version: a gradient (sync, async) or its weights after `syncEvery` local steps (local).
  * It holds no state worth saving: a retried job re-joins from the current weights (async: from its
  * cursor in Redis). Returns when the aggregator announces the end (or an abort), at once when the
- * run is already over. `hooks.signal` (this job cancelled, its worker shutting down) ends it with
+ * run is already over. `hooks.signal` (this job cancelled, its lock lost, its worker shutting down) ends it with
  * the signal's reason; the run's own stop comes from the aggregator.
  */
 export async function runShard(data: TrainShardJobData, deps: ShardDeps, hooks: JobHooks<DistributedProgress>): Promise<TrainShardResult> {
