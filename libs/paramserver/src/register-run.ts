@@ -1,4 +1,5 @@
-import { aggregateResultSchema, type AggregateResult, type DistributedSpec, type ModelVersionMeta, type TrainJobData, type TrainResult } from '@tq/contracts';
+import { aggregateResultSchema } from '@tq/contracts';
+import type { AggregateResult, DistributedSpec, ModelVersionMeta, TrainJobData, TrainResult } from '@tq/contracts';
 import { trainResultOf, writeModelArtifacts } from '@tq/ml';
 import { loadCheckpointWeights } from './aggregator-state';
 import { aggregatorJobId } from './child-jobs';
@@ -46,7 +47,9 @@ export function runResultOf(meta: ModelVersionMeta, backend: string, outcome: Ag
  * The result for a version an earlier attempt of the train job registered before it died: with
  * the run's figures while its aggregator job is still kept, else the version's alone.
  */
-export async function earlierRunResult(deps: CoordinatorDeps, runId: string, meta: ModelVersionMeta, backend: string, spec: DistributedSpec): Promise<TrainResult> {
+export async function earlierRunResult(
+  deps: CoordinatorDeps, runId: string, meta: ModelVersionMeta, backend: string, spec: DistributedSpec,
+): Promise<TrainResult> {
   const agg = await deps.aggregateQueue.getJob(aggregatorJobId(runId));
   const outcome = aggregateResultSchema.safeParse(agg?.returnvalue);
   return outcome.success && outcome.data.status === 'done' ? runResultOf(meta, backend, outcome.data, spec) : trainResultOf(meta, backend);

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Job } from 'bullmq';
-import { aggregateResultSchema, CANCELLED_REASON, CancelledError, type AggregateResult, type DistributedProgress, type JobHooks, type TrainProgress } from '@tq/contracts';
+import { aggregateResultSchema, CANCELLED_REASON, CancelledError } from '@tq/contracts';
+import type { AggregateResult, DistributedProgress, JobHooks, TrainProgress } from '@tq/contracts';
 import { SupersededError, type Claim, type RunChannel } from './channel';
 import { aggregatorJobId, shardJobId } from './child-jobs';
 import type { CoordinatorDeps } from './deps';
@@ -117,8 +118,10 @@ class SlotWatch {
     if (key === this.logged) return;
     this.logged = key;
     if (stuck.length > 0) {
-      this.log(`run ${this.runId}: shard${stuck.length > 1 ? 's' : ''} ${stuck.join(', ')} of ${this.shards} wait${stuck.length > 1 ? '' : 's'} for a free train-shard slot; `
-        + `a run of ${this.shards} workers needs ${this.shards} train-shard slots (WORKER_QUEUES=train-shard processes at concurrency 1); until then steps go on without them`);
+      const many = stuck.length > 1;
+      this.log(`run ${this.runId}: shard${many ? 's' : ''} ${stuck.join(', ')} of ${this.shards} wait${many ? '' : 's'} for a free train-shard slot; `
+        + `a run of ${this.shards} workers needs ${this.shards} train-shard slots (WORKER_QUEUES=train-shard processes at concurrency 1); `
+        + 'until then steps go on without them');
     }
     if (aggStuck) this.log(`run ${this.runId}: the aggregator waits for a free aggregate slot (a worker serving the aggregate queue)`);
   }

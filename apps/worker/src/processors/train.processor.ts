@@ -29,7 +29,8 @@ export class TrainProcessor extends TypedWorkerHost<JobName.Train> {
     if (data.distributed) {
       const signalled = signalHooks(job, this.redis, this.worker);
       try {
-        return await coordinateDistributedTraining(data, { ...deps, redis: this.redis.client, aggregateQueue: this.aggregateQueue, shardQueue: this.shardQueue }, signalled);
+        const queues = { aggregateQueue: this.aggregateQueue, shardQueue: this.shardQueue };
+        return await coordinateDistributedTraining(data, { ...deps, ...queues, redis: this.redis.client }, signalled);
       } finally {
         signalled.dispose();
       }
