@@ -9,20 +9,27 @@ import { TestSystem } from './support/system';
 import { waitFor } from './support/wait-for';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
+/**
+ * Only a guard against a hung run: every wait below ends on a state (a step reached, a job
+ * finished) and fails at once when the job ends early. A loaded 2-core machine takes minutes.
+ */
+const HANG_GUARD_MS = 20 * 60_000;
 
 /**
  * The deployment the parameter server is made for, end to end: the API, two worker processes
  * serving the train queue (one runs the coordinator, which only waits), two serving aggregate and
  * four serving train-shard: one more per role than the run needs, as a fleet would have. All are
- * apps/worker with WORKER_QUEUES; short job locks so a dead process is noticed in seconds.
+ * apps/worker with WORKER_QUEUES; job locks short enough that a dead process is noticed in seconds,
+ * long enough that a live one starved of CPU (nine processes starting on two loaded cores) keeps
+ * its job. Should one lose it anyway, BullMQ hands the job to another process while the first goes
+ * on: the older attempt sees itself superseded and stops (RunChannel.claim).
  */
 describe('POST /v1/jobs/train with "distributed" (real API and worker processes)', () => {
   let system: TestSystem;
   let aggregateQueue: Queue;
   let shardQueue: Queue;
   before(async () => {
-    system = await TestSystem.start({ workers: 0, workerEnv: { LOCK_DURATION_MS: '2000', STALLED_INTERVAL_MS: '1000' } });
+    system = await TestSystem.start({ workers: 0, workerEnv: { LOCK_DURATION_MS: '10000', STALLED_INTERVAL_MS: '2000' } });
     for (let i = 0; i < 2; i++) system.addWorker({ WORKER_QUEUES: 'train' });
     for (let i = 0; i < 2; i++) system.addWorker({ WORKER_QUEUES: 'aggregate' });
     for (let i = 0; i < 4; i++) system.addWorker({ WORKER_QUEUES: 'train-shard' });
@@ -49,7 +56,7 @@ describe('POST /v1/jobs/train with "distributed" (real API and worker processes)
       const job = (await system.request('GET', `/v1/jobs/${body.id}`)).body;
       if (['completed', 'failed', 'cancelled'].includes(job.state)) throw new Error(`job is ${job.state} before step ${step}: ${JSON.stringify(job)}`);
       return job.progress?.stage === 'training' && job.progress.step >= step ? job.progress : undefined;
-    });
+    }, HANG_GUARD_MS);
     const byWorker = (worker: string | undefined) => {
       const proc = system.workers.find((w) => worker === `${hostname()}:${w.pid}`);
       assert.ok(proc, `no test worker is ${worker}`);
@@ -73,13 +80,19 @@ describe('POST /v1/jobs/train with "distributed" (real API and worker processes)
     const coordVictim = (await system.request('GET', `/v1/jobs/${body.id}`)).body.worker as string;
     byWorker(coordVictim).kill('SIGKILL');
 
-    const job = await system.waitForJob(body.id);
+    const job = await system.waitForJob(body.id, undefined, HANG_GUARD_MS);
     assert.equal(job.state, 'completed', JSON.stringify(job));
     assert.notEqual(job.worker, coordVictim);
     assert.deepEqual(job.result.distributed, { workers: 3, mode: 'sync', steps: 4 * 94, droppedStale: job.result.distributed.droppedStale });
     assert.equal(await aggregateQueue.count(), 0, 'no second aggregator was enqueued');
     assert.equal((await aggregateQueue.getJobCounts('completed')).completed, 1);
-    assert.equal((await shardQueue.getJobCounts('completed')).completed, 3);
+    // A shard job that was handed to another process late (a retry) may still be finishing when
+    // the train job completes: it sees the run ended and completes without training.
+    await waitFor('every shard job completed', async () => {
+      const states = await Promise.all([0, 1, 2].map(async (i) => (await shardQueue.getJob(shardJobId(runId, i)))?.getState()));
+      if (states.some((s) => s === undefined || s === 'failed')) throw new Error(`shard jobs: ${JSON.stringify(states)}`);
+      return states.every((s) => s === 'completed') ? states : undefined;
+    }, HANG_GUARD_MS);
     assert.ok(job.result.metrics.valAccuracy >= 0.9, JSON.stringify(job.result.metrics));
     const model = (await system.request('GET', '/v1/models/digits-dp')).body;
     assert.equal(model.versions.length, 1, 'exactly one version registered');
@@ -87,7 +100,8 @@ describe('POST /v1/jobs/train with "distributed" (real API and worker processes)
     const agg = await aggregateQueue.getJob(aggregatorJobId(runId));
     const outcome = aggregateResultSchema.parse(agg?.returnvalue);
     assert.notEqual(agg?.processedBy, aggVictim);
-    assert.equal(outcome.restarts, 1);
+    // At least the restart after the kill (a starved process losing its lock would add one).
+    assert.ok(outcome.restarts >= 1, `restarts ${outcome.restarts}`);
     assert.ok((outcome.resumedFromStep ?? 0) >= 120 && outcome.resumedFromStep! % 10 === 0, `resumed from ${outcome.resumedFromStep}`);
     const shard = await shardQueue.getJob(shardJobId(runId, 1));
     assert.equal(await shard?.getState(), 'completed');

@@ -68,6 +68,11 @@ export const trainProgressSchema = z.object({
   /** Distributed runs: samples each worker contributed, and who is slowest. */
   workers: z.record(z.string(), z.object({ samples: z.number(), stepMs: z.number() })).optional(),
   slowestWorker: z.string().optional(),
+  /**
+   * Distributed runs: shards whose jobs no worker has taken (too few train-shard slots). Until
+   * they start, steps go on without their rows; a run of N workers needs N train-shard slots.
+   */
+  waitingForWorkers: z.number().int().min(1).optional(),
 });
 export type TrainProgress = z.infer<typeof trainProgressSchema>;
 

@@ -1,7 +1,7 @@
 import { throwIfCancelled, type CompressJobData, type CompressProgress, type CompressResult, type JobHooks, type ModelVersionMeta } from '@tq/contracts';
-import { attachOnnx, compressVersion, loadModelVersion, resolveDataset, type BackendInfo } from '@tq/ml';
+import { attachOnnx, compressVersion, trainedVersionOf, loadModelVersion, resolveDataset, type BackendInfo } from '@tq/ml';
 import type { DatasetStore, ModelRegistry } from '@tq/storage';
-import { findVersionOfJob } from './train.job';
+
 
 export interface CompressDeps { registry: ModelRegistry; datasets: DatasetStore; backend: BackendInfo }
 
@@ -17,7 +17,7 @@ export async function compressJob(req: CompressJobData, deps: CompressDeps, hook
   await hooks.onProgress({ stage: 'compressing', percent: 10 });
   throwIfCancelled(hooks.signal);
   // A retried job (its worker died after registering) finishes the version it made instead of adding another.
-  const earlier = await findVersionOfJob(deps.registry, req.targetName ?? req.source.name, hooks.jobId);
+  const earlier = await trainedVersionOf(deps.registry, req.targetName ?? req.source.name, hooks.jobId);
   const made = earlier
     ? { meta: earlier, bytesBefore: tfjsBytes(await deps.registry.getVersion(req.source)), bytesAfter: tfjsBytes(earlier) }
     : await compressVersion(deps.registry, req.source, { dtype, targetName: req.targetName, jobId: hooks.jobId });

@@ -1,9 +1,8 @@
 import type * as tf from '@tensorflow/tfjs';
-import type { Job } from 'bullmq';
-import type { DistributedSpec } from '@tq/contracts';
+import type { DistributedProgress, DistributedSpec, JobHooks } from '@tq/contracts';
 import { evaluate } from '@tq/ml';
 import { saveAggregatorCheckpoint, type AggregatorState } from './aggregator-state';
-import type { RunChannel } from './channel';
+import { SupersededError, type Claim, type RunChannel } from './channel';
 import type { RunData } from './run-setup';
 import { progressOf } from './progress';
 import type { RunStatus } from './messages';
@@ -11,8 +10,10 @@ import type { WeightLayout } from './weight-layout';
 
 /** One aggregator attempt: the model and optimizer it owns, its state, and where it talks and saves. */
 export interface AggregatorContext {
-  job: Job;
+  hooks: JobHooks<DistributedProgress>;
   channel: RunChannel;
+  /** This attempt's hold on the aggregator role: a newer attempt ends this one. */
+  claim: Claim;
   model: tf.LayersModel;
   layout: WeightLayout;
   optimizer: tf.Optimizer;
@@ -28,6 +29,8 @@ export interface AggregatorContext {
   lastLoss?: number;
   lastProgressAt: number;
   lastAbortCheckAt: number;
+  /** Shards no worker has taken (the coordinator's word, read with the abort flag): steps do not wait for them. */
+  unstaffed: ReadonlySet<number>;
 }
 
 export async function publishWeights(ctx: AggregatorContext, status: RunStatus = 'running'): Promise<void> {
@@ -35,12 +38,20 @@ export async function publishWeights(ctx: AggregatorContext, status: RunStatus =
   await ctx.channel.publish({ version: ctx.state.version, step: ctx.state.step, status, floats: w.length }, w);
 }
 
-/** Polls the coordinator's abort flag at most once a second. */
+/**
+ * Polls the coordinator's abort flag at most once a second (and whether a newer attempt of this
+ * job took over: then this one throws SupersededError). This job's own signal (cancelled, or
+ * its worker shutting down) is not the run's end: it throws its reason, ending this attempt only.
+ */
 export async function abortRequested(ctx: AggregatorContext): Promise<boolean> {
+  ctx.hooks.signal.throwIfAborted();
   const now = Date.now();
   if (now - ctx.lastAbortCheckAt < 1000) return false;
   ctx.lastAbortCheckAt = now;
-  return ctx.channel.isAborted();
+  const control = await ctx.channel.readControl(ctx.claim);
+  if (control.superseded) throw new SupersededError(ctx.channel.opts.runId, ctx.claim.role);
+  ctx.unstaffed = new Set(control.unstaffed);
+  return control.aborted;
 }
 
 export interface StepOutcome { samples: number; lossSum: number; correct: number }
@@ -87,5 +98,5 @@ export async function reportProgress(ctx: AggregatorContext, force = false): Pro
   const now = Date.now();
   if (!force && now - ctx.lastProgressAt < ctx.progressEveryMs) return;
   ctx.lastProgressAt = now;
-  await ctx.job.updateProgress(progressOf(ctx.state, ctx.run.plan, ctx.spec.mode, ctx.lastLoss));
+  await ctx.hooks.onProgress(progressOf(ctx.state, ctx.run.plan, ctx.spec.mode, ctx.lastLoss));
 }

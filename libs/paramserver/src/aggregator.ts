@@ -1,43 +1,22 @@
 import { join } from 'node:path';
-import type { Job } from 'bullmq';
-import type Redis from 'ioredis';
-import { aggregateJobDataSchema, type AggregateJobData, type AggregateResult, type Metrics } from '@tq/contracts';
+import type { AggregateJobData, AggregateResult, DistributedProgress, JobHooks, Metrics } from '@tq/contracts';
+import { aggregateJobDataSchema } from '@tq/contracts';
 import { createOptimizer, initBackend } from '@tq/ml';
-import { ModelRegistry, type ArtifactStore } from '@tq/storage';
+import type { ArtifactStore } from '@tq/storage';
 import { closeEpoch, publishWeights, reportProgress, type AggregatorContext } from './aggregator-context';
 import { freshState, loadAggregatorCheckpoint, saveAggregatorCheckpoint, type AggregatorState } from './aggregator-state';
 import { runAsync } from './async-loop';
 import { runBarrier } from './barrier-loop';
 import { RunChannel } from './channel';
+import type { AggregatorDeps } from './deps';
 import { slowestWorker } from './progress';
-import { loadRunData, requireDistributed, splitRunData, startingModel, type RunSources } from './run-setup';
+import { loadRunData, requireDistributed, runStartingModel, splitRunData } from './run-setup';
 import { WeightLayout } from './weight-layout';
-
-export interface ParamServerDeps extends RunSources {
-  redis: Redis;
-  store: ArtifactStore;
-  /** Prefix of the run's Redis keys; the BullMQ prefix of the job's queue when absent. */
-  keyPrefix?: string;
-  /** Safety-net TTL of the run's keys (default 24 h; cleanup deletes them when the run ends). */
-  keyTtlMs?: number;
-  chunkBytes?: number;
-  log?: (line: string) => void;
-}
-
-export interface AggregatorDeps extends ParamServerDeps {
-  /** Least time between two job.updateProgress calls (default 500 ms). */
-  progressEveryMs?: number;
-}
 
 /** Where a run's aggregator checkpoints: one folder per run in the artifact store. */
 export function runCheckpointPaths(store: ArtifactStore, runId: string): { dir: string; running: string; final: string } {
   const dir = store.checkpointDir(`ps-${runId}`);
   return { dir, running: join(dir, 'aggregator.ckpt'), final: join(dir, 'final.ckpt') };
-}
-
-/** The BullMQ prefix a job's queue lives under ("bull" unless configured): run keys share it. */
-export function queuePrefixOf(job: Pick<Job, 'prefix'>): string {
-  return job.prefix;
 }
 
 /**
@@ -46,27 +25,34 @@ export function queuePrefixOf(job: Pick<Job, 'prefix'>): string {
  * `checkpointEvery` steps, and ends by writing the final weights (final.ckpt) for the coordinator.
  * A retried job (its process died) resumes from the last checkpoint; a retry after the final write
  * only re-announces the end. Throws when the run cannot go on (no quorum for long): BullMQ retries.
+ * The coordinator stops a run through the channel's abort flag; `hooks.signal` (this job cancelled,
+ * its lock lost, its worker shutting down) ends this attempt with the signal's reason (the last
+ * checkpoint stays for a retry).
  */
-export async function runAggregator(job: Job<AggregateJobData, AggregateResult, string>, deps: AggregatorDeps): Promise<AggregateResult> {
-  const { runId, request, parentJobId } = aggregateJobDataSchema.parse(job.data);
+export async function runAggregator(data: AggregateJobData, deps: AggregatorDeps, hooks: JobHooks<DistributedProgress>): Promise<AggregateResult> {
+  const { runId, request, parentJobId } = aggregateJobDataSchema.parse(data);
   const spec = requireDistributed(request);
-  const log = deps.log ?? (() => undefined);
+  const log = (line: string): void => hooks.log(line);
+  const channel = new RunChannel(deps.redis, {
+    runId, shards: spec.workers, prefix: deps.keyPrefix, ttlMs: deps.keyTtlMs, chunkBytes: deps.chunkBytes,
+  });
+  // First of all (the later an attempt claims, the likelier an older one claims after it): an
+  // older attempt still running, its lock lapsed, stops at its next look.
+  hooks.signal.throwIfAborted();
+  const claim = await channel.claim('aggregator');
   const backend = await initBackend();
   const paths = runCheckpointPaths(deps.store, runId);
-  const data = await loadRunData(request, deps);
-  // Fine-tuning reads the registry; the worker app passes only the store, from which it is made.
-  const { model } = await startingModel(request, { ...deps, registry: deps.registry ?? new ModelRegistry(deps.store) }, parentJobId);
+  const dataset = await loadRunData(request, deps);
+  const { model } = await runStartingModel(request, deps, parentJobId);
   const optimizer = createOptimizer(request.fit);
-  const channel = new RunChannel(deps.redis, {
-    runId, shards: spec.workers, prefix: deps.keyPrefix ?? queuePrefixOf(job), ttlMs: deps.keyTtlMs, chunkBytes: deps.chunkBytes,
-  });
   try {
-    const run = splitRunData(request, data, model);
+    const run = splitRunData(request, dataset, model);
     const layout = WeightLayout.of(model);
-    const fingerprint = JSON.stringify({ runId, request, rows: data.rows, layout: layout.signature() });
+    const fingerprint = JSON.stringify({ runId, request, rows: dataset.rows, layout: layout.signature() });
     const ctx: AggregatorContext = {
-      job, channel, model, layout, optimizer, spec, run, state: freshState(spec.workers), checkpointPath: paths.running, fingerprint,
-      progressEveryMs: deps.progressEveryMs ?? 500, log, weights: new Float32Array(layout.totalFloats), lastProgressAt: 0, lastAbortCheckAt: 0,
+      hooks, channel, claim, model, layout, optimizer, spec, run, state: freshState(spec.workers), checkpointPath: paths.running, fingerprint,
+      progressEveryMs: deps.progressEveryMs ?? 500, log, weights: new Float32Array(layout.totalFloats),
+      lastProgressAt: 0, lastAbortCheckAt: 0, unstaffed: new Set(),
     };
 
     const ended = await loadAggregatorCheckpoint(paths.final, fingerprint);

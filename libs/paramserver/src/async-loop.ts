@@ -14,16 +14,21 @@ export async function runAsync(ctx: AggregatorContext): Promise<'done' | 'aborte
   const finished = (): number => new Set([...state.done, ...state.gone]).size;
   const consumed = (): number => state.shardSteps.reduce((a, b) => a + b, 0) / spec.workers;
   // Shards that finished while an earlier attempt ran (their "done" went to it): their cursors say so.
-  for (let i = 0; i < spec.workers; i++) {
-    if (!state.done.includes(i) && (await channel.readCursor(i)) >= run.plan.totalSteps) state.done.push(i);
-  }
+  const doneByCursor = async (): Promise<void> => {
+    const cursors = await channel.readCursors();
+    cursors.forEach((c, i) => {
+      if (c >= run.plan.totalSteps && !state.done.includes(i)) state.done.push(i);
+    });
+  };
+  await doneByCursor();
   await publishWeights(ctx);
   // Training time starts with the first gradient (shards first load data and build the model).
   let idleSince: number | undefined;
   while (finished() < spec.workers) {
     if (await abortRequested(ctx)) return 'aborted';
     const msg = await channel.nextMessage(1000);
-    if (!msg) { await reportProgress(ctx); continue; }
+    // Idle for a second: a cheap look at the cursors too (one HMGET), never in the per-gradient path.
+    if (!msg) { await doneByCursor(); await reportProgress(ctx); continue; }
     if (msg.kind === 'done' || msg.kind === 'gone') {
       const list = msg.kind === 'done' ? state.done : state.gone;
       if (!list.includes(msg.shard)) list.push(msg.shard);
@@ -53,11 +58,7 @@ export async function runAsync(ctx: AggregatorContext): Promise<'done' | 'aborte
       state.version += 1;
       state.samples += msg.samples;
       recordShare(state, msg.shard, msg.samples, msg.ms);
-      // Shards that finished while an earlier attempt ran (their "done" went to it): their cursors say so.
-  for (let i = 0; i < spec.workers; i++) {
-    if (!state.done.includes(i) && (await channel.readCursor(i)) >= run.plan.totalSteps) state.done.push(i);
-  }
-  await publishWeights(ctx);
+      await publishWeights(ctx);
     }
     // Wall time since the last message, waiting included (in async mode waiting is part of
     // throughput); validation and checkpoint time below is left out, as in sync mode.

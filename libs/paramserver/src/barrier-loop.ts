@@ -9,9 +9,9 @@ const minGiveUpMs = 60_000;
 /**
  * sync and local modes: a barrier per step (sync) or per round of `syncEvery` local steps (local).
  * Publish weights version v for global step s; collect one payload per shard tagged v; close when
- * every live shard has answered, or after the step timeout with at least `quorum` answers. sync
- * averages gradients (weighted by rows) and applies them with the aggregator's optimizer; local
- * averages the shards' weights. Late payloads (an older v) are dropped and counted.
+ * every live shard has answered (but those no worker has taken), or after the step timeout with at
+ * least `quorum` answers. sync averages gradients (weighted by rows) and applies them with the
+ * aggregator's optimizer; local averages the shards' weights. Late payloads (an older v) are dropped and counted.
  */
 export async function runBarrier(ctx: AggregatorContext): Promise<'done' | 'aborted'> {
   const { state, run, spec, layout } = ctx;
@@ -68,6 +68,9 @@ async function gather(ctx: AggregatorContext, kind: ShardMessage['kind'], timeou
     if (live <= 0) throw new Error('every shard of the run has failed');
     if (arrived.size >= live) return out;
     const quorum = Math.min(spec.quorum, live);
+    // A shard whose job no worker has taken cannot answer: waiting out the timeout for it would
+    // only slow every step (the coordinator logs the missing slots).
+    if (arrived.size >= quorum && everyStaffedArrived(ctx, arrived)) return out;
     const now = Date.now();
     if (now >= deadline && arrived.size >= quorum) {
       ctx.log(`step ${state.step}: closed after ${now - start} ms with ${arrived.size} of ${live} shards`);
@@ -96,4 +99,11 @@ async function gather(ctx: AggregatorContext, kind: ShardMessage['kind'], timeou
       recordShare(state, msg.shard, msg.samples, msg.ms);
     }
   }
+}
+
+function everyStaffedArrived(ctx: AggregatorContext, arrived: ReadonlySet<number>): boolean {
+  for (let i = 0; i < ctx.spec.workers; i++) {
+    if (!arrived.has(i) && !ctx.state.gone.includes(i) && !ctx.unstaffed.has(i)) return false;
+  }
+  return true;
 }

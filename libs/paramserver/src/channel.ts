@@ -18,6 +18,17 @@ export interface ChannelOptions {
 
 export const DEFAULT_KEY_TTL_MS = 24 * 3600_000;
 
+/** One attempt's hold on a role of the run (channel.claim). */
+export interface Claim { readonly role: string; readonly token: string }
+
+/** Thrown by an attempt that a newer attempt of the same job has replaced (see RunChannel.claim). */
+export class SupersededError extends Error {
+  constructor(runId: string, role: string) {
+    super(`run ${runId}: this attempt of the ${role} was superseded by a newer one (its job lock had lapsed)`);
+    this.name = 'SupersededError';
+  }
+}
+
 /**
  * The Redis side of one run: published weights (versioned, chunked), the shards' inbox (a list of
  * small messages announcing chunked payloads), per-shard wake-up lists, the abort flag. Never
@@ -232,6 +243,15 @@ export class RunChannel {
     return Number((await this.redis.hget(this.keys.cursors, String(shard))) ?? 0);
   }
 
+  /**
+   * Every shard's cursor in one round trip (async: the next local step of each; 0 for a shard
+   * that has pushed nothing).
+   */
+  async readCursors(): Promise<number[]> {
+    const fields = Array.from({ length: this.opts.shards }, (_, i) => String(i));
+    return (await this.redis.hmget(this.keys.cursors, ...fields)).map((v) => Number(v ?? 0));
+  }
+
   // ---- coordinator side ------------------------------------------------------------------
 
   async abort(): Promise<void> {
@@ -240,8 +260,54 @@ export class RunChannel {
 
   /** The coordinator asked to stop, or already cleaned the run up (ended marker). */
   async isAborted(): Promise<boolean> {
-    const replies = (await this.redis.pipeline().hget(this.keys.control, 'abort').exists(this.keys.ended).exec()) ?? [];
-    return replies[0]?.[1] === '1' || replies[1]?.[1] === 1;
+    return (await this.readControl()).aborted;
+  }
+
+  /**
+   * The coordinator's word in one round trip: stop (or already cleaned up), the shards no worker
+   * has taken, and whether `claim` (see claim()) still holds.
+   */
+  async readControl(claim?: Claim): Promise<{ aborted: boolean; unstaffed: number[]; superseded: boolean }> {
+    const fields = ['abort', 'unstaffed', ...(claim ? [ownerField(claim.role)] : [])];
+    const replies = (await this.redis.pipeline().hmget(this.keys.control, ...fields).exists(this.keys.ended).exec()) ?? [];
+    for (const [err] of replies) if (err) throw err;
+    const [abort, unstaffed, holder] = (replies[0]?.[1] ?? []) as Array<string | null>;
+    return {
+      aborted: abort === '1' || replies[1]?.[1] === 1, unstaffed: parseShardList(unstaffed),
+      superseded: claim !== undefined && holder !== null && holder !== claim.token,
+    };
+  }
+
+  /**
+   * Marks this attempt as the one that plays `role` (coordinator, aggregator, shard:i). BullMQ
+   * hands a job to a second worker when the first one's lock lapsed (a process stalled for longer
+   * than lockDuration, on a loaded machine) while the first goes on running it: the older attempt
+   * then finds itself superseded (isSuperseded) and stops, instead of registering a second model
+   * version, competing for the inbox or holding a slot its job's retry needs.
+   */
+  async claim(role: string): Promise<Claim> {
+    const claim = { role, token: randomUUID() };
+    await exec(this.redis.pipeline().hset(this.keys.control, ownerField(role), claim.token).pexpire(this.keys.control, this.ttlMs));
+    return claim;
+  }
+
+  /** Gives up a claim (a coordinator whose run never started: no key is left behind). */
+  async release(claim: Claim): Promise<void> {
+    await this.redis.hdel(this.keys.control, ownerField(claim.role));
+  }
+
+  /** A newer attempt has claimed the role. (Not when the run's keys are gone: then the run is over.) */
+  async isSuperseded(claim: Claim): Promise<boolean> {
+    const holder = await this.redis.hget(this.keys.control, ownerField(claim.role));
+    return holder !== null && holder !== claim.token;
+  }
+
+  /**
+   * Shards whose jobs wait for a free slot of the train-shard queue (no worker has taken them): a
+   * sync step does not wait out its timeout for them. Written by the coordinator when it changes.
+   */
+  async setUnstaffed(shards: number[]): Promise<void> {
+    await exec(this.redis.pipeline().hset(this.keys.control, 'unstaffed', shards.join(',')).pexpire(this.keys.control, this.ttlMs));
   }
 
   /**
@@ -287,6 +353,12 @@ export class RunChannel {
     // disconnect, not quit: a BLPOP in flight would hold quit's reply until it times out.
     b?.disconnect();
   }
+}
+
+const ownerField = (role: string): string => `owner:${role}`;
+
+function parseShardList(text: string | null | undefined): number[] {
+  return (text ?? '').split(',').filter(Boolean).map(Number).filter(Number.isInteger);
 }
 
 async function exec(pipe: ReturnType<Redis['pipeline']>): Promise<void> {

@@ -1,7 +1,7 @@
-import { aggregateResultSchema, buildEnvelope, jobOptionsOf, localJobMeta, JobName, type AggregateJobData, type TrainJobData } from '@tq/contracts';
+import { aggregateResultSchema, buildEnvelope, jobOptionsOf, JobName, type AggregateJobData, type JobMeta, type TrainJobData } from '@tq/contracts';
 import { removeDir } from '@tq/storage';
 import type { RunChannel } from './channel';
-import type { CoordinatorDeps } from './coordinator';
+import type { CoordinatorDeps } from './deps';
 import { requireDistributed } from './run-setup';
 
 /** Child job ids are derived from the parent's, so a retried coordinator re-attaches instead of duplicating. */
@@ -15,7 +15,9 @@ export const shardJobId = (runId: string, shard: number): string => `ps-shard-${
  * Enqueues the aggregator and the shards of a run, or re-attaches to them: ids are derived from the
  * train job's, and add() with an existing id returns the existing job.
  */
-export async function enqueueRun(deps: CoordinatorDeps, channel: RunChannel, runId: string, parentJobId: string, request: TrainJobData): Promise<void> {
+export async function enqueueRun(
+  deps: CoordinatorDeps, channel: RunChannel, runId: string, parentJobId: string, request: TrainJobData, parentMeta: JobMeta,
+): Promise<void> {
   const spec = requireDistributed(request);
   const aggId = aggregatorJobId(runId);
   const previous = await deps.aggregateQueue.getJob(aggId);
@@ -25,8 +27,9 @@ export async function enqueueRun(deps: CoordinatorDeps, channel: RunChannel, run
   if (previous && (await previous.getState()) === 'completed') await previous.remove();
   const data: AggregateJobData = { runId, parentJobId, request };
   // Children carry their train job's meta (tenant, request id), marked with the parent's id.
-  const meta = { ...(deps.meta ?? localJobMeta()), parentJobId };
-  const agg = await deps.aggregateQueue.add(JobName.Aggregate, buildEnvelope(JobName.Aggregate, data, meta), { ...jobOptionsOf(JobName.Aggregate), jobId: aggId });
+  const meta: JobMeta = { ...parentMeta, parentJobId };
+  const aggData = buildEnvelope(JobName.Aggregate, data, meta);
+  const agg = await deps.aggregateQueue.add(JobName.Aggregate, aggData, { ...jobOptionsOf(JobName.Aggregate), jobId: aggId });
   if ((await agg.getState()) === 'failed') await agg.retry('failed');
   for (let i = 0; i < spec.workers; i++) {
     const id = shardJobId(runId, i);

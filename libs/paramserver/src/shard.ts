@@ -1,24 +1,18 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Job } from 'bullmq';
-import { trainShardJobDataSchema, type DistributedProgress, type TrainShardJobData, type TrainShardResult } from '@tq/contracts';
+import { FieldError, trainShardJobDataSchema, type DistributedProgress, type JobHooks, type TrainShardJobData, type TrainShardResult } from '@tq/contracts';
 import { applyGradients, computeGradients, createOptimizer, gatherBatch, initBackend, modelInputShape } from '@tq/ml';
-import { ModelRegistry } from '@tq/storage';
-import { queuePrefixOf, type ParamServerDeps } from './aggregator';
-import { RunChannel } from './channel';
+import { RunChannel, SupersededError, type Claim } from './channel';
 import { EpochOrderCache, shardSlice } from './data-order';
+import type { ShardDeps } from './deps';
 import type { PublishedState } from './messages';
-import { loadRunData, requireDistributed, splitRunData, startingModel, type RunData } from './run-setup';
+import { loadRunData, requireDistributed, runStartingModel, splitRunData, type RunData } from './run-setup';
 import { WeightLayout } from './weight-layout';
 
-export interface ShardDeps extends ParamServerDeps {
-  /** How long a shard waits for its run's aggregator to publish the first weights (default 10 min). */
-  joinTimeoutMs?: number;
-  /** Test hook: sleep this long after computing each step, before sending it (a deliberately slow worker). */
-  stepDelayMs?: number;
-}
-
 interface ShardContext {
-  job: Job;
+  hooks: JobHooks<DistributedProgress>;
+  /** This attempt's hold on the shard's role: a newer attempt of the job ends this one. */
+  claim: Claim;
+  lastClaimCheckAt: number;
   shard: number;
   channel: RunChannel;
   model: tf.LayersModel;
@@ -41,33 +35,45 @@ interface StepStats { samples: number; loss: number; correct: number }
  * trains on its slice of each global batch (data-order.ts) and pushes the result tagged with the
  * weights version: a gradient (sync, async) or its weights after `syncEvery` local steps (local).
  * It holds no state worth saving: a retried job re-joins from the current weights (async: from its
- * cursor in Redis). Returns when the aggregator announces the end (or an abort).
+ * cursor in Redis). Returns when the aggregator announces the end (or an abort), at once when the
+ * run is already over. `hooks.signal` (this job cancelled, its lock lost, its worker shutting down) ends it with
+ * the signal's reason; the run's own stop comes from the aggregator.
  */
-export async function runShard(job: Job<TrainShardJobData, TrainShardResult, string>, deps: ShardDeps): Promise<TrainShardResult> {
-  const { runId, shardIndex, request } = trainShardJobDataSchema.parse(job.data);
+export async function runShard(data: TrainShardJobData, deps: ShardDeps, hooks: JobHooks<DistributedProgress>): Promise<TrainShardResult> {
+  const { runId, shardIndex, request } = trainShardJobDataSchema.parse(data);
   const spec = requireDistributed(request);
-  if (shardIndex >= spec.workers) throw new Error(`shard ${shardIndex} of a run with ${spec.workers} workers`);
-  await initBackend();
-  const data = await loadRunData(request, deps);
-  // Fine-tuning reads the registry; the worker app passes only the store, from which it is made.
-  const { model } = await startingModel(request, { ...deps, registry: deps.registry ?? new ModelRegistry(deps.store) }, runId);
-  const channel = new RunChannel(deps.redis, { runId, shards: spec.workers, prefix: deps.keyPrefix ?? queuePrefixOf(job), ttlMs: deps.keyTtlMs, chunkBytes: deps.chunkBytes });
+  if (shardIndex >= spec.workers) throw new FieldError('shardIndex', `${shardIndex} is not a shard of a run with ${spec.workers} workers`);
+  const channel = new RunChannel(deps.redis, { runId, shards: spec.workers, prefix: deps.keyPrefix, ttlMs: deps.keyTtlMs, chunkBytes: deps.chunkBytes });
   try {
-    const run = splitRunData(request, data, model);
-    const layout = WeightLayout.of(model);
-    const ctx: ShardContext = {
-      job, shard: shardIndex, channel, model, layout, run, orders: new EpochOrderCache(run.plan), inputShape: modelInputShape(model), deps,
-      weights: new Float32Array(layout.totalFloats), payload: new Float32Array(layout.totalFloats), steps: 0, samples: 0, lastProgressAt: 0,
-    };
-    const first = await join(ctx, deps.joinTimeoutMs ?? 600_000);
-    if (first) {
-      if (spec.mode === 'async') await asyncLoop(ctx, spec.staleness);
-      else await barrierLoop(ctx, spec.mode === 'local' ? spec.syncEvery : 0, request.fit, first);
+    // First of all (the later an attempt claims, the likelier an older one claims after it): an
+    // older attempt still running, its lock lapsed, stops at its next look, freeing its slot.
+    hooks.signal.throwIfAborted();
+    const claim = await channel.claim(`shard:${shardIndex}`);
+    // A job that got a slot only after its run ended (a retry, a queue short of slots) has nothing
+    // to do: say so before loading data and building a model for nothing.
+    if (await channel.isEnded()) { await channel.release(claim); return { steps: 0, samples: 0 }; }
+    await initBackend();
+    const dataset = await loadRunData(request, deps);
+    const { model } = await runStartingModel(request, deps, runId);
+    try {
+      const run = splitRunData(request, dataset, model);
+      const layout = WeightLayout.of(model);
+      const ctx: ShardContext = {
+        hooks, claim, lastClaimCheckAt: Date.now(), shard: shardIndex, channel, model, layout, run, deps,
+        orders: new EpochOrderCache(run.plan), inputShape: modelInputShape(model),
+        weights: new Float32Array(layout.totalFloats), payload: new Float32Array(layout.totalFloats), steps: 0, samples: 0, lastProgressAt: 0,
+      };
+      const first = await join(ctx, deps.joinTimeoutMs ?? 600_000);
+      if (first) {
+        if (spec.mode === 'async') await asyncLoop(ctx, spec.staleness);
+        else await barrierLoop(ctx, spec.mode === 'local' ? spec.syncEvery : 0, request.fit, first);
+      }
+      return { steps: ctx.steps, samples: ctx.samples };
+    } finally {
+      model.dispose();
     }
-    return { steps: ctx.steps, samples: ctx.samples };
   } finally {
     await channel.close();
-    model.dispose();
   }
 }
 
@@ -75,6 +81,7 @@ export async function runShard(job: Job<TrainShardJobData, TrainShardResult, str
 async function join(ctx: ShardContext, timeoutMs: number): Promise<PublishedState | null> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    await checkGoOn(ctx);
     if (await ctx.channel.isEnded()) return null;
     const state = await ctx.channel.waitForState(ctx.shard, -1, 2000);
     if (state) return state.status === 'running' ? state : null;
@@ -95,6 +102,7 @@ async function barrierLoop(ctx: ShardContext, localSteps: number, fit: Parameter
   let ahead: Ahead | undefined;
   try {
     for (;;) {
+      await checkGoOn(ctx);
       const state = pending ?? await ctx.channel.waitForState(ctx.shard, seen, 2000);
       pending = null;
       if (!state) { if (await runGone(ctx)) return; continue; }
@@ -153,6 +161,7 @@ async function asyncLoop(ctx: ShardContext, staleness: number): Promise<void> {
   let cursor = await ctx.channel.readCursor(ctx.shard);
   let have = -1;
   while (cursor < total) {
+    await checkGoOn(ctx);
     const state = await ctx.channel.readState();
     if (!state) { if (await runGone(ctx)) return; await ctx.channel.waitForState(ctx.shard, -1, 1000); continue; }
     if (state.status !== 'running') return;
@@ -210,6 +219,18 @@ function stepOn(ctx: ShardContext, step: number, pack: boolean, optimizer?: tf.O
   }
 }
 
+/**
+ * Throws when this job's signal aborted (its reason), or when a newer attempt of this job took
+ * over (SupersededError; looked at most once a second).
+ */
+async function checkGoOn(ctx: ShardContext): Promise<void> {
+  ctx.hooks.signal.throwIfAborted();
+  const now = Date.now();
+  if (now - ctx.lastClaimCheckAt < 1000) return;
+  ctx.lastClaimCheckAt = now;
+  if (await ctx.channel.isSuperseded(ctx.claim)) throw new SupersededError(ctx.channel.opts.runId, ctx.claim.role);
+}
+
 function tally(ctx: ShardContext, steps: number, samples: number): void {
   ctx.steps += steps;
   ctx.samples += samples;
@@ -229,5 +250,5 @@ async function reportShardProgress(ctx: ShardContext, step: number): Promise<voi
   if (now - ctx.lastProgressAt < 1000) return;
   ctx.lastProgressAt = now;
   const progress: DistributedProgress = { step, percent: Math.min(100, (100 * step) / ctx.run.plan.totalSteps), samplesPerSec: 0 };
-  await ctx.job.updateProgress(progress);
+  await ctx.hooks.onProgress(progress);
 }

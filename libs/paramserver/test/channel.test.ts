@@ -124,6 +124,24 @@ describe('RunChannel (real Redis)', () => {
     await reader.close();
     reader.redis.disconnect();
   });
+
+  it('claims: the newest attempt of a role holds it, older ones see themselves superseded; none after cleanup', async () => {
+    const ch = new RunChannel(redis, { runId: 'r4', shards: 2, prefix });
+    const older = await ch.claim('shard:1');
+    const other = await ch.claim('shard:0');
+    assert.equal(await ch.isSuperseded(older), false);
+    const newer = await ch.claim('shard:1');
+    assert.equal(await ch.isSuperseded(older), true);
+    assert.equal(await ch.isSuperseded(newer), false);
+    assert.equal(await ch.isSuperseded(other), false, 'roles are independent');
+    // The aggregator reads it along with the abort flag and the unstaffed shards, in one round trip.
+    await ch.setUnstaffed([1]);
+    assert.deepEqual(await ch.readControl(older), { aborted: false, unstaffed: [1], superseded: true });
+    assert.deepEqual(await ch.readControl(newer), { aborted: false, unstaffed: [1], superseded: false });
+    await ch.cleanup(1000);
+    assert.equal(await ch.isSuperseded(older), false, 'a cleaned-up run is over, not taken over');
+    await ch.close();
+  });
 });
 
 describe('data order', () => {

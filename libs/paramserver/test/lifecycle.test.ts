@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { aggregateResultSchema, QueueName, trainRequestSchema, type TrainRequest } from '@tq/contracts';
+import { aggregateResultSchema, FieldError, QueueName, localJobMeta, trainRequestSchema, type TrainRequest } from '@tq/contracts';
 import { initBackend } from '@tq/ml';
-import { aggregatorJobId, runCheckpointPaths, runIdOf, shardJobId } from '@tq/paramserver';
-import { PsTestEnv, startParamServerWorkers } from './fixtures/harness';
+import { aggregatorJobId, coordinateDistributedTraining, runCheckpointPaths, runIdOf, shardJobId } from '@tq/paramserver';
+import { mnistSlice, PsTestEnv, startParamServerWorkers } from './fixtures/harness';
 
 const ROWS = 400; // 360 training rows
 const layers: TrainRequest['model']['layers'] = [
@@ -21,13 +21,12 @@ const request = (name: string, epochs: number): TrainRequest => trainRequestSche
 /** Aggregator, shards and coordinator all in this process, so its tensor count covers all of them. */
 describe('run lifecycle: flat memory, cancellation', () => {
   const env = new PsTestEnv();
-  let stop = false;
   before(async () => {
     await initBackend();
     await env.setup();
     const ps = startParamServerWorkers({ prefix: env.prefix, root: env.root, queues: [QueueName.Aggregate, QueueName.TrainShard], rows: ROWS, shardConcurrency: 2 });
     env.onClose(() => ps.close());
-    env.startCoordinator(ROWS, undefined, () => stop);
+    env.startCoordinator(ROWS);
   });
   after(() => env.teardown());
 
@@ -75,14 +74,28 @@ describe('run lifecycle: flat memory, cancellation', () => {
     assert.equal(await env.aggregateQueue.getJob(aggregatorJobId(runIdOf(job.id!))), undefined);
   });
 
+  it('a validationSplit that leaves no training rows is a FieldError naming fit.validationSplit (bad input: never retried)', async () => {
+    const base = request('nosplit', 1);
+    const req = trainRequestSchema.parse({ ...base, fit: { ...base.fit, validationSplit: 0.5 } });
+    const deps = {
+      redis: env.redis, aggregateQueue: env.aggregateQueue, shardQueue: env.shardQueue, store: env.store, registry: env.registry,
+      loadDataset: async () => mnistSlice(1), // one row: half of it for validation leaves none to train on
+    };
+    const hooks = { jobId: 'direct-nosplit', meta: localJobMeta(), signal: new AbortController().signal, onProgress: async () => undefined, log: () => undefined };
+    await assert.rejects(coordinateDistributedTraining(req, deps, hooks), (err: unknown) => {
+      assert.ok(err instanceof FieldError, String(err));
+      assert.equal(err.field, 'fit.validationSplit');
+      return true;
+    });
+    assert.equal(await env.aggregateQueue.getJob(aggregatorJobId(runIdOf('direct-nosplit'))), undefined);
+  });
+
   it('a cancelled run stops its aggregator and shards, registers nothing, leaves nothing behind', async () => {
-    stop = false;
     const job = await env.submit(request('cancelled', 50));
     const runId = runIdOf(job.id!);
     await env.waitForAggregator(runId, (p) => p.step >= 30);
-    stop = true;
+    env.cancel(job.id!);
     await assert.rejects(job.waitUntilFinished(env.events, 60_000), /cancelled/);
-    stop = false;
     const agg = await env.aggregateQueue.getJob(aggregatorJobId(runId));
     assert.equal(await agg?.getState(), 'completed');
     assert.equal(aggregateResultSchema.parse(agg?.returnvalue).status, 'aborted');

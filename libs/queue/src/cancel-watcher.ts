@@ -54,10 +54,16 @@ export class CancelWatcher implements OnApplicationShutdown {
   async retireCancelled(job: Job, type: JobName): Promise<void> {
     if (!job.id || !job.failedReason?.includes(CANCELLED_REASON)) return;
     if (isPublicJob(type)) {
-      const view = await toJobView(job, type, 'failed');
+      const view = toJobView(job, type, 'failed');
       await writeTombstone(this.redis.client, this.redis.prefix, view, loadConfig().JOB_HISTORY_AGE_SECONDS);
     }
     await job.remove();
+  }
+
+  /** Aborts a running job's signal with `reason` (e.g. its lock was lost); no-op for jobs not running here. */
+  abort(jobId: string, reason: Error): void {
+    const controller = this.jobs.get(jobId);
+    if (controller && !controller.signal.aborted) controller.abort(reason);
   }
 
   onApplicationShutdown(): void {

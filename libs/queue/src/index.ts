@@ -8,3 +8,4 @@ export * from './cancel-watcher';
 export * from './redis.provider';
 export * from './job-view';
 export * from './tombstones';
+export * from './job-lock-lost.error';

@@ -6,6 +6,7 @@ import {
   type JobDataOf, type JobHooks, type JobName, type JobProgressOf, type JobResultOf,
 } from '@tq/contracts';
 import type { CancelWatcher } from './cancel-watcher';
+import { JobLockLostError } from './job-lock-lost.error';
 
 /**
  * Base of every processor, and where the error policy is stated once:
@@ -25,6 +26,7 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
     const parsed = envelopeSchemaOf(this.jobName).safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`invalid payload: ${describeIssues(parsed.error)}`);
     const jobId = job.id ?? '';
+    this.abortOnLockLoss();
     const watched = this.cancels.watch(jobId, signal);
     const progressSchema = progressSchemaOf(this.jobName);
     const hooks: JobHooks<JobProgressOf<N>> = {
@@ -47,6 +49,15 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
     } finally {
       watched.release();
     }
+  }
+
+  private lockWatch = false;
+
+  /** A job whose lock this worker could not renew has been handed on: its body here stops. */
+  private abortOnLockLoss(): void {
+    if (this.lockWatch) return;
+    this.lockWatch = true;
+    this.worker.on('lockRenewalFailed', (ids: string[]) => ids.forEach((id) => this.cancels.abort(id, new JobLockLostError(id))));
   }
 
   /** Cancelled jobs leave the failed list (see CancelWatcher.retireCancelled). */

@@ -1,7 +1,5 @@
 import { Processor } from '@nestjs/bullmq';
-import type { Job } from 'bullmq';
 import { JobName, QueueName, type AggregateJobData, type AggregateResult, type DistributedProgress, type JobHooks } from '@tq/contracts';
-import { loadConfig } from '@tq/config';
 import { runAggregator, type AggregatorDeps } from '@tq/paramserver';
 import { CancelWatcher, HandlesJob, RedisClientHolder, TypedWorkerHost } from '@tq/queue';
 import { ArtifactStore, DatasetStore } from '@tq/storage';
@@ -16,11 +14,10 @@ export class AggregateProcessor extends TypedWorkerHost<JobName.Aggregate> {
 
   constructor(protected readonly cancels: CancelWatcher, redis: RedisClientHolder, store: ArtifactStore, datasets: DatasetStore) {
     super();
-    this.deps = { redis: redis.client, store, datasets };
+    this.deps = { redis: redis.client, keyPrefix: redis.prefix, store, datasets };
   }
 
   protected handle(data: AggregateJobData, hooks: JobHooks<DistributedProgress>): Promise<AggregateResult> {
-    const job = { id: hooks.jobId, data, prefix: loadConfig().QUEUE_PREFIX, updateProgress: hooks.onProgress } as unknown as Job<AggregateJobData, AggregateResult, string>;
-    return runAggregator(job, this.deps);
+    return runAggregator(data, this.deps, hooks);
   }
 }

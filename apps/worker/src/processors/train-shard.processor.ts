@@ -1,7 +1,5 @@
 import { Processor } from '@nestjs/bullmq';
-import type { Job } from 'bullmq';
 import { JobName, QueueName, type DistributedProgress, type JobHooks, type TrainShardJobData, type TrainShardResult } from '@tq/contracts';
-import { loadConfig } from '@tq/config';
 import { runShard, type ShardDeps } from '@tq/paramserver';
 import { CancelWatcher, HandlesJob, RedisClientHolder, TypedWorkerHost } from '@tq/queue';
 import { ArtifactStore, DatasetStore } from '@tq/storage';
@@ -16,11 +14,10 @@ export class TrainShardProcessor extends TypedWorkerHost<JobName.TrainShard> {
 
   constructor(protected readonly cancels: CancelWatcher, redis: RedisClientHolder, store: ArtifactStore, datasets: DatasetStore) {
     super();
-    this.deps = { redis: redis.client, store, datasets };
+    this.deps = { redis: redis.client, keyPrefix: redis.prefix, store, datasets };
   }
 
   protected handle(data: TrainShardJobData, hooks: JobHooks<DistributedProgress>): Promise<TrainShardResult> {
-    const job = { id: hooks.jobId, data, prefix: loadConfig().QUEUE_PREFIX, updateProgress: hooks.onProgress } as unknown as Job<TrainShardJobData, TrainShardResult, string>;
-    return runShard(job, this.deps);
+    return runShard(data, this.deps, hooks);
   }
 }

@@ -21,7 +21,7 @@ export class TrainProcessor extends TypedWorkerHost<JobName.Train> {
     @InjectQueue(QueueName.Aggregate) aggregateQueue: Queue, @InjectQueue(QueueName.TrainShard) shardQueue: Queue,
   ) {
     super();
-    this.deps = { registry, datasets, store, backend, budgets: loadConfig(), redis: redis.client, aggregateQueue, shardQueue };
+    this.deps = { registry, datasets, store, backend, budgets: loadConfig(), redis: redis.client, keyPrefix: redis.prefix, aggregateQueue, shardQueue };
   }
 
   protected handle(data: TrainJobData, hooks: JobHooks<TrainProgress>): Promise<TrainResult> {

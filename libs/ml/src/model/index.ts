@@ -5,3 +5,6 @@ export * from './build-model';
 export * from './fit-data';
 export * from './model-io';
 export * from './budget';
+export * from './starting-model';
+export * from './model-artifacts';
+export * from './train-result';

@@ -1,0 +1,28 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { Lineage, TrainRequest } from '@tq/contracts';
+import type { ModelRegistry } from '@tq/storage';
+import { buildModel } from './build-model';
+import { loadModelVersion } from './model-io';
+
+/** What of a train request decides the model it starts from. */
+export type StartingModelRequest = Pick<TrainRequest, 'model' | 'dataset' | 'fit'>;
+
+/**
+ * The model a train job starts from and the lineage its version will record: the registered
+ * version it fine-tunes (`model.from`), or a fresh one built from `model.layers` with the fit
+ * seed. Same seed, same initial weights: every process of a distributed run builds the same model.
+ * The caller owns the model and disposes it.
+ */
+export async function startingModel(
+  req: StartingModelRequest, registry: ModelRegistry | undefined, jobId: string,
+): Promise<{ model: tf.LayersModel; lineage: Lineage }> {
+  const dataset = 'builtin' in req.dataset ? { builtin: req.dataset.builtin } : { id: req.dataset.id };
+  if (req.model.from) {
+    // A wiring fault, not bad input: every process that fine-tunes is given the registry.
+    if (!registry) throw new Error('fine-tuning needs the model registry');
+    const { model } = await loadModelVersion(registry, req.model.from);
+    return { model, lineage: { kind: 'fine-tuned', jobId, dataset, parent: req.model.from } };
+  }
+  const model = buildModel(req.model.layers ?? [], { seed: req.fit.seed });
+  return { model, lineage: { kind: 'trained', jobId, dataset } };
+}

@@ -1,0 +1,54 @@
+import type { Queue } from 'bullmq';
+import type Redis from 'ioredis';
+import type { DatasetRef } from '@tq/contracts';
+import type { BackendInfo } from '@tq/ml';
+import type { ArtifactStore, DatasetStore, ModelRegistry, TabularData } from '@tq/storage';
+
+/**
+ * What the entry points are given besides the job's data and hooks. Types only, in a file of
+ * their own, so the run's files can share them without importing each other in a circle.
+ */
+
+/** Where a process gets its rows and its starting model: the defaults read the artifact store. */
+export interface RunSources {
+  datasets?: DatasetStore;
+  registry?: ModelRegistry;
+  /** Replaces the dataset lookup (tests use a slice of MNIST). */
+  loadDataset?: (ref: DatasetRef) => Promise<TabularData>;
+}
+
+/** The aggregator's and the shards' deps. */
+export interface ParamServerDeps extends RunSources {
+  redis: Redis;
+  store: ArtifactStore;
+  /** Prefix of the run's Redis keys: the BullMQ prefix of the run's queues. */
+  keyPrefix: string;
+  /** Safety-net TTL of the run's keys (default 24 h; cleanup deletes them when the run ends). */
+  keyTtlMs?: number;
+  chunkBytes?: number;
+}
+
+export interface AggregatorDeps extends ParamServerDeps {
+  /** Least time between two progress reports (default 500 ms). */
+  progressEveryMs?: number;
+}
+
+export interface ShardDeps extends ParamServerDeps {
+  /** How long a shard waits for its run's aggregator to publish the first weights (default 10 min). */
+  joinTimeoutMs?: number;
+  /** Test hook: sleep this long after computing each step, before sending it (a deliberately slow worker). */
+  stepDelayMs?: number;
+}
+
+export interface CoordinatorDeps extends RunSources {
+  redis: Redis;
+  aggregateQueue: Queue;
+  shardQueue: Queue;
+  store: ArtifactStore;
+  registry: ModelRegistry;
+  backend?: BackendInfo;
+  /** Prefix of the run's Redis keys (default: the aggregate queue's BullMQ prefix). */
+  keyPrefix?: string;
+  /** How often the coordinator looks at the aggregator job (default 500 ms). */
+  pollMs?: number;
+}
