@@ -52,11 +52,5 @@ export default defineConfig(
       '@typescript-eslint/no-unsafe-return': 'off',
     },
   },
-  {
-    // TEMPORARY: string literals compared with a string enum, in files this branch did not own
-    // (issue 13). Compare with the enum member, then delete this block.
-    files: ['apps/api/src/jobs/jobs.controller.ts', 'apps/api/src/metrics/metrics.service.ts'],
-    rules: { '@typescript-eslint/no-unsafe-enum-comparison': 'warn' },
-  },
   { files: ['**/*.{js,mjs,cjs}'], extends: [tseslint.configs.disableTypeChecked] },
 );

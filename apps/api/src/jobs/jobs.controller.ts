@@ -68,7 +68,7 @@ export class JobsController {
   @RawResponse('application/x-ndjson', 'one JSON line per input row: {"scores":[...],"classIndex":n,"label":"..."}') @ErrorResponses(404)
   async output(@Param('id') id: string, @Res() res: Response): Promise<void> {
     const view = await this.jobs.view(id);
-    if (view.type !== 'infer' || view.state !== 'completed') throw new NotFoundError('id', `job ${id} has no output (${view.type}, ${view.state})`);
+    if (view.type !== JobName.Infer || view.state !== 'completed') throw new NotFoundError('id', `job ${id} has no output (${view.type}, ${view.state})`);
     sendStream(res, await this.store.openOutput(id), 'application/x-ndjson');
   }
 

@@ -1,7 +1,7 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { Job } from 'bullmq';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { ALL_QUEUES, CANCELLED_REASON } from '@tq/contracts';
+import { ALL_QUEUES, CANCELLED_REASON, JobName } from '@tq/contracts';
 import { JobProducer } from '@tq/queue';
 import { collectProcessMetrics } from '@tq/runtime';
 import { JobEventsService, type JobEvent } from '../jobs/job-events.service';
@@ -43,7 +43,7 @@ export class MetricsService implements OnModuleInit {
   private async observe(event: JobEvent): Promise<void> {
     if (event.kind === 'progress') {
       const sps = throughput(event.data);
-      if (event.type === 'train' && sps !== undefined) this.samplesPerSec.set(sps);
+      if (event.type === JobName.Train && sps !== undefined) this.samplesPerSec.set(sps);
       return;
     }
     if (event.kind !== 'completed' && event.kind !== 'failed') return;
@@ -52,7 +52,7 @@ export class MetricsService implements OnModuleInit {
     this.finished.inc({ queue: event.type, outcome });
     const job = await Job.fromId(this.producer.queueOf(event.type), event.jobId);
     if (job?.processedOn && job.finishedOn) this.duration.observe({ queue: event.type, outcome }, (job.finishedOn - job.processedOn) / 1000);
-    const sps = event.type === 'train' && outcome === 'completed' ? throughput(job?.returnvalue) : undefined;
+    const sps = event.type === JobName.Train && outcome === 'completed' ? throughput(job?.returnvalue) : undefined;
     if (sps !== undefined) this.samplesPerSec.set(sps);
   }
 }
