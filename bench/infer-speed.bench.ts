@@ -3,7 +3,15 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
-import { attachOnnx, exportOnnx, InferenceEngine, initBackend, loadBuiltinDataset, ONNX_ARTIFACT, ONNX_INT8_ARTIFACT } from '@tq/ml';
+import {
+  attachOnnx,
+  exportOnnx,
+  InferenceEngine,
+  initBackend,
+  loadBuiltinDataset,
+  ONNX_ARTIFACT,
+  ONNX_INT8_ARTIFACT,
+} from '@tq/ml';
 import { ArtifactStore, fileSaveHandler, ModelRegistry } from '@tq/storage';
 import { envInt } from './lib/env';
 import { fmt, printComparisons, printContext, ratio, type Comparison } from './lib/report';
@@ -34,7 +42,11 @@ type Pass = () => Promise<unknown>;
  * interleaved, in reversed order every other round (A B, B A, ...): onnxruntime's pool threads spin
  * for a while after a run and slow whoever runs next, and load from other processes drifts.
  */
-async function measure(contenders: Record<string, Pass>, rows = ROWS, repeats = REPEATS): Promise<Record<string, number>> {
+async function measure(
+  contenders: Record<string, Pass>,
+  rows = ROWS,
+  repeats = REPEATS,
+): Promise<Record<string, number>> {
   const best: Record<string, number> = {};
   for (const pass of Object.values(contenders)) await pass();
   for (let r = 0; r < repeats; r++) {
@@ -55,7 +67,9 @@ function barePass(session: ort.InferenceSession, x: Float32Array, rows: number, 
     const out = new Float32Array(rows * outSize);
     for (let s = 0; s < rows; s += BATCH) {
       const n = Math.min(BATCH, rows - s);
-      const r = await session.run({ input: new ort.Tensor('float32', x.subarray(s * width, (s + n) * width), [n, width]) });
+      const r = await session.run({
+        input: new ort.Tensor('float32', x.subarray(s * width, (s + n) * width), [n, width]),
+      });
       out.set(r.output!.data as Float32Array, s * outSize);
     }
     return out;
@@ -76,15 +90,22 @@ async function main(): Promise<void> {
   const backend = await initBackend();
   const mnist = loadBuiltinDataset('mnist');
   const x = new Float32Array(ROWS * F);
-  for (let r = 0; r < ROWS; r++) x.set(mnist.x.subarray((r % mnist.rows) * F, (r % mnist.rows + 1) * F), r * F);
+  for (let r = 0; r < ROWS; r++) x.set(mnist.x.subarray((r % mnist.rows) * F, ((r % mnist.rows) + 1) * F), r * F);
   const [xTest, yTest] = [mnist.x.subarray(TRAIN * F), mnist.y.subarray(TRAIN)];
 
   // The MLP, trained with plain tfjs on the first 8,000 digits; the other 2,000 measure accuracy.
-  const model = tf.sequential({ layers: [
-    tf.layers.dense({ units: 256, activation: 'relu', inputShape: [F] }), tf.layers.dense({ units: 128, activation: 'relu' }), tf.layers.dense({ units: 10, activation: 'softmax' }),
-  ] });
+  const model = tf.sequential({
+    layers: [
+      tf.layers.dense({ units: 256, activation: 'relu', inputShape: [F] }),
+      tf.layers.dense({ units: 128, activation: 'relu' }),
+      tf.layers.dense({ units: 10, activation: 'softmax' }),
+    ],
+  });
   model.compile({ optimizer: tf.train.adam(0.001), loss: 'sparseCategoricalCrossentropy' });
-  const [xs, ys] = [tf.tensor2d(mnist.x.subarray(0, TRAIN * F), [TRAIN, F]), tf.tensor1d(mnist.y.subarray(0, TRAIN), 'float32')];
+  const [xs, ys] = [
+    tf.tensor2d(mnist.x.subarray(0, TRAIN * F), [TRAIN, F]),
+    tf.tensor1d(mnist.y.subarray(0, TRAIN), 'float32'),
+  ];
   await model.fit(xs, ys, { epochs: EPOCHS, batchSize: 128, verbose: 0 });
   tf.dispose([xs, ys]);
 
@@ -92,8 +113,16 @@ async function main(): Promise<void> {
   const registry = new ModelRegistry(new ArtifactStore(root));
   const closers: Array<() => Promise<void>> = [];
   try {
-    const meta = { inputShape: [F], featureCount: F, classes: mnist.classes, lineage: { kind: 'trained' as const }, weightDtype: 'float32' };
-    const tfjsRef = await registry.register('mlp-tfjs', meta, (dir) => model.save(fileSaveHandler(dir)).then(() => undefined));
+    const meta = {
+      inputShape: [F],
+      featureCount: F,
+      classes: mnist.classes,
+      lineage: { kind: 'trained' as const },
+      weightDtype: 'float32',
+    };
+    const tfjsRef = await registry.register('mlp-tfjs', meta, (dir) =>
+      model.save(fileSaveHandler(dir)).then(() => undefined),
+    );
     const ref = await registry.register('mlp', meta, (dir) => model.save(fileSaveHandler(dir)).then(() => undefined));
     await attachOnnx(registry, ref, model, { quantize: 'int8', calibration: mnist.x.subarray(0, 1000 * F) });
     const floatPath = registry.artifactPath(ref, ONNX_ARTIFACT);
@@ -103,18 +132,36 @@ async function main(): Promise<void> {
     const add = (figure: string, value: number, baseline: number, baselineName: string) =>
       comparisons.push({ figure, unit: 'rows/s', value, baseline, baselineName, higherIsBetter: true });
     const session = async (pathOrBytes: string | Uint8Array, threads: number) => {
-      const s = await ort.InferenceSession.create(pathOrBytes as string, { intraOpNumThreads: threads, logSeverityLevel: 3 });
+      const s = await ort.InferenceSession.create(pathOrBytes as string, {
+        intraOpNumThreads: threads,
+        logSeverityLevel: 3,
+      });
       closers.push(() => s.release());
       return s;
     };
     const goals: Array<{ goal: string; value: string; met: boolean }> = [];
-    const goalRatio = (goal: string, r: number, target: number) => goals.push({ goal, value: `${fmt(r)}x`, met: r >= target });
+    const goalRatio = (goal: string, r: number, target: number) =>
+      goals.push({ goal, value: `${fmt(r)}x`, met: r >= target });
 
     for (const threads of [1, 0]) {
       const label = threads === 1 ? '1 thread' : 'default threads';
-      const engineF = new InferenceEngine({ registry, cacheSize: 2, intraOpNumThreads: threads, preferInt8: false, defaultBatchSize: BATCH });
-      const engineQ = new InferenceEngine({ registry, cacheSize: 2, intraOpNumThreads: threads, defaultBatchSize: BATCH });
-      closers.push(() => engineF.close(), () => engineQ.close());
+      const engineF = new InferenceEngine({
+        registry,
+        cacheSize: 2,
+        intraOpNumThreads: threads,
+        preferInt8: false,
+        defaultBatchSize: BATCH,
+      });
+      const engineQ = new InferenceEngine({
+        registry,
+        cacheSize: 2,
+        intraOpNumThreads: threads,
+        defaultBatchSize: BATCH,
+      });
+      closers.push(
+        () => engineF.close(),
+        () => engineQ.close(),
+      );
       // Pairs measured apart, so only the two compared sessions are warm.
       const bareF = barePass(await session(floatPath, threads), x, ROWS, F, 10);
       const bareQ = barePass(await session(int8Path, threads), x, ROWS, F, 10);
@@ -133,36 +180,61 @@ async function main(): Promise<void> {
     // The other int8 forms, single-threaded, against float32 on the same data.
     const s1 = await session(floatPath, 1);
     const variants = {
-      'int8 qdq (default)': exportOnnx(model, { quantize: 'int8', calibration: mnist.x.subarray(0, 1000 * F), int8Scheme: 'qdq' }),
-      'int8 integer (MatMulInteger)': exportOnnx(model, { quantize: 'int8', calibration: mnist.x.subarray(0, 1000 * F), int8Scheme: 'integer' }),
+      'int8 qdq (default)': exportOnnx(model, {
+        quantize: 'int8',
+        calibration: mnist.x.subarray(0, 1000 * F),
+        int8Scheme: 'qdq',
+      }),
+      'int8 integer (MatMulInteger)': exportOnnx(model, {
+        quantize: 'int8',
+        calibration: mnist.x.subarray(0, 1000 * F),
+        int8Scheme: 'integer',
+      }),
       'int8 dynamic (no calibration)': exportOnnx(model, { quantize: 'int8' }),
     };
     const contenders: Record<string, Pass> = { float: barePass(s1, x, ROWS, F, 10) };
-    const accuracies: Array<[string, number]> = [['float32', accuracy((await barePass(s1, xTest, mnist.rows - TRAIN, F, 10)()) as Float32Array, yTest)]];
+    const accuracies: Array<[string, number]> = [
+      ['float32', accuracy((await barePass(s1, xTest, mnist.rows - TRAIN, F, 10)()) as Float32Array, yTest)],
+    ];
     for (const [name, bytes] of Object.entries(variants)) {
       const s = await session(bytes, 1);
       contenders[name] = barePass(s, x, ROWS, F, 10);
       accuracies.push([name, accuracy((await barePass(s, xTest, mnist.rows - TRAIN, F, 10)()) as Float32Array, yTest)]);
     }
     const v = await measure(contenders);
-    for (const name of Object.keys(variants)) add(`${name}, bare onnxruntime, 1 thread`, v[name]!, v.float!, 'float32 export');
+    for (const name of Object.keys(variants))
+      add(`${name}, bare onnxruntime, 1 thread`, v[name]!, v.float!, 'float32 export');
 
     // tfjs: default predict (batches of 32) vs one large batch, and the engine on a version without ONNX.
     const tfRows = Math.min(ROWS, 10_000);
     const xt = x.subarray(0, tfRows * F);
     const engineT = new InferenceEngine({ registry, cacheSize: 1, defaultBatchSize: BATCH });
     closers.push(() => engineT.close());
-    const predictWith = (batchSize?: number): Pass => async () => tf.tidy(() => (model.predict(tf.tensor2d(xt, [tfRows, F]), batchSize ? { batchSize } : {}) as tf.Tensor).dataSync());
-    const t = await measure({ default32: predictWith(), large: predictWith(BATCH), engine: () => engineT.predict(tfjsRef, xt, tfRows) }, tfRows, 3);
+    const predictWith =
+      (batchSize?: number): Pass =>
+      async () =>
+        tf.tidy(() =>
+          (model.predict(tf.tensor2d(xt, [tfRows, F]), batchSize ? { batchSize } : {}) as tf.Tensor).dataSync(),
+        );
+    const t = await measure(
+      { default32: predictWith(), large: predictWith(BATCH), engine: () => engineT.predict(tfjsRef, xt, tfRows) },
+      tfRows,
+      3,
+    );
     add(`tfjs predict, batchSize ${BATCH}`, t.large!, t.default32!, 'tfjs predict default (32)');
     add('engine (tfjs path, no ONNX)', t.engine!, t.large!, `tfjs predict batchSize ${BATCH}`);
 
     // The issue's CNN (random weights): float32 vs int8 export, speed only.
-    const cnn = tf.sequential({ layers: [
-      tf.layers.conv2d({ filters: 16, kernelSize: 3, activation: 'relu', inputShape: [28, 28, 1] }), tf.layers.maxPooling2d({ poolSize: 2 }),
-      tf.layers.conv2d({ filters: 32, kernelSize: 3, activation: 'relu' }), tf.layers.maxPooling2d({ poolSize: 2 }),
-      tf.layers.flatten(), tf.layers.dense({ units: 10, activation: 'softmax' }),
-    ] });
+    const cnn = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ filters: 16, kernelSize: 3, activation: 'relu', inputShape: [28, 28, 1] }),
+        tf.layers.maxPooling2d({ poolSize: 2 }),
+        tf.layers.conv2d({ filters: 32, kernelSize: 3, activation: 'relu' }),
+        tf.layers.maxPooling2d({ poolSize: 2 }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 10, activation: 'softmax' }),
+      ],
+    });
     const cnnRows = Math.min(ROWS, 4000);
     const cf = await session(exportOnnx(cnn), 1);
     const cq = await session(exportOnnx(cnn, { quantize: 'int8', calibration: mnist.x.subarray(0, 500 * F) }), 1);
@@ -171,16 +243,26 @@ async function main(): Promise<void> {
     cnn.dispose();
 
     printContext({
-      machine: `${cpus()[0]?.model ?? '?'} × ${cpus().length}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
-      'tfjs backend': backend.name, onnxruntime: ort.env.versions.node ?? '?',
+      machine: `${cpus()[0]?.model ?? '?'} × ${cpus().length}, load ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+      'tfjs backend': backend.name,
+      onnxruntime: ort.env.versions.node ?? '?',
       data: `${ROWS} MNIST rows (the 10,000 digits repeated), batch ${BATCH}, best of ${REPEATS}; tfjs rows ${tfRows}; CNN rows ${cnnRows}`,
       model: `MLP 784-256-128-10 trained ${EPOCHS} epochs on ${TRAIN} digits; accuracy on the other ${mnist.rows - TRAIN}`,
     });
     printComparisons('Inference rows/s', comparisons);
     console.log('Accuracy on held-out MNIST (onnxruntime):');
-    for (const [name, acc] of accuracies) console.log(`  ${name.padEnd(32)} ${(acc * 100).toFixed(2)} %  (${((acc - accuracies[0]![1]) * 100).toFixed(2)} points vs float32)`);
+    for (const [name, acc] of accuracies)
+      console.log(
+        `  ${name.padEnd(32)} ${(acc * 100).toFixed(2)} %  (${((acc - accuracies[0]![1]) * 100).toFixed(2)} points vs float32)`,
+      );
     const worstDrop = Math.max(...accuracies.slice(1).map(([, a]) => accuracies[0]![1] - a));
-    goals.push({ goal: 'int8 accuracy change ≤ 1 point (worst int8 form)', value: `${(worstDrop * 100).toFixed(2)} points lost`, met: worstDrop <= 0.01 });
+    goals.push({
+      goal: 'int8 accuracy change ≤ 1 point (worst int8 form)',
+      value: `${(worstDrop * 100).toFixed(2)} points lost`,
+      met: worstDrop <= 0.01,
+    });
     console.log('\nGoals:');
     for (const { goal, value, met } of goals) console.log(`  ${met ? 'met    ' : 'NOT MET'}  ${goal}: ${value}`);
   } finally {
@@ -191,6 +273,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.stack ?? err.message : err);
+  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
   process.exit(1);
 });

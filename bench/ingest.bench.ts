@@ -25,8 +25,16 @@ const REPEATS = envInt(process.env.BENCH_REPEATS, 3);
 const MB = 1e6;
 
 type Mode = 'bare' | 'profile' | 'prepare';
-interface Pass { seconds: number; cpuSeconds: number; rows: number; matrixMb?: number }
-interface MemoryResult extends Pass { peakRssMb: number; idleRssMb: number }
+interface Pass {
+  seconds: number;
+  cpuSeconds: number;
+  rows: number;
+  matrixMb?: number;
+}
+interface MemoryResult extends Pass {
+  peakRssMb: number;
+  idleRssMb: number;
+}
 type SpeedResult = Record<'bare' | 'profile', Pass>;
 
 async function pass(mode: Mode, file: string): Promise<Pass> {
@@ -68,7 +76,9 @@ async function speedChild(file: string): Promise<SpeedResult> {
     for (const mode of r % 2 ? (['profile', 'bare'] as const) : (['bare', 'profile'] as const)) {
       const p = await pass(mode, file);
       const b = best[mode];
-      best[mode] = b ? { ...p, seconds: Math.min(b.seconds, p.seconds), cpuSeconds: Math.min(b.cpuSeconds, p.cpuSeconds) } : p;
+      best[mode] = b
+        ? { ...p, seconds: Math.min(b.seconds, p.seconds), cpuSeconds: Math.min(b.cpuSeconds, p.cpuSeconds) }
+        : p;
     }
   }
   return best as SpeedResult;
@@ -85,14 +95,22 @@ async function generate(file: string, rows: number): Promise<void> {
   const out = createWriteStream(file);
   const cities = ['Oslo', 'Lima', 'Pune', 'Kyiv', 'Rome', 'Doha', 'Suva', 'Baku', 'Riga', 'Male'];
   let seed = 42;
-  const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const rand = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   out.write('\uFEFF"Mass (g)","Length (mm)",depth,"Speed (km/h)",score,count,city,tier,active,day,label\n');
   for (let i = 0; i < rows; i++) {
     const int = (n: number) => Math.floor(rand() * n);
     const cells = [
-      rand() < 0.02 ? 'NA' : (3000 + rand() * 3000).toFixed(1), (30 + rand() * 30).toFixed(2), (rand() * 20).toFixed(3),
-      (rand() * 120).toFixed(1), rand().toFixed(4), int(50), cities[int(10)], 'ABC'[int(3)], rand() < 0.5 ? 'yes' : 'no',
-      `2024-0${1 + int(9)}-1${int(10)}`, ['x', 'y', 'z'][i % 3],
+      rand() < 0.02 ? 'NA' : (3000 + rand() * 3000).toFixed(1),
+      (30 + rand() * 30).toFixed(2),
+      (rand() * 20).toFixed(3),
+      (rand() * 120).toFixed(1),
+      rand().toFixed(4),
+      int(50),
+      cities[int(10)],
+      'ABC'[int(3)],
+      rand() < 0.5 ? 'yes' : 'no',
+      `2024-0${1 + int(9)}-1${int(10)}`,
+      ['x', 'y', 'z'][i % 3],
     ];
     const line = `${cells.join(',')}\n`;
     if (!out.write(line)) await once(out, 'drain');
@@ -122,23 +140,55 @@ async function main(): Promise<void> {
     const comparisons: Comparison[] = [
       { ...csvParse, figure: 'read + profile (1 pass)', value: mbps(speed.profile), baseline: mbps(speed.bare) },
       // CPU time as well: on a shared machine the wall clock also measures the neighbours.
-      { ...csvParse, figure: 'read + profile, CPU time', unit: 'MB/cpu-s', value: bytes / MB / speed.profile.cpuSeconds, baseline: bytes / MB / speed.bare.cpuSeconds },
-      { ...csvParse, figure: 'prepareTable (4 passes), per pass', value: (4 * bytes) / MB / prep.seconds, baseline: mbps(speed.bare) },
-      { figure: 'prepareTable peak RSS above idle', unit: 'MB', value: rss(prep), baseline: prep.matrixMb!, baselineName: 'float32 matrix', higherIsBetter: false },
-      { figure: 'read + profile peak RSS above idle', unit: 'MB', value: rss(prof), baseline: rss(bare), baselineName: 'bare csv-parse', higherIsBetter: false },
+      {
+        ...csvParse,
+        figure: 'read + profile, CPU time',
+        unit: 'MB/cpu-s',
+        value: bytes / MB / speed.profile.cpuSeconds,
+        baseline: bytes / MB / speed.bare.cpuSeconds,
+      },
+      {
+        ...csvParse,
+        figure: 'prepareTable (4 passes), per pass',
+        value: (4 * bytes) / MB / prep.seconds,
+        baseline: mbps(speed.bare),
+      },
+      {
+        figure: 'prepareTable peak RSS above idle',
+        unit: 'MB',
+        value: rss(prep),
+        baseline: prep.matrixMb!,
+        baselineName: 'float32 matrix',
+        higherIsBetter: false,
+      },
+      {
+        figure: 'read + profile peak RSS above idle',
+        unit: 'MB',
+        value: rss(prof),
+        baseline: rss(bare),
+        baselineName: 'bare csv-parse',
+        higherIsBetter: false,
+      },
     ];
-    printComparisons('Table ingest (goals: read + profile ≥ 0.8x bare csv-parse; prepare peak RSS ≤ 2x the float32 matrix)', comparisons);
+    printComparisons(
+      'Table ingest (goals: read + profile ≥ 0.8x bare csv-parse; prepare peak RSS ≤ 2x the float32 matrix)',
+      comparisons,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
 const [mode, file] = process.argv.slice(2);
-if (mode && file) (mode === 'speed' ? speedChild(file) : memoryChild(mode as Mode, file)).then((r) => console.log(JSON.stringify(r))).catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
-else main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.stack ?? err.message : err);
-  process.exit(1);
-});
+if (mode && file)
+  (mode === 'speed' ? speedChild(file) : memoryChild(mode as Mode, file))
+    .then((r) => console.log(JSON.stringify(r)))
+    .catch((err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    });
+else
+  main().catch((err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+    process.exit(1);
+  });

@@ -12,13 +12,21 @@ import { fmt, formatTable } from './lib/report';
  */
 const TIMEOUT_S = Number(process.env.BENCH_TIMEOUT_S ?? 1800);
 
-interface Outcome { script: string; status: string; ok: boolean; seconds: number }
+interface Outcome {
+  script: string;
+  status: string;
+  ok: boolean;
+  seconds: number;
+}
 
 async function main(): Promise<void> {
   const filters = process.argv.slice(2);
-  const scripts = readdirSync(__dirname).filter((f) => f.endsWith('.bench.js')).sort()
+  const scripts = readdirSync(__dirname)
+    .filter((f) => f.endsWith('.bench.js'))
+    .sort()
     .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
-  if (scripts.length === 0) throw new Error(`no bench scripts in ${__dirname}${filters.length ? ` match ${filters.join(' ')}` : ''}`);
+  if (scripts.length === 0)
+    throw new Error(`no bench scripts in ${__dirname}${filters.length ? ` match ${filters.join(' ')}` : ''}`);
 
   // One Redis for every script (a private one is started only if none answers); a script that
   // needs none still runs when none can be had.
@@ -33,7 +41,9 @@ async function main(): Promise<void> {
   const outcomes: Outcome[] = [];
   try {
     for (const [i, script] of scripts.entries()) {
-      console.log(`\n${'='.repeat(78)}\n== [${i + 1}/${scripts.length}] bench/${script.replace(/\.js$/, '.ts')}\n${'='.repeat(78)}`);
+      console.log(
+        `\n${'='.repeat(78)}\n== [${i + 1}/${scripts.length}] bench/${script.replace(/\.js$/, '.ts')}\n${'='.repeat(78)}`,
+      );
       const outcome = await runScript(script, redis?.url);
       outcomes.push(outcome);
       console.log(`== ${script}: ${outcome.status} in ${fmt(outcome.seconds)} s`);
@@ -42,10 +52,17 @@ async function main(): Promise<void> {
     await redis?.stop();
   }
 
-  console.log(`\n${formatTable(['script', 'result', 'seconds'], outcomes.map((o) => [o.script, o.status, fmt(o.seconds)]))}`);
+  console.log(
+    `\n${formatTable(
+      ['script', 'result', 'seconds'],
+      outcomes.map((o) => [o.script, o.status, fmt(o.seconds)]),
+    )}`,
+  );
   const failed = outcomes.filter((o) => !o.ok);
   if (failed.length) {
-    console.error(`\n${failed.length} of ${outcomes.length} bench scripts failed: ${failed.map((o) => o.script).join(', ')}`);
+    console.error(
+      `\n${failed.length} of ${outcomes.length} bench scripts failed: ${failed.map((o) => o.script).join(', ')}`,
+    );
     process.exitCode = 1;
   }
 }
@@ -53,7 +70,8 @@ async function main(): Promise<void> {
 function runScript(script: string, redisUrl: string | undefined): Promise<Outcome> {
   const started = performance.now();
   const child = spawn(process.execPath, [join(__dirname, script)], {
-    stdio: 'inherit', env: { ...process.env, ...(redisUrl ? { REDIS_URL: redisUrl } : {}) },
+    stdio: 'inherit',
+    env: { ...process.env, ...(redisUrl ? { REDIS_URL: redisUrl } : {}) },
   });
   let timedOut = false;
   // SIGTERM first so the script's own cleanup (its processes, its Redis keys) runs; SIGKILL after 30 s.
@@ -77,6 +95,6 @@ function runScript(script: string, redisUrl: string | undefined): Promise<Outcom
 }
 
 main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.stack ?? err.message : err);
+  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
   process.exit(1);
 });

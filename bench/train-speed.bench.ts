@@ -23,7 +23,14 @@ import { trainFlopsPerSample } from './lib/train-flops';
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const MLP_ROWS = 6400;
 const CNN_ROWS = 1280;
-const FIT = fitSchema.parse({ epochs: 1, batchSize: 128, optimizer: 'adam', learningRate: 0.001, validationSplit: 0, seed: 1 });
+const FIT = fitSchema.parse({
+  epochs: 1,
+  batchSize: 128,
+  optimizer: 'adam',
+  learningRate: 0.001,
+  validationSplit: 0,
+  seed: 1,
+});
 const MLP: LayerSpec[] = [
   { type: 'dense', units: 256, activation: 'relu', inputShape: [784] },
   { type: 'dense', units: 128, activation: 'relu' },
@@ -39,7 +46,12 @@ const CNN: LayerSpec[] = [
   { type: 'dense', units: 10, activation: 'softmax' },
 ] as LayerSpec[];
 
-interface Speed { samplesPerSec: number; runs: number[]; error?: string; flopsPerSample: number }
+interface Speed {
+  samplesPerSec: number;
+  runs: number[];
+  error?: string;
+  flopsPerSample: number;
+}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
@@ -91,10 +103,18 @@ async function stockChild(): Promise<void> {
   console.log(`STOCK ${JSON.stringify({ mlp, cnn, peak: matmulPeak(1024) })}`);
 }
 
-interface Stock { mlp: Speed; cnn: Speed; peak: number }
+interface Stock {
+  mlp: Speed;
+  cnn: Speed;
+  peak: number;
+}
 
 function runStockChild(): Stock {
-  const run = spawnSync(process.execPath, [__filename, '--stock'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
+  const run = spawnSync(process.execPath, [__filename, '--stock'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 24,
+  });
   const line = /^STOCK (.*)$/m.exec(run.stdout ?? '');
   if (run.status !== 0 || !line) throw new Error(`stock child failed (status ${run.status}): ${run.stdout}`);
   // JSON has no NaN: a failed measurement comes back as null.
@@ -111,7 +131,9 @@ function numpy(data: TabularData): { samplesPerSec: number; runs: number[]; gemm
   const env = { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
   const probe = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8', env });
   if (probe.error || probe.status !== 0) {
-    console.log(`\nnote: numpy reference skipped: ${probe.error ? 'python3 not found' : 'numpy not importable'} (${(probe.stderr || String(probe.error)).trim().split('\n').pop()})`);
+    console.log(
+      `\nnote: numpy reference skipped: ${probe.error ? 'python3 not found' : 'numpy not importable'} (${(probe.stderr || String(probe.error)).trim().split('\n').pop()})`,
+    );
     return undefined;
   }
   const tmp = mkdtempSync(join(tmpdir(), 'tq-bench-'));
@@ -119,11 +141,29 @@ function numpy(data: TabularData): { samplesPerSec: number; runs: number[]; gemm
     writeFileSync(join(tmp, 'x.f32'), data.x);
     writeFileSync(join(tmp, 'y.i32'), data.y);
     const steps = Math.floor(data.rows / FIT.batchSize);
-    const run = spawnSync('python3', [script, '--x', join(tmp, 'x.f32'), '--y', join(tmp, 'y.i32'), '--steps', String(steps), '--repeats', String(RUNS)], { encoding: 'utf8', env });
+    const run = spawnSync(
+      'python3',
+      [
+        script,
+        '--x',
+        join(tmp, 'x.f32'),
+        '--y',
+        join(tmp, 'y.i32'),
+        '--steps',
+        String(steps),
+        '--repeats',
+        String(RUNS),
+      ],
+      { encoding: 'utf8', env },
+    );
     const peak = spawnSync('python3', [script, '--peak'], { encoding: 'utf8', env });
     if (run.status !== 0 || peak.status !== 0) throw new Error(`numpy_mlp.py failed: ${run.stderr}${peak.stderr}`);
     const res = JSON.parse(run.stdout) as { samples_per_s: number; runs: number[] };
-    return { samplesPerSec: res.samples_per_s, runs: res.runs, gemmPeak: (JSON.parse(peak.stdout) as { gemm_gflops: number }).gemm_gflops };
+    return {
+      samplesPerSec: res.samples_per_s,
+      runs: res.runs,
+      gemmPeak: (JSON.parse(peak.stdout) as { gemm_gflops: number }).gemm_gflops,
+    };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -141,23 +181,68 @@ async function main(): Promise<void> {
   const wasmPeak = Math.max(gemmPeak, stock.peak);
   const np = numpy(sliceRows(data, 0, MLP_ROWS));
 
-  const runs = (s: Speed) => s.error ? `fails: ${s.error}` : s.runs.map((r) => fmt(r)).join(', ');
+  const runs = (s: Speed) => (s.error ? `fails: ${s.error}` : s.runs.map((r) => fmt(r)).join(', '));
   printContext({
     backend: `${backend.name}, fast kernels: ${backend.fastKernels.join(', ')}`,
     data: `MNIST, MLP ${MLP_ROWS} rows, CNN ${CNN_ROWS} rows, batch ${FIT.batchSize}, Adam lr ${FIT.learningRate}, median of ${RUNS} runs`,
-    'MLP fast runs': runs(mlp), 'MLP stock runs': runs(stock.mlp), 'MLP numpy runs': np ? np.runs.map(fmt).join(', ') : 'skipped',
-    'CNN fast runs': runs(cnn), 'CNN stock runs': runs(stock.cnn),
+    'MLP fast runs': runs(mlp),
+    'MLP stock runs': runs(stock.mlp),
+    'MLP numpy runs': np ? np.runs.map(fmt).join(', ') : 'skipped',
+    'CNN fast runs': runs(cnn),
+    'CNN stock runs': runs(stock.cnn),
     'FLOPs/sample': `MLP ${fmt(mlp.flopsPerSample)}, CNN ${fmt(cnn.flopsPerSample)} (fwd + dW + dX, 2 per MAC)`,
     'peaks (1 thread)': `wasm matmul: fast kernels 1000³ ${fmt(gemmPeak)}, stock xnnpack 1024³ (weights cached) ${fmt(stock.peak)} GFLOP/s; numpy GEMM 1024³ ${np ? fmt(np.gemmPeak) : 'n/a'} GFLOP/s`,
   });
   const gflops = (s: Speed) => (s.samplesPerSec * s.flopsPerSample) / 1e9;
   const rows: Comparison[] = [
-    { figure: 'MLP train, fast wasm vs stock wasm (goal ≥ 10x)', unit: 'samples/s', value: mlp.samplesPerSec, baseline: stock.mlp.samplesPerSec, baselineName: 'stock tfjs wasm', higherIsBetter: true },
-    { figure: 'MLP train, fast wasm vs numpy Adam (goal ≥ 0.5x)', unit: 'samples/s', value: mlp.samplesPerSec, baseline: np?.samplesPerSec ?? Number.NaN, baselineName: np ? 'numpy, 1 thread' : 'skipped (no numpy)', higherIsBetter: true },
-    { figure: 'CNN train, fast wasm vs stock wasm', unit: 'samples/s', value: cnn.samplesPerSec, baseline: stock.cnn.samplesPerSec, baselineName: stock.cnn.error ? 'stock: fails' : 'stock tfjs wasm', higherIsBetter: true },
-    { figure: 'CNN train compute vs wasm matmul peak', unit: 'GFLOP/s', value: gflops(cnn), baseline: wasmPeak, baselineName: 'best wasm matmul', higherIsBetter: true },
-    { figure: 'CNN train compute vs numpy GEMM peak', unit: 'GFLOP/s', value: gflops(cnn), baseline: np?.gemmPeak ?? Number.NaN, baselineName: 'numpy GEMM, 1 thread', higherIsBetter: true },
-    { figure: 'MLP train compute vs wasm matmul peak', unit: 'GFLOP/s', value: gflops(mlp), baseline: wasmPeak, baselineName: 'best wasm matmul', higherIsBetter: true },
+    {
+      figure: 'MLP train, fast wasm vs stock wasm (goal ≥ 10x)',
+      unit: 'samples/s',
+      value: mlp.samplesPerSec,
+      baseline: stock.mlp.samplesPerSec,
+      baselineName: 'stock tfjs wasm',
+      higherIsBetter: true,
+    },
+    {
+      figure: 'MLP train, fast wasm vs numpy Adam (goal ≥ 0.5x)',
+      unit: 'samples/s',
+      value: mlp.samplesPerSec,
+      baseline: np?.samplesPerSec ?? Number.NaN,
+      baselineName: np ? 'numpy, 1 thread' : 'skipped (no numpy)',
+      higherIsBetter: true,
+    },
+    {
+      figure: 'CNN train, fast wasm vs stock wasm',
+      unit: 'samples/s',
+      value: cnn.samplesPerSec,
+      baseline: stock.cnn.samplesPerSec,
+      baselineName: stock.cnn.error ? 'stock: fails' : 'stock tfjs wasm',
+      higherIsBetter: true,
+    },
+    {
+      figure: 'CNN train compute vs wasm matmul peak',
+      unit: 'GFLOP/s',
+      value: gflops(cnn),
+      baseline: wasmPeak,
+      baselineName: 'best wasm matmul',
+      higherIsBetter: true,
+    },
+    {
+      figure: 'CNN train compute vs numpy GEMM peak',
+      unit: 'GFLOP/s',
+      value: gflops(cnn),
+      baseline: np?.gemmPeak ?? Number.NaN,
+      baselineName: 'numpy GEMM, 1 thread',
+      higherIsBetter: true,
+    },
+    {
+      figure: 'MLP train compute vs wasm matmul peak',
+      unit: 'GFLOP/s',
+      value: gflops(mlp),
+      baseline: wasmPeak,
+      baselineName: 'best wasm matmul',
+      higherIsBetter: true,
+    },
   ];
   printComparisons('Training speed, tfjs wasm with and without the fast kernels', rows);
 }

@@ -28,7 +28,11 @@ describe('job view read while jobs finish', () => {
   it('never shows a completed job without its result', async () => {
     const jobs = await queue.addBulk(Array.from({ length: JOBS }, (_, n) => ({ name: 'train', data: { n } })));
     const ids = jobs.map((j) => j.id!);
-    worker = new Worker('train', async (job) => ({ n: (job.data as { n: number }).n }), { connection, prefix, concurrency: 8 });
+    worker = new Worker('train', async (job) => ({ n: (job.data as { n: number }).n }), {
+      connection,
+      prefix,
+      concurrency: 8,
+    });
     const seen = { completed: 0, before: 0 };
     const bad: string[] = [];
     let pending = ids;
@@ -36,7 +40,10 @@ describe('job view read while jobs finish', () => {
       const views = await Promise.all(pending.map((id) => readJobView(queue, id, JobName.Train)));
       pending = pending.filter((id, i) => {
         const view = views[i];
-        if (view?.state !== 'completed') { seen.before++; return true; }
+        if (view?.state !== 'completed') {
+          seen.before++;
+          return true;
+        }
         seen.completed++;
         if ((view.result as { n?: number } | null)?.n === undefined) bad.push(id);
         return false;

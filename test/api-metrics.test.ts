@@ -7,7 +7,13 @@ import { TestSystem } from './support/system';
 import { waitFor } from './support/wait-for';
 
 const IRIS_TRAIN = (epochs: number, batchSize = 16) => ({
-  model: { name: 'iris', layers: [{ type: 'dense', units: 8, activation: 'relu', inputShape: [4] }, { type: 'dense', units: 3, activation: 'softmax' }] },
+  model: {
+    name: 'iris',
+    layers: [
+      { type: 'dense', units: 8, activation: 'relu', inputShape: [4] },
+      { type: 'dense', units: 3, activation: 'softmax' },
+    ],
+  },
   dataset: { builtin: 'iris' },
   fit: { epochs, batchSize, validationSplit: 0 },
 });
@@ -58,17 +64,24 @@ describe('metrics of the API and of a worker after a trained and a cancelled job
       return sample(t, 'tq_jobs_finished_total{queue="train",outcome="cancelled"}') === 1 ? t : undefined;
     });
     assert.equal(sample(text, 'tq_jobs_finished_total{queue="train",outcome="completed"}'), 1);
-    assert.equal(sample(text, 'tq_jobs_finished_total{queue="train",outcome="failed"}'), undefined, 'a cancelled job is no failure');
+    assert.equal(
+      sample(text, 'tq_jobs_finished_total{queue="train",outcome="failed"}'),
+      undefined,
+      'a cancelled job is no failure',
+    );
     assert.ok((sample(text, 'tq_training_samples_per_second') ?? 0) > 0, 'tq_training_samples_per_second has a sample');
     assert.equal(promtoolCheck(text), '');
   });
 
-  it("the worker serves its own metrics: its jobs, its throughput, its process; and they pass promtool", async () => {
+  it('the worker serves its own metrics: its jobs, its throughput, its process; and they pass promtool', async () => {
     const text = await (await fetch(workerMetricsUrl)).text();
     assert.equal(sample(text, 'tq_worker_jobs_finished_total{queue="train",outcome="completed"}'), 1);
     assert.equal(sample(text, 'tq_worker_jobs_finished_total{queue="train",outcome="cancelled"}'), 1);
     assert.equal(sample(text, 'tq_worker_job_duration_seconds_count{queue="train",outcome="completed"}'), 1);
-    assert.ok((sample(text, 'tq_worker_training_samples_per_second') ?? 0) > 0, 'tq_worker_training_samples_per_second has a sample');
+    assert.ok(
+      (sample(text, 'tq_worker_training_samples_per_second') ?? 0) > 0,
+      'tq_worker_training_samples_per_second has a sample',
+    );
     assert.ok((sample(text, 'tq_worker_process_cpu_seconds_total') ?? 0) > 0, 'process metrics');
     assert.equal(promtoolCheck(text), '');
   });

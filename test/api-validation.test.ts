@@ -5,11 +5,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ts from 'typescript';
 import type { z } from 'zod';
-import { compressRequestSchema, inferRequestSchema, jobListQuerySchema, predictRequestSchema, trainRequestSchema } from '@tq/contracts';
+import {
+  compressRequestSchema,
+  inferRequestSchema,
+  jobListQuerySchema,
+  predictRequestSchema,
+  trainRequestSchema,
+} from '@tq/contracts';
 import { ArtifactStore, ModelRegistry } from '@tq/storage';
 import { TestSystem } from './support/system';
 
-const IRIS_MODEL = { name: 'iris', layers: [{ type: 'dense', units: 8, activation: 'relu', inputShape: [4] }, { type: 'dense', units: 3, activation: 'softmax' }] };
+const IRIS_MODEL = {
+  name: 'iris',
+  layers: [
+    { type: 'dense', units: 8, activation: 'relu', inputShape: [4] },
+    { type: 'dense', units: 3, activation: 'softmax' },
+  ],
+};
 const MODEL_JSON = JSON.stringify({ format: 'layers-model', modelTopology: {}, weightsManifest: [] });
 type OpenApiOperation = {
   parameters?: { name: string; in: string; required?: boolean }[];
@@ -26,22 +38,46 @@ type NeverBodies = { [K in keyof operations]: [Body<operations[K]>] extends [nev
 export const check: [NeverBodies] extends [never] ? true : NeverBodies = true;
 `;
 const BROKEN_DATASET = '11111111-1111-4111-8111-111111111111';
-const train = (patch: Record<string, unknown> = {}) => ({ model: IRIS_MODEL, dataset: { builtin: 'iris' }, fit: { epochs: 1 }, ...patch });
+const train = (patch: Record<string, unknown> = {}) => ({
+  model: IRIS_MODEL,
+  dataset: { builtin: 'iris' },
+  fit: { epochs: 1 },
+  ...patch,
+});
 
 /** Bad input gets a 4xx that names the field and the reason, and nothing is enqueued. */
 describe('API validation (no workers: nothing may reach a queue)', () => {
   let system: TestSystem;
   before(async () => {
     // The default ./.data artifact folder (as `npm start` runs), and budgets small enough to reach.
-    system = await TestSystem.start({ workers: 0, defaultArtifactDir: true, env: { MAX_UPLOAD_BYTES: '2048', MAX_TRAIN_WORK: '1000', MAX_INFER_INSTANCES: '3' } });
+    system = await TestSystem.start({
+      workers: 0,
+      defaultArtifactDir: true,
+      env: { MAX_UPLOAD_BYTES: '2048', MAX_TRAIN_WORK: '1000', MAX_INFER_INSTANCES: '3' },
+    });
     // A registered 4-feature model, written straight into the artifact folder.
     const registry = new ModelRegistry(new ArtifactStore(system.artifactDir));
-    await registry.register('iris', {
-      inputShape: [4], featureCount: 4, classes: ['a', 'b', 'c'], lineage: { kind: 'trained' }, weightDtype: 'float32',
-    }, (dir) => writeFile(join(dir, 'model.json'), MODEL_JSON));
+    await registry.register(
+      'iris',
+      {
+        inputShape: [4],
+        featureCount: 4,
+        classes: ['a', 'b', 'c'],
+        lineage: { kind: 'trained' },
+        weightDtype: 'float32',
+      },
+      (dir) => writeFile(join(dir, 'model.json'), MODEL_JSON),
+    );
     // Two broken entries: metadata and info that exist but do not parse.
-    await registry.register('broken', { inputShape: [4], featureCount: 4, classes: [], lineage: { kind: 'trained' }, weightDtype: 'float32' }, async () => {});
-    await writeFile(join(new ArtifactStore(system.artifactDir).modelDir({ name: 'broken', version: 1 }), 'metadata.json'), '{ not json');
+    await registry.register(
+      'broken',
+      { inputShape: [4], featureCount: 4, classes: [], lineage: { kind: 'trained' }, weightDtype: 'float32' },
+      async () => {},
+    );
+    await writeFile(
+      join(new ArtifactStore(system.artifactDir).modelDir({ name: 'broken', version: 1 }), 'metadata.json'),
+      '{ not json',
+    );
     await mkdir(new ArtifactStore(system.artifactDir).datasetDir(BROKEN_DATASET), { recursive: true });
     await writeFile(join(new ArtifactStore(system.artifactDir).datasetDir(BROKEN_DATASET), 'info.json'), '{ not json');
   });
@@ -56,25 +92,111 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
   };
 
   it('rejects an unknown layer type', () =>
-    expectIssue('/v1/jobs/train', train({ model: { name: 'x', layers: [{ type: 'lstm', units: 3, inputShape: [4] }] } }), 400, 'model.layers.0.type', /dense|expected|Invalid/i));
-  it('rejects negative epochs', () => expectIssue('/v1/jobs/train', train({ fit: { epochs: -1 } }), 400, 'fit.epochs', />=1|too small/i));
-  it('rejects an unsafe model name', () => expectIssue('/v1/jobs/train', train({ model: { ...IRIS_MODEL, name: '../etc' } }), 400, 'model.name', /a-z/));
-  it('rejects an unknown dataset with 404', () => expectIssue('/v1/jobs/train', train({ dataset: { id: '00000000-0000-4000-8000-000000000000' } }), 404, 'dataset.id', /does not exist/));
+    expectIssue(
+      '/v1/jobs/train',
+      train({ model: { name: 'x', layers: [{ type: 'lstm', units: 3, inputShape: [4] }] } }),
+      400,
+      'model.layers.0.type',
+      /dense|expected|Invalid/i,
+    ));
+  it('rejects negative epochs', () =>
+    expectIssue('/v1/jobs/train', train({ fit: { epochs: -1 } }), 400, 'fit.epochs', />=1|too small/i));
+  it('rejects an unsafe model name', () =>
+    expectIssue('/v1/jobs/train', train({ model: { ...IRIS_MODEL, name: '../etc' } }), 400, 'model.name', /a-z/));
+  it('rejects an unknown dataset with 404', () =>
+    expectIssue(
+      '/v1/jobs/train',
+      train({ dataset: { id: '00000000-0000-4000-8000-000000000000' } }),
+      404,
+      'dataset.id',
+      /does not exist/,
+    ));
   it('rejects a first layer that does not match the dataset', () =>
-    expectIssue('/v1/jobs/train', train({ model: { name: 'x', layers: [{ type: 'dense', units: 3, activation: 'softmax', inputShape: [5] }] } }), 400, 'model.layers.0.inputShape', /4 features/));
-  it('rejects an unknown model with 404', () => expectIssue('/v1/jobs/infer', { model: { name: 'nope', version: 1 }, input: { instances: [[1, 2, 3, 4]] } }, 404, 'model', /has no version 1/));
+    expectIssue(
+      '/v1/jobs/train',
+      train({ model: { name: 'x', layers: [{ type: 'dense', units: 3, activation: 'softmax', inputShape: [5] }] } }),
+      400,
+      'model.layers.0.inputShape',
+      /4 features/,
+    ));
+  it('rejects an unknown model with 404', () =>
+    expectIssue(
+      '/v1/jobs/infer',
+      { model: { name: 'nope', version: 1 }, input: { instances: [[1, 2, 3, 4]] } },
+      404,
+      'model',
+      /has no version 1/,
+    ));
   it('rejects a reshape whose target does not hold its input, as the worker would', () =>
-    expectIssue('/v1/jobs/train', train({ model: { name: 'x', layers: [{ type: 'dense', units: 6, inputShape: [4] }, { type: 'reshape', targetShape: [4, 2] }, { type: 'flatten' }, { type: 'dense', units: 3, activation: 'softmax' }] } }),
-      400, 'model.layers.1.targetShape', /holds 8 values but its input \[6\] holds 6/));
+    expectIssue(
+      '/v1/jobs/train',
+      train({
+        model: {
+          name: 'x',
+          layers: [
+            { type: 'dense', units: 6, inputShape: [4] },
+            { type: 'reshape', targetShape: [4, 2] },
+            { type: 'flatten' },
+            { type: 'dense', units: 3, activation: 'softmax' },
+          ],
+        },
+      }),
+      400,
+      'model.layers.1.targetShape',
+      /holds 8 values but its input \[6\] holds 6/,
+    ));
   it('rejects a model that does not end in softmax, as the worker would', () =>
-    expectIssue('/v1/jobs/train', train({ model: { name: 'x', layers: [{ type: 'dense', units: 3, inputShape: [4] }] } }), 400, 'model.layers.0.activation', /softmax/));
+    expectIssue(
+      '/v1/jobs/train',
+      train({ model: { name: 'x', layers: [{ type: 'dense', units: 3, inputShape: [4] }] } }),
+      400,
+      'model.layers.0.activation',
+      /softmax/,
+    ));
   it('refuses a model over MAX_MODEL_PARAMS with 413, naming the figure and the variable', () =>
-    expectIssue('/v1/jobs/train', { model: { name: 'x', layers: [{ type: 'dense', units: 65536, inputShape: [784] }, { type: 'dense', units: 10, activation: 'softmax' }] }, dataset: { builtin: 'mnist' }, fit: { epochs: 1 } },
-      413, 'model.layers', /52101130 parameters exceed the limit of 50000000 \(MAX_MODEL_PARAMS\)/));
+    expectIssue(
+      '/v1/jobs/train',
+      {
+        model: {
+          name: 'x',
+          layers: [
+            { type: 'dense', units: 65536, inputShape: [784] },
+            { type: 'dense', units: 10, activation: 'softmax' },
+          ],
+        },
+        dataset: { builtin: 'mnist' },
+        fit: { epochs: 1 },
+      },
+      413,
+      'model.layers',
+      /52101130 parameters exceed the limit of 50000000 \(MAX_MODEL_PARAMS\)/,
+    ));
   it('refuses epochs × rows over MAX_TRAIN_WORK with 413', () =>
-    expectIssue('/v1/jobs/train', train({ fit: { epochs: 7 } }), 413, 'fit.epochs', /7 epochs × 150 rows = 1050 .*limit of 1000 \(MAX_TRAIN_WORK\)/));
+    expectIssue(
+      '/v1/jobs/train',
+      train({ fit: { epochs: 7 } }),
+      413,
+      'fit.epochs',
+      /7 epochs × 150 rows = 1050 .*limit of 1000 \(MAX_TRAIN_WORK\)/,
+    ));
   it('refuses more inline instances than MAX_INFER_INSTANCES with 413', () =>
-    expectIssue('/v1/jobs/infer', { model: { name: 'iris', version: 1 }, input: { instances: [[1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4]] } }, 413, 'input.instances', /4 rows exceed the limit of 3 \(MAX_INFER_INSTANCES\)/));
+    expectIssue(
+      '/v1/jobs/infer',
+      {
+        model: { name: 'iris', version: 1 },
+        input: {
+          instances: [
+            [1, 2, 3, 4],
+            [1, 2, 3, 4],
+            [1, 2, 3, 4],
+            [1, 2, 3, 4],
+          ],
+        },
+      },
+      413,
+      'input.instances',
+      /4 rows exceed the limit of 3 \(MAX_INFER_INSTANCES\)/,
+    ));
   it('answers 404 naming "file" for names an object inherits, and serves a listed artifact from ./.data', async () => {
     for (const file of ['valueOf', 'constructor', 'toString', '__proto__', 'hasOwnProperty']) {
       const res = await system.request('GET', `/v1/models/iris/versions/1/${file}`);
@@ -88,17 +210,51 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
   });
   it('answers 500, not 404, for metadata that exists but is corrupt', async () => {
     assert.equal((await system.request('GET', '/v1/models/broken/versions/1')).status, 500);
-    assert.equal((await system.request('POST', '/v1/jobs/compress', { source: { name: 'broken', version: 1 }, quantize: { dtype: 'uint8' } })).status, 500);
+    assert.equal(
+      (
+        await system.request('POST', '/v1/jobs/compress', {
+          source: { name: 'broken', version: 1 },
+          quantize: { dtype: 'uint8' },
+        })
+      ).status,
+      500,
+    );
     assert.equal((await system.request('GET', `/v1/datasets/${BROKEN_DATASET}`)).status, 500);
-    assert.equal((await system.request('POST', '/v1/jobs/train', train({ dataset: { id: BROKEN_DATASET } }))).status, 500);
+    assert.equal(
+      (await system.request('POST', '/v1/jobs/train', train({ dataset: { id: BROKEN_DATASET } }))).status,
+      500,
+    );
     const missing = await system.request('GET', '/v1/datasets/22222222-2222-4222-8222-222222222222');
     assert.deepEqual([missing.status, missing.body.issues?.[0]?.field], [404, 'id']);
     const version = await system.request('GET', '/v1/models/iris/versions/9');
     assert.deepEqual([version.status, version.body.issues?.[0]?.field], [404, 'version']);
   });
-  it('rejects rows with the wrong feature count', () => expectIssue('/v1/jobs/infer', { model: { name: 'iris', version: 1 }, input: { instances: [[1, 2, 3, 4], [1, 2, 3]] } }, 400, 'input.instances.1', /takes 4 features/));
-  it('rejects non-numeric cells in instances', () => expectIssue('/v1/jobs/infer', { model: { name: 'iris', version: 1 }, input: { instances: [[1, 2, 'x', 4]] } }, 400, 'input.instances.0.2', /number/));
-  it('rejects a compress request without a compression', () => expectIssue('/v1/jobs/compress', { source: { name: 'iris', version: 1 } }, 400, 'quantize', /at least one/));
+  it('rejects rows with the wrong feature count', () =>
+    expectIssue(
+      '/v1/jobs/infer',
+      {
+        model: { name: 'iris', version: 1 },
+        input: {
+          instances: [
+            [1, 2, 3, 4],
+            [1, 2, 3],
+          ],
+        },
+      },
+      400,
+      'input.instances.1',
+      /takes 4 features/,
+    ));
+  it('rejects non-numeric cells in instances', () =>
+    expectIssue(
+      '/v1/jobs/infer',
+      { model: { name: 'iris', version: 1 }, input: { instances: [[1, 2, 'x', 4]] } },
+      400,
+      'input.instances.0.2',
+      /number/,
+    ));
+  it('rejects a compress request without a compression', () =>
+    expectIssue('/v1/jobs/compress', { source: { name: 'iris', version: 1 } }, 400, 'quantize', /at least one/));
   it('rejects unknown fields', async () => {
     const res = await system.request('POST', '/v1/jobs/train', { ...train(), epochs: 3 });
     assert.equal(res.status, 400);
@@ -110,7 +266,10 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
     form.append('file', new Blob([content]), name);
     for (const [k, v] of Object.entries(fields)) form.append(k, v);
     const res = await fetch(`${system.url}/v1/datasets`, { method: 'POST', body: form });
-    return { status: res.status, body: (await res.json()) as { issues?: { field: string; reason: string }[]; message: string; id?: string } };
+    return {
+      status: res.status,
+      body: (await res.json()) as { issues?: { field: string; reason: string }[]; message: string; id?: string },
+    };
   };
 
   it('accepts a CSV upload and lists it', async () => {
@@ -141,11 +300,22 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
     assert.deepEqual(listed.body.items, []);
   });
   it('returns the same job for a repeated Idempotency-Key with an equal body, 409 for another body', async () => {
-    const post = (body: unknown) => fetch(`${system.url}/v1/jobs/train`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'abc-1' }, body: JSON.stringify(body) })
-      .then(async (r) => ({ status: r.status, body: (await r.json()) as { id: string; state: string; issues?: { field: string }[] } }));
+    const post = (body: unknown) =>
+      fetch(`${system.url}/v1/jobs/train`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': 'abc-1' },
+        body: JSON.stringify(body),
+      }).then(async (r) => ({
+        status: r.status,
+        body: (await r.json()) as { id: string; state: string; issues?: { field: string }[] },
+      }));
     const first = await post(train());
     // The same request spelled differently (key order, a default written out) is the same body.
-    const second = await post({ fit: { validationSplit: 0.1, epochs: 1 }, dataset: { builtin: 'iris' }, model: IRIS_MODEL });
+    const second = await post({
+      fit: { validationSplit: 0.1, epochs: 1 },
+      dataset: { builtin: 'iris' },
+      model: IRIS_MODEL,
+    });
     assert.deepEqual([second.status, second.body.id, second.body.state], [202, first.body.id, 'waiting']);
     const other = await post(train({ fit: { epochs: 2 } }));
     assert.equal(other.status, 409, JSON.stringify(other.body));
@@ -154,7 +324,11 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
     await system.request('DELETE', `/v1/jobs/${first.body.id}`);
     const output = await system.request('GET', `/v1/jobs/${first.body.id}/output`);
     assert.deepEqual([output.status, output.body.issues?.[0]?.field], [404, 'id'], 'a train job has no output');
-    const long = await fetch(`${system.url}/v1/jobs/train`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'k'.repeat(256) }, body: JSON.stringify(train()) });
+    const long = await fetch(`${system.url}/v1/jobs/train`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': 'k'.repeat(256) },
+      body: JSON.stringify(train()),
+    });
     assert.equal(long.status, 400);
     assert.equal(((await long.json()) as { issues: { field: string }[] }).issues[0]?.field, 'Idempotency-Key');
   });
@@ -167,26 +341,38 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
   });
   it('documents a typed 2xx response for every operation, an optional Idempotency-Key, the list query, valid examples', async () => {
     const doc = (await system.request('GET', '/docs-json')).body as OpenApiDoc;
-    const operations = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ at: `${method} ${path}`, op })));
+    const operations = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.entries(ops).map(([method, op]) => ({ at: `${method} ${path}`, op })),
+    );
     assert.ok(operations.length >= 18, `${operations.length} operations`);
     for (const { at, op } of operations) {
       const ok = Object.entries(op.responses).filter(([status]) => status.startsWith('2'));
       assert.ok(ok.length > 0, `${at}: no 2xx response`);
       for (const [status, res] of ok) {
         const schemas = Object.values(res.content ?? {}).map((c) => c.schema);
-        assert.ok(schemas.length > 0 && schemas.every((x) => x && Object.keys(x).length > 0), `${at} ${status}: no response schema`);
+        assert.ok(
+          schemas.length > 0 && schemas.every((x) => x && Object.keys(x).length > 0),
+          `${at} ${status}: no response schema`,
+        );
       }
     }
     for (const path of ['/v1/jobs/train', '/v1/jobs/compress', '/v1/jobs/infer']) {
-      const header = doc.paths[path]!.post!.parameters?.filter((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key') ?? [];
+      const header =
+        doc.paths[path]!.post!.parameters?.filter(
+          (p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key',
+        ) ?? [];
       assert.equal(header.length, 1, `${path}: one Idempotency-Key header`);
       assert.equal(header[0]!.required, false, `${path}: the header is optional`);
     }
-    const query = doc.paths['/v1/jobs']!.get!.parameters?.filter((p) => p.in === 'query').map((p) => p.name).sort();
+    const query = doc.paths['/v1/jobs']!.get!.parameters?.filter((p) => p.in === 'query')
+      .map((p) => p.name)
+      .sort();
     assert.deepEqual(query, Object.keys(jobListQuerySchema.shape).sort());
     const examples: [string, string, z.ZodType][] = [
-      ['/v1/jobs/train', 'post', trainRequestSchema], ['/v1/jobs/compress', 'post', compressRequestSchema],
-      ['/v1/jobs/infer', 'post', inferRequestSchema], ['/v1/models/{name}/versions/{version}/predict', 'post', predictRequestSchema],
+      ['/v1/jobs/train', 'post', trainRequestSchema],
+      ['/v1/jobs/compress', 'post', compressRequestSchema],
+      ['/v1/jobs/infer', 'post', inferRequestSchema],
+      ['/v1/models/{name}/versions/{version}/predict', 'post', predictRequestSchema],
     ];
     for (const [path, method, schema] of examples) {
       const example = doc.paths[path]![method]!.requestBody?.content['application/json']?.schema?.example;
@@ -208,5 +394,6 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
-  it('rejects a bad list query', () => system.request('GET', '/v1/jobs?state=sleeping').then((res) => assert.equal(res.status, 400)));
+  it('rejects a bad list query', () =>
+    system.request('GET', '/v1/jobs?state=sleeping').then((res) => assert.equal(res.status, 400)));
 });

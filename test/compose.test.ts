@@ -13,7 +13,12 @@ import ts from 'typescript';
  * compose file builds and the facts the GPU image depends on.
  */
 
-interface Device { driver?: string; count?: string | number; device_ids?: string[]; capabilities?: string[] }
+interface Device {
+  driver?: string;
+  count?: string | number;
+  device_ids?: string[];
+  capabilities?: string[];
+}
 interface Service {
   image?: string;
   build?: { context?: string; dockerfile?: string; target?: string; args?: Record<string, string> };
@@ -27,7 +32,10 @@ interface Service {
   container_name?: string;
   deploy?: { resources?: { reservations?: { devices?: Device[] } } };
 }
-interface Config { services: Record<string, Service>; volumes?: Record<string, unknown> }
+interface Config {
+  services: Record<string, Service>;
+  volumes?: Record<string, unknown>;
+}
 
 const ROOT = findRoot(__dirname);
 const APP_SERVICES = ['api', 'worker', 'worker-gpu'];
@@ -41,7 +49,8 @@ function findRoot(from: string): string {
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string): string {
   const res = spawnSync(cmd, args, { cwd: ROOT, env, input, encoding: 'utf8' });
-  if (res.error) throw new Error(`${cmd} could not run (${res.error.message}); Debian: apt-get install -y docker-compose`);
+  if (res.error)
+    throw new Error(`${cmd} could not run (${res.error.message}); Debian: apt-get install -y docker-compose`);
   if (res.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${res.status}: ${res.stderr}`);
   return res.stdout;
 }
@@ -57,12 +66,20 @@ function composeConfig(profiles: string[], vars: Record<string, string> = {}): C
   const dir = mkdtempSync(join(tmpdir(), 'tq-compose-'));
   try {
     writeFileSync(join(dir, 'empty.env'), '');
-    const args = ['-f', join(ROOT, 'docker-compose.yml'), '--env-file', join(dir, 'empty.env'), ...profiles.flatMap((p) => ['--profile', p]), 'config'];
+    const args = [
+      '-f',
+      join(ROOT, 'docker-compose.yml'),
+      '--env-file',
+      join(dir, 'empty.env'),
+      ...profiles.flatMap((p) => ['--profile', p]),
+      'config',
+    ];
     const major = Number(/(\d+)\./.exec(run('docker-compose', ['version', '--short'], env))?.[1]);
     if (major >= 2) return JSON.parse(run('docker-compose', [...args, '--format', 'json'], env)) as Config;
     const bin = run('sh', ['-c', 'command -v docker-compose'], env).trim();
     const shebang = readFileSync(bin, 'utf8').split('\n', 1)[0];
-    if (!shebang.startsWith('#!')) throw new Error(`${bin} is compose v1 without a #! interpreter line; cannot read its YAML`);
+    if (!shebang.startsWith('#!'))
+      throw new Error(`${bin} is compose v1 without a #! interpreter line; cannot read its YAML`);
     const [interp, ...interpArgs] = shebang.slice(2).trim().split(/\s+/);
     const toJson = 'import sys, json, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)';
     return JSON.parse(run(interp, [...interpArgs, '-c', toJson], env, run('docker-compose', args, env))) as Config;
@@ -71,27 +88,46 @@ function composeConfig(profiles: string[], vars: Record<string, string> = {}): C
   }
 }
 
-const mounts = (s: Service) => (s.volumes ?? []).map((v) => {
-  if (typeof v !== 'string') return { source: v.source, target: v.target };
-  const [source, target] = v.split(':');
-  return { source, target };
-});
+const mounts = (s: Service) =>
+  (s.volumes ?? []).map((v) => {
+    if (typeof v !== 'string') return { source: v.source, target: v.target };
+    const [source, target] = v.split(':');
+    return { source, target };
+  });
 /** Ports as {published, target}: v1 prints short strings ("[ip:]host:container[/proto]") or objects, v2 objects. */
-const published = (s: Service) => (s.ports ?? []).map((p) => {
-  if (typeof p !== 'string') return { published: String(p.published), target: String(p.target) };
-  const parts = p.replace(/\/\w+$/, '').split(':');
-  return { published: parts.at(-2), target: parts.at(-1) };
-});
-const commandOf = (s: Service) => Array.isArray(s.command) ? s.command.join(' ') : s.command ?? '';
-const dependsHealthy = (s: Service, on: string) => !Array.isArray(s.depends_on) && s.depends_on?.[on]?.condition === 'service_healthy';
-const hasHealthcheck = (s: Service) => !!s.healthcheck?.test && !s.healthcheck.disable && String(s.healthcheck.test) !== 'NONE';
+const published = (s: Service) =>
+  (s.ports ?? []).map((p) => {
+    if (typeof p !== 'string') return { published: String(p.published), target: String(p.target) };
+    const parts = p.replace(/\/\w+$/, '').split(':');
+    return { published: parts.at(-2), target: parts.at(-1) };
+  });
+const commandOf = (s: Service) => (Array.isArray(s.command) ? s.command.join(' ') : (s.command ?? ''));
+const dependsHealthy = (s: Service, on: string) =>
+  !Array.isArray(s.depends_on) && s.depends_on?.[on]?.condition === 'service_healthy';
+const hasHealthcheck = (s: Service) =>
+  !!s.healthcheck?.test && !s.healthcheck.disable && String(s.healthcheck.test) !== 'NONE';
 
 /** Dockerfile instructions with continuation lines joined and comments dropped, grouped by stage. */
 function readDockerfile(path: string) {
-  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => !/^\s*#/.test(l));
-  const joined = lines.join('\n').replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => !/^\s*#/.test(l));
+  const joined = lines
+    .join('\n')
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const globalArgs: Record<string, string> = {};
-  const stages: Array<{ name: string; from: string; args: Record<string, string>; env: Record<string, string>; user?: string; cmd?: string; body: string[] }> = [];
+  const stages: Array<{
+    name: string;
+    from: string;
+    args: Record<string, string>;
+    env: Record<string, string>;
+    user?: string;
+    cmd?: string;
+    body: string[];
+  }> = [];
   for (const line of joined) {
     const [keyword, ...rest] = line.split(/\s+/);
     const text = rest.join(' ');
@@ -99,12 +135,19 @@ function readDockerfile(path: string) {
     const upper = keyword.toUpperCase();
     if (upper === 'FROM') {
       const [, image, name] = /^(\S+)(?:\s+AS\s+(\S+))?/i.exec(text) ?? [];
-      stages.push({ name: name ?? String(stages.length), from: image.replace(/\$\{(\w+)\}/g, (_, v: string) => globalArgs[v] ?? ''), args: {}, env: {}, body: [] });
+      stages.push({
+        name: name ?? String(stages.length),
+        from: image.replace(/\$\{(\w+)\}/g, (_, v: string) => globalArgs[v] ?? ''),
+        args: {},
+        env: {},
+        body: [],
+      });
     } else if (upper === 'ARG') {
       const [k, v = ''] = text.split('=');
       (stage ? stage.args : globalArgs)[k] = v;
     } else if (stage && upper === 'ENV') {
-      for (const pair of text.split(/\s+/)) if (pair.includes('=')) stage.env[pair.slice(0, pair.indexOf('='))] = pair.slice(pair.indexOf('=') + 1);
+      for (const pair of text.split(/\s+/))
+        if (pair.includes('=')) stage.env[pair.slice(0, pair.indexOf('='))] = pair.slice(pair.indexOf('=') + 1);
     } else if (stage && upper === 'USER') stage.user = text;
     else if (stage && upper === 'CMD') stage.cmd = text;
     stage?.body.push(line);
@@ -121,7 +164,10 @@ describe('docker-compose.yml and Dockerfile', () => {
   });
 
   test('redis, api and worker run by default; worker-gpu only under the gpu profile', () => {
-    const active = Object.entries(base.services).filter(([, s]) => !s.profiles?.length).map(([n]) => n).sort();
+    const active = Object.entries(base.services)
+      .filter(([, s]) => !s.profiles?.length)
+      .map(([n]) => n)
+      .sort();
     assert.deepEqual(active, ['api', 'redis', 'worker']);
     assert.ok(gpu.services['worker-gpu'], 'worker-gpu is in the config with --profile gpu');
     assert.deepEqual(gpu.services['worker-gpu'].profiles, ['gpu']);
@@ -133,13 +179,19 @@ describe('docker-compose.yml and Dockerfile', () => {
     assert.match(commandOf(redis), /--appendonly yes/);
     assert.match(commandOf(redis), /--maxmemory-policy noeviction/);
     const data = mounts(redis).find((m) => m.target === '/data');
-    assert.ok(data?.source && Object.keys(base.volumes ?? {}).includes(data.source), 'redis /data is a top-level named volume');
+    assert.ok(
+      data?.source && Object.keys(base.volumes ?? {}).includes(data.source),
+      'redis /data is a top-level named volume',
+    );
     assert.ok(hasHealthcheck(redis));
   });
 
   test('the api publishes 3000, waits for a healthy redis and has a health check', () => {
     const api = base.services.api;
-    assert.deepEqual(published(api).map((p) => p.target), ['3000']);
+    assert.deepEqual(
+      published(api).map((p) => p.target),
+      ['3000'],
+    );
     assert.equal(api.environment?.PORT, '3000');
     assert.equal(api.environment?.HOST, '0.0.0.0');
     assert.ok(dependsHealthy(api, 'redis'));
@@ -152,7 +204,10 @@ describe('docker-compose.yml and Dockerfile', () => {
       const dir = s.environment?.ARTIFACT_DIR;
       const mount = mounts(s).find((m) => m.target === dir);
       assert.ok(mount, `${name}: ARTIFACT_DIR ${dir} is a mounted volume`);
-      assert.ok(Object.keys(gpu.volumes ?? {}).includes(String(mount.source)), `${name}: ${mount.source} is a named volume`);
+      assert.ok(
+        Object.keys(gpu.volumes ?? {}).includes(String(mount.source)),
+        `${name}: ${mount.source} is a named volume`,
+      );
       const redisUrl = new URL(String(s.environment?.REDIS_URL));
       assert.equal(redisUrl.hostname, 'redis', `${name}: REDIS_URL points at the redis service`);
       assert.ok(dependsHealthy(s, 'redis'), `${name} waits for a healthy redis`);
@@ -177,17 +232,28 @@ describe('docker-compose.yml and Dockerfile', () => {
     const nvidia = devices.find((d) => d.driver === 'nvidia' && d.capabilities?.includes('gpu'));
     assert.ok(nvidia, 'an nvidia device reservation with the gpu capability');
     // Compose v2 normalises `count: all` to -1.
-    assert.ok(nvidia.count === 'all' || nvidia.count === -1 || Number(nvidia.count) > 0 || (nvidia.device_ids?.length ?? 0) > 0, 'a GPU count or ids');
+    assert.ok(
+      nvidia.count === 'all' || nvidia.count === -1 || Number(nvidia.count) > 0 || (nvidia.device_ids?.length ?? 0) > 0,
+      'a GPU count or ids',
+    );
     assert.equal(s.build?.target, 'gpu');
     assert.equal(s.environment?.TF_FORCE_GPU_ALLOW_GROWTH, 'true');
     assert.equal(s.environment?.TQ_BACKEND, 'tensorflow');
   });
 
   test('defaults come from ${VAR:-default}; a host REDIS_URL does not leak into the containers', () => {
-    const custom = composeConfig([], { WORKER_CONCURRENCY: '3', API_PORT: '8080', QUEUE_PREFIX: 'prod', REDIS_URL: 'redis://127.0.0.1:6379' });
+    const custom = composeConfig([], {
+      WORKER_CONCURRENCY: '3',
+      API_PORT: '8080',
+      QUEUE_PREFIX: 'prod',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+    });
     assert.equal(custom.services.worker.environment?.WORKER_CONCURRENCY, '3');
     assert.equal(custom.services.worker.environment?.QUEUE_PREFIX, 'prod');
-    assert.deepEqual(published(custom.services.api).map((p) => p.published), ['8080']);
+    assert.deepEqual(
+      published(custom.services.api).map((p) => p.published),
+      ['8080'],
+    );
     assert.equal(custom.services.worker.environment?.REDIS_URL, 'redis://redis:6379');
     assert.equal(base.services.worker.environment?.WORKER_CONCURRENCY, '1');
   });
@@ -197,38 +263,72 @@ describe('docker-compose.yml and Dockerfile', () => {
     const byName = new Map(stages.map((s) => [s.name, s]));
     for (const [name, s] of Object.entries(gpu.services).filter(([, s]) => s.build)) {
       assert.equal(s.build?.dockerfile, 'Dockerfile', `${name} builds the one Dockerfile`);
-      assert.ok(byName.has(String(s.build?.target)), `${name} targets stage ${s.build?.target}, stages: ${[...byName.keys()].join(', ')}`);
+      assert.ok(
+        byName.has(String(s.build?.target)),
+        `${name} targets stage ${s.build?.target}, stages: ${[...byName.keys()].join(', ')}`,
+      );
     }
     const cpu = byName.get('cpu');
     const gpuStage = byName.get('gpu');
     assert.ok(cpu && gpuStage && byName.get('gpu-build'));
-    for (const s of [cpu, gpuStage]) assert.ok(s.user && !/^(root|0)(:|$)/.test(s.user), `stage ${s.name} runs as a non-root user`);
+    for (const s of [cpu, gpuStage])
+      assert.ok(s.user && !/^(root|0)(:|$)/.test(s.user), `stage ${s.name} runs as a non-root user`);
     assert.equal(gpuStage.from, 'nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04');
     assert.equal(gpuStage.env.TF_FORCE_GPU_ALLOW_GROWTH, 'true');
     // Two tfjs versions would mean two tfjs-core engines: tfjs-node-gpu would register its backend on the wrong one.
-    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
     assert.equal(byName.get('gpu-build')?.args.TFJS_NODE_GPU_VERSION, pkg.dependencies['@tensorflow/tfjs']);
-    assert.ok(byName.get('gpu-build')?.body.some((l) => /ONNXRUNTIME_NODE_INSTALL=(1|true|ON)\b/.test(l)), 'gpu-build forces the ORT CUDA provider install');
+    assert.ok(
+      byName.get('gpu-build')?.body.some((l) => /ONNXRUNTIME_NODE_INSTALL=(1|true|ON)\b/.test(l)),
+      'gpu-build forces the ORT CUDA provider install',
+    );
   });
 
   test('the build context keeps what `npm run build` compiles, and the build stage copies it all', () => {
-    const { config } = ts.readConfigFile(join(ROOT, 'tsconfig.json'), (p) => ts.sys.readFile(p)) as { config: { include: string[] } };
-    const needed = [...new Set(config.include.map((p) => p.split('/')[0])), 'package.json', 'package-lock.json', '.npmrc', 'tsconfig.json'];
-    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
+    const { config } = ts.readConfigFile(join(ROOT, 'tsconfig.json'), (p) => ts.sys.readFile(p)) as {
+      config: { include: string[] };
+    };
+    const needed = [
+      ...new Set(config.include.map((p) => p.split('/')[0])),
+      'package.json',
+      'package-lock.json',
+      '.npmrc',
+      'tsconfig.json',
+    ];
+    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'))
       .map((l) => l.replace(/^\.?\//, '').replace(/\/(\*\*)?$/, ''));
     for (const path of needed) assert.ok(!ignored.includes(path), `.dockerignore drops ${path}, which the build needs`);
     const build = readDockerfile(join(ROOT, 'Dockerfile')).find((s) => s.name === 'build');
     assert.ok(build, 'a stage named build');
-    assert.ok(build.body.some((l) => /^COPY\s+\.\s+\.\/?$/i.test(l)), 'the build stage copies the whole context');
-    assert.ok(build.body.some((l) => /npm run build/.test(l)) && build.body.some((l) => /npm prune --omit=dev/.test(l)));
+    assert.ok(
+      build.body.some((l) => /^COPY\s+\.\s+\.\/?$/i.test(l)),
+      'the build stage copies the whole context',
+    );
+    assert.ok(
+      build.body.some((l) => /npm run build/.test(l)) && build.body.some((l) => /npm prune --omit=dev/.test(l)),
+    );
   });
 
   test('commands start entry points that the build compiles', () => {
     const stages = readDockerfile(join(ROOT, 'Dockerfile'));
-    const cmds = [...Object.values(gpu.services).filter((s) => s.build).map(commandOf), ...stages.filter((s) => s.cmd).map((s) => String(s.cmd))];
+    const cmds = [
+      ...Object.values(gpu.services)
+        .filter((s) => s.build)
+        .map(commandOf),
+      ...stages.filter((s) => s.cmd).map((s) => String(s.cmd)),
+    ];
     const entries = new Set(cmds.flatMap((c) => c.match(/dist\/[\w/.-]+\.js/g) ?? []));
-    assert.ok(entries.has('dist/apps/api/src/main.js') && entries.has('dist/apps/worker/src/main.js'), [...entries].join(', '));
+    assert.ok(
+      entries.has('dist/apps/api/src/main.js') && entries.has('dist/apps/worker/src/main.js'),
+      [...entries].join(', '),
+    );
     // tsconfig's rootDir is '.', outDir 'dist': dist/<path>.js is compiled from <path>.ts.
-    for (const entry of entries) assert.ok(existsSync(join(ROOT, entry.replace(/^dist\//, '').replace(/\.js$/, '.ts'))), `${entry} has a source`);
+    for (const entry of entries)
+      assert.ok(existsSync(join(ROOT, entry.replace(/^dist\//, '').replace(/\.js$/, '.ts'))), `${entry} has a source`);
   });
 });

@@ -7,8 +7,15 @@ import { ALL_QUEUES } from '@tq/contracts';
 import { TestSystem } from './support/system';
 
 const IRIS_TRAIN = {
-  model: { name: 'iris', layers: [{ type: 'dense', units: 8, activation: 'relu', inputShape: [4] }, { type: 'dense', units: 3, activation: 'softmax' }] },
-  dataset: { builtin: 'iris' }, fit: { epochs: 2, batchSize: 32 },
+  model: {
+    name: 'iris',
+    layers: [
+      { type: 'dense', units: 8, activation: 'relu', inputShape: [4] },
+      { type: 'dense', units: 3, activation: 'softmax' },
+    ],
+  },
+  dataset: { builtin: 'iris' },
+  fit: { epochs: 2, batchSize: 32 },
 };
 
 /** bull-board in a real headless Chromium: every queue is listed and a completed job shows up. */
@@ -20,7 +27,15 @@ describe('dashboard', () => {
     browser = await chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
       // The network here is closed: without these flags Chromium keeps dialling out at start.
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
   after(async () => {

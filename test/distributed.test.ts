@@ -29,7 +29,10 @@ describe('POST /v1/jobs/train with "distributed" (real API and worker processes)
   let aggregateQueue: Queue;
   let shardQueue: Queue;
   before(async () => {
-    system = await TestSystem.start({ workers: 0, workerEnv: { LOCK_DURATION_MS: '10000', STALLED_INTERVAL_MS: '2000' } });
+    system = await TestSystem.start({
+      workers: 0,
+      workerEnv: { LOCK_DURATION_MS: '10000', STALLED_INTERVAL_MS: '2000' },
+    });
     for (let i = 0; i < 2; i++) system.addWorker({ WORKER_QUEUES: 'train' });
     for (let i = 0; i < 2; i++) system.addWorker({ WORKER_QUEUES: 'aggregate' });
     for (let i = 0; i < 4; i++) system.addWorker({ WORKER_QUEUES: 'train-shard' });
@@ -45,18 +48,30 @@ describe('POST /v1/jobs/train with "distributed" (real API and worker processes)
 
   it('3 workers, sync: survives SIGKILLed shard, aggregator and coordinator processes, registers one version', async () => {
     const { status, body } = await system.request('POST', '/v1/jobs/train', {
-      model: { name: 'digits-dp', layers: [{ type: 'dense', units: 64, activation: 'relu', inputShape: [784] }, { type: 'dense', units: 10, activation: 'softmax' }] },
+      model: {
+        name: 'digits-dp',
+        layers: [
+          { type: 'dense', units: 64, activation: 'relu', inputShape: [784] },
+          { type: 'dense', units: 10, activation: 'softmax' },
+        ],
+      },
       dataset: { builtin: 'mnist' },
       fit: { epochs: 4, batchSize: 32, optimizer: 'adam', learningRate: 0.003, validationSplit: 0.1, seed: 1 },
       distributed: { workers: 3, mode: 'sync', stepTimeoutMs: 1000, quorum: 2, checkpointEvery: 10 },
     });
     assert.equal(status, 202, JSON.stringify(body));
     const runId = runIdOf(body.id);
-    const progressAt = (step: number) => waitFor(`global step ${step}`, async () => {
-      const job = (await system.request('GET', `/v1/jobs/${body.id}`)).body;
-      if (['completed', 'failed', 'cancelled'].includes(job.state)) throw new Error(`job is ${job.state} before step ${step}: ${JSON.stringify(job)}`);
-      return job.progress?.stage === 'training' && job.progress.step >= step ? job.progress : undefined;
-    }, HANG_GUARD_MS);
+    const progressAt = (step: number) =>
+      waitFor(
+        `global step ${step}`,
+        async () => {
+          const job = (await system.request('GET', `/v1/jobs/${body.id}`)).body;
+          if (['completed', 'failed', 'cancelled'].includes(job.state))
+            throw new Error(`job is ${job.state} before step ${step}: ${JSON.stringify(job)}`);
+          return job.progress?.stage === 'training' && job.progress.step >= step ? job.progress : undefined;
+        },
+        HANG_GUARD_MS,
+      );
     const byWorker = (worker: string | undefined) => {
       const proc = system.workers.find((w) => worker === `${hostname()}:${w.pid}`);
       assert.ok(proc, `no test worker is ${worker}`);
@@ -83,16 +98,28 @@ describe('POST /v1/jobs/train with "distributed" (real API and worker processes)
     const job = await system.waitForJob(body.id, undefined, HANG_GUARD_MS);
     assert.equal(job.state, 'completed', JSON.stringify(job));
     assert.notEqual(job.worker, coordVictim);
-    assert.deepEqual(job.result.distributed, { workers: 3, mode: 'sync', steps: 4 * 94, droppedStale: job.result.distributed.droppedStale });
+    assert.deepEqual(job.result.distributed, {
+      workers: 3,
+      mode: 'sync',
+      steps: 4 * 94,
+      droppedStale: job.result.distributed.droppedStale,
+    });
     assert.equal(await aggregateQueue.count(), 0, 'no second aggregator was enqueued');
     assert.equal((await aggregateQueue.getJobCounts('completed')).completed, 1);
     // A shard job that was handed to another process late (a retry) may still be finishing when
     // the train job completes: it sees the run ended and completes without training.
-    await waitFor('every shard job completed', async () => {
-      const states = await Promise.all([0, 1, 2].map(async (i) => (await shardQueue.getJob(shardJobId(runId, i)))?.getState()));
-      if (states.some((s) => s === undefined || s === 'failed')) throw new Error(`shard jobs: ${JSON.stringify(states)}`);
-      return states.every((s) => s === 'completed') ? states : undefined;
-    }, HANG_GUARD_MS);
+    await waitFor(
+      'every shard job completed',
+      async () => {
+        const states = await Promise.all(
+          [0, 1, 2].map(async (i) => (await shardQueue.getJob(shardJobId(runId, i)))?.getState()),
+        );
+        if (states.some((s) => s === undefined || s === 'failed'))
+          throw new Error(`shard jobs: ${JSON.stringify(states)}`);
+        return states.every((s) => s === 'completed') ? states : undefined;
+      },
+      HANG_GUARD_MS,
+    );
     assert.ok(job.result.metrics.valAccuracy >= 0.9, JSON.stringify(job.result.metrics));
     const model = (await system.request('GET', '/v1/models/digits-dp')).body;
     assert.equal(model.versions.length, 1, 'exactly one version registered');
@@ -102,7 +129,10 @@ describe('POST /v1/jobs/train with "distributed" (real API and worker processes)
     assert.notEqual(agg?.processedBy, aggVictim);
     // At least the restart after the kill (a starved process losing its lock would add one).
     assert.ok(outcome.restarts >= 1, `restarts ${outcome.restarts}`);
-    assert.ok((outcome.resumedFromStep ?? 0) >= 120 && outcome.resumedFromStep! % 10 === 0, `resumed from ${outcome.resumedFromStep}`);
+    assert.ok(
+      (outcome.resumedFromStep ?? 0) >= 120 && outcome.resumedFromStep! % 10 === 0,
+      `resumed from ${outcome.resumedFromStep}`,
+    );
     const shard = await shardQueue.getJob(shardJobId(runId, 1));
     assert.equal(await shard?.getState(), 'completed');
     assert.notEqual(shard?.processedBy, shardVictim);

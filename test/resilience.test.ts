@@ -6,15 +6,22 @@ import { TestSystem } from './support/system';
 import { waitFor } from './support/wait-for';
 
 const MNIST_TRAIN = (epochs: number) => ({
-  model: { name: 'digits', layers: [{ type: 'dense', units: 128, activation: 'relu', inputShape: [784] }, { type: 'dense', units: 10, activation: 'softmax' }] },
+  model: {
+    name: 'digits',
+    layers: [
+      { type: 'dense', units: 128, activation: 'relu', inputShape: [784] },
+      { type: 'dense', units: 10, activation: 'softmax' },
+    ],
+  },
   dataset: { builtin: 'mnist' },
   fit: { epochs, batchSize: 64, optimizer: 'adam', learningRate: 0.001, validationSplit: 0.1, seed: 1 },
 });
 
-
 describe('cancellation', () => {
   let system: TestSystem;
-  before(async () => { system = await TestSystem.start({ workers: 0 }); });
+  before(async () => {
+    system = await TestSystem.start({ workers: 0 });
+  });
   after(() => system.stop());
 
   it('removes a waiting job and reports it cancelled', async () => {
@@ -43,7 +50,9 @@ describe('cancellation', () => {
     // The dashboard lists only real failures as failed: the cancelled job leaves BullMQ for a tombstone.
     const queue = new Queue('train', { connection: { url: system.redisUrl }, prefix: system.prefix });
     try {
-      await waitFor('the cancelled job to leave the failed list', async () => ((await queue.getJob(body.id)) ? undefined : true));
+      await waitFor('the cancelled job to leave the failed list', async () =>
+        (await queue.getJob(body.id)) ? undefined : true,
+      );
       assert.equal(await queue.getFailedCount(), 0);
     } finally {
       await queue.close();
@@ -54,7 +63,12 @@ describe('cancellation', () => {
 
 describe('a SIGKILLed worker', () => {
   let system: TestSystem;
-  before(async () => { system = await TestSystem.start({ workers: 2, workerEnv: { LOCK_DURATION_MS: '4000', STALLED_INTERVAL_MS: '2000' } }); });
+  before(async () => {
+    system = await TestSystem.start({
+      workers: 2,
+      workerEnv: { LOCK_DURATION_MS: '4000', STALLED_INTERVAL_MS: '2000' },
+    });
+  });
   after(() => system.stop());
 
   it("has its job finished by another worker, resumed from the last epoch's checkpoint", async () => {
@@ -79,11 +93,20 @@ describe('a CPU-bound job under a short lock', () => {
   let system: TestSystem;
   let events: QueueEvents;
   before(async () => {
-    system = await TestSystem.start({ workers: 1, workerEnv: { LOCK_DURATION_MS: '1000', STALLED_INTERVAL_MS: '500' } });
-    events = new QueueEvents('train', { connection: { url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' }, prefix: system.prefix });
+    system = await TestSystem.start({
+      workers: 1,
+      workerEnv: { LOCK_DURATION_MS: '1000', STALLED_INTERVAL_MS: '500' },
+    });
+    events = new QueueEvents('train', {
+      connection: { url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
+      prefix: system.prefix,
+    });
     await events.waitUntilReady();
   });
-  after(async () => { await events.close(); await system.stop(); });
+  after(async () => {
+    await events.close();
+    await system.stop();
+  });
 
   it('is never declared stalled, because the training loop yields the event loop', async () => {
     const stalled: string[] = [];

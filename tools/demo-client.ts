@@ -5,7 +5,11 @@ export class DemoClient {
   constructor(readonly base: string) {}
 
   async post<T>(path: string, body: unknown): Promise<T> {
-    const res = await fetch(this.base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(this.base + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     const json = (await res.json()) as T;
     if (!res.ok) throw new Error(`POST ${path} → ${res.status}: ${JSON.stringify(json)}`);
     return json;
@@ -14,12 +18,17 @@ export class DemoClient {
   async get<T>(path: string): Promise<T> {
     const res = await fetch(this.base + path);
     if (!res.ok) throw new Error(`GET ${path} → ${res.status}: ${await res.text()}`);
-    return (res.headers.get('content-type') ?? '').startsWith('application/json') ? ((await res.json()) as T) : ((await res.text()) as T);
+    return (res.headers.get('content-type') ?? '').startsWith('application/json')
+      ? ((await res.json()) as T)
+      : ((await res.text()) as T);
   }
 
   /** Follows GET /v1/jobs/:id/events with a progress bar; resolves with the final job view. */
   async follow(id: string, label: string): Promise<JobView> {
-    const bar = new SingleBar({ format: `${label.padEnd(9)} [{bar}] {percentage}% {detail}`, hideCursor: true }, Presets.shades_classic);
+    const bar = new SingleBar(
+      { format: `${label.padEnd(9)} [{bar}] {percentage}% {detail}`, hideCursor: true },
+      Presets.shades_classic,
+    );
     bar.start(100, 0, { detail: '' });
     const res = await fetch(`${this.base}/v1/jobs/${id}/events`, { headers: { accept: 'text/event-stream' } });
     const decoder = new TextDecoder();
@@ -42,7 +51,13 @@ export class DemoClient {
   }
 }
 
-export interface JobView { id: string; state: string; result: Record<string, unknown> | null; error: string | null; progress: unknown }
+export interface JobView {
+  id: string;
+  state: string;
+  result: Record<string, unknown> | null;
+  error: string | null;
+  progress: unknown;
+}
 
 function parseEvent(raw: string): { type: string; data: Record<string, unknown> } {
   let type = 'message';
@@ -55,7 +70,12 @@ function parseEvent(raw: string): { type: string; data: Record<string, unknown> 
 }
 
 function describe(p: Record<string, unknown>): string {
-  const parts = [p.stage, typeof p.epoch === 'number' ? `epoch ${p.epoch}/${Number(p.epochs)}` : undefined, typeof p.loss === 'number' ? `loss ${p.loss.toFixed(4)}` : undefined,
-    typeof p.samplesPerSec === 'number' ? `${Math.round(p.samplesPerSec)} samples/s` : undefined, typeof p.rows === 'number' ? `${p.rows} rows` : undefined];
+  const parts = [
+    p.stage,
+    typeof p.epoch === 'number' ? `epoch ${p.epoch}/${Number(p.epochs)}` : undefined,
+    typeof p.loss === 'number' ? `loss ${p.loss.toFixed(4)}` : undefined,
+    typeof p.samplesPerSec === 'number' ? `${Math.round(p.samplesPerSec)} samples/s` : undefined,
+    typeof p.rows === 'number' ? `${p.rows} rows` : undefined,
+  ];
   return parts.filter(Boolean).join(', ');
 }

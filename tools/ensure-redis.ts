@@ -4,7 +4,11 @@ import { join, resolve } from 'node:path';
 import Redis from 'ioredis';
 import { freePort } from './free-port';
 
-export interface RedisHandle { url: string; source: 'REDIS_URL' | 'local' | 'private'; stop(): Promise<void> }
+export interface RedisHandle {
+  url: string;
+  source: 'REDIS_URL' | 'local' | 'private';
+  stop(): Promise<void>;
+}
 
 /**
  * REDIS_URL if set; else 127.0.0.1:6379 if it answers; else a private redis-server (from PATH) on a
@@ -18,23 +22,55 @@ export async function ensureRedis(dataDir = '.data', local = 'redis://127.0.0.1:
   }
   if (await answers(local)) return { url: local, source: 'local', stop: async () => {} };
   if (spawnSync('redis-server', ['--version']).status !== 0) {
-    throw new Error(`No Redis answers at ${local} and redis-server is not on PATH. Install one (Debian/Ubuntu: sudo apt-get install -y redis-server; macOS: brew install redis) or set REDIS_URL.`);
+    throw new Error(
+      `No Redis answers at ${local} and redis-server is not on PATH. Install one (Debian/Ubuntu: sudo apt-get install -y redis-server; macOS: brew install redis) or set REDIS_URL.`,
+    );
   }
   const port = await freePort();
   const dir = resolve(dataDir, 'redis');
   mkdirSync(dir, { recursive: true });
-  const child = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--appendonly', 'yes', '--save', '', '--logfile', join(dir, 'redis.log')], { stdio: 'ignore' });
+  const child = spawn(
+    'redis-server',
+    [
+      '--bind',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--save',
+      '',
+      '--logfile',
+      join(dir, 'redis.log'),
+    ],
+    { stdio: 'ignore' },
+  );
   const url = `redis://127.0.0.1:${port}`;
   for (let i = 0; i < 100 && !(await answers(url)); i++) await new Promise((r) => setTimeout(r, 100));
-  if (!(await answers(url))) { child.kill(); throw new Error(`a private redis-server did not start on port ${port}; see ${join(dir, 'redis.log')}`); }
+  if (!(await answers(url))) {
+    child.kill();
+    throw new Error(`a private redis-server did not start on port ${port}; see ${join(dir, 'redis.log')}`);
+  }
   return {
-    url, source: 'private',
-    stop: () => new Promise<void>((done) => { child.once('exit', () => done()); child.kill('SIGTERM'); }),
+    url,
+    source: 'private',
+    stop: () =>
+      new Promise<void>((done) => {
+        child.once('exit', () => done());
+        child.kill('SIGTERM');
+      }),
   };
 }
 
 async function answers(url: string): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 1000,
+  });
   client.on('error', () => {});
   try {
     await client.connect();

@@ -9,7 +9,13 @@ export const WORKER_MAIN = join(__dirname, '..', 'apps', 'worker', 'src', 'main.
  * A variable set to undefined in `env` is removed from the child's environment; `cwd` is where
  * relative defaults (ARTIFACT_DIR=.data) resolve.
  */
-export function startApp(main: string, label: string, env: NodeJS.ProcessEnv, quiet = false, cwd?: string): ChildProcess {
+export function startApp(
+  main: string,
+  label: string,
+  env: NodeJS.ProcessEnv,
+  quiet = false,
+  cwd?: string,
+): ChildProcess {
   const merged = Object.fromEntries(Object.entries({ ...process.env, ...env }).filter(([, v]) => v !== undefined));
   const child = spawn(process.execPath, [main], { env: merged, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   const relay = (stream: NodeJS.ReadableStream | null, out: NodeJS.WriteStream) => {
@@ -30,7 +36,10 @@ export function startApp(main: string, label: string, env: NodeJS.ProcessEnv, qu
 export async function waitForHttp(url: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const ok = await fetch(url).then((r) => r.ok, () => false);
+    const ok = await fetch(url).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -41,7 +50,10 @@ export function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTE
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((done) => {
     const force = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => { clearTimeout(force); done(); });
+    child.once('exit', () => {
+      clearTimeout(force);
+      done();
+    });
     child.kill(signal);
   });
 }

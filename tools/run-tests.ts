@@ -21,7 +21,8 @@ async function main(): Promise<void> {
   const files = findTests(root).filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
   if (files.length === 0) throw new Error(`no test files match ${filters.join(' ')}`);
   const run = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
-    stdio: 'inherit', env: { ...process.env, REDIS_URL: redis.url },
+    stdio: 'inherit',
+    env: { ...process.env, REDIS_URL: redis.url },
   });
   await redis.stop();
   process.exit(run.status ?? 1);

@@ -20,7 +20,10 @@ async function main(): Promise<void> {
   const spawnWorker = (n: number) => {
     // One metrics port per worker on this host: WORKER_METRICS_PORT (default 9464) counted up.
     const metricsPort = Number(process.env.WORKER_METRICS_PORT ?? 9464);
-    const worker = startApp(WORKER_MAIN, `worker-${n}`, { ...env, WORKER_METRICS_PORT: String(metricsPort === 0 ? 0 : metricsPort + n - 1) });
+    const worker = startApp(WORKER_MAIN, `worker-${n}`, {
+      ...env,
+      WORKER_METRICS_PORT: String(metricsPort === 0 ? 0 : metricsPort + n - 1),
+    });
     children.add(worker);
     worker.once('exit', (code, signal) => {
       children.delete(worker);
@@ -31,7 +34,12 @@ async function main(): Promise<void> {
   };
   const api = startApp(API_MAIN, 'api', env);
   children.add(api);
-  api.once('exit', (code) => { if (!stopping) { console.error(`[start] the API exited (${code}); stopping`); void shutdown(1); } });
+  api.once('exit', (code) => {
+    if (!stopping) {
+      console.error(`[start] the API exited (${code}); stopping`);
+      void shutdown(1);
+    }
+  });
   for (let n = 1; n <= WORKERS; n++) spawnWorker(n);
 
   const shutdown = async (code: number) => {
@@ -46,19 +54,23 @@ async function main(): Promise<void> {
 
   const base = `http://localhost:${port}`;
   await waitForHttp(`${base}/health`);
-  console.log([
-    '',
-    `TensorQueue is up (Redis: ${redis.url}, ${redis.source}; ${WORKERS} workers; artifacts in ${process.env.ARTIFACT_DIR ?? '.data'})`,
-    `  REST API   ${base}/v1/jobs`,
-    `  OpenAPI    ${base}/docs`,
-    `  Dashboard  ${base}/admin/queues`,
-    `  Health     ${base}/health    Metrics ${base}/metrics`,
-    'Ctrl-C stops everything.',
-    '',
-  ].join('\n'));
+  console.log(
+    [
+      '',
+      `TensorQueue is up (Redis: ${redis.url}, ${redis.source}; ${WORKERS} workers; artifacts in ${process.env.ARTIFACT_DIR ?? '.data'})`,
+      `  REST API   ${base}/v1/jobs`,
+      `  OpenAPI    ${base}/docs`,
+      `  Dashboard  ${base}/admin/queues`,
+      `  Health     ${base}/health    Metrics ${base}/metrics`,
+      'Ctrl-C stops everything.',
+      '',
+    ].join('\n'),
+  );
   // The main job on the embedded default, unless TQ_DEMO=0: train → compress → infer on MNIST.
   if (process.env.TQ_DEMO !== '0') {
-    await runDemo(base).catch((err: unknown) => console.error(`[demo] failed: ${err instanceof Error ? err.message : String(err)}`));
+    await runDemo(base).catch((err: unknown) =>
+      console.error(`[demo] failed: ${err instanceof Error ? err.message : String(err)}`),
+    );
     console.log('\nThe system keeps running: submit more jobs (`npm run demo` repeats this one), or Ctrl-C to stop.');
   }
 }

@@ -14,11 +14,18 @@ export function ensureTestPrerequisites(): void {
   const missing = PREREQUISITES.filter((p) => spawnSync(p.command, p.args).status !== 0).map((p) => p.pkg);
   if (missing.length === 0) return;
   const canApt = process.getuid?.() === 0 && spawnSync('apt-get', ['--version']).status === 0;
-  if (!canApt) throw new Error(`missing test tools: ${missing.join(', ')}. Install them (Debian/Ubuntu: sudo apt-get install -y ${missing.join(' ')}) and run again.`);
+  if (!canApt)
+    throw new Error(
+      `missing test tools: ${missing.join(', ')}. Install them (Debian/Ubuntu: sudo apt-get install -y ${missing.join(' ')}) and run again.`,
+    );
   console.log(`installing ${missing.join(', ')} with apt-get`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  if (spawnSync('apt-get', ['update', '-q'], { stdio: 'inherit', env }).status !== 0) throw new Error('apt-get update failed');
-  if (spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { stdio: 'inherit', env }).status !== 0) {
+  if (spawnSync('apt-get', ['update', '-q'], { stdio: 'inherit', env }).status !== 0)
+    throw new Error('apt-get update failed');
+  if (
+    spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { stdio: 'inherit', env })
+      .status !== 0
+  ) {
     throw new Error(`apt-get install ${missing.join(' ')} failed`);
   }
 }

@@ -16,9 +16,14 @@ import { buildModel, initBackend, loadBuiltinDataset, trainModel, validationStar
  * This file is also the child's entry point (run with node: `bare-train.js <mode> <spec json>`).
  */
 export type BareMode = 'fit' | 'loop';
-export interface BareSpec { layers: LayerSpec[]; fit: FitSpec }
+export interface BareSpec {
+  layers: LayerSpec[];
+  fit: FitSpec;
+}
 export interface BareFit {
-  backend: string; kernels: string[]; trainRows: number;
+  backend: string;
+  kernels: string[];
+  trainRows: number;
   /** The process's first training (cold: wasm code and kernels warm up during it). */
   coldSamplesPerSec: number;
   /** backend init + data load + the first training, from inside the process. */
@@ -31,14 +36,20 @@ type TabularData = ReturnType<typeof loadBuiltinDataset>;
 
 /** Runs one baseline in a fresh node process and returns what it measured. */
 export function runBareFit(mode: BareMode, spec: BareSpec): Promise<BareFit> {
-  const child = spawn(process.execPath, [__filename, mode, JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [__filename, mode, JSON.stringify(spec)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
-  child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
-  return new Promise((done, fail) => child.once('exit', (code) => {
-    const line = out.split('\n').find((l) => l.startsWith('BARE_FIT '));
-    if (code === 0 && line) done(JSON.parse(line.slice('BARE_FIT '.length)) as BareFit);
-    else fail(new Error(`bare ${mode} process exited ${code}: ${out.slice(-2000)}`));
-  }));
+  child.stdout.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  return new Promise((done, fail) =>
+    child.once('exit', (code) => {
+      const line = out.split('\n').find((l) => l.startsWith('BARE_FIT '));
+      if (code === 0 && line) done(JSON.parse(line.slice('BARE_FIT '.length)) as BareFit);
+      else fail(new Error(`bare ${mode} process exited ${code}: ${out.slice(-2000)}`));
+    }),
+  );
 }
 
 /** Child side: backend, data, a cold training, then a warm one. */
@@ -49,10 +60,22 @@ async function bareFit(mode: BareMode, spec: BareSpec): Promise<BareFit> {
   const cold = await trainOnce(mode, spec, data);
   const wallMs = performance.now() - started;
   const warm = await trainOnce(mode, spec, data);
-  return { backend: backend.name, kernels: backend.fastKernels, trainRows: validationStart(data.rows, spec.fit.validationSplit), coldSamplesPerSec: cold.samplesPerSec, wallMs, samplesPerSec: warm.samplesPerSec, valAccuracy: warm.valAccuracy };
+  return {
+    backend: backend.name,
+    kernels: backend.fastKernels,
+    trainRows: validationStart(data.rows, spec.fit.validationSplit),
+    coldSamplesPerSec: cold.samplesPerSec,
+    wallMs,
+    samplesPerSec: warm.samplesPerSec,
+    valAccuracy: warm.valAccuracy,
+  };
 }
 
-async function trainOnce(mode: BareMode, { layers, fit }: BareSpec, data: TabularData): Promise<{ samplesPerSec: number; valAccuracy: number }> {
+async function trainOnce(
+  mode: BareMode,
+  { layers, fit }: BareSpec,
+  data: TabularData,
+): Promise<{ samplesPerSec: number; valAccuracy: number }> {
   const model = buildModel(layers, { seed: fit.seed });
   try {
     if (mode === 'loop') {
@@ -60,9 +83,19 @@ async function trainOnce(mode: BareMode, { layers, fit }: BareSpec, data: Tabula
       return { samplesPerSec: out.samplesPerSec, valAccuracy: out.metrics.valAccuracy ?? Number.NaN };
     }
     const [split, f] = [validationStart(data.rows, fit.validationSplit), data.featureCount];
-    const [x, xv] = [tf.tensor2d(data.x.subarray(0, split * f), [split, f]), tf.tensor2d(data.x.subarray(split * f), [data.rows - split, f])];
-    const [y, yv] = [tf.oneHot(tf.tensor1d(data.y.subarray(0, split), 'int32'), 10), tf.oneHot(tf.tensor1d(data.y.subarray(split), 'int32'), 10)];
-    model.compile({ optimizer: tf.train.adam(fit.learningRate), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+    const [x, xv] = [
+      tf.tensor2d(data.x.subarray(0, split * f), [split, f]),
+      tf.tensor2d(data.x.subarray(split * f), [data.rows - split, f]),
+    ];
+    const [y, yv] = [
+      tf.oneHot(tf.tensor1d(data.y.subarray(0, split), 'int32'), 10),
+      tf.oneHot(tf.tensor1d(data.y.subarray(split), 'int32'), 10),
+    ];
+    model.compile({
+      optimizer: tf.train.adam(fit.learningRate),
+      loss: 'categoricalCrossentropy',
+      metrics: ['accuracy'],
+    });
     const t0 = performance.now();
     await model.fit(x, y, { epochs: fit.epochs, batchSize: fit.batchSize, shuffle: true, verbose: 0 });
     const samplesPerSec = (split * fit.epochs) / ((performance.now() - t0) / 1000);
@@ -78,7 +111,13 @@ async function trainOnce(mode: BareMode, { layers, fit }: BareSpec, data: Tabula
 if (require.main === module) {
   const mode: BareMode = process.argv[2] === 'loop' ? 'loop' : 'fit';
   bareFit(mode, JSON.parse(process.argv[3] ?? '') as BareSpec).then(
-    (r) => { console.log(`BARE_FIT ${JSON.stringify(r)}`); process.exit(0); },
-    (err: unknown) => { console.error(err); process.exit(1); },
+    (r) => {
+      console.log(`BARE_FIT ${JSON.stringify(r)}`);
+      process.exit(0);
+    },
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
   );
 }

@@ -12,7 +12,9 @@ export class Completions {
 
   private constructor(private readonly events: QueueEvents) {
     events.on('completed', ({ jobId }) => this.settle(jobId, performance.now()));
-    events.on('failed', ({ jobId, failedReason }) => this.settle(jobId, new Error(`job ${jobId} failed: ${failedReason}`)));
+    events.on('failed', ({ jobId, failedReason }) =>
+      this.settle(jobId, new Error(`job ${jobId} failed: ${failedReason}`)),
+    );
   }
 
   static async open(queue: string, prefix: string, url: string): Promise<Completions> {
@@ -32,8 +34,13 @@ export class Completions {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         new Promise<void>((r) => this.waiters.set(id, r)),
-        new Promise((_, fail) => { timer = setTimeout(() => fail(new Error(`job ${id} not done after ${timeoutMs} ms`)), timeoutMs); }),
-      ]).finally(() => { clearTimeout(timer); this.waiters.delete(id); });
+        new Promise((_, fail) => {
+          timer = setTimeout(() => fail(new Error(`job ${id} not done after ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]).finally(() => {
+        clearTimeout(timer);
+        this.waiters.delete(id);
+      });
     }
     const v = this.at.get(id)!;
     this.at.delete(id);

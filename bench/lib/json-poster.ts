@@ -13,17 +13,23 @@ export interface JsonPoster {
  */
 export function jsonPoster(baseUrl: string, sockets: number): JsonPoster {
   const agent = new Agent({ keepAlive: true, maxSockets: sockets });
-  const post = (path: string, body: unknown) => new Promise<string>((done, fail) => {
-    const payload = JSON.stringify(body);
-    const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
-    const req = request(baseUrl + path, { method: 'POST', agent, headers }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (c: string) => { text += c; }).on('end', () => {
-        if (res.statusCode === 202) done((JSON.parse(text) as { id: string }).id);
-        else fail(new Error(`POST ${path} → ${res.statusCode}: ${text}`));
+  const post = (path: string, body: unknown) =>
+    new Promise<string>((done, fail) => {
+      const payload = JSON.stringify(body);
+      const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
+      const req = request(baseUrl + path, { method: 'POST', agent, headers }, (res) => {
+        let text = '';
+        res
+          .setEncoding('utf8')
+          .on('data', (c: string) => {
+            text += c;
+          })
+          .on('end', () => {
+            if (res.statusCode === 202) done((JSON.parse(text) as { id: string }).id);
+            else fail(new Error(`POST ${path} → ${res.statusCode}: ${text}`));
+          });
       });
+      req.once('error', fail).end(payload);
     });
-    req.once('error', fail).end(payload);
-  });
   return { post, close: () => agent.destroy() };
 }

@@ -56,15 +56,28 @@ export function formatTable(headers: readonly string[], rows: readonly (readonly
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const numeric = (s: string) => /^[-+]?[\d,.]+(e[-+]?\d+)?$/i.test(s);
   const line = (cells: readonly string[]) =>
-    cells.map((c, i) => (numeric(c) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ').trimEnd();
+    cells
+      .map((c, i) => (numeric(c) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join(' | ')
+      .trimEnd();
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line)].join('\n');
 }
 
 /** Prints comparisons as one table: figure, unit, measured, baseline, its name, ratio, verdict. */
 export function printComparisons(title: string, comparisons: readonly Comparison[]): void {
-  const rows = comparisons.map((c) => [c.figure, c.unit, fmt(c.value), fmt(c.baseline), c.baselineName, fmt(ratio(c.value, c.baseline)), verdict(c)]);
+  const rows = comparisons.map((c) => [
+    c.figure,
+    c.unit,
+    fmt(c.value),
+    fmt(c.baseline),
+    c.baselineName,
+    fmt(ratio(c.value, c.baseline)),
+    verdict(c),
+  ]);
   console.log(`\n${title}\n`);
-  console.log(formatTable(['figure', 'unit', 'measured', 'baseline', 'baseline is', 'ratio', 'measured vs baseline'], rows));
+  console.log(
+    formatTable(['figure', 'unit', 'measured', 'baseline', 'baseline is', 'ratio', 'measured vs baseline'], rows),
+  );
   console.log('\nratio = measured / baseline, both measured in this run.\n');
 }
 

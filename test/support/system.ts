@@ -27,8 +27,12 @@ export class TestSystem {
   readonly workers: ChildProcess[] = [];
   private api?: ChildProcess;
   private constructor(
-    readonly url: string, readonly prefix: string, readonly artifactDir: string, private readonly tempDir: string,
-    private readonly env: Record<string, string | undefined>, private readonly workerEnv: Record<string, string>,
+    readonly url: string,
+    readonly prefix: string,
+    readonly artifactDir: string,
+    private readonly tempDir: string,
+    private readonly env: Record<string, string | undefined>,
+    private readonly workerEnv: Record<string, string>,
   ) {}
 
   static async start(opts: SystemOptions = {}): Promise<TestSystem> {
@@ -37,8 +41,13 @@ export class TestSystem {
     const tempDir = await mkdtemp(join(tmpdir(), 'tq-e2e-'));
     const artifactDir = opts.defaultArtifactDir ? join(tempDir, '.data') : tempDir;
     const env = {
-      REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', QUEUE_PREFIX: prefix, ARTIFACT_DIR: opts.defaultArtifactDir ? undefined : artifactDir,
-      PORT: String(port), LOG_LEVEL: 'warn', WORKER_METRICS_PORT: '0', ...opts.env,
+      REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      QUEUE_PREFIX: prefix,
+      ARTIFACT_DIR: opts.defaultArtifactDir ? undefined : artifactDir,
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      WORKER_METRICS_PORT: '0',
+      ...opts.env,
     };
     const system = new TestSystem(`http://127.0.0.1:${port}`, prefix, artifactDir, tempDir, env, opts.workerEnv ?? {});
     system.api = startApp(API_MAIN, 'api', env, !process.env.TQ_TEST_VERBOSE, tempDir);
@@ -57,16 +66,30 @@ export class TestSystem {
   }
 
   addWorker(extraEnv: Record<string, string> = {}): ChildProcess {
-    const worker = startApp(WORKER_MAIN, `worker-${this.workers.length + 1}`, { ...this.env, ...this.workerEnv, ...extraEnv }, !process.env.TQ_TEST_VERBOSE, this.tempDir);
+    const worker = startApp(
+      WORKER_MAIN,
+      `worker-${this.workers.length + 1}`,
+      { ...this.env, ...this.workerEnv, ...extraEnv },
+      !process.env.TQ_TEST_VERBOSE,
+      this.tempDir,
+    );
     this.workers.push(worker);
     return worker;
   }
 
   async request(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-    const res = await fetch(this.url + path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const res = await fetch(this.url + path, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     const text = await res.text();
     let parsed: unknown = text;
-    try { parsed = JSON.parse(text); } catch { /* not JSON: keep the text */ }
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      /* not JSON: keep the text */
+    }
     return { status: res.status, body: parsed };
   }
 
@@ -76,7 +99,8 @@ export class TestSystem {
     for (;;) {
       const { body } = await this.request('GET', `/v1/jobs/${id}`);
       if (states.includes(body.state)) return body;
-      if (Date.now() > deadline) throw new Error(`job ${id} still ${body.state} after ${timeoutMs} ms: ${JSON.stringify(body)}`);
+      if (Date.now() > deadline)
+        throw new Error(`job ${id} still ${body.state} after ${timeoutMs} ms: ${JSON.stringify(body)}`);
       await new Promise((r) => setTimeout(r, 250));
     }
   }

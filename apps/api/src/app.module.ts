@@ -18,6 +18,12 @@ import { ModelsController } from './models/models.controller';
 @Module({
   imports: [QueueModule.forRoot(), StorageModule, ComputeModule, DashboardModule],
   controllers: [JobsController, DatasetsController, ModelsController, HealthController, MetricsController],
-  providers: [JobsService, SubmissionChecks, JobEventsService, MetricsService, { provide: APP_FILTER, useClass: ErrorsFilter }],
+  providers: [
+    JobsService,
+    SubmissionChecks,
+    JobEventsService,
+    MetricsService,
+    { provide: APP_FILTER, useClass: ErrorsFilter },
+  ],
 })
 export class AppModule {}

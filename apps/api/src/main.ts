@@ -13,7 +13,11 @@ async function bootstrap(): Promise<void> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule, { logger, bodyParser: false });
   app.useBodyParser('json', { limit: '64mb' });
   app.enableShutdownHooks();
-  const openapi = new DocumentBuilder().setTitle('TensorQueue').setDescription('Train, compress and batch-infer TensorFlow.js models as jobs').setVersion('1').build();
+  const openapi = new DocumentBuilder()
+    .setTitle('TensorQueue')
+    .setDescription('Train, compress and batch-infer TensorFlow.js models as jobs')
+    .setVersion('1')
+    .build();
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openapi));
   await app.listen(config.PORT, config.HOST);
   const url = (await app.getUrl()).replace('[::1]', 'localhost');

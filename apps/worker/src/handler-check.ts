@@ -11,10 +11,14 @@ export const SERVED_QUEUES = Symbol('SERVED_QUEUES');
  */
 @Injectable()
 export class HandlerCheck implements OnApplicationBootstrap {
-  constructor(private readonly discovery: DiscoveryService, @Inject(SERVED_QUEUES) private readonly served: QueueName[]) {}
+  constructor(
+    private readonly discovery: DiscoveryService,
+    @Inject(SERVED_QUEUES) private readonly served: QueueName[],
+  ) {}
 
   onApplicationBootstrap(): void {
-    const handled = this.discovery.getProviders()
+    const handled = this.discovery
+      .getProviders()
       .map((p) => (p.metatype ? (Reflect.getMetadata(HANDLES_JOB, p.metatype) as JobName | undefined) : undefined))
       .filter((n): n is JobName => n !== undefined);
     const problems = Object.values(JobName)

@@ -12,7 +12,9 @@ async function bootstrap(): Promise<void> {
   const app = await NestFactory.createApplicationContext(WorkerModule.forQueues(config.WORKER_QUEUES), { logger });
   app.enableShutdownHooks();
   const metricsPort = await startWorkerMetrics(app, config);
-  logger.log(`serving queues: ${config.WORKER_QUEUES.join(', ')} (concurrency ${config.WORKER_CONCURRENCY}); metrics http://${config.HOST}:${metricsPort}/metrics`);
+  logger.log(
+    `serving queues: ${config.WORKER_QUEUES.join(', ')} (concurrency ${config.WORKER_CONCURRENCY}); metrics http://${config.HOST}:${metricsPort}/metrics`,
+  );
 }
 
 void bootstrap();

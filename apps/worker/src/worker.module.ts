@@ -26,7 +26,11 @@ export class WorkerModule {
     return {
       module: WorkerModule,
       imports: [DiscoveryModule, QueueModule.forRoot(), StorageModule, ComputeModule],
-      providers: [{ provide: SERVED_QUEUES, useValue: queues }, HandlerCheck, ...queues.map((q) => PROCESSOR_OF_QUEUE[q])],
+      providers: [
+        { provide: SERVED_QUEUES, useValue: queues },
+        HandlerCheck,
+        ...queues.map((q) => PROCESSOR_OF_QUEUE[q]),
+      ],
     };
   }
 }

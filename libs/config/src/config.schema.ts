@@ -3,8 +3,13 @@ import { ALL_QUEUES } from '@tq/contracts';
 
 const csvOf = <T extends string>(values: readonly T[]) =>
   z.string().transform((s, ctx) => {
-    const items = s.split(',').map((x) => x.trim()).filter(Boolean);
-    for (const item of items) if (!values.includes(item as T)) ctx.addIssue({ code: 'custom', message: `unknown "${item}"; expected one of ${values.join(', ')}` });
+    const items = s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
+    for (const item of items)
+      if (!values.includes(item as T))
+        ctx.addIssue({ code: 'custom', message: `unknown "${item}"; expected one of ${values.join(', ')}` });
     return items as T[];
   });
 
@@ -12,7 +17,10 @@ const csvOf = <T extends string>(values: readonly T[]) =>
 export const configSchema = z.object({
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   /** BullMQ key prefix: tests use a unique one each, so runs never see each other's jobs. */
-  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/).default('tq'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_-]{1,64}$/)
+    .default('tq'),
   ARTIFACT_DIR: z.string().min(1).default('.data'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().default('127.0.0.1'),
@@ -27,13 +35,21 @@ export const configSchema = z.object({
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   /** Force a compute backend (tensorflow | wasm | cpu); the best available when unset. */
   TQ_BACKEND: z.enum(['tensorflow', 'wasm', 'cpu']).optional(),
-  MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(200 * 1024 * 1024),
+  MAX_UPLOAD_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(200 * 1024 * 1024),
   /** Lock lease of a worker on its job; short values exist for the stall test. */
   LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(60_000),
   STALLED_INTERVAL_MS: z.coerce.number().int().min(500).default(30_000),
   /** Finished jobs kept per queue (by count and by age), for GET /v1/jobs/:id after the fact. */
   JOB_HISTORY_COUNT: z.coerce.number().int().min(1).max(1_000_000).default(1000),
-  JOB_HISTORY_AGE_SECONDS: z.coerce.number().int().min(60).default(7 * 24 * 3600),
+  JOB_HISTORY_AGE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .default(7 * 24 * 3600),
   /** How often a worker looks for cancel requests of the jobs it runs (one Redis round trip for all of them). */
   CANCEL_POLL_MS: z.coerce.number().int().min(20).max(10_000).default(250),
   MODEL_CACHE_SIZE: z.coerce.number().int().min(1).default(8),
@@ -48,7 +64,11 @@ export const configSchema = z.object({
    */
   MAX_MODEL_PARAMS: z.coerce.number().int().positive().default(50_000_000),
   /** float32 weights, so 4 bytes a parameter (200 MB by default, a tenth of a 2 GB worker). */
-  MAX_WEIGHT_BYTES: z.coerce.number().int().positive().default(200 * 1024 * 1024),
+  MAX_WEIGHT_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(200 * 1024 * 1024),
   /** Training work: dataset rows × epochs (1e9: MNIST's 10k rows for 100k epochs). */
   MAX_TRAIN_WORK: z.coerce.number().int().positive().default(1_000_000_000),
   /** Inline inference: rows, and numbers in all rows (10M float32 = 40 MB). */

@@ -32,7 +32,9 @@ export const datasetInfoSchema = z.object({
 export type DatasetInfo = z.infer<typeof datasetInfoSchema>;
 
 /** Shapes of the built-in datasets, known without loading them (the API checks requests against these). */
-export const BUILTIN_DATASET_SHAPES: Readonly<Record<(typeof BUILTIN_DATASETS)[number], { featureCount: number; classCount: number; rows: number }>> = {
+export const BUILTIN_DATASET_SHAPES: Readonly<
+  Record<(typeof BUILTIN_DATASETS)[number], { featureCount: number; classCount: number; rows: number }>
+> = {
   mnist: { featureCount: 784, classCount: 10, rows: 10_000 },
   iris: { featureCount: 4, classCount: 3, rows: 150 },
 };

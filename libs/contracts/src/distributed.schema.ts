@@ -30,7 +30,11 @@ export const trainShardJobDataSchema = z.object({
 export type TrainShardJobData = z.infer<typeof trainShardJobDataSchema>;
 
 /** Per worker: rows it contributed to applied updates, its recent step time (pull + compute + push), its payloads dropped as stale. */
-export const workerShareSchema = z.object({ samples: z.number(), stepMs: z.number(), dropped: z.number().int().optional() });
+export const workerShareSchema = z.object({
+  samples: z.number(),
+  stepMs: z.number(),
+  dropped: z.number().int().optional(),
+});
 
 export const aggregateResultSchema = z.object({
   /** Global steps (sync/local) or applied gradients (async). */
@@ -54,17 +58,19 @@ export type AggregateResult = z.infer<typeof aggregateResultSchema>;
 export const trainShardResultSchema = z.object({ steps: z.number().int(), samples: z.number().int() });
 export type TrainShardResult = z.infer<typeof trainShardResultSchema>;
 /** Aggregator and shard progress; the aggregator's carries the TrainProgress fields the coordinator forwards. */
-export const distributedProgressSchema = z.object({
-  step: z.number().int(),
-  percent: z.number(),
-  totalSteps: z.number().int().optional(),
-  epoch: z.number().int().optional(),
-  epochs: z.number().int().optional(),
-  loss: z.number().optional(),
-  samplesPerSec: z.number().optional(),
-  droppedStale: z.number().int().optional(),
-  version: z.number().int().optional(),
-  workers: z.record(z.string(), workerShareSchema).optional(),
-  slowestWorker: z.string().optional(),
-}).passthrough();
+export const distributedProgressSchema = z
+  .object({
+    step: z.number().int(),
+    percent: z.number(),
+    totalSteps: z.number().int().optional(),
+    epoch: z.number().int().optional(),
+    epochs: z.number().int().optional(),
+    loss: z.number().optional(),
+    samplesPerSec: z.number().optional(),
+    droppedStale: z.number().int().optional(),
+    version: z.number().int().optional(),
+    workers: z.record(z.string(), workerShareSchema).optional(),
+    slowestWorker: z.string().optional(),
+  })
+  .passthrough();
 export type DistributedProgress = z.infer<typeof distributedProgressSchema>;

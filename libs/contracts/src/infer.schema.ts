@@ -4,31 +4,41 @@ import { datasetIdSchema, modelRefSchema } from './names.schema';
 /** Rows of finite numbers; NaN and Infinity cannot be expressed in JSON, strings are rejected. */
 export const instancesSchema = z.array(z.array(z.number().finite()).min(1).max(1_000_000)).min(1).max(100_000);
 
-export const inferRequestSchema = z.object({
-  model: modelRefSchema,
-  input: z.union([
-    z.object({ dataset: z.object({ id: datasetIdSchema }).strict() }).strict(),
-    z.object({ instances: instancesSchema }).strict(),
-  ]),
-  batchSize: z.number().int().min(1).max(65536).default(1024),
-}).strict();
+export const inferRequestSchema = z
+  .object({
+    model: modelRefSchema,
+    input: z.union([
+      z.object({ dataset: z.object({ id: datasetIdSchema }).strict() }).strict(),
+      z.object({ instances: instancesSchema }).strict(),
+    ]),
+    batchSize: z.number().int().min(1).max(65536).default(1024),
+  })
+  .strict();
 export type InferRequest = z.infer<typeof inferRequestSchema>;
 
 /**
  * What an infer job carries: a dataset id, or inline instances that the API stored as the job's
  * input artifact (float32 rows, keyed by the job id) so that they do not sit in Redis with the job.
  */
-export const inferJobDataSchema = z.object({
-  model: modelRefSchema,
-  input: z.union([
-    z.object({ dataset: z.object({ id: datasetIdSchema }).strict() }).strict(),
-    z.object({ stored: z.object({ rows: z.number().int().min(1), features: z.number().int().min(1) }).strict() }).strict(),
-  ]),
-  batchSize: z.number().int().min(1).max(65536),
-}).strict();
+export const inferJobDataSchema = z
+  .object({
+    model: modelRefSchema,
+    input: z.union([
+      z.object({ dataset: z.object({ id: datasetIdSchema }).strict() }).strict(),
+      z
+        .object({ stored: z.object({ rows: z.number().int().min(1), features: z.number().int().min(1) }).strict() })
+        .strict(),
+    ]),
+    batchSize: z.number().int().min(1).max(65536),
+  })
+  .strict();
 export type InferJobData = z.infer<typeof inferJobDataSchema>;
 
-export const inferProgressSchema = z.object({ stage: z.enum(['loading', 'predicting', 'writing']), percent: z.number(), rows: z.number().int().optional() });
+export const inferProgressSchema = z.object({
+  stage: z.enum(['loading', 'predicting', 'writing']),
+  percent: z.number(),
+  rows: z.number().int().optional(),
+});
 export type InferProgress = z.infer<typeof inferProgressSchema>;
 
 export const inferResultSchema = z.object({
@@ -44,5 +54,9 @@ export type InferResult = z.infer<typeof inferResultSchema>;
 export const predictRequestSchema = z.object({ instances: instancesSchema }).strict();
 export type PredictRequest = z.infer<typeof predictRequestSchema>;
 /** One prediction: class probabilities, the top class index, and its name when the model has classes. */
-export const predictionSchema = z.object({ scores: z.array(z.number()), classIndex: z.number().int(), label: z.string().optional() });
+export const predictionSchema = z.object({
+  scores: z.array(z.number()),
+  classIndex: z.number().int(),
+  label: z.string().optional(),
+});
 export type Prediction = z.infer<typeof predictionSchema>;

@@ -2,7 +2,11 @@ import type { JobsOptions } from 'bullmq';
 import type { z } from 'zod';
 import { compressProgressSchema, compressRequestSchema, compressResultSchema } from './compress.schema';
 import {
-  aggregateJobDataSchema, aggregateResultSchema, distributedProgressSchema, trainShardJobDataSchema, trainShardResultSchema,
+  aggregateJobDataSchema,
+  aggregateResultSchema,
+  distributedProgressSchema,
+  trainShardJobDataSchema,
+  trainShardResultSchema,
 } from './distributed.schema';
 import { inferJobDataSchema, inferProgressSchema, inferResultSchema } from './infer.schema';
 import { FieldError } from './errors';
@@ -30,29 +34,44 @@ export interface JobDefinition {
  */
 export const JOB_REGISTRY = {
   [JobName.Train]: {
-    queue: QueueName.Train, public: true,
-    data: trainRequestSchema, progress: trainProgressSchema, result: trainResultSchema,
+    queue: QueueName.Train,
+    public: true,
+    data: trainRequestSchema,
+    progress: trainProgressSchema,
+    result: trainResultSchema,
     // A killed worker's job resumes from its checkpoint.
     options: { attempts: 3, backoff: { type: 'exponential', delay: 1000 } },
   },
   [JobName.Compress]: {
-    queue: QueueName.Compress, public: true,
-    data: compressRequestSchema, progress: compressProgressSchema, result: compressResultSchema,
+    queue: QueueName.Compress,
+    public: true,
+    data: compressRequestSchema,
+    progress: compressProgressSchema,
+    result: compressResultSchema,
     options: { attempts: 2, backoff: { type: 'fixed', delay: 1000 } },
   },
   [JobName.Infer]: {
-    queue: QueueName.Infer, public: true,
-    data: inferJobDataSchema, progress: inferProgressSchema, result: inferResultSchema,
+    queue: QueueName.Infer,
+    public: true,
+    data: inferJobDataSchema,
+    progress: inferProgressSchema,
+    result: inferResultSchema,
     options: { attempts: 2, backoff: { type: 'fixed', delay: 1000 } },
   },
   [JobName.Aggregate]: {
-    queue: QueueName.Aggregate, public: false,
-    data: aggregateJobDataSchema, progress: distributedProgressSchema, result: aggregateResultSchema,
+    queue: QueueName.Aggregate,
+    public: false,
+    data: aggregateJobDataSchema,
+    progress: distributedProgressSchema,
+    result: aggregateResultSchema,
     options: { attempts: 5, backoff: { type: 'fixed', delay: 500 } },
   },
   [JobName.TrainShard]: {
-    queue: QueueName.TrainShard, public: false,
-    data: trainShardJobDataSchema, progress: distributedProgressSchema, result: trainShardResultSchema,
+    queue: QueueName.TrainShard,
+    public: false,
+    data: trainShardJobDataSchema,
+    progress: distributedProgressSchema,
+    result: trainShardResultSchema,
     options: { attempts: 5, backoff: { type: 'fixed', delay: 500 } },
   },
 } as const satisfies { [N in JobName]: JobDefinition };
@@ -72,16 +91,23 @@ export type JobProgressOf<N extends JobName> = JobMap[N]['progress'];
 
 export type PublicJobType = { [N in JobName]: Registry[N]['public'] extends true ? N : never }[JobName];
 export const ALL_JOBS: readonly JobName[] = Object.values(JobName);
-export const PUBLIC_JOB_TYPES = ALL_JOBS.filter((n): n is PublicJobType => JOB_REGISTRY[n].public) as readonly PublicJobType[];
-export const QUEUE_OF_JOB = Object.fromEntries(ALL_JOBS.map((n) => [n, JOB_REGISTRY[n].queue])) as Readonly<Record<JobName, QueueName>>;
+export const PUBLIC_JOB_TYPES = ALL_JOBS.filter(
+  (n): n is PublicJobType => JOB_REGISTRY[n].public,
+) as readonly PublicJobType[];
+export const QUEUE_OF_JOB = Object.fromEntries(ALL_JOBS.map((n) => [n, JOB_REGISTRY[n].queue])) as Readonly<
+  Record<JobName, QueueName>
+>;
 export const ALL_QUEUES: readonly QueueName[] = [...new Set(ALL_JOBS.map((n) => JOB_REGISTRY[n].queue))];
 /** The jobs a queue carries (one today; the registry allows more). */
 export const jobsOnQueue = (queue: QueueName): JobName[] => ALL_JOBS.filter((n) => JOB_REGISTRY[n].queue === queue);
 
 /** Schema accessors typed per job name (the registry's `as const` keeps each schema's own type). */
-export const dataSchemaOf = <N extends JobName>(name: N) => JOB_REGISTRY[name].data as unknown as z.ZodType<JobDataOf<N>>;
-export const progressSchemaOf = <N extends JobName>(name: N) => JOB_REGISTRY[name].progress as unknown as z.ZodType<JobProgressOf<N>>;
-export const resultSchemaOf = <N extends JobName>(name: N) => JOB_REGISTRY[name].result as unknown as z.ZodType<JobResultOf<N>>;
+export const dataSchemaOf = <N extends JobName>(name: N) =>
+  JOB_REGISTRY[name].data as unknown as z.ZodType<JobDataOf<N>>;
+export const progressSchemaOf = <N extends JobName>(name: N) =>
+  JOB_REGISTRY[name].progress as unknown as z.ZodType<JobProgressOf<N>>;
+export const resultSchemaOf = <N extends JobName>(name: N) =>
+  JOB_REGISTRY[name].result as unknown as z.ZodType<JobResultOf<N>>;
 
 /**
  * The payload a queue stores for a job: meta + the request validated against the job's schema
@@ -100,7 +126,10 @@ export function envelopeSchemaOf<N extends JobName>(name: N) {
 }
 
 /** How long a finished job's record stays: by count AND by age, so Redis holds a bounded history. */
-export interface JobRetention { count: number; ageSeconds: number }
+export interface JobRetention {
+  count: number;
+  ageSeconds: number;
+}
 export const DEFAULT_RETENTION: JobRetention = { count: 1000, ageSeconds: 7 * 24 * 3600 };
 
 /** A job's BullMQ options: attempts and backoff from the registry, retention from configuration. */

@@ -23,10 +23,12 @@ export const jobViewSchema = z.object({
 });
 export type JobView = z.infer<typeof jobViewSchema>;
 
-export const jobListQuerySchema = z.object({
-  type: jobTypeSchema.optional(),
-  state: jobStateSchema.optional(),
-  page: z.coerce.number().int().min(1).default(1),
-  pageSize: z.coerce.number().int().min(1).max(200).default(20),
-}).strict();
+export const jobListQuerySchema = z
+  .object({
+    type: jobTypeSchema.optional(),
+    state: jobStateSchema.optional(),
+    page: z.coerce.number().int().min(1).default(1),
+    pageSize: z.coerce.number().int().min(1).max(200).default(20),
+  })
+  .strict();
 export type JobListQuery = z.infer<typeof jobListQuerySchema>;

@@ -15,12 +15,18 @@ export const jobSubmittedSchema = jobViewSchema.pick({ id: true, type: true, sta
 export type JobSubmitted = z.infer<typeof jobSubmittedSchema>;
 
 /** GET /v1/jobs: newest first. */
-export const jobListSchema = z.object({ items: z.array(jobViewSchema), page: z.number().int(), pageSize: z.number().int() });
+export const jobListSchema = z.object({
+  items: z.array(jobViewSchema),
+  page: z.number().int(),
+  pageSize: z.number().int(),
+});
 export type JobList = z.infer<typeof jobListSchema>;
 
 /** A version as the API shows it: its metadata and where each artifact downloads from. */
 export const modelVersionViewSchema = modelVersionMetaSchema.extend({
-  urls: z.record(z.string(), z.string()).describe('artifact file name → path to GET it (model.json loads with tf.loadLayersModel)'),
+  urls: z
+    .record(z.string(), z.string())
+    .describe('artifact file name → path to GET it (model.json loads with tf.loadLayersModel)'),
 });
 export type ModelVersionView = z.infer<typeof modelVersionViewSchema>;
 

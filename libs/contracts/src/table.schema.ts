@@ -47,7 +47,14 @@ export type ColumnProfile = z.infer<typeof columnProfileSchema>;
 
 export const labelProfileSchema = z.discriminatedUnion('task', [
   z.object({ column: z.string(), task: z.literal('classification'), classes: z.array(categoryCountSchema) }),
-  z.object({ column: z.string(), task: z.literal('regression'), min: z.number(), max: z.number(), mean: z.number(), std: z.number() }),
+  z.object({
+    column: z.string(),
+    task: z.literal('regression'),
+    min: z.number(),
+    max: z.number(),
+    mean: z.number(),
+    std: z.number(),
+  }),
 ]);
 export type LabelProfile = z.infer<typeof labelProfileSchema>;
 
@@ -62,13 +69,28 @@ export type TableProfile = z.infer<typeof tableProfileSchema>;
 /** One input column's fitted transform; `width` output features each, in this order. */
 export const columnStepSchema = z.discriminatedUnion('kind', [
   /** (x, or `fill` when missing) - mean) / std. `fill` is the training mean or median. */
-  z.object({ name: z.string(), kind: z.literal('numeric'), fill: z.number(), mean: z.number(), std: z.number().positive() }),
+  z.object({
+    name: z.string(),
+    kind: z.literal('numeric'),
+    fill: z.number(),
+    mean: z.number(),
+    std: z.number().positive(),
+  }),
   /** Like numeric on days since 1970-01-01 UTC (one feature; calendar parts are not expanded). */
-  z.object({ name: z.string(), kind: z.literal('datetime'), fill: z.number(), mean: z.number(), std: z.number().positive() }),
+  z.object({
+    name: z.string(),
+    kind: z.literal('datetime'),
+    fill: z.number(),
+    mean: z.number(),
+    std: z.number().positive(),
+  }),
   /** 1 for a token in `trueTokens`, 0 for one in `falseTokens`, `fill` (training mode) when missing. */
   z.object({
-    name: z.string(), kind: z.literal('boolean'),
-    trueTokens: z.array(z.string()), falseTokens: z.array(z.string()), fill: z.union([z.literal(0), z.literal(1)]),
+    name: z.string(),
+    kind: z.literal('boolean'),
+    trueTokens: z.array(z.string()),
+    falseTokens: z.array(z.string()),
+    fill: z.union([z.literal(0), z.literal(1)]),
   }),
   /** One-hot over `categories`, then one slot for unknown or missing values. */
   z.object({ name: z.string(), kind: z.literal('categorical'), categories: z.array(z.string()).min(1) }),

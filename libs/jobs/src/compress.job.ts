@@ -1,9 +1,26 @@
-import { throwIfCancelled, type CompressJobData, type CompressProgress, type CompressResult, type JobHooks, type ModelVersionMeta } from '@tq/contracts';
-import { attachOnnx, compressVersion, trainedVersionOf, loadModelVersion, resolveDataset, type BackendInfo } from '@tq/ml';
+import {
+  throwIfCancelled,
+  type CompressJobData,
+  type CompressProgress,
+  type CompressResult,
+  type JobHooks,
+  type ModelVersionMeta,
+} from '@tq/contracts';
+import {
+  attachOnnx,
+  compressVersion,
+  trainedVersionOf,
+  loadModelVersion,
+  resolveDataset,
+  type BackendInfo,
+} from '@tq/ml';
 import type { DatasetStore, ModelRegistry } from '@tq/storage';
 
-
-export interface CompressDeps { registry: ModelRegistry; datasets: DatasetStore; backend: BackendInfo }
+export interface CompressDeps {
+  registry: ModelRegistry;
+  datasets: DatasetStore;
+  backend: BackendInfo;
+}
 
 /** Rows of the training data used to calibrate int8 activation scales. */
 const CALIBRATION_ROWS = 512;
@@ -12,25 +29,44 @@ const CALIBRATION_ROWS = 512;
  * Weight quantization as a new version (lineage: compressed from the source). uint8 also gets an
  * int8 ONNX graph, so the smaller model is faster to serve too, not only to store.
  */
-export async function compressJob(req: CompressJobData, deps: CompressDeps, hooks: JobHooks<CompressProgress>): Promise<CompressResult> {
+export async function compressJob(
+  req: CompressJobData,
+  deps: CompressDeps,
+  hooks: JobHooks<CompressProgress>,
+): Promise<CompressResult> {
   const dtype = req.quantize?.dtype ?? 'uint8';
   await hooks.onProgress({ stage: 'compressing', percent: 10 });
   throwIfCancelled(hooks.signal);
   // A retried job (its worker died after registering) finishes the version it made instead of adding another.
   const earlier = await trainedVersionOf(deps.registry, req.targetName ?? req.source.name, hooks.jobId);
   const made = earlier
-    ? { meta: earlier, bytesBefore: tfjsBytes(await deps.registry.getVersion(req.source)), bytesAfter: tfjsBytes(earlier) }
+    ? {
+        meta: earlier,
+        bytesBefore: tfjsBytes(await deps.registry.getVersion(req.source)),
+        bytesAfter: tfjsBytes(earlier),
+      }
     : await compressVersion(deps.registry, req.source, { dtype, targetName: req.targetName, jobId: hooks.jobId });
   const ref = { name: made.meta.name, version: made.meta.version };
   await hooks.onProgress({ stage: 'saving', percent: 80 });
   throwIfCancelled(hooks.signal);
   const { model } = await loadModelVersion(deps.registry, ref);
   try {
-    await attachOnnx(deps.registry, ref, model, dtype === 'uint8' ? { quantize: 'int8', calibration: await calibrationRows(deps, made.meta.lineage.parent) } : {});
+    await attachOnnx(
+      deps.registry,
+      ref,
+      model,
+      dtype === 'uint8' ? { quantize: 'int8', calibration: await calibrationRows(deps, made.meta.lineage.parent) } : {},
+    );
   } finally {
     model.dispose();
   }
-  return { model: ref, bytesBefore: made.bytesBefore, bytesAfter: made.bytesAfter, ratio: made.bytesBefore / Math.max(made.bytesAfter, 1), backend: deps.backend.name };
+  return {
+    model: ref,
+    bytesBefore: made.bytesBefore,
+    bytesAfter: made.bytesAfter,
+    ratio: made.bytesBefore / Math.max(made.bytesAfter, 1),
+    backend: deps.backend.name,
+  };
 }
 
 /** Bytes of the tfjs artifacts (what compression shrinks), the same measure compressVersion reports. */
@@ -39,10 +75,17 @@ function tfjsBytes(meta: ModelVersionMeta): number {
 }
 
 /** The first rows of the data the source was trained on, when its lineage still names that data. */
-async function calibrationRows(deps: CompressDeps, parent: { name: string; version: number } | undefined): Promise<Float32Array | undefined> {
+async function calibrationRows(
+  deps: CompressDeps,
+  parent: { name: string; version: number } | undefined,
+): Promise<Float32Array | undefined> {
   if (!parent) return undefined;
   const dataset = (await deps.registry.getVersion(parent)).lineage.dataset;
-  const ref = dataset?.builtin ? { builtin: dataset.builtin as 'mnist' | 'iris' } : dataset?.id ? { id: dataset.id } : undefined;
+  const ref = dataset?.builtin
+    ? { builtin: dataset.builtin as 'mnist' | 'iris' }
+    : dataset?.id
+      ? { id: dataset.id }
+      : undefined;
   if (!ref) return undefined; // int8 falls back to dynamic activation scales
   const data = await resolveDataset(ref, deps.datasets);
   return data.x.subarray(0, Math.min(data.rows, CALIBRATION_ROWS) * data.featureCount);

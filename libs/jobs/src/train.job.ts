@@ -1,23 +1,49 @@
 import type { Queue } from 'bullmq';
 import type Redis from 'ioredis';
-import { throwIfCancelled, type JobHooks, type TrainJobData, type TrainProgress, type TrainResult } from '@tq/contracts';
 import {
-  checkBudgets, fileCheckpoint, resolveDataset, startingModel, trainModel, trainResultOf, trainedVersionOf, writeModelArtifacts,
-  type BackendInfo, type Budgets,
+  throwIfCancelled,
+  type JobHooks,
+  type TrainJobData,
+  type TrainProgress,
+  type TrainResult,
+} from '@tq/contracts';
+import {
+  checkBudgets,
+  fileCheckpoint,
+  resolveDataset,
+  startingModel,
+  trainModel,
+  trainResultOf,
+  trainedVersionOf,
+  writeModelArtifacts,
+  type BackendInfo,
+  type Budgets,
 } from '@tq/ml';
 import { coordinateDistributedTraining } from '@tq/paramserver';
 import type { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
 
 export interface TrainDeps {
-  registry: ModelRegistry; datasets: DatasetStore; store: ArtifactStore; backend: BackendInfo;
+  registry: ModelRegistry;
+  datasets: DatasetStore;
+  store: ArtifactStore;
+  backend: BackendInfo;
   /** The same budgets the API checks at submission, checked again before anything is allocated. */
   budgets: Budgets;
 }
 /** A data-parallel run also needs Redis (the parameter server's channel), its key prefix and the child queues. */
-export interface DistributedTrainDeps extends TrainDeps { redis: Redis; keyPrefix: string; aggregateQueue: Queue; shardQueue: Queue }
+export interface DistributedTrainDeps extends TrainDeps {
+  redis: Redis;
+  keyPrefix: string;
+  aggregateQueue: Queue;
+  shardQueue: Queue;
+}
 
 /** The train job: local training, or the coordinator of a data-parallel run when `distributed` is set. */
-export async function trainJob(data: TrainJobData, deps: DistributedTrainDeps, hooks: JobHooks<TrainProgress>): Promise<TrainResult> {
+export async function trainJob(
+  data: TrainJobData,
+  deps: DistributedTrainDeps,
+  hooks: JobHooks<TrainProgress>,
+): Promise<TrainResult> {
   if (!data.distributed) return runTraining(data, deps, hooks);
   if (data.model.layers) checkBudgets({ layers: { spec: data.model.layers, field: 'model.layers' } }, deps.budgets);
   return coordinateDistributedTraining(data, deps, hooks);
@@ -29,7 +55,11 @@ export async function trainJob(data: TrainJobData, deps: DistributedTrainDeps, h
  * job id after a crash returns the version it already registered instead of adding a second one.
  * Cancellation is honoured between stages and between batches.
  */
-export async function runTraining(req: TrainJobData, deps: TrainDeps, hooks: JobHooks<TrainProgress>): Promise<TrainResult> {
+export async function runTraining(
+  req: TrainJobData,
+  deps: TrainDeps,
+  hooks: JobHooks<TrainProgress>,
+): Promise<TrainResult> {
   const done = await trainedVersionOf(deps.registry, req.model.name, hooks.jobId);
   if (done) return trainResultOf(done, deps.backend.name);
   await hooks.onProgress({ stage: 'loading', percent: 0 });
@@ -42,15 +72,31 @@ export async function runTraining(req: TrainJobData, deps: TrainDeps, hooks: Job
     throwIfCancelled(hooks.signal);
     const checkpoint = fileCheckpoint(deps.store, `train-${hooks.jobId}`);
     const trained = await trainModel({
-      model, data, fit: req.fit, onProgress: hooks.onProgress, shouldStop: () => hooks.signal.aborted, checkpoint,
+      model,
+      data,
+      fit: req.fit,
+      onProgress: hooks.onProgress,
+      shouldStop: () => hooks.signal.aborted,
+      checkpoint,
       modelField: req.model.from ? 'model.from' : 'model.layers',
     });
     await hooks.onProgress({ stage: 'saving', percent: 100, epoch: trained.epochs, epochs: req.fit.epochs });
     throwIfCancelled(hooks.signal);
-    const meta = await deps.registry.register(req.model.name, {
-      inputShape: data.inputShape, featureCount: data.featureCount, classes: data.classes, layers: req.model.layers,
-      metrics: trained.metrics, history: trained.history, lineage, backend: deps.backend.name, weightDtype: 'float32',
-    }, (dir) => writeModelArtifacts(model, dir, hooks.log));
+    const meta = await deps.registry.register(
+      req.model.name,
+      {
+        inputShape: data.inputShape,
+        featureCount: data.featureCount,
+        classes: data.classes,
+        layers: req.model.layers,
+        metrics: trained.metrics,
+        history: trained.history,
+        lineage,
+        backend: deps.backend.name,
+        weightDtype: 'float32',
+      },
+      (dir) => writeModelArtifacts(model, dir, hooks.log),
+    );
     await checkpoint.clear?.();
     const { samplesPerSec, epochs, resumedFromEpoch } = trained;
     return trainResultOf(meta, deps.backend.name, { samplesPerSec, epochs, resumedFromEpoch });

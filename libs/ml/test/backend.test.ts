@@ -14,7 +14,15 @@ import { fastKernelsInstalled, installFastKernels, uninstallFastKernels } from '
 const adamApply = (): unknown => Object.getOwnPropertyDescriptor(tf.AdamOptimizer.prototype, 'applyGradients')?.value;
 
 const NATIVE = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
-const WASM_FAST_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'AvgPoolGrad', 'TQFusedAdam'];
+const WASM_FAST_KERNELS = [
+  'BatchMatMul',
+  '_FusedMatMul',
+  'Conv2DBackpropFilter',
+  'Conv2DBackpropInput',
+  'MaxPoolGrad',
+  'AvgPoolGrad',
+  'TQFusedAdam',
+];
 
 /**
  * What this machine has, found apart from initBackend: whether each native package is installed
@@ -43,7 +51,10 @@ describe('initBackend', () => {
     const chosen = native.findIndex((n) => n.state === 'loads');
     const info = await initBackend();
     const tried = chosen === -1 ? native : native.slice(0, chosen);
-    assert.deepEqual(info.skipped.map((s) => s.provider), tried.map((n) => n.pkg));
+    assert.deepEqual(
+      info.skipped.map((s) => s.provider),
+      tried.map((n) => n.pkg),
+    );
     for (const [i, n] of tried.entries()) {
       const reason = info.skipped[i]!.reason;
       if (n.state === 'absent') assert.equal(reason, 'not installed');
@@ -51,11 +62,15 @@ describe('initBackend', () => {
     }
     if (chosen === -1) {
       assert.equal(info.name, 'wasm');
-      for (const k of WASM_FAST_KERNELS) assert.ok(info.fastKernels.includes(k), `${k} missing from ${info.fastKernels.join(', ')}`);
+      for (const k of WASM_FAST_KERNELS)
+        assert.ok(info.fastKernels.includes(k), `${k} missing from ${info.fastKernels.join(', ')}`);
       assert.ok(tf.getKernel('Conv2DBackpropFilter', 'wasm'), 'the filter gradient stock wasm lacks is registered');
       assert.deepEqual(installFastKernels('wasm'), info.fastKernels, 'installing twice changes nothing');
     } else {
-      assert.deepEqual([info.name, info.provider, info.gpu], ['tensorflow', native[chosen]!.pkg, native[chosen]!.pkg.endsWith('-gpu')]);
+      assert.deepEqual(
+        [info.name, info.provider, info.gpu],
+        ['tensorflow', native[chosen]!.pkg, native[chosen]!.pkg.endsWith('-gpu')],
+      );
       assert.deepEqual(info.fastKernels, [], 'native backends keep their own kernels');
     }
     assert.equal(tf.getBackend(), info.name);
@@ -65,14 +80,33 @@ describe('initBackend', () => {
 
   it('a conv net trains on wasm (conv → maxPool → conv → avgPool → dense), loss going down', async () => {
     await onWasm();
-    const model = tf.sequential({ layers: [
-      tf.layers.conv2d({ inputShape: [10, 10, 1], filters: 4, kernelSize: 3, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
-      tf.layers.maxPooling2d({ poolSize: 2 }),
-      tf.layers.conv2d({ filters: 6, kernelSize: 2, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
-      tf.layers.averagePooling2d({ poolSize: 2 }),
-      tf.layers.flatten(),
-      tf.layers.dense({ units: 2, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }),
-    ] });
+    const model = tf.sequential({
+      layers: [
+        tf.layers.conv2d({
+          inputShape: [10, 10, 1],
+          filters: 4,
+          kernelSize: 3,
+          activation: 'relu',
+          kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }),
+        }),
+        tf.layers.maxPooling2d({ poolSize: 2 }),
+        tf.layers.conv2d({
+          filters: 6,
+          kernelSize: 2,
+          strides: 2,
+          padding: 'same',
+          activation: 'relu',
+          kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }),
+        }),
+        tf.layers.averagePooling2d({ poolSize: 2 }),
+        tf.layers.flatten(),
+        tf.layers.dense({
+          units: 2,
+          activation: 'softmax',
+          kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }),
+        }),
+      ],
+    });
     // Class 1 images are bright on the left half, class 0 on the right.
     const x = tf.tidy(() => {
       const left = tf.concat([tf.ones([8, 10, 5, 1]), tf.zeros([8, 10, 5, 1])], 2);
@@ -85,13 +119,20 @@ describe('initBackend', () => {
     const before = tf.memory().numTensors;
     const dataBefore = tf.engine().backend.numDataIds();
     for (let step = 0; step < 30; step++) {
-      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x) as tf.Tensor), vars);
+      const { value, grads } = tf.variableGrads(
+        () => tf.losses.softmaxCrossEntropy(y, model.apply(x) as tf.Tensor),
+        vars,
+      );
       optimizer.applyGradients(grads);
       losses.push(value.dataSync()[0]!);
       tf.dispose([value, grads]);
     }
     assert.equal(tf.memory().numTensors, before + 2 * vars.length, 'only the Adam slots remain');
-    assert.equal(tf.engine().backend.numDataIds(), dataBefore + 2 * vars.length, 'a kernel left a temporary in the wasm heap');
+    assert.equal(
+      tf.engine().backend.numDataIds(),
+      dataBefore + 2 * vars.length,
+      'a kernel left a temporary in the wasm heap',
+    );
     assert.ok(losses[losses.length - 1]! < 0.5 * losses[0]!, `loss ${losses[0]} → ${losses[losses.length - 1]}`);
     tf.dispose([x, y]);
     optimizer.dispose();
@@ -124,7 +165,9 @@ describe('initBackend', () => {
       const broken = join(dir, 'tfjs-node.js');
       writeFileSync(broken, "throw new Error('libtensorflow.so.2: cannot open shared object file');");
       const hook = join(dir, 'hook.js');
-      writeFileSync(hook, `const Module = require('node:module');
+      writeFileSync(
+        hook,
+        `const Module = require('node:module');
         const resolve = Module._resolveFilename;
         Module._resolveFilename = function (request, ...rest) {
           if (request === '@tensorflow/tfjs-node-gpu') {
@@ -132,13 +175,20 @@ describe('initBackend', () => {
           }
           if (request === '@tensorflow/tfjs-node') return ${JSON.stringify(broken)};
           return resolve.call(this, request, ...rest);
-        };`);
+        };`,
+      );
       const script = `require(${JSON.stringify(join(__dirname, '../src/backend/backend.js'))}).initBackend(undefined, { warn: (m) => console.log('WARN ' + m) })
         .then((i) => console.log('INFO ' + JSON.stringify(i)));`;
       const run = spawnSync(process.execPath, ['--require', hook, '-e', script], { encoding: 'utf8' });
       assert.equal(run.status, 0, run.stderr);
-      assert.match(run.stdout, /WARN tfjs backend: @tensorflow\/tfjs-node is installed but unusable: libtensorflow\.so\.2: cannot open shared object file/);
-      const info = JSON.parse(/INFO (.*)/.exec(run.stdout)![1]!) as { name: string; skipped: { provider: string; reason: string }[] };
+      assert.match(
+        run.stdout,
+        /WARN tfjs backend: @tensorflow\/tfjs-node is installed but unusable: libtensorflow\.so\.2: cannot open shared object file/,
+      );
+      const info = JSON.parse(/INFO (.*)/.exec(run.stdout)![1]!) as {
+        name: string;
+        skipped: { provider: string; reason: string }[];
+      };
       assert.equal(info.name, 'wasm');
       assert.deepEqual(info.skipped, [
         { provider: '@tensorflow/tfjs-node-gpu', reason: 'not installed' },

@@ -7,14 +7,26 @@ import * as tf from '@tensorflow/tfjs';
 import { fitSchema } from '@tq/contracts';
 import { ArtifactStore, ModelRegistry, readModelArtifacts } from '@tq/storage';
 import {
-  buildModel, compressVersion, initBackend, loadBuiltinDataset, loadModelVersion, modelInputShape, quantizeArtifacts,
-  rowsToTensor, saveModelVersion, sliceRows, toFloat16Bits, trainModel,
+  buildModel,
+  compressVersion,
+  initBackend,
+  loadBuiltinDataset,
+  loadModelVersion,
+  modelInputShape,
+  quantizeArtifacts,
+  rowsToTensor,
+  saveModelVersion,
+  sliceRows,
+  toFloat16Bits,
+  trainModel,
 } from '@tq/ml';
 
 /** Decodes with tfjs's own reader: what stock tf.loadLayersModel will see. */
 function decodeOne(values: Float32Array, dtype: 'uint8' | 'uint16' | 'float16'): { back: Float32Array; scale: number } {
   const artifacts: tf.io.ModelArtifacts = {
-    modelTopology: {}, weightSpecs: [{ name: 'w', shape: [values.length], dtype: 'float32' }], weightData: values.slice().buffer,
+    modelTopology: {},
+    weightSpecs: [{ name: 'w', shape: [values.length], dtype: 'float32' }],
+    weightData: values.slice().buffer,
   };
   const q = quantizeArtifacts(artifacts, dtype);
   const t = tf.io.decodeWeights(q.weightData!, q.weightSpecs!)['w']!;
@@ -80,9 +92,18 @@ describe('compressVersion', () => {
       { type: 'dense' as const, units: 10, activation: 'softmax' as const },
     ];
     const model = buildModel(layers, { seed: 1 });
-    await trainModel({ model, data: train, fit: fitSchema.parse({ epochs: 2, batchSize: 64, learningRate: 0.003, validationSplit: 0, seed: 1 }) });
+    await trainModel({
+      model,
+      data: train,
+      fit: fitSchema.parse({ epochs: 2, batchSize: 64, learningRate: 0.003, validationSplit: 0, seed: 1 }),
+    });
     const source = await saveModelVersion(registry, 'digits', model, {
-      inputShape: [784], featureCount: 784, classes: mnist.classes, layers, lineage: { kind: 'trained', dataset: { builtin: 'mnist' } }, weightDtype: 'float32',
+      inputShape: [784],
+      featureCount: 784,
+      classes: mnist.classes,
+      layers,
+      lineage: { kind: 'trained', dataset: { builtin: 'mnist' } },
+      weightDtype: 'float32',
     });
     const x = rowsToTensor(test, 0, test.rows, modelInputShape(model));
     const original = model.predict(x, { batchSize: 1000 }) as tf.Tensor;
@@ -92,10 +113,20 @@ describe('compressVersion', () => {
 
     const measured: Record<string, { maxAbs: number; agree: number; ratio: number }> = {};
     for (const dtype of ['uint8', 'uint16', 'float16'] as const) {
-      const out = await compressVersion(registry, { name: 'digits', version: source.version }, { dtype, jobId: `job-${dtype}` });
+      const out = await compressVersion(
+        registry,
+        { name: 'digits', version: source.version },
+        { dtype, jobId: `job-${dtype}` },
+      );
       assert.equal(out.meta.name, 'digits');
       assert.equal(out.meta.weightDtype, dtype);
-      assert.deepEqual(out.meta.lineage, { kind: 'compressed', parent: { name: 'digits', version: 1 }, compression: { quantize: dtype }, jobId: `job-${dtype}`, dataset: { builtin: 'mnist' } });
+      assert.deepEqual(out.meta.lineage, {
+        kind: 'compressed',
+        parent: { name: 'digits', version: 1 },
+        compression: { quantize: dtype },
+        jobId: `job-${dtype}`,
+        dataset: { builtin: 'mnist' },
+      });
       assert.deepEqual(out.meta.classes, mnist.classes);
       assert.equal(out.bytesBefore, source.artifacts['model.json']! + source.artifacts['weights.bin']!);
       assert.ok(out.bytesAfter < out.bytesBefore);
@@ -111,7 +142,11 @@ describe('compressVersion', () => {
       for (let i = 0; i < p.length; i++) maxAbs = Math.max(maxAbs, Math.abs(qv[i]! - p[i]!));
       let agree = 0;
       for (let i = 0; i < origLabels.length; i++) if (origLabels[i] === qLabels[i]) agree++;
-      measured[dtype] = { maxAbs, agree: agree / origLabels.length, ratio: source.artifacts['weights.bin']! / out.meta.artifacts['weights.bin']! };
+      measured[dtype] = {
+        maxAbs,
+        agree: agree / origLabels.length,
+        ratio: source.artifacts['weights.bin']! / out.meta.artifacts['weights.bin']!,
+      };
       tf.dispose([q, ql]);
       loaded.dispose();
     }

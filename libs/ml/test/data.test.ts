@@ -4,7 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ArtifactStore, DatasetNotFoundError, DatasetStore } from '@tq/storage';
-import { resolveDataset, DatasetParseError, forEachCsvRow, loadBuiltinDataset, mulberry32, parseDatasetUpload, seededPermutation } from '@tq/ml';
+import {
+  resolveDataset,
+  DatasetParseError,
+  forEachCsvRow,
+  loadBuiltinDataset,
+  mulberry32,
+  parseDatasetUpload,
+  seededPermutation,
+} from '@tq/ml';
 
 const csv = (text: string, labelColumn = 'label', featureColumns?: string) =>
   parseDatasetUpload(Buffer.from(text), 'csv', { labelColumn, ...(featureColumns ? { featureColumns } : {}) });
@@ -27,13 +35,20 @@ describe('built-in datasets', () => {
     assert.deepEqual(d.inputShape, [28, 28, 1]);
     assert.equal(d.x.length, 10000 * 784);
     assert.deepEqual(d.classes, ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
-    let min = Infinity; let max = -Infinity;
-    for (const v of d.x) { if (v < min) min = v; if (v > max) max = v; }
+    let min = Infinity;
+    let max = -Infinity;
+    for (const v of d.x) {
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
     assert.equal(min, 0);
     assert.ok(max > 0.99 && max <= 1);
     const counts = new Array<number>(10).fill(0);
     for (const c of d.y) counts[c]!++;
-    assert.ok(counts.every((c) => c > 800), counts.join(','));
+    assert.ok(
+      counts.every((c) => c > 800),
+      counts.join(','),
+    );
     const tail = new Set(d.y.subarray(9000)); // the last 10% (validationSplit 0.1) holds every digit
     assert.equal(tail.size, 10);
     assert.equal(loadBuiltinDataset('mnist'), d);
@@ -44,9 +59,15 @@ describe('built-in datasets', () => {
     assert.equal(d.rows, 150);
     assert.equal(d.featureCount, 4);
     assert.deepEqual(d.classes, ['setosa', 'versicolor', 'virginica']);
-    assert.deepEqual([0, 1, 2].map((c) => d.y.filter((y) => y === c).length), [50, 50, 50]);
+    assert.deepEqual(
+      [0, 1, 2].map((c) => d.y.filter((y) => y === c).length),
+      [50, 50, 50],
+    );
     // The classic first row (5.1, 3.5, 1.4, 0.2) is a setosa wherever the fixed shuffle put it.
-    const r = [...Array(150).keys()].find((i) => d.x[i * 4] === Math.fround(5.1) && d.x[i * 4 + 1] === Math.fround(3.5) && d.x[i * 4 + 2] === Math.fround(1.4));
+    const r = [...Array(150).keys()].find(
+      (i) =>
+        d.x[i * 4] === Math.fround(5.1) && d.x[i * 4 + 1] === Math.fround(3.5) && d.x[i * 4 + 2] === Math.fround(1.4),
+    );
     assert.ok(r !== undefined);
     assert.equal(d.classes[d.y[r]!], 'setosa');
   });
@@ -55,7 +76,10 @@ describe('built-in datasets', () => {
 describe('seeded shuffle', () => {
   it('is a permutation, the same for the same seed and different for another', () => {
     const a = seededPermutation(1000, 7);
-    assert.deepEqual([...a].sort((x, y) => x - y), [...Array(1000).keys()]);
+    assert.deepEqual(
+      [...a].sort((x, y) => x - y),
+      [...Array(1000).keys()],
+    );
     assert.deepEqual(seededPermutation(1000, 7), a);
     assert.notDeepEqual(seededPermutation(1000, 8), a);
     const r = mulberry32(1);
@@ -70,7 +94,11 @@ describe('CSV', () => {
   it('splits quoted fields, doubled quotes, embedded newlines, CRLF and a BOM', () => {
     const rows: string[][] = [];
     forEachCsvRow('\uFEFFa,b,c\r\n"x,1","say ""hi""","two\nlines"\r\n\r\n,last,\n', (cells) => rows.push(cells));
-    assert.deepEqual(rows, [['a', 'b', 'c'], ['x,1', 'say "hi"', 'two\nlines'], ['', 'last', '']]);
+    assert.deepEqual(rows, [
+      ['a', 'b', 'c'],
+      ['x,1', 'say "hi"', 'two\nlines'],
+      ['', 'last', ''],
+    ]);
   });
 
   it('parses features and class names, classes in natural order', () => {
@@ -110,7 +138,9 @@ describe('CSV', () => {
 
 describe('JSONL', () => {
   it('parses objects with numeric or string labels and skips blank lines', () => {
-    const d = jsonl('{"a":1,"b":2,"label":"cat"}\r\n\n{"a":3.5,"b":"4","label":"dog","note":"extra"}\n{"b":6,"a":5,"label":"cat"}');
+    const d = jsonl(
+      '{"a":1,"b":2,"label":"cat"}\r\n\n{"a":3.5,"b":"4","label":"dog","note":"extra"}\n{"b":6,"a":5,"label":"cat"}',
+    );
     assert.deepEqual(d.classes, ['cat', 'dog']);
     assert.deepEqual([...d.x], [1, 2, 3.5, 4, 5, 6]);
     assert.deepEqual([...d.y], [0, 1, 0]);
@@ -136,7 +166,13 @@ describe('resolveDataset', () => {
       const store = new DatasetStore(new ArtifactStore(root));
       assert.equal(await resolveDataset({ builtin: 'iris' }, store), loadBuiltinDataset('iris'));
       const parsed = csv('x1,x2,label\n1,2,a\n3,4,b\n');
-      const info = await store.save(parsed, { name: 'up', format: 'csv', labelColumn: 'label', featureColumns: parsed.featureColumns!, bytes: 20 });
+      const info = await store.save(parsed, {
+        name: 'up',
+        format: 'csv',
+        labelColumn: 'label',
+        featureColumns: parsed.featureColumns!,
+        bytes: 20,
+      });
       const loaded = await resolveDataset({ id: info.id }, store);
       assert.deepEqual([...loaded.x], [1, 2, 3, 4]);
       assert.deepEqual(loaded.classes, ['a', 'b']);

@@ -7,8 +7,16 @@ import * as tf from '@tensorflow/tfjs';
 import type { ModelRef } from '@tq/contracts';
 import { ArtifactStore, fileSaveHandler, ModelRegistry } from '@tq/storage';
 import {
-  attachOnnx, cudaProviderInstalled, FeatureCountError, InferenceEngine, initBackend, mulberry32, ONNX_ARTIFACT, ONNX_INT8_ARTIFACT,
-  resolveExecutionProviders, toPredictions,
+  attachOnnx,
+  cudaProviderInstalled,
+  FeatureCountError,
+  InferenceEngine,
+  initBackend,
+  mulberry32,
+  ONNX_ARTIFACT,
+  ONNX_INT8_ARTIFACT,
+  resolveExecutionProviders,
+  toPredictions,
 } from '@tq/ml';
 
 const F = 6;
@@ -16,8 +24,22 @@ const CLASSES = ['a', 'b', 'c'];
 
 function makeModel(seed: number): tf.LayersModel {
   const m = tf.sequential();
-  m.add(tf.layers.dense({ units: 8, activation: 'relu', inputShape: [F], kernelInitializer: tf.initializers.glorotUniform({ seed }), biasInitializer: 'ones' }));
-  m.add(tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }));
+  m.add(
+    tf.layers.dense({
+      units: 8,
+      activation: 'relu',
+      inputShape: [F],
+      kernelInitializer: tf.initializers.glorotUniform({ seed }),
+      biasInitializer: 'ones',
+    }),
+  );
+  m.add(
+    tf.layers.dense({
+      units: 3,
+      activation: 'softmax',
+      kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }),
+    }),
+  );
   return m;
 }
 
@@ -42,12 +64,17 @@ describe('InferenceEngine', () => {
   async function register(name: string, seed: number): Promise<ModelRef> {
     const model = makeModel(seed);
     models.set(name, model);
-    const meta = await registry.register(name, { inputShape: [F], featureCount: F, classes: CLASSES, lineage: { kind: 'trained' }, weightDtype: 'float32' }, async (dir) => {
-      await model.save(fileSaveHandler(dir));
-    });
+    const meta = await registry.register(
+      name,
+      { inputShape: [F], featureCount: F, classes: CLASSES, lineage: { kind: 'trained' }, weightDtype: 'float32' },
+      async (dir) => {
+        await model.save(fileSaveHandler(dir));
+      },
+    );
     return { name: meta.name, version: meta.version };
   }
-  const expected = (name: string, rows: Float32Array, n: number) => tf.tidy(() => (models.get(name)!.predict(tf.tensor2d(rows, [n, F])) as tf.Tensor).dataSync() as Float32Array);
+  const expected = (name: string, rows: Float32Array, n: number) =>
+    tf.tidy(() => (models.get(name)!.predict(tf.tensor2d(rows, [n, F])) as tf.Tensor).dataSync() as Float32Array);
 
   before(async () => {
     await initBackend();
@@ -68,7 +95,10 @@ describe('InferenceEngine', () => {
     const rows = randomRows(50, 5);
     let ticks = 0;
     let spinning = true;
-    const spin = () => { ticks++; if (spinning) setImmediate(spin); };
+    const spin = () => {
+      ticks++;
+      if (spinning) setImmediate(spin);
+    };
     setImmediate(spin);
     const viaTfjs = await engine.predict({ name: 'alpha', version: 1 }, rows, 50, { batchSize: 7 });
     spinning = false;
@@ -92,7 +122,10 @@ describe('InferenceEngine', () => {
     const rows = randomRows(2000, 8);
     let ticks = 0;
     let spinning = true;
-    const spin = () => { ticks++; if (spinning) setImmediate(spin); };
+    const spin = () => {
+      ticks++;
+      if (spinning) setImmediate(spin);
+    };
     setImmediate(spin);
     await engine.predict({ name: 'beta', version: 1 }, rows, 2000, { batchSize: 1 }); // 2000 synchronous tfjs predicts
     spinning = false;
@@ -102,9 +135,15 @@ describe('InferenceEngine', () => {
 
   it('rejects rows of the wrong width with a typed error naming the feature count', async () => {
     const engine = new InferenceEngine({ registry, cacheSize: 2 });
-    await assert.rejects(engine.predict({ name: 'beta', version: 1 }, new Float32Array(F * 3 - 1), 3), (err: unknown) =>
-      err instanceof FeatureCountError && err.expectedFeatureCount === F && /takes 6 features/.test(err.message));
-    await assert.rejects(engine.predict({ name: 'nope', version: 1 }, new Float32Array(F), 1), /does not exist|no version/);
+    await assert.rejects(
+      engine.predict({ name: 'beta', version: 1 }, new Float32Array(F * 3 - 1), 3),
+      (err: unknown) =>
+        err instanceof FeatureCountError && err.expectedFeatureCount === F && /takes 6 features/.test(err.message),
+    );
+    await assert.rejects(
+      engine.predict({ name: 'nope', version: 1 }, new Float32Array(F), 1),
+      /does not exist|no version/,
+    );
     await engine.close();
     await assert.rejects(engine.predict({ name: 'beta', version: 1 }, new Float32Array(F), 1), /closed/);
   });
@@ -118,7 +157,10 @@ describe('InferenceEngine', () => {
     assert.deepEqual(engine.cached(), ['beta/1']);
     // beta runs 1000 one-row batches, yielding between them; gamma is loaded meanwhile and evicts it while in use.
     let betaDone = false;
-    const pending = engine.predict(beta, rows, 1000, { batchSize: 1 }).then((r) => { betaDone = true; return r; });
+    const pending = engine.predict(beta, rows, 1000, { batchSize: 1 }).then((r) => {
+      betaDone = true;
+      return r;
+    });
     const g = await engine.predict(gamma, rows, 1000);
     assert.equal(betaDone, false, 'beta finished before gamma evicted it: the test did not exercise eviction in use');
     assert.deepEqual(engine.cached(), ['gamma/1']);
@@ -157,12 +199,25 @@ describe('InferenceEngine', () => {
     assert.ok(d > 0 && d < 0.05, `int8 vs float max |diff| ${d}`);
     assert.ok(maxDiff(f.scores, expected('gamma', rows, 64)) <= 1e-5);
     await Promise.all([int8.close(), float.close()]);
-    await assert.rejects(attachOnnx(registry, { name: 'beta', version: 1 }, tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [F + 1] })] })), /takes 6 features/);
+    await assert.rejects(
+      attachOnnx(
+        registry,
+        { name: 'beta', version: 1 },
+        tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [F + 1] })] }),
+      ),
+      /takes 6 features/,
+    );
   });
 
   it('formats predictions with the top class and its label', () => {
     const scores = Float32Array.of(0.1, 0.7, 0.2, 0.5, 0.5, 0);
-    assert.deepEqual(toPredictions(scores, 3, CLASSES).map((p) => [p.classIndex, p.label]), [[1, 'b'], [0, 'a']]);
+    assert.deepEqual(
+      toPredictions(scores, 3, CLASSES).map((p) => [p.classIndex, p.label]),
+      [
+        [1, 'b'],
+        [0, 'a'],
+      ],
+    );
     assert.equal(toPredictions(scores, 3, [])[0]!.label, undefined);
     assert.ok(Math.abs(toPredictions(scores, 3)[0]!.scores[1]! - 0.7) < 1e-7);
     assert.throws(() => toPredictions(scores, 4), RangeError);

@@ -13,8 +13,15 @@ import { assertClose, on, rng, type Setup } from './kernels-helpers';
  * end-to-end check uses lr 1e-3 and 1e-4.
  */
 const STEPS = 6;
-type Slots = { accumulatedFirstMoment: { originalName: string; variable: tf.Variable }[]; accumulatedSecondMoment: { originalName: string; variable: tf.Variable }[] };
-interface Run { weights: Float32Array[]; slots: { name: string; data: Float32Array }[]; leaked: number }
+type Slots = {
+  accumulatedFirstMoment: { originalName: string; variable: tf.Variable }[];
+  accumulatedSecondMoment: { originalName: string; variable: tf.Variable }[];
+};
+interface Run {
+  weights: Float32Array[];
+  slots: { name: string; data: Float32Array }[];
+  leaked: number;
+}
 
 /** Runs STEPS Adam steps on `vars` with gradients from `gradsFor`, returning weights, slots and the tensor balance. */
 function adamRun(vars: tf.Variable[], lr: number, gradsFor: (step: number) => tf.NamedTensorMap): Run {
@@ -30,8 +37,10 @@ function adamRun(vars: tf.Variable[], lr: number, gradsFor: (step: number) => tf
   const slots = optimizer as unknown as Slots;
   const result = {
     weights: vars.map((v) => v.dataSync() as Float32Array),
-    slots: [...slots.accumulatedFirstMoment, ...slots.accumulatedSecondMoment]
-      .map((s) => ({ name: s.originalName.replace(/\d+/g, '#'), data: s.variable.dataSync() as Float32Array })),
+    slots: [...slots.accumulatedFirstMoment, ...slots.accumulatedSecondMoment].map((s) => ({
+      name: s.originalName.replace(/\d+/g, '#'),
+      data: s.variable.dataSync() as Float32Array,
+    })),
     leaked,
   };
   optimizer.dispose();
@@ -42,29 +51,43 @@ function randomGradients(seed: number, lr: number): Run {
   const r = rng(seed);
   const shapes = [[30, 17], [17], [17, 5], [5]];
   const vars = shapes.map((s) => tf.variable(tf.tensor(r.data(tf.util.sizeFromShape(s)), s)));
-  const run = adamRun(vars, lr, (step) => Object.fromEntries(vars.map((v, i) => {
-    // Gradients of mixed magnitudes, some exactly zero, as real layers produce.
-    const g = r.data(v.size).map((x, j) => ((j + step + i) % 7 === 0 ? 0 : x * 10 ** r.int(-4, 1)));
-    return [v.name, tf.tensor(g, v.shape)];
-  })));
+  const run = adamRun(vars, lr, (step) =>
+    Object.fromEntries(
+      vars.map((v, i) => {
+        // Gradients of mixed magnitudes, some exactly zero, as real layers produce.
+        const g = r.data(v.size).map((x, j) => ((j + step + i) % 7 === 0 ? 0 : x * 10 ** r.int(-4, 1)));
+        return [v.name, tf.tensor(g, v.shape)];
+      }),
+    ),
+  );
   tf.dispose(vars);
   return run;
 }
 
 function mlp(seed: number, lr: number): Run {
   const r = rng(seed);
-  const model = tf.sequential({ layers: [
-    tf.layers.dense({ units: 9, inputShape: [12], activation: 'relu' }),
-    tf.layers.dense({ units: 7, activation: 'relu' }),
-    tf.layers.dense({ units: 4, activation: 'softmax' }),
-  ] });
+  const model = tf.sequential({
+    layers: [
+      tf.layers.dense({ units: 9, inputShape: [12], activation: 'relu' }),
+      tf.layers.dense({ units: 7, activation: 'relu' }),
+      tf.layers.dense({ units: 4, activation: 'softmax' }),
+    ],
+  });
   model.setWeights(model.getWeights().map((w) => tf.tensor(r.data(w.size), w.shape)));
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const run = adamRun(vars, lr, () => tf.tidy(() => {
-    const x = tf.tensor(r.data(16 * 12), [16, 12]);
-    const y = tf.oneHot(tf.tensor1d(Array.from({ length: 16 }, () => r.int(0, 3)), 'int32'), 4);
-    return tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x) as tf.Tensor), vars).grads;
-  }));
+  const run = adamRun(vars, lr, () =>
+    tf.tidy(() => {
+      const x = tf.tensor(r.data(16 * 12), [16, 12]);
+      const y = tf.oneHot(
+        tf.tensor1d(
+          Array.from({ length: 16 }, () => r.int(0, 3)),
+          'int32',
+        ),
+        4,
+      );
+      return tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x) as tf.Tensor), vars).grads;
+    }),
+  );
   model.dispose();
   return run;
 }
@@ -72,7 +95,10 @@ function mlp(seed: number, lr: number): Run {
 function assertSameRun(got: Run, want: Run, tol: number, label: string): void {
   assert.equal(got.weights.length, want.weights.length);
   got.weights.forEach((w, i) => assertClose(w, want.weights[i]!, tol, `${label} weight ${i}`));
-  assert.deepEqual(got.slots.map((s) => s.name), want.slots.map((s) => s.name));
+  assert.deepEqual(
+    got.slots.map((s) => s.name),
+    want.slots.map((s) => s.name),
+  );
   got.slots.forEach((s, i) => assertClose(s.data, want.slots[i]!.data, tol, `${label} slot ${s.name}`));
   assert.equal(got.leaked, 0, `${label}: tensors left behind by the optimizer`);
 }
@@ -80,8 +106,16 @@ function assertSameRun(got: Run, want: Run, tol: number, label: string): void {
 describe('fused Adam', () => {
   for (const setup of ['wasm-fast', 'cpu-fast'] as const satisfies Setup[]) {
     it(`${setup}: same weights and slots as stock Adam for the same gradients`, async () => {
-      for (const [seed, lr] of [[31, 1e-3], [32, 0.05]] as const) {
-        assertSameRun(await on(setup, () => randomGradients(seed, lr)), await on('cpu-stock', () => randomGradients(seed, lr)), 1e-5, `seed ${seed} lr ${lr}`);
+      for (const [seed, lr] of [
+        [31, 1e-3],
+        [32, 0.05],
+      ] as const) {
+        assertSameRun(
+          await on(setup, () => randomGradients(seed, lr)),
+          await on('cpu-stock', () => randomGradients(seed, lr)),
+          1e-5,
+          `seed ${seed} lr ${lr}`,
+        );
       }
     });
   }

@@ -24,7 +24,10 @@ describe('bias and relu kernels', () => {
       const c = shape[shape.length - 1]!;
       // Mostly bias adds; some shapes the fast path must leave to the stock kernel.
       const other = i % 4 === 3 ? [shape[shape.length - 2]!, 1] : [c];
-      const inputs = { x: { data: r.data(tf.util.sizeFromShape(shape)), shape }, b: { data: r.data(tf.util.sizeFromShape(other)), shape: other } };
+      const inputs = {
+        x: { data: r.data(tf.util.sizeFromShape(shape)), shape },
+        b: { data: r.data(tf.util.sizeFromShape(other)), shape: other },
+      };
       const run = (t: Record<string, tf.Tensor>) => (i % 2 ? tf.add(t.x!, t.b!) : tf.add(t.b!, t.x!));
       const [want] = await on('cpu-stock', () => compute(inputs, run));
       const [got] = await on('wasm-fast', () => compute(inputs, run));
@@ -73,7 +76,9 @@ describe('bias and relu kernels', () => {
         const run = (t: Record<string, tf.Tensor>) => {
           const first = tf.grad((v: tf.Tensor) => tf.relu(v))(t.x!, t.dy);
           // d/dx of sum(relu'(x)·dy·x) exercises the gradient of the gradient kernel.
-          const second = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.grad((u: tf.Tensor) => tf.relu(u))(v, t.dy), v)))(t.x!);
+          const second = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.grad((u: tf.Tensor) => tf.relu(u))(v, t.dy), v)))(
+            t.x!,
+          );
           return [first, second];
         };
         const want = await on('cpu-stock', () => compute(inputs, run));

@@ -13,7 +13,14 @@ const CASES = 40;
 const TOL = 1e-4;
 
 type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
-interface Case { x: number[]; f: number[]; dy: number[]; strides: [number, number]; pad: Pad; rounding?: 'floor' | 'round' | 'ceil' }
+interface Case {
+  x: number[];
+  f: number[];
+  dy: number[];
+  strides: [number, number];
+  pad: Pad;
+  rounding?: 'floor' | 'round' | 'ceil';
+}
 
 type PadKind = 'same' | 'valid' | 'number' | 'explicit';
 
@@ -23,10 +30,26 @@ function randomCase(r: Rng, pads: readonly PadKind[] = ['same', 'valid', 'number
     const f = [r.int(1, 4), r.int(1, 4), x[3]!, r.int(1, 5)];
     const strides: [number, number] = [r.int(1, 3), r.int(1, 3)];
     const kind = r.pick(pads);
-    const pad: Pad = kind === 'number' ? r.int(0, 2)
-      : kind === 'explicit' ? [[0, 0], [r.int(0, 2), r.int(0, 2)], [r.int(0, 2), r.int(0, 2)], [0, 0]] : kind;
+    const pad: Pad =
+      kind === 'number'
+        ? r.int(0, 2)
+        : kind === 'explicit'
+          ? [
+              [0, 0],
+              [r.int(0, 2), r.int(0, 2)],
+              [r.int(0, 2), r.int(0, 2)],
+              [0, 0],
+            ]
+          : kind;
     const rounding = kind === 'number' ? r.pick(['floor', 'round', 'ceil'] as const) : undefined;
-    const info = tf.backend_util.computeConv2DInfo(x as Case['x'] & [number, number, number, number], f as [number, number, number, number], strides, 1, pad, rounding);
+    const info = tf.backend_util.computeConv2DInfo(
+      x as Case['x'] & [number, number, number, number],
+      f as [number, number, number, number],
+      strides,
+      1,
+      pad,
+      rounding,
+    );
     if (info.outHeight >= 1 && info.outWidth >= 1) return { x, f, dy: info.outShape, strides, pad, rounding };
   }
 }
@@ -34,15 +57,24 @@ function randomCase(r: Rng, pads: readonly PadKind[] = ['same', 'valid', 'number
 function data(r: Rng, c: Case) {
   const size = tf.util.sizeFromShape;
   return {
-    x: { data: r.data(size(c.x)), shape: c.x }, f: { data: r.data(size(c.f)), shape: c.f }, dy: { data: r.data(size(c.dy)), shape: c.dy },
+    x: { data: r.data(size(c.x)), shape: c.x },
+    f: { data: r.data(size(c.f)), shape: c.f },
+    dy: { data: r.data(size(c.dy)), shape: c.dy },
   };
 }
 
 function kernels(c: Case) {
-  const attrs: tf.NamedAttrMap = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', ...(c.rounding ? { dimRoundingMode: c.rounding } : {}) };
+  const attrs: tf.NamedAttrMap = {
+    strides: c.strides,
+    pad: c.pad,
+    dataFormat: 'NHWC',
+    ...(c.rounding ? { dimRoundingMode: c.rounding } : {}),
+  };
   return (t: Record<string, tf.Tensor>) => [
     tf.engine().runKernel('Conv2DBackpropFilter', { x: t.x!, dy: t.dy! }, { ...attrs, filterShape: c.f }) as tf.Tensor,
-    tf.engine().runKernel('Conv2DBackpropInput', { dy: t.dy!, filter: t.f! }, { ...attrs, inputShape: c.x }) as tf.Tensor,
+    tf
+      .engine()
+      .runKernel('Conv2DBackpropInput', { dy: t.dy!, filter: t.f! }, { ...attrs, inputShape: c.x }) as tf.Tensor,
   ];
 }
 
@@ -71,9 +103,18 @@ describe('fast conv2d backprop kernels match the cpu reference', () => {
       const c = randomCase(r, ['same', 'valid', 'explicit']);
       const inputs = { ...data(r, c), bias: { data: r.data(c.f[3]!), shape: [c.f[3]!] } };
       // The fused conv (bias + relu) is what tf.layers.conv2d runs; its gradient calls both kernels.
-      const run = (t: Record<string, tf.Tensor>) => tf.grads((x: tf.Tensor, f: tf.Tensor) => tf.fused.conv2d({
-        x: x as tf.Tensor4D, filter: f as tf.Tensor4D, strides: c.strides, pad: c.pad, dimRoundingMode: c.rounding, bias: t.bias, activation: 'relu',
-      }))([t.x!, t.f!], t.dy);
+      const run = (t: Record<string, tf.Tensor>) =>
+        tf.grads((x: tf.Tensor, f: tf.Tensor) =>
+          tf.fused.conv2d({
+            x: x as tf.Tensor4D,
+            filter: f as tf.Tensor4D,
+            strides: c.strides,
+            pad: c.pad,
+            dimRoundingMode: c.rounding,
+            bias: t.bias,
+            activation: 'relu',
+          }),
+        )([t.x!, t.f!], t.dy);
       const want = await on('cpu-stock', () => compute(inputs, run));
       const got = await on('wasm-fast', () => compute(inputs, run));
       const label = `x[${c.x}] f[${c.f}] strides ${c.strides} pad ${JSON.stringify(c.pad)} ${c.rounding ?? ''}`;
@@ -84,10 +125,25 @@ describe('fast conv2d backprop kernels match the cpu reference', () => {
 
   it('says what is unsupported: NCHW on wasm, and (tfjs itself) dilated conv gradients', async () => {
     await on('wasm-fast', () => {
-      const x = tf.zeros([1, 2, 5, 5]), dy = tf.zeros([1, 3, 3, 3]);
-      assert.throws(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'valid', dataFormat: 'NCHW', filterShape: [3, 3, 2, 3] }), /NHWC.*NCHW/);
-      const x4 = tf.ones([1, 7, 7, 1]) as tf.Tensor4D, f4 = tf.ones([3, 3, 1, 1]) as tf.Tensor4D;
-      assert.throws(() => tf.grad((f: tf.Tensor) => tf.conv2d(x4, f as tf.Tensor4D, 1, 'valid', 'NHWC', 2))(f4), /dilation/);
+      const x = tf.zeros([1, 2, 5, 5]),
+        dy = tf.zeros([1, 3, 3, 3]);
+      assert.throws(
+        () =>
+          tf
+            .engine()
+            .runKernel(
+              'Conv2DBackpropFilter',
+              { x, dy },
+              { strides: 1, pad: 'valid', dataFormat: 'NCHW', filterShape: [3, 3, 2, 3] },
+            ),
+        /NHWC.*NCHW/,
+      );
+      const x4 = tf.ones([1, 7, 7, 1]) as tf.Tensor4D,
+        f4 = tf.ones([3, 3, 1, 1]) as tf.Tensor4D;
+      assert.throws(
+        () => tf.grad((f: tf.Tensor) => tf.conv2d(x4, f as tf.Tensor4D, 1, 'valid', 'NHWC', 2))(f4),
+        /dilation/,
+      );
       tf.dispose([x, dy, x4, f4]);
     });
   });

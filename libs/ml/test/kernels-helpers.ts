@@ -43,7 +43,10 @@ export function rng(seed: number): Rng {
 }
 
 /** Runs fn on fresh tensors built from `inputs` and returns the outputs' data, disposing everything. */
-export function compute(inputs: Record<string, { data: Float32Array; shape: number[] }>, fn: (t: Record<string, tf.Tensor>) => tf.Tensor | tf.Tensor[]): Float32Array[] {
+export function compute(
+  inputs: Record<string, { data: Float32Array; shape: number[] }>,
+  fn: (t: Record<string, tf.Tensor>) => tf.Tensor | tf.Tensor[],
+): Float32Array[] {
   return tf.tidy(() => {
     const ts: Record<string, tf.Tensor> = {};
     for (const [k, v] of Object.entries(inputs)) ts[k] = tf.tensor(v.data, v.shape, 'float32');
@@ -63,6 +66,7 @@ export function assertClose(got: Float32Array, want: Float32Array, tol: number, 
   const bound = tol * (1 + scale);
   for (let i = 0; i < want.length; i++) {
     const d = Math.abs(got[i]! - want[i]!);
-    if (!(d <= bound)) assert.fail(`${label}: element ${i} is ${got[i]}, reference ${want[i]} (|diff| ${d} > ${bound})`);
+    if (!(d <= bound))
+      assert.fail(`${label}: element ${i} is ${got[i]}, reference ${want[i]} (|diff| ${d} > ${bound})`);
   }
 }

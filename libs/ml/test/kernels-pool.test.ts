@@ -18,7 +18,14 @@ const CASES = 40;
 const TOL = 1e-5;
 
 type PadKind = 'same' | 'valid' | 'number';
-interface Case { x: number[]; size: [number, number]; strides: [number, number]; pad: 'same' | 'valid' | number; rounding?: 'floor' | 'round' | 'ceil'; dy: number[] }
+interface Case {
+  x: number[];
+  size: [number, number];
+  strides: [number, number];
+  pad: 'same' | 'valid' | number;
+  rounding?: 'floor' | 'round' | 'ceil';
+  dy: number[];
+}
 
 function randomCase(r: Rng, pads: readonly PadKind[]): Case {
   for (;;) {
@@ -31,8 +38,10 @@ function randomCase(r: Rng, pads: readonly PadKind[]): Case {
     if (typeof pad === 'number' && (pad >= size[0] || pad >= size[1])) continue; // windows wholly in padding
     const info = tf.backend_util.computePool2DInfo(x, size, strides, 1, pad, rounding);
     // Every window must hold an input element ('ceil' can add windows wholly in the padding).
-    const lastRow = (info.outHeight - 1) * info.strideHeight - info.padInfo.top, lastCol = (info.outWidth - 1) * info.strideWidth - info.padInfo.left;
-    if (info.outHeight >= 1 && info.outWidth >= 1 && lastRow < x[1] && lastCol < x[2]) return { x, size, strides, pad, rounding, dy: info.outShape };
+    const lastRow = (info.outHeight - 1) * info.strideHeight - info.padInfo.top,
+      lastCol = (info.outWidth - 1) * info.strideWidth - info.padInfo.left;
+    if (info.outHeight >= 1 && info.outWidth >= 1 && lastRow < x[1] && lastCol < x[2])
+      return { x, size, strides, pad, rounding, dy: info.outShape };
   }
 }
 
@@ -46,12 +55,19 @@ const label = (c: Case) => `x[${c.x}] size ${c.size} strides ${c.strides} pad ${
 
 /** The kernel itself, attrs complete (output is unused by both implementations). */
 const kernel = (name: 'MaxPoolGrad' | 'AvgPoolGrad', c: Case) => (t: Record<string, tf.Tensor>) => {
-  const attrs: tf.NamedAttrMap = { filterSize: c.size, strides: c.strides, pad: c.pad, ...(c.rounding ? { dimRoundingMode: c.rounding } : {}) };
+  const attrs: tf.NamedAttrMap = {
+    filterSize: c.size,
+    strides: c.strides,
+    pad: c.pad,
+    ...(c.rounding ? { dimRoundingMode: c.rounding } : {}),
+  };
   return tf.engine().runKernel(name, { dy: t.dy!, input: t.x!, output: tf.zerosLike(t.dy!) }, attrs) as tf.Tensor;
 };
 /** The gradient path training takes (tfjs' MaxPool/AvgPool gradient functions). */
-const viaGrad = (kind: 'max' | 'avg', c: Case) => (t: Record<string, tf.Tensor>) => tf.grad((x: tf.Tensor) =>
-  (kind === 'max' ? tf.maxPool : tf.avgPool)(x as tf.Tensor4D, c.size, c.strides, c.pad, c.rounding))(t.x!, t.dy);
+const viaGrad = (kind: 'max' | 'avg', c: Case) => (t: Record<string, tf.Tensor>) =>
+  tf.grad((x: tf.Tensor) =>
+    (kind === 'max' ? tf.maxPool : tf.avgPool)(x as tf.Tensor4D, c.size, c.strides, c.pad, c.rounding),
+  )(t.x!, t.dy);
 
 async function kernelVsStock(setup: Setup, seed: number, name: 'MaxPoolGrad' | 'AvgPoolGrad'): Promise<void> {
   const r = rng(seed);
@@ -66,8 +82,10 @@ async function kernelVsStock(setup: Setup, seed: number, name: 'MaxPoolGrad' | '
 
 describe('fast pooling gradients', () => {
   for (const setup of ['wasm-fast', 'cpu-fast'] as const) {
-    it(`${setup}: MaxPoolGrad matches cpu stock on ${CASES} random cases (half with ties)`, () => kernelVsStock(setup, 21, 'MaxPoolGrad'));
-    it(`${setup}: AvgPoolGrad matches cpu stock on ${CASES} random 'valid' cases`, () => kernelVsStock(setup, 22, 'AvgPoolGrad'));
+    it(`${setup}: MaxPoolGrad matches cpu stock on ${CASES} random cases (half with ties)`, () =>
+      kernelVsStock(setup, 21, 'MaxPoolGrad'));
+    it(`${setup}: AvgPoolGrad matches cpu stock on ${CASES} random 'valid' cases`, () =>
+      kernelVsStock(setup, 22, 'AvgPoolGrad'));
   }
 
   it('wasm: tf.grad through maxPool / avgPool (same, valid) matches cpu stock', async () => {
@@ -83,17 +101,25 @@ describe('fast pooling gradients', () => {
   });
 
   // wasm: 'same' only, as tfjs-wasm's own forward pools mishandle numeric pads (outside these kernels).
-  for (const [setup, pads] of [['cpu-fast', ['same', 'number']], ['wasm-fast', ['same']]] as const) {
+  for (const [setup, pads] of [
+    ['cpu-fast', ['same', 'number']],
+    ['wasm-fast', ['same']],
+  ] as const) {
     it(`${setup}: AvgPoolGrad is the adjoint of avgPool where windows overlap padding (${pads.join(', ')})`, async () => {
       const r = rng(23);
       for (let i = 0; i < CASES; i++) {
         const c = randomCase(r, pads);
         const data = inputs(r, c, false);
-        const [lhs, rhs] = await on(setup, () => compute(data, (t) => [
-          tf.sum(tf.mul(tf.avgPool(t.x! as tf.Tensor4D, c.size, c.strides, c.pad, c.rounding), t.dy!)),
-          tf.sum(tf.mul(t.x!, viaGrad('avg', c)(t))),
-        ]));
-        assert.ok(Math.abs(lhs![0]! - rhs![0]!) <= 1e-4 * (1 + Math.abs(lhs![0]!)), `${label(c)}: <pool(x),dy> ${lhs![0]} vs <x,grad(dy)> ${rhs![0]}`);
+        const [lhs, rhs] = await on(setup, () =>
+          compute(data, (t) => [
+            tf.sum(tf.mul(tf.avgPool(t.x! as tf.Tensor4D, c.size, c.strides, c.pad, c.rounding), t.dy!)),
+            tf.sum(tf.mul(t.x!, viaGrad('avg', c)(t))),
+          ]),
+        );
+        assert.ok(
+          Math.abs(lhs![0]! - rhs![0]!) <= 1e-4 * (1 + Math.abs(lhs![0]!)),
+          `${label(c)}: <pool(x),dy> ${lhs![0]} vs <x,grad(dy)> ${rhs![0]}`,
+        );
       }
     });
   }

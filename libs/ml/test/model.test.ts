@@ -6,7 +6,16 @@ import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { activationLayerSchema, LAYER_TYPES, type LayerSpec } from '@tq/contracts';
 import { ArtifactStore, ModelNotFoundError, ModelRegistry } from '@tq/storage';
-import { buildModel, checkModelFitsData, inferShapes, initBackend, loadModelVersion, ModelSpecError, rowsToTensor, saveModelVersion } from '@tq/ml';
+import {
+  buildModel,
+  checkModelFitsData,
+  inferShapes,
+  initBackend,
+  loadModelVersion,
+  ModelSpecError,
+  rowsToTensor,
+  saveModelVersion,
+} from '@tq/ml';
 
 const cnn: LayerSpec[] = [
   { type: 'reshape', targetShape: [8, 8, 1], inputShape: [64] },
@@ -40,7 +49,9 @@ describe('buildModel', () => {
     const base = tf.memory().numTensors;
     const model = buildModel(cnn, { seed: 3 });
     const shapes = inferShapes(cnn);
-    model.layers.forEach((layer, i) => assert.deepEqual((layer.outputShape as number[]).slice(1), shapes[i], `layer ${i} ${layer.getClassName()}`));
+    model.layers.forEach((layer, i) =>
+      assert.deepEqual((layer.outputShape as number[]).slice(1), shapes[i], `layer ${i} ${layer.getClassName()}`),
+    );
     assert.deepEqual(shapes.at(-1), [3]);
     const x = tf.randomUniform([5, 64], 0, 1, 'float32', 1);
     const p = model.predict(x) as tf.Tensor;
@@ -54,7 +65,13 @@ describe('buildModel', () => {
 
   it('accepts every activation of the contract', () => {
     for (const activation of activationLayerSchema.shape.activation.options) {
-      const m = buildModel([{ type: 'dense', units: 2, activation, inputShape: [3] }, { type: 'activation', activation: 'softmax' }], { seed: 1 });
+      const m = buildModel(
+        [
+          { type: 'dense', units: 2, activation, inputShape: [3] },
+          { type: 'activation', activation: 'softmax' },
+        ],
+        { seed: 1 },
+      );
       const out = m.predict(tf.ones([1, 3])) as tf.Tensor;
       assert.ok(out.dataSync().every(Number.isFinite), activation);
       out.dispose();
@@ -69,24 +86,104 @@ describe('buildModel', () => {
     assert.deepEqual(weightsOf(a), weightsOf(b));
     assert.notDeepEqual(weightsOf(a), weightsOf(c));
     // Layers get different seeds from each other: two equal dense layers do not start equal.
-    const twin = buildModel([{ type: 'dense', units: 4, inputShape: [4] }, { type: 'dense', units: 4, activation: 'softmax' }], { seed: 1 });
+    const twin = buildModel(
+      [
+        { type: 'dense', units: 4, inputShape: [4] },
+        { type: 'dense', units: 4, activation: 'softmax' },
+      ],
+      { seed: 1 },
+    );
     const [k1, , k2] = weightsOf(twin);
     assert.notDeepEqual(k1, k2);
     [a, b, c, twin].forEach((m) => m.dispose());
   });
 
   it('names the field of shape mistakes', () => {
-    const dense = (units: number, extra: Partial<LayerSpec> = {}): LayerSpec => ({ type: 'dense', units, activation: 'softmax', ...extra } as LayerSpec);
-    specError(() => buildModel([{ type: 'reshape', targetShape: [28, 28, 1], inputShape: [100] }, { type: 'flatten' }, dense(2)], { seed: 1 }), 'model.layers.0.targetShape', /784 values .* holds 100/);
-    specError(() => buildModel([{ type: 'reshape', targetShape: [4, 4, 1], inputShape: [16] }, { type: 'conv2d', filters: 2, kernelSize: 5 }, { type: 'flatten' }, dense(2)], { seed: 1 }), 'model.layers.1.kernelSize', /5x5 is larger than its 4x4 input/);
-    specError(() => buildModel([{ type: 'reshape', targetShape: [3, 3, 1], inputShape: [9] }, { type: 'maxPooling2d', poolSize: 4 }, { type: 'flatten' }, dense(2)], { seed: 1 }), 'model.layers.1.poolSize', /larger/);
-    specError(() => buildModel([{ type: 'conv2d', filters: 2, kernelSize: 3, inputShape: [784] }, { type: 'flatten' }, dense(2)], { seed: 1 }), 'model.layers.0', /\[height, width, channels\].*reshape/);
-    specError(() => buildModel([{ type: 'reshape', targetShape: [8, 8, 1], inputShape: [64] }, { type: 'conv2d', filters: 2, kernelSize: 3, strides: 2, dilationRate: 2 }, { type: 'flatten' }, dense(2)], { seed: 1 }), 'model.layers.1.dilationRate', /strides 1/);
-    specError(() => buildModel([{ type: 'reshape', targetShape: [4, 4, 1], inputShape: [16] }, dense(2)], { seed: 1 }), 'model.layers.1', /outputs \[4, 4, 2\].*flatten/);
-    specError(() => buildModel([{ type: 'dense', units: 3, inputShape: [4] }], { seed: 1 }), 'model.layers.0.activation', /softmax/);
-    specError(() => buildModel([{ type: 'dense', units: 3 }, dense(2)], { seed: 1 }), 'model.layers.0.inputShape', /must declare/);
-    specError(() => buildModel([{ type: 'dense', units: 3, inputShape: [4], name: 'a' }, dense(2, { name: 'a' })], { seed: 1 }), 'model.layers.1.name', /two layers/);
-    specError(() => buildModel([{ type: 'dense', units: 3, inputShape: [4] }, dense(2, { inputShape: [5] })], { seed: 1 }), 'model.layers.1.inputShape', /receives \[3\]/);
+    const dense = (units: number, extra: Partial<LayerSpec> = {}): LayerSpec =>
+      ({ type: 'dense', units, activation: 'softmax', ...extra }) as LayerSpec;
+    specError(
+      () =>
+        buildModel([{ type: 'reshape', targetShape: [28, 28, 1], inputShape: [100] }, { type: 'flatten' }, dense(2)], {
+          seed: 1,
+        }),
+      'model.layers.0.targetShape',
+      /784 values .* holds 100/,
+    );
+    specError(
+      () =>
+        buildModel(
+          [
+            { type: 'reshape', targetShape: [4, 4, 1], inputShape: [16] },
+            { type: 'conv2d', filters: 2, kernelSize: 5 },
+            { type: 'flatten' },
+            dense(2),
+          ],
+          { seed: 1 },
+        ),
+      'model.layers.1.kernelSize',
+      /5x5 is larger than its 4x4 input/,
+    );
+    specError(
+      () =>
+        buildModel(
+          [
+            { type: 'reshape', targetShape: [3, 3, 1], inputShape: [9] },
+            { type: 'maxPooling2d', poolSize: 4 },
+            { type: 'flatten' },
+            dense(2),
+          ],
+          { seed: 1 },
+        ),
+      'model.layers.1.poolSize',
+      /larger/,
+    );
+    specError(
+      () =>
+        buildModel([{ type: 'conv2d', filters: 2, kernelSize: 3, inputShape: [784] }, { type: 'flatten' }, dense(2)], {
+          seed: 1,
+        }),
+      'model.layers.0',
+      /\[height, width, channels\].*reshape/,
+    );
+    specError(
+      () =>
+        buildModel(
+          [
+            { type: 'reshape', targetShape: [8, 8, 1], inputShape: [64] },
+            { type: 'conv2d', filters: 2, kernelSize: 3, strides: 2, dilationRate: 2 },
+            { type: 'flatten' },
+            dense(2),
+          ],
+          { seed: 1 },
+        ),
+      'model.layers.1.dilationRate',
+      /strides 1/,
+    );
+    specError(
+      () => buildModel([{ type: 'reshape', targetShape: [4, 4, 1], inputShape: [16] }, dense(2)], { seed: 1 }),
+      'model.layers.1',
+      /outputs \[4, 4, 2\].*flatten/,
+    );
+    specError(
+      () => buildModel([{ type: 'dense', units: 3, inputShape: [4] }], { seed: 1 }),
+      'model.layers.0.activation',
+      /softmax/,
+    );
+    specError(
+      () => buildModel([{ type: 'dense', units: 3 }, dense(2)], { seed: 1 }),
+      'model.layers.0.inputShape',
+      /must declare/,
+    );
+    specError(
+      () => buildModel([{ type: 'dense', units: 3, inputShape: [4], name: 'a' }, dense(2, { name: 'a' })], { seed: 1 }),
+      'model.layers.1.name',
+      /two layers/,
+    );
+    specError(
+      () => buildModel([{ type: 'dense', units: 3, inputShape: [4] }, dense(2, { inputShape: [5] })], { seed: 1 }),
+      'model.layers.1.inputShape',
+      /receives \[3\]/,
+    );
   });
 });
 
@@ -94,12 +191,31 @@ describe('checkModelFitsData and rowsToTensor', () => {
   before(() => initBackend());
 
   it('accepts an image model on flat rows of the same size and names the field of a mismatch', () => {
-    const model = buildModel([{ type: 'conv2d', filters: 2, kernelSize: 3, inputShape: [28, 28, 1] }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }], { seed: 1 });
+    const model = buildModel(
+      [
+        { type: 'conv2d', filters: 2, kernelSize: 3, inputShape: [28, 28, 1] },
+        { type: 'flatten' },
+        { type: 'dense', units: 10, activation: 'softmax' },
+      ],
+      { seed: 1 },
+    );
     const digits = { featureCount: 784, classes: [...'0123456789'] };
     checkModelFitsData(model, digits);
-    specError(() => checkModelFitsData(model, { featureCount: 4, classes: digits.classes }), 'model.layers.0.inputShape', /\[28, 28, 1\] \(784 values per row\).* 4 features/);
-    specError(() => checkModelFitsData(model, { featureCount: 784, classes: ['a', 'b', 'c'] }), 'model.layers.2.units', /10 units .* 3 classes/);
-    specError(() => checkModelFitsData(model, { featureCount: 784, classes: ['a'] }, 'model.from'), 'model.from', /10 units/);
+    specError(
+      () => checkModelFitsData(model, { featureCount: 4, classes: digits.classes }),
+      'model.layers.0.inputShape',
+      /\[28, 28, 1\] \(784 values per row\).* 4 features/,
+    );
+    specError(
+      () => checkModelFitsData(model, { featureCount: 784, classes: ['a', 'b', 'c'] }),
+      'model.layers.2.units',
+      /10 units .* 3 classes/,
+    );
+    specError(
+      () => checkModelFitsData(model, { featureCount: 784, classes: ['a'] }, 'model.from'),
+      'model.from',
+      /10 units/,
+    );
     model.dispose();
   });
 
@@ -128,11 +244,19 @@ describe('saveModelVersion / loadModelVersion', () => {
   it('registers a version and loads it back with the same predictions', async () => {
     const model = buildModel(cnn, { seed: 5 });
     const meta = await saveModelVersion(registry, 'shapes', model, {
-      inputShape: [64], featureCount: 64, classes: ['a', 'b', 'c'], layers: cnn, lineage: { kind: 'trained', dataset: { builtin: 'iris' } }, weightDtype: 'float32',
+      inputShape: [64],
+      featureCount: 64,
+      classes: ['a', 'b', 'c'],
+      layers: cnn,
+      lineage: { kind: 'trained', dataset: { builtin: 'iris' } },
+      weightDtype: 'float32',
     });
     assert.equal(meta.version, 1);
     assert.ok(meta.artifacts['model.json']! > 0);
-    assert.equal(meta.artifacts['weights.bin'], model.getWeights().reduce((n, w) => n + w.size * 4, 0));
+    assert.equal(
+      meta.artifacts['weights.bin'],
+      model.getWeights().reduce((n, w) => n + w.size * 4, 0),
+    );
     const base = tf.memory().numTensors;
     const { model: loaded, meta: loadedMeta } = await loadModelVersion(registry, { name: 'shapes', version: 1 });
     assert.deepEqual(loadedMeta, meta);

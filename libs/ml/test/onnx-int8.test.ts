@@ -11,9 +11,13 @@ const TRAIN = 8000;
 const F = 784;
 
 async function run(bytes: Uint8Array, x: Float32Array, rows: number, optimizedPath?: string): Promise<Float32Array> {
-  const session = await ort.InferenceSession.create(bytes, optimizedPath ? { optimizedModelFilePath: optimizedPath, logSeverityLevel: 3 } : {});
+  const session = await ort.InferenceSession.create(
+    bytes,
+    optimizedPath ? { optimizedModelFilePath: optimizedPath, logSeverityLevel: 3 } : {},
+  );
   try {
-    return (await session.run({ input: new ort.Tensor('float32', x, [rows, x.length / rows]) })).output!.data as Float32Array;
+    return (await session.run({ input: new ort.Tensor('float32', x, [rows, x.length / rows]) })).output!
+      .data as Float32Array;
   } finally {
     await session.release();
   }
@@ -39,12 +43,30 @@ describe('exportOnnx int8: quantized compute, accuracy within 1 point of float32
     dir = await mkdtemp(join(tmpdir(), 'tq-onnx-int8-'));
     // A quick MNIST MLP trained here: the real thing, small enough for a few seconds on wasm.
     model = tf.sequential();
-    model.add(tf.layers.dense({ units: 64, activation: 'relu', inputShape: [F], kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }));
-    model.add(tf.layers.dense({ units: 32, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }));
-    model.add(tf.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }));
+    model.add(
+      tf.layers.dense({
+        units: 64,
+        activation: 'relu',
+        inputShape: [F],
+        kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }),
+      }),
+    );
+    model.add(
+      tf.layers.dense({ units: 32, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
+    );
+    model.add(
+      tf.layers.dense({
+        units: 10,
+        activation: 'softmax',
+        kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }),
+      }),
+    );
     model.compile({ optimizer: tf.train.adam(0.003), loss: 'sparseCategoricalCrossentropy' });
     const d = mnist();
-    const [xs, ys] = [tf.tensor2d(d.x.subarray(0, TRAIN * F), [TRAIN, F]), tf.tensor1d(d.y.subarray(0, TRAIN), 'float32')];
+    const [xs, ys] = [
+      tf.tensor2d(d.x.subarray(0, TRAIN * F), [TRAIN, F]),
+      tf.tensor1d(d.y.subarray(0, TRAIN), 'float32'),
+    ];
     await model.fit(xs, ys, { epochs: 2, batchSize: 128, shuffle: false, verbose: 0 });
     tf.dispose([xs, ys]);
   });
@@ -60,7 +82,14 @@ describe('exportOnnx int8: quantized compute, accuracy within 1 point of float32
       const x = d.x.subarray(TRAIN * F);
       const labels = d.y.subarray(TRAIN);
       const before = tf.memory().numTensors;
-      const int8 = scheme === 'dynamic' ? exportOnnx(model, { quantize: 'int8' }) : exportOnnx(model, { quantize: 'int8', calibration: d.x.subarray(0, 1000 * F), int8Scheme: scheme as Int8Scheme });
+      const int8 =
+        scheme === 'dynamic'
+          ? exportOnnx(model, { quantize: 'int8' })
+          : exportOnnx(model, {
+              quantize: 'int8',
+              calibration: d.x.subarray(0, 1000 * F),
+              int8Scheme: scheme as Int8Scheme,
+            });
       assert.equal(tf.memory().numTensors, before, 'calibration leaked tensors');
       const optimized = join(dir, `${scheme}.onnx`);
       const q = await run(int8, x, testRows, optimized);
@@ -74,7 +103,10 @@ describe('exportOnnx int8: quantized compute, accuracy within 1 point of float32
       // Weights are stored as int8 and onnxruntime really computes in int8 (not dequantize-then-float).
       assert.ok(decodeModel(int8).graph.initializer.some((t) => t.dataType === 3 && t.dims.length === 2));
       const ops = decodeModel(await readFile(optimized)).graph.node.map((n) => n.opType);
-      assert.ok(ops.some((op) => /^(QGemm|QLinearMatMul|MatMulInteger|MatMulIntegerToFloat|DynamicQuantizeMatMul)$/.test(op)), `runtime ops: ${ops.join(' ')}`);
+      assert.ok(
+        ops.some((op) => /^(QGemm|QLinearMatMul|MatMulInteger|MatMulIntegerToFloat|DynamicQuantizeMatMul)$/.test(op)),
+        `runtime ops: ${ops.join(' ')}`,
+      );
       assert.ok(!ops.includes('MatMul') && !ops.includes('Gemm'), `float matmul left: ${ops.join(' ')}`);
     });
   }
@@ -82,9 +114,25 @@ describe('exportOnnx int8: quantized compute, accuracy within 1 point of float32
   it('quantizes conv stacks (QLinearConv) and stays close to tfjs', async () => {
     const L = tf.layers;
     const cnn = tf.sequential();
-    cnn.add(L.conv2d({ filters: 8, kernelSize: 3, activation: 'relu', inputShape: [28, 28, 1], kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }));
+    cnn.add(
+      L.conv2d({
+        filters: 8,
+        kernelSize: 3,
+        activation: 'relu',
+        inputShape: [28, 28, 1],
+        kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }),
+      }),
+    );
     cnn.add(L.maxPooling2d({ poolSize: 2 }));
-    cnn.add(L.conv2d({ filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 5 }) }));
+    cnn.add(
+      L.conv2d({
+        filters: 16,
+        kernelSize: 3,
+        padding: 'same',
+        activation: 'relu',
+        kernelInitializer: tf.initializers.glorotUniform({ seed: 5 }),
+      }),
+    );
     cnn.add(L.averagePooling2d({ poolSize: 2 }));
     cnn.add(L.flatten());
     cnn.add(L.dense({ units: 10, kernelInitializer: tf.initializers.glorotUniform({ seed: 6 }) }));
@@ -92,11 +140,21 @@ describe('exportOnnx int8: quantized compute, accuracy within 1 point of float32
     const rows = 200;
     const x = d.x.subarray(0, rows * F);
     const optimized = join(dir, 'cnn.onnx');
-    const q = await run(exportOnnx(cnn, { quantize: 'int8', calibration: d.x.subarray(F * 1000, F * 1500) }), x, rows, optimized);
-    const want = tf.tidy(() => (cnn.predict(tf.tensor4d(x, [rows, 28, 28, 1])) as tf.Tensor).dataSync() as Float32Array);
+    const q = await run(
+      exportOnnx(cnn, { quantize: 'int8', calibration: d.x.subarray(F * 1000, F * 1500) }),
+      x,
+      rows,
+      optimized,
+    );
+    const want = tf.tidy(
+      () => (cnn.predict(tf.tensor4d(x, [rows, 28, 28, 1])) as tf.Tensor).dataSync() as Float32Array,
+    );
     let maxDiff = 0;
     let maxAbs = 0;
-    for (let i = 0; i < q.length; i++) { maxDiff = Math.max(maxDiff, Math.abs(q[i]! - want[i]!)); maxAbs = Math.max(maxAbs, Math.abs(want[i]!)); }
+    for (let i = 0; i < q.length; i++) {
+      maxDiff = Math.max(maxDiff, Math.abs(q[i]! - want[i]!));
+      maxAbs = Math.max(maxAbs, Math.abs(want[i]!));
+    }
     assert.ok(maxDiff / maxAbs < 0.05, `max |int8 - tfjs| = ${maxDiff} for logits up to ${maxAbs}`);
     const ops = decodeModel(await readFile(optimized)).graph.node.map((n) => n.opType);
     assert.equal(ops.filter((op) => op === 'QLinearConv').length, 2, `runtime ops: ${ops.join(' ')}`);
@@ -104,6 +162,9 @@ describe('exportOnnx int8: quantized compute, accuracy within 1 point of float32
   });
 
   it('refuses calibration rows of the wrong width', () => {
-    assert.throws(() => exportOnnx(model, { quantize: 'int8', calibration: new Float32Array(F + 1) }), /multiple of featureCount 784, got 785/);
+    assert.throws(
+      () => exportOnnx(model, { quantize: 'int8', calibration: new Float32Array(F + 1) }),
+      /multiple of featureCount 784, got 785/,
+    );
   });
 });

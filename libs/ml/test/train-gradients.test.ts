@@ -5,14 +5,28 @@ import { applyGradients, computeGradients, createOptimizer, initBackend, trainab
 
 function tinyModel(): tf.LayersModel {
   const m = tf.sequential();
-  m.add(tf.layers.dense({ units: 5, activation: 'tanh', inputShape: [3], kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }));
-  m.add(tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }));
+  m.add(
+    tf.layers.dense({
+      units: 5,
+      activation: 'tanh',
+      inputShape: [3],
+      kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }),
+    }),
+  );
+  m.add(
+    tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
+  );
   return m;
 }
 
 describe('computeGradients', () => {
   before(() => initBackend());
-  const xs = [[0.1, -0.4, 0.9], [1.2, 0.3, -0.7], [-0.5, 0.8, 0.2], [0.0, -1.1, 0.6]];
+  const xs = [
+    [0.1, -0.4, 0.9],
+    [1.2, 0.3, -0.7],
+    [-0.5, 0.8, 0.2],
+    [0.0, -1.1, 0.6],
+  ];
   const ys = [0, 2, 1, 2];
 
   it('returns the mean cross-entropy and one gradient per trainable variable, keyed by name', () => {
@@ -23,7 +37,10 @@ describe('computeGradients', () => {
     const expected = -ys.reduce((s, c, i) => s + Math.log(probs[i]![c]!), 0) / ys.length;
     const { loss, grads } = computeGradients(model, x, y);
     assert.ok(Math.abs(loss.dataSync()[0]! - expected) < 1e-5, `loss ${loss.dataSync()[0]} vs ${expected}`);
-    assert.deepEqual(Object.keys(grads), trainableVariables(model).map((v) => v.name));
+    assert.deepEqual(
+      Object.keys(grads),
+      trainableVariables(model).map((v) => v.name),
+    );
     for (const v of trainableVariables(model)) assert.deepEqual(grads[v.name]!.shape, v.shape);
     tf.dispose([x, y, loss, grads]);
     model.dispose();
@@ -40,7 +57,8 @@ describe('computeGradients', () => {
     const h = 1e-2;
     for (let i = 0; i < base.length; i++) {
       const lossAt = (delta: number): number => {
-        const shifted = base.slice(); shifted[i]! += delta;
+        const shifted = base.slice();
+        shifted[i]! += delta;
         bias.assign(tf.tensor1d(shifted));
         const r = computeGradients(model, x, y);
         const value = r.loss.dataSync()[0]!;

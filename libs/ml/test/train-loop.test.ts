@@ -7,8 +7,15 @@ import * as tf from '@tensorflow/tfjs';
 import { fitSchema, trainProgressSchema, type FitSpec, type LayerSpec, type TrainProgress } from '@tq/contracts';
 import { ArtifactStore } from '@tq/storage';
 import {
-  buildModel, evaluate, fileCheckpoint, initBackend, loadBuiltinDataset, trainModel, TrainingCancelledError,
-  type CheckpointStore, type TrainCheckpoint,
+  buildModel,
+  evaluate,
+  fileCheckpoint,
+  initBackend,
+  loadBuiltinDataset,
+  trainModel,
+  TrainingCancelledError,
+  type CheckpointStore,
+  type TrainCheckpoint,
 } from '@tq/ml';
 
 const irisLayers: LayerSpec[] = [
@@ -16,12 +23,19 @@ const irisLayers: LayerSpec[] = [
   { type: 'dense', units: 12, activation: 'relu' },
   { type: 'dense', units: 3, activation: 'softmax' },
 ];
-const fit = (over: Partial<FitSpec>): FitSpec => fitSchema.parse({ batchSize: 16, optimizer: 'adam', learningRate: 0.02, validationSplit: 0.2, seed: 7, ...over });
+const fit = (over: Partial<FitSpec>): FitSpec =>
+  fitSchema.parse({ batchSize: 16, optimizer: 'adam', learningRate: 0.02, validationSplit: 0.2, seed: 7, ...over });
 const weightsOf = (m: tf.LayersModel): number[][] => m.getWeights().map((w) => Array.from(w.dataSync()));
 
 function memoryCheckpoint(): CheckpointStore & { saved: TrainCheckpoint[] } {
   const saved: TrainCheckpoint[] = [];
-  return { saved, load: async () => saved.at(-1), save: async (c) => { saved.push(c); } };
+  return {
+    saved,
+    load: async () => saved.at(-1),
+    save: async (c) => {
+      saved.push(c);
+    },
+  };
 }
 
 describe('trainModel', () => {
@@ -39,10 +53,20 @@ describe('trainModel', () => {
     const reports: TrainProgress[] = [];
     let ticks = 0;
     let ticking = true;
-    const tick = (): void => { ticks++; if (ticking) setImmediate(tick); };
+    const tick = (): void => {
+      ticks++;
+      if (ticking) setImmediate(tick);
+    };
     setImmediate(tick);
     const base = tf.memory().numTensors;
-    const out = await trainModel({ model, data, fit: spec, onProgress: (p) => { reports.push(p); } });
+    const out = await trainModel({
+      model,
+      data,
+      fit: spec,
+      onProgress: (p) => {
+        reports.push(p);
+      },
+    });
     ticking = false;
     assert.equal(tf.memory().numTensors, base);
 
@@ -63,7 +87,10 @@ describe('trainModel', () => {
     for (const r of reports) trainProgressSchema.parse(r);
     const epochEnds = reports.filter((r) => r.step! % Math.ceil(120 / 16) === 0);
     assert.equal(epochEnds.length, 30);
-    assert.deepEqual(reports.map((r) => r.percent), [...reports.map((r) => r.percent)].sort((a, b) => a - b));
+    assert.deepEqual(
+      reports.map((r) => r.percent),
+      [...reports.map((r) => r.percent)].sort((a, b) => a - b),
+    );
     assert.equal(reports.at(-1)!.percent, 100);
     model.dispose();
   });
@@ -77,9 +104,18 @@ describe('trainModel', () => {
 
     const store = fileCheckpoint(new ArtifactStore(root), 'job-42');
     let saves = 0;
-    const counting: CheckpointStore = { load: () => store.load(), save: async (c) => { await store.save(c); saves++; } };
+    const counting: CheckpointStore = {
+      load: () => store.load(),
+      save: async (c) => {
+        await store.save(c);
+        saves++;
+      },
+    };
     const first = buildModel(irisLayers, { seed: 3 });
-    await assert.rejects(trainModel({ model: first, data, fit: spec, checkpoint: counting, shouldStop: () => saves === 2 }), TrainingCancelledError);
+    await assert.rejects(
+      trainModel({ model: first, data, fit: spec, checkpoint: counting, shouldStop: () => saves === 2 }),
+      TrainingCancelledError,
+    );
     assert.deepEqual(await readdir(join(root, 'checkpoints', 'job-42')), ['checkpoint.bin']);
 
     const base = tf.memory().numTensors;
@@ -110,7 +146,10 @@ describe('trainModel', () => {
       await trainModel({ model: straight, data, fit: spec });
       const ckpt = memoryCheckpoint();
       const first = buildModel(irisLayers, { seed: 4 });
-      await assert.rejects(trainModel({ model: first, data, fit: spec, checkpoint: ckpt, shouldStop: () => ckpt.saved.length === 1 }), TrainingCancelledError);
+      await assert.rejects(
+        trainModel({ model: first, data, fit: spec, checkpoint: ckpt, shouldStop: () => ckpt.saved.length === 1 }),
+        TrainingCancelledError,
+      );
       const resumed = buildModel(irisLayers, { seed: 5 });
       const out = await trainModel({ model: resumed, data, fit: spec, checkpoint: ckpt });
       assert.equal(out.resumedFromEpoch, 1);
@@ -121,11 +160,24 @@ describe('trainModel', () => {
 
   it('stops at the first batch after shouldStop answers true, and frees its tensors', async () => {
     const data = loadBuiltinDataset('mnist');
-    const model = buildModel([{ type: 'dense', units: 32, activation: 'relu', inputShape: [784] }, { type: 'dense', units: 10, activation: 'softmax' }], { seed: 1 });
+    const model = buildModel(
+      [
+        { type: 'dense', units: 32, activation: 'relu', inputShape: [784] },
+        { type: 'dense', units: 10, activation: 'softmax' },
+      ],
+      { seed: 1 },
+    );
     const base = tf.memory().numTensors;
     let asked = 0;
-    const err = await trainModel({ model, data, fit: fit({ epochs: 5, batchSize: 64 }), shouldStop: async () => ++asked > 3 }).then(
-      () => assert.fail('training was not cancelled'), (e: unknown) => e);
+    const err = await trainModel({
+      model,
+      data,
+      fit: fit({ epochs: 5, batchSize: 64 }),
+      shouldStop: async () => ++asked > 3,
+    }).then(
+      () => assert.fail('training was not cancelled'),
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof TrainingCancelledError);
     assert.equal(err.step, 3); // three batches ran, the fourth was never started
     assert.equal(err.epoch, 1);
@@ -137,9 +189,18 @@ describe('trainModel', () => {
   it('names the field when the model does not fit the data or the split leaves nothing to train on', async () => {
     const data = loadBuiltinDataset('iris');
     const wrong = buildModel([{ type: 'dense', units: 3, activation: 'softmax', inputShape: [5] }], { seed: 1 });
-    await assert.rejects(trainModel({ model: wrong, data, fit: fit({ epochs: 1 }) }), { field: 'model.layers.0.inputShape' });
+    await assert.rejects(trainModel({ model: wrong, data, fit: fit({ epochs: 1 }) }), {
+      field: 'model.layers.0.inputShape',
+    });
     const right = buildModel([{ type: 'dense', units: 3, activation: 'softmax', inputShape: [4] }], { seed: 1 });
-    await assert.rejects(trainModel({ model: right, data: { ...data, rows: 1, x: data.x.subarray(0, 4), y: data.y.subarray(0, 1) }, fit: fit({ epochs: 1, validationSplit: 0.5 }) }), { field: 'fit.validationSplit' });
+    await assert.rejects(
+      trainModel({
+        model: right,
+        data: { ...data, rows: 1, x: data.x.subarray(0, 4), y: data.y.subarray(0, 1) },
+        fit: fit({ epochs: 1, validationSplit: 0.5 }),
+      }),
+      { field: 'fit.validationSplit' },
+    );
     [wrong, right].forEach((m) => m.dispose());
   });
 });

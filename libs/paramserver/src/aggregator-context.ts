@@ -54,14 +54,24 @@ export async function abortRequested(ctx: AggregatorContext): Promise<boolean> {
   return control.aborted;
 }
 
-export interface StepOutcome { samples: number; lossSum: number; correct: number }
+export interface StepOutcome {
+  samples: number;
+  lossSum: number;
+  correct: number;
+}
 
 /**
  * Book-keeping after an update: the epoch's sample-weighted loss/accuracy (what trainModel reports),
  * the epoch's validation when it ends, a checkpoint every `checkpointEvery` steps, throttled progress.
  * `progressBefore`/`progressAfter` are in global steps (async: the shards' mean consumed steps).
  */
-export async function afterUpdate(ctx: AggregatorContext, out: StepOutcome, progressBefore: number, progressAfter: number, stepBefore: number): Promise<void> {
+export async function afterUpdate(
+  ctx: AggregatorContext,
+  out: StepOutcome,
+  progressBefore: number,
+  progressAfter: number,
+  stepBefore: number,
+): Promise<void> {
   const { state, run, spec } = ctx;
   state.epoch.lossSum += out.lossSum;
   state.epoch.correct += out.correct;
@@ -72,7 +82,10 @@ export async function afterUpdate(ctx: AggregatorContext, out: StepOutcome, prog
   if (Math.floor(state.step / spec.checkpointEvery) !== Math.floor(stepBefore / spec.checkpointEvery)) {
     await saveAggregatorCheckpoint(ctx.checkpointPath, state, ctx.fingerprint, ctx.model, ctx.optimizer);
   }
-  await reportProgress(ctx, progressAfter >= run.plan.totalSteps || epochNow > Math.floor(progressBefore / run.plan.stepsPerEpoch));
+  await reportProgress(
+    ctx,
+    progressAfter >= run.plan.totalSteps || epochNow > Math.floor(progressBefore / run.plan.stepsPerEpoch),
+  );
 }
 
 /** Ends the accumulating epoch: its training means plus validation of the current weights. */
@@ -81,7 +94,9 @@ export async function closeEpoch(ctx: AggregatorContext, nextIndex: number): Pro
   const e = state.epoch;
   // trainMs: training wall time so far (all attempts), so a reader can tell time-to-accuracy.
   const entry: Record<string, number> = {
-    epoch: e.index + 1, loss: e.samples ? e.lossSum / e.samples : Number.NaN, accuracy: e.samples ? e.correct / e.samples : Number.NaN,
+    epoch: e.index + 1,
+    loss: e.samples ? e.lossSum / e.samples : Number.NaN,
+    accuracy: e.samples ? e.correct / e.samples : Number.NaN,
     trainMs: Math.round(state.trainMs),
   };
   if (run.validation) {
@@ -90,7 +105,9 @@ export async function closeEpoch(ctx: AggregatorContext, nextIndex: number): Pro
     entry.valAccuracy = v.accuracy;
   }
   state.history.push(entry);
-  ctx.log(`epoch ${entry.epoch}: loss ${entry.loss?.toFixed(4)} accuracy ${entry.accuracy?.toFixed(4)}${run.validation ? ` valAccuracy ${entry.valAccuracy?.toFixed(4)}` : ''}`);
+  ctx.log(
+    `epoch ${entry.epoch}: loss ${entry.loss?.toFixed(4)} accuracy ${entry.accuracy?.toFixed(4)}${run.validation ? ` valAccuracy ${entry.valAccuracy?.toFixed(4)}` : ''}`,
+  );
   state.epoch = { index: nextIndex, lossSum: 0, correct: 0, samples: 0 };
 }
 

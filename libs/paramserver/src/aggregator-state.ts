@@ -5,7 +5,11 @@ import { readBlocksFile, writeBlocksFile } from '@tq/storage';
 /** The aggregator's checkpoint file kind (see @tq/storage's blocks file). */
 const MAGIC = 'TQPS';
 
-export interface WorkerShare { samples: number; stepMs: number; dropped?: number }
+export interface WorkerShare {
+  samples: number;
+  stepMs: number;
+  dropped?: number;
+}
 
 /** Everything of a run the aggregator must not lose; checkpointed with the weights and optimizer slots. */
 export interface AggregatorState {
@@ -32,9 +36,18 @@ export interface AggregatorState {
 
 export function freshState(shards: number): AggregatorState {
   return {
-    step: 0, version: 0, droppedStale: 0, samples: 0, trainMs: 0,
-    epoch: { index: 0, lossSum: 0, correct: 0, samples: 0 }, history: [], workers: {},
-    gone: [], done: [], shardSteps: new Array<number>(shards).fill(0), restarts: 0,
+    step: 0,
+    version: 0,
+    droppedStale: 0,
+    samples: 0,
+    trainMs: 0,
+    epoch: { index: 0, lossSum: 0, correct: 0, samples: 0 },
+    history: [],
+    workers: {},
+    gone: [],
+    done: [],
+    shardSteps: new Array<number>(shards).fill(0),
+    restarts: 0,
   };
 }
 
@@ -53,10 +66,22 @@ interface Header {
  * continues exactly as the uninterrupted one would have.
  */
 export async function saveAggregatorCheckpoint(
-  path: string, state: AggregatorState, fingerprint: string, model: tf.LayersModel, optimizer: tf.Optimizer, metrics?: Record<string, number>,
+  path: string,
+  state: AggregatorState,
+  fingerprint: string,
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  metrics?: Record<string, number>,
 ): Promise<void> {
   const cap = await captureState(model, optimizer);
-  const header: Header = { state, fingerprint, weights: cap.weights.specs, optimizer: cap.optimizer.specs, optimizerExtra: cap.optimizerExtra, ...(metrics ? { metrics } : {}) };
+  const header: Header = {
+    state,
+    fingerprint,
+    weights: cap.weights.specs,
+    optimizer: cap.optimizer.specs,
+    optimizerExtra: cap.optimizerExtra,
+    ...(metrics ? { metrics } : {}),
+  };
   await writeBlocksFile(path, MAGIC, header, { weights: cap.weights.data, optimizer: cap.optimizer.data });
 }
 
@@ -73,16 +98,27 @@ export async function loadAggregatorCheckpoint(path: string, fingerprint: string
   if (!file || file.header.fingerprint !== fingerprint) return null;
   const h = file.header;
   const ckpt: TrainCheckpoint = {
-    epoch: 0, history: [], trainSamples: 0, trainMs: 0, fingerprint,
+    epoch: 0,
+    history: [],
+    trainSamples: 0,
+    trainMs: 0,
+    fingerprint,
     weights: { specs: h.weights, data: file.blocks.weights! },
     optimizer: { specs: h.optimizer, data: file.blocks.optimizer! },
     optimizerExtra: h.optimizerExtra,
   };
-  return { state: h.state, ...(h.metrics ? { metrics: h.metrics } : {}), restore: (model, optimizer) => restoreState(model, optimizer, ckpt) };
+  return {
+    state: h.state,
+    ...(h.metrics ? { metrics: h.metrics } : {}),
+    restore: (model, optimizer) => restoreState(model, optimizer, ckpt),
+  };
 }
 
 /** Loads only the model weights of a checkpoint into `model` (the coordinator registering the result). */
-export async function loadCheckpointWeights(path: string, model: tf.LayersModel): Promise<{ state: AggregatorState; metrics?: Record<string, number> }> {
+export async function loadCheckpointWeights(
+  path: string,
+  model: tf.LayersModel,
+): Promise<{ state: AggregatorState; metrics?: Record<string, number> }> {
   const file = await readBlocksFile<Header>(path, MAGIC);
   if (!file) throw new Error(`no checkpoint at ${path}`);
   const map = tf.io.decodeWeights(file.blocks.weights!, file.header.weights);

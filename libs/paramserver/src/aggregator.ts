@@ -4,7 +4,12 @@ import { aggregateJobDataSchema } from '@tq/contracts';
 import { createOptimizer, initBackend } from '@tq/ml';
 import type { ArtifactStore } from '@tq/storage';
 import { closeEpoch, publishWeights, reportProgress, type AggregatorContext } from './aggregator-context';
-import { freshState, loadAggregatorCheckpoint, saveAggregatorCheckpoint, type AggregatorState } from './aggregator-state';
+import {
+  freshState,
+  loadAggregatorCheckpoint,
+  saveAggregatorCheckpoint,
+  type AggregatorState,
+} from './aggregator-state';
 import { runAsync } from './async-loop';
 import { runBarrier } from './barrier-loop';
 import { RunChannel } from './channel';
@@ -14,7 +19,10 @@ import { loadRunData, requireDistributed, runStartingModel, splitRunData } from 
 import { WeightLayout } from './weight-layout';
 
 /** Where a run's aggregator checkpoints: one folder per run in the artifact store. */
-export function runCheckpointPaths(store: ArtifactStore, runId: string): { dir: string; running: string; final: string } {
+export function runCheckpointPaths(
+  store: ArtifactStore,
+  runId: string,
+): { dir: string; running: string; final: string } {
   const dir = store.checkpointDir(`ps-${runId}`);
   return { dir, running: join(dir, 'aggregator.ckpt'), final: join(dir, 'final.ckpt') };
 }
@@ -29,12 +37,20 @@ export function runCheckpointPaths(store: ArtifactStore, runId: string): { dir: 
  * its lock lost, its worker shutting down) ends this attempt with the signal's reason (the last
  * checkpoint stays for a retry).
  */
-export async function runAggregator(data: AggregateJobData, deps: AggregatorDeps, hooks: JobHooks<DistributedProgress>): Promise<AggregateResult> {
+export async function runAggregator(
+  data: AggregateJobData,
+  deps: AggregatorDeps,
+  hooks: JobHooks<DistributedProgress>,
+): Promise<AggregateResult> {
   const { runId, request, parentJobId } = aggregateJobDataSchema.parse(data);
   const spec = requireDistributed(request);
   const log = (line: string): void => hooks.log(line);
   const channel = new RunChannel(deps.redis, {
-    runId, shards: spec.workers, prefix: deps.keyPrefix, ttlMs: deps.keyTtlMs, chunkBytes: deps.chunkBytes,
+    runId,
+    shards: spec.workers,
+    prefix: deps.keyPrefix,
+    ttlMs: deps.keyTtlMs,
+    chunkBytes: deps.chunkBytes,
   });
   // First of all (the later an attempt claims, the likelier an older one claims after it): an
   // older attempt still running, its lock lapsed, stops at its next look.
@@ -50,9 +66,23 @@ export async function runAggregator(data: AggregateJobData, deps: AggregatorDeps
     const layout = WeightLayout.of(model);
     const fingerprint = JSON.stringify({ runId, request, rows: dataset.rows, layout: layout.signature() });
     const ctx: AggregatorContext = {
-      hooks, channel, claim, model, layout, optimizer, spec, run, state: freshState(spec.workers), checkpointPath: paths.running, fingerprint,
-      progressEveryMs: deps.progressEveryMs ?? 500, log, weights: new Float32Array(layout.totalFloats),
-      lastProgressAt: 0, lastAbortCheckAt: 0, unstaffed: new Set(),
+      hooks,
+      channel,
+      claim,
+      model,
+      layout,
+      optimizer,
+      spec,
+      run,
+      state: freshState(spec.workers),
+      checkpointPath: paths.running,
+      fingerprint,
+      progressEveryMs: deps.progressEveryMs ?? 500,
+      log,
+      weights: new Float32Array(layout.totalFloats),
+      lastProgressAt: 0,
+      lastAbortCheckAt: 0,
+      unstaffed: new Set(),
     };
 
     const ended = await loadAggregatorCheckpoint(paths.final, fingerprint);
@@ -65,7 +95,10 @@ export async function runAggregator(data: AggregateJobData, deps: AggregatorDeps
     }
 
     const ckpt = await loadAggregatorCheckpoint(paths.running, fingerprint);
-    if (ckpt) { ctx.state = ckpt.state; await ckpt.restore(model, optimizer); }
+    if (ckpt) {
+      ctx.state = ckpt.state;
+      await ckpt.restore(model, optimizer);
+    }
     const previous = await channel.readState();
     if (ckpt || previous) {
       ctx.state.restarts += 1;
@@ -84,11 +117,17 @@ export async function runAggregator(data: AggregateJobData, deps: AggregatorDeps
       // Tell the shards to stop, unless the coordinator has already cleaned the run up (then they
       // see it gone, and publishing would only bring keys back).
       if (!(await channel.isEnded())) {
-        await channel.publish({ version: ctx.state.version, step: ctx.state.step, status: 'aborted', floats: layout.totalFloats });
+        await channel.publish({
+          version: ctx.state.version,
+          step: ctx.state.step,
+          status: 'aborted',
+          floats: layout.totalFloats,
+        });
       }
       return resultOf(ctx.state, 'aborted', undefined, backend.name);
     }
-    if (ctx.state.epoch.samples > 0 && ctx.state.history.length < run.plan.epochs) await closeEpoch(ctx, ctx.state.epoch.index + 1);
+    if (ctx.state.epoch.samples > 0 && ctx.state.history.length < run.plan.epochs)
+      await closeEpoch(ctx, ctx.state.epoch.index + 1);
     const metrics = metricsOf(ctx.state);
     await saveAggregatorCheckpoint(paths.final, ctx.state, fingerprint, model, optimizer);
     await publishWeights(ctx, 'done');
@@ -105,18 +144,31 @@ export async function runAggregator(data: AggregateJobData, deps: AggregatorDeps
 function metricsOf(state: AggregatorState): Metrics {
   const last = state.history.at(-1) ?? {};
   const m: Metrics = { loss: last.loss ?? Number.NaN };
-  for (const k of ['accuracy', 'valLoss', 'valAccuracy'] as const) if (last[k] !== undefined && Number.isFinite(last[k])) m[k] = last[k];
+  for (const k of ['accuracy', 'valLoss', 'valAccuracy'] as const)
+    if (last[k] !== undefined && Number.isFinite(last[k])) m[k] = last[k];
   return m;
 }
 
-function resultOf(state: AggregatorState, status: 'done' | 'aborted', metrics: Metrics | undefined, backend: string): AggregateResult {
+function resultOf(
+  state: AggregatorState,
+  status: 'done' | 'aborted',
+  metrics: Metrics | undefined,
+  backend: string,
+): AggregateResult {
   const slowest = slowestWorker(state);
   return {
-    steps: state.step, droppedStale: state.droppedStale, weightsVersion: state.version, status,
+    steps: state.step,
+    droppedStale: state.droppedStale,
+    weightsVersion: state.version,
+    status,
     ...(metrics ? { metrics } : {}),
-    history: state.history, samples: state.samples,
+    history: state.history,
+    samples: state.samples,
     samplesPerSec: state.trainMs > 0 ? state.samples / (state.trainMs / 1000) : 0,
-    restarts: state.restarts, ...(state.resumedFromStep !== undefined ? { resumedFromStep: state.resumedFromStep } : {}),
-    workers: state.workers, ...(slowest ? { slowestWorker: slowest } : {}), backend,
+    restarts: state.restarts,
+    ...(state.resumedFromStep !== undefined ? { resumedFromStep: state.resumedFromStep } : {}),
+    workers: state.workers,
+    ...(slowest ? { slowestWorker: slowest } : {}),
+    backend,
   };
 }

@@ -1,5 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
-import { abortRequested, afterUpdate, publishWeights, reportProgress, type AggregatorContext } from './aggregator-context';
+import {
+  abortRequested,
+  afterUpdate,
+  publishWeights,
+  reportProgress,
+  type AggregatorContext,
+} from './aggregator-context';
 import { recordDrop, recordShare } from './progress';
 
 /**
@@ -28,13 +34,20 @@ export async function runAsync(ctx: AggregatorContext): Promise<'done' | 'aborte
     if (await abortRequested(ctx)) return 'aborted';
     const msg = await channel.nextMessage(1000);
     // Idle for a second: a cheap look at the cursors too (one HMGET), never in the per-gradient path.
-    if (!msg) { await doneByCursor(); await reportProgress(ctx); continue; }
+    if (!msg) {
+      await doneByCursor();
+      await reportProgress(ctx);
+      continue;
+    }
     if (msg.kind === 'done' || msg.kind === 'gone') {
       const list = msg.kind === 'done' ? state.done : state.gone;
       if (!list.includes(msg.shard)) list.push(msg.shard);
       continue;
     }
-    if (msg.kind !== 'grad') { await channel.discardPayload(msg); continue; }
+    if (msg.kind !== 'grad') {
+      await channel.discardPayload(msg);
+      continue;
+    }
     const before = consumed();
     const stepBefore = state.step;
     // Cursor, not count: a restarted shard may resend its last step, which must not count twice.
@@ -64,7 +77,17 @@ export async function runAsync(ctx: AggregatorContext): Promise<'done' | 'aborte
     // throughput); validation and checkpoint time below is left out, as in sync mode.
     idleSince ??= performance.now() - msg.ms;
     state.trainMs += performance.now() - idleSince;
-    await afterUpdate(ctx, { samples: payload ? msg.samples : 0, lossSum: payload ? msg.loss * msg.samples : 0, correct: payload ? msg.correct : 0 }, before, consumed(), stepBefore);
+    await afterUpdate(
+      ctx,
+      {
+        samples: payload ? msg.samples : 0,
+        lossSum: payload ? msg.loss * msg.samples : 0,
+        correct: payload ? msg.correct : 0,
+      },
+      before,
+      consumed(),
+      stepBefore,
+    );
     idleSince = performance.now();
   }
   return 'done';

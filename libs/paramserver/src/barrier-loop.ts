@@ -1,5 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
-import { abortRequested, afterUpdate, publishWeights, type AggregatorContext, type StepOutcome } from './aggregator-context';
+import {
+  abortRequested,
+  afterUpdate,
+  publishWeights,
+  type AggregatorContext,
+  type StepOutcome,
+} from './aggregator-context';
 import type { ShardMessage } from './messages';
 import { recordDrop, recordShare } from './progress';
 
@@ -55,7 +61,12 @@ export async function runBarrier(ctx: AggregatorContext): Promise<'done' | 'abor
 }
 
 /** Collects this step's payloads into `acc` as a rows-weighted sum. */
-async function gather(ctx: AggregatorContext, kind: ShardMessage['kind'], timeoutMs: number, acc: Float32Array): Promise<(StepOutcome & { firstAt?: number }) | 'aborted'> {
+async function gather(
+  ctx: AggregatorContext,
+  kind: ShardMessage['kind'],
+  timeoutMs: number,
+  acc: Float32Array,
+): Promise<(StepOutcome & { firstAt?: number }) | 'aborted'> {
   const { state, spec, channel } = ctx;
   acc.fill(0);
   const arrived = new Set<number>();
@@ -76,7 +87,10 @@ async function gather(ctx: AggregatorContext, kind: ShardMessage['kind'], timeou
       ctx.log(`step ${state.step}: closed after ${now - start} ms with ${arrived.size} of ${live} shards`);
       return out;
     }
-    if (now >= giveUp) throw new Error(`step ${state.step}: ${arrived.size} of ${live} shards after ${now - start} ms, quorum ${quorum} not reached`);
+    if (now >= giveUp)
+      throw new Error(
+        `step ${state.step}: ${arrived.size} of ${live} shards after ${now - start} ms, quorum ${quorum} not reached`,
+      );
     if (await abortRequested(ctx)) return 'aborted';
     const wait = Math.min(1000, (arrived.size >= quorum ? deadline : giveUp) - now);
     for (const msg of await channel.nextMessages(wait, live - arrived.size)) {

@@ -1,8 +1,26 @@
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
-import { addScaledBytes, chunkCount, copyChunks, queueFloatsDelete, queueFloatsWrite, readChunks, readFloats, CHUNK_BYTES } from './chunked-blob';
+import {
+  addScaledBytes,
+  chunkCount,
+  copyChunks,
+  queueFloatsDelete,
+  queueFloatsWrite,
+  readChunks,
+  readFloats,
+  CHUNK_BYTES,
+} from './chunked-blob';
 import { runKeys, type RunKeys } from './keys';
-import { frameMessage, publishedStateSchema, shardMessageSchema, unframeMessage, type PublishedState, type ReceivedMessage, type ShardMessage, type ShardMessageInput } from './messages';
+import {
+  frameMessage,
+  publishedStateSchema,
+  shardMessageSchema,
+  unframeMessage,
+  type PublishedState,
+  type ReceivedMessage,
+  type ShardMessage,
+  type ShardMessageInput,
+} from './messages';
 
 export interface ChannelOptions {
   runId: string;
@@ -19,7 +37,10 @@ export interface ChannelOptions {
 export const DEFAULT_KEY_TTL_MS = 24 * 3600_000;
 
 /** One attempt's hold on a role of the run (channel.claim). */
-export interface Claim { readonly role: string; readonly token: string }
+export interface Claim {
+  readonly role: string;
+  readonly token: string;
+}
 
 /** Thrown by an attempt that a newer attempt of the same job has replaced (see RunChannel.claim). */
 export class SupersededError extends Error {
@@ -47,7 +68,10 @@ export class RunChannel {
   /** The next version's weight chunks, fetched by waitForState along with its note; pullWeights takes them. */
   private prefetched: { version: number; chunks: Buffer[] } | undefined;
 
-  constructor(readonly redis: Redis, readonly opts: ChannelOptions) {
+  constructor(
+    readonly redis: Redis,
+    readonly opts: ChannelOptions,
+  ) {
     this.keys = runKeys(opts.runId, opts.prefix);
     this.ttlMs = opts.ttlMs ?? DEFAULT_KEY_TTL_MS;
     this.chunkBytes = opts.chunkBytes ?? CHUNK_BYTES;
@@ -109,14 +133,19 @@ export class RunChannel {
   async readPayload(msg: ReceivedMessage, into?: Float32Array): Promise<Float32Array | null> {
     if (msg.inlineBytes) {
       const out = into ?? new Float32Array(msg.floats);
-      if (out.length !== msg.floats) throw new Error(`readPayload: target holds ${out.length} floats, expected ${msg.floats}`);
+      if (out.length !== msg.floats)
+        throw new Error(`readPayload: target holds ${out.length} floats, expected ${msg.floats}`);
       // Copied byte-wise: the reply buffer need not be 4-byte aligned.
       new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(msg.inlineBytes);
       return out;
     }
     if (!msg.token) throw new Error('message carries no payload');
     const token = msg.token;
-    return readFloats(this.redis, (c) => this.keys.payload(token, c), msg.floats, { remove: true, into, chunkBytes: this.chunkBytes });
+    return readFloats(this.redis, (c) => this.keys.payload(token, c), msg.floats, {
+      remove: true,
+      into,
+      chunkBytes: this.chunkBytes,
+    });
   }
 
   /**
@@ -124,17 +153,24 @@ export class RunChannel {
    * deleted first, all chunks in one pipeline). False when the payload has expired meanwhile.
    */
   async accumulatePayload(msg: ReceivedMessage, acc: Float32Array, weight: number): Promise<boolean> {
-    if (msg.floats !== acc.length) throw new Error(`payload of ${msg.floats} floats for an accumulator of ${acc.length}`);
+    if (msg.floats !== acc.length)
+      throw new Error(`payload of ${msg.floats} floats for an accumulator of ${acc.length}`);
     if (msg.inlineBytes) {
       addScaledBytes(acc, 0, msg.inlineBytes, weight);
       return true;
     }
     if (!msg.token) throw new Error('message carries no payload');
     const token = msg.token;
-    const chunks = await readChunks(this.redis, (c) => this.keys.payload(token, c), msg.floats, { remove: true, chunkBytes: this.chunkBytes });
+    const chunks = await readChunks(this.redis, (c) => this.keys.payload(token, c), msg.floats, {
+      remove: true,
+      chunkBytes: this.chunkBytes,
+    });
     if (!chunks) return false;
     let offset = 0;
-    for (const b of chunks) { addScaledBytes(acc, offset, b, weight); offset += b.length >> 2; }
+    for (const b of chunks) {
+      addScaledBytes(acc, offset, b, weight);
+      offset += b.length >> 2;
+    }
     return true;
   }
 
@@ -151,7 +187,14 @@ export class RunChannel {
   async readState(): Promise<PublishedState | null> {
     const h = await this.redis.hgetall(this.keys.state);
     if (!h.version) return null;
-    return this.seen(publishedStateSchema.parse({ version: Number(h.version), step: Number(h.step), status: h.status, floats: Number(h.floats) }));
+    return this.seen(
+      publishedStateSchema.parse({
+        version: Number(h.version),
+        step: Number(h.step),
+        status: h.status,
+        floats: Number(h.floats),
+      }),
+    );
   }
 
   /** Notes the weights' size, so the next waitForState can fetch them along with the note. */
@@ -174,14 +217,17 @@ export class RunChannel {
    */
   async waitForState(shard: number, afterVersion: number, timeoutMs: number): Promise<PublishedState | null> {
     const deadline = Date.now() + timeoutMs;
-    const fresh = (s: PublishedState | null): s is PublishedState => s !== null && (s.version > afterVersion || s.status !== 'running');
+    const fresh = (s: PublishedState | null): s is PublishedState =>
+      s !== null && (s.version > afterVersion || s.status !== 'running');
     const next = afterVersion + 1;
     this.prefetched = undefined; // one version's worth at most, never an old one
     for (;;) {
       const left = deadline - Date.now();
       const floats = this.floatsSeen;
       this.blocking ??= this.redis.duplicate();
-      const pipe = this.blocking.pipeline().blpop(this.keys.wake(shard), Math.max(0.01, Math.min(Math.max(left, 0), 1000) / 1000));
+      const pipe = this.blocking
+        .pipeline()
+        .blpop(this.keys.wake(shard), Math.max(0.01, Math.min(Math.max(left, 0), 1000) / 1000));
       const chunks = floats ? chunkCount(floats, this.chunkBytes) : 0;
       for (let c = 0; c < chunks; c++) pipe.getBuffer(this.keys.weights(next, c));
       const replies = (await pipe.exec()) ?? [];
@@ -191,7 +237,13 @@ export class RunChannel {
         const state = this.seen(publishedStateSchema.parse(JSON.parse(note[1])));
         if (!fresh(state)) continue;
         const values = replies.slice(1).map(([, v]) => v as Buffer | null);
-        if (chunks > 0 && state.status === 'running' && state.version === next && state.floats === floats && values.every((v) => v !== null)) {
+        if (
+          chunks > 0 &&
+          state.status === 'running' &&
+          state.version === next &&
+          state.floats === floats &&
+          values.every((v) => v !== null)
+        ) {
           this.prefetched = { version: next, chunks: values as Buffer[] };
         }
         return state;
@@ -210,14 +262,21 @@ export class RunChannel {
       const out = copyChunks(pre.chunks, into ?? new Float32Array(state.floats));
       if (out) return Promise.resolve(out);
     }
-    return readFloats(this.redis, (c) => this.keys.weights(state.version, c), state.floats, { into, chunkBytes: this.chunkBytes });
+    return readFloats(this.redis, (c) => this.keys.weights(state.version, c), state.floats, {
+      into,
+      chunkBytes: this.chunkBytes,
+    });
   }
 
   /**
    * Sends a message and its payload in one round trip: up to one chunk inline in the inbox element,
    * larger ones as chunk keys written first in the same pipeline.
    */
-  async push(msg: Omit<ShardMessageInput, 'token' | 'floats' | 'inline'>, payload?: Float32Array, cursor?: number): Promise<void> {
+  async push(
+    msg: Omit<ShardMessageInput, 'token' | 'floats' | 'inline'>,
+    payload?: Float32Array,
+    cursor?: number,
+  ): Promise<void> {
     const pipe = this.redis.pipeline();
     let frame: Buffer;
     if (payload && payload.byteLength <= this.chunkBytes) {
@@ -230,7 +289,8 @@ export class RunChannel {
       frame = frameMessage(shardMessageSchema.parse(msg));
     }
     pipe.rpush(this.keys.inbox, frame).pexpire(this.keys.inbox, this.ttlMs);
-    if (cursor !== undefined) pipe.hset(this.keys.cursors, String(msg.shard), cursor).pexpire(this.keys.cursors, this.ttlMs);
+    if (cursor !== undefined)
+      pipe.hset(this.keys.cursors, String(msg.shard), cursor).pexpire(this.keys.cursors, this.ttlMs);
     await exec(pipe);
   }
 
@@ -269,11 +329,17 @@ export class RunChannel {
    */
   async readControl(claim?: Claim): Promise<{ aborted: boolean; unstaffed: number[]; superseded: boolean }> {
     const fields = ['abort', 'unstaffed', ...(claim ? [ownerField(claim.role)] : [])];
-    const replies = (await this.redis.pipeline().hmget(this.keys.control, ...fields).exists(this.keys.ended).exec()) ?? [];
+    const replies =
+      (await this.redis
+        .pipeline()
+        .hmget(this.keys.control, ...fields)
+        .exists(this.keys.ended)
+        .exec()) ?? [];
     for (const [err] of replies) if (err) throw err;
     const [abort, unstaffed, holder] = (replies[0]?.[1] ?? []) as Array<string | null>;
     return {
-      aborted: abort === '1' || replies[1]?.[1] === 1, unstaffed: parseShardList(unstaffed),
+      aborted: abort === '1' || replies[1]?.[1] === 1,
+      unstaffed: parseShardList(unstaffed),
       superseded: claim !== undefined && holder !== null && holder !== claim.token,
     };
   }
@@ -287,7 +353,12 @@ export class RunChannel {
    */
   async claim(role: string): Promise<Claim> {
     const claim = { role, token: randomUUID() };
-    await exec(this.redis.pipeline().hset(this.keys.control, ownerField(role), claim.token).pexpire(this.keys.control, this.ttlMs));
+    await exec(
+      this.redis
+        .pipeline()
+        .hset(this.keys.control, ownerField(role), claim.token)
+        .pexpire(this.keys.control, this.ttlMs),
+    );
     return claim;
   }
 
@@ -307,7 +378,12 @@ export class RunChannel {
    * sync step does not wait out its timeout for them. Written by the coordinator when it changes.
    */
   async setUnstaffed(shards: number[]): Promise<void> {
-    await exec(this.redis.pipeline().hset(this.keys.control, 'unstaffed', shards.join(',')).pexpire(this.keys.control, this.ttlMs));
+    await exec(
+      this.redis
+        .pipeline()
+        .hset(this.keys.control, 'unstaffed', shards.join(','))
+        .pexpire(this.keys.control, this.ttlMs),
+    );
   }
 
   /**
@@ -315,13 +391,20 @@ export class RunChannel {
    * goneShards) and as a message (the running aggregator stops waiting for it at once).
    */
   async markGone(shard: number): Promise<void> {
-    await this.redis.pipeline().hset(this.keys.control, `gone:${shard}`, '1').pexpire(this.keys.control, this.ttlMs).exec();
+    await this.redis
+      .pipeline()
+      .hset(this.keys.control, `gone:${shard}`, '1')
+      .pexpire(this.keys.control, this.ttlMs)
+      .exec();
     await this.push({ kind: 'gone', shard });
   }
 
   async goneShards(): Promise<number[]> {
     const fields = await this.redis.hkeys(this.keys.control);
-    return fields.filter((f) => f.startsWith('gone:')).map((f) => Number(f.slice(5))).filter(Number.isInteger);
+    return fields
+      .filter((f) => f.startsWith('gone:'))
+      .map((f) => Number(f.slice(5)))
+      .filter(Number.isInteger);
   }
 
   /** A coordinator (re)starting the run lifts an abort or end left by an earlier attempt. */

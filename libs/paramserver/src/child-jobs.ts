@@ -1,4 +1,12 @@
-import { aggregateResultSchema, buildEnvelope, jobOptionsOf, JobName, type AggregateJobData, type JobMeta, type TrainJobData } from '@tq/contracts';
+import {
+  aggregateResultSchema,
+  buildEnvelope,
+  jobOptionsOf,
+  JobName,
+  type AggregateJobData,
+  type JobMeta,
+  type TrainJobData,
+} from '@tq/contracts';
 import { removeDir } from '@tq/storage';
 import type { RunChannel } from './channel';
 import type { CoordinatorDeps } from './deps';
@@ -16,12 +24,22 @@ export const shardJobId = (runId: string, shard: number): string => `ps-shard-${
  * train job's, and add() with an existing id returns the existing job.
  */
 export async function enqueueRun(
-  deps: CoordinatorDeps, channel: RunChannel, runId: string, parentJobId: string, request: TrainJobData, parentMeta: JobMeta,
+  deps: CoordinatorDeps,
+  channel: RunChannel,
+  runId: string,
+  parentJobId: string,
+  request: TrainJobData,
+  parentMeta: JobMeta,
 ): Promise<void> {
   const spec = requireDistributed(request);
   const aggId = aggregatorJobId(runId);
   const previous = await deps.aggregateQueue.getJob(aggId);
-  if (previous && (await previous.getState()) === 'completed' && aggregateResultSchema.safeParse(previous.returnvalue).data?.status === 'done') return;
+  if (
+    previous &&
+    (await previous.getState()) === 'completed' &&
+    aggregateResultSchema.safeParse(previous.returnvalue).data?.status === 'done'
+  )
+    return;
   // (Re)starting: lift an abort or end left by an earlier attempt, forget an aborted aggregator.
   await channel.reopen();
   if (previous && (await previous.getState()) === 'completed') await previous.remove();
@@ -29,14 +47,20 @@ export async function enqueueRun(
   // Children carry their train job's meta (tenant, request id), marked with the parent's id.
   const meta: JobMeta = { ...parentMeta, parentJobId };
   const aggData = buildEnvelope(JobName.Aggregate, data, meta);
-  const agg = await deps.aggregateQueue.add(JobName.Aggregate, aggData, { ...jobOptionsOf(JobName.Aggregate), jobId: aggId });
+  const agg = await deps.aggregateQueue.add(JobName.Aggregate, aggData, {
+    ...jobOptionsOf(JobName.Aggregate),
+    jobId: aggId,
+  });
   if ((await agg.getState()) === 'failed') await agg.retry('failed');
   for (let i = 0; i < spec.workers; i++) {
     const id = shardJobId(runId, i);
     const old = await deps.shardQueue.getJob(id);
     if (old && (await old.getState()) === 'completed') await old.remove(); // finished with an aborted attempt
     const shardData = buildEnvelope(JobName.TrainShard, { runId, shardIndex: i, shards: spec.workers, request }, meta);
-    const shard = await deps.shardQueue.add(JobName.TrainShard, shardData, { ...jobOptionsOf(JobName.TrainShard), jobId: id });
+    const shard = await deps.shardQueue.add(JobName.TrainShard, shardData, {
+      ...jobOptionsOf(JobName.TrainShard),
+      jobId: id,
+    });
     if ((await shard.getState()) === 'failed') await shard.retry('failed');
   }
 }
@@ -62,7 +86,14 @@ export async function settleAggregator(deps: CoordinatorDeps, runId: string, tim
 }
 
 /** Removes the run's keys (leaving the ended marker), leftover waiting child jobs and, if given, the checkpoint folder. */
-export async function finishRun(deps: CoordinatorDeps, channel: RunChannel, runId: string, shards: number, checkpointDir: string | undefined, log: (l: string) => void): Promise<void> {
+export async function finishRun(
+  deps: CoordinatorDeps,
+  channel: RunChannel,
+  runId: string,
+  shards: number,
+  checkpointDir: string | undefined,
+  log: (l: string) => void,
+): Promise<void> {
   await removeWaitingChildren(deps, runId, shards).catch((e: unknown) => log(`leftover child jobs: ${String(e)}`));
   await channel.cleanup();
   if (checkpointDir) await removeDir(checkpointDir);

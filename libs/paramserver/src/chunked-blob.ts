@@ -19,7 +19,11 @@ export function chunkCount(floats: number, chunkBytes = CHUNK_BYTES): number {
  * in order, so whoever sees the message finds every chunk already there.
  */
 export function queueFloatsWrite(
-  pipe: ChainableCommander, keyOf: (chunk: number) => string, data: Float32Array, ttlMs: number, chunkBytes = CHUNK_BYTES,
+  pipe: ChainableCommander,
+  keyOf: (chunk: number) => string,
+  data: Float32Array,
+  ttlMs: number,
+  chunkBytes = CHUNK_BYTES,
 ): number {
   const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const chunks = chunkCount(data.length, chunkBytes);
@@ -39,7 +43,10 @@ export interface ReadFloatsOptions {
 
 /** The chunks of a payload as raw byte buffers, in order; null when any is missing (expired, superseded). */
 export async function readChunks(
-  redis: Redis, keyOf: (chunk: number) => string, floats: number, opts: { remove?: boolean; chunkBytes?: number } = {},
+  redis: Redis,
+  keyOf: (chunk: number) => string,
+  floats: number,
+  opts: { remove?: boolean; chunkBytes?: number } = {},
 ): Promise<Buffer[] | null> {
   const chunks = chunkCount(floats, opts.chunkBytes ?? CHUNK_BYTES);
   const pipe = redis.pipeline();
@@ -67,16 +74,23 @@ export function addScaledBytes(acc: Float32Array, offset: number, bytes: Buffer,
   const n = bytes.length >> 2;
   let src: Float32Array;
   if (bytes.byteOffset % 4 === 0) src = new Float32Array(bytes.buffer, bytes.byteOffset, n);
-  else { src = new Float32Array(n); new Uint8Array(src.buffer).set(bytes.subarray(0, n * 4)); } // unaligned: copy once
+  else {
+    src = new Float32Array(n);
+    new Uint8Array(src.buffer).set(bytes.subarray(0, n * 4));
+  } // unaligned: copy once
   for (let i = 0; i < n; i++) acc[offset + i]! += weight * src[i]!;
 }
 
 /** Reads `floats` values written by queueFloatsWrite; null when any chunk is missing (expired, superseded). */
 export async function readFloats(
-  redis: Redis, keyOf: (chunk: number) => string, floats: number, opts: ReadFloatsOptions = {},
+  redis: Redis,
+  keyOf: (chunk: number) => string,
+  floats: number,
+  opts: ReadFloatsOptions = {},
 ): Promise<Float32Array | null> {
   const chunks = chunkCount(floats, opts.chunkBytes ?? CHUNK_BYTES);
-  if (opts.into && opts.into.length !== floats) throw new Error(`readFloats: target holds ${opts.into.length} floats, expected ${floats}`);
+  if (opts.into && opts.into.length !== floats)
+    throw new Error(`readFloats: target holds ${opts.into.length} floats, expected ${floats}`);
   const pipe = redis.pipeline();
   for (let c = 0; c < chunks; c++) {
     if (opts.remove) pipe.getdelBuffer(keyOf(c));
@@ -107,7 +121,12 @@ export function copyChunks(values: Array<Buffer | null>, out: Float32Array): Flo
 }
 
 /** Deletes the chunks of a payload nobody will read (a dropped stale gradient, an old version). */
-export function queueFloatsDelete(pipe: ChainableCommander, keyOf: (chunk: number) => string, floats: number, chunkBytes = CHUNK_BYTES): void {
+export function queueFloatsDelete(
+  pipe: ChainableCommander,
+  keyOf: (chunk: number) => string,
+  floats: number,
+  chunkBytes = CHUNK_BYTES,
+): void {
   const chunks = chunkCount(floats, chunkBytes);
   const keys: string[] = [];
   for (let c = 0; c < chunks; c++) keys.push(keyOf(c));

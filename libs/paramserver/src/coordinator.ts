@@ -1,4 +1,10 @@
-import { trainRequestSchema, type JobHooks, type TrainJobData, type TrainProgress, type TrainResult } from '@tq/contracts';
+import {
+  trainRequestSchema,
+  type JobHooks,
+  type TrainJobData,
+  type TrainProgress,
+  type TrainResult,
+} from '@tq/contracts';
 import { initBackend, trainedVersionOf } from '@tq/ml';
 import { runCheckpointPaths } from './aggregator';
 import { RunChannel, SupersededError } from './channel';
@@ -24,7 +30,11 @@ import { DistributedRunCancelledError, LOADING, stopOnSignal, waitForAggregator,
  * `waitingForWorkers` and the log names the missing slots; sync steps close without the shards that
  * never started (given the quorum); below the quorum the run stalls and the aggregator fails.
  */
-export async function coordinateDistributedTraining(data: TrainJobData, deps: CoordinatorDeps, hooks: JobHooks<TrainProgress>): Promise<TrainResult> {
+export async function coordinateDistributedTraining(
+  data: TrainJobData,
+  deps: CoordinatorDeps,
+  hooks: JobHooks<TrainProgress>,
+): Promise<TrainResult> {
   const request = trainRequestSchema.parse(data);
   const spec = requireDistributed(request);
   const parentJobId = hooks.jobId;
@@ -34,7 +44,11 @@ export async function coordinateDistributedTraining(data: TrainJobData, deps: Co
   const existing = await trainedVersionOf(deps.registry, request.model.name, parentJobId);
   if (existing) return earlierRunResult(deps, runId, existing, backend.name, spec);
 
-  const channel = new RunChannel(deps.redis, { runId, shards: spec.workers, prefix: deps.keyPrefix ?? deps.aggregateQueue.opts.prefix ?? 'bull' });
+  const channel = new RunChannel(deps.redis, {
+    runId,
+    shards: spec.workers,
+    prefix: deps.keyPrefix ?? deps.aggregateQueue.opts.prefix ?? 'bull',
+  });
   // Before anything slow: an older attempt still running (its lock lapsed while it stalled) stops
   // at its next look instead of registering a second version.
   const claim = await channel.claim('coordinator');
@@ -52,9 +66,18 @@ export async function coordinateDistributedTraining(data: TrainJobData, deps: Co
     stopOnSignal(hooks.signal, runId, watch);
     await enqueueRun(deps, channel, runId, parentJobId, request, hooks.meta);
     const outcome = await waitForAggregator(deps, channel, claim, spec.workers, watch, hooks);
-    if (outcome.status === 'aborted') { watch.cancelled = true; throw new DistributedRunCancelledError(runId); }
+    if (outcome.status === 'aborted') {
+      watch.cancelled = true;
+      throw new DistributedRunCancelledError(runId);
+    }
     if (await channel.isSuperseded(claim)) throw new SupersededError(runId, claim.role);
-    await hooks.onProgress({ stage: 'saving', percent: 100, epochs: request.fit.epochs, epoch: request.fit.epochs, step: outcome.steps });
+    await hooks.onProgress({
+      stage: 'saving',
+      percent: 100,
+      epochs: request.fit.epochs,
+      epoch: request.fit.epochs,
+      step: outcome.steps,
+    });
     const meta = await registerRun(deps, request, parentJobId, outcome, paths.final, backend.name, hooks.log);
     await finishRun(deps, channel, runId, spec.workers, paths.dir, hooks.log);
     return runResultOf(meta, backend.name, outcome, spec);

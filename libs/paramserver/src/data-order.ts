@@ -23,7 +23,14 @@ export interface RunPlan {
   shuffle: boolean;
 }
 
-export function makePlan(p: { trainRows: number; workers: number; batchPerWorker: number; epochs: number; seed: number; shuffle: boolean }): RunPlan {
+export function makePlan(p: {
+  trainRows: number;
+  workers: number;
+  batchPerWorker: number;
+  epochs: number;
+  seed: number;
+  shuffle: boolean;
+}): RunPlan {
   if (p.trainRows < 1) throw new Error('no training rows');
   const globalBatch = p.workers * p.batchPerWorker;
   const stepsPerEpoch = Math.ceil(p.trainRows / globalBatch);
@@ -57,7 +64,10 @@ export class EpochOrderCache {
   private order: Uint32Array = new Uint32Array(0);
   constructor(private readonly plan: RunPlan) {}
   get(epoch: number): Uint32Array {
-    if (epoch !== this.epoch) { this.order = epochOrder(this.plan, epoch); this.epoch = epoch; }
+    if (epoch !== this.epoch) {
+      this.order = epochOrder(this.plan, epoch);
+      this.epoch = epoch;
+    }
     return this.order;
   }
 }

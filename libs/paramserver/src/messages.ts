@@ -29,7 +29,10 @@ export const shardMessageSchema = z.object({
   /** sync/local: the global step the payload is for; async: the shard's local step index. */
   step: z.number().int().min(0).default(0),
   /** Names the payload's chunk keys, for a payload larger than one chunk. */
-  token: z.string().regex(/^[A-Za-z0-9_.-]{1,80}$/).optional(),
+  token: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,80}$/)
+    .optional(),
   /** The payload (raw Float32 bytes) follows the JSON header in the same inbox element. */
   inline: z.boolean().default(false),
   floats: z.number().int().min(0).default(0),
@@ -61,7 +64,9 @@ export function frameMessage(msg: ShardMessage, payload?: Float32Array): Buffer 
   const json = Buffer.from(text, 'utf8');
   const head = Buffer.alloc(4);
   head.writeUInt32LE(json.length, 0);
-  return payload ? Buffer.concat([head, json, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)]) : Buffer.concat([head, json]);
+  return payload
+    ? Buffer.concat([head, json, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)])
+    : Buffer.concat([head, json]);
 }
 
 export function unframeMessage(frame: Buffer): ReceivedMessage {
@@ -69,6 +74,7 @@ export function unframeMessage(frame: Buffer): ReceivedMessage {
   const msg = shardMessageSchema.parse(JSON.parse(frame.toString('utf8', 4, 4 + len)));
   if (!msg.inline) return msg;
   const bytes = frame.subarray(4 + len);
-  if (bytes.length !== msg.floats * 4) throw new Error(`inline payload of ${bytes.length} bytes, announced ${msg.floats} floats`);
+  if (bytes.length !== msg.floats * 4)
+    throw new Error(`inline payload of ${bytes.length} bytes, announced ${msg.floats} floats`);
   return { ...msg, inlineBytes: bytes };
 }

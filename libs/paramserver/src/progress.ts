@@ -10,7 +10,10 @@ export function recordShare(state: AggregatorState, shard: number, samples: numb
   const name = shardName(shard);
   const w = state.workers[name];
   if (!w) state.workers[name] = { samples, stepMs: ms };
-  else { w.samples += samples; w.stepMs = w.stepMs * 0.8 + ms * 0.2; }
+  else {
+    w.samples += samples;
+    w.stepMs = w.stepMs * 0.8 + ms * 0.2;
+  }
 }
 
 /** A payload of `shard` computed on weights too old to use. */
@@ -23,12 +26,21 @@ export function recordDrop(state: AggregatorState, shard: number): void {
 export function slowestWorker(state: AggregatorState): string | undefined {
   let slowest: string | undefined;
   let worst = -1;
-  for (const [name, w] of Object.entries(state.workers)) if (w.stepMs > worst) { worst = w.stepMs; slowest = name; }
+  for (const [name, w] of Object.entries(state.workers))
+    if (w.stepMs > worst) {
+      worst = w.stepMs;
+      slowest = name;
+    }
   return slowest;
 }
 
 /** The aggregator's progress, shaped so the coordinator can forward it as TrainProgress. */
-export function progressOf(state: AggregatorState, plan: RunPlan, mode: string, lastLoss: number | undefined): DistributedProgress {
+export function progressOf(
+  state: AggregatorState,
+  plan: RunPlan,
+  mode: string,
+  lastLoss: number | undefined,
+): DistributedProgress {
   // async: work done is the shards' consumed local steps; sync/local: global steps.
   const done = mode === 'async' ? state.shardSteps.reduce((a, b) => a + b, 0) / plan.workers : state.step;
   const slowest = slowestWorker(state);

@@ -19,24 +19,45 @@ export async function checkRun(request: TrainJobData, deps: CoordinatorDeps, par
 
 /** Registers ONE version from the aggregator's final weights (lineage: trained or fine-tuned by the train job). */
 export async function registerRun(
-  deps: CoordinatorDeps, request: TrainJobData, parentJobId: string, outcome: AggregateResult, finalPath: string, backend: string,
+  deps: CoordinatorDeps,
+  request: TrainJobData,
+  parentJobId: string,
+  outcome: AggregateResult,
+  finalPath: string,
+  backend: string,
   log: (line: string) => void,
 ): Promise<ModelVersionMeta> {
   const data = await loadRunData(request, deps);
   const { model, lineage } = await runStartingModel(request, deps, parentJobId);
   try {
     await loadCheckpointWeights(finalPath, model);
-    return await deps.registry.register(request.model.name, {
-      inputShape: data.inputShape, featureCount: data.featureCount, classes: data.classes, layers: request.model.layers,
-      metrics: outcome.metrics ?? { loss: Number.NaN }, history: outcome.history, lineage, backend, weightDtype: 'float32',
-    }, (dir) => writeModelArtifacts(model, dir, log));
+    return await deps.registry.register(
+      request.model.name,
+      {
+        inputShape: data.inputShape,
+        featureCount: data.featureCount,
+        classes: data.classes,
+        layers: request.model.layers,
+        metrics: outcome.metrics ?? { loss: Number.NaN },
+        history: outcome.history,
+        lineage,
+        backend,
+        weightDtype: 'float32',
+      },
+      (dir) => writeModelArtifacts(model, dir, log),
+    );
   } finally {
     model.dispose();
   }
 }
 
 /** The train job's result: the registered version plus the run's throughput and shape. */
-export function runResultOf(meta: ModelVersionMeta, backend: string, outcome: AggregateResult, spec: DistributedSpec): TrainResult {
+export function runResultOf(
+  meta: ModelVersionMeta,
+  backend: string,
+  outcome: AggregateResult,
+  spec: DistributedSpec,
+): TrainResult {
   return trainResultOf(meta, backend, {
     samplesPerSec: outcome.samplesPerSec,
     distributed: { workers: spec.workers, mode: spec.mode, steps: outcome.steps, droppedStale: outcome.droppedStale },
@@ -48,9 +69,15 @@ export function runResultOf(meta: ModelVersionMeta, backend: string, outcome: Ag
  * the run's figures while its aggregator job is still kept, else the version's alone.
  */
 export async function earlierRunResult(
-  deps: CoordinatorDeps, runId: string, meta: ModelVersionMeta, backend: string, spec: DistributedSpec,
+  deps: CoordinatorDeps,
+  runId: string,
+  meta: ModelVersionMeta,
+  backend: string,
+  spec: DistributedSpec,
 ): Promise<TrainResult> {
   const agg = await deps.aggregateQueue.getJob(aggregatorJobId(runId));
   const outcome = aggregateResultSchema.safeParse(agg?.returnvalue);
-  return outcome.success && outcome.data.status === 'done' ? runResultOf(meta, backend, outcome.data, spec) : trainResultOf(meta, backend);
+  return outcome.success && outcome.data.status === 'done'
+    ? runResultOf(meta, backend, outcome.data, spec)
+    : trainResultOf(meta, backend);
 }

@@ -24,7 +24,9 @@ export async function loadRunData(request: TrainRequest, src: RunSources): Promi
  * app gives the aggregator and the shards only the store: fine-tuning's registry is made from it.
  */
 export function runStartingModel(
-  request: TrainRequest, src: RunSources & { store?: ArtifactStore }, jobId: string,
+  request: TrainRequest,
+  src: RunSources & { store?: ArtifactStore },
+  jobId: string,
 ): Promise<{ model: tf.LayersModel; lineage: Lineage }> {
   const registry = src.registry ?? (src.store ? new ModelRegistry(src.store) : undefined);
   return startingModel(request, registry, jobId);
@@ -44,8 +46,16 @@ export function splitRunData(request: TrainRequest, data: TabularData, model: tf
   const split = validationStart(data.rows, request.fit.validationSplit);
   if (split === 0) throw new FieldError('fit.validationSplit', `leaves no training rows out of ${data.rows}`);
   const plan = makePlan({
-    trainRows: split, workers: spec.workers, batchPerWorker: request.fit.batchSize, epochs: request.fit.epochs,
-    seed: request.fit.seed, shuffle: request.fit.shuffle,
+    trainRows: split,
+    workers: spec.workers,
+    batchPerWorker: request.fit.batchSize,
+    epochs: request.fit.epochs,
+    seed: request.fit.seed,
+    shuffle: request.fit.shuffle,
   });
-  return { plan, train: sliceRows(data, 0, split), validation: split < data.rows ? sliceRows(data, split, data.rows) : undefined };
+  return {
+    plan,
+    train: sliceRows(data, 0, split),
+    validation: split < data.rows ? sliceRows(data, split, data.rows) : undefined,
+  };
 }

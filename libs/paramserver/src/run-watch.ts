@@ -7,11 +7,16 @@ import { aggregatorJobId, shardJobId } from './child-jobs';
 import type { CoordinatorDeps } from './deps';
 
 export class DistributedRunCancelledError extends CancelledError {
-  constructor(runId: string) { super(`${CANCELLED_REASON}: distributed run ${runId}`); }
+  constructor(runId: string) {
+    super(`${CANCELLED_REASON}: distributed run ${runId}`);
+  }
 }
 
 /** What went wrong, for the coordinator's clean-up: a stop request, or the aggregator failing for good. */
-export interface Watch { cancelled: boolean; aggregatorFailed: boolean }
+export interface Watch {
+  cancelled: boolean;
+  aggregatorFailed: boolean;
+}
 
 /** How often the shard jobs' states are looked at (each look costs a few round trips per shard). */
 const SHARD_CHECK_MS = 2000;
@@ -25,7 +30,12 @@ export const LOADING: TrainProgress = { stage: 'loading', percent: 0 };
  * or a newer attempt of the train job has claimed the run.
  */
 export async function waitForAggregator(
-  deps: CoordinatorDeps, channel: RunChannel, claim: Claim, shards: number, watch: Watch, hooks: JobHooks<TrainProgress>,
+  deps: CoordinatorDeps,
+  channel: RunChannel,
+  claim: Claim,
+  shards: number,
+  watch: Watch,
+  hooks: JobHooks<TrainProgress>,
 ): Promise<AggregateResult> {
   const { runId } = channel.opts;
   const gone = new Set<number>();
@@ -45,7 +55,10 @@ export async function waitForAggregator(
       const done = await deps.aggregateQueue.getJob(aggregatorJobId(runId));
       return aggregateResultSchema.parse(done?.returnvalue);
     }
-    if (state === 'failed') { watch.aggregatorFailed = true; throw new Error(`aggregator of run ${runId} failed: ${agg.failedReason}`); }
+    if (state === 'failed') {
+      watch.aggregatorFailed = true;
+      throw new Error(`aggregator of run ${runId} failed: ${agg.failedReason}`);
+    }
     if (Date.now() - lastShardCheck > SHARD_CHECK_MS) {
       lastShardCheck = Date.now();
       const waiting: number[] = [];
@@ -79,7 +92,10 @@ export async function waitForAggregator(
  */
 export function stopOnSignal(signal: AbortSignal, runId: string, watch: Watch): void {
   if (!signal.aborted) return;
-  if (signal.reason instanceof CancelledError) { watch.cancelled = true; throw new DistributedRunCancelledError(runId); }
+  if (signal.reason instanceof CancelledError) {
+    watch.cancelled = true;
+    throw new DistributedRunCancelledError(runId);
+  }
   signal.throwIfAborted();
 }
 
@@ -96,9 +112,15 @@ class SlotWatch {
   private aggBefore = false;
   private logged = '|false';
 
-  constructor(private readonly runId: string, private readonly shards: number, private readonly log: (line: string) => void) {}
+  constructor(
+    private readonly runId: string,
+    private readonly shards: number,
+    private readonly log: (line: string) => void,
+  ) {}
 
-  get waiting(): number { return this.stuck.length; }
+  get waiting(): number {
+    return this.stuck.length;
+  }
 
   /** Takes a look's findings; true when the stuck shards changed (the first look counts as a change). */
   update(shardsWaiting: number[], aggWaiting: boolean): boolean {
@@ -119,11 +141,16 @@ class SlotWatch {
     this.logged = key;
     if (stuck.length > 0) {
       const many = stuck.length > 1;
-      this.log(`run ${this.runId}: shard${many ? 's' : ''} ${stuck.join(', ')} of ${this.shards} wait${many ? '' : 's'} for a free train-shard slot; `
-        + `a run of ${this.shards} workers needs ${this.shards} train-shard slots (WORKER_QUEUES=train-shard processes at concurrency 1); `
-        + 'until then steps go on without them');
+      this.log(
+        `run ${this.runId}: shard${many ? 's' : ''} ${stuck.join(', ')} of ${this.shards} wait${many ? '' : 's'} for a free train-shard slot; ` +
+          `a run of ${this.shards} workers needs ${this.shards} train-shard slots (WORKER_QUEUES=train-shard processes at concurrency 1); ` +
+          'until then steps go on without them',
+      );
     }
-    if (aggStuck) this.log(`run ${this.runId}: the aggregator waits for a free aggregate slot (a worker serving the aggregate queue)`);
+    if (aggStuck)
+      this.log(
+        `run ${this.runId}: the aggregator waits for a free aggregate slot (a worker serving the aggregate queue)`,
+      );
   }
 }
 
@@ -131,9 +158,14 @@ function toTrainProgress(agg: Job): TrainProgress {
   const p = agg.progress as DistributedProgress | number;
   if (typeof p !== 'object' || p === null || !('step' in p)) return LOADING;
   return {
-    stage: 'training', percent: Math.max(0, Math.min(100, p.percent)), step: p.step,
-    ...(p.epoch !== undefined ? { epoch: p.epoch } : {}), ...(p.epochs !== undefined ? { epochs: p.epochs } : {}),
-    ...(p.loss !== undefined ? { loss: p.loss } : {}), ...(p.samplesPerSec !== undefined ? { samplesPerSec: p.samplesPerSec } : {}),
-    ...(p.workers ? { workers: p.workers } : {}), ...(p.slowestWorker ? { slowestWorker: p.slowestWorker } : {}),
+    stage: 'training',
+    percent: Math.max(0, Math.min(100, p.percent)),
+    step: p.step,
+    ...(p.epoch !== undefined ? { epoch: p.epoch } : {}),
+    ...(p.epochs !== undefined ? { epochs: p.epochs } : {}),
+    ...(p.loss !== undefined ? { loss: p.loss } : {}),
+    ...(p.samplesPerSec !== undefined ? { samplesPerSec: p.samplesPerSec } : {}),
+    ...(p.workers ? { workers: p.workers } : {}),
+    ...(p.slowestWorker ? { slowestWorker: p.slowestWorker } : {}),
   };
 }

@@ -1,5 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import { FieldError, trainShardJobDataSchema, type DistributedProgress, type JobHooks, type TrainShardJobData, type TrainShardResult } from '@tq/contracts';
+import {
+  FieldError,
+  trainShardJobDataSchema,
+  type DistributedProgress,
+  type JobHooks,
+  type TrainShardJobData,
+  type TrainShardResult,
+} from '@tq/contracts';
 import { applyGradients, computeGradients, createOptimizer, gatherBatch, initBackend, modelInputShape } from '@tq/ml';
 import { RunChannel, SupersededError, type Claim } from './channel';
 import { EpochOrderCache, shardSlice } from './data-order';
@@ -28,7 +35,11 @@ interface ShardContext {
   lastProgressAt: number;
 }
 
-interface StepStats { samples: number; loss: number; correct: number }
+interface StepStats {
+  samples: number;
+  loss: number;
+  correct: number;
+}
 
 /**
  * The TrainShard processor body: one worker's share of a run. It pulls the published weights,
@@ -39,11 +50,22 @@ interface StepStats { samples: number; loss: number; correct: number }
  * run is already over. `hooks.signal` (this job cancelled, its lock lost, its worker shutting down) ends it with
  * the signal's reason; the run's own stop comes from the aggregator.
  */
-export async function runShard(data: TrainShardJobData, deps: ShardDeps, hooks: JobHooks<DistributedProgress>): Promise<TrainShardResult> {
+export async function runShard(
+  data: TrainShardJobData,
+  deps: ShardDeps,
+  hooks: JobHooks<DistributedProgress>,
+): Promise<TrainShardResult> {
   const { runId, shardIndex, request } = trainShardJobDataSchema.parse(data);
   const spec = requireDistributed(request);
-  if (shardIndex >= spec.workers) throw new FieldError('shardIndex', `${shardIndex} is not a shard of a run with ${spec.workers} workers`);
-  const channel = new RunChannel(deps.redis, { runId, shards: spec.workers, prefix: deps.keyPrefix, ttlMs: deps.keyTtlMs, chunkBytes: deps.chunkBytes });
+  if (shardIndex >= spec.workers)
+    throw new FieldError('shardIndex', `${shardIndex} is not a shard of a run with ${spec.workers} workers`);
+  const channel = new RunChannel(deps.redis, {
+    runId,
+    shards: spec.workers,
+    prefix: deps.keyPrefix,
+    ttlMs: deps.keyTtlMs,
+    chunkBytes: deps.chunkBytes,
+  });
   try {
     // First of all (the later an attempt claims, the likelier an older one claims after it): an
     // older attempt still running, its lock lapsed, stops at its next look, freeing its slot.
@@ -51,7 +73,10 @@ export async function runShard(data: TrainShardJobData, deps: ShardDeps, hooks: 
     const claim = await channel.claim(`shard:${shardIndex}`);
     // A job that got a slot only after its run ended (a retry, a queue short of slots) has nothing
     // to do: say so before loading data and building a model for nothing.
-    if (await channel.isEnded()) { await channel.release(claim); return { steps: 0, samples: 0 }; }
+    if (await channel.isEnded()) {
+      await channel.release(claim);
+      return { steps: 0, samples: 0 };
+    }
     await initBackend();
     const dataset = await loadRunData(request, deps);
     const { model } = await runStartingModel(request, deps, runId);
@@ -59,9 +84,22 @@ export async function runShard(data: TrainShardJobData, deps: ShardDeps, hooks: 
       const run = splitRunData(request, dataset, model);
       const layout = WeightLayout.of(model);
       const ctx: ShardContext = {
-        hooks, claim, lastClaimCheckAt: Date.now(), shard: shardIndex, channel, model, layout, run, deps,
-        orders: new EpochOrderCache(run.plan), inputShape: modelInputShape(model),
-        weights: new Float32Array(layout.totalFloats), payload: new Float32Array(layout.totalFloats), steps: 0, samples: 0, lastProgressAt: 0,
+        hooks,
+        claim,
+        lastClaimCheckAt: Date.now(),
+        shard: shardIndex,
+        channel,
+        model,
+        layout,
+        run,
+        deps,
+        orders: new EpochOrderCache(run.plan),
+        inputShape: modelInputShape(model),
+        weights: new Float32Array(layout.totalFloats),
+        payload: new Float32Array(layout.totalFloats),
+        steps: 0,
+        samples: 0,
+        lastProgressAt: 0,
       };
       const first = await join(ctx, deps.joinTimeoutMs ?? 600_000);
       if (first) {
@@ -85,7 +123,10 @@ async function join(ctx: ShardContext, timeoutMs: number): Promise<PublishedStat
     if (await ctx.channel.isEnded()) return null;
     const state = await ctx.channel.waitForState(ctx.shard, -1, 2000);
     if (state) return state.status === 'running' ? state : null;
-    if (Date.now() > deadline) throw new Error(`run ${ctx.channel.opts.runId}: no weights published within ${timeoutMs} ms (is a worker serving the aggregate queue?)`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `run ${ctx.channel.opts.runId}: no weights published within ${timeoutMs} ms (is a worker serving the aggregate queue?)`,
+      );
   }
 }
 
@@ -93,7 +134,12 @@ async function join(ctx: ShardContext, timeoutMs: number): Promise<PublishedStat
  * sync (localSteps = 0: push one gradient per published version) and local (train up to
  * `localSteps` steps with our own optimizer, then push our weights for averaging).
  */
-async function barrierLoop(ctx: ShardContext, localSteps: number, fit: Parameters<typeof createOptimizer>[0], first: PublishedState): Promise<void> {
+async function barrierLoop(
+  ctx: ShardContext,
+  localSteps: number,
+  fit: Parameters<typeof createOptimizer>[0],
+  first: PublishedState,
+): Promise<void> {
   const optimizer = localSteps > 0 ? createOptimizer(fit) : undefined;
   let seen = -1;
   // join() took the first wake note: waiting for another would stall until the once-a-second look.
@@ -103,9 +149,12 @@ async function barrierLoop(ctx: ShardContext, localSteps: number, fit: Parameter
   try {
     for (;;) {
       await checkGoOn(ctx);
-      const state = pending ?? await ctx.channel.waitForState(ctx.shard, seen, 2000);
+      const state = pending ?? (await ctx.channel.waitForState(ctx.shard, seen, 2000));
       pending = null;
-      if (!state) { if (await runGone(ctx)) return; continue; }
+      if (!state) {
+        if (await runGone(ctx)) return;
+        continue;
+      }
       if (state.status !== 'running') return;
       const t0 = performance.now();
       // Usually no round trip: the weights came with the wake note (RunChannel.waitForState).
@@ -118,9 +167,20 @@ async function barrierLoop(ctx: ShardContext, localSteps: number, fit: Parameter
         ahead = undefined;
         const s = stepOn(ctx, state.step, true, undefined, ready);
         await delay(ctx);
-        const sent = ctx.channel.push({ kind: 'grad', shard: ctx.shard, version: state.version, step: state.step, ...s, ms: performance.now() - t0 }, s.samples > 0 ? ctx.payload : undefined);
+        const sent = ctx.channel.push(
+          {
+            kind: 'grad',
+            shard: ctx.shard,
+            version: state.version,
+            step: state.step,
+            ...s,
+            ms: performance.now() - t0,
+          },
+          s.samples > 0 ? ctx.payload : undefined,
+        );
         // The next step is most likely state.step + 1 (stepOn checks): gather it while the gradient travels.
-        if (state.step + 1 < ctx.run.plan.totalSteps) ahead = { step: state.step + 1, batch: prepareBatch(ctx, state.step + 1) };
+        if (state.step + 1 < ctx.run.plan.totalSteps)
+          ahead = { step: state.step + 1, batch: prepareBatch(ctx, state.step + 1) };
         await sent;
         tally(ctx, 1, s.samples);
       } else {
@@ -128,15 +188,26 @@ async function barrierLoop(ctx: ShardContext, localSteps: number, fit: Parameter
         const total: StepStats = { samples: 0, loss: 0, correct: 0 };
         for (let j = 0; j < steps; j++) {
           const s = stepOn(ctx, state.step + j, false, optimizer);
-          total.samples += s.samples; total.loss += s.loss * s.samples; total.correct += s.correct;
+          total.samples += s.samples;
+          total.loss += s.loss * s.samples;
+          total.correct += s.correct;
           await new Promise<void>((resolve) => setImmediate(resolve)); // let BullMQ renew the lock
         }
         await delay(ctx);
         const out = ctx.layout.readWeights(ctx.payload);
-        await ctx.channel.push({
-          kind: 'weights', shard: ctx.shard, version: state.version, step: state.step, samples: total.samples,
-          loss: total.samples ? total.loss / total.samples : 0, correct: total.correct, ms: (performance.now() - t0) / Math.max(1, steps),
-        }, total.samples > 0 ? out : undefined);
+        await ctx.channel.push(
+          {
+            kind: 'weights',
+            shard: ctx.shard,
+            version: state.version,
+            step: state.step,
+            samples: total.samples,
+            loss: total.samples ? total.loss / total.samples : 0,
+            correct: total.correct,
+            ms: (performance.now() - t0) / Math.max(1, steps),
+          },
+          total.samples > 0 ? out : undefined,
+        );
         tally(ctx, steps, total.samples);
       }
       await reportShardProgress(ctx, state.step);
@@ -163,7 +234,11 @@ async function asyncLoop(ctx: ShardContext, staleness: number): Promise<void> {
   while (cursor < total) {
     await checkGoOn(ctx);
     const state = await ctx.channel.readState();
-    if (!state) { if (await runGone(ctx)) return; await ctx.channel.waitForState(ctx.shard, -1, 1000); continue; }
+    if (!state) {
+      if (await runGone(ctx)) return;
+      await ctx.channel.waitForState(ctx.shard, -1, 1000);
+      continue;
+    }
     if (state.status !== 'running') return;
     if ((await ctx.channel.inboxLength()) > maxBacklog) {
       // Drops and empty messages move no version, so this is a short wait, then a fresh look.
@@ -179,7 +254,11 @@ async function asyncLoop(ctx: ShardContext, staleness: number): Promise<void> {
     }
     const s = stepOn(ctx, cursor, true);
     await delay(ctx);
-    await ctx.channel.push({ kind: 'grad', shard: ctx.shard, version: have, step: cursor, ...s, ms: performance.now() - t0 }, s.samples > 0 ? ctx.payload : undefined, cursor + 1);
+    await ctx.channel.push(
+      { kind: 'grad', shard: ctx.shard, version: have, step: cursor, ...s, ms: performance.now() - t0 },
+      s.samples > 0 ? ctx.payload : undefined,
+      cursor + 1,
+    );
     cursor += 1;
     tally(ctx, 1, s.samples);
     await reportShardProgress(ctx, cursor);
@@ -188,9 +267,16 @@ async function asyncLoop(ctx: ShardContext, staleness: number): Promise<void> {
 }
 
 /** Our slice of one global step's batch, as tensors (the caller disposes them). */
-interface Batch { n: number; x: tf.Tensor; y: tf.Tensor }
+interface Batch {
+  n: number;
+  x: tf.Tensor;
+  y: tf.Tensor;
+}
 /** A batch gathered ahead of time for global step `step` (null: that step has no rows of ours). */
-interface Ahead { step: number; batch: Batch | null }
+interface Ahead {
+  step: number;
+  batch: Batch | null;
+}
 
 function prepareBatch(ctx: ShardContext, step: number): Batch | null {
   const { epoch, start, end } = shardSlice(ctx.run.plan, step, ctx.shard);
@@ -249,6 +335,10 @@ async function reportShardProgress(ctx: ShardContext, step: number): Promise<voi
   const now = Date.now();
   if (now - ctx.lastProgressAt < 1000) return;
   ctx.lastProgressAt = now;
-  const progress: DistributedProgress = { step, percent: Math.min(100, (100 * step) / ctx.run.plan.totalSteps), samplesPerSec: 0 };
+  const progress: DistributedProgress = {
+    step,
+    percent: Math.min(100, (100 * step) / ctx.run.plan.totalSteps),
+    samplesPerSec: 0,
+  };
   await ctx.hooks.onProgress(progress);
 }

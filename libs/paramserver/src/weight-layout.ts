@@ -11,7 +11,10 @@ export class WeightLayout {
   readonly trainableFloats: number;
   readonly totalFloats: number;
 
-  private constructor(readonly trainable: tf.Variable[], readonly frozen: tf.Variable[]) {
+  private constructor(
+    readonly trainable: tf.Variable[],
+    readonly frozen: tf.Variable[],
+  ) {
     this.trainableFloats = trainable.reduce((n, v) => n + v.size, 0);
     this.totalFloats = this.trainableFloats + frozen.reduce((n, v) => n + v.size, 0);
   }
@@ -22,9 +25,13 @@ export class WeightLayout {
     const frozen: tf.Variable[] = [];
     for (const w of model.nonTrainableWeights) {
       const v = w.read() as tf.Variable; // LayerVariable.read() returns the backing tf.Variable
-      if (!seen.has(v.name)) { seen.add(v.name); frozen.push(v); }
+      if (!seen.has(v.name)) {
+        seen.add(v.name);
+        frozen.push(v);
+      }
     }
-    for (const v of [...trainable, ...frozen]) if (v.dtype !== 'float32') throw new Error(`variable ${v.name} is ${v.dtype}; only float32 is supported`);
+    for (const v of [...trainable, ...frozen])
+      if (v.dtype !== 'float32') throw new Error(`variable ${v.name} is ${v.dtype}; only float32 is supported`);
     return new WeightLayout(trainable, frozen);
   }
 
@@ -37,13 +44,17 @@ export class WeightLayout {
   /** All variables' values, trainable then frozen. */
   readWeights(out: Float32Array = new Float32Array(this.totalFloats)): Float32Array {
     let o = 0;
-    for (const v of [...this.trainable, ...this.frozen]) { out.set(v.dataSync() as Float32Array, o); o += v.size; }
+    for (const v of [...this.trainable, ...this.frozen]) {
+      out.set(v.dataSync() as Float32Array, o);
+      o += v.size;
+    }
     return out;
   }
 
   /** Assigns every variable from a flat array laid out as readWeights writes it. */
   writeWeights(flat: Float32Array): void {
-    if (flat.length !== this.totalFloats) throw new Error(`weights hold ${flat.length} floats, the model has ${this.totalFloats}`);
+    if (flat.length !== this.totalFloats)
+      throw new Error(`weights hold ${flat.length} floats, the model has ${this.totalFloats}`);
     this.assign([...this.trainable, ...this.frozen], flat, 0);
   }
 
@@ -65,7 +76,10 @@ export class WeightLayout {
       else out.fill(0, o, o + v.size);
       o += v.size;
     }
-    for (const v of this.frozen) { out.set(v.dataSync() as Float32Array, o); o += v.size; }
+    for (const v of this.frozen) {
+      out.set(v.dataSync() as Float32Array, o);
+      o += v.size;
+    }
     return out;
   }
 
@@ -80,7 +94,10 @@ export class WeightLayout {
       // A copy, not subarray: some backends keep a reference to the array, which the caller reuses.
       let part: Float32Array;
       if (scale === 1) part = flat.slice(o, o + v.size);
-      else { part = new Float32Array(v.size); for (let i = 0; i < v.size; i++) part[i] = flat[o + i]! * scale; }
+      else {
+        part = new Float32Array(v.size);
+        for (let i = 0; i < v.size; i++) part[i] = flat[o + i]! * scale;
+      }
       map[v.name] = tf.tensor(part, v.shape, 'float32');
       o += v.size;
     }

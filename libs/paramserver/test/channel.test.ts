@@ -3,7 +3,16 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import Redis from 'ioredis';
 import { mixSeed, seededPermutation } from '@tq/ml';
-import { chunkCount, epochOrder, frameMessage, makePlan, RunChannel, shardMessageSchema, shardSlice, unframeMessage } from '@tq/paramserver';
+import {
+  chunkCount,
+  epochOrder,
+  frameMessage,
+  makePlan,
+  RunChannel,
+  shardMessageSchema,
+  shardSlice,
+  unframeMessage,
+} from '@tq/paramserver';
 import { redisUrl } from './fixtures/harness';
 
 const randomFloats = (n: number): Float32Array => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
@@ -13,10 +22,13 @@ describe('RunChannel (real Redis)', () => {
   let redis: Redis;
   const keysOf = async (pattern: string): Promise<string[]> => {
     const out: string[] = [];
-    for await (const b of redis.scanStream({ match: `${prefix}:${pattern}`, count: 1000 }) as AsyncIterable<string[]>) out.push(...b);
+    for await (const b of redis.scanStream({ match: `${prefix}:${pattern}`, count: 1000 }) as AsyncIterable<string[]>)
+      out.push(...b);
     return out.sort();
   };
-  before(() => { redis = new Redis(redisUrl()); });
+  before(() => {
+    redis = new Redis(redisUrl());
+  });
   after(async () => {
     const keys = await keysOf('*');
     if (keys.length) await redis.unlink(...keys);
@@ -31,7 +43,10 @@ describe('RunChannel (real Redis)', () => {
     assert.equal(chunkCount(grad.length), 3);
     const msg = await ch.nextMessage(1000);
     assert.ok(msg);
-    assert.deepEqual({ kind: msg.kind, shard: msg.shard, samples: msg.samples, floats: msg.floats }, { kind: 'grad', shard: 0, samples: 5, floats: grad.length });
+    assert.deepEqual(
+      { kind: msg.kind, shard: msg.shard, samples: msg.samples, floats: msg.floats },
+      { kind: 'grad', shard: 0, samples: 5, floats: grad.length },
+    );
     const got = await ch.readPayload(msg);
     assert.ok(got);
     assert.deepEqual(Buffer.from(got.buffer), Buffer.from(grad.buffer));
@@ -51,7 +66,10 @@ describe('RunChannel (real Redis)', () => {
     assert.equal((await keysOf('ps:{r1}:p:*')).length, before);
     // The inline payload starts 4-byte aligned in its frame (readable in place), whatever the header's length.
     for (const shard of [0, 7, 12345]) {
-      const frame = frameMessage(shardMessageSchema.parse({ kind: 'grad', shard, inline: true, floats: small.length }), small);
+      const frame = frameMessage(
+        shardMessageSchema.parse({ kind: 'grad', shard, inline: true, floats: small.length }),
+        small,
+      );
       assert.equal((4 + frame.readUInt32LE(0)) % 4, 0);
       assert.deepEqual(Buffer.from(unframeMessage(frame).inlineBytes!), Buffer.from(small.buffer));
     }
@@ -63,8 +81,13 @@ describe('RunChannel (real Redis)', () => {
     const reader = new RunChannel(redis.duplicate(), { runId: 'r5', shards: 1, prefix });
     const w = randomFloats(262_144 + 5); // just over 1 MiB: two chunks
     const into = new Float32Array(w.length);
-    const publish = async (v: number, status: 'running' | 'done' = 'running') => { w[0] = v; await ch.publish({ version: v, step: v, status, floats: w.length }, w); };
-    const dropFromRedis = async (v: number) => { await redis.unlink(...(await keysOf(`ps:{r5}:w:${v}:*`))); };
+    const publish = async (v: number, status: 'running' | 'done' = 'running') => {
+      w[0] = v;
+      await ch.publish({ version: v, step: v, status, floats: w.length }, w);
+    };
+    const dropFromRedis = async (v: number) => {
+      await redis.unlink(...(await keysOf(`ps:{r5}:w:${v}:*`)));
+    };
     // The first wait cannot know the weights' size yet: pulled as usual.
     await publish(0);
     const s0 = await reader.waitForState(0, -1, 5000);
@@ -102,7 +125,10 @@ describe('RunChannel (real Redis)', () => {
     const reader = new RunChannel(redis.duplicate(), { runId: 'r2', shards: 2, prefix });
     const w = randomFloats(1000);
     const waiting = reader.waitForState(1, 4, 5000); // waits for a version after 4
-    for (let v = 0; v < 10; v++) { w[0] = v; await ch.publish({ version: v, step: v, status: 'running', floats: w.length }, w); }
+    for (let v = 0; v < 10; v++) {
+      w[0] = v;
+      await ch.publish({ version: v, step: v, status: 'running', floats: w.length }, w);
+    }
     const state = await waiting;
     assert.ok(state && state.version > 4);
     const latest = await reader.pullWeights({ version: 9, step: 9, status: 'running', floats: w.length });
@@ -146,7 +172,12 @@ describe('RunChannel (real Redis)', () => {
 
 describe('data order', () => {
   it('gives each shard a disjoint share; together they use every training row once per epoch', () => {
-    for (const [rows, workers, b] of [[450, 3, 11], [450, 2, 16], [10, 4, 3], [7, 3, 5]] as const) {
+    for (const [rows, workers, b] of [
+      [450, 3, 11],
+      [450, 2, 16],
+      [10, 4, 3],
+      [7, 3, 5],
+    ] as const) {
       const plan = makePlan({ trainRows: rows, workers, batchPerWorker: b, epochs: 2, seed: 3, shuffle: true });
       for (let epoch = 0; epoch < 2; epoch++) {
         const order = epochOrder(plan, epoch);
@@ -159,7 +190,10 @@ describe('data order', () => {
             for (let p = sl.start; p < sl.end; p++) seen[order[p]!]! += 1;
           }
         }
-        assert.ok(seen.every((c) => c === 1), `rows=${rows} N=${workers} b=${b} epoch ${epoch}`);
+        assert.ok(
+          seen.every((c) => c === 1),
+          `rows=${rows} N=${workers} b=${b} epoch ${epoch}`,
+        );
       }
     }
   });

@@ -33,13 +33,22 @@ describe('sync parameter server == single-process training with the global batch
   before(async () => {
     await initBackend();
     await env.setup();
-    const ps = startParamServerWorkers({ prefix: env.prefix, root: env.root, queues: [QueueName.Aggregate, QueueName.TrainShard], rows: ROWS, shardConcurrency: 3 });
+    const ps = startParamServerWorkers({
+      prefix: env.prefix,
+      root: env.root,
+      queues: [QueueName.Aggregate, QueueName.TrainShard],
+      rows: ROWS,
+      shardConcurrency: 3,
+    });
     env.onClose(() => ps.close());
     env.startCoordinator(ROWS);
   });
   after(() => env.teardown());
 
-  for (const [workers, b] of [[2, 16], [3, 11]] as const) {
+  for (const [workers, b] of [
+    [2, 16],
+    [3, 11],
+  ] as const) {
     it(`${workers} workers x batch ${b} == 1 process x batch ${workers * b}`, async () => {
       const req = request(workers, b);
       const { id, result } = await env.train(req);
@@ -67,14 +76,19 @@ describe('sync parameter server == single-process training with the global batch
       assert.ok(maxDiff < 5e-4, `max |w_ps - w_local| = ${maxDiff} (weights up to ${maxAbs})`);
       // The weights moved a lot from their start: equality is not two untrained models agreeing.
       const initial = buildModel(layers!, { seed: req.fit.seed });
-      const moved = Math.max(...initial.getWeights().map((w, i) => tf.tidy(() => tf.max(tf.abs(tf.sub(w, reference.getWeights()[i]!))).dataSync()[0]!)));
+      const moved = Math.max(
+        ...initial
+          .getWeights()
+          .map((w, i) => tf.tidy(() => tf.max(tf.abs(tf.sub(w, reference.getWeights()[i]!))).dataSync()[0]!)),
+      );
       assert.ok(moved > 100 * maxDiff, `training moved weights by ${moved}`);
 
       // Same per-epoch figures as the local loop (train loss/accuracy means, validation).
       assert.equal(meta.history?.length, 2);
       for (const [e, h] of (meta.history ?? []).entries()) {
         const l = local.history[e]!;
-        for (const k of ['loss', 'accuracy', 'valLoss', 'valAccuracy']) assert.ok(Math.abs(h[k]! - l[k]!) < 1e-3, `epoch ${e + 1} ${k}: ${h[k]} vs ${l[k]}`);
+        for (const k of ['loss', 'accuracy', 'valLoss', 'valAccuracy'])
+          assert.ok(Math.abs(h[k]! - l[k]!) < 1e-3, `epoch ${e + 1} ${k}: ${h[k]} vs ${l[k]}`);
       }
       assert.equal(meta.lineage.kind, 'trained');
       assert.equal(meta.lineage.jobId, id);
@@ -88,7 +102,12 @@ describe('sync parameter server == single-process training with the global batch
       assert.deepEqual(runKeys, [`${env.prefix}:ps:{${runIdOf(id)}}:ended`]);
       assert.ok((await env.redis.pttl(runKeys[0]!)) > 0);
       assert.equal(existsSync(runCheckpointPaths(env.store, runIdOf(id)).dir), false);
-      tf.dispose([initial, reference, model].flatMap((m) => { m.dispose(); return []; }));
+      tf.dispose(
+        [initial, reference, model].flatMap((m) => {
+          m.dispose();
+          return [];
+        }),
+      );
     });
   }
 });

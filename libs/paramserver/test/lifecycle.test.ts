@@ -2,9 +2,22 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { aggregateResultSchema, FieldError, QueueName, localJobMeta, trainRequestSchema, type TrainRequest } from '@tq/contracts';
+import {
+  aggregateResultSchema,
+  FieldError,
+  QueueName,
+  localJobMeta,
+  trainRequestSchema,
+  type TrainRequest,
+} from '@tq/contracts';
 import { initBackend } from '@tq/ml';
-import { aggregatorJobId, coordinateDistributedTraining, runCheckpointPaths, runIdOf, shardJobId } from '@tq/paramserver';
+import {
+  aggregatorJobId,
+  coordinateDistributedTraining,
+  runCheckpointPaths,
+  runIdOf,
+  shardJobId,
+} from '@tq/paramserver';
 import { mnistSlice, PsTestEnv, startParamServerWorkers } from './fixtures/harness';
 
 const ROWS = 400; // 360 training rows
@@ -12,11 +25,13 @@ const layers: TrainRequest['model']['layers'] = [
   { type: 'dense', units: 16, activation: 'relu', inputShape: [784] },
   { type: 'dense', units: 10, activation: 'softmax' },
 ];
-const request = (name: string, epochs: number): TrainRequest => trainRequestSchema.parse({
-  model: { name, layers }, dataset: { builtin: 'mnist' },
-  fit: { epochs, batchSize: 4, optimizer: 'adam', learningRate: 0.003, validationSplit: 0.1, seed: 2 },
-  distributed: { workers: 2, mode: 'sync', checkpointEvery: 25 },
-});
+const request = (name: string, epochs: number): TrainRequest =>
+  trainRequestSchema.parse({
+    model: { name, layers },
+    dataset: { builtin: 'mnist' },
+    fit: { epochs, batchSize: 4, optimizer: 'adam', learningRate: 0.003, validationSplit: 0.1, seed: 2 },
+    distributed: { workers: 2, mode: 'sync', checkpointEvery: 25 },
+  });
 
 /** Aggregator, shards and coordinator all in this process, so its tensor count covers all of them. */
 describe('run lifecycle: flat memory, cancellation', () => {
@@ -24,7 +39,13 @@ describe('run lifecycle: flat memory, cancellation', () => {
   before(async () => {
     await initBackend();
     await env.setup();
-    const ps = startParamServerWorkers({ prefix: env.prefix, root: env.root, queues: [QueueName.Aggregate, QueueName.TrainShard], rows: ROWS, shardConcurrency: 2 });
+    const ps = startParamServerWorkers({
+      prefix: env.prefix,
+      root: env.root,
+      queues: [QueueName.Aggregate, QueueName.TrainShard],
+      rows: ROWS,
+      shardConcurrency: 2,
+    });
     env.onClose(() => ps.close());
     env.startCoordinator(ROWS);
   });
@@ -47,13 +68,22 @@ describe('run lifecycle: flat memory, cancellation', () => {
     await sampler;
     assert.equal(result.distributed?.steps, 360);
     const running = counts.filter((c) => c > 1); // before the start and after cleanup only the marker (or nothing) exists
-    t.diagnostic(`${running.length} samples of the run's key count: min ${Math.min(...running)}, max ${Math.max(...running)}`);
+    t.diagnostic(
+      `${running.length} samples of the run's key count: min ${Math.min(...running)}, max ${Math.max(...running)}`,
+    );
     assert.ok(running.length > 20, `only ${running.length} samples`);
     // state, inbox, control, 2 wake lists, 3 kept weight versions (1 chunk each), a payload or two in flight.
     assert.ok(Math.max(...running) <= 12, `up to ${Math.max(...running)} keys`);
     const half = Math.floor(running.length / 2);
-    assert.ok(Math.max(...running.slice(half)) <= Math.max(...running.slice(0, half)) + 1, 'no growth in the second half');
-    assert.equal(tf.memory().numTensors, tensorsBefore, 'every tensor of aggregator, shards and coordinator was disposed');
+    assert.ok(
+      Math.max(...running.slice(half)) <= Math.max(...running.slice(0, half)) + 1,
+      'no growth in the second half',
+    );
+    assert.equal(
+      tf.memory().numTensors,
+      tensorsBefore,
+      'every tensor of aggregator, shards and coordinator was disposed',
+    );
   });
 
   it('fine-tunes a registered version (model.from) across workers: lineage names the parent', async () => {
@@ -68,7 +98,10 @@ describe('run lifecycle: flat memory, cancellation', () => {
   });
 
   it('a model that does not fit the data fails the train job before any child job exists', async () => {
-    const bad = trainRequestSchema.parse({ ...request('misfit', 1), model: { name: 'misfit', layers: [{ type: 'dense', units: 10, activation: 'softmax', inputShape: [10] }] } });
+    const bad = trainRequestSchema.parse({
+      ...request('misfit', 1),
+      model: { name: 'misfit', layers: [{ type: 'dense', units: 10, activation: 'softmax', inputShape: [10] }] },
+    });
     const job = await env.submit(bad);
     await assert.rejects(job.waitUntilFinished(env.events, 30_000), /model\.layers\.0\.inputShape/);
     assert.equal(await env.aggregateQueue.getJob(aggregatorJobId(runIdOf(job.id!))), undefined);
@@ -78,10 +111,20 @@ describe('run lifecycle: flat memory, cancellation', () => {
     const base = request('nosplit', 1);
     const req = trainRequestSchema.parse({ ...base, fit: { ...base.fit, validationSplit: 0.5 } });
     const deps = {
-      redis: env.redis, aggregateQueue: env.aggregateQueue, shardQueue: env.shardQueue, store: env.store, registry: env.registry,
+      redis: env.redis,
+      aggregateQueue: env.aggregateQueue,
+      shardQueue: env.shardQueue,
+      store: env.store,
+      registry: env.registry,
       loadDataset: async () => mnistSlice(1), // one row: half of it for validation leaves none to train on
     };
-    const hooks = { jobId: 'direct-nosplit', meta: localJobMeta(), signal: new AbortController().signal, onProgress: async () => undefined, log: () => undefined };
+    const hooks = {
+      jobId: 'direct-nosplit',
+      meta: localJobMeta(),
+      signal: new AbortController().signal,
+      onProgress: async () => undefined,
+      log: () => undefined,
+    };
     await assert.rejects(coordinateDistributedTraining(req, deps, hooks), (err: unknown) => {
       assert.ok(err instanceof FieldError, String(err));
       assert.equal(err.field, 'fit.validationSplit');
@@ -99,7 +142,8 @@ describe('run lifecycle: flat memory, cancellation', () => {
     const agg = await env.aggregateQueue.getJob(aggregatorJobId(runId));
     assert.equal(await agg?.getState(), 'completed');
     assert.equal(aggregateResultSchema.parse(agg?.returnvalue).status, 'aborted');
-    for (const i of [0, 1]) assert.equal(await (await env.shardQueue.getJob(shardJobId(runId, i)))?.getState(), 'completed');
+    for (const i of [0, 1])
+      assert.equal(await (await env.shardQueue.getJob(shardJobId(runId, i)))?.getState(), 'completed');
     assert.equal((await env.registry.versions('cancelled')).length, 0);
     assert.deepEqual(await env.keys(`ps:{${runId}}:*`), [`${env.prefix}:ps:{${runId}}:ended`]);
     assert.equal(existsSync(runCheckpointPaths(env.store, runId).dir), false);

@@ -18,7 +18,14 @@ describe('a run survives SIGKILLed worker processes', () => {
   before(async () => {
     await env.setup();
     env.startCoordinator(ROWS);
-    const base = { PS_PREFIX: env.prefix, PS_ROOT: env.root, PS_ROWS: String(ROWS), PS_LOCK_MS: '2000', PS_STALLED_MS: '1000', PS_DELAYS: '-1:25' };
+    const base = {
+      PS_PREFIX: env.prefix,
+      PS_ROOT: env.root,
+      PS_ROWS: String(ROWS),
+      PS_LOCK_MS: '2000',
+      PS_STALLED_MS: '1000',
+      PS_DELAYS: '-1:25',
+    };
     const started = await Promise.all([
       startPsProcess('agg-a', { ...base, PS_QUEUES: 'aggregate' }),
       startPsProcess('agg-spare', { ...base, PS_QUEUES: 'aggregate' }),
@@ -34,7 +41,13 @@ describe('a run survives SIGKILLed worker processes', () => {
 
   it('kill a shard: steps close on the timeout with the quorum, the retried job rejoins; kill the aggregator: it resumes from its checkpoint', async (t) => {
     const request = trainRequestSchema.parse({
-      model: { name: 'survivor', layers: [{ type: 'dense', units: 32, activation: 'relu', inputShape: [784] }, { type: 'dense', units: 10, activation: 'softmax' }] },
+      model: {
+        name: 'survivor',
+        layers: [
+          { type: 'dense', units: 32, activation: 'relu', inputShape: [784] },
+          { type: 'dense', units: 10, activation: 'softmax' },
+        ],
+      },
       dataset: { builtin: 'mnist' },
       fit: { epochs: 5, batchSize: 32, optimizer: 'adam', learningRate: 0.003, validationSplit: 0.1, seed: 3 },
       distributed: { workers: 3, mode: 'sync', stepTimeoutMs: 800, quorum: 2, checkpointEvery: 10 },
@@ -62,7 +75,9 @@ describe('a run survives SIGKILLed worker processes', () => {
     const result = await job.waitUntilFinished(env.events, 120_000);
     const aggDone = await env.aggregateQueue.getJob(aggregatorJobId(runId));
     const outcome = aggregateResultSchema.parse(aggDone?.returnvalue);
-    t.diagnostic(`killed ${victim.name} near step 12, ${aggVictim.name} at step ${stepAtKill}; resumed from ${outcome.resumedFromStep}; dropped ${outcome.droppedStale}; shares ${JSON.stringify(outcome.workers)}; valAccuracy ${result.metrics.valAccuracy}`);
+    t.diagnostic(
+      `killed ${victim.name} near step 12, ${aggVictim.name} at step ${stepAtKill}; resumed from ${outcome.resumedFromStep}; dropped ${outcome.droppedStale}; shares ${JSON.stringify(outcome.workers)}; valAccuracy ${result.metrics.valAccuracy}`,
+    );
 
     // The run completed every step and registered one model that learned.
     assert.equal(result.distributed?.steps, 5 * 19);
@@ -71,15 +86,27 @@ describe('a run survives SIGKILLed worker processes', () => {
     assert.ok((result.metrics.valAccuracy ?? 0) > 0.8, `valAccuracy ${result.metrics.valAccuracy}`);
 
     // The aggregator was resumed by the other process from a checkpoint, not from scratch.
-    assert.ok(aggDone?.processedBy?.startsWith('agg-') && aggDone.processedBy !== aggVictim.name, `finished by ${aggDone?.processedBy}`);
+    assert.ok(
+      aggDone?.processedBy?.startsWith('agg-') && aggDone.processedBy !== aggVictim.name,
+      `finished by ${aggDone?.processedBy}`,
+    );
     assert.equal(outcome.restarts, 1);
-    assert.ok(outcome.resumedFromStep !== undefined && outcome.resumedFromStep > 0 && outcome.resumedFromStep % 10 === 0, `resumed from ${outcome.resumedFromStep}`);
-    assert.ok(outcome.resumedFromStep! <= stepAtKill + 10, `resumed from ${outcome.resumedFromStep}, killed near ${stepAtKill}`);
+    assert.ok(
+      outcome.resumedFromStep !== undefined && outcome.resumedFromStep > 0 && outcome.resumedFromStep % 10 === 0,
+      `resumed from ${outcome.resumedFromStep}`,
+    );
+    assert.ok(
+      outcome.resumedFromStep! <= stepAtKill + 10,
+      `resumed from ${outcome.resumedFromStep}, killed near ${stepAtKill}`,
+    );
 
     // The killed shard's job was picked up again (by the idle shard process) and finished the run.
     const shardDone = await env.shardQueue.getJob(shardJobId(runId, 1));
     assert.equal(await shardDone?.getState(), 'completed');
-    assert.ok(shardDone?.processedBy?.startsWith('shard-') && shardDone.processedBy !== victim.name, `finished by ${shardDone?.processedBy}`);
+    assert.ok(
+      shardDone?.processedBy?.startsWith('shard-') && shardDone.processedBy !== victim.name,
+      `finished by ${shardDone?.processedBy}`,
+    );
     assert.ok((shardDone?.stalledCounter ?? 0) + (shardDone?.attemptsMade ?? 0) >= 1);
     // Every shard contributed rows; the one that was down for a while contributed fewest.
     const shares = outcome.workers;

@@ -30,11 +30,24 @@ describe('a shard whose process stalls past its job lock', () => {
   before(async () => {
     await initBackend();
     await env.setup();
-    const agg = startParamServerWorkers({ prefix: env.prefix, root: env.root, queues: [QueueName.Aggregate], rows: ROWS });
+    const agg = startParamServerWorkers({
+      prefix: env.prefix,
+      root: env.root,
+      queues: [QueueName.Aggregate],
+      rows: ROWS,
+    });
     env.onClose(() => agg.close());
     env.startCoordinator(ROWS);
-    const base = { PS_PREFIX: env.prefix, PS_ROOT: env.root, PS_ROWS: String(ROWS), PS_LOCK_MS: '2000', PS_STALLED_MS: '1000', PS_DELAYS: '-1:25', PS_QUEUES: 'train-shard' };
-    procs.push(...await Promise.all(['shard-a', 'shard-b', 'shard-spare'].map((name) => startPsProcess(name, base))));
+    const base = {
+      PS_PREFIX: env.prefix,
+      PS_ROOT: env.root,
+      PS_ROWS: String(ROWS),
+      PS_LOCK_MS: '2000',
+      PS_STALLED_MS: '1000',
+      PS_DELAYS: '-1:25',
+      PS_QUEUES: 'train-shard',
+    };
+    procs.push(...(await Promise.all(['shard-a', 'shard-b', 'shard-spare'].map((name) => startPsProcess(name, base)))));
   });
   after(async () => {
     for (const p of procs) p.child.kill('SIGCONT');
@@ -44,7 +57,13 @@ describe('a shard whose process stalls past its job lock', () => {
 
   it('is superseded by the attempt that took its job over, which finishes the run', async (t) => {
     const request = trainRequestSchema.parse({
-      model: { name: 'stalled', layers: [{ type: 'dense', units: 32, activation: 'relu', inputShape: [784] }, { type: 'dense', units: 10, activation: 'softmax' }] },
+      model: {
+        name: 'stalled',
+        layers: [
+          { type: 'dense', units: 32, activation: 'relu', inputShape: [784] },
+          { type: 'dense', units: 10, activation: 'softmax' },
+        ],
+      },
       dataset: { builtin: 'mnist' },
       fit: { epochs: 5, batchSize: 32, optimizer: 'adam', learningRate: 0.003, validationSplit: 0.1, seed: 6 },
       distributed: { workers: 2, mode: 'sync', stepTimeoutMs: 1000, quorum: 1, checkpointEvery: 10 },
@@ -62,9 +81,16 @@ describe('a shard whose process stalls past its job lock', () => {
       return j && j.processedBy !== stalled.name && (await j.getState()) === 'active' ? j.processedBy : undefined;
     });
     stalled.child.kill('SIGCONT');
-    await until('the stalled attempt to stop', async () => (stalled.output.join('').includes('superseded') ? true : undefined));
+    await until('the stalled attempt to stop', async () =>
+      stalled.output.join('').includes('superseded') ? true : undefined,
+    );
     const result = await job.waitUntilFinished(env.events, 600_000);
-    t.diagnostic(`stalled ${stalled.name}, taken over by ${taker}; it said: ${stalled.output.join('').split('\n').find((l) => l.startsWith('superseded'))}`);
+    t.diagnostic(
+      `stalled ${stalled.name}, taken over by ${taker}; it said: ${stalled.output
+        .join('')
+        .split('\n')
+        .find((l) => l.startsWith('superseded'))}`,
+    );
 
     assert.match(stalled.output.join(''), /superseded: run \S+: this attempt of the shard:1 was superseded/);
     assert.equal(result.distributed?.steps, 5 * 29);

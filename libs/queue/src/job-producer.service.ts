@@ -3,7 +3,15 @@ import { Injectable } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type { Job, JobsOptions, Queue } from 'bullmq';
 import {
-  QUEUE_OF_JOB, buildEnvelope, jobOptionsOf, type JobDataOf, type JobEnvelope, type JobMeta, type JobName, type JobRetention, type QueueName,
+  QUEUE_OF_JOB,
+  buildEnvelope,
+  jobOptionsOf,
+  type JobDataOf,
+  type JobEnvelope,
+  type JobMeta,
+  type JobName,
+  type JobRetention,
+  type QueueName,
 } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 
@@ -12,7 +20,10 @@ export type EnvelopedJob<N extends JobName> = Job<JobEnvelope<JobDataOf<N>>>;
 /** The only way the apps put jobs in a queue: validated, wrapped in the envelope, with the job's options. */
 @Injectable()
 export class JobProducer {
-  private readonly retention: JobRetention = { count: loadConfig().JOB_HISTORY_COUNT, ageSeconds: loadConfig().JOB_HISTORY_AGE_SECONDS };
+  private readonly retention: JobRetention = {
+    count: loadConfig().JOB_HISTORY_COUNT,
+    ageSeconds: loadConfig().JOB_HISTORY_AGE_SECONDS,
+  };
 
   constructor(private readonly moduleRef: ModuleRef) {}
 
@@ -25,8 +36,15 @@ export class JobProducer {
   }
 
   /** Validates (FieldError naming each bad field), wraps in the envelope, adds with the job's default options. */
-  async add<N extends JobName>(name: N, request: unknown, meta: JobMeta, opts: JobsOptions = {}): Promise<EnvelopedJob<N>> {
+  async add<N extends JobName>(
+    name: N,
+    request: unknown,
+    meta: JobMeta,
+    opts: JobsOptions = {},
+  ): Promise<EnvelopedJob<N>> {
     const envelope = buildEnvelope(name, request, meta);
-    return this.queueOf(name).add(name, envelope, { ...jobOptionsOf(name, this.retention), ...opts }) as Promise<EnvelopedJob<N>>;
+    return this.queueOf(name).add(name, envelope, { ...jobOptionsOf(name, this.retention), ...opts }) as Promise<
+      EnvelopedJob<N>
+    >;
   }
 }

@@ -4,10 +4,14 @@ import { CANCELLED_REASON, type JobState, type JobView, type PublicJobType } fro
 /** BullMQ's finer states folded into the five the API promises. */
 export function toApiState(state: BullState | 'unknown', failedReason?: string): JobState {
   switch (state) {
-    case 'active': return 'active';
-    case 'completed': return 'completed';
-    case 'failed': return failedReason?.includes(CANCELLED_REASON) ? 'cancelled' : 'failed';
-    default: return 'waiting';
+    case 'active':
+      return 'active';
+    case 'completed':
+      return 'completed';
+    case 'failed':
+      return failedReason?.includes(CANCELLED_REASON) ? 'cancelled' : 'failed';
+    default:
+      return 'waiting';
   }
 }
 
@@ -26,8 +30,8 @@ export function toJobView(job: Job, type: PublicJobType, stateReadBefore: BullSt
     type,
     state,
     progress: job.progress ?? null,
-    result: state === 'completed' ? job.returnvalue ?? null : null,
-    error: state === 'failed' || state === 'cancelled' ? job.failedReason ?? null : null,
+    result: state === 'completed' ? (job.returnvalue ?? null) : null,
+    error: state === 'failed' || state === 'cancelled' ? (job.failedReason ?? null) : null,
     attempts: job.attemptsMade,
     worker: job.processedBy ?? null,
     createdAt: new Date(job.timestamp).toISOString(),

@@ -2,8 +2,16 @@ import { OnWorkerEvent, WorkerHost } from '@nestjs/bullmq';
 import { Logger } from '@nestjs/common';
 import { UnrecoverableError, type Job } from 'bullmq';
 import {
-  TqError, describeIssues, envelopeSchemaOf, progressSchemaOf, resultSchemaOf,
-  type JobDataOf, type JobHooks, type JobName, type JobProgressOf, type JobResultOf,
+  TqError,
+  describeIssues,
+  envelopeSchemaOf,
+  progressSchemaOf,
+  resultSchemaOf,
+  type JobDataOf,
+  type JobHooks,
+  type JobName,
+  type JobProgressOf,
+  type JobResultOf,
 } from '@tq/contracts';
 import type { CancelWatcher } from './cancel-watcher';
 import { JobLockLostError } from './job-lock-lost.error';
@@ -22,7 +30,8 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
   private readonly logger = new Logger(this.constructor.name);
 
   async process(job: Job, _token?: string, signal?: AbortSignal): Promise<JobResultOf<N>> {
-    if (job.name !== this.jobName) throw new UnrecoverableError(`this queue's processor handles "${this.jobName}", not "${job.name}"`);
+    if (job.name !== this.jobName)
+      throw new UnrecoverableError(`this queue's processor handles "${this.jobName}", not "${job.name}"`);
     const parsed = envelopeSchemaOf(this.jobName).safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`invalid payload: ${describeIssues(parsed.error)}`);
     const jobId = job.id ?? '';
@@ -57,7 +66,9 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
   private abortOnLockLoss(): void {
     if (this.lockWatch) return;
     this.lockWatch = true;
-    this.worker.on('lockRenewalFailed', (ids: string[]) => ids.forEach((id) => this.cancels.abort(id, new JobLockLostError(id))));
+    this.worker.on('lockRenewalFailed', (ids: string[]) =>
+      ids.forEach((id) => this.cancels.abort(id, new JobLockLostError(id))),
+    );
   }
 
   /** Cancelled jobs leave the failed list (see CancelWatcher.retireCancelled). */
@@ -71,5 +82,3 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
 
   protected abstract handle(data: JobDataOf<N>, hooks: JobHooks<JobProgressOf<N>>): Promise<JobResultOf<N>>;
 }
-
-

@@ -15,9 +15,12 @@ export const InjectBackend = () => Inject(BACKEND);
       useFactory: async (): Promise<BackendInfo> => {
         const info = await initBackend(loadConfig().TQ_BACKEND);
         const logger = new Logger('Compute');
-        logger.log(`tfjs backend: ${info.name} (${info.provider}${info.gpu ? ', GPU' : ''}); fast kernels: ${info.fastKernels.join(', ') || 'none'}`);
+        logger.log(
+          `tfjs backend: ${info.name} (${info.provider}${info.gpu ? ', GPU' : ''}); fast kernels: ${info.fastKernels.join(', ') || 'none'}`,
+        );
         // Absent optional packages are normal (a broken install is warned about by initBackend itself).
-        if (info.skipped.length) logger.log(`not used: ${info.skipped.map((s) => `${s.provider} (${s.reason})`).join('; ')}`);
+        if (info.skipped.length)
+          logger.log(`not used: ${info.skipped.map((s) => `${s.provider} (${s.reason})`).join('; ')}`);
         return info;
       },
     },
@@ -26,7 +29,9 @@ export const InjectBackend = () => Inject(BACKEND);
       useFactory: (registry: ModelRegistry) => {
         const config = loadConfig();
         return new InferenceEngine({
-          registry, cacheSize: config.MODEL_CACHE_SIZE, intraOpNumThreads: config.ORT_INTRA_OP_THREADS,
+          registry,
+          cacheSize: config.MODEL_CACHE_SIZE,
+          intraOpNumThreads: config.ORT_INTRA_OP_THREADS,
           executionProviders: resolveExecutionProviders(config.ORT_EXECUTION_PROVIDERS),
         });
       },

@@ -15,14 +15,30 @@ export class ArtifactStore {
     this.root = resolve(root);
   }
 
-  modelsDir(): string { return join(this.root, 'models'); }
-  modelNameDir(name: string): string { return join(this.modelsDir(), modelNameSchema.parse(name)); }
-  modelDir(ref: ModelRef): string { return join(this.modelNameDir(ref.name), String(Math.trunc(ref.version))); }
-  datasetsDir(): string { return join(this.root, 'datasets'); }
-  datasetDir(id: string): string { return join(this.datasetsDir(), safeSegment(id)); }
-  checkpointDir(key: string): string { return join(this.root, 'checkpoints', safeSegment(key)); }
-  outputPath(jobId: string, ext = 'jsonl'): string { return join(this.root, 'outputs', `${safeSegment(jobId)}.${ext}`); }
-  inputPath(jobId: string): string { return join(this.root, 'inputs', `${safeSegment(jobId)}.f32`); }
+  modelsDir(): string {
+    return join(this.root, 'models');
+  }
+  modelNameDir(name: string): string {
+    return join(this.modelsDir(), modelNameSchema.parse(name));
+  }
+  modelDir(ref: ModelRef): string {
+    return join(this.modelNameDir(ref.name), String(Math.trunc(ref.version)));
+  }
+  datasetsDir(): string {
+    return join(this.root, 'datasets');
+  }
+  datasetDir(id: string): string {
+    return join(this.datasetsDir(), safeSegment(id));
+  }
+  checkpointDir(key: string): string {
+    return join(this.root, 'checkpoints', safeSegment(key));
+  }
+  outputPath(jobId: string, ext = 'jsonl'): string {
+    return join(this.root, 'outputs', `${safeSegment(jobId)}.${ext}`);
+  }
+  inputPath(jobId: string): string {
+    return join(this.root, 'inputs', `${safeSegment(jobId)}.f32`);
+  }
   /** A finished job's output (infer: JSONL), for streaming; NotFoundError (field "id") when there is none. */
   openOutput(jobId: string, ext = 'jsonl'): Promise<OpenedFile> {
     return openForRead(this.outputPath(jobId, ext), () => new NotFoundError('id', `job ${jobId} has no output`));
@@ -37,7 +53,8 @@ export class ArtifactStore {
 
 /** Folder names made from ids: one segment, no dots at the start, nothing but a safe alphabet. */
 export function safeSegment(id: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_:.-]{0,127}$/.test(id) || id.includes('..')) throw new Error(`unsafe path segment "${id}"`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9_:.-]{0,127}$/.test(id) || id.includes('..'))
+    throw new Error(`unsafe path segment "${id}"`);
   return id.replace(/:/g, '_');
 }
 

@@ -13,13 +13,21 @@ export interface BlocksFile<H> {
   blocks: Record<string, ArrayBuffer>;
 }
 
-export async function writeBlocksFile<H>(path: string, magic: string, header: H, blocks: Record<string, ArrayBuffer | ArrayBufferView>): Promise<void> {
+export async function writeBlocksFile<H>(
+  path: string,
+  magic: string,
+  header: H,
+  blocks: Record<string, ArrayBuffer | ArrayBufferView>,
+): Promise<void> {
   const names = Object.keys(blocks);
   const bytes = names.map((name) => {
     const b = blocks[name]!;
     return ArrayBuffer.isView(b) ? Buffer.from(b.buffer, b.byteOffset, b.byteLength) : Buffer.from(b);
   });
-  const json = Buffer.from(JSON.stringify({ header, blocks: names.map((name, i) => ({ name, bytes: bytes[i]!.length })) }), 'utf8');
+  const json = Buffer.from(
+    JSON.stringify({ header, blocks: names.map((name, i) => ({ name, bytes: bytes[i]!.length })) }),
+    'utf8',
+  );
   const prefix = Buffer.alloc(8);
   prefix.write(checkMagic(magic), 0, 'ascii');
   prefix.writeUInt32LE(json.length, 4);
@@ -36,9 +44,13 @@ export async function readBlocksFile<H>(path: string, magic: string): Promise<Bl
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  if (buf.length < 8 || buf.toString('ascii', 0, 4) !== checkMagic(magic)) throw new Error(`${path} is not a ${magic} file`);
+  if (buf.length < 8 || buf.toString('ascii', 0, 4) !== checkMagic(magic))
+    throw new Error(`${path} is not a ${magic} file`);
   const jsonLength = buf.readUInt32LE(4);
-  const meta = JSON.parse(buf.toString('utf8', 8, 8 + jsonLength)) as { header: H; blocks: { name: string; bytes: number }[] };
+  const meta = JSON.parse(buf.toString('utf8', 8, 8 + jsonLength)) as {
+    header: H;
+    blocks: { name: string; bytes: number }[];
+  };
   const blocks: Record<string, ArrayBuffer> = {};
   let offset = 8 + jsonLength;
   for (const { name, bytes } of meta.blocks) {
@@ -46,11 +58,13 @@ export async function readBlocksFile<H>(path: string, magic: string): Promise<Bl
     blocks[name] = buf.buffer.slice(buf.byteOffset + offset, buf.byteOffset + offset + bytes) as ArrayBuffer;
     offset += bytes;
   }
-  if (offset !== buf.length) throw new Error(`${path}: ${buf.length - offset} bytes unaccounted for (truncated or corrupt)`);
+  if (offset !== buf.length)
+    throw new Error(`${path}: ${buf.length - offset} bytes unaccounted for (truncated or corrupt)`);
   return { header: meta.header, blocks };
 }
 
 function checkMagic(magic: string): string {
-  if (!/^[A-Za-z0-9]{4}$/.test(magic)) throw new Error(`a blocks-file magic is 4 ASCII letters or digits, not "${magic}"`);
+  if (!/^[A-Za-z0-9]{4}$/.test(magic))
+    throw new Error(`a blocks-file magic is 4 ASCII letters or digits, not "${magic}"`);
   return magic;
 }

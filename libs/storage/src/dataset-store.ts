@@ -32,7 +32,10 @@ export interface DatasetSaveMeta {
 }
 
 export class DatasetNotFoundError extends NotFoundError {
-  constructor(readonly id: string, field = 'dataset.id') {
+  constructor(
+    readonly id: string,
+    field = 'dataset.id',
+  ) {
     super(field, `dataset "${id}" does not exist`);
   }
 }
@@ -41,7 +44,10 @@ const FEATURES = 'features.f32';
 const LABELS = 'labels.i32';
 const INFO = 'info.json';
 /** info.json = DatasetInfo plus the row shape, which DatasetInfo does not carry. */
-interface StoredInfo extends DatasetInfo { featureCount: number; inputShape: number[] }
+interface StoredInfo extends DatasetInfo {
+  featureCount: number;
+  inputShape: number[];
+}
 
 /**
  * Uploaded datasets, parsed once and kept as raw little-endian float32 / int32 arrays (a training
@@ -56,8 +62,15 @@ export class DatasetStore {
     const id = randomUUID();
     const info: StoredInfo = {
       ...datasetInfoSchema.parse({
-        id, name: meta.name, format: meta.format, rows: data.rows, featureColumns: meta.featureColumns,
-        labelColumn: meta.labelColumn, classes: data.classes, createdAt: new Date().toISOString(), bytes: meta.bytes,
+        id,
+        name: meta.name,
+        format: meta.format,
+        rows: data.rows,
+        featureColumns: meta.featureColumns,
+        labelColumn: meta.labelColumn,
+        classes: data.classes,
+        createdAt: new Date().toISOString(),
+        bytes: meta.bytes,
       }),
       featureCount: data.featureCount,
       inputShape: data.inputShape,
@@ -89,8 +102,14 @@ export class DatasetStore {
     const y = new Int32Array(yBytes.byteLength / 4);
     new Uint8Array(y.buffer).set(yBytes);
     const data: TabularData = {
-      x, y, rows: info.rows, featureCount: info.featureCount, inputShape: info.inputShape, classes: info.classes,
-      featureColumns: info.featureColumns, ...(info.labelColumn === null ? {} : { labelColumn: info.labelColumn }),
+      x,
+      y,
+      rows: info.rows,
+      featureCount: info.featureCount,
+      inputShape: info.inputShape,
+      classes: info.classes,
+      featureColumns: info.featureColumns,
+      ...(info.labelColumn === null ? {} : { labelColumn: info.labelColumn }),
     };
     checkShape(data);
     return data;
@@ -100,13 +119,17 @@ export class DatasetStore {
   async list(): Promise<DatasetInfo[]> {
     let ids: string[];
     try {
-      ids = (await readdir(this.store.datasetsDir(), { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+      ids = (await readdir(this.store.datasetsDir(), { withFileTypes: true }))
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
     }
     const infos = await Promise.all(ids.map((id) => this.get(id).catch(() => undefined)));
-    return infos.filter((i): i is DatasetInfo => i !== undefined).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+    return infos
+      .filter((i): i is DatasetInfo => i !== undefined)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   }
 
   private async readInfo(id: string): Promise<StoredInfo> {
@@ -134,6 +157,8 @@ function bytesOf(a: Float32Array | Int32Array): Uint8Array {
 function checkShape(d: TabularData): void {
   const elements = d.inputShape.reduce((a, b) => a * b, 1);
   if (d.x.length !== d.rows * d.featureCount || d.y.length !== d.rows || elements !== d.featureCount) {
-    throw new Error(`inconsistent dataset: ${d.rows} rows, ${d.featureCount} features, inputShape [${d.inputShape.join(',')}], x ${d.x.length}, y ${d.y.length}`);
+    throw new Error(
+      `inconsistent dataset: ${d.rows} rows, ${d.featureCount} features, inputShape [${d.inputShape.join(',')}], x ${d.x.length}, y ${d.y.length}`,
+    );
   }
 }

@@ -4,7 +4,11 @@ import { NotFoundError } from '@tq/contracts';
 import { type ArtifactStore, writeFileAtomic } from './artifact-store';
 
 /** Rows of a job's inline input: `rows` × `features` float32, row-major. */
-export interface StoredRows { x: Float32Array; rows: number; features: number }
+export interface StoredRows {
+  x: Float32Array;
+  rows: number;
+  features: number;
+}
 
 /**
  * Inline request payloads (an infer job's `instances`) kept as an artifact beside the job instead
@@ -29,7 +33,10 @@ export class JobInputStore {
       if (err.code === 'ENOENT') throw new NotFoundError('input', `the stored input of job ${jobId} is gone`);
       throw err;
     });
-    if (bytes.byteLength !== shape.rows * shape.features * 4) throw new Error(`stored input of job ${jobId} has ${bytes.byteLength} bytes, expected ${shape.rows * shape.features * 4}`);
+    if (bytes.byteLength !== shape.rows * shape.features * 4)
+      throw new Error(
+        `stored input of job ${jobId} has ${bytes.byteLength} bytes, expected ${shape.rows * shape.features * 4}`,
+      );
     const x = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
     return { x, rows: shape.rows, features: shape.features };
   }

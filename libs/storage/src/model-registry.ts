@@ -9,14 +9,26 @@ export const METADATA_JSON = 'metadata.json';
 export type NewVersionMeta = Omit<ModelVersionMeta, 'name' | 'version' | 'createdAt' | 'artifacts'>;
 
 export class ArtifactNotFoundError extends NotFoundError {
-  constructor(readonly ref: ModelRef, readonly file: string, field = 'file') {
+  constructor(
+    readonly ref: ModelRef,
+    readonly file: string,
+    field = 'file',
+  ) {
     super(field, `version ${ref.version} of "${ref.name}" has no artifact "${file}"`);
   }
 }
 
 export class ModelNotFoundError extends NotFoundError {
-  constructor(readonly ref: { name: string; version?: number }, field = 'model') {
-    super(field, ref.version === undefined ? `model "${ref.name}" does not exist` : `model "${ref.name}" has no version ${ref.version}`);
+  constructor(
+    readonly ref: { name: string; version?: number },
+    field = 'model',
+  ) {
+    super(
+      field,
+      ref.version === undefined
+        ? `model "${ref.name}" does not exist`
+        : `model "${ref.name}" has no version ${ref.version}`,
+    );
   }
 }
 
@@ -37,8 +49,17 @@ export class ModelRegistry {
       const nameDir = this.store.modelNameDir(name);
       await mkdir(nameDir, { recursive: true });
       for (let version = (await this.latestVersion(name)) + 1; ; version++) {
-        const full: ModelVersionMeta = { ...meta, name, version, createdAt: new Date().toISOString(), artifacts: await sizes(staging) };
-        await writeFileAtomic(join(staging, METADATA_JSON), JSON.stringify(modelVersionMetaSchema.parse(full), null, 2));
+        const full: ModelVersionMeta = {
+          ...meta,
+          name,
+          version,
+          createdAt: new Date().toISOString(),
+          artifacts: await sizes(staging),
+        };
+        await writeFileAtomic(
+          join(staging, METADATA_JSON),
+          JSON.stringify(modelVersionMetaSchema.parse(full), null, 2),
+        );
         try {
           await rename(staging, this.store.modelDir({ name, version }));
           return full;
@@ -53,7 +74,8 @@ export class ModelRegistry {
 
   /** Adds or replaces one artifact of a version (e.g. model.onnx) and records its size. */
   async putArtifact(ref: ModelRef, file: string, data: string | Uint8Array): Promise<ModelVersionMeta> {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(file) || file === METADATA_JSON) throw new Error(`bad artifact name "${file}"`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(file) || file === METADATA_JSON)
+      throw new Error(`bad artifact name "${file}"`);
     const meta = await this.getVersion(ref);
     const dir = this.store.modelDir(ref);
     await writeFileAtomic(join(dir, file), data);
@@ -68,8 +90,13 @@ export class ModelRegistry {
 
   async versions(name: string): Promise<ModelVersionMeta[]> {
     const dirs = await listDirs(this.store.modelNameDir(name));
-    const numbers = dirs.filter((d) => /^\d+$/.test(d)).map(Number).sort((a, b) => a - b);
-    const metas = await Promise.all(numbers.map((version) => this.getVersion({ name, version }).catch(() => undefined)));
+    const numbers = dirs
+      .filter((d) => /^\d+$/.test(d))
+      .map(Number)
+      .sort((a, b) => a - b);
+    const metas = await Promise.all(
+      numbers.map((version) => this.getVersion({ name, version }).catch(() => undefined)),
+    );
     return metas.filter((m): m is ModelVersionMeta => m !== undefined);
   }
 
@@ -85,15 +112,21 @@ export class ModelRegistry {
 
   /** False only when the version is missing: a corrupt or unreadable one is a fault, not an absence. */
   async exists(ref: ModelRef): Promise<boolean> {
-    return this.getVersion(ref).then(() => true, (err: unknown) => {
-      if (err instanceof ModelNotFoundError) return false;
-      throw err;
-    });
+    return this.getVersion(ref).then(
+      () => true,
+      (err: unknown) => {
+        if (err instanceof ModelNotFoundError) return false;
+        throw err;
+      },
+    );
   }
 
   async latestVersion(name: string): Promise<number> {
     const dirs = await listDirs(this.store.modelNameDir(name));
-    return dirs.filter((d) => /^\d+$/.test(d)).map(Number).reduce((a, b) => Math.max(a, b), 0);
+    return dirs
+      .filter((d) => /^\d+$/.test(d))
+      .map(Number)
+      .reduce((a, b) => Math.max(a, b), 0);
   }
 
   /**
@@ -124,7 +157,8 @@ async function listDirs(dir: string): Promise<string[]> {
 async function sizes(dir: string): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const e of await readdir(dir, { withFileTypes: true })) {
-    if (e.isFile() && e.name !== METADATA_JSON && !e.name.endsWith('.tmp')) out[e.name] = (await stat(join(dir, e.name))).size;
+    if (e.isFile() && e.name !== METADATA_JSON && !e.name.endsWith('.tmp'))
+      out[e.name] = (await stat(join(dir, e.name))).size;
   }
   return out;
 }

@@ -24,7 +24,9 @@ export function fileSaveHandler(dir: string): tf.io.IOHandler {
     };
     await writeFileAtomic(join(dir, WEIGHTS_BIN), weightData);
     await writeFileAtomic(join(dir, MODEL_JSON), JSON.stringify(modelJson));
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weightData.byteLength } };
+    return {
+      modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weightData.byteLength },
+    };
   });
 }
 
@@ -49,6 +51,9 @@ function concatWeightData(data: tf.io.WeightData): Uint8Array {
   const buffers = Array.isArray(data) ? data : [data];
   const out = new Uint8Array(buffers.reduce((n, b) => n + b.byteLength, 0));
   let offset = 0;
-  for (const b of buffers) { out.set(new Uint8Array(b), offset); offset += b.byteLength; }
+  for (const b of buffers) {
+    out.set(new Uint8Array(b), offset);
+    offset += b.byteLength;
+  }
   return out;
 }

@@ -7,7 +7,9 @@ import { readBlocksFile, writeBlocksFile } from '@tq/storage';
 
 describe('blocks file', () => {
   let dir: string;
-  before(async () => { dir = await mkdtemp(join(tmpdir(), 'tq-blocks-')); });
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tq-blocks-'));
+  });
   after(() => rm(dir, { recursive: true, force: true }));
 
   it('round-trips a header and named blocks, each in its own aligned buffer', async () => {

@@ -8,7 +8,16 @@ import { ArtifactStore, DatasetNotFoundError, DatasetStore, type TabularData } f
 function table(rows: number, features: number, seed: number): TabularData {
   const x = Float32Array.from({ length: rows * features }, (_, i) => Math.sin(i * seed) * 1e3);
   const y = Int32Array.from({ length: rows }, (_, i) => (i * seed) % 3);
-  return { x, y, rows, featureCount: features, inputShape: [features], classes: ['a', 'b', 'c'], featureColumns: Array.from({ length: features }, (_, i) => `f${i}`), labelColumn: 'label' };
+  return {
+    x,
+    y,
+    rows,
+    featureCount: features,
+    inputShape: [features],
+    classes: ['a', 'b', 'c'],
+    featureColumns: Array.from({ length: features }, (_, i) => `f${i}`),
+    labelColumn: 'label',
+  };
 }
 
 describe('DatasetStore', () => {
@@ -24,7 +33,13 @@ describe('DatasetStore', () => {
 
   it('saves raw binary arrays and loads them back bit for bit', async () => {
     const data = table(37, 5, 3);
-    const info = await datasets.save(data, { name: 'sines', format: 'csv', labelColumn: 'label', featureColumns: data.featureColumns!, bytes: 1234 });
+    const info = await datasets.save(data, {
+      name: 'sines',
+      format: 'csv',
+      labelColumn: 'label',
+      featureColumns: data.featureColumns!,
+      bytes: 1234,
+    });
     assert.match(info.id, /^[0-9a-f-]{36}$/);
     assert.equal(info.rows, 37);
     assert.deepEqual(info.classes, ['a', 'b', 'c']);
@@ -42,11 +57,20 @@ describe('DatasetStore', () => {
   });
 
   it('lists every dataset, oldest first, from the folder alone', async () => {
-    const second = await datasets.save(table(4, 2, 5), { name: 'small', format: 'jsonl', labelColumn: 'label', featureColumns: ['f0', 'f1'], bytes: 10 });
+    const second = await datasets.save(table(4, 2, 5), {
+      name: 'small',
+      format: 'jsonl',
+      labelColumn: 'label',
+      featureColumns: ['f0', 'f1'],
+      bytes: 10,
+    });
     const list = await new DatasetStore(new ArtifactStore(root)).list();
-    assert.deepEqual(list.map((d) => d.name), ['sines', 'small']);
+    assert.deepEqual(
+      list.map((d) => d.name),
+      ['sines', 'small'],
+    );
     assert.equal(list[1]!.id, second.id);
-    assert.deepEqual((await readdir(join(root, 'tmp'))), []); // no staging folder left behind
+    assert.deepEqual(await readdir(join(root, 'tmp')), []); // no staging folder left behind
   });
 
   it('throws DatasetNotFoundError for unknown and malformed ids', async () => {
@@ -56,6 +80,9 @@ describe('DatasetStore', () => {
 
   it('refuses inconsistent data', async () => {
     const bad = { ...table(3, 2, 1), rows: 4 };
-    await assert.rejects(datasets.save(bad, { name: 'bad', format: 'csv', labelColumn: 'label', featureColumns: ['f0', 'f1'], bytes: 1 }), /inconsistent/);
+    await assert.rejects(
+      datasets.save(bad, { name: 'bad', format: 'csv', labelColumn: 'label', featureColumns: ['f0', 'f1'], bytes: 1 }),
+      /inconsistent/,
+    );
   });
 });

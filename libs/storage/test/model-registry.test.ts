@@ -5,7 +5,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ArtifactStore, ModelNotFoundError, ModelRegistry, type NewVersionMeta } from '@tq/storage';
 
-const meta: NewVersionMeta = { inputShape: [4], featureCount: 4, classes: ['a', 'b'], lineage: { kind: 'trained' }, weightDtype: 'float32' };
+const meta: NewVersionMeta = {
+  inputShape: [4],
+  featureCount: 4,
+  classes: ['a', 'b'],
+  lineage: { kind: 'trained' },
+  weightDtype: 'float32',
+};
 
 describe('ModelRegistry', () => {
   let root: string;
@@ -21,7 +27,10 @@ describe('ModelRegistry', () => {
     const made = await Promise.all([1, 2, 3, 4, 5].map((n) => registry.register('iris', meta, write(n * 10))));
     assert.deepEqual(made.map((m) => m.version).sort(), [1, 2, 3, 4, 5]);
     const versions = await registry.versions('iris');
-    assert.deepEqual(versions.map((v) => v.version), [1, 2, 3, 4, 5]);
+    assert.deepEqual(
+      versions.map((v) => v.version),
+      [1, 2, 3, 4, 5],
+    );
     for (const v of versions) assert.equal(v.artifacts['weights.bin'] % 10, 0);
   });
 

@@ -5,9 +5,23 @@ import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { after, before, describe, it } from 'node:test';
 import { NotFoundError } from '@tq/contracts';
-import { ArtifactNotFoundError, ArtifactStore, DatasetNotFoundError, DatasetStore, METADATA_JSON, ModelNotFoundError, ModelRegistry } from '@tq/storage';
+import {
+  ArtifactNotFoundError,
+  ArtifactStore,
+  DatasetNotFoundError,
+  DatasetStore,
+  METADATA_JSON,
+  ModelNotFoundError,
+  ModelRegistry,
+} from '@tq/storage';
 
-const META = { inputShape: [4], featureCount: 4, classes: [], lineage: { kind: 'trained' as const }, weightDtype: 'float32' };
+const META = {
+  inputShape: [4],
+  featureCount: 4,
+  classes: [],
+  lineage: { kind: 'trained' as const },
+  weightDtype: 'float32',
+};
 const DATASET = '33333333-3333-4333-8333-333333333333';
 
 /** Only a missing thing is a NotFoundError (the API's 404); a corrupt or unreadable one is a fault. */
@@ -31,11 +45,17 @@ describe('storage: missing vs broken', () => {
   });
   after(() => rm(root, { recursive: true, force: true }));
 
-  it('models: missing is ModelNotFoundError with the caller\'s field; corrupt and EISDIR pass through', async () => {
-    await assert.rejects(registry.getVersion({ name: 'ok', version: 2 }), (err) => err instanceof ModelNotFoundError && err.field === 'model');
+  it("models: missing is ModelNotFoundError with the caller's field; corrupt and EISDIR pass through", async () => {
+    await assert.rejects(
+      registry.getVersion({ name: 'ok', version: 2 }),
+      (err) => err instanceof ModelNotFoundError && err.field === 'model',
+    );
     assert.equal(new ModelNotFoundError({ name: 'ok', version: 2 }, 'source').field, 'source');
     await assert.rejects(registry.getVersion({ name: 'corrupt', version: 1 }), (err) => err instanceof SyntaxError);
-    await assert.rejects(registry.getVersion({ name: 'unreadable', version: 1 }), (err) => !(err instanceof NotFoundError) && (err as NodeJS.ErrnoException).code === 'EISDIR');
+    await assert.rejects(
+      registry.getVersion({ name: 'unreadable', version: 1 }),
+      (err) => !(err instanceof NotFoundError) && (err as NodeJS.ErrnoException).code === 'EISDIR',
+    );
     assert.equal(await registry.exists({ name: 'ok', version: 2 }), false);
     await assert.rejects(registry.exists({ name: 'corrupt', version: 1 }), SyntaxError);
   });
@@ -44,7 +64,11 @@ describe('storage: missing vs broken', () => {
     const opened = await registry.openArtifact({ name: 'ok', version: 1 }, 'model.json');
     assert.deepEqual([opened.size, await text(opened.stream)], [7, '{"a":1}']);
     for (const file of ['constructor', '__proto__', 'toString', METADATA_JSON, 'weights.bin']) {
-      await assert.rejects(registry.openArtifact({ name: 'ok', version: 1 }, file), (err) => err instanceof ArtifactNotFoundError && err.field === 'file', file);
+      await assert.rejects(
+        registry.openArtifact({ name: 'ok', version: 1 }, file),
+        (err) => err instanceof ArtifactNotFoundError && err.field === 'file',
+        file,
+      );
     }
   });
 
@@ -54,7 +78,10 @@ describe('storage: missing vs broken', () => {
 
   it('datasets: missing is DatasetNotFoundError; a corrupt info.json passes through', async () => {
     const datasets = new DatasetStore(store);
-    await assert.rejects(datasets.get('44444444-4444-4444-8444-444444444444'), (err) => err instanceof DatasetNotFoundError);
+    await assert.rejects(
+      datasets.get('44444444-4444-4444-8444-444444444444'),
+      (err) => err instanceof DatasetNotFoundError,
+    );
     await assert.rejects(datasets.get(DATASET), (err) => err instanceof SyntaxError);
   });
 });

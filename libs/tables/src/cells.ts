@@ -10,10 +10,17 @@ export function isMissing(cell: Cell | undefined): boolean {
   if (typeof cell === 'string') {
     // Every token is at most 4 characters: compared directly, longer cells fall through (the hot path).
     switch (cell.length) {
-      case 0: return true;
-      case 2: if (cell === 'NA') return true; break;
-      case 3: if (cell === 'N/A' || cell === 'NaN') return true; break;
-      case 4: if (cell === 'null') return true; break;
+      case 0:
+        return true;
+      case 2:
+        if (cell === 'NA') return true;
+        break;
+      case 3:
+        if (cell === 'N/A' || cell === 'NaN') return true;
+        break;
+      case 4:
+        if (cell === 'null') return true;
+        break;
     }
     return hasEdgeSpace(cell) && MISSING_TOKENS.has(cell.trim());
   }
@@ -89,7 +96,8 @@ const BOOLEAN_INITIALS = new Set([116, 102, 121, 110]);
 export function toBoolean(cell: Cell): boolean | undefined {
   if (typeof cell === 'boolean') return cell;
   // The longest word is 5 letters; this keeps the lower-casing off long text (with some spaces).
-  if (typeof cell !== 'string' || cell.length > 9 || !BOOLEAN_INITIALS.has(cell.trimStart().charCodeAt(0) | 32)) return undefined;
+  if (typeof cell !== 'string' || cell.length > 9 || !BOOLEAN_INITIALS.has(cell.trimStart().charCodeAt(0) | 32))
+    return undefined;
   const word = cell.trim().toLowerCase();
   if (TRUE_WORDS.has(word)) return true;
   if (FALSE_WORDS.has(word)) return false;

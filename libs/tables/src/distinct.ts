@@ -35,7 +35,9 @@ export class DistinctCounter {
 
   /** The distinct count: exact, or the sketch's estimate. */
   size(): number {
-    return this.registers === undefined ? this.boxes.size : Math.max(this.boxes.size, Math.round(estimate(this.registers)));
+    return this.registers === undefined
+      ? this.boxes.size
+      : Math.max(this.boxes.size, Math.round(estimate(this.registers)));
   }
 
   /** The most frequent keys, most frequent first (ties by key for a stable order). */

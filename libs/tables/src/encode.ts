@@ -12,7 +12,10 @@ export class RowEncoder {
   readonly unknown: Record<string, number> = {};
   private readonly parts: Array<{ name: string; index: number; offset: number; encode: StepEncoder }>;
 
-  constructor(readonly spec: PreprocessingSpec, columns: readonly string[]) {
+  constructor(
+    readonly spec: PreprocessingSpec,
+    columns: readonly string[],
+  ) {
     const index = new Map(columns.map((c, i) => [c, i]));
     const missing = spec.steps.filter((s) => !index.has(s.name)).map((s) => s.name);
     if (missing.length) {
@@ -48,7 +51,10 @@ export interface EncodedRecords {
  * (its value may be null: imputed); a key that is neither an input, an ignored column nor the
  * target is an error, so a typo is not silently imputed.
  */
-export function encodeRecords(spec: PreprocessingSpec, records: ReadonlyArray<Readonly<Record<string, unknown>>>): EncodedRecords {
+export function encodeRecords(
+  spec: PreprocessingSpec,
+  records: ReadonlyArray<Readonly<Record<string, unknown>>>,
+): EncodedRecords {
   const names = spec.steps.map((s) => s.name);
   const known = new Set([...names, ...spec.ignored.map((i) => i.name), spec.target.column]);
   const encoder = new RowEncoder(spec, names);
@@ -58,9 +64,11 @@ export function encodeRecords(spec: PreprocessingSpec, records: ReadonlyArray<Re
       if (!known.has(key)) throw new FieldError(`records.${i}.${key}`, `unknown column (inputs: ${names.join(', ')})`);
     }
     const cells = names.map((name) => {
-      if (!(name in record)) throw new FieldError(`records.${i}`, `missing column "${name}" (send null for a missing value)`);
+      if (!(name in record))
+        throw new FieldError(`records.${i}`, `missing column "${name}" (send null for a missing value)`);
       const v = record[name];
-      if (v !== null && typeof v === 'object') throw new FieldError(`records.${i}.${name}`, 'must be a number, string, boolean or null');
+      if (v !== null && typeof v === 'object')
+        throw new FieldError(`records.${i}.${name}`, 'must be a number, string, boolean or null');
       return (v ?? null) as Cell;
     });
     try {

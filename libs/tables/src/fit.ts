@@ -1,4 +1,11 @@
-import { FieldError, type ColumnKind, type ColumnStep, type PreprocessingSpec, type TableProfile, type TargetSpec } from '@tq/contracts';
+import {
+  FieldError,
+  type ColumnKind,
+  type ColumnStep,
+  type PreprocessingSpec,
+  type TableProfile,
+  type TargetSpec,
+} from '@tq/contracts';
 import { mulberry32 } from '@tq/ml';
 import { categoryKey, isMissing, toBoolean, toDays, toNumber, type Cell } from './cells';
 import { at } from './limits';
@@ -28,9 +35,17 @@ export async function fitPreprocessing(table: TableSource, opts: FitOptions): Pr
   const label = opts.profile.label;
   if (!label) throw new FieldError('label', 'a label column is needed to fit preprocessing');
   const used = opts.profile.columns.filter((c) => c.dropped === undefined && c.name !== label.column);
-  const fitters = used.flatMap((c) => (isFitted(c.kind) ? [{
-    name: c.name, index: table.columns.indexOf(c.name), fitter: newFitter(c.kind, c.name),
-  }] : []));
+  const fitters = used.flatMap((c) =>
+    isFitted(c.kind)
+      ? [
+          {
+            name: c.name,
+            index: table.columns.indexOf(c.name),
+            fitter: newFitter(c.kind, c.name),
+          },
+        ]
+      : [],
+  );
   const missing = fitters.find((f) => f.index < 0);
   if (missing) throw new FieldError('columns', `missing required column "${missing.name}"`);
   const labelIndex = table.columns.indexOf(label.column);
@@ -45,14 +60,23 @@ export async function fitPreprocessing(table: TableSource, opts: FitOptions): Pr
     }
   }
   const steps: ColumnStep[] = [];
-  const ignored = opts.profile.columns.filter((c) => c.dropped !== undefined).map((c) => ({ name: c.name, reason: c.dropped! }));
+  const ignored = opts.profile.columns
+    .filter((c) => c.dropped !== undefined)
+    .map((c) => ({ name: c.name, reason: c.dropped! }));
   for (const f of fitters) {
     const step = f.fitter.finish(opts.impute ?? 'mean');
     if (typeof step === 'string') ignored.push({ name: f.name, reason: step });
     else steps.push(step);
   }
-  if (steps.length === 0) throw new FieldError('columns', 'no usable input column (all dropped, ignored or empty in training rows)');
-  return { version: 1, steps, ignored, target: targetSpec(label, target), width: steps.reduce((w, s) => w + stepWidth(s), 0) };
+  if (steps.length === 0)
+    throw new FieldError('columns', 'no usable input column (all dropped, ignored or empty in training rows)');
+  return {
+    version: 1,
+    steps,
+    ignored,
+    target: targetSpec(label, target),
+    width: steps.reduce((w, s) => w + stepWidth(s), 0),
+  };
 }
 
 function targetSpec(label: NonNullable<TableProfile['label']>, y: Moments): TargetSpec {
@@ -66,7 +90,10 @@ function targetSpec(label: NonNullable<TableProfile['label']>, y: Moments): Targ
 type FittedKind = 'numeric' | 'datetime' | 'boolean' | 'categorical';
 /** Text and constant columns are always dropped by the profile; the guard keeps the types honest. */
 const isFitted = (kind: ColumnKind): kind is FittedKind => kind !== 'text' && kind !== 'constant';
-interface Fitter { add(cell: Cell, row: number): void; finish(impute: 'mean' | 'median'): ColumnStep | string }
+interface Fitter {
+  add(cell: Cell, row: number): void;
+  finish(impute: 'mean' | 'median'): ColumnStep | string;
+}
 
 function newFitter(kind: FittedKind, name: string): Fitter {
   if (kind === 'numeric') return scaledFitter(name, 'numeric', toNumber, 'a number');
@@ -75,7 +102,12 @@ function newFitter(kind: FittedKind, name: string): Fitter {
   return categoricalFitter(name);
 }
 
-function scaledFitter(name: string, kind: 'numeric' | 'datetime', parse: (c: Cell) => number, expected: string): Fitter {
+function scaledFitter(
+  name: string,
+  kind: 'numeric' | 'datetime',
+  parse: (c: Cell) => number,
+  expected: string,
+): Fitter {
   const m = new Moments();
   const sample: number[] = [];
   const rand = mulberry32(0x5eed);
@@ -83,7 +115,8 @@ function scaledFitter(name: string, kind: 'numeric' | 'datetime', parse: (c: Cel
     add(cell, row) {
       if (isMissing(cell)) return;
       const x = parse(cell);
-      if (Number.isNaN(x)) throw new FieldError(at(row, name), `${JSON.stringify(cell)} is not ${expected} (the column is ${kind})`);
+      if (Number.isNaN(x))
+        throw new FieldError(at(row, name), `${JSON.stringify(cell)} is not ${expected} (the column is ${kind})`);
       m.add(x);
       // Reservoir sampling (Algorithm R): a uniform sample of the column for its median.
       if (sample.length < MEDIAN_SAMPLE) sample.push(x);
@@ -109,7 +142,8 @@ function booleanFitter(name: string): Fitter {
     add(cell, row) {
       if (isMissing(cell)) return;
       const b = toBoolean(cell);
-      if (b === undefined) throw new FieldError(at(row, name), `${JSON.stringify(cell)} is not a boolean (the column is boolean)`);
+      if (b === undefined)
+        throw new FieldError(at(row, name), `${JSON.stringify(cell)} is not a boolean (the column is boolean)`);
       if (b) trues++;
       else falses++;
       // The exact spellings seen: the ONNX graph maps these strings (it cannot lower-case).
@@ -119,7 +153,13 @@ function booleanFitter(name: string): Fitter {
     finish() {
       if (trues + falses === 0) return 'all values missing in the training rows';
       const fill = trues >= falses ? 1 : 0;
-      return { name, kind: 'boolean', trueTokens: [...tokens.true].sort(), falseTokens: [...tokens.false].sort(), fill };
+      return {
+        name,
+        kind: 'boolean',
+        trueTokens: [...tokens.true].sort(),
+        falseTokens: [...tokens.false].sort(),
+        fill,
+      };
     },
   };
 }

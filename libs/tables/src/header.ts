@@ -17,5 +17,6 @@ export function checkHeader(names: readonly string[], limits: TableLimits): stri
 }
 
 export function checkRowCount(rows: number, limits: TableLimits): void {
-  if (rows > limits.maxRows) throw new TooLargeError('rows', `the table has more than ${limits.maxRows} rows, the limit`);
+  if (rows > limits.maxRows)
+    throw new TooLargeError('rows', `the table has more than ${limits.maxRows} rows, the limit`);
 }

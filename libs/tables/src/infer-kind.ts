@@ -4,7 +4,11 @@ import type { ColumnStats } from './column-stats';
 /** A text column with at most this many distinct values (and few per row) is categorical. */
 export const MAX_CATEGORIES = 100;
 
-export interface KindDecision { kind: ColumnKind; dropped?: string; overridden?: boolean }
+export interface KindDecision {
+  kind: ColumnKind;
+  dropped?: string;
+  overridden?: boolean;
+}
 
 /**
  * The kind of a column from its statistics, or the user's override. Columns that cannot help a
@@ -25,9 +29,11 @@ function naturalKind(stats: ColumnStats): KindDecision {
   if (stats.text === 0) return { kind: 'numeric' };
   if (stats.booleans === present) return { kind: 'boolean' };
   if (stats.days.n === present) return { kind: 'datetime' };
-  if (stats.distinct.exact && distinct <= MAX_CATEGORIES && distinct <= Math.max(2, present / 2)) return { kind: 'categorical' };
-  const why = stats.numbers.n > 0
-    ? `mixes numbers and text (${stats.text} text cells)`
-    : `${distinct}${stats.distinct.exact ? '' : '+'} distinct values`;
+  if (stats.distinct.exact && distinct <= MAX_CATEGORIES && distinct <= Math.max(2, present / 2))
+    return { kind: 'categorical' };
+  const why =
+    stats.numbers.n > 0
+      ? `mixes numbers and text (${stats.text} text cells)`
+      : `${distinct}${stats.distinct.exact ? '' : '+'} distinct values`;
   return { kind: 'text', dropped: `identifier or free text: ${why}` };
 }

@@ -11,7 +11,11 @@ export interface TableLimits {
   maxRecordBytes: number;
 }
 
-export const DEFAULT_TABLE_LIMITS: Readonly<TableLimits> = { maxColumns: 2_000, maxRows: 2_000_000, maxRecordBytes: 1 << 20 };
+export const DEFAULT_TABLE_LIMITS: Readonly<TableLimits> = {
+  maxColumns: 2_000,
+  maxRows: 2_000_000,
+  maxRecordBytes: 1 << 20,
+};
 
 /** How errors name a place in the table: data rows count from 1, the header is not a row. */
 export function at(row: number, column?: string): string {

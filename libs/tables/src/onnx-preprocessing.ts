@@ -42,21 +42,44 @@ function emitStep(g: OnnxGraph, step: ColumnStep): string {
   switch (step.kind) {
     case 'numeric':
     case 'datetime': {
-      const filled = g.node('Imputer', [x], {
-        imputed_value_floats: attr.floats([step.fill]), replaced_value_float: attr.float(Number.NaN),
-      }, { domain: ML });
-      return g.node('Scaler', [filled], { offset: attr.floats([step.mean]), scale: attr.floats([1 / step.std]) }, { domain: ML });
+      const filled = g.node(
+        'Imputer',
+        [x],
+        {
+          imputed_value_floats: attr.floats([step.fill]),
+          replaced_value_float: attr.float(Number.NaN),
+        },
+        { domain: ML },
+      );
+      return g.node(
+        'Scaler',
+        [filled],
+        { offset: attr.floats([step.mean]), scale: attr.floats([1 / step.std]) },
+        { domain: ML },
+      );
     }
     case 'boolean': {
       const keys = [...step.trueTokens, ...step.falseTokens];
       const values = [...step.trueTokens.map(() => 1), ...step.falseTokens.map(() => 0)];
-      return g.node('LabelEncoder', [x], {
-        keys_strings: attr.strs(keys), values_floats: attr.floats(values), default_float: attr.float(step.fill),
-      }, { domain: ML });
+      return g.node(
+        'LabelEncoder',
+        [x],
+        {
+          keys_strings: attr.strs(keys),
+          values_floats: attr.floats(values),
+          default_float: attr.float(step.fill),
+        },
+        { domain: ML },
+      );
     }
     case 'categorical': {
       const width = stepWidth(step);
-      const hot = g.node('OneHotEncoder', [x], { cats_strings: attr.strs(step.categories), zeros: attr.int(1) }, { domain: ML });
+      const hot = g.node(
+        'OneHotEncoder',
+        [x],
+        { cats_strings: attr.strs(step.categories), zeros: attr.int(1) },
+        { domain: ML },
+      );
       const flat = g.node('Reshape', [hot, g.int64s('onehot_shape', [-1, width - 1])]);
       const sum = g.node('ReduceSum', [flat, g.int64s('axes', [1])], { keepdims: attr.int(1) });
       const unknown = g.node('Sub', [g.floats('one', [1], [1]), sum]);

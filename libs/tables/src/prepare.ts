@@ -42,7 +42,11 @@ export async function prepareTable(open: () => Promise<TableSource>, opts: Prepa
   if (!label) throw new FieldError('label', 'a label column is needed');
   const classes = label.task === 'classification' ? label.classes.map((c) => c.value) : undefined;
   const keys = await splitKeys(await open(), opts.profile.rows, label.column, classes);
-  const roles = splitRows(keys, { fraction: opts.validationSplit, seed: opts.seed ?? 1, stratify: label.task === 'classification' });
+  const roles = splitRows(keys, {
+    fraction: opts.validationSplit,
+    seed: opts.seed ?? 1,
+    stratify: label.task === 'classification',
+  });
   const spec = await fitPreprocessing(await open(), { profile: opts.profile, impute: opts.impute, roles });
   const count = (role: number) => roles.reduce((n, r) => n + (r === role ? 1 : 0), 0);
   const train = matrix(count(TRAIN), spec.width);
@@ -70,16 +74,22 @@ export async function prepareTable(open: () => Promise<TableSource>, opts: Prepa
  * Per row: its class index (classification), 0 (regression), or NaN when the label is missing.
  * Sized from the profile's row count (a JS array grown row by row would cost 2-3x transiently).
  */
-async function splitKeys(table: TableSource, rows: number, column: string, classes: string[] | undefined): Promise<Float32Array> {
+async function splitKeys(
+  table: TableSource,
+  rows: number,
+  column: string,
+  classes: string[] | undefined,
+): Promise<Float32Array> {
   const k = table.columns.indexOf(column);
   const index = new Map((classes ?? []).map((c, i) => [c, i]));
   const keys = new Float32Array(rows);
   let row = 0;
   for await (const batch of table.batches) {
     for (const cells of batch) {
-      if (row === rows) throw new FieldError('file', `the table has more rows than its profile (${rows}); profile it again`);
+      if (row === rows)
+        throw new FieldError('file', `the table has more rows than its profile (${rows}); profile it again`);
       const cell = cells[k]!;
-      keys[row++] = isMissing(cell) ? Number.NaN : classes ? index.get(categoryKey(cell)) ?? Number.NaN : 0;
+      keys[row++] = isMissing(cell) ? Number.NaN : classes ? (index.get(categoryKey(cell)) ?? Number.NaN) : 0;
     }
   }
   if (row !== rows) throw new FieldError('file', `the table has ${row} rows, its profile ${rows}; profile it again`);

@@ -1,4 +1,11 @@
-import { FieldError, type ColumnOverrides, type ColumnProfile, type LabelProfile, type TableProfile, type Task } from '@tq/contracts';
+import {
+  FieldError,
+  type ColumnOverrides,
+  type ColumnProfile,
+  type LabelProfile,
+  type TableProfile,
+  type Task,
+} from '@tq/contracts';
 import { ColumnStats } from './column-stats';
 import { inferKind } from './infer-kind';
 import type { TableSource } from './table-source';
@@ -35,10 +42,15 @@ export async function profileTable(table: TableSource, opts: ProfileOptions = {}
 function columnProfile(name: string, s: ColumnStats, overrides: ColumnOverrides | undefined): ColumnProfile {
   const decision = inferKind(name, s, overrides);
   const out: ColumnProfile = {
-    name, kind: decision.kind, missing: s.missing, distinct: s.distinct.size(), distinctExact: s.distinct.exact,
+    name,
+    kind: decision.kind,
+    missing: s.missing,
+    distinct: s.distinct.size(),
+    distinctExact: s.distinct.exact,
   };
   const moments = decision.kind === 'numeric' ? s.numbers : decision.kind === 'datetime' ? s.days : undefined;
-  if (moments && moments.n > 0) Object.assign(out, { min: moments.min, max: moments.max, mean: moments.mean, std: moments.std });
+  if (moments && moments.n > 0)
+    Object.assign(out, { min: moments.min, max: moments.max, mean: moments.mean, std: moments.std });
   // Numbers list their values only when there are few (a code, a count, a class index).
   const fewValues = s.distinct.exact && s.distinct.size() <= 2 * TOP;
   if (s.distinct.size() > 0 && (moments === undefined || fewValues)) out.top = s.distinct.top(TOP * 2);
@@ -54,7 +66,14 @@ function labelProfile(column: string, s: ColumnStats, profile: ColumnProfile, ta
       const example = s.distinct.top(1)[0]?.value ?? '';
       throw new FieldError('task', `regression needs a numeric label; "${column}" holds text (e.g. "${example}")`);
     }
-    return { column, task: 'regression', min: s.numbers.min, max: s.numbers.max, mean: s.numbers.mean, std: s.numbers.std };
+    return {
+      column,
+      task: 'regression',
+      min: s.numbers.min,
+      max: s.numbers.max,
+      mean: s.numbers.mean,
+      std: s.numbers.std,
+    };
   }
   if (!s.distinct.exact) {
     const why = `over ${s.distinct.counted} distinct values: too many classes (use task "regression" for a numeric target)`;

@@ -24,7 +24,10 @@ export async function readCsv(source: Readable, limits: TableLimits): Promise<Ta
   const guard = new Utf8Guard();
   // csv-parse hands the options on to its Transform; its Options type just does not list these.
   const options: Options & TransformOptions = {
-    bom: true, max_record_size: limits.maxRecordBytes, skip_empty_lines: true, readableHighWaterMark: PARSED_AHEAD,
+    bom: true,
+    max_record_size: limits.maxRecordBytes,
+    skip_empty_lines: true,
+    readableHighWaterMark: PARSED_AHEAD,
   };
   const parser = parse(options);
   source.on('error', (err) => parser.destroy(err));
@@ -40,7 +43,8 @@ export async function readCsv(source: Readable, limits: TableLimits): Promise<Ta
   try {
     const first = await nextRecord(records, guard, limits);
     if (first === undefined) throw new FieldError('file', 'the CSV is empty (no header)');
-    if (guard.badOffset !== undefined && first.some((name) => name.includes('\uFFFD'))) throw brokenUtf8(guard, 'header');
+    if (guard.badOffset !== undefined && first.some((name) => name.includes('\uFFFD')))
+      throw brokenUtf8(guard, 'header');
     const columns = checkHeader(first, limits);
     return { columns, batches: rows(records, guard, columns, limits, stop) };
   } catch (err) {
@@ -50,12 +54,21 @@ export async function readCsv(source: Readable, limits: TableLimits): Promise<Ta
 }
 
 async function* rows(
-  records: Records, guard: Utf8Guard, columns: readonly string[], limits: TableLimits, stop: () => void,
+  records: Records,
+  guard: Utf8Guard,
+  columns: readonly string[],
+  limits: TableLimits,
+  stop: () => void,
 ): AsyncGenerator<Cell[][]> {
   let row = 0;
   try {
-    for (let batch = await next(records, guard, limits); batch !== undefined; batch = await next(records, guard, limits)) {
-      if (guard.badOffset !== undefined) batch.forEach((record, k) => checkDecoded(record, row + k + 1, columns, guard));
+    for (
+      let batch = await next(records, guard, limits);
+      batch !== undefined;
+      batch = await next(records, guard, limits)
+    ) {
+      if (guard.badOffset !== undefined)
+        batch.forEach((record, k) => checkDecoded(record, row + k + 1, columns, guard));
       row += batch.length;
       checkRowCount(row, limits);
       yield batch;
@@ -110,7 +123,12 @@ async function nextRecord(records: Records, guard: Utf8Guard, limits: TableLimit
  * The next batch of records; csv-parse's errors become FieldError / TooLargeError naming the row. The row
  * comes from the error's own record count: the parser runs ahead of the rows yielded so far.
  */
-async function next(records: Records, guard: Utf8Guard, limits: TableLimits, limit?: number): Promise<string[][] | undefined> {
+async function next(
+  records: Records,
+  guard: Utf8Guard,
+  limits: TableLimits,
+  limit?: number,
+): Promise<string[][] | undefined> {
   try {
     const r = await records.next(limit);
     return r.done ? undefined : r.value;
@@ -120,7 +138,8 @@ async function next(records: Records, guard: Utf8Guard, limits: TableLimits, lim
     const parsed = (err as CsvError & { records?: number }).records ?? 0;
     const where = parsed === 0 ? 'header' : at(parsed);
     if (guard.badOffset !== undefined) throw brokenUtf8(guard, where);
-    if (err.code === 'CSV_MAX_RECORD_SIZE') throw new TooLargeError(where, `a record is longer than ${limits.maxRecordBytes} bytes`);
+    if (err.code === 'CSV_MAX_RECORD_SIZE')
+      throw new TooLargeError(where, `a record is longer than ${limits.maxRecordBytes} bytes`);
     if (err.code === 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH') {
       const expected = /expect (\d+)/.exec(err.message)?.[1] ?? 'another number of';
       const cells = (err as { record?: unknown[] }).record?.length ?? 'another number of';
@@ -137,5 +156,8 @@ function checkDecoded(record: readonly string[], row: number, columns: readonly 
 }
 
 function brokenUtf8(guard: Utf8Guard, where: string): FieldError {
-  return new FieldError(where, `invalid UTF-8 (first invalid byte at offset ${guard.badOffset}); save the file as UTF-8`);
+  return new FieldError(
+    where,
+    `invalid UTF-8 (first invalid byte at offset ${guard.badOffset}); save the file as UTF-8`,
+  );
 }

@@ -21,14 +21,19 @@ export async function readJsonl(source: Readable, limits: TableLimits): Promise<
 }
 
 async function* rows(
-  first: Record<string, unknown>, rest: Buffer[], lines: AsyncIterator<Buffer[]>, columns: readonly string[], limits: TableLimits,
+  first: Record<string, unknown>,
+  rest: Buffer[],
+  lines: AsyncIterator<Buffer[]>,
+  columns: readonly string[],
+  limits: TableLimits,
 ): AsyncGenerator<Cell[][]> {
   const index = new Map(columns.map((c, i) => [c, i]));
   let row = 1;
-  const parse = (batch: Buffer[]) => batch.map((bytes) => {
-    row++;
-    return toCells(parseLine(bytes, row), row, index);
-  });
+  const parse = (batch: Buffer[]) =>
+    batch.map((bytes) => {
+      row++;
+      return toCells(parseLine(bytes, row), row, index);
+    });
   try {
     yield [toCells(first, 1, index), ...parse(rest)];
     for (let line = await lines.next(); !line.done; line = await lines.next()) {
@@ -67,7 +72,8 @@ function parseLine(bytes: Buffer, row: number): Record<string, unknown> {
   } catch (err) {
     throw new FieldError(at(row), `not valid JSON: ${(err as Error).message}`);
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new FieldError(at(row), 'each line must be a JSON object');
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new FieldError(at(row), 'each line must be a JSON object');
   return value as Record<string, unknown>;
 }
 
@@ -77,7 +83,8 @@ function toCells(record: Record<string, unknown>, row: number, index: ReadonlyMa
     const k = index.get(key);
     if (k === undefined) throw new FieldError(at(row, key), 'unknown column (not in the first record)');
     const v = record[key];
-    if (v !== null && typeof v === 'object') throw new FieldError(at(row, key), 'must be a number, string, boolean or null');
+    if (v !== null && typeof v === 'object')
+      throw new FieldError(at(row, key), 'must be a number, string, boolean or null');
     cells[k] = v as Cell;
   }
   return cells;

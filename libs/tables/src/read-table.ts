@@ -9,7 +9,11 @@ import type { TableFormat, TableSource } from './table-source';
  * then rows stream with backpressure. Errors are FieldError (400) or TooLargeError (413) naming the
  * row and column; abandoning the rows iterator early (break) destroys the source.
  */
-export function readTable(source: Readable, format: TableFormat, limits: Partial<TableLimits> = {}): Promise<TableSource> {
+export function readTable(
+  source: Readable,
+  format: TableFormat,
+  limits: Partial<TableLimits> = {},
+): Promise<TableSource> {
   const all = { ...DEFAULT_TABLE_LIMITS, ...limits };
   return format === 'csv' ? readCsv(source, all) : readJsonl(source, all);
 }

@@ -12,7 +12,10 @@ export const SKIP = 2;
  * standardized values (regression: a plain shuffle); NaN marks a row without a label (SKIP).
  * Seeded, so every worker and every retry derives the same split.
  */
-export function splitRows(targets: Float32Array | Float64Array, opts: { fraction: number; seed: number; stratify: boolean }): Uint8Array {
+export function splitRows(
+  targets: Float32Array | Float64Array,
+  opts: { fraction: number; seed: number; stratify: boolean },
+): Uint8Array {
   const roles = new Uint8Array(targets.length).fill(SKIP);
   const key = (t: number) => (opts.stratify ? t : 0);
   // Row indices grouped by class in typed arrays (two passes: sizes, then fill), not JS arrays.

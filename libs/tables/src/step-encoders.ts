@@ -11,14 +11,22 @@ export function stepWidth(step: ColumnStep): number {
 
 export function stepEncoder(step: ColumnStep): StepEncoder {
   switch (step.kind) {
-    case 'numeric': return scaled(step, toNumber, 'a number');
-    case 'datetime': return scaled(step, toDays, 'an ISO date (YYYY-MM-DD[Thh:mm[:ss]][Z])');
-    case 'boolean': return boolean(step);
-    case 'categorical': return categorical(step);
+    case 'numeric':
+      return scaled(step, toNumber, 'a number');
+    case 'datetime':
+      return scaled(step, toDays, 'an ISO date (YYYY-MM-DD[Thh:mm[:ss]][Z])');
+    case 'boolean':
+      return boolean(step);
+    case 'categorical':
+      return categorical(step);
   }
 }
 
-function scaled(step: { fill: number; mean: number; std: number }, parse: (c: Cell) => number, expected: string): StepEncoder {
+function scaled(
+  step: { fill: number; mean: number; std: number },
+  parse: (c: Cell) => number,
+  expected: string,
+): StepEncoder {
   const { fill, mean, std } = step;
   return (cell, out, o, place) => {
     let x = fill;
@@ -36,7 +44,8 @@ function boolean(step: Extract<ColumnStep, { kind: 'boolean' }>): StepEncoder {
     if (isMissing(cell)) out[o] = step.fill;
     else {
       const b = toBoolean(cell);
-      if (b === undefined) throw new FieldError(place(), `${JSON.stringify(cell)} is not a boolean (true/false, yes/no)`);
+      if (b === undefined)
+        throw new FieldError(place(), `${JSON.stringify(cell)} is not a boolean (true/false, yes/no)`);
       out[o] = b ? 1 : 0;
     }
     return false;

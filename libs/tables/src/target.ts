@@ -11,7 +11,8 @@ export function targetEncoder(target: TargetSpec): (cell: Cell, place: () => str
     return (cell, place) => {
       if (isMissing(cell)) return Number.NaN;
       const k = index.get(categoryKey(cell));
-      if (k === undefined) throw new FieldError(place(), `unknown class ${JSON.stringify(cell)} (classes: ${target.classes.join(', ')})`);
+      if (k === undefined)
+        throw new FieldError(place(), `unknown class ${JSON.stringify(cell)} (classes: ${target.classes.join(', ')})`);
       return k;
     };
   }
@@ -25,6 +26,9 @@ export function targetEncoder(target: TargetSpec): (cell: Cell, place: () => str
 }
 
 /** Model outputs of a regression back in the target's units. */
-export function decodeRegression(target: Extract<TargetSpec, { task: 'regression' }>, outputs: ArrayLike<number>): number[] {
+export function decodeRegression(
+  target: Extract<TargetSpec, { task: 'regression' }>,
+  outputs: ArrayLike<number>,
+): number[] {
   return Array.from(outputs, (v) => v * target.std + target.mean);
 }

@@ -10,7 +10,10 @@ export const MAX_INTEGER_CLASSES = 10;
 export function inferTask(label: ColumnProfile): Task {
   if (label.kind !== 'numeric') return 'classification';
   const values = label.top ?? [];
-  const fewIntegers = label.distinctExact && label.distinct <= MAX_INTEGER_CLASSES && values.length === label.distinct
-    && values.every((t) => Number.isInteger(Number(t.value)));
+  const fewIntegers =
+    label.distinctExact &&
+    label.distinct <= MAX_INTEGER_CLASSES &&
+    values.length === label.distinct &&
+    values.every((t) => Number.isInteger(Number(t.value)));
   return fewIntegers ? 'classification' : 'regression';
 }

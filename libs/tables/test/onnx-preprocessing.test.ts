@@ -4,8 +4,19 @@ import { Readable } from 'node:stream';
 import * as ort from 'onnxruntime-node';
 import type { PreprocessingSpec } from '@tq/contracts';
 import {
-  fitPreprocessing, isMissing, PREPROCESSING_OUTPUT, preprocessingToOnnx, profileTable, readTable, RowEncoder, toDays, toNumber,
-  TRAIN, VALIDATION, type Cell, type TableSource,
+  fitPreprocessing,
+  isMissing,
+  PREPROCESSING_OUTPUT,
+  preprocessingToOnnx,
+  profileTable,
+  readTable,
+  RowEncoder,
+  toDays,
+  toNumber,
+  TRAIN,
+  VALIDATION,
+  type Cell,
+  type TableSource,
 } from '@tq/tables';
 import { collect, openPublic } from './public-tables';
 
@@ -17,16 +28,29 @@ function feeds(spec: PreprocessingSpec, columns: readonly string[], rows: Cell[]
     const cells = rows.map((r) => r[k]!);
     if (step.kind === 'numeric' || step.kind === 'datetime') {
       const parse = step.kind === 'numeric' ? toNumber : toDays;
-      out[step.name] = new ort.Tensor('float32', Float32Array.from(cells, (c) => (isMissing(c) ? Number.NaN : parse(c))), [rows.length, 1]);
+      out[step.name] = new ort.Tensor(
+        'float32',
+        Float32Array.from(cells, (c) => (isMissing(c) ? Number.NaN : parse(c))),
+        [rows.length, 1],
+      );
     } else {
-      out[step.name] = new ort.Tensor('string', cells.map((c) => (c === null ? '' : String(c).trim())), [rows.length, 1]);
+      out[step.name] = new ort.Tensor(
+        'string',
+        cells.map((c) => (c === null ? '' : String(c).trim())),
+        [rows.length, 1],
+      );
     }
   }
   return out;
 }
 
 /** Max |onnxruntime - RowEncoder| over every row of the table. */
-interface Compared { diff: number; rows: number; width: number; unknown: Record<string, number> }
+interface Compared {
+  diff: number;
+  rows: number;
+  width: number;
+  unknown: Record<string, number>;
+}
 
 async function maxDiff(open: () => Promise<TableSource>, label: string, roles?: Uint8Array): Promise<Compared> {
   const profile = await profileTable(await open(), { label });

@@ -12,7 +12,10 @@ describe('profileTable', () => {
   it('profiles penguins: categories, numbers in raw units with missing cells, the class balance', async () => {
     const p = tableProfileSchema.parse(await profileTable(await openPublic('penguins'), { label: 'Species' }));
     assert.equal(p.rows, 344);
-    assert.deepEqual(p.columns.map((c) => c.kind), ['categorical', 'categorical', 'numeric', 'numeric', 'numeric', 'numeric', 'categorical']);
+    assert.deepEqual(
+      p.columns.map((c) => c.kind),
+      ['categorical', 'categorical', 'numeric', 'numeric', 'numeric', 'numeric', 'categorical'],
+    );
     const beak = column(p, 'Beak Length (mm)');
     assert.equal(beak.missing, 2);
     assert.equal(beak.min, 32.1);
@@ -20,8 +23,15 @@ describe('profileTable', () => {
     assert.ok(Math.abs(beak.mean! - 43.92193) < 1e-4);
     const sex = column(p, 'Sex');
     assert.equal(sex.missing, 10);
-    assert.deepEqual(sex.top?.map((t) => t.value), ['MALE', 'FEMALE', '.']);
-    const classes = [{ value: 'Adelie', count: 152 }, { value: 'Gentoo', count: 124 }, { value: 'Chinstrap', count: 68 }];
+    assert.deepEqual(
+      sex.top?.map((t) => t.value),
+      ['MALE', 'FEMALE', '.'],
+    );
+    const classes = [
+      { value: 'Adelie', count: 152 },
+      { value: 'Gentoo', count: 124 },
+      { value: 'Chinstrap', count: 68 },
+    ];
     assert.deepEqual(p.label, { column: 'Species', task: 'classification', classes });
   });
 
@@ -33,11 +43,24 @@ describe('profileTable', () => {
     assert.equal(column(p, 'Origin').kind, 'categorical');
     assert.equal(column(p, 'Cylinders').kind, 'numeric');
     const mpg = column(p, 'Miles_per_Gallon');
-    assert.deepEqual(p.label, { column: 'Miles_per_Gallon', task: 'regression', min: 9, max: 46.6, mean: mpg.mean, std: mpg.std });
-    const o = await profileTable(await openPublic('cars'), { label: 'Miles_per_Gallon', overrides: { Name: 'ignore', Cylinders: 'categorical' } });
+    assert.deepEqual(p.label, {
+      column: 'Miles_per_Gallon',
+      task: 'regression',
+      min: 9,
+      max: 46.6,
+      mean: mpg.mean,
+      std: mpg.std,
+    });
+    const o = await profileTable(await openPublic('cars'), {
+      label: 'Miles_per_Gallon',
+      overrides: { Name: 'ignore', Cylinders: 'categorical' },
+    });
     assert.deepEqual([column(o, 'Name').dropped, column(o, 'Name').overridden], ['ignored by request', true]);
     assert.equal(column(o, 'Cylinders').kind, 'categorical');
-    assert.deepEqual(column(o, 'Cylinders').top?.map((t) => t.value), ['4', '8', '6', '3', '5']);
+    assert.deepEqual(
+      column(o, 'Cylinders').top?.map((t) => t.value),
+      ['4', '8', '6', '3', '5'],
+    );
   });
 
   it('estimates distinct counts past the exact cap (seattle-weather dates)', async () => {
@@ -50,19 +73,25 @@ describe('profileTable', () => {
   });
 
   it('drops all-missing and constant columns with the reason, reads booleans and NA tokens', async () => {
-    const p = await profileTable(await csv('id,empty,same,flag,x,y\na,NA,1,yes,1.5,u\nb,,1,No,N/A,v\nc,null,1,YES,NaN,u\nd,N/A,1,,2,v\n'));
-    assert.deepEqual(p.columns.map((c) => [c.kind, c.missing, c.dropped ?? '']), [
-      ['text', 0, 'identifier or free text: 4 distinct values'],
-      ['constant', 4, 'all values are missing'],
-      ['constant', 0, 'one value only (1)'],
-      ['boolean', 1, ''],
-      ['numeric', 2, ''],
-      ['categorical', 0, ''],
-    ]);
+    const p = await profileTable(
+      await csv('id,empty,same,flag,x,y\na,NA,1,yes,1.5,u\nb,,1,No,N/A,v\nc,null,1,YES,NaN,u\nd,N/A,1,,2,v\n'),
+    );
+    assert.deepEqual(
+      p.columns.map((c) => [c.kind, c.missing, c.dropped ?? '']),
+      [
+        ['text', 0, 'identifier or free text: 4 distinct values'],
+        ['constant', 4, 'all values are missing'],
+        ['constant', 0, 'one value only (1)'],
+        ['boolean', 1, ''],
+        ['numeric', 2, ''],
+        ['categorical', 0, ''],
+      ],
+    );
   });
 
   it('refuses a single-class label, regression on a text label, unknown columns', async () => {
-    const reject = (p: Promise<unknown>, field: string) => assert.rejects(p, (e: unknown) => e instanceof FieldError && e.field === field && e.status === 400);
+    const reject = (p: Promise<unknown>, field: string) =>
+      assert.rejects(p, (e: unknown) => e instanceof FieldError && e.field === field && e.status === 400);
     await reject(profileTable(await csv('x,y\n1,a\n2,a\n'), { label: 'y' }), 'label');
     await reject(profileTable(await openPublic('penguins'), { label: 'Species', task: 'regression' }), 'task');
     await reject(profileTable(await openPublic('penguins'), { label: 'Nope' }), 'label');

@@ -18,12 +18,18 @@ export function records(name: PublicJson): Array<Record<string, unknown>> {
 
 /** The JSON array as a JSONL byte stream, in 4 KiB chunks so lines cross chunk boundaries. */
 export function jsonlStream(name: PublicJson): Readable {
-  const bytes = Buffer.from(records(name).map((r) => JSON.stringify(r)).join('\n'));
+  const bytes = Buffer.from(
+    records(name)
+      .map((r) => JSON.stringify(r))
+      .join('\n'),
+  );
   return Readable.from(chunks(bytes, 4096));
 }
 
 export function openPublic(name: PublicJson | 'seattle-weather'): Promise<TableSource> {
-  return name === 'seattle-weather' ? readTable(createReadStream(join(DATA, 'seattle-weather.csv')), 'csv') : readTable(jsonlStream(name), 'jsonl');
+  return name === 'seattle-weather'
+    ? readTable(createReadStream(join(DATA, 'seattle-weather.csv')), 'csv')
+    : readTable(jsonlStream(name), 'jsonl');
 }
 
 export function* chunks(bytes: Buffer, size: number): Generator<Buffer> {

@@ -5,10 +5,12 @@ import { FieldError, TooLargeError } from '@tq/contracts';
 import { isMissing, readTable, rowsOf } from '@tq/tables';
 import { chunks, collect, openPublic } from './public-tables';
 
-const csv = (text: string | Buffer, size = 7) => Readable.from(chunks(Buffer.isBuffer(text) ? text : Buffer.from(text), size));
+const csv = (text: string | Buffer, size = 7) =>
+  Readable.from(chunks(Buffer.isBuffer(text) ? text : Buffer.from(text), size));
 
 /** readTable then every row: an error may come from either (the parser runs ahead). */
-const readAll = async (stream: Readable, format: 'csv' | 'jsonl', limits = {}) => collect(await readTable(stream, format, limits));
+const readAll = async (stream: Readable, format: 'csv' | 'jsonl', limits = {}) =>
+  collect(await readTable(stream, format, limits));
 
 /** Rejects with `type` whose first issue names `field`. */
 async function rejectsAt(p: Promise<unknown>, type: typeof FieldError, field: string | RegExp): Promise<void> {
@@ -21,7 +23,11 @@ async function rejectsAt(p: Promise<unknown>, type: typeof FieldError, field: st
 }
 
 /** A lazily generated CSV: counts the bytes pulled, so a test can show a refusal stopped early. */
-function generated(header: string, row: (i: number) => string, rows: number): { stream: Readable; pulled: () => number } {
+function generated(
+  header: string,
+  row: (i: number) => string,
+  rows: number,
+): { stream: Readable; pulled: () => number } {
   let pulled = 0;
   function* gen(): Generator<Buffer> {
     const first = Buffer.from(`${header}\n`);
@@ -42,9 +48,18 @@ describe('readTable (CSV)', () => {
     const t = await readTable(csv(text), 'csv');
     assert.deepEqual(t.columns, ['Beak Length (mm)', 'Island', 'Note']);
     const rows = await collect(t);
-    assert.deepEqual(rows, [['39.1', 'Torgersen', 'two\nlines, one cell'], ['NA', 'Dream', 'N/A']]);
-    assert.deepEqual(['', 'NA', 'N/A', 'null', 'NaN', ' NA ', null, Number.NaN].map((c) => isMissing(c)), Array(8).fill(true));
-    assert.deepEqual(['0', 'na', 'none', 'Dream', false, 0].map((c) => isMissing(c)), Array(6).fill(false));
+    assert.deepEqual(rows, [
+      ['39.1', 'Torgersen', 'two\nlines, one cell'],
+      ['NA', 'Dream', 'N/A'],
+    ]);
+    assert.deepEqual(
+      ['', 'NA', 'N/A', 'null', 'NaN', ' NA ', null, Number.NaN].map((c) => isMissing(c)),
+      Array(8).fill(true),
+    );
+    assert.deepEqual(
+      ['0', 'na', 'none', 'Dream', false, 0].map((c) => isMissing(c)),
+      Array(6).fill(false),
+    );
   });
 
   it('reads a real CSV (seattle-weather.csv from vega-datasets)', async () => {
@@ -57,7 +72,10 @@ describe('readTable (CSV)', () => {
 
   it('keeps a valid multi-byte character split across chunks, and names the row and column of broken UTF-8', async () => {
     const ok = await readAll(csv('name,x\ncafé,1\nnaïve,2\n', 1), 'csv');
-    assert.deepEqual(ok.map((r) => r[0]), ['café', 'naïve']);
+    assert.deepEqual(
+      ok.map((r) => r[0]),
+      ['café', 'naïve'],
+    );
     const broken = Buffer.concat([Buffer.from('a,b\n1,ok\n2,caf'), Buffer.from([0xe9]), Buffer.from('\n3,x\n')]);
     await rejectsAt(readAll(csv(broken), 'csv'), FieldError, 'row 2, column "b"');
   });
@@ -78,7 +96,11 @@ describe('readTable (CSV)', () => {
 
   it('streams 20,000 columns when the limit allows, and stops a file over the row limit early (413)', async () => {
     const cols = Array.from({ length: 20_000 }, (_, i) => `c${i}`);
-    const wide = await readTable(generated(cols.join(','), (r) => cols.map((_, i) => (i + r) % 7).join(','), 50).stream, 'csv', { maxColumns: 20_000 });
+    const wide = await readTable(
+      generated(cols.join(','), (r) => cols.map((_, i) => (i + r) % 7).join(','), 50).stream,
+      'csv',
+      { maxColumns: 20_000 },
+    );
     let rows = 0;
     for await (const row of rowsOf(wide)) {
       assert.equal(row.length, 20_000);
@@ -100,7 +122,15 @@ describe('readTable (CSV)', () => {
 describe('readTable (JSONL)', () => {
   it('reads a real table (penguins from vega-datasets) with JSON nulls and spaces in keys', async () => {
     const t = await openPublic('penguins');
-    assert.deepEqual(t.columns, ['Species', 'Island', 'Beak Length (mm)', 'Beak Depth (mm)', 'Flipper Length (mm)', 'Body Mass (g)', 'Sex']);
+    assert.deepEqual(t.columns, [
+      'Species',
+      'Island',
+      'Beak Length (mm)',
+      'Beak Depth (mm)',
+      'Flipper Length (mm)',
+      'Body Mass (g)',
+      'Sex',
+    ]);
     const rows = await collect(t);
     assert.equal(rows.length, 344);
     assert.equal(rows.filter((r) => r[6] === null).length, 10);
@@ -113,7 +143,10 @@ describe('readTable (JSONL)', () => {
     await rejectsAt(readAll(jl('{"a":1}\n\n{"a":\n'), 'jsonl'), FieldError, 'row 2');
     await rejectsAt(readAll(jl('{"a":1}\n{"b":2}\n'), 'jsonl'), FieldError, 'row 2, column "b"');
     await rejectsAt(readAll(jl('{"a":1}\n{"a":[2]}\n'), 'jsonl'), FieldError, 'row 2, column "a"');
-    assert.deepEqual(await readAll(jl('{"a":1,"b":"x"}\n{"a":null}\n'), 'jsonl'), [[1, 'x'], [null, null]]);
+    assert.deepEqual(await readAll(jl('{"a":1,"b":"x"}\n{"a":null}\n'), 'jsonl'), [
+      [1, 'x'],
+      [null, null],
+    ]);
   });
 
   it('drops a BOM, and refuses a line over maxRecordBytes after reading little of it (413)', async () => {

@@ -1,5 +1,12 @@
 import { STATUS_CODES } from 'node:http';
-import { Catch, HttpException, Logger, PayloadTooLargeException, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import {
+  Catch,
+  HttpException,
+  Logger,
+  PayloadTooLargeException,
+  type ArgumentsHost,
+  type ExceptionFilter,
+} from '@nestjs/common';
 import type { Response } from 'express';
 import { loadConfig } from '@tq/config';
 import { isClientError } from './client-errors';
@@ -14,7 +21,12 @@ export class ErrorsFilter implements ExceptionFilter {
     if (res.headersSent) return;
     if (err instanceof PayloadTooLargeException) {
       const reason = `larger than the upload limit of ${loadConfig().MAX_UPLOAD_BYTES} bytes (MAX_UPLOAD_BYTES)`;
-      res.status(413).json({ statusCode: 413, error: 'Payload Too Large', message: `file: ${reason}`, issues: [{ field: 'file', reason }] });
+      res.status(413).json({
+        statusCode: 413,
+        error: 'Payload Too Large',
+        message: `file: ${reason}`,
+        issues: [{ field: 'file', reason }],
+      });
       return;
     }
     if (err instanceof HttpException) {
@@ -24,7 +36,9 @@ export class ErrorsFilter implements ExceptionFilter {
     const client = isClientError(err);
     if (client) {
       const message = client.issues.map((i) => `${i.field}: ${i.reason}`).join('; ');
-      res.status(client.status).json({ statusCode: client.status, error: STATUS_CODES[client.status], message, issues: client.issues });
+      res
+        .status(client.status)
+        .json({ statusCode: client.status, error: STATUS_CODES[client.status], message, issues: client.issues });
       return;
     }
     this.logger.error(err instanceof Error ? err.stack : String(err));

@@ -7,4 +7,5 @@ function body(statusCode: number, error: string, issues: FieldIssue[]) {
 }
 
 export const badRequest = (issues: FieldIssue[]) => new BadRequestException(body(400, 'Bad Request', issues));
-export const notFound = (field: string, reason: string) => new NotFoundException(body(404, 'Not Found', [{ field, reason }]));
+export const notFound = (field: string, reason: string) =>
+  new NotFoundException(body(404, 'Not Found', [{ field, reason }]));

@@ -17,6 +17,14 @@ export const TRAIN_EXAMPLE = {
 
 export const COMPRESS_EXAMPLE = { source: { name: 'iris', version: 1 }, quantize: { dtype: 'uint8' } };
 
-export const INFER_EXAMPLE = { model: { name: 'iris', version: 1 }, input: { instances: [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]] } };
+export const INFER_EXAMPLE = {
+  model: { name: 'iris', version: 1 },
+  input: {
+    instances: [
+      [5.1, 3.5, 1.4, 0.2],
+      [6.7, 3.0, 5.2, 2.3],
+    ],
+  },
+};
 
 export const PREDICT_EXAMPLE = { instances: [[5.1, 3.5, 1.4, 0.2]] };

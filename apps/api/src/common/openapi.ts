@@ -12,7 +12,8 @@ export function openApiSchema(schema: z.ZodType, io: 'input' | 'output' = 'input
 }
 
 /** A JSON request body from its contract, with one example that the contract accepts (tested). */
-export const JsonBody = (schema: z.ZodType, example: unknown) => ApiBody({ schema: { ...openApiSchema(schema), example } });
+export const JsonBody = (schema: z.ZodType, example: unknown) =>
+  ApiBody({ schema: { ...openApiSchema(schema), example } });
 
 /** A JSON success response typed by its contract. */
 export const JsonResponse = (status: number, schema: z.ZodType, description: string) =>
@@ -20,11 +21,23 @@ export const JsonResponse = (status: number, schema: z.ZodType, description: str
 
 /** A non-JSON success response (file download, SSE, Prometheus text). */
 export const RawResponse = (contentType: string, description: string, format?: 'binary') =>
-  ApiResponse({ status: 200, description, content: { [contentType]: { schema: { type: 'string', ...(format ? { format } : {}) } } } });
+  ApiResponse({
+    status: 200,
+    description,
+    content: { [contentType]: { schema: { type: 'string', ...(format ? { format } : {}) } } },
+  });
 
 /** The error bodies an operation may answer: each names the field and the reason. */
 export const ErrorResponses = (...statuses: number[]) =>
-  applyDecorators(...statuses.map((status) => ApiResponse({ status, description: ERROR_TEXT[status] ?? 'error', schema: openApiSchema(errorBodySchema, 'output') })));
+  applyDecorators(
+    ...statuses.map((status) =>
+      ApiResponse({
+        status,
+        description: ERROR_TEXT[status] ?? 'error',
+        schema: openApiSchema(errorBodySchema, 'output'),
+      }),
+    ),
+  );
 
 const ERROR_TEXT: Record<number, string> = {
   400: 'invalid input: `issues` name each field and the reason',
@@ -35,9 +48,16 @@ const ERROR_TEXT: Record<number, string> = {
 
 /** Query parameters documented from the contract that validates them, one per property. */
 export function QueryFrom(schema: z.ZodObject): MethodDecorator {
-  return applyDecorators(...Object.entries(schema.shape).map(([name, field]) => {
-    const json = openApiSchema(field as z.ZodType);
-    const description = typeof json.description === 'string' ? json.description : undefined;
-    return ApiQuery({ name, required: !(field as z.ZodType).safeParse(undefined).success, schema: json, ...(description ? { description } : {}) });
-  }));
+  return applyDecorators(
+    ...Object.entries(schema.shape).map(([name, field]) => {
+      const json = openApiSchema(field as z.ZodType);
+      const description = typeof json.description === 'string' ? json.description : undefined;
+      return ApiQuery({
+        name,
+        required: !(field as z.ZodType).safeParse(undefined).success,
+        schema: json,
+        ...(description ? { description } : {}),
+      });
+    }),
+  );
 }

@@ -11,6 +11,7 @@ export function sendStream(res: Response, file: OpenedFile, contentType: string)
   res.setHeader('Content-Length', String(file.size));
   pipeline(file.stream, res).catch((err: unknown) => {
     // A client that hangs up mid-download is no fault of ours.
-    if ((err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') logger.error(err instanceof Error ? err.stack : String(err));
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE')
+      logger.error(err instanceof Error ? err.stack : String(err));
   });
 }

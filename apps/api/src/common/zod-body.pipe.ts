@@ -8,7 +8,10 @@ import { badRequest } from './http-issues';
  * Hand-written (20 lines) because nestjs-zod does not declare support for Nest 12 yet.
  */
 export class ZodPipe<S extends z.ZodType> implements PipeTransform<unknown, z.output<S>> {
-  constructor(private readonly schema: S, private readonly prefix = '') {}
+  constructor(
+    private readonly schema: S,
+    private readonly prefix = '',
+  ) {}
 
   transform(value: unknown): z.output<S> {
     const parsed = this.schema.safeParse(value ?? {});

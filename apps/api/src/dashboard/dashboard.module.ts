@@ -9,7 +9,11 @@ export const DASHBOARD_ROUTE = '/admin/queues';
 /** bull-board over every queue (internal ones too: aggregator and shard jobs of distributed runs). */
 @Module({
   imports: [
-    BullBoardModule.forRoot({ route: DASHBOARD_ROUTE, adapter: ExpressAdapter, boardOptions: { uiConfig: { boardTitle: 'TensorQueue' } } }),
+    BullBoardModule.forRoot({
+      route: DASHBOARD_ROUTE,
+      adapter: ExpressAdapter,
+      boardOptions: { uiConfig: { boardTitle: 'TensorQueue' } },
+    }),
     ...ALL_QUEUES.map((name) => BullBoardModule.forFeature({ name, adapter: BullMQAdapter })),
   ],
 })

@@ -1,7 +1,13 @@
 import { Body, Controller, Get, Param, Post, UploadedFile, UseInterceptors } from '@nestjs/common';
 import { FileInterceptor } from '@nestjs/platform-express';
 import { ApiBody, ApiConsumes, ApiTags } from '@nestjs/swagger';
-import { datasetInfoSchema, datasetListSchema, datasetUploadFieldsSchema, type DatasetInfo, type DatasetUploadFields } from '@tq/contracts';
+import {
+  datasetInfoSchema,
+  datasetListSchema,
+  datasetUploadFieldsSchema,
+  type DatasetInfo,
+  type DatasetUploadFields,
+} from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { parseDatasetUpload } from '@tq/ml';
 import { DatasetNotFoundError, DatasetStore } from '@tq/storage';
@@ -9,7 +15,12 @@ import { badRequest } from '../common/http-issues';
 import { ErrorResponses, JsonResponse } from '../common/openapi';
 import { ZodPipe } from '../common/zod-body.pipe';
 
-const FORMAT_OF_EXTENSION: Record<string, 'csv' | 'jsonl'> = { csv: 'csv', jsonl: 'jsonl', ndjson: 'jsonl', json: 'jsonl' };
+const FORMAT_OF_EXTENSION: Record<string, 'csv' | 'jsonl'> = {
+  csv: 'csv',
+  jsonl: 'jsonl',
+  ndjson: 'jsonl',
+  json: 'jsonl',
+};
 
 @ApiTags('datasets')
 @Controller('v1/datasets')
@@ -19,17 +30,36 @@ export class DatasetsController {
   /** Multipart: `file` (CSV with a header row, or JSONL), `labelColumn`, optional `featureColumns` (comma-separated), `name`. */
   @Post()
   @ApiConsumes('multipart/form-data')
-  @ApiBody({ schema: { type: 'object', required: ['file', 'labelColumn'], properties: { file: { type: 'string', format: 'binary' }, labelColumn: { type: 'string' }, featureColumns: { type: 'string' }, name: { type: 'string' } } } })
-  @JsonResponse(201, datasetInfoSchema, 'parsed and stored') @ErrorResponses(400, 413)
+  @ApiBody({
+    schema: {
+      type: 'object',
+      required: ['file', 'labelColumn'],
+      properties: {
+        file: { type: 'string', format: 'binary' },
+        labelColumn: { type: 'string' },
+        featureColumns: { type: 'string' },
+        name: { type: 'string' },
+      },
+    },
+  })
+  @JsonResponse(201, datasetInfoSchema, 'parsed and stored')
+  @ErrorResponses(400, 413)
   @UseInterceptors(FileInterceptor('file', { limits: { fileSize: loadConfig().MAX_UPLOAD_BYTES, files: 1 } }))
-  async upload(@UploadedFile() file: Express.Multer.File | undefined, @Body(new ZodPipe(datasetUploadFieldsSchema)) fields: DatasetUploadFields): Promise<DatasetInfo> {
+  async upload(
+    @UploadedFile() file: Express.Multer.File | undefined,
+    @Body(new ZodPipe(datasetUploadFieldsSchema)) fields: DatasetUploadFields,
+  ): Promise<DatasetInfo> {
     if (!file) throw badRequest([{ field: 'file', reason: 'a multipart file field named "file" is required' }]);
     const extension = file.originalname.split('.').pop()?.toLowerCase() ?? '';
     const format = FORMAT_OF_EXTENSION[extension];
     if (!format) throw badRequest([{ field: 'file', reason: `"${file.originalname}" is neither .csv nor .jsonl` }]);
     const data = parseDatasetUpload(file.buffer, format, fields);
     return this.datasets.save(data, {
-      name: fields.name ?? file.originalname, format, labelColumn: fields.labelColumn, featureColumns: data.featureColumns ?? [], bytes: file.size,
+      name: fields.name ?? file.originalname,
+      format,
+      labelColumn: fields.labelColumn,
+      featureColumns: data.featureColumns ?? [],
+      bytes: file.size,
     });
   }
 
@@ -40,7 +70,8 @@ export class DatasetsController {
   }
 
   @Get(':id')
-  @JsonResponse(200, datasetInfoSchema, 'the dataset') @ErrorResponses(404)
+  @JsonResponse(200, datasetInfoSchema, 'the dataset')
+  @ErrorResponses(404)
   async get(@Param('id') id: string): Promise<DatasetInfo> {
     // Only a missing dataset is a 404; a corrupt info.json or EACCES is our fault (a logged 500).
     return this.datasets.get(id).catch((err: unknown) => {

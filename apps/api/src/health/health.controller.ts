@@ -10,14 +10,21 @@ import { JsonResponse } from '../common/openapi';
 @ApiTags('ops')
 @Controller('health')
 export class HealthController {
-  constructor(private readonly redis: RedisClientHolder, @InjectBackend() private readonly backend: BackendInfo) {}
+  constructor(
+    private readonly redis: RedisClientHolder,
+    @InjectBackend() private readonly backend: BackendInfo,
+  ) {}
 
   /** 200 when Redis answers; 503 otherwise. Also names the compute backend this process chose. */
   @Get()
-  @JsonResponse(200, healthSchema, 'Redis answers') @JsonResponse(503, healthSchema, 'Redis does not answer ("degraded")')
+  @JsonResponse(200, healthSchema, 'Redis answers')
+  @JsonResponse(503, healthSchema, 'Redis does not answer ("degraded")')
   async health(@Res({ passthrough: true }) res: Response): Promise<Health> {
     const started = Date.now();
-    const redis = await this.redis.client.ping().then(() => ({ ok: true, latencyMs: Date.now() - started }), (err: Error) => ({ ok: false, error: err.message }));
+    const redis = await this.redis.client.ping().then(
+      () => ({ ok: true, latencyMs: Date.now() - started }),
+      (err: Error) => ({ ok: false, error: err.message }),
+    );
     if (!redis.ok) res.status(HttpStatus.SERVICE_UNAVAILABLE);
     return { status: redis.ok ? 'ok' : 'degraded', redis, backend: this.backend };
   }

@@ -18,9 +18,11 @@ export const IdempotencyKey = createParamDecorator((_: unknown, ctx: ExecutionCo
   return value;
 });
 
-export const AcceptsIdempotencyKey = () => ApiHeader({
-  name: 'Idempotency-Key',
-  required: false,
-  schema: { type: 'string', minLength: 1, maxLength: MAX_LENGTH },
-  description: 'Optional. A retried POST with the same key and the same body returns the first job instead of a second one; the same key with another body answers 409. Keys are kept 7 days.',
-});
+export const AcceptsIdempotencyKey = () =>
+  ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    schema: { type: 'string', minLength: 1, maxLength: MAX_LENGTH },
+    description:
+      'Optional. A retried POST with the same key and the same body returns the first job instead of a second one; the same key with another body answers 409. Keys are kept 7 days.',
+  });

@@ -8,7 +8,9 @@ const KEY_TTL_SECONDS = 7 * 24 * 3600;
 
 /** sha256 of the RFC 8785 canonical JSON of the validated (defaulted) body: key order and spelling-neutral. */
 export function bodyHash(body: unknown): string {
-  return createHash('sha256').update(canonicalize(body) ?? '').digest('hex');
+  return createHash('sha256')
+    .update(canonicalize(body) ?? '')
+    .digest('hex');
 }
 
 /**
@@ -17,14 +19,22 @@ export function bodyHash(body: unknown): string {
  * with 409 instead of silently answering with the first job.
  */
 /** True when this request is the first under its key; false for a repeat with the same body. */
-export async function claimIdempotencyKey(redis: Redis, prefix: string, jobId: string, body: unknown): Promise<boolean> {
+export async function claimIdempotencyKey(
+  redis: Redis,
+  prefix: string,
+  jobId: string,
+  body: unknown,
+): Promise<boolean> {
   const key = `${prefix}:tq-idem:${jobId}`;
   const hash = bodyHash(body);
   const set = await redis.set(key, hash, 'EX', KEY_TTL_SECONDS, 'NX');
   if (set === 'OK') return true;
   const first = await redis.get(key);
   if (first !== null && first !== hash) {
-    throw new ConflictError('Idempotency-Key', 'was already used with a different request body; use a new key for a new request');
+    throw new ConflictError(
+      'Idempotency-Key',
+      'was already used with a different request body; use a new key for a new request',
+    );
   }
   return false;
 }

@@ -26,7 +26,9 @@ export class JobEventsService extends EventEmitter implements OnModuleInit, OnMo
       const events = new QueueEvents(type, { connection: connectionFromConfig(config), prefix: config.QUEUE_PREFIX });
       events.on('progress', ({ jobId, data }) => this.emitEvent({ kind: 'progress', type, jobId, data }));
       events.on('completed', ({ jobId }) => this.emitEvent({ kind: 'completed', type, jobId }));
-      events.on('failed', ({ jobId, failedReason }) => this.emitEvent({ kind: 'failed', type, jobId, reason: failedReason }));
+      events.on('failed', ({ jobId, failedReason }) =>
+        this.emitEvent({ kind: 'failed', type, jobId, reason: failedReason }),
+      );
       events.on('active', ({ jobId }) => this.emitEvent({ kind: 'active', type, jobId }));
       this.streams.push(events);
     }

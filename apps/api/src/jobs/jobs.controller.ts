@@ -1,10 +1,37 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res, Sse, type MessageEvent } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Headers,
+  HttpCode,
+  Param,
+  Post,
+  Query,
+  Res,
+  Sse,
+  type MessageEvent,
+} from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Observable } from 'rxjs';
 import {
-  NotFoundError, compressRequestSchema, inferRequestSchema, jobListQuerySchema, jobListSchema, jobSubmittedSchema, jobViewSchema, trainRequestSchema, JobName,
-  type CompressRequest, type InferRequest, type JobList, type JobListQuery, type JobSubmitted, type JobView, type TrainRequest,
+  NotFoundError,
+  compressRequestSchema,
+  inferRequestSchema,
+  jobListQuerySchema,
+  jobListSchema,
+  jobSubmittedSchema,
+  jobViewSchema,
+  trainRequestSchema,
+  JobName,
+  type CompressRequest,
+  type InferRequest,
+  type JobList,
+  type JobListQuery,
+  type JobSubmitted,
+  type JobView,
+  type TrainRequest,
 } from '@tq/contracts';
 import { ArtifactStore } from '@tq/storage';
 import { ErrorResponses, JsonBody, JsonResponse, QueryFrom, RawResponse } from '../common/openapi';
@@ -21,60 +48,103 @@ const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 @ApiTags('jobs')
 @Controller('v1/jobs')
 export class JobsController {
-  constructor(private readonly jobs: JobsService, private readonly checks: SubmissionChecks, private readonly events: JobEventsService, private readonly store: ArtifactStore) {}
+  constructor(
+    private readonly jobs: JobsService,
+    private readonly checks: SubmissionChecks,
+    private readonly events: JobEventsService,
+    private readonly store: ArtifactStore,
+  ) {}
 
-  @Post('train') @HttpCode(202) @ApiOperation({ summary: 'Train a model (optionally data-parallel)' }) @JsonBody(trainRequestSchema, TRAIN_EXAMPLE)
-  @AcceptsIdempotencyKey() @JsonResponse(202, jobSubmittedSchema, 'queued (or, for a repeated Idempotency-Key, the first job)') @ErrorResponses(400, 404, 409, 413)
-  async train(@Body(new ZodPipe(trainRequestSchema)) body: TrainRequest, @IdempotencyKey() key?: string, @Headers('x-request-id') requestId?: string): Promise<JobSubmitted> {
+  @Post('train')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Train a model (optionally data-parallel)' })
+  @JsonBody(trainRequestSchema, TRAIN_EXAMPLE)
+  @AcceptsIdempotencyKey()
+  @JsonResponse(202, jobSubmittedSchema, 'queued (or, for a repeated Idempotency-Key, the first job)')
+  @ErrorResponses(400, 404, 409, 413)
+  async train(
+    @Body(new ZodPipe(trainRequestSchema)) body: TrainRequest,
+    @IdempotencyKey() key?: string,
+    @Headers('x-request-id') requestId?: string,
+  ): Promise<JobSubmitted> {
     await this.checks.train(body);
     return this.jobs.submit(JobName.Train, body, { idempotencyKey: key, requestId });
   }
 
-  @Post('compress') @HttpCode(202) @ApiOperation({ summary: 'Compress a model version' }) @JsonBody(compressRequestSchema, COMPRESS_EXAMPLE)
-  @AcceptsIdempotencyKey() @JsonResponse(202, jobSubmittedSchema, 'queued') @ErrorResponses(400, 404, 409)
-  async compress(@Body(new ZodPipe(compressRequestSchema)) body: CompressRequest, @IdempotencyKey() key?: string, @Headers('x-request-id') requestId?: string): Promise<JobSubmitted> {
+  @Post('compress')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Compress a model version' })
+  @JsonBody(compressRequestSchema, COMPRESS_EXAMPLE)
+  @AcceptsIdempotencyKey()
+  @JsonResponse(202, jobSubmittedSchema, 'queued')
+  @ErrorResponses(400, 404, 409)
+  async compress(
+    @Body(new ZodPipe(compressRequestSchema)) body: CompressRequest,
+    @IdempotencyKey() key?: string,
+    @Headers('x-request-id') requestId?: string,
+  ): Promise<JobSubmitted> {
     await this.checks.compress(body);
     return this.jobs.submit(JobName.Compress, body, { idempotencyKey: key, requestId });
   }
 
-  @Post('infer') @HttpCode(202) @ApiOperation({ summary: 'Batch inference over instances or a dataset' }) @JsonBody(inferRequestSchema, INFER_EXAMPLE)
-  @AcceptsIdempotencyKey() @JsonResponse(202, jobSubmittedSchema, 'queued') @ErrorResponses(400, 404, 409, 413)
-  async infer(@Body(new ZodPipe(inferRequestSchema)) body: InferRequest, @IdempotencyKey() key?: string, @Headers('x-request-id') requestId?: string): Promise<JobSubmitted> {
+  @Post('infer')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Batch inference over instances or a dataset' })
+  @JsonBody(inferRequestSchema, INFER_EXAMPLE)
+  @AcceptsIdempotencyKey()
+  @JsonResponse(202, jobSubmittedSchema, 'queued')
+  @ErrorResponses(400, 404, 409, 413)
+  async infer(
+    @Body(new ZodPipe(inferRequestSchema)) body: InferRequest,
+    @IdempotencyKey() key?: string,
+    @Headers('x-request-id') requestId?: string,
+  ): Promise<JobSubmitted> {
     await this.checks.infer(body);
     return this.jobs.submit(JobName.Infer, body, { idempotencyKey: key, requestId });
   }
 
   @Get()
-  @ApiOperation({ summary: 'List jobs, newest first' }) @QueryFrom(jobListQuerySchema) @JsonResponse(200, jobListSchema, 'one page of jobs') @ErrorResponses(400)
+  @ApiOperation({ summary: 'List jobs, newest first' })
+  @QueryFrom(jobListQuerySchema)
+  @JsonResponse(200, jobListSchema, 'one page of jobs')
+  @ErrorResponses(400)
   list(@Query(new ZodPipe(jobListQuerySchema)) query: JobListQuery): Promise<JobList> {
     return this.jobs.list(query);
   }
 
   @Get(':id')
-  @JsonResponse(200, jobViewSchema, 'the job') @ErrorResponses(404)
+  @JsonResponse(200, jobViewSchema, 'the job')
+  @ErrorResponses(404)
   get(@Param('id') id: string): Promise<JobView> {
     return this.jobs.view(id);
   }
 
   @Delete(':id')
   @ApiOperation({ summary: 'Cancel a job: a waiting one is removed, an active one stops at its next batch' })
-  @JsonResponse(200, jobViewSchema, 'the job after the request') @ErrorResponses(404, 409)
+  @JsonResponse(200, jobViewSchema, 'the job after the request')
+  @ErrorResponses(404, 409)
   cancel(@Param('id') id: string): Promise<JobView> {
     return this.jobs.cancel(id);
   }
 
   /** Infer output: JSONL, one line per input row, in input order. */
   @Get(':id/output')
-  @RawResponse('application/x-ndjson', 'one JSON line per input row: {"scores":[...],"classIndex":n,"label":"..."}') @ErrorResponses(404)
+  @RawResponse('application/x-ndjson', 'one JSON line per input row: {"scores":[...],"classIndex":n,"label":"..."}')
+  @ErrorResponses(404)
   async output(@Param('id') id: string, @Res() res: Response): Promise<void> {
     const view = await this.jobs.view(id);
-    if (view.type !== JobName.Infer || view.state !== 'completed') throw new NotFoundError('id', `job ${id} has no output (${view.type}, ${view.state})`);
+    if (view.type !== JobName.Infer || view.state !== 'completed')
+      throw new NotFoundError('id', `job ${id} has no output (${view.type}, ${view.state})`);
     sendStream(res, await this.store.openOutput(id), 'application/x-ndjson');
   }
 
   /** Server-Sent Events: the current view, then every change, until the job ends. */
   @Sse(':id/events')
-  @RawResponse('text/event-stream', '"job" events carry the job view (the first at once, the last in a terminal state); "progress" events carry progress') @ErrorResponses(404)
+  @RawResponse(
+    'text/event-stream',
+    '"job" events carry the job view (the first at once, the last in a terminal state); "progress" events carry progress',
+  )
+  @ErrorResponses(404)
   async stream(@Param('id') id: string): Promise<Observable<MessageEvent>> {
     const first = await this.jobs.view(id);
     return new Observable<MessageEvent>((subscriber) => {
@@ -82,7 +152,10 @@ export class JobsController {
       const send = (view: JobView) => {
         if (closed) return;
         subscriber.next({ type: 'job', data: view });
-        if (TERMINAL.has(view.state)) { closed = true; subscriber.complete(); }
+        if (TERMINAL.has(view.state)) {
+          closed = true;
+          subscriber.complete();
+        }
       };
       const onEvent = (event: JobEvent) => {
         if (event.jobId !== id) return;
@@ -92,8 +165,15 @@ export class JobsController {
       this.events.on('event', onEvent);
       send(first);
       // A job that ended between the first read and the subscription would otherwise never be reported.
-      if (!closed) void this.jobs.view(id).then((v) => TERMINAL.has(v.state) && send(v), () => undefined);
-      return () => { closed = true; this.events.off('event', onEvent); };
+      if (!closed)
+        void this.jobs.view(id).then(
+          (v) => TERMINAL.has(v.state) && send(v),
+          () => undefined,
+        );
+      return () => {
+        closed = true;
+        this.events.off('event', onEvent);
+      };
     });
   }
 }

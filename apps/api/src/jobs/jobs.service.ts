@@ -2,12 +2,33 @@ import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import {
-  CANCELLED_REASON, ConflictError, DEFAULT_TENANT, JOB_STATES, JobName, PUBLIC_JOB_TYPES, type CompressRequest, type InferJobData,
-  type InferRequest, type JobList, type JobListQuery, type JobMeta, type JobSubmitted, type JobView, type PublicJobType, type TrainRequest,
+  CANCELLED_REASON,
+  ConflictError,
+  DEFAULT_TENANT,
+  JOB_STATES,
+  JobName,
+  PUBLIC_JOB_TYPES,
+  type CompressRequest,
+  type InferJobData,
+  type InferRequest,
+  type JobList,
+  type JobListQuery,
+  type JobMeta,
+  type JobSubmitted,
+  type JobView,
+  type PublicJobType,
+  type TrainRequest,
 } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import {
-  JobProducer, RedisClientHolder, STATES_OF, readJobView, readTombstone, requestCancel, toJobView, writeTombstone,
+  JobProducer,
+  RedisClientHolder,
+  STATES_OF,
+  readJobView,
+  readTombstone,
+  requestCancel,
+  toJobView,
+  writeTombstone,
 } from '@tq/queue';
 import { JobInputStore } from '@tq/storage';
 import { notFound } from '../common/http-issues';
@@ -17,19 +38,30 @@ import { newJobId, typeOfJobId } from './job-id';
 /** A client's X-Request-Id is kept when it is a plain token; otherwise the API makes one. */
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export interface SubmitOptions { idempotencyKey?: string; requestId?: string }
+export interface SubmitOptions {
+  idempotencyKey?: string;
+  requestId?: string;
+}
 
 /** Job lifecycle over BullMQ: submit, look up, list, cancel. */
 @Injectable()
 export class JobsService {
-  constructor(private readonly producer: JobProducer, private readonly redis: RedisClientHolder, private readonly inputs: JobInputStore) {}
+  constructor(
+    private readonly producer: JobProducer,
+    private readonly redis: RedisClientHolder,
+    private readonly inputs: JobInputStore,
+  ) {}
 
   /**
    * Wraps the validated request in the job envelope and enqueues it. A repeated Idempotency-Key
    * with the same body returns the same job, with another body a 409. Inline infer rows are stored
    * as the job's input artifact first, so the queue holds a reference, not megabytes of JSON.
    */
-  async submit(type: PublicJobType, request: TrainRequest | CompressRequest | InferRequest, opts: SubmitOptions = {}): Promise<JobSubmitted> {
+  async submit(
+    type: PublicJobType,
+    request: TrainRequest | CompressRequest | InferRequest,
+    opts: SubmitOptions = {},
+  ): Promise<JobSubmitted> {
     const jobId = newJobId(type, opts.idempotencyKey);
     // A repeated key with the same body: the same job, and its stored input is not written again.
     if (opts.idempotencyKey && !(await claimIdempotencyKey(this.redis.client, this.redis.prefix, jobId, request))) {
@@ -70,9 +102,17 @@ export class JobsService {
     await requestCancel(this.redis.client, this.redis.prefix, id);
     const found = await this.find(id);
     if (view.state === 'waiting' && found) {
-      const removed = await found.job.remove().then(() => true, () => false); // fails when a worker took it meanwhile
+      const removed = await found.job.remove().then(
+        () => true,
+        () => false,
+      ); // fails when a worker took it meanwhile
       if (removed) {
-        const cancelled: JobView = { ...view, state: 'cancelled', error: CANCELLED_REASON, finishedAt: new Date().toISOString() };
+        const cancelled: JobView = {
+          ...view,
+          state: 'cancelled',
+          error: CANCELLED_REASON,
+          finishedAt: new Date().toISOString(),
+        };
         await writeTombstone(this.redis.client, this.redis.prefix, cancelled, loadConfig().JOB_HISTORY_AGE_SECONDS);
         return cancelled;
       }

@@ -1,5 +1,14 @@
 import { Injectable } from '@nestjs/common';
-import { BUILTIN_DATASET_SHAPES, type CompressRequest, type DatasetInfo, type DatasetRef, type InferRequest, type ModelRef, type ModelVersionMeta, type TrainRequest } from '@tq/contracts';
+import {
+  BUILTIN_DATASET_SHAPES,
+  type CompressRequest,
+  type DatasetInfo,
+  type DatasetRef,
+  type InferRequest,
+  type ModelRef,
+  type ModelVersionMeta,
+  type TrainRequest,
+} from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { checkBudgets, checkClassifierLayers, type Budgets } from '@tq/ml';
 import { DatasetNotFoundError, DatasetStore, ModelNotFoundError, ModelRegistry } from '@tq/storage';
@@ -13,7 +22,10 @@ import { badRequest } from '../common/http-issues';
 export class SubmissionChecks {
   private readonly budgets: Budgets = loadConfig();
 
-  constructor(private readonly registry: ModelRegistry, private readonly datasets: DatasetStore) {}
+  constructor(
+    private readonly registry: ModelRegistry,
+    private readonly datasets: DatasetStore,
+  ) {}
 
   /** A 202 means the job can run: the worker's own shape checks and budgets, applied here first. */
   async train(req: TrainRequest): Promise<void> {
@@ -21,21 +33,37 @@ export class SubmissionChecks {
     const train = { rows: data.rows, epochs: req.fit.epochs };
     if (req.model.from) {
       const meta = await this.model(req.model.from, 'model.from');
-      if (meta.featureCount !== data.featureCount) throw badRequest([{ field: 'model.from', reason: `model takes ${meta.featureCount} features, dataset has ${data.featureCount}` }]);
-      checkBudgets({ train, ...(meta.layers ? { layers: { spec: meta.layers, field: 'model.from' } } : {}) }, this.budgets);
+      if (meta.featureCount !== data.featureCount)
+        throw badRequest([
+          {
+            field: 'model.from',
+            reason: `model takes ${meta.featureCount} features, dataset has ${data.featureCount}`,
+          },
+        ]);
+      checkBudgets(
+        { train, ...(meta.layers ? { layers: { spec: meta.layers, field: 'model.from' } } : {}) },
+        this.budgets,
+      );
       return;
     }
     const layers = req.model.layers ?? [];
     const inputSize = (layers[0]?.inputShape ?? []).reduce((a, b) => a * b, 1);
     if (inputSize !== data.featureCount) {
-      throw badRequest([{ field: 'model.layers.0.inputShape', reason: `holds ${inputSize} values, dataset rows have ${data.featureCount} features` }]);
+      throw badRequest([
+        {
+          field: 'model.layers.0.inputShape',
+          reason: `holds ${inputSize} values, dataset rows have ${data.featureCount} features`,
+        },
+      ]);
     }
     const shapes = checkClassifierLayers(layers);
     const units = shapes[shapes.length - 1]?.[0];
     if (units !== data.classCount) {
       const last = layers.length - 1;
       const field = layers[last]?.type === 'dense' ? `model.layers.${last}.units` : `model.layers.${last}`;
-      throw badRequest([{ field, reason: `the model outputs ${units} values per row, dataset has ${data.classCount} classes` }]);
+      throw badRequest([
+        { field, reason: `the model outputs ${units} values per row, dataset has ${data.classCount} classes` },
+      ]);
     }
     checkBudgets({ layers: { spec: layers, field: 'model.layers' }, train }, this.budgets);
   }
@@ -49,16 +77,30 @@ export class SubmissionChecks {
     if ('instances' in req.input) {
       checkBudgets({ instances: req.input.instances }, this.budgets);
       const bad = req.input.instances.findIndex((row) => row.length !== meta.featureCount);
-      if (bad >= 0) throw badRequest([{ field: `input.instances.${bad}`, reason: `has ${req.input.instances[bad]?.length} values, model ${meta.name} v${meta.version} takes ${meta.featureCount} features` }]);
+      if (bad >= 0)
+        throw badRequest([
+          {
+            field: `input.instances.${bad}`,
+            reason: `has ${req.input.instances[bad]?.length} values, model ${meta.name} v${meta.version} takes ${meta.featureCount} features`,
+          },
+        ]);
     } else {
       const info = await this.dataset(req.input.dataset.id, 'input.dataset.id');
       if (info.featureColumns.length !== meta.featureCount) {
-        throw badRequest([{ field: 'input.dataset.id', reason: `dataset has ${info.featureColumns.length} features, model takes ${meta.featureCount}` }]);
+        throw badRequest([
+          {
+            field: 'input.dataset.id',
+            reason: `dataset has ${info.featureColumns.length} features, model takes ${meta.featureCount}`,
+          },
+        ]);
       }
     }
   }
 
-  private async datasetShape(ref: DatasetRef, field: string): Promise<{ featureCount: number; classCount: number; rows: number }> {
+  private async datasetShape(
+    ref: DatasetRef,
+    field: string,
+  ): Promise<{ featureCount: number; classCount: number; rows: number }> {
     if ('builtin' in ref) return BUILTIN_DATASET_SHAPES[ref.builtin];
     const info = await this.dataset(ref.id, `${field}.id`);
     return { featureCount: info.featureColumns.length, classCount: info.classes.length, rows: info.rows };

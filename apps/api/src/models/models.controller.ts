@@ -2,8 +2,20 @@ import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/commo
 import { ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import {
-  modelDetailSchema, modelListSchema, modelNameSchema, modelVersionSchema, modelVersionViewSchema, predictRequestSchema, predictResponseSchema,
-  type ModelDetail, type ModelList, type ModelRef, type ModelVersionMeta, type ModelVersionView, type PredictRequest, type PredictResponse,
+  modelDetailSchema,
+  modelListSchema,
+  modelNameSchema,
+  modelVersionSchema,
+  modelVersionViewSchema,
+  predictRequestSchema,
+  predictResponseSchema,
+  type ModelDetail,
+  type ModelList,
+  type ModelRef,
+  type ModelVersionMeta,
+  type ModelVersionView,
+  type PredictRequest,
+  type PredictResponse,
 } from '@tq/contracts';
 import { InferenceEngine, toPredictions } from '@tq/ml';
 import { ModelNotFoundError, ModelRegistry } from '@tq/storage';
@@ -14,18 +26,27 @@ import { sendStream } from '../common/send-stream';
 import { ZodPipe } from '../common/zod-body.pipe';
 
 /** A Map: a plain object would answer for "constructor" or "__proto__". */
-const ARTIFACT_TYPES = new Map([['json', 'application/json'], ['bin', 'application/octet-stream'], ['onnx', 'application/octet-stream']]);
+const ARTIFACT_TYPES = new Map([
+  ['json', 'application/json'],
+  ['bin', 'application/octet-stream'],
+  ['onnx', 'application/octet-stream'],
+]);
 
 /** A missing version names the "version" field; any other fault (corrupt metadata, EACCES) stays a 500. */
-const versionNotFound = (ref: ModelRef) => (err: unknown): never => {
-  if (err instanceof ModelNotFoundError) throw new ModelNotFoundError(ref, 'version');
-  throw err;
-};
+const versionNotFound =
+  (ref: ModelRef) =>
+  (err: unknown): never => {
+    if (err instanceof ModelNotFoundError) throw new ModelNotFoundError(ref, 'version');
+    throw err;
+  };
 
 @ApiTags('models')
 @Controller('v1/models')
 export class ModelsController {
-  constructor(private readonly registry: ModelRegistry, private readonly engine: InferenceEngine) {}
+  constructor(
+    private readonly registry: ModelRegistry,
+    private readonly engine: InferenceEngine,
+  ) {}
 
   @Get()
   @JsonResponse(200, modelListSchema, 'every model name and its latest version')
@@ -35,7 +56,8 @@ export class ModelsController {
   }
 
   @Get(':name')
-  @JsonResponse(200, modelDetailSchema, 'every version of the model') @ErrorResponses(400, 404)
+  @JsonResponse(200, modelDetailSchema, 'every version of the model')
+  @ErrorResponses(400, 404)
   async get(@Param('name', new ZodPipe(modelNameSchema, 'name')) name: string): Promise<ModelDetail> {
     const versions = await this.registry.versions(name);
     if (versions.length === 0) throw notFound('name', `no model "${name}"`);
@@ -43,15 +65,25 @@ export class ModelsController {
   }
 
   @Get(':name/versions/:version')
-  @JsonResponse(200, modelVersionViewSchema, 'metadata, metrics, lineage and artifact URLs') @ErrorResponses(400, 404)
-  async version(@Param('name', new ZodPipe(modelNameSchema, 'name')) name: string, @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number): Promise<ModelVersionView> {
+  @JsonResponse(200, modelVersionViewSchema, 'metadata, metrics, lineage and artifact URLs')
+  @ErrorResponses(400, 404)
+  async version(
+    @Param('name', new ZodPipe(modelNameSchema, 'name')) name: string,
+    @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number,
+  ): Promise<ModelVersionView> {
     return this.withUrls(await this.meta({ name, version }));
   }
 
   /** model.json, weights.bin, model.onnx...: stock tf.loadLayersModel(<.../model.json>) loads from here. */
   @Get(':name/versions/:version/:file')
-  @RawResponse('application/octet-stream', 'the artifact (model.json as application/json)', 'binary') @ErrorResponses(400, 404)
-  async artifact(@Param('name', new ZodPipe(modelNameSchema, 'name')) name: string, @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number, @Param('file') file: string, @Res() res: Response): Promise<void> {
+  @RawResponse('application/octet-stream', 'the artifact (model.json as application/json)', 'binary')
+  @ErrorResponses(400, 404)
+  async artifact(
+    @Param('name', new ZodPipe(modelNameSchema, 'name')) name: string,
+    @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number,
+    @Param('file') file: string,
+    @Res() res: Response,
+  ): Promise<void> {
     // Streamed from storage: express's sendFile refuses paths with a dot segment (the default ./.data).
     const opened = await this.registry.openArtifact({ name, version }, file).catch(versionNotFound({ name, version }));
     sendStream(res, opened, ARTIFACT_TYPES.get(file.split('.').pop() ?? '') ?? 'application/octet-stream');
@@ -59,14 +91,30 @@ export class ModelsController {
 
   @Post(':name/versions/:version/predict')
   @HttpCode(200)
-  @JsonBody(predictRequestSchema, PREDICT_EXAMPLE) @JsonResponse(200, predictResponseSchema, 'one prediction per instance, in order') @ErrorResponses(400, 404)
-  async predict(@Param('name', new ZodPipe(modelNameSchema, 'name')) name: string, @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number, @Body(new ZodPipe(predictRequestSchema)) body: PredictRequest): Promise<PredictResponse> {
+  @JsonBody(predictRequestSchema, PREDICT_EXAMPLE)
+  @JsonResponse(200, predictResponseSchema, 'one prediction per instance, in order')
+  @ErrorResponses(400, 404)
+  async predict(
+    @Param('name', new ZodPipe(modelNameSchema, 'name')) name: string,
+    @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number,
+    @Body(new ZodPipe(predictRequestSchema)) body: PredictRequest,
+  ): Promise<PredictResponse> {
     const meta = await this.meta({ name, version });
     const bad = body.instances.findIndex((row) => row.length !== meta.featureCount);
-    if (bad >= 0) throw badRequest([{ field: `instances.${bad}`, reason: `has ${body.instances[bad]?.length} values, the model takes ${meta.featureCount} features` }]);
+    if (bad >= 0)
+      throw badRequest([
+        {
+          field: `instances.${bad}`,
+          reason: `has ${body.instances[bad]?.length} values, the model takes ${meta.featureCount} features`,
+        },
+      ]);
     const rows = Float32Array.from(body.instances.flat());
     const out = await this.engine.predict({ name, version }, rows, body.instances.length);
-    return { model: { name, version }, engine: out.engine, predictions: toPredictions(out.scores, out.outputSize, meta.classes) };
+    return {
+      model: { name, version },
+      engine: out.engine,
+      predictions: toPredictions(out.scores, out.outputSize, meta.classes),
+    };
   }
 
   private meta(ref: ModelRef): Promise<ModelVersionMeta> {

@@ -16,13 +16,16 @@ function throughput(value: unknown): number | undefined {
  * metrics. Durations come from the job's own processedOn / finishedOn (set by the same worker).
  */
 export function observeWorkers(app: INestApplicationContext, metrics: WorkerMetrics): void {
-  const hosts = app.get(DiscoveryService).getProviders()
+  const hosts = app
+    .get(DiscoveryService)
+    .getProviders()
     .map((p) => p.instance as unknown)
     .filter((i): i is WorkerHost => i instanceof WorkerHost);
   for (const host of hosts) {
     const worker = host.worker;
     const queue = worker.name as QueueName;
-    const seconds = (job: Job) => (job.processedOn && job.finishedOn ? (job.finishedOn - job.processedOn) / 1000 : undefined);
+    const seconds = (job: Job) =>
+      job.processedOn && job.finishedOn ? (job.finishedOn - job.processedOn) / 1000 : undefined;
     worker.on('completed', (job, result) => {
       metrics.jobFinished(queue, 'completed', seconds(job));
       const sps = queue === QueueName.Train ? throughput(result) : undefined;

@@ -16,12 +16,24 @@ export function outcomeOf(failedReason: string | undefined): Outcome {
  */
 export class WorkerMetrics {
   readonly registry = new Registry();
-  private readonly finished = new Counter({ name: 'tq_worker_jobs_finished_total', help: 'Jobs this worker finished, by queue and outcome', labelNames: ['queue', 'outcome'], registers: [this.registry] });
-  private readonly duration = new Histogram({
-    name: 'tq_worker_job_duration_seconds', help: 'Processing time of the jobs this worker finished', labelNames: ['queue', 'outcome'],
-    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800], registers: [this.registry],
+  private readonly finished = new Counter({
+    name: 'tq_worker_jobs_finished_total',
+    help: 'Jobs this worker finished, by queue and outcome',
+    labelNames: ['queue', 'outcome'],
+    registers: [this.registry],
   });
-  private readonly samplesPerSec = new Gauge({ name: 'tq_worker_training_samples_per_second', help: 'Latest training throughput this worker reported', registers: [this.registry] });
+  private readonly duration = new Histogram({
+    name: 'tq_worker_job_duration_seconds',
+    help: 'Processing time of the jobs this worker finished',
+    labelNames: ['queue', 'outcome'],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
+    registers: [this.registry],
+  });
+  private readonly samplesPerSec = new Gauge({
+    name: 'tq_worker_training_samples_per_second',
+    help: 'Latest training throughput this worker reported',
+    registers: [this.registry],
+  });
 
   constructor() {
     collectProcessMetrics(this.registry, 'tq_worker_');

@@ -1,5 +1,12 @@
 import { Processor } from '@nestjs/bullmq';
-import { JobName, QueueName, type AggregateJobData, type AggregateResult, type DistributedProgress, type JobHooks } from '@tq/contracts';
+import {
+  JobName,
+  QueueName,
+  type AggregateJobData,
+  type AggregateResult,
+  type DistributedProgress,
+  type JobHooks,
+} from '@tq/contracts';
 import { runAggregator, type AggregatorDeps } from '@tq/paramserver';
 import { CancelWatcher, HandlesJob, RedisClientHolder, TypedWorkerHost } from '@tq/queue';
 import { ArtifactStore, DatasetStore } from '@tq/storage';
@@ -12,7 +19,12 @@ export class AggregateProcessor extends TypedWorkerHost<JobName.Aggregate> {
   protected readonly jobName = JobName.Aggregate;
   private readonly deps: AggregatorDeps;
 
-  constructor(protected readonly cancels: CancelWatcher, redis: RedisClientHolder, store: ArtifactStore, datasets: DatasetStore) {
+  constructor(
+    protected readonly cancels: CancelWatcher,
+    redis: RedisClientHolder,
+    store: ArtifactStore,
+    datasets: DatasetStore,
+  ) {
     super();
     this.deps = { redis: redis.client, keyPrefix: redis.prefix, store, datasets };
   }

@@ -1,5 +1,12 @@
 import { Processor } from '@nestjs/bullmq';
-import { JobName, QueueName, type CompressJobData, type CompressProgress, type CompressResult, type JobHooks } from '@tq/contracts';
+import {
+  JobName,
+  QueueName,
+  type CompressJobData,
+  type CompressProgress,
+  type CompressResult,
+  type JobHooks,
+} from '@tq/contracts';
 import { compressJob, type CompressDeps } from '@tq/jobs';
 import type { BackendInfo } from '@tq/ml';
 import { CancelWatcher, HandlesJob, TypedWorkerHost } from '@tq/queue';
@@ -13,7 +20,12 @@ export class CompressProcessor extends TypedWorkerHost<JobName.Compress> {
   protected readonly jobName = JobName.Compress;
   private readonly deps: CompressDeps;
 
-  constructor(protected readonly cancels: CancelWatcher, registry: ModelRegistry, datasets: DatasetStore, @InjectBackend() backend: BackendInfo) {
+  constructor(
+    protected readonly cancels: CancelWatcher,
+    registry: ModelRegistry,
+    datasets: DatasetStore,
+    @InjectBackend() backend: BackendInfo,
+  ) {
     super();
     this.deps = { registry, datasets, backend };
   }

@@ -1,5 +1,12 @@
 import { Processor } from '@nestjs/bullmq';
-import { JobName, QueueName, type InferJobData, type InferProgress, type InferResult, type JobHooks } from '@tq/contracts';
+import {
+  JobName,
+  QueueName,
+  type InferJobData,
+  type InferProgress,
+  type InferResult,
+  type JobHooks,
+} from '@tq/contracts';
 import { inferJob, type InferDeps } from '@tq/jobs';
 import { InferenceEngine, type BackendInfo } from '@tq/ml';
 import { CancelWatcher, HandlesJob, TypedWorkerHost } from '@tq/queue';
@@ -14,8 +21,13 @@ export class InferProcessor extends TypedWorkerHost<JobName.Infer> {
   private readonly deps: InferDeps;
 
   constructor(
-    protected readonly cancels: CancelWatcher, engine: InferenceEngine, registry: ModelRegistry, datasets: DatasetStore,
-    inputs: JobInputStore, store: ArtifactStore, @InjectBackend() backend: BackendInfo,
+    protected readonly cancels: CancelWatcher,
+    engine: InferenceEngine,
+    registry: ModelRegistry,
+    datasets: DatasetStore,
+    inputs: JobInputStore,
+    store: ArtifactStore,
+    @InjectBackend() backend: BackendInfo,
   ) {
     super();
     this.deps = { engine, registry, datasets, inputs, store, backend };

@@ -1,5 +1,12 @@
 import { Processor } from '@nestjs/bullmq';
-import { JobName, QueueName, type DistributedProgress, type JobHooks, type TrainShardJobData, type TrainShardResult } from '@tq/contracts';
+import {
+  JobName,
+  QueueName,
+  type DistributedProgress,
+  type JobHooks,
+  type TrainShardJobData,
+  type TrainShardResult,
+} from '@tq/contracts';
 import { runShard, type ShardDeps } from '@tq/paramserver';
 import { CancelWatcher, HandlesJob, RedisClientHolder, TypedWorkerHost } from '@tq/queue';
 import { ArtifactStore, DatasetStore } from '@tq/storage';
@@ -12,7 +19,12 @@ export class TrainShardProcessor extends TypedWorkerHost<JobName.TrainShard> {
   protected readonly jobName = JobName.TrainShard;
   private readonly deps: ShardDeps;
 
-  constructor(protected readonly cancels: CancelWatcher, redis: RedisClientHolder, store: ArtifactStore, datasets: DatasetStore) {
+  constructor(
+    protected readonly cancels: CancelWatcher,
+    redis: RedisClientHolder,
+    store: ArtifactStore,
+    datasets: DatasetStore,
+  ) {
     super();
     this.deps = { redis: redis.client, keyPrefix: redis.prefix, store, datasets };
   }

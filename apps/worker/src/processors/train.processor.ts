@@ -1,6 +1,13 @@
 import { InjectQueue, Processor } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
-import { JobName, QueueName, type JobHooks, type TrainJobData, type TrainProgress, type TrainResult } from '@tq/contracts';
+import {
+  JobName,
+  QueueName,
+  type JobHooks,
+  type TrainJobData,
+  type TrainProgress,
+  type TrainResult,
+} from '@tq/contracts';
 import { trainJob, type DistributedTrainDeps } from '@tq/jobs';
 import type { BackendInfo } from '@tq/ml';
 import { CancelWatcher, HandlesJob, RedisClientHolder, TypedWorkerHost } from '@tq/queue';
@@ -16,12 +23,27 @@ export class TrainProcessor extends TypedWorkerHost<JobName.Train> {
   private readonly deps: DistributedTrainDeps;
 
   constructor(
-    protected readonly cancels: CancelWatcher, registry: ModelRegistry, datasets: DatasetStore, store: ArtifactStore,
-    redis: RedisClientHolder, @InjectBackend() backend: BackendInfo,
-    @InjectQueue(QueueName.Aggregate) aggregateQueue: Queue, @InjectQueue(QueueName.TrainShard) shardQueue: Queue,
+    protected readonly cancels: CancelWatcher,
+    registry: ModelRegistry,
+    datasets: DatasetStore,
+    store: ArtifactStore,
+    redis: RedisClientHolder,
+    @InjectBackend() backend: BackendInfo,
+    @InjectQueue(QueueName.Aggregate) aggregateQueue: Queue,
+    @InjectQueue(QueueName.TrainShard) shardQueue: Queue,
   ) {
     super();
-    this.deps = { registry, datasets, store, backend, budgets: loadConfig(), redis: redis.client, keyPrefix: redis.prefix, aggregateQueue, shardQueue };
+    this.deps = {
+      registry,
+      datasets,
+      store,
+      backend,
+      budgets: loadConfig(),
+      redis: redis.client,
+      keyPrefix: redis.prefix,
+      aggregateQueue,
+      shardQueue,
+    };
   }
 
   protected handle(data: TrainJobData, hooks: JobHooks<TrainProgress>): Promise<TrainResult> {

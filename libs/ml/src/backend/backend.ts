@@ -41,7 +41,8 @@ async function chooseBackend(force: BackendKind | undefined, warn: (message: str
   if (!force || force === 'tensorflow') {
     for (const { pkg, gpu } of NATIVE_PROVIDERS) {
       const failure = tryRequire(pkg);
-      if (failure === undefined && (await tf.setBackend('tensorflow'))) return ready({ name: 'tensorflow', provider: pkg, gpu }, skipped);
+      if (failure === undefined && (await tf.setBackend('tensorflow')))
+        return ready({ name: 'tensorflow', provider: pkg, gpu }, skipped);
       const reason = failure ?? 'loaded, but tf.setBackend("tensorflow") failed';
       skipped.push({ provider: pkg, reason });
       if (reason !== NOT_INSTALLED) warn(`tfjs backend: ${pkg} is installed but unusable: ${reason}`);
@@ -50,7 +51,8 @@ async function chooseBackend(force: BackendKind | undefined, warn: (message: str
   }
   if (!force || force === 'wasm') {
     const failure = tryRequire('@tensorflow/tfjs-backend-wasm');
-    if (failure === undefined && (await tf.setBackend('wasm'))) return ready({ name: 'wasm', provider: '@tensorflow/tfjs-backend-wasm', gpu: false }, skipped);
+    if (failure === undefined && (await tf.setBackend('wasm')))
+      return ready({ name: 'wasm', provider: '@tensorflow/tfjs-backend-wasm', gpu: false }, skipped);
     skipped.push({ provider: '@tensorflow/tfjs-backend-wasm', reason: failure ?? 'tf.setBackend("wasm") failed' });
     if (force) throw new Error(`TQ_BACKEND=wasm but the wasm backend failed to initialise: ${describe(skipped)}`);
     warn(`tfjs backend: falling back to cpu: ${describe(skipped)}`);
@@ -59,7 +61,10 @@ async function chooseBackend(force: BackendKind | undefined, warn: (message: str
   return ready({ name: 'cpu', provider: '@tensorflow/tfjs-backend-cpu', gpu: false }, skipped);
 }
 
-async function ready(info: Omit<BackendInfo, 'fastKernels' | 'skipped'>, skipped: BackendInfo['skipped']): Promise<BackendInfo> {
+async function ready(
+  info: Omit<BackendInfo, 'fastKernels' | 'skipped'>,
+  skipped: BackendInfo['skipped'],
+): Promise<BackendInfo> {
   await tf.ready();
   return { ...info, fastKernels: installFastKernels(info.name), skipped };
 }

@@ -26,7 +26,11 @@ const modelBytes = (m: ModelVersionMeta): number => MODEL_FILES.reduce((n, f) =>
  * topology is unchanged, so stock tf.loadLayersModel loads it and dequantizes to float32: this
  * saves bytes on disk and over the wire, not compute (tfjs has no int8 kernels).
  */
-export async function compressVersion(registry: ModelRegistry, source: ModelRef, opts: CompressOptions): Promise<CompressOutcome> {
+export async function compressVersion(
+  registry: ModelRegistry,
+  source: ModelRef,
+  opts: CompressOptions,
+): Promise<CompressOutcome> {
   const parent = await registry.getVersion(source);
   const artifacts = await readModelArtifacts(registry.store.modelDir(source));
   const quantized = quantizeArtifacts(artifacts, opts.dtype);

@@ -15,7 +15,8 @@ export function toFloat16Bits(value: number): number {
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // Infinity, NaN
   const e = exp - 127 + 15;
   if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) { // subnormal half: value = m × 2^-24
+  if (e <= 0) {
+    // subnormal half: value = m × 2^-24
     if (e < -10) return sign;
     mant |= 0x800000;
     const shift = 14 - e;

@@ -2,7 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { toFloat16Bits } from './float16';
 
 export type QuantizeDtype = 'uint8' | 'uint16' | 'float16';
-type QuantizedSpec = tf.io.WeightsManifestEntry & { quantization: NonNullable<tf.io.WeightsManifestEntry['quantization']> };
+type QuantizedSpec = tf.io.WeightsManifestEntry & {
+  quantization: NonNullable<tf.io.WeightsManifestEntry['quantization']>;
+};
 
 /**
  * Rewrites a model's float32 weights in tfjs's standard quantized weight format, the one
@@ -23,7 +25,12 @@ export function quantizeArtifacts(artifacts: tf.io.ModelArtifacts, dtype: Quanti
       if (!tensor) throw new Error(`weight "${spec.name}" has no data`);
       if (spec.dtype !== 'float32') {
         parts.push(bytesOf(tensor.dataSync() as Int32Array | Uint8Array));
-        outSpecs.push({ name: spec.name, shape: spec.shape, dtype: spec.dtype, ...(spec.group ? { group: spec.group } : {}) });
+        outSpecs.push({
+          name: spec.name,
+          shape: spec.shape,
+          dtype: spec.dtype,
+          ...(spec.group ? { group: spec.group } : {}),
+        });
         continue;
       }
       const { bytes, spec: q } = quantizeValues(spec, tensor.dataSync() as Float32Array, dtype);
@@ -36,12 +43,24 @@ export function quantizeArtifacts(artifacts: tf.io.ModelArtifacts, dtype: Quanti
   const total = parts.reduce((n, p) => n + p.byteLength, 0);
   const weightData = new Uint8Array(total);
   let offset = 0;
-  for (const p of parts) { weightData.set(p, offset); offset += p.byteLength; }
+  for (const p of parts) {
+    weightData.set(p, offset);
+    offset += p.byteLength;
+  }
   return { ...artifacts, weightSpecs: outSpecs, weightData: weightData.buffer };
 }
 
-function quantizeValues(spec: tf.io.WeightsManifestEntry, values: Float32Array, dtype: QuantizeDtype): { bytes: Uint8Array; spec: QuantizedSpec } {
-  const base = { name: spec.name, shape: spec.shape, dtype: 'float32' as const, ...(spec.group ? { group: spec.group } : {}) };
+function quantizeValues(
+  spec: tf.io.WeightsManifestEntry,
+  values: Float32Array,
+  dtype: QuantizeDtype,
+): { bytes: Uint8Array; spec: QuantizedSpec } {
+  const base = {
+    name: spec.name,
+    shape: spec.shape,
+    dtype: 'float32' as const,
+    ...(spec.group ? { group: spec.group } : {}),
+  };
   if (dtype === 'float16') {
     const out = new Uint16Array(values.length);
     for (let i = 0; i < values.length; i++) out[i] = toFloat16Bits(values[i]!);
@@ -50,16 +69,21 @@ function quantizeValues(spec: tf.io.WeightsManifestEntry, values: Float32Array, 
   const levels = dtype === 'uint8' ? 255 : 65535;
   let lo = 0;
   let hi = 0; // the range always holds 0
-  for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  for (const v of values) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
   let scale = (hi - lo) / levels;
   let min = lo;
-  if (scale === 0) scale = 1; // all zeros: q = 0 decodes to min = 0
+  if (scale === 0)
+    scale = 1; // all zeros: q = 0 decodes to min = 0
   else {
     const zeroPoint = Math.round(-lo / scale); // nudge min so that q = zeroPoint decodes to exactly 0
     min = -zeroPoint * scale;
   }
   const out = dtype === 'uint8' ? new Uint8Array(values.length) : new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = Math.min(levels, Math.max(0, Math.round((values[i]! - min) / scale)));
+  for (let i = 0; i < values.length; i++)
+    out[i] = Math.min(levels, Math.max(0, Math.round((values[i]! - min) / scale)));
   return { bytes: bytesOf(out), spec: { ...base, quantization: { dtype, scale, min } } };
 }
 

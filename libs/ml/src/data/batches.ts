@@ -11,7 +11,12 @@ export function sliceRows(data: TabularData, start: number, end: number): Tabula
  * with typed-array copies, never one tensor per sample. Fresh arrays each call because the cpu
  * backend keeps a reference to the array a tensor was made from.
  */
-export function gatherBatch(data: TabularData, order: ArrayLike<number>, from: number, count: number): { x: Float32Array; y: Int32Array } {
+export function gatherBatch(
+  data: TabularData,
+  order: ArrayLike<number>,
+  from: number,
+  count: number,
+): { x: Float32Array; y: Int32Array } {
   const f = data.featureCount;
   const x = new Float32Array(count * f);
   const y = new Int32Array(count);

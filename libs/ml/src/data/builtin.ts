@@ -29,8 +29,15 @@ export function loadBuiltinDataset(name: BuiltinDatasetName): TabularData {
 export function builtinDatasetInfo(name: BuiltinDatasetName): DatasetInfo {
   const d = loadBuiltinDataset(name);
   return {
-    id: name, name, format: 'builtin', rows: d.rows, featureColumns: d.featureColumns ?? [], labelColumn: null,
-    classes: d.classes, createdAt: new Date(0).toISOString(), bytes: d.x.byteLength + d.y.byteLength,
+    id: name,
+    name,
+    format: 'builtin',
+    rows: d.rows,
+    featureColumns: d.featureColumns ?? [],
+    labelColumn: null,
+    classes: d.classes,
+    createdAt: new Date(0).toISOString(),
+    bytes: d.x.byteLength + d.y.byteLength,
   };
 }
 
@@ -43,12 +50,19 @@ function loadMnist(): TabularData {
   // The package's digits/<d>.json hold each digit's images, flat, already scaled to 0..1. Read with
   // fs rather than require(): require would keep ~8M boxed numbers in its cache for the process's life.
   const dir = join(dirname(require.resolve('mnist/package.json')), 'src', 'digits');
-  const perDigit = Array.from({ length: 10 }, (_, d) => (JSON.parse(readFileSync(join(dir, `${d}.json`), 'utf8')) as { data: number[] }).data);
+  const perDigit = Array.from(
+    { length: 10 },
+    (_, d) => (JSON.parse(readFileSync(join(dir, `${d}.json`), 'utf8')) as { data: number[] }).data,
+  );
   const counts = perDigit.map((raw) => Math.floor(raw.length / size));
   const rows = counts.reduce((a, b) => a + b, 0);
   const srcDigit = new Uint8Array(rows);
   const srcIndex = new Uint32Array(rows);
-  for (let d = 0, r = 0; d < 10; d++) for (let i = 0; i < counts[d]!; i++, r++) { srcDigit[r] = d; srcIndex[r] = i; }
+  for (let d = 0, r = 0; d < 10; d++)
+    for (let i = 0; i < counts[d]!; i++, r++) {
+      srcDigit[r] = d;
+      srcIndex[r] = i;
+    }
   const order = seededPermutation(rows, BUILTIN_ORDER_SEED);
   const x = new Float32Array(rows * size);
   const y = new Int32Array(rows);
@@ -60,7 +74,14 @@ function loadMnist(): TabularData {
     for (let k = 0; k < size; k++) x[r * size + k] = raw[start + k]!;
     y[r] = d;
   }
-  return { x, y, rows, featureCount: size, inputShape: [28, 28, 1], classes: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] };
+  return {
+    x,
+    y,
+    rows,
+    featureCount: size,
+    inputShape: [28, 28, 1],
+    classes: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
+  };
 }
 
 function loadIris(): TabularData {
@@ -77,7 +98,13 @@ function loadIris(): TabularData {
     y[r] = classes.indexOf(labels[s]!);
   }
   return {
-    x, y, rows, featureCount: 4, inputShape: [4], classes,
-    featureColumns: ['sepalLength', 'sepalWidth', 'petalLength', 'petalWidth'], labelColumn: 'species',
+    x,
+    y,
+    rows,
+    featureCount: 4,
+    inputShape: [4],
+    classes,
+    featureColumns: ['sepalLength', 'sepalWidth', 'petalLength', 'petalWidth'],
+    labelColumn: 'species',
   };
 }

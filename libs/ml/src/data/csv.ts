@@ -15,8 +15,12 @@ export function forEachCsvRow(text: string, onRow: (cells: string[], index: numb
     row = [];
   };
   while (i <= n) {
-    if (i === n) { // end of text: close a last row without a line break
-      if (row.length > 0) { row.push(''); endRow(); }
+    if (i === n) {
+      // end of text: close a last row without a line break
+      if (row.length > 0) {
+        row.push('');
+        endRow();
+      }
       break;
     }
     let value: string;
@@ -27,7 +31,13 @@ export function forEachCsvRow(text: string, onRow: (cells: string[], index: numb
         const q = text.indexOf('"', j);
         if (q < 0) throw new CsvSyntaxError(index, 'a quoted field is not closed');
         out += text.slice(j, q);
-        if (text.charCodeAt(q + 1) === 34) { out += '"'; j = q + 2; } else { j = q + 1; break; }
+        if (text.charCodeAt(q + 1) === 34) {
+          out += '"';
+          j = q + 2;
+        } else {
+          j = q + 1;
+          break;
+        }
       }
       value = out;
       i = j;
@@ -43,15 +53,29 @@ export function forEachCsvRow(text: string, onRow: (cells: string[], index: numb
     }
     row.push(value);
     const c = text.charCodeAt(i);
-    if (c === 44) { i++; if (i === n) { row.push(''); endRow(); break; } }
-    else if (c === 13 || c === 10) { i += c === 13 && text.charCodeAt(i + 1) === 10 ? 2 : 1; endRow(); }
-    else if (i < n) throw new CsvSyntaxError(index, 'text after a closing quote');
-    else { endRow(); break; }
+    if (c === 44) {
+      i++;
+      if (i === n) {
+        row.push('');
+        endRow();
+        break;
+      }
+    } else if (c === 13 || c === 10) {
+      i += c === 13 && text.charCodeAt(i + 1) === 10 ? 2 : 1;
+      endRow();
+    } else if (i < n) throw new CsvSyntaxError(index, 'text after a closing quote');
+    else {
+      endRow();
+      break;
+    }
   }
 }
 
 export class CsvSyntaxError extends Error {
-  constructor(readonly rowIndex: number, reason: string) {
+  constructor(
+    readonly rowIndex: number,
+    reason: string,
+  ) {
     super(reason);
   }
 }

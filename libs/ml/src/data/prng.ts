@@ -32,7 +32,9 @@ export function seededPermutation(n: number, seed: number): Uint32Array {
   for (let i = 0; i < n; i++) out[i] = i;
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
-    const t = out[i]!; out[i] = out[j]!; out[j] = t;
+    const t = out[i]!;
+    out[i] = out[j]!;
+    out[j] = t;
   }
   return out;
 }

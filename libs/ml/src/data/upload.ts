@@ -27,7 +27,10 @@ export function parseDatasetUpload(bytes: Buffer, format: 'csv' | 'jsonl', field
  * A parser hands over its column list once (`onColumns`, before any row), then each row as a
  * lookup by column name, as it reads: nothing but the numbers is kept.
  */
-type Scan = (onColumns: (columns: string[]) => void, onRow: (get: (column: string) => unknown, row: number) => void) => void;
+type Scan = (
+  onColumns: (columns: string[]) => void,
+  onRow: (get: (column: string) => unknown, row: number) => void,
+) => void;
 
 function csvRows(text: string): Scan {
   return (onColumns, onRow) => {
@@ -49,7 +52,8 @@ function csvRows(text: string): Scan {
         }
       });
     } catch (err) {
-      if (err instanceof CsvSyntaxError) throw new DatasetParseError(err.rowIndex === 0 ? 'header' : `row ${err.rowIndex}`, err.message);
+      if (err instanceof CsvSyntaxError)
+        throw new DatasetParseError(err.rowIndex === 0 ? 'header' : `row ${err.rowIndex}`, err.message);
       throw err;
     }
     if (width === 0) throw new DatasetParseError('file', 'is empty: a CSV upload needs a header row');
@@ -72,7 +76,8 @@ function jsonlRows(text: string): Scan {
       } catch {
         throw new DatasetParseError(`row ${row}`, 'is not valid JSON');
       }
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new DatasetParseError(`row ${row}`, 'is not a JSON object');
+      if (typeof value !== 'object' || value === null || Array.isArray(value))
+        throw new DatasetParseError(`row ${row}`, 'is not a JSON object');
       const o = value as Record<string, unknown>;
       // The first object's keys are the columns; extra keys in later rows are ignored, missing ones are errors.
       if (row === 1) onColumns(Object.keys(o));
@@ -88,32 +93,47 @@ function toTabular(scan: Scan, fields: DatasetUploadFields): TabularData {
   let values = new Float32Array(1 << 16);
   let used = 0;
   const labels: string[] = [];
-  scan((columns) => {
-    features = resolveColumns(columns, fields);
-  }, (get, row) => {
-    if (used + features.length > values.length) { // grow by doubling: amortised O(1) per value
-      const bigger = new Float32Array(Math.max(values.length * 2, used + features.length));
-      bigger.set(values);
-      values = bigger;
-    }
-    for (const f of features) values[used++] = toNumber(get(f), row, f);
-    labels.push(toLabel(get(label), row, label));
-  });
+  scan(
+    (columns) => {
+      features = resolveColumns(columns, fields);
+    },
+    (get, row) => {
+      if (used + features.length > values.length) {
+        // grow by doubling: amortised O(1) per value
+        const bigger = new Float32Array(Math.max(values.length * 2, used + features.length));
+        bigger.set(values);
+        values = bigger;
+      }
+      for (const f of features) values[used++] = toNumber(get(f), row, f);
+      labels.push(toLabel(get(label), row, label));
+    },
+  );
   if (labels.length === 0) throw new DatasetParseError('file', 'has a header but no data rows');
   const classes = [...new Set(labels)].sort((a, b) => naturalOrder(a, b) || (a < b ? -1 : a > b ? 1 : 0));
   const index = new Map(classes.map((c, i) => [c, i]));
   return {
-    x: values.slice(0, used), y: Int32Array.from(labels, (l) => index.get(l)!), rows: labels.length,
-    featureCount: features.length, inputShape: [features.length], classes, featureColumns: features, labelColumn: label,
+    x: values.slice(0, used),
+    y: Int32Array.from(labels, (l) => index.get(l)!),
+    rows: labels.length,
+    featureCount: features.length,
+    inputShape: [features.length],
+    classes,
+    featureColumns: features,
+    labelColumn: label,
   };
 }
 
 function resolveColumns(columns: string[], fields: DatasetUploadFields): string[] {
   const label = fields.labelColumn;
-  if (!columns.includes(label)) throw new DatasetParseError('labelColumn', `no column "${label}"; columns are ${columns.join(', ')}`);
-  const features = fields.featureColumns === undefined
-    ? columns.filter((c) => c !== label)
-    : fields.featureColumns.split(',').map((c) => c.trim()).filter((c) => c !== '');
+  if (!columns.includes(label))
+    throw new DatasetParseError('labelColumn', `no column "${label}"; columns are ${columns.join(', ')}`);
+  const features =
+    fields.featureColumns === undefined
+      ? columns.filter((c) => c !== label)
+      : fields.featureColumns
+          .split(',')
+          .map((c) => c.trim())
+          .filter((c) => c !== '');
   if (features.length === 0) throw new DatasetParseError('featureColumns', 'names no feature column');
   for (const f of features) {
     if (!columns.includes(f)) throw new DatasetParseError('featureColumns', `no column "${f}"`);
@@ -129,19 +149,25 @@ function toNumber(value: unknown, row: number, column: string): number {
     if (!Number.isFinite(value)) throw new DatasetParseError(where, 'is not a finite number');
     return value;
   }
-  if (typeof value !== 'string') throw new DatasetParseError(where, value === undefined ? 'is missing' : `is ${value === null ? 'null' : typeof value}, not a number`);
+  if (typeof value !== 'string')
+    throw new DatasetParseError(
+      where,
+      value === undefined ? 'is missing' : `is ${value === null ? 'null' : typeof value}, not a number`,
+    );
   const s = value.trim();
   if (s === '') throw new DatasetParseError(where, 'is empty');
   if (!DECIMAL.test(s)) throw new DatasetParseError(where, `"${s.slice(0, 40)}" is not a number`);
   const n = Number(s);
-  if (!Number.isFinite(n) || Math.abs(n) > 3.4e38) throw new DatasetParseError(where, `"${s.slice(0, 40)}" does not fit a float32`);
+  if (!Number.isFinite(n) || Math.abs(n) > 3.4e38)
+    throw new DatasetParseError(where, `"${s.slice(0, 40)}" does not fit a float32`);
   return n;
 }
 
 function toLabel(value: unknown, row: number, column: string): string {
   const where = `row ${row}, column "${column}"`;
   if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-  if (typeof value !== 'string') throw new DatasetParseError(where, value === undefined ? 'is missing' : 'must be a class name or index');
+  if (typeof value !== 'string')
+    throw new DatasetParseError(where, value === undefined ? 'is missing' : 'must be a class name or index');
   const s = value.trim();
   if (s === '') throw new DatasetParseError(where, 'is empty');
   return s;

@@ -17,13 +17,25 @@ export interface AttachOnnxOptions {
  * asked — as artifacts of that version, so the inference engine serves it through onnxruntime and
  * users can download it. Returns the version's updated metadata.
  */
-export async function attachOnnx(registry: ModelRegistry, ref: ModelRef, model: tf.LayersModel, opts: AttachOnnxOptions = {}): Promise<ModelVersionMeta> {
+export async function attachOnnx(
+  registry: ModelRegistry,
+  ref: ModelRef,
+  model: tf.LayersModel,
+  opts: AttachOnnxOptions = {},
+): Promise<ModelVersionMeta> {
   const meta = await registry.getVersion(ref);
   const featureCount = (model.inputs[0]!.shape.slice(1) as number[]).reduce((a, b) => a * b, 1);
-  if (featureCount !== meta.featureCount) throw new Error(`${ref.name} v${ref.version} takes ${meta.featureCount} features, the model given takes ${featureCount}: not this version's model`);
+  if (featureCount !== meta.featureCount)
+    throw new Error(
+      `${ref.name} v${ref.version} takes ${meta.featureCount} features, the model given takes ${featureCount}: not this version's model`,
+    );
   let updated = await registry.putArtifact(ref, ONNX_ARTIFACT, exportOnnx(model, { opset: opts.opset }));
   if (opts.quantize === 'int8') {
-    updated = await registry.putArtifact(ref, ONNX_INT8_ARTIFACT, exportOnnx(model, { opset: opts.opset, quantize: 'int8', calibration: opts.calibration }));
+    updated = await registry.putArtifact(
+      ref,
+      ONNX_INT8_ARTIFACT,
+      exportOnnx(model, { opset: opts.opset, quantize: 'int8', calibration: opts.calibration }),
+    );
   }
   return updated;
 }

@@ -16,9 +16,15 @@ import * as ort from 'onnxruntime-node';
 export function resolveExecutionProviders(setting?: string): string[] {
   const supported = ort.listSupportedBackends().map((b) => b.name);
   if (setting !== undefined && setting.trim() !== '') {
-    const names = setting.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+    const names = setting
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter(Boolean);
     const unknown = names.filter((n) => !supported.includes(n));
-    if (unknown.length > 0) throw new Error(`ORT_EXECUTION_PROVIDERS: unknown provider(s) ${unknown.join(', ')}; onnxruntime-node offers ${supported.join(', ')}`);
+    if (unknown.length > 0)
+      throw new Error(
+        `ORT_EXECUTION_PROVIDERS: unknown provider(s) ${unknown.join(', ')}; onnxruntime-node offers ${supported.join(', ')}`,
+      );
     return names.includes('cpu') ? names : [...names, 'cpu'];
   }
   return supported.includes('cuda') && cudaProviderInstalled() ? ['cuda', 'cpu'] : ['cpu'];

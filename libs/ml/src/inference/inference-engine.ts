@@ -29,10 +29,21 @@ export interface InferenceEngineOptions {
   yieldIntervalMs?: number;
 }
 
-export interface PredictOptions { batchSize?: number }
-export interface PredictResult { scores: Float32Array; outputSize: number; engine: 'onnxruntime' | 'tfjs' }
+export interface PredictOptions {
+  batchSize?: number;
+}
+export interface PredictResult {
+  scores: Float32Array;
+  outputSize: number;
+  engine: 'onnxruntime' | 'tfjs';
+}
 
-interface Entry { artifact: string; runner: Promise<ModelRunner>; users: number; evicted: boolean }
+interface Entry {
+  artifact: string;
+  runner: Promise<ModelRunner>;
+  users: number;
+  evicted: boolean;
+}
 
 /**
  * Batch inference for registry versions: onnxruntime-node when the version has an ONNX export, tfjs
@@ -71,11 +82,18 @@ export class InferenceEngine {
     return this.providers;
   }
 
-  async predict(ref: ModelRef, rows: Float32Array, rowCount: number, opts: PredictOptions = {}): Promise<PredictResult> {
+  async predict(
+    ref: ModelRef,
+    rows: Float32Array,
+    rowCount: number,
+    opts: PredictOptions = {},
+  ): Promise<PredictResult> {
     if (this.closed) throw new Error('the inference engine is closed');
-    if (!Number.isInteger(rowCount) || rowCount < 0) throw new RangeError(`rowCount must be a non-negative integer, got ${rowCount}`);
+    if (!Number.isInteger(rowCount) || rowCount < 0)
+      throw new RangeError(`rowCount must be a non-negative integer, got ${rowCount}`);
     const batchSize = opts.batchSize ?? this.defaultBatchSize;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
     const meta = await this.registry.getVersion(ref);
     const f = meta.featureCount;
     if (rows.length !== rowCount * f) throw new FeatureCountError(f, rowCount, rows.length);
@@ -92,7 +110,10 @@ export class InferenceEngine {
         }
         const n = Math.min(batchSize, rowCount - start);
         const out = await runner.run(rows.subarray(start * f, (start + n) * f), n);
-        if (out.length !== n * runner.outputSize) throw new Error(`${ref.name} v${ref.version}: the model returned ${out.length} scores for ${n} rows of ${runner.outputSize}`);
+        if (out.length !== n * runner.outputSize)
+          throw new Error(
+            `${ref.name} v${ref.version}: the model returned ${out.length} scores for ${n} rows of ${runner.outputSize}`,
+          );
         scores.set(out, start * runner.outputSize);
       }
       return { scores, outputSize: runner.outputSize, engine: runner.engine };
@@ -112,7 +133,8 @@ export class InferenceEngine {
     this.closed = true;
     this.cache.clear();
     while (this.releases.size > 0) await Promise.all([...this.releases]);
-    if (this.releaseErrors.length > 0) throw new AggregateError(this.releaseErrors.splice(0), 'releasing inference models failed');
+    if (this.releaseErrors.length > 0)
+      throw new AggregateError(this.releaseErrors.splice(0), 'releasing inference models failed');
   }
 
   /** The cached runner for the version's best artifact (reloaded if a better one appeared since, e.g. model.onnx attached later). */
@@ -125,9 +147,16 @@ export class InferenceEngine {
       entry = undefined;
     }
     if (!entry) {
-      const created: Entry = { artifact, runner: this.load(ref, artifact, meta.featureCount), users: 0, evicted: false };
+      const created: Entry = {
+        artifact,
+        runner: this.load(ref, artifact, meta.featureCount),
+        users: 0,
+        evicted: false,
+      };
       // A failed load is not cached: the next predict tries again.
-      created.runner.catch(() => { if (this.cache.peek(key) === created) this.cache.delete(key); });
+      created.runner.catch(() => {
+        if (this.cache.peek(key) === created) this.cache.delete(key);
+      });
       this.cache.set(key, created);
       entry = created;
     }
@@ -143,7 +172,10 @@ export class InferenceEngine {
   private async load(ref: ModelRef, artifact: string, featureCount: number): Promise<ModelRunner> {
     this.stats.loads++;
     if (artifact === TFJS_ARTIFACT) return loadTfjsRunner(this.registry.store.modelDir(ref));
-    return loadOrtRunner(this.registry.artifactPath(ref, artifact), featureCount, { executionProviders: this.providers, intraOpNumThreads: this.threads });
+    return loadOrtRunner(this.registry.artifactPath(ref, artifact), featureCount, {
+      executionProviders: this.providers,
+      intraOpNumThreads: this.threads,
+    });
   }
 
   private evict(entry: Entry): void {
@@ -152,10 +184,17 @@ export class InferenceEngine {
   }
 
   private release(entry: Entry): void {
-    const done = entry.runner.then(
-      async (runner) => { await runner.release(); this.stats.releases++; },
-      () => undefined, // the load failed: nothing was allocated, and its error went to the predict that awaited it
-    ).catch((err: unknown) => { this.releaseErrors.push(err); }) // kept for close(): an eviction has no caller to throw to
+    const done = entry.runner
+      .then(
+        async (runner) => {
+          await runner.release();
+          this.stats.releases++;
+        },
+        () => undefined, // the load failed: nothing was allocated, and its error went to the predict that awaited it
+      )
+      .catch((err: unknown) => {
+        this.releaseErrors.push(err);
+      }) // kept for close(): an eviction has no caller to throw to
       .finally(() => this.releases.delete(done));
     this.releases.add(done);
   }

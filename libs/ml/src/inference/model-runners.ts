@@ -10,7 +10,10 @@ export interface ModelRunner {
   release(): Promise<void>;
 }
 
-export interface OrtSessionOptions { executionProviders: string[]; intraOpNumThreads: number }
+export interface OrtSessionOptions {
+  executionProviders: string[];
+  intraOpNumThreads: number;
+}
 
 export async function loadOrtRunner(path: string, featureCount: number, opts: OrtSessionOptions): Promise<ModelRunner> {
   const session = await ort.InferenceSession.create(path, {
@@ -50,7 +53,12 @@ export async function loadTfjsRunner(dir: string): Promise<ModelRunner> {
     outputSize,
     async run(rows, n) {
       // One predict call per engine batch, told its size: tfjs would otherwise split it into batches of 32.
-      return tf.tidy(() => (model.predict(tf.tensor(rows, [n, ...inputShape]), { batchSize: n }) as tf.Tensor).dataSync() as Float32Array);
+      return tf.tidy(
+        () =>
+          (
+            model.predict(tf.tensor(rows, [n, ...inputShape]), { batchSize: n }) as tf.Tensor
+          ).dataSync() as Float32Array,
+      );
     },
     async release() {
       model.dispose();

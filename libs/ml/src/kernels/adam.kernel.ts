@@ -17,36 +17,71 @@ import { simdKernels } from './wasm/module';
  */
 export const FUSED_ADAM = 'TQFusedAdam';
 
-export interface FusedAdamAttrs { beta1: number; beta2: number; epsilon: number; learningRate: number }
+export interface FusedAdamAttrs {
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  learningRate: number;
+}
 
 export function fusedAdamConfig(backendName: string): KernelConfig {
   const kernelFunc: KernelFunc = ({ inputs, backend, attrs }) => {
-    const { x, m, v, g, accBeta1, accBeta2 } = inputs as Record<'x' | 'm' | 'v' | 'g' | 'accBeta1' | 'accBeta2', TensorInfo>;
+    const { x, m, v, g, accBeta1, accBeta2 } = inputs as Record<
+      'x' | 'm' | 'v' | 'g' | 'accBeta1' | 'accBeta2',
+      TensorInfo
+    >;
     const { beta1, beta2, epsilon, learningRate } = attrs as unknown as FusedAdamAttrs;
-    const outX = allocF32(backend, x.shape), outM = allocF32(backend, x.shape), outV = allocF32(backend, x.shape);
+    const outX = allocF32(backend, x.shape),
+      outM = allocF32(backend, x.shape),
+      outV = allocF32(backend, x.shape);
     const size = tf.util.sizeFromShape(x.shape);
     for (const t of [x, m, v, g]) {
       if (t.dtype !== 'float32') throw new Error(`${FUSED_ADAM}: float32 only, got ${t.dtype}`);
-      if (tf.util.sizeFromShape(t.shape) !== size) throw new Error(`${FUSED_ADAM}: variable [${x.shape}], moments and gradient [${t.shape}] differ in size`);
+      if (tf.util.sizeFromShape(t.shape) !== size)
+        throw new Error(`${FUSED_ADAM}: variable [${x.shape}], moments and gradient [${t.shape}] differ in size`);
     }
     // Bias corrections as float32 scalars, as the stock ops compute them; 1−β as tfjs' scalars round it.
-    const c1 = Math.fround(1 - f32(backend, accBeta1)[0]), c2 = Math.fround(1 - f32(backend, accBeta2)[0]);
-    const a1 = Math.fround(1 - beta1), a2 = Math.fround(1 - beta2);
+    const c1 = Math.fround(1 - f32(backend, accBeta1)[0]),
+      c2 = Math.fround(1 - f32(backend, accBeta2)[0]);
+    const a1 = Math.fround(1 - beta1),
+      a2 = Math.fround(1 - beta2);
     const simd = simdKernels(backend);
     if (simd) {
       const p = (t: TensorInfo) => simd.ptr(t);
-      simd.adam(p(x), p(m), p(v), p(g), p(outX), p(outM), p(outV), size, beta1, a1, beta2, a2, learningRate, c1, c2, epsilon);
+      simd.adam(
+        p(x),
+        p(m),
+        p(v),
+        p(g),
+        p(outX),
+        p(outM),
+        p(outV),
+        size,
+        beta1,
+        a1,
+        beta2,
+        a2,
+        learningRate,
+        c1,
+        c2,
+        epsilon,
+      );
       return [outX, outM, outV];
     }
-    const nx = f32(backend, outX), nm = f32(backend, outM), nv = f32(backend, outV);
-    const xs = f32(backend, x), ms = f32(backend, m), vs = f32(backend, v), gs = f32(backend, g);
+    const nx = f32(backend, outX),
+      nm = f32(backend, outM),
+      nv = f32(backend, outV);
+    const xs = f32(backend, x),
+      ms = f32(backend, m),
+      vs = f32(backend, v),
+      gs = f32(backend, g);
     for (let i = 0; i < size; i++) {
       const gi = gs[i];
       const mi = beta1 * ms[i] + a1 * gi;
       const vi = beta2 * vs[i] + a2 * (gi * gi);
       nm[i] = mi;
       nv[i] = vi;
-      nx[i] = xs[i] - ((mi / c1) / (Math.sqrt(vi / c2) + epsilon)) * learningRate;
+      nx[i] = xs[i] - (mi / c1 / (Math.sqrt(vi / c2) + epsilon)) * learningRate;
     }
     return [outX, outM, outV];
   };

@@ -63,7 +63,10 @@ export function view(t: TensorInfo, shape: number[]): TensorInfo {
 
 /** Runs a kernel of `backendName` directly on TensorInfos, bypassing the engine (no tape, no tracking). */
 export function runKernel(
-  config: tf.KernelConfig | undefined, backend: AnyBackend, inputs: Record<string, TensorInfo>, attrs: NamedAttrMap,
+  config: tf.KernelConfig | undefined,
+  backend: AnyBackend,
+  inputs: Record<string, TensorInfo>,
+  attrs: NamedAttrMap,
 ): TensorInfo {
   if (!config) throw new Error('fast kernels: a kernel they build on is not registered');
   const out = config.kernelFunc({ inputs, backend, attrs });

@@ -18,8 +18,10 @@ export function addConfig(original: KernelConfig): KernelConfig {
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
     const simd = simdKernels(args.backend);
     // x [..., C] + bias [C], either order.
-    const [x, bias] = b.shape.length === 1 && a.shape.length > 1 ? [a, b] : a.shape.length === 1 && b.shape.length > 1 ? [b, a] : [];
-    if (!simd || !x || !bias || !float(a, b) || x.shape[x.shape.length - 1] !== bias.shape[0]) return original.kernelFunc(args);
+    const [x, bias] =
+      b.shape.length === 1 && a.shape.length > 1 ? [a, b] : a.shape.length === 1 && b.shape.length > 1 ? [b, a] : [];
+    if (!simd || !x || !bias || !float(a, b) || x.shape[x.shape.length - 1] !== bias.shape[0])
+      return original.kernelFunc(args);
     const c = bias.shape[0]!;
     const out = allocF32(args.backend, x.shape);
     simd.rowAdd(simd.ptr(x), simd.ptr(bias), simd.ptr(out), c === 0 ? 0 : tf.util.sizeFromShape(x.shape) / c, c);

@@ -10,7 +10,10 @@ type Rounding = 'floor' | 'round' | 'ceil';
  * if none yields dy's shape the error names both shapes.
  */
 export function infoMatchingDy(
-  kernel: string, dyShape: number[], given: Rounding | undefined, make: (rounding: Rounding | undefined) => tf.backend_util.Conv2DInfo,
+  kernel: string,
+  dyShape: number[],
+  given: Rounding | undefined,
+  make: (rounding: Rounding | undefined) => tf.backend_util.Conv2DInfo,
 ): tf.backend_util.Conv2DInfo {
   const first = make(given);
   if (tf.util.arraysEqual(first.outShape, dyShape)) return first;
@@ -18,5 +21,7 @@ export function infoMatchingDy(
     const info = make(mode);
     if (tf.util.arraysEqual(info.outShape, dyShape)) return info;
   }
-  throw new Error(`${kernel}: dy shape [${dyShape}] does not match the forward output [${first.outShape}] for input [${first.inShape}]`);
+  throw new Error(
+    `${kernel}: dy shape [${dyShape}] does not match the forward output [${first.outShape}] for input [${first.inShape}]`,
+  );
 }

@@ -30,20 +30,52 @@ interface BackpropAttrs {
   dimRoundingMode?: 'floor' | 'round' | 'ceil';
 }
 
-function geometry(kernel: string, xShape: Shape4, filterShape: Shape4, attrs: BackpropAttrs, dy: TensorInfo): ConvGeometry {
-  return convGeometry(infoMatchingDy(kernel, dy.shape, attrs.dimRoundingMode, (rounding) =>
-    tf.backend_util.computeConv2DInfo(xShape, filterShape, attrs.strides, 1, attrs.pad, rounding)));
+function geometry(
+  kernel: string,
+  xShape: Shape4,
+  filterShape: Shape4,
+  attrs: BackpropAttrs,
+  dy: TensorInfo,
+): ConvGeometry {
+  return convGeometry(
+    infoMatchingDy(kernel, dy.shape, attrs.dimRoundingMode, (rounding) =>
+      tf.backend_util.computeConv2DInfo(xShape, filterShape, attrs.strides, 1, attrs.pad, rounding),
+    ),
+  );
 }
 
 /** The geometry arguments of the SIMD im2col / col2im, after the two pointers. */
 function geometryArgs(g: ConvGeometry): number[] {
-  return [g.batch, g.inH, g.inW, g.inC, g.outH, g.outW, g.kH, g.kW, g.strideH, g.strideW, g.dilH, g.dilW, g.padTop, g.padLeft];
+  return [
+    g.batch,
+    g.inH,
+    g.inW,
+    g.inC,
+    g.outH,
+    g.outW,
+    g.kH,
+    g.kW,
+    g.strideH,
+    g.strideW,
+    g.dilH,
+    g.dilW,
+    g.padTop,
+    g.padLeft,
+  ];
 }
 
 /** NCHW or non-float input: hand over to the stock kernel if the backend has one, else say what is missing. */
-function unsupported(kernel: string, backendName: string, attrs: BackpropAttrs, dtypes: string[], original?: KernelConfig): KernelFunc {
+function unsupported(
+  kernel: string,
+  backendName: string,
+  attrs: BackpropAttrs,
+  dtypes: string[],
+  original?: KernelConfig,
+): KernelFunc {
   if (original) return original.kernelFunc;
-  throw new Error(`${kernel} on ${backendName}: only NHWC float32 is supported (got dataFormat ${attrs.dataFormat}, dtypes ${dtypes.join('/')})`);
+  throw new Error(
+    `${kernel} on ${backendName}: only NHWC float32 is supported (got dataFormat ${attrs.dataFormat}, dtypes ${dtypes.join('/')})`,
+  );
 }
 
 export function conv2dBackpropFilterConfig(backendName: string, original?: KernelConfig): KernelConfig {
@@ -55,7 +87,8 @@ export function conv2dBackpropFilterConfig(backendName: string, original?: Kerne
     }
     const { backend } = args;
     const g = geometry('Conv2DBackpropFilter', x.shape as Shape4, attrs.filterShape, attrs, dy);
-    const P = g.kH * g.kW * g.inC, N = g.batch * g.outH * g.outW;
+    const P = g.kH * g.kW * g.inC,
+      N = g.batch * g.outH * g.outW;
     const simd = simdKernels(backend);
     if (simd) {
       const col = allocF32(backend, [N, P]);
@@ -71,8 +104,12 @@ export function conv2dBackpropFilterConfig(backendName: string, original?: Kerne
     const colT = allocF32(backend, [P, N]);
     try {
       im2colT(f32(backend, x), g, f32(backend, colT));
-      const dw = runKernel(tf.getKernel('BatchMatMul', backendName), backend,
-        { a: colT, b: view(dy, [N, g.outC]) }, { transposeA: false, transposeB: false });
+      const dw = runKernel(
+        tf.getKernel('BatchMatMul', backendName),
+        backend,
+        { a: colT, b: view(dy, [N, g.outC]) },
+        { transposeA: false, transposeB: false },
+      );
       return view(dw, attrs.filterShape);
     } finally {
       release(backend, colT);
@@ -90,10 +127,15 @@ export function conv2dBackpropInputConfig(backendName: string, original?: Kernel
     }
     const { backend } = args;
     const g = geometry('Conv2DBackpropInput', attrs.inputShape, filter.shape as Shape4, attrs, dy);
-    const P = g.kH * g.kW * g.inC, N = g.batch * g.outH * g.outW;
+    const P = g.kH * g.kW * g.inC,
+      N = g.batch * g.outH * g.outW;
     // dcol [N, P] = dy [N, outC] · Wᵀ, W viewed as [P, outC]; the transposed operand is small.
-    const dcol = runKernel(tf.getKernel('BatchMatMul', backendName), backend,
-      { a: view(dy, [N, g.outC]), b: view(filter, [P, g.outC]) }, { transposeA: false, transposeB: true });
+    const dcol = runKernel(
+      tf.getKernel('BatchMatMul', backendName),
+      backend,
+      { a: view(dy, [N, g.outC]), b: view(filter, [P, g.outC]) },
+      { transposeA: false, transposeB: true },
+    );
     try {
       const dx = allocF32(backend, [...attrs.inputShape]);
       const out = f32(backend, dx);

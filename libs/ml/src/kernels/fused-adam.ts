@@ -13,7 +13,10 @@ import { FUSED_ADAM, type FusedAdamAttrs } from './adam.kernel';
  * once uninstalled) the stock method runs.
  */
 
-interface Slot { originalName: string; variable: tf.Variable }
+interface Slot {
+  originalName: string;
+  variable: tf.Variable;
+}
 /** tfjs 4.22 AdamOptimizer state (private in its typings; read and written exactly as its own method does). */
 interface AdamInternals extends FusedAdamAttrs {
   accBeta1: tf.Variable;
@@ -38,7 +41,12 @@ function fusedApplyGradients(this: tf.AdamOptimizer, variableGradients: Grads): 
   const list: { name: string; tensor: tf.Tensor | undefined }[] = Array.isArray(variableGradients)
     ? variableGradients
     : Object.entries(variableGradients).map(([name, tensor]) => ({ name, tensor }));
-  const attrs: FusedAdamAttrs = { beta1: self.beta1, beta2: self.beta2, epsilon: self.epsilon, learningRate: self.learningRate };
+  const attrs: FusedAdamAttrs = {
+    beta1: self.beta1,
+    beta2: self.beta2,
+    epsilon: self.epsilon,
+    learningRate: self.learningRate,
+  };
   tf.tidy(() => {
     list.forEach(({ name, tensor: gradient }, i) => {
       const value = tf.engine().registeredVariables[name];
@@ -46,10 +54,15 @@ function fusedApplyGradients(this: tf.AdamOptimizer, variableGradients: Grads): 
       self.accumulatedFirstMoment[i] ??= slot(`${name}/m`, value);
       self.accumulatedSecondMoment[i] ??= slot(`${name}/v`, value);
       if (gradient == null) return;
-      const m = self.accumulatedFirstMoment[i].variable, v = self.accumulatedSecondMoment[i].variable;
-      const [x2, m2, v2] = tf.engine().runKernel(FUSED_ADAM,
-        { x: value, m, v, g: gradient, accBeta1: self.accBeta1, accBeta2: self.accBeta2 },
-        attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      const m = self.accumulatedFirstMoment[i].variable,
+        v = self.accumulatedSecondMoment[i].variable;
+      const [x2, m2, v2] = tf
+        .engine()
+        .runKernel(
+          FUSED_ADAM,
+          { x: value, m, v, g: gradient, accBeta1: self.accBeta1, accBeta2: self.accBeta2 },
+          attrs as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor[];
       m.assign(m2);
       v.assign(v2);
       value.assign(x2);

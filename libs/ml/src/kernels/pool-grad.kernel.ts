@@ -25,27 +25,56 @@ interface PoolAttrs {
   dimRoundingMode?: 'floor' | 'round' | 'ceil';
 }
 
-interface Window { r0: number; r1: number; c0: number; c1: number }
+interface Window {
+  r0: number;
+  r1: number;
+  c0: number;
+  c1: number;
+}
 
 function poolInfo(kernel: string, x: TensorInfo, dy: TensorInfo, attrs: PoolAttrs): tf.backend_util.Conv2DInfo {
-  if (x.dtype !== 'float32' || dy.dtype !== 'float32') throw new Error(`${kernel}: only float32 is supported (got ${x.dtype}/${dy.dtype})`);
+  if (x.dtype !== 'float32' || dy.dtype !== 'float32')
+    throw new Error(`${kernel}: only float32 is supported (got ${x.dtype}/${dy.dtype})`);
   return infoMatchingDy(kernel, dy.shape, attrs.dimRoundingMode, (rounding) =>
-    tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], attrs.filterSize, attrs.strides, 1, attrs.pad, rounding));
+    tf.backend_util.computePool2DInfo(
+      x.shape as [number, number, number, number],
+      attrs.filterSize,
+      attrs.strides,
+      1,
+      attrs.pad,
+      rounding,
+    ),
+  );
 }
 
 /** In-bounds input rows [r0, r1) and columns [c0, c1) of output pixel (oh, ow). */
 function windowOf(info: tf.backend_util.Conv2DInfo, oh: number, ow: number): Window {
-  const r = oh * info.strideHeight - info.padInfo.top, c = ow * info.strideWidth - info.padInfo.left;
+  const r = oh * info.strideHeight - info.padInfo.top,
+    c = ow * info.strideWidth - info.padInfo.left;
   return {
-    r0: Math.max(0, r), r1: Math.min(info.inHeight, r + info.filterHeight),
-    c0: Math.max(0, c), c1: Math.min(info.inWidth, c + info.filterWidth),
+    r0: Math.max(0, r),
+    r1: Math.min(info.inHeight, r + info.filterHeight),
+    c0: Math.max(0, c),
+    c1: Math.min(info.inWidth, c + info.filterWidth),
   };
 }
 
 /** The geometry arguments of the SIMD pool gradients, after the three pointers. */
 function simdGeometry(info: tf.backend_util.Conv2DInfo): number[] {
-  return [info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth,
-    info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left];
+  return [
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.outHeight,
+    info.outWidth,
+    info.filterHeight,
+    info.filterWidth,
+    info.strideHeight,
+    info.strideWidth,
+    info.padInfo.top,
+    info.padInfo.left,
+  ];
 }
 
 /** Calls fn(dyOffset, window, xBatchOffset) for every output pixel. */
@@ -64,7 +93,8 @@ export function maxPoolGradConfig(backendName: string): KernelConfig {
   const kernelFunc: KernelFunc = ({ inputs, backend, attrs }) => {
     const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
     const info = poolInfo('MaxPoolGrad', input, dy, attrs as unknown as PoolAttrs);
-    const C = info.inChannels, W = info.inWidth;
+    const C = info.inChannels,
+      W = info.inWidth;
     const out = allocF32(backend, input.shape);
     const dx = f32(backend, out).fill(0);
     const simd = simdKernels(backend);
@@ -72,8 +102,10 @@ export function maxPoolGradConfig(backendName: string): KernelConfig {
       simd.maxPoolGrad(simd.ptr(input), simd.ptr(dy), simd.ptr(out), ...simdGeometry(info));
       return out;
     }
-    const x = f32(backend, input), g = f32(backend, dy);
-    const best = new Float32Array(C), at = new Int32Array(C);
+    const x = f32(backend, input),
+      g = f32(backend, dy);
+    const best = new Float32Array(C),
+      at = new Int32Array(C);
     forEachWindow(info, (dyOff, w, xOff) => {
       best.fill(-Infinity);
       at.fill(-1);
@@ -82,7 +114,10 @@ export function maxPoolGradConfig(backendName: string): KernelConfig {
           const base = xOff + (r * W + c) * C;
           for (let ch = 0; ch < C; ch++) {
             const v = x[base + ch];
-            if (v > best[ch]) { best[ch] = v; at[ch] = base + ch; }
+            if (v > best[ch]) {
+              best[ch] = v;
+              at[ch] = base + ch;
+            }
           }
         }
       }
@@ -97,7 +132,8 @@ export function avgPoolGradConfig(backendName: string): KernelConfig {
   const kernelFunc: KernelFunc = ({ inputs, backend, attrs }) => {
     const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
     const info = poolInfo('AvgPoolGrad', input, dy, attrs as unknown as PoolAttrs);
-    const C = info.inChannels, W = info.inWidth;
+    const C = info.inChannels,
+      W = info.inWidth;
     const out = allocF32(backend, input.shape);
     const dx = f32(backend, out).fill(0);
     const simd = simdKernels(backend);

@@ -16,7 +16,8 @@ export const RELU_GRAD = 'TQReluGrad';
 export function reluGradConfig(backendName: string): KernelConfig {
   const kernelFunc: KernelFunc = ({ inputs, backend }) => {
     const { dy, x } = inputs as { dy: TensorInfo; x: TensorInfo };
-    if (dy.dtype !== 'float32' || x.dtype !== 'float32') throw new Error(`${RELU_GRAD}: float32 only (got ${dy.dtype}/${x.dtype})`);
+    if (dy.dtype !== 'float32' || x.dtype !== 'float32')
+      throw new Error(`${RELU_GRAD}: float32 only (got ${dy.dtype}/${x.dtype})`);
     const n = tf.util.sizeFromShape(x.shape);
     const out = allocF32(backend, x.shape);
     const simd = simdKernels(backend);
@@ -24,7 +25,9 @@ export function reluGradConfig(backendName: string): KernelConfig {
       simd.reluGrad(simd.ptr(dy), simd.ptr(x), simd.ptr(out), n);
       return out;
     }
-    const o = f32(backend, out), g = f32(backend, dy), xs = f32(backend, x);
+    const o = f32(backend, out),
+      g = f32(backend, dy),
+      xs = f32(backend, x);
     for (let i = 0; i < n; i++) o[i] = xs[i] > 0 ? g[i] : 0;
     return out;
   };
@@ -36,7 +39,10 @@ const reluGradGradient: GradConfig = {
   inputsToSave: ['x'],
   gradFunc: (ddx, saved) => {
     const [x] = saved as [tf.Tensor];
-    return { dy: () => tf.engine().runKernel(RELU_GRAD, { dy: ddx as tf.Tensor, x }) as tf.Tensor, x: () => tf.zerosLike(x) };
+    return {
+      dy: () => tf.engine().runKernel(RELU_GRAD, { dy: ddx as tf.Tensor, x }) as tf.Tensor,
+      x: () => tf.zerosLike(x),
+    };
   },
 };
 
@@ -52,9 +58,16 @@ export function patchReluGradient(): void {
     kernelName: 'Relu',
     inputsToSave: ['x'],
     gradFunc: (dy, saved, attrs) => {
-      if (!tf.getKernel(RELU_GRAD, tf.getBackend()) || (dy as tf.Tensor).dtype !== 'float32') return stock.gradFunc(dy, saved, attrs);
+      if (!tf.getKernel(RELU_GRAD, tf.getBackend()) || (dy as tf.Tensor).dtype !== 'float32')
+        return stock.gradFunc(dy, saved, attrs);
       const [x] = saved as [tf.Tensor];
-      return { x: () => tf.engine().runKernel(RELU_GRAD, { dy: dy as tf.Tensor, x: x.dtype === 'float32' ? x : tf.cast(x, 'float32') }) as tf.Tensor };
+      return {
+        x: () =>
+          tf.engine().runKernel(RELU_GRAD, {
+            dy: dy as tf.Tensor,
+            x: x.dtype === 'float32' ? x : tf.cast(x, 'float32'),
+          }) as tf.Tensor,
+      };
     },
   });
 }

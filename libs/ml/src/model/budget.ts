@@ -26,17 +26,20 @@ const FLOAT32_BYTES = 4;
 export function countParams(layers: LayerSpec[], prefix = 'model.layers'): number {
   const shapes = inferShapes(layers, prefix);
   return layers.reduce((total, layer, i) => {
-    const input = i === 0 ? layer.inputShape ?? [] : shapes[i - 1]!;
+    const input = i === 0 ? (layer.inputShape ?? []) : shapes[i - 1]!;
     const channels = input[input.length - 1] ?? 1;
     const bias = layer.type !== 'dense' && layer.type !== 'conv2d' ? 0 : layer.useBias === false ? 0 : 1;
     switch (layer.type) {
-      case 'dense': return total + (channels + bias) * layer.units;
+      case 'dense':
+        return total + (channels + bias) * layer.units;
       case 'conv2d': {
         const [kh, kw] = typeof layer.kernelSize === 'number' ? [layer.kernelSize, layer.kernelSize] : layer.kernelSize;
         return total + (kh * kw * channels + bias) * layer.filters;
       }
-      case 'batchNormalization': return total + 4 * channels; // gamma, beta, moving mean and variance
-      default: return total;
+      case 'batchNormalization':
+        return total + 4 * channels; // gamma, beta, moving mean and variance
+      default:
+        return total;
     }
   }, 0);
 }
@@ -55,7 +58,13 @@ export function checkBudgets(input: BudgetInput, budgets: Budgets): void {
   }
   if (input.train) {
     const work = input.train.rows * input.train.epochs;
-    over('fit.epochs', `${input.train.epochs} epochs × ${input.train.rows} rows = ${work} row passes`, work, budgets.MAX_TRAIN_WORK, 'MAX_TRAIN_WORK');
+    over(
+      'fit.epochs',
+      `${input.train.epochs} epochs × ${input.train.rows} rows = ${work} row passes`,
+      work,
+      budgets.MAX_TRAIN_WORK,
+      'MAX_TRAIN_WORK',
+    );
   }
   if (input.instances) {
     const rows = input.instances.length;

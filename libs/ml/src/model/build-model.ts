@@ -25,32 +25,64 @@ export function buildModel(layers: LayerSpec[], opts: BuildModelOptions): tf.Lay
     layers.forEach((spec, i) => model.add(toLayer(spec, mixSeed(opts.seed, i), i === 0)));
   } catch (err) {
     model.dispose();
-    throw err instanceof ModelSpecError ? err : new ModelSpecError(`${prefix}`, `tfjs refused the model: ${(err as Error).message}`);
+    throw err instanceof ModelSpecError
+      ? err
+      : new ModelSpecError(`${prefix}`, `tfjs refused the model: ${(err as Error).message}`);
   }
   return model;
 }
 
 function toLayer(spec: LayerSpec, seed: number, first: boolean): tf.layers.Layer {
-  const common = { ...(spec.name ? { name: spec.name } : {}), ...(first && spec.inputShape ? { inputShape: spec.inputShape } : {}) };
+  const common = {
+    ...(spec.name ? { name: spec.name } : {}),
+    ...(first && spec.inputShape ? { inputShape: spec.inputShape } : {}),
+  };
   const kernelInitializer = tf.initializers.glorotUniform({ seed });
   switch (spec.type) {
     case 'dense':
-      return tf.layers.dense({ ...common, units: spec.units, activation: spec.activation ?? 'linear', useBias: spec.useBias ?? true, kernelInitializer });
+      return tf.layers.dense({
+        ...common,
+        units: spec.units,
+        activation: spec.activation ?? 'linear',
+        useBias: spec.useBias ?? true,
+        kernelInitializer,
+      });
     case 'conv2d':
       return tf.layers.conv2d({
-        ...common, filters: spec.filters, kernelSize: spec.kernelSize, strides: spec.strides ?? 1, padding: spec.padding ?? 'valid',
-        dilationRate: spec.dilationRate ?? 1, activation: spec.activation ?? 'linear', useBias: spec.useBias ?? true, kernelInitializer,
+        ...common,
+        filters: spec.filters,
+        kernelSize: spec.kernelSize,
+        strides: spec.strides ?? 1,
+        padding: spec.padding ?? 'valid',
+        dilationRate: spec.dilationRate ?? 1,
+        activation: spec.activation ?? 'linear',
+        useBias: spec.useBias ?? true,
+        kernelInitializer,
       });
     case 'maxPooling2d':
-      return tf.layers.maxPooling2d({ ...common, poolSize: spec.poolSize ?? 2, ...(spec.strides ? { strides: spec.strides } : {}), padding: spec.padding ?? 'valid' });
+      return tf.layers.maxPooling2d({
+        ...common,
+        poolSize: spec.poolSize ?? 2,
+        ...(spec.strides ? { strides: spec.strides } : {}),
+        padding: spec.padding ?? 'valid',
+      });
     case 'averagePooling2d':
-      return tf.layers.averagePooling2d({ ...common, poolSize: spec.poolSize ?? 2, ...(spec.strides ? { strides: spec.strides } : {}), padding: spec.padding ?? 'valid' });
+      return tf.layers.averagePooling2d({
+        ...common,
+        poolSize: spec.poolSize ?? 2,
+        ...(spec.strides ? { strides: spec.strides } : {}),
+        padding: spec.padding ?? 'valid',
+      });
     case 'flatten':
       return tf.layers.flatten(common);
     case 'dropout':
       return tf.layers.dropout({ ...common, rate: spec.rate });
     case 'batchNormalization':
-      return tf.layers.batchNormalization({ ...common, momentum: spec.momentum ?? 0.99, epsilon: spec.epsilon ?? 1e-3 });
+      return tf.layers.batchNormalization({
+        ...common,
+        momentum: spec.momentum ?? 0.99,
+        epsilon: spec.epsilon ?? 1e-3,
+      });
     case 'reshape':
       return tf.layers.reshape({ ...common, targetShape: spec.targetShape });
     case 'activation':

@@ -12,12 +12,21 @@ export function checkClassifierLayers(layers: LayerSpec[], prefix = 'model.layer
   const last = layers.length - 1;
   const output = shapes[last]!;
   if (output.length !== 1) {
-    throw new ModelSpecError(`${prefix}.${last}`, `the model outputs [${output.join(', ')}] per row; a classifier outputs one vector of class probabilities (add a flatten before the last dense layer)`);
+    throw new ModelSpecError(
+      `${prefix}.${last}`,
+      `the model outputs [${output.join(', ')}] per row; a classifier outputs one vector of class probabilities (add a flatten before the last dense layer)`,
+    );
   }
   const lastLayer = layers[last]!;
-  const endsInSoftmax = lastLayer.type === 'activation' ? lastLayer.activation === 'softmax' : lastLayer.type === 'dense' && lastLayer.activation === 'softmax';
+  const endsInSoftmax =
+    lastLayer.type === 'activation'
+      ? lastLayer.activation === 'softmax'
+      : lastLayer.type === 'dense' && lastLayer.activation === 'softmax';
   if (!endsInSoftmax) {
-    throw new ModelSpecError(`${prefix}.${last}.activation`, 'the last layer must be a dense (or activation) layer with activation "softmax": models here are classifiers trained on cross-entropy');
+    throw new ModelSpecError(
+      `${prefix}.${last}.activation`,
+      'the last layer must be a dense (or activation) layer with activation "softmax": models here are classifiers trained on cross-entropy',
+    );
   }
   return shapes;
 }

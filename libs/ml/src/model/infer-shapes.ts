@@ -2,7 +2,8 @@ import type { LayerSpec } from '@tq/contracts';
 import { ModelSpecError } from './model-spec-error';
 
 type Pair = number | [number, number];
-const pair = (p: Pair | undefined, fallback: [number, number]): [number, number] => (p === undefined ? fallback : typeof p === 'number' ? [p, p] : p);
+const pair = (p: Pair | undefined, fallback: [number, number]): [number, number] =>
+  p === undefined ? fallback : typeof p === 'number' ? [p, p] : p;
 const product = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
 const show = (shape: number[]): string => `[${shape.join(', ')}]`;
 
@@ -21,7 +22,10 @@ export function inferShapes(layers: LayerSpec[], prefix = 'model.layers'): numbe
   return layers.map((layer, i) => {
     const at = (field?: string): string => (field ? `${prefix}.${i}.${field}` : `${prefix}.${i}`);
     if (i > 0 && layer.inputShape && show(layer.inputShape) !== show(shape)) {
-      throw new ModelSpecError(at('inputShape'), `only the first layer declares inputShape; this layer receives ${show(shape)}`);
+      throw new ModelSpecError(
+        at('inputShape'),
+        `only the first layer declares inputShape; this layer receives ${show(shape)}`,
+      );
     }
     if (layer.name !== undefined) {
       if (names.has(layer.name)) throw new ModelSpecError(at('name'), `"${layer.name}" names two layers`);
@@ -40,10 +44,15 @@ function outputShape(layer: LayerSpec, input: number[], at: (field?: string) => 
       return [product(input)];
     case 'reshape':
       if (product(layer.targetShape) !== product(input)) {
-        throw new ModelSpecError(at('targetShape'), `${show(layer.targetShape)} holds ${product(layer.targetShape)} values but its input ${show(input)} holds ${product(input)}`);
+        throw new ModelSpecError(
+          at('targetShape'),
+          `${show(layer.targetShape)} holds ${product(layer.targetShape)} values but its input ${show(input)} holds ${product(input)}`,
+        );
       }
       return [...layer.targetShape];
-    case 'dropout': case 'batchNormalization': case 'activation':
+    case 'dropout':
+    case 'batchNormalization':
+    case 'activation':
       return input;
     case 'conv2d': {
       const [h, w] = image(input, layer.type, at);
@@ -54,9 +63,13 @@ function outputShape(layer: LayerSpec, input: number[], at: (field?: string) => 
         throw new ModelSpecError(at('dilationRate'), 'tfjs supports dilationRate > 1 only with strides 1');
       }
       const effective: [number, number] = [(kernel[0] - 1) * dilation[0] + 1, (kernel[1] - 1) * dilation[1] + 1];
-      return [...window([h, w], effective, strides, layer.padding ?? 'valid', at('kernelSize'), 'kernel'), layer.filters];
+      return [
+        ...window([h, w], effective, strides, layer.padding ?? 'valid', at('kernelSize'), 'kernel'),
+        layer.filters,
+      ];
     }
-    case 'maxPooling2d': case 'averagePooling2d': {
+    case 'maxPooling2d':
+    case 'averagePooling2d': {
       const [h, w, c] = image(input, layer.type, at);
       const pool = pair(layer.poolSize, [2, 2]);
       const strides = pair(layer.strides, pool);
@@ -71,16 +84,29 @@ function outputShape(layer: LayerSpec, input: number[], at: (field?: string) => 
 
 function image(input: number[], type: string, at: (field?: string) => string): [number, number, number] {
   if (input.length !== 3) {
-    throw new ModelSpecError(at(), `${type} needs a [height, width, channels] input but receives ${show(input)}; put a reshape before it (e.g. targetShape [28, 28, 1])`);
+    throw new ModelSpecError(
+      at(),
+      `${type} needs a [height, width, channels] input but receives ${show(input)}; put a reshape before it (e.g. targetShape [28, 28, 1])`,
+    );
   }
   return input as [number, number, number];
 }
 
 /** Output size of a sliding window per spatial axis (Keras: valid = floor((n-k)/s)+1, same = ceil(n/s)). */
-function window(size: [number, number], k: [number, number], s: [number, number], padding: 'valid' | 'same', field: string, what: string): [number, number] {
+function window(
+  size: [number, number],
+  k: [number, number],
+  s: [number, number],
+  padding: 'valid' | 'same',
+  field: string,
+  what: string,
+): [number, number] {
   if (padding === 'same') return [Math.ceil(size[0] / s[0]), Math.ceil(size[1] / s[1])];
   if (k[0] > size[0] || k[1] > size[1]) {
-    throw new ModelSpecError(field, `${what} ${k[0]}x${k[1]} is larger than its ${size[0]}x${size[1]} input (padding "valid")`);
+    throw new ModelSpecError(
+      field,
+      `${what} ${k[0]}x${k[1]} is larger than its ${size[0]}x${size[1]} input (padding "valid")`,
+    );
   }
   return [Math.floor((size[0] - k[0]) / s[0]) + 1, Math.floor((size[1] - k[1]) / s[1]) + 1];
 }

@@ -9,7 +9,11 @@ import { exportOnnx } from '../onnx';
  * callback): the tfjs files and model.onnx. A model ONNX cannot express is still served by tfjs,
  * so a failed export does not fail the job; it is reported through `log`, never swallowed.
  */
-export async function writeModelArtifacts(model: tf.LayersModel, dir: string, log: (line: string) => void): Promise<void> {
+export async function writeModelArtifacts(
+  model: tf.LayersModel,
+  dir: string,
+  log: (line: string) => void,
+): Promise<void> {
   await model.save(fileSaveHandler(dir));
   let onnx: Uint8Array;
   try {

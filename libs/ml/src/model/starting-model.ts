@@ -14,7 +14,9 @@ export type StartingModelRequest = Pick<TrainRequest, 'model' | 'dataset' | 'fit
  * The caller owns the model and disposes it.
  */
 export async function startingModel(
-  req: StartingModelRequest, registry: ModelRegistry | undefined, jobId: string,
+  req: StartingModelRequest,
+  registry: ModelRegistry | undefined,
+  jobId: string,
 ): Promise<{ model: tf.LayersModel; lineage: Lineage }> {
   const dataset = 'builtin' in req.dataset ? { builtin: req.dataset.builtin } : { id: req.dataset.id };
   if (req.model.from) {

@@ -2,7 +2,9 @@ import type { ModelVersionMeta, TrainResult } from '@tq/contracts';
 import type { ModelRegistry } from '@tq/storage';
 
 /** What a train job knows beyond the registered version (this attempt's throughput, a resume, a distributed run). */
-export type TrainRunFigures = Partial<Pick<TrainResult, 'epochs' | 'samplesPerSec' | 'resumedFromEpoch' | 'distributed'>>;
+export type TrainRunFigures = Partial<
+  Pick<TrainResult, 'epochs' | 'samplesPerSec' | 'resumedFromEpoch' | 'distributed'>
+>;
 
 /**
  * A train job's result from the version it registered. A retried job that finds its version
@@ -22,6 +24,10 @@ export function trainResultOf(meta: ModelVersionMeta, backend: string, figures: 
 }
 
 /** The version an earlier attempt of job `jobId` registered under `name`, if it got that far. */
-export async function trainedVersionOf(registry: ModelRegistry, name: string, jobId: string): Promise<ModelVersionMeta | undefined> {
+export async function trainedVersionOf(
+  registry: ModelRegistry,
+  name: string,
+  jobId: string,
+): Promise<ModelVersionMeta | undefined> {
   return (await registry.versions(name)).find((v) => v.lineage.jobId === jobId);
 }

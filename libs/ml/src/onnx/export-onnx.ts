@@ -34,7 +34,8 @@ export const ONNX_OUTPUT = 'output';
  */
 export function exportOnnx(model: tf.LayersModel, opts: ExportOnnxOptions = {}): Uint8Array {
   const opset = opts.opset ?? 17;
-  if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) throw new RangeError(`opset must be an integer in ${MIN_OPSET}..${MAX_OPSET}, got ${opset}`);
+  if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET)
+    throw new RangeError(`opset must be an integer in ${MIN_OPSET}..${MAX_OPSET}, got ${opset}`);
   const layers = linearLayers(model);
   const inputShape = staticInputShape(model);
   const featureCount = inputShape.reduce((a, b) => a * b, 1);
@@ -43,17 +44,29 @@ export function exportOnnx(model: tf.LayersModel, opts: ExportOnnxOptions = {}):
   if (opts.quantize === 'int8' && !opts.calibration) ops = dynamicInt8Ops;
   else if (opts.quantize === 'int8' && opts.calibration) {
     if (opts.calibration.length === 0 || opts.calibration.length % featureCount !== 0) {
-      throw new RangeError(`calibration must be a non-empty Float32Array whose length is a multiple of featureCount ${featureCount}, got ${opts.calibration.length}`);
+      throw new RangeError(
+        `calibration must be a non-empty Float32Array whose length is a multiple of featureCount ${featureCount}, got ${opts.calibration.length}`,
+      );
     }
     ops = int8Ops(calibrate(model, layers, opts.calibration, featureCount), opts.int8Scheme);
   } else if (opts.quantize !== undefined) throw new RangeError(`unknown quantize "${String(opts.quantize)}"`);
 
   const g = new OnnxGraph();
   let x: Value = { name: g.reserve(ONNX_INPUT), shape: [featureCount], layout: 'nhwc' };
-  if (inputShape.length !== 1) x = { name: g.node('Reshape', [x.name, g.int64s('input_shape', [0, ...inputShape])]), shape: inputShape, layout: 'nhwc' };
+  if (inputShape.length !== 1)
+    x = {
+      name: g.node('Reshape', [x.name, g.int64s('input_shape', [0, ...inputShape])]),
+      shape: inputShape,
+      layout: 'nhwc',
+    };
   for (const layer of layers) x = emitLayer(g, ops, layer, x);
   x = toNhwc(g, x);
-  if (x.shape.length > 1) x = { name: g.node('Flatten', [x.name], { axis: attr.int(1) }), shape: [x.shape.reduce((a, b) => a * b, 1)], layout: 'nhwc' };
+  if (x.shape.length > 1)
+    x = {
+      name: g.node('Flatten', [x.name], { axis: attr.int(1) }),
+      shape: [x.shape.reduce((a, b) => a * b, 1)],
+      layout: 'nhwc',
+    };
   g.node('Identity', [x.name], {}, { output: ONNX_OUTPUT });
 
   const outputSize = x.shape[0]!;
@@ -62,25 +75,36 @@ export function exportOnnx(model: tf.LayersModel, opts: ExportOnnxOptions = {}):
     input: floatValueInfo(ONNX_INPUT, ['N', featureCount]),
     output: floatValueInfo(ONNX_OUTPUT, ['N', outputSize]),
     doc: `tfjs model "${model.name}": input [N, ${featureCount}] flattened from [${inputShape.join(', ')}] (channels last), output [N, ${outputSize}]`,
-    metadata: { inputShape: JSON.stringify(inputShape), featureCount: String(featureCount), outputSize: String(outputSize), quantize: opts.quantize === undefined ? 'none' : opts.calibration ? 'int8-static' : 'int8-dynamic' },
+    metadata: {
+      inputShape: JSON.stringify(inputShape),
+      featureCount: String(featureCount),
+      outputSize: String(outputSize),
+      quantize: opts.quantize === undefined ? 'none' : opts.calibration ? 'int8-static' : 'int8-dynamic',
+    },
   });
 }
 
 /** The model's layers in order, checked to form one chain from the single input to the single output. */
 export function linearLayers(model: tf.LayersModel): tf.layers.Layer[] {
-  if (model.inputs.length !== 1 || model.outputs.length !== 1) throw new UnsupportedLayerError('only single-input, single-output models are exported');
+  if (model.inputs.length !== 1 || model.outputs.length !== 1)
+    throw new UnsupportedLayerError('only single-input, single-output models are exported');
   const layers = model.layers.filter((l) => l.getClassName() !== 'InputLayer');
   let previous: tf.SymbolicTensor = model.inputs[0]!;
   for (const layer of layers) {
-    if (layer.inboundNodes.length !== 1 || layer.input !== previous) throw new UnsupportedLayerError(`layer ${layer.name} is not part of a single chain (branches and shared layers are not exported)`);
+    if (layer.inboundNodes.length !== 1 || layer.input !== previous)
+      throw new UnsupportedLayerError(
+        `layer ${layer.name} is not part of a single chain (branches and shared layers are not exported)`,
+      );
     previous = layer.output as tf.SymbolicTensor;
   }
-  if (previous !== model.outputs[0]) throw new UnsupportedLayerError('the model output is not the end of its layer chain');
+  if (previous !== model.outputs[0])
+    throw new UnsupportedLayerError('the model output is not the end of its layer chain');
   return layers;
 }
 
 function staticInputShape(model: tf.LayersModel): number[] {
   const dims = model.inputs[0]!.shape.slice(1);
-  if (dims.length === 0 || dims.some((d) => d == null || d <= 0)) throw new UnsupportedLayerError(`the input shape [${dims.join(', ')}] must be fully known`);
+  if (dims.length === 0 || dims.some((d) => d == null || d <= 0))
+    throw new UnsupportedLayerError(`the input shape [${dims.join(', ')}] must be fully known`);
   return dims as number[];
 }

@@ -1,8 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 
-export interface Range { min: number; max: number }
+export interface Range {
+  min: number;
+  max: number;
+}
 /** Observed ranges of a weighted layer over the calibration rows: its input and its output before the activation. */
-export interface LayerRanges { input: Range; preActivation: Range }
+export interface LayerRanges {
+  input: Range;
+  preActivation: Range;
+}
 /** Keyed by layer name, in layer order. */
 export type Calibration = Map<string, LayerRanges>;
 
@@ -14,7 +20,13 @@ const WEIGHTED = new Set(['Dense', 'Conv2D']);
  * and records, for every Dense/Conv2D layer, the min/max of its input and of its pre-activation output
  * (recomputed from the layer's weights: the layer itself only exposes the activated output).
  */
-export function calibrate(model: tf.LayersModel, layers: tf.layers.Layer[], rows: Float32Array, featureCount: number, batchSize = 1024): Calibration {
+export function calibrate(
+  model: tf.LayersModel,
+  layers: tf.layers.Layer[],
+  rows: Float32Array,
+  featureCount: number,
+  batchSize = 1024,
+): Calibration {
   const inputShape = model.inputs[0]!.shape.slice(1) as number[];
   const stats: Calibration = new Map();
   const rowCount = rows.length / featureCount;
@@ -59,8 +71,20 @@ function preActivation(layer: tf.layers.Layer, x: tf.Tensor): tf.Tensor {
   if (layer.getClassName() === 'Dense') {
     y = tf.matMul(x.reshape([-1, kernel.shape[0]!]), kernel as tf.Tensor2D);
   } else {
-    const pair = (v: unknown): [number, number] => (v == null ? [1, 1] : typeof v === 'number' ? [v, v] : [(v as number[])[0]!, (v as number[])[1] ?? (v as number[])[0]!]);
-    y = tf.conv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, pair(cfg.strides), cfg.padding as 'same' | 'valid', 'NHWC', pair(cfg.dilationRate));
+    const pair = (v: unknown): [number, number] =>
+      v == null
+        ? [1, 1]
+        : typeof v === 'number'
+          ? [v, v]
+          : [(v as number[])[0]!, (v as number[])[1] ?? (v as number[])[0]!];
+    y = tf.conv2d(
+      x as tf.Tensor4D,
+      kernel as tf.Tensor4D,
+      pair(cfg.strides),
+      cfg.padding as 'same' | 'valid',
+      'NHWC',
+      pair(cfg.dilationRate),
+    );
   }
   return bias ? tf.add(y, bias) : y;
 }

@@ -1,7 +1,22 @@
-import { AttrType, DataType, encodeModel, type AttributeMsg, type DataTypeCode, type NodeMsg, type TensorMsg, type ValueInfoMsg } from './onnx-proto';
+import {
+  AttrType,
+  DataType,
+  encodeModel,
+  type AttributeMsg,
+  type DataTypeCode,
+  type NodeMsg,
+  type TensorMsg,
+  type ValueInfoMsg,
+} from './onnx-proto';
 
 /** An attribute value with its ONNX type made explicit (1 and 1.0 are the same number in JS). */
-export type Attr = { t: 'f'; v: number } | { t: 'i'; v: number } | { t: 'ints'; v: number[] } | { t: 'floats'; v: number[] } | { t: 's'; v: string } | { t: 'strings'; v: string[] };
+export type Attr =
+  | { t: 'f'; v: number }
+  | { t: 'i'; v: number }
+  | { t: 'ints'; v: number[] }
+  | { t: 'floats'; v: number[] }
+  | { t: 's'; v: string }
+  | { t: 'strings'; v: string[] };
 export const attr = {
   float: (v: number): Attr => ({ t: 'f', v }),
   int: (v: number): Attr => ({ t: 'i', v }),
@@ -49,7 +64,12 @@ export class OnnxGraph {
 
   constant(hint: string, dims: number[], data: TypedData): string {
     const name = this.name(hint);
-    this.initializers.push({ name, dims, dataType: dataTypeOf(data), rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice() });
+    this.initializers.push({
+      name,
+      dims,
+      dataType: dataTypeOf(data),
+      rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice(),
+    });
     return name;
   }
 
@@ -62,11 +82,20 @@ export class OnnxGraph {
   }
 
   /** Adds a node; returns its (first) output name. `output` pins the name (graph outputs). */
-  node(opType: string, inputs: string[], attrs: Record<string, Attr> = {}, opts: { output?: string; domain?: string } = {}): string {
+  node(
+    opType: string,
+    inputs: string[],
+    attrs: Record<string, Attr> = {},
+    opts: { output?: string; domain?: string } = {},
+  ): string {
     const output = opts.output !== undefined ? this.reserve(opts.output) : this.name(opType.toLowerCase());
     if (opts.domain) this.domains.add(opts.domain);
     this.nodes.push({
-      input: inputs, output: [output], name: `${opType}_${this.nodes.length}`, opType, domain: opts.domain ?? '',
+      input: inputs,
+      output: [output],
+      name: `${opType}_${this.nodes.length}`,
+      opType,
+      domain: opts.domain ?? '',
       attribute: Object.entries(attrs).map(([name, a]) => toAttribute(name, a)),
     });
     return output;
@@ -75,7 +104,14 @@ export class OnnxGraph {
   /** A node with several outputs (e.g. DynamicQuantizeLinear → y, y_scale, y_zero_point). */
   nodeOutputs(opType: string, inputs: string[], count: number, attrs: Record<string, Attr> = {}): string[] {
     const outputs = Array.from({ length: count }, (_, k) => this.name(`${opType.toLowerCase()}_${k}`));
-    this.nodes.push({ input: inputs, output: outputs, name: `${opType}_${this.nodes.length}`, opType, domain: '', attribute: Object.entries(attrs).map(([name, a]) => toAttribute(name, a)) });
+    this.nodes.push({
+      input: inputs,
+      output: outputs,
+      name: `${opType}_${this.nodes.length}`,
+      opType,
+      domain: '',
+      attribute: Object.entries(attrs).map(([name, a]) => toAttribute(name, a)),
+    });
     return outputs;
   }
 
@@ -84,17 +120,30 @@ export class OnnxGraph {
    * opset of a non-default domain (1 when absent), e.g. ai.onnx.ml 2 for LabelEncoder's float values.
    */
   encode(opts: {
-    opset: number; input: ValueInfoMsg | ValueInfoMsg[]; output: ValueInfoMsg | ValueInfoMsg[]; doc: string; metadata: Record<string, string>;
-    name?: string; domainVersions?: Record<string, number>;
+    opset: number;
+    input: ValueInfoMsg | ValueInfoMsg[];
+    output: ValueInfoMsg | ValueInfoMsg[];
+    doc: string;
+    metadata: Record<string, string>;
+    name?: string;
+    domainVersions?: Record<string, number>;
   }): Uint8Array {
     return encodeModel({
       irVersion: irVersionFor(opts.opset),
-      opsetImport: [{ domain: '', version: opts.opset }, ...[...this.domains].map((domain) => ({ domain, version: opts.domainVersions?.[domain] ?? 1 }))],
-      producerName: 'tensorqueue', producerVersion: '1', docString: opts.doc,
+      opsetImport: [
+        { domain: '', version: opts.opset },
+        ...[...this.domains].map((domain) => ({ domain, version: opts.domainVersions?.[domain] ?? 1 })),
+      ],
+      producerName: 'tensorqueue',
+      producerVersion: '1',
+      docString: opts.doc,
       metadataProps: Object.entries(opts.metadata).map(([key, value]) => ({ key, value })),
       graph: {
-        name: opts.name ?? 'tfjs_layers_model', node: this.nodes, initializer: this.initializers,
-        input: [opts.input].flat(), output: [opts.output].flat(),
+        name: opts.name ?? 'tfjs_layers_model',
+        node: this.nodes,
+        initializer: this.initializers,
+        input: [opts.input].flat(),
+        output: [opts.output].flat(),
       },
     });
   }
@@ -104,7 +153,12 @@ export class OnnxGraph {
 export function floatValueInfo(name: string, dims: Array<number | string>): ValueInfoMsg {
   return {
     name,
-    type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
+    type: {
+      tensorType: {
+        elemType: DataType.FLOAT,
+        shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) },
+      },
+    },
   };
 }
 
@@ -118,11 +172,17 @@ function dataTypeOf(data: TypedData): DataTypeCode {
 
 function toAttribute(name: string, a: Attr): AttributeMsg {
   switch (a.t) {
-    case 'f': return { name, type: AttrType.FLOAT, f: a.v };
-    case 'i': return { name, type: AttrType.INT, i: a.v };
-    case 'ints': return { name, type: AttrType.INTS, ints: a.v };
-    case 'floats': return { name, type: AttrType.FLOATS, floats: a.v };
-    case 's': return { name, type: AttrType.STRING, s: new TextEncoder().encode(a.v) };
-    case 'strings': return { name, type: AttrType.STRINGS, strings: a.v.map((v) => new TextEncoder().encode(v)) };
+    case 'f':
+      return { name, type: AttrType.FLOAT, f: a.v };
+    case 'i':
+      return { name, type: AttrType.INT, i: a.v };
+    case 'ints':
+      return { name, type: AttrType.INTS, ints: a.v };
+    case 'floats':
+      return { name, type: AttrType.FLOATS, floats: a.v };
+    case 's':
+      return { name, type: AttrType.STRING, s: new TextEncoder().encode(a.v) };
+    case 'strings':
+      return { name, type: AttrType.STRINGS, strings: a.v.map((v) => new TextEncoder().encode(v)) };
   }
 }

@@ -34,7 +34,11 @@ export function activationParams(r: Range): Quant {
 }
 
 /** Per-output-channel symmetric quantization of `w`, whose channel of element i is channelOf(i). */
-function quantizeWeights(w: Float32Array, channels: number, channelOf: (i: number) => number): { q: Int8Array; scales: Float32Array } {
+function quantizeWeights(
+  w: Float32Array,
+  channels: number,
+  channelOf: (i: number) => number,
+): { q: Int8Array; scales: Float32Array } {
   const absMax = new Float32Array(channels);
   for (let i = 0; i < w.length; i++) absMax[channelOf(i)] = Math.max(absMax[channelOf(i)]!, Math.abs(w[i]!));
   const scales = absMax.map((m) => (m > 0 ? m / WEIGHT_MAX : 1));
@@ -52,11 +56,20 @@ export const dynamicInt8Ops: WeightedOps = {
   dense(g, x, kernel, k, m, bias, layer) {
     const { q, scales } = quantizeWeights(kernel, m, (i) => i % m);
     const [xq, xScale, xZero] = g.nodeOutputs('DynamicQuantizeLinear', [x.name], 3) as [string, string, string];
-    const acc = g.node('MatMulInteger', [xq, g.constant(`${layer}/kernel_q`, [k, m], q), xZero, g.constant(`${layer}/w_zero`, [], Int8Array.of(0))]);
-    const y = g.node('Mul', [g.node('Cast', [acc], { to: attr.int(1) }), g.node('Mul', [xScale, g.floats(`${layer}/w_scale`, [m], scales)])]);
+    const acc = g.node('MatMulInteger', [
+      xq,
+      g.constant(`${layer}/kernel_q`, [k, m], q),
+      xZero,
+      g.constant(`${layer}/w_zero`, [], Int8Array.of(0)),
+    ]);
+    const y = g.node('Mul', [
+      g.node('Cast', [acc], { to: attr.int(1) }),
+      g.node('Mul', [xScale, g.floats(`${layer}/w_scale`, [m], scales)]),
+    ]);
     return { name: bias ? g.node('Add', [y, g.floats(`${layer}/bias`, [m], bias)]) : y, activated: false };
   },
-  conv: (g, x, weight, dims, bias, attrs, layer, activation) => floatOps.conv(g, x, weight, dims, bias, attrs, layer, activation),
+  conv: (g, x, weight, dims, bias, attrs, layer, activation) =>
+    floatOps.conv(g, x, weight, dims, bias, attrs, layer, activation),
 };
 
 export function int8Ops(calibration: Calibration, scheme: Int8Scheme = DEFAULT_INT8_SCHEME): WeightedOps {
@@ -66,20 +79,46 @@ export function int8Ops(calibration: Calibration, scheme: Int8Scheme = DEFAULT_I
     if (!r) throw new Error(`no calibration range for layer ${layer}`);
     return r;
   };
-  const qparams = (g: OnnxGraph, hint: string, p: Quant) => ({ scale: g.floats(`${hint}_scale`, [], [p.scale]), zero: g.constant(`${hint}_zero`, [], Uint8Array.of(p.zeroPoint)) });
+  const qparams = (g: OnnxGraph, hint: string, p: Quant) => ({
+    scale: g.floats(`${hint}_scale`, [], [p.scale]),
+    zero: g.constant(`${hint}_zero`, [], Uint8Array.of(p.zeroPoint)),
+  });
   /** uint8 of the layer input: with the producer's parameters when it is already on a grid, else calibrated ones. */
   const quantizeInput = (g: OnnxGraph, x: Value, layer: string) => {
     const p = x.quant ?? activationParams(rangesOf(layer).input);
     const t = qparams(g, `${layer}/x`, p);
     return { q: g.node('QuantizeLinear', [x.name, t.scale, t.zero]), ...t, p };
   };
-  const dequantizeWeights = (g: OnnxGraph, layer: string, q: Int8Array, dims: number[], scales: Float32Array, axis: number) =>
-    g.node('DequantizeLinear', [g.constant(`${layer}/kernel_q`, dims, q), g.floats(`${layer}/w_scale`, [scales.length], scales), g.constant(`${layer}/w_zero`, [scales.length], new Int8Array(scales.length))], { axis: attr.int(axis) });
+  const dequantizeWeights = (
+    g: OnnxGraph,
+    layer: string,
+    q: Int8Array,
+    dims: number[],
+    scales: Float32Array,
+    axis: number,
+  ) =>
+    g.node(
+      'DequantizeLinear',
+      [
+        g.constant(`${layer}/kernel_q`, dims, q),
+        g.floats(`${layer}/w_scale`, [scales.length], scales),
+        g.constant(`${layer}/w_zero`, [scales.length], new Int8Array(scales.length)),
+      ],
+      { axis: attr.int(axis) },
+    );
   /** Bias as int32 in units of x_scale · w_scale[c] (the accumulator's), dequantized: the QDQ form of a quantized bias. */
   const dequantizeBias = (g: OnnxGraph, layer: string, bias: Float32Array, xScale: number, wScales: Float32Array) => {
     const scales = wScales.map((s) => s * xScale);
     const q = Int32Array.from(bias, (b, c) => Math.round(b / scales[c]!));
-    return g.node('DequantizeLinear', [g.constant(`${layer}/bias_q`, [bias.length], q), g.floats(`${layer}/bias_scale`, [bias.length], scales), g.constant(`${layer}/bias_zero`, [bias.length], new Int32Array(bias.length))], { axis: attr.int(0) });
+    return g.node(
+      'DequantizeLinear',
+      [
+        g.constant(`${layer}/bias_q`, [bias.length], q),
+        g.floats(`${layer}/bias_scale`, [bias.length], scales),
+        g.constant(`${layer}/bias_zero`, [bias.length], new Int32Array(bias.length)),
+      ],
+      { axis: attr.int(0) },
+    );
   };
   /**
    * Re-quantizes a layer's float output so the next int8 op reads uint8 directly: relu is folded in
@@ -103,14 +142,27 @@ export function int8Ops(calibration: Calibration, scheme: Int8Scheme = DEFAULT_I
       const { q, scales } = quantizeWeights(kernel, m, (i) => i % m);
       const xi = quantizeInput(g, x, layer);
       if (scheme === 'integer') {
-        const acc = g.node('MatMulInteger', [xi.q, g.constant(`${layer}/kernel_q`, [k, m], q), xi.zero, g.constant(`${layer}/w_zero`, [], Int8Array.of(0))]);
-        const y = g.node('Mul', [g.node('Cast', [acc], { to: attr.int(1) }), g.floats(`${layer}/scale`, [m], scales.map((s) => s * xi.p.scale))]);
+        const acc = g.node('MatMulInteger', [
+          xi.q,
+          g.constant(`${layer}/kernel_q`, [k, m], q),
+          xi.zero,
+          g.constant(`${layer}/w_zero`, [], Int8Array.of(0)),
+        ]);
+        const y = g.node('Mul', [
+          g.node('Cast', [acc], { to: attr.int(1) }),
+          g.floats(
+            `${layer}/scale`,
+            [m],
+            scales.map((s) => s * xi.p.scale),
+          ),
+        ]);
         return { name: bias ? g.node('Add', [y, g.floats(`${layer}/bias`, [m], bias)]) : y, activated: false };
       }
       const xd = g.node('DequantizeLinear', [xi.q, xi.scale, xi.zero]);
       const wd = dequantizeWeights(g, layer, q, [k, m], scales, 1);
       let y: string;
-      if (x.shape.length === 1 && bias) y = g.node('Gemm', [xd, wd, dequantizeBias(g, layer, bias, xi.p.scale, scales)]);
+      if (x.shape.length === 1 && bias)
+        y = g.node('Gemm', [xd, wd, dequantizeBias(g, layer, bias, xi.p.scale, scales)]);
       else {
         y = g.node('MatMul', [xd, wd]);
         if (bias) y = g.node('Add', [y, g.floats(`${layer}/bias`, [m], bias)]);
@@ -122,7 +174,10 @@ export function int8Ops(calibration: Calibration, scheme: Int8Scheme = DEFAULT_I
       const per = weight.length / cout;
       const { q, scales } = quantizeWeights(weight, cout, (i) => Math.floor(i / per));
       const xi = quantizeInput(g, x, layer);
-      const inputs = [g.node('DequantizeLinear', [xi.q, xi.scale, xi.zero]), dequantizeWeights(g, layer, q, dims, scales, 0)];
+      const inputs = [
+        g.node('DequantizeLinear', [xi.q, xi.scale, xi.zero]),
+        dequantizeWeights(g, layer, q, dims, scales, 0),
+      ];
       if (bias) inputs.push(dequantizeBias(g, layer, bias, xi.p.scale, scales));
       return finish(g, g.node('Conv', inputs, attrs), layer, activation);
     },

@@ -8,17 +8,40 @@ import { emitActivation, UnsupportedLayerError, type Quant, type Value } from '.
  * kernel [K, M] as tfjs holds it, conv weight OIHW. An op may apply the layer's activation itself
  * (int8 folds relu into the output quantization) and then says so with `activated`.
  */
-export interface WeightedOut { name: string; activated: boolean; quant?: Quant }
+export interface WeightedOut {
+  name: string;
+  activated: boolean;
+  quant?: Quant;
+}
 export interface WeightedOps {
-  dense(g: OnnxGraph, x: Value, kernel: Float32Array, k: number, m: number, bias: Float32Array | undefined, layer: string, activation: string): WeightedOut;
-  conv(g: OnnxGraph, x: Value, weight: Float32Array, dims: number[], bias: Float32Array | undefined, attrs: Record<string, Attr>, layer: string, activation: string): WeightedOut;
+  dense(
+    g: OnnxGraph,
+    x: Value,
+    kernel: Float32Array,
+    k: number,
+    m: number,
+    bias: Float32Array | undefined,
+    layer: string,
+    activation: string,
+  ): WeightedOut;
+  conv(
+    g: OnnxGraph,
+    x: Value,
+    weight: Float32Array,
+    dims: number[],
+    bias: Float32Array | undefined,
+    attrs: Record<string, Attr>,
+    layer: string,
+    activation: string,
+  ): WeightedOut;
 }
 
 export const floatOps: WeightedOps = {
   dense(g, x, kernel, k, m, bias, layer) {
     const w = g.constant(`${layer}/kernel`, [k, m], kernel);
     // Gemm is one fused op for the common 2-D case; MatMul broadcasts over leading axes like tfjs Dense.
-    if (x.shape.length === 1 && bias) return { name: g.node('Gemm', [x.name, w, g.constant(`${layer}/bias`, [m], bias)]), activated: false };
+    if (x.shape.length === 1 && bias)
+      return { name: g.node('Gemm', [x.name, w, g.constant(`${layer}/bias`, [m], bias)]), activated: false };
     const y = g.node('MatMul', [x.name, w]);
     return { name: bias ? g.node('Add', [y, g.constant(`${layer}/bias`, [m], bias)]) : y, activated: false };
   },
@@ -35,7 +58,15 @@ type Config = Record<string, unknown>;
 function text(value: unknown): string {
   return typeof value === 'string' ? value : String(JSON.stringify(value));
 }
-const IDENTITY_LAYERS = new Set(['Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'InputLayer']);
+const IDENTITY_LAYERS = new Set([
+  'Dropout',
+  'SpatialDropout1D',
+  'SpatialDropout2D',
+  'GaussianNoise',
+  'GaussianDropout',
+  'AlphaDropout',
+  'InputLayer',
+]);
 
 /** Emits one tfjs layer (inference semantics) on `x`; returns the value it produces. */
 export function emitLayer(g: OnnxGraph, ops: WeightedOps, layer: tf.layers.Layer, x: Value): Value {
@@ -43,7 +74,8 @@ export function emitLayer(g: OnnxGraph, ops: WeightedOps, layer: tf.layers.Layer
   const cfg = layer.getConfig() as Config;
   const outShape = outputShapeOf(layer);
   if (IDENTITY_LAYERS.has(cls)) return x; // dropout & noise layers are the identity at inference
-  if (cfg.dataFormat !== undefined && cfg.dataFormat !== 'channelsLast') throw new UnsupportedLayerError(`${layer.name}: dataFormat ${text(cfg.dataFormat)}`);
+  if (cfg.dataFormat !== undefined && cfg.dataFormat !== 'channelsLast')
+    throw new UnsupportedLayerError(`${layer.name}: dataFormat ${text(cfg.dataFormat)}`);
   switch (cls) {
     case 'Dense': {
       const v = toNhwc(g, x);
@@ -61,11 +93,23 @@ export function emitLayer(g: OnnxGraph, ops: WeightedOps, layer: tf.layers.Layer
       const strides = pair(cfg.strides, 1);
       const dilations = pair(cfg.dilationRate, 1);
       const attrs = {
-        kernel_shape: attr.ints([kh, kw]), strides: attr.ints(strides), dilations: attr.ints(dilations), group: attr.int(1),
+        kernel_shape: attr.ints([kh, kw]),
+        strides: attr.ints(strides),
+        dilations: attr.ints(dilations),
+        group: attr.int(1),
         pads: attr.ints(pads(x.shape, [kh, kw], strides, dilations, text(cfg.padding ?? 'valid'))),
       };
       const act = text(cfg.activation ?? 'linear');
-      const y = ops.conv(g, v, hwioToOihw(kernel.data, kh, kw, cin, cout), [cout, cin, kh, kw], bias, attrs, layer.name, act);
+      const y = ops.conv(
+        g,
+        v,
+        hwioToOihw(kernel.data, kh, kw, cin, cout),
+        [cout, cin, kh, kw],
+        bias,
+        attrs,
+        layer.name,
+        act,
+      );
       const out: Value = { name: y.name, shape: outShape, layout: 'nchw', quant: y.quant };
       return y.activated ? out : emitActivation(g, out, act);
     }
@@ -74,42 +118,73 @@ export function emitLayer(g: OnnxGraph, ops: WeightedOps, layer: tf.layers.Layer
       const v = toNchw(g, x);
       const size = pair(cfg.poolSize, 2);
       const strides = cfg.strides == null ? size : pair(cfg.strides, 1);
-      const attrs: Record<string, Attr> = { kernel_shape: attr.ints(size), strides: attr.ints(strides), pads: attr.ints(pads(x.shape, size, strides, [1, 1], text(cfg.padding ?? 'valid'))) };
+      const attrs: Record<string, Attr> = {
+        kernel_shape: attr.ints(size),
+        strides: attr.ints(strides),
+        pads: attr.ints(pads(x.shape, size, strides, [1, 1], text(cfg.padding ?? 'valid'))),
+      };
       // TF's 'same' average pooling divides by the number of real (unpadded) cells.
       if (cls === 'AveragePooling2D') attrs.count_include_pad = attr.int(0);
       // A max of values on a uint8 grid stays on it; an average does not.
       const quant = cls === 'MaxPooling2D' ? v.quant : undefined;
-      return { name: g.node(cls === 'MaxPooling2D' ? 'MaxPool' : 'AveragePool', [v.name], attrs), shape: outShape, layout: 'nchw', quant };
+      return {
+        name: g.node(cls === 'MaxPooling2D' ? 'MaxPool' : 'AveragePool', [v.name], attrs),
+        shape: outShape,
+        layout: 'nchw',
+        quant,
+      };
     }
     case 'Flatten': {
       // Flatten in tfjs order (H, W, C): go back to channels-last first.
       const v = toNhwc(g, x);
-      return { name: g.node('Flatten', [v.name], { axis: attr.int(1) }), shape: outShape, layout: 'nhwc', quant: v.quant };
+      return {
+        name: g.node('Flatten', [v.name], { axis: attr.int(1) }),
+        shape: outShape,
+        layout: 'nhwc',
+        quant: v.quant,
+      };
     }
     case 'Reshape': {
       const v = toNhwc(g, x);
-      return { name: g.node('Reshape', [v.name, g.int64s('shape', [0, ...outShape])]), shape: outShape, layout: 'nhwc', quant: v.quant };
+      return {
+        name: g.node('Reshape', [v.name, g.int64s('shape', [0, ...outShape])]),
+        shape: outShape,
+        layout: 'nhwc',
+        quant: v.quant,
+      };
     }
-    case 'BatchNormalization': return emitBatchNorm(g, layer, cfg, x);
-    case 'Activation': return emitActivation(g, x, text(cfg.activation));
+    case 'BatchNormalization':
+      return emitBatchNorm(g, layer, cfg, x);
+    case 'Activation':
+      return emitActivation(g, x, text(cfg.activation));
     case 'ReLU': {
       if (cfg.maxValue == null) return emitActivation(g, x, 'relu');
-      return floatValue(x, g.node('Clip', [x.name, g.floats('zero', [], [0]), g.floats('max', [], [Number(cfg.maxValue)])]));
+      return floatValue(
+        x,
+        g.node('Clip', [x.name, g.floats('zero', [], [0]), g.floats('max', [], [Number(cfg.maxValue)])]),
+      );
     }
-    case 'LeakyReLU': return floatValue(x, g.node('LeakyRelu', [x.name], { alpha: attr.float(Number(cfg.alpha ?? 0.3)) }));
-    case 'ELU': return floatValue(x, g.node('Elu', [x.name], { alpha: attr.float(Number(cfg.alpha ?? 1)) }));
+    case 'LeakyReLU':
+      return floatValue(x, g.node('LeakyRelu', [x.name], { alpha: attr.float(Number(cfg.alpha ?? 0.3)) }));
+    case 'ELU':
+      return floatValue(x, g.node('Elu', [x.name], { alpha: attr.float(Number(cfg.alpha ?? 1)) }));
     case 'Softmax': {
-      if (cfg.axis !== undefined && cfg.axis !== -1 && cfg.axis !== x.shape.length) throw new UnsupportedLayerError(`${layer.name}: softmax axis ${text(cfg.axis)}`);
+      if (cfg.axis !== undefined && cfg.axis !== -1 && cfg.axis !== x.shape.length)
+        throw new UnsupportedLayerError(`${layer.name}: softmax axis ${text(cfg.axis)}`);
       return emitActivation(g, x, 'softmax');
     }
-    default: throw new UnsupportedLayerError(`layer ${layer.name} of class ${cls} is not supported`);
+    default:
+      throw new UnsupportedLayerError(`layer ${layer.name} of class ${cls} is not supported`);
   }
 }
 
 /** Inference form: y = x * gamma / sqrt(var + eps) + (beta - mean * gamma / sqrt(var + eps)), folded in float64. */
 function emitBatchNorm(g: OnnxGraph, layer: tf.layers.Layer, cfg: Config, x: Value): Value {
   const axis = Array.isArray(cfg.axis) ? cfg.axis : [cfg.axis ?? -1];
-  if (axis.length !== 1 || (axis[0] !== -1 && axis[0] !== x.shape.length)) throw new UnsupportedLayerError(`${layer.name}: batchNormalization over axis ${JSON.stringify(cfg.axis)} (only the last axis)`);
+  if (axis.length !== 1 || (axis[0] !== -1 && axis[0] !== x.shape.length))
+    throw new UnsupportedLayerError(
+      `${layer.name}: batchNormalization over axis ${JSON.stringify(cfg.axis)} (only the last axis)`,
+    );
   const byRole = new Map(weightsOf(layer).map((w) => [w.role, w.data]));
   const mean = byRole.get('moving_mean')!;
   const variance = byRole.get('moving_variance')!;
@@ -126,7 +201,10 @@ function emitBatchNorm(g: OnnxGraph, layer: tf.layers.Layer, cfg: Config, x: Val
   }
   // Broadcast over the channel axis: [C] when channels are last, [C, 1, 1] in NCHW.
   const dims = x.layout === 'nchw' ? [c, 1, 1] : [c];
-  const y = g.node('Add', [g.node('Mul', [x.name, g.constant(`${layer.name}/scale`, dims, scale)]), g.constant(`${layer.name}/shift`, dims, shift)]);
+  const y = g.node('Add', [
+    g.node('Mul', [x.name, g.constant(`${layer.name}/scale`, dims, scale)]),
+    g.constant(`${layer.name}/shift`, dims, shift),
+  ]);
   return floatValue(x, y);
 }
 
@@ -136,7 +214,8 @@ function floatValue(x: Value, name: string): Value {
 }
 
 export function toNchw(g: OnnxGraph, x: Value): Value {
-  if (x.shape.length !== 3) throw new UnsupportedLayerError(`2-D convolution/pooling needs a [H, W, C] input, got [${x.shape.join(', ')}]`);
+  if (x.shape.length !== 3)
+    throw new UnsupportedLayerError(`2-D convolution/pooling needs a [H, W, C] input, got [${x.shape.join(', ')}]`);
   if (x.layout === 'nchw') return x;
   return { ...x, name: g.node('Transpose', [x.name], { perm: attr.ints([0, 3, 1, 2]) }), layout: 'nchw' };
 }
@@ -171,9 +250,12 @@ function pair(v: unknown, dflt: number): [number, number] {
 
 function hwioToOihw(src: Float32Array, kh: number, kw: number, cin: number, cout: number): Float32Array {
   const out = new Float32Array(src.length);
-  for (let h = 0; h < kh; h++) for (let w = 0; w < kw; w++) for (let i = 0; i < cin; i++) for (let o = 0; o < cout; o++) {
-    out[((o * cin + i) * kh + h) * kw + w] = src[((h * kw + w) * cin + i) * cout + o]!;
-  }
+  for (let h = 0; h < kh; h++)
+    for (let w = 0; w < kw; w++)
+      for (let i = 0; i < cin; i++)
+        for (let o = 0; o < cout; o++) {
+          out[((o * cin + i) * kh + h) * kw + w] = src[((h * kw + w) * cin + i) * cout + o]!;
+        }
   return out;
 }
 
@@ -185,7 +267,10 @@ function weightsOf(layer: tf.layers.Layer): Array<{ role: string; shape: number[
   });
 }
 
-function kernelAndBias(layer: tf.layers.Layer): { kernel: { shape: number[]; data: Float32Array }; bias?: Float32Array } {
+function kernelAndBias(layer: tf.layers.Layer): {
+  kernel: { shape: number[]; data: Float32Array };
+  bias?: Float32Array;
+} {
   const ws = weightsOf(layer);
   const kernel = ws.find((w) => w.role === 'kernel');
   if (!kernel) throw new UnsupportedLayerError(`layer ${layer.name} has no kernel weight`);
@@ -196,6 +281,7 @@ export function outputShapeOf(layer: tf.layers.Layer): number[] {
   const s = layer.outputShape;
   if (Array.isArray(s[0])) throw new UnsupportedLayerError(`layer ${layer.name} has several outputs`);
   const dims = (s as Array<number | null>).slice(1);
-  if (dims.some((d) => d == null)) throw new UnsupportedLayerError(`layer ${layer.name} has a dynamic output shape [${dims.join(', ')}]`);
+  if (dims.some((d) => d == null))
+    throw new UnsupportedLayerError(`layer ${layer.name} has a dynamic output shape [${dims.join(', ')}]`);
   return dims as number[];
 }

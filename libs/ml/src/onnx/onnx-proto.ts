@@ -84,10 +84,34 @@ export const STRING_ELEM_TYPE = 8;
 /** onnx.AttributeProto.AttributeType values used here. */
 export const AttrType = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7, STRINGS: 8 } as const;
 
-export interface AttributeMsg { name: string; type: number; f?: number; i?: number; s?: Uint8Array; floats?: number[]; ints?: number[]; strings?: Uint8Array[] }
-export interface NodeMsg { input: string[]; output: string[]; name: string; opType: string; domain?: string; attribute: AttributeMsg[] }
-export interface TensorMsg { name: string; dims: number[]; dataType: DataTypeCode; rawData: Uint8Array }
-export interface ValueInfoMsg { name: string; type: { tensorType: { elemType: number; shape: { dim: Array<{ dimValue?: number; dimParam?: string }> } } } }
+export interface AttributeMsg {
+  name: string;
+  type: number;
+  f?: number;
+  i?: number;
+  s?: Uint8Array;
+  floats?: number[];
+  ints?: number[];
+  strings?: Uint8Array[];
+}
+export interface NodeMsg {
+  input: string[];
+  output: string[];
+  name: string;
+  opType: string;
+  domain?: string;
+  attribute: AttributeMsg[];
+}
+export interface TensorMsg {
+  name: string;
+  dims: number[];
+  dataType: DataTypeCode;
+  rawData: Uint8Array;
+}
+export interface ValueInfoMsg {
+  name: string;
+  type: { tensorType: { elemType: number; shape: { dim: Array<{ dimValue?: number; dimParam?: string }> } } };
+}
 export interface ModelMsg {
   irVersion: number;
   opsetImport: Array<{ domain: string; version: number }>;
@@ -95,7 +119,14 @@ export interface ModelMsg {
   producerVersion: string;
   docString?: string;
   metadataProps?: Array<{ key: string; value: string }>;
-  graph: { name: string; node: NodeMsg[]; initializer: TensorMsg[]; input: ValueInfoMsg[]; output: ValueInfoMsg[]; docString?: string };
+  graph: {
+    name: string;
+    node: NodeMsg[];
+    initializer: TensorMsg[];
+    input: ValueInfoMsg[];
+    output: ValueInfoMsg[];
+    docString?: string;
+  };
 }
 
 let modelType: protobuf.Type | undefined;

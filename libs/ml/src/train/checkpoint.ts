@@ -4,7 +4,10 @@ import * as tf from '@tensorflow/tfjs';
 import { ArtifactStore, readBlocksFile, writeBlocksFile } from '@tq/storage';
 
 /** Tensors in tfjs's binary weight format (io.encodeWeights), in a fixed order. */
-export interface EncodedTensors { specs: tf.io.WeightsManifestEntry[]; data: ArrayBuffer }
+export interface EncodedTensors {
+  specs: tf.io.WeightsManifestEntry[];
+  data: ArrayBuffer;
+}
 
 /** Everything needed to continue a run after its last completed epoch as if it had never stopped. */
 export interface TrainCheckpoint {
@@ -35,7 +38,10 @@ export interface CheckpointStore {
 const EXTRA_FIELDS = ['accBeta1', 'accBeta2'] as const;
 type WithExtras = Partial<Record<(typeof EXTRA_FIELDS)[number], tf.Variable>>;
 
-export async function captureState(model: tf.LayersModel, optimizer: tf.Optimizer): Promise<Pick<TrainCheckpoint, 'weights' | 'optimizer' | 'optimizerExtra'>> {
+export async function captureState(
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+): Promise<Pick<TrainCheckpoint, 'weights' | 'optimizer' | 'optimizerExtra'>> {
   // Positional names: variable names differ between processes (tfjs suffixes "_1" on reuse).
   const weights = await tf.io.encodeWeights(model.getWeights().map((tensor, i) => ({ name: `w${i}`, tensor })));
   const slots = await optimizer.getWeights();
@@ -80,7 +86,10 @@ function decodeOrdered(e: EncodedTensors): tf.Tensor[] {
 
 const FILE = 'checkpoint.bin';
 const MAGIC = 'TQCK';
-type Header = Omit<TrainCheckpoint, 'weights' | 'optimizer'> & { weights: tf.io.WeightsManifestEntry[]; optimizer: tf.io.WeightsManifestEntry[] };
+type Header = Omit<TrainCheckpoint, 'weights' | 'optimizer'> & {
+  weights: tf.io.WeightsManifestEntry[];
+  optimizer: tf.io.WeightsManifestEntry[];
+};
 
 /**
  * A checkpoint kept in ArtifactStore.checkpointDir(key) as ONE blocks file (@tq/storage), written
@@ -94,7 +103,11 @@ export function fileCheckpoint(store: ArtifactStore, key: string): CheckpointSto
       const file = await readBlocksFile<Header>(path, MAGIC);
       if (!file) return undefined;
       const { weights, optimizer, ...rest } = file.header;
-      return { ...rest, weights: { specs: weights, data: file.blocks.weights! }, optimizer: { specs: optimizer, data: file.blocks.optimizer! } };
+      return {
+        ...rest,
+        weights: { specs: weights, data: file.blocks.weights! },
+        optimizer: { specs: optimizer, data: file.blocks.optimizer! },
+      };
     },
     async save(c) {
       const header: Header = { ...c, weights: c.weights.specs, optimizer: c.optimizer.specs };

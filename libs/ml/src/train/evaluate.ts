@@ -3,7 +3,10 @@ import type { TabularData } from '@tq/storage';
 import { modelInputShape, rowsToTensor } from '../model/fit-data';
 import { countCorrect, sparseCategoricalCrossentropy } from './gradients';
 
-export interface Evaluation { loss: number; accuracy: number }
+export interface Evaluation {
+  loss: number;
+  accuracy: number;
+}
 
 /**
  * Mean cross-entropy and accuracy of a model over all rows, in inference mode, `batchSize` rows

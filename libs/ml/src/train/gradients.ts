@@ -28,7 +28,10 @@ export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
   for (const w of model.trainableWeights) {
     // LayerVariable.read() returns the backing tf.Variable itself (typed as Tensor by tfjs).
     const v = w.read() as tf.Variable;
-    if (!seen.has(v.name)) { seen.add(v.name); out.push(v); }
+    if (!seen.has(v.name)) {
+      seen.add(v.name);
+      out.push(v);
+    }
   }
   return out;
 }
@@ -49,12 +52,18 @@ export function sparseCategoricalCrossentropy(probs: tf.Tensor, y: tf.Tensor): t
  * and disposes `loss` and every tensor in `grads`. Shared by the local training loop and the
  * parameter-server workers, so both compute exactly the same step.
  */
-export function computeGradients(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, opts: GradientOptions = {}): GradientResult {
+export function computeGradients(
+  model: tf.LayersModel,
+  x: tf.Tensor,
+  y: tf.Tensor,
+  opts: GradientOptions = {},
+): GradientResult {
   const vars = trainableVariables(model);
   let correct: tf.Scalar | undefined;
   const { value, grads } = tf.variableGrads(() => {
     const out = model.apply(x, { training: true });
-    if (Array.isArray(out) || !(out instanceof tf.Tensor)) throw new Error('computeGradients expects a single-output model');
+    if (Array.isArray(out) || !(out instanceof tf.Tensor))
+      throw new Error('computeGradients expects a single-output model');
     // Kept out of variableGrads' tidy; it is not on the path to the loss, so backprop ignores it.
     if (opts.countCorrect) correct = tf.keep(countCorrect(out, y));
     return sparseCategoricalCrossentropy(out, y);
@@ -64,18 +73,26 @@ export function computeGradients(model: tf.LayersModel, x: tf.Tensor, y: tf.Tens
 
 /** Rows whose most probable class is the label, as a float32 scalar. */
 export function countCorrect(probs: tf.Tensor, y: tf.Tensor): tf.Scalar {
-  return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(probs, -1), tf.cast(tf.reshape(y, [-1]), 'int32')), 'float32')) as tf.Scalar);
+  return tf.tidy(
+    () =>
+      tf.sum(tf.cast(tf.equal(tf.argMax(probs, -1), tf.cast(tf.reshape(y, [-1]), 'int32')), 'float32')) as tf.Scalar,
+  );
 }
 
 /** The optimizer a FitSpec names; "momentum" is SGD with momentum 0.9. */
 export function createOptimizer(fit: Pick<FitSpec, 'optimizer' | 'learningRate'>): tf.Optimizer {
   const lr = fit.learningRate;
   switch (fit.optimizer) {
-    case 'sgd': return tf.train.sgd(lr);
-    case 'momentum': return tf.train.momentum(lr, 0.9);
-    case 'adam': return tf.train.adam(lr);
-    case 'rmsprop': return tf.train.rmsprop(lr);
-    case 'adagrad': return tf.train.adagrad(lr);
+    case 'sgd':
+      return tf.train.sgd(lr);
+    case 'momentum':
+      return tf.train.momentum(lr, 0.9);
+    case 'adam':
+      return tf.train.adam(lr);
+    case 'rmsprop':
+      return tf.train.rmsprop(lr);
+    case 'adagrad':
+      return tf.train.adagrad(lr);
     default: {
       const never: never = fit.optimizer;
       throw new Error(`unknown optimizer "${String(never)}"`);

@@ -57,7 +57,13 @@ export async function trainModel(opts: TrainOptions): Promise<TrainOutcome> {
   const validation = split < data.rows ? sliceRows(data, split, data.rows) : undefined;
   const evalBatch = opts.evalBatchSize ?? Math.max(fit.batchSize, 1024);
   const batchesPerEpoch = Math.ceil(train.rows / fit.batchSize);
-  const fingerprint = JSON.stringify({ fit, rows: data.rows, features: data.featureCount, classes: data.classes, shapes: model.weights.map((w) => w.shape) });
+  const fingerprint = JSON.stringify({
+    fit,
+    rows: data.rows,
+    features: data.featureCount,
+    classes: data.classes,
+    shapes: model.weights.map((w) => w.shape),
+  });
 
   const optimizer = createOptimizer(fit);
   try {
@@ -98,7 +104,16 @@ export async function trainModel(opts: TrainOptions): Promise<TrainOutcome> {
         trainSamples += n;
         if (opts.onProgress && Date.now() - lastReport >= PROGRESS_INTERVAL_MS && b < batchesPerEpoch - 1) {
           lastReport = Date.now();
-          await opts.onProgress(progress(fit, epoch, b + 1, batchesPerEpoch, lossSum / seen, seen / ((performance.now() - epochStart) / 1000)));
+          await opts.onProgress(
+            progress(
+              fit,
+              epoch,
+              b + 1,
+              batchesPerEpoch,
+              lossSum / seen,
+              seen / ((performance.now() - epochStart) / 1000),
+            ),
+          );
         }
         await yieldToEventLoop();
       }
@@ -109,15 +124,27 @@ export async function trainModel(opts: TrainOptions): Promise<TrainOutcome> {
         entry.valAccuracy = v.accuracy;
       }
       history.push(entry);
-      await opts.checkpoint?.save({ epoch: epoch + 1, history, trainSamples, trainMs, fingerprint, ...(await captureState(model, optimizer)) });
-      await opts.onProgress?.(progress(fit, epoch, batchesPerEpoch, batchesPerEpoch, entry.loss!, trainSamples / (trainMs / 1000)));
+      await opts.checkpoint?.save({
+        epoch: epoch + 1,
+        history,
+        trainSamples,
+        trainMs,
+        fingerprint,
+        ...(await captureState(model, optimizer)),
+      });
+      await opts.onProgress?.(
+        progress(fit, epoch, batchesPerEpoch, batchesPerEpoch, entry.loss!, trainSamples / (trainMs / 1000)),
+      );
     }
 
     const last = history.at(-1) ?? {};
     const metrics: Metrics = { loss: last.loss ?? Number.NaN };
     for (const k of ['accuracy', 'valLoss', 'valAccuracy'] as const) if (last[k] !== undefined) metrics[k] = last[k];
     return {
-      metrics, history, epochs: fit.epochs, samplesPerSec: trainMs > 0 ? trainSamples / (trainMs / 1000) : 0,
+      metrics,
+      history,
+      epochs: fit.epochs,
+      samplesPerSec: trainMs > 0 ? trainSamples / (trainMs / 1000) : 0,
       ...(resumedFromEpoch !== undefined ? { resumedFromEpoch } : {}),
     };
   } finally {
@@ -125,7 +152,14 @@ export async function trainModel(opts: TrainOptions): Promise<TrainOutcome> {
   }
 }
 
-function progress(fit: FitSpec, epoch: number, batch: number, batches: number, loss: number, samplesPerSec: number): TrainProgress {
+function progress(
+  fit: FitSpec,
+  epoch: number,
+  batch: number,
+  batches: number,
+  loss: number,
+  samplesPerSec: number,
+): TrainProgress {
   return {
     stage: 'training',
     percent: Math.min(100, (100 * (epoch + batch / batches)) / fit.epochs),

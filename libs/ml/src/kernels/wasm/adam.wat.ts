@@ -10,9 +10,10 @@ import type { WasmFunction } from './assembler';
  * at a time (measured 1.3-1.5 ms for 200k parameters), wasm SIMD four float32 at a time.
  */
 const step = (w: 'v' | 's') => {
-  const [load, store, mul, add, sub, div, sqrt] = w === 'v'
-    ? ['v128.load', 'v128.store', 'f32x4.mul', 'f32x4.add', 'f32x4.sub', 'f32x4.div', 'f32x4.sqrt']
-    : ['f32.load', 'f32.store', 'f32.mul', 'f32.add', 'f32.sub', 'f32.div', 'f32.sqrt'];
+  const [load, store, mul, add, sub, div, sqrt] =
+    w === 'v'
+      ? ['v128.load', 'v128.store', 'f32x4.mul', 'f32x4.add', 'f32x4.sub', 'f32x4.div', 'f32x4.sqrt']
+      : ['f32.load', 'f32.store', 'f32.mul', 'f32.add', 'f32.sub', 'f32.div', 'f32.sqrt'];
   const k = (name: string) => `local.get $${w}${name}`;
   return `
       local.get $g  ${load}  local.set $${w}g
@@ -24,23 +25,58 @@ const step = (w: 'v' | 's') => {
         ${div}  ${k('lr')}  ${mul}  ${sub}  ${store}`;
 };
 
-const advance = (bytes: number) => ['x', 'm', 'v', 'g', 'x2', 'm2', 'v2']
-  .map((p) => `local.get $${p}  i32.const ${bytes}  i32.add  local.set $${p}`).join('\n      ');
+const advance = (bytes: number) =>
+  ['x', 'm', 'v', 'g', 'x2', 'm2', 'v2']
+    .map((p) => `local.get $${p}  i32.const ${bytes}  i32.add  local.set $${p}`)
+    .join('\n      ');
 
 const splats = ['b1', 'a1', 'b2', 'a2', 'lr', 'c1', 'c2', 'eps']
-  .map((p) => `local.get $${p}  f32x4.splat  local.set $v${p}\n  local.get $${p}  local.set $s${p}`).join('\n  ');
+  .map((p) => `local.get $${p}  f32x4.splat  local.set $v${p}\n  local.get $${p}  local.set $s${p}`)
+  .join('\n  ');
 
 export const ADAM: WasmFunction = {
   name: 'adam',
   params: {
-    x: 'i32', m: 'i32', v: 'i32', g: 'i32', x2: 'i32', m2: 'i32', v2: 'i32', n: 'i32',
-    b1: 'f32', a1: 'f32', b2: 'f32', a2: 'f32', lr: 'f32', c1: 'f32', c2: 'f32', eps: 'f32',
+    x: 'i32',
+    m: 'i32',
+    v: 'i32',
+    g: 'i32',
+    x2: 'i32',
+    m2: 'i32',
+    v2: 'i32',
+    n: 'i32',
+    b1: 'f32',
+    a1: 'f32',
+    b2: 'f32',
+    a2: 'f32',
+    lr: 'f32',
+    c1: 'f32',
+    c2: 'f32',
+    eps: 'f32',
   },
   locals: {
-    sb1: 'f32', sa1: 'f32', sb2: 'f32', sa2: 'f32', slr: 'f32', sc1: 'f32', sc2: 'f32', seps: 'f32',
-    sg: 'f32', sm: 'f32', sv: 'f32',
-    vb1: 'v128', va1: 'v128', vb2: 'v128', va2: 'v128', vlr: 'v128', vc1: 'v128', vc2: 'v128', veps: 'v128',
-    vg: 'v128', vm: 'v128', vv: 'v128',
+    sb1: 'f32',
+    sa1: 'f32',
+    sb2: 'f32',
+    sa2: 'f32',
+    slr: 'f32',
+    sc1: 'f32',
+    sc2: 'f32',
+    seps: 'f32',
+    sg: 'f32',
+    sm: 'f32',
+    sv: 'f32',
+    vb1: 'v128',
+    va1: 'v128',
+    vb2: 'v128',
+    va2: 'v128',
+    vlr: 'v128',
+    vc1: 'v128',
+    vc2: 'v128',
+    veps: 'v128',
+    vg: 'v128',
+    vm: 'v128',
+    vv: 'v128',
   },
   body: `
   ${splats}

@@ -16,7 +16,9 @@ declare const WebAssembly: {
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
 };
-export interface WasmMemory { buffer: ArrayBuffer }
+export interface WasmMemory {
+  buffer: ArrayBuffer;
+}
 export interface WasmFunction {
   name: string;
   params: Record<string, ValType>;
@@ -31,22 +33,62 @@ const simd = (index: number) => (index < 0x80 ? [0xfd, index] : [0xfd, (index & 
 
 /** Opcodes without immediates. */
 const OPS: Record<string, number[]> = {
-  return: [0x0f], drop: [0x1a], select: [0x1b],
-  'i32.eqz': [0x45], 'i32.eq': [0x46], 'i32.ne': [0x47], 'i32.lt_s': [0x48], 'i32.lt_u': [0x49], 'i32.gt_s': [0x4a],
-  'i32.gt_u': [0x4b], 'i32.le_s': [0x4c], 'i32.le_u': [0x4d], 'i32.ge_s': [0x4e], 'i32.ge_u': [0x4f],
-  'i32.add': [0x6a], 'i32.sub': [0x6b], 'i32.mul': [0x6c], 'i32.div_u': [0x6e], 'i32.rem_u': [0x70],
-  'i32.and': [0x71], 'i32.or': [0x72], 'i32.shl': [0x74], 'i32.shr_u': [0x76],
-  'f32.gt': [0x5e], 'f32.convert_i32_s': [0xb2], 'f32.sqrt': [0x91], 'f32.add': [0x92], 'f32.sub': [0x93], 'f32.mul': [0x94], 'f32.div': [0x95], 'f32.max': [0x97],
-  'f32x4.splat': simd(0x13), 'f32x4.eq': simd(0x41), 'f32x4.gt': simd(0x44),
-  'v128.and': simd(0x4e), 'v128.andnot': simd(0x4f), 'v128.or': simd(0x50), 'v128.bitselect': simd(0x52),
-  'f32x4.pmax': simd(0xeb), 'f32.eq': [0x5b],
-  'f32x4.sqrt': simd(0xe3), 'f32x4.add': simd(0xe4), 'f32x4.sub': simd(0xe5), 'f32x4.mul': simd(0xe6),
-  'f32x4.div': simd(0xe7), 'f32x4.max': simd(0xe9),
+  return: [0x0f],
+  drop: [0x1a],
+  select: [0x1b],
+  'i32.eqz': [0x45],
+  'i32.eq': [0x46],
+  'i32.ne': [0x47],
+  'i32.lt_s': [0x48],
+  'i32.lt_u': [0x49],
+  'i32.gt_s': [0x4a],
+  'i32.gt_u': [0x4b],
+  'i32.le_s': [0x4c],
+  'i32.le_u': [0x4d],
+  'i32.ge_s': [0x4e],
+  'i32.ge_u': [0x4f],
+  'i32.add': [0x6a],
+  'i32.sub': [0x6b],
+  'i32.mul': [0x6c],
+  'i32.div_u': [0x6e],
+  'i32.rem_u': [0x70],
+  'i32.and': [0x71],
+  'i32.or': [0x72],
+  'i32.shl': [0x74],
+  'i32.shr_u': [0x76],
+  'f32.gt': [0x5e],
+  'f32.convert_i32_s': [0xb2],
+  'f32.sqrt': [0x91],
+  'f32.add': [0x92],
+  'f32.sub': [0x93],
+  'f32.mul': [0x94],
+  'f32.div': [0x95],
+  'f32.max': [0x97],
+  'f32x4.splat': simd(0x13),
+  'f32x4.eq': simd(0x41),
+  'f32x4.gt': simd(0x44),
+  'v128.and': simd(0x4e),
+  'v128.andnot': simd(0x4f),
+  'v128.or': simd(0x50),
+  'v128.bitselect': simd(0x52),
+  'f32x4.pmax': simd(0xeb),
+  'f32.eq': [0x5b],
+  'f32x4.sqrt': simd(0xe3),
+  'f32x4.add': simd(0xe4),
+  'f32x4.sub': simd(0xe5),
+  'f32x4.mul': simd(0xe6),
+  'f32x4.div': simd(0xe7),
+  'f32x4.max': simd(0xe9),
 };
 /** Memory instructions: opcode bytes and natural alignment (log2 bytes). */
 const MEM: Record<string, [number[], number]> = {
-  'i32.load': [[0x28], 2], 'f32.load': [[0x2a], 2], 'i32.store': [[0x36], 2], 'f32.store': [[0x38], 2],
-  'v128.load': [simd(0x00), 4], 'v128.load32_splat': [simd(0x09), 2], 'v128.store': [simd(0x0b), 4],
+  'i32.load': [[0x28], 2],
+  'f32.load': [[0x2a], 2],
+  'i32.store': [[0x36], 2],
+  'f32.store': [[0x38], 2],
+  'v128.load': [simd(0x00), 4],
+  'v128.load32_splat': [simd(0x09), 2],
+  'v128.store': [simd(0x0b), 4],
 };
 
 function uleb(n: number): number[] {
@@ -148,10 +190,20 @@ ${body}
 }
 
 /** Assembles `functions` (exported by name) into a module importing `env.memory`, and instantiates it on `memory`. */
-export function instantiate(memory: WasmMemory, functions: WasmFunction[]): Record<string, (...args: number[]) => number | void> {
+export function instantiate(
+  memory: WasmMemory,
+  functions: WasmFunction[],
+): Record<string, (...args: number[]) => number | void> {
   const types = functions.map((f) => [0x60, ...vec(Object.values(f.params).map((t) => [TYPE[t]])), 0x00]);
   const bytes = [
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(1, vec(types)),
     ...section(2, vec([[...str('env'), ...str('memory'), 0x02, 0x00, 0x00]])),
     ...section(3, vec(functions.map((_, i) => uleb(i)))),
@@ -159,5 +211,8 @@ export function instantiate(memory: WasmMemory, functions: WasmFunction[]): Reco
     ...section(10, vec(functions.map(assembleBody))),
   ];
   const module = new WebAssembly.Module(new Uint8Array(bytes));
-  return new WebAssembly.Instance(module, { env: { memory } }).exports as Record<string, (...args: number[]) => number | void>;
+  return new WebAssembly.Instance(module, { env: { memory } }).exports as Record<
+    string,
+    (...args: number[]) => number | void
+  >;
 }

@@ -22,10 +22,17 @@ export const COL_SUM: WasmFunction = {
   body: `
   local.get $C  i32.const 2  i32.shl  local.set $cBytes
   ${lanes(`${at('out')}  f32.const 0  f32x4.splat  v128.store`, `${at('out')}  f32.const 0  f32.store`)}
-  ${forLoop('r', 'i32.const 0', 'local.get $rows', `
-    ${lanes(`${at('out')}  ${at('out')}  v128.load  ${at('x')}  v128.load  f32x4.add  v128.store`,
-    `${at('out')}  ${at('out')}  f32.load  ${at('x')}  f32.load  f32.add  f32.store`)}
-    local.get $x  local.get $cBytes  i32.add  local.set $x`)}`,
+  ${forLoop(
+    'r',
+    'i32.const 0',
+    'local.get $rows',
+    `
+    ${lanes(
+      `${at('out')}  ${at('out')}  v128.load  ${at('x')}  v128.load  f32x4.add  v128.store`,
+      `${at('out')}  ${at('out')}  f32.load  ${at('x')}  f32.load  f32.add  f32.store`,
+    )}
+    local.get $x  local.get $cBytes  i32.add  local.set $x`,
+  )}`,
 };
 
 export const ROW_ADD: WasmFunction = {
@@ -34,11 +41,18 @@ export const ROW_ADD: WasmFunction = {
   locals: { r: 'i32', j: 'i32', cBytes: 'i32' },
   body: `
   local.get $C  i32.const 2  i32.shl  local.set $cBytes
-  ${forLoop('r', 'i32.const 0', 'local.get $rows', `
-    ${lanes(`${at('out')}  ${at('x')}  v128.load  ${at('bias')}  v128.load  f32x4.add  v128.store`,
-    `${at('out')}  ${at('x')}  f32.load  ${at('bias')}  f32.load  f32.add  f32.store`)}
+  ${forLoop(
+    'r',
+    'i32.const 0',
+    'local.get $rows',
+    `
+    ${lanes(
+      `${at('out')}  ${at('x')}  v128.load  ${at('bias')}  v128.load  f32x4.add  v128.store`,
+      `${at('out')}  ${at('x')}  f32.load  ${at('bias')}  f32.load  f32.add  f32.store`,
+    )}
     local.get $x  local.get $cBytes  i32.add  local.set $x
-    local.get $out  local.get $cBytes  i32.add  local.set $out`)}`,
+    local.get $out  local.get $cBytes  i32.add  local.set $out`,
+  )}`,
 };
 
 export const RELU_GRAD: WasmFunction = {
@@ -47,6 +61,8 @@ export const RELU_GRAD: WasmFunction = {
   locals: { j: 'i32', cBytes: 'i32' },
   body: `
   local.get $n  i32.const 2  i32.shl  local.set $cBytes
-  ${lanes(`${at('out')}  ${at('dy')}  v128.load  ${at('x')}  v128.load  f32.const 0  f32x4.splat  f32x4.gt  v128.and  v128.store`,
-    `${at('out')}  ${at('dy')}  f32.load  f32.const 0  ${at('x')}  f32.load  f32.const 0  f32.gt  select  f32.store`)}`,
+  ${lanes(
+    `${at('out')}  ${at('dy')}  v128.load  ${at('x')}  v128.load  f32.const 0  f32x4.splat  f32x4.gt  v128.and  v128.store`,
+    `${at('out')}  ${at('dy')}  f32.load  f32.const 0  ${at('x')}  f32.load  f32.const 0  f32.gt  select  f32.store`,
+  )}`,
 };

@@ -32,14 +32,22 @@ type AMode = 'contiguous' | 'strided';
 
 /** One k: B's row (two vectors) times each row's A value into the accumulators; A and B advance. */
 function kStep(mr: number, mode: AMode): string {
-  const splat = (r: number) => mode === 'contiguous' ? `local.get $pa0  v128.load32_splat offset=${4 * r}` : `local.get $pa${r}  v128.load32_splat`;
-  const advance = mode === 'contiguous' ? '      local.get $pa0  local.get $kStep  i32.add  local.set $pa0'
-    : rows(mr, (r) => `      local.get $pa${r}  local.get $kStep  i32.add  local.set $pa${r}`);
+  const splat = (r: number) =>
+    mode === 'contiguous'
+      ? `local.get $pa0  v128.load32_splat offset=${4 * r}`
+      : `local.get $pa${r}  v128.load32_splat`;
+  const advance =
+    mode === 'contiguous'
+      ? '      local.get $pa0  local.get $kStep  i32.add  local.set $pa0'
+      : rows(mr, (r) => `      local.get $pa${r}  local.get $kStep  i32.add  local.set $pa${r}`);
   return `      local.get $pb  v128.load  local.set $b0
       local.get $pb  v128.load offset=16  local.set $b1
-${rows(mr, (r) => `      ${splat(r)}  local.set $s
+${rows(
+  mr,
+  (r) => `      ${splat(r)}  local.set $s
       local.get $c${r}0  local.get $s  local.get $b0  f32x4.mul  f32x4.add  local.set $c${r}0
-      local.get $c${r}1  local.get $s  local.get $b1  f32x4.mul  f32x4.add  local.set $c${r}1`)}
+      local.get $c${r}1  local.get $s  local.get $b1  f32x4.mul  f32x4.add  local.set $c${r}1`,
+)}
       local.get $pb  local.get $bStep  i32.add  local.set $pb
 ${advance}`;
 }
@@ -52,8 +60,11 @@ function tile(mr: number, label: string, mode: AMode): string {
     if
 ${rows(mr, (r) => `      f32.const 0  f32x4.splat  local.tee $c${r}0  local.set $c${r}1`)}
     else
-${rows(mr, (r) => `      local.get $pc  local.get $bStep  i32.const ${r}  i32.mul  i32.add  local.tee $pb
-      v128.load  local.set $c${r}0  local.get $pb  v128.load offset=16  local.set $c${r}1`)}
+${rows(
+  mr,
+  (r) => `      local.get $pc  local.get $bStep  i32.const ${r}  i32.mul  i32.add  local.tee $pb
+      v128.load  local.set $c${r}0  local.get $pb  v128.load offset=16  local.set $c${r}1`,
+)}
     end
     ;; A row pointers at column k0, B panel pointer at row k0
     local.get $a  local.get $i0  local.get $sAi  i32.mul  local.get $k0  local.get $sAk  i32.mul  i32.add  i32.const 2  i32.shl  i32.add  local.set $pa0
@@ -68,9 +79,12 @@ ${kStep(mr, mode)}
       br $${label}
     end
     end
-${rows(mr, (r) => `    local.get $pc  local.get $c${r}0  v128.store
+${rows(
+  mr,
+  (r) => `    local.get $pc  local.get $c${r}0  v128.store
     local.get $pc  local.get $c${r}1  v128.store offset=16
-    local.get $pc  local.get $bStep  i32.add  local.set $pc`)}`;
+    local.get $pc  local.get $bStep  i32.add  local.set $pc`,
+)}`;
 }
 
 /** `for (; i0 + step <= iEnd; i0 += step) body` */
@@ -176,10 +190,29 @@ export const GEMM: WasmFunction = {
   name: 'gemm',
   params: { a: 'i32', b: 'i32', c: 'i32', M: 'i32', K: 'i32', N: 'i32', sAi: 'i32', sAk: 'i32' },
   locals: {
-    i0: 'i32', j0: 'i32', j: 'i32', k: 'i32', k0: 'i32', kLen: 'i32', ib: 'i32', iEnd: 'i32', pb: 'i32', pc: 'i32',
-    rowStep: 'i32', kStep: 'i32', bStep: 'i32', acc: 'f32', s: 'v128', b0: 'v128', b1: 'v128',
+    i0: 'i32',
+    j0: 'i32',
+    j: 'i32',
+    k: 'i32',
+    k0: 'i32',
+    kLen: 'i32',
+    ib: 'i32',
+    iEnd: 'i32',
+    pb: 'i32',
+    pc: 'i32',
+    rowStep: 'i32',
+    kStep: 'i32',
+    bStep: 'i32',
+    acc: 'f32',
+    s: 'v128',
+    b0: 'v128',
+    b1: 'v128',
     ...Object.fromEntries(
-      Array.from({ length: MR }, (_, r): [string, ValType][] => [[`pa${r}`, 'i32'], [`c${r}0`, 'v128'], [`c${r}1`, 'v128']]).flat(),
+      Array.from({ length: MR }, (_, r): [string, ValType][] => [
+        [`pa${r}`, 'i32'],
+        [`c${r}0`, 'v128'],
+        [`c${r}1`, 'v128'],
+      ]).flat(),
     ),
   },
   body,

@@ -13,8 +13,24 @@ import { AVG_POOL_GRAD, MAX_POOL_GRAD } from './pool.wat';
  */
 export interface SimdKernels {
   gemm(a: number, b: number, c: number, m: number, k: number, n: number, sAi: number, sAk: number): void;
-  adam(x: number, m: number, v: number, g: number, x2: number, m2: number, v2: number, n: number,
-    beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number, lr: number, c1: number, c2: number, eps: number): void;
+  adam(
+    x: number,
+    m: number,
+    v: number,
+    g: number,
+    x2: number,
+    m2: number,
+    v2: number,
+    n: number,
+    beta1: number,
+    oneMinusBeta1: number,
+    beta2: number,
+    oneMinusBeta2: number,
+    lr: number,
+    c1: number,
+    c2: number,
+    eps: number,
+  ): void;
   /** (x, col, batch, inH, inW, C, outH, outW, kH, kW, sH, sW, dH, dW, padTop, padLeft) */
   im2col(...geometry: number[]): void;
   /** Same parameters as im2col with (dx, dcol). */
@@ -47,7 +63,17 @@ export function simdKernels(backend: object): SimdKernels | undefined {
     k = null;
     if (memory && table) {
       try {
-        const fns = instantiate(memory, [GEMM, ADAM, IM2COL, COL2IM, MAX_POOL_GRAD, AVG_POOL_GRAD, COL_SUM, ROW_ADD, RELU_GRAD]) as unknown as Omit<SimdKernels, 'ptr'>;
+        const fns = instantiate(memory, [
+          GEMM,
+          ADAM,
+          IM2COL,
+          COL2IM,
+          MAX_POOL_GRAD,
+          AVG_POOL_GRAD,
+          COL_SUM,
+          ROW_ADD,
+          RELU_GRAD,
+        ]) as unknown as Omit<SimdKernels, 'ptr'>;
         k = {
           ...fns,
           ptr: (t) => {
