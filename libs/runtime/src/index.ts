@@ -1,3 +1,4 @@
 export * from './storage.module';
 export * from './compute.module';
 export * from './process-metrics';
+export * from './job-metrics';

@@ -3,19 +3,13 @@ import { DiscoveryService } from '@nestjs/core';
 import { WorkerHost } from '@nestjs/bullmq';
 import type { Job } from 'bullmq';
 import { QueueName } from '@tq/contracts';
-import { outcomeOf, type WorkerMetrics } from './worker-metrics';
-
-/** samplesPerSec of a train progress report or result, when it has one. */
-function throughput(value: unknown): number | undefined {
-  const sps = (value as { samplesPerSec?: unknown } | null)?.samplesPerSec;
-  return typeof sps === 'number' && sps > 0 ? sps : undefined;
-}
+import { outcomeOf, throughputOf, type JobMetrics } from '@tq/runtime';
 
 /**
  * Subscribes to the BullMQ worker of every processor in the app: the processors stay unaware of
  * metrics. Durations come from the job's own processedOn / finishedOn (set by the same worker).
  */
-export function observeWorkers(app: INestApplicationContext, metrics: WorkerMetrics): void {
+export function observeWorkers(app: INestApplicationContext, metrics: JobMetrics): void {
   const hosts = app
     .get(DiscoveryService)
     .getProviders()
@@ -28,15 +22,13 @@ export function observeWorkers(app: INestApplicationContext, metrics: WorkerMetr
       job.processedOn && job.finishedOn ? (job.finishedOn - job.processedOn) / 1000 : undefined;
     worker.on('completed', (job, result) => {
       metrics.jobFinished(queue, 'completed', seconds(job));
-      const sps = queue === QueueName.Train ? throughput(result) : undefined;
-      if (sps !== undefined) metrics.trainingThroughput(sps);
+      if (queue === QueueName.Train) metrics.trainingThroughput(throughputOf(result));
     });
     worker.on('failed', (job) => {
       if (job) metrics.jobFinished(queue, outcomeOf(job.failedReason), seconds(job));
     });
     worker.on('progress', (_job, progress) => {
-      const sps = queue === QueueName.Train ? throughput(progress) : undefined;
-      if (sps !== undefined) metrics.trainingThroughput(sps);
+      if (queue === QueueName.Train) metrics.trainingThroughput(throughputOf(progress));
     });
   }
 }
