@@ -26,8 +26,6 @@ export default defineConfig(
       // A `default:` that folds the rest (e.g. BullMQ's finer states into 'waiting') is a decision;
       // without one, every member of the union must have its case.
       '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
-      // `xs[i]!` is written on purpose: it is what noUncheckedIndexedAccess will require (~350 of them).
-      '@typescript-eslint/no-unnecessary-type-assertion': 'off',
       // An async method without await is how a Promise-returning interface is implemented here
       // (throws become rejections).
       '@typescript-eslint/require-await': 'off',

@@ -56,7 +56,9 @@ async function pass(mode: Mode, file: string): Promise<Pass> {
     matrixMb = (p.train.features.byteLength + p.validation.features.byteLength) / MB;
   }
   const used = process.cpuUsage(cpu);
-  return { seconds: (performance.now() - t) / 1000, cpuSeconds: (used.user + used.system) / 1e6, rows, matrixMb };
+  const seconds = (performance.now() - t) / 1000,
+    cpuSeconds = (used.user + used.system) / 1e6;
+  return matrixMb === undefined ? { seconds, cpuSeconds, rows } : { seconds, cpuSeconds, rows, matrixMb };
 }
 
 /** One pass of `mode` in a fresh process: its peak RSS is this pass's alone. */

@@ -143,8 +143,8 @@ async function wireBench(): Promise<Comparison[]> {
       for (let r = 0; r < REPEATS; r++) {
         const runPs = () => psRounds(conns, `w${mib}-${r}`, floats, rounds);
         const runBare = () => bareRounds(conns, `b${mib}-${r}`, floats, rounds);
-        const [a, b] =
-          r % 2 === 0 ? [await runPs(), await runBare()] : (([y, x]) => [x, y])([await runBare(), await runPs()]);
+        const swap = ([y, x]: [Wire, Wire]): [Wire, Wire] => [x, y];
+        const [a, b] = r % 2 === 0 ? [await runPs(), await runBare()] : swap([await runBare(), await runPs()]);
         pairs.push({ ps: a.rounds / a.seconds, bare: b.rounds / b.seconds });
       }
       pairs.sort((x, y) => x.ps / x.bare - y.ps / y.bare);

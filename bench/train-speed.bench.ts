@@ -71,7 +71,8 @@ async function measure(layers: LayerSpec[], data: TabularData): Promise<Speed> {
       }
     }
   } catch (err) {
-    return { samplesPerSec: Number.NaN, runs, error: (err as Error).message.split('\n')[0], flopsPerSample };
+    // split always yields at least one element.
+    return { samplesPerSec: Number.NaN, runs, error: (err as Error).message.split('\n')[0]!, flopsPerSample };
   }
   return { samplesPerSec: median(runs), runs, flopsPerSample };
 }

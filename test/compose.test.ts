@@ -77,15 +77,23 @@ function composeConfig(profiles: string[], vars: Record<string, string> = {}): C
     const major = Number(/(\d+)\./.exec(run('docker-compose', ['version', '--short'], env))?.[1]);
     if (major >= 2) return JSON.parse(run('docker-compose', [...args, '--format', 'json'], env)) as Config;
     const bin = run('sh', ['-c', 'command -v docker-compose'], env).trim();
-    const shebang = readFileSync(bin, 'utf8').split('\n', 1)[0];
+    const shebang = readFileSync(bin, 'utf8').split('\n', 1)[0] ?? '';
     if (!shebang.startsWith('#!'))
       throw new Error(`${bin} is compose v1 without a #! interpreter line; cannot read its YAML`);
     const [interp, ...interpArgs] = shebang.slice(2).trim().split(/\s+/);
+    if (!interp) throw new Error(`${bin} has an empty #! line; cannot read its YAML`);
     const toJson = 'import sys, json, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)';
     return JSON.parse(run(interp, [...interpArgs, '-c', toJson], env, run('docker-compose', args, env))) as Config;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** A service the config must have: a missing one fails the test that names it. */
+function service(config: Config, name: string): Service {
+  const s = config.services[name];
+  assert.ok(s, `service ${name} is in the config`);
+  return s;
 }
 
 const mounts = (s: Service) =>
@@ -129,12 +137,13 @@ function readDockerfile(path: string) {
     body: string[];
   }> = [];
   for (const line of joined) {
-    const [keyword, ...rest] = line.split(/\s+/);
+    const [keyword = '', ...rest] = line.split(/\s+/);
     const text = rest.join(' ');
     const stage = stages.at(-1);
     const upper = keyword.toUpperCase();
     if (upper === 'FROM') {
       const [, image, name] = /^(\S+)(?:\s+AS\s+(\S+))?/i.exec(text) ?? [];
+      if (!image) throw new Error(`Dockerfile: FROM without an image: ${line}`);
       stages.push({
         name: name ?? String(stages.length),
         from: image.replace(/\$\{(\w+)\}/g, (_, v: string) => globalArgs[v] ?? ''),
@@ -143,7 +152,7 @@ function readDockerfile(path: string) {
         body: [],
       });
     } else if (upper === 'ARG') {
-      const [k, v = ''] = text.split('=');
+      const [k = '', v = ''] = text.split('=');
       (stage ? stage.args : globalArgs)[k] = v;
     } else if (stage && upper === 'ENV') {
       for (const pair of text.split(/\s+/))
@@ -169,12 +178,11 @@ describe('docker-compose.yml and Dockerfile', () => {
       .map(([n]) => n)
       .sort();
     assert.deepEqual(active, ['api', 'redis', 'worker']);
-    assert.ok(gpu.services['worker-gpu'], 'worker-gpu is in the config with --profile gpu');
-    assert.deepEqual(gpu.services['worker-gpu'].profiles, ['gpu']);
+    assert.deepEqual(service(gpu, 'worker-gpu').profiles, ['gpu']);
   });
 
   test('redis keeps an append-only file on a named volume, with noeviction for BullMQ', () => {
-    const redis = base.services.redis;
+    const redis = service(base, 'redis');
     assert.match(redis.image ?? '', /^redis:7\b/);
     assert.match(commandOf(redis), /--appendonly yes/);
     assert.match(commandOf(redis), /--maxmemory-policy noeviction/);
@@ -187,7 +195,7 @@ describe('docker-compose.yml and Dockerfile', () => {
   });
 
   test('the api publishes 3000, waits for a healthy redis and has a health check', () => {
-    const api = base.services.api;
+    const api = service(base, 'api');
     assert.deepEqual(
       published(api).map((p) => p.target),
       ['3000'],
@@ -200,7 +208,7 @@ describe('docker-compose.yml and Dockerfile', () => {
 
   test('api, worker and worker-gpu share one artifact volume at ARTIFACT_DIR and reach redis by service name', () => {
     const seen = APP_SERVICES.map((name) => {
-      const s = gpu.services[name];
+      const s = service(gpu, name);
       const dir = s.environment?.ARTIFACT_DIR;
       const mount = mounts(s).find((m) => m.target === dir);
       assert.ok(mount, `${name}: ARTIFACT_DIR ${dir} is a mounted volume`);
@@ -218,7 +226,7 @@ describe('docker-compose.yml and Dockerfile', () => {
 
   test('workers can be scaled: no container_name, no host ports, worker command, health check', () => {
     for (const name of ['worker', 'worker-gpu']) {
-      const s = gpu.services[name];
+      const s = service(gpu, name);
       assert.equal(s.container_name, undefined, `${name} has no container_name`);
       assert.deepEqual(s.ports ?? [], [], `${name} publishes no host port`);
       assert.match(commandOf(s), /dist\/apps\/worker\/src\/main\.js/);
@@ -227,7 +235,7 @@ describe('docker-compose.yml and Dockerfile', () => {
   });
 
   test('worker-gpu reserves NVIDIA GPUs, builds the gpu stage and lets workers share a GPU', () => {
-    const s = gpu.services['worker-gpu'];
+    const s = service(gpu, 'worker-gpu');
     const devices = s.deploy?.resources?.reservations?.devices ?? [];
     const nvidia = devices.find((d) => d.driver === 'nvidia' && d.capabilities?.includes('gpu'));
     assert.ok(nvidia, 'an nvidia device reservation with the gpu capability');
@@ -248,14 +256,15 @@ describe('docker-compose.yml and Dockerfile', () => {
       QUEUE_PREFIX: 'prod',
       REDIS_URL: 'redis://127.0.0.1:6379',
     });
-    assert.equal(custom.services.worker.environment?.WORKER_CONCURRENCY, '3');
-    assert.equal(custom.services.worker.environment?.QUEUE_PREFIX, 'prod');
+    const worker = service(custom, 'worker');
+    assert.equal(worker.environment?.WORKER_CONCURRENCY, '3');
+    assert.equal(worker.environment?.QUEUE_PREFIX, 'prod');
     assert.deepEqual(
-      published(custom.services.api).map((p) => p.published),
+      published(service(custom, 'api')).map((p) => p.published),
       ['8080'],
     );
-    assert.equal(custom.services.worker.environment?.REDIS_URL, 'redis://redis:6379');
-    assert.equal(base.services.worker.environment?.WORKER_CONCURRENCY, '1');
+    assert.equal(worker.environment?.REDIS_URL, 'redis://redis:6379');
+    assert.equal(service(base, 'worker').environment?.WORKER_CONCURRENCY, '1');
   });
 
   test('the Dockerfile has every stage compose builds, and the GPU image facts hold', () => {
@@ -291,7 +300,8 @@ describe('docker-compose.yml and Dockerfile', () => {
       config: { include: string[] };
     };
     const needed = [
-      ...new Set(config.include.map((p) => p.split('/')[0])),
+      // split always yields at least one element.
+      ...new Set(config.include.map((p) => p.split('/')[0]!)),
       'package.json',
       'package-lock.json',
       '.npmrc',

@@ -14,7 +14,7 @@ export function trainFlopsPerSample(model: tf.LayersModel): number {
     const out = layer.outputShape as number[];
     const kernel = layer.getWeights()[0];
     let forward = 0;
-    if (cls === 'Dense' && kernel) forward = 2 * kernel.shape[0]! * kernel.shape[1]!;
+    if (cls === 'Dense' && kernel) forward = 2 * kernel.shape[0] * kernel.shape[1]!;
     if (cls === 'Conv2D' && kernel) {
       const [kh, kw, cin, cout] = kernel.shape as [number, number, number, number];
       forward = 2 * out[1]! * out[2]! * cout * kh * kw * cin;

@@ -81,7 +81,7 @@ export class TestSystem {
     const res = await fetch(this.url + path, {
       method,
       headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();
     let parsed: unknown = text;

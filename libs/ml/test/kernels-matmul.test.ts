@@ -86,7 +86,7 @@ describe('fast matmul kernels (wasm) match the cpu reference', () => {
           b: t.b!,
           transposeA: tA,
           transposeB: tB,
-          bias: withBias ? t.bias : undefined,
+          ...(withBias ? { bias: t.bias! } : {}), // bias is in `inputs` above
           activation,
           leakyreluAlpha: 0.3,
         });

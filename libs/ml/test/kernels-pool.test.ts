@@ -41,7 +41,7 @@ function randomCase(r: Rng, pads: readonly PadKind[]): Case {
     const lastRow = (info.outHeight - 1) * info.strideHeight - info.padInfo.top,
       lastCol = (info.outWidth - 1) * info.strideWidth - info.padInfo.left;
     if (info.outHeight >= 1 && info.outWidth >= 1 && lastRow < x[1] && lastCol < x[2])
-      return { x, size, strides, pad, rounding, dy: info.outShape };
+      return { x, size, strides, pad, ...(rounding ? { rounding } : {}), dy: info.outShape };
   }
 }
 
@@ -61,7 +61,7 @@ const kernel = (name: 'MaxPoolGrad' | 'AvgPoolGrad', c: Case) => (t: Record<stri
     pad: c.pad,
     ...(c.rounding ? { dimRoundingMode: c.rounding } : {}),
   };
-  return tf.engine().runKernel(name, { dy: t.dy!, input: t.x!, output: tf.zerosLike(t.dy!) }, attrs) as tf.Tensor;
+  return tf.engine().runKernel<tf.Tensor>(name, { dy: t.dy!, input: t.x!, output: tf.zerosLike(t.dy!) }, attrs);
 };
 /** The gradient path training takes (tfjs' MaxPool/AvgPool gradient functions). */
 const viaGrad = (kind: 'max' | 'avg', c: Case) => (t: Record<string, tf.Tensor>) =>

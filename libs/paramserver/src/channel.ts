@@ -28,8 +28,9 @@ export interface ChannelOptions {
   /** Key prefix (the BullMQ prefix of the run's queues by default). */
   prefix?: string;
   /** Safety-net expiry of every key of the run, refreshed as the run goes (cleanup removes them anyway). */
-  ttlMs?: number;
-  chunkBytes?: number;
+  // Both forwarded from optional worker settings: undefined means the default.
+  ttlMs?: number | undefined;
+  chunkBytes?: number | undefined;
   /** Published weight versions kept readable: a reader that started on an older one retries. */
   keepVersions?: number;
 }
@@ -244,7 +245,7 @@ export class RunChannel {
           state.floats === floats &&
           values.every((v) => v !== null)
         ) {
-          this.prefetched = { version: next, chunks: values as Buffer[] };
+          this.prefetched = { version: next, chunks: values };
         }
         return state;
       }

@@ -36,8 +36,8 @@ export function queueFloatsWrite(
 export interface ReadFloatsOptions {
   /** GETDEL instead of GET: one-shot payloads (gradients) are freed as they are read. */
   remove?: boolean;
-  /** Reuse this array (length must equal `floats`) instead of allocating. */
-  into?: Float32Array;
+  /** Reuse this array (length must equal `floats`) instead of allocating; undefined: allocate. */
+  into?: Float32Array | undefined;
   chunkBytes?: number;
 }
 

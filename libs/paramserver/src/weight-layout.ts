@@ -45,7 +45,7 @@ export class WeightLayout {
   readWeights(out: Float32Array = new Float32Array(this.totalFloats)): Float32Array {
     let o = 0;
     for (const v of [...this.trainable, ...this.frozen]) {
-      out.set(v.dataSync() as Float32Array, o);
+      out.set(v.dataSync(), o);
       o += v.size;
     }
     return out;
@@ -72,12 +72,12 @@ export class WeightLayout {
     let o = 0;
     for (const v of this.trainable) {
       const g = grads[v.name];
-      if (g) out.set(g.dataSync() as Float32Array, o);
+      if (g) out.set(g.dataSync(), o);
       else out.fill(0, o, o + v.size);
       o += v.size;
     }
     for (const v of this.frozen) {
-      out.set(v.dataSync() as Float32Array, o);
+      out.set(v.dataSync(), o);
       o += v.size;
     }
     return out;

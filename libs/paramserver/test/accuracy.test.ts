@@ -55,12 +55,12 @@ describe('3 workers, sync, MNIST MLP', () => {
 
     const data = loadBuiltinDataset('mnist');
     const single = await trainModel({
-      model: buildModel(layers!, { seed: 1 }),
+      model: buildModel(layers, { seed: 1 }),
       data,
       fit: trainRequestSchema.parse({ ...req, distributed: undefined, fit: { ...fit, learningRate: 0.001 } }).fit,
     });
     const sameBatch = await trainModel({
-      model: buildModel(layers!, { seed: 1 }),
+      model: buildModel(layers, { seed: 1 }),
       data,
       fit: trainRequestSchema.parse({ ...req, distributed: undefined, fit: { ...fit, batchSize: 96 } }).fit,
     });

@@ -100,16 +100,16 @@ describe('RunChannel (real Redis)', () => {
     const s1 = await waiting;
     assert.equal(s1?.version, 1);
     await dropFromRedis(1);
-    assert.equal(await reader.pullWeights(s1!, into), into);
+    assert.equal(await reader.pullWeights(s1, into), into);
     assert.deepEqual(Buffer.from(into.buffer), Buffer.from(w.buffer));
-    assert.equal(await reader.pullWeights(s1!, into), null); // taken once; the keys are gone
+    assert.equal(await reader.pullWeights(s1, into), null); // taken once; the keys are gone
     // Versions 2 and 3 out before the reader (at 1) looks: the note is 3's, the chunks fetched with
     // it were 2's, so nothing is kept and pullWeights reads version 3 from Redis.
     await publish(2);
     await publish(3);
     const s3 = await reader.waitForState(0, 1, 5000);
     assert.equal(s3?.version, 3);
-    assert.equal((await reader.pullWeights(s3!, into))?.[0], 3);
+    assert.equal((await reader.pullWeights(s3, into))?.[0], 3);
     // Nothing newer: null after the timeout; then the end of the run.
     assert.equal(await reader.waitForState(0, 3, 300), null);
     await publish(4, 'done');

@@ -55,7 +55,7 @@ describe('sync parameter server == single-process training with the global batch
 
       // Reference: the product's own single-process loop, same seed, batch N x b.
       const data = mnistSlice(ROWS);
-      const reference = buildModel(layers!, { seed: req.fit.seed });
+      const reference = buildModel(layers, { seed: req.fit.seed });
       const local = await trainModel({ model: reference, data, fit: { ...req.fit, batchSize: workers * b } });
 
       const { model, meta } = await loadModelVersion(env.registry, result.model);
@@ -75,7 +75,7 @@ describe('sync parameter server == single-process training with the global batch
       // learning rate (0.01): measured here 3e-7 (N=2) and 7e-5 (N=3); a wrong data order gives ~0.3.
       assert.ok(maxDiff < 5e-4, `max |w_ps - w_local| = ${maxDiff} (weights up to ${maxAbs})`);
       // The weights moved a lot from their start: equality is not two untrained models agreeing.
-      const initial = buildModel(layers!, { seed: req.fit.seed });
+      const initial = buildModel(layers, { seed: req.fit.seed });
       const moved = Math.max(
         ...initial
           .getWeights()

@@ -96,7 +96,7 @@ describe('a run survives SIGKILLed worker processes', () => {
       `resumed from ${outcome.resumedFromStep}`,
     );
     assert.ok(
-      outcome.resumedFromStep! <= stepAtKill + 10,
+      outcome.resumedFromStep <= stepAtKill + 10,
       `resumed from ${outcome.resumedFromStep}, killed near ${stepAtKill}`,
     );
 

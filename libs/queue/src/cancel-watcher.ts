@@ -25,7 +25,7 @@ export class CancelWatcher implements OnApplicationShutdown {
   private readonly logger = new Logger('cancel');
   private readonly jobs = new Map<string, AbortController>();
   private readonly everyMs = loadConfig().CANCEL_POLL_MS;
-  private timer?: NodeJS.Timeout;
+  private timer: NodeJS.Timeout | undefined;
   private lastError = 0;
 
   constructor(private readonly redis: RedisClientHolder) {}

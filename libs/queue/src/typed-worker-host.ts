@@ -42,7 +42,7 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
       jobId,
       meta: parsed.data.meta,
       signal: watched.signal,
-      onProgress: (progress) => job.updateProgress(progressSchema.parse(progress) as object),
+      onProgress: (progress) => job.updateProgress(progressSchema.parse(progress)),
       log: (line) => {
         this.logger.log(`${jobId}: ${line}`);
         void job.log(line).catch(() => undefined); // the dashboard's copy; the process log has it anyway

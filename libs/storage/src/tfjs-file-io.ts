@@ -35,9 +35,10 @@ export async function readModelArtifacts(dir: string): Promise<tf.io.ModelArtifa
   const weights = await readFile(join(dir, WEIGHTS_BIN));
   return {
     modelTopology: modelJson.modelTopology,
-    format: modelJson.format,
-    generatedBy: modelJson.generatedBy,
-    trainingConfig: modelJson.trainingConfig,
+    // Optional in model.json: copied only when present.
+    ...(modelJson.format !== undefined ? { format: modelJson.format } : {}),
+    ...(modelJson.generatedBy !== undefined ? { generatedBy: modelJson.generatedBy } : {}),
+    ...(modelJson.trainingConfig !== undefined ? { trainingConfig: modelJson.trainingConfig } : {}),
     weightSpecs: modelJson.weightsManifest.flatMap((g) => g.weights),
     weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength),
   };

@@ -17,8 +17,8 @@ describe('blocks file', () => {
     await writeBlocksFile(path, 'TQCK', { step: 7 }, { w: new Float32Array([1, 2, 3]), o: new Uint8Array([9]).buffer });
     const file = await readBlocksFile<{ step: number }>(path, 'TQCK');
     assert.deepEqual(file?.header, { step: 7 });
-    assert.deepEqual([...new Float32Array(file!.blocks.w!)], [1, 2, 3]);
-    assert.deepEqual([...new Uint8Array(file!.blocks.o!)], [9]);
+    assert.deepEqual([...new Float32Array(file.blocks.w!)], [1, 2, 3]);
+    assert.deepEqual([...new Uint8Array(file.blocks.o!)], [9]);
   });
 
   it('answers undefined for a missing file and throws for another kind or a truncated one', async () => {

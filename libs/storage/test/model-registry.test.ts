@@ -31,7 +31,11 @@ describe('ModelRegistry', () => {
       versions.map((v) => v.version),
       [1, 2, 3, 4, 5],
     );
-    for (const v of versions) assert.equal(v.artifacts['weights.bin'] % 10, 0);
+    for (const v of versions) {
+      const bytes = v.artifacts['weights.bin'];
+      assert.ok(bytes !== undefined, `v${v.version} has weights.bin`);
+      assert.equal(bytes % 10, 0);
+    }
   });
 
   it('is rebuilt from the folder alone by a fresh instance', async () => {

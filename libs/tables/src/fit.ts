@@ -19,7 +19,7 @@ export interface FitOptions {
   /** The table's profile, with its label (decides each column's kind and the task). */
   profile: TableProfile;
   /** How missing numbers and dates are filled: the training mean (default) or median. */
-  impute?: 'mean' | 'median';
+  impute?: 'mean' | 'median' | undefined;
   /** Per data row: TRAIN rows are fitted on, all others ignored (from splitRows). All rows when absent. */
   roles?: Uint8Array;
 }
@@ -54,7 +54,7 @@ export async function fitPreprocessing(table: TableSource, opts: FitOptions): Pr
   for await (const batch of table.batches) {
     for (const cells of batch) {
       row++;
-      if ((opts.roles && opts.roles[row - 1] !== TRAIN) || isMissing(cells[labelIndex]!)) continue;
+      if ((opts.roles && opts.roles[row - 1] !== TRAIN) || isMissing(cells[labelIndex])) continue;
       for (const f of fitters) f.fitter.add(cells[f.index]!, row);
       if (label.task === 'regression') target.add(toNumber(cells[labelIndex]!));
     }

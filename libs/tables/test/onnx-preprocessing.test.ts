@@ -54,7 +54,7 @@ interface Compared {
 
 async function maxDiff(open: () => Promise<TableSource>, label: string, roles?: Uint8Array): Promise<Compared> {
   const profile = await profileTable(await open(), { label });
-  const spec = await fitPreprocessing(await open(), { profile, roles });
+  const spec = await fitPreprocessing(await open(), roles ? { profile, roles } : { profile });
   const table = await open();
   const rows = (await collect(table)) as Cell[][];
   const want = new Float32Array(rows.length * spec.width);

@@ -8,7 +8,7 @@ import { errorBodySchema } from '@tq/contracts';
  * a client may send) and type responses (io "output": what the API sends, defaults filled in).
  */
 export function openApiSchema(schema: z.ZodType, io: 'input' | 'output' = 'input'): Record<string, unknown> {
-  return z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }) as Record<string, unknown>;
+  return z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' });
 }
 
 /** A JSON request body from its contract, with one example that the contract accepts (tested). */

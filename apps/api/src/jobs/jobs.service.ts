@@ -38,9 +38,10 @@ import { newJobId, typeOfJobId } from './job-id';
 /** A client's X-Request-Id is kept when it is a plain token; otherwise the API makes one. */
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** From optional request headers: undefined when the header was not sent. */
 export interface SubmitOptions {
-  idempotencyKey?: string;
-  requestId?: string;
+  idempotencyKey?: string | undefined;
+  requestId?: string | undefined;
 }
 
 /** Job lifecycle over BullMQ: submit, look up, list, cancel. */

@@ -4,8 +4,8 @@ import { quantizeArtifacts, type QuantizeDtype } from './quantize';
 
 export interface CompressOptions {
   dtype: QuantizeDtype;
-  /** Registered under this name; the source's name when absent. */
-  targetName?: string;
+  /** Registered under this name; the source's name when absent or undefined (the request's optional field). */
+  targetName?: string | undefined;
   jobId?: string;
   /** Metrics measured on the compressed model, if the caller evaluated it (the source's are not copied: they describe other weights). */
   metrics?: Partial<Metrics>;

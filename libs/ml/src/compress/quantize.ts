@@ -24,7 +24,7 @@ export function quantizeArtifacts(artifacts: tf.io.ModelArtifacts, dtype: Quanti
       const tensor = decoded[spec.name];
       if (!tensor) throw new Error(`weight "${spec.name}" has no data`);
       if (spec.dtype !== 'float32') {
-        parts.push(bytesOf(tensor.dataSync() as Int32Array | Uint8Array));
+        parts.push(bytesOf(tensor.dataSync()));
         outSpecs.push({
           name: spec.name,
           shape: spec.shape,

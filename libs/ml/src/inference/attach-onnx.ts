@@ -8,8 +8,8 @@ export interface AttachOnnxOptions {
   opset?: number;
   /** Also store an int8 graph as model.int8.onnx (the engine prefers it). */
   quantize?: 'int8';
-  /** Calibration rows [rows, featureCount] for static int8 scales; without them int8 is dynamic (see exportOnnx). */
-  calibration?: Float32Array;
+  /** Calibration rows [rows, featureCount] for static int8 scales; without them (or undefined) int8 is dynamic. */
+  calibration?: Float32Array | undefined;
 }
 
 /**
@@ -29,12 +29,13 @@ export async function attachOnnx(
     throw new Error(
       `${ref.name} v${ref.version} takes ${meta.featureCount} features, the model given takes ${featureCount}: not this version's model`,
     );
-  let updated = await registry.putArtifact(ref, ONNX_ARTIFACT, exportOnnx(model, { opset: opts.opset }));
+  const opset = opts.opset === undefined ? {} : { opset: opts.opset };
+  let updated = await registry.putArtifact(ref, ONNX_ARTIFACT, exportOnnx(model, opset));
   if (opts.quantize === 'int8') {
     updated = await registry.putArtifact(
       ref,
       ONNX_INT8_ARTIFACT,
-      exportOnnx(model, { opset: opts.opset, quantize: 'int8', calibration: opts.calibration }),
+      exportOnnx(model, { ...opset, quantize: 'int8', calibration: opts.calibration }),
     );
   }
   return updated;

@@ -41,8 +41,9 @@ export function fusedAdamConfig(backendName: string): KernelConfig {
         throw new Error(`${FUSED_ADAM}: variable [${x.shape}], moments and gradient [${t.shape}] differ in size`);
     }
     // Bias corrections as float32 scalars, as the stock ops compute them; 1−β as tfjs' scalars round it.
-    const c1 = Math.fround(1 - f32(backend, accBeta1)[0]),
-      c2 = Math.fround(1 - f32(backend, accBeta2)[0]);
+    // accBeta1/2 are the optimizer's scalar variables: one element each.
+    const c1 = Math.fround(1 - f32(backend, accBeta1)[0]!),
+      c2 = Math.fround(1 - f32(backend, accBeta2)[0]!);
     const a1 = Math.fround(1 - beta1),
       a2 = Math.fround(1 - beta2);
     const simd = simdKernels(backend);
@@ -75,13 +76,14 @@ export function fusedAdamConfig(backendName: string): KernelConfig {
       ms = f32(backend, m),
       vs = f32(backend, v),
       gs = f32(backend, g);
+    // Every buffer holds `size` elements (checked above), so i is in range for all of them.
     for (let i = 0; i < size; i++) {
-      const gi = gs[i];
-      const mi = beta1 * ms[i] + a1 * gi;
-      const vi = beta2 * vs[i] + a2 * (gi * gi);
+      const gi = gs[i]!;
+      const mi = beta1 * ms[i]! + a1 * gi;
+      const vi = beta2 * vs[i]! + a2 * (gi * gi);
       nm[i] = mi;
       nv[i] = vi;
-      nx[i] = xs[i] - (mi / c1 / (Math.sqrt(vi / c2) + epsilon)) * learningRate;
+      nx[i] = xs[i]! - (mi / c1 / (Math.sqrt(vi / c2) + epsilon)) * learningRate;
     }
     return [outX, outM, outV];
   };

@@ -115,7 +115,12 @@ export function conv2dBackpropFilterConfig(backendName: string, original?: Kerne
       release(backend, colT);
     }
   };
-  return { kernelName: 'Conv2DBackpropFilter', backendName, kernelFunc, setupFunc: original?.setupFunc };
+  return {
+    kernelName: 'Conv2DBackpropFilter',
+    backendName,
+    kernelFunc,
+    ...(original?.setupFunc ? { setupFunc: original.setupFunc } : {}),
+  };
 }
 
 export function conv2dBackpropInputConfig(backendName: string, original?: KernelConfig): KernelConfig {
@@ -148,5 +153,10 @@ export function conv2dBackpropInputConfig(backendName: string, original?: Kernel
       release(backend, dcol);
     }
   };
-  return { kernelName: 'Conv2DBackpropInput', backendName, kernelFunc, setupFunc: original?.setupFunc };
+  return {
+    kernelName: 'Conv2DBackpropInput',
+    backendName,
+    kernelFunc,
+    ...(original?.setupFunc ? { setupFunc: original.setupFunc } : {}),
+  };
 }

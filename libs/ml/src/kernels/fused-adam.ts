@@ -56,13 +56,14 @@ function fusedApplyGradients(this: tf.AdamOptimizer, variableGradients: Grads): 
       if (gradient == null) return;
       const m = self.accumulatedFirstMoment[i].variable,
         v = self.accumulatedSecondMoment[i].variable;
+      // The kernel's outputs: the new x, m and v.
       const [x2, m2, v2] = tf
         .engine()
-        .runKernel(
+        .runKernel<[tf.Tensor, tf.Tensor, tf.Tensor]>(
           FUSED_ADAM,
           { x: value, m, v, g: gradient, accBeta1: self.accBeta1, accBeta2: self.accBeta2 },
           attrs as unknown as tf.NamedAttrMap,
-        ) as tf.Tensor[];
+        );
       m.assign(m2);
       v.assign(v2);
       value.assign(x2);

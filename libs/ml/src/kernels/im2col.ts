@@ -78,7 +78,8 @@ export function im2colT(x: Float32Array, g: ConvGeometry, colT: Float32Array): v
             const rowBase = ((b * inH + ih) * inW + colOff) * inC + ci;
             const step = g.strideW * inC;
             if (lo > 0) colT.fill(0, o, o + lo);
-            for (let ow = lo; ow < hi; ow++) colT[o + ow] = x[rowBase + ow * step];
+            // [lo, hi) keeps the input column inside [0, inW): the read is in x.
+            for (let ow = lo; ow < hi; ow++) colT[o + ow] = x[rowBase + ow * step]!;
             if (hi < outW) colT.fill(0, o + hi, o + outW);
             o += outW;
           }
@@ -107,7 +108,8 @@ export function col2im(dcol: Float32Array, g: ConvGeometry, dx: Float32Array): v
             if (iw < 0 || iw >= inW) continue;
             const s = src + (kh * kW + kw) * inC;
             const d = ((b * inH + ih) * inW + iw) * inC;
-            for (let ci = 0; ci < inC; ci++) dx[d + ci] += dcol[s + ci];
+            // ih, iw are inside the input (checked above) and s within the patch row of dcol.
+            for (let ci = 0; ci < inC; ci++) dx[d + ci]! += dcol[s + ci]!;
           }
         }
       }

@@ -106,6 +106,7 @@ export function maxPoolGradConfig(backendName: string): KernelConfig {
       g = f32(backend, dy);
     const best = new Float32Array(C),
       at = new Int32Array(C);
+    // Windows are clipped to the input and ch < C = the length of best/at: every index is in range.
     forEachWindow(info, (dyOff, w, xOff) => {
       best.fill(-Infinity);
       at.fill(-1);
@@ -113,15 +114,18 @@ export function maxPoolGradConfig(backendName: string): KernelConfig {
         for (let c = w.c0; c < w.c1; c++) {
           const base = xOff + (r * W + c) * C;
           for (let ch = 0; ch < C; ch++) {
-            const v = x[base + ch];
-            if (v > best[ch]) {
+            const v = x[base + ch]!;
+            if (v > best[ch]!) {
               best[ch] = v;
               at[ch] = base + ch;
             }
           }
         }
       }
-      for (let ch = 0; ch < C; ch++) if (at[ch] >= 0) dx[at[ch]] += g[dyOff + ch];
+      for (let ch = 0; ch < C; ch++) {
+        const i = at[ch]!;
+        if (i >= 0) dx[i]! += g[dyOff + ch]!;
+      }
     });
     return out;
   };
@@ -149,7 +153,8 @@ export function avgPoolGradConfig(backendName: string): KernelConfig {
       for (let r = w.r0; r < w.r1; r++) {
         for (let c = w.c0; c < w.c1; c++) {
           const base = xOff + (r * W + c) * C;
-          for (let ch = 0; ch < C; ch++) dx[base + ch] += g[dyOff + ch] * scale;
+          // The window is clipped to the input, so base + ch is in dx.
+          for (let ch = 0; ch < C; ch++) dx[base + ch]! += g[dyOff + ch]! * scale;
         }
       }
     });

@@ -28,7 +28,8 @@ export function reluGradConfig(backendName: string): KernelConfig {
     const o = f32(backend, out),
       g = f32(backend, dy),
       xs = f32(backend, x);
-    for (let i = 0; i < n; i++) o[i] = xs[i] > 0 ? g[i] : 0;
+    // dy is the gradient of relu(x): x's shape, so both hold n elements.
+    for (let i = 0; i < n; i++) o[i] = xs[i]! > 0 ? g[i]! : 0;
     return out;
   };
   return { kernelName: RELU_GRAD, backendName, kernelFunc };
@@ -40,7 +41,7 @@ const reluGradGradient: GradConfig = {
   gradFunc: (ddx, saved) => {
     const [x] = saved as [tf.Tensor];
     return {
-      dy: () => tf.engine().runKernel(RELU_GRAD, { dy: ddx as tf.Tensor, x }) as tf.Tensor,
+      dy: () => tf.engine().runKernel<tf.Tensor>(RELU_GRAD, { dy: ddx as tf.Tensor, x }),
       x: () => tf.zerosLike(x),
     };
   },
@@ -63,10 +64,10 @@ export function patchReluGradient(): void {
       const [x] = saved as [tf.Tensor];
       return {
         x: () =>
-          tf.engine().runKernel(RELU_GRAD, {
+          tf.engine().runKernel<tf.Tensor>(RELU_GRAD, {
             dy: dy as tf.Tensor,
             x: x.dtype === 'float32' ? x : tf.cast(x, 'float32'),
-          }) as tf.Tensor,
+          }),
       };
     },
   });

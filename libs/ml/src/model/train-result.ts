@@ -14,7 +14,8 @@ export function trainResultOf(meta: ModelVersionMeta, backend: string, figures: 
   const { epochs, samplesPerSec, resumedFromEpoch, distributed } = figures;
   return {
     model: { name: meta.name, version: meta.version },
-    metrics: { loss: meta.metrics?.loss ?? Number.NaN, ...meta.metrics },
+    // loss last: a stored metrics object without one still yields a number.
+    metrics: { ...meta.metrics, loss: meta.metrics?.loss ?? Number.NaN },
     epochs: epochs ?? meta.history?.length ?? 0,
     samplesPerSec: samplesPerSec ?? 0,
     backend,

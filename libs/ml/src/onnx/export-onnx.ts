@@ -14,7 +14,7 @@ export interface ExportOnnxOptions {
    */
   quantize?: 'int8';
   /** Calibration rows, flat [rows, featureCount] like the graph input (a few hundred typical rows suffice). */
-  calibration?: Float32Array;
+  calibration?: Float32Array | undefined;
   /** How int8 compute is written (default: the faster one measured on onnxruntime 1.30 CPU; see onnx-int8.ts). */
   int8Scheme?: Int8Scheme;
 }

@@ -17,7 +17,8 @@ export interface Value {
   name: string;
   shape: number[];
   layout: Layout;
-  quant?: Quant;
+  // undefined is passed on as "a float value" (ops copy `quant` from their input or clear it).
+  quant?: Quant | undefined;
 }
 
 export class UnsupportedLayerError extends Error {

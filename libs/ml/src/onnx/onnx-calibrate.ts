@@ -69,7 +69,7 @@ function preActivation(layer: tf.layers.Layer, x: tf.Tensor): tf.Tensor {
   const cfg = layer.getConfig();
   let y: tf.Tensor;
   if (layer.getClassName() === 'Dense') {
-    y = tf.matMul(x.reshape([-1, kernel.shape[0]!]), kernel as tf.Tensor2D);
+    y = tf.matMul(x.reshape([-1, kernel.shape[0]]), kernel);
   } else {
     const pair = (v: unknown): [number, number] =>
       v == null

@@ -11,7 +11,8 @@ import { emitActivation, UnsupportedLayerError, type Quant, type Value } from '.
 export interface WeightedOut {
   name: string;
   activated: boolean;
-  quant?: Quant;
+  // undefined, like absent: the output is a float value (see Value.quant).
+  quant?: Quant | undefined;
 }
 export interface WeightedOps {
   dense(
@@ -274,7 +275,8 @@ function kernelAndBias(layer: tf.layers.Layer): {
   const ws = weightsOf(layer);
   const kernel = ws.find((w) => w.role === 'kernel');
   if (!kernel) throw new UnsupportedLayerError(`layer ${layer.name} has no kernel weight`);
-  return { kernel, bias: ws.find((w) => w.role === 'bias')?.data };
+  const bias = ws.find((w) => w.role === 'bias')?.data;
+  return bias ? { kernel, bias } : { kernel };
 }
 
 export function outputShapeOf(layer: tf.layers.Layer): number[] {

@@ -42,7 +42,7 @@ export function sparseCategoricalCrossentropy(probs: tf.Tensor, y: tf.Tensor): t
     const classes = probs.shape[probs.shape.length - 1] ?? 1;
     const labels = tf.oneHot(tf.cast(tf.reshape(y, [-1]), 'int32'), classes);
     const logP = tf.log(tf.clipByValue(probs, LOSS_EPSILON, 1 - LOSS_EPSILON));
-    return tf.neg(tf.mean(tf.sum(tf.mul(labels, logP), -1))) as tf.Scalar;
+    return tf.neg<tf.Scalar>(tf.mean(tf.sum(tf.mul(labels, logP), -1)));
   });
 }
 
@@ -73,9 +73,8 @@ export function computeGradients(
 
 /** Rows whose most probable class is the label, as a float32 scalar. */
 export function countCorrect(probs: tf.Tensor, y: tf.Tensor): tf.Scalar {
-  return tf.tidy(
-    () =>
-      tf.sum(tf.cast(tf.equal(tf.argMax(probs, -1), tf.cast(tf.reshape(y, [-1]), 'int32')), 'float32')) as tf.Scalar,
+  return tf.tidy(() =>
+    tf.sum<tf.Scalar>(tf.cast(tf.equal(tf.argMax(probs, -1), tf.cast(tf.reshape(y, [-1]), 'int32')), 'float32')),
   );
 }
 

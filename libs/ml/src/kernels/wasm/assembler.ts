@@ -158,11 +158,11 @@ function assembleBody(fn: WasmFunction): number[] {
       } else if (op === 'i32.const') code.push(0x41, ...sleb(Number(next())));
       else if (op === 'f32.const') code.push(0x43, ...new Uint8Array(new Float32Array([Number(next())]).buffer));
       else if (Object.hasOwn(MEM, op)) {
-        const [bytes, align] = MEM[op];
+        const [bytes, align] = MEM[op]!; // own key, checked above
         let offset = 0;
         while (tokens[0]?.startsWith('offset=')) offset = Number(next().slice('offset='.length));
         code.push(...bytes, ...uleb(align), ...uleb(offset));
-      } else if (Object.hasOwn(OPS, op)) code.push(...OPS[op]);
+      } else if (Object.hasOwn(OPS, op)) code.push(...OPS[op]!);
       else throw fail(`unsupported instruction ${op}`);
     }
   });
