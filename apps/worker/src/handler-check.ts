@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
-import { JobName, QUEUE_OF_JOB, type QueueName } from '@tq/contracts';
+import { ALL_JOBS, QUEUE_OF_JOB, type JobName, type QueueName } from '@tq/contracts';
 import { HANDLES_JOB } from '@tq/queue';
 
 export const SERVED_QUEUES = Symbol('SERVED_QUEUES');
@@ -21,8 +21,7 @@ export class HandlerCheck implements OnApplicationBootstrap {
       .getProviders()
       .map((p) => (p.metatype ? (Reflect.getMetadata(HANDLES_JOB, p.metatype) as JobName | undefined) : undefined))
       .filter((n): n is JobName => n !== undefined);
-    const problems = Object.values(JobName)
-      .filter((name) => this.served.includes(QUEUE_OF_JOB[name]))
+    const problems = ALL_JOBS.filter((name) => this.served.includes(QUEUE_OF_JOB[name]))
       .map((name) => ({ name, count: handled.filter((h) => h === name).length }))
       .filter(({ count }) => count !== 1)
       .map(({ name, count }) => `job "${name}" has ${count} handlers`);

@@ -2,18 +2,19 @@ import 'reflect-metadata';
 import { ConsoleLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { loadConfig, logLevels } from '@tq/config';
-import { startWorkerMetrics } from './metrics';
+import { serveWorkerMetrics } from './metrics';
 import { WorkerModule } from './worker.module';
 
 /** A worker is an application context (no HTTP server): BullMQ workers for WORKER_QUEUES, closed on SIGTERM. */
 async function bootstrap(): Promise<void> {
   const config = loadConfig();
   const logger = new ConsoleLogger(`worker-${process.pid}`, { json: config.LOG_JSON, logLevels: logLevels(config) });
+  const metrics = await serveWorkerMetrics(config);
   const app = await NestFactory.createApplicationContext(WorkerModule.forQueues(config.WORKER_QUEUES), { logger });
   app.enableShutdownHooks();
-  const metricsPort = await startWorkerMetrics(app, config);
+  metrics.observe(app);
   logger.log(
-    `serving queues: ${config.WORKER_QUEUES.join(', ')} (concurrency ${config.WORKER_CONCURRENCY}); metrics http://${config.HOST}:${metricsPort}/metrics`,
+    `serving queues: ${config.WORKER_QUEUES.join(', ')} (concurrency ${config.WORKER_CONCURRENCY}); metrics http://${config.HOST}:${metrics.port}/metrics`,
   );
 }
 

@@ -60,15 +60,10 @@ export const configSchema = z.object({
   /**
    * Budgets checked at submission (and by the worker, with the same function): a request over one
    * is refused with 413 naming the field, the figure and the variable. Generous: the largest
-   * model the docs train (a small CNN on MNIST) has ~100k parameters.
+   * model the docs train (a small CNN on MNIST) has ~100k parameters; 50M float32 parameters are
+   * 200 MB of weights (a tenth of a 2 GB worker), several times that while training with Adam.
    */
   MAX_MODEL_PARAMS: z.coerce.number().int().positive().default(50_000_000),
-  /** float32 weights, so 4 bytes a parameter (200 MB by default, a tenth of a 2 GB worker). */
-  MAX_WEIGHT_BYTES: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(200 * 1024 * 1024),
   /** Training work: dataset rows × epochs (1e9: MNIST's 10k rows for 100k epochs). */
   MAX_TRAIN_WORK: z.coerce.number().int().positive().default(1_000_000_000),
   /** Inline inference: rows, and numbers in all rows (10M float32 = 40 MB). */

@@ -1,15 +1,13 @@
 import type { FieldIssue } from './validation';
 
 /**
- * The error bases every edge sorts by `instanceof`: the API maps them to a status, the worker
- * host to "retry" or "unrecoverable". Anything that is not a TqError is an internal fault: a 500
- * at the API, a retry in the worker.
+ * The error bases every edge sorts by `instanceof`: the API maps them to a status; in the worker a
+ * TqError (bad input, a missing thing, a cancel) fails the job at once, since no retry can change
+ * it. Anything that is not a TqError is an internal fault: a 500 at the API, a retry in the worker.
  */
 export abstract class TqError extends Error {
   /** HTTP status when the error reaches the API. */
   abstract readonly status: number;
-  /** False: retrying the job cannot help (bad input, cancelled, gone). */
-  abstract readonly retryable: boolean;
 
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
@@ -20,7 +18,6 @@ export abstract class TqError extends Error {
 /** The client's input is wrong; `issues` name each field and the reason. 400, never retried. */
 export class FieldError extends TqError {
   readonly status: number = 400;
-  readonly retryable = false;
   readonly issues: readonly FieldIssue[];
 
   constructor(field: string, reason: string);
@@ -59,7 +56,6 @@ export class TooLargeError extends FieldError {
 /** The job was cancelled (by request, in any stage). Never retried; reported as `cancelled`. */
 export class CancelledError extends TqError {
   readonly status = 409;
-  readonly retryable = false;
 
   constructor(message = CANCELLED_REASON) {
     super(message);
@@ -69,7 +65,28 @@ export class CancelledError extends TqError {
 /** The text a cancelled job's failedReason carries; the API's state mapping reads it. */
 export const CANCELLED_REASON = 'cancelled by request';
 
-/** Throws CancelledError once `signal` is aborted; call between batches and stages. */
+/**
+ * Throws once `signal` is aborted, with the abort's reason: a CancelledError for a cancel request,
+ * or whatever else ended this attempt (its job lock was lost: the job goes on elsewhere, it is
+ * not cancelled). Call between batches and stages.
+ */
 export function throwIfCancelled(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new CancelledError();
+  if (signal?.aborted) throw abortReason(signal);
+}
+
+/**
+ * For loops that take a `shouldStop()` (trainModel): true when the job was cancelled (the loop
+ * ends with its own CancelledError), a throw of the reason when the attempt was aborted otherwise.
+ */
+export function cancelRequested(signal: AbortSignal): boolean {
+  if (!signal.aborted) return false;
+  const reason = abortReason(signal);
+  if (reason instanceof CancelledError) return true;
+  throw reason;
+}
+
+/** The error an abort carries; a bare `abort()` (reason: an AbortError) counts as a cancel. */
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error && reason.name !== 'AbortError' ? reason : new CancelledError();
 }

@@ -4,34 +4,30 @@ import { datasetIdSchema, modelRefSchema } from './names.schema';
 /** Rows of finite numbers; NaN and Infinity cannot be expressed in JSON, strings are rejected. */
 export const instancesSchema = z.array(z.array(z.number().finite()).min(1).max(1_000_000)).min(1).max(100_000);
 
+const datasetInputSchema = z.object({ dataset: z.object({ id: datasetIdSchema }).strict() }).strict();
+
 export const inferRequestSchema = z
   .object({
     model: modelRefSchema,
-    input: z.union([
-      z.object({ dataset: z.object({ id: datasetIdSchema }).strict() }).strict(),
-      z.object({ instances: instancesSchema }).strict(),
-    ]),
+    input: z.union([datasetInputSchema, z.object({ instances: instancesSchema }).strict()]),
     batchSize: z.number().int().min(1).max(65536).default(1024),
   })
   .strict();
 export type InferRequest = z.infer<typeof inferRequestSchema>;
 
-/**
- * What an infer job carries: a dataset id, or inline instances that the API stored as the job's
- * input artifact (float32 rows, keyed by the job id) so that they do not sit in Redis with the job.
- */
-export const inferJobDataSchema = z
-  .object({
-    model: modelRefSchema,
-    input: z.union([
-      z.object({ dataset: z.object({ id: datasetIdSchema }).strict() }).strict(),
-      z
-        .object({ stored: z.object({ rows: z.number().int().min(1), features: z.number().int().min(1) }).strict() })
-        .strict(),
-    ]),
-    batchSize: z.number().int().min(1).max(65536),
-  })
+/** Inline rows the API stored as the job's input artifact (float32, keyed by the job id). */
+const storedInputSchema = z
+  .object({ stored: z.object({ rows: z.number().int().min(1), features: z.number().int().min(1) }).strict() })
   .strict();
+
+/**
+ * What an infer job carries: the request with its inline instances replaced by a reference to the
+ * stored rows, so that they do not sit in Redis with the job. Defaults are filled in already.
+ */
+export const inferJobDataSchema = inferRequestSchema.extend({
+  input: z.union([datasetInputSchema, storedInputSchema]),
+  batchSize: z.number().int().min(1).max(65536),
+});
 export type InferJobData = z.infer<typeof inferJobDataSchema>;
 
 export const inferProgressSchema = z.object({

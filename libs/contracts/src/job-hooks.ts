@@ -11,7 +11,8 @@ export interface JobHooks<P> {
   /** Who submitted the job (tenant, request id); child jobs carry their parent's. */
   readonly meta: JobMeta;
   /**
-   * Aborted when the job is cancelled (a DELETE from any process) or its worker shuts down. Loops
+   * Aborted when the job is cancelled (a DELETE from any process; reason CancelledError) or this
+   * attempt lost its job lock (reason JobLockLostError: the job goes on elsewhere). Loops
    * check it between batches (`throwIfCancelled(signal)`); waits pass it to whatever they await.
    */
   readonly signal: AbortSignal;

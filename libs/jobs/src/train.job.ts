@@ -1,8 +1,10 @@
 import type { Queue } from 'bullmq';
 import type Redis from 'ioredis';
 import {
+  cancelRequested,
   throwIfCancelled,
   type JobHooks,
+  type JobRetention,
   type TrainJobData,
   type TrainProgress,
   type TrainResult,
@@ -36,6 +38,8 @@ export interface DistributedTrainDeps extends TrainDeps {
   keyPrefix: string;
   aggregateQueue: Queue;
   shardQueue: Queue;
+  /** How long the run's finished child jobs are kept (the configured job history). */
+  retention?: JobRetention;
 }
 
 /** The train job: local training, or the coordinator of a data-parallel run when `distributed` is set. */
@@ -76,7 +80,7 @@ export async function runTraining(
       data,
       fit: req.fit,
       onProgress: hooks.onProgress,
-      shouldStop: () => hooks.signal.aborted,
+      shouldStop: () => cancelRequested(hooks.signal),
       checkpoint,
       modelField: req.model.from ? 'model.from' : 'model.layers',
     });

@@ -146,4 +146,19 @@ describe('job bodies', () => {
     );
     assert.equal((await deps.registry.versions('iris')).filter((v) => v.lineage.jobId === 'train-d').length, 0);
   });
+
+  it('ends an attempt whose signal aborted for another reason than a cancel (a lost lock) with that reason, not as cancelled', async () => {
+    const controller = new AbortController();
+    const lockLost = new Error('lost the lock of job train-e');
+    const stopping = hooks<TrainProgress>('train-e', [], controller.signal);
+    const onProgress = async (p: TrainProgress) => {
+      if (p.stage === 'training') controller.abort(lockLost);
+    };
+    const err: unknown = await runTraining(request, deps, { ...stopping, onProgress }).then(
+      () => assert.fail('the attempt went on after its signal aborted'),
+      (e: unknown) => e,
+    );
+    assert.equal(err, lockLost);
+    assert.ok(!(err instanceof CancelledError));
+  });
 });

@@ -5,7 +5,6 @@ import { buildModel, checkBudgets, countParams, initBackend, ModelSpecError, typ
 
 const BUDGETS: Budgets = {
   MAX_MODEL_PARAMS: 1000,
-  MAX_WEIGHT_BYTES: 2000,
   MAX_TRAIN_WORK: 100,
   MAX_INFER_INSTANCES: 2,
   MAX_INFER_VALUES: 5,
@@ -60,11 +59,6 @@ describe('budgets', () => {
       () => checkBudgets({ layers: { spec: big, field: 'model.layers' } }, BUDGETS),
       'model.layers',
       /1802 parameters exceed the limit of 1000 \(MAX_MODEL_PARAMS\)/,
-    );
-    tooLarge(
-      () => checkBudgets({ layers: { spec: MODELS.mlp!, field: 'model.from' } }, { ...BUDGETS, MAX_WEIGHT_BYTES: 100 }),
-      'model.from',
-      /\(MAX_WEIGHT_BYTES\)/,
     );
     tooLarge(
       () => checkBudgets({ train: { rows: 11, epochs: 10 } }, BUDGETS),

@@ -1,6 +1,5 @@
 import { join } from 'node:path';
 import type { AggregateJobData, AggregateResult, DistributedProgress, JobHooks, Metrics } from '@tq/contracts';
-import { aggregateJobDataSchema } from '@tq/contracts';
 import { createOptimizer, initBackend } from '@tq/ml';
 import type { ArtifactStore } from '@tq/storage';
 import { closeEpoch, publishWeights, reportProgress, type AggregatorContext } from './aggregator-context';
@@ -42,7 +41,8 @@ export async function runAggregator(
   deps: AggregatorDeps,
   hooks: JobHooks<DistributedProgress>,
 ): Promise<AggregateResult> {
-  const { runId, request, parentJobId } = aggregateJobDataSchema.parse(data);
+  // Parsed by the caller (the worker host validates the envelope): the entry points trust their input.
+  const { runId, request, parentJobId } = data;
   const spec = requireDistributed(request);
   const log = (line: string): void => hooks.log(line);
   const channel = new RunChannel(deps.redis, {

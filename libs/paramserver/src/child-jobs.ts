@@ -48,7 +48,7 @@ export async function enqueueRun(
   const meta: JobMeta = { ...parentMeta, parentJobId };
   const aggData = buildEnvelope(JobName.Aggregate, data, meta);
   const agg = await deps.aggregateQueue.add(JobName.Aggregate, aggData, {
-    ...jobOptionsOf(JobName.Aggregate),
+    ...jobOptionsOf(JobName.Aggregate, deps.retention),
     jobId: aggId,
   });
   if ((await agg.getState()) === 'failed') await agg.retry('failed');
@@ -58,7 +58,7 @@ export async function enqueueRun(
     if (old && (await old.getState()) === 'completed') await old.remove(); // finished with an aborted attempt
     const shardData = buildEnvelope(JobName.TrainShard, { runId, shardIndex: i, shards: spec.workers, request }, meta);
     const shard = await deps.shardQueue.add(JobName.TrainShard, shardData, {
-      ...jobOptionsOf(JobName.TrainShard),
+      ...jobOptionsOf(JobName.TrainShard, deps.retention),
       jobId: id,
     });
     if ((await shard.getState()) === 'failed') await shard.retry('failed');

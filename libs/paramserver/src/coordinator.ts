@@ -1,10 +1,4 @@
-import {
-  trainRequestSchema,
-  type JobHooks,
-  type TrainJobData,
-  type TrainProgress,
-  type TrainResult,
-} from '@tq/contracts';
+import { type JobHooks, type TrainJobData, type TrainProgress, type TrainResult } from '@tq/contracts';
 import { initBackend, trainedVersionOf } from '@tq/ml';
 import { runCheckpointPaths } from './aggregator';
 import { RunChannel, SupersededError } from './channel';
@@ -19,7 +13,7 @@ import { DistributedRunCancelledError, LOADING, stopOnSignal, waitForAggregator,
  * job per shard (ids derived from `hooks.jobId`), forwards the aggregator's progress, waits for it,
  * registers ONE model version from the final weights, removes the run's Redis keys and checkpoint.
  * `hooks.signal` aborted with a CancelledError cancels the run: the aggregator and the shards are
- * told to stop, nothing is kept; with any other reason (lock lost, shutdown) only this attempt ends.
+ * told to stop, nothing is kept; with any other reason (its job lock was lost) only this attempt ends.
  *
  * Deployment rule: this function only waits (a poll every `pollMs`, no compute), but it occupies a
  * slot of the train queue's worker for the whole run. The shards and the aggregator run on workers
@@ -35,7 +29,7 @@ export async function coordinateDistributedTraining(
   deps: CoordinatorDeps,
   hooks: JobHooks<TrainProgress>,
 ): Promise<TrainResult> {
-  const request = trainRequestSchema.parse(data);
+  const request = data;
   const spec = requireDistributed(request);
   const parentJobId = hooks.jobId;
   const runId = runIdOf(parentJobId);

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type Redis from 'ioredis';
-import type { DatasetRef } from '@tq/contracts';
+import type { DatasetRef, JobRetention } from '@tq/contracts';
 import type { BackendInfo } from '@tq/ml';
 import type { ArtifactStore, DatasetStore, ModelRegistry, TabularData } from '@tq/storage';
 
@@ -49,6 +49,8 @@ export interface CoordinatorDeps extends RunSources {
   backend?: BackendInfo;
   /** Prefix of the run's Redis keys (default: the aggregate queue's BullMQ prefix). */
   keyPrefix?: string;
+  /** How long the run's finished child jobs are kept (the configured job history; DEFAULT_RETENTION when absent). */
+  retention?: JobRetention;
   /** How often the coordinator looks at the aggregator job (default 500 ms). */
   pollMs?: number;
 }

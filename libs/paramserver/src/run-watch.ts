@@ -87,7 +87,7 @@ export async function waitForAggregator(
 
 /**
  * Ends the wait when the job's signal aborted. A CancelledError reason cancels the run (the
- * coordinator stops and cleans it up); any other (the job's lock lost, the worker shutting down)
+ * coordinator stops and cleans it up); any other (the job's lock lost)
  * ends this attempt only, leaving the run to the job's next attempt.
  */
 export function stopOnSignal(signal: AbortSignal, runId: string, watch: Watch): void {

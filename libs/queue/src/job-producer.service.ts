@@ -13,17 +13,14 @@ import {
   type JobRetention,
   type QueueName,
 } from '@tq/contracts';
-import { loadConfig } from '@tq/config';
+import { jobRetention, loadConfig } from '@tq/config';
 
 export type EnvelopedJob<N extends JobName> = Job<JobEnvelope<JobDataOf<N>>>;
 
 /** The only way the apps put jobs in a queue: validated, wrapped in the envelope, with the job's options. */
 @Injectable()
 export class JobProducer {
-  private readonly retention: JobRetention = {
-    count: loadConfig().JOB_HISTORY_COUNT,
-    ageSeconds: loadConfig().JOB_HISTORY_AGE_SECONDS,
-  };
+  private readonly retention: JobRetention = jobRetention(loadConfig());
 
   constructor(private readonly moduleRef: ModuleRef) {}
 

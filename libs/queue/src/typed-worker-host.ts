@@ -21,7 +21,7 @@ import { JobLockLostError } from './job-lock-lost.error';
  * - the job name and the envelope (meta + request) are checked; a bad payload is unrecoverable;
  * - the body gets `(data, hooks)`: hooks carry the job id, meta, an AbortSignal fed by cross-process
  *   cancel requests and BullMQ's own, and a progress reporter that validates against the registry;
- * - a TqError that is not retryable (bad input, not found, cancelled) fails the job at once;
+ * - a TqError (bad input, not found, cancelled) fails the job at once;
  *   everything else is rethrown so BullMQ retries it; the result is validated before it is stored.
  */
 export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
@@ -53,7 +53,7 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
     } catch (err) {
       // A body that stopped on its aborted signal may throw whatever its await threw: a cancel is a cancel.
       const reason: unknown = watched.signal.aborted && !(err instanceof TqError) ? watched.signal.reason : err;
-      if (reason instanceof TqError && !reason.retryable) throw new UnrecoverableError(reason.message);
+      if (reason instanceof TqError) throw new UnrecoverableError(reason.message);
       throw err;
     } finally {
       watched.release();

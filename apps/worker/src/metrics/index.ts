@@ -1,18 +1,27 @@
 import type { INestApplicationContext } from '@nestjs/common';
+import { Registry } from 'prom-client';
 import type { AppConfig } from '@tq/config';
+import { JobMetrics, collectProcessMetrics } from '@tq/runtime';
 import { serveMetrics } from './metrics-server';
 import { observeWorkers } from './observe-workers';
-import { Registry } from 'prom-client';
-import { JobMetrics, collectProcessMetrics } from '@tq/runtime';
 
-/** Observes this process's BullMQ workers and serves their metrics; returns the port it listens on. */
-export async function startWorkerMetrics(
-  app: INestApplicationContext,
+export interface WorkerMetricsServer {
+  port: number;
+  /** Starts counting the jobs of the app's BullMQ workers. */
+  observe(app: INestApplicationContext): void;
+}
+
+/**
+ * Serves this process's metrics (tq_worker_*; the API's tq_job* series count every worker's jobs
+ * from the queue events). Called before the app starts consuming: a port that is taken fails the
+ * start before any job is taken, instead of ending a process that holds one.
+ */
+export async function serveWorkerMetrics(
   config: Pick<AppConfig, 'HOST' | 'WORKER_METRICS_PORT'>,
-): Promise<number> {
-  // Per process (tq_worker_*): the API's tq_job* series count every worker's jobs from the queue events.
+): Promise<WorkerMetricsServer> {
   const registry = new Registry();
   collectProcessMetrics(registry, 'tq_worker_');
-  observeWorkers(app, new JobMetrics(registry, 'tq_worker_', 'this worker'));
-  return (await serveMetrics(registry, config.HOST, config.WORKER_METRICS_PORT)).port;
+  const jobs = new JobMetrics(registry, 'tq_worker_', 'this worker');
+  const { port } = await serveMetrics(registry, config.HOST, config.WORKER_METRICS_PORT);
+  return { port, observe: (app) => observeWorkers(app, jobs) };
 }

@@ -1,7 +1,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import { WorkerHost } from '@nestjs/bullmq';
-import type { Job } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import { QueueName } from '@tq/contracts';
 import { outcomeOf, throughputOf, type JobMetrics } from '@tq/runtime';
 
@@ -24,11 +24,17 @@ export function observeWorkers(app: INestApplicationContext, metrics: JobMetrics
       metrics.jobFinished(queue, 'completed', seconds(job));
       if (queue === QueueName.Train) metrics.trainingThroughput(throughputOf(result));
     });
-    worker.on('failed', (job) => {
-      if (job) metrics.jobFinished(queue, outcomeOf(job.failedReason), seconds(job));
+    // BullMQ emits 'failed' for every attempt; only the last one (no retry follows) finishes the job.
+    worker.on('failed', (job, err) => {
+      if (job && isFinalFailure(job, err)) metrics.jobFinished(queue, outcomeOf(job.failedReason), seconds(job));
     });
     worker.on('progress', (_job, progress) => {
       if (queue === QueueName.Train) metrics.trainingThroughput(throughputOf(progress));
     });
   }
+}
+
+/** True when no retry follows this failure: it was unrecoverable, or the job has used its attempts. */
+export function isFinalFailure(job: Job, err: Error): boolean {
+  return err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
 }

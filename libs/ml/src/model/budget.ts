@@ -4,7 +4,6 @@ import { inferShapes } from './infer-shapes';
 /** Limits named as their configuration variables (libs/config), so a refusal says what to raise. */
 export interface Budgets {
   MAX_MODEL_PARAMS: number;
-  MAX_WEIGHT_BYTES: number;
   MAX_TRAIN_WORK: number;
   MAX_INFER_INSTANCES: number;
   MAX_INFER_VALUES: number;
@@ -19,8 +18,6 @@ export interface BudgetInput {
   /** Inline inference rows (`input.instances`). */
   instances?: number[][];
 }
-
-const FLOAT32_BYTES = 4;
 
 /** Trainable and stateful parameters of each layer, from the shapes inferShapes derives. */
 export function countParams(layers: LayerSpec[], prefix = 'model.layers'): number {
@@ -53,8 +50,6 @@ export function checkBudgets(input: BudgetInput, budgets: Budgets): void {
   if (input.layers) {
     const params = countParams(input.layers.spec, input.layers.field);
     over(input.layers.field, `${params} parameters`, params, budgets.MAX_MODEL_PARAMS, 'MAX_MODEL_PARAMS');
-    const bytes = params * FLOAT32_BYTES;
-    over(input.layers.field, `${bytes} bytes of float32 weights`, bytes, budgets.MAX_WEIGHT_BYTES, 'MAX_WEIGHT_BYTES');
   }
   if (input.train) {
     const work = input.train.rows * input.train.epochs;
