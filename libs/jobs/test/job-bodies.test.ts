@@ -252,4 +252,38 @@ describe('job bodies', () => {
       assert.deepEqual(await openFilesUnder(outputs), []);
     });
   });
+
+  describe('compress and cancel', () => {
+    let source: { name: string; version: number };
+    before(async () => {
+      source = (await runTraining(request, deps, hooks('train-h'))).model;
+    });
+    const madeBy = async (jobId: string) =>
+      (await deps.registry.versions('iris')).filter((v) => v.lineage.jobId === jobId);
+
+    it('a cancel before the new version is registered registers nothing', async () => {
+      const controller = new AbortController();
+      const job = hooks('compress-h', [], controller.signal);
+      const running = compressJob({ source, quantize: { dtype: 'uint8' } }, deps, {
+        ...job,
+        onProgress: async () => controller.abort(),
+      });
+      await assert.rejects(running, CancelledError);
+      assert.deepEqual(await madeBy('compress-h'), []);
+    });
+
+    it('a cancel once the new version is registered still finishes it, ONNX graph included', async () => {
+      const controller = new AbortController();
+      const job = hooks('compress-i', [], controller.signal);
+      const result = await compressJob({ source, quantize: { dtype: 'uint8' } }, deps, {
+        ...job,
+        onProgress: async (p) => {
+          if (p.stage === 'saving') controller.abort();
+        },
+      });
+      const [made] = await madeBy('compress-i');
+      assert.deepEqual(made && { name: made.name, version: made.version }, result.model);
+      assert.ok(made && Object.hasOwn(made.artifacts, 'model.onnx'), 'the version has its model.onnx');
+    });
+  });
 });
