@@ -94,19 +94,30 @@ export class ModelRegistry {
       .filter((d) => /^\d+$/.test(d))
       .map(Number)
       .sort((a, b) => a - b);
+    // A folder without metadata.json is no version (skipped); a corrupt or unreadable one is a fault.
     const metas = await Promise.all(
-      numbers.map((version) => this.getVersion({ name, version }).catch(() => undefined)),
+      numbers.map((version) =>
+        this.getVersion({ name, version }).catch((err: unknown) => {
+          if (err instanceof ModelNotFoundError) return undefined;
+          throw err;
+        }),
+      ),
     );
     return metas.filter((m): m is ModelVersionMeta => m !== undefined);
   }
 
   async getVersion(ref: ModelRef): Promise<ModelVersionMeta> {
+    let raw: string;
     try {
-      const raw = await readFile(join(this.store.modelDir(ref), METADATA_JSON), 'utf8');
-      return modelVersionMetaSchema.parse(JSON.parse(raw));
+      raw = await readFile(join(this.store.modelDir(ref), METADATA_JSON), 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ModelNotFoundError(ref);
       throw err;
+    }
+    try {
+      return modelVersionMetaSchema.parse(JSON.parse(raw));
+    } catch (err) {
+      throw new Error(`version ${ref.version} of "${ref.name}" has a corrupt ${METADATA_JSON}`, { cause: err });
     }
   }
 

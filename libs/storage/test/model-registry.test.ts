@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -47,6 +47,19 @@ describe('ModelRegistry', () => {
   it('adds an artifact to an existing version', async () => {
     const updated = await registry.putArtifact({ name: 'iris', version: 2 }, 'model.onnx', new Uint8Array(7));
     assert.equal(updated.artifacts['model.onnx'], 7);
+  });
+
+  it('lists past a version folder with no metadata, but not past a corrupt one', async () => {
+    const write = async (dir: string) => writeFile(join(dir, 'weights.bin'), 'w');
+    await registry.register('holes', meta, write);
+    await registry.register('holes', meta, write);
+    await mkdir(join(registry.store.modelNameDir('holes'), '3'));
+    assert.deepEqual(
+      (await registry.versions('holes')).map((v) => v.version),
+      [1, 2],
+    );
+    await writeFile(join(registry.store.modelDir({ name: 'holes', version: 2 }), 'metadata.json'), '{"name":');
+    await assert.rejects(registry.versions('holes'), /version 2 of "holes" has a corrupt metadata\.json/);
   });
 
   it('rejects traversal in names and reports missing versions', async () => {
