@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { datasetInfoSchema, type DatasetInfo } from '@tq/contracts';
-import { ArtifactStore, removeDir, safeSegment, writeFileAtomic } from './artifact-store';
+import { ArtifactStore, removeDir, writeFileAtomic } from './artifact-store';
 import { NotFoundError } from '@tq/contracts';
 
 /**
@@ -144,7 +144,6 @@ export class DatasetStore {
     let dir: string;
     try {
       dir = this.store.datasetDir(id);
-      safeSegment(id);
     } catch {
       throw new DatasetNotFoundError(id); // an id that cannot be a folder name names no dataset
     }

@@ -6,6 +6,11 @@ import { NotFoundError } from '@tq/contracts';
 import { openForRead, type OpenedFile } from './read-stream';
 
 export const METADATA_JSON = 'metadata.json';
+/**
+ * Versions tried past the latest one before register gives up: each taken one means another writer
+ * won that number, so this bounds the loop at far more concurrent registrations than a deployment has.
+ */
+const MAX_VERSION_TRIES = 1000;
 export type NewVersionMeta = Omit<ModelVersionMeta, 'name' | 'version' | 'createdAt' | 'artifacts'>;
 
 export class ArtifactNotFoundError extends NotFoundError {
@@ -48,7 +53,8 @@ export class ModelRegistry {
       await write(staging);
       const nameDir = this.store.modelNameDir(name);
       await mkdir(nameDir, { recursive: true });
-      for (let version = (await this.latestVersion(name)) + 1; ; version++) {
+      const first = (await this.latestVersion(name)) + 1;
+      for (let version = first; version < first + MAX_VERSION_TRIES; version++) {
         const full: ModelVersionMeta = {
           ...meta,
           name,
@@ -64,9 +70,10 @@ export class ModelRegistry {
           await rename(staging, this.store.modelDir({ name, version }));
           return full;
         } catch (err) {
-          if (!isTaken(err)) throw err;
+          if (!isVersionTaken(err)) throw err;
         }
       }
+      throw new Error(`no free version of "${name}" after ${MAX_VERSION_TRIES} tries from ${first}`);
     } finally {
       await removeDir(staging);
     }
@@ -174,7 +181,12 @@ async function sizes(dir: string): Promise<Record<string, number>> {
   return out;
 }
 
-function isTaken(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'EEXIST' || code === 'ENOTEMPTY' || code === 'EPERM';
+/**
+ * Whether renaming a staging folder onto a version failed because that version exists: rename(2)
+ * reports a non-empty target folder as ENOTEMPTY or EEXIST. Anything else (EPERM, EACCES, ...) is a
+ * real fault and must not be retried as "taken".
+ */
+export function isVersionTaken(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EEXIST' || code === 'ENOTEMPTY';
 }

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ArtifactStore, ModelNotFoundError, ModelRegistry, type NewVersionMeta } from '@tq/storage';
+import { ArtifactStore, ModelNotFoundError, ModelRegistry, isVersionTaken, type NewVersionMeta } from '@tq/storage';
 
 const meta: NewVersionMeta = {
   inputShape: [4],
@@ -60,6 +60,14 @@ describe('ModelRegistry', () => {
     );
     await writeFile(join(registry.store.modelDir({ name: 'holes', version: 2 }), 'metadata.json'), '{"name":');
     await assert.rejects(registry.versions('holes'), /version 2 of "holes" has a corrupt metadata\.json/);
+  });
+
+  it('takes only "target exists" from rename as a taken version, never a permission error', () => {
+    const fault = (code: string) => Object.assign(new Error(code), { code });
+    assert.equal(isVersionTaken(fault('ENOTEMPTY')), true);
+    assert.equal(isVersionTaken(fault('EEXIST')), true);
+    assert.equal(isVersionTaken(fault('EPERM')), false);
+    assert.equal(isVersionTaken(fault('EACCES')), false);
   });
 
   it('rejects traversal in names and reports missing versions', async () => {
