@@ -47,8 +47,9 @@ export async function compressJob(
       }
     : await compressVersion(deps.registry, req.source, { dtype, targetName: req.targetName, jobId: hooks.jobId });
   const ref = { name: made.meta.name, version: made.meta.version };
+  // No cancel check from here on: the version is registered, and stopping now would leave it
+  // without its ONNX graph while the job reports "cancelled". Attaching it is the last short step.
   await hooks.onProgress({ stage: 'saving', percent: 80 });
-  throwIfCancelled(hooks.signal);
   const { model } = await loadModelVersion(deps.registry, ref);
   try {
     await attachOnnx(

@@ -1,7 +1,3 @@
-import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import {
   FieldError,
   throwIfCancelled,
@@ -38,42 +34,57 @@ export async function inferJob(
   const meta = await deps.registry.getVersion(req.model);
   const { x, rows } = await inputRows(req, deps, hooks.jobId, meta.featureCount);
   throwIfCancelled(hooks.signal);
-  const path = deps.store.outputPath(hooks.jobId);
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.partial`;
-  const out = createWriteStream(tmp);
   const started = performance.now();
-  let engine: InferResult['engine'] = 'tfjs';
+  const served: { engine: InferResult['engine'] } = { engine: 'tfjs' };
+  await deps.store.writeOutput(hooks.jobId, predictionLines(req, deps, hooks, { x, rows, meta }, served));
+  // The output holds the answers now; the inline rows it came from are no longer needed.
+  await inferCleanup(req, hooks.jobId, deps.inputs);
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    rows,
+    rowsPerSec: rows / Math.max(seconds, 1e-6),
+    engine: served.engine,
+    backend: deps.backend.name,
+    output: `/v1/jobs/${hooks.jobId}/output`,
+  };
+}
+
+/**
+ * Removes what an infer job stored beside itself (its inline rows). Safe to call more than once and
+ * for jobs that stored nothing; for the job's end however it ends (success, final failure, cancel).
+ */
+export async function inferCleanup(
+  req: Pick<InferJobData, 'input'>,
+  jobId: string,
+  inputs: JobInputStore,
+): Promise<void> {
+  if ('stored' in req.input) await inputs.remove(jobId);
+}
+
+/** JSONL chunks, one line per input row in input order; checks for a cancel between chunks. */
+async function* predictionLines(
+  req: InferJobData,
+  deps: InferDeps,
+  hooks: JobHooks<InferProgress>,
+  input: { x: Float32Array; rows: number; meta: { featureCount: number; classes: string[] } },
+  served: { engine: InferResult['engine'] },
+): AsyncGenerator<string> {
+  const { x, rows, meta } = input;
   for (let start = 0; start < rows; start += CHUNK_ROWS) {
     throwIfCancelled(hooks.signal);
     const count = Math.min(CHUNK_ROWS, rows - start);
     const chunk = x.subarray(start * meta.featureCount, (start + count) * meta.featureCount);
     const result = await deps.engine.predict(req.model, chunk, count, { batchSize: req.batchSize });
-    engine = result.engine;
-    const lines =
-      toPredictions(result.scores, result.outputSize, meta.classes)
-        .map((p) => JSON.stringify(p))
-        .join('\n') + '\n';
-    if (!out.write(lines)) await once(out, 'drain');
+    served.engine = result.engine;
+    yield toPredictions(result.scores, result.outputSize, meta.classes)
+      .map((p) => JSON.stringify(p) + '\n')
+      .join('');
     await hooks.onProgress({
       stage: 'predicting',
       percent: Math.round(((start + count) / rows) * 100),
       rows: start + count,
     });
   }
-  out.end();
-  await once(out, 'finish');
-  await rename(tmp, path);
-  // The output holds the answers now; the inline rows it came from are no longer needed.
-  if ('stored' in req.input) await deps.inputs.remove(hooks.jobId);
-  const seconds = (performance.now() - started) / 1000;
-  return {
-    rows,
-    rowsPerSec: rows / Math.max(seconds, 1e-6),
-    engine,
-    backend: deps.backend.name,
-    output: `/v1/jobs/${hooks.jobId}/output`,
-  };
 }
 
 async function inputRows(

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import {
@@ -13,10 +13,36 @@ import {
   type JobHooks,
   type TrainProgress,
 } from '@tq/contracts';
-import { compressJob, inferJob, runTraining } from '@tq/jobs';
+import { compressJob, inferCleanup, inferJob, runTraining } from '@tq/jobs';
 import { loadConfig } from '@tq/config';
-import { InferenceEngine, initBackend, type BackendInfo, type Budgets } from '@tq/ml';
+import { InferenceEngine, initBackend, toPredictions, type BackendInfo, type Budgets } from '@tq/ml';
 import { ArtifactStore, DatasetStore, JobInputStore, ModelRegistry } from '@tq/storage';
+
+/** More rows than one chunk of the infer job (8192), so that it stops between two chunks. */
+const ROWS = 10_000;
+const irisRows = Array.from({ length: ROWS }, (_, i) => [
+  4 + (i % 40) / 10,
+  2 + (i % 23) / 10,
+  1 + (i % 59) / 10,
+  (i % 25) / 10,
+]);
+
+/** Targets of this process's open file descriptors under `dir` (a leaked write stream shows here). */
+async function openFilesUnder(dir: string): Promise<string[]> {
+  const fds = await readdir('/proc/self/fd');
+  // The fd readdir itself used is gone by now: its readlink fails and is left out.
+  const targets = await Promise.all(fds.map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+  return targets.filter((t) => t.startsWith(dir));
+}
+
+/** An engine whose second predict fails, as a model error half-way through a job would. */
+class FailingEngine extends InferenceEngine {
+  private calls = 0;
+  override async predict(...args: Parameters<InferenceEngine['predict']>): ReturnType<InferenceEngine['predict']> {
+    if (++this.calls === 2) throw new Error('predict failed');
+    return super.predict(...args);
+  }
+}
 
 /** The worker's job bodies, in-process: every job leaves tf.memory().numTensors where it found it. */
 describe('job bodies', () => {
@@ -160,5 +186,119 @@ describe('job bodies', () => {
     );
     assert.equal(err, lockLost);
     assert.ok(!(err instanceof CancelledError));
+  });
+
+  describe('infer output', () => {
+    let model: { name: string; version: number };
+    let outputs: string;
+    let inputs: JobInputStore;
+    before(async () => {
+      model = (await runTraining(request, deps, hooks('train-e'))).model;
+      outputs = dirname(deps.store.outputPath('any'));
+      inputs = new JobInputStore(deps.store);
+    });
+    const filesOf = async (jobId: string) => (await readdir(outputs)).filter((f) => f.startsWith(jobId));
+
+    it('writes one line per row in input order, and only the finished file', async () => {
+      const stored = await inputs.save('infer-e', irisRows);
+      const seen: InferProgress[] = [];
+      const result = await inferJob(
+        { model, input: { stored }, batchSize: 1024 },
+        { ...deps, engine, inputs },
+        hooks('infer-e', seen),
+      );
+      assert.equal(result.rows, ROWS);
+      const direct = await engine.predict(model, Float32Array.from(irisRows.flat()), ROWS);
+      const expected = toPredictions(direct.scores, direct.outputSize, (await deps.registry.getVersion(model)).classes);
+      const lines = (await readFile(deps.store.outputPath('infer-e'), 'utf8')).split('\n');
+      assert.equal(lines.pop(), '', 'the file ends with a newline');
+      assert.equal(lines.length, ROWS);
+      assert.deepEqual(
+        lines.map((l) => JSON.parse(l) as unknown),
+        expected.map((p) => JSON.parse(JSON.stringify(p)) as unknown),
+      );
+      assert.deepEqual(await filesOf('infer-e'), ['infer-e.jsonl']);
+      assert.deepEqual(
+        seen.filter((p) => p.stage === 'predicting').map((p) => p.rows),
+        [8192, ROWS],
+      );
+    });
+
+    it('a predict failing mid-way leaves no partial file, no open file and the input for a retry', async () => {
+      const failing = new FailingEngine({ registry: deps.registry, cacheSize: 1 });
+      const stored = await inputs.save('infer-f', irisRows);
+      try {
+        await assert.rejects(
+          inferJob(
+            { model, input: { stored }, batchSize: 1024 },
+            { ...deps, engine: failing, inputs },
+            hooks('infer-f'),
+          ),
+          /predict failed/,
+        );
+      } finally {
+        await failing.close();
+      }
+      assert.deepEqual(await filesOf('infer-f'), []);
+      assert.deepEqual(await openFilesUnder(outputs), []);
+      assert.equal((await inputs.load('infer-f', stored)).rows, ROWS, 'a retry still finds its input');
+      // Where the job fails for good, the worker cleans up; twice is harmless.
+      await inferCleanup({ input: { stored } }, 'infer-f', inputs);
+      await inferCleanup({ input: { stored } }, 'infer-f', inputs);
+      await assert.rejects(inputs.load('infer-f', stored), /gone/);
+    });
+
+    it('a cancel between chunks leaves no partial file and no open file', async () => {
+      const stored = await inputs.save('infer-g', irisRows);
+      const controller = new AbortController();
+      const stopping = hooks<InferProgress>('infer-g', [], controller.signal);
+      const running = inferJob(
+        { model, input: { stored }, batchSize: 1024 },
+        { ...deps, engine, inputs },
+        {
+          ...stopping,
+          onProgress: async (p) => {
+            if (p.stage === 'predicting') controller.abort();
+          },
+        },
+      );
+      await assert.rejects(running, CancelledError);
+      assert.deepEqual(await filesOf('infer-g'), []);
+      assert.deepEqual(await openFilesUnder(outputs), []);
+    });
+  });
+
+  describe('compress and cancel', () => {
+    let source: { name: string; version: number };
+    before(async () => {
+      source = (await runTraining(request, deps, hooks('train-h'))).model;
+    });
+    const madeBy = async (jobId: string) =>
+      (await deps.registry.versions('iris')).filter((v) => v.lineage.jobId === jobId);
+
+    it('a cancel before the new version is registered registers nothing', async () => {
+      const controller = new AbortController();
+      const job = hooks('compress-h', [], controller.signal);
+      const running = compressJob({ source, quantize: { dtype: 'uint8' } }, deps, {
+        ...job,
+        onProgress: async () => controller.abort(),
+      });
+      await assert.rejects(running, CancelledError);
+      assert.deepEqual(await madeBy('compress-h'), []);
+    });
+
+    it('a cancel once the new version is registered still finishes it, ONNX graph included', async () => {
+      const controller = new AbortController();
+      const job = hooks('compress-i', [], controller.signal);
+      const result = await compressJob({ source, quantize: { dtype: 'uint8' } }, deps, {
+        ...job,
+        onProgress: async (p) => {
+          if (p.stage === 'saving') controller.abort();
+        },
+      });
+      const [made] = await madeBy('compress-i');
+      assert.deepEqual(made && { name: made.name, version: made.version }, result.model);
+      assert.ok(made && Object.hasOwn(made.artifacts, 'model.onnx'), 'the version has its model.onnx');
+    });
   });
 });

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { NotFoundError, modelNameSchema, type ModelRef } from '@tq/contracts';
 import { openForRead, type OpenedFile } from './read-stream';
 
@@ -42,6 +44,24 @@ export class ArtifactStore {
   /** A finished job's output (infer: JSONL), for streaming; NotFoundError (field "id") when there is none. */
   openOutput(jobId: string, ext = 'jsonl'): Promise<OpenedFile> {
     return openForRead(this.outputPath(jobId, ext), () => new NotFoundError('id', `job ${jobId} has no output`));
+  }
+  /**
+   * Streams a job's output (e.g. JSONL chunks) into place atomically: readers see the whole file
+   * or none. The partial file is unique to this call, so a retried attempt never shares one with a
+   * dead one; on any failure (the source throws, a cancel, ENOSPC) pipeline closes the file and the
+   * partial is removed before the error is passed on.
+   */
+  async writeOutput(jobId: string, chunks: AsyncIterable<string>, ext = 'jsonl'): Promise<void> {
+    const path = this.outputPath(jobId, ext);
+    await mkdir(dirname(path), { recursive: true });
+    const partial = `${path}.${randomUUID()}.partial`;
+    try {
+      await pipeline(chunks, createWriteStream(partial));
+      await rename(partial, path);
+    } catch (err) {
+      await rm(partial, { force: true });
+      throw err;
+    }
   }
   /** A fresh private folder under the root (same filesystem, so a later rename is atomic). */
   async tempDir(): Promise<string> {

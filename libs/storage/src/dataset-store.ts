@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { datasetInfoSchema, type DatasetInfo } from '@tq/contracts';
-import { ArtifactStore, removeDir, safeSegment, writeFileAtomic } from './artifact-store';
+import { ArtifactStore, removeDir, writeFileAtomic } from './artifact-store';
 import { NotFoundError } from '@tq/contracts';
 
 /**
@@ -126,7 +126,15 @@ export class DatasetStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
     }
-    const infos = await Promise.all(ids.map((id) => this.get(id).catch(() => undefined)));
+    // A folder without info.json (or not named like an id) is no dataset; a corrupt one is a fault.
+    const infos = await Promise.all(
+      ids.map((id) =>
+        this.get(id).catch((err: unknown) => {
+          if (err instanceof DatasetNotFoundError) return undefined;
+          throw err;
+        }),
+      ),
+    );
     return infos
       .filter((i): i is DatasetInfo => i !== undefined)
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
@@ -136,16 +144,21 @@ export class DatasetStore {
     let dir: string;
     try {
       dir = this.store.datasetDir(id);
-      safeSegment(id);
     } catch {
       throw new DatasetNotFoundError(id); // an id that cannot be a folder name names no dataset
     }
+    let text: string;
     try {
-      const raw = JSON.parse(await readFile(join(dir, INFO), 'utf8')) as StoredInfo;
-      return { ...datasetInfoSchema.parse(raw), featureCount: raw.featureCount, inputShape: raw.inputShape };
+      text = await readFile(join(dir, INFO), 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new DatasetNotFoundError(id);
       throw err;
+    }
+    try {
+      const raw = JSON.parse(text) as StoredInfo;
+      return { ...datasetInfoSchema.parse(raw), featureCount: raw.featureCount, inputShape: raw.inputShape };
+    } catch (err) {
+      throw new Error(`dataset "${id}" has a corrupt ${INFO}`, { cause: err });
     }
   }
 }

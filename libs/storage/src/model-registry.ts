@@ -6,6 +6,11 @@ import { NotFoundError } from '@tq/contracts';
 import { openForRead, type OpenedFile } from './read-stream';
 
 export const METADATA_JSON = 'metadata.json';
+/**
+ * Versions tried past the latest one before register gives up: each taken one means another writer
+ * won that number, so this bounds the loop at far more concurrent registrations than a deployment has.
+ */
+const MAX_VERSION_TRIES = 1000;
 export type NewVersionMeta = Omit<ModelVersionMeta, 'name' | 'version' | 'createdAt' | 'artifacts'>;
 
 export class ArtifactNotFoundError extends NotFoundError {
@@ -48,7 +53,8 @@ export class ModelRegistry {
       await write(staging);
       const nameDir = this.store.modelNameDir(name);
       await mkdir(nameDir, { recursive: true });
-      for (let version = (await this.latestVersion(name)) + 1; ; version++) {
+      const first = (await this.latestVersion(name)) + 1;
+      for (let version = first; version < first + MAX_VERSION_TRIES; version++) {
         const full: ModelVersionMeta = {
           ...meta,
           name,
@@ -64,9 +70,10 @@ export class ModelRegistry {
           await rename(staging, this.store.modelDir({ name, version }));
           return full;
         } catch (err) {
-          if (!isTaken(err)) throw err;
+          if (!isVersionTaken(err)) throw err;
         }
       }
+      throw new Error(`no free version of "${name}" after ${MAX_VERSION_TRIES} tries from ${first}`);
     } finally {
       await removeDir(staging);
     }
@@ -94,19 +101,30 @@ export class ModelRegistry {
       .filter((d) => /^\d+$/.test(d))
       .map(Number)
       .sort((a, b) => a - b);
+    // A folder without metadata.json is no version (skipped); a corrupt or unreadable one is a fault.
     const metas = await Promise.all(
-      numbers.map((version) => this.getVersion({ name, version }).catch(() => undefined)),
+      numbers.map((version) =>
+        this.getVersion({ name, version }).catch((err: unknown) => {
+          if (err instanceof ModelNotFoundError) return undefined;
+          throw err;
+        }),
+      ),
     );
     return metas.filter((m): m is ModelVersionMeta => m !== undefined);
   }
 
   async getVersion(ref: ModelRef): Promise<ModelVersionMeta> {
+    let raw: string;
     try {
-      const raw = await readFile(join(this.store.modelDir(ref), METADATA_JSON), 'utf8');
-      return modelVersionMetaSchema.parse(JSON.parse(raw));
+      raw = await readFile(join(this.store.modelDir(ref), METADATA_JSON), 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ModelNotFoundError(ref);
       throw err;
+    }
+    try {
+      return modelVersionMetaSchema.parse(JSON.parse(raw));
+    } catch (err) {
+      throw new Error(`version ${ref.version} of "${ref.name}" has a corrupt ${METADATA_JSON}`, { cause: err });
     }
   }
 
@@ -163,7 +181,12 @@ async function sizes(dir: string): Promise<Record<string, number>> {
   return out;
 }
 
-function isTaken(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'EEXIST' || code === 'ENOTEMPTY' || code === 'EPERM';
+/**
+ * Whether renaming a staging folder onto a version failed because that version exists: rename(2)
+ * reports a non-empty target folder as ENOTEMPTY or EEXIST. Anything else (EPERM, EACCES, ...) is a
+ * real fault and must not be retried as "taken".
+ */
+export function isVersionTaken(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EEXIST' || code === 'ENOTEMPTY';
 }

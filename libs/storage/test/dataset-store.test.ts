@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -76,6 +76,30 @@ describe('DatasetStore', () => {
   it('throws DatasetNotFoundError for unknown and malformed ids', async () => {
     await assert.rejects(datasets.load('4b1c3a5e-0000-4000-8000-000000000000'), DatasetNotFoundError);
     await assert.rejects(datasets.get('../../etc'), DatasetNotFoundError);
+  });
+
+  it('lists past a folder with no dataset in it, but not past a corrupt one', async () => {
+    const fresh = new DatasetStore(new ArtifactStore(await mkdtemp(join(tmpdir(), 'tq-datasets-'))));
+    const kept = await fresh.save(table(2, 2, 1), {
+      name: 'kept',
+      format: 'csv',
+      labelColumn: 'label',
+      featureColumns: ['f0', 'f1'],
+      bytes: 1,
+    });
+    const broken = await fresh.save(table(2, 2, 2), {
+      name: 'broken',
+      format: 'csv',
+      labelColumn: 'label',
+      featureColumns: ['f0', 'f1'],
+      bytes: 1,
+    });
+    await mkdir(join(fresh.store.datasetsDir(), 'empty'));
+    assert.deepEqual((await fresh.list()).map((d) => d.name).sort(), ['broken', 'kept']);
+    await writeFile(join(fresh.store.datasetDir(broken.id), 'info.json'), '{"rows":');
+    await assert.rejects(fresh.list(), new RegExp(`dataset "${broken.id}" has a corrupt info\\.json`));
+    assert.equal((await fresh.get(kept.id)).name, 'kept'); // the sound one still reads
+    await rm(fresh.store.root, { recursive: true, force: true });
   });
 
   it('refuses inconsistent data', async () => {

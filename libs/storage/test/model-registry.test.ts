@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ArtifactStore, ModelNotFoundError, ModelRegistry, type NewVersionMeta } from '@tq/storage';
+import { ArtifactStore, ModelNotFoundError, ModelRegistry, isVersionTaken, type NewVersionMeta } from '@tq/storage';
 
 const meta: NewVersionMeta = {
   inputShape: [4],
@@ -47,6 +47,27 @@ describe('ModelRegistry', () => {
   it('adds an artifact to an existing version', async () => {
     const updated = await registry.putArtifact({ name: 'iris', version: 2 }, 'model.onnx', new Uint8Array(7));
     assert.equal(updated.artifacts['model.onnx'], 7);
+  });
+
+  it('lists past a version folder with no metadata, but not past a corrupt one', async () => {
+    const write = async (dir: string) => writeFile(join(dir, 'weights.bin'), 'w');
+    await registry.register('holes', meta, write);
+    await registry.register('holes', meta, write);
+    await mkdir(join(registry.store.modelNameDir('holes'), '3'));
+    assert.deepEqual(
+      (await registry.versions('holes')).map((v) => v.version),
+      [1, 2],
+    );
+    await writeFile(join(registry.store.modelDir({ name: 'holes', version: 2 }), 'metadata.json'), '{"name":');
+    await assert.rejects(registry.versions('holes'), /version 2 of "holes" has a corrupt metadata\.json/);
+  });
+
+  it('takes only "target exists" from rename as a taken version, never a permission error', () => {
+    const fault = (code: string) => Object.assign(new Error(code), { code });
+    assert.equal(isVersionTaken(fault('ENOTEMPTY')), true);
+    assert.equal(isVersionTaken(fault('EEXIST')), true);
+    assert.equal(isVersionTaken(fault('EPERM')), false);
+    assert.equal(isVersionTaken(fault('EACCES')), false);
   });
 
   it('rejects traversal in names and reports missing versions', async () => {

@@ -45,19 +45,24 @@ describe('storage: missing vs broken', () => {
   });
   after(() => rm(root, { recursive: true, force: true }));
 
-  it("models: missing is ModelNotFoundError with the caller's field; corrupt and EISDIR pass through", async () => {
+  it("models: missing is ModelNotFoundError with the caller's field; corrupt names the version, EISDIR passes through", async () => {
     await assert.rejects(
       registry.getVersion({ name: 'ok', version: 2 }),
       (err) => err instanceof ModelNotFoundError && err.field === 'model',
     );
     assert.equal(new ModelNotFoundError({ name: 'ok', version: 2 }, 'source').field, 'source');
-    await assert.rejects(registry.getVersion({ name: 'corrupt', version: 1 }), (err) => err instanceof SyntaxError);
+    const corrupt = (err: unknown) =>
+      err instanceof Error &&
+      !(err instanceof NotFoundError) &&
+      /version 1 of "corrupt" has a corrupt metadata\.json/.test(err.message) &&
+      err.cause instanceof SyntaxError;
+    await assert.rejects(registry.getVersion({ name: 'corrupt', version: 1 }), corrupt);
     await assert.rejects(
       registry.getVersion({ name: 'unreadable', version: 1 }),
       (err) => !(err instanceof NotFoundError) && (err as NodeJS.ErrnoException).code === 'EISDIR',
     );
     assert.equal(await registry.exists({ name: 'ok', version: 2 }), false);
-    await assert.rejects(registry.exists({ name: 'corrupt', version: 1 }), SyntaxError);
+    await assert.rejects(registry.exists({ name: 'corrupt', version: 1 }), corrupt);
   });
 
   it('artifacts: only own, listed names open; others are ArtifactNotFoundError naming "file"', async () => {
@@ -76,12 +81,19 @@ describe('storage: missing vs broken', () => {
     await assert.rejects(store.openOutput('infer-none'), (err) => err instanceof NotFoundError && err.field === 'id');
   });
 
-  it('datasets: missing is DatasetNotFoundError; a corrupt info.json passes through', async () => {
+  it('datasets: missing is DatasetNotFoundError; a corrupt info.json is an error naming the dataset', async () => {
     const datasets = new DatasetStore(store);
     await assert.rejects(
       datasets.get('44444444-4444-4444-8444-444444444444'),
       (err) => err instanceof DatasetNotFoundError,
     );
-    await assert.rejects(datasets.get(DATASET), (err) => err instanceof SyntaxError);
+    await assert.rejects(
+      datasets.get(DATASET),
+      (err) =>
+        err instanceof Error &&
+        !(err instanceof NotFoundError) &&
+        err.message === `dataset "${DATASET}" has a corrupt info.json` &&
+        err.cause instanceof SyntaxError,
+    );
   });
 });
