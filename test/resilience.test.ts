@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Queue, QueueEvents } from 'bullmq';
 import { TestSystem } from './support/system';
@@ -58,6 +60,44 @@ describe('cancellation', () => {
       await queue.close();
     }
     assert.equal((await system.request('GET', `/v1/jobs/${body.id}`)).body.state, 'cancelled');
+  });
+});
+
+describe('a cancelled infer job', () => {
+  let system: TestSystem;
+  before(async () => {
+    system = await TestSystem.start({ workers: 1 });
+  });
+  after(() => system.stop());
+
+  it('stops while predicting and leaves neither its stored input rows nor a partial output behind', async () => {
+    const iris = {
+      model: {
+        name: 'iris',
+        layers: [{ type: 'dense', units: 3, activation: 'softmax', inputShape: [4] }],
+      },
+      dataset: { builtin: 'iris' },
+      fit: { epochs: 1 },
+    };
+    const trained = await system.waitForJob((await system.request('POST', '/v1/jobs/train', iris)).body.id);
+    assert.equal(trained.state, 'completed', JSON.stringify(trained));
+    // Batch 1 over 100k rows: long enough to be cancelled between two chunks.
+    const instances = Array.from({ length: 100_000 }, (_, i) => [5 + (i % 3), 3, 1.4, 0.2]);
+    const body = { model: trained.result.model, input: { instances }, batchSize: 1 };
+    const { body: submitted } = await system.request('POST', '/v1/jobs/infer', body);
+    await waitFor('inference to start', async () => {
+      const job = (await system.request('GET', `/v1/jobs/${submitted.id}`)).body;
+      return job.progress?.stage === 'predicting' ? job : undefined;
+    });
+    await system.request('DELETE', `/v1/jobs/${submitted.id}`);
+    const job = await system.waitForJob(submitted.id);
+    assert.equal(job.state, 'cancelled', JSON.stringify(job));
+    const left = async (dir: string) =>
+      (await readdir(join(system.artifactDir, dir)).catch(() => [])).filter((f) => f.startsWith(submitted.id));
+    await waitFor('the stored input to be removed', async () =>
+      (await left('inputs')).length === 0 ? true : undefined,
+    );
+    assert.deepEqual(await left('outputs'), []);
   });
 });
 

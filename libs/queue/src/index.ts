@@ -9,3 +9,4 @@ export * from './redis.provider';
 export * from './job-view';
 export * from './tombstones';
 export * from './job-lock-lost.error';
+export * from './final-failure';

@@ -14,6 +14,7 @@ import {
   type JobResultOf,
 } from '@tq/contracts';
 import type { CancelWatcher } from './cancel-watcher';
+import { isFinalFailure } from './final-failure';
 import { JobLockLostError } from './job-lock-lost.error';
 
 /**
@@ -71,13 +72,31 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
     );
   }
 
-  /** Cancelled jobs leave the failed list (see CancelWatcher.retireCancelled). */
+  /**
+   * After a job's last attempt failed (or it was cancelled): the body's clean-up of what it leaves
+   * behind (afterFinalFailure), then cancelled jobs leave the failed list (CancelWatcher.retireCancelled).
+   */
   @OnWorkerEvent('failed')
-  async onFailed(job: Job | undefined): Promise<void> {
+  async onFailed(job: Job | undefined, err: Error): Promise<void> {
     if (!job) return;
-    await this.cancels.retireCancelled(job, this.jobName).catch((err: unknown) => {
-      this.logger.warn(`cancelled job ${job.id} stays in the failed list: ${(err as Error).message}`);
+    if (isFinalFailure(job, err)) {
+      const parsed = envelopeSchemaOf(this.jobName).safeParse(job.data);
+      if (parsed.success) {
+        await this.afterFinalFailure(parsed.data.request, job.id ?? '').catch((e: unknown) => {
+          this.logger.warn(`clean-up after job ${job.id} failed: ${e instanceof Error ? e.message : String(e)}`);
+        });
+      }
+    }
+    await this.cancels.retireCancelled(job, this.jobName).catch((e: unknown) => {
+      this.logger.warn(
+        `cancelled job ${job.id} stays in the failed list: ${e instanceof Error ? e.message : String(e)}`,
+      );
     });
+  }
+
+  /** What a job leaves behind when it fails for good (stored inputs, ...); nothing by default. */
+  protected afterFinalFailure(_data: JobDataOf<N>, _jobId: string): Promise<void> {
+    return Promise.resolve();
   }
 
   protected abstract handle(data: JobDataOf<N>, hooks: JobHooks<JobProgressOf<N>>): Promise<JobResultOf<N>>;

@@ -1,7 +1,8 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import { WorkerHost } from '@nestjs/bullmq';
-import { UnrecoverableError, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
+import { isFinalFailure } from '@tq/queue';
 import { QueueName } from '@tq/contracts';
 import { outcomeOf, throughputOf, type JobMetrics } from '@tq/runtime';
 
@@ -32,9 +33,4 @@ export function observeWorkers(app: INestApplicationContext, metrics: JobMetrics
       if (queue === QueueName.Train) metrics.trainingThroughput(throughputOf(progress));
     });
   }
-}
-
-/** True when no retry follows this failure: it was unrecoverable, or the job has used its attempts. */
-export function isFinalFailure(job: Job, err: Error): boolean {
-  return err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
 }

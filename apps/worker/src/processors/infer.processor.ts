@@ -7,7 +7,7 @@ import {
   type InferResult,
   type JobHooks,
 } from '@tq/contracts';
-import { inferJob, type InferDeps } from '@tq/jobs';
+import { inferCleanup, inferJob, type InferDeps } from '@tq/jobs';
 import { InferenceEngine, type BackendInfo } from '@tq/ml';
 import { CancelWatcher, HandlesJob, TypedWorkerHost } from '@tq/queue';
 import { InjectBackend } from '@tq/runtime';
@@ -35,5 +35,10 @@ export class InferProcessor extends TypedWorkerHost<JobName.Infer> {
 
   protected handle(data: InferJobData, hooks: JobHooks<InferProgress>): Promise<InferResult> {
     return inferJob(data, this.deps, hooks);
+  }
+
+  /** A job that failed for good (or was cancelled) no longer needs its stored inline rows. */
+  protected override afterFinalFailure(data: InferJobData, jobId: string): Promise<void> {
+    return inferCleanup(data, jobId, this.deps.inputs);
   }
 }
