@@ -69,6 +69,15 @@ export class CancelledError extends TqError {
 /** The text a cancelled job's failedReason carries; the API's state mapping reads it. */
 export const CANCELLED_REASON = 'cancelled by request';
 
+/**
+ * Whether a failed job's reason says it was cancelled. BullMQ's failedReason is the error's
+ * message, and every CancelledError's message starts with CANCELLED_REASON; a substring test
+ * would also match a real failure whose message merely quotes it.
+ */
+export function isCancelledReason(reason: string | undefined): boolean {
+  return reason?.startsWith(CANCELLED_REASON) ?? false;
+}
+
 /** Throws CancelledError once `signal` is aborted; call between batches and stages. */
 export function throwIfCancelled(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new CancelledError();
