@@ -52,5 +52,7 @@ export const STATES_OF: Record<JobState, BullState[]> = {
   active: ['active'],
   completed: ['completed'],
   failed: ['failed'],
-  cancelled: ['failed'],
+  // Cancelled jobs leave BullMQ for a tombstone (listTombstones); a failed one carrying the cancel
+  // reason is only seen for the moment before the worker retires it.
+  cancelled: [],
 };
