@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { Queue, Worker } from 'bullmq';
-import { JobName } from '@tq/contracts';
-import { readJobView } from '@tq/queue';
+import { CANCELLED_REASON, JobName } from '@tq/contracts';
+import { readJobView, toApiState } from '@tq/queue';
+import { outcomeOf } from '@tq/runtime';
 import { deleteKeys } from './support/system';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -52,5 +53,17 @@ describe('job view read while jobs finish', () => {
     assert.deepEqual(bad, [], `${bad.length} completed views without a result`);
     assert.equal(seen.completed, JOBS);
     assert.ok(seen.before > 0, 'some views were read before their job finished');
+  });
+});
+
+describe('cancelled or failed', () => {
+  it('is cancelled only when the reason starts with the cancel reason, not when a failure quotes it', () => {
+    const cancelled = `${CANCELLED_REASON}: training stopped at epoch 3, step 7`;
+    const quoting = `dataset row 3: label "${CANCELLED_REASON}" is not a class`;
+    assert.deepEqual(
+      [toApiState('failed', cancelled), toApiState('failed', quoting), toApiState('failed', undefined)],
+      ['cancelled', 'failed', 'failed'],
+    );
+    assert.deepEqual([outcomeOf(cancelled), outcomeOf(quoting)], ['cancelled', 'failed']);
   });
 });

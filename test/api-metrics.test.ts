@@ -86,3 +86,21 @@ describe('metrics of the API and of a worker after a trained and a cancelled job
     assert.equal(promtoolCheck(text), '');
   });
 });
+
+describe('metrics of the API for jobs cancelled while waiting (no workers)', () => {
+  let system: TestSystem;
+  before(async () => {
+    system = await TestSystem.start({ workers: 0 });
+  });
+  after(() => system.stop());
+
+  it('counts them as cancelled: removing a waiting job sends no failed event', async () => {
+    for (let i = 0; i < 2; i++) {
+      const { body } = await system.request('POST', '/v1/jobs/train', IRIS_TRAIN(1));
+      assert.equal((await system.request('DELETE', `/v1/jobs/${body.id}`)).body.state, 'cancelled');
+    }
+    const text = String((await system.request('GET', '/metrics')).body);
+    assert.equal(sample(text, 'tq_jobs_finished_total{queue="train",outcome="cancelled"}'), 2, text);
+    assert.equal(promtoolCheck(text), '');
+  });
+});

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Redis from 'ioredis';
 import ts from 'typescript';
 import type { z } from 'zod';
 import {
@@ -53,7 +54,13 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
     system = await TestSystem.start({
       workers: 0,
       defaultArtifactDir: true,
-      env: { MAX_UPLOAD_BYTES: '2048', MAX_TRAIN_WORK: '1000', MAX_INFER_INSTANCES: '3' },
+      env: {
+        MAX_UPLOAD_BYTES: '2048',
+        MAX_TRAIN_WORK: '1000',
+        MAX_INFER_INSTANCES: '3',
+        MAX_JSON_BODY_BYTES: '4096',
+        JOB_HISTORY_AGE_SECONDS: '3600',
+      },
     });
     // A registered 4-feature model, written straight into the artifact folder.
     const registry = new ModelRegistry(new ArtifactStore(system.artifactDir));
@@ -197,6 +204,14 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
       'input.instances',
       /4 rows exceed the limit of 3 \(MAX_INFER_INSTANCES\)/,
     ));
+  it('refuses a JSON body over MAX_JSON_BODY_BYTES with 413 naming (body), the limit and the variable', () =>
+    expectIssue(
+      '/v1/jobs/infer',
+      { model: { name: 'iris', version: 1 }, input: { instances: Array.from({ length: 1000 }, () => [1, 2, 3, 4]) } },
+      413,
+      '(body)',
+      /limit of 4096 bytes \(MAX_JSON_BODY_BYTES\)/,
+    ));
   it('answers 404 naming "file" for names an object inherits, and serves a listed artifact from ./.data', async () => {
     for (const file of ['valueOf', 'constructor', 'toString', '__proto__', 'hasOwnProperty']) {
       const res = await system.request('GET', `/v1/models/iris/versions/1/${file}`);
@@ -284,6 +299,14 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
     assert.equal(res.body.issues?.[0]?.field, 'row 2, column "b"');
     assert.match(res.body.issues?.[0]?.reason ?? '', /oops/);
   });
+  it('rejects upload names whose extension an object inherits, naming "file"', async () => {
+    for (const name of ['data.constructor', 'data.__proto__', 'data.toString', 'data.hasOwnProperty']) {
+      const res = await upload(name, 'a,label\n1,x\n', { labelColumn: 'label' });
+      assert.equal(res.status, 400, `${name}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.issues?.[0]?.field, 'file', name);
+      assert.match(res.body.issues?.[0]?.reason ?? '', /neither \.csv nor \.jsonl/, name);
+    }
+  });
   it('rejects an unknown label column', async () => {
     const res = await upload('t.csv', 'a,b,label\n1,2,cat\n', { labelColumn: 'species' });
     assert.equal(res.status, 400);
@@ -321,6 +344,10 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
     assert.equal(other.status, 409, JSON.stringify(other.body));
     assert.equal(other.body.issues?.[0]?.field, 'Idempotency-Key');
     assert.equal((await system.request('GET', '/v1/jobs?type=train')).body.items.length, 1);
+    // The key lives as long as its job can be asked about: JOB_HISTORY_AGE_SECONDS, like the tombstone.
+    const redis = new Redis(system.redisUrl);
+    const ttl = await redis.ttl(`${system.prefix}:tq-idem:${first.body.id}`).finally(() => redis.disconnect());
+    assert.ok(ttl > 0 && ttl <= 3600, `key TTL ${ttl} s`);
     await system.request('DELETE', `/v1/jobs/${first.body.id}`);
     const output = await system.request('GET', `/v1/jobs/${first.body.id}/output`);
     assert.deepEqual([output.status, output.body.issues?.[0]?.field], [404, 'id'], 'a train job has no output');
@@ -363,7 +390,17 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
         ) ?? [];
       assert.equal(header.length, 1, `${path}: one Idempotency-Key header`);
       assert.equal(header[0]!.required, false, `${path}: the header is optional`);
+      const requestId = doc.paths[path]!.post!.parameters?.filter(
+        (p) => p.in === 'header' && p.name === 'X-Request-Id',
+      );
+      assert.equal(requestId?.length, 1, `${path}: X-Request-Id is documented once`);
     }
+    const required = operations.flatMap(({ at, op }) =>
+      (op.parameters ?? []).filter((p) => p.in === 'header' && p.required !== false).map((p) => `${at} ${p.name}`),
+    );
+    assert.deepEqual(required, [], 'no header is required');
+    const idempotency = doc.paths['/v1/jobs/train']!.post!.parameters?.find((p) => p.name === 'Idempotency-Key');
+    assert.match(String((idempotency as { description?: string }).description), /JOB_HISTORY_AGE_SECONDS/);
     const query = doc.paths['/v1/jobs']!.get!.parameters?.filter((p) => p.in === 'query')
       .map((p) => p.name)
       .sort();

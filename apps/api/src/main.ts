@@ -11,7 +11,7 @@ async function bootstrap(): Promise<void> {
   const config = loadConfig();
   const logger = new ConsoleLogger('api', { json: config.LOG_JSON, logLevels: logLevels(config) });
   const app = await NestFactory.create<NestExpressApplication>(AppModule, { logger, bodyParser: false });
-  app.useBodyParser('json', { limit: '64mb' });
+  app.useBodyParser('json', { limit: config.MAX_JSON_BODY_BYTES });
   app.enableShutdownHooks();
   const openapi = new DocumentBuilder()
     .setTitle('TensorQueue')

@@ -69,6 +69,15 @@ export const configSchema = z.object({
   /** Inline inference: rows, and numbers in all rows (10M float32 = 40 MB). */
   MAX_INFER_INSTANCES: z.coerce.number().int().positive().default(100_000),
   MAX_INFER_VALUES: z.coerce.number().int().positive().default(10_000_000),
+  /**
+   * Largest JSON request body. Sized so the budgets above fire first: MAX_INFER_VALUES numbers
+   * written as JSON take ~90 MB, so the default is 128 MiB.
+   */
+  MAX_JSON_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(128 * 1024 * 1024),
   LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
   LOG_JSON: z.stringbool().default(false),
 });

@@ -66,6 +66,15 @@ export class CancelledError extends TqError {
 export const CANCELLED_REASON = 'cancelled by request';
 
 /**
+ * Whether a failed job's reason says it was cancelled. BullMQ's failedReason is the error's
+ * message, and every CancelledError's message starts with CANCELLED_REASON; a substring test
+ * would also match a real failure whose message merely quotes it.
+ */
+export function isCancelledReason(reason: string | undefined): boolean {
+  return reason?.startsWith(CANCELLED_REASON) ?? false;
+}
+
+/**
  * Throws once `signal` is aborted, with the abort's reason: a CancelledError for a cancel request,
  * or whatever else ended this attempt (its job lock was lost: the job goes on elsewhere, it is
  * not cancelled). Call between batches and stages.

@@ -1,6 +1,6 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { Job } from 'bullmq';
-import { CANCELLED_REASON, CancelledError, PUBLIC_JOB_TYPES, type JobName, type PublicJobType } from '@tq/contracts';
+import { isCancelledReason, CancelledError, PUBLIC_JOB_TYPES, type JobName, type PublicJobType } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { cancelKey } from './cancellation';
 import { toJobView } from './job-view';
@@ -52,7 +52,7 @@ export class CancelWatcher implements OnApplicationShutdown {
    * the dashboard lists only real failures as failed while GET /v1/jobs/:id still answers.
    */
   async retireCancelled(job: Job, type: JobName): Promise<void> {
-    if (!job.id || !job.failedReason?.includes(CANCELLED_REASON)) return;
+    if (!job.id || !isCancelledReason(job.failedReason)) return;
     if (isPublicJob(type)) {
       const view = toJobView(job, type, 'failed');
       await writeTombstone(this.redis.client, this.redis.prefix, view, loadConfig().JOB_HISTORY_AGE_SECONDS);

@@ -1,5 +1,5 @@
 import type { Job, JobState as BullState, Queue } from 'bullmq';
-import { CANCELLED_REASON, type JobState, type JobView, type PublicJobType } from '@tq/contracts';
+import { isCancelledReason, type JobState, type JobView, type PublicJobType } from '@tq/contracts';
 
 /** BullMQ's finer states folded into the five the API promises. */
 export function toApiState(state: BullState | 'unknown', failedReason?: string): JobState {
@@ -9,7 +9,7 @@ export function toApiState(state: BullState | 'unknown', failedReason?: string):
     case 'completed':
       return 'completed';
     case 'failed':
-      return failedReason?.includes(CANCELLED_REASON) ? 'cancelled' : 'failed';
+      return isCancelledReason(failedReason) ? 'cancelled' : 'failed';
     default:
       return 'waiting';
   }
@@ -52,5 +52,7 @@ export const STATES_OF: Record<JobState, BullState[]> = {
   active: ['active'],
   completed: ['completed'],
   failed: ['failed'],
-  cancelled: ['failed'],
+  // Cancelled jobs leave BullMQ for a tombstone (listTombstones); a failed one carrying the cancel
+  // reason is only seen for the moment before the worker retires it.
+  cancelled: [],
 };

@@ -1,17 +1,57 @@
 import type Redis from 'ioredis';
-import { jobViewSchema, type JobView } from '@tq/contracts';
+import { jobViewSchema, type JobView, type PublicJobType } from '@tq/contracts';
 
 /**
  * A cancelled job leaves BullMQ (so the dashboard's "failed" list holds real failures only) and a
  * tombstone: its last view, answered by GET /v1/jobs/:id for as long as finished jobs are kept.
+ * An index per job type (sorted by creation time) lets GET /v1/jobs list them beside BullMQ's jobs.
  */
 const tombstoneKey = (prefix: string, jobId: string) => `${prefix}:tq-cancelled:${jobId}`;
+const indexKey = (prefix: string, type: PublicJobType) => `${prefix}:tq-cancelled-index:${type}`;
 
 export async function writeTombstone(redis: Redis, prefix: string, view: JobView, ttlSeconds: number): Promise<void> {
-  await redis.set(tombstoneKey(prefix, view.id), JSON.stringify(view), 'EX', ttlSeconds);
+  const index = indexKey(prefix, view.type);
+  // Entries older than the tombstones themselves can live are dropped on every write: bounded.
+  await redis
+    .multi()
+    .set(tombstoneKey(prefix, view.id), JSON.stringify(view), 'EX', ttlSeconds)
+    .zadd(index, Date.parse(view.createdAt), view.id)
+    .zremrangebyscore(index, '-inf', `(${Date.now() - ttlSeconds * 1000}`)
+    .expire(index, ttlSeconds)
+    .exec()
+    .then(failedCommand);
 }
 
 export async function readTombstone(redis: Redis, prefix: string, jobId: string): Promise<JobView | undefined> {
   const raw = await redis.get(tombstoneKey(prefix, jobId));
   return raw ? jobViewSchema.parse(JSON.parse(raw)) : undefined;
+}
+
+/** Undoes writeTombstone: a job a worker took before it could be removed is not cancelled after all. */
+export async function deleteTombstone(redis: Redis, prefix: string, view: JobView): Promise<void> {
+  await redis
+    .multi()
+    .del(tombstoneKey(prefix, view.id))
+    .zrem(indexKey(prefix, view.type), view.id)
+    .exec()
+    .then(failedCommand);
+}
+
+/** The `count` newest tombstones of a type (by creation time), newest first; expired ones are skipped. */
+export async function listTombstones(
+  redis: Redis,
+  prefix: string,
+  type: PublicJobType,
+  count: number,
+): Promise<JobView[]> {
+  const ids = await redis.zrevrange(indexKey(prefix, type), 0, count - 1);
+  if (ids.length === 0) return [];
+  const raws = await redis.mget(ids.map((id) => tombstoneKey(prefix, id)));
+  return raws.flatMap((raw) => (raw ? [jobViewSchema.parse(JSON.parse(raw))] : []));
+}
+
+/** MULTI/EXEC reports a failed command in its results instead of rejecting. */
+function failedCommand(results: [Error | null, unknown][] | null): void {
+  const err = results?.find(([e]) => e)?.[0];
+  if (err) throw err;
 }

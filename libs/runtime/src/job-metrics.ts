@@ -1,11 +1,11 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { CANCELLED_REASON } from '@tq/contracts';
+import { isCancelledReason } from '@tq/contracts';
 
 export type JobOutcome = 'completed' | 'failed' | 'cancelled';
 
 /** A finished job's outcome as the API reports it: a cancelled job ends as a failure carrying CANCELLED_REASON. */
 export function outcomeOf(failedReason: string | undefined): JobOutcome {
-  return failedReason?.includes(CANCELLED_REASON) ? 'cancelled' : 'failed';
+  return isCancelledReason(failedReason) ? 'cancelled' : 'failed';
 }
 
 /** samplesPerSec of a train progress report or result, when it has one. */

@@ -21,13 +21,11 @@ export class ErrorsFilter implements ExceptionFilter {
     if (res.headersSent) return;
     if (err instanceof PayloadTooLargeException) {
       const reason = `larger than the upload limit of ${loadConfig().MAX_UPLOAD_BYTES} bytes (MAX_UPLOAD_BYTES)`;
-      res.status(413).json({
-        statusCode: 413,
-        error: 'Payload Too Large',
-        message: `file: ${reason}`,
-        issues: [{ field: 'file', reason }],
-      });
-      return;
+      return tooLarge(res, 'file', reason);
+    }
+    if (isBodyTooLarge(err)) {
+      const reason = `larger than the JSON body limit of ${loadConfig().MAX_JSON_BODY_BYTES} bytes (MAX_JSON_BODY_BYTES)`;
+      return tooLarge(res, '(body)', reason);
     }
     if (err instanceof HttpException) {
       res.status(err.getStatus()).json(normalize(err.getResponse(), err.getStatus()));
@@ -44,6 +42,21 @@ export class ErrorsFilter implements ExceptionFilter {
     this.logger.error(err instanceof Error ? err.stack : String(err));
     res.status(500).json({ statusCode: 500, error: 'Internal Server Error', message: 'internal error' });
   }
+}
+
+function tooLarge(res: Response, field: string, reason: string): void {
+  res
+    .status(413)
+    .json({ statusCode: 413, error: 'Payload Too Large', message: `${field}: ${reason}`, issues: [{ field, reason }] });
+}
+
+/**
+ * A JSON body over body-parser's `limit`: Nest's express adapter wraps body-parser's error (an
+ * http-errors one, marked with the documented type "entity.too.large") in an HttpException.
+ */
+function isBodyTooLarge(err: unknown): boolean {
+  const cause: unknown = err instanceof HttpException ? err.cause : undefined;
+  return typeof cause === 'object' && cause !== null && (cause as { type?: unknown }).type === 'entity.too.large';
 }
 
 function normalize(body: string | object, status: number): object {

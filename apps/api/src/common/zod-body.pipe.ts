@@ -1,7 +1,6 @@
 import type { PipeTransform } from '@nestjs/common';
 import type { z } from 'zod';
-import { toFieldIssues } from '@tq/contracts';
-import { badRequest } from './http-issues';
+import { FieldError, toFieldIssues } from '@tq/contracts';
 
 /**
  * Validates a body or query against a contract schema and returns the parsed (defaulted) value.
@@ -16,6 +15,6 @@ export class ZodPipe<S extends z.ZodType> implements PipeTransform<unknown, z.ou
   transform(value: unknown): z.output<S> {
     const parsed = this.schema.safeParse(value ?? {});
     if (parsed.success) return parsed.data;
-    throw badRequest(toFieldIssues(parsed.error).map((i) => ({ field: this.prefix + i.field, reason: i.reason })));
+    throw new FieldError(toFieldIssues(parsed.error).map((i) => ({ field: this.prefix + i.field, reason: i.reason })));
   }
 }

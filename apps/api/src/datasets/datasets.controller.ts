@@ -2,6 +2,7 @@ import { Body, Controller, Get, Param, Post, UploadedFile, UseInterceptors } fro
 import { FileInterceptor } from '@nestjs/platform-express';
 import { ApiBody, ApiConsumes, ApiTags } from '@nestjs/swagger';
 import {
+  FieldError,
   datasetInfoSchema,
   datasetListSchema,
   datasetUploadFieldsSchema,
@@ -11,16 +12,17 @@ import {
 import { loadConfig } from '@tq/config';
 import { parseDatasetUpload } from '@tq/ml';
 import { DatasetNotFoundError, DatasetStore } from '@tq/storage';
-import { badRequest } from '../common/http-issues';
+import { notFoundAs } from '../common/not-found-as';
 import { ErrorResponses, JsonResponse } from '../common/openapi';
 import { ZodPipe } from '../common/zod-body.pipe';
 
-const FORMAT_OF_EXTENSION: Record<string, 'csv' | 'jsonl'> = {
-  csv: 'csv',
-  jsonl: 'jsonl',
-  ndjson: 'jsonl',
-  json: 'jsonl',
-};
+/** A Map: a plain object would answer for "constructor" or "__proto__". */
+const FORMAT_OF_EXTENSION = new Map<string, 'csv' | 'jsonl'>([
+  ['csv', 'csv'],
+  ['jsonl', 'jsonl'],
+  ['ndjson', 'jsonl'],
+  ['json', 'jsonl'],
+]);
 
 @ApiTags('datasets')
 @Controller('v1/datasets')
@@ -49,10 +51,10 @@ export class DatasetsController {
     @UploadedFile() file: Express.Multer.File | undefined,
     @Body(new ZodPipe(datasetUploadFieldsSchema)) fields: DatasetUploadFields,
   ): Promise<DatasetInfo> {
-    if (!file) throw badRequest([{ field: 'file', reason: 'a multipart file field named "file" is required' }]);
+    if (!file) throw new FieldError('file', 'a multipart file field named "file" is required');
     const extension = file.originalname.split('.').pop()?.toLowerCase() ?? '';
-    const format = FORMAT_OF_EXTENSION[extension];
-    if (!format) throw badRequest([{ field: 'file', reason: `"${file.originalname}" is neither .csv nor .jsonl` }]);
+    const format = FORMAT_OF_EXTENSION.get(extension);
+    if (!format) throw new FieldError('file', `"${file.originalname}" is neither .csv nor .jsonl`);
     const data = parseDatasetUpload(file.buffer, format, fields);
     return this.datasets.save(data, {
       name: fields.name ?? file.originalname,
@@ -73,9 +75,6 @@ export class DatasetsController {
   @JsonResponse(200, datasetInfoSchema, 'the dataset')
   @ErrorResponses(404)
   async get(@Param('id') id: string): Promise<DatasetInfo> {
-    // Only a missing dataset is a 404; a corrupt info.json or EACCES is our fault (a logged 500).
-    return this.datasets.get(id).catch((err: unknown) => {
-      throw err instanceof DatasetNotFoundError ? new DatasetNotFoundError(id, 'id') : err;
-    });
+    return this.datasets.get(id).catch(notFoundAs(DatasetNotFoundError, 'id'));
   }
 }

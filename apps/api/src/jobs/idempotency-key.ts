@@ -2,6 +2,7 @@ import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import { ApiHeader } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { FieldError } from '@tq/contracts';
+import { loadConfig } from '@tq/config';
 
 const MAX_LENGTH = 255;
 
@@ -23,6 +24,5 @@ export const AcceptsIdempotencyKey = () =>
     name: 'Idempotency-Key',
     required: false,
     schema: { type: 'string', minLength: 1, maxLength: MAX_LENGTH },
-    description:
-      'Optional. A retried POST with the same key and the same body returns the first job instead of a second one; the same key with another body answers 409. Keys are kept 7 days.',
+    description: `Optional. A retried POST with the same key and the same body returns the first job instead of a second one; the same key with another body answers 409. Keys are kept as long as finished jobs: ${loadConfig().JOB_HISTORY_AGE_SECONDS} s (JOB_HISTORY_AGE_SECONDS).`,
   });

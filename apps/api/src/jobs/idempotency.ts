@@ -2,9 +2,7 @@ import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { Redis } from 'ioredis';
 import { ConflictError } from '@tq/contracts';
-
-/** As long as a cancelled job's tombstone: a key is remembered while its job can still be asked about. */
-const KEY_TTL_SECONDS = 7 * 24 * 3600;
+import { loadConfig } from '@tq/config';
 
 /** sha256 of the RFC 8785 canonical JSON of the validated (defaulted) body: key order and spelling-neutral. */
 export function bodyHash(body: unknown): string {
@@ -27,7 +25,8 @@ export async function claimIdempotencyKey(
 ): Promise<boolean> {
   const key = `${prefix}:tq-idem:${jobId}`;
   const hash = bodyHash(body);
-  const set = await redis.set(key, hash, 'EX', KEY_TTL_SECONDS, 'NX');
+  // As long as finished jobs and tombstones are kept: a key is remembered while its job can be asked about.
+  const set = await redis.set(key, hash, 'EX', loadConfig().JOB_HISTORY_AGE_SECONDS, 'NX');
   if (set === 'OK') return true;
   const first = await redis.get(key);
   if (first !== null && first !== hash) {

@@ -9,7 +9,9 @@ export type JobEvent =
   | { kind: 'progress'; type: PublicJobType; jobId: string; data: unknown }
   | { kind: 'completed'; type: PublicJobType; jobId: string }
   | { kind: 'failed'; type: PublicJobType; jobId: string; reason: string }
-  | { kind: 'active'; type: PublicJobType; jobId: string };
+  | { kind: 'active'; type: PublicJobType; jobId: string }
+  /** Left BullMQ: a cancelled waiting job (its tombstone answers now), or a retired cancelled one. */
+  | { kind: 'removed'; type: PublicJobType; jobId: string };
 
 /**
  * One QueueEvents stream per public queue, fanned out in-process: SSE clients and metrics
@@ -30,6 +32,7 @@ export class JobEventsService extends EventEmitter implements OnModuleInit, OnMo
         this.emitEvent({ kind: 'failed', type, jobId, reason: failedReason }),
       );
       events.on('active', ({ jobId }) => this.emitEvent({ kind: 'active', type, jobId }));
+      events.on('removed', ({ jobId }) => this.emitEvent({ kind: 'removed', type, jobId }));
       this.streams.push(events);
     }
   }

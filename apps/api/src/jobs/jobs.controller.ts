@@ -3,7 +3,6 @@ import {
   Controller,
   Delete,
   Get,
-  Headers,
   HttpCode,
   Param,
   Post,
@@ -41,6 +40,7 @@ import { ZodPipe } from '../common/zod-body.pipe';
 import { AcceptsIdempotencyKey, IdempotencyKey } from './idempotency-key';
 import { JobEventsService, type JobEvent } from './job-events.service';
 import { JobsService } from './jobs.service';
+import { AcceptsRequestId, RequestId } from './request-id';
 import { SubmissionChecks } from './submission-checks.service';
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
@@ -60,12 +60,13 @@ export class JobsController {
   @ApiOperation({ summary: 'Train a model (optionally data-parallel)' })
   @JsonBody(trainRequestSchema, TRAIN_EXAMPLE)
   @AcceptsIdempotencyKey()
+  @AcceptsRequestId()
   @JsonResponse(202, jobSubmittedSchema, 'queued (or, for a repeated Idempotency-Key, the first job)')
   @ErrorResponses(400, 404, 409, 413)
   async train(
     @Body(new ZodPipe(trainRequestSchema)) body: TrainRequest,
     @IdempotencyKey() key?: string,
-    @Headers('x-request-id') requestId?: string,
+    @RequestId() requestId?: string,
   ): Promise<JobSubmitted> {
     await this.checks.train(body);
     return this.jobs.submit(JobName.Train, body, { idempotencyKey: key, requestId });
@@ -76,12 +77,13 @@ export class JobsController {
   @ApiOperation({ summary: 'Compress a model version' })
   @JsonBody(compressRequestSchema, COMPRESS_EXAMPLE)
   @AcceptsIdempotencyKey()
+  @AcceptsRequestId()
   @JsonResponse(202, jobSubmittedSchema, 'queued')
   @ErrorResponses(400, 404, 409)
   async compress(
     @Body(new ZodPipe(compressRequestSchema)) body: CompressRequest,
     @IdempotencyKey() key?: string,
-    @Headers('x-request-id') requestId?: string,
+    @RequestId() requestId?: string,
   ): Promise<JobSubmitted> {
     await this.checks.compress(body);
     return this.jobs.submit(JobName.Compress, body, { idempotencyKey: key, requestId });
@@ -92,12 +94,13 @@ export class JobsController {
   @ApiOperation({ summary: 'Batch inference over instances or a dataset' })
   @JsonBody(inferRequestSchema, INFER_EXAMPLE)
   @AcceptsIdempotencyKey()
+  @AcceptsRequestId()
   @JsonResponse(202, jobSubmittedSchema, 'queued')
   @ErrorResponses(400, 404, 409, 413)
   async infer(
     @Body(new ZodPipe(inferRequestSchema)) body: InferRequest,
     @IdempotencyKey() key?: string,
-    @Headers('x-request-id') requestId?: string,
+    @RequestId() requestId?: string,
   ): Promise<JobSubmitted> {
     await this.checks.infer(body);
     return this.jobs.submit(JobName.Infer, body, { idempotencyKey: key, requestId });

@@ -4,6 +4,7 @@ import type { Job } from 'bullmq';
 import {
   CANCELLED_REASON,
   ConflictError,
+  NotFoundError,
   DEFAULT_TENANT,
   JOB_STATES,
   JobName,
@@ -24,6 +25,8 @@ import {
   JobProducer,
   RedisClientHolder,
   STATES_OF,
+  deleteTombstone,
+  listTombstones,
   readJobView,
   readTombstone,
   requestCancel,
@@ -31,7 +34,7 @@ import {
   writeTombstone,
 } from '@tq/queue';
 import { JobInputStore } from '@tq/storage';
-import { notFound } from '../common/http-issues';
+import { MetricsService } from '../metrics/metrics.service';
 import { claimIdempotencyKey } from './idempotency';
 import { newJobId, typeOfJobId } from './job-id';
 
@@ -51,6 +54,7 @@ export class JobsService {
     private readonly producer: JobProducer,
     private readonly redis: RedisClientHolder,
     private readonly inputs: JobInputStore,
+    private readonly metrics: MetricsService,
   ) {}
 
   /**
@@ -72,7 +76,11 @@ export class JobsService {
     const requestId = opts.requestId && SAFE_REQUEST_ID.test(opts.requestId) ? opts.requestId : randomUUID();
     const meta: JobMeta = { requestId, tenant: DEFAULT_TENANT, submittedAt: new Date().toISOString() };
     const payload = type === JobName.Infer ? await this.storeInlineRows(jobId, request as InferRequest) : request;
-    const job = await this.producer.add(type, payload, meta, { jobId });
+    const job = await this.producer.add(type, payload, meta, { jobId }).catch(async (err: unknown) => {
+      // Not enqueued: the rows stored for it would be orphans.
+      if (payload !== request) await this.inputs.remove(jobId);
+      throw err;
+    });
     // A new job is waiting; only a repeated Idempotency-Key can return an older job in another state.
     const state = opts.idempotencyKey ? (await this.view(jobId)).state : 'waiting';
     return { id: job.id ?? jobId, type, state };
@@ -91,7 +99,7 @@ export class JobsService {
     if (view) return view;
     const tombstone = await readTombstone(this.redis.client, this.redis.prefix, id);
     if (tombstone) return tombstone;
-    throw notFound('id', `no job "${id}"`);
+    throw new NotFoundError('id', `no job "${id}"`);
   }
 
   /** Waiting jobs are removed (a tombstone keeps answering GET); active ones stop at their next batch. */
@@ -100,25 +108,36 @@ export class JobsService {
     if (view.state === 'completed' || view.state === 'failed' || view.state === 'cancelled') {
       throw new ConflictError('id', `job already ${view.state}`);
     }
-    await requestCancel(this.redis.client, this.redis.prefix, id);
-    const found = await this.find(id);
-    if (view.state === 'waiting' && found) {
-      const removed = await found.job.remove().then(
-        () => true,
-        () => false,
-      ); // fails when a worker took it meanwhile
-      if (removed) {
-        const cancelled: JobView = {
-          ...view,
-          state: 'cancelled',
-          error: CANCELLED_REASON,
-          finishedAt: new Date().toISOString(),
-        };
-        await writeTombstone(this.redis.client, this.redis.prefix, cancelled, loadConfig().JOB_HISTORY_AGE_SECONDS);
-        return cancelled;
-      }
+    const { client, prefix } = this.redis;
+    await requestCancel(client, prefix, id, loadConfig().JOB_HISTORY_AGE_SECONDS);
+    const found = view.state === 'waiting' ? await this.find(id) : undefined;
+    if (!found) return this.view(id);
+    const cancelled: JobView = {
+      ...view,
+      state: 'cancelled',
+      error: CANCELLED_REASON,
+      finishedAt: new Date().toISOString(),
+    };
+    // The tombstone first: a read between the two steps still finds the job, and a failed write
+    // leaves it queued (and the cancel request stops it when a worker takes it) instead of lost.
+    await writeTombstone(client, prefix, cancelled, loadConfig().JOB_HISTORY_AGE_SECONDS);
+    try {
+      await found.job.remove();
+    } catch (err) {
+      const state = await found.job.getState();
+      // Gone: a concurrent cancel removed it, and its tombstone (like ours) stands.
+      if (state === 'unknown') return this.view(id);
+      await deleteTombstone(client, prefix, cancelled);
+      // BullMQ refuses to remove a locked job: a worker took it meanwhile (and stops at its next
+      // batch, or has already ended). Anything else left the job queued: a real error.
+      if (state !== 'active' && state !== 'completed' && state !== 'failed') throw err;
+      return this.view(id);
     }
-    return this.view(id);
+    // A removed waiting job sends no "failed" event, the source of the other cancelled counts.
+    this.metrics.waitingJobCancelled(found.type);
+    // Nor does it reach a worker's clean-up: its stored inline rows (infer) go here.
+    await this.inputs.remove(id);
+    return cancelled;
   }
 
   async list(query: JobListQuery): Promise<JobList> {
@@ -128,6 +147,9 @@ export class JobsService {
     const wanted = query.page * query.pageSize;
     const views: JobView[] = [];
     for (const type of types) {
+      // Cancelled jobs left BullMQ for a tombstone; the newest `wanted` of them fill any page as well.
+      if (states.includes('cancelled'))
+        views.push(...(await listTombstones(this.redis.client, this.redis.prefix, type, wanted)));
       for (const bullState of bullStates) {
         // Enough from each queue and state to fill the requested page after merging by creation time.
         // getJobs reads the state's list before the hashes: the order toJobView needs.
@@ -135,8 +157,9 @@ export class JobsService {
         for (const job of jobs) views.push(toJobView(job, type, bullState));
       }
     }
-    const items = views
-      .filter((v) => states.includes(v.state))
+    // A job is briefly in both places while it is retired (or a cancel is undone): listed once, as BullMQ has it.
+    const byId = new Map(views.filter((v) => states.includes(v.state)).map((v) => [v.id, v]));
+    const items = [...byId.values()]
       .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
       .slice((query.page - 1) * query.pageSize, wanted);
     return { items, page: query.page, pageSize: query.pageSize };

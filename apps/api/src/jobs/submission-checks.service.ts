@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import {
   BUILTIN_DATASET_SHAPES,
+  FieldError,
   type CompressRequest,
   type DatasetInfo,
   type DatasetRef,
@@ -12,7 +13,7 @@ import {
 import { loadConfig } from '@tq/config';
 import { checkBudgets, checkClassifierLayers, type Budgets } from '@tq/ml';
 import { DatasetNotFoundError, DatasetStore, ModelNotFoundError, ModelRegistry } from '@tq/storage';
-import { badRequest } from '../common/http-issues';
+import { notFoundAs } from '../common/not-found-as';
 
 /**
  * Checks that need the registry: referenced models and datasets exist and fit each other. They run
@@ -34,12 +35,10 @@ export class SubmissionChecks {
     if (req.model.from) {
       const meta = await this.model(req.model.from, 'model.from');
       if (meta.featureCount !== data.featureCount)
-        throw badRequest([
-          {
-            field: 'model.from',
-            reason: `model takes ${meta.featureCount} features, dataset has ${data.featureCount}`,
-          },
-        ]);
+        throw new FieldError(
+          'model.from',
+          `model takes ${meta.featureCount} features, dataset has ${data.featureCount}`,
+        );
       checkBudgets(
         { train, ...(meta.layers ? { layers: { spec: meta.layers, field: 'model.from' } } : {}) },
         this.budgets,
@@ -49,21 +48,17 @@ export class SubmissionChecks {
     const layers = req.model.layers ?? [];
     const inputSize = (layers[0]?.inputShape ?? []).reduce((a, b) => a * b, 1);
     if (inputSize !== data.featureCount) {
-      throw badRequest([
-        {
-          field: 'model.layers.0.inputShape',
-          reason: `holds ${inputSize} values, dataset rows have ${data.featureCount} features`,
-        },
-      ]);
+      throw new FieldError(
+        'model.layers.0.inputShape',
+        `holds ${inputSize} values, dataset rows have ${data.featureCount} features`,
+      );
     }
     const shapes = checkClassifierLayers(layers);
     const units = shapes[shapes.length - 1]?.[0];
     if (units !== data.classCount) {
       const last = layers.length - 1;
       const field = layers[last]?.type === 'dense' ? `model.layers.${last}.units` : `model.layers.${last}`;
-      throw badRequest([
-        { field, reason: `the model outputs ${units} values per row, dataset has ${data.classCount} classes` },
-      ]);
+      throw new FieldError(field, `the model outputs ${units} values per row, dataset has ${data.classCount} classes`);
     }
     checkBudgets({ layers: { spec: layers, field: 'model.layers' }, train }, this.budgets);
   }
@@ -78,21 +73,17 @@ export class SubmissionChecks {
       checkBudgets({ instances: req.input.instances }, this.budgets);
       const bad = req.input.instances.findIndex((row) => row.length !== meta.featureCount);
       if (bad >= 0)
-        throw badRequest([
-          {
-            field: `input.instances.${bad}`,
-            reason: `has ${req.input.instances[bad]?.length} values, model ${meta.name} v${meta.version} takes ${meta.featureCount} features`,
-          },
-        ]);
+        throw new FieldError(
+          `input.instances.${bad}`,
+          `has ${req.input.instances[bad]?.length} values, model ${meta.name} v${meta.version} takes ${meta.featureCount} features`,
+        );
     } else {
       const info = await this.dataset(req.input.dataset.id, 'input.dataset.id');
       if (info.featureColumns.length !== meta.featureCount) {
-        throw badRequest([
-          {
-            field: 'input.dataset.id',
-            reason: `dataset has ${info.featureColumns.length} features, model takes ${meta.featureCount}`,
-          },
-        ]);
+        throw new FieldError(
+          'input.dataset.id',
+          `dataset has ${info.featureColumns.length} features, model takes ${meta.featureCount}`,
+        );
       }
     }
   }
@@ -108,14 +99,10 @@ export class SubmissionChecks {
 
   /** Only a missing thing is a 404 naming the field; any other fault (corrupt metadata, EACCES) stays a 500. */
   private model(ref: ModelRef, field: string): Promise<ModelVersionMeta> {
-    return this.registry.getVersion(ref).catch((err: unknown) => {
-      throw err instanceof ModelNotFoundError ? new ModelNotFoundError(ref, field) : err;
-    });
+    return this.registry.getVersion(ref).catch(notFoundAs(ModelNotFoundError, field));
   }
 
   private dataset(id: string, field: string): Promise<DatasetInfo> {
-    return this.datasets.get(id).catch((err: unknown) => {
-      throw err instanceof DatasetNotFoundError ? new DatasetNotFoundError(id, field) : err;
-    });
+    return this.datasets.get(id).catch(notFoundAs(DatasetNotFoundError, field));
   }
 }

@@ -1,7 +1,7 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { Job } from 'bullmq';
 import { Gauge, Registry } from 'prom-client';
-import { ALL_QUEUES, JobName } from '@tq/contracts';
+import { ALL_QUEUES, JobName, type PublicJobType } from '@tq/contracts';
 import { JobProducer } from '@tq/queue';
 import { JobMetrics, collectProcessMetrics, outcomeOf, throughputOf } from '@tq/runtime';
 import { JobEventsService, type JobEvent } from '../jobs/job-events.service';
@@ -45,6 +45,11 @@ export class MetricsService implements OnModuleInit {
         this.logger.error(`metrics for job ${event.jobId}: ${err instanceof Error ? err.stack : String(err)}`),
       );
     });
+  }
+
+  /** A waiting job removed by a cancel request: it never ran, so it has no duration. */
+  waitingJobCancelled(queue: PublicJobType): void {
+    this.jobs.jobFinished(queue, 'cancelled', undefined);
   }
 
   private async observe(event: JobEvent): Promise<void> {

@@ -2,6 +2,8 @@ import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/commo
 import { ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import {
+  FieldError,
+  NotFoundError,
   modelDetailSchema,
   modelListSchema,
   modelNameSchema,
@@ -11,7 +13,6 @@ import {
   predictResponseSchema,
   type ModelDetail,
   type ModelList,
-  type ModelRef,
   type ModelVersionMeta,
   type ModelVersionView,
   type PredictRequest,
@@ -19,7 +20,7 @@ import {
 } from '@tq/contracts';
 import { InferenceEngine, toPredictions } from '@tq/ml';
 import { ModelNotFoundError, ModelRegistry } from '@tq/storage';
-import { badRequest, notFound } from '../common/http-issues';
+import { notFoundAs } from '../common/not-found-as';
 import { ErrorResponses, JsonBody, JsonResponse, RawResponse } from '../common/openapi';
 import { PREDICT_EXAMPLE } from '../common/openapi-examples';
 import { sendStream } from '../common/send-stream';
@@ -32,13 +33,8 @@ const ARTIFACT_TYPES = new Map([
   ['onnx', 'application/octet-stream'],
 ]);
 
-/** A missing version names the "version" field; any other fault (corrupt metadata, EACCES) stays a 500. */
-const versionNotFound =
-  (ref: ModelRef) =>
-  (err: unknown): never => {
-    if (err instanceof ModelNotFoundError) throw new ModelNotFoundError(ref, 'version');
-    throw err;
-  };
+/** A missing version names the "version" field (a missing artifact file keeps its own, "file"). */
+const versionNotFound = notFoundAs(ModelNotFoundError, 'version');
 
 @ApiTags('models')
 @Controller('v1/models')
@@ -60,7 +56,7 @@ export class ModelsController {
   @ErrorResponses(400, 404)
   async get(@Param('name', new ZodPipe(modelNameSchema, 'name')) name: string): Promise<ModelDetail> {
     const versions = await this.registry.versions(name);
-    if (versions.length === 0) throw notFound('name', `no model "${name}"`);
+    if (versions.length === 0) throw new NotFoundError('name', `no model "${name}"`);
     return { name, versions: versions.map((v) => this.withUrls(v)) };
   }
 
@@ -85,7 +81,7 @@ export class ModelsController {
     @Res() res: Response,
   ): Promise<void> {
     // Streamed from storage: express's sendFile refuses paths with a dot segment (the default ./.data).
-    const opened = await this.registry.openArtifact({ name, version }, file).catch(versionNotFound({ name, version }));
+    const opened = await this.registry.openArtifact({ name, version }, file).catch(versionNotFound);
     sendStream(res, opened, ARTIFACT_TYPES.get(file.split('.').pop() ?? '') ?? 'application/octet-stream');
   }
 
@@ -102,12 +98,10 @@ export class ModelsController {
     const meta = await this.meta({ name, version });
     const bad = body.instances.findIndex((row) => row.length !== meta.featureCount);
     if (bad >= 0)
-      throw badRequest([
-        {
-          field: `instances.${bad}`,
-          reason: `has ${body.instances[bad]?.length} values, the model takes ${meta.featureCount} features`,
-        },
-      ]);
+      throw new FieldError(
+        `instances.${bad}`,
+        `has ${body.instances[bad]?.length} values, the model takes ${meta.featureCount} features`,
+      );
     const rows = Float32Array.from(body.instances.flat());
     const out = await this.engine.predict({ name, version }, rows, body.instances.length);
     return {
@@ -117,8 +111,8 @@ export class ModelsController {
     };
   }
 
-  private meta(ref: ModelRef): Promise<ModelVersionMeta> {
-    return this.registry.getVersion(ref).catch(versionNotFound(ref));
+  private meta(ref: { name: string; version: number }): Promise<ModelVersionMeta> {
+    return this.registry.getVersion(ref).catch(versionNotFound);
   }
 
   private withUrls(meta: ModelVersionMeta): ModelVersionView {
