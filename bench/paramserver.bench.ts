@@ -179,7 +179,14 @@ class System {
 
   /** One process serving train + aggregate (coordinator and parameter server), `shards` serving train-shard. */
   async start(shards: number): Promise<void> {
-    const env = { REDIS_URL, QUEUE_PREFIX: this.prefix, ARTIFACT_DIR: this.root, LOG_LEVEL: 'warn' };
+    // WORKER_METRICS_PORT 0: each worker process serves its metrics on a free port (the default 9464 is one).
+    const env = {
+      REDIS_URL,
+      QUEUE_PREFIX: this.prefix,
+      ARTIFACT_DIR: this.root,
+      LOG_LEVEL: 'warn',
+      WORKER_METRICS_PORT: '0',
+    };
     this.procs.push(startApp(WORKER_MAIN, 'coord', { ...env, WORKER_QUEUES: 'train,aggregate' }, true));
     for (let i = 0; i < shards; i++)
       this.procs.push(startApp(WORKER_MAIN, `shard${i}`, { ...env, WORKER_QUEUES: 'train-shard' }, true));
