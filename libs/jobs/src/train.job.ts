@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import type Redis from 'ioredis';
 import {
+  BUILTIN_DATASET_SHAPES,
   cancelRequested,
   throwIfCancelled,
   type JobHooks,
@@ -19,6 +20,7 @@ import {
   trainedVersionOf,
   writeModelArtifacts,
   type BackendInfo,
+  type BudgetInput,
   type Budgets,
 } from '@tq/ml';
 import { coordinateDistributedTraining } from '@tq/paramserver';
@@ -49,7 +51,12 @@ export async function trainJob(
   hooks: JobHooks<TrainProgress>,
 ): Promise<TrainResult> {
   if (!data.distributed) return runTraining(data, deps, hooks);
-  if (data.model.layers) checkBudgets({ layers: { spec: data.model.layers, field: 'model.layers' } }, deps.budgets);
+  // The same budgets as a local run, before any child job exists (rows from the dataset's record, not its data).
+  const rows =
+    'builtin' in data.dataset
+      ? BUILTIN_DATASET_SHAPES[data.dataset.builtin].rows
+      : (await deps.datasets.get(data.dataset.id)).rows;
+  checkBudgets(budgetInput(data, rows), deps.budgets);
   return coordinateDistributedTraining(data, deps, hooks);
 }
 
@@ -68,8 +75,7 @@ export async function runTraining(
   if (done) return trainResultOf(done, deps.backend.name);
   await hooks.onProgress({ stage: 'loading', percent: 0 });
   const data = await resolveDataset(req.dataset, deps.datasets);
-  const layers = req.model.layers ? { layers: { spec: req.model.layers, field: 'model.layers' } } : {};
-  checkBudgets({ ...layers, train: { rows: data.rows, epochs: req.fit.epochs } }, deps.budgets);
+  checkBudgets(budgetInput(req, data.rows), deps.budgets);
   throwIfCancelled(hooks.signal);
   const { model, lineage } = await startingModel(req, deps.registry, hooks.jobId);
   try {
@@ -107,4 +113,10 @@ export async function runTraining(
   } finally {
     model.dispose();
   }
+}
+
+/** What the budgets bound in a train request: the layers to build (not a fine-tuned version's), rows × epochs. */
+function budgetInput(req: TrainJobData, rows: number): BudgetInput {
+  const layers = req.model.layers ? { layers: { spec: req.model.layers, field: 'model.layers' } } : {};
+  return { ...layers, train: { rows, epochs: req.fit.epochs } };
 }

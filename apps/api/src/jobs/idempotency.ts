@@ -14,9 +14,9 @@ export function bodyHash(body: unknown): string {
 /**
  * The first request under an Idempotency-Key records its body's hash (SET NX: atomic, so two
  * racing requests agree on one). A later request with the same key and another body is refused
- * with 409 instead of silently answering with the first job.
+ * with 409 instead of silently answering with the first job. True when this request is the first
+ * under its key; false for a repeat with the same body.
  */
-/** True when this request is the first under its key; false for a repeat with the same body. */
 export async function claimIdempotencyKey(
   redis: Redis,
   prefix: string,
