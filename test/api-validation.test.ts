@@ -317,6 +317,30 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
     assert.equal(res.status, 413);
     assert.match(res.body.message, /file/);
   });
+  it('rejects fine-tuning a version whose class count differs from the dataset, naming model.from', async () => {
+    const csv = 'a,b,c,d,label\n1,2,3,4,yes\n5,6,7,8,no\n1,3,5,7,yes\n';
+    const two = await upload('two.csv', csv, { labelColumn: 'label' });
+    assert.equal(two.status, 201, JSON.stringify(two.body));
+    await expectIssue(
+      '/v1/jobs/train',
+      train({ model: { name: 'tuned', from: { name: 'iris', version: 1 } }, dataset: { id: two.body.id } }),
+      400,
+      'model.from',
+      /outputs 3 values .* 2 classes/,
+    );
+  });
+  it('rejects a validationSplit that leaves no training rows of an uploaded dataset', async () => {
+    const tiny = await upload('tiny.csv', 'a,b,label\n1,2,cat\n3,4,dog\n', { labelColumn: 'label' });
+    assert.equal(tiny.status, 201, JSON.stringify(tiny.body));
+    const layers = [{ type: 'dense', units: 2, activation: 'softmax', inputShape: [2] }];
+    await expectIssue(
+      '/v1/jobs/train',
+      train({ model: { name: 'x', layers }, dataset: { id: tiny.body.id }, fit: { epochs: 1, validationSplit: 0.6 } }),
+      400,
+      'fit.validationSplit',
+      /no training rows out of 2/,
+    );
+  });
   it('answers 404 for an unknown job and nothing was enqueued by the rejected requests', async () => {
     assert.equal((await system.request('GET', '/v1/jobs/train-00000000-0000-4000-8000-000000000000')).status, 404);
     const listed = await system.request('GET', '/v1/jobs');

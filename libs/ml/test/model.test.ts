@@ -199,22 +199,39 @@ describe('checkModelFitsData and rowsToTensor', () => {
       ],
       { seed: 1 },
     );
-    const digits = { featureCount: 784, classes: [...'0123456789'] };
+    const digits = { featureCount: 784, classes: [...'0123456789'], rows: 10 };
     checkModelFitsData(model, digits);
     specError(
-      () => checkModelFitsData(model, { featureCount: 4, classes: digits.classes }),
+      () => checkModelFitsData(model, { ...digits, featureCount: 4 }),
       'model.layers.0.inputShape',
       /\[28, 28, 1\] \(784 values per row\).* 4 features/,
     );
     specError(
-      () => checkModelFitsData(model, { featureCount: 784, classes: ['a', 'b', 'c'] }),
+      () => checkModelFitsData(model, { ...digits, classes: ['a', 'b', 'c'] }),
       'model.layers.2.units',
-      /10 units .* 3 classes/,
+      /outputs 10 values .* 3 classes/,
+    );
+    specError(() => checkModelFitsData(model, { ...digits, classes: ['a'] }, 'model.from'), 'model.from', /10 values/);
+    specError(
+      () => checkModelFitsData(model, digits, 'model.layers', { validationSplit: 0.95 }),
+      'fit.validationSplit',
+      /no training rows out of 10/,
+    );
+    model.dispose();
+  });
+
+  it('names the layer, not units, when an activation layer ends the model (as layersIo does)', () => {
+    const model = buildModel(
+      [
+        { type: 'dense', units: 3, inputShape: [4] },
+        { type: 'activation', activation: 'softmax' },
+      ],
+      { seed: 1 },
     );
     specError(
-      () => checkModelFitsData(model, { featureCount: 784, classes: ['a'] }, 'model.from'),
-      'model.from',
-      /10 units/,
+      () => checkModelFitsData(model, { featureCount: 4, classes: ['a', 'b'], rows: 4 }),
+      'model.layers.1',
+      /3 values/,
     );
     model.dispose();
   });

@@ -11,7 +11,7 @@ import {
   type TrainRequest,
 } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
-import { checkBudgets, checkClassifierLayers, type Budgets } from '@tq/ml';
+import { checkBudgets, checkFitsData, layersIo, versionIo, type Budgets } from '@tq/ml';
 import { DatasetNotFoundError, DatasetStore, ModelNotFoundError, ModelRegistry } from '@tq/storage';
 import { notFoundAs } from '../common/not-found-as';
 
@@ -28,17 +28,13 @@ export class SubmissionChecks {
     private readonly datasets: DatasetStore,
   ) {}
 
-  /** A 202 means the job can run: the worker's own shape checks and budgets, applied here first. */
+  /** A 202 means the job can run: the worker's own fit check (checkFitsData) and budgets, applied here first. */
   async train(req: TrainRequest): Promise<void> {
     const data = await this.datasetShape(req.dataset, 'dataset');
     const train = { rows: data.rows, epochs: req.fit.epochs };
     if (req.model.from) {
       const meta = await this.model(req.model.from, 'model.from');
-      if (meta.featureCount !== data.featureCount)
-        throw new FieldError(
-          'model.from',
-          `model takes ${meta.featureCount} features, dataset has ${data.featureCount}`,
-        );
+      checkFitsData(versionIo(meta, 'model.from'), data, req.fit);
       checkBudgets(
         { train, ...(meta.layers ? { layers: { spec: meta.layers, field: 'model.from' } } : {}) },
         this.budgets,
@@ -46,20 +42,7 @@ export class SubmissionChecks {
       return;
     }
     const layers = req.model.layers ?? [];
-    const inputSize = (layers[0]?.inputShape ?? []).reduce((a, b) => a * b, 1);
-    if (inputSize !== data.featureCount) {
-      throw new FieldError(
-        'model.layers.0.inputShape',
-        `holds ${inputSize} values, dataset rows have ${data.featureCount} features`,
-      );
-    }
-    const shapes = checkClassifierLayers(layers);
-    const units = shapes[shapes.length - 1]?.[0];
-    if (units !== data.classCount) {
-      const last = layers.length - 1;
-      const field = layers[last]?.type === 'dense' ? `model.layers.${last}.units` : `model.layers.${last}`;
-      throw new FieldError(field, `the model outputs ${units} values per row, dataset has ${data.classCount} classes`);
-    }
+    checkFitsData(layersIo(layers), data, req.fit);
     checkBudgets({ layers: { spec: layers, field: 'model.layers' }, train }, this.budgets);
   }
 

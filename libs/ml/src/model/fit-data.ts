@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TabularData } from '@tq/storage';
+import { checkFitsData, type ModelIo } from './check-fit';
 import { ModelSpecError } from './model-spec-error';
-
-const show = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
 
 /** The per-sample input shape of a single-input model (no batch axis). */
 export function modelInputShape(model: tf.LayersModel): number[] {
@@ -13,46 +12,30 @@ export function modelInputShape(model: tf.LayersModel): number[] {
 }
 
 /**
- * Checks that a model can train on (or predict) the data: its input holds as many values as a row
- * has features, and its output is one vector with a unit per class. Throws ModelSpecError naming
- * the field (`field` defaults to "model.layers"; "model.from" suits a fine-tuned version).
- *
- * Reshape rule: datasets are flat rows; a row is fed to a model whose input shape is e.g.
- * [28, 28, 1] by reshaping it, row-major (channels last): value k of the row lands at
- * (k / (W*C), (k / C) % W, k % C). Only the element count has to match.
+ * checkFitsData (the API's check, same rules and field names) on a built model's shapes: `field`
+ * defaults to "model.layers" (mismatches name a layer); "model.from" suits a fine-tuned version.
+ * Given `fit`, also checks that validationSplit leaves training rows.
  */
 export function checkModelFitsData(
   model: tf.LayersModel,
-  data: Pick<TabularData, 'featureCount' | 'classes'>,
+  data: Pick<TabularData, 'featureCount' | 'classes' | 'rows'>,
   field = 'model.layers',
+  fit?: { validationSplit: number },
 ): void {
-  const input = modelInputShape(model);
-  const size = input.reduce((a, b) => a * b, 1);
-  const lastIndex = model.layers.length - 1;
-  const firstField = field === 'model.layers' ? `${field}.0.inputShape` : field;
-  const lastField = field === 'model.layers' ? `${field}.${lastIndex}` : field;
-  if (size !== data.featureCount) {
-    throw new ModelSpecError(
-      firstField,
-      `the model takes ${show(input)} (${size} values per row) but the dataset rows have ${data.featureCount} features`,
-    );
-  }
-  const output = model.outputs[0]?.shape ?? [];
-  if (output.length !== 2) {
-    throw new ModelSpecError(
-      lastField,
-      `the model outputs ${show(output.slice(1) as number[])} per row; a classifier outputs one vector of class probabilities (add a flatten before the last dense layer)`,
-    );
-  }
-  if (output[1] !== data.classes.length) {
-    throw new ModelSpecError(
-      field === 'model.layers' ? `${lastField}.units` : field,
-      `the last layer has ${output[1]} units but the dataset has ${data.classes.length} classes`,
-    );
-  }
+  const last = model.layers[model.layers.length - 1];
+  const io: ModelIo = {
+    input: modelInputShape(model),
+    // A null (unknown) output dimension shows as -1: it never equals a class count.
+    output: (model.outputs[0]?.shape ?? []).slice(1).map((d) => d ?? -1),
+    field,
+    ...(field === 'model.layers'
+      ? { layers: { count: model.layers.length, lastIsDense: last?.getClassName() === 'Dense' } }
+      : {}),
+  };
+  checkFitsData(io, { featureCount: data.featureCount, classCount: data.classes.length, rows: data.rows }, fit);
 }
 
-/** Rows [start, start+count) of the data as one input tensor of the model's shape (see the reshape rule above). */
+/** Rows [start, start+count) of the data as one input tensor of the model's shape (the reshape rule of checkFitsData). */
 export function rowsToTensor(
   data: Pick<TabularData, 'x' | 'featureCount'>,
   start: number,

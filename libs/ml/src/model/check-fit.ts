@@ -1,0 +1,80 @@
+import type { LayerSpec, ModelVersionMeta } from '@tq/contracts';
+import { validationStart } from '../data/batches';
+import { checkClassifierLayers } from './check-classifier';
+import { ModelSpecError } from './model-spec-error';
+
+/** A model as the fit check sees it: per-row input and output shapes, and where to name a mismatch. */
+export interface ModelIo {
+  input: readonly number[];
+  output: readonly number[];
+  /** A request path: "model.layers" (a layer list) or the field of a stored version ("model.from"). */
+  field: string;
+  /** For a layer list: its length and whether the last layer is dense (it then owns `units`). */
+  layers?: { count: number; lastIsDense: boolean };
+}
+
+/** The dataset figures the check compares (BUILTIN_DATASET_SHAPES and DatasetInfo both give them). */
+export interface FitData {
+  featureCount: number;
+  classCount: number;
+  rows: number;
+}
+
+/** The shapes of a layer list, after the checks buildModel makes (shapes, one output vector, softmax). */
+export function layersIo(layers: LayerSpec[], field = 'model.layers'): ModelIo {
+  const shapes = checkClassifierLayers(layers, field);
+  const last = layers[layers.length - 1];
+  return {
+    input: layers[0]?.inputShape ?? [],
+    output: shapes[shapes.length - 1] ?? [],
+    field,
+    layers: { count: layers.length, lastIsDense: last?.type === 'dense' },
+  };
+}
+
+/** A registered version's shapes from its metadata: it outputs one probability per class it knows. */
+export function versionIo(
+  meta: Pick<ModelVersionMeta, 'inputShape' | 'featureCount' | 'classes'>,
+  field: string,
+): ModelIo {
+  const input = meta.inputShape.length > 0 ? meta.inputShape : [meta.featureCount];
+  return { input, output: [meta.classes.length], field };
+}
+
+const show = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
+
+/**
+ * One fit check for the API (at submission) and the worker (before training): the model's input
+ * holds as many values as a row has features, its output is one vector with a unit per class, and,
+ * given `fit`, validationSplit leaves training rows. Throws ModelSpecError (400) naming the field.
+ *
+ * Reshape rule: datasets are flat rows; a row is fed to a model whose input shape is e.g.
+ * [28, 28, 1] by reshaping it, row-major (channels last). Only the element count has to match.
+ */
+export function checkFitsData(model: ModelIo, data: FitData, fit?: { validationSplit: number }): void {
+  const { field, layers } = model;
+  const lastField = layers ? `${field}.${layers.count - 1}` : field;
+  const size = model.input.reduce((a, b) => a * b, 1);
+  if (size !== data.featureCount) {
+    throw new ModelSpecError(
+      layers ? `${field}.0.inputShape` : field,
+      `the model takes ${show(model.input)} (${size} values per row) but the dataset rows have ${data.featureCount} features`,
+    );
+  }
+  if (model.output.length !== 1) {
+    throw new ModelSpecError(
+      lastField,
+      `the model outputs ${show(model.output)} per row; a classifier outputs one vector of class probabilities (add a flatten before the last dense layer)`,
+    );
+  }
+  const units = model.output[0];
+  if (units !== data.classCount) {
+    throw new ModelSpecError(
+      layers?.lastIsDense ? `${lastField}.units` : lastField,
+      `the model outputs ${units} values per row (one per class) but the dataset has ${data.classCount} classes`,
+    );
+  }
+  if (fit && validationStart(data.rows, fit.validationSplit) === 0) {
+    throw new ModelSpecError('fit.validationSplit', `leaves no training rows out of ${data.rows}`);
+  }
+}
