@@ -5,7 +5,9 @@ import type { ChildProcess } from 'node:child_process';
 import { Queue, QueueEvents } from 'bullmq';
 import Redis from 'ioredis';
 import {
+  buildEnvelope,
   fitSchema,
+  localJobMeta,
   JobName,
   QueueName,
   trainRequestSchema,
@@ -207,7 +209,7 @@ class System {
     request: TrainRequest,
   ): Promise<{ result: TrainResult; history: Array<Record<string, number>>; wallS: number }> {
     const t0 = performance.now();
-    const job = await this.train.add(JobName.Train, trainRequestSchema.parse(request), {
+    const job = await this.train.add(JobName.Train, buildEnvelope(JobName.Train, request, localJobMeta()), {
       jobId: `train-bench-${Math.random().toString(36).slice(2)}`,
     });
     const result = (await job.waitUntilFinished(this.events, 600_000)) as TrainResult;
