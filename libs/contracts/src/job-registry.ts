@@ -98,8 +98,6 @@ export const QUEUE_OF_JOB = Object.fromEntries(ALL_JOBS.map((n) => [n, JOB_REGIS
   Record<JobName, QueueName>
 >;
 export const ALL_QUEUES: readonly QueueName[] = [...new Set(ALL_JOBS.map((n) => JOB_REGISTRY[n].queue))];
-/** The jobs a queue carries (one today; the registry allows more). */
-export const jobsOnQueue = (queue: QueueName): JobName[] => ALL_JOBS.filter((n) => JOB_REGISTRY[n].queue === queue);
 
 /** Schema accessors typed per job name (the registry's `as const` keeps each schema's own type). */
 export const dataSchemaOf = <N extends JobName>(name: N) =>
