@@ -91,7 +91,7 @@ async function main(): Promise<void> {
   const mnist = loadBuiltinDataset('mnist');
   const x = new Float32Array(ROWS * F);
   for (let r = 0; r < ROWS; r++) x.set(mnist.x.subarray((r % mnist.rows) * F, ((r % mnist.rows) + 1) * F), r * F);
-  const [xTest, yTest] = [mnist.x.subarray(TRAIN * F), mnist.y.subarray(TRAIN)];
+  const [xTest, yTest] = [mnist.x.subarray(TRAIN * F), (mnist.y as Int32Array).subarray(TRAIN)];
 
   // The MLP, trained with plain tfjs on the first 8,000 digits; the other 2,000 measure accuracy.
   const model = tf.sequential({

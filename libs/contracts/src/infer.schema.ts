@@ -47,12 +47,31 @@ export const inferResultSchema = z.object({
 });
 export type InferResult = z.infer<typeof inferResultSchema>;
 
-export const predictRequestSchema = z.object({ instances: instancesSchema }).strict();
+/** One raw row by column name, as in the uploaded table: missing cells as null (or absent, for optional columns). */
+export const recordSchema = z.record(
+  z.string().max(256),
+  z.union([z.string().max(65536), z.number(), z.boolean(), z.null()]),
+);
+export type TableRecord = z.infer<typeof recordSchema>;
+export const recordsSchema = z.array(recordSchema).min(1).max(100_000);
+
+/** Numeric rows (already preprocessed), or records by column name for models trained on uploaded tables. */
+export const predictRequestSchema = z.union([
+  z.object({ instances: instancesSchema }).strict(),
+  z.object({ records: recordsSchema }).strict(),
+]);
 export type PredictRequest = z.infer<typeof predictRequestSchema>;
-/** One prediction: class probabilities, the top class index, and its name when the model has classes. */
-export const predictionSchema = z.object({
+/**
+ * One prediction. Classification: class probabilities, the top class index, and its name when the
+ * model has classes. Regression: `value` in the target's units.
+ */
+export const classPredictionSchema = z.object({
   scores: z.array(z.number()),
   classIndex: z.number().int(),
   label: z.string().optional(),
 });
+export type ClassPrediction = z.infer<typeof classPredictionSchema>;
+export const valuePredictionSchema = z.object({ value: z.number() });
+export type ValuePrediction = z.infer<typeof valuePredictionSchema>;
+export const predictionSchema = z.union([classPredictionSchema, valuePredictionSchema]);
 export type Prediction = z.infer<typeof predictionSchema>;

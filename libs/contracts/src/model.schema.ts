@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { layerSchema } from './layers.schema';
+import { taskSchema } from './table.schema';
 import { metricsSchema } from './train.schema';
 
 /** Where a version came from: the registry's lineage graph is made of these edges. */
@@ -19,7 +20,14 @@ export const modelVersionMetaSchema = z.object({
   createdAt: z.string(),
   inputShape: z.array(z.number().int()),
   featureCount: z.number().int(),
+  /** Classification labels in output order; empty for regression. */
   classes: z.array(z.string()),
+  task: taskSchema.default('classification'),
+  /**
+   * Trained on an uploaded table: the raw columns a record holds (preprocessing.json beside the
+   * model says how each becomes features); predict takes `records` by these names.
+   */
+  inputColumns: z.array(z.string()).optional(),
   layers: z.array(layerSchema).optional(),
   metrics: metricsSchema.partial().optional(),
   history: z.array(z.record(z.string(), z.number())).optional(),

@@ -43,6 +43,8 @@ export const predictResponseSchema = z.object({
   model: modelRefSchema,
   engine: z.enum(['onnxruntime', 'tfjs']),
   predictions: z.array(predictionSchema),
+  /** Records: per column, how many values were categories unseen in training (read as "unknown"). */
+  unknownCategories: z.record(z.string(), z.number().int()).optional(),
 });
 export type PredictResponse = z.infer<typeof predictResponseSchema>;
 

@@ -2,6 +2,20 @@ import { z } from 'zod';
 import { datasetRefSchema } from './dataset.schema';
 import { layersSchema } from './layers.schema';
 import { modelNameSchema, modelRefSchema } from './names.schema';
+import { columnOverridesSchema, taskSchema } from './table.schema';
+
+/** What early stopping may watch: a validation metric (or the training loss without a validation split). */
+export const MONITORED_METRICS = ['valLoss', 'valAccuracy', 'valMae', 'valRmse', 'valR2', 'loss'] as const;
+
+/** Stop when `monitor` has not improved by more than `minDelta` for `patience` epochs; the best epoch's weights are kept. */
+export const earlyStoppingSchema = z
+  .object({
+    monitor: z.enum(MONITORED_METRICS).default('valLoss'),
+    patience: z.number().int().min(1).max(1000).default(5),
+    minDelta: z.number().min(0).default(0),
+  })
+  .strict();
+export type EarlyStoppingSpec = z.infer<typeof earlyStoppingSchema>;
 
 export const fitSchema = z
   .object({
@@ -17,6 +31,14 @@ export const fitSchema = z
       .max(2 ** 31 - 1)
       .default(1),
     shuffle: z.boolean().default(true),
+    /**
+     * Classification: cross-entropy only (the default). Regression: `mse` (default), `mae` or
+     * `huber` (delta 1, on the standardized target).
+     */
+    loss: z.enum(['crossentropy', 'mse', 'mae', 'huber']).optional(),
+    earlyStopping: earlyStoppingSchema.optional(),
+    /** Classification: weight each class by rows / (classes × rows of the class) in the training split. */
+    classWeights: z.literal('balanced').optional(),
   })
   .strict();
 export type FitSpec = z.infer<typeof fitSchema>;
@@ -59,17 +81,30 @@ export const trainRequestSchema = z
     dataset: datasetRefSchema,
     fit: fitSchema.default(fitSchema.parse({})),
     distributed: distributedSchema.optional(),
+    /** Uploaded tables: classification or regression (inferred from the label column when absent). */
+    task: taskSchema.optional(),
+    /** Uploaded tables: per column a kind to force or "ignore", on top of the upload's overrides. */
+    columns: columnOverridesSchema.optional(),
+    /** Uploaded tables: how missing numbers are filled (statistic of the training split). */
+    impute: z.enum(['mean', 'median']).default('mean'),
   })
   .strict();
 export type TrainRequest = z.infer<typeof trainRequestSchema>;
 /** The job payload is the validated request: defaults filled in, so a worker never guesses. */
 export type TrainJobData = TrainRequest;
 
+/** Classification reports accuracy, regression mae / rmse / r2 (in the target's units); val* on the validation split. */
 export const metricsSchema = z.object({
   loss: z.number(),
   accuracy: z.number().optional(),
   valLoss: z.number().optional(),
   valAccuracy: z.number().optional(),
+  mae: z.number().optional(),
+  rmse: z.number().optional(),
+  r2: z.number().optional(),
+  valMae: z.number().optional(),
+  valRmse: z.number().optional(),
+  valR2: z.number().optional(),
 });
 export type Metrics = z.infer<typeof metricsSchema>;
 
@@ -99,6 +134,14 @@ export const trainResultSchema = z.object({
   samplesPerSec: z.number(),
   backend: z.string(),
   resumedFromEpoch: z.number().int().optional(),
+  task: taskSchema.default('classification'),
+  /** Early stopping: the epoch whose weights were kept, and the epoch training stopped after. */
+  bestEpoch: z.number().int().optional(),
+  stoppedEpoch: z.number().int().optional(),
+  /** Uploaded tables: the preprocessed width and the columns left out, with the reason. */
+  preprocessing: z
+    .object({ width: z.number().int(), ignored: z.array(z.object({ name: z.string(), reason: z.string() })) })
+    .optional(),
   distributed: z
     .object({ workers: z.number(), mode: z.string(), steps: z.number(), droppedStale: z.number() })
     .optional(),

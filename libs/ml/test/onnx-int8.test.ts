@@ -80,7 +80,7 @@ describe('exportOnnx int8: quantized compute, accuracy within 1 point of float32
       const d = mnist();
       const testRows = d.rows - TRAIN;
       const x = d.x.subarray(TRAIN * F);
-      const labels = d.y.subarray(TRAIN);
+      const labels = (d.y as Int32Array).subarray(TRAIN);
       const before = tf.memory().numTensors;
       const int8 =
         scheme === 'dynamic'

@@ -1,8 +1,8 @@
 import type { Queue } from 'bullmq';
 import type Redis from 'ioredis';
 import type { DatasetRef, JobRetention } from '@tq/contracts';
-import type { BackendInfo } from '@tq/ml';
-import type { ArtifactStore, DatasetStore, ModelRegistry, TabularData } from '@tq/storage';
+import type { BackendInfo, TabularData } from '@tq/ml';
+import type { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
 
 /**
  * What the entry points are given besides the job's data and hooks. Types only, in a file of

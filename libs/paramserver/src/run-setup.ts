@@ -1,7 +1,14 @@
 import type * as tf from '@tensorflow/tfjs';
 import { FieldError, type DistributedSpec, type Lineage, type TrainRequest } from '@tq/contracts';
-import { checkModelFitsData, resolveDataset, sliceRows, startingModel, validationStart } from '@tq/ml';
-import { ModelRegistry, type ArtifactStore, type DatasetStore, type TabularData } from '@tq/storage';
+import {
+  checkModelFitsData,
+  resolveDataset,
+  sliceRows,
+  startingModel,
+  validationStart,
+  type TabularData,
+} from '@tq/ml';
+import { ModelRegistry, type ArtifactStore, type DatasetStore } from '@tq/storage';
 import { makePlan, type RunPlan } from './data-order';
 import type { RunSources } from './deps';
 

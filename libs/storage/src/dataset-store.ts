@@ -65,6 +65,7 @@ export class DatasetStore {
         id,
         name: meta.name,
         format: meta.format,
+        status: 'ready',
         rows: data.rows,
         featureColumns: meta.featureColumns,
         labelColumn: meta.labelColumn,

@@ -11,7 +11,9 @@ export const METADATA_JSON = 'metadata.json';
  * won that number, so this bounds the loop at far more concurrent registrations than a deployment has.
  */
 const MAX_VERSION_TRIES = 1000;
-export type NewVersionMeta = Omit<ModelVersionMeta, 'name' | 'version' | 'createdAt' | 'artifacts'>;
+/** What a writer gives; `task` defaults to classification. */
+export type NewVersionMeta = Omit<ModelVersionMeta, 'name' | 'version' | 'createdAt' | 'artifacts' | 'task'> &
+  Partial<Pick<ModelVersionMeta, 'task'>>;
 
 export class ArtifactNotFoundError extends NotFoundError {
   constructor(
@@ -56,6 +58,7 @@ export class ModelRegistry {
       const first = (await this.latestVersion(name)) + 1;
       for (let version = first; version < first + MAX_VERSION_TRIES; version++) {
         const full: ModelVersionMeta = {
+          task: 'classification',
           ...meta,
           name,
           version,

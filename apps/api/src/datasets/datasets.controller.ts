@@ -59,7 +59,7 @@ export class DatasetsController {
     return this.datasets.save(data, {
       name: fields.name ?? file.originalname,
       format,
-      labelColumn: fields.labelColumn,
+      labelColumn: fields.labelColumn ?? null,
       featureColumns: data.featureColumns ?? [],
       bytes: file.size,
     });

@@ -96,6 +96,7 @@ export class ModelsController {
     @Body(new ZodPipe(predictRequestSchema)) body: PredictRequest,
   ): Promise<PredictResponse> {
     const meta = await this.meta({ name, version });
+    if (!('instances' in body)) throw new FieldError('records', 'records are not accepted yet: send instances');
     const bad = body.instances.findIndex((row) => row.length !== meta.featureCount);
     if (bad >= 0)
       throw new FieldError(

@@ -1,4 +1,4 @@
-import type { TabularData } from '@tq/storage';
+import type { TabularData } from './tabular-data';
 
 /** Rows [start, end) as a view (no copy) sharing the parent's arrays. */
 export function sliceRows(data: TabularData, start: number, end: number): TabularData {

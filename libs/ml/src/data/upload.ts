@@ -1,5 +1,5 @@
 import type { DatasetUploadFields } from '@tq/contracts';
-import type { TabularData } from '@tq/storage';
+import type { TabularData } from './tabular-data';
 import { CsvSyntaxError, forEachCsvRow } from './csv';
 import { FieldError } from '@tq/contracts';
 
@@ -17,7 +17,11 @@ const naturalOrder = new Intl.Collator('en', { numeric: true }).compare;
  * order ("2" < "10"), so integer labels 0..k-1 keep their value as index. Feature columns are
  * `fields.featureColumns` (comma-separated) or every column but the label, in file order.
  */
-export function parseDatasetUpload(bytes: Buffer, format: 'csv' | 'jsonl', fields: DatasetUploadFields): TabularData {
+export function parseDatasetUpload(
+  bytes: Buffer,
+  format: 'csv' | 'jsonl',
+  fields: DatasetUploadFields,
+): TabularData & { y: Int32Array } {
   const text = bytes.toString('utf8');
   const rows = format === 'csv' ? csvRows(text) : jsonlRows(text);
   return toTabular(rows, fields);
@@ -87,8 +91,9 @@ function jsonlRows(text: string): Scan {
   };
 }
 
-function toTabular(scan: Scan, fields: DatasetUploadFields): TabularData {
+function toTabular(scan: Scan, fields: DatasetUploadFields): TabularData & { y: Int32Array } {
   const label = fields.labelColumn;
+  if (label === undefined) throw new DatasetParseError('labelColumn', 'is required');
   let features: string[] = [];
   let values = new Float32Array(1 << 16);
   let used = 0;
@@ -112,6 +117,7 @@ function toTabular(scan: Scan, fields: DatasetUploadFields): TabularData {
   const classes = [...new Set(labels)].sort((a, b) => naturalOrder(a, b) || (a < b ? -1 : a > b ? 1 : 0));
   const index = new Map(classes.map((c, i) => [c, i]));
   return {
+    task: 'classification',
     x: values.slice(0, used),
     y: Int32Array.from(labels, (l) => index.get(l)!),
     rows: labels.length,
@@ -125,6 +131,7 @@ function toTabular(scan: Scan, fields: DatasetUploadFields): TabularData {
 
 function resolveColumns(columns: string[], fields: DatasetUploadFields): string[] {
   const label = fields.labelColumn;
+  if (label === undefined) throw new DatasetParseError('labelColumn', 'is required');
   if (!columns.includes(label))
     throw new DatasetParseError('labelColumn', `no column "${label}"; columns are ${columns.join(', ')}`);
   const features =

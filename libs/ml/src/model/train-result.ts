@@ -18,6 +18,7 @@ export function trainResultOf(meta: ModelVersionMeta, backend: string, figures: 
     metrics: { ...meta.metrics, loss: meta.metrics?.loss ?? Number.NaN },
     epochs: epochs ?? meta.history?.length ?? 0,
     samplesPerSec: samplesPerSec ?? 0,
+    task: meta.task,
     backend,
     ...(resumedFromEpoch !== undefined ? { resumedFromEpoch } : {}),
     ...(distributed ? { distributed } : {}),

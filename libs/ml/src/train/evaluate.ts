@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { TabularData } from '@tq/storage';
+import type { TabularData } from '../data/tabular-data';
 import { modelInputShape, rowsToTensor } from '../model/fit-data';
 import { countCorrect, sparseCategoricalCrossentropy } from './gradients';
 

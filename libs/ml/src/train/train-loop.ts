@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { FitSpec, Metrics, TrainProgress } from '@tq/contracts';
-import type { TabularData } from '@tq/storage';
+import type { TabularData } from '../data/tabular-data';
 import { gatherBatch, sliceRows, validationStart } from '../data/batches';
 import { mixSeed, seededPermutation } from '../data/prng';
 import { checkModelFitsData, modelInputShape } from '../model/fit-data';
