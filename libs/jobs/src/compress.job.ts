@@ -1,24 +1,28 @@
 import {
   throwIfCancelled,
+  TqError,
   type CompressJobData,
   type CompressProgress,
   type CompressResult,
   type JobHooks,
   type ModelVersionMeta,
+  type PreprocessingSpec,
 } from '@tq/contracts';
 import {
   attachOnnx,
   compressVersion,
   trainedVersionOf,
   loadModelVersion,
+  readPreprocessing,
   resolveDataset,
   type BackendInfo,
 } from '@tq/ml';
 import type { DatasetStore, ModelRegistry } from '@tq/storage';
+import { openEncodedTable, type TableSources } from './table-rows';
 
 export interface CompressDeps {
   registry: ModelRegistry;
-  datasets: DatasetStore;
+  datasets: DatasetStore & TableSources;
   backend: BackendInfo;
 }
 
@@ -51,12 +55,20 @@ export async function compressJob(
   // without its ONNX graph while the job reports "cancelled". Attaching it is the last short step.
   await hooks.onProgress({ stage: 'saving', percent: 80 });
   const { model } = await loadModelVersion(deps.registry, ref);
+  // A table model's ONNX graphs carry its pipeline too (model*.onnx raw columns in, network*.onnx for the engine).
+  const preprocessing = await readPreprocessing(deps.registry, ref, made.meta);
   try {
     await attachOnnx(
       deps.registry,
       ref,
       model,
-      dtype === 'uint8' ? { quantize: 'int8', calibration: await calibrationRows(deps, made.meta.lineage.parent) } : {},
+      dtype === 'uint8'
+        ? {
+            quantize: 'int8',
+            calibration: await calibrationRows(deps, made.meta.lineage.parent, preprocessing),
+            preprocessing,
+          }
+        : { preprocessing },
     );
   } finally {
     model.dispose();
@@ -75,13 +87,18 @@ function tfjsBytes(meta: ModelVersionMeta): number {
   return (meta.artifacts['model.json'] ?? 0) + (meta.artifacts['weights.bin'] ?? 0);
 }
 
-/** The first rows of the data the source was trained on, when its lineage still names that data. */
+/**
+ * The first rows of the data the source was trained on, when its lineage still names that data: a
+ * builtin dataset's matrix, or an uploaded table's rows encoded with the model's preprocessing.
+ */
 async function calibrationRows(
   deps: CompressDeps,
   parent: { name: string; version: number } | undefined,
+  spec: PreprocessingSpec | undefined,
 ): Promise<Float32Array | undefined> {
   if (!parent) return undefined;
   const dataset = (await deps.registry.getVersion(parent)).lineage.dataset;
+  if (dataset?.id && spec) return tableRows(deps, dataset.id, spec);
   const ref = dataset?.builtin
     ? { builtin: dataset.builtin as 'mnist' | 'iris' }
     : dataset?.id
@@ -90,4 +107,17 @@ async function calibrationRows(
   if (!ref) return undefined; // int8 falls back to dynamic activation scales
   const data = await resolveDataset(ref, deps.datasets);
   return data.x.subarray(0, Math.min(data.rows, CALIBRATION_ROWS) * data.featureCount);
+}
+
+/** The table's first rows, encoded; none (dynamic int8 scales) when the upload is gone or no longer reads. */
+async function tableRows(deps: CompressDeps, id: string, spec: PreprocessingSpec): Promise<Float32Array | undefined> {
+  try {
+    const opened = await openEncodedTable(deps.datasets, id, spec, { chunkRows: CALIBRATION_ROWS, field: 'dataset' });
+    const first = await opened.chunks.next();
+    await opened.chunks.return(undefined); // stops reading and closes the source
+    return first.done ? undefined : first.value.features;
+  } catch (err) {
+    if (err instanceof TqError) return undefined;
+    throw err;
+  }
 }

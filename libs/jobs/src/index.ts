@@ -1,3 +1,5 @@
 export * from './train.job';
 export * from './compress.job';
 export * from './infer.job';
+export * from './predict';
+export * from './table-rows';

@@ -5,17 +5,24 @@ import {
   type InferProgress,
   type InferResult,
   type JobHooks,
+  type ModelVersionMeta,
+  type PreprocessingSpec,
 } from '@tq/contracts';
-import { toPredictions, type BackendInfo, type InferenceEngine } from '@tq/ml';
+import type { BackendInfo, InferenceEngine } from '@tq/ml';
 import type { ArtifactStore, DatasetStore, JobInputStore, ModelRegistry } from '@tq/storage';
+import type { TableLimits } from '@tq/tables';
+import { answersOf } from './predict';
+import { openEncodedTable, type EncodedChunk, type TableSources } from './table-rows';
 
 export interface InferDeps {
   engine: InferenceEngine;
   registry: ModelRegistry;
-  datasets: DatasetStore;
+  datasets: Pick<DatasetStore, 'get'> & TableSources;
   inputs: JobInputStore;
   store: ArtifactStore;
   backend: BackendInfo;
+  /** Bounds on an uploaded table read for inference (@tq/config; the tables defaults when absent). */
+  tableLimits?: Partial<TableLimits>;
 }
 
 /** Rows predicted between progress reports and cancel checks; the engine batches inside a chunk. */
@@ -24,7 +31,16 @@ const CHUNK_ROWS = 8192;
 /** A request whose rows do not fit the model: unrecoverable, and it names the field. */
 export class InputShapeError extends FieldError {}
 
-/** Batch inference: rows in, JSONL out (one line per input row, in input order), written atomically. */
+/** Rows to predict, chunk by chunk, and how many there are when known up front (for progress). */
+interface InputRows {
+  chunks: AsyncIterable<EncodedChunk>;
+  total: number | undefined;
+}
+
+/**
+ * Batch inference: rows in (inline numbers, or an uploaded table encoded with the model's fitted
+ * preprocessing), JSONL out (one line per input row, in input order), written atomically.
+ */
 export async function inferJob(
   req: InferJobData,
   deps: InferDeps,
@@ -32,17 +48,18 @@ export async function inferJob(
 ): Promise<InferResult> {
   await hooks.onProgress({ stage: 'loading', percent: 0 });
   const meta = await deps.registry.getVersion(req.model);
-  const { x, rows } = await inputRows(req, deps, hooks.jobId, meta.featureCount);
+  const spec = await deps.engine.preprocessing(req.model, meta);
+  const input = await inputRows(req, deps, hooks.jobId, meta, spec);
   throwIfCancelled(hooks.signal);
   const started = performance.now();
-  const served: { engine: InferResult['engine'] } = { engine: 'tfjs' };
-  await deps.store.writeOutput(hooks.jobId, predictionLines(req, deps, hooks, { x, rows, meta }, served));
+  const served = { engine: 'tfjs' as InferResult['engine'], rows: 0 };
+  await deps.store.writeOutput(hooks.jobId, predictionLines(req, deps, hooks, { input, meta, spec }, served));
   // The output holds the answers now; the inline rows it came from are no longer needed.
   await inferCleanup(req, hooks.jobId, deps.inputs);
   const seconds = (performance.now() - started) / 1000;
   return {
-    rows,
-    rowsPerSec: rows / Math.max(seconds, 1e-6),
+    rows: served.rows,
+    rowsPerSec: served.rows / Math.max(seconds, 1e-6),
     engine: served.engine,
     backend: deps.backend.name,
     output: `/v1/jobs/${hooks.jobId}/output`,
@@ -66,47 +83,60 @@ async function* predictionLines(
   req: InferJobData,
   deps: InferDeps,
   hooks: JobHooks<InferProgress>,
-  input: { x: Float32Array; rows: number; meta: { featureCount: number; classes: string[] } },
-  served: { engine: InferResult['engine'] },
+  job: { input: InputRows; meta: ModelVersionMeta; spec: PreprocessingSpec | undefined },
+  served: { engine: InferResult['engine']; rows: number },
 ): AsyncGenerator<string> {
-  const { x, rows, meta } = input;
-  for (let start = 0; start < rows; start += CHUNK_ROWS) {
+  const { input, meta, spec } = job;
+  for await (const chunk of input.chunks) {
     throwIfCancelled(hooks.signal);
-    const count = Math.min(CHUNK_ROWS, rows - start);
-    const chunk = x.subarray(start * meta.featureCount, (start + count) * meta.featureCount);
-    const result = await deps.engine.predict(req.model, chunk, count, { batchSize: req.batchSize });
+    const result = await deps.engine.predict(req.model, chunk.features, chunk.rows, { batchSize: req.batchSize });
     served.engine = result.engine;
-    yield toPredictions(result.scores, result.outputSize, meta.classes)
+    served.rows += chunk.rows;
+    yield answersOf(result.scores, result.outputSize, meta, spec)
       .map((p) => JSON.stringify(p) + '\n')
       .join('');
-    await hooks.onProgress({
-      stage: 'predicting',
-      percent: Math.round(((start + count) / rows) * 100),
-      rows: start + count,
-    });
+    const percent = input.total ? Math.round((served.rows / input.total) * 100) : undefined;
+    // A table's row count is its profile's; clamp in case the source and profile disagree.
+    await hooks.onProgress({ stage: 'predicting', percent: Math.min(percent ?? 50, 99), rows: served.rows });
   }
+  throwIfCancelled(hooks.signal);
+  await hooks.onProgress({ stage: 'predicting', percent: 100, rows: served.rows });
 }
 
 async function inputRows(
   req: InferJobData,
   deps: InferDeps,
   jobId: string,
-  featureCount: number,
-): Promise<{ x: Float32Array; rows: number }> {
+  meta: ModelVersionMeta,
+  spec: PreprocessingSpec | undefined,
+): Promise<InputRows> {
   if ('stored' in req.input) {
-    if (req.input.stored.features !== featureCount)
+    if (req.input.stored.features !== meta.featureCount)
       throw new InputShapeError(
         'input.instances',
-        `rows have ${req.input.stored.features} values, the model takes ${featureCount}`,
+        `rows have ${req.input.stored.features} values, the model takes ${meta.featureCount}`,
       );
     const stored = await deps.inputs.load(jobId, req.input.stored);
-    return { x: stored.x, rows: stored.rows };
+    return { chunks: matrixChunks(stored.x, stored.rows, meta.featureCount), total: stored.rows };
   }
-  const data = await deps.datasets.load(req.input.dataset.id);
-  if (data.featureCount !== featureCount)
+  const id = req.input.dataset.id;
+  if (!spec)
     throw new InputShapeError(
       'input.dataset.id',
-      `dataset has ${data.featureCount} features, the model takes ${featureCount}`,
+      `${meta.name} v${meta.version} was not trained on a table, so it cannot read dataset "${id}"'s columns`,
     );
-  return { x: data.x, rows: data.rows };
+  const info = await deps.datasets.get(id);
+  const opened = await openEncodedTable(deps.datasets, id, spec, {
+    chunkRows: CHUNK_ROWS,
+    field: 'input.dataset.id',
+    limits: deps.tableLimits,
+  });
+  return { chunks: opened.chunks, total: info.rows > 0 ? info.rows : undefined };
+}
+
+async function* matrixChunks(x: Float32Array, rows: number, width: number): AsyncGenerator<EncodedChunk> {
+  for (let start = 0; start < rows; start += CHUNK_ROWS) {
+    const count = Math.min(CHUNK_ROWS, rows - start);
+    yield { features: x.subarray(start * width, (start + count) * width), rows: count };
+  }
 }

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { datasetInfoSchema, type DatasetInfo } from '@tq/contracts';
 import { ArtifactStore, removeDir, writeFileAtomic } from './artifact-store';
 import { NotFoundError } from '@tq/contracts';
+import { openForRead } from './read-stream';
 
 /**
  * A classification dataset held as flat rows: `x` is rows × featureCount float32 (row-major),
@@ -87,6 +89,18 @@ export class DatasetStore {
       await removeDir(staging);
     }
     return datasetInfoSchema.parse(info);
+  }
+
+  /**
+   * The upload as it came (source.csv | source.jsonl). Helper C's stand-in, identical to helper A's
+   * DatasetStore.openSource, so that the infer job compiles and runs before A's store lands.
+   */
+  async openSource(id: string): Promise<{ format: 'csv' | 'jsonl'; stream: Readable }> {
+    const info = await this.get(id);
+    if (info.format === 'builtin') throw new DatasetNotFoundError(id);
+    const path = join(this.store.datasetDir(id), `source.${info.format}`);
+    const opened = await openForRead(path, () => new DatasetNotFoundError(id));
+    return { format: info.format, stream: opened.stream };
   }
 
   async get(id: string): Promise<DatasetInfo> {

@@ -160,6 +160,14 @@ export class ModelRegistry {
     return openForRead(this.artifactPath(ref, file), () => new ArtifactNotFoundError(ref, file));
   }
 
+  /** A small artifact's bytes (e.g. preprocessing.json); the same rules as openArtifact. */
+  async readArtifact(ref: ModelRef, file: string): Promise<Buffer> {
+    const { stream } = await this.openArtifact(ref, file);
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
   artifactPath(ref: ModelRef, file: string): string {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(file)) throw new Error(`bad artifact name "${file}"`);
     return join(this.store.modelDir(ref), file);

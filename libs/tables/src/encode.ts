@@ -65,7 +65,7 @@ export function encodeRecords(
     }
     const cells = names.map((name) => {
       if (!(name in record))
-        throw new FieldError(`records.${i}`, `missing column "${name}" (send null for a missing value)`);
+        throw new FieldError(`records.${i}.${name}`, `missing column "${name}" (send null for a missing value)`);
       const v = record[name];
       if (v !== null && typeof v === 'object')
         throw new FieldError(`records.${i}.${name}`, 'must be a number, string, boolean or null');

@@ -2,47 +2,20 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Readable } from 'node:stream';
 import * as ort from 'onnxruntime-node';
-import type { PreprocessingSpec } from '@tq/contracts';
 import {
   fitPreprocessing,
-  isMissing,
   PREPROCESSING_OUTPUT,
   preprocessingToOnnx,
   profileTable,
   readTable,
   RowEncoder,
-  toDays,
-  toNumber,
   TRAIN,
   VALIDATION,
   type Cell,
   type TableSource,
 } from '@tq/tables';
+import { feeds } from './onnx-feeds';
 import { collect, openPublic } from './public-tables';
-
-/** The raw columns as onnxruntime inputs ([N, 1] each), as preprocessingToOnnx documents them. */
-function feeds(spec: PreprocessingSpec, columns: readonly string[], rows: Cell[][]): Record<string, ort.Tensor> {
-  const out: Record<string, ort.Tensor> = {};
-  for (const step of spec.steps) {
-    const k = columns.indexOf(step.name);
-    const cells = rows.map((r) => r[k]!);
-    if (step.kind === 'numeric' || step.kind === 'datetime') {
-      const parse = step.kind === 'numeric' ? toNumber : toDays;
-      out[step.name] = new ort.Tensor(
-        'float32',
-        Float32Array.from(cells, (c) => (isMissing(c) ? Number.NaN : parse(c))),
-        [rows.length, 1],
-      );
-    } else {
-      out[step.name] = new ort.Tensor(
-        'string',
-        cells.map((c) => (c === null ? '' : String(c).trim())),
-        [rows.length, 1],
-      );
-    }
-  }
-  return out;
-}
 
 /** Max |onnxruntime - RowEncoder| over every row of the table. */
 interface Compared {

@@ -121,7 +121,7 @@ describe('preprocessing', () => {
     );
     assert.throws(() => encodeRecords(spec, [{ ...record, Beak: 1 }]), fieldError('records.0.Beak'));
     const { Sex: _, ...noSex } = record;
-    assert.throws(() => encodeRecords(spec, [record, noSex]), fieldError('records.1'));
+    assert.throws(() => encodeRecords(spec, [record, noSex]), fieldError('records.1.Sex'));
     assert.throws(
       () => encodeRecords(spec, [{ ...record, 'Body Mass (g)': 'heavy' }]),
       fieldError('records.0.Body Mass (g)'),

@@ -2,7 +2,6 @@ import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/commo
 import { ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import {
-  FieldError,
   NotFoundError,
   modelDetailSchema,
   modelListSchema,
@@ -18,7 +17,8 @@ import {
   type PredictRequest,
   type PredictResponse,
 } from '@tq/contracts';
-import { InferenceEngine, toPredictions } from '@tq/ml';
+import { predictVersion } from '@tq/jobs';
+import { InferenceEngine } from '@tq/ml';
 import { ModelNotFoundError, ModelRegistry } from '@tq/storage';
 import { notFoundAs } from '../common/not-found-as';
 import { ErrorResponses, JsonBody, JsonResponse, RawResponse } from '../common/openapi';
@@ -95,21 +95,8 @@ export class ModelsController {
     @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number,
     @Body(new ZodPipe(predictRequestSchema)) body: PredictRequest,
   ): Promise<PredictResponse> {
-    const meta = await this.meta({ name, version });
-    if (!('instances' in body)) throw new FieldError('records', 'records are not accepted yet: send instances');
-    const bad = body.instances.findIndex((row) => row.length !== meta.featureCount);
-    if (bad >= 0)
-      throw new FieldError(
-        `instances.${bad}`,
-        `has ${body.instances[bad]?.length} values, the model takes ${meta.featureCount} features`,
-      );
-    const rows = Float32Array.from(body.instances.flat());
-    const out = await this.engine.predict({ name, version }, rows, body.instances.length);
-    return {
-      model: { name, version },
-      engine: out.engine,
-      predictions: toPredictions(out.scores, out.outputSize, meta.classes),
-    };
+    // Records go through the version's preprocessing; regression answers in target units (@tq/jobs predict.ts).
+    return predictVersion(this.engine, await this.meta({ name, version }), body);
   }
 
   private meta(ref: { name: string; version: number }): Promise<ModelVersionMeta> {

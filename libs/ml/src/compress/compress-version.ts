@@ -1,5 +1,13 @@
 import type { Metrics, ModelRef, ModelVersionMeta } from '@tq/contracts';
-import { fileSaveHandler, readModelArtifacts, type ModelRegistry, type NewVersionMeta } from '@tq/storage';
+import { join } from 'node:path';
+import {
+  fileSaveHandler,
+  readModelArtifacts,
+  writeFileAtomic,
+  type ModelRegistry,
+  type NewVersionMeta,
+} from '@tq/storage';
+import { PREPROCESSING_ARTIFACT } from '../inference/artifact-names';
 import { quantizeArtifacts, type QuantizeDtype } from './quantize';
 
 export interface CompressOptions {
@@ -38,6 +46,9 @@ export async function compressVersion(
     inputShape: parent.inputShape,
     featureCount: parent.featureCount,
     classes: parent.classes,
+    // A table model stays one: same task, same raw columns, same preprocessing.json (copied below).
+    task: parent.task,
+    ...(parent.inputColumns ? { inputColumns: parent.inputColumns } : {}),
     ...(parent.layers ? { layers: parent.layers } : {}),
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
     lineage: {
@@ -50,8 +61,12 @@ export async function compressVersion(
     ...(parent.backend ? { backend: parent.backend } : {}),
     weightDtype: opts.dtype,
   };
+  const preprocessing = Object.hasOwn(parent.artifacts, PREPROCESSING_ARTIFACT)
+    ? await registry.readArtifact(source, PREPROCESSING_ARTIFACT)
+    : undefined;
   const saved = await registry.register(opts.targetName ?? source.name, meta, async (dir) => {
     await fileSaveHandler(dir).save!(quantized);
+    if (preprocessing) await writeFileAtomic(join(dir, PREPROCESSING_ARTIFACT), preprocessing);
   });
   return { meta: saved, bytesBefore: modelBytes(parent), bytesAfter: modelBytes(saved) };
 }

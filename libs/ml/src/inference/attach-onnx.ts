@@ -1,8 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
-import type { ModelRef, ModelVersionMeta } from '@tq/contracts';
+import type { ModelRef, ModelVersionMeta, PreprocessingSpec } from '@tq/contracts';
 import type { ModelRegistry } from '@tq/storage';
-import { exportOnnx } from '../onnx';
-import { ONNX_ARTIFACT, ONNX_INT8_ARTIFACT } from './inference-engine';
+import { onnxArtifacts } from './onnx-artifacts';
 
 export interface AttachOnnxOptions {
   opset?: number;
@@ -10,12 +9,15 @@ export interface AttachOnnxOptions {
   quantize?: 'int8';
   /** Calibration rows [rows, featureCount] for static int8 scales; without them (or undefined) int8 is dynamic. */
   calibration?: Float32Array | undefined;
+  /** The version was trained on a table: network*.onnx for the engine, model*.onnx the whole pipeline. */
+  preprocessing?: PreprocessingSpec | undefined;
 }
 
 /**
  * Exports `model` (the tfjs model of version `ref`) and stores model.onnx — plus model.int8.onnx when
- * asked — as artifacts of that version, so the inference engine serves it through onnxruntime and
- * users can download it. Returns the version's updated metadata.
+ * asked, and for a table model network.onnx / network.int8.onnx (see artifact-names.ts) — as
+ * artifacts of that version, so the inference engine serves it through onnxruntime and users can
+ * download it. Returns the version's updated metadata.
  */
 export async function attachOnnx(
   registry: ModelRegistry,
@@ -29,14 +31,9 @@ export async function attachOnnx(
     throw new Error(
       `${ref.name} v${ref.version} takes ${meta.featureCount} features, the model given takes ${featureCount}: not this version's model`,
     );
-  const opset = opts.opset === undefined ? {} : { opset: opts.opset };
-  let updated = await registry.putArtifact(ref, ONNX_ARTIFACT, exportOnnx(model, opset));
-  if (opts.quantize === 'int8') {
-    updated = await registry.putArtifact(
-      ref,
-      ONNX_INT8_ARTIFACT,
-      exportOnnx(model, { ...opset, quantize: 'int8', calibration: opts.calibration }),
-    );
-  }
+  const { files, pipelineError } = onnxArtifacts(model, opts);
+  if (pipelineError !== undefined) throw pipelineError;
+  let updated = meta;
+  for (const [file, bytes] of files) updated = await registry.putArtifact(ref, file, bytes);
   return updated;
 }

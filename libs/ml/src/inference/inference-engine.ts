@@ -1,13 +1,18 @@
 import { LRUCache } from 'lru-cache';
-import type { ModelRef, ModelVersionMeta } from '@tq/contracts';
+import type { ModelRef, ModelVersionMeta, PreprocessingSpec } from '@tq/contracts';
 import type { ModelRegistry } from '@tq/storage';
+import {
+  NETWORK_INT8_ARTIFACT,
+  NETWORK_ONNX_ARTIFACT,
+  ONNX_ARTIFACT,
+  ONNX_INT8_ARTIFACT,
+  PREPROCESSING_ARTIFACT,
+  TFJS_ARTIFACT,
+} from './artifact-names';
 import { FeatureCountError } from './errors';
+import { PreprocessingCache } from './preprocessing-cache';
 import { resolveExecutionProviders } from './execution-providers';
 import { loadOrtRunner, loadTfjsRunner, type ModelRunner } from './model-runners';
-
-export const ONNX_ARTIFACT = 'model.onnx';
-export const ONNX_INT8_ARTIFACT = 'model.int8.onnx';
-const TFJS_ARTIFACT = 'model.json';
 
 export interface InferenceEngineOptions {
   registry: ModelRegistry;
@@ -54,6 +59,7 @@ interface Entry {
 export class InferenceEngine {
   private readonly registry: ModelRegistry;
   private readonly cache: LRUCache<string, Entry>;
+  private readonly specs: PreprocessingCache;
   private readonly releases = new Set<Promise<void>>();
   private readonly releaseErrors: unknown[] = [];
   private readonly providers: string[];
@@ -71,6 +77,7 @@ export class InferenceEngine {
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`cache size must be a positive integer, got ${max}`);
     // dispose runs for every entry pushed out, deleted or cleared: the one place models are released.
     this.cache = new LRUCache({ max, dispose: (entry) => this.evict(entry) });
+    this.specs = new PreprocessingCache(opts.registry, max);
     this.providers = opts.executionProviders ?? resolveExecutionProviders();
     this.threads = opts.intraOpNumThreads ?? 0;
     this.preferInt8 = opts.preferInt8 ?? true;
@@ -123,6 +130,14 @@ export class InferenceEngine {
     }
   }
 
+  /**
+   * The version's fitted preprocessing (preprocessing.json) when it was trained on a table, else
+   * undefined. Cached; a failed read is not.
+   */
+  preprocessing(ref: ModelRef, meta?: ModelVersionMeta): Promise<PreprocessingSpec | undefined> {
+    return this.specs.get(ref, meta);
+  }
+
   /** Keys ("name/version") of the loaded models, least recently used first. */
   cached(): string[] {
     return [...this.cache.rkeys()];
@@ -132,6 +147,7 @@ export class InferenceEngine {
   async close(): Promise<void> {
     this.closed = true;
     this.cache.clear();
+    this.specs.clear();
     while (this.releases.size > 0) await Promise.all([...this.releases]);
     if (this.releaseErrors.length > 0)
       throw new AggregateError(this.releaseErrors.splice(0), 'releasing inference models failed');
@@ -164,9 +180,16 @@ export class InferenceEngine {
     return entry;
   }
 
+  /**
+   * int8 over float ONNX (when preferred) over tfjs. A table model's model*.onnx take raw columns
+   * (the download, see artifact-names.ts): the engine runs its network*.onnx, which take features.
+   */
   private bestArtifact(meta: ModelVersionMeta): string {
-    if (this.preferInt8 && ONNX_INT8_ARTIFACT in meta.artifacts) return ONNX_INT8_ARTIFACT;
-    return ONNX_ARTIFACT in meta.artifacts ? ONNX_ARTIFACT : TFJS_ARTIFACT;
+    const has = (file: string): boolean => Object.hasOwn(meta.artifacts, file);
+    const table = meta.inputColumns !== undefined || has(PREPROCESSING_ARTIFACT) || has(NETWORK_ONNX_ARTIFACT);
+    const [int8, float] = table ? [NETWORK_INT8_ARTIFACT, NETWORK_ONNX_ARTIFACT] : [ONNX_INT8_ARTIFACT, ONNX_ARTIFACT];
+    if (this.preferInt8 && has(int8)) return int8;
+    return has(float) ? float : TFJS_ARTIFACT;
   }
 
   private async load(ref: ModelRef, artifact: string, featureCount: number): Promise<ModelRunner> {

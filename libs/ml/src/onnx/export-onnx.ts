@@ -33,9 +33,53 @@ export const ONNX_OUTPUT = 'output';
  * Dropout-like layers are the identity; batchNormalization uses its moving statistics.
  */
 export function exportOnnx(model: tf.LayersModel, opts: ExportOnnxOptions = {}): Uint8Array {
-  const opset = opts.opset ?? 17;
+  const opset = checkedOpset(opts.opset);
+  const g = new OnnxGraph();
+  const net = emitNetwork(g, model, opts, g.reserve(ONNX_INPUT));
+  g.node('Identity', [net.output], {}, { output: ONNX_OUTPUT });
+  const { featureCount, inputShape, outputSize } = net;
+  return g.encode({
+    opset,
+    input: floatValueInfo(ONNX_INPUT, ['N', featureCount]),
+    output: floatValueInfo(ONNX_OUTPUT, ['N', outputSize]),
+    doc: `tfjs model "${model.name}": input [N, ${featureCount}] flattened from [${inputShape.join(', ')}] (channels last), output [N, ${outputSize}]`,
+    metadata: networkMetadata(net, opts),
+  });
+}
+
+export function checkedOpset(opset = 17): number {
   if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET)
     throw new RangeError(`opset must be an integer in ${MIN_OPSET}..${MAX_OPSET}, got ${opset}`);
+  return opset;
+}
+
+/** What emitNetwork added: its output tensor [N, outputSize] and the input it reads [N, featureCount]. */
+export interface EmittedNetwork {
+  output: string;
+  inputShape: number[];
+  featureCount: number;
+  outputSize: number;
+}
+
+export function networkMetadata(net: EmittedNetwork, opts: ExportOnnxOptions): Record<string, string> {
+  return {
+    inputShape: JSON.stringify(net.inputShape),
+    featureCount: String(net.featureCount),
+    outputSize: String(net.outputSize),
+    quantize: opts.quantize === undefined ? 'none' : opts.calibration ? 'int8-static' : 'int8-dynamic',
+  };
+}
+
+/**
+ * Adds the model's layers to `g`, reading the float32 tensor `input` [N, featureCount]; the caller
+ * names the graph input (exportOnnx) or feeds it from other nodes (the whole-pipeline export).
+ */
+export function emitNetwork(
+  g: OnnxGraph,
+  model: tf.LayersModel,
+  opts: ExportOnnxOptions,
+  input: string,
+): EmittedNetwork {
   const layers = linearLayers(model);
   const inputShape = staticInputShape(model);
   const featureCount = inputShape.reduce((a, b) => a * b, 1);
@@ -51,8 +95,7 @@ export function exportOnnx(model: tf.LayersModel, opts: ExportOnnxOptions = {}):
     ops = int8Ops(calibrate(model, layers, opts.calibration, featureCount), opts.int8Scheme);
   } else if (opts.quantize !== undefined) throw new RangeError(`unknown quantize "${String(opts.quantize)}"`);
 
-  const g = new OnnxGraph();
-  let x: Value = { name: g.reserve(ONNX_INPUT), shape: [featureCount], layout: 'nhwc' };
+  let x: Value = { name: input, shape: [featureCount], layout: 'nhwc' };
   if (inputShape.length !== 1)
     x = {
       name: g.node('Reshape', [x.name, g.int64s('input_shape', [0, ...inputShape])]),
@@ -67,21 +110,7 @@ export function exportOnnx(model: tf.LayersModel, opts: ExportOnnxOptions = {}):
       shape: [x.shape.reduce((a, b) => a * b, 1)],
       layout: 'nhwc',
     };
-  g.node('Identity', [x.name], {}, { output: ONNX_OUTPUT });
-
-  const outputSize = x.shape[0]!;
-  return g.encode({
-    opset,
-    input: floatValueInfo(ONNX_INPUT, ['N', featureCount]),
-    output: floatValueInfo(ONNX_OUTPUT, ['N', outputSize]),
-    doc: `tfjs model "${model.name}": input [N, ${featureCount}] flattened from [${inputShape.join(', ')}] (channels last), output [N, ${outputSize}]`,
-    metadata: {
-      inputShape: JSON.stringify(inputShape),
-      featureCount: String(featureCount),
-      outputSize: String(outputSize),
-      quantize: opts.quantize === undefined ? 'none' : opts.calibration ? 'int8-static' : 'int8-dynamic',
-    },
-  });
+  return { output: x.name, inputShape, featureCount, outputSize: x.shape[0]! };
 }
 
 /** The model's layers in order, checked to form one chain from the single input to the single output. */

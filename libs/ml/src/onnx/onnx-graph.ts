@@ -49,10 +49,16 @@ export class OnnxGraph {
 
   /** A fresh tensor name starting with `hint`. */
   name(hint: string): string {
+    const n = this.unusedName(hint);
+    this.used.add(n);
+    return n;
+  }
+
+  /** The name `name(hint)` would give, not taken yet (to pin it as a node output later). */
+  unusedName(hint: string): string {
     const base = hint.replace(/[^A-Za-z0-9_.:/-]/g, '_') || 't';
     let n = base;
     for (let k = 1; this.used.has(n); k++) n = `${base}_${k}`;
-    this.used.add(n);
     return n;
   }
 

@@ -1,0 +1,81 @@
+import type { Readable } from 'node:stream';
+import { FieldError, type PreprocessingSpec } from '@tq/contracts';
+import { readTable, RowEncoder, type TableFormat, type TableLimits, type TableSource } from '@tq/tables';
+
+/** Where an uploaded table's bytes come from: DatasetStore.openSource. */
+export interface TableSources {
+  openSource(id: string): Promise<{ format: TableFormat; stream: Readable }>;
+}
+
+/** Consecutive rows of a table as the network's input: rows × spec.width floats. */
+export interface EncodedChunk {
+  features: Float32Array;
+  rows: number;
+}
+
+/**
+ * Streams a table's rows through RowEncoder with a model's fitted preprocessing, `chunkRows` rows at
+ * a time (the last chunk shorter), in table order. The label and ignored columns may be present or
+ * not; a missing input column is a FieldError naming "columns", a bad cell one naming its row and
+ * column. `unknown` of the returned encoder counts unseen categories as the rows go.
+ */
+export function encodeTable(
+  table: TableSource,
+  spec: PreprocessingSpec,
+  chunkRows: number,
+): { encoder: RowEncoder; chunks: AsyncGenerator<EncodedChunk> } {
+  const encoder = new RowEncoder(spec, table.columns);
+  return { encoder, chunks: encodeChunks(table, encoder, chunkRows) };
+}
+
+async function* encodeChunks(table: TableSource, encoder: RowEncoder, chunkRows: number): AsyncGenerator<EncodedChunk> {
+  const width = encoder.spec.width;
+  let chunk = new Float32Array(chunkRows * width);
+  let filled = 0;
+  let row = 0;
+  for await (const batch of table.batches) {
+    for (const cells of batch) {
+      encoder.encode(cells, chunk, filled * width, ++row);
+      if (++filled === chunkRows) {
+        yield { features: chunk, rows: filled };
+        chunk = new Float32Array(chunkRows * width);
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0) yield { features: chunk.subarray(0, filled * width), rows: filled };
+}
+
+/**
+ * Opens uploaded dataset `id` as a table encoded with `spec`. Errors about the table (a missing
+ * column, a bad cell, a limit) are re-raised naming `field` — the request's field — with the
+ * table's own place (row, column) in the message.
+ */
+export async function openEncodedTable(
+  sources: TableSources,
+  id: string,
+  spec: PreprocessingSpec,
+  opts: { chunkRows: number; field: string; limits?: Partial<TableLimits> | undefined },
+): Promise<{ encoder: RowEncoder; chunks: AsyncGenerator<EncodedChunk> }> {
+  const { format, stream } = await sources.openSource(id);
+  try {
+    const { encoder, chunks } = encodeTable(await readTable(stream, format, opts.limits), spec, opts.chunkRows);
+    return { encoder, chunks: renamed(chunks, opts.field, id) };
+  } catch (err) {
+    stream.destroy();
+    throw rename(err, opts.field, id);
+  }
+}
+
+async function* renamed<T>(chunks: AsyncGenerator<T>, field: string, id: string): AsyncGenerator<T> {
+  try {
+    yield* chunks;
+  } catch (err) {
+    throw rename(err, field, id);
+  }
+}
+
+function rename(err: unknown, field: string, id: string): unknown {
+  if (!(err instanceof FieldError) || err.constructor !== FieldError) return err;
+  return new FieldError(field, `dataset "${id}", ${err.field}: ${err.reason}`);
+}
