@@ -95,12 +95,10 @@ async function* predictionLines(
     yield answersOf(result.scores, result.outputSize, meta, spec)
       .map((p) => JSON.stringify(p) + '\n')
       .join('');
-    const percent = input.total ? Math.round((served.rows / input.total) * 100) : undefined;
-    // A table's row count is its profile's; clamp in case the source and profile disagree.
-    await hooks.onProgress({ stage: 'predicting', percent: Math.min(percent ?? 50, 99), rows: served.rows });
+    // A table's total is its profile's row count: clamped, should the source have changed since.
+    const percent = input.total ? Math.min(100, Math.round((served.rows / input.total) * 100)) : 0;
+    await hooks.onProgress({ stage: 'predicting', percent, rows: served.rows });
   }
-  throwIfCancelled(hooks.signal);
-  await hooks.onProgress({ stage: 'predicting', percent: 100, rows: served.rows });
 }
 
 async function inputRows(

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { PreprocessingSpec } from '@tq/contracts';
+import type { PreprocessingSpec, TableRecord } from '@tq/contracts';
 import { prepareTable, profileTable, type PreparedTable } from '@tq/tables';
 import { collect, openPublic, records, type PublicJson } from '../../tables/test/public-tables';
 
@@ -11,7 +11,8 @@ export interface TableModel {
   /** Every row of the public table, raw, in file order, and its header. */
   columns: string[];
   rows: Array<Array<string | number | boolean | null>>;
-  records: Array<Record<string, unknown>>;
+  /** The same rows by column name (the JSON file's objects), as predict requests send them. */
+  records: TableRecord[];
   prepared: PreparedTable;
 }
 
@@ -57,7 +58,7 @@ export async function fitTableModel(name: PublicJson, seed = 7): Promise<TableMo
   }
   const table = await openPublic(name);
   const rows = (await collect(table)) as TableModel['rows'];
-  return { spec, model, columns: [...table.columns], rows, records: records(name), prepared };
+  return { spec, model, columns: [...table.columns], rows, records: records(name) as TableRecord[], prepared };
 }
 
 /** The network's outputs for feature rows [n, width] (the TS path's second half). */
