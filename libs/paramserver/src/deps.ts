@@ -3,6 +3,7 @@ import type Redis from 'ioredis';
 import type { DatasetRef, JobRetention } from '@tq/contracts';
 import type { BackendInfo, TabularData } from '@tq/ml';
 import type { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
+import type { TableLimits } from '@tq/tables';
 
 /**
  * What the entry points are given besides the job's data and hooks. Types only, in a file of
@@ -15,6 +16,8 @@ export interface RunSources {
   registry?: ModelRegistry;
   /** Replaces the dataset lookup (tests use a slice of MNIST). */
   loadDataset?: (ref: DatasetRef) => Promise<TabularData>;
+  /** Reader bounds for uploaded tables (from @tq/config). */
+  tableLimits?: Partial<TableLimits>;
 }
 
 /** The aggregator's and the shards' deps. */
