@@ -26,13 +26,14 @@ import {
   type Budgets,
   type TabularData,
 } from '@tq/ml';
-import { coordinateDistributedTraining } from '@tq/paramserver';
+import { coordinateDistributedTraining, type RunDatasets } from '@tq/paramserver';
 import { loadTrainingData, type TableLimits, type TrainingDataSources } from '@tq/tables';
-import type { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
+import type { ArtifactStore, ModelRegistry } from '@tq/storage';
 
 export interface TrainDeps {
   registry: ModelRegistry;
-  datasets: DatasetStore;
+  /** A DatasetStore (typed by the calls training makes). */
+  datasets: RunDatasets;
   store: ArtifactStore;
   backend: BackendInfo;
   /** The same budgets the API checks at submission, checked again before anything is allocated. */
@@ -135,11 +136,12 @@ function budgetInput(req: TrainJobData, rows: number, data?: TabularData): Budge
 
 /** Where loadTrainingData reads an uploaded table (and a fine-tuned version's preprocessing.json). */
 function trainingSources(deps: TrainDeps): TrainingDataSources {
+  const load = deps.datasets.load?.bind(deps.datasets);
   return {
     datasets: deps.datasets,
     registry: deps.registry,
     tableLimits: deps.tableLimits,
     // Datasets stored as matrices by the upload path that predates tables.
-    legacy: async (id) => ({ ...(await deps.datasets.load(id)), task: 'classification' }),
+    legacy: load ? async (id) => ({ ...(await load(id)), task: 'classification' }) : undefined,
   };
 }

@@ -35,7 +35,7 @@ export async function loadRunData(
     registry: runRegistry(src),
     tableLimits: src.tableLimits,
     // Datasets stored as matrices by the upload path that predates tables.
-    legacy: datasets ? async (id) => ({ ...(await datasets.load(id)), task: 'classification' }) : undefined,
+    legacy: datasets?.load ? async (id) => ({ ...(await datasets.load!(id)), task: 'classification' }) : undefined,
   });
 }
 
