@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { writeModelArtifacts } from '@tq/ml';
@@ -33,7 +31,6 @@ describe('predict with records (API, no workers)', () => {
       },
       async (dir) => {
         await writeModelArtifacts(t.model, dir, () => undefined, { preprocessing: t.spec });
-        await writeFile(join(dir, 'preprocessing.json'), JSON.stringify(t.spec));
       },
     );
   }

@@ -61,7 +61,6 @@ describe('table models served (records predict, infer on a table, compress)', ()
       },
       async (dir) => {
         await writeModelArtifacts(t.model, dir, () => undefined, { preprocessing: t.spec });
-        await writeFile(join(dir, 'preprocessing.json'), JSON.stringify(t.spec, null, 2));
       },
     );
   }
@@ -130,7 +129,7 @@ describe('table models served (records predict, infer on a table, compress)', ()
     const session = await ort.InferenceSession.create(
       await readFile(registry.artifactPath(ref(penguinsMeta), 'model.onnx')),
     );
-    const rows = records.map((r) => penguins.columns.map((c) => (r[c] ?? null)));
+    const rows = records.map((r) => penguins.columns.map((c) => r[c] ?? null));
     const out = (await session.run(feeds(penguins.spec, penguins.columns, rows))).output!.data as Float32Array;
     await session.release();
     got.forEach((p, i) => p.scores.forEach((s, k) => assert.ok(Math.abs(s - out[i * 3 + k]!) <= 1e-5)));
@@ -237,7 +236,7 @@ describe('table models served (records predict, infer on a table, compress)', ()
     const props = decodeModel(int8).metadataProps ?? [];
     assert.equal(props.find((p) => p.key === 'quantize')?.value, 'int8-static', 'calibrated on the table rows');
     const session = await ort.InferenceSession.create(int8);
-    const rows = records.map((r) => penguins.columns.map((c) => (r[c] ?? null)));
+    const rows = records.map((r) => penguins.columns.map((c) => r[c] ?? null));
     const out = (await session.run(feeds(penguins.spec, penguins.columns, rows))).output!.data as Float32Array;
     await session.release();
     const predictions = res.predictions as ClassPrediction[];

@@ -2,18 +2,19 @@ import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import type { PreprocessingSpec } from '@tq/contracts';
 import { fileSaveHandler, writeFileAtomic } from '@tq/storage';
+import { PREPROCESSING_ARTIFACT } from '../inference/artifact-names';
 import { onnxArtifacts } from '../inference/onnx-artifacts';
 
 export interface ModelArtifactOptions {
-  /** Trained on a table: its fitted preprocessing (ONNX: network.onnx for serving, model.onnx the whole pipeline). */
+  /** Trained on a table: preprocessing.json, and ONNX as network.onnx (served) + model.onnx (the whole pipeline). */
   preprocessing?: PreprocessingSpec | undefined;
 }
 
 /**
  * A trained model's artifacts, written into a registry staging folder (ModelRegistry.register's
- * callback): the tfjs files and the ONNX graphs (see inference/artifact-names.ts). A model ONNX
- * cannot express is still served by tfjs, so a failed export does not fail the job; it is reported
- * through `log`, never swallowed.
+ * callback): the tfjs files, preprocessing.json for a table model, and the ONNX graphs (see
+ * inference/artifact-names.ts). A model ONNX cannot express is still served by tfjs, so a failed
+ * export does not fail the job; it is reported through `log`, never swallowed.
  */
 export async function writeModelArtifacts(
   model: tf.LayersModel,
@@ -22,6 +23,8 @@ export async function writeModelArtifacts(
   opts: ModelArtifactOptions = {},
 ): Promise<void> {
   await model.save(fileSaveHandler(dir));
+  if (opts.preprocessing)
+    await writeFileAtomic(join(dir, PREPROCESSING_ARTIFACT), JSON.stringify(opts.preprocessing, null, 2));
   let onnx;
   try {
     onnx = onnxArtifacts(model, { preprocessing: opts.preprocessing });
