@@ -1,8 +1,14 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { writeModelArtifacts } from '@tq/ml';
+import type { DatasetInfo } from '@tq/contracts';
 import { ArtifactStore, ModelRegistry } from '@tq/storage';
+import { profileTable, readTable } from '@tq/tables';
 import { feeds } from '../libs/tables/test/onnx-feeds';
 import { fitTableModel, type TableModel } from '../libs/jobs/test/table-models';
 import { TestSystem } from './support/system';
@@ -33,6 +39,20 @@ describe('predict with records (API, no workers)', () => {
         await writeModelArtifacts(t.model, dir, () => undefined, { preprocessing: t.spec });
       },
     );
+  }
+
+  /** A dataset as the store keeps one (info.json beside the upload), in the state a test needs. */
+  async function dataset(status: DatasetInfo['status'], columns: string[]): Promise<string> {
+    const id = randomUUID();
+    const dir = new ArtifactStore(system.artifactDir).datasetDir(id);
+    const csv = `${columns.map((c) => JSON.stringify(c)).join(',')}\n${columns.map(() => '1').join(',')}\n`;
+    const profile = await profileTable(await readTable(Readable.from([Buffer.from(csv)]), 'csv'));
+    const info = { id, name: 't.csv', format: 'csv', status, rows: 1, featureColumns: columns, labelColumn: null };
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'source.csv'), csv);
+    const stored = { ...info, classes: [], createdAt: new Date().toISOString(), bytes: 10, profile };
+    await writeFile(join(dir, 'info.json'), JSON.stringify(stored));
+    return id;
   }
 
   before(async () => {
@@ -97,5 +117,24 @@ describe('predict with records (API, no workers)', () => {
       assert.equal(res.status, 400, `${field}: ${JSON.stringify(res.body)}`);
       assert.equal(res.body.issues?.[0]?.field, field);
     }
+  });
+
+  it('infer on a table: 202 when its columns fit; 409 while profiling; 400 naming input.dataset.id otherwise', async () => {
+    const all = [...penguins.columns];
+    const infer = (id: string) =>
+      system.request('POST', '/v1/jobs/infer', { model: { name: 'penguins', version: 1 }, input: { dataset: { id } } });
+    const ok = await infer(await dataset('ready', all));
+    assert.equal(ok.status, 202, JSON.stringify(ok.body));
+    const busy = await infer(await dataset('profiling', all));
+    assert.equal(busy.status, 409, JSON.stringify(busy.body));
+    assert.equal(busy.body.issues?.[0]?.field, 'input.dataset.id');
+    const lacking = await infer(
+      await dataset(
+        'ready',
+        all.filter((c) => c !== 'Island'),
+      ),
+    );
+    assert.equal(lacking.status, 400, JSON.stringify(lacking.body));
+    assert.match(lacking.body.issues?.[0]?.reason ?? '', /"Island"/);
   });
 });

@@ -22,6 +22,7 @@ import {
 } from '@tq/ml';
 import { DatasetNotFoundError, DatasetStore, ModelNotFoundError, ModelRegistry } from '@tq/storage';
 import { notFoundAs } from '../common/not-found-as';
+import { checkInferTable } from './table-infer-checks';
 import { tableTrainFit } from './table-train-checks';
 
 /**
@@ -94,13 +95,7 @@ export class SubmissionChecks {
           `has ${req.input.instances[bad]?.length} values, model ${meta.name} v${meta.version} takes ${meta.featureCount} features`,
         );
     } else {
-      const info = await this.dataset(req.input.dataset.id, 'input.dataset.id');
-      if (info.featureColumns.length !== meta.featureCount) {
-        throw new FieldError(
-          'input.dataset.id',
-          `dataset has ${info.featureColumns.length} features, model takes ${meta.featureCount}`,
-        );
-      }
+      checkInferTable(meta, await this.dataset(req.input.dataset.id, 'input.dataset.id'));
     }
   }
 
