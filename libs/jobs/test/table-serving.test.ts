@@ -1,16 +1,18 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import {
+  CancelledError,
   FieldError,
   localJobMeta,
   type ClassPrediction,
   type DatasetInfo,
+  type InferProgress,
   type JobHooks,
   type ModelVersionMeta,
   type TableRecord,
@@ -215,6 +217,36 @@ describe('table models served (records predict, infer on a table, compress)', ()
     await assert.rejects(
       inferJob({ model: ref(penguinsMeta), input: { dataset: { id: partial } }, batchSize: 8 }, deps, hooks('infer-x')),
       fieldError('input.dataset.id'),
+    );
+  });
+
+  it('a cancel between chunks of a table stops the job, writes nothing and closes the upload', async () => {
+    const many = Array.from({ length: 30 }, () => penguins.records).flat(); // 10,320 rows: two chunks
+    const id = await upload('jsonl', jsonl(many), many.length);
+    const controller = new AbortController();
+    const seen: number[] = [];
+    const running = inferJob(
+      { model: ref(penguinsMeta), input: { dataset: { id } }, batchSize: 1024 },
+      { engine, registry, datasets, inputs: new JobInputStore(store), store, backend },
+      {
+        ...hooks<InferProgress>('infer-cancel'),
+        signal: controller.signal,
+        onProgress: async (p) => {
+          if (p.stage !== 'predicting') return;
+          seen.push(p.rows ?? 0);
+          controller.abort();
+        },
+      },
+    );
+    await assert.rejects(running, CancelledError);
+    assert.deepEqual(seen, [8192], 'stopped after the first chunk');
+    await assert.rejects(readFile(store.outputPath('infer-cancel')), /ENOENT/);
+    const fds = await readdir('/proc/self/fd');
+    const open = await Promise.all(fds.map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+    assert.deepEqual(
+      open.filter((path) => path.startsWith(store.datasetDir(id))),
+      [],
+      'the source is closed',
     );
   });
 
