@@ -1,3 +1,4 @@
 export * from './train.job';
 export * from './compress.job';
 export * from './infer.job';
+export * from './profile-dataset.job';

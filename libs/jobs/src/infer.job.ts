@@ -102,11 +102,10 @@ async function inputRows(
     const stored = await deps.inputs.load(jobId, req.input.stored);
     return { x: stored.x, rows: stored.rows };
   }
-  const data = await deps.datasets.load(req.input.dataset.id);
-  if (data.featureCount !== featureCount)
-    throw new InputShapeError(
-      'input.dataset.id',
-      `dataset has ${data.featureCount} features, the model takes ${featureCount}`,
-    );
-  return { x: data.x, rows: data.rows };
+  // Uploaded datasets are tables now (source + profile), encoded with the model's preprocessing on
+  // the table infer path; until that lands here an id is refused, not read as a matrix.
+  throw new FieldError(
+    'input.dataset.id',
+    `dataset "${req.input.dataset.id}" is a table; batch inference on tables needs the table path`,
+  );
 }
