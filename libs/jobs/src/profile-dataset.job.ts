@@ -153,6 +153,7 @@ function watchBatches(
       }
       yield batch;
     }
+    await hooks.onProgress({ ...progress(rows), percent: 100 });
   }
   return { columns: table.columns, batches: batches() };
 }
