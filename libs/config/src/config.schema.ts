@@ -53,7 +53,7 @@ export const configSchema = z.object({
     .positive()
     .default(1024 * 1024),
   /** How long POST /v1/datasets waits for the profile before answering 202 (the job goes on). */
-  DATASET_PROFILE_WAIT_MS: z.coerce.number().int().min(0).default(600_000),
+  DATASET_PROFILE_WAIT_MS: z.coerce.number().int().min(0).default(300_000),
   /** Lock lease of a worker on its job; short values exist for the stall test. */
   LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(60_000),
   STALLED_INTERVAL_MS: z.coerce.number().int().min(500).default(30_000),

@@ -58,9 +58,20 @@ export class DatasetUploads {
     }
     if (!ended) return { status: 202, info };
     await ended.done;
-    const final = await this.datasets.get(info.id);
+    const final = await this.settled(info.id, jobId);
     if (final.status === 'failed' && final.error) throw storedError(final.error);
     return { status: final.status === 'ready' ? 201 : 202, info: final };
+  }
+
+  /**
+   * The dataset once its job ended. A job cancelled while it waited never ran, so nothing marked
+   * its dataset: it is marked failed here (409), instead of "profiling" for ever.
+   */
+  private async settled(datasetId: string, jobId: string): Promise<DatasetInfo> {
+    const info = await this.datasets.get(datasetId);
+    if (info.status !== 'profiling') return info;
+    if (await this.producer.queueOf(JobName.ProfileDataset).getJob(jobId)) return info; // still queued or running
+    return this.datasets.markFailed(datasetId, { field: 'id', message: 'profiling was cancelled', status: 409 });
   }
 
   /** Resolves when the job ends (event, or its dataset no longer profiling) or after `timeoutMs`. */
