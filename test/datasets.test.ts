@@ -131,7 +131,7 @@ describe('dataset uploads: streamed, profiled by a worker', () => {
     assert.deepEqual([info.status, info.classes], ['ready', ['Biscoe', 'Dream', 'Torgersen']]);
   });
 
-  it('streams a 120 MB upload: the API peak RSS grows by a bounded amount, not by the file', async () => {
+  it('streams a 120 MB upload (API peak RSS grows by a bounded amount), and its profiling can be cancelled', async () => {
     const pid = system.apiPid!;
     const file = join(system.artifactDir, 'large.csv');
     const bytes = await writeLargeCsv(file, 120e6);
@@ -146,6 +146,21 @@ describe('dataset uploads: streamed, profiled by a worker', () => {
     // Measured: +17 MB for 20 MB, +31 MB for 60 MB and for 180 MB (stream buffers and garbage the GC
     // has not collected yet: a plateau, not a share of the file). A buffered upload would add the file.
     assert.ok(grewMb < 48, `API peak RSS grew ${grewMb.toFixed(1)} MB for a ${(bytes / 1e6).toFixed(0)} MB file`);
+
+    // Its profile takes seconds: cancelled meanwhile (waiting or between batches), the dataset ends failed, 409.
+    const cancel = await system.request('DELETE', `/v1/jobs/${res.body.jobId}`);
+    assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
+    const deadline = Date.now() + 30_000;
+    let info = res.body;
+    while (info.status === 'profiling' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      info = (await system.request('GET', `/v1/datasets/${res.body.id}`)).body;
+    }
+    assert.deepEqual(
+      [info.status, info.error],
+      ['failed', { field: 'id', message: 'profiling was cancelled', status: 409 }],
+    );
+    assert.equal((await system.request('GET', `/v1/jobs/${res.body.jobId}`)).body.state, 'cancelled');
   });
 });
 

@@ -2,11 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   NotFoundError,
-  TooLargeError,
   datasetInfoSchema,
   type ColumnOverrides,
   type DatasetInfo,
@@ -14,6 +13,7 @@ import {
   type Task,
 } from '@tq/contracts';
 import { ArtifactStore, removeDir, writeFileAtomic } from './artifact-store';
+import { ByteLimit } from './byte-limit';
 import { openForRead } from './read-stream';
 
 export type DatasetFormat = 'csv' | 'jsonl';
@@ -191,23 +191,5 @@ export class DatasetStore {
     const next = datasetInfoSchema.parse(change(await this.get(id)));
     await writeFileAtomic(join(this.store.datasetDir(id), INFO), JSON.stringify(next, null, 2));
     return next;
-  }
-}
-
-/** Passes bytes through, counting them; past the limit it fails the pipeline with a 413 naming `file`. */
-class ByteLimit extends Transform {
-  bytes = 0;
-
-  constructor(private readonly maxBytes: number) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    this.bytes += chunk.length;
-    if (this.bytes > this.maxBytes) {
-      done(new TooLargeError('file', `larger than the upload limit of ${this.maxBytes} bytes (MAX_UPLOAD_BYTES)`));
-      return;
-    }
-    done(null, chunk);
   }
 }

@@ -16,6 +16,7 @@ import { JobProducer } from '@tq/queue';
 import { DatasetStore } from '@tq/storage';
 import { JobEventsService, type JobEvent } from '../jobs/job-events.service';
 import { newJobId } from '../jobs/job-id';
+import { JobsService } from '../jobs/jobs.service';
 import { featureColumnsOf, receiveUpload } from './multipart-upload';
 
 /** How often a waiting upload re-reads its dataset, in case a job event was missed (a reconnecting stream). */
@@ -31,6 +32,7 @@ export class DatasetUploads {
     private readonly datasets: DatasetStore,
     private readonly producer: JobProducer,
     private readonly events: JobEventsService,
+    private readonly jobs: JobsService,
   ) {}
 
   async upload(req: Request, wait: boolean): Promise<{ status: 201 | 202; info: DatasetInfo }> {
@@ -58,20 +60,21 @@ export class DatasetUploads {
     }
     if (!ended) return { status: 202, info };
     await ended.done;
-    const final = await this.settled(info.id, jobId);
+    const final = await this.current(await this.datasets.get(info.id));
     if (final.status === 'failed' && final.error) throw storedError(final.error);
     return { status: final.status === 'ready' ? 201 : 202, info: final };
   }
 
   /**
-   * The dataset once its job ended. A job cancelled while it waited never ran, so nothing marked
-   * its dataset: it is marked failed here (409), instead of "profiling" for ever.
+   * A dataset as it stands. A profiling job cancelled while it waited never ran, so nothing marked
+   * its dataset: seen here (the job's tombstone says cancelled), it is marked failed (409) instead
+   * of staying "profiling" for ever. An active job that is cancelled marks it itself.
    */
-  private async settled(datasetId: string, jobId: string): Promise<DatasetInfo> {
-    const info = await this.datasets.get(datasetId);
-    if (info.status !== 'profiling') return info;
-    if (await this.producer.queueOf(JobName.ProfileDataset).getJob(jobId)) return info; // still queued or running
-    return this.datasets.markFailed(datasetId, { field: 'id', message: 'profiling was cancelled', status: 409 });
+  async current(info: DatasetInfo): Promise<DatasetInfo> {
+    if (info.status !== 'profiling' || !info.jobId) return info;
+    const job = await this.jobs.view(info.jobId).catch(() => undefined);
+    if (job?.state !== 'cancelled') return info;
+    return this.datasets.markFailed(info.id, { field: 'id', message: 'profiling was cancelled', status: 409 });
   }
 
   /** Resolves when the job ends (event, or its dataset no longer profiling) or after `timeoutMs`. */

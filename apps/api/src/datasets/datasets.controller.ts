@@ -66,14 +66,14 @@ export class DatasetsController {
 
   @Get()
   @JsonResponse(200, datasetListSchema, 'every stored dataset, oldest first, with status and profile')
-  list(): Promise<DatasetInfo[]> {
-    return this.datasets.list();
+  async list(): Promise<DatasetInfo[]> {
+    return Promise.all((await this.datasets.list()).map((info) => this.uploads.current(info)));
   }
 
   @Get(':id')
   @JsonResponse(200, datasetInfoSchema, 'the dataset: status (profiling, ready, failed), profile or error')
   @ErrorResponses(404)
   async get(@Param('id') id: string): Promise<DatasetInfo> {
-    return this.datasets.get(id).catch(notFoundAs(DatasetNotFoundError, 'id'));
+    return this.uploads.current(await this.datasets.get(id).catch(notFoundAs(DatasetNotFoundError, 'id')));
   }
 }
