@@ -63,7 +63,20 @@ describe('dataset uploads: streamed, profiled by a worker', () => {
     assert.deepEqual(info.columns, { Sex: 'ignore', 'Flipper Length (mm)': 'numeric' });
     assert.deepEqual((await system.request('GET', `/v1/datasets/${info.id}`)).body, info);
     const listed = await system.request('GET', '/v1/datasets');
+    assert.deepEqual(
+      listed.body.slice(0, 2).map((d: { id: string; status: string }) => [d.id, d.status]),
+      [
+        ['mnist', 'ready'],
+        ['iris', 'ready'],
+      ],
+      'the built-in datasets first',
+    );
     assert.ok(listed.body.some((d: { id: string; status: string }) => d.id === info.id && d.status === 'ready'));
+    assert.deepEqual((await system.request('GET', '/v1/datasets/iris')).body.classes, [
+      'setosa',
+      'versicolor',
+      'virginica',
+    ]);
     assert.equal((await system.request('GET', `/v1/jobs/${info.jobId}`)).body.state, 'completed');
   });
 

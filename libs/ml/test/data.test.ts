@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FieldError } from '@tq/contracts';
-import { resolveDataset, loadBuiltinDataset, mulberry32, seededPermutation } from '@tq/ml';
+import { builtinDatasetInfo, resolveDataset, loadBuiltinDataset, mulberry32, seededPermutation } from '@tq/ml';
 
 describe('built-in datasets', () => {
   it('mnist: 10,000 digits of 784 pixels in 0..1, every class in the validation tail, cached', () => {
@@ -63,6 +63,19 @@ describe('seeded shuffle', () => {
     assert.ok(draws.every((v) => v >= 0 && v < 1));
     const mean = draws.reduce((s, v) => s + v, 0) / draws.length;
     assert.ok(Math.abs(mean - 0.5) < 0.02, `mean ${mean}`);
+  });
+});
+
+describe('builtinDatasetInfo', () => {
+  it('describes each built-in dataset as loading it would, without loading it', () => {
+    for (const name of ['mnist', 'iris'] as const) {
+      const info = builtinDatasetInfo(name);
+      const d = loadBuiltinDataset(name);
+      assert.deepEqual(
+        [info.status, info.rows, info.classes, info.featureColumns, info.bytes],
+        ['ready', d.rows, d.classes, d.featureColumns ?? [], d.x.byteLength + d.y.byteLength],
+      );
+    }
   });
 });
 

@@ -2,7 +2,15 @@ import { Controller, Get, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
-import { COLUMN_KINDS, TASKS, datasetInfoSchema, datasetListSchema, type DatasetInfo } from '@tq/contracts';
+import {
+  BUILTIN_DATASETS,
+  COLUMN_KINDS,
+  TASKS,
+  datasetInfoSchema,
+  datasetListSchema,
+  type DatasetInfo,
+} from '@tq/contracts';
+import { builtinDatasetInfo } from '@tq/ml';
 import { DatasetNotFoundError, DatasetStore } from '@tq/storage';
 import { notFoundAs } from '../common/not-found-as';
 import { ErrorResponses, JsonResponse, QueryFrom } from '../common/openapi';
@@ -65,15 +73,22 @@ export class DatasetsController {
   }
 
   @Get()
-  @JsonResponse(200, datasetListSchema, 'every stored dataset, oldest first, with status and profile')
+  @JsonResponse(
+    200,
+    datasetListSchema,
+    'the built-in datasets, then every uploaded one, oldest first, with status and profile',
+  )
   async list(): Promise<DatasetInfo[]> {
-    return Promise.all((await this.datasets.list()).map((info) => this.uploads.current(info)));
+    const uploaded = await Promise.all((await this.datasets.list()).map((info) => this.uploads.current(info)));
+    return [...BUILTIN_DATASETS.map(builtinDatasetInfo), ...uploaded];
   }
 
   @Get(':id')
   @JsonResponse(200, datasetInfoSchema, 'the dataset: status (profiling, ready, failed), profile or error')
   @ErrorResponses(404)
   async get(@Param('id') id: string): Promise<DatasetInfo> {
+    const builtin = BUILTIN_DATASETS.find((name) => name === id);
+    if (builtin) return builtinDatasetInfo(builtin);
     return this.uploads.current(await this.datasets.get(id).catch(notFoundAs(DatasetNotFoundError, 'id')));
   }
 }
