@@ -324,6 +324,11 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
     const bad = await upload('t.csv', 'a,label\n1,x\n', { labelColumn: 'label', task: 'guess', columns: '{"a":' });
     assert.equal(bad.status, 400, JSON.stringify(bad.body));
     assert.deepEqual(bad.body.issues?.map((i) => i.field).sort(), ['columns', 'task']);
+    for (const name of ['constructor', '__proto__']) {
+      const inherited = await upload('t.csv', 'a,label\n1,x\n', { [name]: 'x' });
+      assert.equal(inherited.status, 400, `${name}: ${JSON.stringify(inherited.body)}`);
+      assert.match(inherited.body.message, new RegExp(name), name);
+    }
     const kinds = await upload('t.csv', 'a,label\n1,x\n', { columns: '{"a":"float"}' });
     assert.deepEqual([kinds.status, kinds.body.issues?.[0]?.field], [400, 'columns.a']);
     const form = new FormData();

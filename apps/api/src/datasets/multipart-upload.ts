@@ -43,7 +43,7 @@ export function receiveUpload(
       reject(new FieldError('file', `a multipart/form-data body is expected (${(err as Error).message})`));
       return;
     }
-    const raw: Record<string, string> = {};
+    const raw = new Map<string, string>(); // a Map: "__proto__" or "constructor" are just names
     let settleFields!: (fields: DatasetUploadFields) => void;
     let failFields!: (err: unknown) => void;
     const fields = new Promise<DatasetUploadFields>((ok, fail) => ((settleFields = ok), (failFields = fail)));
@@ -64,9 +64,9 @@ export function receiveUpload(
     };
 
     parser.on('field', (name, value, info) => {
-      if (name in raw) return fail(new FieldError(name, 'given more than once'));
+      if (raw.has(name)) return fail(new FieldError(name, 'given more than once'));
       if (info.valueTruncated) return fail(new FieldError(name, 'longer than 1 MiB'));
-      raw[name] = value;
+      raw.set(name, value);
     });
     parser.on('file', (name, file, info) => {
       if (name !== 'file' || stored) {
@@ -88,7 +88,7 @@ export function receiveUpload(
     parser.on('error', (err) => fail(new FieldError('file', `malformed multipart body: ${err.message}`)));
     parser.on('close', () => {
       if (!stored) return fail(new FieldError('file', 'a multipart file field named "file" is required'));
-      const parsed = datasetUploadFieldsSchema.safeParse(raw);
+      const parsed = datasetUploadFieldsSchema.safeParse(Object.fromEntries(raw));
       if (parsed.success) settleFields(parsed.data);
       else fail(new FieldError(toFieldIssues(parsed.error)));
     });
