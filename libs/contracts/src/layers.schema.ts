@@ -87,11 +87,8 @@ export const layerSchema = z.discriminatedUnion('type', [
 export type LayerSpec = z.infer<typeof layerSchema>;
 export const LAYER_TYPES = layerSchema.options.map((o) => o.shape.type.value);
 
-export const layersSchema = z
-  .array(layerSchema)
-  .min(1)
-  .max(64)
-  .refine((layers) => layers[0]?.inputShape !== undefined, {
-    message: 'the first layer must declare inputShape',
-    path: [0, 'inputShape'],
-  });
+/**
+ * The first layer declares inputShape, except on an uploaded table where it may be left out (the
+ * preprocessed width fills it in): the API's and the worker's shape checks say which.
+ */
+export const layersSchema = z.array(layerSchema).min(1).max(64);

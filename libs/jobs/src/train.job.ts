@@ -13,26 +13,33 @@ import {
 import {
   checkBudgets,
   fileCheckpoint,
-  resolveDataset,
+  modelLayers,
+  preprocessingFigures,
   startingModel,
   trainModel,
   trainResultOf,
   trainedVersionOf,
+  versionShape,
   writeModelArtifacts,
   type BackendInfo,
   type BudgetInput,
   type Budgets,
+  type TabularData,
 } from '@tq/ml';
-import { coordinateDistributedTraining } from '@tq/paramserver';
-import type { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
+import { coordinateDistributedTraining, type RunDatasets } from '@tq/paramserver';
+import { loadTrainingData, type TableLimits, type TrainingDataSources } from '@tq/tables';
+import type { ArtifactStore, ModelRegistry } from '@tq/storage';
 
 export interface TrainDeps {
   registry: ModelRegistry;
-  datasets: DatasetStore;
+  /** A DatasetStore (typed by the calls training makes). */
+  datasets: RunDatasets;
   store: ArtifactStore;
   backend: BackendInfo;
   /** The same budgets the API checks at submission, checked again before anything is allocated. */
   budgets: Budgets;
+  /** Reader bounds for uploaded tables (from @tq/config). */
+  tableLimits?: Partial<TableLimits>;
 }
 /** A data-parallel run also needs Redis (the parameter server's channel), its key prefix and the child queues. */
 export interface DistributedTrainDeps extends TrainDeps {
@@ -51,12 +58,14 @@ export async function trainJob(
   hooks: JobHooks<TrainProgress>,
 ): Promise<TrainResult> {
   if (!data.distributed) return runTraining(data, deps, hooks);
-  // The same budgets as a local run, before any child job exists (rows from the dataset's record, not its data).
-  const rows =
-    'builtin' in data.dataset
-      ? BUILTIN_DATASET_SHAPES[data.dataset.builtin].rows
-      : (await deps.datasets.get(data.dataset.id)).rows;
-  checkBudgets(budgetInput(data, rows), deps.budgets);
+  // The same budgets as a local run, before any child job exists. A built-in's rows are known;
+  // a table is prepared (its width decides the first layer's parameters when inputShape is left out).
+  if ('builtin' in data.dataset) {
+    checkBudgets(budgetInput(data, BUILTIN_DATASET_SHAPES[data.dataset.builtin].rows), deps.budgets);
+  } else {
+    const table = await loadTrainingData(data, trainingSources(deps));
+    checkBudgets(budgetInput(data, table.rows, table), deps.budgets);
+  }
   return coordinateDistributedTraining(data, deps, hooks);
 }
 
@@ -74,10 +83,10 @@ export async function runTraining(
   const done = await trainedVersionOf(deps.registry, req.model.name, hooks.jobId);
   if (done) return trainResultOf(done, deps.backend.name);
   await hooks.onProgress({ stage: 'loading', percent: 0 });
-  const data = await resolveDataset(req.dataset, deps.datasets);
-  checkBudgets(budgetInput(req, data.rows), deps.budgets);
+  const data = await loadTrainingData(req, trainingSources(deps));
+  checkBudgets(budgetInput(req, data.rows, data), deps.budgets);
   throwIfCancelled(hooks.signal);
-  const { model, lineage } = await startingModel(req, deps.registry, hooks.jobId);
+  const { model, lineage } = await startingModel(req, deps.registry, hooks.jobId, data);
   try {
     throwIfCancelled(hooks.signal);
     const checkpoint = fileCheckpoint(deps.store, `train-${hooks.jobId}`);
@@ -95,28 +104,44 @@ export async function runTraining(
     const meta = await deps.registry.register(
       req.model.name,
       {
-        inputShape: data.inputShape,
-        featureCount: data.featureCount,
-        classes: data.classes,
-        layers: req.model.layers,
+        ...versionShape(req, data),
         metrics: trained.metrics,
         history: trained.history,
         lineage,
         backend: deps.backend.name,
         weightDtype: 'float32',
       },
-      (dir) => writeModelArtifacts(model, dir, hooks.log),
+      (dir) => writeModelArtifacts(model, dir, hooks.log, { preprocessing: data.preprocessing }),
     );
     await checkpoint.clear?.();
-    const { samplesPerSec, epochs, resumedFromEpoch } = trained;
-    return trainResultOf(meta, deps.backend.name, { samplesPerSec, epochs, resumedFromEpoch });
+    const { samplesPerSec, epochs, resumedFromEpoch, bestEpoch, stoppedEpoch } = trained;
+    return trainResultOf(meta, deps.backend.name, {
+      samplesPerSec,
+      epochs,
+      resumedFromEpoch,
+      bestEpoch,
+      stoppedEpoch,
+      ...preprocessingFigures(data),
+    });
   } finally {
     model.dispose();
   }
 }
 
 /** What the budgets bound in a train request: the layers to build (not a fine-tuned version's), rows × epochs. */
-function budgetInput(req: TrainJobData, rows: number): BudgetInput {
-  const layers = req.model.layers ? { layers: { spec: req.model.layers, field: 'model.layers' } } : {};
+function budgetInput(req: TrainJobData, rows: number, data?: TabularData): BudgetInput {
+  const layers = req.model.layers ? { layers: { spec: modelLayers(req, data), field: 'model.layers' } } : {};
   return { ...layers, train: { rows, epochs: req.fit.epochs } };
+}
+
+/** Where loadTrainingData reads an uploaded table (and a fine-tuned version's preprocessing.json). */
+function trainingSources(deps: TrainDeps): TrainingDataSources {
+  const load = deps.datasets.load?.bind(deps.datasets);
+  return {
+    datasets: deps.datasets,
+    registry: deps.registry,
+    tableLimits: deps.tableLimits,
+    // Datasets stored as matrices by the upload path that predates tables.
+    legacy: load ? async (id) => ({ ...(await load(id)), task: 'classification' }) : undefined,
+  };
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { LayerSpec } from '@tq/contracts';
-import { checkFitsData, layersIo, ModelSpecError, versionIo } from '@tq/ml';
+import { checkFitsData, layersIo, ModelSpecError, versionIo, withInputShape } from '@tq/ml';
 
 const iris: LayerSpec[] = [
   { type: 'dense', units: 8, activation: 'relu', inputShape: [4] },
@@ -78,5 +78,56 @@ describe('checkFitsData', () => {
     );
     checkFitsData(layersIo(iris), tiny, { validationSplit: 0.5 });
     checkFitsData(layersIo(iris), tiny);
+  });
+});
+
+/** The same checks for a regression (issue 8): one linear output, no softmax, a prepared validation split. */
+describe('checkFitsData by task', () => {
+  const mpg: LayerSpec[] = [
+    { type: 'dense', units: 8, activation: 'relu', inputShape: [10] },
+    { type: 'dense', units: 1 },
+  ];
+  const table = { featureCount: 10, classCount: 0, rows: 398, task: 'regression' as const };
+
+  it('accepts one linear output and names units otherwise', () => {
+    checkFitsData(layersIo(mpg, 'model.layers', 'regression'), table, { validationSplit: 0.2 });
+    const two: LayerSpec[] = [mpg[0]!, { type: 'dense', units: 2 }];
+    specError(
+      () => checkFitsData(layersIo(two, 'model.layers', 'regression'), table),
+      'model.layers.1.units',
+      /regression outputs 1/,
+    );
+    specError(
+      () => checkFitsData(versionIo({ ...meta, task: 'classification' }, 'model.from'), { ...table, featureCount: 4 }),
+      'model.from',
+      /regression outputs 1/,
+    );
+    checkFitsData(
+      versionIo({ inputShape: [10], featureCount: 10, classes: [], task: 'regression' }, 'model.from'),
+      table,
+    );
+  });
+
+  it('refuses a softmax at the end of a regression and requires one for a classifier', () => {
+    const softmax: LayerSpec[] = [mpg[0]!, { type: 'dense', units: 1, activation: 'softmax' }];
+    specError(() => layersIo(softmax, 'model.layers', 'regression'), 'model.layers.1.activation', /linear/);
+    specError(() => layersIo(mpg), 'model.layers.1.activation', /softmax/);
+  });
+
+  it('fills a missing first inputShape with the width only when asked, and counts training rows of a prepared split', () => {
+    const bare: LayerSpec[] = [{ type: 'dense', units: 1 }];
+    specError(() => layersIo(bare, 'model.layers', 'regression'), 'model.layers.0.inputShape', /declare inputShape/);
+    assert.deepEqual(withInputShape(bare, 10)[0]?.inputShape, [10]);
+    assert.deepEqual(withInputShape(mpg, 12)[0]?.inputShape, [10]);
+    specError(
+      () =>
+        checkFitsData(
+          layersIo(mpg, 'model.layers', 'regression'),
+          { ...table, validationRows: 398 },
+          { validationSplit: 0.2 },
+        ),
+      'fit.validationSplit',
+      /no training rows/,
+    );
   });
 });

@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { DistributedProgress, DistributedSpec, JobHooks } from '@tq/contracts';
-import { evaluate } from '@tq/ml';
+import { evaluate, validationEntry, validationLoss } from '@tq/ml';
 import { saveAggregatorCheckpoint, type AggregatorState } from './aggregator-state';
 import { SupersededError, type Claim, type RunChannel } from './channel';
 import type { RunData } from './run-setup';
@@ -93,21 +93,25 @@ export async function closeEpoch(ctx: AggregatorContext, nextIndex: number): Pro
   const { state, run } = ctx;
   const e = state.epoch;
   // trainMs: training wall time so far (all attempts), so a reader can tell time-to-accuracy.
+  // A regression's training errors are not sent by the shards: its figures are loss and val*.
   const entry: Record<string, number> = {
     epoch: e.index + 1,
     loss: e.samples ? e.lossSum / e.samples : Number.NaN,
-    accuracy: e.samples ? e.correct / e.samples : Number.NaN,
+    ...(run.loss.task === 'classification' ? { accuracy: e.samples ? e.correct / e.samples : Number.NaN } : {}),
     trainMs: Math.round(state.trainMs),
   };
   if (run.validation) {
-    const v = await evaluate(ctx.model, run.validation, Math.max(run.plan.batchPerWorker, 1024));
-    entry.valLoss = v.loss;
-    entry.valAccuracy = v.accuracy;
+    const v = await evaluate(
+      ctx.model,
+      run.validation,
+      Math.max(run.plan.batchPerWorker, 1024),
+      validationLoss(run.loss),
+    );
+    Object.assign(entry, validationEntry(v));
   }
   state.history.push(entry);
-  ctx.log(
-    `epoch ${entry.epoch}: loss ${entry.loss?.toFixed(4)} accuracy ${entry.accuracy?.toFixed(4)}${run.validation ? ` valAccuracy ${entry.valAccuracy?.toFixed(4)}` : ''}`,
-  );
+  const shown = Object.entries(entry).filter(([k]) => k !== 'epoch' && k !== 'trainMs');
+  ctx.log(`epoch ${entry.epoch}: ${shown.map(([k, v]) => `${k} ${v.toFixed(4)}`).join(' ')}`);
   state.epoch = { index: nextIndex, lossSum: 0, correct: 0, samples: 0 };
 }
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { AggregateJobData, AggregateResult, DistributedProgress, JobHooks, Metrics } from '@tq/contracts';
-import { createOptimizer, initBackend } from '@tq/ml';
+import { createOptimizer, epochMetrics, initBackend } from '@tq/ml';
 import type { ArtifactStore } from '@tq/storage';
 import { closeEpoch, publishWeights, reportProgress, type AggregatorContext } from './aggregator-context';
 import {
@@ -59,7 +59,7 @@ export async function runAggregator(
   const backend = await initBackend();
   const paths = runCheckpointPaths(deps.store, runId);
   const dataset = await loadRunData(request, deps);
-  const { model } = await runStartingModel(request, deps, parentJobId);
+  const { model } = await runStartingModel(request, deps, parentJobId, dataset);
   const optimizer = createOptimizer(request.fit);
   try {
     const run = splitRunData(request, dataset, model);
@@ -142,11 +142,7 @@ export async function runAggregator(
 
 /** The last epoch's figures, as trainModel reports them. */
 function metricsOf(state: AggregatorState): Metrics {
-  const last = state.history.at(-1) ?? {};
-  const m: Metrics = { loss: last.loss ?? Number.NaN };
-  for (const k of ['accuracy', 'valLoss', 'valAccuracy'] as const)
-    if (last[k] !== undefined && Number.isFinite(last[k])) m[k] = last[k];
-  return m;
+  return epochMetrics(state.history.at(-1) ?? {});
 }
 
 function resultOf(

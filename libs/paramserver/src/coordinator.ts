@@ -72,9 +72,9 @@ export async function coordinateDistributedTraining(
       epoch: request.fit.epochs,
       step: outcome.steps,
     });
-    const meta = await registerRun(deps, request, parentJobId, outcome, paths.final, backend.name, hooks.log);
+    const registered = await registerRun(deps, request, parentJobId, outcome, paths.final, backend.name, hooks.log);
     await finishRun(deps, channel, runId, spec.workers, paths.dir, hooks.log);
-    return runResultOf(meta, backend.name, outcome, spec);
+    return runResultOf(registered.meta, backend.name, outcome, spec, registered.figures);
   } catch (err) {
     if (watch.cancelled) {
       await channel.abort();

@@ -3,18 +3,27 @@ import type Redis from 'ioredis';
 import type { DatasetRef, JobRetention } from '@tq/contracts';
 import type { BackendInfo, TabularData } from '@tq/ml';
 import type { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
+import type { TableDatasets, TableLimits } from '@tq/tables';
 
 /**
  * What the entry points are given besides the job's data and hooks. Types only, in a file of
  * their own, so the run's files can share them without importing each other in a circle.
  */
 
+/**
+ * The dataset calls a run makes: a table's record and source (DatasetStore), and `load` for a
+ * dataset stored as matrices by the upload path that predates tables.
+ */
+export type RunDatasets = TableDatasets & Partial<Pick<DatasetStore, 'load'>>;
+
 /** Where a process gets its rows and its starting model: the defaults read the artifact store. */
 export interface RunSources {
-  datasets?: DatasetStore;
+  datasets?: RunDatasets;
   registry?: ModelRegistry;
   /** Replaces the dataset lookup (tests use a slice of MNIST). */
   loadDataset?: (ref: DatasetRef) => Promise<TabularData>;
+  /** Reader bounds for uploaded tables (from @tq/config). */
+  tableLimits?: Partial<TableLimits>;
 }
 
 /** The aggregator's and the shards' deps. */

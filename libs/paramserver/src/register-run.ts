@@ -1,6 +1,6 @@
 import { aggregateResultSchema } from '@tq/contracts';
 import type { AggregateResult, DistributedSpec, ModelVersionMeta, TrainJobData, TrainResult } from '@tq/contracts';
-import { trainResultOf, writeModelArtifacts } from '@tq/ml';
+import { preprocessingFigures, trainResultOf, versionShape, writeModelArtifacts, type TrainRunFigures } from '@tq/ml';
 import { loadCheckpointWeights } from './aggregator-state';
 import { aggregatorJobId } from './child-jobs';
 import type { CoordinatorDeps } from './deps';
@@ -9,7 +9,7 @@ import { loadRunData, runStartingModel, splitRunData } from './run-setup';
 /** Fails on bad input (a model that does not fit the data, no training rows) before anything is enqueued. */
 export async function checkRun(request: TrainJobData, deps: CoordinatorDeps, parentJobId: string): Promise<void> {
   const data = await loadRunData(request, deps);
-  const { model } = await runStartingModel(request, deps, parentJobId);
+  const { model } = await runStartingModel(request, deps, parentJobId, data);
   try {
     splitRunData(request, data, model);
   } finally {
@@ -26,26 +26,24 @@ export async function registerRun(
   finalPath: string,
   backend: string,
   log: (line: string) => void,
-): Promise<ModelVersionMeta> {
+): Promise<{ meta: ModelVersionMeta; figures: Pick<TrainRunFigures, 'preprocessing'> }> {
   const data = await loadRunData(request, deps);
-  const { model, lineage } = await runStartingModel(request, deps, parentJobId);
+  const { model, lineage } = await runStartingModel(request, deps, parentJobId, data);
   try {
     await loadCheckpointWeights(finalPath, model);
-    return await deps.registry.register(
+    const meta = await deps.registry.register(
       request.model.name,
       {
-        inputShape: data.inputShape,
-        featureCount: data.featureCount,
-        classes: data.classes,
-        layers: request.model.layers,
+        ...versionShape(request, data),
         metrics: outcome.metrics ?? { loss: Number.NaN },
         history: outcome.history,
         lineage,
         backend,
         weightDtype: 'float32',
       },
-      (dir) => writeModelArtifacts(model, dir, log),
+      (dir) => writeModelArtifacts(model, dir, log, { preprocessing: data.preprocessing }),
     );
+    return { meta, figures: preprocessingFigures(data) };
   } finally {
     model.dispose();
   }
@@ -57,8 +55,10 @@ export function runResultOf(
   backend: string,
   outcome: AggregateResult,
   spec: DistributedSpec,
+  figures: Pick<TrainRunFigures, 'preprocessing'> = {},
 ): TrainResult {
   return trainResultOf(meta, backend, {
+    ...figures,
     samplesPerSec: outcome.samplesPerSec,
     distributed: { workers: spec.workers, mode: spec.mode, steps: outcome.steps, droppedStale: outcome.droppedStale },
   });

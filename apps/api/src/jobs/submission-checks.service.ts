@@ -11,9 +11,18 @@ import {
   type TrainRequest,
 } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
-import { checkBudgets, checkFitsData, layersIo, versionIo, type Budgets } from '@tq/ml';
+import {
+  checkBudgets,
+  checkFitsData,
+  checkLossFitsTask,
+  checkMonitor,
+  layersIo,
+  versionIo,
+  type Budgets,
+} from '@tq/ml';
 import { DatasetNotFoundError, DatasetStore, ModelNotFoundError, ModelRegistry } from '@tq/storage';
 import { notFoundAs } from '../common/not-found-as';
+import { tableTrainFit } from './table-train-checks';
 
 /**
  * Checks that need the registry: referenced models and datasets exist and fit each other. They run
@@ -30,7 +39,16 @@ export class SubmissionChecks {
 
   /** A 202 means the job can run: the worker's own fit check (checkFitsData) and budgets, applied here first. */
   async train(req: TrainRequest): Promise<void> {
+    if (req.distributed && req.fit.earlyStopping)
+      throw new FieldError('fit.earlyStopping', 'not supported with distributed training (train locally to use it)');
+    if ('id' in req.dataset) {
+      const info = await this.dataset(req.dataset.id, 'dataset.id');
+      // Tables are profiled by a worker; a dataset stored as matrices (before tables) has no profile.
+      if (info.status !== 'ready' || info.profile) return this.trainOnTable(req, info);
+    }
     const data = await this.datasetShape(req.dataset, 'dataset');
+    checkLossFitsTask('classification', req.fit);
+    if (req.fit.earlyStopping) checkMonitor(req.fit.earlyStopping, 'classification', req.fit.validationSplit > 0);
     const train = { rows: data.rows, epochs: req.fit.epochs };
     if (req.model.from) {
       const meta = await this.model(req.model.from, 'model.from');
@@ -44,6 +62,21 @@ export class SubmissionChecks {
     const layers = req.model.layers ?? [];
     checkFitsData(layersIo(layers), data, req.fit);
     checkBudgets({ layers: { spec: layers, field: 'model.layers' }, train }, this.budgets);
+  }
+
+  /** An uploaded table: ready, task and label fit, output units fit; the exact width waits for the worker. */
+  private async trainOnTable(req: TrainRequest, info: DatasetInfo): Promise<void> {
+    const { task, data, layers } = tableTrainFit(req, info, info.profile ?? { rows: 0, columns: [] });
+    const train = { rows: data.rows, epochs: req.fit.epochs };
+    const io = req.model.from
+      ? versionIo(await this.model(req.model.from, 'model.from'), 'model.from')
+      : layersIo(layers ?? [], 'model.layers', task);
+    // Unknown before fitting: the input width (a table's), and the classes when the worker re-profiles.
+    const size = io.input.reduce((a, b) => a * b, 1);
+    const classCount = data.classCount < 0 ? (io.output[0] ?? 0) : data.classCount;
+    checkFitsData(io, { ...data, featureCount: size, classCount }, req.fit);
+    if (layers) checkBudgets({ layers: { spec: layers, field: 'model.layers' }, train }, this.budgets);
+    else checkBudgets({ train }, this.budgets);
   }
 
   async compress(req: CompressRequest): Promise<void> {

@@ -16,10 +16,10 @@ export function gatherBatch(
   order: ArrayLike<number>,
   from: number,
   count: number,
-): { x: Float32Array; y: Int32Array } {
+): { x: Float32Array; y: Int32Array | Float32Array } {
   const f = data.featureCount;
   const x = new Float32Array(count * f);
-  const y = new Int32Array(count);
+  const y = data.y instanceof Float32Array ? new Float32Array(count) : new Int32Array(count);
   for (let i = 0; i < count; i++) {
     const r = order[from + i]!;
     x.set(data.x.subarray(r * f, (r + 1) * f), i * f);
@@ -34,4 +34,19 @@ export function gatherBatch(
  */
 export function validationStart(rows: number, validationSplit: number): number {
   return validationSplit > 0 ? Math.floor(rows * (1 - validationSplit)) : rows;
+}
+
+/**
+ * Where the validation rows start: a prepared table's own split (its last `validationRows`,
+ * stratified when it was prepared), else Keras's validationSplit of the rows.
+ */
+export function trainRowCount(data: { rows: number; validationRows?: number }, validationSplit: number): number {
+  return data.validationRows !== undefined
+    ? data.rows - data.validationRows
+    : validationStart(data.rows, validationSplit);
+}
+
+/** The dtype of the label tensor a batch of `data` makes: class indices or regression targets. */
+export function labelDtype(data: { task: 'classification' | 'regression' }): 'int32' | 'float32' {
+  return data.task === 'regression' ? 'float32' : 'int32';
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import type { LayerSpec } from '@tq/contracts';
+import type { LayerSpec, Task } from '@tq/contracts';
 import { mixSeed } from '../data/prng';
-import { checkClassifierLayers } from './check-classifier';
+import { checkModelLayers } from './check-classifier';
 import { ModelSpecError } from './model-spec-error';
 
 export interface BuildModelOptions {
@@ -9,17 +9,19 @@ export interface BuildModelOptions {
   seed: number;
   /** Prefix of the field named in errors. */
   fieldPrefix?: string;
+  /** Default classification (softmax at the end); a regression ends in one linear unit. */
+  task?: Task;
 }
 
 /**
  * Builds a sequential tfjs model from a validated layer list. The layers are checked first
- * (checkClassifierLayers: shapes, one output vector, softmax at the end). Kernels get
+ * (checkModelLayers: shapes, one output vector, softmax at the end of a classifier). Kernels get
  * Glorot-uniform initialisers seeded from (seed, layer index); biases start at zero. Dropout masks are not seeded: tfjs's dropout with a
  * fixed seed would draw the same mask at every step, so runs with dropout are not bit-reproducible.
  */
 export function buildModel(layers: LayerSpec[], opts: BuildModelOptions): tf.LayersModel {
   const prefix = opts.fieldPrefix ?? 'model.layers';
-  checkClassifierLayers(layers, prefix);
+  checkModelLayers(layers, prefix, opts.task ?? 'classification');
   const model = tf.sequential();
   try {
     layers.forEach((spec, i) => model.add(toLayer(spec, mixSeed(opts.seed, i), i === 0)));

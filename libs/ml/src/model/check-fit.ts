@@ -1,6 +1,6 @@
-import type { LayerSpec, ModelVersionMeta } from '@tq/contracts';
-import { validationStart } from '../data/batches';
-import { checkClassifierLayers } from './check-classifier';
+import type { LayerSpec, ModelVersionMeta, Task } from '@tq/contracts';
+import { trainRowCount } from '../data/batches';
+import { checkModelLayers } from './check-classifier';
 import { ModelSpecError } from './model-spec-error';
 
 /** A model as the fit check sees it: per-row input and output shapes, and where to name a mismatch. */
@@ -18,11 +18,15 @@ export interface FitData {
   featureCount: number;
   classCount: number;
   rows: number;
+  /** Default classification: one output unit per class; a regression has one output. */
+  task?: Task;
+  /** A prepared table's own validation rows (fit.validationSplit was applied when it was prepared). */
+  validationRows?: number;
 }
 
-/** The shapes of a layer list, after the checks buildModel makes (shapes, one output vector, softmax). */
-export function layersIo(layers: LayerSpec[], field = 'model.layers'): ModelIo {
-  const shapes = checkClassifierLayers(layers, field);
+/** The shapes of a layer list, after the checks buildModel makes (shapes, one output vector, softmax or not by task). */
+export function layersIo(layers: LayerSpec[], field = 'model.layers', task: Task = 'classification'): ModelIo {
+  const shapes = checkModelLayers(layers, field, task);
   const last = layers[layers.length - 1];
   return {
     input: layers[0]?.inputShape ?? [],
@@ -32,13 +36,13 @@ export function layersIo(layers: LayerSpec[], field = 'model.layers'): ModelIo {
   };
 }
 
-/** A registered version's shapes from its metadata: it outputs one probability per class it knows. */
+/** A registered version's shapes from its metadata: one probability per class it knows, or one value. */
 export function versionIo(
-  meta: Pick<ModelVersionMeta, 'inputShape' | 'featureCount' | 'classes'>,
+  meta: Pick<ModelVersionMeta, 'inputShape' | 'featureCount' | 'classes'> & { task?: Task },
   field: string,
 ): ModelIo {
   const input = meta.inputShape.length > 0 ? meta.inputShape : [meta.featureCount];
-  return { input, output: [meta.classes.length], field };
+  return { input, output: [meta.task === 'regression' ? 1 : meta.classes.length], field };
 }
 
 const show = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
@@ -61,20 +65,27 @@ export function checkFitsData(model: ModelIo, data: FitData, fit?: { validationS
       `the model takes ${show(model.input)} (${size} values per row) but the dataset rows have ${data.featureCount} features`,
     );
   }
+  const regression = data.task === 'regression';
   if (model.output.length !== 1) {
+    const what = regression
+      ? 'a regression outputs one value'
+      : 'a classifier outputs one vector of class probabilities';
     throw new ModelSpecError(
       lastField,
-      `the model outputs ${show(model.output)} per row; a classifier outputs one vector of class probabilities (add a flatten before the last dense layer)`,
+      `the model outputs ${show(model.output)} per row; ${what} (add a flatten before the last dense layer)`,
     );
   }
   const units = model.output[0];
-  if (units !== data.classCount) {
+  const expected = regression ? 1 : data.classCount;
+  if (units !== expected) {
     throw new ModelSpecError(
       layers?.lastIsDense ? `${lastField}.units` : lastField,
-      `the model outputs ${units} values per row (one per class) but the dataset has ${data.classCount} classes`,
+      regression
+        ? `the model outputs ${units} values per row but a regression outputs 1 (the target)`
+        : `the model outputs ${units} values per row (one per class) but the dataset has ${data.classCount} classes`,
     );
   }
-  if (fit && validationStart(data.rows, fit.validationSplit) === 0) {
+  if (fit && trainRowCount(data, fit.validationSplit) === 0) {
     throw new ModelSpecError('fit.validationSplit', `leaves no training rows out of ${data.rows}`);
   }
 }

@@ -18,7 +18,7 @@ export function modelInputShape(model: tf.LayersModel): number[] {
  */
 export function checkModelFitsData(
   model: tf.LayersModel,
-  data: Pick<TabularData, 'featureCount' | 'classes' | 'rows'>,
+  data: Pick<TabularData, 'featureCount' | 'classes' | 'rows'> & Partial<Pick<TabularData, 'task' | 'validationRows'>>,
   field = 'model.layers',
   fit?: { validationSplit: number },
 ): void {
@@ -32,7 +32,15 @@ export function checkModelFitsData(
       ? { layers: { count: model.layers.length, lastIsDense: last?.getClassName() === 'Dense' } }
       : {}),
   };
-  checkFitsData(io, { featureCount: data.featureCount, classCount: data.classes.length, rows: data.rows }, fit);
+  const { featureCount, rows, task, validationRows } = data;
+  const fitData = {
+    featureCount,
+    classCount: data.classes.length,
+    rows,
+    ...(task ? { task } : {}),
+    ...(validationRows !== undefined ? { validationRows } : {}),
+  };
+  checkFitsData(io, fitData, fit);
 }
 
 /** Rows [start, start+count) of the data as one input tensor of the model's shape (the reshape rule of checkFitsData). */

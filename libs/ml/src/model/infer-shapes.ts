@@ -16,7 +16,11 @@ const show = (shape: number[]): string => `[${shape.join(', ')}]`;
 export function inferShapes(layers: LayerSpec[], prefix = 'model.layers'): number[][] {
   const first = layers[0];
   if (!first) throw new ModelSpecError(prefix, 'needs at least one layer');
-  if (!first.inputShape) throw new ModelSpecError(`${prefix}.0.inputShape`, 'the first layer must declare inputShape');
+  if (!first.inputShape)
+    throw new ModelSpecError(
+      `${prefix}.0.inputShape`,
+      'the first layer must declare inputShape (only on an uploaded table is it filled in with the preprocessed width)',
+    );
   let shape = [...first.inputShape];
   const names = new Set<string>();
   return layers.map((layer, i) => {

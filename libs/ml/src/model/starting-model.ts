@@ -1,7 +1,9 @@
 import type * as tf from '@tensorflow/tfjs';
-import type { Lineage, TrainRequest } from '@tq/contracts';
+import type { LayerSpec, Lineage, TrainRequest } from '@tq/contracts';
+import type { TabularData } from '../data/tabular-data';
 import type { ModelRegistry } from '@tq/storage';
 import { buildModel } from './build-model';
+import { withInputShape } from './check-classifier';
 import { loadModelVersion } from './model-io';
 
 /** What of a train request decides the model it starts from. */
@@ -17,6 +19,7 @@ export async function startingModel(
   req: StartingModelRequest,
   registry: ModelRegistry | undefined,
   jobId: string,
+  data?: Pick<TabularData, 'task' | 'featureCount' | 'preprocessing'>,
 ): Promise<{ model: tf.LayersModel; lineage: Lineage }> {
   const dataset = 'builtin' in req.dataset ? { builtin: req.dataset.builtin } : { id: req.dataset.id };
   if (req.model.from) {
@@ -25,6 +28,18 @@ export async function startingModel(
     const { model } = await loadModelVersion(registry, req.model.from);
     return { model, lineage: { kind: 'fine-tuned', jobId, dataset, parent: req.model.from } };
   }
-  const model = buildModel(req.model.layers ?? [], { seed: req.fit.seed });
+  const model = buildModel(modelLayers(req, data), { seed: req.fit.seed, task: data?.task ?? 'classification' });
   return { model, lineage: { kind: 'trained', jobId, dataset } };
+}
+
+/**
+ * The layers a new model is built from: a table's may leave the first inputShape out (filled with
+ * the preprocessed width, also in the registered version's `layers`).
+ */
+export function modelLayers(
+  req: Pick<TrainRequest, 'model'>,
+  data?: Pick<TabularData, 'featureCount' | 'preprocessing'>,
+): LayerSpec[] {
+  const layers = req.model.layers ?? [];
+  return data?.preprocessing ? withInputShape(layers, data.featureCount) : layers;
 }

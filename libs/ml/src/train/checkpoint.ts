@@ -9,6 +9,16 @@ export interface EncodedTensors {
   data: ArrayBuffer;
 }
 
+/** Where early stopping stands after an epoch: kept in the checkpoint so a resumed run decides alike. */
+export interface EarlyStoppingState {
+  bestEpoch: number;
+  bestValue: number;
+  /** Epochs since the best one. */
+  wait: number;
+  /** Set once patience ran out: a resumed run trains no further. */
+  stopped: boolean;
+}
+
 /** Everything needed to continue a run after its last completed epoch as if it had never stopped. */
 export interface TrainCheckpoint {
   /** Epochs completed. */
@@ -25,6 +35,8 @@ export interface TrainCheckpoint {
   trainMs: number;
   /** Model shapes, data size and fit settings: a checkpoint of another run is never resumed. */
   fingerprint: string;
+  /** fit.earlyStopping: its state and the best epoch's weights. */
+  earlyStopping?: { state: EarlyStoppingState; best: EncodedTensors };
 }
 
 export interface CheckpointStore {
@@ -86,9 +98,10 @@ function decodeOrdered(e: EncodedTensors): tf.Tensor[] {
 
 const FILE = 'checkpoint.bin';
 const MAGIC = 'TQCK';
-type Header = Omit<TrainCheckpoint, 'weights' | 'optimizer'> & {
+type Header = Omit<TrainCheckpoint, 'weights' | 'optimizer' | 'earlyStopping'> & {
   weights: tf.io.WeightsManifestEntry[];
   optimizer: tf.io.WeightsManifestEntry[];
+  earlyStopping?: { state: EarlyStoppingState; best: tf.io.WeightsManifestEntry[] };
 };
 
 /**
@@ -102,16 +115,31 @@ export function fileCheckpoint(store: ArtifactStore, key: string): CheckpointSto
     async load() {
       const file = await readBlocksFile<Header>(path, MAGIC);
       if (!file) return undefined;
-      const { weights, optimizer, ...rest } = file.header;
+      const { weights, optimizer, earlyStopping, ...rest } = file.header;
       return {
         ...rest,
         weights: { specs: weights, data: file.blocks.weights! },
         optimizer: { specs: optimizer, data: file.blocks.optimizer! },
+        ...(earlyStopping
+          ? {
+              earlyStopping: {
+                state: earlyStopping.state,
+                best: { specs: earlyStopping.best, data: file.blocks.best! },
+              },
+            }
+          : {}),
       };
     },
     async save(c) {
-      const header: Header = { ...c, weights: c.weights.specs, optimizer: c.optimizer.specs };
-      await writeBlocksFile(path, MAGIC, header, { weights: c.weights.data, optimizer: c.optimizer.data });
+      const { earlyStopping, ...rest } = c;
+      const header: Header = {
+        ...rest,
+        weights: c.weights.specs,
+        optimizer: c.optimizer.specs,
+        ...(earlyStopping ? { earlyStopping: { state: earlyStopping.state, best: earlyStopping.best.specs } } : {}),
+      };
+      const blocks = { weights: c.weights.data, optimizer: c.optimizer.data };
+      await writeBlocksFile(path, MAGIC, header, earlyStopping ? { ...blocks, best: earlyStopping.best.data } : blocks);
     },
     async clear() {
       await rm(dir, { recursive: true, force: true });

@@ -1,21 +1,28 @@
 import * as tf from '@tensorflow/tfjs';
 import type { FitSpec } from '@tq/contracts';
+import { lossValue, type LossSpec } from './losses';
 
 /** Probabilities are clipped away from 0 and 1 before the log, as Keras does (its epsilon). */
 export const LOSS_EPSILON = 1e-7;
 
 export interface GradientResult {
-  /** Mean sparse categorical cross-entropy of the batch. */
+  /** Mean loss of the batch: (weighted) sparse categorical cross-entropy, or the regression loss. */
   loss: tf.Scalar;
   /** One gradient per trainable variable, keyed by the variable's name (tf.Variable.name). */
   grads: tf.NamedTensorMap;
   /** With `countCorrect`: how many rows the model (in training mode) classified right, as a float32 scalar. */
   correct?: tf.Scalar;
+  /** With `regressionErrors`: [sum |error|, sum error²] of the batch on the standardized target. */
+  errors?: tf.Tensor1D;
 }
 
 export interface GradientOptions {
   /** Also count correct predictions, from the same forward pass (training accuracy at no extra cost). */
   countCorrect?: boolean;
+  /** Regression: also sum the absolute and squared errors, from the same forward pass. */
+  regressionErrors?: boolean;
+  /** What is minimised (default: unweighted cross-entropy, the classifier's loss). */
+  loss?: LossSpec;
 }
 
 /**
@@ -47,7 +54,8 @@ export function sparseCategoricalCrossentropy(probs: tf.Tensor, y: tf.Tensor): t
 }
 
 /**
- * One forward + backward pass of a classification model (softmax output, int32 labels), in training
+ * One forward + backward pass (a classifier: softmax output, int32 labels; a regression: one
+ * linear output, float32 standardized targets), in training
  * mode so dropout drops and batch normalisation uses (and updates) batch statistics. The caller owns
  * and disposes `loss` and every tensor in `grads`. Shared by the local training loop and the
  * parameter-server workers, so both compute exactly the same step.
@@ -60,15 +68,17 @@ export function computeGradients(
 ): GradientResult {
   const vars = trainableVariables(model);
   let correct: tf.Scalar | undefined;
+  let errors: tf.Tensor1D | undefined;
   const { value, grads } = tf.variableGrads(() => {
     const out = model.apply(x, { training: true });
     if (Array.isArray(out) || !(out instanceof tf.Tensor))
       throw new Error('computeGradients expects a single-output model');
-    // Kept out of variableGrads' tidy; it is not on the path to the loss, so backprop ignores it.
+    // Kept out of variableGrads' tidy; not on the path to the loss, so backprop ignores them.
     if (opts.countCorrect) correct = tf.keep(countCorrect(out, y));
-    return sparseCategoricalCrossentropy(out, y);
+    if (opts.regressionErrors) errors = tf.keep(errorSums(out, y));
+    return opts.loss ? lossValue(opts.loss, out, y) : sparseCategoricalCrossentropy(out, y);
   }, vars);
-  return { loss: value, grads, ...(correct ? { correct } : {}) };
+  return { loss: value, grads, ...(correct ? { correct } : {}), ...(errors ? { errors } : {}) };
 }
 
 /** Rows whose most probable class is the label, as a float32 scalar. */
@@ -76,6 +86,14 @@ export function countCorrect(probs: tf.Tensor, y: tf.Tensor): tf.Scalar {
   return tf.tidy(() =>
     tf.sum<tf.Scalar>(tf.cast(tf.equal(tf.argMax(probs, -1), tf.cast(tf.reshape(y, [-1]), 'int32')), 'float32')),
   );
+}
+
+/** [sum |out - y|, sum (out - y)²] of a one-output regression, as a float32 tensor of 2. */
+export function errorSums(out: tf.Tensor, y: tf.Tensor): tf.Tensor1D {
+  return tf.tidy(() => {
+    const err = tf.sub(tf.reshape(out, [-1]), tf.cast(tf.reshape(y, [-1]), 'float32'));
+    return tf.stack([tf.sum(tf.abs(err)), tf.sum(tf.square(err))]) as tf.Tensor1D;
+  });
 }
 
 /** The optimizer a FitSpec names; "momentum" is SGD with momentum 0.9. */

@@ -1,14 +1,17 @@
 import * as tf from '@tensorflow/tfjs';
 import type { FitSpec, Metrics, TrainProgress } from '@tq/contracts';
 import type { TabularData } from '../data/tabular-data';
-import { gatherBatch, sliceRows, validationStart } from '../data/batches';
+import { gatherBatch, labelDtype, sliceRows, trainRowCount } from '../data/batches';
 import { mixSeed, seededPermutation } from '../data/prng';
 import { checkModelFitsData, modelInputShape } from '../model/fit-data';
 import { ModelSpecError } from '../model/model-spec-error';
 import { captureState, restoreState, type CheckpointStore } from './checkpoint';
 import { TrainingCancelledError } from './errors';
-import { evaluate } from './evaluate';
+import { EarlyStopping, checkMonitor } from './early-stopping';
+import { evaluate, regressionMetrics } from './evaluate';
+import { epochMetrics, validationEntry } from './metrics';
 import { applyGradients, computeGradients, createOptimizer } from './gradients';
+import { lossSpecOf, validationLoss } from './losses';
 
 export interface TrainOptions {
   model: tf.LayersModel;
@@ -33,6 +36,9 @@ export interface TrainOutcome {
   /** Training samples per second in the batch loop (evaluation excluded), over all runs of this job. */
   samplesPerSec: number;
   resumedFromEpoch?: number;
+  /** fit.earlyStopping: the epoch whose weights the model holds, and the last epoch trained. */
+  bestEpoch?: number;
+  stoppedEpoch?: number;
 }
 
 /** Progress is reported at most this often, plus at every epoch end. */
@@ -40,9 +46,10 @@ const PROGRESS_INTERVAL_MS = 250;
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
- * Trains a softmax classifier with mini-batch gradient descent: the same step (computeGradients +
- * applyGradients) the parameter-server workers run. Keras semantics where they exist: the last
- * validationSplit of the rows (before shuffling) is held out; train rows are reshuffled each epoch
+ * Trains a softmax classifier or a one-output regression with mini-batch gradient descent: the
+ * same step (computeGradients + applyGradients) the parameter-server workers run. Keras semantics
+ * where they exist: a prepared table's validation rows, else the last validationSplit of the rows
+ * (before shuffling), are held out; train rows are reshuffled each epoch
  * (seeded by fit.seed and the epoch number, so a resumed run sees the same order); the epoch's
  * loss/accuracy are the means over its batches in training mode, val* are evaluated after it.
  * Yields to the event loop after every batch so BullMQ can renew its job lock.
@@ -51,15 +58,21 @@ export async function trainModel(opts: TrainOptions): Promise<TrainOutcome> {
   const { model, data, fit } = opts;
   checkModelFitsData(model, data, opts.modelField);
   const inputShape = modelInputShape(model);
-  const split = validationStart(data.rows, fit.validationSplit);
+  const split = trainRowCount(data, fit.validationSplit);
   if (split === 0) throw new ModelSpecError('fit.validationSplit', `leaves no training rows out of ${data.rows}`);
   const train = sliceRows(data, 0, split);
   const validation = split < data.rows ? sliceRows(data, split, data.rows) : undefined;
   const evalBatch = opts.evalBatchSize ?? Math.max(fit.batchSize, 1024);
   const batchesPerEpoch = Math.ceil(train.rows / fit.batchSize);
+  const loss = lossSpecOf(data, fit, split);
+  const regression = data.task === 'regression';
+  if (fit.earlyStopping) checkMonitor(fit.earlyStopping, data.task, validation !== undefined);
+  const early = fit.earlyStopping ? new EarlyStopping(fit.earlyStopping) : undefined;
   const fingerprint = JSON.stringify({
     fit,
+    task: data.task,
     rows: data.rows,
+    validationRows: data.validationRows,
     features: data.featureCount,
     classes: data.classes,
     shapes: model.weights.map((w) => w.shape),
@@ -77,13 +90,15 @@ export async function trainModel(opts: TrainOptions): Promise<TrainOutcome> {
       await restoreState(model, optimizer, saved);
       ({ history, trainSamples, trainMs } = saved);
       firstEpoch = resumedFromEpoch = saved.epoch;
+      if (early && saved.earlyStopping) early.loadBest(saved.earlyStopping.state, saved.earlyStopping.best);
     }
 
     const identity = Uint32Array.from({ length: train.rows }, (_, i) => i);
-    for (let epoch = firstEpoch; epoch < fit.epochs; epoch++) {
+    for (let epoch = firstEpoch; epoch < fit.epochs && !early?.state.stopped; epoch++) {
       const order = fit.shuffle ? seededPermutation(train.rows, mixSeed(fit.seed, epoch)) : identity;
       let lossSum = 0;
       let correct = 0;
+      const errors = [0, 0];
       let seen = 0;
       let lastReport = Date.now();
       const epochStart = performance.now();
@@ -93,12 +108,20 @@ export async function trainModel(opts: TrainOptions): Promise<TrainOutcome> {
         const n = Math.min(fit.batchSize, train.rows - b * fit.batchSize);
         const batch = gatherBatch(train, order, b * fit.batchSize, n);
         const x = tf.tensor(batch.x, [n, ...inputShape], 'float32');
-        const y = tf.tensor1d(batch.y, 'int32');
-        const step = computeGradients(model, x, y, { countCorrect: true });
+        const y = tf.tensor1d(batch.y, labelDtype(data));
+        const step = computeGradients(model, x, y, { countCorrect: !regression, regressionErrors: regression, loss });
         applyGradients(optimizer, step.grads);
         lossSum += (await step.loss.data())[0]! * n;
-        correct += (await step.correct!.data())[0]!;
-        tf.dispose([x, y, step.loss, step.correct!, step.grads]);
+        if (step.correct) correct += (await step.correct.data())[0]!;
+        if (step.errors) (await step.errors.data()).forEach((v, i) => (errors[i]! += v));
+        tf.dispose([
+          x,
+          y,
+          step.loss,
+          step.grads,
+          ...(step.correct ? [step.correct] : []),
+          ...(step.errors ? [step.errors] : []),
+        ]);
         seen += n;
         trainMs += performance.now() - t0;
         trainSamples += n;
@@ -117,13 +140,13 @@ export async function trainModel(opts: TrainOptions): Promise<TrainOutcome> {
         }
         await yieldToEventLoop();
       }
-      const entry: Record<string, number> = { epoch: epoch + 1, loss: lossSum / seen, accuracy: correct / seen };
-      if (validation) {
-        const v = await evaluate(model, validation, evalBatch);
-        entry.valLoss = v.loss;
-        entry.valAccuracy = v.accuracy;
-      }
+      const entry: Record<string, number> = { epoch: epoch + 1, loss: lossSum / seen };
+      if (regression) Object.assign(entry, regressionMetrics(train, errors[0]!, errors[1]!));
+      else entry.accuracy = correct / seen;
+      if (validation)
+        Object.assign(entry, validationEntry(await evaluate(model, validation, evalBatch, validationLoss(loss))));
       history.push(entry);
+      early?.update(model, epoch + 1, entry);
       await opts.checkpoint?.save({
         epoch: epoch + 1,
         history,
@@ -131,24 +154,27 @@ export async function trainModel(opts: TrainOptions): Promise<TrainOutcome> {
         trainMs,
         fingerprint,
         ...(await captureState(model, optimizer)),
+        ...(early ? { earlyStopping: { state: { ...early.state }, best: await early.encodeBest() } } : {}),
       });
       await opts.onProgress?.(
         progress(fit, epoch, batchesPerEpoch, batchesPerEpoch, entry.loss!, trainSamples / (trainMs / 1000)),
       );
     }
 
-    const last = history.at(-1) ?? {};
-    const metrics: Metrics = { loss: last.loss ?? Number.NaN };
-    for (const k of ['accuracy', 'valLoss', 'valAccuracy'] as const) if (last[k] !== undefined) metrics[k] = last[k];
+    // Early stopping: the model goes back to its best epoch, and reports that epoch's figures.
+    early?.restore(model);
+    const kept = early && early.state.bestEpoch > 0 ? history[early.state.bestEpoch - 1] : history.at(-1);
     return {
-      metrics,
+      metrics: epochMetrics(kept ?? {}),
       history,
-      epochs: fit.epochs,
+      epochs: history.length,
       samplesPerSec: trainMs > 0 ? trainSamples / (trainMs / 1000) : 0,
       ...(resumedFromEpoch !== undefined ? { resumedFromEpoch } : {}),
+      ...(early ? { bestEpoch: early.state.bestEpoch, stoppedEpoch: history.length } : {}),
     };
   } finally {
     optimizer.dispose();
+    early?.dispose();
   }
 }
 

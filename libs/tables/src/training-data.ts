@@ -1,0 +1,163 @@
+import type { Readable } from 'node:stream';
+import {
+  ConflictError,
+  FieldError,
+  TooLargeError,
+  preprocessingSpecSchema,
+  type ColumnOverrides,
+  type DatasetInfo,
+  type ModelRef,
+  type PreprocessingSpec,
+  type TableProfile,
+  type TrainRequest,
+} from '@tq/contracts';
+import { loadBuiltinDataset, PREPROCESSING_ARTIFACT, type TabularData } from '@tq/ml';
+import { prepareTable, type PreparedTable } from './prepare';
+import { profileTable } from './profile';
+import { readTable } from './read-table';
+import type { TableLimits } from './limits';
+import type { TableFormat, TableSource } from './table-source';
+
+/** The stored-table calls training needs (DatasetStore's API): its record and its source bytes. */
+export interface TableDatasets {
+  get(id: string): Promise<DatasetInfo>;
+  /** The upload as it came. Optional only while stores of pre-parsed matrices exist (see `legacy`). */
+  openSource?(id: string): Promise<{ format: TableFormat; stream: Readable }>;
+}
+
+/** Reads one artifact of a registered version (ModelRegistry.openArtifact). */
+export interface VersionArtifacts {
+  openArtifact(ref: ModelRef, file: string): Promise<{ stream: Readable }>;
+}
+
+export interface TrainingDataSources {
+  datasets?: TableDatasets | undefined;
+  /** Fine-tuning (`model.from`): where the version's preprocessing.json is read. */
+  registry?: VersionArtifacts | undefined;
+  /** Reader bounds from @tq/config. */
+  tableLimits?: Partial<TableLimits> | undefined;
+  /** Datasets stored as matrices before tables existed (no source to read). */
+  legacy?: ((id: string) => Promise<TabularData>) | undefined;
+}
+
+export type TrainingDataRequest = Pick<TrainRequest, 'dataset' | 'fit' | 'task' | 'columns' | 'impute' | 'model'>;
+
+/**
+ * The rows a train request learns from, the same in every process that asks (the train job, the
+ * coordinator, every shard and the aggregator of a data-parallel run): a built-in dataset, or an
+ * uploaded table prepared by prepareTable (seeded split, preprocessing fitted on the training
+ * rows, or the fine-tuned version's preprocessing.json reused as it is). Bad input is a 4xx:
+ * a table still profiling is 409 naming `dataset.id`, one that failed is its stored error.
+ */
+export async function loadTrainingData(req: TrainingDataRequest, src: TrainingDataSources): Promise<TabularData> {
+  if ('builtin' in req.dataset) return loadBuiltinDataset(req.dataset.builtin);
+  const id = req.dataset.id;
+  // A wiring fault of the process, not the client's input.
+  if (!src.datasets) throw new Error('an uploaded dataset needs a DatasetStore');
+  const info = await src.datasets.get(id);
+  checkUsable(info);
+  if (!info.profile) {
+    if (!src.legacy) throw new Error(`dataset ${id} has no profile and no stored matrices`);
+    return { ...(await src.legacy(id)), task: 'classification' };
+  }
+  const store = src.datasets;
+  if (!store.openSource) throw new Error('reading an uploaded table needs DatasetStore.openSource');
+  const open = async (): Promise<TableSource> => {
+    const { format, stream } = await store.openSource!(id);
+    return readTable(stream, format, src.tableLimits ?? {});
+  };
+  const profile = await trainingProfile(info, info.profile, req, open);
+  const spec = req.model.from ? await versionPreprocessing(req.model.from, src.registry) : undefined;
+  const prepared = await prepareTable(open, {
+    profile,
+    validationSplit: req.fit.validationSplit,
+    seed: req.fit.seed,
+    impute: req.impute,
+    ...(spec ? { spec } : {}),
+  });
+  return tabularOf(prepared);
+}
+
+/** 409 while profiling; a failed profile's own 4xx (its field names the row and column). */
+export function checkUsable(info: DatasetInfo): void {
+  if (info.status === 'profiling')
+    throw new ConflictError('dataset.id', `dataset "${info.id}" is still being profiled (job ${info.jobId ?? '?'})`);
+  if (info.status === 'failed') {
+    const e = info.error ?? { field: 'file', message: 'profiling failed', status: 400 };
+    const message = `dataset "${info.id}" could not be read: ${e.field}: ${e.message}`;
+    throw e.status === 413 ? new TooLargeError('dataset.id', message) : new FieldError('dataset.id', message);
+  }
+  if (info.format !== 'builtin' && info.labelColumn === null)
+    throw new FieldError('dataset.id', `dataset "${info.id}" has no label column (upload it with labelColumn)`);
+}
+
+/**
+ * The stored profile, or a new one when the request's task or column overrides change it: the
+ * upload's overrides (and the columns it ignored) stay, the request's go on top.
+ */
+async function trainingProfile(
+  info: DatasetInfo,
+  stored: TableProfile,
+  req: TrainingDataRequest,
+  open: () => Promise<TableSource>,
+): Promise<TableProfile> {
+  const taskChanged = req.task !== undefined && req.task !== stored.label?.task;
+  const extra = Object.entries(req.columns ?? {}).filter(([name, kind]) => info.columns?.[name] !== kind);
+  if (!taskChanged && extra.length === 0) return stored;
+  const overrides: ColumnOverrides = { ...info.columns };
+  for (const c of stored.columns) if (c.overridden && c.dropped !== undefined) overrides[c.name] = 'ignore';
+  Object.assign(overrides, req.columns);
+  const unknown = Object.keys(req.columns ?? {}).find((name) => !stored.columns.some((c) => c.name === name));
+  if (unknown !== undefined) throw new FieldError(`columns.${unknown}`, 'no such column in the dataset');
+  const task = req.task ?? info.task;
+  try {
+    return await profileTable(await open(), { label: info.labelColumn!, overrides, ...(task ? { task } : {}) });
+  } catch (err) {
+    // profileTable names the upload's fields; here they are the train request's.
+    if (err instanceof FieldError && err.field === 'label') throw new FieldError('dataset.id', err.reason);
+    throw err;
+  }
+}
+
+/** The fine-tuned version's preprocessing.json; undefined for a version trained on matrices. */
+async function versionPreprocessing(
+  ref: ModelRef,
+  registry: VersionArtifacts | undefined,
+): Promise<PreprocessingSpec | undefined> {
+  if (!registry) throw new Error('fine-tuning on a table needs the model registry');
+  let text = '';
+  try {
+    const { stream } = await registry.openArtifact(ref, PREPROCESSING_ARTIFACT);
+    for await (const chunk of stream) text += String(chunk);
+  } catch (err) {
+    if (err instanceof FieldError && err.status === 404) return undefined;
+    throw err;
+  }
+  return preprocessingSpecSchema.parse(JSON.parse(text));
+}
+
+/** Training rows then validation rows, as one TabularData whose last `validationRows` are held out. */
+export function tabularOf(p: PreparedTable): TabularData {
+  const { spec, train, validation } = p;
+  const rows = train.rows + validation.rows;
+  const x = new Float32Array(rows * spec.width);
+  x.set(train.features, 0);
+  x.set(validation.features, train.features.length);
+  const classification = spec.target.task === 'classification';
+  const y = classification ? new Int32Array(rows) : new Float32Array(rows);
+  y.set(train.targets, 0);
+  y.set(validation.targets, train.rows);
+  return {
+    x,
+    y,
+    rows,
+    featureCount: spec.width,
+    inputShape: [spec.width],
+    task: spec.target.task,
+    classes: spec.target.task === 'classification' ? spec.target.classes : [],
+    validationRows: validation.rows,
+    preprocessing: spec,
+    featureColumns: spec.steps.map((s) => s.name),
+    labelColumn: spec.target.column,
+  };
+}

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { before, describe, it } from 'node:test';
+import { ConflictError, FieldError, trainRequestSchema, type DatasetInfo } from '@tq/contracts';
+import { checkFitsData, layersIo } from '@tq/ml';
+import { estimatedWidth, tableTrainFit } from '../apps/api/src/jobs/table-train-checks';
+import { publicTableDatasets } from '../libs/jobs/test/table-fixtures';
+import { loadTrainingData } from '@tq/tables';
+
+const ID = { cars: randomUUID(), penguins: randomUUID() };
+const train = (id: string, layers: object[], over: object = {}) =>
+  trainRequestSchema.parse({ model: { name: 'm', layers }, dataset: { id }, ...over });
+const hidden = { type: 'dense', units: 8, activation: 'relu' };
+
+/**
+ * The API's submission checks for a train request on an uploaded table (SubmissionChecks runs
+ * tableTrainFit, then checkFitsData on what it returns): status, task against the label, output
+ * units by task; the input width is left to the worker, which knows it once the spec is fitted.
+ */
+describe('submission checks on a table', () => {
+  let cars: DatasetInfo;
+  let penguins: DatasetInfo;
+  before(async () => {
+    const tables = await publicTableDatasets({
+      [ID.cars]: { table: 'cars', labelColumn: 'Miles_per_Gallon' },
+      [ID.penguins]: { table: 'penguins', labelColumn: 'Species' },
+    });
+    [cars, penguins] = await Promise.all([tables.get(ID.cars), tables.get(ID.penguins)]);
+  });
+  const check = (req: ReturnType<typeof train>, info: DatasetInfo): void => {
+    const { task, data, layers } = tableTrainFit(req, info, info.profile!);
+    checkFitsData(layersIo(layers!, 'model.layers', task), data, req.fit);
+  };
+
+  it('accepts layers without inputShape and checks the output units by task', () => {
+    check(train(ID.cars, [hidden, { type: 'dense', units: 1 }]), cars);
+    check(train(ID.penguins, [hidden, { type: 'dense', units: 3, activation: 'softmax' }]), penguins);
+    assert.throws(
+      () => check(train(ID.penguins, [hidden, { type: 'dense', units: 2, activation: 'softmax' }]), penguins),
+      (e: unknown) => e instanceof FieldError && e.field === 'model.layers.1.units',
+    );
+    assert.throws(
+      () => check(train(ID.cars, [hidden, { type: 'dense', units: 1, activation: 'softmax' }]), cars),
+      (e: unknown) => e instanceof FieldError && e.field === 'model.layers.1.activation',
+    );
+  });
+
+  it('refuses regression on a text label, a loss of the other task, and a table not ready', () => {
+    const reg = train(ID.penguins, [hidden, { type: 'dense', units: 1 }], { task: 'regression' });
+    assert.throws(
+      () => check(reg, penguins),
+      (e: unknown) => e instanceof FieldError && e.field === 'task',
+    );
+    const mse = train(ID.penguins, [hidden, { type: 'dense', units: 3, activation: 'softmax' }], {
+      fit: { loss: 'mse' },
+    });
+    assert.throws(
+      () => check(mse, penguins),
+      (e: unknown) => e instanceof FieldError && e.field === 'fit.loss',
+    );
+    const ok = train(ID.cars, [hidden, { type: 'dense', units: 1 }]);
+    assert.throws(
+      () => check(ok, { ...cars, status: 'profiling' }),
+      (e: unknown) => e instanceof ConflictError && e.field === 'dataset.id',
+    );
+  });
+
+  it('estimates the width from the profile no lower than the fitted one', async () => {
+    const req = train(ID.cars, [hidden, { type: 'dense', units: 1 }]);
+    const tables = await publicTableDatasets({ [ID.cars]: { table: 'cars', labelColumn: 'Miles_per_Gallon' } });
+    const data = await loadTrainingData(req, { datasets: tables });
+    assert.ok(estimatedWidth(cars.profile!) >= data.featureCount);
+  });
+});
