@@ -131,12 +131,14 @@ describe('train → compress → infer on iris', () => {
     const form = new FormData();
     form.append('file', new Blob([`sl,sw,pl,pw,species\n${rows.join('\n')}\n`]), 'iris.csv');
     form.append('labelColumn', 'species');
-    const uploaded = (await (await fetch(`${system.url}/v1/datasets`, { method: 'POST', body: form })).json()) as {
-      id: string;
-      classes: string[];
-      rows: number;
-    };
-    assert.deepEqual([uploaded.rows, uploaded.classes], [150, ['setosa', 'versicolor', 'virginica']]);
+    const res = await fetch(`${system.url}/v1/datasets`, { method: 'POST', body: form });
+    const uploaded = (await res.json()) as { id: string; classes: string[]; rows: number; status: string };
+    // 201 once a worker has profiled it (the default wait); the table then trains like any other.
+    assert.equal(res.status, 201, JSON.stringify(uploaded));
+    assert.deepEqual(
+      [uploaded.status, uploaded.rows, uploaded.classes],
+      ['ready', 150, ['setosa', 'versicolor', 'virginica']],
+    );
     const train = await system.request('POST', '/v1/jobs/train', {
       ...IRIS_TRAIN,
       model: { ...IRIS_TRAIN.model, name: 'iris-csv' },

@@ -61,6 +61,11 @@ export class TestSystem {
     return system;
   }
 
+  /** The API process (tests that measure its memory read /proc/<pid>). */
+  get apiPid(): number | undefined {
+    return this.api?.pid;
+  }
+
   get redisUrl(): string {
     return this.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   }

@@ -4,6 +4,7 @@ import { QueueModule } from '@tq/queue';
 import { ComputeModule, StorageModule } from '@tq/runtime';
 import { ErrorsFilter } from './common/errors.filter';
 import { DashboardModule } from './dashboard/dashboard.module';
+import { DatasetUploads } from './datasets/dataset-uploads.service';
 import { DatasetsController } from './datasets/datasets.controller';
 import { HealthController } from './health/health.controller';
 import { JobEventsService } from './jobs/job-events.service';
@@ -20,6 +21,7 @@ import { ModelsController } from './models/models.controller';
   controllers: [JobsController, DatasetsController, ModelsController, HealthController, MetricsController],
   providers: [
     JobsService,
+    DatasetUploads,
     SubmissionChecks,
     JobEventsService,
     MetricsService,

@@ -8,6 +8,7 @@ import { HandlerCheck, SERVED_QUEUES } from './handler-check';
 import { AggregateProcessor } from './processors/aggregate.processor';
 import { CompressProcessor } from './processors/compress.processor';
 import { InferProcessor } from './processors/infer.processor';
+import { ProfileDatasetProcessor } from './processors/profile-dataset.processor';
 import { TrainShardProcessor } from './processors/train-shard.processor';
 import { TrainProcessor } from './processors/train.processor';
 
@@ -17,6 +18,7 @@ const PROCESSOR_OF_QUEUE: Record<QueueName, Type> = {
   [QueueName.Infer]: InferProcessor,
   [QueueName.Aggregate]: AggregateProcessor,
   [QueueName.TrainShard]: TrainShardProcessor,
+  [QueueName.Datasets]: ProfileDatasetProcessor,
 };
 
 /** Only the processors of WORKER_QUEUES are instantiated, so a worker consumes only those queues. */

@@ -40,6 +40,20 @@ export const configSchema = z.object({
     .int()
     .positive()
     .default(200 * 1024 * 1024),
+  /**
+   * Bounds on an uploaded table, checked while the profiling job streams it: over one, the upload
+   * fails with 413 naming the figure. Memory stays bounded either way (rows stream, a record is
+   * at most MAX_TABLE_RECORD_BYTES).
+   */
+  MAX_TABLE_COLUMNS: z.coerce.number().int().positive().default(2_000),
+  MAX_TABLE_ROWS: z.coerce.number().int().positive().default(2_000_000),
+  MAX_TABLE_RECORD_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
+  /** How long POST /v1/datasets waits for the profile before answering 202 (the job goes on). */
+  DATASET_PROFILE_WAIT_MS: z.coerce.number().int().min(0).default(300_000),
   /** Lock lease of a worker on its job; short values exist for the stall test. */
   LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(60_000),
   STALLED_INTERVAL_MS: z.coerce.number().int().min(500).default(30_000),

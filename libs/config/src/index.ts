@@ -2,3 +2,4 @@ export * from './config.schema';
 export * from './load-config';
 export * from './log-levels';
 export * from './retention';
+export * from './table-limits';

@@ -1,5 +1,10 @@
 import type { JobsOptions } from 'bullmq';
 import type { z } from 'zod';
+import {
+  profileDatasetJobDataSchema,
+  profileDatasetProgressSchema,
+  profileDatasetResultSchema,
+} from './dataset.schema';
 import { compressProgressSchema, compressRequestSchema, compressResultSchema } from './compress.schema';
 import {
   aggregateJobDataSchema,
@@ -73,6 +78,16 @@ export const JOB_REGISTRY = {
     progress: distributedProgressSchema,
     result: trainShardResultSchema,
     options: { attempts: 5, backoff: { type: 'fixed', delay: 500 } },
+  },
+  // Public: POST /v1/datasets submits it, and GET /v1/jobs/:id (the dataset's jobId) shows its progress.
+  [JobName.ProfileDataset]: {
+    queue: QueueName.Datasets,
+    public: true,
+    data: profileDatasetJobDataSchema,
+    progress: profileDatasetProgressSchema,
+    result: profileDatasetResultSchema,
+    // Reading a file again gives the same answer: a retry helps only a crashed worker.
+    options: { attempts: 2, backoff: { type: 'fixed', delay: 1000 } },
   },
 } as const satisfies { [N in JobName]: JobDefinition };
 

@@ -7,6 +7,8 @@ export enum QueueName {
   Aggregate = 'aggregate',
   /** Data-parallel runs: one shard job per participating worker. */
   TrainShard = 'train-shard',
+  /** Uploaded tables: one profiling job per upload (read once with bounded memory, profile, mark ready). */
+  Datasets = 'datasets',
 }
 
 /** Every job kind; JOB_REGISTRY (job-registry.ts) says what each carries and where. */
@@ -16,4 +18,5 @@ export enum JobName {
   Infer = 'infer',
   Aggregate = 'aggregate',
   TrainShard = 'train-shard',
+  ProfileDataset = 'profile-dataset',
 }

@@ -18,12 +18,15 @@ import {
   type BackendInfo,
 } from '@tq/ml';
 import type { DatasetStore, ModelRegistry } from '@tq/storage';
+import type { TableLimits } from '@tq/tables';
 import { openEncodedTable, type TableSources } from './table-rows';
 
 export interface CompressDeps {
   registry: ModelRegistry;
   datasets: DatasetStore & TableSources;
   backend: BackendInfo;
+  /** Bounds on the table read for int8 calibration (@tq/config; the tables defaults when absent). */
+  tableLimits?: Partial<TableLimits>;
 }
 
 /** Rows of the training data used to calibrate int8 activation scales. */
@@ -112,7 +115,11 @@ async function calibrationRows(
 /** The table's first rows, encoded; none (dynamic int8 scales) when the upload is gone or no longer reads. */
 async function tableRows(deps: CompressDeps, id: string, spec: PreprocessingSpec): Promise<Float32Array | undefined> {
   try {
-    const opened = await openEncodedTable(deps.datasets, id, spec, { chunkRows: CALIBRATION_ROWS, field: 'dataset' });
+    const opened = await openEncodedTable(deps.datasets, id, spec, {
+      chunkRows: CALIBRATION_ROWS,
+      field: 'dataset',
+      limits: deps.tableLimits,
+    });
     const first = await opened.chunks.next();
     await opened.chunks.return(undefined); // stops reading and closes the source
     return first.done ? undefined : first.value.features;

@@ -136,12 +136,5 @@ function budgetInput(req: TrainJobData, rows: number, data?: TabularData): Budge
 
 /** Where loadTrainingData reads an uploaded table (and a fine-tuned version's preprocessing.json). */
 function trainingSources(deps: TrainDeps): TrainingDataSources {
-  const load = deps.datasets.load?.bind(deps.datasets);
-  return {
-    datasets: deps.datasets,
-    registry: deps.registry,
-    tableLimits: deps.tableLimits,
-    // Datasets stored as matrices by the upload path that predates tables.
-    legacy: load ? async (id) => ({ ...(await load(id)), task: 'classification' }) : undefined,
-  };
+  return { datasets: deps.datasets, registry: deps.registry, tableLimits: deps.tableLimits };
 }

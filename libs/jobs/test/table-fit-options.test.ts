@@ -108,6 +108,26 @@ describe('fit options on tables', () => {
     resumed.dispose();
   });
 
+  it("re-profiles with the request's column overrides and task on top of the upload's", async () => {
+    const req = (over: object) =>
+      trainRequestSchema.parse({
+        model: { name: 'c', layers: [{ type: 'dense', units: 1 }] },
+        dataset: { id: ID.cars },
+        fit: { validationSplit: 0.2 },
+        ...over,
+      });
+    const plain = await load(req({}));
+    assert.equal(plain.preprocessing!.steps.find((s) => s.name === 'Cylinders')?.kind, 'numeric');
+    const forced = await load(req({ columns: { Cylinders: 'categorical', Origin: 'ignore' } }));
+    assert.equal(forced.preprocessing!.steps.find((s) => s.name === 'Cylinders')?.kind, 'categorical');
+    assert.ok(forced.preprocessing!.ignored.some((i) => i.name === 'Origin'));
+    assert.ok(!forced.preprocessing!.steps.some((s) => s.name === 'Origin'));
+    const classes = await load(req({ task: 'classification', fit: { validationSplit: 0 } }));
+    assert.equal(classes.task, 'classification');
+    assert.ok(classes.classes.length > 10);
+    await assert.rejects(load(req({ columns: { Nope: 'ignore' } })), { field: 'columns.Nope' });
+  });
+
   it('an unmeasured monitor is a 400 naming fit.earlyStopping.monitor', async () => {
     const req = trainRequestSchema.parse({
       model: { name: 'es', layers: [{ type: 'dense', units: 1 }] },

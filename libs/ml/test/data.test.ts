@@ -1,31 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ArtifactStore, DatasetNotFoundError, DatasetStore } from '@tq/storage';
-import {
-  resolveDataset,
-  DatasetParseError,
-  forEachCsvRow,
-  loadBuiltinDataset,
-  mulberry32,
-  parseDatasetUpload,
-  seededPermutation,
-} from '@tq/ml';
-
-const csv = (text: string, labelColumn = 'label', featureColumns?: string) =>
-  parseDatasetUpload(Buffer.from(text), 'csv', { labelColumn, ...(featureColumns ? { featureColumns } : {}) });
-const jsonl = (text: string, labelColumn = 'label') => parseDatasetUpload(Buffer.from(text), 'jsonl', { labelColumn });
-
-function rejectsWith(fn: () => unknown, field: string, reason: RegExp): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof DatasetParseError, `expected DatasetParseError, got ${String(err)}`);
-    assert.equal(err.field, field);
-    assert.match(err.reason, reason);
-    return true;
-  });
-}
+import { FieldError } from '@tq/contracts';
+import { builtinDatasetInfo, resolveDataset, loadBuiltinDataset, mulberry32, seededPermutation } from '@tq/ml';
 
 describe('built-in datasets', () => {
   it('mnist: 10,000 digits of 784 pixels in 0..1, every class in the validation tail, cached', () => {
@@ -90,95 +66,25 @@ describe('seeded shuffle', () => {
   });
 });
 
-describe('CSV', () => {
-  it('splits quoted fields, doubled quotes, embedded newlines, CRLF and a BOM', () => {
-    const rows: string[][] = [];
-    forEachCsvRow('\uFEFFa,b,c\r\n"x,1","say ""hi""","two\nlines"\r\n\r\n,last,\n', (cells) => rows.push(cells));
-    assert.deepEqual(rows, [
-      ['a', 'b', 'c'],
-      ['x,1', 'say "hi"', 'two\nlines'],
-      ['', 'last', ''],
-    ]);
-  });
-
-  it('parses features and class names, classes in natural order', () => {
-    const d = csv('x1,x2,label\r\n1,2.5,c10\r\n-3,4e-1,c2\r\n" 5 ",6,c10\r\n');
-    assert.deepEqual(d.classes, ['c2', 'c10']);
-    assert.deepEqual([...d.y], [1, 0, 1]);
-    assert.deepEqual([...d.x], [1, 2.5, -3, Math.fround(0.4), 5, 6]);
-    assert.equal(d.featureCount, 2);
-    assert.deepEqual(d.inputShape, [2]);
-    assert.deepEqual(d.featureColumns, ['x1', 'x2']);
-  });
-
-  it('keeps integer labels 0..k-1 as their own index and honours featureColumns order', () => {
-    const d = csv('a,b,c,label\n1,2,3,2\n4,5,6,0\n7,8,9,1\n', 'label', 'c, a');
-    assert.deepEqual(d.classes, ['0', '1', '2']);
-    assert.deepEqual([...d.y], [2, 0, 1]);
-    assert.deepEqual([...d.x], [3, 1, 6, 4, 9, 7]);
-  });
-
-  it('names the field of every mistake', () => {
-    rejectsWith(() => csv('x,y\n1,a\n', 'label'), 'labelColumn', /no column "label"/);
-    rejectsWith(() => csv('x,label\n1,a\n', 'label', 'x,x9'), 'featureColumns', /no column "x9"/);
-    rejectsWith(() => csv('x,label\n1,a\n', 'label', 'label'), 'featureColumns', /label column/);
-    rejectsWith(() => csv('x1,x2,x3,label\n1,2,3,a\n1,2,NaN,b\n'), 'row 2, column "x3"', /not a number/);
-    rejectsWith(() => csv('x1,x2,x3,label\n1,2,3,a\n1,,3,b\n'), 'row 2, column "x2"', /empty/);
-    rejectsWith(() => csv('x1,label\n0x1f,a\n'), 'row 1, column "x1"', /not a number/);
-    rejectsWith(() => csv('x1,label\nInfinity,a\n'), 'row 1, column "x1"', /not a number/);
-    rejectsWith(() => csv('x1,label\n1e39,a\n'), 'row 1, column "x1"', /float32/);
-    rejectsWith(() => csv('x1,label\n1,\n'), 'row 1, column "label"', /empty/);
-    rejectsWith(() => csv('x1,label\n1,a\n2\n'), 'row 2', /1 cells, the header has 2/);
-    rejectsWith(() => csv('x1,label\n1,"a\n'), 'row 1', /not closed/);
-    rejectsWith(() => csv('x1,label\n'), 'file', /no data rows/);
-    rejectsWith(() => csv(''), 'file', /empty/);
-    rejectsWith(() => csv('x,x,label\n1,2,a\n'), 'header', /"x" appears twice/);
-  });
-});
-
-describe('JSONL', () => {
-  it('parses objects with numeric or string labels and skips blank lines', () => {
-    const d = jsonl(
-      '{"a":1,"b":2,"label":"cat"}\r\n\n{"a":3.5,"b":"4","label":"dog","note":"extra"}\n{"b":6,"a":5,"label":"cat"}',
-    );
-    assert.deepEqual(d.classes, ['cat', 'dog']);
-    assert.deepEqual([...d.x], [1, 2, 3.5, 4, 5, 6]);
-    assert.deepEqual([...d.y], [0, 1, 0]);
-    const n = jsonl('{"f":1,"label":1}\n{"f":2,"label":0}\n');
-    assert.deepEqual(n.classes, ['0', '1']);
-    assert.deepEqual([...n.y], [1, 0]);
-  });
-
-  it('names the field of every mistake', () => {
-    rejectsWith(() => jsonl('{"a":1,"label":"x"}\n{"label":"y"}\n'), 'row 2, column "a"', /missing/);
-    rejectsWith(() => jsonl('{"a":1,"label":"x"}\n{"a":null,"label":"y"}\n'), 'row 2, column "a"', /null/);
-    rejectsWith(() => jsonl('{"a":1,"label":"x"}\nnot json\n'), 'row 2', /not valid JSON/);
-    rejectsWith(() => jsonl('[1,2]\n'), 'row 1', /not a JSON object/);
-    rejectsWith(() => jsonl('{"a":1,"y":"x"}\n'), 'labelColumn', /no column "label"/);
-    rejectsWith(() => jsonl('\n\n'), 'file', /no rows/);
+describe('builtinDatasetInfo', () => {
+  it('describes each built-in dataset as loading it would, without loading it', () => {
+    for (const name of ['mnist', 'iris'] as const) {
+      const info = builtinDatasetInfo(name);
+      const d = loadBuiltinDataset(name);
+      assert.deepEqual(
+        [info.status, info.rows, info.classes, info.featureColumns, info.bytes],
+        ['ready', d.rows, d.classes, d.featureColumns ?? [], d.x.byteLength + d.y.byteLength],
+      );
+    }
   });
 });
 
 describe('resolveDataset', () => {
-  it('finds built-in and uploaded datasets and reports unknown ids', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'tq-resolve-'));
-    try {
-      const store = new DatasetStore(new ArtifactStore(root));
-      assert.equal(await resolveDataset({ builtin: 'iris' }, store), loadBuiltinDataset('iris'));
-      const parsed = csv('x1,x2,label\n1,2,a\n3,4,b\n');
-      const info = await store.save(parsed, {
-        name: 'up',
-        format: 'csv',
-        labelColumn: 'label',
-        featureColumns: parsed.featureColumns!,
-        bytes: 20,
-      });
-      const loaded = await resolveDataset({ id: info.id }, store);
-      assert.deepEqual([...loaded.x], [1, 2, 3, 4]);
-      assert.deepEqual(loaded.classes, ['a', 'b']);
-      await assert.rejects(resolveDataset({ id: '4b1c3a5e-0000-4000-8000-000000000000' }, store), DatasetNotFoundError);
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
+  it('answers built-in datasets and refuses an uploaded id, naming dataset.id', async () => {
+    assert.equal(await resolveDataset({ builtin: 'iris' }), loadBuiltinDataset('iris'));
+    await assert.rejects(
+      resolveDataset({ id: '4b1c3a5e-0000-4000-8000-000000000000' }),
+      (err) => err instanceof FieldError && err.field === 'dataset.id',
+    );
   });
 });

@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { DistributedProgress, DistributedSpec, JobHooks } from '@tq/contracts';
-import { evaluate, validationEntry } from '@tq/ml';
+import { evaluate, validationEntry, validationLoss } from '@tq/ml';
 import { saveAggregatorCheckpoint, type AggregatorState } from './aggregator-state';
 import { SupersededError, type Claim, type RunChannel } from './channel';
 import type { RunData } from './run-setup';
@@ -101,7 +101,12 @@ export async function closeEpoch(ctx: AggregatorContext, nextIndex: number): Pro
     trainMs: Math.round(state.trainMs),
   };
   if (run.validation) {
-    const v = await evaluate(ctx.model, run.validation, Math.max(run.plan.batchPerWorker, 1024), run.loss);
+    const v = await evaluate(
+      ctx.model,
+      run.validation,
+      Math.max(run.plan.batchPerWorker, 1024),
+      validationLoss(run.loss),
+    );
     Object.assign(entry, validationEntry(v));
   }
   state.history.push(entry);

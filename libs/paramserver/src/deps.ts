@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import type Redis from 'ioredis';
 import type { DatasetRef, JobRetention } from '@tq/contracts';
 import type { BackendInfo, TabularData } from '@tq/ml';
-import type { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
+import type { ArtifactStore, ModelRegistry } from '@tq/storage';
 import type { TableDatasets, TableLimits } from '@tq/tables';
 
 /**
@@ -10,11 +10,8 @@ import type { TableDatasets, TableLimits } from '@tq/tables';
  * their own, so the run's files can share them without importing each other in a circle.
  */
 
-/**
- * The dataset calls a run makes: a table's record and source (DatasetStore), and `load` for a
- * dataset stored as matrices by the upload path that predates tables.
- */
-export type RunDatasets = TableDatasets & Partial<Pick<DatasetStore, 'load'>>;
+/** The dataset calls a run makes: a table's record and source (DatasetStore). */
+export type RunDatasets = TableDatasets;
 
 /** Where a process gets its rows and its starting model: the defaults read the artifact store. */
 export interface RunSources {

@@ -29,13 +29,10 @@ export async function loadRunData(
   src: RunSources & { store?: ArtifactStore },
 ): Promise<TabularData> {
   if (src.loadDataset) return src.loadDataset(request.dataset);
-  const datasets = src.datasets;
   return loadTrainingData(request, {
-    datasets,
+    datasets: src.datasets,
     registry: runRegistry(src),
     tableLimits: src.tableLimits,
-    // Datasets stored as matrices by the upload path that predates tables.
-    legacy: datasets?.load ? async (id) => ({ ...(await datasets.load!(id)), task: 'classification' }) : undefined,
   });
 }
 

@@ -1,36 +1,49 @@
 import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { datasetInfoSchema, type DatasetInfo } from '@tq/contracts';
+import { pipeline } from 'node:stream/promises';
+import {
+  NotFoundError,
+  datasetInfoSchema,
+  type ColumnOverrides,
+  type DatasetInfo,
+  type TableProfile,
+  type Task,
+} from '@tq/contracts';
 import { ArtifactStore, removeDir, writeFileAtomic } from './artifact-store';
-import { NotFoundError } from '@tq/contracts';
+import { ByteLimit } from './byte-limit';
 import { openForRead } from './read-stream';
 
-/**
- * A classification dataset held as flat rows: `x` is rows × featureCount float32 (row-major),
- * `y` the class index of each row into `classes`. `inputShape` is the natural shape of one row
- * (e.g. [28, 28, 1] for MNIST, [featureCount] for tables); its element count is featureCount.
- */
-export interface TabularData {
-  x: Float32Array;
-  y: Int32Array;
-  rows: number;
-  featureCount: number;
-  inputShape: number[];
-  classes: string[];
-  /** Column names of the features, where the data came from a table. */
-  featureColumns?: string[];
-  labelColumn?: string;
+export type DatasetFormat = 'csv' | 'jsonl';
+
+/** What an upload says about its file; decided by the form fields, known (at latest) when the file has been stored. */
+export interface DatasetMeta {
+  name: string;
+  format: DatasetFormat;
+  labelColumn?: string | undefined;
+  columns?: ColumnOverrides | undefined;
+  task?: Task | undefined;
+  featureColumns?: string[] | undefined;
+  /** The profiling job's id, when the caller chose it before enqueueing. */
+  jobId?: string | undefined;
 }
 
-export interface DatasetSaveMeta {
-  name: string;
-  format: 'csv' | 'jsonl' | 'builtin';
-  labelColumn: string | null;
+/** What a profiling job found: the dataset becomes `ready`. */
+export interface DatasetProfiled {
+  profile: TableProfile;
+  rows: number;
   featureColumns: string[];
-  /** Size of the original upload. */
-  bytes: number;
+  classes: string[];
+  task?: Task | undefined;
+}
+
+/** The 4xx a file earned (its field names row and column): the dataset becomes `failed`. */
+export interface DatasetFailure {
+  field: string;
+  message: string;
+  status: number;
 }
 
 export class DatasetNotFoundError extends NotFoundError {
@@ -42,92 +55,106 @@ export class DatasetNotFoundError extends NotFoundError {
   }
 }
 
-const FEATURES = 'features.f32';
-const LABELS = 'labels.i32';
 const INFO = 'info.json';
-/** info.json = DatasetInfo plus the row shape, which DatasetInfo does not carry. */
-interface StoredInfo extends DatasetInfo {
-  featureCount: number;
-  inputShape: number[];
-}
+const sourceName = (format: DatasetFormat) => `source.${format}`;
 
 /**
- * Uploaded datasets, parsed once and kept as raw little-endian float32 / int32 arrays (a training
- * job then reads them in milliseconds instead of re-parsing text). Each dataset is written into a
- * private staging folder and renamed into place, so readers never see half of one.
+ * Uploaded tables: `datasets/<id>/source.csv|jsonl` (the bytes as they came) and `info.json`
+ * (DatasetInfo: profiling → ready with its profile, or failed with its error). The upload streams
+ * into a private staging folder that is renamed into place, so readers never see half a dataset;
+ * info.json is rewritten atomically. Built-in datasets are not stored here (libs/ml has them).
  */
 export class DatasetStore {
   constructor(readonly store: ArtifactStore) {}
 
-  async save(data: TabularData, meta: DatasetSaveMeta): Promise<DatasetInfo> {
-    checkShape(data);
-    const id = randomUUID();
-    const info: StoredInfo = {
-      ...datasetInfoSchema.parse({
-        id,
-        name: meta.name,
-        format: meta.format,
-        status: 'ready',
-        rows: data.rows,
-        featureColumns: meta.featureColumns,
-        labelColumn: meta.labelColumn,
-        classes: data.classes,
-        createdAt: new Date().toISOString(),
-        bytes: meta.bytes,
-      }),
-      featureCount: data.featureCount,
-      inputShape: data.inputShape,
-    };
+  /**
+   * Streams `source` into a new dataset (status `profiling`) with bounded memory. Over `maxBytes`
+   * the copy stops with a TooLargeError naming `file`. `meta` may still be arriving (form fields
+   * after the file): it is awaited once the bytes are stored, and a rejection stores nothing.
+   */
+  async create(meta: DatasetMeta | PromiseLike<DatasetMeta>, source: Readable, maxBytes: number): Promise<DatasetInfo> {
+    const metaReady = Promise.resolve(meta);
+    metaReady.catch(() => undefined); // awaited below; a rejection while the bytes stream is not unhandled
     const staging = await this.store.tempDir();
     try {
-      await writeFileAtomic(join(staging, FEATURES), bytesOf(data.x));
-      await writeFileAtomic(join(staging, LABELS), bytesOf(data.y));
+      const counter = new ByteLimit(maxBytes);
+      // The format may only be known with meta: stage under a neutral name, rename below.
+      const staged = join(staging, 'source.upload');
+      await pipeline(source, counter, createWriteStream(staged));
+      const m = await metaReady;
+      await rename(staged, join(staging, sourceName(m.format)));
+      const id = randomUUID();
+      const info = datasetInfoSchema.parse({
+        id,
+        name: m.name,
+        format: m.format,
+        status: 'profiling',
+        rows: 0,
+        featureColumns: m.featureColumns ?? [],
+        labelColumn: m.labelColumn ?? null,
+        classes: [],
+        ...(m.task ? { task: m.task } : {}),
+        ...(m.columns ? { columns: m.columns } : {}),
+        ...(m.jobId ? { jobId: m.jobId } : {}),
+        createdAt: new Date().toISOString(),
+        bytes: counter.bytes,
+      });
       await writeFileAtomic(join(staging, INFO), JSON.stringify(info, null, 2));
       await mkdir(this.store.datasetsDir(), { recursive: true });
       await rename(staging, this.store.datasetDir(id));
+      return info;
     } finally {
       await removeDir(staging);
     }
-    return datasetInfoSchema.parse(info);
   }
 
-  /**
-   * The upload as it came (source.csv | source.jsonl). Helper C's stand-in, identical to helper A's
-   * DatasetStore.openSource, so that the infer job compiles and runs before A's store lands.
-   */
-  async openSource(id: string): Promise<{ format: 'csv' | 'jsonl'; stream: Readable }> {
+  /** The uploaded bytes, for one streaming pass (a profile, a preparation, an infer job). */
+  async openSource(id: string): Promise<{ format: DatasetFormat; stream: Readable }> {
     const info = await this.get(id);
     if (info.format === 'builtin') throw new DatasetNotFoundError(id);
-    const path = join(this.store.datasetDir(id), `source.${info.format}`);
+    const path = join(this.store.datasetDir(id), sourceName(info.format));
     const opened = await openForRead(path, () => new DatasetNotFoundError(id));
     return { format: info.format, stream: opened.stream };
   }
 
   async get(id: string): Promise<DatasetInfo> {
-    return datasetInfoSchema.parse(await this.readInfo(id));
+    let dir: string;
+    try {
+      dir = this.store.datasetDir(id);
+    } catch {
+      throw new DatasetNotFoundError(id); // an id that cannot be a folder name names no dataset
+    }
+    let text: string;
+    try {
+      text = await readFile(join(dir, INFO), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new DatasetNotFoundError(id);
+      throw err;
+    }
+    try {
+      return datasetInfoSchema.parse(JSON.parse(text));
+    } catch (err) {
+      throw new Error(`dataset "${id}" has a corrupt ${INFO}`, { cause: err });
+    }
   }
 
-  async load(id: string): Promise<TabularData> {
-    const info = await this.readInfo(id);
-    const dir = this.store.datasetDir(id);
-    const [xBytes, yBytes] = await Promise.all([readFile(join(dir, FEATURES)), readFile(join(dir, LABELS))]);
-    // Copy into fresh aligned buffers: a Buffer may sit at an offset no Float32Array can start at.
-    const x = new Float32Array(xBytes.byteLength / 4);
-    new Uint8Array(x.buffer).set(xBytes);
-    const y = new Int32Array(yBytes.byteLength / 4);
-    new Uint8Array(y.buffer).set(yBytes);
-    const data: TabularData = {
-      x,
-      y,
-      rows: info.rows,
-      featureCount: info.featureCount,
-      inputShape: info.inputShape,
-      classes: info.classes,
-      featureColumns: info.featureColumns,
-      ...(info.labelColumn === null ? {} : { labelColumn: info.labelColumn }),
-    };
-    checkShape(data);
-    return data;
+  markReady(id: string, found: DatasetProfiled): Promise<DatasetInfo> {
+    return this.update(id, (info) => {
+      const { error: _previous, ...rest } = info;
+      return {
+        ...rest,
+        status: 'ready',
+        profile: found.profile,
+        rows: found.rows,
+        featureColumns: found.featureColumns,
+        classes: found.classes,
+        ...(found.task ? { task: found.task } : {}),
+      };
+    });
+  }
+
+  markFailed(id: string, error: DatasetFailure): Promise<DatasetInfo> {
+    return this.update(id, (info) => ({ ...info, status: 'failed', error }));
   }
 
   /** Every stored dataset, oldest first. */
@@ -155,38 +182,14 @@ export class DatasetStore {
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   }
 
-  private async readInfo(id: string): Promise<StoredInfo> {
-    let dir: string;
-    try {
-      dir = this.store.datasetDir(id);
-    } catch {
-      throw new DatasetNotFoundError(id); // an id that cannot be a folder name names no dataset
-    }
-    let text: string;
-    try {
-      text = await readFile(join(dir, INFO), 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new DatasetNotFoundError(id);
-      throw err;
-    }
-    try {
-      const raw = JSON.parse(text) as StoredInfo;
-      return { ...datasetInfoSchema.parse(raw), featureCount: raw.featureCount, inputShape: raw.inputShape };
-    } catch (err) {
-      throw new Error(`dataset "${id}" has a corrupt ${INFO}`, { cause: err });
-    }
+  /** Deletes a dataset (e.g. one whose profiling job could not be enqueued). */
+  async remove(id: string): Promise<void> {
+    await removeDir(this.store.datasetDir(id));
   }
-}
 
-function bytesOf(a: Float32Array | Int32Array): Uint8Array {
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-}
-
-function checkShape(d: TabularData): void {
-  const elements = d.inputShape.reduce((a, b) => a * b, 1);
-  if (d.x.length !== d.rows * d.featureCount || d.y.length !== d.rows || elements !== d.featureCount) {
-    throw new Error(
-      `inconsistent dataset: ${d.rows} rows, ${d.featureCount} features, inputShape [${d.inputShape.join(',')}], x ${d.x.length}, y ${d.y.length}`,
-    );
+  private async update(id: string, change: (info: DatasetInfo) => DatasetInfo): Promise<DatasetInfo> {
+    const next = datasetInfoSchema.parse(change(await this.get(id)));
+    await writeFileAtomic(join(this.store.datasetDir(id), INFO), JSON.stringify(next, null, 2));
+    return next;
   }
 }

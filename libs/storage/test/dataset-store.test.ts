@@ -1,23 +1,29 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
 import { after, before, describe, it } from 'node:test';
-import { ArtifactStore, DatasetNotFoundError, DatasetStore, type TabularData } from '@tq/storage';
+import { FieldError, TooLargeError, type TableProfile } from '@tq/contracts';
+import { ArtifactStore, DatasetNotFoundError, DatasetStore } from '@tq/storage';
 
-function table(rows: number, features: number, seed: number): TabularData {
-  const x = Float32Array.from({ length: rows * features }, (_, i) => Math.sin(i * seed) * 1e3);
-  const y = Int32Array.from({ length: rows }, (_, i) => (i * seed) % 3);
-  return {
-    x,
-    y,
-    rows,
-    featureCount: features,
-    inputShape: [features],
-    classes: ['a', 'b', 'c'],
-    featureColumns: Array.from({ length: features }, (_, i) => `f${i}`),
-    labelColumn: 'label',
-  };
+const CSV = 'a,b,label\n1,x,cat\n2,y,dog\n';
+const PROFILE: TableProfile = {
+  rows: 2,
+  columns: [
+    { name: 'a', kind: 'numeric', missing: 0, distinct: 2, distinctExact: true, min: 1, max: 2, mean: 1.5, std: 0.5 },
+  ],
+};
+
+/** A source in small chunks, so the copy really streams. */
+function chunked(body: string, size = 7): Readable {
+  const bytes = Buffer.from(body);
+  return Readable.from(
+    (function* () {
+      for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+    })(),
+  );
 }
 
 describe('DatasetStore', () => {
@@ -31,82 +37,80 @@ describe('DatasetStore', () => {
   });
   after(() => rm(root, { recursive: true, force: true }));
 
-  it('saves raw binary arrays and loads them back bit for bit', async () => {
-    const data = table(37, 5, 3);
-    const info = await datasets.save(data, {
-      name: 'sines',
-      format: 'csv',
-      labelColumn: 'label',
-      featureColumns: data.featureColumns!,
-      bytes: 1234,
-    });
-    assert.match(info.id, /^[0-9a-f-]{36}$/);
-    assert.equal(info.rows, 37);
-    assert.deepEqual(info.classes, ['a', 'b', 'c']);
-    const dir = store.datasetDir(info.id);
-    assert.deepEqual((await readdir(dir)).sort(), ['features.f32', 'info.json', 'labels.i32']);
-    assert.equal((await stat(join(dir, 'features.f32'))).size, 37 * 5 * 4);
-    assert.equal((await stat(join(dir, 'labels.i32'))).size, 37 * 4);
-    const loaded = await datasets.load(info.id);
-    assert.deepEqual(loaded.x, data.x);
-    assert.deepEqual(loaded.y, data.y);
-    assert.equal(loaded.featureCount, 5);
-    assert.deepEqual(loaded.inputShape, [5]);
-    assert.deepEqual(loaded.classes, data.classes);
-    assert.deepEqual(await datasets.get(info.id), info);
-  });
-
-  it('lists every dataset, oldest first, from the folder alone', async () => {
-    const second = await datasets.save(table(4, 2, 5), {
-      name: 'small',
-      format: 'jsonl',
-      labelColumn: 'label',
-      featureColumns: ['f0', 'f1'],
-      bytes: 10,
-    });
-    const list = await new DatasetStore(new ArtifactStore(root)).list();
+  it('stores the upload as it came, profiling, and streams it back', async () => {
+    const info = await datasets.create(
+      { name: 't.csv', format: 'csv', labelColumn: 'label', columns: { b: 'categorical' }, jobId: 'job-1' },
+      chunked(CSV),
+      1024,
+    );
+    assert.equal(info.status, 'profiling');
     assert.deepEqual(
-      list.map((d) => d.name),
-      ['sines', 'small'],
+      [info.bytes, info.rows, info.labelColumn, info.columns, info.jobId],
+      [CSV.length, 0, 'label', { b: 'categorical' }, 'job-1'],
     );
-    assert.equal(list[1]!.id, second.id);
-    assert.deepEqual(await readdir(join(root, 'tmp')), []); // no staging folder left behind
+    assert.deepEqual(await datasets.get(info.id), info);
+    const source = await datasets.openSource(info.id);
+    assert.equal(source.format, 'csv');
+    assert.equal(await text(source.stream), CSV);
+    assert.deepEqual(await readdir(store.datasetDir(info.id)), ['info.json', 'source.csv']);
+    assert.deepEqual(await readdir(join(root, 'tmp')), [], 'no staging folder is left');
   });
 
-  it('throws DatasetNotFoundError for unknown and malformed ids', async () => {
-    await assert.rejects(datasets.load('4b1c3a5e-0000-4000-8000-000000000000'), DatasetNotFoundError);
-    await assert.rejects(datasets.get('../../etc'), DatasetNotFoundError);
-  });
-
-  it('lists past a folder with no dataset in it, but not past a corrupt one', async () => {
-    const fresh = new DatasetStore(new ArtifactStore(await mkdtemp(join(tmpdir(), 'tq-datasets-'))));
-    const kept = await fresh.save(table(2, 2, 1), {
-      name: 'kept',
-      format: 'csv',
-      labelColumn: 'label',
-      featureColumns: ['f0', 'f1'],
-      bytes: 1,
-    });
-    const broken = await fresh.save(table(2, 2, 2), {
-      name: 'broken',
-      format: 'csv',
-      labelColumn: 'label',
-      featureColumns: ['f0', 'f1'],
-      bytes: 1,
-    });
-    await mkdir(join(fresh.store.datasetsDir(), 'empty'));
-    assert.deepEqual((await fresh.list()).map((d) => d.name).sort(), ['broken', 'kept']);
-    await writeFile(join(fresh.store.datasetDir(broken.id), 'info.json'), '{"rows":');
-    await assert.rejects(fresh.list(), new RegExp(`dataset "${broken.id}" has a corrupt info\\.json`));
-    assert.equal((await fresh.get(kept.id)).name, 'kept'); // the sound one still reads
-    await rm(fresh.store.root, { recursive: true, force: true });
-  });
-
-  it('refuses inconsistent data', async () => {
-    const bad = { ...table(3, 2, 1), rows: 4 };
+  it('awaits meta that arrives after the file, and stores nothing when it is rejected', async () => {
+    const late = new Promise<{ name: string; format: 'jsonl' }>((r) =>
+      setTimeout(() => r({ name: 'late', format: 'jsonl' }), 20),
+    );
+    const info = await datasets.create(late, chunked('{"a":1}\n'), 1024);
+    assert.deepEqual([info.name, info.format, (await datasets.openSource(info.id)).format], ['late', 'jsonl', 'jsonl']);
+    const before = (await datasets.list()).length;
     await assert.rejects(
-      datasets.save(bad, { name: 'bad', format: 'csv', labelColumn: 'label', featureColumns: ['f0', 'f1'], bytes: 1 }),
-      /inconsistent/,
+      datasets.create(Promise.reject(new FieldError('task', 'bad')), chunked(CSV), 1024),
+      (err) => err instanceof FieldError && err.field === 'task',
     );
+    assert.equal((await datasets.list()).length, before);
+  });
+
+  it('refuses a file over maxBytes with 413 naming "file" and leaves nothing behind', async () => {
+    const count = (await datasets.list()).length;
+    await assert.rejects(
+      datasets.create({ name: 'big', format: 'csv' }, chunked('x'.repeat(5000), 100), 4096),
+      (err) => err instanceof TooLargeError && err.field === 'file' && /4096/.test(err.message),
+    );
+    assert.equal((await datasets.list()).length, count);
+    assert.deepEqual(await readdir(join(root, 'tmp')), []);
+  });
+
+  it('marks ready with the profile, or failed with the error, rewriting info.json whole', async () => {
+    const info = await datasets.create({ name: 'r', format: 'csv', labelColumn: 'label' }, chunked(CSV), 1024);
+    const failed = await datasets.markFailed(info.id, { field: 'row 2, column "a"', message: 'oops', status: 400 });
+    assert.deepEqual([failed.status, failed.error?.status], ['failed', 400]);
+    const ready = await datasets.markReady(info.id, {
+      profile: PROFILE,
+      rows: 2,
+      featureColumns: ['a'],
+      classes: ['cat', 'dog'],
+      task: 'classification',
+    });
+    assert.deepEqual(await datasets.get(info.id), ready);
+    assert.deepEqual(
+      [ready.status, ready.rows, ready.classes, ready.task, ready.error, ready.profile],
+      ['ready', 2, ['cat', 'dog'], 'classification', undefined, PROFILE],
+    );
+    const onDisk = JSON.parse(await readFile(join(store.datasetDir(info.id), 'info.json'), 'utf8')) as unknown;
+    assert.deepEqual(onDisk, ready);
+  });
+
+  it('lists oldest first, ignores folders without info.json, and names unknown ids', async () => {
+    const list = await new DatasetStore(new ArtifactStore(root)).list();
+    assert.ok(list.length >= 3);
+    assert.deepEqual(
+      list.map((d) => d.createdAt),
+      list.map((d) => d.createdAt).sort(),
+    );
+    await writeFile(join(store.datasetsDir(), 'stray.txt'), 'x');
+    assert.equal((await datasets.list()).length, list.length);
+    await assert.rejects(datasets.get('4b1c3a5e-0000-4000-8000-000000000000'), DatasetNotFoundError);
+    await assert.rejects(datasets.openSource('4b1c3a5e-0000-4000-8000-000000000000'), DatasetNotFoundError);
+    await assert.rejects(datasets.get('../../etc'), DatasetNotFoundError);
   });
 });

@@ -21,8 +21,8 @@ import type { TableFormat, TableSource } from './table-source';
 /** The stored-table calls training needs (DatasetStore's API): its record and its source bytes. */
 export interface TableDatasets {
   get(id: string): Promise<DatasetInfo>;
-  /** The upload as it came. Optional only while stores of pre-parsed matrices exist (see `legacy`). */
-  openSource?(id: string): Promise<{ format: TableFormat; stream: Readable }>;
+  /** The upload as it came. */
+  openSource(id: string): Promise<{ format: TableFormat; stream: Readable }>;
 }
 
 /** Reads one artifact of a registered version (ModelRegistry.openArtifact). */
@@ -36,8 +36,6 @@ export interface TrainingDataSources {
   registry?: VersionArtifacts | undefined;
   /** Reader bounds from @tq/config. */
   tableLimits?: Partial<TableLimits> | undefined;
-  /** Datasets stored as matrices before tables existed (no source to read). */
-  legacy?: ((id: string) => Promise<TabularData>) | undefined;
 }
 
 export type TrainingDataRequest = Pick<TrainRequest, 'dataset' | 'fit' | 'task' | 'columns' | 'impute' | 'model'>;
@@ -56,14 +54,11 @@ export async function loadTrainingData(req: TrainingDataRequest, src: TrainingDa
   if (!src.datasets) throw new Error('an uploaded dataset needs a DatasetStore');
   const info = await src.datasets.get(id);
   checkUsable(info);
-  if (!info.profile) {
-    if (!src.legacy) throw new Error(`dataset ${id} has no profile and no stored matrices`);
-    return { ...(await src.legacy(id)), task: 'classification' };
-  }
+  // checkUsable let only a ready dataset through, and a ready one has its profile.
+  if (!info.profile) throw new Error(`dataset ${id} is ready but has no profile`);
   const store = src.datasets;
-  if (!store.openSource) throw new Error('reading an uploaded table needs DatasetStore.openSource');
   const open = async (): Promise<TableSource> => {
-    const { format, stream } = await store.openSource!(id);
+    const { format, stream } = await store.openSource(id);
     return readTable(stream, format, src.tableLimits ?? {});
   };
   const profile = await trainingProfile(info, info.profile, req, open);

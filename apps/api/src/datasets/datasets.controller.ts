@@ -1,80 +1,94 @@
-import { Body, Controller, Get, Param, Post, UploadedFile, UseInterceptors } from '@nestjs/common';
-import { FileInterceptor } from '@nestjs/platform-express';
-import { ApiBody, ApiConsumes, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { z } from 'zod';
 import {
-  FieldError,
+  BUILTIN_DATASETS,
+  COLUMN_KINDS,
+  TASKS,
   datasetInfoSchema,
   datasetListSchema,
-  datasetUploadFieldsSchema,
   type DatasetInfo,
-  type DatasetUploadFields,
 } from '@tq/contracts';
-import { loadConfig } from '@tq/config';
-import { parseDatasetUpload } from '@tq/ml';
+import { builtinDatasetInfo } from '@tq/ml';
 import { DatasetNotFoundError, DatasetStore } from '@tq/storage';
 import { notFoundAs } from '../common/not-found-as';
-import { ErrorResponses, JsonResponse } from '../common/openapi';
+import { ErrorResponses, JsonResponse, QueryFrom } from '../common/openapi';
 import { ZodPipe } from '../common/zod-body.pipe';
+import { DatasetUploads } from './dataset-uploads.service';
 
-/** A Map: a plain object would answer for "constructor" or "__proto__". */
-const FORMAT_OF_EXTENSION = new Map<string, 'csv' | 'jsonl'>([
-  ['csv', 'csv'],
-  ['jsonl', 'jsonl'],
-  ['ndjson', 'jsonl'],
-  ['json', 'jsonl'],
-]);
+const uploadQuerySchema = z
+  .object({
+    /** "false": answer 202 at once with the dataset still profiling (GET it, or its jobId, later). */
+    wait: z.enum(['true', 'false']).default('true').describe('wait for the profile (default) or answer 202 at once'),
+  })
+  .strict();
 
 @ApiTags('datasets')
 @Controller('v1/datasets')
 export class DatasetsController {
-  constructor(private readonly datasets: DatasetStore) {}
+  constructor(
+    private readonly datasets: DatasetStore,
+    private readonly uploads: DatasetUploads,
+  ) {}
 
-  /** Multipart: `file` (CSV with a header row, or JSONL), `labelColumn`, optional `featureColumns` (comma-separated), `name`. */
+  /**
+   * Multipart: `file` (CSV with a header row, or JSON lines), optional `labelColumn`, `featureColumns`
+   * (comma-separated), `columns` (JSON overrides), `task`, `name`. The file streams to the store; a
+   * worker profiles it.
+   */
   @Post()
+  @ApiOperation({ summary: 'Upload a table (CSV or JSONL); answers with its profile' })
   @ApiConsumes('multipart/form-data')
   @ApiBody({
     schema: {
       type: 'object',
-      required: ['file', 'labelColumn'],
+      required: ['file'],
       properties: {
-        file: { type: 'string', format: 'binary' },
-        labelColumn: { type: 'string' },
-        featureColumns: { type: 'string' },
+        file: { type: 'string', format: 'binary', description: '.csv, .jsonl, .ndjson or .json (JSON lines)' },
+        labelColumn: { type: 'string', description: 'the column to learn; absent for a table only predicted on' },
+        featureColumns: { type: 'string', description: 'comma-separated; every other column but the label is ignored' },
+        columns: {
+          type: 'string',
+          description: `JSON: per column one of ${[...COLUMN_KINDS.filter((k) => k !== 'text' && k !== 'constant'), 'ignore'].join(', ')}`,
+          example: '{"Name": "ignore", "Cylinders": "categorical"}',
+        },
+        task: { type: 'string', enum: [...TASKS] },
         name: { type: 'string' },
       },
     },
   })
-  @JsonResponse(201, datasetInfoSchema, 'parsed and stored')
-  @ErrorResponses(400, 413)
-  @UseInterceptors(FileInterceptor('file', { limits: { fileSize: loadConfig().MAX_UPLOAD_BYTES, files: 1 } }))
+  @QueryFrom(uploadQuerySchema)
+  @JsonResponse(201, datasetInfoSchema, 'stored and profiled: status "ready" with its profile')
+  @JsonResponse(202, datasetInfoSchema, 'stored, profiling (wait=false, or the wait ran out): GET it later')
+  @ErrorResponses(400, 409, 413)
   async upload(
-    @UploadedFile() file: Express.Multer.File | undefined,
-    @Body(new ZodPipe(datasetUploadFieldsSchema)) fields: DatasetUploadFields,
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+    @Query(new ZodPipe(uploadQuerySchema)) query: z.output<typeof uploadQuerySchema>,
   ): Promise<DatasetInfo> {
-    if (!file) throw new FieldError('file', 'a multipart file field named "file" is required');
-    const extension = file.originalname.split('.').pop()?.toLowerCase() ?? '';
-    const format = FORMAT_OF_EXTENSION.get(extension);
-    if (!format) throw new FieldError('file', `"${file.originalname}" is neither .csv nor .jsonl`);
-    const data = parseDatasetUpload(file.buffer, format, fields);
-    return this.datasets.save(data, {
-      name: fields.name ?? file.originalname,
-      format,
-      labelColumn: fields.labelColumn ?? null,
-      featureColumns: data.featureColumns ?? [],
-      bytes: file.size,
-    });
+    const { status, info } = await this.uploads.upload(req, query.wait === 'true');
+    res.status(status);
+    return info;
   }
 
   @Get()
-  @JsonResponse(200, datasetListSchema, 'every stored dataset, oldest first')
-  list(): Promise<DatasetInfo[]> {
-    return this.datasets.list();
+  @JsonResponse(
+    200,
+    datasetListSchema,
+    'the built-in datasets, then every uploaded one, oldest first, with status and profile',
+  )
+  async list(): Promise<DatasetInfo[]> {
+    const uploaded = await Promise.all((await this.datasets.list()).map((info) => this.uploads.current(info)));
+    return [...BUILTIN_DATASETS.map(builtinDatasetInfo), ...uploaded];
   }
 
   @Get(':id')
-  @JsonResponse(200, datasetInfoSchema, 'the dataset')
+  @JsonResponse(200, datasetInfoSchema, 'the dataset: status (profiling, ready, failed), profile or error')
   @ErrorResponses(404)
   async get(@Param('id') id: string): Promise<DatasetInfo> {
-    return this.datasets.get(id).catch(notFoundAs(DatasetNotFoundError, 'id'));
+    const builtin = BUILTIN_DATASETS.find((name) => name === id);
+    if (builtin) return builtinDatasetInfo(builtin);
+    return this.uploads.current(await this.datasets.get(id).catch(notFoundAs(DatasetNotFoundError, 'id')));
   }
 }

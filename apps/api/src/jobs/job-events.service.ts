@@ -1,7 +1,7 @@
 import { Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { QueueEvents } from 'bullmq';
 import { EventEmitter } from 'node:events';
-import { PUBLIC_JOB_TYPES, type PublicJobType } from '@tq/contracts';
+import { PUBLIC_JOB_TYPES, QUEUE_OF_JOB, type PublicJobType } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { connectionFromConfig } from '@tq/queue';
 
@@ -25,7 +25,10 @@ export class JobEventsService extends EventEmitter implements OnModuleInit, OnMo
     const config = loadConfig();
     this.setMaxListeners(0);
     for (const type of PUBLIC_JOB_TYPES) {
-      const events = new QueueEvents(type, { connection: connectionFromConfig(config), prefix: config.QUEUE_PREFIX });
+      const events = new QueueEvents(QUEUE_OF_JOB[type], {
+        connection: connectionFromConfig(config),
+        prefix: config.QUEUE_PREFIX,
+      });
       events.on('progress', ({ jobId, data }) => this.emitEvent({ kind: 'progress', type, jobId, data }));
       events.on('completed', ({ jobId }) => this.emitEvent({ kind: 'completed', type, jobId }));
       events.on('failed', ({ jobId, failedReason }) =>

@@ -11,7 +11,8 @@ export function newJobId(type: PublicJobType, idempotencyKey?: string): string {
   return `${type}-k${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}`;
 }
 
+/** Type names hold dashes too ("profile-dataset"): the longest type the id starts with, then a dash. */
 export function typeOfJobId(id: string): PublicJobType | undefined {
-  const type = id.slice(0, id.indexOf('-'));
-  return (PUBLIC_JOB_TYPES as readonly string[]).includes(type) ? (type as PublicJobType) : undefined;
+  const matching = PUBLIC_JOB_TYPES.filter((type) => id.startsWith(`${type}-`));
+  return matching.sort((a, b) => b.length - a.length)[0];
 }

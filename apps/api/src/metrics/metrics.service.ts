@@ -1,7 +1,7 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { Job } from 'bullmq';
 import { Gauge, Registry } from 'prom-client';
-import { ALL_QUEUES, JobName, type PublicJobType } from '@tq/contracts';
+import { ALL_QUEUES, JobName, QUEUE_OF_JOB, type PublicJobType } from '@tq/contracts';
 import { JobProducer } from '@tq/queue';
 import { JobMetrics, collectProcessMetrics, outcomeOf, throughputOf } from '@tq/runtime';
 import { JobEventsService, type JobEvent } from '../jobs/job-events.service';
@@ -48,8 +48,8 @@ export class MetricsService implements OnModuleInit {
   }
 
   /** A waiting job removed by a cancel request: it never ran, so it has no duration. */
-  waitingJobCancelled(queue: PublicJobType): void {
-    this.jobs.jobFinished(queue, 'cancelled', undefined);
+  waitingJobCancelled(type: PublicJobType): void {
+    this.jobs.jobFinished(QUEUE_OF_JOB[type], 'cancelled', undefined);
   }
 
   private async observe(event: JobEvent): Promise<void> {
@@ -65,7 +65,8 @@ export class MetricsService implements OnModuleInit {
       return undefined;
     });
     const seconds = job?.processedOn && job.finishedOn ? (job.finishedOn - job.processedOn) / 1000 : undefined;
-    this.jobs.jobFinished(event.type, outcome, seconds);
+    // Labelled by queue, as the workers label theirs (a job type and its queue may differ: profile-dataset).
+    this.jobs.jobFinished(QUEUE_OF_JOB[event.type], outcome, seconds);
     if (event.type === JobName.Train && outcome === 'completed')
       this.jobs.trainingThroughput(throughputOf(job?.returnvalue));
   }

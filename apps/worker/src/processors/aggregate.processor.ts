@@ -9,6 +9,7 @@ import {
 } from '@tq/contracts';
 import { runAggregator, type AggregatorDeps } from '@tq/paramserver';
 import { CancelWatcher, HandlesJob, RedisClientHolder, TypedWorkerHost } from '@tq/queue';
+import { loadConfig, tableLimits } from '@tq/config';
 import { ArtifactStore, DatasetStore } from '@tq/storage';
 import { workerOptions } from '../worker-options';
 
@@ -26,7 +27,13 @@ export class AggregateProcessor extends TypedWorkerHost<JobName.Aggregate> {
     datasets: DatasetStore,
   ) {
     super();
-    this.deps = { redis: redis.client, keyPrefix: redis.prefix, store, datasets };
+    this.deps = {
+      redis: redis.client,
+      keyPrefix: redis.prefix,
+      store,
+      datasets,
+      tableLimits: tableLimits(loadConfig()),
+    };
   }
 
   protected handle(data: AggregateJobData, hooks: JobHooks<DistributedProgress>): Promise<AggregateResult> {

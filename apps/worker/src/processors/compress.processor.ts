@@ -7,6 +7,7 @@ import {
   type CompressResult,
   type JobHooks,
 } from '@tq/contracts';
+import { loadConfig, tableLimits } from '@tq/config';
 import { compressJob, type CompressDeps } from '@tq/jobs';
 import type { BackendInfo } from '@tq/ml';
 import { CancelWatcher, HandlesJob, TypedWorkerHost } from '@tq/queue';
@@ -27,7 +28,7 @@ export class CompressProcessor extends TypedWorkerHost<JobName.Compress> {
     @InjectBackend() backend: BackendInfo,
   ) {
     super();
-    this.deps = { registry, datasets, backend };
+    this.deps = { registry, datasets, backend, tableLimits: tableLimits(loadConfig()) };
   }
 
   protected handle(data: CompressJobData, hooks: JobHooks<CompressProgress>): Promise<CompressResult> {

@@ -7,6 +7,7 @@ import {
   type InferResult,
   type JobHooks,
 } from '@tq/contracts';
+import { loadConfig, tableLimits } from '@tq/config';
 import { inferCleanup, inferJob, type InferDeps } from '@tq/jobs';
 import { InferenceEngine, type BackendInfo } from '@tq/ml';
 import { CancelWatcher, HandlesJob, TypedWorkerHost } from '@tq/queue';
@@ -30,7 +31,7 @@ export class InferProcessor extends TypedWorkerHost<JobName.Infer> {
     @InjectBackend() backend: BackendInfo,
   ) {
     super();
-    this.deps = { engine, registry, datasets, inputs, store, backend };
+    this.deps = { engine, registry, datasets, inputs, store, backend, tableLimits: tableLimits(loadConfig()) };
   }
 
   protected handle(data: InferJobData, hooks: JobHooks<InferProgress>): Promise<InferResult> {

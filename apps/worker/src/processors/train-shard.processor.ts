@@ -9,6 +9,7 @@ import {
 } from '@tq/contracts';
 import { runShard, type ShardDeps } from '@tq/paramserver';
 import { CancelWatcher, HandlesJob, RedisClientHolder, TypedWorkerHost } from '@tq/queue';
+import { loadConfig, tableLimits } from '@tq/config';
 import { ArtifactStore, DatasetStore } from '@tq/storage';
 import { workerOptions } from '../worker-options';
 
@@ -26,7 +27,13 @@ export class TrainShardProcessor extends TypedWorkerHost<JobName.TrainShard> {
     datasets: DatasetStore,
   ) {
     super();
-    this.deps = { redis: redis.client, keyPrefix: redis.prefix, store, datasets };
+    this.deps = {
+      redis: redis.client,
+      keyPrefix: redis.prefix,
+      store,
+      datasets,
+      tableLimits: tableLimits(loadConfig()),
+    };
   }
 
   protected handle(data: TrainShardJobData, hooks: JobHooks<DistributedProgress>): Promise<TrainShardResult> {

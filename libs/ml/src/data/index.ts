@@ -1,7 +1,5 @@
 export type { TabularData } from './tabular-data';
 export * from './prng';
 export * from './builtin';
-export * from './csv';
-export * from './upload';
 export * from './resolve';
 export * from './batches';

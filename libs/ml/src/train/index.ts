@@ -5,3 +5,4 @@ export * from './checkpoint';
 export * from './train-loop';
 export * from './losses';
 export * from './early-stopping';
+export * from './metrics';

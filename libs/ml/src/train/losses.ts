@@ -66,3 +66,8 @@ export function lossValue(spec: LossSpec, out: tf.Tensor, y: tf.Tensor): tf.Scal
     return tf.mean<tf.Scalar>(tf.add(tf.mul(0.5, tf.square(quadratic)), tf.sub(a, quadratic)));
   });
 }
+
+/** The loss validation reports: class weights shape training only (as Keras's class_weight). */
+export function validationLoss(spec: LossSpec): LossSpec {
+  return spec.task === 'classification' ? { task: 'classification', loss: 'crossentropy' } : spec;
+}

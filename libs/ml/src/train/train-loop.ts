@@ -9,8 +9,9 @@ import { captureState, restoreState, type CheckpointStore } from './checkpoint';
 import { TrainingCancelledError } from './errors';
 import { EarlyStopping, checkMonitor } from './early-stopping';
 import { evaluate, regressionMetrics } from './evaluate';
+import { epochMetrics, validationEntry } from './metrics';
 import { applyGradients, computeGradients, createOptimizer } from './gradients';
-import { lossSpecOf } from './losses';
+import { lossSpecOf, validationLoss } from './losses';
 
 export interface TrainOptions {
   model: tf.LayersModel;
@@ -142,7 +143,8 @@ export async function trainModel(opts: TrainOptions): Promise<TrainOutcome> {
       const entry: Record<string, number> = { epoch: epoch + 1, loss: lossSum / seen };
       if (regression) Object.assign(entry, regressionMetrics(train, errors[0]!, errors[1]!));
       else entry.accuracy = correct / seen;
-      if (validation) Object.assign(entry, validationEntry(await evaluate(model, validation, evalBatch, loss)));
+      if (validation)
+        Object.assign(entry, validationEntry(await evaluate(model, validation, evalBatch, validationLoss(loss))));
       history.push(entry);
       early?.update(model, epoch + 1, entry);
       await opts.checkpoint?.save({
@@ -174,21 +176,6 @@ export async function trainModel(opts: TrainOptions): Promise<TrainOutcome> {
     optimizer.dispose();
     early?.dispose();
   }
-}
-
-const METRIC_KEYS = ['accuracy', 'valLoss', 'valAccuracy', 'mae', 'rmse', 'r2', 'valMae', 'valRmse', 'valR2'] as const;
-
-/** An epoch's history entry as the result's metrics (finite only: a metric a task lacks is absent). */
-export function epochMetrics(entry: Record<string, number>): Metrics {
-  const metrics: Metrics = { loss: entry.loss ?? Number.NaN };
-  for (const k of METRIC_KEYS) if (entry[k] !== undefined && Number.isFinite(entry[k])) metrics[k] = entry[k];
-  return metrics;
-}
-
-/** The val* entries of an evaluation: valAccuracy for a classifier, valMae / valRmse / valR2 for a regression. */
-export function validationEntry(v: Awaited<ReturnType<typeof evaluate>>): Record<string, number> {
-  if (v.mae === undefined) return { valLoss: v.loss, valAccuracy: v.accuracy };
-  return { valLoss: v.loss, valMae: v.mae, valRmse: v.rmse!, valR2: v.r2! };
 }
 
 function progress(

@@ -1,0 +1,120 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import type { Request } from 'express';
+import {
+  ConflictError,
+  DEFAULT_TENANT,
+  FieldError,
+  JobName,
+  NotFoundError,
+  TooLargeError,
+  type DatasetInfo,
+  type ProfileDatasetJobData,
+} from '@tq/contracts';
+import { loadConfig } from '@tq/config';
+import { JobProducer } from '@tq/queue';
+import { DatasetStore } from '@tq/storage';
+import { JobEventsService, type JobEvent } from '../jobs/job-events.service';
+import { newJobId } from '../jobs/job-id';
+import { JobsService } from '../jobs/jobs.service';
+import { featureColumnsOf, receiveUpload } from './multipart-upload';
+
+/** How often a waiting upload re-reads its dataset, in case a job event was missed (a reconnecting stream). */
+const POLL_MS = 1000;
+
+/**
+ * POST /v1/datasets: store the file (streamed), enqueue its profiling job, and by default wait
+ * for the job to end, so the answer is the profiled dataset or the 4xx its file earned.
+ */
+@Injectable()
+export class DatasetUploads {
+  constructor(
+    private readonly datasets: DatasetStore,
+    private readonly producer: JobProducer,
+    private readonly events: JobEventsService,
+    private readonly jobs: JobsService,
+  ) {}
+
+  async upload(req: Request, wait: boolean): Promise<{ status: 201 | 202; info: DatasetInfo }> {
+    const config = loadConfig();
+    const jobId = newJobId(JobName.ProfileDataset);
+    const { info, fields } = await receiveUpload(req, this.datasets, { maxBytes: config.MAX_UPLOAD_BYTES, jobId });
+    const featureColumns = featureColumnsOf(fields);
+    const job: ProfileDatasetJobData = {
+      datasetId: info.id,
+      format: info.format === 'jsonl' ? 'jsonl' : 'csv',
+      ...(fields.labelColumn ? { labelColumn: fields.labelColumn } : {}),
+      ...(featureColumns ? { featureColumns } : {}),
+      ...(fields.columns ? { columns: fields.columns } : {}),
+      ...(fields.task ? { task: fields.task } : {}),
+    };
+    // Listening before the job exists: a fast job's end cannot slip past.
+    const ended = wait ? this.jobEnd(jobId, info.id, config.DATASET_PROFILE_WAIT_MS) : undefined;
+    const meta = { requestId: randomUUID(), tenant: DEFAULT_TENANT, submittedAt: new Date().toISOString() };
+    try {
+      await this.producer.add(JobName.ProfileDataset, job, meta, { jobId });
+    } catch (err) {
+      ended?.stop();
+      await this.datasets.remove(info.id); // never profiled, it would stay "profiling" for ever
+      throw err;
+    }
+    if (!ended) return { status: 202, info };
+    await ended.done;
+    const final = await this.current(await this.datasets.get(info.id));
+    if (final.status === 'failed' && final.error) throw storedError(final.error);
+    return { status: final.status === 'ready' ? 201 : 202, info: final };
+  }
+
+  /**
+   * A dataset as it stands. A profiling job cancelled while it waited never ran, so nothing marked
+   * its dataset: seen here (the job's tombstone says cancelled), it is marked failed (409) instead
+   * of staying "profiling" for ever. An active job that is cancelled marks it itself.
+   */
+  async current(info: DatasetInfo): Promise<DatasetInfo> {
+    if (info.status !== 'profiling' || !info.jobId) return info;
+    const job = await this.jobs.view(info.jobId).catch(() => undefined);
+    if (job?.state !== 'cancelled') return info;
+    return this.datasets.markFailed(info.id, { field: 'id', message: 'profiling was cancelled', status: 409 });
+  }
+
+  /** Resolves when the job ends (event, or its dataset no longer profiling) or after `timeoutMs`. */
+  private jobEnd(jobId: string, datasetId: string, timeoutMs: number): { done: Promise<void>; stop: () => void } {
+    let stop = () => undefined as void;
+    const done = new Promise<void>((resolve) => {
+      const onEvent = (e: JobEvent) => {
+        if (e.jobId === jobId && (e.kind === 'completed' || e.kind === 'failed' || e.kind === 'removed')) stop();
+      };
+      const poll = setInterval(() => {
+        void this.datasets.get(datasetId).then(
+          (d) => d.status !== 'profiling' && stop(),
+          () => stop(),
+        );
+      }, POLL_MS);
+      const timer = setTimeout(() => stop(), timeoutMs);
+      stop = () => {
+        this.events.off('event', onEvent);
+        clearInterval(poll);
+        clearTimeout(timer);
+        resolve();
+      };
+      this.events.on('event', onEvent);
+    });
+    return { done, stop: () => stop() };
+  }
+}
+
+/** The error a failed profile stored, as the TqError of its status (the error filter answers it). */
+function storedError(error: { field: string; message: string; status: number }): Error {
+  switch (error.status) {
+    case 400:
+      return new FieldError(error.field, error.message);
+    case 404:
+      return new NotFoundError(error.field, error.message);
+    case 409:
+      return new ConflictError(error.field, error.message);
+    case 413:
+      return new TooLargeError(error.field, error.message);
+    default:
+      return new Error(`dataset profiling failed: ${error.field}: ${error.message}`);
+  }
+}
