@@ -1,13 +1,9 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { writeModelArtifacts } from '@tq/ml';
-import type { DatasetInfo } from '@tq/contracts';
-import { ArtifactStore, ModelRegistry } from '@tq/storage';
+import { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
 import { profileTable, readTable } from '@tq/tables';
 import { feeds } from '../libs/tables/test/onnx-feeds';
 import { fitTableModel, type TableModel } from '../libs/jobs/test/table-models';
@@ -41,17 +37,15 @@ describe('predict with records (API, no workers)', () => {
     );
   }
 
-  /** A dataset as the store keeps one (info.json beside the upload), in the state a test needs. */
-  async function dataset(status: DatasetInfo['status'], columns: string[]): Promise<string> {
-    const id = randomUUID();
-    const dir = new ArtifactStore(system.artifactDir).datasetDir(id);
+  /** A dataset stored through the dataset store, in the state a test needs. */
+  async function dataset(status: 'profiling' | 'ready', columns: string[]): Promise<string> {
+    const store = new DatasetStore(new ArtifactStore(system.artifactDir));
     const csv = `${columns.map((c) => JSON.stringify(c)).join(',')}\n${columns.map(() => '1').join(',')}\n`;
-    const profile = await profileTable(await readTable(Readable.from([Buffer.from(csv)]), 'csv'));
-    const info = { id, name: 't.csv', format: 'csv', status, rows: 1, featureColumns: columns, labelColumn: null };
-    await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, 'source.csv'), csv);
-    const stored = { ...info, classes: [], createdAt: new Date().toISOString(), bytes: 10, profile };
-    await writeFile(join(dir, 'info.json'), JSON.stringify(stored));
+    const bytes = () => Readable.from([Buffer.from(csv)]);
+    const { id } = await store.create({ name: 't.csv', format: 'csv' }, bytes(), 1 << 20);
+    if (status === 'profiling') return id; // as an upload is until its profile job ends
+    const profile = await profileTable(await readTable(bytes(), 'csv'));
+    await store.markReady(id, { profile, rows: 1, featureColumns: columns, classes: [] });
     return id;
   }
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
@@ -11,7 +11,6 @@ import {
   FieldError,
   localJobMeta,
   type ClassPrediction,
-  type DatasetInfo,
   type InferProgress,
   type JobHooks,
   type ModelVersionMeta,
@@ -19,9 +18,16 @@ import {
   type ValuePrediction,
 } from '@tq/contracts';
 import { compressJob, inferJob, predictVersion } from '@tq/jobs';
-import { decodeModel, InferenceEngine, initBackend, writeModelArtifacts, type BackendInfo } from '@tq/ml';
-import { ArtifactStore, DatasetStore, JobInputStore, ModelRegistry } from '@tq/storage';
-import { decodeRegression, encodeRecords } from '@tq/tables';
+import {
+  decodeModel,
+  exportPipelineOnnx,
+  InferenceEngine,
+  initBackend,
+  writeModelArtifacts,
+  type BackendInfo,
+} from '@tq/ml';
+import { ArtifactStore, DatasetStore, fileSaveHandler, JobInputStore, ModelRegistry } from '@tq/storage';
+import { decodeRegression, encodeRecords, profileTable, readTable } from '@tq/tables';
 import { feeds } from '../../tables/test/onnx-feeds';
 import { fitTableModel, networkOutputs, type TableModel } from './table-models';
 
@@ -67,25 +73,14 @@ describe('table models served (records predict, infer on a table, compress)', ()
     );
   }
 
-  /** An uploaded, profiled table as the dataset store keeps it (info.json + the source as it came). */
-  async function upload(format: 'csv' | 'jsonl', text: string, rows: number): Promise<string> {
-    const id = randomUUID();
-    const info: DatasetInfo = {
-      id,
-      name: `table.${format}`,
-      format,
-      status: 'ready',
-      rows,
-      featureColumns: [],
-      labelColumn: null,
-      classes: [],
-      createdAt: new Date().toISOString(),
-      bytes: Buffer.byteLength(text),
-    };
-    await mkdir(store.datasetDir(id), { recursive: true });
-    await writeFile(join(store.datasetDir(id), `source.${format}`), text);
-    await writeFile(join(store.datasetDir(id), 'info.json'), JSON.stringify(info));
-    return id;
+  /** An uploaded table, stored and profiled through the dataset store as the upload path does it. */
+  async function upload(format: 'csv' | 'jsonl', text: string): Promise<string> {
+    const bytes = () => Readable.from([Buffer.from(text)]);
+    const info = await datasets.create({ name: `table.${format}`, format }, bytes(), 1 << 30);
+    const profile = await profileTable(await readTable(bytes(), format));
+    const columns = profile.columns.map((c) => c.name);
+    await datasets.markReady(info.id, { profile, rows: profile.rows, featureColumns: columns, classes: [] });
+    return info.id;
   }
 
   const jsonl = (records: TableRecord[]) => records.map((r) => JSON.stringify(r)).join('\n') + '\n';
@@ -100,8 +95,8 @@ describe('table models served (records predict, infer on a table, compress)', ()
     engine = new InferenceEngine({ registry, cacheSize: 4 });
     penguins = await fitTableModel('penguins');
     cars = await fitTableModel('cars');
-    penguinsMeta = await register('penguins', penguins, await upload('jsonl', jsonl(penguins.records), 344));
-    carsMeta = await register('cars', cars, await upload('jsonl', jsonl(cars.records), cars.records.length));
+    penguinsMeta = await register('penguins', penguins, await upload('jsonl', jsonl(penguins.records)));
+    carsMeta = await register('cars', cars, await upload('jsonl', jsonl(cars.records)));
   });
   after(async () => {
     await engine.close();
@@ -113,6 +108,27 @@ describe('table models served (records predict, infer on a table, compress)', ()
   it('registers model.onnx (raw columns) and network.onnx (features) beside preprocessing.json', () => {
     for (const file of ['model.json', 'model.onnx', 'network.onnx', 'preprocessing.json'])
       assert.ok(penguinsMeta.artifacts[file]! > 0, file);
+  });
+
+  it('the engine never runs a pipeline graph on features: a table version without network.onnx runs on tfjs', async () => {
+    const meta = await registry.register(
+      'no-network',
+      { ...penguinsMeta, lineage: { kind: 'trained' } },
+      async (dir) => {
+        await penguins.model.save(fileSaveHandler(dir));
+        await writeFile(join(dir, 'preprocessing.json'), JSON.stringify(penguins.spec));
+        await writeFile(join(dir, 'model.onnx'), exportPipelineOnnx(penguins.model, penguins.spec));
+      },
+    );
+    assert.ok(meta.artifacts['model.onnx']! > 0 && !('network.onnx' in meta.artifacts));
+    const res = await predictVersion(engine, meta, { records: penguins.records.slice(0, 3) });
+    assert.equal(res.engine, 'tfjs');
+    const old = await predictVersion(engine, penguinsMeta, { records: penguins.records.slice(0, 3) });
+    res.predictions.forEach((p, i) =>
+      (p as ClassPrediction).scores.forEach((s, k) =>
+        assert.ok(Math.abs(s - (old.predictions[i] as ClassPrediction).scores[k]!) <= 1e-5),
+      ),
+    );
   });
 
   it('predicts records: names and probabilities equal to the TS path and to the downloaded model.onnx', async () => {
@@ -181,7 +197,7 @@ describe('table models served (records predict, infer on a table, compress)', ()
   });
 
   it('infers on an uploaded table: JSONL in input order, label column present (JSONL) or absent (CSV)', async () => {
-    const id = await upload('jsonl', jsonl(penguins.records), 344);
+    const id = await upload('jsonl', jsonl(penguins.records));
     const inputs = new JobInputStore(store);
     const deps = { engine, registry, datasets, inputs, store, backend };
     const result = await inferJob(
@@ -198,7 +214,7 @@ describe('table models served (records predict, infer on a table, compress)', ()
     // CSV without the label: cars' numbers, its date, its name (ignored) and origin.
     const columns = cars.columns.filter((c) => c !== 'Miles_per_Gallon');
     const csv = [columns.join(','), ...cars.records.map((r) => columns.map((c) => csvCell(r[c])).join(','))].join('\n');
-    const carsId = await upload('csv', csv, cars.records.length);
+    const carsId = await upload('csv', csv);
     await inferJob(
       { model: ref(carsMeta), input: { dataset: { id: carsId } }, batchSize: 64 },
       deps,
@@ -213,7 +229,7 @@ describe('table models served (records predict, infer on a table, compress)', ()
     values.forEach((v, i) => assert.ok(Math.abs(v - (want[i] as ValuePrediction).value) <= 1e-4, `row ${i}`));
 
     // A table without an input column the model needs: 400 naming the request's field.
-    const partial = await upload('csv', 'Island,Sex\nBiscoe,MALE\n', 1);
+    const partial = await upload('csv', 'Island,Sex\nBiscoe,MALE\n');
     await assert.rejects(
       inferJob({ model: ref(penguinsMeta), input: { dataset: { id: partial } }, batchSize: 8 }, deps, hooks('infer-x')),
       fieldError('input.dataset.id'),
@@ -222,7 +238,7 @@ describe('table models served (records predict, infer on a table, compress)', ()
 
   it('a cancel between chunks of a table stops the job, writes nothing and closes the upload', async () => {
     const many = Array.from({ length: 30 }, () => penguins.records).flat(); // 10,320 rows: two chunks
-    const id = await upload('jsonl', jsonl(many), many.length);
+    const id = await upload('jsonl', jsonl(many));
     const controller = new AbortController();
     const seen: number[] = [];
     const running = inferJob(
