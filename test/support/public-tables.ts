@@ -1,0 +1,37 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+/**
+ * Real public tables from the npm package vega-datasets (a devDependency), turned into the files a
+ * user would upload: the package's JSON arrays as CSV (header = the JSON keys, with their spaces and
+ * parentheses; JSON null written as `NA`) or as JSON Lines. Values are never rescaled.
+ */
+const DATA = join(dirname(require.resolve('vega-datasets')), '..', 'data');
+
+export type Row = Record<string, string | number | boolean | null>;
+
+export function publicRecords(name: 'penguins' | 'cars'): Row[] {
+  return JSON.parse(readFileSync(join(DATA, `${name}.json`), 'utf8')) as Row[];
+}
+
+export function publicFile(name: 'seattle-weather.csv'): Buffer {
+  return readFileSync(join(DATA, name));
+}
+
+/** RFC 4180: quoted when a cell holds a comma, a quote or a line break. */
+function csvCell(v: Row[string]): string {
+  if (v === null) return 'NA';
+  const s = String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function toCsv(rows: Row[]): string {
+  const columns = Object.keys(rows[0] ?? {});
+  const lines = [columns.map(csvCell).join(',')];
+  for (const r of rows) lines.push(columns.map((c) => csvCell(r[c] ?? null)).join(','));
+  return `${lines.join('\n')}\n`;
+}
+
+export function toJsonl(rows: Row[]): string {
+  return `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`;
+}
