@@ -83,7 +83,11 @@ export async function runTraining(
   const done = await trainedVersionOf(deps.registry, req.model.name, hooks.jobId);
   if (done) return trainResultOf(done, deps.backend.name);
   await hooks.onProgress({ stage: 'loading', percent: 0 });
-  const data = await loadTrainingData(req, trainingSources(deps));
+  const data = await loadTrainingData(req, {
+    ...trainingSources(deps),
+    signal: hooks.signal,
+    onLoading: (fraction) => hooks.onProgress({ stage: 'loading', percent: 100 * fraction }),
+  });
   checkBudgets(budgetInput(req, data.rows, data), deps.budgets);
   throwIfCancelled(hooks.signal);
   const { model, lineage } = await startingModel(req, deps.registry, hooks.jobId, data);

@@ -15,3 +15,23 @@ export async function* rowsOf(table: TableSource): AsyncGenerator<Cell[]> {
 }
 
 export type TableFormat = 'csv' | 'jsonl';
+
+/** What a long read reports and obeys: rows read so far (all passes), and cancellation between batches. */
+export interface TableWatch {
+  signal?: AbortSignal | undefined;
+  onRows?: ((rowsRead: number) => void | Promise<void>) | undefined;
+}
+
+/** The same table, checking `watch.signal` before each batch (throwing its reason) and counting rows into `onRows`. */
+export function watchTable(table: TableSource, watch: TableWatch, counter = { rows: 0 }): TableSource {
+  return { columns: table.columns, batches: watched(table.batches, watch, counter) };
+}
+
+async function* watched(batches: AsyncIterable<Cell[][]>, watch: TableWatch, counter: { rows: number }) {
+  for await (const batch of batches) {
+    if (watch.signal?.aborted) throw watch.signal.reason;
+    counter.rows += batch.length;
+    await watch.onRows?.(counter.rows);
+    yield batch;
+  }
+}

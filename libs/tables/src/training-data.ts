@@ -16,7 +16,7 @@ import { prepareTable, type PreparedTable } from './prepare';
 import { profileTable } from './profile';
 import { readTable } from './read-table';
 import type { TableLimits } from './limits';
-import type { TableFormat, TableSource } from './table-source';
+import { watchTable, type TableFormat, type TableSource, type TableWatch } from './table-source';
 
 /** The stored-table calls training needs (DatasetStore's API): its record and its source bytes. */
 export interface TableDatasets {
@@ -36,6 +36,10 @@ export interface TrainingDataSources {
   registry?: VersionArtifacts | undefined;
   /** Reader bounds from @tq/config. */
   tableLimits?: Partial<TableLimits> | undefined;
+  /** Checked between batches of every pass over the table: an abort throws its reason. */
+  signal?: AbortSignal | undefined;
+  /** The share (0..1) of the table's reads done: it is read 2-4 times (profile, split, fit, encode). */
+  onLoading?: ((fraction: number) => void | Promise<void>) | undefined;
 }
 
 export type TrainingDataRequest = Pick<TrainRequest, 'dataset' | 'fit' | 'task' | 'columns' | 'impute' | 'model'>;
@@ -57,12 +61,15 @@ export async function loadTrainingData(req: TrainingDataRequest, src: TrainingDa
   // checkUsable let only a ready dataset through, and a ready one has its profile.
   if (!info.profile) throw new Error(`dataset ${id} is ready but has no profile`);
   const store = src.datasets;
+  const spec = req.model.from ? await versionPreprocessing(req.model.from, src.registry) : undefined;
+  const passes = (needsNewProfile(info, info.profile, req) ? 1 : 0) + (spec ? 2 : 3);
+  const watch = loadingWatch(src, info.rows * passes);
+  const counter = { rows: 0 };
   const open = async (): Promise<TableSource> => {
     const { format, stream } = await store.openSource(id);
-    return readTable(stream, format, src.tableLimits ?? {});
+    return watchTable(await readTable(stream, format, src.tableLimits ?? {}), watch, counter);
   };
   const profile = await trainingProfile(info, info.profile, req, open);
-  const spec = req.model.from ? await versionPreprocessing(req.model.from, src.registry) : undefined;
   const prepared = await prepareTable(open, {
     profile,
     validationSplit: req.fit.validationSplit,
@@ -96,9 +103,7 @@ async function trainingProfile(
   req: TrainingDataRequest,
   open: () => Promise<TableSource>,
 ): Promise<TableProfile> {
-  const taskChanged = req.task !== undefined && req.task !== stored.label?.task;
-  const extra = Object.entries(req.columns ?? {}).filter(([name, kind]) => info.columns?.[name] !== kind);
-  if (!taskChanged && extra.length === 0) return stored;
+  if (!needsNewProfile(info, stored, req)) return stored;
   const overrides: ColumnOverrides = { ...info.columns };
   for (const c of stored.columns) if (c.overridden && c.dropped !== undefined) overrides[c.name] = 'ignore';
   Object.assign(overrides, req.columns);
@@ -112,6 +117,28 @@ async function trainingProfile(
     if (err instanceof FieldError && err.field === 'label') throw new FieldError('dataset.id', err.reason);
     throw err;
   }
+}
+
+/** Whether the request's task or column overrides differ from the upload's. */
+function needsNewProfile(info: DatasetInfo, stored: TableProfile, req: TrainingDataRequest): boolean {
+  const taskChanged = req.task !== undefined && req.task !== stored.label?.task;
+  return taskChanged || Object.entries(req.columns ?? {}).some(([name, kind]) => info.columns?.[name] !== kind);
+}
+
+/** Progress at most every 250 ms (each report is a Redis write), and cancellation, over `total` row reads. */
+function loadingWatch(src: TrainingDataSources, total: number): TableWatch {
+  let last = 0;
+  const report = src.onLoading;
+  return {
+    signal: src.signal,
+    onRows: report
+      ? (rows) => {
+          if (Date.now() - last < 250) return;
+          last = Date.now();
+          return report(Math.min(1, rows / Math.max(1, total)));
+        }
+      : undefined,
+  };
 }
 
 /** The fine-tuned version's preprocessing.json; undefined for a version trained on matrices. */
