@@ -99,7 +99,7 @@ class ArrayParser {
   private done = 0;
   /** Bytes written since an element last ended. */
   private pending = 0;
-  /** Array nesting of the token stream: back to 0 once the closing `]` was read. */
+  /** Nesting (arrays and objects) of the token stream: back to 0 once the closing `]` was read. */
   private depth = 0;
   private closed = false;
   /** The end of the previous slice when it stopped inside a multi-byte character. */
