@@ -92,6 +92,24 @@ describe('dataset uploads: streamed, profiled by a worker', () => {
     assert.equal(sex.missing, 10);
   });
 
+  it('reads penguins.json as it ships (a JSON array of objects), and names the row of a bad element', async () => {
+    const file = await openAsBlob(join(dirname(require.resolve('vega-datasets')), '..', 'data', 'penguins.json'));
+    const res = await upload(system, file, 'penguins.json', { labelColumn: 'Species' });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    assert.deepEqual([res.body.status, res.body.rows, res.body.format], ['ready', 344, 'jsonl']);
+    assert.deepEqual(res.body.classes, ['Adelie', 'Chinstrap', 'Gentoo']);
+    const col = (n: string) => res.body.profile.columns.find((c: { name: string }) => c.name === n);
+    assert.deepEqual(
+      [col('Sex').missing, col('Beak Length (mm)').kind, col('Island').kind],
+      [10, 'numeric', 'categorical'],
+    );
+    const bad = await upload(system, text('[{"a":1,"label":"x"},{"a":2,"label":"y"},{"a":3,"b":4}]'), 'bad.json', {
+      labelColumn: 'label',
+    });
+    assert.equal(bad.status, 400, JSON.stringify(bad.body));
+    assert.equal(bad.body.issues?.[0]?.field, 'row 3, column "b"');
+  });
+
   it('accepts a CSV with a BOM and quoted newlines, and parses it right', async () => {
     const csv = '\uFEFF"Name","Note",label\r\n"a","two\nlines",x\r\n"b","say ""hi""",y\r\n"c","",x\r\n';
     const res = await upload(system, text(csv), 'quoted.csv', { labelColumn: 'label' });

@@ -2,15 +2,34 @@ import type { Readable } from 'node:stream';
 import { FieldError, TooLargeError } from '@tq/contracts';
 import type { Cell } from './cells';
 import { checkHeader, checkRowCount } from './header';
+import { isRecord, toCells } from './json-records';
 import { at, type TableLimits } from './limits';
+import { readJsonArray } from './read-json-array';
+import { sniffJson } from './sniff-json';
 import type { TableSource } from './table-source';
 
+const OPEN_BRACKET = 0x5b;
+
 /**
- * Reads JSON Lines: one object per line, scalar values (null is missing). The first record's keys
+ * Reads a JSON table: a JSON array of objects when the first byte (after a BOM and whitespace) is
+ * `[`, else JSON Lines. A failure before the header is known destroys the source.
+ */
+export async function readJsonl(source: Readable, limits: TableLimits): Promise<TableSource> {
+  try {
+    const { first, bytes } = await sniffJson(source);
+    return first === OPEN_BRACKET ? await readJsonArray(bytes, limits) : await readJsonLines(bytes, limits);
+  } catch (err) {
+    source.destroy();
+    throw err;
+  }
+}
+
+/**
+ * JSON Lines: one object per line, scalar values (null is missing). The first record's keys
  * are the columns; a later record may omit keys (missing) but not add new ones. Lines are cut
  * from the byte stream by hand so one line can never take more than `maxRecordBytes`.
  */
-export async function readJsonl(source: Readable, limits: TableLimits): Promise<TableSource> {
+async function readJsonLines(source: AsyncIterable<Buffer>, limits: TableLimits): Promise<TableSource> {
   const lines = splitLines(source, limits)[Symbol.asyncIterator]();
   let first = await lines.next();
   while (!first.done && first.value.length === 0) first = await lines.next();
@@ -72,30 +91,16 @@ function parseLine(bytes: Buffer, row: number): Record<string, unknown> {
   } catch (err) {
     throw new FieldError(at(row), `not valid JSON: ${(err as Error).message}`);
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value))
-    throw new FieldError(at(row), 'each line must be a JSON object');
-  return value as Record<string, unknown>;
-}
-
-function toCells(record: Record<string, unknown>, row: number, index: ReadonlyMap<string, number>): Cell[] {
-  const cells: Cell[] = new Array<Cell>(index.size).fill(null);
-  for (const key in record) {
-    const k = index.get(key);
-    if (k === undefined) throw new FieldError(at(row, key), 'unknown column (not in the first record)');
-    const v = record[key];
-    if (v !== null && typeof v === 'object')
-      throw new FieldError(at(row, key), 'must be a number, string, boolean or null');
-    cells[k] = v as Cell;
-  }
-  return cells;
+  if (!isRecord(value)) throw new FieldError(at(row), 'each line must be a JSON object');
+  return value;
 }
 
 /** Per chunk read, its complete non-blank lines as byte buffers, none longer than maxRecordBytes. */
-async function* splitLines(source: Readable, limits: TableLimits): AsyncGenerator<Buffer[]> {
+async function* splitLines(source: AsyncIterable<Buffer>, limits: TableLimits): AsyncGenerator<Buffer[]> {
   let parts: Buffer[] = [];
   let held = 0;
   let row = 1;
-  for await (const chunk of source as AsyncIterable<Buffer>) {
+  for await (const chunk of source) {
     const lines: Buffer[] = [];
     let start = 0;
     for (let nl = chunk.indexOf(10); nl >= 0; start = nl + 1, nl = chunk.indexOf(10, start)) {

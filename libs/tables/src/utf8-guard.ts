@@ -38,7 +38,7 @@ export class Utf8Guard extends Transform {
 }
 
 /** Length of the prefix that does not end inside a multi-byte sequence. */
-function completeLength(bytes: Buffer): number {
+export function completeLength(bytes: Buffer): number {
   for (let back = 1; back <= Math.min(3, bytes.length); back++) {
     const b = bytes[bytes.length - back]!;
     if (b < 0x80) return bytes.length;
@@ -51,7 +51,7 @@ function completeLength(bytes: Buffer): number {
 }
 
 /** Offset of the first invalid sequence in `bytes` (known to contain one). */
-function firstInvalid(bytes: Buffer): number {
+export function firstInvalid(bytes: Buffer): number {
   let lo = 0;
   let hi = bytes.length;
   // Largest valid prefix by bisection on character boundaries (isUtf8 of a prefix cut inside a

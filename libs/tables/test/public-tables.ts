@@ -6,7 +6,8 @@ import { readTable, type TableSource } from '@tq/tables';
 /**
  * Real public tables shipped in the npm package vega-datasets (a devDependency), read as they
  * come: penguins.json and cars.json are JSON arrays, streamed here as JSON Lines (one record per
- * line, same values); seattle-weather.csv is read as the CSV file it is.
+ * line, same values) or as the files they are (jsonFileStream); seattle-weather.csv is read as the
+ * CSV file it is.
  */
 const DATA = join(dirname(require.resolve('vega-datasets')), '..', 'data');
 
@@ -24,6 +25,11 @@ export function jsonlStream(name: PublicJson): Readable {
       .join('\n'),
   );
   return Readable.from(chunks(bytes, 4096));
+}
+
+/** The file as it ships: a pretty-printed JSON array, read from disk. */
+export function jsonFileStream(name: PublicJson): Readable {
+  return createReadStream(join(DATA, `${name}.json`));
 }
 
 export function openPublic(name: PublicJson | 'seattle-weather'): Promise<TableSource> {

@@ -33,19 +33,23 @@ export class DatasetsController {
   ) {}
 
   /**
-   * Multipart: `file` (CSV with a header row, or JSON lines), optional `labelColumn`, `featureColumns`
+   * Multipart: `file` (CSV with a header row, JSON lines, or a JSON array of objects), optional `labelColumn`, `featureColumns`
    * (comma-separated), `columns` (JSON overrides), `task`, `name`. The file streams to the store; a
    * worker profiles it.
    */
   @Post()
-  @ApiOperation({ summary: 'Upload a table (CSV or JSONL); answers with its profile' })
+  @ApiOperation({ summary: 'Upload a table (CSV, JSON lines or a JSON array); answers with its profile' })
   @ApiConsumes('multipart/form-data')
   @ApiBody({
     schema: {
       type: 'object',
       required: ['file'],
       properties: {
-        file: { type: 'string', format: 'binary', description: '.csv, .jsonl, .ndjson or .json (JSON lines)' },
+        file: {
+          type: 'string',
+          format: 'binary',
+          description: '.csv (header row), .jsonl / .ndjson (JSON lines), .json: JSON lines or a JSON array of objects',
+        },
         labelColumn: { type: 'string', description: 'the column to learn; absent for a table only predicted on' },
         featureColumns: { type: 'string', description: 'comma-separated; every other column but the label is ignored' },
         columns: {
