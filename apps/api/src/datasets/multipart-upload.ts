@@ -77,7 +77,9 @@ export function receiveUpload(
       const format = FORMAT_OF_EXTENSION.get(filename.split('.').pop()?.toLowerCase() ?? '');
       if (!format) {
         file.resume();
-        return fail(new FieldError('file', `"${filename}" is neither .csv nor .jsonl (nor .ndjson / .json lines)`));
+        return fail(
+          new FieldError('file', `"${filename}" is not .csv, .jsonl, .ndjson or .json (lines or an array of objects)`),
+        );
       }
       const meta = fields.then((f): DatasetMeta => metaOf(f, filename, format, opts.jobId));
       storing = file;
