@@ -109,6 +109,8 @@ function overridesOf(data: ProfileDatasetJobData, columns: readonly string[]): C
   const unknown = data.featureColumns.filter((name) => !columns.includes(name));
   if (unknown.length > 0)
     throw new FieldError('featureColumns', `no column ${unknown.map((n) => `"${n}"`).join(', ')} in the table`);
+  if (!data.featureColumns.some((name) => name !== data.labelColumn))
+    throw new FieldError('featureColumns', 'names no feature column (the label aside): every column would be ignored');
   for (const name of columns)
     if (name !== data.labelColumn && !data.featureColumns.includes(name) && overrides[name] === undefined)
       overrides[name] = 'ignore';

@@ -89,12 +89,14 @@ describe('profileTable', () => {
     );
   });
 
-  it('refuses a single-class label, regression on a text label, unknown columns', async () => {
+  it('refuses a single-class label, regression on a text label, unknown columns, an ignored label', async () => {
     const reject = (p: Promise<unknown>, field: string) =>
       assert.rejects(p, (e: unknown) => e instanceof FieldError && e.field === field && e.status === 400);
     await reject(profileTable(await csv('x,y\n1,a\n2,a\n'), { label: 'y' }), 'label');
     await reject(profileTable(await openPublic('penguins'), { label: 'Species', task: 'regression' }), 'task');
     await reject(profileTable(await openPublic('penguins'), { label: 'Nope' }), 'label');
     await reject(profileTable(await openPublic('penguins'), { overrides: { Nope: 'ignore' } }), 'columns.Nope');
+    const ignored = { label: 'Species', overrides: { Species: 'ignore' as const } };
+    await reject(profileTable(await openPublic('penguins'), ignored), 'columns.Species');
   });
 });
