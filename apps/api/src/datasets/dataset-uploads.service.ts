@@ -21,6 +21,8 @@ import { featureColumnsOf, receiveUpload } from './multipart-upload';
 
 /** How often a waiting upload re-reads its dataset, in case a job event was missed (a reconnecting stream). */
 const POLL_MS = 1000;
+/** A profiling dataset whose job cannot be found is lost only past this age (the job is enqueued after it). */
+const LOST_AFTER_MS = 10_000;
 
 /**
  * POST /v1/datasets: store the file (streamed), enqueue its profiling job, and by default wait
@@ -66,15 +68,26 @@ export class DatasetUploads {
   }
 
   /**
-   * A dataset as it stands. A profiling job cancelled while it waited never ran, so nothing marked
-   * its dataset: seen here (the job's tombstone says cancelled), it is marked failed (409) instead
-   * of staying "profiling" for ever. An active job that is cancelled marks it itself.
+   * A dataset as it stands. Whatever ended its profiling job without marking it is seen here and
+   * marked failed instead of leaving it "profiling" for ever: a job cancelled while it waited
+   * (409; an active one marks it itself), a job that failed for good before the worker's clean-up
+   * ran (a stalled worker), or a job gone from Redis (removed, flushed).
    */
   async current(info: DatasetInfo): Promise<DatasetInfo> {
     if (info.status !== 'profiling' || !info.jobId) return info;
-    const job = await this.jobs.view(info.jobId).catch(() => undefined);
-    if (job?.state !== 'cancelled') return info;
-    return this.datasets.markFailed(info.id, { field: 'id', message: 'profiling was cancelled', status: 409 });
+    let state: string | undefined;
+    try {
+      state = (await this.jobs.view(info.jobId)).state;
+    } catch (err) {
+      // The job is enqueued just after its dataset is stored: too young, it may not exist yet.
+      const young = Date.now() - Date.parse(info.createdAt) < LOST_AFTER_MS;
+      if (!(err instanceof NotFoundError) || young) return info;
+    }
+    if (state === 'cancelled')
+      return this.datasets.markFailed(info.id, { field: 'id', message: 'profiling was cancelled', status: 409 });
+    if (state !== undefined && state !== 'failed') return info;
+    const message = `its profiling job ${state === undefined ? 'is gone' : 'failed'}; upload the file again`;
+    return this.datasets.markFailed(info.id, { field: 'id', message, status: 500 });
   }
 
   /** Resolves when the job ends (event, or its dataset no longer profiling) or after `timeoutMs`. */
