@@ -3,7 +3,6 @@ import {
   ConflictError,
   FieldError,
   TooLargeError,
-  preprocessingSpecSchema,
   type ColumnOverrides,
   type DatasetInfo,
   type ModelRef,
@@ -11,7 +10,7 @@ import {
   type TableProfile,
   type TrainRequest,
 } from '@tq/contracts';
-import { loadBuiltinDataset, PREPROCESSING_ARTIFACT, type TabularData } from '@tq/ml';
+import { loadBuiltinDataset, readPreprocessing, type TabularData } from '@tq/ml';
 import { prepareTable, type PreparedTable } from './prepare';
 import { profileTable } from './profile';
 import { readTable } from './read-table';
@@ -25,10 +24,8 @@ export interface TableDatasets {
   openSource(id: string): Promise<{ format: TableFormat; stream: Readable }>;
 }
 
-/** Reads one artifact of a registered version (ModelRegistry.openArtifact). */
-export interface VersionArtifacts {
-  openArtifact(ref: ModelRef, file: string): Promise<{ stream: Readable }>;
-}
+/** A registered version's record and artifacts (ModelRegistry), for its preprocessing.json. */
+export type VersionArtifacts = Parameters<typeof readPreprocessing>[0];
 
 export interface TrainingDataSources {
   datasets?: TableDatasets | undefined;
@@ -114,21 +111,13 @@ async function trainingProfile(
   }
 }
 
-/** The fine-tuned version's preprocessing.json; undefined for a version trained on matrices. */
-async function versionPreprocessing(
+/** The fine-tuned version's preprocessing.json (readPreprocessing); undefined for one trained on matrices. */
+function versionPreprocessing(
   ref: ModelRef,
   registry: VersionArtifacts | undefined,
 ): Promise<PreprocessingSpec | undefined> {
   if (!registry) throw new Error('fine-tuning on a table needs the model registry');
-  let text = '';
-  try {
-    const { stream } = await registry.openArtifact(ref, PREPROCESSING_ARTIFACT);
-    for await (const chunk of stream) text += String(chunk);
-  } catch (err) {
-    if (err instanceof FieldError && err.status === 404) return undefined;
-    throw err;
-  }
-  return preprocessingSpecSchema.parse(JSON.parse(text));
+  return readPreprocessing(registry, ref);
 }
 
 /** Training rows then validation rows, as one TabularData whose last `validationRows` are held out. */
