@@ -7,7 +7,7 @@ import {
   type TrainRequest,
 } from '@tq/contracts';
 import { checkLossFitsTask, checkMonitor, withInputShape, type FitData } from '@tq/ml';
-import { checkUsable } from '@tq/tables';
+import { checkUsable, overrideOf } from '@tq/tables';
 
 /** Most one-hot slots a categorical column gets (the fitted spec keeps at most 100 categories, plus unknown). */
 const MAX_CATEGORY_SLOTS = 101;
@@ -66,7 +66,7 @@ function checkColumns(req: TrainRequest, profile: TableProfile): void {
   }
   const inputs = profile.columns.filter((c) => {
     if (c.name === profile.label?.column) return false;
-    const kind = overrides[c.name];
+    const kind = overrideOf(overrides, c.name);
     return kind === undefined ? c.dropped === undefined : kind !== 'ignore';
   });
   if (inputs.length === 0)
