@@ -112,6 +112,10 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
       'model.layers.0.type',
       /dense|expected|Invalid/i,
     ));
+  it('rejects task regression and column overrides on a built-in dataset, naming them', async () => {
+    await expectIssue('/v1/jobs/train', train({ task: 'regression' }), 400, 'task', /iris.*classification/);
+    await expectIssue('/v1/jobs/train', train({ columns: { a: 'ignore' } }), 400, 'columns', /uploaded table/);
+  });
   it('rejects negative epochs', () =>
     expectIssue('/v1/jobs/train', train({ fit: { epochs: -1 } }), 400, 'fit.epochs', />=1|too small/i));
   it('rejects an unsafe model name', () =>
