@@ -124,9 +124,11 @@ function versionPreprocessing(
 export function tabularOf(p: PreparedTable): TabularData {
   const { spec, train, validation } = p;
   const rows = train.rows + validation.rows;
-  const x = new Float32Array(rows * spec.width);
-  x.set(train.features, 0);
-  x.set(validation.features, train.features.length);
+  const x = adjacent(train.features, validation.features) ?? new Float32Array(rows * spec.width);
+  if (x.buffer !== train.features.buffer) {
+    x.set(train.features, 0);
+    x.set(validation.features, train.features.length);
+  }
   const classification = spec.target.task === 'classification';
   const y = classification ? new Int32Array(rows) : new Float32Array(rows);
   y.set(train.targets, 0);
@@ -144,4 +146,10 @@ export function tabularOf(p: PreparedTable): TabularData {
     featureColumns: spec.steps.map((s) => s.name),
     labelColumn: spec.target.column,
   };
+}
+
+/** `a` then `b` as one array without a copy when they are back to back in one buffer (prepareTable's). */
+function adjacent(a: Float32Array, b: Float32Array): Float32Array | undefined {
+  if (a.buffer !== b.buffer || a.byteOffset + a.byteLength !== b.byteOffset) return undefined;
+  return new Float32Array(a.buffer, a.byteOffset, a.length + b.length);
 }
