@@ -37,7 +37,12 @@ export class DatasetUploads {
     private readonly jobs: JobsService,
   ) {}
 
-  async upload(req: Request, wait: boolean): Promise<{ status: 201 | 202; info: DatasetInfo }> {
+  /** `clientGone` aborts the wait (not the job) when the client hangs up: nobody reads the answer. */
+  async upload(
+    req: Request,
+    wait: boolean,
+    clientGone?: AbortSignal,
+  ): Promise<{ status: 201 | 202; info: DatasetInfo }> {
     const config = loadConfig();
     const jobId = newJobId(JobName.ProfileDataset);
     const { info, fields } = await receiveUpload(req, this.datasets, { maxBytes: config.MAX_UPLOAD_BYTES, jobId });
@@ -51,7 +56,7 @@ export class DatasetUploads {
       ...(fields.task ? { task: fields.task } : {}),
     };
     // Listening before the job exists: a fast job's end cannot slip past.
-    const ended = wait ? this.jobEnd(jobId, info.id, config.DATASET_PROFILE_WAIT_MS) : undefined;
+    const ended = wait ? this.jobEnd(jobId, info.id, config.DATASET_PROFILE_WAIT_MS, clientGone) : undefined;
     const meta = { requestId: randomUUID(), tenant: DEFAULT_TENANT, submittedAt: new Date().toISOString() };
     try {
       await this.producer.add(JobName.ProfileDataset, job, meta, { jobId });
@@ -91,7 +96,12 @@ export class DatasetUploads {
   }
 
   /** Resolves when the job ends (event, or its dataset no longer profiling) or after `timeoutMs`. */
-  private jobEnd(jobId: string, datasetId: string, timeoutMs: number): { done: Promise<void>; stop: () => void } {
+  private jobEnd(
+    jobId: string,
+    datasetId: string,
+    timeoutMs: number,
+    clientGone?: AbortSignal,
+  ): { done: Promise<void>; stop: () => void } {
     let stop = () => undefined as void;
     const done = new Promise<void>((resolve) => {
       const onEvent = (e: JobEvent) => {
@@ -104,13 +114,17 @@ export class DatasetUploads {
         );
       }, POLL_MS);
       const timer = setTimeout(() => stop(), timeoutMs);
+      const onGone = () => stop();
       stop = () => {
         this.events.off('event', onEvent);
+        clientGone?.removeEventListener('abort', onGone);
         clearInterval(poll);
         clearTimeout(timer);
         resolve();
       };
       this.events.on('event', onEvent);
+      if (clientGone?.aborted) stop();
+      else clientGone?.addEventListener('abort', onGone);
     });
     return { done, stop: () => stop() };
   }
