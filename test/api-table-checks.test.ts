@@ -65,6 +65,25 @@ describe('submission checks on a table', () => {
     );
   });
 
+  it('refuses column overrides naming no column, ignoring the label or every input, or given when fine-tuning', () => {
+    const layers = [hidden, { type: 'dense', units: 3, activation: 'softmax' }];
+    const allIgnored = Object.fromEntries(penguins.profile!.columns.map((c) => [c.name, 'ignore']));
+    delete allIgnored.Species;
+    const cases: Array<[object, string]> = [
+      [{ columns: { Nope: 'ignore' } }, 'columns.Nope'],
+      [{ columns: { Species: 'ignore' } }, 'columns.Species'],
+      [{ columns: allIgnored }, 'columns'],
+      [{ columns: { Sex: 'ignore' }, model: { name: 'm', from: { name: 'm', version: 1 } } }, 'columns'],
+    ];
+    for (const [over, field] of cases) {
+      assert.throws(
+        () => check(train(ID.penguins, layers, over), penguins),
+        (e: unknown) => e instanceof FieldError && e.field === field,
+        field,
+      );
+    }
+  });
+
   it('estimates the width from the profile no lower than the fitted one', async () => {
     const req = train(ID.cars, [hidden, { type: 'dense', units: 1 }]);
     const tables = await publicTableDatasets({ [ID.cars]: { table: 'cars', labelColumn: 'Miles_per_Gallon' } });

@@ -30,7 +30,9 @@ const IRIS_MODEL = {
 const MODEL_JSON = JSON.stringify({ format: 'layers-model', modelTopology: {}, weightsManifest: [] });
 type OpenApiOperation = {
   parameters?: { name: string; in: string; required?: boolean }[];
-  requestBody?: { content: Record<string, { schema?: { example?: unknown } }> };
+  requestBody?: {
+    content: Record<string, { schema?: { example?: unknown }; examples?: Record<string, { value: unknown }> }>;
+  };
   responses: Record<string, { content?: Record<string, { schema?: object }> }>;
 };
 type OpenApiDoc = { paths: Record<string, Record<string, OpenApiOperation>> };
@@ -110,6 +112,10 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
       'model.layers.0.type',
       /dense|expected|Invalid/i,
     ));
+  it('rejects task regression and column overrides on a built-in dataset, naming them', async () => {
+    await expectIssue('/v1/jobs/train', train({ task: 'regression' }), 400, 'task', /iris.*classification/);
+    await expectIssue('/v1/jobs/train', train({ columns: { a: 'ignore' } }), 400, 'columns', /uploaded table/);
+  });
   it('rejects negative epochs', () =>
     expectIssue('/v1/jobs/train', train({ fit: { epochs: -1 } }), 400, 'fit.epochs', />=1|too small/i));
   it('rejects an unsafe model name', () =>
@@ -461,6 +467,12 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
       assert.ok(example, `${path}: an example`);
       assert.ok(schema.safeParse(example).success, `${path}: the example is a valid request`);
     }
+    const predict =
+      doc.paths['/v1/models/{name}/versions/{version}/predict']!.post!.requestBody?.content['application/json']
+        ?.examples;
+    assert.deepEqual(Object.keys(predict ?? {}).sort(), ['instances', 'records'], 'predict: records are shown');
+    for (const [name, { value }] of Object.entries(predict ?? {}))
+      assert.ok(predictRequestSchema.safeParse(value).success, `predict example ${name} is a valid request`);
   });
   it('types no response as never in a client generated with openapi-typescript', async () => {
     const doc = (await system.request('GET', '/docs-json')).body as OpenApiDoc;

@@ -1,4 +1,5 @@
 import {
+  BUILTIN_DATASETS,
   throwIfCancelled,
   TqError,
   type CompressJobData,
@@ -14,7 +15,7 @@ import {
   trainedVersionOf,
   loadModelVersion,
   readPreprocessing,
-  resolveDataset,
+  loadBuiltinDataset,
   type BackendInfo,
 } from '@tq/ml';
 import type { DatasetStore, ModelRegistry } from '@tq/storage';
@@ -102,13 +103,11 @@ async function calibrationRows(
   if (!parent) return undefined;
   const dataset = (await deps.registry.getVersion(parent)).lineage.dataset;
   if (dataset?.id && spec) return tableRows(deps, dataset.id, spec);
-  const ref = dataset?.builtin
-    ? { builtin: dataset.builtin as 'mnist' | 'iris' }
-    : dataset?.id
-      ? { id: dataset.id }
-      : undefined;
-  if (!ref) return undefined; // int8 falls back to dynamic activation scales
-  const data = await resolveDataset(ref, deps.datasets);
+  const builtin = BUILTIN_DATASETS.find((name) => name === dataset?.builtin);
+  // No rows to calibrate on (an uploaded id without preprocessing.json: a version from before tables
+  // had one): int8 falls back to dynamic activation scales.
+  if (!builtin) return undefined;
+  const data = loadBuiltinDataset(builtin);
   return data.x.subarray(0, Math.min(data.rows, CALIBRATION_ROWS) * data.featureCount);
 }
 

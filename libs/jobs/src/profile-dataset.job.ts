@@ -15,6 +15,7 @@ import {
 import {
   at,
   isMissing,
+  overrideOf,
   profileTable,
   readTable,
   toBoolean,
@@ -109,8 +110,10 @@ function overridesOf(data: ProfileDatasetJobData, columns: readonly string[]): C
   const unknown = data.featureColumns.filter((name) => !columns.includes(name));
   if (unknown.length > 0)
     throw new FieldError('featureColumns', `no column ${unknown.map((n) => `"${n}"`).join(', ')} in the table`);
+  if (!data.featureColumns.some((name) => name !== data.labelColumn))
+    throw new FieldError('featureColumns', 'names no feature column (the label aside): every column would be ignored');
   for (const name of columns)
-    if (name !== data.labelColumn && !data.featureColumns.includes(name) && overrides[name] === undefined)
+    if (name !== data.labelColumn && !data.featureColumns.includes(name) && overrideOf(overrides, name) === undefined)
       overrides[name] = 'ignore';
   return overrides;
 }
@@ -127,7 +130,7 @@ function watchBatches(
   progress: (rows: number) => ProfileDatasetProgress,
 ): TableSource {
   const forced = table.columns.flatMap((name, k) => {
-    const kind = overrides[name];
+    const kind = overrideOf(overrides, name);
     const parse = kind === undefined || kind === 'ignore' || kind === 'categorical' ? undefined : PARSERS[kind];
     return parse ? [{ name, k, kind, parse }] : [];
   });

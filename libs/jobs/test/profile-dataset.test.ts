@@ -91,7 +91,7 @@ describe('profile-dataset job', () => {
     assert.deepEqual(seen.at(-1), { stage: 'reading', percent: 100, rows: 344 });
   });
 
-  it('featureColumns: every other column but the label is ignored; an unknown one is named', async () => {
+  it('featureColumns: every other column but the label is ignored; an unknown one, or none, is named', async () => {
     const id = await stored(penguins);
     await profileDatasetJob(job(id, { labelColumn: 'Species', featureColumns: ['Island'] }), deps(), hooks());
     assert.deepEqual((await datasets.get(id)).featureColumns, ['Island']);
@@ -101,6 +101,13 @@ describe('profile-dataset job', () => {
       (err) => err instanceof FieldError && err.field === 'featureColumns',
     );
     assert.equal((await datasets.get(bad)).error?.field, 'featureColumns');
+    for (const featureColumns of [[], ['Species']]) {
+      const none = await stored(penguins);
+      await assert.rejects(
+        profileDatasetJob(job(none, { labelColumn: 'Species', featureColumns }), deps(), hooks()),
+        (err) => err instanceof FieldError && err.field === 'featureColumns',
+      );
+    }
   });
 
   it('a bad file fails the dataset with the 4xx that names row, column or field', async () => {

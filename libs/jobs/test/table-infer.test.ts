@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { CancelledError, type ClassPrediction, type InferProgress, type ValuePrediction } from '@tq/contracts';
 import { compressJob, inferJob, predictVersion } from '@tq/jobs';
-import { decodeModel } from '@tq/ml';
+import { decodeModel, writeModelArtifacts } from '@tq/ml';
 import { JobInputStore } from '@tq/storage';
 import { feeds } from '../../tables/test/onnx-feeds';
 import { fieldError, jsonl, ref, TableEnv } from './table-env';
@@ -121,6 +122,34 @@ describe('table models: infer jobs on uploaded tables, compress', () => {
     assert.ok(agree >= 49, `int8 pipeline and int8 network agree on ${agree} of 50`);
     const species = records.filter((r, i) => predictions[i]!.label === r.Species).length;
     assert.ok(species >= 45, `the compressed model still knows penguins: ${species} of 50`);
+  });
+
+  it('compress of a version trained on an uploaded id without preprocessing.json (an older version) uses dynamic int8', async () => {
+    const plain = await env.registry.register(
+      'older',
+      {
+        inputShape: [2],
+        featureCount: 2,
+        classes: ['a', 'b'],
+        lineage: { kind: 'trained', dataset: { id: '4b1c3a5e-0000-4000-8000-000000000000' } },
+        weightDtype: 'float32',
+      },
+      async (dir) => {
+        const model = tf.sequential({
+          layers: [tf.layers.dense({ units: 2, inputShape: [2], activation: 'softmax' })],
+        });
+        await writeModelArtifacts(model, dir, () => undefined);
+        model.dispose();
+      },
+    );
+    const made = await compressJob(
+      { source: ref(plain), quantize: { dtype: 'uint8' } },
+      env,
+      env.hooks('compress-older'),
+    );
+    const int8 = await readFile(env.registry.artifactPath(made.model, 'model.int8.onnx'));
+    const props = decodeModel(int8).metadataProps ?? [];
+    assert.equal(props.find((p) => p.key === 'quantize')?.value, 'int8-dynamic');
   });
 });
 

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { FieldError } from '@tq/contracts';
-import { builtinDatasetInfo, resolveDataset, loadBuiltinDataset, mulberry32, seededPermutation } from '@tq/ml';
+import { builtinDatasetInfo, loadBuiltinDataset, mulberry32, seededPermutation } from '@tq/ml';
 
 describe('built-in datasets', () => {
   it('mnist: 10,000 digits of 784 pixels in 0..1, every class in the validation tail, cached', () => {
@@ -76,15 +75,5 @@ describe('builtinDatasetInfo', () => {
         ['ready', d.rows, d.classes, d.featureColumns ?? [], d.x.byteLength + d.y.byteLength],
       );
     }
-  });
-});
-
-describe('resolveDataset', () => {
-  it('answers built-in datasets and refuses an uploaded id, naming dataset.id', async () => {
-    assert.equal(await resolveDataset({ builtin: 'iris' }), loadBuiltinDataset('iris'));
-    await assert.rejects(
-      resolveDataset({ id: '4b1c3a5e-0000-4000-8000-000000000000' }),
-      (err) => err instanceof FieldError && err.field === 'dataset.id',
-    );
   });
 });

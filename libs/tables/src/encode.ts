@@ -64,7 +64,7 @@ export function encodeRecords(
       if (!known.has(key)) throw new FieldError(`records.${i}.${key}`, `unknown column (inputs: ${names.join(', ')})`);
     }
     const cells = names.map((name) => {
-      if (!(name in record))
+      if (!Object.hasOwn(record, name))
         throw new FieldError(`records.${i}.${name}`, `missing column "${name}" (send null for a missing value)`);
       const v = record[name];
       if (v !== null && typeof v === 'object')

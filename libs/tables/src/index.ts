@@ -9,6 +9,7 @@ export * from './table-source';
 export { readTable } from './read-table';
 export { profileTable, type ProfileOptions } from './profile';
 export { inferTask } from './task';
+export { overrideOf } from './infer-kind';
 export { fitPreprocessing, type FitOptions } from './fit';
 export { RowEncoder, encodeRecords, type EncodedRecords } from './encode';
 export { stepWidth } from './step-encoders';

@@ -15,7 +15,7 @@ export interface KindDecision {
  * model are dropped with the reason: all missing, a single value, identifiers and free text.
  */
 export function inferKind(name: string, stats: ColumnStats, overrides: ColumnOverrides = {}): KindDecision {
-  const override = overrides[name];
+  const override = overrideOf(overrides, name);
   if (override === 'ignore') return { kind: naturalKind(stats).kind, dropped: 'ignored by request', overridden: true };
   if (override !== undefined) return { kind: override, overridden: true };
   return naturalKind(stats);
@@ -36,4 +36,9 @@ function naturalKind(stats: ColumnStats): KindDecision {
       ? `mixes numbers and text (${stats.text} text cells)`
       : `${distinct}${stats.distinct.exact ? '' : '+'} distinct values`;
   return { kind: 'text', dropped: `identifier or free text: ${why}` };
+}
+
+/** The user's override of a column: own keys only, so a column named "constructor" or "toString" has none. */
+export function overrideOf(overrides: ColumnOverrides | undefined, name: string): ColumnOverrides[string] | undefined {
+  return overrides && Object.hasOwn(overrides, name) ? overrides[name] : undefined;
 }

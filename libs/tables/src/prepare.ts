@@ -40,7 +40,7 @@ export interface PreparedTable {
 /**
  * The whole path from a stored table to training matrices, in three streaming passes over
  * `open()` (labels → split, training rows → fitted spec, all rows → matrices). Memory: the two
- * float32 matrices plus 9 bytes per row while splitting, 5 after. `open` must give the table that was profiled.
+ * float32 matrices (one buffer) plus 9 bytes per row while splitting, 5 after. `open` must give the table that was profiled.
  */
 export async function prepareTable(open: () => Promise<TableSource>, opts: PrepareOptions): Promise<PreparedTable> {
   const label = opts.profile.label;
@@ -56,8 +56,7 @@ export async function prepareTable(open: () => Promise<TableSource>, opts: Prepa
   const spec =
     opts.spec ?? (await fitPreprocessing(await open(), { profile: opts.profile, impute: opts.impute, roles }));
   const count = (role: number) => roles.reduce((n, r) => n + (r === role ? 1 : 0), 0);
-  const train = matrix(count(TRAIN), spec.width);
-  const validation = matrix(count(VALIDATION), spec.width);
+  const [train, validation] = matrices(count(TRAIN), count(VALIDATION), spec.width);
   const table = await open();
   const encoder = new RowEncoder(spec, table.columns);
   const encodeTarget = targetEncoder(spec.target);
@@ -113,6 +112,16 @@ async function splitKeys(
   return keys;
 }
 
-function matrix(rows: number, width: number): Matrix {
-  return { rows, features: new Float32Array(rows * width), targets: new Float32Array(rows) };
+/**
+ * The training then the validation matrix as views of one buffer each for features and targets:
+ * training needs them as one (TabularData's last rows are the validation split), and a copy into
+ * a new buffer would double the peak memory of the largest thing a table becomes.
+ */
+function matrices(trainRows: number, validationRows: number, width: number): [Matrix, Matrix] {
+  const features = new Float32Array((trainRows + validationRows) * width);
+  const targets = new Float32Array(trainRows + validationRows);
+  return [
+    { rows: trainRows, features: features.subarray(0, trainRows * width), targets: targets.subarray(0, trainRows) },
+    { rows: validationRows, features: features.subarray(trainRows * width), targets: targets.subarray(trainRows) },
+  ];
 }

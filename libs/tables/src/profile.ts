@@ -94,4 +94,7 @@ function checkNames(columns: readonly string[], opts: ProfileOptions): void {
   for (const name of Object.keys(opts.overrides ?? {})) {
     if (!columns.includes(name)) throw new FieldError(`columns.${name}`, 'no such column in the table');
   }
+  // Ignoring the label would still train on it, with the profile saying it was dropped.
+  if (opts.label !== undefined && opts.overrides?.[opts.label] === 'ignore')
+    throw new FieldError(`columns.${opts.label}`, 'is the label column, so it cannot be ignored');
 }

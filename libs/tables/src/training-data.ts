@@ -3,7 +3,6 @@ import {
   ConflictError,
   FieldError,
   TooLargeError,
-  preprocessingSpecSchema,
   type ColumnOverrides,
   type DatasetInfo,
   type ModelRef,
@@ -11,7 +10,7 @@ import {
   type TableProfile,
   type TrainRequest,
 } from '@tq/contracts';
-import { loadBuiltinDataset, PREPROCESSING_ARTIFACT, type TabularData } from '@tq/ml';
+import { loadBuiltinDataset, readPreprocessing, type TabularData } from '@tq/ml';
 import { prepareTable, type PreparedTable } from './prepare';
 import { profileTable } from './profile';
 import { readTable } from './read-table';
@@ -25,10 +24,8 @@ export interface TableDatasets {
   openSource(id: string): Promise<{ format: TableFormat; stream: Readable }>;
 }
 
-/** Reads one artifact of a registered version (ModelRegistry.openArtifact). */
-export interface VersionArtifacts {
-  openArtifact(ref: ModelRef, file: string): Promise<{ stream: Readable }>;
-}
+/** A registered version's record and artifacts (ModelRegistry), for its preprocessing.json. */
+export type VersionArtifacts = Parameters<typeof readPreprocessing>[0];
 
 export interface TrainingDataSources {
   datasets?: TableDatasets | undefined;
@@ -141,30 +138,24 @@ function loadingWatch(src: TrainingDataSources, total: number): TableWatch {
   };
 }
 
-/** The fine-tuned version's preprocessing.json; undefined for a version trained on matrices. */
-async function versionPreprocessing(
+/** The fine-tuned version's preprocessing.json (readPreprocessing); undefined for one trained on matrices. */
+function versionPreprocessing(
   ref: ModelRef,
   registry: VersionArtifacts | undefined,
 ): Promise<PreprocessingSpec | undefined> {
   if (!registry) throw new Error('fine-tuning on a table needs the model registry');
-  let text = '';
-  try {
-    const { stream } = await registry.openArtifact(ref, PREPROCESSING_ARTIFACT);
-    for await (const chunk of stream) text += String(chunk);
-  } catch (err) {
-    if (err instanceof FieldError && err.status === 404) return undefined;
-    throw err;
-  }
-  return preprocessingSpecSchema.parse(JSON.parse(text));
+  return readPreprocessing(registry, ref);
 }
 
 /** Training rows then validation rows, as one TabularData whose last `validationRows` are held out. */
 export function tabularOf(p: PreparedTable): TabularData {
   const { spec, train, validation } = p;
   const rows = train.rows + validation.rows;
-  const x = new Float32Array(rows * spec.width);
-  x.set(train.features, 0);
-  x.set(validation.features, train.features.length);
+  const x = adjacent(train.features, validation.features) ?? new Float32Array(rows * spec.width);
+  if (x.buffer !== train.features.buffer) {
+    x.set(train.features, 0);
+    x.set(validation.features, train.features.length);
+  }
   const classification = spec.target.task === 'classification';
   const y = classification ? new Int32Array(rows) : new Float32Array(rows);
   y.set(train.targets, 0);
@@ -182,4 +173,10 @@ export function tabularOf(p: PreparedTable): TabularData {
     featureColumns: spec.steps.map((s) => s.name),
     labelColumn: spec.target.column,
   };
+}
+
+/** `a` then `b` as one array without a copy when they are back to back in one buffer (prepareTable's). */
+function adjacent(a: Float32Array, b: Float32Array): Float32Array | undefined {
+  if (a.buffer !== b.buffer || a.byteOffset + a.byteLength !== b.byteOffset) return undefined;
+  return new Float32Array(a.buffer, a.byteOffset, a.length + b.length);
 }

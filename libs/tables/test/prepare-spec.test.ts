@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FieldError } from '@tq/contracts';
-import { prepareTable, profileTable } from '@tq/tables';
+import { prepareTable, profileTable, tabularOf } from '@tq/tables';
 import { openPublic } from './public-tables';
 
 /** prepareTable with a given spec (fine-tuning a version that has preprocessing.json): encode only, no refit. */
@@ -11,6 +11,10 @@ describe('prepareTable with a given spec', () => {
     const fitted = await prepareTable(() => openPublic('cars'), { profile, validationSplit: 0.2, seed: 1 });
     const again = await prepareTable(() => openPublic('cars'), { profile, validationSplit: 0.2, seed: 1 });
     assert.deepEqual(again, fitted);
+    // Training takes both splits as one matrix: the same memory, not a copy of it.
+    const data = tabularOf(fitted);
+    assert.equal(data.x.buffer, fitted.train.features.buffer);
+    assert.deepEqual(data.x.subarray(fitted.train.features.length), fitted.validation.features);
     // Another split would fit other statistics; with the spec given the numbers stay the version's.
     const reused = await prepareTable(() => openPublic('cars'), {
       profile,

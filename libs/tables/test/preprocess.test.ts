@@ -128,6 +128,15 @@ describe('preprocessing', () => {
     );
   });
 
+  it('a record lacking a column named like an Object member ("toString") is missing it, not given a function', async () => {
+    const text = 'toString,size,y\na,1,p\nb,2,q\na,3,p\nb,4,q\n';
+    const open = async () => readTable(Readable.from([Buffer.from(text)]), 'csv');
+    const profile = await profileTable(await open(), { label: 'y', overrides: { toString: 'categorical' as const } });
+    const spec = await fitPreprocessing(await open(), { profile });
+    assert.ok(spec.steps.some((s) => s.name === 'toString'));
+    assert.throws(() => encodeRecords(spec, [{ size: 2 }]), fieldError('records.0.toString'));
+  });
+
   it('names the row and column of a non-numeric value in a numeric column, and a missing required column', async () => {
     const profile = await profileTable(await openPublic('penguins'), { label: 'Species' });
     const spec = await fitPreprocessing(await openPublic('penguins'), { profile });

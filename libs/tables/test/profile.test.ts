@@ -89,12 +89,27 @@ describe('profileTable', () => {
     );
   });
 
-  it('refuses a single-class label, regression on a text label, unknown columns', async () => {
+  it('profiles columns named like Object members ("constructor", "toString") by their values', async () => {
+    const table = 'constructor,toString,y\n1,a,p\n2,b,q\n3,a,p\n4,b,q\n';
+    const profile = await profileTable(await csv(table), { label: 'y' });
+    assert.deepEqual(
+      profile.columns.map((c) => [c.name, c.kind, c.overridden ?? false]),
+      [
+        ['constructor', 'numeric', false],
+        ['toString', 'categorical', false],
+        ['y', 'categorical', false],
+      ],
+    );
+  });
+
+  it('refuses a single-class label, regression on a text label, unknown columns, an ignored label', async () => {
     const reject = (p: Promise<unknown>, field: string) =>
       assert.rejects(p, (e: unknown) => e instanceof FieldError && e.field === field && e.status === 400);
     await reject(profileTable(await csv('x,y\n1,a\n2,a\n'), { label: 'y' }), 'label');
     await reject(profileTable(await openPublic('penguins'), { label: 'Species', task: 'regression' }), 'task');
     await reject(profileTable(await openPublic('penguins'), { label: 'Nope' }), 'label');
     await reject(profileTable(await openPublic('penguins'), { overrides: { Nope: 'ignore' } }), 'columns.Nope');
+    const ignored = { label: 'Species', overrides: { Species: 'ignore' as const } };
+    await reject(profileTable(await openPublic('penguins'), ignored), 'columns.Species');
   });
 });

@@ -1,12 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import {
-  Catch,
-  HttpException,
-  Logger,
-  PayloadTooLargeException,
-  type ArgumentsHost,
-  type ExceptionFilter,
-} from '@nestjs/common';
+import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { Response } from 'express';
 import { loadConfig } from '@tq/config';
 import { isClientError } from './client-errors';
@@ -19,10 +12,6 @@ export class ErrorsFilter implements ExceptionFilter {
   catch(err: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
     if (res.headersSent) return;
-    if (err instanceof PayloadTooLargeException) {
-      const reason = `larger than the upload limit of ${loadConfig().MAX_UPLOAD_BYTES} bytes (MAX_UPLOAD_BYTES)`;
-      return tooLarge(res, 'file', reason);
-    }
     if (isBodyTooLarge(err)) {
       const reason = `larger than the JSON body limit of ${loadConfig().MAX_JSON_BODY_BYTES} bytes (MAX_JSON_BODY_BYTES)`;
       return tooLarge(res, '(body)', reason);

@@ -28,3 +28,9 @@ export const INFER_EXAMPLE = {
 };
 
 export const PREDICT_EXAMPLE = { instances: [[5.1, 3.5, 1.4, 0.2]] };
+
+/** A model trained on an uploaded table takes records by column name (null: a missing value, imputed). */
+export const PREDICT_EXAMPLES = {
+  instances: PREDICT_EXAMPLE,
+  records: { records: [{ Island: 'Biscoe', 'Beak Length (mm)': 46.1, 'Body Mass (g)': 4500, Sex: null }] },
+};

@@ -11,9 +11,17 @@ export function openApiSchema(schema: z.ZodType, io: 'input' | 'output' = 'input
   return z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' });
 }
 
-/** A JSON request body from its contract, with one example that the contract accepts (tested). */
-export const JsonBody = (schema: z.ZodType, example: unknown) =>
-  ApiBody({ schema: { ...openApiSchema(schema), example } });
+/**
+ * A JSON request body from its contract, with one example that the contract accepts (tested), and
+ * optionally named examples of its other shapes (also tested).
+ */
+export const JsonBody = (schema: z.ZodType, example: unknown, more: Record<string, unknown> = {}) =>
+  ApiBody({
+    schema: { ...openApiSchema(schema), example },
+    ...(Object.keys(more).length > 0
+      ? { examples: Object.fromEntries(Object.entries(more).map(([name, value]) => [name, { value }])) }
+      : {}),
+  });
 
 /** A JSON success response typed by its contract. */
 export const JsonResponse = (status: number, schema: z.ZodType, description: string) =>

@@ -21,6 +21,8 @@ import { featureColumnsOf, receiveUpload } from './multipart-upload';
 
 /** How often a waiting upload re-reads its dataset, in case a job event was missed (a reconnecting stream). */
 const POLL_MS = 1000;
+/** A profiling dataset whose job cannot be found is lost only past this age (the job is enqueued after it). */
+const LOST_AFTER_MS = 10_000;
 
 /**
  * POST /v1/datasets: store the file (streamed), enqueue its profiling job, and by default wait
@@ -35,7 +37,12 @@ export class DatasetUploads {
     private readonly jobs: JobsService,
   ) {}
 
-  async upload(req: Request, wait: boolean): Promise<{ status: 201 | 202; info: DatasetInfo }> {
+  /** `clientGone` aborts the wait (not the job) when the client hangs up: nobody reads the answer. */
+  async upload(
+    req: Request,
+    wait: boolean,
+    clientGone?: AbortSignal,
+  ): Promise<{ status: 201 | 202; info: DatasetInfo }> {
     const config = loadConfig();
     const jobId = newJobId(JobName.ProfileDataset);
     const { info, fields } = await receiveUpload(req, this.datasets, { maxBytes: config.MAX_UPLOAD_BYTES, jobId });
@@ -49,7 +56,7 @@ export class DatasetUploads {
       ...(fields.task ? { task: fields.task } : {}),
     };
     // Listening before the job exists: a fast job's end cannot slip past.
-    const ended = wait ? this.jobEnd(jobId, info.id, config.DATASET_PROFILE_WAIT_MS) : undefined;
+    const ended = wait ? this.jobEnd(jobId, info.id, config.DATASET_PROFILE_WAIT_MS, clientGone) : undefined;
     const meta = { requestId: randomUUID(), tenant: DEFAULT_TENANT, submittedAt: new Date().toISOString() };
     try {
       await this.producer.add(JobName.ProfileDataset, job, meta, { jobId });
@@ -66,19 +73,35 @@ export class DatasetUploads {
   }
 
   /**
-   * A dataset as it stands. A profiling job cancelled while it waited never ran, so nothing marked
-   * its dataset: seen here (the job's tombstone says cancelled), it is marked failed (409) instead
-   * of staying "profiling" for ever. An active job that is cancelled marks it itself.
+   * A dataset as it stands. Whatever ended its profiling job without marking it is seen here and
+   * marked failed instead of leaving it "profiling" for ever: a job cancelled while it waited
+   * (409; an active one marks it itself), a job that failed for good before the worker's clean-up
+   * ran (a stalled worker), or a job gone from Redis (removed, flushed).
    */
   async current(info: DatasetInfo): Promise<DatasetInfo> {
     if (info.status !== 'profiling' || !info.jobId) return info;
-    const job = await this.jobs.view(info.jobId).catch(() => undefined);
-    if (job?.state !== 'cancelled') return info;
-    return this.datasets.markFailed(info.id, { field: 'id', message: 'profiling was cancelled', status: 409 });
+    let state: string | undefined;
+    try {
+      state = (await this.jobs.view(info.jobId)).state;
+    } catch (err) {
+      // The job is enqueued just after its dataset is stored: too young, it may not exist yet.
+      const young = Date.now() - Date.parse(info.createdAt) < LOST_AFTER_MS;
+      if (!(err instanceof NotFoundError) || young) return info;
+    }
+    if (state === 'cancelled')
+      return this.datasets.markFailed(info.id, { field: 'id', message: 'profiling was cancelled', status: 409 });
+    if (state !== undefined && state !== 'failed') return info;
+    const message = `its profiling job ${state === undefined ? 'is gone' : 'failed'}; upload the file again`;
+    return this.datasets.markFailed(info.id, { field: 'id', message, status: 500 });
   }
 
   /** Resolves when the job ends (event, or its dataset no longer profiling) or after `timeoutMs`. */
-  private jobEnd(jobId: string, datasetId: string, timeoutMs: number): { done: Promise<void>; stop: () => void } {
+  private jobEnd(
+    jobId: string,
+    datasetId: string,
+    timeoutMs: number,
+    clientGone?: AbortSignal,
+  ): { done: Promise<void>; stop: () => void } {
     let stop = () => undefined as void;
     const done = new Promise<void>((resolve) => {
       const onEvent = (e: JobEvent) => {
@@ -91,13 +114,17 @@ export class DatasetUploads {
         );
       }, POLL_MS);
       const timer = setTimeout(() => stop(), timeoutMs);
+      const onGone = () => stop();
       stop = () => {
         this.events.off('event', onEvent);
+        clientGone?.removeEventListener('abort', onGone);
         clearInterval(poll);
         clearTimeout(timer);
         resolve();
       };
       this.events.on('event', onEvent);
+      if (clientGone?.aborted) stop();
+      else clientGone?.addEventListener('abort', onGone);
     });
     return { done, stop: () => stop() };
   }

@@ -71,7 +71,10 @@ export class DatasetsController {
     @Res({ passthrough: true }) res: Response,
     @Query(new ZodPipe(uploadQuerySchema)) query: z.output<typeof uploadQuerySchema>,
   ): Promise<DatasetInfo> {
-    const { status, info } = await this.uploads.upload(req, query.wait === 'true');
+    // "close" before the answer is written: the client hung up, so the upload stops waiting for the profile.
+    const clientGone = new AbortController();
+    res.once('close', () => clientGone.abort());
+    const { status, info } = await this.uploads.upload(req, query.wait === 'true', clientGone.signal);
     res.status(status);
     return info;
   }

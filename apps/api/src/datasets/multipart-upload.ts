@@ -95,7 +95,8 @@ export function receiveUpload(
       else fail(new FieldError(toFieldIssues(parsed.error)));
     });
     req.on('close', () => {
-      if (!req.complete) fail(new Error('the client aborted the upload'));
+      // A client error (4xx), not a fault of the API: no 500 logged with a stack for every hang-up.
+      if (!req.complete) fail(new FieldError('file', 'the upload was cut short (the client disconnected)'));
     });
     req.pipe(parser);
   });

@@ -47,6 +47,10 @@ export class SubmissionChecks {
       // Tables are profiled by a worker; a dataset stored as matrices (before tables) has no profile.
       if (info.status !== 'ready' || info.profile) return this.trainOnTable(req, info);
     }
+    // Built-in datasets are classification matrices: a table's options would be silently unused.
+    const name = 'builtin' in req.dataset ? `built-in dataset ${req.dataset.builtin}` : 'this dataset';
+    if (req.task === 'regression') throw new FieldError('task', `${name} is classification`);
+    if (req.columns) throw new FieldError('columns', `column overrides apply to an uploaded table, not ${name}`);
     const data = await this.datasetShape(req.dataset, 'dataset');
     checkLossFitsTask('classification', req.fit);
     if (req.fit.earlyStopping) checkMonitor(req.fit.earlyStopping, 'classification', req.fit.validationSplit > 0);

@@ -7,7 +7,7 @@ import {
   type TrainRequest,
 } from '@tq/contracts';
 import { checkLossFitsTask, checkMonitor, withInputShape, type FitData } from '@tq/ml';
-import { checkUsable } from '@tq/tables';
+import { checkUsable, overrideOf } from '@tq/tables';
 
 /** Most one-hot slots a categorical column gets (the fitted spec keeps at most 100 categories, plus unknown). */
 const MAX_CATEGORY_SLOTS = 101;
@@ -34,6 +34,7 @@ export function tableTrainFit(req: TrainRequest, info: DatasetInfo, profile: Tab
   if (task === 'regression' && labelColumn && labelColumn.kind !== 'numeric') {
     throw new FieldError('task', `regression needs a numeric label; "${labelColumn.name}" is ${labelColumn.kind}`);
   }
+  checkColumns(req, profile);
   checkLossFitsTask(task, req.fit);
   const validates = req.fit.validationSplit > 0;
   if (req.fit.earlyStopping) checkMonitor(req.fit.earlyStopping, task, validates);
@@ -46,6 +47,33 @@ export function tableTrainFit(req: TrainRequest, info: DatasetInfo, profile: Tab
   const input = layers?.[0]?.inputShape ?? [width];
   const featureCount = input.reduce((a, b) => a * b, 1);
   return { task, data: { featureCount, classCount, rows: profile.rows, task }, ...(layers ? { layers } : {}) };
+}
+
+/**
+ * The request's column overrides name columns of the table, leave the label and at least one
+ * input column, and are not given with `model.from` (a fine-tuned version's preprocessing is reused
+ * as it was fitted, so they would change nothing).
+ */
+function checkColumns(req: TrainRequest, profile: TableProfile): void {
+  const overrides = req.columns ?? {};
+  if (req.columns && req.model.from)
+    throw new FieldError('columns', "fine-tuning reuses the version's fitted preprocessing; columns cannot change it");
+  for (const name of Object.keys(overrides)) {
+    if (!profile.columns.some((c) => c.name === name))
+      throw new FieldError(`columns.${name}`, 'no such column in the dataset');
+    if (name === profile.label?.column && overrides[name] === 'ignore')
+      throw new FieldError(`columns.${name}`, 'is the label column, so it cannot be ignored');
+  }
+  const inputs = profile.columns.filter((c) => {
+    if (c.name === profile.label?.column) return false;
+    const kind = overrideOf(overrides, c.name);
+    return kind === undefined ? c.dropped === undefined : kind !== 'ignore';
+  });
+  if (inputs.length === 0)
+    throw new FieldError(
+      req.columns ? 'columns' : 'dataset.id',
+      'no input column is left: every one is dropped or ignored',
+    );
 }
 
 /**

@@ -22,7 +22,7 @@ import { InferenceEngine } from '@tq/ml';
 import { ModelNotFoundError, ModelRegistry } from '@tq/storage';
 import { notFoundAs } from '../common/not-found-as';
 import { ErrorResponses, JsonBody, JsonResponse, RawResponse } from '../common/openapi';
-import { PREDICT_EXAMPLE } from '../common/openapi-examples';
+import { PREDICT_EXAMPLE, PREDICT_EXAMPLES } from '../common/openapi-examples';
 import { sendStream } from '../common/send-stream';
 import { ZodPipe } from '../common/zod-body.pipe';
 
@@ -87,8 +87,8 @@ export class ModelsController {
 
   @Post(':name/versions/:version/predict')
   @HttpCode(200)
-  @JsonBody(predictRequestSchema, PREDICT_EXAMPLE)
-  @JsonResponse(200, predictResponseSchema, 'one prediction per instance, in order')
+  @JsonBody(predictRequestSchema, PREDICT_EXAMPLE, PREDICT_EXAMPLES)
+  @JsonResponse(200, predictResponseSchema, 'one prediction per instance or record, in order')
   @ErrorResponses(400, 404)
   async predict(
     @Param('name', new ZodPipe(modelNameSchema, 'name')) name: string,

@@ -1,5 +1,4 @@
 export type { TabularData } from './tabular-data';
 export * from './prng';
 export * from './builtin';
-export * from './resolve';
 export * from './batches';

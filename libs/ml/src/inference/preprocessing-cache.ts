@@ -40,7 +40,7 @@ export class PreprocessingCache {
 
 /** A version's preprocessing.json, parsed; undefined when it has none (not trained on a table). */
 export async function readPreprocessing(
-  registry: ModelRegistry,
+  registry: Pick<ModelRegistry, 'getVersion' | 'readArtifact'>,
   ref: ModelRef,
   meta?: ModelVersionMeta,
 ): Promise<PreprocessingSpec | undefined> {

@@ -123,7 +123,8 @@ export function fileCheckpoint(store: ArtifactStore, key: string): CheckpointSto
         ...(earlyStopping
           ? {
               earlyStopping: {
-                state: earlyStopping.state,
+                // JSON wrote a NaN best value (nothing measured yet) as null.
+                state: { ...earlyStopping.state, bestValue: earlyStopping.state.bestValue ?? Number.NaN },
                 best: { specs: earlyStopping.best, data: file.blocks.best! },
               },
             }
