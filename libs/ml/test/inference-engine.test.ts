@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import type { ModelRef } from '@tq/contracts';
+import type { ModelRef, ModelVersionMeta } from '@tq/contracts';
 import { ArtifactStore, fileSaveHandler, ModelRegistry } from '@tq/storage';
 import {
   attachOnnx,
@@ -149,7 +149,16 @@ describe('InferenceEngine', () => {
   });
 
   it('keeps cacheSize models, releases the least recently used, and one evicted mid-predict only after that predict', async () => {
-    const engine = new InferenceEngine({ registry, cacheSize: 1, yieldIntervalMs: 0 });
+    // The real registry, telling when a predict has read its version (it takes its model right after).
+    let versionRead: (() => void) | undefined;
+    const watched = new (class extends ModelRegistry {
+      override async getVersion(ref: ModelRef): Promise<ModelVersionMeta> {
+        const meta = await super.getVersion(ref);
+        versionRead?.();
+        return meta;
+      }
+    })(registry.store);
+    const engine = new InferenceEngine({ registry: watched, cacheSize: 1, yieldIntervalMs: 0 });
     const rows = randomRows(1000, 9);
     const beta = { name: 'beta', version: 1 };
     const gamma = { name: 'gamma', version: 1 };
@@ -157,10 +166,15 @@ describe('InferenceEngine', () => {
     assert.deepEqual(engine.cached(), ['beta/1']);
     // beta runs 1000 one-row batches, yielding between them; gamma is loaded meanwhile and evicts it while in use.
     let betaDone = false;
+    const betaHasVersion = new Promise<void>((resolve) => (versionRead = resolve));
     const pending = engine.predict(beta, rows, 1000, { batchSize: 1 }).then((r) => {
       betaDone = true;
       return r;
     });
+    // gamma starts only once beta holds its model: otherwise gamma could load first and beta evict it.
+    await betaHasVersion;
+    versionRead = undefined;
+    await new Promise((resolve) => setImmediate(resolve));
     const g = await engine.predict(gamma, rows, 1000);
     assert.equal(betaDone, false, 'beta finished before gamma evicted it: the test did not exercise eviction in use');
     assert.deepEqual(engine.cached(), ['gamma/1']);
