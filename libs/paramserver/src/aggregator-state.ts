@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { captureState, restoreState, type TrainCheckpoint } from '@tq/ml';
+import { captureState, restoreState, type EarlyStoppingState, type EncodedTensors, type TrainCheckpoint } from '@tq/ml';
 import { readBlocksFile, writeBlocksFile } from '@tq/storage';
 
 /** The aggregator's checkpoint file kind (see @tq/storage's blocks file). */
@@ -32,6 +32,8 @@ export interface AggregatorState {
   shardSteps: number[];
   restarts: number;
   resumedFromStep?: number;
+  /** fit.earlyStopping: where it stands (its best epoch's weights are the checkpoint's `best` block). */
+  earlyStopping?: EarlyStoppingState;
 }
 
 export function freshState(shards: number): AggregatorState {
@@ -58,6 +60,8 @@ interface Header {
   optimizer: tf.io.WeightsManifestEntry[];
   optimizerExtra: Record<string, number>;
   metrics?: Record<string, number>;
+  /** fit.earlyStopping: the best epoch's weights, so a resumed aggregator keeps them and its patience count. */
+  best?: tf.io.WeightsManifestEntry[];
 }
 
 /**
@@ -71,9 +75,10 @@ export async function saveAggregatorCheckpoint(
   fingerprint: string,
   model: tf.LayersModel,
   optimizer: tf.Optimizer,
-  metrics?: Record<string, number>,
+  extra: { metrics?: Record<string, number>; best?: EncodedTensors } = {},
 ): Promise<void> {
   const cap = await captureState(model, optimizer);
+  const { metrics, best } = extra;
   const header: Header = {
     state,
     fingerprint,
@@ -81,13 +86,20 @@ export async function saveAggregatorCheckpoint(
     optimizer: cap.optimizer.specs,
     optimizerExtra: cap.optimizerExtra,
     ...(metrics ? { metrics } : {}),
+    ...(best ? { best: best.specs } : {}),
   };
-  await writeBlocksFile(path, MAGIC, header, { weights: cap.weights.data, optimizer: cap.optimizer.data });
+  await writeBlocksFile(path, MAGIC, header, {
+    weights: cap.weights.data,
+    optimizer: cap.optimizer.data,
+    ...(best ? { best: best.data } : {}),
+  });
 }
 
 export interface LoadedCheckpoint {
   state: AggregatorState;
   metrics?: Record<string, number>;
+  /** fit.earlyStopping's best epoch's weights, when the run monitors one. */
+  best?: EncodedTensors;
   /** Puts the weights into `model` and the slots into a fresh, never-stepped `optimizer`. */
   restore(model: tf.LayersModel, optimizer: tf.Optimizer): Promise<void>;
 }
@@ -110,6 +122,7 @@ export async function loadAggregatorCheckpoint(path: string, fingerprint: string
   return {
     state: h.state,
     ...(h.metrics ? { metrics: h.metrics } : {}),
+    ...(h.best && file.blocks.best ? { best: { specs: h.best, data: file.blocks.best } } : {}),
     restore: (model, optimizer) => restoreState(model, optimizer, ckpt),
   };
 }

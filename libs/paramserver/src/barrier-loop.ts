@@ -3,6 +3,7 @@ import {
   abortRequested,
   afterUpdate,
   publishWeights,
+  stoppedEarly,
   type AggregatorContext,
   type StepOutcome,
 } from './aggregator-context';
@@ -24,7 +25,9 @@ export async function runBarrier(ctx: AggregatorContext): Promise<'done' | 'abor
   const local = spec.mode === 'local';
   const acc = new Float32Array(layout.totalFloats);
   let first = true;
-  while (state.step < run.plan.totalSteps) {
+  // Early stopping ends the run at an epoch's end: no next version is published, so the shards
+  // wait for it and then see the aggregator's final "done", as at the last step.
+  while (state.step < run.plan.totalSteps && !stoppedEarly(ctx)) {
     let t0 = performance.now();
     const stepBefore = state.step;
     const steps = local ? Math.min(spec.syncEvery, run.plan.totalSteps - state.step) : 1;
