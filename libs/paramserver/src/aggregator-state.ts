@@ -22,7 +22,7 @@ export interface AggregatorState {
   samples: number;
   trainMs: number;
   /** The epoch being accumulated: sample-weighted loss and correct-count sums, as trainModel keeps them. */
-  epoch: { index: number; lossSum: number; correct: number; samples: number };
+  epoch: EpochSums;
   history: Array<Record<string, number>>;
   workers: Record<string, WorkerShare>;
   /** Shards whose jobs failed for good (coordinator's word) and, in async mode, shards that finished. */
@@ -36,6 +36,24 @@ export interface AggregatorState {
   earlyStopping?: EarlyStoppingState;
 }
 
+/**
+ * The epoch being accumulated. Regression's error sums are optional: a checkpoint written before
+ * they existed resumes with none (that epoch's mae/rmse/r2 then cover its later steps only).
+ */
+export interface EpochSums {
+  index: number;
+  lossSum: number;
+  correct: number;
+  samples: number;
+  absErr?: number;
+  sqErr?: number;
+}
+
+/** A new epoch's sums. */
+export function epochStart(index: number): EpochSums {
+  return { index, lossSum: 0, correct: 0, samples: 0, absErr: 0, sqErr: 0 };
+}
+
 export function freshState(shards: number): AggregatorState {
   return {
     step: 0,
@@ -43,7 +61,7 @@ export function freshState(shards: number): AggregatorState {
     droppedStale: 0,
     samples: 0,
     trainMs: 0,
-    epoch: { index: 0, lossSum: 0, correct: 0, samples: 0 },
+    epoch: epochStart(0),
     history: [],
     workers: {},
     gone: [],

@@ -86,6 +86,8 @@ export async function runAsync(ctx: AggregatorContext): Promise<'done' | 'aborte
         samples: payload ? msg.samples : 0,
         lossSum: payload ? msg.loss * msg.samples : 0,
         correct: payload ? msg.correct : 0,
+        absErr: payload ? msg.absErr : 0,
+        sqErr: payload ? msg.sqErr : 0,
       },
       before,
       consumed(),

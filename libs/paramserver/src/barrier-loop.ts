@@ -73,7 +73,7 @@ async function gather(
   const { state, spec, channel } = ctx;
   acc.fill(0);
   const arrived = new Set<number>();
-  const out: StepOutcome & { firstAt?: number } = { samples: 0, lossSum: 0, correct: 0 };
+  const out: StepOutcome & { firstAt?: number } = { samples: 0, lossSum: 0, correct: 0, absErr: 0, sqErr: 0 };
   const start = Date.now();
   const deadline = start + timeoutMs;
   const giveUp = start + Math.max(minGiveUpMs, 10 * timeoutMs);
@@ -113,6 +113,8 @@ async function gather(
       out.samples += msg.samples;
       out.lossSum += msg.loss * msg.samples;
       out.correct += msg.correct;
+      out.absErr += msg.absErr;
+      out.sqErr += msg.sqErr;
       recordShare(state, msg.shard, msg.samples, msg.ms);
     }
   }

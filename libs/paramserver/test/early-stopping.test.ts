@@ -102,6 +102,14 @@ describe('parameter server with early stopping', () => {
         const local = await trainModel({ model: reference, data, fit: { ...req.fit, batchSize: 32 } });
         reference.dispose();
         assert.deepEqual([bestEpoch, stoppedEpoch], [local.bestEpoch, local.stoppedEpoch]);
+        // Training mae/rmse/r2 from the shards' error sums: those of the single-process loop.
+        for (const key of ['loss', 'mae', 'rmse', 'r2'] as const) {
+          const [ps, one] = [result.metrics[key], local.metrics[key]];
+          assert.ok(
+            ps !== undefined && one !== undefined && Math.abs(ps - one) < 1e-3,
+            `${key}: ps ${ps}, local ${one}`,
+          );
+        }
       }
 
       const { model, meta } = await loadModelVersion(env.registry, result.model);
