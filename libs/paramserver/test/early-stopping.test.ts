@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { QueueName, trainRequestSchema, type LayerSpec, type TrainRequest } from '@tq/contracts';
 import {
   buildModel,
+  createOptimizer,
+  EarlyStopping,
   evaluate,
   initBackend,
   loadModelVersion,
@@ -15,7 +20,7 @@ import {
   validationLoss,
   withInputShape,
 } from '@tq/ml';
-import { runIdOf, shardJobId } from '@tq/paramserver';
+import { freshState, loadAggregatorCheckpoint, runIdOf, saveAggregatorCheckpoint, shardJobId } from '@tq/paramserver';
 import { loadTrainingData, type TableDatasets } from '@tq/tables';
 import { publicTableDatasets } from '../../jobs/test/table-fixtures';
 import { PsTestEnv, startParamServerWorkers } from './fixtures/harness';
@@ -126,4 +131,45 @@ describe('parameter server with early stopping', () => {
         assert.ok(Math.abs(again[key]! - best[key]!) < 1e-5, `${key}: registered ${again[key]}, best ${best[key]}`);
     });
   }
+});
+
+/**
+ * A resumed aggregator decides alike: its checkpoint carries early stopping's state (patience
+ * count, best value and epoch) and the best epoch's weights, which differ from the current ones.
+ */
+describe('aggregator checkpoint with early stopping', () => {
+  it('keeps the patience count and the best weights for a resumed aggregator', async () => {
+    await initBackend();
+    const dir = await mkdtemp(join(tmpdir(), 'tq-ps-es-'));
+    const layers: LayerSpec[] = [{ type: 'dense', units: 2, inputShape: [3] }, ...regression.slice(1)];
+    const model = buildModel(layers, { seed: 1, task: 'regression' });
+    const optimizer = createOptimizer(request('sync').fit);
+    const spec = { monitor: 'valLoss' as const, patience: 3, minDelta: 0 };
+    const early = new EarlyStopping(spec);
+    const bestWeights = model.getWeights().map((w) => Array.from(w.dataSync()));
+    early.update(model, 1, { valLoss: 0.5 });
+    model.setWeights(model.getWeights().map((w) => w.add(1)));
+    early.update(model, 2, { valLoss: 0.7 });
+    const state = { ...freshState(2), earlyStopping: { ...early.state } };
+    const path = join(dir, 'aggregator.ckpt');
+    await saveAggregatorCheckpoint(path, state, 'fp', model, optimizer, { best: await early.encodeBest() });
+
+    const loaded = await loadAggregatorCheckpoint(path, 'fp');
+    assert.deepEqual(loaded?.state.earlyStopping, { bestEpoch: 1, bestValue: 0.5, wait: 1, stopped: false });
+    const resumed = new EarlyStopping(spec);
+    resumed.loadBest(loaded.state.earlyStopping, loaded.best);
+    const fresh = buildModel(layers, { seed: 2, task: 'regression' });
+    resumed.restore(fresh);
+    assert.deepEqual(
+      fresh.getWeights().map((w) => Array.from(w.dataSync())),
+      bestWeights,
+    );
+    // Two more epochs without improvement: patience 3 runs out counting the one before the restart.
+    assert.equal(resumed.update(fresh, 3, { valLoss: 0.6 }), false);
+    assert.equal(resumed.update(fresh, 4, { valLoss: 0.6 }), true);
+    for (const m of [model, fresh]) m.dispose();
+    for (const e of [early, resumed]) e.dispose();
+    optimizer.dispose();
+    await rm(dir, { recursive: true, force: true });
+  });
 });
