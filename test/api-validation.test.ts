@@ -368,6 +368,17 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
       /no training rows out of 2/,
     );
   });
+  it("checks a distributed run's early stopping monitor like a local one's", () =>
+    expectIssue(
+      '/v1/jobs/train',
+      train({
+        fit: { epochs: 1, validationSplit: 0, earlyStopping: { monitor: 'valAccuracy' } },
+        distributed: { workers: 2 },
+      }),
+      400,
+      'fit.earlyStopping.monitor',
+      /not measured in this run/,
+    ));
   it('answers 404 for an unknown job and nothing was enqueued by the rejected requests', async () => {
     assert.equal((await system.request('GET', '/v1/jobs/train-00000000-0000-4000-8000-000000000000')).status, 404);
     const listed = await system.request('GET', '/v1/jobs');
@@ -409,6 +420,15 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
     });
     assert.equal(long.status, 400);
     assert.equal(((await long.json()) as { issues: { field: string }[] }).issues[0]?.field, 'Idempotency-Key');
+  });
+  it('accepts early stopping in a distributed run (the aggregator judges the epochs)', async () => {
+    const body = train({
+      fit: { epochs: 5, earlyStopping: { monitor: 'valLoss', patience: 2 } },
+      distributed: { workers: 2 },
+    });
+    const res = await system.request('POST', '/v1/jobs/train', body);
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    await system.request('DELETE', `/v1/jobs/${res.body.id}`);
   });
   it('serves an OpenAPI document whose request bodies come from the contracts', async () => {
     const doc = (await system.request('GET', '/docs-json')).body;

@@ -52,6 +52,9 @@ export const aggregateResultSchema = z.object({
   resumedFromStep: z.number().int().optional(),
   workers: z.record(z.string(), workerShareSchema).default({}),
   slowestWorker: z.string().optional(),
+  /** fit.earlyStopping: the epoch whose weights the run ends with, and the last epoch trained. */
+  bestEpoch: z.number().int().optional(),
+  stoppedEpoch: z.number().int().optional(),
   backend: z.string().optional(),
 });
 export type AggregateResult = z.infer<typeof aggregateResultSchema>;

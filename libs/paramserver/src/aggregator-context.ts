@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { DistributedProgress, DistributedSpec, JobHooks } from '@tq/contracts';
-import { evaluate, validationEntry, validationLoss } from '@tq/ml';
-import { saveAggregatorCheckpoint, type AggregatorState } from './aggregator-state';
+import { evaluate, regressionMetrics, validationEntry, validationLoss, type EarlyStopping } from '@tq/ml';
+import { epochStart, saveAggregatorCheckpoint, type AggregatorState } from './aggregator-state';
 import { SupersededError, type Claim, type RunChannel } from './channel';
 import type { RunData } from './run-setup';
 import { progressOf } from './progress';
@@ -31,6 +31,19 @@ export interface AggregatorContext {
   lastAbortCheckAt: number;
   /** Shards no worker has taken (the coordinator's word, read with the abort flag): steps do not wait for them. */
   unstaffed: ReadonlySet<number>;
+  /** fit.earlyStopping: @tq/ml's EarlyStopping (as trainModel uses it), fed at every epoch end. */
+  early?: EarlyStopping;
+}
+
+/** The run ended before its last epoch: fit.earlyStopping's patience ran out. */
+export function stoppedEarly(ctx: AggregatorContext): boolean {
+  return ctx.early?.state.stopped ?? false;
+}
+
+/** Checkpoints the state, weights and optimizer, with early stopping's best weights when it runs. */
+export async function saveCheckpoint(ctx: AggregatorContext, path: string): Promise<void> {
+  const best = ctx.early ? await ctx.early.encodeBest() : undefined;
+  await saveAggregatorCheckpoint(path, ctx.state, ctx.fingerprint, ctx.model, ctx.optimizer, best ? { best } : {});
 }
 
 export async function publishWeights(ctx: AggregatorContext, status: RunStatus = 'running'): Promise<void> {
@@ -58,6 +71,9 @@ export interface StepOutcome {
   samples: number;
   lossSum: number;
   correct: number;
+  /** Regression: sums of |error| and error² (standardized target). */
+  absErr: number;
+  sqErr: number;
 }
 
 /**
@@ -76,11 +92,14 @@ export async function afterUpdate(
   state.epoch.lossSum += out.lossSum;
   state.epoch.correct += out.correct;
   state.epoch.samples += out.samples;
+  state.epoch.absErr = (state.epoch.absErr ?? 0) + out.absErr;
+  state.epoch.sqErr = (state.epoch.sqErr ?? 0) + out.sqErr;
   if (out.samples > 0) ctx.lastLoss = out.lossSum / out.samples;
   const epochNow = Math.floor(progressAfter / run.plan.stepsPerEpoch);
-  if (epochNow > state.epoch.index && state.epoch.index < run.plan.epochs) await closeEpoch(ctx, epochNow);
+  if (epochNow > state.epoch.index && state.epoch.index < run.plan.epochs && !stoppedEarly(ctx))
+    await closeEpoch(ctx, epochNow);
   if (Math.floor(state.step / spec.checkpointEvery) !== Math.floor(stepBefore / spec.checkpointEvery)) {
-    await saveAggregatorCheckpoint(ctx.checkpointPath, state, ctx.fingerprint, ctx.model, ctx.optimizer);
+    await saveCheckpoint(ctx, ctx.checkpointPath);
   }
   await reportProgress(
     ctx,
@@ -88,16 +107,20 @@ export async function afterUpdate(
   );
 }
 
-/** Ends the accumulating epoch: its training means plus validation of the current weights. */
+/**
+ * Ends the accumulating epoch: its training means plus validation of the current weights, then
+ * early stopping's verdict on it (the run loops end once it says stop).
+ */
 export async function closeEpoch(ctx: AggregatorContext, nextIndex: number): Promise<void> {
   const { state, run } = ctx;
   const e = state.epoch;
   // trainMs: training wall time so far (all attempts), so a reader can tell time-to-accuracy.
-  // A regression's training errors are not sent by the shards: its figures are loss and val*.
   const entry: Record<string, number> = {
     epoch: e.index + 1,
     loss: e.samples ? e.lossSum / e.samples : Number.NaN,
-    ...(run.loss.task === 'classification' ? { accuracy: e.samples ? e.correct / e.samples : Number.NaN } : {}),
+    ...(run.loss.task === 'classification'
+      ? { accuracy: e.samples ? e.correct / e.samples : Number.NaN }
+      : trainErrors(ctx)),
     trainMs: Math.round(state.trainMs),
   };
   if (run.validation) {
@@ -110,9 +133,29 @@ export async function closeEpoch(ctx: AggregatorContext, nextIndex: number): Pro
     Object.assign(entry, validationEntry(v));
   }
   state.history.push(entry);
+  if (ctx.early) {
+    ctx.early.update(ctx.model, entry.epoch!, entry);
+    state.earlyStopping = { ...ctx.early.state };
+  }
   const shown = Object.entries(entry).filter(([k]) => k !== 'epoch' && k !== 'trainMs');
   ctx.log(`epoch ${entry.epoch}: ${shown.map(([k, v]) => `${k} ${v.toFixed(4)}`).join(' ')}`);
-  state.epoch = { index: nextIndex, lossSum: 0, correct: 0, samples: 0 };
+  state.epoch = epochStart(nextIndex);
+  if (stoppedEarly(ctx)) {
+    const { bestEpoch } = ctx.early!.state;
+    ctx.log(`early stopping after epoch ${entry.epoch}: no better ${ctx.early!.spec.monitor} since epoch ${bestEpoch}`);
+  }
+}
+
+/**
+ * A regression epoch's training mae/rmse/r2 as trainModel reports them (@tq/ml's regressionMetrics
+ * over the training rows). The sums are scaled to the rows of an epoch: async epochs (the shards'
+ * mean cursor) and the last partial one need not hold exactly one epoch's rows.
+ */
+function trainErrors(ctx: AggregatorContext): Record<string, number> {
+  const e = ctx.state.epoch;
+  if (!e.samples) return {};
+  const scale = ctx.run.train.rows / e.samples;
+  return regressionMetrics(ctx.run.train, (e.absErr ?? 0) * scale, (e.sqErr ?? 0) * scale);
 }
 
 export async function reportProgress(ctx: AggregatorContext, force = false): Promise<void> {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { captureState, restoreState, type TrainCheckpoint } from '@tq/ml';
+import { captureState, restoreState, type EarlyStoppingState, type EncodedTensors, type TrainCheckpoint } from '@tq/ml';
 import { readBlocksFile, writeBlocksFile } from '@tq/storage';
 
 /** The aggregator's checkpoint file kind (see @tq/storage's blocks file). */
@@ -22,7 +22,7 @@ export interface AggregatorState {
   samples: number;
   trainMs: number;
   /** The epoch being accumulated: sample-weighted loss and correct-count sums, as trainModel keeps them. */
-  epoch: { index: number; lossSum: number; correct: number; samples: number };
+  epoch: EpochSums;
   history: Array<Record<string, number>>;
   workers: Record<string, WorkerShare>;
   /** Shards whose jobs failed for good (coordinator's word) and, in async mode, shards that finished. */
@@ -32,6 +32,26 @@ export interface AggregatorState {
   shardSteps: number[];
   restarts: number;
   resumedFromStep?: number;
+  /** fit.earlyStopping: where it stands (its best epoch's weights are the checkpoint's `best` block). */
+  earlyStopping?: EarlyStoppingState;
+}
+
+/**
+ * The epoch being accumulated. Regression's error sums are optional: a checkpoint written before
+ * they existed resumes with none (that epoch's mae/rmse/r2 then cover its later steps only).
+ */
+export interface EpochSums {
+  index: number;
+  lossSum: number;
+  correct: number;
+  samples: number;
+  absErr?: number;
+  sqErr?: number;
+}
+
+/** A new epoch's sums. */
+export function epochStart(index: number): EpochSums {
+  return { index, lossSum: 0, correct: 0, samples: 0, absErr: 0, sqErr: 0 };
 }
 
 export function freshState(shards: number): AggregatorState {
@@ -41,7 +61,7 @@ export function freshState(shards: number): AggregatorState {
     droppedStale: 0,
     samples: 0,
     trainMs: 0,
-    epoch: { index: 0, lossSum: 0, correct: 0, samples: 0 },
+    epoch: epochStart(0),
     history: [],
     workers: {},
     gone: [],
@@ -58,6 +78,8 @@ interface Header {
   optimizer: tf.io.WeightsManifestEntry[];
   optimizerExtra: Record<string, number>;
   metrics?: Record<string, number>;
+  /** fit.earlyStopping: the best epoch's weights, so a resumed aggregator keeps them and its patience count. */
+  best?: tf.io.WeightsManifestEntry[];
 }
 
 /**
@@ -71,9 +93,10 @@ export async function saveAggregatorCheckpoint(
   fingerprint: string,
   model: tf.LayersModel,
   optimizer: tf.Optimizer,
-  metrics?: Record<string, number>,
+  extra: { metrics?: Record<string, number>; best?: EncodedTensors } = {},
 ): Promise<void> {
   const cap = await captureState(model, optimizer);
+  const { metrics, best } = extra;
   const header: Header = {
     state,
     fingerprint,
@@ -81,13 +104,20 @@ export async function saveAggregatorCheckpoint(
     optimizer: cap.optimizer.specs,
     optimizerExtra: cap.optimizerExtra,
     ...(metrics ? { metrics } : {}),
+    ...(best ? { best: best.specs } : {}),
   };
-  await writeBlocksFile(path, MAGIC, header, { weights: cap.weights.data, optimizer: cap.optimizer.data });
+  await writeBlocksFile(path, MAGIC, header, {
+    weights: cap.weights.data,
+    optimizer: cap.optimizer.data,
+    ...(best ? { best: best.data } : {}),
+  });
 }
 
 export interface LoadedCheckpoint {
   state: AggregatorState;
   metrics?: Record<string, number>;
+  /** fit.earlyStopping's best epoch's weights, when the run monitors one. */
+  best?: EncodedTensors;
   /** Puts the weights into `model` and the slots into a fresh, never-stepped `optimizer`. */
   restore(model: tf.LayersModel, optimizer: tf.Optimizer): Promise<void>;
 }
@@ -110,6 +140,7 @@ export async function loadAggregatorCheckpoint(path: string, fingerprint: string
   return {
     state: h.state,
     ...(h.metrics ? { metrics: h.metrics } : {}),
+    ...(h.best && file.blocks.best ? { best: { specs: h.best, data: file.blocks.best } } : {}),
     restore: (model, optimizer) => restoreState(model, optimizer, ckpt),
   };
 }

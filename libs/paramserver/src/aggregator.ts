@@ -1,14 +1,16 @@
 import { join } from 'node:path';
 import type { AggregateJobData, AggregateResult, DistributedProgress, JobHooks, Metrics } from '@tq/contracts';
-import { createOptimizer, epochMetrics, initBackend } from '@tq/ml';
+import { createOptimizer, EarlyStopping, epochMetrics, initBackend } from '@tq/ml';
 import type { ArtifactStore } from '@tq/storage';
-import { closeEpoch, publishWeights, reportProgress, type AggregatorContext } from './aggregator-context';
 import {
-  freshState,
-  loadAggregatorCheckpoint,
-  saveAggregatorCheckpoint,
-  type AggregatorState,
-} from './aggregator-state';
+  closeEpoch,
+  publishWeights,
+  reportProgress,
+  saveCheckpoint,
+  stoppedEarly,
+  type AggregatorContext,
+} from './aggregator-context';
+import { freshState, loadAggregatorCheckpoint, type AggregatorState } from './aggregator-state';
 import { runAsync } from './async-loop';
 import { runBarrier } from './barrier-loop';
 import { RunChannel } from './channel';
@@ -61,6 +63,7 @@ export async function runAggregator(
   const dataset = await loadRunData(request, deps);
   const { model } = await runStartingModel(request, deps, parentJobId, dataset);
   const optimizer = createOptimizer(request.fit);
+  const early = request.fit.earlyStopping ? new EarlyStopping(request.fit.earlyStopping) : undefined;
   try {
     const run = splitRunData(request, dataset, model);
     const layout = WeightLayout.of(model);
@@ -83,6 +86,7 @@ export async function runAggregator(
       lastProgressAt: 0,
       lastAbortCheckAt: 0,
       unstaffed: new Set(),
+      ...(early ? { early } : {}),
     };
 
     const ended = await loadAggregatorCheckpoint(paths.final, fingerprint);
@@ -98,6 +102,8 @@ export async function runAggregator(
     if (ckpt) {
       ctx.state = ckpt.state;
       await ckpt.restore(model, optimizer);
+      // Early stopping resumes with its patience count and best weights (checkpointed together).
+      if (early && ckpt.state.earlyStopping) early.loadBest(ckpt.state.earlyStopping, ckpt.best);
     }
     const previous = await channel.readState();
     if (ckpt || previous) {
@@ -126,23 +132,27 @@ export async function runAggregator(
       }
       return resultOf(ctx.state, 'aborted', undefined, backend.name);
     }
-    if (ctx.state.epoch.samples > 0 && ctx.state.history.length < run.plan.epochs)
+    if (ctx.state.epoch.samples > 0 && ctx.state.history.length < run.plan.epochs && !stoppedEarly(ctx))
       await closeEpoch(ctx, ctx.state.epoch.index + 1);
+    // As trainModel does: the run ends with (and registers, publishes) its best epoch's weights.
+    early?.restore(model);
     const metrics = metricsOf(ctx.state);
-    await saveAggregatorCheckpoint(paths.final, ctx.state, fingerprint, model, optimizer);
+    await saveCheckpoint(ctx, paths.final);
     await publishWeights(ctx, 'done');
     await reportProgress(ctx, true);
     return resultOf(ctx.state, 'done', metrics, backend.name);
   } finally {
     await channel.close();
     optimizer.dispose();
+    early?.dispose();
     model.dispose();
   }
 }
 
-/** The last epoch's figures, as trainModel reports them. */
+/** The last epoch's figures (early stopping: the best epoch's), as trainModel reports them. */
 function metricsOf(state: AggregatorState): Metrics {
-  return epochMetrics(state.history.at(-1) ?? {});
+  const best = state.earlyStopping?.bestEpoch ?? 0;
+  return epochMetrics((best > 0 ? state.history[best - 1] : state.history.at(-1)) ?? {});
 }
 
 function resultOf(
@@ -165,6 +175,7 @@ function resultOf(
     ...(state.resumedFromStep !== undefined ? { resumedFromStep: state.resumedFromStep } : {}),
     workers: state.workers,
     ...(slowest ? { slowestWorker: slowest } : {}),
+    ...(state.earlyStopping ? { bestEpoch: state.earlyStopping.bestEpoch, stoppedEpoch: state.history.length } : {}),
     backend,
   };
 }

@@ -4,6 +4,7 @@ import {
   afterUpdate,
   publishWeights,
   reportProgress,
+  stoppedEarly,
   type AggregatorContext,
 } from './aggregator-context';
 import { recordDrop, recordShare } from './progress';
@@ -30,7 +31,9 @@ export async function runAsync(ctx: AggregatorContext): Promise<'done' | 'aborte
   await publishWeights(ctx);
   // Training time starts with the first gradient (shards first load data and build the model).
   let idleSince: number | undefined;
-  while (finished() < spec.workers) {
+  // Early stopping: the shards still walking their share see the final "done" and stop; their
+  // gradients left in the inbox go with the run's keys.
+  while (finished() < spec.workers && !stoppedEarly(ctx)) {
     if (await abortRequested(ctx)) return 'aborted';
     const msg = await channel.nextMessage(1000);
     // Idle for a second: a cheap look at the cursors too (one HMGET), never in the per-gradient path.
@@ -83,6 +86,8 @@ export async function runAsync(ctx: AggregatorContext): Promise<'done' | 'aborte
         samples: payload ? msg.samples : 0,
         lossSum: payload ? msg.loss * msg.samples : 0,
         correct: payload ? msg.correct : 0,
+        absErr: payload ? msg.absErr : 0,
+        sqErr: payload ? msg.sqErr : 0,
       },
       before,
       consumed(),

@@ -3,6 +3,7 @@ import {
   abortRequested,
   afterUpdate,
   publishWeights,
+  stoppedEarly,
   type AggregatorContext,
   type StepOutcome,
 } from './aggregator-context';
@@ -24,7 +25,9 @@ export async function runBarrier(ctx: AggregatorContext): Promise<'done' | 'abor
   const local = spec.mode === 'local';
   const acc = new Float32Array(layout.totalFloats);
   let first = true;
-  while (state.step < run.plan.totalSteps) {
+  // Early stopping ends the run at an epoch's end: no next version is published, so the shards
+  // wait for it and then see the aggregator's final "done", as at the last step.
+  while (state.step < run.plan.totalSteps && !stoppedEarly(ctx)) {
     let t0 = performance.now();
     const stepBefore = state.step;
     const steps = local ? Math.min(spec.syncEvery, run.plan.totalSteps - state.step) : 1;
@@ -70,7 +73,7 @@ async function gather(
   const { state, spec, channel } = ctx;
   acc.fill(0);
   const arrived = new Set<number>();
-  const out: StepOutcome & { firstAt?: number } = { samples: 0, lossSum: 0, correct: 0 };
+  const out: StepOutcome & { firstAt?: number } = { samples: 0, lossSum: 0, correct: 0, absErr: 0, sqErr: 0 };
   const start = Date.now();
   const deadline = start + timeoutMs;
   const giveUp = start + Math.max(minGiveUpMs, 10 * timeoutMs);
@@ -110,6 +113,8 @@ async function gather(
       out.samples += msg.samples;
       out.lossSum += msg.loss * msg.samples;
       out.correct += msg.correct;
+      out.absErr += msg.absErr;
+      out.sqErr += msg.sqErr;
       recordShare(state, msg.shard, msg.samples, msg.ms);
     }
   }

@@ -69,7 +69,7 @@ export async function coordinateDistributedTraining(
       stage: 'saving',
       percent: 100,
       epochs: request.fit.epochs,
-      epoch: request.fit.epochs,
+      epoch: outcome.stoppedEpoch ?? request.fit.epochs,
       step: outcome.steps,
     });
     const registered = await registerRun(deps, request, parentJobId, outcome, paths.final, backend.name, hooks.log);

@@ -42,6 +42,9 @@ export const shardMessageSchema = z.object({
   loss: z.number().default(0),
   /** Rows of those the model classified right (training mode): the epoch accuracy trainModel reports. */
   correct: z.number().int().min(0).default(0),
+  /** Regression: sums of |error| and error² over those rows (standardized target), for mae/rmse/r2. */
+  absErr: z.number().min(0).default(0),
+  sqErr: z.number().min(0).default(0),
   /** Wall time of the shard's step (pull + compute + push), for the slowest-worker report. */
   ms: z.number().min(0).default(0),
 });

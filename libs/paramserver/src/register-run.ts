@@ -60,6 +60,8 @@ export function runResultOf(
   return trainResultOf(meta, backend, {
     ...figures,
     samplesPerSec: outcome.samplesPerSec,
+    ...(outcome.bestEpoch !== undefined ? { bestEpoch: outcome.bestEpoch } : {}),
+    ...(outcome.stoppedEpoch !== undefined ? { stoppedEpoch: outcome.stoppedEpoch } : {}),
     distributed: { workers: spec.workers, mode: spec.mode, steps: outcome.steps, droppedStale: outcome.droppedStale },
   });
 }

@@ -2,6 +2,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { FieldError, type DistributedSpec, type Lineage, type TrainRequest } from '@tq/contracts';
 import {
   checkModelFitsData,
+  checkMonitor,
   lossSpecOf,
   sliceRows,
   startingModel,
@@ -66,11 +67,10 @@ export interface RunData {
 export function splitRunData(request: TrainRequest, data: TabularData, model: tf.LayersModel): RunData {
   const spec = requireDistributed(request);
   checkModelFitsData(model, data, request.model.from ? 'model.from' : 'model.layers');
-  // Early stopping restores weights per epoch; the aggregator's epochs do not yet: refused, not ignored.
-  if (request.fit.earlyStopping)
-    throw new FieldError('fit.earlyStopping', 'not supported with distributed training (train locally to use it)');
   const split = trainRowCount(data, request.fit.validationSplit);
   if (split === 0) throw new FieldError('fit.validationSplit', `leaves no training rows out of ${data.rows}`);
+  // The aggregator's epoch entries hold what trainModel's do (loss from the shards, val* its own).
+  if (request.fit.earlyStopping) checkMonitor(request.fit.earlyStopping, data.task, split < data.rows);
   const plan = makePlan({
     trainRows: split,
     workers: spec.workers,

@@ -46,6 +46,9 @@ interface StepStats {
   samples: number;
   loss: number;
   correct: number;
+  /** Regression: the batch's sums of |error| and error². */
+  absErr: number;
+  sqErr: number;
 }
 
 /**
@@ -192,12 +195,14 @@ async function barrierLoop(
         tally(ctx, 1, s.samples);
       } else {
         const steps = Math.min(localSteps, ctx.run.plan.totalSteps - state.step);
-        const total: StepStats = { samples: 0, loss: 0, correct: 0 };
+        const total: StepStats = { samples: 0, loss: 0, correct: 0, absErr: 0, sqErr: 0 };
         for (let j = 0; j < steps; j++) {
           const s = stepOn(ctx, state.step + j, false, optimizer);
           total.samples += s.samples;
           total.loss += s.loss * s.samples;
           total.correct += s.correct;
+          total.absErr += s.absErr;
+          total.sqErr += s.sqErr;
           await new Promise<void>((resolve) => setImmediate(resolve)); // let BullMQ renew the lock
         }
         await delay(ctx);
@@ -211,6 +216,8 @@ async function barrierLoop(
             samples: total.samples,
             loss: total.samples ? total.loss / total.samples : 0,
             correct: total.correct,
+            absErr: total.absErr,
+            sqErr: total.sqErr,
             ms: (performance.now() - t0) / Math.max(1, steps),
           },
           total.samples > 0 ? out : undefined,
@@ -302,17 +309,26 @@ function prepareBatch(ctx: ShardContext, step: number): Batch | null {
 function stepOn(ctx: ShardContext, step: number, pack: boolean, optimizer?: tf.Optimizer, ready?: Ahead): StepStats {
   if (ready?.batch && ready.step !== step) tf.dispose([ready.batch.x, ready.batch.y]);
   const batch = ready?.step === step ? ready.batch : prepareBatch(ctx, step);
-  if (!batch) return { samples: 0, loss: 0, correct: 0 };
+  if (!batch) return { samples: 0, loss: 0, correct: 0, absErr: 0, sqErr: 0 };
+  const regression = ctx.run.loss.task === 'regression';
   const r = computeGradients(ctx.model, batch.x, batch.y, {
-    countCorrect: ctx.run.loss.task === 'classification',
+    countCorrect: !regression,
+    regressionErrors: regression,
     loss: ctx.run.loss,
   });
   try {
     if (optimizer) applyGradients(optimizer, r.grads);
     if (pack) ctx.layout.packGradients(r.grads, ctx.payload);
-    return { samples: batch.n, loss: r.loss.dataSync()[0]!, correct: r.correct ? r.correct.dataSync()[0]! : 0 };
+    const [absErr, sqErr] = r.errors ? r.errors.dataSync() : [0, 0];
+    return {
+      samples: batch.n,
+      loss: r.loss.dataSync()[0]!,
+      correct: r.correct ? r.correct.dataSync()[0]! : 0,
+      absErr: absErr ?? 0,
+      sqErr: sqErr ?? 0,
+    };
   } finally {
-    tf.dispose([batch.x, batch.y, r.loss, r.grads, ...(r.correct ? [r.correct] : [])]);
+    tf.dispose([batch.x, batch.y, r.loss, r.grads, ...(r.correct ? [r.correct] : []), ...(r.errors ? [r.errors] : [])]);
   }
 }
 

@@ -40,8 +40,6 @@ export class SubmissionChecks {
 
   /** A 202 means the job can run: the worker's own fit check (checkFitsData) and budgets, applied here first. */
   async train(req: TrainRequest): Promise<void> {
-    if (req.distributed && req.fit.earlyStopping)
-      throw new FieldError('fit.earlyStopping', 'not supported with distributed training (train locally to use it)');
     if ('id' in req.dataset) {
       const info = await this.dataset(req.dataset.id, 'dataset.id');
       // Tables are profiled by a worker; a dataset stored as matrices (before tables) has no profile.
