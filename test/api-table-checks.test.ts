@@ -65,6 +65,30 @@ describe('submission checks on a table', () => {
     );
   });
 
+  it('counts the classes of a classification on a label profiled as a regression target', () => {
+    const mpg = cars.profile!.columns.find((c) => c.name === 'Miles_per_Gallon')!;
+    assert.equal(cars.task, 'regression');
+    assert.ok(mpg.distinctExact && mpg.distinct > 100, `${mpg.distinct} distinct values`);
+    const classify = (units: number) =>
+      train(ID.cars, [hidden, { type: 'dense', units, activation: 'softmax' }], { task: 'classification' });
+    assert.throws(
+      () => check(classify(3), cars),
+      (e: unknown) =>
+        e instanceof FieldError && e.field === 'model.layers.1.units' && e.reason.includes(`${mpg.distinct} classes`),
+    );
+    check(classify(mpg.distinct), cars);
+    // Over the profile's exact count (1,000 values): too many classes, whatever the units.
+    const estimated = { ...mpg, distinct: 1500, distinctExact: false };
+    const many = {
+      ...cars,
+      profile: { ...cars.profile!, columns: cars.profile!.columns.map((c) => (c === mpg ? estimated : c)) },
+    };
+    assert.throws(
+      () => check(classify(1500), many),
+      (e: unknown) => e instanceof FieldError && e.field === 'task' && /over 1500 classes/.test(e.reason),
+    );
+  });
+
   it('refuses column overrides naming no column, ignoring the label or every input, or given when fine-tuning', () => {
     const layers = [hidden, { type: 'dense', units: 3, activation: 'softmax' }];
     const allIgnored = Object.fromEntries(penguins.profile!.columns.map((c) => [c.name, 'ignore']));

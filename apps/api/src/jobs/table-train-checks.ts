@@ -1,5 +1,6 @@
 import {
   FieldError,
+  type ColumnProfile,
   type DatasetInfo,
   type LayerSpec,
   type TableProfile,
@@ -41,12 +42,35 @@ export function tableTrainFit(req: TrainRequest, info: DatasetInfo, profile: Tab
   // Classes as profiled, unless the request changes the task or the columns (then re-profiled by the worker).
   const sameProfile = label?.task === task && req.columns === undefined;
   const classCount =
-    task === 'regression' ? 0 : sameProfile && label?.task === 'classification' ? label.classes.length : -1;
+    task === 'regression'
+      ? 0
+      : sameProfile && label?.task === 'classification'
+        ? label.classes.length
+        : labelClassCount(req, labelColumn);
   const width = estimatedWidth(profile);
   const layers = req.model.layers ? withInputShape(req.model.layers, width) : undefined;
   const input = layers?.[0]?.inputShape ?? [width];
   const featureCount = input.reduce((a, b) => a * b, 1);
   return { task, data: { featureCount, classCount, rows: profile.rows, task }, ...(layers ? { layers } : {}) };
+}
+
+/**
+ * The classes a classification on a label profiled otherwise (as a regression target) will find:
+ * its distinct values, known from the profile as long as the request does not override the label's
+ * kind (then -1, unknown until the worker re-profiles). Refused here rather than by the worker:
+ * too many values (over the profile's exact count, 1,000), or fewer than two.
+ */
+function labelClassCount(req: TrainRequest, labelColumn: ColumnProfile | undefined): number {
+  if (!labelColumn || overrideOf(req.columns ?? {}, labelColumn.name) !== undefined) return -1;
+  const { name, distinct, distinctExact } = labelColumn;
+  if (!distinctExact)
+    throw new FieldError(
+      'task',
+      `classification on "${name}" would have over ${distinct} classes (one per distinct value); use task "regression"`,
+    );
+  if (distinct < 2)
+    throw new FieldError('task', `classification needs two or more classes; "${name}" has ${distinct} distinct value`);
+  return distinct;
 }
 
 /**
