@@ -1,10 +1,12 @@
 import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import {
   CancelledError,
+  ConflictError,
   FieldError,
   TqError,
   throwIfCancelled,
   type ColumnOverrides,
+  type DatasetInfo,
   type FieldIssue,
   type JobHooks,
   type ProfileDatasetJobData,
@@ -25,7 +27,7 @@ import {
   type TableLimits,
   type TableSource,
 } from '@tq/tables';
-import type { DatasetFailure, DatasetStore } from '@tq/storage';
+import type { DatasetFailure, DatasetSettled, DatasetStore } from '@tq/storage';
 
 export interface ProfileDatasetDeps {
   datasets: DatasetStore;
@@ -40,32 +42,50 @@ const PROGRESS_EVERY_MS = 500;
  * Reads an uploaded table once (csv-parse / JSON lines, bounded memory), profiles it and marks the
  * dataset ready. A bad file (FieldError / TooLargeError naming row, column or field) marks it
  * failed with that error, which the upload answers with; the error is rethrown, so the job fails
- * without a retry. A cancel between batches marks it failed too.
+ * without a retry. A cancel between batches marks it failed too. The first writer to settle the
+ * dataset wins (DatasetStore.markReady/markFailed): when the API settled it first, the job ends
+ * with what the API stored (endedBy).
  */
 export async function profileDatasetJob(
   data: ProfileDatasetJobData,
   deps: ProfileDatasetDeps,
   hooks: JobHooks<ProfileDatasetProgress>,
 ): Promise<ProfileDatasetResult> {
+  const before = await deps.datasets.get(data.datasetId);
+  if (before.status !== 'profiling') return endedBy(before); // settled while the job waited
+  let outcome: DatasetSettled;
   try {
     const profile = await profileSource(data, deps, hooks);
     const classes = profile.label?.task === 'classification' ? profile.label.classes.map((c) => c.value).sort() : [];
     const featureColumns = profile.columns
       .filter((c) => c.dropped === undefined && c.name !== data.labelColumn)
       .map((c) => c.name);
-    await deps.datasets.markReady(data.datasetId, {
+    outcome = await deps.datasets.markReady(data.datasetId, {
       profile,
       rows: profile.rows,
       featureColumns,
       classes,
       task: profile.label?.task,
     });
-    return { datasetId: data.datasetId, rows: profile.rows };
   } catch (err) {
     const failure = failureOf(err);
+    // Lost to an earlier writer or not, the job fails with its own error (never retried).
     if (failure) await deps.datasets.markFailed(data.datasetId, failure);
     throw renamed(err);
   }
+  return outcome.won ? { datasetId: data.datasetId, rows: outcome.info.rows } : endedBy(outcome.info);
+}
+
+/**
+ * The dataset was settled by another writer first (the API marking a cancelled or lost job
+ * failed, or an earlier attempt of this job): the job ends with what that writer stored, so its
+ * result and the dataset agree. Ready: the job completes with the stored row count. Failed: the
+ * job fails with a ConflictError carrying the stored error (a TqError, so it is not retried).
+ */
+function endedBy(info: DatasetInfo): ProfileDatasetResult {
+  if (info.status === 'ready') return { datasetId: info.id, rows: info.rows };
+  const why = info.error ? `${info.error.field}: ${info.error.message}` : 'no error stored';
+  throw new ConflictError('id', `dataset "${info.id}" was marked ${info.status} first (${why})`);
 }
 
 /** After a last attempt failed for a fault that is not the file's (the worker's, the disk's): say so. */

@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import {
   CancelledError,
+  ConflictError,
   FieldError,
   TooLargeError,
   localJobMeta,
@@ -128,6 +129,24 @@ describe('profile-dataset job', () => {
       const info = await datasets.get(id);
       assert.deepEqual([info.status, info.error?.status, info.error?.field], ['failed', status, field], body);
     }
+  });
+
+  it('ends with what the first writer stored when the API settled the dataset first', async () => {
+    // The API marks the job cancelled while the worker profiles (here: at its last progress report).
+    const cancelled = { field: 'id', message: 'profiling was cancelled', status: 409 };
+    const id = await stored(penguins);
+    const racing = { ...hooks(), onProgress: async () => void (await datasets.markFailed(id, cancelled)) };
+    await assert.rejects(
+      profileDatasetJob(job(id, { labelColumn: 'Species' }), deps(), racing),
+      (err) => err instanceof ConflictError && err.field === 'id' && /cancelled/.test(err.message),
+    );
+    const info = await datasets.get(id);
+    assert.deepEqual([info.status, info.error], ['failed', cancelled], 'the worker did not overwrite it');
+    // A second attempt of a job that already marked its dataset ready completes with the stored rows.
+    const done = await stored(penguins);
+    const first = await profileDatasetJob(job(done, { labelColumn: 'Species' }), deps(), hooks());
+    assert.deepEqual(await profileDatasetJob(job(done, { labelColumn: 'Species' }), deps(), hooks()), first);
+    assert.equal((await datasets.get(done)).status, 'ready');
   });
 
   it('stops between batches when cancelled, and marks the dataset failed (409)', async () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -55,14 +55,31 @@ export class DatasetNotFoundError extends NotFoundError {
   }
 }
 
+/**
+ * How a profiling → ready | failed transition went. `won` is false when another writer (the API
+ * marking a lost or cancelled job, a second attempt of the job) settled the dataset first; `info`
+ * is the dataset as the winner left it, either way.
+ */
+export interface DatasetSettled {
+  won: boolean;
+  info: DatasetInfo;
+}
+
+/** What settling writes into outcome.json, merged over info.json on every read. */
+type DatasetOutcome = Pick<DatasetInfo, 'status' | 'error'> & Partial<DatasetProfiled>;
+
 const INFO = 'info.json';
+const OUTCOME = 'outcome.json';
 const sourceName = (format: DatasetFormat) => `source.${format}`;
 
 /**
  * Uploaded tables: `datasets/<id>/source.csv|jsonl` (the bytes as they came) and `info.json`
- * (DatasetInfo: profiling → ready with its profile, or failed with its error). The upload streams
- * into a private staging folder that is renamed into place, so readers never see half a dataset;
- * info.json is rewritten atomically. Built-in datasets are not stored here (libs/ml has them).
+ * (DatasetInfo as uploaded, status profiling), then `outcome.json` once profiling ends (ready with
+ * its profile, or failed with its error). The upload streams into a private staging folder that is
+ * renamed into place, so readers never see half a dataset. info.json is never rewritten: the end
+ * of profiling is one exclusive file creation, so of two writers settling a dataset at once (the
+ * API marking a lost job failed, the worker marking it ready) exactly one wins and no read mixes
+ * them. Built-in datasets are not stored here (libs/ml has them).
  */
 export class DatasetStore {
   constructor(readonly store: ArtifactStore) {}
@@ -131,30 +148,34 @@ export class DatasetStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new DatasetNotFoundError(id);
       throw err;
     }
+    // info.json first: outcome.json only ever appears after it, whole (see settle).
+    const outcome = await readFile(join(dir, OUTCOME), 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
     try {
-      return datasetInfoSchema.parse(JSON.parse(text));
+      const info = datasetInfoSchema.parse(JSON.parse(text));
+      return outcome === undefined ? info : settled(info, JSON.parse(outcome) as DatasetOutcome);
     } catch (err) {
-      throw new Error(`dataset "${id}" has a corrupt ${INFO}`, { cause: err });
+      throw new Error(`dataset "${id}" has a corrupt ${outcome === undefined ? INFO : OUTCOME}`, { cause: err });
     }
   }
 
-  markReady(id: string, found: DatasetProfiled): Promise<DatasetInfo> {
-    return this.update(id, (info) => {
-      const { error: _previous, ...rest } = info;
-      return {
-        ...rest,
-        status: 'ready',
-        profile: found.profile,
-        rows: found.rows,
-        featureColumns: found.featureColumns,
-        classes: found.classes,
-        ...(found.task ? { task: found.task } : {}),
-      };
+  /** Profiling found `found`: ready, unless the dataset was settled first (see DatasetSettled). */
+  markReady(id: string, found: DatasetProfiled): Promise<DatasetSettled> {
+    return this.settle(id, {
+      status: 'ready',
+      profile: found.profile,
+      rows: found.rows,
+      featureColumns: found.featureColumns,
+      classes: found.classes,
+      ...(found.task ? { task: found.task } : {}),
     });
   }
 
-  markFailed(id: string, error: DatasetFailure): Promise<DatasetInfo> {
-    return this.update(id, (info) => ({ ...info, status: 'failed', error }));
+  /** Profiling ended with `error`: failed, unless the dataset was settled first (see DatasetSettled). */
+  markFailed(id: string, error: DatasetFailure): Promise<DatasetSettled> {
+    return this.settle(id, { status: 'failed', error });
   }
 
   /** Every stored dataset, oldest first. */
@@ -187,9 +208,33 @@ export class DatasetStore {
     await removeDir(this.store.datasetDir(id));
   }
 
-  private async update(id: string, change: (info: DatasetInfo) => DatasetInfo): Promise<DatasetInfo> {
-    const next = datasetInfoSchema.parse(change(await this.get(id)));
-    await writeFileAtomic(join(this.store.datasetDir(id), INFO), JSON.stringify(next, null, 2));
-    return next;
+  /**
+   * First writer wins: the outcome is written whole to a private file, then hard-linked to
+   * outcome.json, which fails with EEXIST when another writer got there first (as an O_EXCL
+   * create would, but readers never see a half-written file, and a crash leaves only a stray
+   * temp file). A dataset no longer profiling (settled before this call) is not changed either.
+   */
+  private async settle(id: string, outcome: DatasetOutcome): Promise<DatasetSettled> {
+    const current = await this.get(id);
+    if (current.status !== 'profiling') return { won: false, info: current };
+    const next = settled(current, outcome); // validated before anything is written
+    const dir = this.store.datasetDir(id);
+    const staged = join(dir, `${OUTCOME}.${randomUUID()}.tmp`);
+    await writeFile(staged, JSON.stringify(outcome, null, 2));
+    try {
+      await link(staged, join(dir, OUTCOME));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      return { won: false, info: await this.get(id) };
+    } finally {
+      await rm(staged, { force: true });
+    }
+    return { won: true, info: next };
   }
+}
+
+/** The dataset as uploaded with its outcome over it (a ready one keeps no error). */
+function settled(info: DatasetInfo, outcome: DatasetOutcome): DatasetInfo {
+  const { error: _uploaded, ...rest } = info;
+  return datasetInfoSchema.parse(outcome.status === 'ready' ? { ...rest, ...outcome } : { ...info, ...outcome });
 }

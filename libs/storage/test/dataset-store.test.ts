@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { after, before, describe, it } from 'node:test';
 import { FieldError, TooLargeError, type TableProfile } from '@tq/contracts';
-import { ArtifactStore, DatasetNotFoundError, DatasetStore } from '@tq/storage';
+import { ArtifactStore, DatasetNotFoundError, DatasetStore, type DatasetProfiled } from '@tq/storage';
 
 const CSV = 'a,b,label\n1,x,cat\n2,y,dog\n';
 const PROFILE: TableProfile = {
@@ -80,24 +80,47 @@ describe('DatasetStore', () => {
     assert.deepEqual(await readdir(join(root, 'tmp')), []);
   });
 
-  it('marks ready with the profile, or failed with the error, rewriting info.json whole', async () => {
-    const info = await datasets.create({ name: 'r', format: 'csv', labelColumn: 'label' }, chunked(CSV), 1024);
-    const failed = await datasets.markFailed(info.id, { field: 'row 2, column "a"', message: 'oops', status: 400 });
-    assert.deepEqual([failed.status, failed.error?.status], ['failed', 400]);
-    const ready = await datasets.markReady(info.id, {
-      profile: PROFILE,
-      rows: 2,
-      featureColumns: ['a'],
-      classes: ['cat', 'dog'],
-      task: 'classification',
-    });
-    assert.deepEqual(await datasets.get(info.id), ready);
+  const FOUND: DatasetProfiled = {
+    profile: PROFILE,
+    rows: 2,
+    featureColumns: ['a'],
+    classes: ['cat', 'dog'],
+    task: 'classification',
+  };
+  const FAILURE = { field: 'row 2, column "a"', message: 'oops', status: 400 };
+  const upload = () => datasets.create({ name: 'r', format: 'csv', labelColumn: 'label' }, chunked(CSV), 1024);
+
+  it('marks ready with the profile once; a later markFailed loses and changes nothing', async () => {
+    const info = await upload();
+    const ready = await datasets.markReady(info.id, FOUND);
+    assert.equal(ready.won, true);
+    assert.deepEqual(await datasets.get(info.id), ready.info);
     assert.deepEqual(
-      [ready.status, ready.rows, ready.classes, ready.task, ready.error, ready.profile],
+      [ready.info.status, ready.info.rows, ready.info.classes, ready.info.task, ready.info.error, ready.info.profile],
       ['ready', 2, ['cat', 'dog'], 'classification', undefined, PROFILE],
     );
+    const late = await datasets.markFailed(info.id, FAILURE);
+    assert.deepEqual(late, { won: false, info: ready.info });
+    assert.deepEqual(await datasets.get(info.id), ready.info);
     const onDisk = JSON.parse(await readFile(join(store.datasetDir(info.id), 'info.json'), 'utf8')) as unknown;
-    assert.deepEqual(onDisk, ready);
+    assert.deepEqual(onDisk, info, 'info.json stays as uploaded; the outcome is merged on read');
+    assert.deepEqual((await readdir(store.datasetDir(info.id))).sort(), ['info.json', 'outcome.json', 'source.csv']);
+  });
+
+  it('settles concurrent markReady / markFailed first-writer-wins: exactly one wins, reads give its outcome', async () => {
+    for (let round = 0; round < 20; round++) {
+      const { id } = await upload();
+      // Two stores over the same folder, as the API and the worker are two processes.
+      const worker = new DatasetStore(new ArtifactStore(root));
+      const [ready, failed] = await Promise.all([worker.markReady(id, FOUND), datasets.markFailed(id, FAILURE)]);
+      assert.equal([ready, failed].filter((s) => s.won).length, 1, `round ${round}: exactly one writer wins`);
+      const winner = ready.won ? ready.info : failed.info;
+      assert.deepEqual(await datasets.get(id), winner);
+      assert.deepEqual(ready.info, winner, 'the loser is told what the winner wrote');
+      assert.deepEqual(failed.info, winner);
+      assert.equal(winner.status, ready.won ? 'ready' : 'failed');
+      assert.deepEqual((await readdir(store.datasetDir(id))).sort(), ['info.json', 'outcome.json', 'source.csv']);
+    }
   });
 
   it('lists oldest first, ignores folders without info.json, and names unknown ids', async () => {

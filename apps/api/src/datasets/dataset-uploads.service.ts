@@ -88,11 +88,15 @@ export class DatasetUploads {
       const young = Date.now() - Date.parse(info.createdAt) < LOST_AFTER_MS;
       if (!(err instanceof NotFoundError) || young) return info;
     }
-    if (state === 'cancelled')
-      return this.datasets.markFailed(info.id, { field: 'id', message: 'profiling was cancelled', status: 409 });
+    // Settling races the worker (a cancel it has seen, a job that ended just now): whoever wrote
+    // first stands, and the dataset is answered as that writer left it.
+    if (state === 'cancelled') {
+      const cancelled = { field: 'id', message: 'profiling was cancelled', status: 409 };
+      return (await this.datasets.markFailed(info.id, cancelled)).info;
+    }
     if (state !== undefined && state !== 'failed') return info;
     const message = `its profiling job ${state === undefined ? 'is gone' : 'failed'}; upload the file again`;
-    return this.datasets.markFailed(info.id, { field: 'id', message, status: 500 });
+    return (await this.datasets.markFailed(info.id, { field: 'id', message, status: 500 })).info;
   }
 
   /** Resolves when the job ends (event, or its dataset no longer profiling) or after `timeoutMs`. */
