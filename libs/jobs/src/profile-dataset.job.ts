@@ -132,10 +132,12 @@ function overridesOf(data: ProfileDatasetJobData, columns: readonly string[]): C
     throw new FieldError('featureColumns', `no column ${unknown.map((n) => `"${n}"`).join(', ')} in the table`);
   if (!data.featureColumns.some((name) => name !== data.labelColumn))
     throw new FieldError('featureColumns', 'names no feature column (the label aside): every column would be ignored');
-  for (const name of columns)
-    if (name !== data.labelColumn && !data.featureColumns.includes(name) && overrideOf(overrides, name) === undefined)
-      overrides[name] = 'ignore';
-  return overrides;
+  const outside = columns.filter(
+    (name) =>
+      name !== data.labelColumn && !data.featureColumns!.includes(name) && overrideOf(overrides, name) === undefined,
+  );
+  // fromEntries and spread define own keys: an assignment to "__proto__" would set the prototype instead.
+  return { ...overrides, ...Object.fromEntries(outside.map((name) => [name, 'ignore' as const])) };
 }
 
 /**

@@ -111,6 +111,17 @@ describe('profile-dataset job', () => {
     }
   });
 
+  it('ignores a column named like an object property (__proto__, constructor) outside featureColumns', async () => {
+    // Few distinct values: categorical columns, which only the ignore drops.
+    const rows = Array.from({ length: 12 }, (_, i) => `${i},${'ab'[i % 2]},${'pq'[i % 2]},${'uv'[i % 2]}`);
+    const id = await stored(`x,__proto__,constructor,label\n${rows.join('\n')}\n`);
+    await profileDatasetJob(job(id, { labelColumn: 'label', featureColumns: ['x'] }), deps(), hooks());
+    const info = await datasets.get(id);
+    assert.deepEqual(info.featureColumns, ['x']);
+    const dropped = info.profile!.columns.filter((c) => c.dropped !== undefined).map((c) => c.name);
+    assert.deepEqual(dropped.sort(), ['__proto__', 'constructor']);
+  });
+
   it('a bad file fails the dataset with the 4xx that names row, column or field', async () => {
     const cases: [string, Partial<ProfileDatasetJobData>, number, string][] = [
       ['a,label\n1,x\nabc,y\n', { columns: { a: 'numeric' } }, 400, 'row 2, column "a"'],

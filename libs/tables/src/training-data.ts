@@ -101,9 +101,13 @@ async function trainingProfile(
   open: () => Promise<TableSource>,
 ): Promise<TableProfile> {
   if (!needsNewProfile(info, stored, req)) return stored;
-  const overrides: ColumnOverrides = { ...info.columns };
-  for (const c of stored.columns) if (c.overridden && c.dropped !== undefined) overrides[c.name] = 'ignore';
-  Object.assign(overrides, req.columns);
+  const userDropped = stored.columns.filter((c) => c.overridden && c.dropped !== undefined);
+  // Spread and fromEntries define own keys: assigning "__proto__" would set the prototype instead.
+  const overrides: ColumnOverrides = {
+    ...info.columns,
+    ...Object.fromEntries(userDropped.map((c) => [c.name, 'ignore' as const])),
+    ...req.columns,
+  };
   const unknown = Object.keys(req.columns ?? {}).find((name) => !stored.columns.some((c) => c.name === name));
   if (unknown !== undefined) throw new FieldError(`columns.${unknown}`, 'no such column in the dataset');
   const task = req.task ?? info.task;

@@ -1,9 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import {
   ConflictError,
-  DEFAULT_TENANT,
   FieldError,
   JobName,
   NotFoundError,
@@ -16,6 +14,7 @@ import { JobProducer } from '@tq/queue';
 import { DatasetStore } from '@tq/storage';
 import { JobEventsService, type JobEvent } from '../jobs/job-events.service';
 import { newJobId } from '../jobs/job-id';
+import { jobMetaFor } from '../jobs/job-meta';
 import { JobsService } from '../jobs/jobs.service';
 import { featureColumnsOf, receiveUpload } from './multipart-upload';
 
@@ -57,7 +56,8 @@ export class DatasetUploads {
     };
     // Listening before the job exists: a fast job's end cannot slip past.
     const ended = wait ? this.jobEnd(jobId, info.id, config.DATASET_PROFILE_WAIT_MS, clientGone) : undefined;
-    const meta = { requestId: randomUUID(), tenant: DEFAULT_TENANT, submittedAt: new Date().toISOString() };
+    const header = req.headers['x-request-id'];
+    const meta = jobMetaFor(typeof header === 'string' ? header : undefined);
     try {
       await this.producer.add(JobName.ProfileDataset, job, meta, { jobId });
     } catch (err) {

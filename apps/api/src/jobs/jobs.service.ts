@@ -1,11 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import {
   CANCELLED_REASON,
   ConflictError,
   NotFoundError,
-  DEFAULT_TENANT,
   JOB_STATES,
   JobName,
   PUBLIC_JOB_TYPES,
@@ -14,7 +12,6 @@ import {
   type InferRequest,
   type JobList,
   type JobListQuery,
-  type JobMeta,
   type JobSubmitted,
   type JobView,
   type PublicJobType,
@@ -37,9 +34,9 @@ import { JobInputStore } from '@tq/storage';
 import { MetricsService } from '../metrics/metrics.service';
 import { claimIdempotencyKey } from './idempotency';
 import { newJobId, typeOfJobId } from './job-id';
+import { jobMetaFor } from './job-meta';
 
 /** A client's X-Request-Id is kept when it is a plain token; otherwise the API makes one. */
-const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** From optional request headers: undefined when the header was not sent. */
 export interface SubmitOptions {
@@ -73,8 +70,7 @@ export class JobsService {
       const earlier = await this.view(jobId).catch(() => undefined);
       if (earlier) return { id: jobId, type, state: earlier.state };
     }
-    const requestId = opts.requestId && SAFE_REQUEST_ID.test(opts.requestId) ? opts.requestId : randomUUID();
-    const meta: JobMeta = { requestId, tenant: DEFAULT_TENANT, submittedAt: new Date().toISOString() };
+    const meta = jobMetaFor(opts.requestId);
     const payload = type === JobName.Infer ? await this.storeInlineRows(jobId, request as InferRequest) : request;
     const job = await this.producer.add(type, payload, meta, { jobId }).catch(async (err: unknown) => {
       // Not enqueued: the rows stored for it would be orphans.
