@@ -2,11 +2,10 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import { writeModelArtifacts } from '@tq/ml';
 import { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
 import { profileTable, readTable } from '@tq/tables';
 import { feeds } from '../libs/tables/test/onnx-feeds';
-import { fitTableModel, type TableModel } from '../libs/jobs/test/table-models';
+import { fitTableModel, registerTableModel, type TableModel } from '../libs/jobs/test/table-models';
 import { TestSystem } from './support/system';
 
 /**
@@ -17,25 +16,6 @@ describe('predict with records (API, no workers)', () => {
   let system: TestSystem;
   let penguins: TableModel;
   let cars: TableModel;
-
-  async function register(registry: ModelRegistry, name: string, t: TableModel): Promise<void> {
-    const target = t.spec.target;
-    await registry.register(
-      name,
-      {
-        inputShape: [t.spec.width],
-        featureCount: t.spec.width,
-        classes: target.task === 'classification' ? target.classes : [],
-        task: target.task,
-        inputColumns: t.spec.steps.map((s) => s.name),
-        lineage: { kind: 'trained' },
-        weightDtype: 'float32',
-      },
-      async (dir) => {
-        await writeModelArtifacts(t.model, dir, () => undefined, { preprocessing: t.spec });
-      },
-    );
-  }
 
   /** A dataset stored through the dataset store, in the state a test needs. */
   async function dataset(status: 'profiling' | 'ready', columns: string[]): Promise<string> {
@@ -53,8 +33,8 @@ describe('predict with records (API, no workers)', () => {
     system = await TestSystem.start({ workers: 0 });
     [penguins, cars] = [await fitTableModel('penguins'), await fitTableModel('cars')];
     const registry = new ModelRegistry(new ArtifactStore(system.artifactDir));
-    await register(registry, 'penguins', penguins);
-    await register(registry, 'mpg', cars);
+    await registerTableModel(registry, 'penguins', penguins);
+    await registerTableModel(registry, 'mpg', cars);
   });
   after(async () => {
     penguins.model.dispose();

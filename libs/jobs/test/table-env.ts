@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { FieldError, localJobMeta, type JobHooks, type ModelVersionMeta, type TableRecord } from '@tq/contracts';
-import { InferenceEngine, initBackend, writeModelArtifacts, type BackendInfo } from '@tq/ml';
+import { InferenceEngine, initBackend, type BackendInfo } from '@tq/ml';
 import { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
 import { profileTable, readTable } from '@tq/tables';
-import { fitTableModel, type TableModel } from './table-models';
+import { fitTableModel, registerTableModel, type TableModel } from './table-models';
 
 export const fieldError = (field: string) => (err: unknown) => err instanceof FieldError && err.field === field;
 export const jsonl = (records: TableRecord[]) => records.map((r) => JSON.stringify(r)).join('\n') + '\n';
@@ -52,20 +52,7 @@ export class TableEnv {
 
   /** A version as the train job registers one for a table: artifacts, preprocessing.json, task, columns. */
   register(name: string, t: TableModel, datasetId: string): Promise<ModelVersionMeta> {
-    const target = t.spec.target;
-    return this.registry.register(
-      name,
-      {
-        inputShape: [t.spec.width],
-        featureCount: t.spec.width,
-        classes: target.task === 'classification' ? target.classes : [],
-        task: target.task,
-        inputColumns: t.spec.steps.map((s) => s.name),
-        lineage: { kind: 'trained', dataset: { id: datasetId } },
-        weightDtype: 'float32',
-      },
-      (dir) => writeModelArtifacts(t.model, dir, () => undefined, { preprocessing: t.spec }),
-    );
+    return registerTableModel(this.registry, name, t, { kind: 'trained', dataset: { id: datasetId } });
   }
 
   /** An uploaded table, stored and profiled through the dataset store as the upload path does it. */

@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import type { PreprocessingSpec, TableRecord } from '@tq/contracts';
+import type { Lineage, ModelVersionMeta, PreprocessingSpec, TableRecord } from '@tq/contracts';
+import { writeModelArtifacts } from '@tq/ml';
+import type { ModelRegistry } from '@tq/storage';
 import { prepareTable, profileTable, type PreparedTable } from '@tq/tables';
 import { collect, openPublic, records, type PublicJson } from '../../tables/test/public-tables';
 
@@ -64,4 +66,27 @@ export async function fitTableModel(name: PublicJson, seed = 7): Promise<TableMo
 /** The network's outputs for feature rows [n, width] (the TS path's second half). */
 export function networkOutputs(model: tf.LayersModel, features: Float32Array, n: number, width: number): Float32Array {
   return tf.tidy(() => (model.predict(tf.tensor2d(features, [n, width])) as tf.Tensor).dataSync() as Float32Array);
+}
+
+/** Registers `t` as the train job registers a version trained on a table: artifacts, preprocessing.json, task, columns. */
+export function registerTableModel(
+  registry: ModelRegistry,
+  name: string,
+  t: TableModel,
+  lineage: Lineage = { kind: 'trained' },
+): Promise<ModelVersionMeta> {
+  const target = t.spec.target;
+  return registry.register(
+    name,
+    {
+      inputShape: [t.spec.width],
+      featureCount: t.spec.width,
+      classes: target.task === 'classification' ? target.classes : [],
+      task: target.task,
+      inputColumns: t.spec.steps.map((s) => s.name),
+      lineage,
+      weightDtype: 'float32',
+    },
+    (dir) => writeModelArtifacts(t.model, dir, () => undefined, { preprocessing: t.spec }),
+  );
 }

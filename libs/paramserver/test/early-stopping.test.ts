@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { QueueName, trainRequestSchema, type LayerSpec, type TrainRequest } from '@tq/contracts';
+import { trainRequestSchema, type LayerSpec, type TrainRequest } from '@tq/contracts';
 import {
   buildModel,
   createOptimizer,
@@ -23,7 +23,7 @@ import {
 import { freshState, loadAggregatorCheckpoint, runIdOf, saveAggregatorCheckpoint, shardJobId } from '@tq/paramserver';
 import { loadTrainingData, type TableDatasets } from '@tq/tables';
 import { publicTableDatasets } from '../../jobs/test/table-fixtures';
-import { PsTestEnv, startParamServerWorkers } from './fixtures/harness';
+import { PsTestEnv } from './fixtures/harness';
 
 const CARS = randomUUID();
 const EPOCHS = 40;
@@ -72,18 +72,8 @@ describe('parameter server with early stopping', () => {
   let tables: TableDatasets;
   before(async () => {
     await initBackend();
-    await env.setup();
     tables = await publicTableDatasets({ [CARS]: { table: 'cars', labelColumn: 'Miles_per_Gallon' } });
-    const ps = startParamServerWorkers({
-      prefix: env.prefix,
-      root: env.root,
-      queues: [QueueName.Aggregate, QueueName.TrainShard],
-      rows: 0,
-      shardConcurrency: 2,
-      tables,
-    });
-    env.onClose(() => ps.close());
-    env.startCoordinator(0, undefined, tables);
+    await env.setupOnTables(tables);
   });
   after(() => env.teardown());
 

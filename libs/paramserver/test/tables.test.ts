@@ -3,11 +3,11 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { QueueName, trainRequestSchema, type LayerSpec, type TrainRequest } from '@tq/contracts';
+import { trainRequestSchema, type LayerSpec, type TrainRequest } from '@tq/contracts';
 import { buildModel, initBackend, loadModelVersion, PREPROCESSING_ARTIFACT, trainModel, withInputShape } from '@tq/ml';
 import { loadTrainingData, type TableDatasets } from '@tq/tables';
 import { publicTableDatasets } from '../../jobs/test/table-fixtures';
-import { PsTestEnv, startParamServerWorkers } from './fixtures/harness';
+import { PsTestEnv } from './fixtures/harness';
 
 const ID = { cars: randomUUID(), penguins: randomUUID() };
 const regression: LayerSpec[] = [
@@ -39,21 +39,11 @@ describe('sync parameter server on tables', () => {
   let tables: TableDatasets;
   before(async () => {
     await initBackend();
-    await env.setup();
     tables = await publicTableDatasets({
       [ID.cars]: { table: 'cars', labelColumn: 'Miles_per_Gallon' },
       [ID.penguins]: { table: 'penguins', labelColumn: 'Species' },
     });
-    const ps = startParamServerWorkers({
-      prefix: env.prefix,
-      root: env.root,
-      queues: [QueueName.Aggregate, QueueName.TrainShard],
-      rows: 0,
-      shardConcurrency: 2,
-      tables,
-    });
-    env.onClose(() => ps.close());
-    env.startCoordinator(0, undefined, tables);
+    await env.setupOnTables(tables);
   });
   after(() => env.teardown());
 

@@ -9,9 +9,9 @@ import {
 } from '@tq/contracts';
 import { runAggregator, type AggregatorDeps } from '@tq/paramserver';
 import { CancelWatcher, HandlesJob, RedisClientHolder, TypedWorkerHost } from '@tq/queue';
-import { loadConfig, tableLimits } from '@tq/config';
 import { ArtifactStore, DatasetStore } from '@tq/storage';
 import { workerOptions } from '../worker-options';
+import { paramServerDeps } from './param-server-deps';
 
 /** The parameter server of one data-parallel run, as a job: a dead aggregator is retried and resumes from its checkpoint. */
 @Processor(QueueName.Aggregate, workerOptions())
@@ -27,13 +27,7 @@ export class AggregateProcessor extends TypedWorkerHost<JobName.Aggregate> {
     datasets: DatasetStore,
   ) {
     super();
-    this.deps = {
-      redis: redis.client,
-      keyPrefix: redis.prefix,
-      store,
-      datasets,
-      tableLimits: tableLimits(loadConfig()),
-    };
+    this.deps = paramServerDeps(redis, store, datasets);
   }
 
   protected handle(data: AggregateJobData, hooks: JobHooks<DistributedProgress>): Promise<AggregateResult> {

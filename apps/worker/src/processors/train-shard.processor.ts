@@ -9,9 +9,9 @@ import {
 } from '@tq/contracts';
 import { runShard, type ShardDeps } from '@tq/paramserver';
 import { CancelWatcher, HandlesJob, RedisClientHolder, TypedWorkerHost } from '@tq/queue';
-import { loadConfig, tableLimits } from '@tq/config';
 import { ArtifactStore, DatasetStore } from '@tq/storage';
 import { workerOptions } from '../worker-options';
+import { paramServerDeps } from './param-server-deps';
 
 /** One worker's share of a data-parallel run: pull weights, push gradients of its shard. */
 @Processor(QueueName.TrainShard, workerOptions())
@@ -27,13 +27,7 @@ export class TrainShardProcessor extends TypedWorkerHost<JobName.TrainShard> {
     datasets: DatasetStore,
   ) {
     super();
-    this.deps = {
-      redis: redis.client,
-      keyPrefix: redis.prefix,
-      store,
-      datasets,
-      tableLimits: tableLimits(loadConfig()),
-    };
+    this.deps = paramServerDeps(redis, store, datasets);
   }
 
   protected handle(data: TrainShardJobData, hooks: JobHooks<DistributedProgress>): Promise<TrainShardResult> {

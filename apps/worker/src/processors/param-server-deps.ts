@@ -1,0 +1,13 @@
+import { loadConfig, tableLimits } from '@tq/config';
+import type { ParamServerDeps } from '@tq/paramserver';
+import type { RedisClientHolder } from '@tq/queue';
+import type { ArtifactStore, DatasetStore } from '@tq/storage';
+
+/** What the aggregator and shard processors give the parameter server: one Redis, the stores, table limits. */
+export function paramServerDeps(
+  redis: RedisClientHolder,
+  store: ArtifactStore,
+  datasets: DatasetStore,
+): ParamServerDeps {
+  return { redis: redis.client, keyPrefix: redis.prefix, store, datasets, tableLimits: tableLimits(loadConfig()) };
+}
