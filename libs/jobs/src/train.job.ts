@@ -62,11 +62,12 @@ export async function trainJob(
   // a table is prepared (its width decides the first layer's parameters when inputShape is left out).
   if ('builtin' in data.dataset) {
     checkBudgets(budgetInput(data, BUILTIN_DATASET_SHAPES[data.dataset.builtin].rows), deps.budgets);
-  } else {
-    const table = await loadTrainingData(data, trainingSources(deps));
-    checkBudgets(budgetInput(data, table.rows, table), deps.budgets);
+    return coordinateDistributedTraining(data, deps, hooks);
   }
-  return coordinateDistributedTraining(data, deps, hooks);
+  // Read once here: the coordinator checks the run on the same rows, then keeps only their shape.
+  const table = await loadTrainingData(data, { ...trainingSources(deps), signal: hooks.signal });
+  checkBudgets(budgetInput(data, table.rows, table), deps.budgets);
+  return coordinateDistributedTraining(data, deps, hooks, table);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { type JobHooks, type TrainJobData, type TrainProgress, type TrainResult } from '@tq/contracts';
-import { initBackend, trainedVersionOf } from '@tq/ml';
+import { initBackend, trainedVersionOf, type DataShape, type TabularData } from '@tq/ml';
 import { runCheckpointPaths } from './aggregator';
 import { RunChannel, SupersededError } from './channel';
 import { enqueueRun, finishRun, runIdOf, settleAggregator } from './child-jobs';
@@ -28,6 +28,8 @@ export async function coordinateDistributedTraining(
   data: TrainJobData,
   deps: CoordinatorDeps,
   hooks: JobHooks<TrainProgress>,
+  /** The run's rows when the caller loaded them already (read once, dropped after the checks). */
+  loaded?: TabularData,
 ): Promise<TrainResult> {
   const request = data;
   const spec = requireDistributed(request);
@@ -46,9 +48,11 @@ export async function coordinateDistributedTraining(
   // Before anything slow: an older attempt still running (its lock lapsed while it stalled) stops
   // at its next look instead of registering a second version.
   const claim = await channel.claim('coordinator');
+  let shape: DataShape;
   try {
     // Bad input (a model that does not fit the data, ...) fails here, before any child job exists.
-    await checkRun(request, deps, parentJobId);
+    shape = await checkRun(request, deps, parentJobId, loaded);
+    loaded = undefined; // the rows are not needed past the checks; the run may last hours
   } catch (err) {
     await channel.release(claim);
     throw err;
@@ -72,7 +76,16 @@ export async function coordinateDistributedTraining(
       epoch: outcome.stoppedEpoch ?? request.fit.epochs,
       step: outcome.steps,
     });
-    const registered = await registerRun(deps, request, parentJobId, outcome, paths.final, backend.name, hooks.log);
+    const registered = await registerRun(
+      deps,
+      request,
+      shape,
+      parentJobId,
+      outcome,
+      paths.final,
+      backend.name,
+      hooks.log,
+    );
     await finishRun(deps, channel, runId, spec.workers, paths.dir, hooks.log);
     return runResultOf(registered.meta, backend.name, outcome, spec, registered.figures);
   } catch (err) {

@@ -1,49 +1,68 @@
 import { aggregateResultSchema } from '@tq/contracts';
 import type { AggregateResult, DistributedSpec, ModelVersionMeta, TrainJobData, TrainResult } from '@tq/contracts';
-import { preprocessingFigures, trainResultOf, versionShape, writeModelArtifacts, type TrainRunFigures } from '@tq/ml';
+import {
+  preprocessingFigures,
+  shapeOf,
+  trainResultOf,
+  versionShape,
+  writeModelArtifacts,
+  type DataShape,
+  type TabularData,
+  type TrainRunFigures,
+} from '@tq/ml';
 import { loadCheckpointWeights } from './aggregator-state';
 import { aggregatorJobId } from './child-jobs';
 import type { CoordinatorDeps } from './deps';
 import { loadRunData, runStartingModel, splitRunData } from './run-setup';
 
-/** Fails on bad input (a model that does not fit the data, no training rows) before anything is enqueued. */
-export async function checkRun(request: TrainJobData, deps: CoordinatorDeps, parentJobId: string): Promise<void> {
-  const data = await loadRunData(request, deps);
+/**
+ * Fails on bad input (a model that does not fit the data, no training rows) before anything is
+ * enqueued. `loaded` is the run's data when the caller has it already (the train job checked its
+ * budgets on it). Answers the data's shape, all registration needs: the rows are not kept for the run.
+ */
+export async function checkRun(
+  request: TrainJobData,
+  deps: CoordinatorDeps,
+  parentJobId: string,
+  loaded?: TabularData,
+): Promise<DataShape> {
+  const data = loaded ?? (await loadRunData(request, deps));
   const { model } = await runStartingModel(request, deps, parentJobId, data);
   try {
     splitRunData(request, data, model);
   } finally {
     model.dispose();
   }
+  return shapeOf(data);
 }
 
 /** Registers ONE version from the aggregator's final weights (lineage: trained or fine-tuned by the train job). */
 export async function registerRun(
   deps: CoordinatorDeps,
   request: TrainJobData,
+  shape: DataShape,
   parentJobId: string,
   outcome: AggregateResult,
   finalPath: string,
   backend: string,
   log: (line: string) => void,
 ): Promise<{ meta: ModelVersionMeta; figures: Pick<TrainRunFigures, 'preprocessing'> }> {
-  const data = await loadRunData(request, deps);
-  const { model, lineage } = await runStartingModel(request, deps, parentJobId, data);
+  const { model, lineage } = await runStartingModel(request, deps, parentJobId, shape);
   try {
     await loadCheckpointWeights(finalPath, model);
     const meta = await deps.registry.register(
       request.model.name,
       {
-        ...versionShape(request, data),
+        ...versionShape(request, shape),
         metrics: outcome.metrics ?? { loss: Number.NaN },
         history: outcome.history,
         lineage,
         backend,
         weightDtype: 'float32',
       },
-      (dir) => writeModelArtifacts(model, dir, log, { preprocessing: data.preprocessing }),
+      (dir) => writeModelArtifacts(model, dir, log, { preprocessing: shape.preprocessing }),
     );
-    return { meta, figures: preprocessingFigures(data) };
+    return { meta, figures: preprocessingFigures(shape) };
   } finally {
     model.dispose();
   }

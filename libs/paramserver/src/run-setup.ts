@@ -8,6 +8,7 @@ import {
   startingModel,
   trainRowCount,
   type LossSpec,
+  type DataShape,
   type TabularData,
 } from '@tq/ml';
 import { ModelRegistry, type ArtifactStore } from '@tq/storage';
@@ -49,7 +50,7 @@ export function runStartingModel(
   request: TrainRequest,
   src: RunSources & { store?: ArtifactStore },
   jobId: string,
-  data?: TabularData,
+  data?: DataShape,
 ): Promise<{ model: tf.LayersModel; lineage: Lineage }> {
   return startingModel(request, runRegistry(src), jobId, data);
 }

@@ -1,4 +1,4 @@
-export type { TabularData } from './tabular-data';
+export { shapeOf, type DataShape, type TabularData } from './tabular-data';
 export * from './prng';
 export * from './builtin';
 export * from './batches';

@@ -27,3 +27,12 @@ export interface TabularData {
   featureColumns?: string[];
   labelColumn?: string;
 }
+
+/** What a version records of its data, without the rows: enough to build and register a model. */
+export type DataShape = Pick<TabularData, 'inputShape' | 'featureCount' | 'task' | 'classes' | 'preprocessing'>;
+
+/** The shape of `data` alone (holding it does not keep the rows alive). */
+export function shapeOf(data: DataShape): DataShape {
+  const { inputShape, featureCount, task, classes, preprocessing } = data;
+  return { inputShape, featureCount, task, classes, ...(preprocessing ? { preprocessing } : {}) };
+}

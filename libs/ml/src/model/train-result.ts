@@ -1,6 +1,6 @@
 import type { ModelVersionMeta, TrainRequest, TrainResult } from '@tq/contracts';
 import type { ModelRegistry, NewVersionMeta } from '@tq/storage';
-import type { TabularData } from '../data/tabular-data';
+import type { DataShape } from '../data/tabular-data';
 import { modelLayers } from './starting-model';
 
 /** What a train job knows beyond the registered version (this attempt's throughput, a resume, a distributed run). */
@@ -48,7 +48,7 @@ export async function trainedVersionOf(
  */
 export function versionShape(
   req: Pick<TrainRequest, 'model'>,
-  data: TabularData,
+  data: DataShape,
 ): Pick<NewVersionMeta, 'inputShape' | 'featureCount' | 'classes' | 'task' | 'inputColumns' | 'layers'> {
   return {
     inputShape: data.inputShape,
@@ -61,7 +61,7 @@ export function versionShape(
 }
 
 /** A table run's result figures: the preprocessed width and the columns left out. */
-export function preprocessingFigures(data: TabularData): Pick<TrainRunFigures, 'preprocessing'> {
+export function preprocessingFigures(data: Pick<DataShape, 'preprocessing'>): Pick<TrainRunFigures, 'preprocessing'> {
   const p = data.preprocessing;
   return p ? { preprocessing: { width: p.width, ignored: p.ignored } } : {};
 }
