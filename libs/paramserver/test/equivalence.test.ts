@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { QueueName, trainRequestSchema, type TrainRequest } from '@tq/contracts';
+import { trainRequestSchema, type TrainRequest } from '@tq/contracts';
 import { buildModel, initBackend, loadModelVersion, trainModel } from '@tq/ml';
 import { runCheckpointPaths, runIdOf } from '@tq/paramserver';
 import { existsSync } from 'node:fs';
-import { mnistSlice, PsTestEnv, startParamServerWorkers } from './fixtures/harness';
+import { mnistSlice, PsTestEnv } from './fixtures/harness';
 
 const ROWS = 500; // 450 training rows, 50 validation rows
 const layers: TrainRequest['model']['layers'] = [
@@ -32,15 +32,10 @@ describe('sync parameter server == single-process training with the global batch
   const env = new PsTestEnv();
   before(async () => {
     await initBackend();
-    await env.setup();
-    const ps = startParamServerWorkers({
-      prefix: env.prefix,
-      root: env.root,
-      queues: [QueueName.Aggregate, QueueName.TrainShard],
+    await env.setupRun({
       rows: ROWS,
       shardConcurrency: 3,
     });
-    env.onClose(() => ps.close());
     env.startCoordinator(ROWS);
   });
   after(() => env.teardown());

@@ -2,14 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import {
-  aggregateResultSchema,
-  FieldError,
-  QueueName,
-  localJobMeta,
-  trainRequestSchema,
-  type TrainRequest,
-} from '@tq/contracts';
+import { aggregateResultSchema, FieldError, localJobMeta, trainRequestSchema, type TrainRequest } from '@tq/contracts';
 import { initBackend } from '@tq/ml';
 import {
   aggregatorJobId,
@@ -18,7 +11,7 @@ import {
   runIdOf,
   shardJobId,
 } from '@tq/paramserver';
-import { mnistSlice, PsTestEnv, startParamServerWorkers } from './fixtures/harness';
+import { mnistSlice, PsTestEnv } from './fixtures/harness';
 
 const ROWS = 400; // 360 training rows
 const layers: TrainRequest['model']['layers'] = [
@@ -38,15 +31,10 @@ describe('run lifecycle: flat memory, cancellation', () => {
   const env = new PsTestEnv();
   before(async () => {
     await initBackend();
-    await env.setup();
-    const ps = startParamServerWorkers({
-      prefix: env.prefix,
-      root: env.root,
-      queues: [QueueName.Aggregate, QueueName.TrainShard],
+    await env.setupRun({
       rows: ROWS,
       shardConcurrency: 2,
     });
-    env.onClose(() => ps.close());
     env.startCoordinator(ROWS);
   });
   after(() => env.teardown());

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { aggregateResultSchema, QueueName, trainRequestSchema, type TrainRequest } from '@tq/contracts';
+import { aggregateResultSchema, trainRequestSchema, type TrainRequest } from '@tq/contracts';
 import { initBackend } from '@tq/ml';
 import { aggregatorJobId, makePlan, runIdOf } from '@tq/paramserver';
-import { PsTestEnv, startParamServerWorkers } from './fixtures/harness';
+import { PsTestEnv } from './fixtures/harness';
 
 const ROWS = 2000; // 1800 training rows
 const layers: TrainRequest['model']['layers'] = [
@@ -22,17 +22,12 @@ describe('async and local modes', () => {
   const env = new PsTestEnv();
   before(async () => {
     await initBackend();
-    await env.setup();
     // Two shards in this process; after computing each step shard 1 sleeps 100 ms, shard 0 10 ms.
-    const ps = startParamServerWorkers({
-      prefix: env.prefix,
-      root: env.root,
-      queues: [QueueName.Aggregate, QueueName.TrainShard],
+    await env.setupRun({
       rows: ROWS,
       shardConcurrency: 2,
       delays: { 0: 10, 1: 100 },
     });
-    env.onClose(() => ps.close());
     env.startCoordinator(ROWS);
   });
   after(() => env.teardown());

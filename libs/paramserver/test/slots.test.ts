@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { aggregateResultSchema, QueueName, trainRequestSchema, type TrainProgress } from '@tq/contracts';
+import { aggregateResultSchema, trainRequestSchema, type TrainProgress } from '@tq/contracts';
 import { initBackend } from '@tq/ml';
 import { aggregatorJobId, runIdOf } from '@tq/paramserver';
-import { PsTestEnv, startParamServerWorkers } from './fixtures/harness';
+import { PsTestEnv } from './fixtures/harness';
 
 const ROWS = 400; // 360 training rows: 15 steps of 3 x 8
 
@@ -19,16 +19,11 @@ describe('a run with more workers than train-shard slots', () => {
   const aggregatorLog: string[] = [];
   before(async () => {
     await initBackend();
-    await env.setup();
-    const ps = startParamServerWorkers({
-      prefix: env.prefix,
-      root: env.root,
-      queues: [QueueName.Aggregate, QueueName.TrainShard],
+    await env.setupRun({
       rows: ROWS,
       shardConcurrency: 2,
       aggregatorLog,
     });
-    env.onClose(() => ps.close());
     env.startCoordinator(ROWS, (p) => progress.push(p));
   });
   after(() => env.teardown());
