@@ -13,7 +13,7 @@ import {
 import { freshState, loadAggregatorCheckpoint, type AggregatorState } from './aggregator-state';
 import { runAsync } from './async-loop';
 import { runBarrier } from './barrier-loop';
-import { RunChannel } from './channel';
+import { openRunChannel } from './channel';
 import type { AggregatorDeps } from './deps';
 import { slowestWorker } from './progress';
 import { loadRunData, requireDistributed, runStartingModel, splitRunData } from './run-setup';
@@ -47,13 +47,7 @@ export async function runAggregator(
   const { runId, request, parentJobId } = data;
   const spec = requireDistributed(request);
   const log = (line: string): void => hooks.log(line);
-  const channel = new RunChannel(deps.redis, {
-    runId,
-    shards: spec.workers,
-    prefix: deps.keyPrefix,
-    ttlMs: deps.keyTtlMs,
-    chunkBytes: deps.chunkBytes,
-  });
+  const channel = openRunChannel(deps, runId, spec.workers);
   // First of all (the later an attempt claims, the likelier an older one claims after it): an
   // older attempt still running, its lock lapsed, stops at its next look.
   hooks.signal.throwIfAborted();

@@ -10,6 +10,7 @@ import {
   readFloats,
   CHUNK_BYTES,
 } from './chunked-blob';
+import type { ParamServerDeps } from './deps';
 import { runKeys, type RunKeys } from './keys';
 import {
   frameMessage,
@@ -448,4 +449,19 @@ function parseShardList(text: string | null | undefined): number[] {
 async function exec(pipe: ReturnType<Redis['pipeline']>): Promise<void> {
   const replies = (await pipe.exec()) ?? [];
   for (const [err] of replies) if (err) throw err;
+}
+
+/** The channel of run `runId` as the aggregator and its shards open it, from their deps. */
+export function openRunChannel(
+  deps: Pick<ParamServerDeps, 'redis' | 'keyPrefix' | 'keyTtlMs' | 'chunkBytes'>,
+  runId: string,
+  shards: number,
+): RunChannel {
+  return new RunChannel(deps.redis, {
+    runId,
+    shards,
+    prefix: deps.keyPrefix,
+    ttlMs: deps.keyTtlMs,
+    chunkBytes: deps.chunkBytes,
+  });
 }

@@ -15,7 +15,7 @@ import {
   labelDtype,
   modelInputShape,
 } from '@tq/ml';
-import { RunChannel, SupersededError, type Claim } from './channel';
+import { openRunChannel, SupersededError, type Claim, type RunChannel } from './channel';
 import { EpochOrderCache, shardSlice } from './data-order';
 import type { ShardDeps } from './deps';
 import type { PublishedState } from './messages';
@@ -69,13 +69,7 @@ export async function runShard(
   const spec = requireDistributed(request);
   if (shardIndex >= spec.workers)
     throw new FieldError('shardIndex', `${shardIndex} is not a shard of a run with ${spec.workers} workers`);
-  const channel = new RunChannel(deps.redis, {
-    runId,
-    shards: spec.workers,
-    prefix: deps.keyPrefix,
-    ttlMs: deps.keyTtlMs,
-    chunkBytes: deps.chunkBytes,
-  });
+  const channel = openRunChannel(deps, runId, spec.workers);
   try {
     // First of all (the later an attempt claims, the likelier an older one claims after it): an
     // older attempt still running, its lock lapsed, stops at its next look, freeing its slot.
