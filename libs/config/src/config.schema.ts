@@ -64,6 +64,29 @@ export const configSchema = z.object({
     .int()
     .min(60)
     .default(7 * 24 * 3600),
+  /**
+   * Bytes of finished jobs kept (their Redis payload and result, plus outputs and stored inputs):
+   * past it the oldest finished jobs go, with their files. Age and count bound them as well.
+   */
+  JOB_HISTORY_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024 * 1024),
+  /** How often one worker (whichever holds the sweep lock) applies the three bounds above. */
+  RETENTION_SWEEP_MS: z.coerce.number().int().min(100).default(60_000),
+  /**
+   * The API's Redis commands fail after this long instead of waiting (and it queues none while
+   * Redis is away): a request then answers 503 with Retry-After, never hangs.
+   */
+  REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(1500),
+  /** Cap of the exponential backoff of every loop that retries Redis (reconnects, polls, waits). */
+  REDIS_RETRY_MAX_MS: z.coerce.number().int().min(10).max(300_000).default(30_000),
+  /**
+   * Key of the tag in job ids that proves the system issued them (so a lost job answers 410, an
+   * unknown id 404); at least 32 characters. Made once and kept in the artifact store when unset.
+   */
+  JOB_ID_SECRET: z.string().min(32).optional(),
   /** How often a worker looks for cancel requests of the jobs it runs (one Redis round trip for all of them). */
   CANCEL_POLL_MS: z.coerce.number().int().min(20).max(10_000).default(250),
   MODEL_CACHE_SIZE: z.coerce.number().int().min(1).default(8),

@@ -13,5 +13,6 @@ export * from './job-envelope';
 export * from './validation';
 export * from './errors';
 export * from './job-hooks';
+export * from './job-fence';
 export * from './table.schema';
 export * from './responses.schema';

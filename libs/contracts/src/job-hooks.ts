@@ -1,4 +1,5 @@
 import type { JobMeta } from './job-envelope';
+import type { JobFence } from './job-fence';
 
 /**
  * What every job body gets from the process that runs it, whatever runs it (a BullMQ processor,
@@ -20,4 +21,9 @@ export interface JobHooks<P> {
   readonly onProgress: (progress: P) => Promise<void>;
   /** A line for the job's log (shown in the dashboard) and the process log. */
   readonly log: (line: string) => void;
+  /**
+   * Guards this attempt's commits (versions, outputs, checkpoints): set by the worker's processor,
+   * absent where nothing else can run the job (tests, benches), which then commit unguarded.
+   */
+  readonly fence?: JobFence;
 }
