@@ -13,15 +13,18 @@ import {
   type JobProgressOf,
   type JobResultOf,
 } from '@tq/contracts';
+import { loadConfig } from '@tq/config';
 import type { CancelWatcher } from './cancel-watcher';
 import { isFinalFailure } from './final-failure';
 import { JobLockLostError } from './job-lock-lost.error';
+import { RedisJobFence } from './redis-job-fence';
 
 /**
  * Base of every processor, and where the error policy is stated once:
  * - the job name and the envelope (meta + request) are checked; a bad payload is unrecoverable;
  * - the body gets `(data, hooks)`: hooks carry the job id, meta, an AbortSignal fed by cross-process
- *   cancel requests and BullMQ's own, and a progress reporter that validates against the registry;
+ *   cancel requests and BullMQ's own, a progress reporter that validates against the registry, and
+ *   this attempt's fence (its lock token), which guards every commit the body makes;
  * - a TqError (bad input, not found, cancelled) fails the job at once;
  *   everything else is rethrown so BullMQ retries it; the result is validated before it is stored.
  */
@@ -30,7 +33,7 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
   protected abstract readonly cancels: CancelWatcher;
   private readonly logger = new Logger(this.constructor.name);
 
-  async process(job: Job, _token?: string, signal?: AbortSignal): Promise<JobResultOf<N>> {
+  async process(job: Job, token?: string, signal?: AbortSignal): Promise<JobResultOf<N>> {
     if (job.name !== this.jobName)
       throw new UnrecoverableError(`this queue's processor handles "${this.jobName}", not "${job.name}"`);
     const parsed = envelopeSchemaOf(this.jobName).safeParse(job.data);
@@ -48,6 +51,12 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
         this.logger.log(`${jobId}: ${line}`);
         void job.log(line).catch(() => undefined); // the dashboard's copy; the process log has it anyway
       },
+      // BullMQ always passes the token; a caller without one (none today) gets unguarded commits.
+      ...(token
+        ? {
+            fence: new RedisJobFence(this.cancels.redis.client, job, token, loadConfig().JOB_HISTORY_AGE_SECONDS),
+          }
+        : {}),
     };
     try {
       return resultSchemaOf(this.jobName).parse(await this.handle(parsed.data.request, hooks));
