@@ -7,10 +7,18 @@ import { after, before, describe, it } from 'node:test';
 import { Queue, Worker } from 'bullmq';
 import Redis from 'ioredis';
 import { ArtifactStore, ModelRegistry, readBlocksFile, writeBlocksFile, type NewVersionMeta } from '@tq/storage';
-import { JobLockLostError, RedisJobFence, jobEffectsKey, jobLockKey, modelVersionKey, type FencedJob } from '@tq/queue';
+import {
+  JobLockLostError,
+  RedisJobFence,
+  activeListKey,
+  jobEffectsKey,
+  jobLockKey,
+  modelVersionKey,
+  type FencedJob,
+} from '@tq/queue';
 
 const redisUrl = (): string => process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const TTL = 3600;
+const OPTS = { lockDurationMs: 60_000, recordTtlSeconds: 3600 };
 
 const metaOf = (jobId: string): NewVersionMeta => ({
   inputShape: [4],
@@ -35,7 +43,7 @@ describe('RedisJobFence', () => {
   const job = (id: string): FencedJob => ({ id, queueQualifiedName: `${prefix}:train`, prefix });
   /** Attempt `token` of job `id` holds the lock (as BullMQ's moveToActive leaves it). */
   const hold = (id: string, token: string) => redis.set(jobLockKey(job(id)), token, 'PX', 60_000);
-  const fenceOf = (id: string, token: string) => new RedisJobFence(redis, job(id), token, TTL);
+  const fenceOf = (id: string, token: string) => new RedisJobFence(redis, job(id), token, OPTS);
   const weights = (dir: string) => writeFile(join(dir, 'weights.bin'), Buffer.alloc(8));
 
   before(async () => {
@@ -59,13 +67,13 @@ describe('RedisJobFence', () => {
     const worker = new Worker(
       queueName,
       async (j, token) => {
-        const fence = new RedisJobFence(redis, j, token ?? '', TTL);
+        const fence = new RedisJobFence(redis, j, token ?? '', OPTS);
         seen.held = await fence.assertHeld().then(
           () => 'held',
           (e: unknown) => e,
         );
         seen.version = await fence.versionFor('bull-model', 4);
-        seen.stale = await new RedisJobFence(redis, j, 'not-the-token', TTL).assertHeld().catch((e: unknown) => e);
+        seen.stale = await new RedisJobFence(redis, j, 'not-the-token', OPTS).assertHeld().catch((e: unknown) => e);
       },
       { connection: { url: redisUrl(), maxRetriesPerRequest: null }, prefix },
     );
@@ -198,9 +206,27 @@ describe('RedisJobFence', () => {
     assert.deepEqual(await readdir(join(root, 'checkpoints', 'ck')), ['checkpoint.bin'], 'no temp file is left');
   });
 
+  it('takes back a lapsed lock while the job is still active, never once it left the active list', async () => {
+    // The lock key expired (the event loop blocked past lockDuration) and the stalled checker has not moved the job.
+    await redis.del(jobLockKey(job('j9')));
+    await redis.lpush(activeListKey(job('j9')), 'j9');
+    await fenceOf('j9', 'blocked').assertHeld();
+    assert.equal(await redis.get(jobLockKey(job('j9'))), 'blocked');
+    assert.ok((await redis.pttl(jobLockKey(job('j9')))) > 0, 'the lock taken back expires like any other');
+    // Taken back by another attempt meanwhile: not this one's.
+    await hold('j9', 'other');
+    await assert.rejects(fenceOf('j9', 'blocked').assertHeld(), JobLockLostError);
+    // Moved back to wait (or finished): gone for good, even with no lock.
+    await redis.del(jobLockKey(job('j9')));
+    await redis.lrem(activeListKey(job('j9')), 0, 'j9');
+    await assert.rejects(fenceOf('j9', 'blocked').assertHeld(), JobLockLostError);
+    await assert.rejects(fenceOf('j9', 'blocked').versionFor('lapsed', 0), JobLockLostError);
+    assert.equal(await redis.get(jobLockKey(job('j9'))), null);
+  });
+
   it('keeps every key of one job and model in the hash slot of a {tagged} prefix', () => {
     const tagged: FencedJob = { id: '9', queueQualifiedName: '{tq}:train', prefix: '{tq}' };
-    for (const key of [jobLockKey(tagged), jobEffectsKey(tagged), modelVersionKey('{tq}', 'm')])
+    for (const key of [jobLockKey(tagged), activeListKey(tagged), jobEffectsKey(tagged), modelVersionKey('{tq}', 'm')])
       assert.ok(key.startsWith('{tq}:'), key);
   });
 });
