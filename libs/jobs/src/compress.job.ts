@@ -53,7 +53,12 @@ export async function compressJob(
         bytesBefore: tfjsBytes(await deps.registry.getVersion(req.source)),
         bytesAfter: tfjsBytes(earlier),
       }
-    : await compressVersion(deps.registry, req.source, { dtype, targetName: req.targetName, jobId: hooks.jobId });
+    : await compressVersion(deps.registry, req.source, {
+        dtype,
+        targetName: req.targetName,
+        jobId: hooks.jobId,
+        fence: hooks.fence,
+      });
   const ref = { name: made.meta.name, version: made.meta.version };
   // No cancel check from here on: the version is registered, and stopping now would leave it
   // without its ONNX graph while the job reports "cancelled". Attaching it is the last short step.

@@ -53,7 +53,11 @@ export async function inferJob(
   throwIfCancelled(hooks.signal);
   const started = performance.now();
   const served = { engine: 'tfjs' as InferResult['engine'], rows: 0 };
-  await deps.store.writeOutput(hooks.jobId, predictionLines(req, deps, hooks, { input, meta, spec }, served));
+  // The fence: an attempt that lost its job (stalled past its lock) writes its rows but never commits them.
+  const fence = hooks.fence;
+  await deps.store.writeOutput(hooks.jobId, predictionLines(req, deps, hooks, { input, meta, spec }, served), {
+    ...(fence ? { beforeCommit: () => fence.assertHeld() } : {}),
+  });
   // The output holds the answers now; the inline rows it came from are no longer needed.
   await inferCleanup(req, hooks.jobId, deps.inputs);
   const seconds = (performance.now() - started) / 1000;

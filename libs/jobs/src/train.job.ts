@@ -73,7 +73,8 @@ export async function trainJob(
 /**
  * One training job: data → model (new or fine-tuned) → epochs with checkpoints → one registered
  * version holding model.json, weights.bin and model.onnx, written atomically. Re-running the same
- * job id after a crash returns the version it already registered instead of adding a second one.
+ * job id after a crash returns the version it already registered instead of adding a second one;
+ * hooks.fence makes that race-free (a stale attempt still running commits neither a version nor a checkpoint).
  * Cancellation is honoured between stages and between batches.
  */
 export async function runTraining(
@@ -94,7 +95,7 @@ export async function runTraining(
   const { model, lineage } = await startingModel(req, deps.registry, hooks.jobId, data);
   try {
     throwIfCancelled(hooks.signal);
-    const checkpoint = fileCheckpoint(deps.store, `train-${hooks.jobId}`);
+    const checkpoint = fileCheckpoint(deps.store, `train-${hooks.jobId}`, hooks.fence);
     const trained = await trainModel({
       model,
       data,
@@ -117,6 +118,7 @@ export async function runTraining(
         weightDtype: 'float32',
       },
       (dir) => writeModelArtifacts(model, dir, hooks.log, { preprocessing: data.preprocessing }),
+      { fence: hooks.fence },
     );
     await checkpoint.clear?.();
     const { samplesPerSec, epochs, resumedFromEpoch, bestEpoch, stoppedEpoch } = trained;

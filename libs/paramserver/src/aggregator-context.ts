@@ -40,10 +40,18 @@ export function stoppedEarly(ctx: AggregatorContext): boolean {
   return ctx.early?.state.stopped ?? false;
 }
 
-/** Checkpoints the state, weights and optimizer, with early stopping's best weights when it runs. */
+/**
+ * Checkpoints the state, weights and optimizer, with early stopping's best weights when it runs.
+ * The aggregator job's own fence checks its lock right before the rename: a stale attempt (its
+ * lock lapsed while it stalled) never puts its state over the live attempt's, nor writes final.ckpt.
+ */
 export async function saveCheckpoint(ctx: AggregatorContext, path: string): Promise<void> {
   const best = ctx.early ? await ctx.early.encodeBest() : undefined;
-  await saveAggregatorCheckpoint(path, ctx.state, ctx.fingerprint, ctx.model, ctx.optimizer, best ? { best } : {});
+  const fence = ctx.hooks.fence;
+  await saveAggregatorCheckpoint(path, ctx.state, ctx.fingerprint, ctx.model, ctx.optimizer, {
+    ...(best ? { best } : {}),
+    ...(fence ? { beforeCommit: () => fence.assertHeld() } : {}),
+  });
 }
 
 export async function publishWeights(ctx: AggregatorContext, status: RunStatus = 'running'): Promise<void> {

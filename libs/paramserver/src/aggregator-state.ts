@@ -93,7 +93,7 @@ export async function saveAggregatorCheckpoint(
   fingerprint: string,
   model: tf.LayersModel,
   optimizer: tf.Optimizer,
-  extra: { metrics?: Record<string, number>; best?: EncodedTensors } = {},
+  extra: { metrics?: Record<string, number>; best?: EncodedTensors; beforeCommit?: () => Promise<void> } = {},
 ): Promise<void> {
   const cap = await captureState(model, optimizer);
   const { metrics, best } = extra;
@@ -106,11 +106,13 @@ export async function saveAggregatorCheckpoint(
     ...(metrics ? { metrics } : {}),
     ...(best ? { best: best.specs } : {}),
   };
-  await writeBlocksFile(path, MAGIC, header, {
-    weights: cap.weights.data,
-    optimizer: cap.optimizer.data,
-    ...(best ? { best: best.data } : {}),
-  });
+  await writeBlocksFile(
+    path,
+    MAGIC,
+    header,
+    { weights: cap.weights.data, optimizer: cap.optimizer.data, ...(best ? { best: best.data } : {}) },
+    extra.beforeCommit,
+  );
 }
 
 export interface LoadedCheckpoint {

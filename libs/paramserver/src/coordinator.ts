@@ -85,6 +85,7 @@ export async function coordinateDistributedTraining(
       paths.final,
       backend.name,
       hooks.log,
+      hooks.fence,
     );
     await finishRun(deps, channel, runId, spec.workers, paths.dir, hooks.log);
     return runResultOf(registered.meta, backend.name, outcome, spec, registered.figures);

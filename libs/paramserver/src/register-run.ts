@@ -1,5 +1,12 @@
 import { aggregateResultSchema } from '@tq/contracts';
-import type { AggregateResult, DistributedSpec, ModelVersionMeta, TrainJobData, TrainResult } from '@tq/contracts';
+import type {
+  AggregateResult,
+  DistributedSpec,
+  JobFence,
+  ModelVersionMeta,
+  TrainJobData,
+  TrainResult,
+} from '@tq/contracts';
 import {
   preprocessingFigures,
   shapeOf,
@@ -36,7 +43,10 @@ export async function checkRun(
   return shapeOf(data);
 }
 
-/** Registers ONE version from the aggregator's final weights (lineage: trained or fine-tuned by the train job). */
+/**
+ * Registers ONE version from the aggregator's final weights (lineage: trained or fine-tuned by the
+ * train job), through the train job's fence: a stale coordinator attempt registers nothing.
+ */
 export async function registerRun(
   deps: CoordinatorDeps,
   request: TrainJobData,
@@ -46,6 +56,7 @@ export async function registerRun(
   finalPath: string,
   backend: string,
   log: (line: string) => void,
+  fence?: JobFence,
 ): Promise<{ meta: ModelVersionMeta; figures: Pick<TrainRunFigures, 'preprocessing'> }> {
   const { model, lineage } = await runStartingModel(request, deps, parentJobId, shape);
   try {
@@ -61,6 +72,7 @@ export async function registerRun(
         weightDtype: 'float32',
       },
       (dir) => writeModelArtifacts(model, dir, log, { preprocessing: shape.preprocessing }),
+      { fence },
     );
     return { meta, figures: preprocessingFigures(shape) };
   } finally {

@@ -28,7 +28,8 @@ export class CancelWatcher implements OnApplicationShutdown {
   private timer: NodeJS.Timeout | undefined;
   private lastError = 0;
 
-  constructor(private readonly redis: RedisClientHolder) {}
+  /** Public: the processors' fences use the same client (TypedWorkerHost). */
+  constructor(readonly redis: RedisClientHolder) {}
 
   watch(jobId: string, outer?: AbortSignal): WatchedJob {
     const controller = new AbortController();

@@ -9,4 +9,5 @@ export * from './redis.provider';
 export * from './job-view';
 export * from './tombstones';
 export * from './job-lock-lost.error';
+export * from './redis-job-fence';
 export * from './final-failure';

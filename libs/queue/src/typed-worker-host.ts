@@ -13,15 +13,18 @@ import {
   type JobProgressOf,
   type JobResultOf,
 } from '@tq/contracts';
+import { loadConfig } from '@tq/config';
 import type { CancelWatcher } from './cancel-watcher';
 import { isFinalFailure } from './final-failure';
 import { JobLockLostError } from './job-lock-lost.error';
+import { RedisJobFence } from './redis-job-fence';
 
 /**
  * Base of every processor, and where the error policy is stated once:
  * - the job name and the envelope (meta + request) are checked; a bad payload is unrecoverable;
  * - the body gets `(data, hooks)`: hooks carry the job id, meta, an AbortSignal fed by cross-process
- *   cancel requests and BullMQ's own, and a progress reporter that validates against the registry;
+ *   cancel requests and BullMQ's own, a progress reporter that validates against the registry, and
+ *   this attempt's fence (its lock token), which guards every commit the body makes;
  * - a TqError (bad input, not found, cancelled) fails the job at once;
  *   everything else is rethrown so BullMQ retries it; the result is validated before it is stored.
  */
@@ -30,7 +33,7 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
   protected abstract readonly cancels: CancelWatcher;
   private readonly logger = new Logger(this.constructor.name);
 
-  async process(job: Job, _token?: string, signal?: AbortSignal): Promise<JobResultOf<N>> {
+  async process(job: Job, token?: string, signal?: AbortSignal): Promise<JobResultOf<N>> {
     if (job.name !== this.jobName)
       throw new UnrecoverableError(`this queue's processor handles "${this.jobName}", not "${job.name}"`);
     const parsed = envelopeSchemaOf(this.jobName).safeParse(job.data);
@@ -39,6 +42,9 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
     this.abortOnLockLoss();
     const watched = this.cancels.watch(jobId, signal);
     const progressSchema = progressSchemaOf(this.jobName);
+    // BullMQ always passes the token; a caller without one (none today) gets unguarded commits.
+    const fence = token ? this.fenceOf(job, token) : undefined;
+    if (fence) this.fences.set(jobId, fence);
     const hooks: JobHooks<JobProgressOf<N>> = {
       jobId,
       meta: parsed.data.meta,
@@ -48,28 +54,57 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
         this.logger.log(`${jobId}: ${line}`);
         void job.log(line).catch(() => undefined); // the dashboard's copy; the process log has it anyway
       },
+      ...(fence ? { fence } : {}),
     };
     try {
       return resultSchemaOf(this.jobName).parse(await this.handle(parsed.data.request, hooks));
     } catch (err) {
-      // A body that stopped on its aborted signal may throw whatever its await threw: a cancel is a cancel.
+      // A body that stopped on its aborted signal may throw whatever its await threw: a cancel is a
+      // cancel, and a lost lock a lost lock (the training loop stops on either with a CancelledError).
+      const lockLost = err instanceof JobLockLostError || watched.signal.reason instanceof JobLockLostError;
+      if (lockLost) {
+        this.logger.warn(`${jobId}: this attempt lost its job to another one; its commits were refused`);
+        throw err instanceof JobLockLostError ? err : watched.signal.reason;
+      }
       const reason: unknown = watched.signal.aborted && !(err instanceof TqError) ? watched.signal.reason : err;
       if (reason instanceof TqError) throw new UnrecoverableError(reason.message);
       throw err;
     } finally {
+      if (this.fences.get(jobId) === fence) this.fences.delete(jobId);
       watched.release();
     }
   }
 
+  /** The fences of the attempts this process runs, by job id (lock renewal failures consult them). */
+  private readonly fences = new Map<string, RedisJobFence>();
+
+  private fenceOf(job: Job, token: string): RedisJobFence {
+    return new RedisJobFence(this.cancels.redis.client, job, token, {
+      lockDurationMs: this.worker.opts.lockDuration ?? loadConfig().LOCK_DURATION_MS,
+      recordTtlSeconds: loadConfig().JOB_HISTORY_AGE_SECONDS,
+    });
+  }
+
   private lockWatch = false;
 
-  /** A job whose lock this worker could not renew has been handed on: its body here stops. */
+  /**
+   * A job whose lock this worker could not renew has been handed on: its body here stops. Unless
+   * the lock merely lapsed while this process could not renew it (a batch that blocked the event
+   * loop past lockDuration) and no other attempt took the job since: the fence takes it back then
+   * (RedisJobFence.holds) and the body goes on, instead of every attempt of such a job stalling.
+   */
   private abortOnLockLoss(): void {
     if (this.lockWatch) return;
     this.lockWatch = true;
-    this.worker.on('lockRenewalFailed', (ids: string[]) =>
-      ids.forEach((id) => this.cancels.abort(id, new JobLockLostError(id))),
-    );
+    this.worker.on('lockRenewalFailed', (ids: string[]) => {
+      for (const id of ids) void this.stopUnlessHeld(id);
+    });
+  }
+
+  private async stopUnlessHeld(id: string): Promise<void> {
+    const held = await (this.fences.get(id)?.holds() ?? Promise.resolve(false)).catch(() => false);
+    if (held) this.logger.warn(`${id}: took back a lapsed lock (the event loop was blocked past lockDuration)`);
+    else this.cancels.abort(id, new JobLockLostError(id));
   }
 
   /**

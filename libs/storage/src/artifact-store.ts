@@ -49,14 +49,16 @@ export class ArtifactStore {
    * Streams a job's output (e.g. JSONL chunks) into place atomically: readers see the whole file
    * or none. The partial file is unique to this call, so a retried attempt never shares one with a
    * dead one; on any failure (the source throws, a cancel, ENOSPC) pipeline closes the file and the
-   * partial is removed before the error is passed on.
+   * partial is removed before the error is passed on. `beforeCommit` runs right before the rename
+   * (a job's fence: an attempt that lost its job throws there and leaves the output to the live one).
    */
-  async writeOutput(jobId: string, chunks: AsyncIterable<string>, ext = 'jsonl'): Promise<void> {
-    const path = this.outputPath(jobId, ext);
+  async writeOutput(jobId: string, chunks: AsyncIterable<string>, opts: WriteOutputOptions = {}): Promise<void> {
+    const path = this.outputPath(jobId, opts.ext);
     await mkdir(dirname(path), { recursive: true });
     const partial = `${path}.${randomUUID()}.partial`;
     try {
       await pipeline(chunks, createWriteStream(partial));
+      await opts.beforeCommit?.();
       await rename(partial, path);
     } catch (err) {
       await rm(partial, { force: true });
@@ -78,10 +80,30 @@ export function safeSegment(id: string): string {
   return id.replace(/:/g, '_');
 }
 
-/** Write then rename: readers see the old file or the new one, never half of one. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export interface WriteOutputOptions {
+  /** The file's extension (default jsonl). */
+  ext?: string;
+  /** Runs once the file is written, right before it is renamed into place; a throw leaves nothing behind. */
+  beforeCommit?: () => Promise<void>;
+}
+
+/**
+ * Write then rename: readers see the old file or the new one, never half of one. `beforeCommit`
+ * runs right before the rename (a job's fence); when it throws, the temp file is removed.
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  beforeCommit?: () => Promise<void>,
+): Promise<void> {
   const tmp = `${path}.${randomUUID()}.tmp`;
   await writeFile(tmp, data);
+  try {
+    await beforeCommit?.();
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
   await rename(tmp, path);
 }
 

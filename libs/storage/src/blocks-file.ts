@@ -18,6 +18,8 @@ export async function writeBlocksFile<H>(
   magic: string,
   header: H,
   blocks: Record<string, ArrayBuffer | ArrayBufferView>,
+  /** Runs right before the file is renamed into place (a job's fence); a throw leaves the old file. */
+  beforeCommit?: () => Promise<void>,
 ): Promise<void> {
   const names = Object.keys(blocks);
   const bytes = names.map((name) => {
@@ -32,7 +34,7 @@ export async function writeBlocksFile<H>(
   prefix.write(checkMagic(magic), 0, 'ascii');
   prefix.writeUInt32LE(json.length, 4);
   await mkdir(dirname(path), { recursive: true });
-  await writeFileAtomic(path, Buffer.concat([prefix, json, ...bytes]));
+  await writeFileAtomic(path, Buffer.concat([prefix, json, ...bytes]), beforeCommit);
 }
 
 /** The file at `path`, or undefined when there is none; a wrong magic or a short file throws. */

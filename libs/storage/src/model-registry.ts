@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { modelVersionMetaSchema, type ModelRef, type ModelVersionMeta } from '@tq/contracts';
+import { modelVersionMetaSchema, type JobFence, type ModelRef, type ModelVersionMeta } from '@tq/contracts';
 import { ArtifactStore, removeDir, writeFileAtomic } from './artifact-store';
 import { NotFoundError } from '@tq/contracts';
 import { openForRead, type OpenedFile } from './read-stream';
@@ -48,8 +48,17 @@ export class ModelNotFoundError extends NotFoundError {
 export class ModelRegistry {
   constructor(readonly store: ArtifactStore) {}
 
-  /** `write(dir)` puts the artifacts (model.json, weights.bin, ...) into a staging folder. */
-  async register(name: string, meta: NewVersionMeta, write: (dir: string) => Promise<void>): Promise<ModelVersionMeta> {
+  /**
+   * `write(dir)` puts the artifacts (model.json, weights.bin, ...) into a staging folder. With a
+   * job's fence (registerFenced), the job registers at most one version whatever its attempts do.
+   */
+  async register(
+    name: string,
+    meta: NewVersionMeta,
+    write: (dir: string) => Promise<void>,
+    opts: { fence?: JobFence | undefined } = {},
+  ): Promise<ModelVersionMeta> {
+    if (opts.fence) return this.registerFenced(name, meta, write, opts.fence);
     const staging = await this.store.tempDir();
     try {
       await write(staging);
@@ -80,6 +89,73 @@ export class ModelRegistry {
     } finally {
       await removeDir(staging);
     }
+  }
+
+  /**
+   * One job's version: its number comes from the fence (the same for every attempt of the job, only
+   * while the attempt holds it); an attempt that finds it on disk with this job's lineage returns it
+   * (an earlier attempt got that far); the lock is checked again right before the rename, so a stale
+   * attempt (its lock lapsed while it stalled) commits nothing. Two attempts that pass the check at
+   * once race on one rename onto one number: the loser finds the winner's version, this job's too.
+   */
+  private async registerFenced(
+    name: string,
+    meta: NewVersionMeta,
+    write: (dir: string) => Promise<void>,
+    fence: JobFence,
+  ): Promise<ModelVersionMeta> {
+    const jobId = meta.lineage.jobId;
+    if (!jobId) throw new Error(`a fenced registration of "${name}" needs lineage.jobId`);
+    const version = await fence.versionFor(name, await this.latestVersion(name));
+    const ref = { name, version };
+    const earlier = await this.jobVersion(ref, jobId);
+    if (earlier) return earlier;
+    const staging = await this.store.tempDir();
+    try {
+      await write(staging);
+      await mkdir(this.store.modelNameDir(name), { recursive: true });
+      const full: ModelVersionMeta = {
+        task: 'classification',
+        ...meta,
+        name,
+        version,
+        createdAt: new Date().toISOString(),
+        artifacts: await sizes(staging),
+      };
+      await writeFileAtomic(join(staging, METADATA_JSON), JSON.stringify(modelVersionMetaSchema.parse(full), null, 2));
+      await fence.assertHeld();
+      try {
+        await rename(staging, this.store.modelDir(ref));
+        return full;
+      } catch (err) {
+        if (!isVersionTaken(err)) throw err;
+        const taken = await this.jobVersion(ref, jobId);
+        if (taken) return taken;
+        // Another job's version threw above; this is a folder without metadata.json in the way.
+        throw new Error(`version ${version} of "${name}" is taken by a folder that is no version`, { cause: err });
+      }
+    } finally {
+      await removeDir(staging);
+    }
+  }
+
+  /**
+   * Version `ref` when job `jobId` registered it; undefined when it does not exist; an Error when
+   * another job holds the number the fence gave this one (a writer that bypassed the fences).
+   */
+  private async jobVersion(ref: ModelRef, jobId: string): Promise<ModelVersionMeta | undefined> {
+    let found: ModelVersionMeta;
+    try {
+      found = await this.getVersion(ref);
+    } catch (err) {
+      if (err instanceof ModelNotFoundError) return undefined;
+      throw err;
+    }
+    if (found.lineage.jobId === jobId) return found;
+    throw new Error(
+      `version ${ref.version} of "${ref.name}", allocated to job ${jobId}, is held by ` +
+        `${found.lineage.jobId ? `job ${found.lineage.jobId}` : 'a registration without a job'}`,
+    );
   }
 
   /** Adds or replaces one artifact of a version (e.g. model.onnx) and records its size. */

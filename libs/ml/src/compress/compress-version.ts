@@ -1,4 +1,4 @@
-import type { Metrics, ModelRef, ModelVersionMeta } from '@tq/contracts';
+import type { JobFence, Metrics, ModelRef, ModelVersionMeta } from '@tq/contracts';
 import { join } from 'node:path';
 import {
   fileSaveHandler,
@@ -17,6 +17,8 @@ export interface CompressOptions {
   jobId?: string;
   /** Metrics measured on the compressed model, if the caller evaluated it (the source's are not copied: they describe other weights). */
   metrics?: Partial<Metrics>;
+  /** The job's fence: registers at most one version per job, only while the attempt holds it. */
+  fence?: JobFence | undefined;
 }
 
 export interface CompressOutcome {
@@ -64,9 +66,14 @@ export async function compressVersion(
   const preprocessing = Object.hasOwn(parent.artifacts, PREPROCESSING_ARTIFACT)
     ? await registry.readArtifact(source, PREPROCESSING_ARTIFACT)
     : undefined;
-  const saved = await registry.register(opts.targetName ?? source.name, meta, async (dir) => {
-    await fileSaveHandler(dir).save!(quantized);
-    if (preprocessing) await writeFileAtomic(join(dir, PREPROCESSING_ARTIFACT), preprocessing);
-  });
+  const saved = await registry.register(
+    opts.targetName ?? source.name,
+    meta,
+    async (dir) => {
+      await fileSaveHandler(dir).save!(quantized);
+      if (preprocessing) await writeFileAtomic(join(dir, PREPROCESSING_ARTIFACT), preprocessing);
+    },
+    { fence: opts.fence },
+  );
   return { meta: saved, bytesBefore: modelBytes(parent), bytesAfter: modelBytes(saved) };
 }

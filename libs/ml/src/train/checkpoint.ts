@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import type { JobFence } from '@tq/contracts';
 import { ArtifactStore, readBlocksFile, writeBlocksFile } from '@tq/storage';
 
 /** Tensors in tfjs's binary weight format (io.encodeWeights), in a fixed order. */
@@ -106,9 +107,11 @@ type Header = Omit<TrainCheckpoint, 'weights' | 'optimizer' | 'earlyStopping'> &
 
 /**
  * A checkpoint kept in ArtifactStore.checkpointDir(key) as ONE blocks file (@tq/storage), written
- * atomically: a worker killed mid-write leaves the previous epoch's checkpoint intact.
+ * atomically: a worker killed mid-write leaves the previous epoch's checkpoint intact. With the
+ * job's fence, a save checks the lock right before its rename: a stale attempt (its lock lapsed
+ * while it stalled) cannot put its older epoch over the live attempt's checkpoint.
  */
-export function fileCheckpoint(store: ArtifactStore, key: string): CheckpointStore {
+export function fileCheckpoint(store: ArtifactStore, key: string, fence?: JobFence): CheckpointStore {
   const dir = store.checkpointDir(key);
   const path = join(dir, FILE);
   return {
@@ -140,7 +143,8 @@ export function fileCheckpoint(store: ArtifactStore, key: string): CheckpointSto
         ...(earlyStopping ? { earlyStopping: { state: earlyStopping.state, best: earlyStopping.best.specs } } : {}),
       };
       const blocks = { weights: c.weights.data, optimizer: c.optimizer.data };
-      await writeBlocksFile(path, MAGIC, header, earlyStopping ? { ...blocks, best: earlyStopping.best.data } : blocks);
+      const all = earlyStopping ? { ...blocks, best: earlyStopping.best.data } : blocks;
+      await writeBlocksFile(path, MAGIC, header, all, fence && (() => fence.assertHeld()));
     },
     async clear() {
       await rm(dir, { recursive: true, force: true });
