@@ -36,7 +36,11 @@ export class MetricsService implements OnModuleInit {
         }
       },
     });
-    registerQueueDepth(this.registry, (queue) => producerRef.queue(queue));
+    registerQueueDepth(
+      this.registry,
+      (queue) => producerRef.queue(queue),
+      (message) => this.logger.warn(message),
+    );
     collectProcessMetrics(this.registry, 'tq_api_');
   }
 

@@ -23,15 +23,31 @@ export async function queueDepth(queue: Queue): Promise<number> {
   return (counts.waiting ?? 0) + (counts.prioritized ?? 0) + due;
 }
 
-/** tq_queue_depth{queue} for every queue, the internal ones (aggregate, train-shard, datasets) included. */
-export function registerQueueDepth(registry: Registry, queueOf: (name: QueueName) => Queue): void {
+/**
+ * tq_queue_depth{queue} for every queue, the internal ones (aggregate, train-shard, datasets) included.
+ * Redis away: no series rather than stale or partial ones, and a scrape that still answers. KEDA then
+ * gets an empty result and holds its ScaledObject's fallback replicas instead of scaling on old figures.
+ */
+export function registerQueueDepth(
+  registry: Registry,
+  queueOf: (name: QueueName) => Queue,
+  warn: (message: string) => void,
+): void {
   new Gauge({
     name: QUEUE_DEPTH_METRIC,
     help: 'Jobs a worker could take now, by queue: waiting + prioritized + delayed jobs that are due',
     labelNames: ['queue'],
     registers: [registry],
     async collect() {
-      await Promise.all(ALL_QUEUES.map(async (queue) => this.set({ queue }, await queueDepth(queueOf(queue)))));
+      this.reset();
+      try {
+        const depths = await Promise.all(
+          ALL_QUEUES.map(async (queue) => [queue, await queueDepth(queueOf(queue))] as const),
+        );
+        for (const [queue, depth] of depths) this.set({ queue }, depth);
+      } catch (err) {
+        warn(`${QUEUE_DEPTH_METRIC} left out: ${err instanceof Error ? err.message : String(err)}`);
+      }
     },
   });
 }
