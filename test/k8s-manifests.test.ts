@@ -158,6 +158,13 @@ const BREAKAGES: Array<[string, 'schema' | 'cross', (objects: K8sObject[]) => vo
     },
   ],
   [
+    'a trigger that reads a missing figure as 0',
+    'cross',
+    (o) => {
+      delete find(o, 'ScaledObject', 'tq-worker-train-shard').spec.triggers[0].metadata.ignoreNullValues;
+    },
+  ],
+  [
     'REDIS_URL naming no Service',
     'cross',
     (o) => {

@@ -219,6 +219,9 @@ export function crossCheckProblems(objects: K8sObject[], opts: CheckOptions): st
     if (triggers.length !== 1 || triggers[0]?.type !== 'prometheus')
       problems.push(`${where}: one prometheus trigger expected`);
     const meta = (triggers[0]?.metadata ?? {}) as Record<string, string>;
+    // A missing figure (Redis or the API away) must be an error that keeps the pods, not a 0 that removes them.
+    if (meta.ignoreNullValues !== 'false' || so.spec?.fallback?.behavior !== 'currentReplicasIfHigher')
+      problems.push(`${where}: ignoreNullValues "false" and fallback.behavior currentReplicasIfHigher`);
     // Replicas = ceil(value / threshold): the threshold is the jobs one pod runs at once.
     if (Number(meta.threshold) !== workerConcurrency.get(target.name))
       problems.push(`${where}: threshold ${meta.threshold} is not its Deployment's WORKER_CONCURRENCY`);
