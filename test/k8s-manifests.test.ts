@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -220,6 +220,16 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
 
   it("the API's liveness path answers 200 on a running API (it is not a path that reads Redis: checked above)", () => {
     assert.equal(apiLivenessStatus, 200);
+  });
+
+  it('every overlay in deploy/k8s/overlays renders and passes both checks (a new one is covered as it lands)', () => {
+    const overlays = readdirSync(join(K8S, 'overlays'), { withFileTypes: true }).filter((d) => d.isDirectory());
+    assert.ok(overlays.length > 0);
+    for (const overlay of overlays) {
+      const objects = renderKustomization(join(K8S, 'overlays', overlay.name));
+      assert.deepEqual(schemaProblems(objects), [], overlay.name);
+      assert.deepEqual(crossCheckProblems(objects, { servedMetrics: served }), [], overlay.name);
+    }
   });
 
   it('the overlay patches where KEDA asks Prometheus, in every ScaledObject', () => {
