@@ -5,6 +5,7 @@ import { ALL_QUEUES, JobName, QUEUE_OF_JOB, type PublicJobType } from '@tq/contr
 import { JobProducer } from '@tq/queue';
 import { JobMetrics, collectProcessMetrics, outcomeOf, throughputOf } from '@tq/runtime';
 import { JobEventsService, type JobEvent } from '../jobs/job-events.service';
+import { registerQueueDepth } from './queue-depth.gauge';
 
 /**
  * Prometheus metrics: job counts per queue and state (read from Redis at scrape time, so every
@@ -35,6 +36,11 @@ export class MetricsService implements OnModuleInit {
         }
       },
     });
+    registerQueueDepth(
+      this.registry,
+      (queue) => producerRef.queue(queue),
+      (message) => this.logger.warn(message),
+    );
     collectProcessMetrics(this.registry, 'tq_api_');
   }
 

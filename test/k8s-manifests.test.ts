@@ -1,0 +1,299 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { stringify } from 'yaml';
+import { ALL_QUEUES } from '@tq/contracts';
+import {
+  crossCheckProblems,
+  renderKustomization,
+  schemaProblems,
+  selectorsOf,
+  type K8sObject,
+} from './support/k8s-manifests';
+import { TestSystem } from './support/system';
+
+/**
+ * deploy/k8s, checked without a cluster (none runs on the build machines): rendered by `kubectl kustomize`,
+ * every object validated against its Kubernetes or KEDA schema (kubernetes-models), then cross-checked
+ * against the app itself: its config schema, its queues, and the series a running API's /metrics serves.
+ * The last group breaks one thing at a time in a copy of the rendered objects and expects a complaint.
+ */
+
+const ROOT = findRoot(__dirname);
+const K8S = join(ROOT, 'deploy', 'k8s');
+
+function findRoot(from: string): string {
+  for (let dir = from; dir !== dirname(dir); dir = dirname(dir))
+    if (existsSync(join(dir, 'deploy', 'k8s')) && existsSync(join(dir, 'package.json'))) return dir;
+  throw new Error(`no deploy/k8s above ${from}`);
+}
+
+const find = (objects: K8sObject[], kind: string, name: string): K8sObject => {
+  const found = objects.find((o) => o.kind === kind && o.metadata?.name === name);
+  assert.ok(found, `${kind}/${name} in the manifests`);
+  return found;
+};
+
+/** One breakage each, applied to a copy of the small overlay's objects; [what, which check must notice, how]. */
+const BREAKAGES: Array<[string, 'schema' | 'cross', (objects: K8sObject[]) => void]> = [
+  [
+    'a port written as a string',
+    'schema',
+    (o) => {
+      find(o, 'Deployment', 'tq-api').spec.template.spec.containers[0].ports[0].containerPort = '3000';
+    },
+  ],
+  [
+    'a ScaledObject without triggers',
+    'schema',
+    (o) => {
+      delete find(o, 'ScaledObject', 'tq-worker-infer').spec.triggers;
+    },
+  ],
+  [
+    'a kind the validator has no schema for',
+    'schema',
+    (o) => {
+      o.push({ apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor', metadata: { name: 'x' } });
+    },
+  ],
+  [
+    'a scaleTargetRef with a typo',
+    'cross',
+    (o) => {
+      find(o, 'ScaledObject', 'tq-worker-train').spec.scaleTargetRef.name = 'tq-worker-trian';
+    },
+  ],
+  [
+    'a queue without workers (datasets)',
+    'cross',
+    (o) => {
+      o.splice(o.indexOf(find(o, 'Deployment', 'tq-worker-datasets')), 1);
+      o.splice(o.indexOf(find(o, 'ScaledObject', 'tq-worker-datasets')), 1);
+    },
+  ],
+  [
+    'a metric name the API does not serve',
+    'cross',
+    (o) => {
+      const meta = find(o, 'ScaledObject', 'tq-worker-compress').spec.triggers[0].metadata;
+      meta.query = meta.query.replace('tq_queue_depth', 'tq_queue_length');
+    },
+  ],
+  [
+    'a trigger reading another queue than its Deployment serves',
+    'cross',
+    (o) => {
+      const env = find(o, 'Deployment', 'tq-worker-infer').spec.template.spec.containers[0].env;
+      env.find((e: K8sObject) => e.name === 'WORKER_QUEUES').value = 'train';
+    },
+  ],
+  [
+    'a config value the app would refuse',
+    'cross',
+    (o) => {
+      find(o, 'ConfigMap', 'tq-config').data.MAX_UPLOAD_BYTES = 'lots';
+    },
+  ],
+  [
+    'a config key the app does not read',
+    'cross',
+    (o) => {
+      find(o, 'ConfigMap', 'tq-config').data.MAX_UPLOADS_BYTES = '1';
+    },
+  ],
+  [
+    'a required config key missing',
+    'cross',
+    (o) => {
+      delete find(o, 'ConfigMap', 'tq-config').data.QUEUE_PREFIX;
+    },
+  ],
+  [
+    'an API liveness probe that reads Redis',
+    'cross',
+    (o) => {
+      find(o, 'Deployment', 'tq-api').spec.template.spec.containers[0].livenessProbe.httpGet.path = '/health';
+    },
+  ],
+  [
+    'an artifact volume that is ReadWriteOnce',
+    'cross',
+    (o) => {
+      find(o, 'PersistentVolumeClaim', 'tq-artifacts').spec.accessModes = ['ReadWriteOnce'];
+    },
+  ],
+  [
+    'Redis without noeviction',
+    'cross',
+    (o) => {
+      const args: string[] = find(o, 'StatefulSet', 'tq-redis').spec.template.spec.containers[0].args;
+      args[args.indexOf('noeviction')] = 'allkeys-lru';
+    },
+  ],
+  [
+    'a container running as root without limits',
+    'cross',
+    (o) => {
+      const spec = find(o, 'Deployment', 'tq-worker-aggregate').spec.template.spec;
+      delete spec.securityContext.runAsNonRoot;
+      delete spec.containers[0].resources.limits;
+    },
+  ],
+  [
+    'two Deployments selecting the same pods',
+    'cross',
+    (o) => {
+      delete find(o, 'Deployment', 'tq-worker-compress').spec.selector.matchLabels['tensorqueue.io/queue'];
+    },
+  ],
+  [
+    'a threshold that is not the jobs a pod runs at once',
+    'cross',
+    (o) => {
+      find(o, 'ScaledObject', 'tq-worker-infer').spec.triggers[0].metadata.threshold = '5';
+    },
+  ],
+  [
+    'a trigger that reads a missing figure as 0',
+    'cross',
+    (o) => {
+      delete find(o, 'ScaledObject', 'tq-worker-train-shard').spec.triggers[0].metadata.ignoreNullValues;
+    },
+  ],
+  [
+    'REDIS_URL naming no Service',
+    'cross',
+    (o) => {
+      const secret = o.find((x) => x.kind === 'Secret');
+      secret!.data.REDIS_URL = Buffer.from('redis://tq-redis-master:6379').toString('base64');
+    },
+  ],
+];
+
+describe('Kubernetes manifests (deploy/k8s)', () => {
+  let served: string;
+  let apiLivenessStatus: number;
+  let base: K8sObject[];
+  let small: K8sObject[];
+  before(async () => {
+    base = renderKustomization(join(K8S, 'base'));
+    small = renderKustomization(join(K8S, 'overlays', 'small'));
+    // The series the triggers read must be the ones the API serves: ask a real one (no jobs needed, every
+    // queue has its tq_queue_depth and tq_jobs series from the first scrape).
+    const system = await TestSystem.start({ workers: 0 });
+    try {
+      served = String((await system.request('GET', '/metrics')).body);
+      const liveness = find(small, 'Deployment', 'tq-api').spec.template.spec.containers[0].livenessProbe;
+      apiLivenessStatus = (await system.request('GET', liveness.httpGet.path)).status;
+    } finally {
+      await system.stop();
+    }
+  });
+
+  it('renders: the base and the small overlay, with what each must hold', () => {
+    const kinds = (objects: K8sObject[]) => objects.map((o) => `${o.kind}/${o.metadata?.name}`).sort();
+    const workers = ALL_QUEUES.map((q) => `tq-worker-${q}`);
+    for (const name of ['Deployment/tq-api', 'Service/tq-api', 'ConfigMap/tq-config'])
+      assert.ok(kinds(base).includes(name), name);
+    // Generated: its name ends in a hash of its content, and kustomize rewrites the references.
+    assert.ok(kinds(base).some((k) => k.startsWith('Secret/tq-secrets-')));
+    for (const w of workers)
+      assert.ok(kinds(base).includes(`Deployment/${w}`) && kinds(base).includes(`ScaledObject/${w}`), w);
+    assert.ok(!kinds(base).some((k) => k.includes('redis')), 'the base has no Redis: the overlay chooses');
+    assert.ok(kinds(small).includes('StatefulSet/tq-redis') && kinds(small).includes('Namespace/tensorqueue'));
+    assert.ok(small.filter((o) => o.kind !== 'Namespace').every((o) => o.metadata.namespace === 'tensorqueue'));
+  });
+
+  it('every object passes its Kubernetes or KEDA schema', () => {
+    assert.deepEqual(schemaProblems(base), []);
+    assert.deepEqual(schemaProblems(small), []);
+  });
+
+  it('cross-checks: config, queues, triggers against the served /metrics, probes, security, Redis', () => {
+    assert.deepEqual(crossCheckProblems(base, { servedMetrics: served, externalRedis: true }), []);
+    assert.deepEqual(crossCheckProblems(small, { servedMetrics: served }), []);
+  });
+
+  it("the API's liveness path answers 200 on a running API (it is not a path that reads Redis: checked above)", () => {
+    assert.equal(apiLivenessStatus, 200);
+  });
+
+  it('every overlay in deploy/k8s/overlays renders and passes both checks (a new one is covered as it lands)', () => {
+    const overlays = readdirSync(join(K8S, 'overlays'), { withFileTypes: true }).filter((d) => d.isDirectory());
+    assert.ok(overlays.length > 0);
+    for (const overlay of overlays) {
+      const objects = renderKustomization(join(K8S, 'overlays', overlay.name));
+      assert.deepEqual(schemaProblems(objects), [], overlay.name);
+      assert.deepEqual(crossCheckProblems(objects, { servedMetrics: served }), [], overlay.name);
+    }
+  });
+
+  it('the overlay patches where KEDA asks Prometheus, in every ScaledObject', () => {
+    const addresses = (objects: K8sObject[]) =>
+      new Set(objects.filter((o) => o.kind === 'ScaledObject').map((o) => o.spec.triggers[0].metadata.serverAddress));
+    assert.deepEqual([...addresses(small)], ['http://prometheus-server.monitoring.svc.cluster.local:80']);
+    assert.notDeepEqual([...addresses(base)], [...addresses(small)]);
+  });
+
+  it("each trigger's query gives the pods its queue needs: promtool evaluates it on series of two API replicas", () => {
+    // Per queue q (index i): i + 1 waiting-ish jobs (tq_queue_depth) and i active ones, reported the same by
+    // both API replicas; other states are noise the query must not add. Replicas wanted = 2i + 1.
+    const series: Array<{ series: string; values: string }> = [];
+    ALL_QUEUES.forEach((queue, i) => {
+      for (const instance of ['api-a', 'api-b']) {
+        series.push({ series: `tq_queue_depth{queue="${queue}",instance="${instance}"}`, values: String(i + 1) });
+        for (const [state, n] of [
+          ['active', i],
+          ['waiting', 50],
+          ['completed', 70],
+        ] as const)
+          series.push({
+            series: `tq_jobs{queue="${queue}",state="${state}",instance="${instance}"}`,
+            values: String(n),
+          });
+      }
+    });
+    const tests = small
+      .filter((o) => o.kind === 'ScaledObject')
+      .map((so) => {
+        const query = so.spec.triggers[0].metadata.query as string;
+        const queue = selectorsOf(query)[0]?.labels.queue;
+        const i = ALL_QUEUES.indexOf(queue as never);
+        return { expr: query, eval_time: '0m', exp_samples: [{ labels: '{}', value: 2 * i + 1 }] };
+      });
+    assert.equal(tests.length, ALL_QUEUES.length);
+    const dir = mkdtempSync(join(tmpdir(), 'tq-promtool-'));
+    try {
+      const file = join(dir, 'queries.test.yml');
+      writeFileSync(
+        file,
+        stringify({ rule_files: [], tests: [{ interval: '1m', input_series: series, promql_expr_test: tests }] }),
+      );
+      const run = spawnSync('promtool', ['test', 'rules', file], { encoding: 'utf8' });
+      if (run.error) throw run.error;
+      assert.equal(run.status, 0, `${run.stdout}${run.stderr}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  describe('a broken manifest fails the checks', () => {
+    for (const [what, check, breakIt] of BREAKAGES)
+      it(what, () => {
+        const problemsOf = (objects: K8sObject[]) =>
+          check === 'schema' ? schemaProblems(objects) : crossCheckProblems(objects, { servedMetrics: served });
+        const before = problemsOf(small);
+        const objects = structuredClone(small);
+        breakIt(objects);
+        const problems = problemsOf(objects);
+        assert.ok(
+          problems.some((p) => !before.includes(p)),
+          `no new problem found after: ${what}`,
+        );
+      });
+  });
+});

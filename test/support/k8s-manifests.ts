@@ -1,0 +1,284 @@
+import { spawnSync } from 'node:child_process';
+import * as keda from '@kubernetes-models/keda/keda.sh/v1alpha1';
+import * as apps from 'kubernetes-models/apps/v1';
+import * as core from 'kubernetes-models/v1';
+import { parseAllDocuments } from 'yaml';
+import { z } from 'zod';
+import { configSchema } from '@tq/config';
+import { ALL_QUEUES } from '@tq/contracts';
+import { QUEUE_DEPTH_METRIC } from '../../apps/api/src/metrics/queue-depth.gauge';
+
+/**
+ * Checks of the Kubernetes manifests in deploy/k8s, as plain functions over the rendered objects, so that
+ * a test can feed them a broken copy and see them fail. No cluster is needed: `kubectl kustomize` renders,
+ * kubernetes-models validates each object against the Kubernetes (and KEDA CRD) OpenAPI schemas, and the
+ * cross-checks below read what the schemas cannot (names that must match, the app's own config schema).
+ */
+
+/** One rendered object; its fields are read defensively, since a broken manifest is what is looked for. */
+export type K8sObject = Record<string, any>;
+
+/** `kubectl kustomize <dir>`: kustomize v5 as built into kubectl (>= 1.27), the way `kubectl apply -k` renders. */
+export function renderKustomization(dir: string): K8sObject[] {
+  const run = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8' });
+  if (run.error)
+    throw new Error(
+      `kubectl could not run (${run.error.message}): the manifest tests render with \`kubectl kustomize\` ` +
+        '(kubectl >= 1.27, whose kustomize is v5; Debian\'s "kubernetes-client" 1.20 is too old)',
+    );
+  if (run.status !== 0) throw new Error(`kubectl kustomize ${dir} exited ${run.status}: ${run.stderr}`);
+  const docs = parseAllDocuments(run.stdout);
+  for (const doc of docs) if (doc.errors.length > 0) throw new Error(`bad YAML from ${dir}: ${doc.errors[0]?.message}`);
+  return docs.map((d) => d.toJS() as K8sObject).filter((o) => o !== null);
+}
+
+const nameOf = (o: K8sObject) => `${o.kind}/${o.metadata?.name}`;
+
+type ModelClass = { apiVersion: string; kind: string; new (data: any): { validate(): void } };
+const MODELS = new Map<string, ModelClass>();
+for (const mod of [core, apps, keda] as Array<Record<string, unknown>>)
+  for (const value of Object.values(mod)) {
+    if (typeof value !== 'function') continue;
+    const model = value as Partial<ModelClass>;
+    if (model.apiVersion && model.kind) MODELS.set(`${model.apiVersion}/${model.kind}`, model as ModelClass);
+  }
+
+/** Each object against its schema (Kubernetes 1.x core and apps, KEDA 2.x keda.sh/v1alpha1). */
+export function schemaProblems(objects: K8sObject[]): string[] {
+  const problems: string[] = [];
+  for (const o of objects) {
+    const Model = MODELS.get(`${o.apiVersion}/${o.kind}`);
+    if (!Model) {
+      problems.push(`${nameOf(o)}: no schema for ${o.apiVersion} ${o.kind}`);
+      continue;
+    }
+    try {
+      new Model(o).validate();
+    } catch (err) {
+      problems.push(`${nameOf(o)}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return problems;
+}
+
+export interface CheckOptions {
+  /** The /metrics text of a running API: every series a trigger's query names must be in it. */
+  servedMetrics: string;
+  /** The base leaves Redis to the overlays: skip the check that REDIS_URL names a Service of the render. */
+  externalRedis?: boolean;
+}
+
+const OPTIONAL_KEYS = new Set(
+  Object.entries(configSchema.shape)
+    .filter(([, type]) => type instanceof z.ZodOptional)
+    .map(([key]) => key),
+);
+const CONFIG_KEYS = new Set(Object.keys(configSchema.shape));
+/** Per-process variables that one role never reads: the API takes no jobs, a worker serves no API port. */
+const NOT_READ_BY = { api: ['WORKER_QUEUES', 'WORKER_METRICS_PORT'], worker: ['PORT'] };
+
+/** The names and labels of the series a PromQL query selects: `name{a="b",...}`. */
+export function selectorsOf(query: string): Array<{ metric: string; labels: Record<string, string> }> {
+  return [...query.matchAll(/([A-Za-z_:][A-Za-z0-9_:]*)\{([^}]*)\}/g)].map((m) => ({
+    metric: m[1] ?? '',
+    labels: Object.fromEntries([...(m[2] ?? '').matchAll(/([A-Za-z_]\w*)\s*=\s*"([^"]*)"/g)].map((l) => [l[1], l[2]])),
+  }));
+}
+
+function decodeSecret(secret: K8sObject): Record<string, string> {
+  const data = Object.fromEntries(
+    Object.entries((secret.data ?? {}) as Record<string, string>).map(([k, v]) => [
+      k,
+      Buffer.from(v, 'base64').toString('utf8'),
+    ]),
+  );
+  return { ...data, ...(secret.stringData as Record<string, string> | undefined) };
+}
+
+/** A container's environment as the kubelet builds it: envFrom in order, then env (which wins). */
+function environmentOf(container: K8sObject, objects: K8sObject[], where: string, problems: string[]) {
+  const env: Record<string, string> = {};
+  for (const from of (container.envFrom ?? []) as K8sObject[]) {
+    const ref = from.configMapRef ?? from.secretRef;
+    const kind = from.configMapRef ? 'ConfigMap' : 'Secret';
+    const source = objects.find((o) => o.kind === kind && o.metadata?.name === ref?.name);
+    if (!source) {
+      if (!ref?.optional) problems.push(`${where}: envFrom names ${kind} ${ref?.name}, which is not in the manifests`);
+      continue;
+    }
+    Object.assign(env, kind === 'ConfigMap' ? source.data : decodeSecret(source));
+  }
+  for (const e of (container.env ?? []) as K8sObject[]) if (typeof e.value === 'string') env[e.name] = e.value;
+  return env;
+}
+
+function probePath(probe: K8sObject | undefined): string | undefined {
+  return probe?.httpGet?.path as string | undefined;
+}
+
+function portNumber(container: K8sObject, port: unknown): number | undefined {
+  if (typeof port === 'number') return port;
+  return (container.ports as K8sObject[] | undefined)?.find((p) => p.name === port)?.containerPort as number;
+}
+
+/** Whether a label selector (matchLabels only: the manifests use no expressions) selects these labels. */
+function selects(selector: K8sObject | undefined, labels: Record<string, string> | undefined): boolean {
+  const match = (selector?.matchLabels ?? {}) as Record<string, string>;
+  return Object.keys(match).length > 0 && Object.entries(match).every(([k, v]) => labels?.[k] === v);
+}
+
+/** Everything the schemas cannot see. An empty list means the manifests hang together. */
+export function crossCheckProblems(objects: K8sObject[], opts: CheckOptions): string[] {
+  const problems: string[] = [];
+  const of = (kind: string) => objects.filter((o) => o.kind === kind);
+  const workloads = [...of('Deployment'), ...of('StatefulSet')];
+  const apps = of('Deployment').filter((d) =>
+    ['api', 'worker'].includes(d.metadata?.labels?.['app.kubernetes.io/component']),
+  );
+  const scaledObjects = of('ScaledObject');
+
+  // Config: ConfigMaps and Secrets hold only variables the app reads (a typo is a variable nobody reads).
+  for (const o of [...of('ConfigMap'), ...of('Secret')]) {
+    const keys = o.kind === 'Secret' ? Object.keys(decodeSecret(o)) : Object.keys(o.data ?? {});
+    for (const key of keys) if (!CONFIG_KEYS.has(key)) problems.push(`${nameOf(o)}: ${key} is not in config.schema.ts`);
+  }
+
+  const servedSeries = new Set(opts.servedMetrics.split('\n').filter((l) => l && !l.startsWith('#')));
+  const workerQueues = new Map<string, string[]>();
+  const workerConcurrency = new Map<string, number>();
+  const pvcs = of('PersistentVolumeClaim');
+  for (const deployment of apps) {
+    const where = nameOf(deployment);
+    const role = deployment.metadata.labels['app.kubernetes.io/component'] as 'api' | 'worker';
+    const pod = deployment.spec?.template ?? {};
+    const container = (pod.spec?.containers ?? [])[0] ?? {};
+    const env = environmentOf(container, objects, where, problems);
+
+    // The environment, parsed by the app's own schema: a bad value fails here as it would fail the pod's start.
+    const parsed = configSchema.safeParse(env);
+    if (!parsed.success)
+      for (const issue of parsed.error.issues) problems.push(`${where}: ${issue.path.join('.')}: ${issue.message}`);
+    for (const key of CONFIG_KEYS)
+      if (!OPTIONAL_KEYS.has(key) && !NOT_READ_BY[role].includes(key) && env[key] === undefined)
+        problems.push(`${where}: ${key} is set nowhere (ConfigMap, Secret or env)`);
+    if (env.HOST !== '0.0.0.0') problems.push(`${where}: HOST must be 0.0.0.0 (probes and scrapes reach the pod IP)`);
+
+    // The shared artifact folder: a ReadWriteMany claim mounted at ARTIFACT_DIR.
+    const mount = ((container.volumeMounts ?? []) as K8sObject[]).find((m) => m.mountPath === env.ARTIFACT_DIR);
+    const volume = ((pod.spec?.volumes ?? []) as K8sObject[]).find((v) => v.name === mount?.name);
+    const pvc = pvcs.find((p) => p.metadata?.name === volume?.persistentVolumeClaim?.claimName);
+    if (!pvc) problems.push(`${where}: no PersistentVolumeClaim of the manifests is mounted at ARTIFACT_DIR`);
+    else if (!pvc.spec?.accessModes?.includes('ReadWriteMany'))
+      problems.push(`${where}: ${nameOf(pvc)} must be ReadWriteMany: every pod reads what the others wrote`);
+
+    // Scraped by Prometheus through annotations, at the port the process serves /metrics on.
+    const annotations = (pod.metadata?.annotations ?? {}) as Record<string, string>;
+    const metricsPort = Number(role === 'api' ? env.PORT : env.WORKER_METRICS_PORT);
+    if (annotations['prometheus.io/scrape'] !== 'true' || Number(annotations['prometheus.io/port']) !== metricsPort)
+      problems.push(`${where}: prometheus.io/scrape and prometheus.io/port (${metricsPort}) annotations`);
+    if (!(container.ports as K8sObject[] | undefined)?.some((p) => p.containerPort === metricsPort))
+      problems.push(`${where}: no containerPort ${metricsPort}`);
+
+    if (role === 'api') {
+      if (probePath(container.readinessProbe) !== '/health') problems.push(`${where}: readiness must be GET /health`);
+      // Both read Redis: a Redis outage would restart every API pod.
+      const live = probePath(container.livenessProbe);
+      if (!live || ['/health', '/metrics'].includes(live))
+        problems.push(`${where}: liveness must be an HTTP path that does not read Redis, not ${live}`);
+      if (Number(env.PORT) !== portNumber(container, container.readinessProbe?.httpGet?.port))
+        problems.push(`${where}: probes must reach PORT ${env.PORT}`);
+    } else {
+      const queues = parsed.success ? parsed.data.WORKER_QUEUES : [];
+      workerQueues.set(deployment.metadata.name as string, queues);
+      if (parsed.success) workerConcurrency.set(deployment.metadata.name as string, parsed.data.WORKER_CONCURRENCY);
+      if (queues.length !== 1) problems.push(`${where}: one queue per worker Deployment, not ${env.WORKER_QUEUES}`);
+      const live = container.livenessProbe;
+      if (probePath(live) !== '/metrics' || portNumber(container, live?.httpGet?.port) !== metricsPort)
+        problems.push(`${where}: liveness must be GET /metrics on WORKER_METRICS_PORT (it reads no Redis)`);
+      const scaled = scaledObjects.filter((s) => s.spec?.scaleTargetRef?.name === deployment.metadata.name);
+      if (scaled.length !== 1) problems.push(`${where}: ${scaled.length} ScaledObjects target it, not 1`);
+      if (deployment.spec?.replicas !== undefined)
+        problems.push(`${where}: replicas is set, but its ScaledObject owns the count (a re-apply would reset it)`);
+    }
+  }
+
+  // Every queue has workers, the internal ones (aggregate, train-shard, datasets) too.
+  const served = new Set([...workerQueues.values()].flat());
+  for (const queue of ALL_QUEUES)
+    if (!served.has(queue)) problems.push(`queue ${queue}: no worker Deployment serves it`);
+
+  for (const so of scaledObjects) {
+    const where = nameOf(so);
+    const target = so.spec?.scaleTargetRef ?? {};
+    const queues = workerQueues.get(target.name);
+    if ((target.kind ?? 'Deployment') !== 'Deployment' || !queues) {
+      problems.push(`${where}: scaleTargetRef ${target.kind ?? 'Deployment'}/${target.name} is no worker Deployment`);
+      continue;
+    }
+    const triggers = (so.spec?.triggers ?? []) as K8sObject[];
+    if (triggers.length !== 1 || triggers[0]?.type !== 'prometheus')
+      problems.push(`${where}: one prometheus trigger expected`);
+    const meta = (triggers[0]?.metadata ?? {}) as Record<string, string>;
+    // A missing figure (Redis or the API away) must be an error that keeps the pods, not a 0 that removes them.
+    if (meta.ignoreNullValues !== 'false' || so.spec?.fallback?.behavior !== 'currentReplicasIfHigher')
+      problems.push(`${where}: ignoreNullValues "false" and fallback.behavior currentReplicasIfHigher`);
+    // Replicas = ceil(value / threshold): the threshold is the jobs one pod runs at once.
+    if (Number(meta.threshold) !== workerConcurrency.get(target.name))
+      problems.push(`${where}: threshold ${meta.threshold} is not its Deployment's WORKER_CONCURRENCY`);
+    if (!URL.canParse(meta.serverAddress ?? '')) problems.push(`${where}: serverAddress ${meta.serverAddress}`);
+    const selectors = selectorsOf(meta.query ?? '');
+    if (!selectors.some((s) => s.metric === QUEUE_DEPTH_METRIC))
+      problems.push(`${where}: the query does not read ${QUEUE_DEPTH_METRIC}`);
+    for (const { metric, labels } of selectors) {
+      if (!ALL_QUEUES.includes(labels.queue as never)) problems.push(`${where}: queue "${labels.queue}" is no queue`);
+      else if (labels.queue !== queues[0])
+        problems.push(`${where}: reads queue ${labels.queue}, its Deployment serves ${queues.join(',')}`);
+      const series = [...servedSeries].some(
+        (line) =>
+          line.startsWith(`${metric}{`) && Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)),
+      );
+      if (!series) problems.push(`${where}: the API's /metrics has no series ${metric}{${JSON.stringify(labels)}}`);
+    }
+    const min = Number(so.spec?.minReplicaCount ?? 0);
+    const max = Number(so.spec?.maxReplicaCount ?? 100);
+    if (!(min <= max && max >= 1)) problems.push(`${where}: minReplicaCount ${min}, maxReplicaCount ${max}`);
+  }
+
+  // Every workload: non-root, no privilege escalation, requests and limits; no two select the same pods.
+  for (const w of workloads) {
+    const where = nameOf(w);
+    const spec = w.spec?.template?.spec ?? {};
+    if (spec.securityContext?.runAsNonRoot !== true) problems.push(`${where}: runAsNonRoot`);
+    for (const c of (spec.containers ?? []) as K8sObject[]) {
+      if (c.securityContext?.allowPrivilegeEscalation !== false)
+        problems.push(`${where}/${c.name}: allowPrivilegeEscalation must be false`);
+      for (const bound of ['requests', 'limits'])
+        for (const res of ['cpu', 'memory'])
+          if (c.resources?.[bound]?.[res] === undefined) problems.push(`${where}/${c.name}: resources.${bound}.${res}`);
+    }
+    for (const other of workloads)
+      if (other !== w && selects(w.spec?.selector, other.spec?.template?.metadata?.labels))
+        problems.push(`${where}: its selector also selects the pods of ${nameOf(other)}`);
+  }
+
+  // Redis: persistence BullMQ needs, and REDIS_URL names its Service.
+  for (const redis of of('StatefulSet').filter(
+    (s) => s.metadata?.labels?.['app.kubernetes.io/component'] === 'redis',
+  )) {
+    const args = ((redis.spec?.template?.spec?.containers ?? [])[0]?.args ?? []) as string[];
+    const flag = (name: string) => args[args.indexOf(name) + 1];
+    if (!args.includes('--appendonly') || flag('--appendonly') !== 'yes')
+      problems.push(`${nameOf(redis)}: --appendonly yes`);
+    if (flag('--maxmemory-policy') !== 'noeviction') problems.push(`${nameOf(redis)}: --maxmemory-policy noeviction`);
+  }
+  if (!opts.externalRedis)
+    for (const secret of of('Secret')) {
+      const url = decodeSecret(secret).REDIS_URL;
+      if (url === undefined) continue;
+      const { hostname, port } = new URL(url);
+      const service = of('Service').find((s) => s.metadata?.name === hostname);
+      if (!service?.spec?.ports?.some((p: K8sObject) => p.port === Number(port || 6379)))
+        problems.push(`${nameOf(secret)}: REDIS_URL names ${hostname}:${port || 6379}, no Service of the manifests`);
+    }
+  return problems;
+}
