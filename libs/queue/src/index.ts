@@ -10,3 +10,4 @@ export * from './job-view';
 export * from './tombstones';
 export * from './job-lock-lost.error';
 export * from './final-failure';
+export * from './retention-index';
