@@ -17,32 +17,36 @@ export class RetentionService implements OnApplicationBootstrap, OnApplicationSh
   private readonly logger = new Logger('retention');
   private readonly errors = new ThrottledLog((line) => this.logger.warn(line));
   private readonly config = loadConfig();
-  private readonly sweeper: RetentionSweeper;
+  private sweeper: RetentionSweeper | undefined;
   private readonly stopping = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private failures = 0;
 
-  constructor(producer: JobProducer, redis: RedisClientHolder, store: ArtifactStore) {
+  constructor(
+    private readonly producer: JobProducer,
+    private readonly redis: RedisClientHolder,
+    private readonly store: ArtifactStore,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    // Built here, not in the constructor: the queues are resolved only once every provider exists.
     const c = this.config;
     this.sweeper = new RetentionSweeper(
       {
-        redis: redis.client,
-        prefix: redis.prefix,
-        queues: new Map(PUBLIC_JOB_TYPES.map((t) => [t, producer.queue(QUEUE_OF_JOB[t])])),
-        aggregateQueue: producer.queue(QueueName.Aggregate),
-        shardQueue: producer.queue(QueueName.TrainShard),
-        files: new JobFiles(store, CHECKPOINT_NAMING),
+        redis: this.redis.client,
+        prefix: this.redis.prefix,
+        queues: new Map(PUBLIC_JOB_TYPES.map((t) => [t, this.producer.queue(QUEUE_OF_JOB[t])])),
+        aggregateQueue: this.producer.queue(QueueName.Aggregate),
+        shardQueue: this.producer.queue(QueueName.TrainShard),
+        files: new JobFiles(this.store, CHECKPOINT_NAMING),
       },
       { count: c.JOB_HISTORY_COUNT, ageMs: c.JOB_HISTORY_AGE_SECONDS * 1000, maxBytes: c.JOB_HISTORY_MAX_BYTES },
       // A holder that dies blocks the others for one lease: a few rounds, at least a minute.
       { lockTtlMs: Math.max(60_000, 4 * c.RETENTION_SWEEP_MS) },
     );
-  }
-
-  onApplicationBootstrap(): void {
     // Workers started together do not all ask for the lock at the same moment.
-    this.schedule(Math.round(Math.random() * this.config.RETENTION_SWEEP_MS));
+    this.schedule(Math.round(Math.random() * c.RETENTION_SWEEP_MS));
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -60,7 +64,7 @@ export class RetentionService implements OnApplicationBootstrap, OnApplicationSh
 
   private async round(): Promise<void> {
     try {
-      const report = await this.sweeper.sweep(this.stopping.signal);
+      const report = await this.sweeper?.sweep(this.stopping.signal);
       this.failures = 0;
       this.errors.reset();
       if (report && (report.removed.length || report.orphans.length))
