@@ -28,7 +28,9 @@ export interface SweeperOptions {
 
 export const DEFAULT_SWEEPER_OPTIONS: SweeperOptions = {
   lockTtlMs: 120_000,
-  reconcileMarginMs: 60_000,
+  // Finish times are stamped by the worker that finished the job: 15 s covers clock skew between
+  // hosts many times over, and the hourly whole read catches anything later still.
+  reconcileMarginMs: 15_000,
   orphanEveryMs: 3_600_000,
   orphanMinAgeMs: 3_600_000,
   batch: 500,
@@ -113,13 +115,18 @@ export class RetentionSweeper {
     const deadline = Date.now() + this.options.lockTtlMs / 2;
     const stop = () => signal?.aborted === true || Date.now() > deadline;
     const report: SweepReport = { recorded: 0, removed: [], orphans: [], complete: false };
+    let whole = false;
     try {
-      const whole = (await redis.set(this.key('orphans'), '1', 'PX', this.options.orphanEveryMs, 'NX')) === 'OK';
+      whole = (await redis.set(this.key('orphans'), '1', 'PX', this.options.orphanEveryMs, 'NX')) === 'OK';
       for (const queue of this.deps.queues.values()) report.recorded += await this.reconcile(queue, whole, stop);
       await this.enforce(report, stop);
       if (whole && !stop()) report.orphans = await this.removeOrphans(stop);
       report.complete = !stop();
       return report;
+    } catch (err) {
+      // The hourly pass did not happen: the next sweep (any sweeper) does it.
+      if (whole) await redis.del(this.key('orphans')).catch(() => undefined);
+      throw err;
     } finally {
       await redis.eval(RELEASE, 1, this.key('lock'), token);
     }
