@@ -51,6 +51,7 @@ async function main(): Promise<void> {
     machine: `${cpus().length} x ${cpus()[0]?.model ?? '?'}, node ${process.version}`,
     jobs: `one-row inline infer (iris MLP 4-8-3), ${CLIENTS} clients, each POST then wait for "completed"; 1 worker`,
     bounds: `bounded: ${JSON.stringify(BOUNDS)} (age: default); count-only: BullMQ count 1,000, no sweeper`,
+    'dropped connections': `${resubmitted} submissions sent again after a dropped keep-alive connection`,
   });
   for (const [name, samples] of [
     ['bounded (this change)', bounded],
@@ -93,7 +94,7 @@ async function phase(name: string, jobs: number, env: Record<string, string>): P
       Array.from({ length: CLIENTS }, async () => {
         while (submitted < jobs && Date.now() < deadline) {
           submitted++;
-          await done.wait(await http.post('/v1/jobs/infer', infer), 120_000);
+          await done.wait(await submit(http.post, infer), 120_000);
           if (++completed % EVERY === 0) {
             const at = completed;
             sampling = sampling.then(async () => {
@@ -119,6 +120,23 @@ async function phase(name: string, jobs: number, env: Record<string, string>): P
     await system.stop();
     await redis.stop();
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+let resubmitted = 0;
+
+/**
+ * POST, once more if the connection dropped under it: a keep-alive socket the server closed as the
+ * request went out ("socket hang up", ECONNRESET). Counted and printed; any other failure stops the run.
+ */
+async function submit(post: (path: string, body: unknown) => Promise<string>, body: unknown): Promise<string> {
+  try {
+    return await post('/v1/jobs/infer', body);
+  } catch (err) {
+    const message = (err as Error).message;
+    if (!/socket hang up|ECONNRESET/.test(message)) throw err;
+    resubmitted++;
+    return post('/v1/jobs/infer', body);
   }
 }
 

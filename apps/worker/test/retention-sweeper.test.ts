@@ -76,7 +76,7 @@ class World {
 
   /** Adds a job (with a stored input, as an inline infer job has) and waits until it has finished. */
   async finish(type: JobName.Infer | JobName.Train, id: string, data: Payload): Promise<void> {
-    await this.inputs.save(id, [[1, 2, 3, 4]]);
+    await this.inputs.save(id, [[1, 2, 3, 4]]).catch(() => undefined); // an id that names no file: none
     const job = await this.queue(type).add(type, data, { ...jobOptionsOf(type), jobId: id });
     await job.waitUntilFinished(this.events.get(type)!, 60_000).catch(() => undefined);
   }
@@ -298,6 +298,15 @@ describe('retention sweeper (real Redis, real BullMQ workers, real files)', () =
     assert.deepEqual(removed.sort(), expected.sort());
     assert.equal(new Set(removed).size, removed.length, 'no job reported twice');
     assert.deepEqual(await w.has(JobName.Infer, 'infer-race-2-3'), KEPT);
+  });
+
+  it('retires a job whose id can name no file (no poison pill that stops every later sweep)', async () => {
+    const w = await world();
+    const long = `infer-${'x'.repeat(130)}`;
+    await w.finish(JobName.Infer, long, { bytes: 10 });
+    await w.finish(JobName.Infer, 'infer-short', { bytes: 10 });
+    assert.deepEqual((await w.sweeper({ ...LOOSE, count: 1 }).sweep())?.removed, [long]);
+    assert.equal(await w.queue(JobName.Infer).getJobState(long), 'unknown');
   });
 
   it('names checkpoints as the train job and the distributed run do', () => {

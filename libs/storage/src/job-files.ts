@@ -38,12 +38,20 @@ export class JobFiles {
     private readonly checkpoints: CheckpointNaming,
   ) {}
 
+  /** An id that cannot name a file (safeSegment refuses it) has no file of that kind: skipped, not thrown. */
   private pathsOf(jobId: string): string[] {
-    return [
-      this.store.outputPath(jobId),
-      this.store.inputPath(jobId),
-      ...this.checkpoints.keysOf(jobId).map((key) => this.store.checkpointDir(key)),
+    const makers = [
+      () => this.store.outputPath(jobId),
+      () => this.store.inputPath(jobId),
+      ...this.checkpoints.keysOf(jobId).map((key) => () => this.store.checkpointDir(key)),
     ];
+    return makers.flatMap((make) => {
+      try {
+        return [make()];
+      } catch {
+        return [];
+      }
+    });
   }
 
   /** Bytes the job's files take (0 for a job that has none). */
