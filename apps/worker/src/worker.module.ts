@@ -11,6 +11,7 @@ import { InferProcessor } from './processors/infer.processor';
 import { ProfileDatasetProcessor } from './processors/profile-dataset.processor';
 import { TrainShardProcessor } from './processors/train-shard.processor';
 import { TrainProcessor } from './processors/train.processor';
+import { RetentionService } from './retention/retention.service';
 
 const PROCESSOR_OF_QUEUE: Record<QueueName, Type> = {
   [QueueName.Train]: TrainProcessor,
@@ -31,6 +32,8 @@ export class WorkerModule {
       providers: [
         { provide: SERVED_QUEUES, useValue: queues },
         HandlerCheck,
+        // Every worker, whatever its queues: the sweep lock makes one of them sweep at a time.
+        RetentionService,
         ...queues.map((q) => PROCESSOR_OF_QUEUE[q]),
       ],
     };

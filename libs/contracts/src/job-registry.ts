@@ -145,8 +145,19 @@ export interface JobRetention {
 }
 export const DEFAULT_RETENTION: JobRetention = { count: 1000, ageSeconds: 7 * 24 * 3600 };
 
-/** A job's BullMQ options: attempts and backoff from the registry, retention from configuration. */
+/**
+ * A job's BullMQ options: attempts and backoff from the registry, retention from configuration.
+ * Public jobs are retired by the retention sweeper (apps/worker retention), with their files and
+ * within a byte bound; BullMQ's own trimming would drop them behind its back and leave their files,
+ * so for them it is only a far backstop: twice the age (fires only if no sweep ran for a whole age)
+ * and ten times the count (only if more than nine counts' worth finish between two sweeps). What it
+ * drops, the orphan sweep cleans after. Child jobs (aggregator, shards) hold no files of their own
+ * (a run's checkpoint is its train job's): BullMQ's count and age bound them, and the sweeper
+ * removes a run's children with its train job.
+ */
 export function jobOptionsOf(name: JobName, retention: JobRetention = DEFAULT_RETENTION): JobsOptions {
-  const keep = { count: retention.count, age: retention.ageSeconds };
+  const keep = JOB_REGISTRY[name].public
+    ? { count: retention.count * 10, age: retention.ageSeconds * 2 }
+    : { count: retention.count, age: retention.ageSeconds };
   return { ...JOB_REGISTRY[name].options, removeOnComplete: keep, removeOnFail: keep };
 }

@@ -95,7 +95,7 @@ export async function runTraining(
   const { model, lineage } = await startingModel(req, deps.registry, hooks.jobId, data);
   try {
     throwIfCancelled(hooks.signal);
-    const checkpoint = fileCheckpoint(deps.store, `train-${hooks.jobId}`, hooks.fence);
+    const checkpoint = fileCheckpoint(deps.store, trainCheckpointKey(hooks.jobId), hooks.fence);
     const trained = await trainModel({
       model,
       data,
@@ -134,6 +134,9 @@ export async function runTraining(
     model.dispose();
   }
 }
+
+/** The checkpoint key (ArtifactStore.checkpointDir) of a single-process train job. */
+export const trainCheckpointKey = (jobId: string): string => `train-${jobId}`;
 
 /** What the budgets bound in a train request: the layers to build (not a fine-tuned version's), rows × epochs. */
 function budgetInput(req: TrainJobData, rows: number, data?: TabularData): BudgetInput {

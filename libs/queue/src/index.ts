@@ -11,3 +11,4 @@ export * from './tombstones';
 export * from './job-lock-lost.error';
 export * from './redis-job-fence';
 export * from './final-failure';
+export * from './retention-index';

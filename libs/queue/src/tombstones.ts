@@ -1,5 +1,6 @@
 import type Redis from 'ioredis';
-import { jobViewSchema, type JobView, type PublicJobType } from '@tq/contracts';
+import { QUEUE_OF_JOB, jobViewSchema, type JobView, type PublicJobType } from '@tq/contracts';
+import { recordFinished } from './retention-index';
 
 /**
  * A cancelled job leaves BullMQ (so the dashboard's "failed" list holds real failures only) and a
@@ -11,15 +12,20 @@ const indexKey = (prefix: string, type: PublicJobType) => `${prefix}:tq-cancelle
 
 export async function writeTombstone(redis: Redis, prefix: string, view: JobView, ttlSeconds: number): Promise<void> {
   const index = indexKey(prefix, view.type);
+  const json = JSON.stringify(view);
   // Entries older than the tombstones themselves can live are dropped on every write: bounded.
   await redis
     .multi()
-    .set(tombstoneKey(prefix, view.id), JSON.stringify(view), 'EX', ttlSeconds)
+    .set(tombstoneKey(prefix, view.id), json, 'EX', ttlSeconds)
     .zadd(index, Date.parse(view.createdAt), view.id)
     .zremrangebyscore(index, '-inf', `(${Date.now() - ttlSeconds * 1000}`)
     .expire(index, ttlSeconds)
     .exec()
     .then(failedCommand);
+  // Retention counts it among the finished jobs (and removes it with its files); ~100 bytes of key overhead.
+  await recordFinished(redis, prefix, QUEUE_OF_JOB[view.type], [
+    { id: view.id, finishedAt: Date.now(), bytes: json.length + 100 },
+  ]);
 }
 
 export async function readTombstone(redis: Redis, prefix: string, jobId: string): Promise<JobView | undefined> {
@@ -28,7 +34,7 @@ export async function readTombstone(redis: Redis, prefix: string, jobId: string)
 }
 
 /** Undoes writeTombstone: a job a worker took before it could be removed is not cancelled after all. */
-export async function deleteTombstone(redis: Redis, prefix: string, view: JobView): Promise<void> {
+export async function deleteTombstone(redis: Redis, prefix: string, view: Pick<JobView, 'id' | 'type'>): Promise<void> {
   await redis
     .multi()
     .del(tombstoneKey(prefix, view.id))
