@@ -16,7 +16,7 @@ import { InjectBackend } from '@tq/runtime';
 import { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
 import { workerOptions } from '../worker-options';
 
-@Processor(QueueName.Train, workerOptions())
+@Processor(QueueName.Train, workerOptions(JobName.Train))
 @HandlesJob(JobName.Train)
 export class TrainProcessor extends TypedWorkerHost<JobName.Train> {
   protected readonly jobName = JobName.Train;
