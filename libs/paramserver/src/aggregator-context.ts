@@ -31,6 +31,8 @@ export interface AggregatorContext {
   lastAbortCheckAt: number;
   /** Shards no worker has taken (the coordinator's word, read with the abort flag): steps do not wait for them. */
   unstaffed: ReadonlySet<number>;
+  /** Shards that missed a step's deadline and have not posted since: steps do not wait for them (barrier-loop). */
+  lagging: Set<number>;
   /** fit.earlyStopping: @tq/ml's EarlyStopping (as trainModel uses it), fed at every epoch end. */
   early?: EarlyStopping;
 }

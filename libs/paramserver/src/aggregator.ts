@@ -80,6 +80,7 @@ export async function runAggregator(
       lastProgressAt: 0,
       lastAbortCheckAt: 0,
       unstaffed: new Set(),
+      lagging: new Set(),
       ...(early ? { early } : {}),
     };
 
@@ -166,6 +167,7 @@ function resultOf(
     samples: state.samples,
     samplesPerSec: state.trainMs > 0 ? state.samples / (state.trainMs / 1000) : 0,
     restarts: state.restarts,
+    timedOutSteps: state.timedOutSteps ?? 0,
     ...(state.resumedFromStep !== undefined ? { resumedFromStep: state.resumedFromStep } : {}),
     workers: state.workers,
     ...(slowest ? { slowestWorker: slowest } : {}),
