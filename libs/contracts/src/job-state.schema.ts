@@ -15,6 +15,7 @@ export const jobViewSchema = z.object({
   progress: z.unknown(),
   result: z.unknown().nullable(),
   error: z.string().nullable(),
+  /** Runs of the job that ended: failed, completed, or lost with their worker (killed, frozen). */
   attempts: z.number().int(),
   /** host:pid of the worker that processes (or processed) the job. */
   worker: z.string().nullable(),

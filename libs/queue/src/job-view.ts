@@ -38,7 +38,9 @@ export function toJobView(
     progress: job.progress ?? null,
     result: state === 'completed' ? (job.returnvalue ?? null) : null,
     error: state === 'failed' || state === 'cancelled' ? (job.failedReason ?? null) : null,
-    attempts: job.attemptsMade,
+    // Runs ended so far: BullMQ counts those that threw or finished (attemptsMade) apart from those
+    // whose worker died (stalledCounter); a job killed twice that then completes ran 3 times.
+    attempts: job.attemptsMade + job.stalledCounter,
     worker: job.processedBy ?? null,
     ...(state === 'active' && lockHeld !== undefined ? liveness(job, type, lockHeld) : {}),
     createdAt: new Date(job.timestamp).toISOString(),
