@@ -17,6 +17,7 @@ import { openRunChannel } from './channel';
 import type { AggregatorDeps } from './deps';
 import { slowestWorker } from './progress';
 import { loadRunData, requireDistributed, runStartingModel, splitRunData } from './run-setup';
+import { RedisRetry } from './redis-retry';
 import { WeightLayout } from './weight-layout';
 
 /** Where a run's aggregator checkpoints: one folder per run in the artifact store. */
@@ -81,6 +82,7 @@ export async function runAggregator(
       lastAbortCheckAt: 0,
       unstaffed: new Set(),
       lagging: new Set(),
+      retry: new RedisRetry(log, deps.redisRetryMaxMs),
       ...(early ? { early } : {}),
     };
 

@@ -105,7 +105,8 @@ async function gather(
       );
     if (await abortRequested(ctx)) return 'aborted';
     const wait = Math.min(1000, (arrived.size >= quorum ? deadline : giveUp) - now);
-    for (const msg of await channel.nextMessages(wait, live - arrived.size)) {
+    const msgs = await ctx.retry.run('waiting for the shards', () => channel.nextMessages(wait, live - arrived.size));
+    for (const msg of msgs) {
       if (msg.kind === 'gone') {
         if (!state.gone.includes(msg.shard)) state.gone.push(msg.shard);
         continue;

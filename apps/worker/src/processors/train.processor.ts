@@ -40,6 +40,7 @@ export class TrainProcessor extends TypedWorkerHost<JobName.Train> {
       backend,
       budgets: loadConfig(),
       retention: jobRetention(loadConfig()),
+      redisRetryMaxMs: loadConfig().REDIS_RETRY_MAX_MS,
       tableLimits: tableLimits(loadConfig()),
       redis: redis.client,
       keyPrefix: redis.prefix,
