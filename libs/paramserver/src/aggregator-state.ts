@@ -31,7 +31,7 @@ export interface AggregatorState {
   /** async: local steps each shard has consumed (applied or dropped). */
   shardSteps: number[];
   restarts: number;
-  /** sync/local steps that closed on the step timeout without every awaited shard (a checkpoint before this field: none). */
+  /** sync/local steps closed on the step timeout without every awaited shard (older checkpoints: absent). */
   timedOutSteps?: number;
   resumedFromStep?: number;
   /** fit.earlyStopping: where it stands (its best epoch's weights are the checkpoint's `best` block). */

@@ -20,8 +20,9 @@ const minGiveUpMs = 60_000;
  * step timeout with at least `quorum` answers. A shard that missed a step's deadline is lagging
  * (its process died or froze): later steps do not wait for it until it posts again (BullMQ hands
  * its job to another worker within LOCK_DURATION_MS + STALLED_INTERVAL_MS, and the new attempt
- * posts on the current weights), so a lost shard costs one step timeout, not one per step. sync averages gradients (weighted by rows) and applies them with the
- * aggregator's optimizer; local averages the shards' weights. Late payloads (an older v) are dropped and counted.
+ * posts on the current weights), so a lost shard costs one step timeout, not one per step.
+ * sync averages gradients (weighted by rows) and applies them with the aggregator's optimizer;
+ * local averages the shards' weights. Late payloads (an older v) are dropped and counted.
  */
 export async function runBarrier(ctx: AggregatorContext): Promise<'done' | 'aborted'> {
   const { state, run, spec, layout } = ctx;
@@ -93,9 +94,10 @@ async function gather(
       const missing = awaited(ctx, arrived);
       for (const i of missing) ctx.lagging.add(i);
       state.timedOutSteps = (state.timedOutSteps ?? 0) + 1;
+      const many = missing.length > 1;
       ctx.log(
-        `step ${state.step}: closed after ${now - start} ms with ${arrived.size} of ${live} shards; ` +
-          `steps go on without shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')} until ${missing.length > 1 ? 'they post' : 'it posts'} again`,
+        `step ${state.step}: closed after ${now - start} ms with ${arrived.size} of ${live} shards; steps go on ` +
+          `without shard${many ? 's' : ''} ${missing.join(', ')} until ${many ? 'they post' : 'it posts'} again`,
       );
       return out;
     }

@@ -3,6 +3,12 @@ import { Backoff, ThrottledLog } from '@tq/contracts';
 /** Default cap of the backoff between tries (REDIS_RETRY_MAX_MS, which the worker passes in its deps). */
 export const DEFAULT_REDIS_RETRY_MAX_MS = 30_000;
 
+const TRANSIENT = [
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH/,
+  /Connection is closed|Stream isn't writeable|Command timed out/,
+  /^(LOADING|READONLY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN)\b/,
+];
+
 /**
  * A Redis error that goes away by itself: the connection dropped or is being re-established, the
  * server is loading or failing over, a command timed out. Anything else (a script error, CROSSSLOT,
@@ -11,9 +17,7 @@ export const DEFAULT_REDIS_RETRY_MAX_MS = 30_000;
 export function isTransientRedisError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err.name === 'MaxRetriesPerRequestError') return true;
-  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|Connection is closed|Stream isn't writeable|Command timed out|^LOADING|^READONLY|^TRYAGAIN|^CLUSTERDOWN|^MASTERDOWN/.test(
-    err.message,
-  );
+  return TRANSIENT.some((re) => re.test(err.message));
 }
 
 /**

@@ -75,10 +75,10 @@ describe('a sync run that loses a shard', () => {
     const aggDone = await env.aggregateQueue.getJob(aggregatorJobId(runId));
     const outcome = aggregateResultSchema.parse(aggDone?.returnvalue);
     const back = aggregatorLog.find((l) => /shard 1 is back/.test(l));
-    console.log(
-      `# shard 1 killed on ${victim.name}; ${outcome.timedOutSteps} step(s) closed on the ${STEP_TIMEOUT_MS} ms timeout; ` +
-        `rejoined ${back ? 'yes' : 'no'} (${Date.now() - killedAt} ms to the run's end); shares ${JSON.stringify(outcome.workers)}`,
-    );
+    const timedOut = `${outcome.timedOutSteps} step(s) closed on the ${STEP_TIMEOUT_MS} ms timeout`;
+    const tail = `${Date.now() - killedAt} ms from the kill to the run's end`;
+    console.log(`# shard 1 killed on ${victim.name}; ${timedOut}; rejoined ${back ? 'yes' : 'no'} (${tail})`);
+    t.diagnostic(`shares ${JSON.stringify(outcome.workers)}`);
     t.diagnostic(aggregatorLog.filter((l) => /closed after|is back/.test(l)).join(' | '));
 
     assert.equal(result.distributed?.steps, 8 * 29);
