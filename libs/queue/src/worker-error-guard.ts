@@ -49,7 +49,8 @@ export class WorkerErrorGuard {
     this.lastErrorAt = now;
     // Digits stripped from the key: the same error about another job or slot counts as a repeat.
     this.log.log(`queue ${this.worker.name}: ${err.message}`, err.message.replace(/\d+/g, '#'));
-    if (this.holding || this.worker.closing) return;
+    // A lock it could not renew is not a loop: BullMQ tries each renewal once (TypedWorkerHost stops that job).
+    if (this.holding || this.worker.closing || err.message.startsWith('could not renew lock')) return;
     this.holding = true;
     this.lastDelay = this.backoff.next();
     void this.holdBack(this.lastDelay);
