@@ -50,6 +50,8 @@ export const aggregateResultSchema = z.object({
   /** Times this aggregator job started over from a checkpoint (or from scratch when it had none). */
   restarts: z.number().int().default(0),
   resumedFromStep: z.number().int().optional(),
+  /** sync/local: steps that closed on the step timeout (a shard lost); a lost shard costs one, not one per step. */
+  timedOutSteps: z.number().int().default(0),
   workers: z.record(z.string(), workerShareSchema).default({}),
   slowestWorker: z.string().optional(),
   /** fit.earlyStopping: the epoch whose weights the run ends with, and the last epoch trained. */

@@ -16,3 +16,4 @@ export * from './job-hooks';
 export * from './job-fence';
 export * from './table.schema';
 export * from './responses.schema';
+export * from './backoff';

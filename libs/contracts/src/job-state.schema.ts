@@ -15,9 +15,17 @@ export const jobViewSchema = z.object({
   progress: z.unknown(),
   result: z.unknown().nullable(),
   error: z.string().nullable(),
+  /** Runs of the job that ended: failed, completed, or lost with their worker (killed, frozen). */
   attempts: z.number().int(),
   /** host:pid of the worker that processes (or processed) the job. */
   worker: z.string().nullable(),
+  /**
+   * Active jobs only: whether that worker still holds the job's lock (renews it every
+   * LOCK_DURATION_MS/2). false: the process stopped (died, froze) and the job waits to be taken
+   * over, within STALLED_INTERVAL_MS; `note` says what comes next.
+   */
+  workerAlive: z.boolean().optional(),
+  note: z.string().optional(),
   createdAt: z.string(),
   finishedAt: z.string().nullable(),
 });

@@ -49,6 +49,8 @@ export interface DistributedTrainDeps extends TrainDeps {
   shardQueue: Queue;
   /** How long the run's finished child jobs are kept (the configured job history). */
   retention?: JobRetention;
+  /** Cap of the backoff while the coordinator retries Redis (REDIS_RETRY_MAX_MS). */
+  redisRetryMaxMs?: number;
 }
 
 /** The train job: local training, or the coordinator of a data-parallel run when `distributed` is set. */

@@ -3,6 +3,7 @@ import type { DistributedProgress, DistributedSpec, JobHooks } from '@tq/contrac
 import { evaluate, regressionMetrics, validationEntry, validationLoss, type EarlyStopping } from '@tq/ml';
 import { epochStart, saveAggregatorCheckpoint, type AggregatorState } from './aggregator-state';
 import { SupersededError, type Claim, type RunChannel } from './channel';
+import type { RedisRetry } from './redis-retry';
 import type { RunData } from './run-setup';
 import { progressOf } from './progress';
 import type { RunStatus } from './messages';
@@ -31,6 +32,10 @@ export interface AggregatorContext {
   lastAbortCheckAt: number;
   /** Shards no worker has taken (the coordinator's word, read with the abort flag): steps do not wait for them. */
   unstaffed: ReadonlySet<number>;
+  /** Retries this attempt's Redis reads through an outage (backoff), instead of failing the job. */
+  retry: RedisRetry;
+  /** Shards that missed a step's deadline and have not posted since: steps do not wait for them (barrier-loop). */
+  lagging: Set<number>;
   /** fit.earlyStopping: @tq/ml's EarlyStopping (as trainModel uses it), fed at every epoch end. */
   early?: EarlyStopping;
 }
@@ -69,7 +74,7 @@ export async function abortRequested(ctx: AggregatorContext): Promise<boolean> {
   const now = Date.now();
   if (now - ctx.lastAbortCheckAt < 1000) return false;
   ctx.lastAbortCheckAt = now;
-  const control = await ctx.channel.readControl(ctx.claim);
+  const control = await ctx.retry.run('reading the run control', () => ctx.channel.readControl(ctx.claim));
   if (control.superseded) throw new SupersededError(ctx.channel.opts.runId, ctx.claim.role);
   ctx.unstaffed = new Set(control.unstaffed);
   return control.aborted;

@@ -31,6 +31,8 @@ export interface AggregatorState {
   /** async: local steps each shard has consumed (applied or dropped). */
   shardSteps: number[];
   restarts: number;
+  /** sync/local steps closed on the step timeout without every awaited shard (older checkpoints: absent). */
+  timedOutSteps?: number;
   resumedFromStep?: number;
   /** fit.earlyStopping: where it stands (its best epoch's weights are the checkpoint's `best` block). */
   earlyStopping?: EarlyStoppingState;
@@ -68,6 +70,7 @@ export function freshState(shards: number): AggregatorState {
     done: [],
     shardSteps: new Array<number>(shards).fill(0),
     restarts: 0,
+    timedOutSteps: 0,
   };
 }
 

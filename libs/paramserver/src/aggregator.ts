@@ -17,6 +17,7 @@ import { openRunChannel } from './channel';
 import type { AggregatorDeps } from './deps';
 import { slowestWorker } from './progress';
 import { loadRunData, requireDistributed, runStartingModel, splitRunData } from './run-setup';
+import { RedisRetry } from './redis-retry';
 import { WeightLayout } from './weight-layout';
 
 /** Where a run's aggregator checkpoints: one folder per run in the artifact store. */
@@ -80,6 +81,8 @@ export async function runAggregator(
       lastProgressAt: 0,
       lastAbortCheckAt: 0,
       unstaffed: new Set(),
+      lagging: new Set(),
+      retry: new RedisRetry(log, deps.redisRetryMaxMs),
       ...(early ? { early } : {}),
     };
 
@@ -166,6 +169,7 @@ function resultOf(
     samples: state.samples,
     samplesPerSec: state.trainMs > 0 ? state.samples / (state.trainMs / 1000) : 0,
     restarts: state.restarts,
+    timedOutSteps: state.timedOutSteps ?? 0,
     ...(state.resumedFromStep !== undefined ? { resumedFromStep: state.resumedFromStep } : {}),
     workers: state.workers,
     ...(slowest ? { slowestWorker: slowest } : {}),

@@ -35,7 +35,7 @@ export async function runAsync(ctx: AggregatorContext): Promise<'done' | 'aborte
   // gradients left in the inbox go with the run's keys.
   while (finished() < spec.workers && !stoppedEarly(ctx)) {
     if (await abortRequested(ctx)) return 'aborted';
-    const msg = await channel.nextMessage(1000);
+    const msg = await ctx.retry.run('waiting for gradients', () => channel.nextMessage(1000));
     // Idle for a second: a cheap look at the cursors too (one HMGET), never in the per-gradient path.
     if (!msg) {
       await doneByCursor();

@@ -16,9 +16,13 @@ const minGiveUpMs = 60_000;
 /**
  * sync and local modes: a barrier per step (sync) or per round of `syncEvery` local steps (local).
  * Publish weights version v for global step s; collect one payload per shard tagged v; close when
- * every live shard has answered (but those no worker has taken), or after the step timeout with at
- * least `quorum` answers. sync averages gradients (weighted by rows) and applies them with the
- * aggregator's optimizer; local averages the shards' weights. Late payloads (an older v) are dropped and counted.
+ * every live shard has answered (but those no worker has taken, and those lagging), or after the
+ * step timeout with at least `quorum` answers. A shard that missed a step's deadline is lagging
+ * (its process died or froze): later steps do not wait for it until it posts again (BullMQ hands
+ * its job to another worker within LOCK_DURATION_MS + STALLED_INTERVAL_MS, and the new attempt
+ * posts on the current weights), so a lost shard costs one step timeout, not one per step.
+ * sync averages gradients (weighted by rows) and applies them with the aggregator's optimizer;
+ * local averages the shards' weights. Late payloads (an older v) are dropped and counted.
  */
 export async function runBarrier(ctx: AggregatorContext): Promise<'done' | 'aborted'> {
   const { state, run, spec, layout } = ctx;
@@ -87,7 +91,14 @@ async function gather(
     if (arrived.size >= quorum && everyStaffedArrived(ctx, arrived)) return out;
     const now = Date.now();
     if (now >= deadline && arrived.size >= quorum) {
-      ctx.log(`step ${state.step}: closed after ${now - start} ms with ${arrived.size} of ${live} shards`);
+      const missing = awaited(ctx, arrived);
+      for (const i of missing) ctx.lagging.add(i);
+      state.timedOutSteps = (state.timedOutSteps ?? 0) + 1;
+      const many = missing.length > 1;
+      ctx.log(
+        `step ${state.step}: closed after ${now - start} ms with ${arrived.size} of ${live} shards; steps go on ` +
+          `without shard${many ? 's' : ''} ${missing.join(', ')} until ${many ? 'they post' : 'it posts'} again`,
+      );
       return out;
     }
     if (now >= giveUp)
@@ -96,11 +107,14 @@ async function gather(
       );
     if (await abortRequested(ctx)) return 'aborted';
     const wait = Math.min(1000, (arrived.size >= quorum ? deadline : giveUp) - now);
-    for (const msg of await channel.nextMessages(wait, live - arrived.size)) {
+    const msgs = await ctx.retry.run('waiting for the shards', () => channel.nextMessages(wait, live - arrived.size));
+    for (const msg of msgs) {
       if (msg.kind === 'gone') {
         if (!state.gone.includes(msg.shard)) state.gone.push(msg.shard);
         continue;
       }
+      // Posting again (even on older weights: a retried job's first step) ends a shard's lag.
+      if (ctx.lagging.delete(msg.shard)) ctx.log(`step ${state.step}: shard ${msg.shard} is back`);
       if (msg.kind !== kind || msg.version !== state.version || arrived.has(msg.shard)) {
         // Computed on older weights (a step that closed without it, or before an aggregator restart).
         if (msg.version < state.version) recordDrop(state, msg.shard);
@@ -121,8 +135,14 @@ async function gather(
 }
 
 function everyStaffedArrived(ctx: AggregatorContext, arrived: ReadonlySet<number>): boolean {
+  return awaited(ctx, arrived).length === 0;
+}
+
+/** Shards a step still waits for: not arrived, not gone, taken by a worker, not lagging. */
+function awaited(ctx: AggregatorContext, arrived: ReadonlySet<number>): number[] {
+  const out: number[] = [];
   for (let i = 0; i < ctx.spec.workers; i++) {
-    if (!arrived.has(i) && !ctx.state.gone.includes(i) && !ctx.unstaffed.has(i)) return false;
+    if (!arrived.has(i) && !ctx.state.gone.includes(i) && !ctx.unstaffed.has(i) && !ctx.lagging.has(i)) out.push(i);
   }
-  return true;
+  return out;
 }

@@ -32,6 +32,8 @@ export interface ParamServerDeps extends RunSources {
   /** Safety-net TTL of the run's keys (default 24 h; cleanup deletes them when the run ends). */
   keyTtlMs?: number;
   chunkBytes?: number;
+  /** Cap of the backoff while a loop retries Redis (REDIS_RETRY_MAX_MS; default 30 s). */
+  redisRetryMaxMs?: number;
 }
 
 export interface AggregatorDeps extends ParamServerDeps {
@@ -59,4 +61,6 @@ export interface CoordinatorDeps extends RunSources {
   retention?: JobRetention;
   /** How often the coordinator looks at the aggregator job (default 500 ms). */
   pollMs?: number;
+  /** Cap of the backoff while the coordinator's watch retries Redis (REDIS_RETRY_MAX_MS; default 30 s). */
+  redisRetryMaxMs?: number;
 }

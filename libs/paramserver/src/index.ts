@@ -13,3 +13,4 @@ export * from './child-jobs';
 export * from './run-watch';
 export * from './register-run';
 export * from './coordinator';
+export * from './redis-retry';

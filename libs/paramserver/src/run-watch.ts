@@ -5,6 +5,7 @@ import type { AggregateResult, DistributedProgress, JobHooks, TrainProgress } fr
 import { SupersededError, type Claim, type RunChannel } from './channel';
 import { aggregatorJobId, shardJobId } from './child-jobs';
 import type { CoordinatorDeps } from './deps';
+import { RedisRetry } from './redis-retry';
 
 export class DistributedRunCancelledError extends CancelledError {
   constructor(runId: string) {
@@ -41,15 +42,19 @@ export async function waitForAggregator(
   const gone = new Set<number>();
   const slots = new SlotWatch(runId, shards, hooks.log);
   let lastShardCheck = 0;
+  // Redis away for a moment (a failover, a restart): the watch backs off and goes on, rather than
+  // failing the train job (and using up one of its attempts) at the first dropped connection.
+  const retry = new RedisRetry(hooks.log, deps.redisRetryMaxMs);
+  const look = <T>(fn: () => Promise<T>): Promise<T> => retry.run(`run ${runId}: watching its jobs`, fn, hooks.signal);
   // The coordinator has reported this before enqueueing.
   let sent = JSON.stringify(LOADING);
   for (;;) {
     stopOnSignal(hooks.signal, runId, watch);
     // A newer attempt of this train job coordinates now: leave the run to it, untouched.
-    if (await channel.isSuperseded(claim)) throw new SupersededError(runId, claim.role);
-    const agg = await deps.aggregateQueue.getJob(aggregatorJobId(runId));
+    if (await look(() => channel.isSuperseded(claim))) throw new SupersededError(runId, claim.role);
+    const agg = await look(() => deps.aggregateQueue.getJob(aggregatorJobId(runId)));
     if (!agg) throw new Error(`aggregator job of run ${runId} disappeared`);
-    const state = await agg.getState();
+    const state = await look(() => agg.getState());
     if (state === 'completed') {
       // Fetched again: the job read above may predate its completion (no return value yet).
       const done = await deps.aggregateQueue.getJob(aggregatorJobId(runId));
@@ -64,8 +69,10 @@ export async function waitForAggregator(
       const waiting: number[] = [];
       for (let i = 0; i < shards; i++) {
         if (gone.has(i)) continue;
-        const shard = await deps.shardQueue.getJob(shardJobId(runId, i));
-        const shardState = shard ? await shard.getState() : 'unknown';
+        const [shard, shardState] = await look(async () => {
+          const job = await deps.shardQueue.getJob(shardJobId(runId, i));
+          return [job, job ? await job.getState() : 'unknown'] as const;
+        });
         if (NOT_STARTED.has(shardState)) waiting.push(i);
         if (shard && shardState === 'failed') {
           gone.add(i);

@@ -17,6 +17,7 @@ import {
 } from '@tq/ml';
 import { openRunChannel, SupersededError, type Claim, type RunChannel } from './channel';
 import { EpochOrderCache, shardSlice } from './data-order';
+import { RedisRetry } from './redis-retry';
 import type { ShardDeps } from './deps';
 import type { PublishedState } from './messages';
 import { loadRunData, requireDistributed, runStartingModel, splitRunData, type RunData } from './run-setup';
@@ -27,6 +28,8 @@ interface ShardContext {
   /** This attempt's hold on the shard's role: a newer attempt of the job ends this one. */
   claim: Claim;
   lastClaimCheckAt: number;
+  /** Retries the waits for weights through a Redis outage (backoff), instead of failing the job. */
+  retry: RedisRetry;
   shard: number;
   channel: RunChannel;
   model: tf.LayersModel;
@@ -91,6 +94,7 @@ export async function runShard(
         hooks,
         claim,
         lastClaimCheckAt: Date.now(),
+        retry: new RedisRetry(hooks.log, deps.redisRetryMaxMs),
         shard: shardIndex,
         channel,
         model,
@@ -125,7 +129,7 @@ async function join(ctx: ShardContext, timeoutMs: number): Promise<PublishedStat
   for (;;) {
     await checkGoOn(ctx);
     if (await ctx.channel.isEnded()) return null;
-    const state = await ctx.channel.waitForState(ctx.shard, -1, 2000);
+    const state = await waitForWeights(ctx, -1, 2000);
     if (state) return state.status === 'running' ? state : null;
     if (Date.now() > deadline)
       throw new Error(
@@ -153,7 +157,7 @@ async function barrierLoop(
   try {
     for (;;) {
       await checkGoOn(ctx);
-      const state = pending ?? (await ctx.channel.waitForState(ctx.shard, seen, 2000));
+      const state = pending ?? (await waitForWeights(ctx, seen, 2000));
       pending = null;
       if (!state) {
         if (await runGone(ctx)) return;
@@ -336,6 +340,15 @@ async function checkGoOn(ctx: ShardContext): Promise<void> {
   if (now - ctx.lastClaimCheckAt < 1000) return;
   ctx.lastClaimCheckAt = now;
   if (await ctx.channel.isSuperseded(ctx.claim)) throw new SupersededError(ctx.channel.opts.runId, ctx.claim.role);
+}
+
+/** RunChannel.waitForState, retried with backoff while Redis is away. */
+function waitForWeights(ctx: ShardContext, afterVersion: number, timeoutMs: number): Promise<PublishedState | null> {
+  return ctx.retry.run(
+    'waiting for weights',
+    () => ctx.channel.waitForState(ctx.shard, afterVersion, timeoutMs),
+    ctx.hooks.signal,
+  );
 }
 
 function tally(ctx: ShardContext, steps: number, samples: number): void {

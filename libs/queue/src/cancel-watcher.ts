@@ -1,6 +1,14 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { Job } from 'bullmq';
-import { isCancelledReason, CancelledError, PUBLIC_JOB_TYPES, type JobName, type PublicJobType } from '@tq/contracts';
+import {
+  Backoff,
+  CancelledError,
+  isCancelledReason,
+  PUBLIC_JOB_TYPES,
+  ThrottledLog,
+  type JobName,
+  type PublicJobType,
+} from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { cancelKey } from './cancellation';
 import { toJobView } from './job-view';
@@ -26,7 +34,10 @@ export class CancelWatcher implements OnApplicationShutdown {
   private readonly jobs = new Map<string, AbortController>();
   private readonly everyMs = loadConfig().CANCEL_POLL_MS;
   private timer: NodeJS.Timeout | undefined;
-  private lastError = 0;
+  /** After a failed read the next poll waits longer (doubling up to REDIS_RETRY_MAX_MS) instead of every poll. */
+  private readonly backoff = new Backoff({ baseMs: this.everyMs, capMs: loadConfig().REDIS_RETRY_MAX_MS });
+  private retryAt = 0;
+  private readonly errors = new ThrottledLog((line) => this.logger.warn(line), 60_000);
 
   /** Public: the processors' fences use the same client (TypedWorkerHost). */
   constructor(readonly redis: RedisClientHolder) {}
@@ -78,19 +89,19 @@ export class CancelWatcher implements OnApplicationShutdown {
 
   private async poll(): Promise<void> {
     const ids = [...this.jobs.keys()];
-    if (ids.length === 0) return;
+    if (ids.length === 0 || Date.now() < this.retryAt) return;
     try {
       const flags = await this.redis.client.mget(ids.map((id) => cancelKey(this.redis.prefix, id)));
       flags.forEach((flag, i) => {
         const controller = flag ? this.jobs.get(ids[i] as string) : undefined;
         if (controller && !controller.signal.aborted) controller.abort(new CancelledError());
       });
+      if (this.backoff.attempts > 0) this.errors.flush();
+      this.backoff.reset();
     } catch (err) {
-      // A Redis hiccup: the next poll asks again; say so once a minute, not once a poll.
-      if (Date.now() - this.lastError > 60_000) {
-        this.lastError = Date.now();
-        this.logger.warn(`cannot read cancel requests: ${(err as Error).message}`);
-      }
+      // A Redis hiccup: a later poll asks again, after a growing pause; said once a minute, not once a poll.
+      this.retryAt = Date.now() + this.backoff.next();
+      this.errors.log(`cannot read cancel requests: ${(err as Error).message}`, 'poll');
     }
   }
 }

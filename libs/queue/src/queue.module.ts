@@ -5,7 +5,7 @@ import { loadConfig } from '@tq/config';
 import { CancelWatcher } from './cancel-watcher';
 import { JobProducer } from './job-producer.service';
 import { RedisClientHolder } from './redis.provider';
-import { connectionFromConfig } from './redis-connection';
+import { connectionFromConfig, workerConnectionFromConfig } from './redis-connection';
 
 /**
  * BullMQ wiring shared by the API (producer of every queue) and the worker (processors of some).
@@ -13,13 +13,15 @@ import { connectionFromConfig } from './redis-connection';
  */
 @Module({})
 export class QueueModule {
-  static forRoot(): DynamicModule {
+  /** `worker`: the worker's connections (reconnects with backoff); the API's otherwise. */
+  static forRoot(opts: { worker?: boolean } = {}): DynamicModule {
     const config = loadConfig();
+    const connection = opts.worker ? workerConnectionFromConfig(config) : connectionFromConfig(config);
     return {
       module: QueueModule,
       global: true,
       imports: [
-        BullModule.forRoot({ connection: connectionFromConfig(config), prefix: config.QUEUE_PREFIX }),
+        BullModule.forRoot({ connection, prefix: config.QUEUE_PREFIX }),
         BullModule.registerQueue(...ALL_QUEUES.map((name) => ({ name }))),
       ],
       providers: [JobProducer, RedisClientHolder, CancelWatcher],

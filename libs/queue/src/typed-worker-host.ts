@@ -2,6 +2,7 @@ import { OnWorkerEvent, WorkerHost } from '@nestjs/bullmq';
 import { Logger } from '@nestjs/common';
 import { UnrecoverableError, type Job } from 'bullmq';
 import {
+  JOB_REGISTRY,
   TqError,
   describeIssues,
   envelopeSchemaOf,
@@ -18,6 +19,7 @@ import type { CancelWatcher } from './cancel-watcher';
 import { isFinalFailure } from './final-failure';
 import { JobLockLostError } from './job-lock-lost.error';
 import { RedisJobFence } from './redis-job-fence';
+import { WorkerErrorGuard } from './worker-error-guard';
 
 /**
  * Base of every processor, and where the error policy is stated once:
@@ -40,6 +42,7 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
     if (!parsed.success) throw new UnrecoverableError(`invalid payload: ${describeIssues(parsed.error)}`);
     const jobId = job.id ?? '';
     this.abortOnLockLoss();
+    this.checkRunsLeft(job);
     const watched = this.cancels.watch(jobId, signal);
     const progressSchema = progressSchemaOf(this.jobName);
     // BullMQ always passes the token; a caller without one (none today) gets unguarded commits.
@@ -88,6 +91,22 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
   private lockWatch = false;
 
   /**
+   * Runs of this job so far are the ones that threw (attemptsMade) plus the ones whose worker died
+   * (stalledCounter): BullMQ bounds each count on its own (attempts, maxStalledCount = attempts - 1),
+   * so a job that threw and then lost its worker could run more often than `attempts`. Counted
+   * together, a crash and a throw each use up one of them.
+   */
+  private checkRunsLeft(job: Job): void {
+    const attempts = job.opts.attempts ?? JOB_REGISTRY[this.jobName].options.attempts ?? 1;
+    const failed = job.attemptsMade;
+    const crashed = job.stalledCounter;
+    if (failed + crashed >= attempts)
+      throw new UnrecoverableError(
+        `gave up after ${failed + crashed} of ${attempts} attempts (${failed} failed, ${crashed} lost their worker)`,
+      );
+  }
+
+  /**
    * A job whose lock this worker could not renew has been handed on: its body here stops. Unless
    * the lock merely lapsed while this process could not renew it (a batch that blocked the event
    * loop past lockDuration) and no other attempt took the job since: the fence takes it back then
@@ -96,6 +115,9 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
   private abortOnLockLoss(): void {
     if (this.lockWatch) return;
     this.lockWatch = true;
+    // The worker's own errors (its fetch loop, lock renewals): logged once per interval, and the
+    // fetch loop is held back with a growing delay while they repeat (BullMQ retries at once).
+    new WorkerErrorGuard(this.worker, this.logger).attach();
     this.worker.on('lockRenewalFailed', (ids: string[]) => {
       for (const id of ids) void this.stopUnlessHeld(id);
     });

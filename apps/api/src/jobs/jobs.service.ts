@@ -25,6 +25,7 @@ import {
   deleteTombstone,
   listTombstones,
   readJobView,
+  readLocksHeld,
   readTombstone,
   requestCancel,
   toJobView,
@@ -91,7 +92,7 @@ export class JobsService {
 
   async view(id: string): Promise<JobView> {
     const type = typeOfJobId(id);
-    const view = type ? await readJobView(this.producer.queueOf(type), id, type) : undefined;
+    const view = type ? await readJobView(this.producer.queueOf(type), id, type, this.redis.client) : undefined;
     if (view) return view;
     const tombstone = await readTombstone(this.redis.client, this.redis.prefix, id);
     if (tombstone) return tombstone;
@@ -149,8 +150,18 @@ export class JobsService {
       for (const bullState of bullStates) {
         // Enough from each queue and state to fill the requested page after merging by creation time.
         // getJobs reads the state's list before the hashes: the order toJobView needs.
-        const jobs = await this.producer.queueOf(type).getJobs([bullState], 0, wanted - 1, false);
-        for (const job of jobs) views.push(toJobView(job, type, bullState));
+        const queue = this.producer.queueOf(type);
+        const jobs = await queue.getJobs([bullState], 0, wanted - 1, false);
+        // Active jobs: whether their workers still hold the locks, one pipeline for the page.
+        const held =
+          bullState === 'active'
+            ? await readLocksHeld(
+                this.redis.client,
+                queue,
+                jobs.map((j) => j.id ?? ''),
+              )
+            : [];
+        jobs.forEach((job, i) => views.push(toJobView(job, type, bullState, held[i])));
       }
     }
     // A job is briefly in both places while it is retired (or a cancel is undone): listed once, as BullMQ has it.

@@ -14,7 +14,7 @@ import { workerOptions } from '../worker-options';
 import { paramServerDeps } from './param-server-deps';
 
 /** The parameter server of one data-parallel run, as a job: a dead aggregator is retried and resumes from its checkpoint. */
-@Processor(QueueName.Aggregate, workerOptions())
+@Processor(QueueName.Aggregate, workerOptions(JobName.Aggregate))
 @HandlesJob(JobName.Aggregate)
 export class AggregateProcessor extends TypedWorkerHost<JobName.Aggregate> {
   protected readonly jobName = JobName.Aggregate;

@@ -15,7 +15,7 @@ import { InjectBackend } from '@tq/runtime';
 import { DatasetStore, ModelRegistry } from '@tq/storage';
 import { workerOptions } from '../worker-options';
 
-@Processor(QueueName.Compress, workerOptions())
+@Processor(QueueName.Compress, workerOptions(JobName.Compress))
 @HandlesJob(JobName.Compress)
 export class CompressProcessor extends TypedWorkerHost<JobName.Compress> {
   protected readonly jobName = JobName.Compress;

@@ -15,7 +15,7 @@ import { InjectBackend } from '@tq/runtime';
 import { ArtifactStore, DatasetStore, JobInputStore, ModelRegistry } from '@tq/storage';
 import { workerOptions } from '../worker-options';
 
-@Processor(QueueName.Infer, workerOptions())
+@Processor(QueueName.Infer, workerOptions(JobName.Infer))
 @HandlesJob(JobName.Infer)
 export class InferProcessor extends TypedWorkerHost<JobName.Infer> {
   protected readonly jobName = JobName.Infer;

@@ -9,5 +9,13 @@ export function paramServerDeps(
   store: ArtifactStore,
   datasets: DatasetStore,
 ): ParamServerDeps {
-  return { redis: redis.client, keyPrefix: redis.prefix, store, datasets, tableLimits: tableLimits(loadConfig()) };
+  const config = loadConfig();
+  return {
+    redis: redis.client,
+    keyPrefix: redis.prefix,
+    store,
+    datasets,
+    tableLimits: tableLimits(config),
+    redisRetryMaxMs: config.REDIS_RETRY_MAX_MS,
+  };
 }

@@ -13,7 +13,7 @@ import { CancelWatcher, HandlesJob, TypedWorkerHost } from '@tq/queue';
 import { DatasetStore } from '@tq/storage';
 import { workerOptions } from '../worker-options';
 
-@Processor(QueueName.Datasets, workerOptions())
+@Processor(QueueName.Datasets, workerOptions(JobName.ProfileDataset))
 @HandlesJob(JobName.ProfileDataset)
 export class ProfileDatasetProcessor extends TypedWorkerHost<JobName.ProfileDataset> {
   protected readonly jobName = JobName.ProfileDataset;

@@ -14,7 +14,7 @@ import { workerOptions } from '../worker-options';
 import { paramServerDeps } from './param-server-deps';
 
 /** One worker's share of a data-parallel run: pull weights, push gradients of its shard. */
-@Processor(QueueName.TrainShard, workerOptions())
+@Processor(QueueName.TrainShard, workerOptions(JobName.TrainShard))
 @HandlesJob(JobName.TrainShard)
 export class TrainShardProcessor extends TypedWorkerHost<JobName.TrainShard> {
   protected readonly jobName = JobName.TrainShard;

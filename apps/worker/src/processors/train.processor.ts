@@ -16,7 +16,7 @@ import { InjectBackend } from '@tq/runtime';
 import { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
 import { workerOptions } from '../worker-options';
 
-@Processor(QueueName.Train, workerOptions())
+@Processor(QueueName.Train, workerOptions(JobName.Train))
 @HandlesJob(JobName.Train)
 export class TrainProcessor extends TypedWorkerHost<JobName.Train> {
   protected readonly jobName = JobName.Train;
@@ -40,6 +40,7 @@ export class TrainProcessor extends TypedWorkerHost<JobName.Train> {
       backend,
       budgets: loadConfig(),
       retention: jobRetention(loadConfig()),
+      redisRetryMaxMs: loadConfig().REDIS_RETRY_MAX_MS,
       tableLimits: tableLimits(loadConfig()),
       redis: redis.client,
       keyPrefix: redis.prefix,
