@@ -1,11 +1,10 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { PUBLIC_JOB_TYPES, QUEUE_OF_JOB, QueueName } from '@tq/contracts';
+import { Backoff, PUBLIC_JOB_TYPES, QUEUE_OF_JOB, QueueName, ThrottledLog } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { JobProducer, RedisClientHolder } from '@tq/queue';
 import { ArtifactStore, JobFiles } from '@tq/storage';
 import { CHECKPOINT_NAMING } from './checkpoint-naming';
 import { RetentionSweeper } from './retention-sweeper';
-import { ThrottledLog, retryDelay } from './retry-delay';
 
 /**
  * Runs the retention sweeper (see RetentionSweeper) every RETENTION_SWEEP_MS in every worker; the
@@ -15,13 +14,16 @@ import { ThrottledLog, retryDelay } from './retry-delay';
 @Injectable()
 export class RetentionService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('retention');
-  private readonly errors = new ThrottledLog((line) => this.logger.warn(line));
   private readonly config = loadConfig();
+  private readonly errors = new ThrottledLog((line) => this.logger.warn(line), 60_000);
+  private readonly backoff = new Backoff({
+    baseMs: this.config.RETENTION_SWEEP_MS,
+    capMs: this.config.REDIS_RETRY_MAX_MS,
+  });
   private sweeper: RetentionSweeper | undefined;
   private readonly stopping = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
-  private failures = 0;
 
   constructor(
     private readonly producer: JobProducer,
@@ -65,17 +67,18 @@ export class RetentionService implements OnApplicationBootstrap, OnApplicationSh
   private async round(): Promise<void> {
     try {
       const report = await this.sweeper?.sweep(this.stopping.signal);
-      this.failures = 0;
-      this.errors.reset();
+      this.backoff.reset();
+      this.errors.flush();
       if (report && (report.removed.length || report.orphans.length))
         this.logger.debug(
           `removed ${report.removed.length} finished jobs and ${report.orphans.length} orphan files (${report.recorded} newly finished)`,
         );
     } catch (err) {
-      this.failures++;
-      this.errors.error(`retention sweep failed (attempt ${this.failures}): ${(err as Error).message}`);
+      this.errors.log(`retention sweep failed: ${(err as Error).message}`, 'sweep');
+      // After failures the next round waits longer (doubling, capped; never less than the interval).
+      this.schedule(Math.max(this.config.RETENTION_SWEEP_MS, this.backoff.next()));
+      return;
     }
-    const { RETENTION_SWEEP_MS, REDIS_RETRY_MAX_MS } = this.config;
-    this.schedule(retryDelay(RETENTION_SWEEP_MS, this.failures, REDIS_RETRY_MAX_MS));
+    this.schedule(this.config.RETENTION_SWEEP_MS);
   }
 }
