@@ -5,7 +5,9 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { loadConfig, logLevels } from '@tq/config';
 import { AppModule } from './app.module';
+import { RedisClientHolder } from '@tq/queue';
 import { DASHBOARD_ROUTE } from './dashboard/dashboard.module';
+import { dashboardGuard } from './redis/redis-ready.guard';
 
 async function bootstrap(): Promise<void> {
   const config = loadConfig();
@@ -13,6 +15,8 @@ async function bootstrap(): Promise<void> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule, { logger, bodyParser: false });
   app.useBodyParser('json', { limit: config.MAX_JSON_BODY_BYTES });
   app.enableShutdownHooks();
+  // Registered before init, so ahead of bull-board's router (mounted by its module at init).
+  app.use(DASHBOARD_ROUTE, dashboardGuard(app.get(RedisClientHolder)));
   const openapi = new DocumentBuilder()
     .setTitle('TensorQueue')
     .setDescription('Train, compress and batch-infer TensorFlow.js models as jobs')

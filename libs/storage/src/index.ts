@@ -6,3 +6,4 @@ export * from './dataset-types';
 export * from './blocks-file';
 export * from './job-input-store';
 export * from './read-stream';
+export * from './secret-file';
