@@ -17,9 +17,9 @@ describe('createOnceSecret', () => {
       Array.from({ length: 8 }, () => createOnceSecret(new ArtifactStore(root), 'job-id-key')),
     );
     assert.equal(racing[0]?.length, 32);
-    for (const key of racing) assert.ok(key.equals(racing[0]!));
-    assert.ok((await createOnceSecret(new ArtifactStore(root), 'job-id-key')).equals(racing[0]!));
-    assert.ok(!(await createOnceSecret(new ArtifactStore(root), 'other')).equals(racing[0]!));
+    for (const key of racing) assert.ok(key.equals(racing[0]));
+    assert.ok((await createOnceSecret(new ArtifactStore(root), 'job-id-key')).equals(racing[0]));
+    assert.ok(!(await createOnceSecret(new ArtifactStore(root), 'other')).equals(racing[0]));
     assert.deepEqual((await readdir(join(root, 'secrets'))).sort(), ['job-id-key', 'other'], 'no temporary file left');
     assert.equal((await stat(join(root, 'secrets', 'job-id-key'))).mode & 0o777, 0o600);
   });
