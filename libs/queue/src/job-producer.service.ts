@@ -1,9 +1,8 @@
 import { getQueueToken } from '@nestjs/bullmq';
-import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type { Job, JobsOptions, Queue } from 'bullmq';
 import {
-  ALL_QUEUES,
   QUEUE_OF_JOB,
   buildEnvelope,
   jobOptionsOf,
@@ -15,28 +14,15 @@ import {
   type QueueName,
 } from '@tq/contracts';
 import { jobRetention, loadConfig } from '@tq/config';
-import { redisAddress } from './redis-connection';
-import { throttledErrorLog } from './redis-errors';
 
 export type EnvelopedJob<N extends JobName> = Job<JobEnvelope<JobDataOf<N>>>;
 
 /** The only way the apps put jobs in a queue: validated, wrapped in the envelope, with the job's options. */
 @Injectable()
-export class JobProducer implements OnModuleInit {
+export class JobProducer {
   private readonly retention: JobRetention = jobRetention(loadConfig());
 
   constructor(private readonly moduleRef: ModuleRef) {}
-
-  /**
-   * A queue's connection errors, logged once per 30 s each: unheard, BullMQ prints every
-   * reconnect attempt's error to the console.
-   */
-  onModuleInit(): void {
-    const logger = new Logger('redis');
-    const address = redisAddress(loadConfig().REDIS_URL);
-    for (const name of ALL_QUEUES)
-      this.queue(name).on('error', throttledErrorLog(logger, `Redis at ${address} (queue ${name})`, 30_000));
-  }
 
   queue(name: QueueName): Queue {
     return this.moduleRef.get<Queue>(getQueueToken(name), { strict: false });
