@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Redis from 'ioredis';
@@ -13,6 +13,7 @@ export interface RedisHandle {
 /**
  * REDIS_URL if set; else 127.0.0.1:6379 if it answers; else a private redis-server (from PATH) on a
  * free loopback port, stopped with the caller. Fails with how to get one when none of these works.
+ * The private one persists (appendonly yes, in <dataDir>/redis): a restart keeps the jobs.
  */
 export async function ensureRedis(dataDir = '.data', local = 'redis://127.0.0.1:6379'): Promise<RedisHandle> {
   const fromEnv = process.env.REDIS_URL;
@@ -26,52 +27,65 @@ export async function ensureRedis(dataDir = '.data', local = 'redis://127.0.0.1:
       `No Redis answers at ${local} and redis-server is not on PATH. Install one (Debian/Ubuntu: sudo apt-get install -y redis-server; macOS: brew install redis) or set REDIS_URL.`,
     );
   }
-  const port = await freePort();
-  const dir = resolve(dataDir, 'redis');
-  mkdirSync(dir, { recursive: true });
-  const child = spawn(
-    'redis-server',
-    [
-      '--bind',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--dir',
-      dir,
-      '--appendonly',
-      'yes',
-      '--save',
-      '',
-      '--logfile',
-      join(dir, 'redis.log'),
-    ],
-    { stdio: 'ignore' },
-  );
-  const url = `redis://127.0.0.1:${port}`;
+  const server = await startRedisServer({ dir: resolve(dataDir, 'redis'), port: await freePort(), persist: true });
+  return { url: server.url, source: 'private', stop: () => server.stop() };
+}
+
+export interface RedisServer {
+  url: string;
+  port: number;
+  dir: string;
+  child: ChildProcess;
+  /** SIGTERM, resolved when the process has exited. */
+  stop(): Promise<void>;
+  /** SIGKILL (a crash: nothing is flushed), resolved when the process has exited. */
+  kill(): Promise<void>;
+}
+
+/**
+ * A redis-server of our own on 127.0.0.1:`port`, its files in `dir`. `persist`: appendonly yes
+ * (a restart from the same dir keeps the data); otherwise it keeps nothing on disk (save "",
+ * appendonly no), like a default cache. Resolves once it answers PING.
+ */
+export async function startRedisServer(opts: { dir: string; port: number; persist: boolean }): Promise<RedisServer> {
+  mkdirSync(opts.dir, { recursive: true });
+  const args = ['--bind', '127.0.0.1', '--port', String(opts.port), '--dir', opts.dir, '--save', ''];
+  args.push('--appendonly', opts.persist ? 'yes' : 'no', '--logfile', join(opts.dir, 'redis.log'));
+  const child = spawn('redis-server', args, { stdio: 'ignore' });
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const end = (signal: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    return exited;
+  };
+  const url = `redis://127.0.0.1:${opts.port}`;
   for (let i = 0; i < 100 && !(await answers(url)); i++) await new Promise((r) => setTimeout(r, 100));
   if (!(await answers(url))) {
-    child.kill();
-    throw new Error(`a private redis-server did not start on port ${port}; see ${join(dir, 'redis.log')}`);
+    await end('SIGKILL');
+    throw new Error(`a private redis-server did not start on port ${opts.port}; see ${join(opts.dir, 'redis.log')}`);
   }
-  return {
-    url,
-    source: 'private',
-    stop: () =>
-      new Promise<void>((done) => {
-        child.once('exit', () => done());
-        child.kill('SIGTERM');
-      }),
-  };
+  return { url, port: opts.port, dir: opts.dir, child, stop: () => end('SIGTERM'), kill: () => end('SIGKILL') };
+}
+
+/**
+ * Whether the Redis at `url` keeps its data on disk; undefined when it cannot tell (CONFIG
+ * disabled, no answer). `npm start` warns when the Redis it reuses keeps nothing.
+ */
+export async function redisPersists(url: string): Promise<boolean | undefined> {
+  const client = quickClient(url);
+  try {
+    await client.connect();
+    if (/^aof_enabled:1\s*$/m.test(await client.info('persistence'))) return true;
+    const save = (await client.config('GET', 'save')) as unknown;
+    return Array.isArray(save) && typeof save[1] === 'string' ? save[1].trim() !== '' : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    client.disconnect();
+  }
 }
 
 async function answers(url: string): Promise<boolean> {
-  const client = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    connectTimeout: 1000,
-  });
-  client.on('error', () => {});
+  const client = quickClient(url);
   try {
     await client.connect();
     return (await client.ping()) === 'PONG';
@@ -80,4 +94,15 @@ async function answers(url: string): Promise<boolean> {
   } finally {
     client.disconnect();
   }
+}
+
+function quickClient(url: string): Redis {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 1000,
+  });
+  client.on('error', () => {});
+  return client;
 }

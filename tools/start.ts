@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { runDemo } from './demo';
-import { ensureRedis } from './ensure-redis';
+import { ensureRedis, redisPersists } from './ensure-redis';
 import { API_MAIN, WORKER_MAIN, startApp, stopProcess, waitForHttp } from './processes';
 
 const WORKERS = Number(process.env.TQ_WORKERS ?? 2);
@@ -12,6 +12,12 @@ const WORKERS = Number(process.env.TQ_WORKERS ?? 2);
  */
 async function main(): Promise<void> {
   const redis = await ensureRedis(process.env.ARTIFACT_DIR ?? '.data');
+  // The private redis-server persists (appendonly yes); one reused here may keep nothing on disk.
+  if (redis.source !== 'private' && (await redisPersists(redis.url)) === false)
+    console.warn(
+      `[start] WARNING: the Redis at ${redis.url} keeps nothing on disk (appendonly no, save ""): ` +
+        'a restart of it loses every job. Run it with --appendonly yes (GET /health reports redis.persistence).',
+    );
   const port = process.env.PORT ?? '3000';
   // Children log warnings and errors only: the URLs and the demo are what a first run should show.
   const env = { REDIS_URL: redis.url, PORT: port, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };

@@ -8,16 +8,20 @@ import { DatasetUploads } from './datasets/dataset-uploads.service';
 import { DatasetsController } from './datasets/datasets.controller';
 import { HealthController } from './health/health.controller';
 import { JobEventsService } from './jobs/job-events.service';
+import { JobIds } from './jobs/job-id';
 import { JobsController } from './jobs/jobs.controller';
 import { JobsService } from './jobs/jobs.service';
 import { SubmissionChecks } from './jobs/submission-checks.service';
+import { UnansweredWrites } from './jobs/unanswered-writes.service';
 import { MetricsController } from './metrics/metrics.controller';
 import { MetricsService } from './metrics/metrics.service';
 import { ModelsController } from './models/models.controller';
+import { RedisEpoch } from './redis/redis-epoch.service';
+import { RedisReady } from './redis/redis-ready.guard';
 
 /** HTTP only: produces jobs, serves the registry and the dashboard; runs no processors. */
 @Module({
-  imports: [QueueModule.forRoot(), StorageModule, ComputeModule, DashboardModule],
+  imports: [QueueModule.forRoot({ role: 'api' }), StorageModule, ComputeModule, DashboardModule],
   controllers: [JobsController, DatasetsController, ModelsController, HealthController, MetricsController],
   providers: [
     JobsService,
@@ -25,6 +29,10 @@ import { ModelsController } from './models/models.controller';
     SubmissionChecks,
     JobEventsService,
     MetricsService,
+    JobIds,
+    UnansweredWrites,
+    RedisEpoch,
+    RedisReady,
     { provide: APP_FILTER, useClass: ErrorsFilter },
   ],
 })

@@ -5,7 +5,12 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { loadConfig, logLevels } from '@tq/config';
 import { AppModule } from './app.module';
+import { RedisClientHolder } from '@tq/queue';
 import { DASHBOARD_ROUTE } from './dashboard/dashboard.module';
+import { dashboardGuard } from './redis/redis-ready.guard';
+
+/** How long a shutdown may wait for its clean-up while Redis is away. */
+const SHUTDOWN_WITHOUT_REDIS_MS = 3000;
 
 async function bootstrap(): Promise<void> {
   const config = loadConfig();
@@ -13,6 +18,15 @@ async function bootstrap(): Promise<void> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule, { logger, bodyParser: false });
   app.useBodyParser('json', { limit: config.MAX_JSON_BODY_BYTES });
   app.enableShutdownHooks();
+  const redis = app.get(RedisClientHolder);
+  // Registered before init, so ahead of bull-board's router (mounted by its module at init).
+  app.use(DASHBOARD_ROUTE, dashboardGuard(redis));
+  // BullMQ's close() waits for a first connection that a Redis away since the start never gives:
+  // the API then never exited on SIGTERM. With Redis away there is nothing to finish: exit anyway.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const)
+    process.once(signal, () => {
+      if (!redis.ready) setTimeout(() => process.exit(1), SHUTDOWN_WITHOUT_REDIS_MS).unref();
+    });
   const openapi = new DocumentBuilder()
     .setTitle('TensorQueue')
     .setDescription('Train, compress and batch-infer TensorFlow.js models as jobs')

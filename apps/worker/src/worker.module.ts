@@ -28,7 +28,7 @@ export class WorkerModule {
   static forQueues(queues: QueueName[] = loadConfig().WORKER_QUEUES): DynamicModule {
     return {
       module: WorkerModule,
-      imports: [DiscoveryModule, QueueModule.forRoot({ worker: true }), StorageModule, ComputeModule],
+      imports: [DiscoveryModule, QueueModule.forRoot({ role: 'worker' }), StorageModule, ComputeModule],
       providers: [
         { provide: SERVED_QUEUES, useValue: queues },
         HandlerCheck,

@@ -43,6 +43,15 @@ export class NotFoundError extends FieldError {
   override readonly status: number = 404;
 }
 
+/**
+ * A job id this system issued (its tag verifies) that it can no longer find: removed after the
+ * history bounds, or lost with Redis's data. 410, where an id never issued is a 404. A subclass of
+ * NotFoundError, so code that treats a missing job as missing keeps doing so.
+ */
+export class GoneError extends NotFoundError {
+  override readonly status: number = 410;
+}
+
 /** The request contradicts the state it meets (a repeated Idempotency-Key with another body, ...). 409. */
 export class ConflictError extends FieldError {
   override readonly status: number = 409;
@@ -98,4 +107,23 @@ export function cancelRequested(signal: AbortSignal): boolean {
 function abortReason(signal: AbortSignal): Error {
   const reason: unknown = signal.reason;
   return reason instanceof Error && reason.name !== 'AbortError' ? reason : new CancelledError();
+}
+
+/**
+ * Redis does not answer (down, unreachable, hung past REDIS_COMMAND_TIMEOUT_MS). The API answers
+ * 503 with Retry-After. Deliberately not a TqError: it is transient, and a worker must retry it,
+ * not fail the job for good.
+ */
+export class RedisUnavailableError extends Error {
+  readonly status = 503;
+
+  constructor(
+    readonly address: string,
+    readonly reason: string,
+    /** Seconds a client should wait before trying again (the Retry-After header). */
+    readonly retryAfterSeconds: number,
+  ) {
+    super(`Redis at ${address} is unreachable: ${reason}`);
+    this.name = 'RedisUnavailableError';
+  }
 }

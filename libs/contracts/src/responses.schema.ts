@@ -50,10 +50,26 @@ export type PredictResponse = z.infer<typeof predictResponseSchema>;
 
 export const datasetListSchema = z.array(datasetInfoSchema);
 
-/** GET /health: 200 when Redis answers, 503 ("degraded") otherwise. */
+/** Whether Redis keeps its data across a restart: append-only file, snapshots, both, neither. */
+export const redisPersistenceSchema = z.enum(['aof', 'rdb', 'aof+rdb', 'none', 'unknown']);
+export type RedisPersistence = z.infer<typeof redisPersistenceSchema>;
+
+/**
+ * GET /health: 200 when Redis answers, 503 otherwise. "degraded" as well (with 200) once Redis
+ * lost its data since this API started (it restarted empty: the jobs it held are gone);
+ * `warnings` say why, and name a Redis that keeps nothing on disk.
+ */
 export const healthSchema = z.object({
   status: z.enum(['ok', 'degraded']),
-  redis: z.object({ ok: z.boolean(), latencyMs: z.number().optional(), error: z.string().optional() }),
+  redis: z.object({
+    ok: z.boolean(),
+    latencyMs: z.number().optional(),
+    error: z.string().optional(),
+    persistence: redisPersistenceSchema,
+    /** When Redis was found to have lost its data (restarted empty), newest first; kept by the API. */
+    dataLost: z.array(z.string()).optional(),
+  }),
+  warnings: z.array(z.string()),
   backend: z.object({
     name: z.string(),
     provider: z.string(),

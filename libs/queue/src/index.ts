@@ -6,6 +6,7 @@ export * from './typed-worker-host';
 export * from './cancellation';
 export * from './cancel-watcher';
 export * from './redis.provider';
+export * from './redis-errors';
 export * from './job-view';
 export * from './tombstones';
 export * from './job-lock-lost.error';

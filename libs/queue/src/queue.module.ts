@@ -1,11 +1,21 @@
-import { BullModule } from '@nestjs/bullmq';
-import { Module, type DynamicModule } from '@nestjs/common';
+import { BullModule, getQueueToken } from '@nestjs/bullmq';
+import { Logger, Module, type DynamicModule, type Provider } from '@nestjs/common';
+import type { Queue } from 'bullmq';
 import { ALL_QUEUES } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { CancelWatcher } from './cancel-watcher';
 import { JobProducer } from './job-producer.service';
-import { RedisClientHolder } from './redis.provider';
-import { connectionFromConfig, workerConnectionFromConfig } from './redis-connection';
+import { REDIS_ROLE, RedisClientHolder } from './redis.provider';
+import { connectionFromConfig, redisAddress, type RedisRole } from './redis-connection';
+import { throttledErrorLog } from './redis-errors';
+
+export interface QueueModuleOptions {
+  /**
+   * 'api': every connection fails fast while Redis is away (a request answers 503, never hangs);
+   * 'worker' (default): connections wait for Redis, as BullMQ's workers require.
+   */
+  role?: Extract<RedisRole, 'api' | 'worker'>;
+}
 
 /**
  * BullMQ wiring shared by the API (producer of every queue) and the worker (processors of some).
@@ -13,19 +23,45 @@ import { connectionFromConfig, workerConnectionFromConfig } from './redis-connec
  */
 @Module({})
 export class QueueModule {
-  /** `worker`: the worker's connections (reconnects with backoff); the API's otherwise. */
-  static forRoot(opts: { worker?: boolean } = {}): DynamicModule {
+  static forRoot(opts: QueueModuleOptions = {}): DynamicModule {
     const config = loadConfig();
-    const connection = opts.worker ? workerConnectionFromConfig(config) : connectionFromConfig(config);
+    const role = opts.role ?? 'worker';
     return {
       module: QueueModule,
       global: true,
       imports: [
-        BullModule.forRoot({ connection, prefix: config.QUEUE_PREFIX }),
+        BullModule.forRoot({ connection: connectionFromConfig(config, role), prefix: config.QUEUE_PREFIX }),
         BullModule.registerQueue(...ALL_QUEUES.map((name) => ({ name }))),
       ],
-      providers: [JobProducer, RedisClientHolder, CancelWatcher],
+      providers: [
+        JobProducer,
+        RedisClientHolder,
+        CancelWatcher,
+        { provide: REDIS_ROLE, useValue: role },
+        queueErrorLogs(config.REDIS_URL),
+      ],
       exports: [BullModule, JobProducer, RedisClientHolder, CancelWatcher],
     };
   }
+}
+
+/**
+ * Each queue's connection errors, logged once per 30 s: unheard, BullMQ prints every reconnect
+ * attempt's error to the console. A factory of the queues, so the listeners are on as soon as the
+ * queues exist (an onModuleInit hook came after the first errors of a start without Redis).
+ */
+function queueErrorLogs(redisUrl: string): Provider {
+  return {
+    provide: Symbol('QUEUE_ERROR_LOGS'),
+    inject: ALL_QUEUES.map((name) => getQueueToken(name)),
+    useFactory: (...queues: Queue[]) => {
+      const logger = new Logger('redis');
+      for (const queue of queues)
+        queue.on(
+          'error',
+          throttledErrorLog(logger, `Redis at ${redisAddress(redisUrl)} (queue ${queue.name})`, 30_000),
+        );
+      return true;
+    },
+  };
 }

@@ -7,3 +7,4 @@ export * from './blocks-file';
 export * from './job-input-store';
 export * from './read-stream';
 export * from './job-files';
+export * from './secret-file';

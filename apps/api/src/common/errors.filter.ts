@@ -1,13 +1,20 @@
 import { STATUS_CODES } from 'node:http';
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { Response } from 'express';
+import { RedisUnavailableError } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
+import { RedisClientHolder, isRedisUnavailable } from '@tq/queue';
 import { isClientError } from './client-errors';
 
-/** Library errors that describe a client mistake become 4xx naming the field; anything else is a logged 500. */
+/**
+ * Library errors that describe a client mistake become 4xx naming the field; Redis away (down,
+ * unreachable, hung) a 503 with Retry-After naming it and the cause; anything else a logged 500.
+ */
 @Catch()
 export class ErrorsFilter implements ExceptionFilter {
   private readonly logger = new Logger('HTTP');
+
+  constructor(private readonly redis: RedisClientHolder) {}
 
   catch(err: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
@@ -15,6 +22,14 @@ export class ErrorsFilter implements ExceptionFilter {
     if (isBodyTooLarge(err)) {
       const reason = `larger than the JSON body limit of ${loadConfig().MAX_JSON_BODY_BYTES} bytes (MAX_JSON_BODY_BYTES)`;
       return tooLarge(res, '(body)', reason);
+    }
+    const unavailable = this.redisUnavailable(err);
+    if (unavailable) {
+      res
+        .status(503)
+        .setHeader('Retry-After', String(unavailable.retryAfterSeconds))
+        .json({ statusCode: 503, error: 'Service Unavailable', message: unavailable.message });
+      return;
     }
     if (err instanceof HttpException) {
       res.status(err.getStatus()).json(normalize(err.getResponse(), err.getStatus()));
@@ -30,6 +45,12 @@ export class ErrorsFilter implements ExceptionFilter {
     }
     this.logger.error(err instanceof Error ? err.stack : String(err));
     res.status(500).json({ statusCode: 500, error: 'Internal Server Error', message: 'internal error' });
+  }
+
+  /** The message names Redis's address and the connection's cause, never a stack. */
+  private redisUnavailable(err: unknown): RedisUnavailableError | undefined {
+    if (err instanceof RedisUnavailableError) return err;
+    return isRedisUnavailable(err) ? this.redis.unavailable(err) : undefined;
   }
 }
 

@@ -51,7 +51,9 @@ const ERROR_TEXT: Record<number, string> = {
   400: 'invalid input: `issues` name each field and the reason',
   404: 'a referenced thing does not exist: `issues` name the field',
   409: 'conflicts with the current state (a job already ended, an Idempotency-Key used with another body)',
+  410: 'a job id this system issued that it no longer keeps (history bounds, or Redis lost its data)',
   413: 'over a configured budget or the upload limit: the reason names the figure, the limit and its variable',
+  503: 'Redis is unreachable: the message names it and the cause; retry after Retry-After seconds',
 };
 
 /** Query parameters documented from the contract that validates them, one per property. */

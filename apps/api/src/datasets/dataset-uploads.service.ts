@@ -13,7 +13,7 @@ import { loadConfig } from '@tq/config';
 import { JobProducer } from '@tq/queue';
 import { DatasetStore } from '@tq/storage';
 import { JobEventsService, type JobEvent } from '../jobs/job-events.service';
-import { newJobId } from '../jobs/job-id';
+import { JobIds } from '../jobs/job-id';
 import { jobMetaFor } from '../jobs/job-meta';
 import { JobsService } from '../jobs/jobs.service';
 import { featureColumnsOf, receiveUpload } from './multipart-upload';
@@ -34,6 +34,7 @@ export class DatasetUploads {
     private readonly producer: JobProducer,
     private readonly events: JobEventsService,
     private readonly jobs: JobsService,
+    private readonly ids: JobIds,
   ) {}
 
   /** `clientGone` aborts the wait (not the job) when the client hangs up: nobody reads the answer. */
@@ -43,7 +44,7 @@ export class DatasetUploads {
     clientGone?: AbortSignal,
   ): Promise<{ status: 201 | 202; info: DatasetInfo }> {
     const config = loadConfig();
-    const jobId = newJobId(JobName.ProfileDataset);
+    const jobId = this.ids.issue(JobName.ProfileDataset);
     const { info, fields } = await receiveUpload(req, this.datasets, { maxBytes: config.MAX_UPLOAD_BYTES, jobId });
     const featureColumns = featureColumnsOf(fields);
     const job: ProfileDatasetJobData = {

@@ -1,4 +1,4 @@
-import { Controller, Get, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { Controller, Get, Param, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
@@ -15,6 +15,7 @@ import { DatasetNotFoundError, DatasetStore } from '@tq/storage';
 import { notFoundAs } from '../common/not-found-as';
 import { ErrorResponses, JsonResponse, QueryFrom } from '../common/openapi';
 import { ZodPipe } from '../common/zod-body.pipe';
+import { RedisReady } from '../redis/redis-ready.guard';
 import { DatasetUploads } from './dataset-uploads.service';
 
 const uploadQuerySchema = z
@@ -38,6 +39,8 @@ export class DatasetsController {
    * worker profiles it.
    */
   @Post()
+  // Before the file is received: a Redis that is away would leave it stored with no job to profile it.
+  @UseGuards(RedisReady)
   @ApiOperation({ summary: 'Upload a table (CSV, JSON lines or a JSON array); answers with its profile' })
   @ApiConsumes('multipart/form-data')
   @ApiBody({

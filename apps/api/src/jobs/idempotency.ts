@@ -11,6 +11,9 @@ export function bodyHash(body: unknown): string {
     .digest('hex');
 }
 
+/** The key recording the body of the first request under an Idempotency-Key (named by its job id). */
+export const idempotencyMarker = (prefix: string, jobId: string) => `${prefix}:tq-idem:${jobId}`;
+
 /**
  * The first request under an Idempotency-Key records its body's hash (SET NX: atomic, so two
  * racing requests agree on one). A later request with the same key and another body is refused
@@ -23,7 +26,7 @@ export async function claimIdempotencyKey(
   jobId: string,
   body: unknown,
 ): Promise<boolean> {
-  const key = `${prefix}:tq-idem:${jobId}`;
+  const key = idempotencyMarker(prefix, jobId);
   const hash = bodyHash(body);
   // As long as finished jobs and tombstones are kept: a key is remembered while its job can be asked about.
   const set = await redis.set(key, hash, 'EX', loadConfig().JOB_HISTORY_AGE_SECONDS, 'NX');

@@ -1,9 +1,9 @@
-import { Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { QueueEvents } from 'bullmq';
 import { EventEmitter } from 'node:events';
 import { PUBLIC_JOB_TYPES, QUEUE_OF_JOB, type PublicJobType } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
-import { connectionFromConfig } from '@tq/queue';
+import { connectionFromConfig, redisAddress, throttledErrorLog } from '@tq/queue';
 
 export type JobEvent =
   | { kind: 'progress'; type: PublicJobType; jobId: string; data: unknown }
@@ -24,11 +24,16 @@ export class JobEventsService extends EventEmitter implements OnModuleInit, OnMo
   onModuleInit(): void {
     const config = loadConfig();
     this.setMaxListeners(0);
+    const logger = new Logger('redis');
     for (const type of PUBLIC_JOB_TYPES) {
+      // The 'events' role: reconnects with the capped backoff, but no command timeout (it would
+      // cut the blocking read); no request awaits these streams.
       const events = new QueueEvents(QUEUE_OF_JOB[type], {
-        connection: connectionFromConfig(config),
+        connection: connectionFromConfig(config, 'events'),
         prefix: config.QUEUE_PREFIX,
       });
+      const where = `Redis at ${redisAddress(config.REDIS_URL)} (events of ${type})`;
+      events.on('error', throttledErrorLog(logger, where, 30_000));
       events.on('progress', ({ jobId, data }) => this.emitEvent({ kind: 'progress', type, jobId, data }));
       events.on('completed', ({ jobId }) => this.emitEvent({ kind: 'completed', type, jobId }));
       events.on('failed', ({ jobId, failedReason }) =>

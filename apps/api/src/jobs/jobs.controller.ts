@@ -9,6 +9,7 @@ import {
   Query,
   Res,
   Sse,
+  UseGuards,
   type MessageEvent,
 } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
@@ -37,6 +38,7 @@ import { ErrorResponses, JsonBody, JsonResponse, QueryFrom, RawResponse } from '
 import { COMPRESS_EXAMPLE, INFER_EXAMPLE, TRAIN_EXAMPLE } from '../common/openapi-examples';
 import { sendStream } from '../common/send-stream';
 import { ZodPipe } from '../common/zod-body.pipe';
+import { RedisReady } from '../redis/redis-ready.guard';
 import { AcceptsIdempotencyKey, IdempotencyKey } from './idempotency-key';
 import { JobEventsService, type JobEvent } from './job-events.service';
 import { JobsService } from './jobs.service';
@@ -47,6 +49,7 @@ const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 
 @ApiTags('jobs')
 @Controller('v1/jobs')
+@UseGuards(RedisReady)
 export class JobsController {
   constructor(
     private readonly jobs: JobsService,
@@ -117,7 +120,7 @@ export class JobsController {
 
   @Get(':id')
   @JsonResponse(200, jobViewSchema, 'the job')
-  @ErrorResponses(404)
+  @ErrorResponses(404, 410)
   get(@Param('id') id: string): Promise<JobView> {
     return this.jobs.view(id);
   }
@@ -125,7 +128,7 @@ export class JobsController {
   @Delete(':id')
   @ApiOperation({ summary: 'Cancel a job: a waiting one is removed, an active one stops at its next batch' })
   @JsonResponse(200, jobViewSchema, 'the job after the request')
-  @ErrorResponses(404, 409)
+  @ErrorResponses(404, 409, 410)
   cancel(@Param('id') id: string): Promise<JobView> {
     return this.jobs.cancel(id);
   }

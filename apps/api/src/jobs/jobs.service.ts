@@ -3,6 +3,7 @@ import type { Job } from 'bullmq';
 import {
   CANCELLED_REASON,
   ConflictError,
+  GoneError,
   NotFoundError,
   JOB_STATES,
   JobName,
@@ -23,6 +24,7 @@ import {
   RedisClientHolder,
   STATES_OF,
   deleteTombstone,
+  isCommandTimeout,
   listTombstones,
   readJobView,
   readLocksHeld,
@@ -33,9 +35,11 @@ import {
 } from '@tq/queue';
 import { JobInputStore } from '@tq/storage';
 import { MetricsService } from '../metrics/metrics.service';
+import { RedisEpoch } from '../redis/redis-epoch.service';
 import { claimIdempotencyKey } from './idempotency';
-import { newJobId, typeOfJobId } from './job-id';
+import { JobIds, typeOfJobId } from './job-id';
 import { jobMetaFor } from './job-meta';
+import { UnansweredWrites } from './unanswered-writes.service';
 
 /** A client's X-Request-Id is kept when it is a plain token; otherwise the API makes one. */
 
@@ -53,6 +57,9 @@ export class JobsService {
     private readonly redis: RedisClientHolder,
     private readonly inputs: JobInputStore,
     private readonly metrics: MetricsService,
+    private readonly ids: JobIds,
+    private readonly unanswered: UnansweredWrites,
+    private readonly epoch: RedisEpoch,
   ) {}
 
   /**
@@ -65,7 +72,26 @@ export class JobsService {
     request: TrainRequest | CompressRequest | InferRequest,
     opts: SubmitOptions = {},
   ): Promise<JobSubmitted> {
-    const jobId = newJobId(type, opts.idempotencyKey);
+    const jobId = this.ids.issue(type, opts.idempotencyKey);
+    const started = Date.now();
+    try {
+      const submitted = await this.enqueue(jobId, type, request, opts);
+      this.unanswered.answered(`submit:${jobId}`);
+      return submitted;
+    } catch (err) {
+      // Sent to a Redis that did not answer: it may still run, after the client got its 503.
+      if (isCommandTimeout(err))
+        this.unanswered.submissionTimedOut(jobId, type, started, opts.idempotencyKey !== undefined);
+      throw err;
+    }
+  }
+
+  private async enqueue(
+    jobId: string,
+    type: PublicJobType,
+    request: TrainRequest | CompressRequest | InferRequest,
+    opts: SubmitOptions,
+  ): Promise<JobSubmitted> {
     // A repeated key with the same body: the same job, and its stored input is not written again.
     if (opts.idempotencyKey && !(await claimIdempotencyKey(this.redis.client, this.redis.prefix, jobId, request))) {
       const earlier = await this.view(jobId).catch(() => undefined);
@@ -96,11 +122,36 @@ export class JobsService {
     if (view) return view;
     const tombstone = await readTombstone(this.redis.client, this.redis.prefix, id);
     if (tombstone) return tombstone;
-    throw new NotFoundError('id', `no job "${id}"`);
+    if (!this.ids.issuedHere(id)) throw new NotFoundError('id', `no job "${id}"`);
+    throw new GoneError('id', `job ${id} was issued here and is no longer kept: ${await this.goneBecause()}`);
+  }
+
+  /** Why an issued job is gone: Redis lost its data (when the epoch marker says so), else the history bounds. */
+  private async goneBecause(): Promise<string> {
+    const [lost] = await this.epoch.recordedLosses();
+    if (lost) return `Redis lost its data at ${lost} (it restarted empty: it keeps nothing on disk)`;
+    const c = loadConfig();
+    return (
+      `finished jobs are removed after ${c.JOB_HISTORY_AGE_SECONDS} s (JOB_HISTORY_AGE_SECONDS), ` +
+      `past ${c.JOB_HISTORY_COUNT} per queue (JOB_HISTORY_COUNT) or ${c.JOB_HISTORY_MAX_BYTES} bytes (JOB_HISTORY_MAX_BYTES)`
+    );
   }
 
   /** Waiting jobs are removed (a tombstone keeps answering GET); active ones stop at their next batch. */
   async cancel(id: string): Promise<JobView> {
+    try {
+      const view = await this.cancelOnce(id);
+      this.unanswered.answered(`cancel:${id}`);
+      return view;
+    } catch (err) {
+      // A cancel step sent to a Redis that did not answer may still run: it is undone, not applied late.
+      const type = typeOfJobId(id);
+      if (type && isCommandTimeout(err)) this.unanswered.cancelTimedOut(id, type);
+      throw err;
+    }
+  }
+
+  private async cancelOnce(id: string): Promise<JobView> {
     const view = await this.view(id);
     if (view.state === 'completed' || view.state === 'failed' || view.state === 'cancelled') {
       throw new ConflictError('id', `job already ${view.state}`);

@@ -2,7 +2,7 @@ import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { Job } from 'bullmq';
 import { Gauge, Registry } from 'prom-client';
 import { ALL_QUEUES, JobName, QUEUE_OF_JOB, type PublicJobType } from '@tq/contracts';
-import { JobProducer } from '@tq/queue';
+import { JobProducer, RedisClientHolder } from '@tq/queue';
 import { JobMetrics, collectProcessMetrics, outcomeOf, throughputOf } from '@tq/runtime';
 import { JobEventsService, type JobEvent } from '../jobs/job-events.service';
 import { registerQueueDepth } from './queue-depth.gauge';
@@ -20,19 +20,39 @@ export class MetricsService implements OnModuleInit {
   constructor(
     private readonly producer: JobProducer,
     private readonly events: JobEventsService,
+    redis: RedisClientHolder,
   ) {
     const producerRef = this.producer;
+    const logger = this.logger;
+    new Gauge({
+      name: 'tq_redis_up',
+      help: '1 while the API is connected to Redis, 0 while it is not (the queue gauges are then absent)',
+      registers: [this.registry],
+      collect() {
+        this.set(redis.ready ? 1 : 0);
+      },
+    });
     new Gauge({
       name: 'tq_jobs',
       help: 'Jobs by queue and state',
       labelNames: ['queue', 'state'],
       registers: [this.registry],
+      // Redis away: no counts rather than stale ones, and a scrape that still answers (process
+      // metrics, tq_redis_up 0) instead of failing on one command; a hung Redis costs at most
+      // REDIS_COMMAND_TIMEOUT_MS.
       async collect() {
-        for (const queue of ALL_QUEUES) {
-          const counts = await producerRef
-            .queue(queue)
-            .getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized', 'waiting-children');
-          for (const [state, n] of Object.entries(counts)) this.set({ queue, state }, n);
+        this.reset();
+        if (!redis.ready) return;
+        try {
+          for (const queue of ALL_QUEUES) {
+            const counts = await producerRef
+              .queue(queue)
+              .getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized', 'waiting-children');
+            for (const [state, n] of Object.entries(counts)) this.set({ queue, state }, n);
+          }
+        } catch (err) {
+          this.reset();
+          logger.warn(`tq_jobs left out: ${err instanceof Error ? err.message : String(err)}`);
         }
       },
     });

@@ -1,0 +1,69 @@
+import type { Logger } from '@nestjs/common';
+
+/**
+ * ioredis's ways of saying Redis is not there (as opposed to a command Redis refused): the offline
+ * queue is disabled and the socket is not writeable, the connection closed under a command, a
+ * command timed out, a command flushed after the reconnect attempts (MaxRetriesPerRequestError),
+ * a socket error (ECONNREFUSED, ...), or BullMQ's "Connection is closed" of a closing client.
+ */
+export function isRedisUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.name === 'MaxRetriesPerRequestError') return true;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code && SOCKET_CODES.has(code)) return true;
+  return UNAVAILABLE_MESSAGES.some((m) => err.message.includes(m));
+}
+
+/** A command sent to a Redis that did not answer in time: unlike the others, it may still run later. */
+export function isCommandTimeout(err: unknown): boolean {
+  return err instanceof Error && err.message === 'Command timed out';
+}
+
+const SOCKET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'EAI_AGAIN',
+]);
+const UNAVAILABLE_MESSAGES = [
+  "Stream isn't writeable",
+  'Connection is closed',
+  'Command timed out',
+  'connect ETIMEDOUT',
+  'LOADING ',
+];
+
+/** The short cause of a connection error for a message: "ECONNREFUSED", "Command timed out". */
+export function redisErrorCause(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  // The offline queue's refusal says only that the socket is down, not why: the caller's last
+  // connection error says more when it has one.
+  if (err.message.startsWith("Stream isn't writeable")) return 'not connected';
+  return (err as NodeJS.ErrnoException).code ?? err.message.replace(/\.$/, '');
+}
+
+/**
+ * An 'error' listener that logs a repeated connection error once per `intervalMs` (with how many
+ * were left out), not once per reconnect attempt: a Redis away for an hour is a handful of lines.
+ */
+export function throttledErrorLog(logger: Logger, what: string, intervalMs: number): (err: unknown) => void {
+  let last = 0;
+  let lastCause = '';
+  let skipped = 0;
+  return (err) => {
+    const cause = redisErrorCause(err);
+    const now = Date.now();
+    if (cause === lastCause && now - last < intervalMs) {
+      skipped++;
+      return;
+    }
+    const more = skipped ? ` (${skipped} more since the last report)` : '';
+    logger.warn(`${what}: ${cause}${more}`);
+    last = now;
+    lastCause = cause;
+    skipped = 0;
+  };
+}
