@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { TestSystem } from '../test/support/system';
 import { loadConfig } from '@tq/config';
+import { freePort } from '../tools/free-port';
+import { startRedisServer, type RedisServer } from '../tools/ensure-redis';
 import { envInt } from './lib/env';
-import { PrivateRedis } from './lib/private-redis';
 import { fmt, formatTable, percentile } from './lib/report';
 
 /**
@@ -56,18 +57,37 @@ interface Tally {
   note: string;
 }
 
+/** A redis-server of the scenario's own (never the shared one): killed with -9, restarted on its port and folder. */
+class ChaosRedis {
+  constructor(
+    private server: RedisServer,
+    readonly persist: boolean,
+  ) {}
+  get url(): string {
+    return this.server.url;
+  }
+  kill9(): Promise<void> {
+    return this.server.kill();
+  }
+  async restart(): Promise<void> {
+    const { dir, port } = this.server;
+    this.server = await startRedisServer({ dir, port, persist: this.persist });
+  }
+}
+
 class Scenario {
   readonly jobs: Submitted[] = [];
   private constructor(
     readonly name: string,
-    readonly redis: PrivateRedis,
+    readonly redis: ChaosRedis,
     readonly system: TestSystem,
     private readonly dir: string,
   ) {}
 
   static async start(name: string, persist: boolean): Promise<Scenario> {
-    const dir = await mkdtemp(join(tmpdir(), `tq-chaos-${name}-`));
-    const redis = await PrivateRedis.start(join(dir, 'redis'), persist);
+    const dir = await mkdtemp(join(tmpdir(), 'tq-chaos-'));
+    const server = await startRedisServer({ dir: join(dir, 'redis'), port: await freePort(), persist });
+    const redis = new ChaosRedis(server, persist);
     const system = await TestSystem.start({ workers: 3, env: { REDIS_URL: redis.url } });
     const scenario = new Scenario(name, redis, system, dir);
     const base = await system.request('POST', '/v1/jobs/train', trainRequest('base', 5));
@@ -156,7 +176,7 @@ class Scenario {
 
   async stop(): Promise<void> {
     await this.system.stop();
-    await this.redis.stop();
+    await this.redis.kill9();
     await rm(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,4 +1,5 @@
 import type { Logger } from '@nestjs/common';
+import { ThrottledLog } from '@tq/contracts';
 
 /**
  * ioredis's ways of saying Redis is not there (as opposed to a command Redis refused): the offline
@@ -50,20 +51,6 @@ export function redisErrorCause(err: unknown): string {
  * were left out), not once per reconnect attempt: a Redis away for an hour is a handful of lines.
  */
 export function throttledErrorLog(logger: Logger, what: string, intervalMs: number): (err: unknown) => void {
-  let last = 0;
-  let lastCause = '';
-  let skipped = 0;
-  return (err) => {
-    const cause = redisErrorCause(err);
-    const now = Date.now();
-    if (cause === lastCause && now - last < intervalMs) {
-      skipped++;
-      return;
-    }
-    const more = skipped ? ` (${skipped} more since the last report)` : '';
-    logger.warn(`${what}: ${cause}${more}`);
-    last = now;
-    lastCause = cause;
-    skipped = 0;
-  };
+  const log = new ThrottledLog((line) => logger.warn(line), intervalMs);
+  return (err) => void log.log(`${what}: ${redisErrorCause(err)}`);
 }
