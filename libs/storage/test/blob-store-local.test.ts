@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/p
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BlobKeyError, LocalBlobStore, blobStoreFromConfig } from '@tq/storage';
+import { BlobKeyError, BlobNotFoundError, LocalBlobStore, blobStoreFromConfig } from '@tq/storage';
 import { blobStoreContract } from './blob-store.contract';
 
 blobStoreContract('local folder', async () => {
@@ -44,6 +44,7 @@ describe('local blob store: symlinks and temp files', () => {
     await symlink(join(outside, 'secret.json'), join(root, 'models', 'link.json'));
     await assert.rejects(store.get('escape/secret.json'), BlobKeyError);
     await assert.rejects(store.put('escape/new.json', '{}'), BlobKeyError);
+    await assert.rejects(store.put('escape/deeper/new.json', '{}'), BlobKeyError);
     await assert.rejects(store.head('escape/secret.json'), BlobKeyError);
     await assert.rejects(store.get('models/link.json'), BlobKeyError);
     await assert.rejects(store.head('models/link.json'), BlobKeyError);
@@ -63,6 +64,15 @@ describe('local blob store: symlinks and temp files', () => {
     for await (const e of store.list('t/')) listed.push(e.key);
     assert.deepEqual(listed, ['t/a.bin']);
     assert.deepEqual((await readdir(join(root, 't'))).sort(), ['.0000.tmp', 'a.bin']);
+  });
+
+  it('a store whose folder does not exist yet reads nothing and creates it on the first put', async () => {
+    const fresh = new LocalBlobStore(join(root, 'fresh', 'root'));
+    await assert.rejects(fresh.get('a/b.json'), BlobNotFoundError);
+    assert.equal(await fresh.head('a/b.json'), undefined);
+    await fresh.delete('a/b.json');
+    await fresh.put('a/b.json', '{}');
+    assert.equal((await fresh.get('a/b.json')).toString(), '{}');
   });
 
   it('blobStoreFromConfig: local is ARTIFACT_DIR, so keys are the folder layout the files already have', async () => {

@@ -186,24 +186,43 @@ export class LocalBlobStore implements BlobStore {
 
   /**
    * The path of a key, after checking that its folder, resolved through any symlink, is inside
-   * the root (a link planted in the tree cannot lead a write or a read outside it).
+   * the root (a link planted in the tree cannot lead a write or a read outside it). For a write the
+   * folders are made only below the deepest one that exists and is inside, so not even an empty
+   * folder appears outside the root.
    */
   private async pathFor(key: string, opts: { create: boolean }): Promise<string> {
     assertBlobKey(key);
     const path = join(this.root, ...key.split('/'));
     const dir = dirname(path);
-    if (opts.create) await mkdir(dir, { recursive: true });
-    let realDir: string;
+    if (opts.create) await mkdir(this.root, { recursive: true });
+    let realRoot: string;
     try {
-      realDir = await realpath(dir);
+      realRoot = await realpath(this.root);
     } catch (err) {
-      if (isMissing(err)) return path; // nothing there yet: reads find nothing, deletes do nothing
+      if (isMissing(err)) return path; // no root yet: nothing to read or delete
       throw err;
     }
-    const realRoot = await realpath(this.root);
-    if (realDir !== realRoot && !realDir.startsWith(realRoot + sep))
-      throw new BlobKeyError(key, 'resolves outside the store (a symlink)');
-    return join(realDir, path.slice(dir.length + 1));
+    const inside = (real: string) => real === realRoot || real.startsWith(realRoot + sep);
+    // The deepest folder on the way that exists, resolved.
+    let existing = dir;
+    let real: string | undefined;
+    for (;;) {
+      try {
+        real = await realpath(existing);
+        break;
+      } catch (err) {
+        if (!isMissing(err) || existing === this.root) throw err;
+        existing = dirname(existing);
+      }
+    }
+    if (!inside(real)) throw new BlobKeyError(key, 'resolves outside the store (a symlink)');
+    if (existing !== dir) {
+      if (!opts.create) return path; // nothing there yet: reads find nothing, deletes do nothing
+      await mkdir(join(real, dir.slice(existing.length + 1)), { recursive: true });
+      real = await realpath(dir);
+      if (!inside(real)) throw new BlobKeyError(key, 'resolves outside the store (a symlink)');
+    }
+    return join(real, path.slice(dir.length + 1));
   }
 
   private async openRead(key: string): Promise<FileHandle> {
