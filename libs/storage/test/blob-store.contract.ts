@@ -119,6 +119,28 @@ export function blobStoreContract(name: string, open: () => Promise<BlobStoreHar
       assert.equal(readHash.digest('hex'), hash.digest('hex'));
     });
 
+    it('a stream that fails midway leaves no object, and the old one whole (one part and multipart)', async () => {
+      for (const failAfter of [100 * 1024, 6 * MB]) {
+        const fresh = `fail/new-${failAfter}.bin`;
+        const old = `fail/old-${failAfter}.bin`;
+        await store.put(old, 'old');
+        const failing = () =>
+          Readable.from(
+            (async function* () {
+              for (let sent = 0; sent < failAfter; sent += 64 * 1024) yield Buffer.alloc(64 * 1024, 1);
+              throw new Error('source broke');
+            })(),
+          );
+        await assert.rejects(store.put(fresh, failing()), /source broke/);
+        await assert.rejects(store.put(old, failing()), /source broke/);
+        assert.equal(await store.head(fresh), undefined);
+        assert.equal((await store.get(old)).toString(), 'old');
+      }
+      const left = [];
+      for await (const e of store.list('fail/')) left.push(e.key);
+      assert.deepEqual(left.sort(), ['fail/old-102400.bin', 'fail/old-6291456.bin']);
+    });
+
     it('list: every key under a prefix once, across pages; nothing outside it', async () => {
       const keys: string[] = [];
       for (let i = 0; i < 23; i++) keys.push(`ls/k${String(i).padStart(3, '0')}.bin`);

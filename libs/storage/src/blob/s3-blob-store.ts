@@ -144,12 +144,21 @@ export class S3BlobStore implements BlobStore {
     // time, so memory stays bounded whatever the object's size. lib-storage passes IfNoneMatch on
     // to CompleteMultipartUpload (or the single PutObject), where S3 applies it.
     let size = 0;
+    // The source's own failure, kept: when it breaks a multipart upload, lib-storage aborts the
+    // upload and, if that abort fails too (s3rver has no AbortMultipartUpload), throws the abort's
+    // error instead, so the caller would never see why its write failed.
+    let sourceError: { error: unknown } | undefined;
     const counted = Readable.from(
       (async function* () {
-        for await (const chunk of body as AsyncIterable<Uint8Array | string>) {
-          const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-          size += bytes.length;
-          yield bytes;
+        try {
+          for await (const chunk of body as AsyncIterable<Uint8Array | string>) {
+            const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+            size += bytes.length;
+            yield bytes;
+          }
+        } catch (error) {
+          sourceError = { error };
+          throw error;
         }
       })(),
     );
@@ -164,6 +173,7 @@ export class S3BlobStore implements BlobStore {
       const res = await upload.done();
       return { size, etag: res.ETag ?? '', contentType };
     } catch (err) {
+      if (sourceError) throw sourceError.error;
       if (isStatus(err, 412)) throw new BlobExistsError(key);
       throw err;
     }
