@@ -121,6 +121,20 @@ export const configSchema = z.object({
     .int()
     .positive()
     .default(128 * 1024 * 1024),
+  /**
+   * Where bytes live: `local` (ARTIFACT_DIR, the embedded default) or `s3` (S3_BUCKET, any
+   * S3-compatible server at S3_ENDPOINT). Credentials: the SDK's default chain unless both keys are set.
+   */
+  BLOB_STORE: z.enum(['local', 's3']).default('local'),
+  S3_BUCKET: z.string().min(1).optional(),
+  /** Put before every key (e.g. "tq/"), to share a bucket. */
+  S3_PREFIX: z.string().default(''),
+  S3_ENDPOINT: z.string().url().optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  /** Path-style URLs (endpoint/bucket/key): MinIO and most S3-compatible servers need them. */
+  S3_FORCE_PATH_STYLE: z.stringbool().default(false),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
   LOG_JSON: z.stringbool().default(false),
 });

@@ -8,3 +8,4 @@ export * from './job-input-store';
 export * from './read-stream';
 export * from './job-files';
 export * from './secret-file';
+export * from './blob';

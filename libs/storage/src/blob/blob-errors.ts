@@ -1,0 +1,50 @@
+import { ConflictError, FieldError, NotFoundError } from '@tq/contracts';
+
+/** No object under this key (never written, deleted, or deleted from under a version). 404 naming the key. */
+export class BlobNotFoundError extends NotFoundError {
+  constructor(
+    readonly key: string,
+    field = 'key',
+  ) {
+    super(field, `no stored object "${key}"`);
+  }
+}
+
+/** A conditional create (`ifNoneMatch: '*'`) met an object already there: another writer won. 409. */
+export class BlobExistsError extends ConflictError {
+  constructor(readonly key: string) {
+    super('key', `object "${key}" already exists`);
+  }
+}
+
+/** A key or prefix that is not built from safe segments, or that resolves outside the store. 400. */
+export class BlobKeyError extends FieldError {
+  constructor(key: string, reason: string) {
+    super('key', `unsafe blob key ${JSON.stringify(key)}: ${reason}`);
+  }
+}
+
+/** A byte range that starts past the end of the object. 416, like HTTP's Range Not Satisfiable. */
+export class BlobRangeError extends FieldError {
+  override readonly status: number = 416;
+
+  constructor(key: string, start: number, size: number) {
+    super('range', `range starts at byte ${start} but "${key}" has ${size} bytes`);
+  }
+}
+
+/**
+ * The store as configured cannot work (a bucket that does not exist, denied access, an endpoint
+ * that does not answer or ignores conditional writes). A start-up error, never a request's fault:
+ * it names the setting to fix.
+ */
+export class BlobStoreConfigError extends Error {
+  constructor(
+    readonly setting: string,
+    reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${setting}: ${reason}`, options);
+    this.name = 'BlobStoreConfigError';
+  }
+}

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { BlobKeyError, BlobNotFoundError, LocalBlobStore, blobStoreFromConfig } from '@tq/storage';
+import { blobStoreContract } from './blob-store.contract';
+
+blobStoreContract('local folder', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'tq-blob-local-'));
+  const notADir = join(root, '..', `${root.split('/').pop()}.file`);
+  await writeFile(notADir, 'x');
+  return {
+    store: new LocalBlobStore(join(root, 'store')),
+    bytesStored: () => folderBytes(join(root, 'store')),
+    misconfigured: () => ({ store: new LocalBlobStore(join(notADir, 'below')), setting: 'ARTIFACT_DIR' }),
+    close: async () => {
+      await rm(root, { recursive: true, force: true });
+      await rm(notADir, { force: true });
+    },
+  };
+});
+
+/** What only a folder can get wrong: links planted in the tree, leftovers of a crash. */
+describe('local blob store: symlinks and temp files', () => {
+  let root: string;
+  let outside: string;
+  let store: LocalBlobStore;
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'tq-blob-links-'));
+    outside = await mkdtemp(join(tmpdir(), 'tq-blob-outside-'));
+    await writeFile(join(outside, 'secret.json'), '{"secret":true}');
+    store = new LocalBlobStore(root);
+    await store.check();
+  });
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+    await rm(outside, { recursive: true, force: true });
+  });
+
+  it('a symlinked folder or file inside the root is refused, for reads, writes and lists', async () => {
+    await symlink(outside, join(root, 'escape'));
+    await mkdir(join(root, 'models'), { recursive: true });
+    await symlink(join(outside, 'secret.json'), join(root, 'models', 'link.json'));
+    await assert.rejects(store.get('escape/secret.json'), BlobKeyError);
+    await assert.rejects(store.put('escape/new.json', '{}'), BlobKeyError);
+    await assert.rejects(store.put('escape/deeper/new.json', '{}'), BlobKeyError);
+    await assert.rejects(store.head('escape/secret.json'), BlobKeyError);
+    await assert.rejects(store.get('models/link.json'), BlobKeyError);
+    await assert.rejects(store.head('models/link.json'), BlobKeyError);
+    await assert.rejects(async () => {
+      for await (const _ of store.list('escape/'));
+    }, BlobKeyError);
+    const listed = [];
+    for await (const e of store.list('')) listed.push(e.key);
+    assert.deepEqual(listed, [], 'links are not listed');
+    assert.deepEqual(await readdir(outside), ['secret.json'], 'nothing was written outside');
+  });
+
+  it('a put leaves no temp file, and temp files (a crash) are never listed', async () => {
+    await store.put('t/a.bin', 'a');
+    await writeFile(join(root, 't', '.0000.tmp'), 'half');
+    const listed = [];
+    for await (const e of store.list('t/')) listed.push(e.key);
+    assert.deepEqual(listed, ['t/a.bin']);
+    assert.deepEqual((await readdir(join(root, 't'))).sort(), ['.0000.tmp', 'a.bin']);
+  });
+
+  it('a store whose folder does not exist yet reads nothing and creates it on the first put', async () => {
+    const fresh = new LocalBlobStore(join(root, 'fresh', 'root'));
+    await assert.rejects(fresh.get('a/b.json'), BlobNotFoundError);
+    assert.equal(await fresh.head('a/b.json'), undefined);
+    await fresh.delete('a/b.json');
+    await fresh.put('a/b.json', '{}');
+    assert.equal((await fresh.get('a/b.json')).toString(), '{}');
+  });
+
+  it('blobStoreFromConfig: local is ARTIFACT_DIR, so keys are the folder layout the files already have', async () => {
+    const fromConfig = blobStoreFromConfig({
+      BLOB_STORE: 'local',
+      ARTIFACT_DIR: root,
+      S3_PREFIX: '',
+      S3_REGION: 'us-east-1',
+      S3_FORCE_PATH_STYLE: false,
+    });
+    await fromConfig.put('models/iris/1/metadata.json', '{}');
+    assert.equal((await stat(join(root, 'models', 'iris', '1', 'metadata.json'))).size, 2);
+  });
+});
+
+async function folderBytes(dir: string): Promise<number> {
+  let total = 0;
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries)
+    if (e.isFile())
+      total += await stat(join(e.parentPath, e.name)).then(
+        (s) => s.size,
+        () => 0,
+      );
+  return total;
+}
