@@ -28,10 +28,10 @@ const IRIS_LAYERS = [
   { type: 'dense', units: 16, activation: 'relu', inputShape: [4] },
   { type: 'dense', units: 3, activation: 'softmax' },
 ];
-const trainRequest = (name: string, epochs: number) => ({
+const trainRequest = (name: string, epochs: number, batchSize = 8) => ({
   model: { name, layers: IRIS_LAYERS },
   dataset: { builtin: 'iris' },
-  fit: { epochs, batchSize: 8, seed: 1 },
+  fit: { epochs, batchSize, seed: 1 },
 });
 const inferRequest = (rows: number) => ({
   model: { name: 'base', version: 1 },
@@ -220,7 +220,9 @@ async function sigkill(): Promise<Tally> {
     busy.child.kill('SIGKILL');
     s.system.addWorker();
     const tally = await s.tally('');
-    const long = await s.system.request('POST', '/v1/jobs/train', trainRequest('takeover', 5000));
+    // 1,000 epochs of batch 1 (150,000 steps): far longer than the takeover.
+    const long = await s.system.request('POST', '/v1/jobs/train', trainRequest('takeover', 1000, 1));
+    if (long.status !== 202) throw new Error(`the long job was refused: ${JSON.stringify(long.body)}`);
     const { child, jobId } = await s.activeWorker('train', long.body.id as string);
     const t0 = Date.now();
     child.kill('SIGKILL');
