@@ -19,7 +19,7 @@ const MNIST_TRAIN = (epochs: number) => ({
 
 /**
  * Worker processes SIGKILLed mid-train with the DEFAULT lock settings (LOCK_DURATION_MS and
- * STALLED_INTERVAL_MS unset): the job is taken over within lock + stall check (15 s), its view
+ * STALLED_INTERVAL_MS unset): the job is taken over within lock + stall check (12 s), its view
  * says when its worker is gone, and a train job (attempts: 3) killed twice completes on its third run.
  */
 describe('a train job whose workers are SIGKILLed twice (default lock settings)', () => {
@@ -67,7 +67,7 @@ describe('a train job whose workers are SIGKILLed twice (default lock settings)'
     );
     const takeoverMs = Date.now() - killedAt;
     console.log(
-      `# takeover after ${takeoverMs} ms (LOCK_DURATION_MS 10 s + STALLED_INTERVAL_MS 5 s by default); ` +
+      `# takeover after ${takeoverMs} ms (LOCK_DURATION_MS 8 s + STALLED_INTERVAL_MS 4 s by default); ` +
         `dead worker seen in the view: ${sawDead ? 'yes' : 'no (the stall check came right at lock expiry)'}`,
     );
     // Speed is measured in bench/; this bound only catches the 60 s + 30 s defaults coming back.

@@ -57,12 +57,14 @@ export const configSchema = z.object({
   /**
    * Lock lease of a worker on its job (renewed every half of it) and how often workers look for
    * jobs whose lock lapsed. A dead worker's job is taken over at worst LOCK_DURATION_MS after its
-   * last renewal plus one STALLED_INTERVAL_MS (the look that finds the lock gone): 10 + 5 = 15 s
-   * (the chaos run measured 64-82 s with 60 s + 30 s). Short is safe: processors yield the event
-   * loop between batches, so renewals run, and a commit after a lost lock is fenced off.
+   * last renewal plus one STALLED_INTERVAL_MS (the look that finds the lock gone): 8 + 4 = 12 s
+   * (the chaos run measured 64-82 s with 60 s + 30 s; 13.2-14.6 s with 10 s + 5 s, too close to the
+   * 15 s goal). Short is safe: processors yield the event loop between batches, so renewals run; a
+   * lock that lapsed anyway is taken back while nobody took the job, and a commit after a lost lock
+   * is fenced off.
    */
-  LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(10_000),
-  STALLED_INTERVAL_MS: z.coerce.number().int().min(500).default(5_000),
+  LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(8_000),
+  STALLED_INTERVAL_MS: z.coerce.number().int().min(500).default(4_000),
   /** Finished jobs kept per queue (by count and by age), for GET /v1/jobs/:id after the fact. */
   JOB_HISTORY_COUNT: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   JOB_HISTORY_AGE_SECONDS: z.coerce
