@@ -35,6 +35,11 @@ const UNAVAILABLE_MESSAGES = [
   'Command timed out',
   'connect ETIMEDOUT',
   'LOADING ',
+  // A Redis Cluster's: no node answers, or slots without a master.
+  "Cluster isn't ready",
+  'None of startup nodes is available',
+  'Failed to refresh slots cache',
+  'CLUSTERDOWN',
 ];
 
 /** The short cause of a connection error for a message: "ECONNREFUSED", "Command timed out". */

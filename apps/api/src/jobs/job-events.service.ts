@@ -32,7 +32,7 @@ export class JobEventsService extends EventEmitter implements OnModuleInit, OnMo
         connection: connectionFromConfig(config, 'events'),
         prefix: config.QUEUE_PREFIX,
       });
-      const where = `Redis at ${redisAddress(config.REDIS_URL)} (events of ${type})`;
+      const where = `Redis at ${redisAddress(config)} (events of ${type})`;
       events.on('error', throttledErrorLog(logger, where, 30_000));
       events.on('progress', ({ jobId, data }) => this.emitEvent({ kind: 'progress', type, jobId, data }));
       events.on('completed', ({ jobId }) => this.emitEvent({ kind: 'completed', type, jobId }));
