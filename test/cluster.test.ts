@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { Cluster } from 'ioredis';
 import { startRedisCluster, type RedisCluster } from '../tools/redis-cluster';
 import { TestSystem, nodesOf } from './support/system';
+import { waitFor } from './support/wait-for';
 
 const IRIS_TRAIN = {
   model: {
@@ -121,5 +122,47 @@ describe('on a 3-master Redis Cluster', () => {
     }
     assert.ok(keys > 10, `${keys} keys`);
     assert.equal(slots.size, 1, `slots ${[...slots].join(', ')}`);
+  });
+
+  it('answers 503 while the master of its slot is down, and serves again once it is back', async (t) => {
+    const slot = Number(await client.cluster('KEYSLOT', system.prefix));
+    const ranges = await client.cluster('SLOTS');
+    const port = ranges.find(([from, to]) => from <= slot && slot <= to)?.[2]?.[1];
+    const master = cluster.servers.find((s) => s.port === port);
+    assert.ok(master, `the master of slot ${slot}`);
+    await master.kill();
+
+    // The other masters mark it failed after the node timeout (5 s): the cluster state turns fail.
+    const down = await waitFor(
+      '/health 503',
+      async () => {
+        const health = await system.request('GET', '/health');
+        return health.status === 503 ? health : undefined;
+      },
+      30_000,
+    );
+    assert.equal(down.body.status, 'degraded');
+    t.diagnostic(`/health while down: ${JSON.stringify(down.body.redis)}`);
+    const submit = await fetch(`${system.url}/v1/jobs/train`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(IRIS_TRAIN),
+      signal: AbortSignal.timeout(20_000),
+    });
+    assert.equal(submit.status, 503, await submit.text());
+    assert.ok(submit.headers.get('retry-after'), 'with Retry-After');
+
+    await cluster.restart(master.port);
+    await waitFor(
+      '/health ok again',
+      async () => ((await system.request('GET', '/health')).body.status === 'ok' ? true : undefined),
+      60_000,
+    );
+    const again = await system.request('POST', '/v1/jobs/train', {
+      ...IRIS_TRAIN,
+      fit: { ...IRIS_TRAIN.fit, epochs: 2 },
+    });
+    assert.equal(again.status, 202, JSON.stringify(again.body));
+    assert.equal((await system.waitForJob(again.body.id, undefined, 120_000)).state, 'completed');
   });
 });

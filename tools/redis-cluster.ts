@@ -11,6 +11,8 @@ export interface RedisCluster {
   /** "127.0.0.1:p1,127.0.0.1:p2,...": the value of REDIS_CLUSTER_NODES. */
   nodes: string;
   servers: RedisServer[];
+  /** Starts the node on `port` again from its files (after a test stopped or killed it). */
+  restart(port: number): Promise<void>;
   /** Stops every node and removes their files. */
   stop(): Promise<void>;
 }
@@ -34,17 +36,20 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
       const port = await clusterPort();
       if (!ports.includes(port)) ports.push(port);
     }
-    const started = await Promise.all(
-      ports.map((port) =>
-        startRedisServer({
-          dir: join(dir, String(port)),
-          port,
-          persist: true,
-          args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'],
-        }),
-      ),
-    );
-    servers.push(...started);
+    const start = (port: number) =>
+      startRedisServer({
+        dir: join(dir, String(port)),
+        port,
+        persist: true,
+        args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'],
+      });
+    servers.push(...(await Promise.all(ports.map(start))));
+    const restart = async (port: number) => {
+      const i = servers.findIndex((s) => s.port === port);
+      await servers[i]?.stop();
+      servers[i] = await start(port);
+      await waitForClusterOk(ports);
+    };
     const nodes = ports.map((p) => `127.0.0.1:${p}`);
     await promisify(execFile)('redis-cli', [
       '--cluster',
@@ -55,7 +60,7 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
       '--cluster-yes',
     ]);
     await waitForClusterOk(ports);
-    return { nodes: nodes.join(','), servers, stop };
+    return { nodes: nodes.join(','), servers, restart, stop };
   } catch (err) {
     await stop();
     throw err;
