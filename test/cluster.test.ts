@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Cluster } from 'ioredis';
+import { stopProcess } from '../tools/processes';
 import { startRedisCluster, type RedisCluster } from '../tools/redis-cluster';
 import { TestSystem, nodesOf } from './support/system';
 import { waitFor } from './support/wait-for';
@@ -164,5 +165,11 @@ describe('on a 3-master Redis Cluster', () => {
     });
     assert.equal(again.status, 202, JSON.stringify(again.body));
     assert.equal((await system.waitForJob(again.body.id, undefined, 120_000)).state, 'completed');
+  });
+
+  it('stops a worker on SIGTERM (its cluster connections closed, nothing left hanging)', async () => {
+    const worker = system.workers[0]!;
+    await stopProcess(worker, 'SIGTERM', 20_000);
+    assert.notEqual(worker.signalCode, 'SIGKILL', 'it exited by itself, not killed after 20 s');
   });
 });
