@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Cluster } from 'ioredis';
-import { stopProcess } from '../tools/processes';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../tools/free-port';
+import { API_MAIN, WORKER_MAIN, startApp, stopProcess } from '../tools/processes';
 import { startRedisCluster, type RedisCluster } from '../tools/redis-cluster';
 import { TestSystem, nodesOf } from './support/system';
 import { waitFor } from './support/wait-for';
@@ -171,5 +176,75 @@ describe('on a 3-master Redis Cluster', () => {
     const worker = system.workers[0]!;
     await stopProcess(worker, 'SIGTERM', 20_000);
     assert.notEqual(worker.signalCode, 'SIGKILL', 'it exited by itself, not killed after 20 s');
+  });
+});
+
+/**
+ * An API and a worker started while their cluster is down (a fleet started before its Redis):
+ * /health answers 503 meanwhile, and once the cluster is up they serve without a restart. BullMQ
+ * connect()s a lazy cluster client itself, and that first failure used to stay for good: /health
+ * turned ok, every submission kept answering 503.
+ */
+describe('started while the Redis Cluster is down', () => {
+  let cluster: RedisCluster;
+  let dir: string;
+  const children: ChildProcess[] = [];
+  let url: string;
+  before(async () => {
+    cluster = await startRedisCluster(3);
+    await Promise.all(cluster.servers.map((s) => s.kill()));
+    dir = await mkdtemp(join(tmpdir(), 'tq-cluster-late-'));
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    const env = {
+      REDIS_CLUSTER_NODES: cluster.nodes,
+      QUEUE_PREFIX: `{tqc-late-${port}}`,
+      ARTIFACT_DIR: dir,
+      PORT: String(port),
+      LOG_LEVEL: 'error',
+      WORKER_METRICS_PORT: '0',
+    };
+    const quiet = !process.env.TQ_TEST_VERBOSE;
+    children.push(startApp(API_MAIN, 'api', env, quiet, dir), startApp(WORKER_MAIN, 'worker', env, quiet, dir));
+  });
+  after(async () => {
+    await Promise.all(children.map((c) => stopProcess(c, 'SIGTERM', 5000)));
+    await cluster?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('answers 503 until the cluster is up, then takes and runs jobs', async () => {
+    const health = () =>
+      fetch(`${url}/health`).then(
+        (r) => r.status,
+        () => 0,
+      );
+    await waitFor('the API answering 503', async () => ((await health()) === 503 ? true : undefined), 60_000);
+    await Promise.all(cluster.servers.map((s) => cluster.restart(s.port)));
+    await waitFor('/health 200', async () => ((await health()) === 200 ? true : undefined), 60_000);
+    const submit = () =>
+      fetch(`${url}/v1/jobs/train`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...IRIS_TRAIN, fit: { ...IRIS_TRAIN.fit, epochs: 2 } }),
+      });
+    // Every connection reconnects on its own backoff: the queues' may come a little after /health's.
+    const accepted = await waitFor(
+      'a submission accepted',
+      async () => {
+        const res = await submit();
+        return res.status === 202 ? ((await res.json()) as { id: string }) : undefined;
+      },
+      30_000,
+    );
+    const done = await waitFor(
+      'the job done',
+      async () => {
+        const job = (await (await fetch(`${url}/v1/jobs/${accepted.id}`)).json()) as { state: string };
+        return ['completed', 'failed', 'cancelled'].includes(job.state) ? job : undefined;
+      },
+      120_000,
+    );
+    assert.equal(done.state, 'completed', JSON.stringify(done));
   });
 });

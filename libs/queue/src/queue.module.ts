@@ -1,13 +1,12 @@
 import { BullModule, getQueueToken } from '@nestjs/bullmq';
 import { Logger, Module, type DynamicModule, type OnApplicationShutdown, type Provider } from '@nestjs/common';
 import type { ConnectionOptions, Queue } from 'bullmq';
-import { Cluster } from 'ioredis';
 import { ALL_QUEUES } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { CancelWatcher } from './cancel-watcher';
 import { JobProducer } from './job-producer.service';
 import { REDIS_ROLE, RedisClientHolder } from './redis.provider';
-import { connectionFromConfig, redisAddress, type RedisRole } from './redis-connection';
+import { closeConnection, connectionFromConfig, redisAddress, type RedisRole } from './redis-connection';
 import { throttledErrorLog } from './redis-errors';
 
 export interface QueueModuleOptions {
@@ -74,8 +73,7 @@ function queueErrorLogs(address: string): Provider {
 class SharedConnection implements OnApplicationShutdown {
   constructor(private readonly connection: ConnectionOptions) {}
 
-  async onApplicationShutdown(): Promise<void> {
-    const c = this.connection;
-    if (c instanceof Cluster) await c.quit().catch(() => c.disconnect());
+  onApplicationShutdown(): Promise<void> {
+    return closeConnection(this.connection);
   }
 }

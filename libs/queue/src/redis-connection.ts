@@ -27,13 +27,20 @@ type ConnectionConfig = RedisTarget & Partial<FailFastConfig>;
 /**
  * BullMQ's connection for `role`. From REDIS_URL (redis://[user:pass@]host:port[/db], rediss://
  * for TLS): options, BullMQ makes and closes its own clients. With REDIS_CLUSTER_NODES: a Cluster
- * client (BullMQ makes none from options), lazy: a Queue or a Worker's commands use it (the caller
- * closes it), a QueueEvents or a Worker's blocking reads a duplicate BullMQ makes and closes (then
- * this one never connects).
+ * client (BullMQ makes none from options) that the caller closes (closeConnection): a Queue or a
+ * Worker's commands share it, a QueueEvents or a Worker's blocking reads use a duplicate BullMQ
+ * makes and closes. Connecting at once, not lazily: BullMQ connect()s a lazy client itself, and a
+ * cluster that is down then fails that promise for good (measured: an API started before its
+ * cluster answered /health ok once it came up, and 503 to every submission).
  */
 export function connectionFromConfig(config: ConnectionConfig, role: RedisRole = 'worker'): ConnectionOptions {
-  if (config.REDIS_CLUSTER_NODES) return createRedisClient(config, role, { lazyConnect: true });
+  if (config.REDIS_CLUSTER_NODES) return createRedisClient(config, role);
   return redisOptionsFor(config, role) as ConnectionOptions;
+}
+
+/** Closes what connectionFromConfig made for a cluster; options need nothing. */
+export async function closeConnection(connection: ConnectionOptions): Promise<void> {
+  if (connection instanceof Cluster) await connection.quit().catch(() => connection.disconnect());
 }
 
 /**
