@@ -130,6 +130,12 @@ describe('on a 3-master Redis Cluster', () => {
     assert.equal(slots.size, 1, `slots ${[...slots].join(', ')}`);
   });
 
+  it('stops a worker on SIGTERM (its cluster connections closed, nothing left hanging)', async () => {
+    const worker = system.workers[0]!;
+    await stopProcess(worker, 'SIGTERM', 20_000);
+    assert.notEqual(worker.signalCode, 'SIGKILL', 'it exited by itself, not killed after 20 s');
+  });
+
   it('answers 503 while the master of its slot is down, and serves again once it is back', async (t) => {
     const slot = Number(await client.cluster('KEYSLOT', system.prefix));
     const ranges = await client.cluster('SLOTS');
@@ -170,12 +176,6 @@ describe('on a 3-master Redis Cluster', () => {
     });
     assert.equal(again.status, 202, JSON.stringify(again.body));
     assert.equal((await system.waitForJob(again.body.id, undefined, 120_000)).state, 'completed');
-  });
-
-  it('stops a worker on SIGTERM (its cluster connections closed, nothing left hanging)', async () => {
-    const worker = system.workers[0]!;
-    await stopProcess(worker, 'SIGTERM', 20_000);
-    assert.notEqual(worker.signalCode, 'SIGKILL', 'it exited by itself, not killed after 20 s');
   });
 });
 

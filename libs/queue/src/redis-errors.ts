@@ -40,6 +40,8 @@ const UNAVAILABLE_MESSAGES = [
   'None of startup nodes is available',
   'Failed to refresh slots cache',
   'CLUSTERDOWN',
+  // ioredis's give-up after retrying CLUSTERDOWN / MOVED while the cluster reconfigures.
+  'Too many Cluster redirections',
 ];
 
 /** The short cause of a connection error for a message: "ECONNREFUSED", "Command timed out". */
