@@ -47,10 +47,17 @@ export interface RedisServer {
  * (a restart from the same dir keeps the data); otherwise it keeps nothing on disk (save "",
  * appendonly no), like a default cache. Resolves once it answers PING.
  */
-export async function startRedisServer(opts: { dir: string; port: number; persist: boolean }): Promise<RedisServer> {
+export async function startRedisServer(opts: {
+  dir: string;
+  port: number;
+  persist: boolean;
+  /** More redis-server options, e.g. ['--cluster-enabled', 'yes']. */
+  args?: string[];
+}): Promise<RedisServer> {
   mkdirSync(opts.dir, { recursive: true });
   const args = ['--bind', '127.0.0.1', '--port', String(opts.port), '--dir', opts.dir, '--save', ''];
   args.push('--appendonly', opts.persist ? 'yes' : 'no', '--logfile', join(opts.dir, 'redis.log'));
+  args.push(...(opts.args ?? []));
   const child = spawn('redis-server', args, { stdio: 'ignore' });
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
   const end = (signal: NodeJS.Signals) => {

@@ -11,16 +11,20 @@ const WORKERS = Number(process.env.TQ_WORKERS ?? 2);
  * supervisor would, so a killed worker's job is picked up again.
  */
 async function main(): Promise<void> {
-  const redis = await ensureRedis(process.env.ARTIFACT_DIR ?? '.data');
+  // A Redis Cluster (REDIS_CLUSTER_NODES) is used as it is: the children read it from the environment.
+  const cluster = process.env.REDIS_CLUSTER_NODES;
+  const redis = cluster
+    ? { url: `cluster ${cluster}`, source: 'REDIS_CLUSTER_NODES', stop: async () => {} }
+    : await ensureRedis(process.env.ARTIFACT_DIR ?? '.data');
   // The private redis-server persists (appendonly yes); one reused here may keep nothing on disk.
-  if (redis.source !== 'private' && (await redisPersists(redis.url)) === false)
+  if (!cluster && redis.source !== 'private' && (await redisPersists(redis.url)) === false)
     console.warn(
       `[start] WARNING: the Redis at ${redis.url} keeps nothing on disk (appendonly no, save ""): ` +
         'a restart of it loses every job. Run it with --appendonly yes (GET /health reports redis.persistence).',
     );
   const port = process.env.PORT ?? '3000';
   // Children log warnings and errors only: the URLs and the demo are what a first run should show.
-  const env = { REDIS_URL: redis.url, PORT: port, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
+  const env = { ...(cluster ? {} : { REDIS_URL: redis.url }), PORT: port, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
   const children = new Set<ChildProcess>();
   let stopping = false;
   const spawnWorker = (n: number) => {

@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Redis from 'ioredis';
+import type { RedisNode } from '@tq/config';
+import { createRedisClient, redisMasters } from '@tq/queue';
 import { freePort } from '../../tools/free-port';
 import { API_MAIN, WORKER_MAIN, startApp, stopProcess, waitForHttp } from '../../tools/processes';
 
@@ -37,7 +38,9 @@ export class TestSystem {
 
   static async start(opts: SystemOptions = {}): Promise<TestSystem> {
     const port = await freePort();
-    const prefix = `tqtest-${randomUUID().slice(0, 8)}`;
+    // A cluster needs the prefix's keys in one slot: a hash tag.
+    const id = randomUUID().slice(0, 8);
+    const prefix = opts.env?.REDIS_CLUSTER_NODES ? `{tqc-${id}}` : `tqtest-${id}`;
     const tempDir = await mkdtemp(join(tmpdir(), 'tq-e2e-'));
     const artifactDir = opts.defaultArtifactDir ? join(tempDir, '.data') : tempDir;
     const env = {
@@ -68,6 +71,11 @@ export class TestSystem {
 
   get redisUrl(): string {
     return this.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  }
+
+  /** REDIS_CLUSTER_NODES of the system, when it runs on a cluster. */
+  get clusterNodes(): string | undefined {
+    return this.env.REDIS_CLUSTER_NODES;
   }
 
   addWorker(extraEnv: Record<string, string> = {}): ChildProcess {
@@ -112,21 +120,36 @@ export class TestSystem {
 
   async stop(): Promise<void> {
     await Promise.all([...this.workers, ...(this.api ? [this.api] : [])].map((c) => stopProcess(c, 'SIGTERM', 5000)));
-    await deleteKeys(this.env.REDIS_URL ?? '', `${this.prefix}:*`);
+    await deleteKeys(this.env.REDIS_URL ?? '', `${this.prefix}:*`, this.env.REDIS_CLUSTER_NODES);
     await rm(this.tempDir, { recursive: true, force: true });
   }
 }
 
-export async function deleteKeys(url: string, pattern: string): Promise<void> {
-  const redis = new Redis(url);
+/** Deletes the keys matching `pattern`: on the Redis at `url`, or on every master of the cluster `clusterNodes`. */
+export async function deleteKeys(url: string, pattern: string, clusterNodes?: string): Promise<void> {
+  const target = { REDIS_URL: url, ...(clusterNodes ? { REDIS_CLUSTER_NODES: nodesOf(clusterNodes) } : {}) };
+  // ioredis's default: a Redis that is gone fails the clean-up after 20 tries instead of hanging it.
+  const redis = createRedisClient(target, 'worker', { maxRetriesPerRequest: 20 });
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.unlink(...keys);
-    } while (cursor !== '0');
+    if (clusterNodes) await redis.ping(); // a Cluster client knows its masters once connected
+    for (const node of redisMasters(redis)) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        // One UNLINK per key: on a cluster, keys of several slots may not share a command.
+        if (keys.length) await keys.reduce((p, k) => p.unlink(k), node.pipeline()).exec();
+      } while (cursor !== '0');
+    }
   } finally {
     redis.disconnect();
   }
+}
+
+/** "host:port,..." as REDIS_CLUSTER_NODES parses it. */
+export function nodesOf(list: string): RedisNode[] {
+  return list.split(',').map((item) => {
+    const [host, port] = item.trim().split(':');
+    return { host: host!, port: Number(port) };
+  });
 }

@@ -13,13 +13,54 @@ const csvOf = <T extends string>(values: readonly T[]) =>
     return items as T[];
   });
 
+/**
+ * A key prefix: letters, digits, `:_-`, and at most one non-empty hash tag (`{tq}`, `tq{a}`). On a
+ * Redis Cluster only the part in braces is hashed, so every key under the prefix lands in one slot.
+ */
+export const KEY_PREFIX = /^(?=.{1,64}$)[A-Za-z0-9:_-]*(\{[A-Za-z0-9:_-]+\})?[A-Za-z0-9:_-]*$/;
+export const hasHashTag = (prefix: string): boolean => /\{[^{}]+\}/.test(prefix);
+
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+/** "host:port,host:port" (IPv6 in brackets: "[::1]:7000"). */
+const redisNodes = z.string().transform((s, ctx) => {
+  const nodes: RedisNode[] = [];
+  for (const item of s.split(',').map((x) => x.trim())) {
+    const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(item);
+    const port = Number(m?.[2]);
+    if (!m || port < 1 || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: `"${item}" is not host:port (a comma list of cluster nodes)` });
+      continue;
+    }
+    nodes.push({ host: m[1]!.replace(/^\[|\]$/g, ''), port });
+  }
+  return nodes;
+});
+
 /** Every environment variable the system reads, with its default. Nothing else reads process.env. */
-export const configSchema = z.object({
+const configFields = z.object({
+  /**
+   * One Redis. With REDIS_CLUSTER_NODES set its host is not used; its user, password and scheme
+   * (rediss:// for TLS) apply to every cluster node.
+   */
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
-  /** BullMQ key prefix: tests use a unique one each, so runs never see each other's jobs. */
+  /**
+   * A Redis Cluster instead of one Redis: some of its nodes (the rest are discovered), e.g.
+   * "10.0.0.1:7000,10.0.0.2:7000". Every connection is then a cluster client, and QUEUE_PREFIX
+   * must carry a hash tag.
+   */
+  REDIS_CLUSTER_NODES: redisNodes.optional(),
+  /**
+   * BullMQ key prefix: tests use a unique one each, so runs never see each other's jobs. On a
+   * cluster it needs a hash tag (`{tq}`): BullMQ's scripts touch several keys of a queue at once,
+   * and the system's own scripts keys of several queues, which a cluster allows only in one slot.
+   */
   QUEUE_PREFIX: z
     .string()
-    .regex(/^[A-Za-z0-9:_-]{1,64}$/)
+    .regex(KEY_PREFIX, 'letters, digits, ":", "_", "-" and at most one hash tag like {tq}; 64 characters at most')
     .default('tq'),
   ARTIFACT_DIR: z.string().min(1).default('.data'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -139,5 +180,16 @@ export const configSchema = z.object({
   S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
   LOG_JSON: z.stringbool().default(false),
+});
+
+export const configSchema = configFields.superRefine((c, ctx) => {
+  if (c.REDIS_CLUSTER_NODES && !hasHashTag(c.QUEUE_PREFIX))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['QUEUE_PREFIX'],
+      message:
+        `"${c.QUEUE_PREFIX}" has no hash tag, which REDIS_CLUSTER_NODES needs: ` +
+        `use e.g. "{${c.QUEUE_PREFIX}}" (BullMQ keeps all keys of a queue in one slot)`,
+    });
 });
 export type AppConfig = z.infer<typeof configSchema>;

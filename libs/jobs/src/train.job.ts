@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type Redis from 'ioredis';
+import type { RedisClient } from '@tq/paramserver';
 import {
   BUILTIN_DATASET_SHAPES,
   cancelRequested,
@@ -43,7 +43,7 @@ export interface TrainDeps {
 }
 /** A data-parallel run also needs Redis (the parameter server's channel), its key prefix and the child queues. */
 export interface DistributedTrainDeps extends TrainDeps {
-  redis: Redis;
+  redis: RedisClient;
   keyPrefix: string;
   aggregateQueue: Queue;
   shardQueue: Queue;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type Redis from 'ioredis';
+import { Cluster } from 'ioredis';
+import type { RedisClient } from './deps';
 import {
   addScaledBytes,
   chunkCount,
@@ -63,7 +64,7 @@ export class RunChannel {
   private readonly ttlMs: number;
   private readonly chunkBytes: number;
   private readonly keep: number;
-  private blocking: Redis | undefined;
+  private blocking: RedisClient | undefined;
   private hasBlmpop: boolean | undefined;
   /** Float count of the run's weights, once a state has told it. */
   private floatsSeen: number | undefined;
@@ -71,7 +72,7 @@ export class RunChannel {
   private prefetched: { version: number; chunks: Buffer[] } | undefined;
 
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     readonly opts: ChannelOptions,
   ) {
     this.keys = runKeys(opts.runId, opts.prefix);
@@ -115,7 +116,7 @@ export class RunChannel {
    * takes every message already queued in one round trip; BLPOP, one at a time, on older servers.
    */
   async nextMessages(timeoutMs: number, max: number): Promise<ReceivedMessage[]> {
-    this.blocking ??= this.redis.duplicate();
+    this.blocking ??= duplicateOf(this.redis);
     const seconds = Math.max(0.01, timeoutMs / 1000);
     if (this.hasBlmpop !== false) {
       try {
@@ -226,7 +227,7 @@ export class RunChannel {
     for (;;) {
       const left = deadline - Date.now();
       const floats = this.floatsSeen;
-      this.blocking ??= this.redis.duplicate();
+      this.blocking ??= duplicateOf(this.redis);
       const pipe = this.blocking
         .pipeline()
         .blpop(this.keys.wake(shard), Math.max(0.01, Math.min(Math.max(left, 0), 1000) / 1000));
@@ -422,11 +423,13 @@ export class RunChannel {
   async cleanup(markerTtlMs = 3600_000): Promise<number> {
     let removed = 0;
     const pattern = `${this.keys.base.replace(/[[\]*?\\]/g, (c) => `\\${c}`)}:*`;
-    // One slot holds the whole run (hashtag), so on a cluster this SCAN belongs on that slot's node.
-    const stream = this.redis.scanStream({ match: pattern, count: 500 });
-    for await (const batch of stream as AsyncIterable<string[]>) {
-      if (batch.length) removed += await this.redis.unlink(...batch);
-    }
+    // One slot holds the whole run (hashtag), so a batch never crosses slots. A Cluster client has
+    // no scanStream and its SCAN asks one node at random: each master is scanned.
+    const nodes = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
+    for (const node of nodes)
+      for await (const batch of node.scanStream({ match: pattern, count: 500 }) as AsyncIterable<string[]>) {
+        if (batch.length) removed += await this.redis.unlink(...batch);
+      }
     await this.redis.set(this.keys.ended, '1', 'PX', markerTtlMs);
     return removed;
   }
@@ -446,7 +449,12 @@ function parseShardList(text: string | null | undefined): number[] {
   return (text ?? '').split(',').filter(Boolean).map(Number).filter(Number.isInteger);
 }
 
-async function exec(pipe: ReturnType<Redis['pipeline']>): Promise<void> {
+/** A connection of its own like `redis` (a Cluster's duplicate is another Cluster client). */
+function duplicateOf(redis: RedisClient): RedisClient {
+  return redis instanceof Cluster ? redis.duplicate() : redis.duplicate();
+}
+
+async function exec(pipe: ReturnType<RedisClient['pipeline']>): Promise<void> {
   const replies = (await pipe.exec()) ?? [];
   for (const [err] of replies) if (err) throw err;
 }

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from './deps';
 import type { ChainableCommander } from 'ioredis';
 
 /**
@@ -43,7 +43,7 @@ export interface ReadFloatsOptions {
 
 /** The chunks of a payload as raw byte buffers, in order; null when any is missing (expired, superseded). */
 export async function readChunks(
-  redis: Redis,
+  redis: RedisClient,
   keyOf: (chunk: number) => string,
   floats: number,
   opts: { remove?: boolean; chunkBytes?: number } = {},
@@ -83,7 +83,7 @@ export function addScaledBytes(acc: Float32Array, offset: number, bytes: Buffer,
 
 /** Reads `floats` values written by queueFloatsWrite; null when any chunk is missing (expired, superseded). */
 export async function readFloats(
-  redis: Redis,
+  redis: RedisClient,
   keyOf: (chunk: number) => string,
   floats: number,
   opts: ReadFloatsOptions = {},

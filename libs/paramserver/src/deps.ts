@@ -1,9 +1,12 @@
 import type { Queue } from 'bullmq';
-import type Redis from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { DatasetRef, JobRetention } from '@tq/contracts';
 import type { BackendInfo, TabularData } from '@tq/ml';
 import type { ArtifactStore, ModelRegistry } from '@tq/storage';
 import type { TableDatasets, TableLimits } from '@tq/tables';
+
+/** A connection: one Redis or a Redis Cluster client. */
+export type RedisClient = Redis | Cluster;
 
 /**
  * What the entry points are given besides the job's data and hooks. Types only, in a file of
@@ -25,7 +28,7 @@ export interface RunSources {
 
 /** The aggregator's and the shards' deps. */
 export interface ParamServerDeps extends RunSources {
-  redis: Redis;
+  redis: RedisClient;
   store: ArtifactStore;
   /** Prefix of the run's Redis keys: the BullMQ prefix of the run's queues. */
   keyPrefix: string;
@@ -49,7 +52,7 @@ export interface ShardDeps extends ParamServerDeps {
 }
 
 export interface CoordinatorDeps extends RunSources {
-  redis: Redis;
+  redis: RedisClient;
   aggregateQueue: Queue;
   shardQueue: Queue;
   store: ArtifactStore;

@@ -1,6 +1,10 @@
+import { KEY_PREFIX } from '@tq/config';
+
 /**
  * Redis keys of one data-parallel run. Every key carries the `{runId}` hashtag, so on Redis
  * Cluster they all hash to one slot: pipelines and multi-key commands of a run never cross slots.
+ * A prefix with a hash tag of its own (`{tq}`, as a cluster requires of QUEUE_PREFIX) comes first
+ * and wins: then every run shares the queues' slot, which holds as well.
  */
 export interface RunKeys {
   /** Everything of the run starts with this (used to find leftovers when cleaning up). */
@@ -24,12 +28,11 @@ export interface RunKeys {
 }
 
 const RUN_ID = /^[A-Za-z0-9_.-]{1,128}$/;
-const PREFIX = /^[A-Za-z0-9:_-]{1,64}$/;
 
 export function runKeys(runId: string, prefix = 'tq'): RunKeys {
   // Braces in a run id would break the hashtag; colons would make SCAN patterns ambiguous.
   if (!RUN_ID.test(runId)) throw new Error(`bad run id "${runId}"`);
-  if (!PREFIX.test(prefix)) throw new Error(`bad key prefix "${prefix}"`);
+  if (!KEY_PREFIX.test(prefix)) throw new Error(`bad key prefix "${prefix}"`);
   const base = `${prefix}:ps:{${runId}}`;
   return {
     base,

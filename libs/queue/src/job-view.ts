@@ -1,5 +1,5 @@
 import type { Job, JobState as BullState, Queue } from 'bullmq';
-import type Redis from 'ioredis';
+import type { RedisClient } from './redis-connection';
 import { isCancelledReason, JOB_REGISTRY, type JobState, type JobView, type PublicJobType } from '@tq/contracts';
 
 /** BullMQ's finer states folded into the five the API promises. */
@@ -63,7 +63,7 @@ function liveness(job: Job, type: PublicJobType, lockHeld: boolean): Pick<JobVie
  * Whether each job's lock (`<queue>:<id>:lock`, which its worker renews every lockDuration/2) is
  * held: one pipelined EXISTS for all of them, so a page of active jobs costs one round trip more.
  */
-export async function readLocksHeld(redis: Redis, queue: Queue, ids: readonly string[]): Promise<boolean[]> {
+export async function readLocksHeld(redis: RedisClient, queue: Queue, ids: readonly string[]): Promise<boolean[]> {
   if (ids.length === 0) return [];
   const pipe = redis.pipeline();
   for (const id of ids) pipe.exists(queue.toKey(`${id}:lock`));
@@ -84,7 +84,7 @@ export async function readJobView(
   queue: Queue,
   id: string,
   type: PublicJobType,
-  redis?: Redis,
+  redis?: RedisClient,
 ): Promise<JobView | undefined> {
   const lockHeld = redis ? (await readLocksHeld(redis, queue, [id]))[0] : undefined;
   const state = await queue.getJobState(id);

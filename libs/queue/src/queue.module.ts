@@ -1,12 +1,12 @@
 import { BullModule, getQueueToken } from '@nestjs/bullmq';
-import { Logger, Module, type DynamicModule, type Provider } from '@nestjs/common';
-import type { Queue } from 'bullmq';
+import { Logger, Module, type DynamicModule, type OnApplicationShutdown, type Provider } from '@nestjs/common';
+import type { ConnectionOptions, Queue } from 'bullmq';
 import { ALL_QUEUES } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { CancelWatcher } from './cancel-watcher';
 import { JobProducer } from './job-producer.service';
 import { REDIS_ROLE, RedisClientHolder } from './redis.provider';
-import { connectionFromConfig, redisAddress, type RedisRole } from './redis-connection';
+import { closeConnection, connectionFromConfig, redisAddress, type RedisRole } from './redis-connection';
 import { throttledErrorLog } from './redis-errors';
 
 export interface QueueModuleOptions {
@@ -26,11 +26,12 @@ export class QueueModule {
   static forRoot(opts: QueueModuleOptions = {}): DynamicModule {
     const config = loadConfig();
     const role = opts.role ?? 'worker';
+    const connection = connectionFromConfig(config, role);
     return {
       module: QueueModule,
       global: true,
       imports: [
-        BullModule.forRoot({ connection: connectionFromConfig(config, role), prefix: config.QUEUE_PREFIX }),
+        BullModule.forRoot({ connection, prefix: config.QUEUE_PREFIX }),
         BullModule.registerQueue(...ALL_QUEUES.map((name) => ({ name }))),
       ],
       providers: [
@@ -38,7 +39,8 @@ export class QueueModule {
         RedisClientHolder,
         CancelWatcher,
         { provide: REDIS_ROLE, useValue: role },
-        queueErrorLogs(config.REDIS_URL),
+        queueErrorLogs(redisAddress(config)),
+        { provide: SharedConnection, useValue: new SharedConnection(connection) },
       ],
       exports: [BullModule, JobProducer, RedisClientHolder, CancelWatcher],
     };
@@ -50,18 +52,28 @@ export class QueueModule {
  * attempt's error to the console. A factory of the queues, so the listeners are on as soon as the
  * queues exist (an onModuleInit hook came after the first errors of a start without Redis).
  */
-function queueErrorLogs(redisUrl: string): Provider {
+function queueErrorLogs(address: string): Provider {
   return {
     provide: Symbol('QUEUE_ERROR_LOGS'),
     inject: ALL_QUEUES.map((name) => getQueueToken(name)),
     useFactory: (...queues: Queue[]) => {
       const logger = new Logger('redis');
       for (const queue of queues)
-        queue.on(
-          'error',
-          throttledErrorLog(logger, `Redis at ${redisAddress(redisUrl)} (queue ${queue.name})`, 30_000),
-        );
+        queue.on('error', throttledErrorLog(logger, `Redis at ${address} (queue ${queue.name})`, 30_000));
       return true;
     },
   };
+}
+
+/**
+ * On a cluster, the one Cluster client the queues and the workers' commands share (BullMQ closes
+ * only the clients it made): closed last, after BullMQ's workers and queues (their modules are
+ * shut down before this global one).
+ */
+class SharedConnection implements OnApplicationShutdown {
+  constructor(private readonly connection: ConnectionOptions) {}
+
+  onApplicationShutdown(): Promise<void> {
+    return closeConnection(this.connection);
+  }
 }

@@ -1,6 +1,12 @@
 import type { ConnectionOptions } from 'bullmq';
+import Redis, { Cluster, type RedisOptions } from 'ioredis';
 import { backoffDelay } from '@tq/contracts';
 import type { AppConfig } from '@tq/config';
+
+/** A connection of the system: one Redis (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES). */
+export type RedisClient = Redis | Cluster;
+/** ioredis options, as this file sets them. */
+type ClientOptions = Omit<RedisOptions, 'replyMapping'>;
 
 /**
  * Who holds a connection, which decides how it behaves while Redis is away:
@@ -14,12 +20,54 @@ export type RedisRole = 'worker' | 'api' | 'events';
 
 type RetryConfig = Pick<AppConfig, 'REDIS_RETRY_MAX_MS'>;
 type FailFastConfig = RetryConfig & Pick<AppConfig, 'REDIS_COMMAND_TIMEOUT_MS'>;
+/** Where Redis is: REDIS_URL, or the cluster of REDIS_CLUSTER_NODES when set. */
+export type RedisTarget = Pick<AppConfig, 'REDIS_URL'> & Partial<Pick<AppConfig, 'REDIS_CLUSTER_NODES'>>;
+type ConnectionConfig = RedisTarget & Partial<FailFastConfig>;
 
-/** BullMQ connection options from REDIS_URL (redis://[user:pass@]host:port[/db], rediss:// for TLS). */
-export function connectionFromConfig(
-  config: Pick<AppConfig, 'REDIS_URL'> & Partial<FailFastConfig>,
+/**
+ * BullMQ's connection for `role`. From REDIS_URL (redis://[user:pass@]host:port[/db], rediss://
+ * for TLS): options, BullMQ makes and closes its own clients. With REDIS_CLUSTER_NODES: a Cluster
+ * client (BullMQ makes none from options) that the caller closes (closeConnection): a Queue or a
+ * Worker's commands share it, a QueueEvents or a Worker's blocking reads use a duplicate BullMQ
+ * makes and closes. Connecting at once, not lazily: BullMQ connect()s a lazy client itself, and a
+ * cluster that is down then fails that promise for good (measured: an API started before its
+ * cluster answered /health ok once it came up, and 503 to every submission).
+ */
+export function connectionFromConfig(config: ConnectionConfig, role: RedisRole = 'worker'): ConnectionOptions {
+  if (config.REDIS_CLUSTER_NODES) return createRedisClient(config, role);
+  return redisOptionsFor(config, role) as ConnectionOptions;
+}
+
+/** Closes what connectionFromConfig made for a cluster; options need nothing. */
+export async function closeConnection(connection: ConnectionOptions): Promise<void> {
+  if (connection instanceof Cluster) await connection.quit().catch(() => connection.disconnect());
+}
+
+/**
+ * Every Redis client of the system comes from here: a plain one for REDIS_URL, a Cluster client
+ * for REDIS_CLUSTER_NODES, with `role`'s behaviour while Redis is away either way (`overrides`
+ * for the few that differ, e.g. lazyConnect).
+ */
+export function createRedisClient(
+  config: ConnectionConfig,
   role: RedisRole = 'worker',
-): ConnectionOptions {
+  overrides: Partial<ClientOptions> = {},
+): RedisClient {
+  const options = { ...redisOptionsFor(config, role), ...overrides };
+  if (!config.REDIS_CLUSTER_NODES) return new Redis(options);
+  // On a cluster, reconnecting and queueing are the cluster client's (clusterRetryStrategy,
+  // enableOfflineQueue); the rest (timeouts, resends, credentials, TLS) is each node's.
+  const { retryStrategy, enableOfflineQueue, lazyConnect, host: _host, port: _port, db: _db, ...node } = options;
+  return new Cluster(config.REDIS_CLUSTER_NODES, {
+    redisOptions: node,
+    clusterRetryStrategy: retryStrategy ?? null,
+    ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
+    ...(lazyConnect === undefined ? {} : { lazyConnect }),
+  });
+}
+
+/** ioredis options of `role` for REDIS_URL (its host unused on a cluster). */
+function redisOptionsFor(config: ConnectionConfig, role: RedisRole): ClientOptions {
   const url = new URL(config.REDIS_URL);
   const base = {
     host: url.hostname,
@@ -30,7 +78,7 @@ export function connectionFromConfig(
     tls: url.protocol === 'rediss:' ? {} : undefined,
     // Workers block on Redis; BullMQ requires this to be null for them (and it is harmless for producers).
     maxRetriesPerRequest: null,
-  } satisfies ConnectionOptions;
+  } satisfies ClientOptions;
   if (config.REDIS_RETRY_MAX_MS === undefined) return base;
   const retryStrategy = redisRetryStrategy(config.REDIS_RETRY_MAX_MS);
   if (role === 'worker' || role === 'events' || config.REDIS_COMMAND_TIMEOUT_MS === undefined)
@@ -76,8 +124,25 @@ export function redisRetryStrategy(maxMs: number): (times: number) => number {
   return (times) => backoffDelay(times - 1, { baseMs: 100, capMs: maxMs });
 }
 
-/** host:port of REDIS_URL, for messages: never the credentials. */
-export function redisAddress(redisUrl: string): string {
-  const url = new URL(redisUrl);
+/** host:port of REDIS_URL, or "cluster host:port,..." for REDIS_CLUSTER_NODES, for messages: never the credentials. */
+export function redisAddress(config: RedisTarget): string {
+  if (config.REDIS_CLUSTER_NODES)
+    return `cluster ${config.REDIS_CLUSTER_NODES.map((n) => `${n.host}:${n.port}`).join(',')}`;
+  const url = new URL(config.REDIS_URL);
   return `${url.hostname}:${url.port || 6379}`;
+}
+
+/** The masters of a cluster (each holds its own slots: a SCAN covers one node), or the one Redis. */
+export function redisMasters(client: RedisClient): Redis[] {
+  return client instanceof Cluster ? client.nodes('master') : [client];
+}
+
+/**
+ * Every key matching `pattern`, a batch at a time, on every master of a cluster: a Cluster client
+ * has no scanStream, and SCAN on it would ask one node at random.
+ */
+export async function* scanKeys(client: RedisClient, pattern: string, count = 1000): AsyncGenerator<string[]> {
+  for (const node of redisMasters(client))
+    for await (const batch of node.scanStream({ match: pattern, count }) as AsyncIterable<string[]>)
+      if (batch.length) yield batch;
 }

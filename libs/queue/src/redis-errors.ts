@@ -35,6 +35,13 @@ const UNAVAILABLE_MESSAGES = [
   'Command timed out',
   'connect ETIMEDOUT',
   'LOADING ',
+  // A Redis Cluster's: no node answers, or slots without a master.
+  "Cluster isn't ready",
+  'None of startup nodes is available',
+  'Failed to refresh slots cache',
+  'CLUSTERDOWN',
+  // ioredis's give-up after retrying CLUSTERDOWN / MOVED while the cluster reconfigures.
+  'Too many Cluster redirections',
 ];
 
 /** The short cause of a connection error for a message: "ECONNREFUSED", "Command timed out". */

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from './redis-connection';
 import type { JobFence } from '@tq/contracts';
 import { JobLockLostError } from './job-lock-lost.error';
 
@@ -72,7 +72,7 @@ return version
  */
 export class RedisJobFence implements JobFence {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly job: FencedJob,
     private readonly token: string,
     private readonly opts: {

@@ -1,8 +1,7 @@
 import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown } from '@nestjs/common';
-import Redis from 'ioredis';
 import { RedisUnavailableError } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
-import { apiRedisOptions, redisAddress, type RedisRole } from './redis-connection';
+import { createRedisClient, redisAddress, type RedisClient, type RedisRole } from './redis-connection';
 import { redisErrorCause, throttledErrorLog } from './redis-errors';
 
 /** Which app holds the connections (QueueModule.forRoot's role). */
@@ -18,7 +17,7 @@ const ERROR_LOG_INTERVAL_MS = 30_000;
  */
 @Injectable()
 export class RedisClientHolder implements OnApplicationShutdown {
-  readonly client: Redis;
+  readonly client: RedisClient;
   readonly prefix: string;
   /** host:port, for messages. */
   readonly address: string;
@@ -28,9 +27,9 @@ export class RedisClientHolder implements OnApplicationShutdown {
   constructor(@Optional() @Inject(REDIS_ROLE) role: RedisRole = 'worker') {
     const config = loadConfig();
     this.prefix = config.QUEUE_PREFIX;
-    this.address = redisAddress(config.REDIS_URL);
-    const options = role === 'api' ? apiRedisOptions(config) : { maxRetriesPerRequest: 3 };
-    this.client = new Redis(config.REDIS_URL, { ...options, lazyConnect: false });
+    this.address = redisAddress(config);
+    // A worker's small reads and writes wait for Redis a while, then fail (they are retried).
+    this.client = createRedisClient(config, role, role === 'api' ? {} : { maxRetriesPerRequest: 3 });
     const log = throttledErrorLog(new Logger('redis'), `Redis at ${this.address}`, ERROR_LOG_INTERVAL_MS);
     this.client.on('error', (err: unknown) => {
       this.lastCause = redisErrorCause(err);

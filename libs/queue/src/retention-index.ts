@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from './redis-connection';
 import type { QueueName } from '@tq/contracts';
 
 /**
@@ -49,7 +49,7 @@ export interface FinishedJob {
 
 /** Records finished jobs of one queue (one round trip); how many were new. */
 export async function recordFinished(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   queue: QueueName | string,
   jobs: readonly FinishedJob[],
@@ -64,7 +64,7 @@ export async function recordFinished(
 
 /** Forgets entries of one queue; the ids this call forgot (an entry already gone is not among them). */
 export async function forgetFinished(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   queue: QueueName | string,
   ids: readonly string[],
@@ -82,7 +82,7 @@ export async function forgetFinished(
 }
 
 /** Bytes recorded in all queues' entries. */
-export async function retainedBytes(redis: Redis, prefix: string): Promise<number> {
+export async function retainedBytes(redis: RedisClient, prefix: string): Promise<number> {
   return Number((await redis.get(retentionKeys(prefix, '').total)) ?? 0);
 }
 

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from './redis-connection';
 import { QUEUE_OF_JOB, jobViewSchema, type JobView, type PublicJobType } from '@tq/contracts';
 import { recordFinished } from './retention-index';
 
@@ -10,7 +10,12 @@ import { recordFinished } from './retention-index';
 const tombstoneKey = (prefix: string, jobId: string) => `${prefix}:tq-cancelled:${jobId}`;
 const indexKey = (prefix: string, type: PublicJobType) => `${prefix}:tq-cancelled-index:${type}`;
 
-export async function writeTombstone(redis: Redis, prefix: string, view: JobView, ttlSeconds: number): Promise<void> {
+export async function writeTombstone(
+  redis: RedisClient,
+  prefix: string,
+  view: JobView,
+  ttlSeconds: number,
+): Promise<void> {
   const index = indexKey(prefix, view.type);
   const json = JSON.stringify(view);
   // Entries older than the tombstones themselves can live are dropped on every write: bounded.
@@ -28,13 +33,17 @@ export async function writeTombstone(redis: Redis, prefix: string, view: JobView
   ]);
 }
 
-export async function readTombstone(redis: Redis, prefix: string, jobId: string): Promise<JobView | undefined> {
+export async function readTombstone(redis: RedisClient, prefix: string, jobId: string): Promise<JobView | undefined> {
   const raw = await redis.get(tombstoneKey(prefix, jobId));
   return raw ? jobViewSchema.parse(JSON.parse(raw)) : undefined;
 }
 
 /** Undoes writeTombstone: a job a worker took before it could be removed is not cancelled after all. */
-export async function deleteTombstone(redis: Redis, prefix: string, view: Pick<JobView, 'id' | 'type'>): Promise<void> {
+export async function deleteTombstone(
+  redis: RedisClient,
+  prefix: string,
+  view: Pick<JobView, 'id' | 'type'>,
+): Promise<void> {
   await redis
     .multi()
     .del(tombstoneKey(prefix, view.id))
@@ -45,7 +54,7 @@ export async function deleteTombstone(redis: Redis, prefix: string, view: Pick<J
 
 /** The `count` newest tombstones of a type (by creation time), newest first; expired ones are skipped. */
 export async function listTombstones(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   type: PublicJobType,
   count: number,

@@ -3,7 +3,8 @@ import { ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { healthSchema, type Health, type RedisPersistence } from '@tq/contracts';
 import type { BackendInfo } from '@tq/ml';
-import { RedisClientHolder } from '@tq/queue';
+import { RedisClientHolder, type RedisClient } from '@tq/queue';
+import { Cluster } from 'ioredis';
 import { InjectBackend } from '@tq/runtime';
 import { JsonResponse } from '../common/openapi';
 import { bounded } from '../redis/bounded';
@@ -57,7 +58,7 @@ export class HealthController {
   private async ping(): Promise<{ ok: boolean; latencyMs?: number; error?: string }> {
     if (!this.redis.ready) return { ok: false, error: this.redis.unavailable().message };
     const started = Date.now();
-    return bounded(this.redis.client.ping(), PROBE_MS, 'PING').then(
+    return bounded(pingAndClusterState(this.redis.client), PROBE_MS, 'PING').then(
       () => ({ ok: true, latencyMs: Date.now() - started }),
       (err: unknown) => ({ ok: false, error: this.redis.unavailable(err).message }),
     );
@@ -75,4 +76,13 @@ export class HealthController {
   private checkEpoch(): Promise<void> {
     return bounded(this.epoch.check(), PROBE_MS, 'epoch').catch(() => undefined);
   }
+}
+
+/** PING; on a cluster also CLUSTER INFO, which must say cluster_state:ok (else slots are unserved). */
+async function pingAndClusterState(client: RedisClient): Promise<void> {
+  await client.ping();
+  if (!(client instanceof Cluster)) return;
+  const info = String(await client.cluster('INFO'));
+  const state = /^cluster_state:(\w+)/m.exec(info)?.[1];
+  if (state !== 'ok') throw new Error(`Redis Cluster state is ${state ?? 'unknown'}, not ok`);
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tq/queue';
 import { ConflictError } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 
@@ -21,7 +21,7 @@ export const idempotencyMarker = (prefix: string, jobId: string) => `${prefix}:t
  * under its key; false for a repeat with the same body.
  */
 export async function claimIdempotencyKey(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   jobId: string,
   body: unknown,

@@ -1,9 +1,9 @@
 import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { QueueEvents } from 'bullmq';
+import { QueueEvents, type ConnectionOptions } from 'bullmq';
 import { EventEmitter } from 'node:events';
 import { PUBLIC_JOB_TYPES, QUEUE_OF_JOB, type PublicJobType } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
-import { connectionFromConfig, redisAddress, throttledErrorLog } from '@tq/queue';
+import { closeConnection, connectionFromConfig, redisAddress, throttledErrorLog } from '@tq/queue';
 
 export type JobEvent =
   | { kind: 'progress'; type: PublicJobType; jobId: string; data: unknown }
@@ -20,19 +20,19 @@ export type JobEvent =
 @Injectable()
 export class JobEventsService extends EventEmitter implements OnModuleInit, OnModuleDestroy {
   private readonly streams: QueueEvents[] = [];
+  private connection: ConnectionOptions | undefined;
 
   onModuleInit(): void {
     const config = loadConfig();
     this.setMaxListeners(0);
     const logger = new Logger('redis');
+    // The 'events' role: reconnects with the capped backoff, but no command timeout (it would
+    // cut the blocking read); no request awaits these streams. On a cluster, one client each
+    // stream duplicates (a blocking read needs its own).
+    const connection = (this.connection = connectionFromConfig(config, 'events'));
     for (const type of PUBLIC_JOB_TYPES) {
-      // The 'events' role: reconnects with the capped backoff, but no command timeout (it would
-      // cut the blocking read); no request awaits these streams.
-      const events = new QueueEvents(QUEUE_OF_JOB[type], {
-        connection: connectionFromConfig(config, 'events'),
-        prefix: config.QUEUE_PREFIX,
-      });
-      const where = `Redis at ${redisAddress(config.REDIS_URL)} (events of ${type})`;
+      const events = new QueueEvents(QUEUE_OF_JOB[type], { connection, prefix: config.QUEUE_PREFIX });
+      const where = `Redis at ${redisAddress(config)} (events of ${type})`;
       events.on('error', throttledErrorLog(logger, where, 30_000));
       events.on('progress', ({ jobId, data }) => this.emitEvent({ kind: 'progress', type, jobId, data }));
       events.on('completed', ({ jobId }) => this.emitEvent({ kind: 'completed', type, jobId }));
@@ -47,6 +47,7 @@ export class JobEventsService extends EventEmitter implements OnModuleInit, OnMo
 
   async onModuleDestroy(): Promise<void> {
     await Promise.all(this.streams.map((s) => s.close()));
+    if (this.connection) await closeConnection(this.connection);
   }
 
   private emitEvent(event: JobEvent): void {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
-import type Redis from 'ioredis';
+import type { RedisClient } from '@tq/queue';
 import { JobName, PUBLIC_JOB_TYPES, QUEUE_OF_JOB, type PublicJobType } from '@tq/contracts';
 import { aggregatorJobId, runIdOf, shardJobId } from '@tq/paramserver';
 import { cancelKey, deleteTombstone, forgetFinished, recordFinished, retentionKeys } from '@tq/queue';
@@ -37,7 +37,7 @@ export const DEFAULT_SWEEPER_OPTIONS: SweeperOptions = {
 };
 
 export interface SweeperDeps {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   /** Every public job type's queue. */
   queues: ReadonlyMap<PublicJobType, Queue>;
@@ -332,7 +332,10 @@ function pairs(flat: string[]): Array<[string, number]> {
 }
 
 /** Runs the commands `fill` queues in one pipeline; their results, throwing the first error. */
-async function pipelined(redis: Redis, fill: (p: ReturnType<Redis['pipeline']>) => void): Promise<unknown[]> {
+async function pipelined(
+  redis: RedisClient,
+  fill: (p: ReturnType<RedisClient['pipeline']>) => void,
+): Promise<unknown[]> {
   const pipe = redis.pipeline();
   fill(pipe);
   const results = (await pipe.exec()) ?? [];
