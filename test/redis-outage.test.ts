@@ -152,7 +152,12 @@ describe('a Redis outage', () => {
     });
     assert.equal(up.body.status, 'ok', JSON.stringify(up.body));
     assert.equal(up.body.redis.persistence, 'aof');
-    const job = await call('GET', `/v1/jobs/${kept}`);
+    // Each of the API's connections reconnects on its own (within a second): 503 with Retry-After
+    // until the one a route uses is back, as a client that honours Retry-After sees it.
+    const job = await waitFor('the job route to be back', async () => {
+      const j = await call('GET', `/v1/jobs/${kept}`);
+      return j.status === 503 ? undefined : j;
+    });
     assert.equal(job.status, 200);
     assert.equal(job.body.state, 'waiting');
     assert.deepEqual(await trainJobIds(), [kept]);
@@ -215,7 +220,10 @@ describe('a Redis outage', () => {
     assert.equal(h.body.redis.persistence, 'none');
     assert.ok(h.body.warnings.some((w: string) => /lost its data \(restarted empty at \d{4}-/.test(w)));
     assert.ok(h.body.warnings.some((w: string) => /keeps nothing on disk/.test(w)));
-    const gone = await call('GET', `/v1/jobs/${kept}`);
+    const gone = await waitFor('the job route to be back', async () => {
+      const g = await call('GET', `/v1/jobs/${kept}`);
+      return g.status === 503 ? undefined : g;
+    });
     assert.equal(gone.status, 410, JSON.stringify(gone.body));
     assert.match(gone.body.message, /was issued here and is no longer kept: Redis lost its data at \d{4}-/);
     assert.equal((await call('DELETE', `/v1/jobs/${kept}`)).status, 410);

@@ -80,7 +80,7 @@ function redisOptionsFor(config: ConnectionConfig, role: RedisRole): ClientOptio
     maxRetriesPerRequest: null,
   } satisfies ClientOptions;
   if (config.REDIS_RETRY_MAX_MS === undefined) return base;
-  const retryStrategy = redisRetryStrategy(config.REDIS_RETRY_MAX_MS);
+  const retryStrategy = redisRetryStrategy(reconnectCapMs(role, config.REDIS_RETRY_MAX_MS));
   if (role === 'worker' || role === 'events' || config.REDIS_COMMAND_TIMEOUT_MS === undefined)
     return { ...base, retryStrategy };
   return { ...base, ...apiRedisOptions(config as FailFastConfig) };
@@ -109,10 +109,21 @@ export function apiRedisOptions(config: FailFastConfig): FailFastOptions {
     commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
     autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 0,
-    retryStrategy: redisRetryStrategy(config.REDIS_RETRY_MAX_MS),
+    retryStrategy: redisRetryStrategy(reconnectCapMs('api', config.REDIS_RETRY_MAX_MS)),
     connectTimeout: Math.max(1000, config.REDIS_COMMAND_TIMEOUT_MS),
   };
 }
+
+/**
+ * The API reconnects at least once a second: every request answers 503 until each of its
+ * connections is back, so a connection that waited out a long backoff kept the API down for up to
+ * REDIS_RETRY_MAX_MS after Redis returned (measured: the job routes 503 while /health said ok). A
+ * refused connect costs nothing, and its log is throttled. Workers keep the full cap (a fleet).
+ */
+export function reconnectCapMs(role: RedisRole, maxMs: number): number {
+  return role === 'worker' ? maxMs : Math.min(maxMs, API_RECONNECT_CAP_MS);
+}
+const API_RECONNECT_CAP_MS = 1000;
 
 /**
  * Reconnect delays about 100, 200, 400 ms ... capped at `maxMs` (REDIS_RETRY_MAX_MS), each with jitter

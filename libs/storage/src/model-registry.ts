@@ -66,18 +66,7 @@ export class ModelRegistry {
       await mkdir(nameDir, { recursive: true });
       const first = (await this.latestVersion(name)) + 1;
       for (let version = first; version < first + MAX_VERSION_TRIES; version++) {
-        const full: ModelVersionMeta = {
-          task: 'classification',
-          ...meta,
-          name,
-          version,
-          createdAt: new Date().toISOString(),
-          artifacts: await sizes(staging),
-        };
-        await writeFileAtomic(
-          join(staging, METADATA_JSON),
-          JSON.stringify(modelVersionMetaSchema.parse(full), null, 2),
-        );
+        const full = await stampMetadata(staging, { name, version }, meta);
         try {
           await rename(staging, this.store.modelDir({ name, version }));
           return full;
@@ -114,15 +103,7 @@ export class ModelRegistry {
     try {
       await write(staging);
       await mkdir(this.store.modelNameDir(name), { recursive: true });
-      const full: ModelVersionMeta = {
-        task: 'classification',
-        ...meta,
-        name,
-        version,
-        createdAt: new Date().toISOString(),
-        artifacts: await sizes(staging),
-      };
-      await writeFileAtomic(join(staging, METADATA_JSON), JSON.stringify(modelVersionMetaSchema.parse(full), null, 2));
+      const full = await stampMetadata(staging, ref, meta);
       await fence.assertHeld();
       try {
         await rename(staging, this.store.modelDir(ref));
@@ -257,6 +238,19 @@ async function listDirs(dir: string): Promise<string[]> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
+}
+
+/** Writes a staged version's metadata.json (its number, time and the sizes of what is staged); returns it. */
+async function stampMetadata(staging: string, ref: ModelRef, meta: NewVersionMeta): Promise<ModelVersionMeta> {
+  const full: ModelVersionMeta = {
+    task: 'classification',
+    ...meta,
+    ...ref,
+    createdAt: new Date().toISOString(),
+    artifacts: await sizes(staging),
+  };
+  await writeFileAtomic(join(staging, METADATA_JSON), JSON.stringify(modelVersionMetaSchema.parse(full), null, 2));
+  return full;
 }
 
 async function sizes(dir: string): Promise<Record<string, number>> {
