@@ -51,7 +51,8 @@ export async function enqueueRun(
     ...jobOptionsOf(JobName.Aggregate, deps.retention),
     jobId: aggId,
   });
-  if ((await agg.getState()) === 'failed') await agg.retry('failed');
+  if ((await agg.getState()) === 'failed')
+    await agg.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
   for (let i = 0; i < spec.workers; i++) {
     const id = shardJobId(runId, i);
     const old = await deps.shardQueue.getJob(id);
@@ -61,7 +62,8 @@ export async function enqueueRun(
       ...jobOptionsOf(JobName.TrainShard, deps.retention),
       jobId: id,
     });
-    if ((await shard.getState()) === 'failed') await shard.retry('failed');
+    if ((await shard.getState()) === 'failed')
+      await shard.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
   }
 }
 

@@ -1,6 +1,6 @@
 import type { RedisClient } from './redis-connection';
 import { QUEUE_OF_JOB, jobViewSchema, type JobView, type PublicJobType } from '@tq/contracts';
-import { recordFinished } from './retention-index';
+import { forgetFinished, recordFinished } from './retention-index';
 
 /**
  * A cancelled job leaves BullMQ (so the dashboard's "failed" list holds real failures only) and a
@@ -50,6 +50,20 @@ export async function deleteTombstone(
     .zrem(indexKey(prefix, view.type), view.id)
     .exec()
     .then(failedCommand);
+}
+
+/**
+ * Undoes a cancel that did not happen after all (a worker took the job first, or the cancel timed
+ * out): the tombstone goes, and so does its retention entry, so the job is recorded with its real
+ * finish time when it ends instead of ageing out from the cancel's.
+ */
+export async function undoTombstone(
+  redis: RedisClient,
+  prefix: string,
+  view: Pick<JobView, 'id' | 'type'>,
+): Promise<void> {
+  await deleteTombstone(redis, prefix, view);
+  await forgetFinished(redis, prefix, QUEUE_OF_JOB[view.type], [view.id]);
 }
 
 /** The `count` newest tombstones of a type (by creation time), newest first; expired ones are skipped. */

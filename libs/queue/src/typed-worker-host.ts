@@ -1,5 +1,5 @@
 import { OnWorkerEvent, WorkerHost } from '@nestjs/bullmq';
-import { Logger } from '@nestjs/common';
+import { Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { UnrecoverableError, type Job } from 'bullmq';
 import {
   JOB_REGISTRY,
@@ -30,10 +30,19 @@ import { WorkerErrorGuard } from './worker-error-guard';
  * - a TqError (bad input, not found, cancelled) fails the job at once;
  *   everything else is rethrown so BullMQ retries it; the result is validated before it is stored.
  */
-export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
+export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost implements OnApplicationBootstrap {
   protected abstract readonly jobName: N;
   protected abstract readonly cancels: CancelWatcher;
   private readonly logger = new Logger(this.constructor.name);
+
+  /**
+   * The worker exists once every module is initialised (@nestjs/bullmq registers it then): its error
+   * guard and lock-loss watch go on before any job, so a worker whose very first fetch fails (Redis
+   * away, a cluster misconfigured) backs off too.
+   */
+  onApplicationBootstrap(): void {
+    this.abortOnLockLoss();
+  }
 
   async process(job: Job, token?: string, signal?: AbortSignal): Promise<JobResultOf<N>> {
     if (job.name !== this.jobName)
@@ -100,7 +109,9 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost {
     const attempts = job.opts.attempts ?? JOB_REGISTRY[this.jobName].options.attempts ?? 1;
     const failed = job.attemptsMade;
     const crashed = job.stalledCounter;
-    if (failed + crashed >= attempts)
+    // Only a job that lost a worker is checked here: a failed job retried on purpose (the dashboard,
+    // a run re-attaching its child jobs) keeps attemptsMade, and BullMQ runs it again as asked.
+    if (crashed > 0 && failed + crashed >= attempts)
       throw new UnrecoverableError(
         `gave up after ${failed + crashed} of ${attempts} attempts (${failed} failed, ${crashed} lost their worker)`,
       );

@@ -49,8 +49,10 @@ export class WorkerErrorGuard {
     this.lastErrorAt = now;
     // Digits stripped from the key: the same error about another job or slot counts as a repeat.
     this.log.log(`queue ${this.worker.name}: ${err.message}`, err.message.replace(/\d+/g, '#'));
-    // A lock it could not renew is not a loop: BullMQ tries each renewal once (TypedWorkerHost stops that job).
-    if (this.holding || this.worker.closing || err.message.startsWith('could not renew lock')) return;
+    // A job's own trouble (a lock it could not renew, a lock missing when it finished) is not a
+    // loop: BullMQ tries each once. Pausing for it would also pause the stalled checker (BullMQ 6.7
+    // stops it with fetching), delaying the takeover of dead workers' jobs.
+    if (this.holding || this.worker.closing || isJobError(err)) return;
     this.holding = true;
     this.lastDelay = this.backoff.next();
     void this.holdBack(this.lastDelay);
@@ -68,4 +70,9 @@ export class WorkerErrorGuard {
       this.holding = false;
     }
   }
+}
+
+/** Errors about one job (its lock), which BullMQ raises once per job: no fetch loop behind them. */
+function isJobError(err: Error): boolean {
+  return /^could not renew lock|^Missing lock for job|^Lock mismatch for job/.test(err.message);
 }

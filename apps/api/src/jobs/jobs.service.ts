@@ -23,7 +23,7 @@ import {
   JobProducer,
   RedisClientHolder,
   STATES_OF,
-  deleteTombstone,
+  undoTombstone,
   isCommandTimeout,
   listTombstones,
   readJobView,
@@ -175,7 +175,7 @@ export class JobsService {
       const state = await found.job.getState();
       // Gone: a concurrent cancel removed it, and its tombstone (like ours) stands.
       if (state === 'unknown') return this.view(id);
-      await deleteTombstone(client, prefix, cancelled);
+      await undoTombstone(client, prefix, cancelled);
       // BullMQ refuses to remove a locked job: a worker took it meanwhile (and stops at its next
       // batch, or has already ended). Anything else left the job queued: a real error.
       if (state !== 'active' && state !== 'completed' && state !== 'failed') throw err;

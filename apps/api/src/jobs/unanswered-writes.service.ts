@@ -1,6 +1,6 @@
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { type PublicJobType } from '@tq/contracts';
-import { JobProducer, RedisClientHolder, cancelKey, deleteTombstone, readTombstone, requestCancel } from '@tq/queue';
+import { JobProducer, RedisClientHolder, cancelKey, undoTombstone, readTombstone, requestCancel } from '@tq/queue';
 import { loadConfig } from '@tq/config';
 import { JobInputStore } from '@tq/storage';
 import { idempotencyMarker } from './idempotency';
@@ -68,7 +68,7 @@ export class UnansweredWrites implements OnModuleDestroy {
       await client.del(cancelKey(prefix, jobId));
       const tombstone = await readTombstone(client, prefix, jobId);
       if (tombstone && (await this.producer.queueOf(type).getJobState(jobId)) !== 'unknown')
-        await deleteTombstone(client, prefix, tombstone);
+        await undoTombstone(client, prefix, tombstone);
       this.logger.warn(`cancel of ${jobId} timed out (Redis hung): undone`);
     });
   }

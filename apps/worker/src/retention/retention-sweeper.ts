@@ -56,6 +56,12 @@ export interface SweepReport {
   orphans: string[];
   /** False when the sweep stopped early (its time was up, or it was aborted): the next one goes on. */
   complete: boolean;
+  /**
+   * Jobs removed whose files could not all be deleted (EACCES, EBUSY, ...), with the reason: their
+   * entry is forgotten all the same, so one stuck file never stops retention; the hourly orphan
+   * sweep tries those files again.
+   */
+  fileErrors: string[];
 }
 
 /** The train-shard schema allows at most 64 workers per run. */
@@ -114,7 +120,8 @@ export class RetentionSweeper {
     if (!(await redis.set(this.key('lock'), token, 'PX', this.options.lockTtlMs, 'NX'))) return undefined;
     const deadline = Date.now() + this.options.lockTtlMs / 2;
     const stop = () => signal?.aborted === true || Date.now() > deadline;
-    const report: SweepReport = { recorded: 0, removed: [], orphans: [], complete: false };
+    const report: SweepReport = { recorded: 0, removed: [], orphans: [], complete: false, fileErrors: [] };
+    this.fileErrors = report.fileErrors;
     let whole = false;
     try {
       whole = (await redis.set(this.key('orphans'), '1', 'PX', this.options.orphanEveryMs, 'NX')) === 'OK';
@@ -250,6 +257,9 @@ export class RetentionSweeper {
     }
   }
 
+  /** Where removeJob notes files it could not delete (the running sweep's report). */
+  private fileErrors: string[] = [];
+
   /** Removes these finished jobs with everything they left; the ids whose entry this call forgot. */
   private async remove(queue: Queue, ids: string[]): Promise<string[]> {
     for (const id of ids) await this.removeJob(queue, id);
@@ -263,7 +273,9 @@ export class RetentionSweeper {
     if (state !== 'unknown' && (await queue.remove(id)) === 0 && (await queue.getJobState(id)) !== 'unknown') return;
     const type = this.typeOfQueue.get(queue.name);
     if (type === JobName.Train) await this.removeChildren(id);
-    await this.deps.files.remove(id);
+    await this.deps.files.remove(id).catch((err: unknown) => {
+      this.fileErrors.push(`${id}: ${err instanceof Error ? err.message : String(err)}`);
+    });
     if (type) await deleteTombstone(this.deps.redis, this.deps.prefix, { id, type });
     await this.deps.redis.del(cancelKey(this.deps.prefix, id));
   }

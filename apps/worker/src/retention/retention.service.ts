@@ -69,6 +69,7 @@ export class RetentionService implements OnApplicationBootstrap, OnApplicationSh
       const report = await this.sweeper?.sweep(this.stopping.signal);
       this.backoff.reset();
       this.errors.flush();
+      for (const line of report?.fileErrors ?? []) this.errors.log(`retention left files behind: ${line}`, 'files');
       if (report && (report.removed.length || report.orphans.length))
         this.logger.debug(
           `removed ${report.removed.length} finished jobs and ${report.orphans.length} orphan files (${report.recorded} newly finished)`,
