@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../tools/free-port';
 import { waitForHttp } from '../tools/processes';
+import { promtoolCheck, sample } from './support/prometheus';
 import { TestSystem } from './support/system';
 import { waitFor } from './support/wait-for';
 
@@ -17,19 +17,6 @@ const IRIS_TRAIN = (epochs: number, batchSize = 16) => ({
   dataset: { builtin: 'iris' },
   fit: { epochs, batchSize, validationSplit: 0 },
 });
-
-/** The value of one series in a Prometheus text exposition, or undefined when it has no sample. */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
-/** The real promtool: exit 0 and no lint problems (it prints one line per problem). */
-function promtoolCheck(text: string): string {
-  const run = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
-  if (run.error) throw run.error;
-  return `${run.status === 0 ? '' : `exit ${run.status}: `}${run.stdout}${run.stderr}`.trim();
-}
 
 describe('metrics of the API and of a worker after a trained and a cancelled job', () => {
   let system: TestSystem;

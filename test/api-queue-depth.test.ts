@@ -1,22 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { ALL_QUEUES, QueueName } from '@tq/contracts';
+import { promtoolCheck, sample } from './support/prometheus';
 import { TestSystem } from './support/system';
 import { waitFor } from './support/wait-for';
-
-/** The value of one series in a Prometheus text exposition, or undefined when it has no sample. */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
-function promtoolCheck(text: string): string {
-  const run = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
-  if (run.error) throw run.error;
-  return `${run.status === 0 ? '' : `exit ${run.status}: `}${run.stdout}${run.stderr}`.trim();
-}
 
 /**
  * tq_queue_depth, the figure KEDA scales workers on (deploy/k8s): with no worker running, jobs put

@@ -9,7 +9,7 @@ import { localJobMeta, trainRequestSchema, type JobHooks } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { compressJob, inferJob, runTraining } from '@tq/jobs';
 import { InferenceEngine, initBackend, type BackendInfo, type Budgets } from '@tq/ml';
-import { JobLockLostError, RedisJobFence, jobLockKey, type FencedJob } from '@tq/queue';
+import { JobLockLostError, RedisJobFence, jobLockKey, scanKeys, type FencedJob } from '@tq/queue';
 import { ArtifactStore, DatasetStore, JobInputStore, ModelRegistry } from '@tq/storage';
 
 const redisUrl = (): string => process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -60,10 +60,7 @@ describe('job bodies behind a fence', () => {
   });
   after(async () => {
     await engine.close();
-    const keys: string[] = [];
-    for await (const batch of redis.scanStream({ match: `${prefix}:*`, count: 1000 }) as AsyncIterable<string[]>)
-      keys.push(...batch);
-    if (keys.length) await redis.unlink(...keys);
+    for await (const keys of scanKeys(redis, `${prefix}:*`)) if (keys.length) await redis.unlink(...keys);
     redis.disconnect();
     await rm(root, { recursive: true, force: true });
   });

@@ -14,6 +14,7 @@ import {
   jobEffectsKey,
   jobLockKey,
   modelVersionKey,
+  scanKeys,
   type FencedJob,
 } from '@tq/queue';
 
@@ -52,10 +53,7 @@ describe('RedisJobFence', () => {
     registry = new ModelRegistry(new ArtifactStore(root));
   });
   after(async () => {
-    const keys: string[] = [];
-    for await (const batch of redis.scanStream({ match: `${prefix}:*`, count: 1000 }) as AsyncIterable<string[]>)
-      keys.push(...batch);
-    if (keys.length) await redis.unlink(...keys);
+    for await (const keys of scanKeys(redis, `${prefix}:*`)) if (keys.length) await redis.unlink(...keys);
     redis.disconnect();
     await rm(root, { recursive: true, force: true });
   });
