@@ -12,7 +12,7 @@ import {
   ONNX_ARTIFACT,
   ONNX_INT8_ARTIFACT,
 } from '@tq/ml';
-import { ArtifactStore, fileSaveHandler, ModelRegistry } from '@tq/storage';
+import { ArtifactStore, modelSaveHandler, ModelRegistry } from '@tq/storage';
 import { envInt } from './lib/env';
 import { fmt, printComparisons, printContext, ratio, type Comparison } from './lib/report';
 
@@ -120,13 +120,13 @@ async function main(): Promise<void> {
       lineage: { kind: 'trained' as const },
       weightDtype: 'float32',
     };
-    const tfjsRef = await registry.register('mlp-tfjs', meta, (dir) =>
-      model.save(fileSaveHandler(dir)).then(() => undefined),
+    const tfjsRef = await registry.register('mlp-tfjs', meta, (out) =>
+      model.save(modelSaveHandler(out)).then(() => undefined),
     );
-    const ref = await registry.register('mlp', meta, (dir) => model.save(fileSaveHandler(dir)).then(() => undefined));
+    const ref = await registry.register('mlp', meta, (out) => model.save(modelSaveHandler(out)).then(() => undefined));
     await attachOnnx(registry, ref, model, { quantize: 'int8', calibration: mnist.x.subarray(0, 1000 * F) });
-    const floatPath = registry.artifactPath(ref, ONNX_ARTIFACT);
-    const int8Path = registry.artifactPath(ref, ONNX_INT8_ARTIFACT);
+    const floatBytes = await registry.readArtifact(ref, ONNX_ARTIFACT);
+    const int8Bytes = await registry.readArtifact(ref, ONNX_INT8_ARTIFACT);
 
     const comparisons: Comparison[] = [];
     const add = (figure: string, value: number, baseline: number, baselineName: string) =>
@@ -163,8 +163,8 @@ async function main(): Promise<void> {
         () => engineQ.close(),
       );
       // Pairs measured apart, so only the two compared sessions are warm.
-      const bareF = barePass(await session(floatPath, threads), x, ROWS, F, 10);
-      const bareQ = barePass(await session(int8Path, threads), x, ROWS, F, 10);
+      const bareF = barePass(await session(floatBytes, threads), x, ROWS, F, 10);
+      const bareQ = barePass(await session(int8Bytes, threads), x, ROWS, F, 10);
       const r = {
         ...(await measure({ engine: () => engineF.predict(ref, x, ROWS), bare: bareF })),
         ...(await measure({ engineInt8: () => engineQ.predict(ref, x, ROWS), bareInt8: bareQ })),
@@ -178,7 +178,7 @@ async function main(): Promise<void> {
     }
 
     // The other int8 forms, single-threaded, against float32 on the same data.
-    const s1 = await session(floatPath, 1);
+    const s1 = await session(floatBytes, 1);
     const variants = {
       'int8 qdq (default)': exportOnnx(model, {
         quantize: 'int8',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -79,7 +79,7 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
         lineage: { kind: 'trained' },
         weightDtype: 'float32',
       },
-      (dir) => writeFile(join(dir, 'model.json'), MODEL_JSON),
+      (out) => out.put('model.json', MODEL_JSON),
     );
     // Two broken entries: metadata and info that exist but do not parse.
     await registry.register(
@@ -87,12 +87,11 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
       { inputShape: [4], featureCount: 4, classes: [], lineage: { kind: 'trained' }, weightDtype: 'float32' },
       async () => {},
     );
-    await writeFile(
-      join(new ArtifactStore(system.artifactDir).modelDir({ name: 'broken', version: 1 }), 'metadata.json'),
+    await registry.store.blobs.put(
+      registry.store.modelKey({ name: 'broken', version: 1 }, 'metadata.json'),
       '{ not json',
     );
-    await mkdir(new ArtifactStore(system.artifactDir).datasetDir(BROKEN_DATASET), { recursive: true });
-    await writeFile(join(new ArtifactStore(system.artifactDir).datasetDir(BROKEN_DATASET), 'info.json'), '{ not json');
+    await registry.store.blobs.put(registry.store.datasetKey(BROKEN_DATASET, 'info.json'), '{ not json');
   });
   after(() => system.stop());
 

@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { QueueName } from '@tq/contracts';
@@ -36,9 +34,13 @@ describe('a profiling dataset whose job is lost', () => {
     assert.equal((await system.request('GET', `/v1/datasets/${uploaded.id}`)).body.status, 'profiling');
 
     // An hour old and still without a job: lost.
-    const infoPath = join(new ArtifactStore(system.artifactDir).datasetDir(uploaded.id), 'info.json');
-    const info = JSON.parse(await readFile(infoPath, 'utf8')) as { createdAt: string };
-    await writeFile(infoPath, JSON.stringify({ ...info, createdAt: new Date(Date.now() - 3_600_000).toISOString() }));
+    const store = new ArtifactStore(system.artifactDir);
+    const infoKey = store.datasetKey(uploaded.id, 'info.json');
+    const info = JSON.parse((await store.blobs.get(infoKey)).toString('utf8')) as { createdAt: string };
+    await store.blobs.put(
+      infoKey,
+      JSON.stringify({ ...info, createdAt: new Date(Date.now() - 3_600_000).toISOString() }),
+    );
     const seen = await system.request('GET', `/v1/datasets/${uploaded.id}`);
     assert.equal(seen.status, 200, JSON.stringify(seen.body));
     assert.deepEqual([seen.body.status, seen.body.error?.field, seen.body.error?.status], ['failed', 'id', 500]);

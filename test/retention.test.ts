@@ -1,15 +1,9 @@
 import assert from 'node:assert/strict';
-import { stat } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { ArtifactStore } from '@tq/storage';
 import { TestSystem } from './support/system';
 import { waitFor } from './support/wait-for';
 
-const exists = (path: string) =>
-  stat(path).then(
-    () => true,
-    () => false,
-  );
 
 /** The worker app's retention service, end to end: API + worker processes, tight bounds. */
 describe('retention in the running system', () => {
@@ -57,7 +51,7 @@ describe('retention in the running system', () => {
     });
     for (const id of [oldest, older]) {
       assert.ok([404, 410].includes((await system.request('GET', `/v1/jobs/${id}`)).status), id);
-      assert.equal(await exists(store.outputPath(id)), false, `${id}: output removed with its job`);
+      assert.equal(await store.blobs.head(store.outputKey(id)), undefined, `${id}: output removed with its job`);
     }
     for (const id of [newer, newest]) {
       assert.equal((await system.request('GET', `/v1/jobs/${id}`)).body.state, 'completed', id);

@@ -98,12 +98,17 @@ class World {
     );
   }
 
+  /** Where a key (or a prefix) of the local store lives: the test ages files and checks the folder itself. */
+  path(key: string): string {
+    return join(this.root, ...key.replace(/\/$/, '').split('/'));
+  }
+
   /** Whether the job is in BullMQ, and whether its output and stored input are on disk. */
   async has(type: PublicJobType, id: string): Promise<{ job: boolean; output: boolean; input: boolean }> {
     return {
       job: (await this.queue(type).getJobState(id)) !== 'unknown',
-      output: await exists(this.store.outputPath(id)),
-      input: await exists(this.store.inputPath(id)),
+      output: await exists(this.path(this.store.outputKey(id))),
+      input: await exists(this.path(this.store.inputKey(id))),
     };
   }
 
@@ -204,7 +209,7 @@ describe('retention sweeper (real Redis, real BullMQ workers, real files)', () =
     const w = await world();
     const train = 'train-run-1';
     const runId = runIdOf(train);
-    const ckpts = CHECKPOINT_NAMING.keysOf(train).map((k) => w.store.checkpointDir(k));
+    const ckpts = CHECKPOINT_NAMING.keysOf(train).map((k) => w.path(w.store.checkpointPrefix(k)));
     for (const dir of ckpts) {
       await mkdir(dir, { recursive: true });
       await writeFile(join(dir, 'c.ckpt'), 'weights');
@@ -238,7 +243,7 @@ describe('retention sweeper (real Redis, real BullMQ workers, real files)', () =
     const report = await w.sweeper({ ...LOOSE, count: 1 }).sweep();
     assert.deepEqual(report?.removed.sort(), ['infer-cancelled', train]);
     assert.equal(await readTombstone(w.redis, w.prefix, 'infer-cancelled'), undefined);
-    assert.equal(await exists(w.store.inputPath('infer-cancelled')), false);
+    assert.equal(await exists(w.path(w.store.inputKey('infer-cancelled'))), false);
     for (const dir of ckpts) assert.equal(await exists(dir), false, dir);
     assert.equal(await w.aggregate.getJobState(`ps-agg-${runId}`), 'unknown');
     assert.equal(await w.shards.getJobState(`ps-shard-${runId}-0`), 'unknown');
@@ -257,15 +262,15 @@ describe('retention sweeper (real Redis, real BullMQ workers, real files)', () =
     );
     await w.inputs.save('infer-orphan-input', [[1]]);
     await w.inputs.save('infer-young-orphan', [[1]]);
-    const ckpt = w.store.checkpointDir(CHECKPOINT_NAMING.keysOf('train-orphan')[0]!);
+    const ckpt = w.path(w.store.checkpointPrefix(CHECKPOINT_NAMING.keysOf('train-orphan')[0]!));
     await mkdir(ckpt, { recursive: true });
     await writeFile(join(ckpt, 'c.ckpt'), 'weights');
     const twoHoursAgo = new Date(Date.now() - 2 * HOUR);
     for (const path of [
-      w.store.outputPath('infer-live'),
-      w.store.inputPath('infer-live'),
-      w.store.outputPath('infer-orphan'),
-      w.store.inputPath('infer-orphan-input'),
+      w.path(w.store.outputKey('infer-live')),
+      w.path(w.store.inputKey('infer-live')),
+      w.path(w.store.outputKey('infer-orphan')),
+      w.path(w.store.inputKey('infer-orphan-input')),
       join(ckpt, 'c.ckpt'),
       ckpt,
     ])
@@ -273,10 +278,10 @@ describe('retention sweeper (real Redis, real BullMQ workers, real files)', () =
 
     const report = await w.sweeper(LOOSE).sweep();
     assert.deepEqual(report?.orphans.sort(), ['infer-orphan', 'infer-orphan-input', 'train-orphan']);
-    assert.equal(await exists(w.store.outputPath('infer-orphan')), false);
-    assert.equal(await exists(w.store.inputPath('infer-orphan-input')), false);
+    assert.equal(await exists(w.path(w.store.outputKey('infer-orphan'))), false);
+    assert.equal(await exists(w.path(w.store.inputKey('infer-orphan-input'))), false);
     assert.equal(await exists(ckpt), false);
-    assert.equal(await exists(w.store.inputPath('infer-young-orphan')), true, 'younger than an hour: kept');
+    assert.equal(await exists(w.path(w.store.inputKey('infer-young-orphan'))), true, 'younger than an hour: kept');
     assert.deepEqual(await w.has(JobName.Infer, 'infer-live'), KEPT);
     // Once an hour across all sweepers: the next sweep does not look again.
     assert.deepEqual((await w.sweeper(LOOSE).sweep())?.orphans, []);
@@ -316,7 +321,7 @@ describe('retention sweeper (real Redis, real BullMQ workers, real files)', () =
   it('names checkpoints as the train job and the distributed run do', () => {
     const id = `train-${randomUUID()}`;
     const [own, run] = CHECKPOINT_NAMING.keysOf(id);
-    assert.equal(store.checkpointDir(run!), runCheckpointPaths(store, runIdOf(id)).dir);
+    assert.equal(store.checkpointPrefix(run!), runCheckpointPaths(store, runIdOf(id)).prefix.prefix);
     assert.equal(CHECKPOINT_NAMING.jobOf(own!), id);
     assert.equal(CHECKPOINT_NAMING.jobOf(run!), id);
     assert.equal(CHECKPOINT_NAMING.jobOf('something-else'), undefined);

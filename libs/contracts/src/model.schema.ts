@@ -34,7 +34,16 @@ export const modelVersionMetaSchema = z.object({
   lineage: lineageSchema,
   backend: z.string().optional(),
   weightDtype: z.string().default('float32'),
-  /** Bytes on disk of each artifact, filled in by the registry. */
+  /** Bytes stored of each artifact, filled in by the registry. */
   artifacts: z.record(z.string(), z.number().int()).default({}),
+  /**
+   * The registration that wrote the artifacts: they are stored under models/<name>/<version>/<set>/,
+   * one set per attempt, so an attempt that lost its job can never overwrite a committed version's
+   * files. Absent: the artifacts sit beside metadata.json (versions written before sets existed).
+   */
+  artifactSet: z
+    .string()
+    .regex(/^[0-9a-f]{8,64}$/)
+    .optional(),
 });
 export type ModelVersionMeta = z.infer<typeof modelVersionMetaSchema>;

@@ -12,7 +12,7 @@ import {
 } from '@tq/contracts';
 import {
   checkBudgets,
-  fileCheckpoint,
+  storedCheckpoint,
   modelLayers,
   preprocessingFigures,
   startingModel,
@@ -97,7 +97,7 @@ export async function runTraining(
   const { model, lineage } = await startingModel(req, deps.registry, hooks.jobId, data);
   try {
     throwIfCancelled(hooks.signal);
-    const checkpoint = fileCheckpoint(deps.store, trainCheckpointKey(hooks.jobId), hooks.fence);
+    const checkpoint = storedCheckpoint(deps.store, trainCheckpointKey(hooks.jobId), hooks.fence);
     const trained = await trainModel({
       model,
       data,
@@ -119,7 +119,7 @@ export async function runTraining(
         backend: deps.backend.name,
         weightDtype: 'float32',
       },
-      (dir) => writeModelArtifacts(model, dir, hooks.log, { preprocessing: data.preprocessing }),
+      (out) => writeModelArtifacts(model, out, hooks.log, { preprocessing: data.preprocessing }),
       { fence: hooks.fence },
     );
     await checkpoint.clear?.();
@@ -137,7 +137,7 @@ export async function runTraining(
   }
 }
 
-/** The checkpoint key (ArtifactStore.checkpointDir) of a single-process train job. */
+/** The checkpoint key (ArtifactStore.checkpointPrefix) of a single-process train job. */
 export const trainCheckpointKey = (jobId: string): string => `train-${jobId}`;
 
 /** What the budgets bound in a train request: the layers to build (not a fine-tuned version's), rows × epochs. */

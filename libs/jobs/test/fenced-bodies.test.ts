@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Redis from 'ioredis';
 import { localJobMeta, trainRequestSchema, type JobHooks } from '@tq/contracts';
@@ -11,6 +11,7 @@ import { compressJob, inferJob, runTraining } from '@tq/jobs';
 import { InferenceEngine, initBackend, type BackendInfo, type Budgets } from '@tq/ml';
 import { JobLockLostError, RedisJobFence, jobLockKey, scanKeys, type FencedJob } from '@tq/queue';
 import { ArtifactStore, DatasetStore, JobInputStore, ModelRegistry } from '@tq/storage';
+import { localPath } from './local-store';
 
 const redisUrl = (): string => process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -76,7 +77,8 @@ describe('job bodies behind a fence', () => {
     dataset: { builtin: 'iris' },
     fit: { epochs: 3, batchSize: 16, validationSplit: 0 },
   });
-  const checkpointFiles = (id: string) => readdir(deps.store.checkpointDir(`train-${id}`)).catch(() => []);
+  const checkpointFiles = (id: string) =>
+    readdir(localPath(deps.store, deps.store.checkpointPrefix(`train-${id}`))).catch(() => []);
 
   it('train: a stale attempt saves no checkpoint and registers nothing; the live one registers once', async () => {
     await assert.rejects(runTraining(request, deps, await attempt('t1', 'stale', 'live')), JobLockLostError);
@@ -113,7 +115,7 @@ describe('job bodies behind a fence', () => {
       inferJob(data, { ...deps, engine, inputs }, await attempt('i1', 'stale', 'live')),
       JobLockLostError,
     );
-    const outputs = dirname(deps.store.outputPath('i1'));
+    const outputs = localPath(deps.store, deps.store.outputsPrefix());
     assert.deepEqual(
       (await readdir(outputs)).filter((f) => f.startsWith('i1')),
       [],

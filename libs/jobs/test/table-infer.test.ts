@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { readdir, readlink } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
@@ -9,6 +9,8 @@ import { decodeModel, writeModelArtifacts } from '@tq/ml';
 import { JobInputStore } from '@tq/storage';
 import { feeds } from '../../tables/test/onnx-feeds';
 import { fieldError, jsonl, ref, TableEnv } from './table-env';
+import { localPath, readOutput } from './local-store';
+import { BlobNotFoundError } from '@tq/storage';
 
 /** Infer jobs on uploaded tables and compression of a table model. */
 describe('table models: infer jobs on uploaded tables, compress', () => {
@@ -30,7 +32,7 @@ describe('table models: infer jobs on uploaded tables, compress', () => {
       env.hooks('infer-penguins'),
     );
     assert.equal(result.rows, 344);
-    const lines = (await readFile(env.store.outputPath('infer-penguins'), 'utf8')).trim().split('\n');
+    const lines = (await readOutput(env.store, 'infer-penguins')).trim().split('\n');
     const answers = lines.map((l) => JSON.parse(l) as ClassPrediction);
     const direct = await predictVersion(env.engine, env.penguinsMeta, { records: env.penguins.records });
     assert.deepEqual(answers, direct.predictions);
@@ -46,7 +48,7 @@ describe('table models: infer jobs on uploaded tables, compress', () => {
       deps,
       env.hooks('infer-cars'),
     );
-    const values = (await readFile(env.store.outputPath('infer-cars'), 'utf8'))
+    const values = (await readOutput(env.store, 'infer-cars'))
       .trim()
       .split('\n')
       .map((l) => (JSON.parse(l) as ValuePrediction).value);
@@ -86,11 +88,11 @@ describe('table models: infer jobs on uploaded tables, compress', () => {
     );
     await assert.rejects(running, CancelledError);
     assert.deepEqual(seen, [8192], 'stopped after the first chunk');
-    await assert.rejects(readFile(env.store.outputPath('infer-cancel')), /ENOENT/);
+    await assert.rejects(readOutput(env.store, 'infer-cancel'), BlobNotFoundError);
     const fds = await readdir('/proc/self/fd');
     const open = await Promise.all(fds.map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
     assert.deepEqual(
-      open.filter((path) => path.startsWith(env.store.datasetDir(id))),
+      open.filter((path) => path.startsWith(localPath(env.store, env.store.datasetPrefix(id)))),
       [],
       'the source is closed',
     );
@@ -110,7 +112,7 @@ describe('table models: infer jobs on uploaded tables, compress', () => {
     const records = env.penguins.records.slice(0, 50);
     const res = await predictVersion(env.engine, meta, { records: records });
     assert.equal(res.engine, 'onnxruntime');
-    const int8 = await readFile(env.registry.artifactPath(made.model, 'model.int8.onnx'));
+    const int8 = await env.registry.readArtifact(made.model, 'model.int8.onnx');
     const props = decodeModel(int8).metadataProps ?? [];
     assert.equal(props.find((p) => p.key === 'quantize')?.value, 'int8-static', 'calibrated on the table rows');
     const session = await ort.InferenceSession.create(int8);
@@ -134,11 +136,11 @@ describe('table models: infer jobs on uploaded tables, compress', () => {
         lineage: { kind: 'trained', dataset: { id: '4b1c3a5e-0000-4000-8000-000000000000' } },
         weightDtype: 'float32',
       },
-      async (dir) => {
+      async (out) => {
         const model = tf.sequential({
           layers: [tf.layers.dense({ units: 2, inputShape: [2], activation: 'softmax' })],
         });
-        await writeModelArtifacts(model, dir, () => undefined);
+        await writeModelArtifacts(model, out, () => undefined);
         model.dispose();
       },
     );
@@ -147,7 +149,7 @@ describe('table models: infer jobs on uploaded tables, compress', () => {
       env,
       env.hooks('compress-older'),
     );
-    const int8 = await readFile(env.registry.artifactPath(made.model, 'model.int8.onnx'));
+    const int8 = await env.registry.readArtifact(made.model, 'model.int8.onnx');
     const props = decodeModel(int8).metadataProps ?? [];
     assert.equal(props.find((p) => p.key === 'quantize')?.value, 'int8-dynamic');
   });

@@ -87,6 +87,6 @@ export function registerTableModel(
       lineage,
       weightDtype: 'float32',
     },
-    (dir) => writeModelArtifacts(t.model, dir, () => undefined, { preprocessing: t.spec }),
+    (out) => writeModelArtifacts(t.model, out, () => undefined, { preprocessing: t.spec }),
   );
 }

@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import type { ClassPrediction, ValuePrediction } from '@tq/contracts';
 import { predictVersion } from '@tq/jobs';
 import { exportPipelineOnnx, writeModelArtifacts } from '@tq/ml';
-import { fileSaveHandler } from '@tq/storage';
+import { modelSaveHandler } from '@tq/storage';
 import { decodeRegression, encodeRecords } from '@tq/tables';
 import { feeds } from '../../tables/test/onnx-feeds';
 import { fieldError, ref, TableEnv } from './table-env';
@@ -32,10 +30,10 @@ describe('table models: records predict', () => {
     const meta = await env.registry.register(
       'no-network',
       { ...env.penguinsMeta, lineage: { kind: 'trained' } },
-      async (dir) => {
-        await env.penguins.model.save(fileSaveHandler(dir));
-        await writeFile(join(dir, 'preprocessing.json'), JSON.stringify(env.penguins.spec));
-        await writeFile(join(dir, 'model.onnx'), exportPipelineOnnx(env.penguins.model, env.penguins.spec));
+      async (out) => {
+        await env.penguins.model.save(modelSaveHandler(out));
+        await out.put('preprocessing.json', JSON.stringify(env.penguins.spec));
+        await out.put('model.onnx', exportPipelineOnnx(env.penguins.model, env.penguins.spec));
       },
     );
     assert.ok(meta.artifacts['model.onnx']! > 0 && !('network.onnx' in meta.artifacts));
@@ -63,7 +61,7 @@ describe('table models: records predict', () => {
     );
     // The download: a consumer feeding the same raw columns to onnxruntime gets the same answers.
     const session = await ort.InferenceSession.create(
-      await readFile(env.registry.artifactPath(ref(env.penguinsMeta), 'model.onnx')),
+      await env.registry.readArtifact(ref(env.penguinsMeta), 'model.onnx'),
     );
     const rows = records.map((r) => env.penguins.columns.map((c) => r[c] ?? null));
     const out = (await session.run(feeds(env.penguins.spec, env.penguins.columns, rows))).output!.data as Float32Array;
@@ -89,11 +87,11 @@ describe('table models: records predict', () => {
     const plain = await env.registry.register(
       'plain',
       { inputShape: [2], featureCount: 2, classes: ['a', 'b'], lineage: { kind: 'trained' }, weightDtype: 'float32' },
-      async (dir) => {
+      async (out) => {
         const model = tf.sequential({
           layers: [tf.layers.dense({ units: 2, inputShape: [2], activation: 'softmax' })],
         });
-        await writeModelArtifacts(model, dir, () => undefined);
+        await writeModelArtifacts(model, out, () => undefined);
         model.dispose();
       },
     );

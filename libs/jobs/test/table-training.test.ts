@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -106,8 +106,9 @@ describe('training on a table', () => {
     assert.deepEqual(meta.inputShape, [width]);
     assert.deepEqual(meta.layers?.[0]?.inputShape, [width]);
     assert.ok(meta.inputColumns?.includes('Origin') && meta.inputColumns.includes('Horsepower'));
-    const dir = deps.store.modelDir(result.model);
-    const spec = preprocessingSpecSchema.parse(JSON.parse(await readFile(join(dir, PREPROCESSING_ARTIFACT), 'utf8')));
+    const spec = preprocessingSpecSchema.parse(
+      JSON.parse((await deps.registry.readArtifact(result.model, PREPROCESSING_ARTIFACT)).toString('utf8')),
+    );
     assert.equal(spec.width, width);
     assert.deepEqual(
       spec.steps.map((s) => s.name),
@@ -119,7 +120,7 @@ describe('training on a table', () => {
 
   it('fine-tuning a table model encodes with its preprocessing.json, not a refit', async () => {
     const first = await deps.registry.getVersion({ name: 'mpg', version: 1 });
-    const spec = JSON.parse(await readFile(join(deps.store.modelDir(first), PREPROCESSING_ARTIFACT), 'utf8'));
+    const spec = JSON.parse((await deps.registry.readArtifact(first, PREPROCESSING_ARTIFACT)).toString('utf8'));
     // Another split and seed: a refit would give other means and stds.
     const fit = { epochs: 3, batchSize: 32, learningRate: 0.001, validationSplit: 0.3, seed: 11 };
     const refit = await loadTrainingData(mpgRequest({ fit }), { datasets: tables });
@@ -128,7 +129,7 @@ describe('training on a table', () => {
     const reused = await loadTrainingData(req, { datasets: tables, registry: deps.registry });
     assert.deepEqual(reused.preprocessing, spec);
     const result = await runTraining(req, deps, hooks('cars-ft'));
-    const copy = JSON.parse(await readFile(join(deps.store.modelDir(result.model), PREPROCESSING_ARTIFACT), 'utf8'));
+    const copy = JSON.parse((await deps.registry.readArtifact(result.model, PREPROCESSING_ARTIFACT)).toString('utf8'));
     assert.deepEqual(copy, spec);
     assert.equal((await deps.registry.getVersion(result.model)).lineage.kind, 'fine-tuned');
   });

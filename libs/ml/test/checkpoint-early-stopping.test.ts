@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ArtifactStore } from '@tq/storage';
-import { fileCheckpoint } from '@tq/ml';
+import { storedCheckpoint } from '@tq/ml';
 
 const none = () => ({ specs: [], data: new ArrayBuffer(0) });
 
@@ -17,7 +17,7 @@ describe('checkpoint: early stopping state', () => {
   it('keeps a NaN best value NaN across save and load', async () => {
     const root = await mkdtemp(join(tmpdir(), 'tq-ckpt-'));
     try {
-      const store = fileCheckpoint(new ArtifactStore(root), 'job-nan');
+      const store = storedCheckpoint(new ArtifactStore(root), 'job-nan');
       const state = { bestEpoch: 0, bestValue: Number.NaN, wait: 1, stopped: false };
       await store.save({
         epoch: 1,

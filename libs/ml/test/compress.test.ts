@@ -130,7 +130,7 @@ describe('compressVersion', () => {
       assert.deepEqual(out.meta.classes, mnist.classes);
       assert.equal(out.bytesBefore, source.artifacts['model.json']! + source.artifacts['weights.bin']!);
       assert.ok(out.bytesAfter < out.bytesBefore);
-      const manifest = (await readModelArtifacts(registry.store.modelDir(out.meta))).weightSpecs!;
+      const manifest = (await readModelArtifacts(registry, out.meta)).weightSpecs!;
       assert.ok(manifest.every((s) => s.quantization?.dtype === dtype));
 
       const { model: loaded } = await loadModelVersion(registry, out.meta); // stock tf.loadLayersModel underneath

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import type { ModelRef, ModelVersionMeta } from '@tq/contracts';
-import { ArtifactStore, fileSaveHandler, ModelRegistry } from '@tq/storage';
+import { ArtifactStore, modelSaveHandler, ModelRegistry } from '@tq/storage';
 import {
   attachOnnx,
   cudaProviderInstalled,
@@ -67,8 +67,8 @@ describe('InferenceEngine', () => {
     const meta = await registry.register(
       name,
       { inputShape: [F], featureCount: F, classes: CLASSES, lineage: { kind: 'trained' }, weightDtype: 'float32' },
-      async (dir) => {
-        await model.save(fileSaveHandler(dir));
+      async (out) => {
+        await model.save(modelSaveHandler(out));
       },
     );
     return { name: meta.name, version: meta.version };

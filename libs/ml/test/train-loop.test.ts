@@ -9,7 +9,7 @@ import { ArtifactStore } from '@tq/storage';
 import {
   buildModel,
   evaluate,
-  fileCheckpoint,
+  storedCheckpoint,
   initBackend,
   loadBuiltinDataset,
   trainModel,
@@ -102,7 +102,7 @@ describe('trainModel', () => {
     const straight = buildModel(irisLayers, { seed: 3 });
     const whole = await trainModel({ model: straight, data, fit: spec });
 
-    const store = fileCheckpoint(new ArtifactStore(root), 'job-42');
+    const store = storedCheckpoint(new ArtifactStore(root), 'job-42');
     let saves = 0;
     const counting: CheckpointStore = {
       load: () => store.load(),

@@ -8,6 +8,7 @@ import type { RunData } from './run-setup';
 import { progressOf } from './progress';
 import type { RunStatus } from './messages';
 import type { WeightLayout } from './weight-layout';
+import type { BlobRef } from '@tq/storage';
 
 /** One aggregator attempt: the model and optimizer it owns, its state, and where it talks and saves. */
 export interface AggregatorContext {
@@ -21,7 +22,7 @@ export interface AggregatorContext {
   spec: DistributedSpec;
   run: RunData;
   state: AggregatorState;
-  checkpointPath: string;
+  checkpointPath: BlobRef;
   fingerprint: string;
   progressEveryMs: number;
   log: (line: string) => void;
@@ -50,7 +51,7 @@ export function stoppedEarly(ctx: AggregatorContext): boolean {
  * The aggregator job's own fence checks its lock right before the rename: a stale attempt (its
  * lock lapsed while it stalled) never puts its state over the live attempt's, nor writes final.ckpt.
  */
-export async function saveCheckpoint(ctx: AggregatorContext, path: string): Promise<void> {
+export async function saveCheckpoint(ctx: AggregatorContext, path: BlobRef): Promise<void> {
   const best = ctx.early ? await ctx.early.encodeBest() : undefined;
   const fence = ctx.hooks.fence;
   await saveAggregatorCheckpoint(path, ctx.state, ctx.fingerprint, ctx.model, ctx.optimizer, {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { captureState, restoreState, type EarlyStoppingState, type EncodedTensors, type TrainCheckpoint } from '@tq/ml';
-import { readBlocksFile, writeBlocksFile } from '@tq/storage';
+import { readBlocksFile, writeBlocksFile, type BlobRef } from '@tq/storage';
 
 /** The aggregator's checkpoint file kind (see @tq/storage's blocks file). */
 const MAGIC = 'TQPS';
@@ -91,7 +91,7 @@ interface Header {
  * continues exactly as the uninterrupted one would have.
  */
 export async function saveAggregatorCheckpoint(
-  path: string,
+  path: BlobRef,
   state: AggregatorState,
   fingerprint: string,
   model: tf.LayersModel,
@@ -128,7 +128,7 @@ export interface LoadedCheckpoint {
 }
 
 /** The checkpoint at `path` if it belongs to this run (same fingerprint); null otherwise. */
-export async function loadAggregatorCheckpoint(path: string, fingerprint: string): Promise<LoadedCheckpoint | null> {
+export async function loadAggregatorCheckpoint(path: BlobRef, fingerprint: string): Promise<LoadedCheckpoint | null> {
   const file = await readBlocksFile<Header>(path, MAGIC);
   if (!file || file.header.fingerprint !== fingerprint) return null;
   const h = file.header;
@@ -152,11 +152,11 @@ export async function loadAggregatorCheckpoint(path: string, fingerprint: string
 
 /** Loads only the model weights of a checkpoint into `model` (the coordinator registering the result). */
 export async function loadCheckpointWeights(
-  path: string,
+  path: BlobRef,
   model: tf.LayersModel,
 ): Promise<{ state: AggregatorState; metrics?: Record<string, number> }> {
   const file = await readBlocksFile<Header>(path, MAGIC);
-  if (!file) throw new Error(`no checkpoint at ${path}`);
+  if (!file) throw new Error(`no checkpoint at ${path.key}`);
   const map = tf.io.decodeWeights(file.blocks.weights!, file.header.weights);
   const tensors = file.header.weights.map((s) => map[s.name]!);
   try {

@@ -1,7 +1,6 @@
-import { join } from 'node:path';
 import type { AggregateJobData, AggregateResult, DistributedProgress, JobHooks, Metrics } from '@tq/contracts';
 import { createOptimizer, EarlyStopping, epochMetrics, initBackend } from '@tq/ml';
-import type { ArtifactStore } from '@tq/storage';
+import type { ArtifactStore, BlobRef, BlobStore } from '@tq/storage';
 import {
   closeEpoch,
   publishWeights,
@@ -20,13 +19,23 @@ import { loadRunData, requireDistributed, runStartingModel, splitRunData } from 
 import { RedisRetry } from './redis-retry';
 import { WeightLayout } from './weight-layout';
 
-/** Where a run's aggregator checkpoints: one folder per run in the artifact store. */
+/** Where a run's aggregator checkpoints: one prefix per run in the blob store. */
 export function runCheckpointPaths(
   store: ArtifactStore,
   runId: string,
-): { dir: string; running: string; final: string } {
-  const dir = store.checkpointDir(`ps-${runId}`);
-  return { dir, running: join(dir, 'aggregator.ckpt'), final: join(dir, 'final.ckpt') };
+): { prefix: RunCheckpointPrefix; running: BlobRef; final: BlobRef } {
+  const key = `ps-${runId}`;
+  return {
+    prefix: { blobs: store.blobs, prefix: store.checkpointPrefix(key) },
+    running: { blobs: store.blobs, key: store.checkpointKey(key, 'aggregator.ckpt') },
+    final: { blobs: store.blobs, key: store.checkpointKey(key, 'final.ckpt') },
+  };
+}
+
+/** Every checkpoint object of one run, removed together when the run ends. */
+export interface RunCheckpointPrefix {
+  blobs: BlobStore;
+  prefix: string;
 }
 
 /**

@@ -7,7 +7,7 @@ import {
   type JobMeta,
   type TrainJobData,
 } from '@tq/contracts';
-import { removeDir } from '@tq/storage';
+import type { RunCheckpointPrefix } from './aggregator';
 import type { RunChannel } from './channel';
 import type { CoordinatorDeps } from './deps';
 import { requireDistributed } from './run-setup';
@@ -87,16 +87,16 @@ export async function settleAggregator(deps: CoordinatorDeps, runId: string, tim
   }
 }
 
-/** Removes the run's keys (leaving the ended marker), leftover waiting child jobs and, if given, the checkpoint folder. */
+/** Removes the run's keys (leaving the ended marker), leftover waiting child jobs and, if given, the run's checkpoints. */
 export async function finishRun(
   deps: CoordinatorDeps,
   channel: RunChannel,
   runId: string,
   shards: number,
-  checkpointDir: string | undefined,
+  checkpoint: RunCheckpointPrefix | undefined,
   log: (l: string) => void,
 ): Promise<void> {
   await removeWaitingChildren(deps, runId, shards).catch((e: unknown) => log(`leftover child jobs: ${String(e)}`));
   await channel.cleanup();
-  if (checkpointDir) await removeDir(checkpointDir);
+  if (checkpoint) await checkpoint.blobs.deletePrefix(checkpoint.prefix);
 }

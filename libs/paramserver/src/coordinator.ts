@@ -87,14 +87,14 @@ export async function coordinateDistributedTraining(
       hooks.log,
       hooks.fence,
     );
-    await finishRun(deps, channel, runId, spec.workers, paths.dir, hooks.log);
+    await finishRun(deps, channel, runId, spec.workers, paths.prefix, hooks.log);
     return runResultOf(registered.meta, backend.name, outcome, spec, registered.figures);
   } catch (err) {
     if (watch.cancelled) {
       await channel.abort();
       // Let the aggregator see the flag and stop (within a second) before its keys are removed.
       await settleAggregator(deps, runId, 15_000);
-      await finishRun(deps, channel, runId, spec.workers, paths.dir, hooks.log);
+      await finishRun(deps, channel, runId, spec.workers, paths.prefix, hooks.log);
     } else if (watch.aggregatorFailed) {
       // Nothing runs any more; the checkpoint stays, so a retry of this job resumes from it.
       await channel.abort();

@@ -17,6 +17,7 @@ import {
   type TabularData,
   type TrainRunFigures,
 } from '@tq/ml';
+import type { BlobRef } from '@tq/storage';
 import { loadCheckpointWeights } from './aggregator-state';
 import { aggregatorJobId } from './child-jobs';
 import type { CoordinatorDeps } from './deps';
@@ -53,7 +54,7 @@ export async function registerRun(
   shape: DataShape,
   parentJobId: string,
   outcome: AggregateResult,
-  finalPath: string,
+  finalPath: BlobRef,
   backend: string,
   log: (line: string) => void,
   fence?: JobFence,
@@ -71,7 +72,7 @@ export async function registerRun(
         backend,
         weightDtype: 'float32',
       },
-      (dir) => writeModelArtifacts(model, dir, log, { preprocessing: shape.preprocessing }),
+      (out) => writeModelArtifacts(model, out, log, { preprocessing: shape.preprocessing }),
       { fence },
     );
     return { meta, figures: preprocessingFigures(shape) };

@@ -21,6 +21,7 @@ import {
   withInputShape,
 } from '@tq/ml';
 import { freshState, loadAggregatorCheckpoint, runIdOf, saveAggregatorCheckpoint, shardJobId } from '@tq/paramserver';
+import { LocalBlobStore } from '@tq/storage';
 import { loadTrainingData, type TableDatasets } from '@tq/tables';
 import { publicTableDatasets } from '../../jobs/test/table-fixtures';
 import { PsTestEnv } from './fixtures/harness';
@@ -141,7 +142,7 @@ describe('aggregator checkpoint with early stopping', () => {
     model.setWeights(model.getWeights().map((w) => w.add(1)));
     early.update(model, 2, { valLoss: 0.7 });
     const state = { ...freshState(2), earlyStopping: { ...early.state } };
-    const path = join(dir, 'aggregator.ckpt');
+    const path = { blobs: new LocalBlobStore(dir), key: 'aggregator.ckpt' };
     await saveAggregatorCheckpoint(path, state, 'fp', model, optimizer, { best: await early.encodeBest() });
 
     const loaded = await loadAggregatorCheckpoint(path, 'fp');

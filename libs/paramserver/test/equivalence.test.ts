@@ -4,7 +4,6 @@ import * as tf from '@tensorflow/tfjs';
 import { trainRequestSchema, type TrainRequest } from '@tq/contracts';
 import { buildModel, initBackend, loadModelVersion, trainModel } from '@tq/ml';
 import { runCheckpointPaths, runIdOf } from '@tq/paramserver';
-import { existsSync } from 'node:fs';
 import { mnistSlice, PsTestEnv } from './fixtures/harness';
 
 const ROWS = 500; // 450 training rows, 50 validation rows
@@ -96,7 +95,7 @@ describe('sync parameter server == single-process training with the global batch
       const runKeys = await env.keys(`ps:{${runIdOf(id)}}:*`);
       assert.deepEqual(runKeys, [`${env.prefix}:ps:{${runIdOf(id)}}:ended`]);
       assert.ok((await env.redis.pttl(runKeys[0]!)) > 0);
-      assert.equal(existsSync(runCheckpointPaths(env.store, runIdOf(id)).dir), false);
+      assert.equal(await env.hasObjects(runCheckpointPaths(env.store, runIdOf(id)).prefix.prefix), false);
       tf.dispose(
         [initial, reference, model].flatMap((m) => {
           m.dispose();

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { aggregateResultSchema, FieldError, localJobMeta, trainRequestSchema, type TrainRequest } from '@tq/contracts';
@@ -134,6 +133,6 @@ describe('run lifecycle: flat memory, cancellation', () => {
       assert.equal(await (await env.shardQueue.getJob(shardJobId(runId, i)))?.getState(), 'completed');
     assert.equal((await env.registry.versions('cancelled')).length, 0);
     assert.deepEqual(await env.keys(`ps:{${runId}}:*`), [`${env.prefix}:ps:{${runId}}:ended`]);
-    assert.equal(existsSync(runCheckpointPaths(env.store, runId).dir), false);
+    assert.equal(await env.hasObjects(runCheckpointPaths(env.store, runId).prefix.prefix), false);
   });
 });

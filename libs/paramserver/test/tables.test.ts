@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { trainRequestSchema, type LayerSpec, type TrainRequest } from '@tq/contracts';
 import { buildModel, initBackend, loadModelVersion, PREPROCESSING_ARTIFACT, trainModel, withInputShape } from '@tq/ml';
@@ -78,7 +76,7 @@ describe('sync parameter server on tables', () => {
       assert.ok(maxDiff < 5e-4, `max |w_ps - w_local| = ${maxDiff}`);
       assert.equal(meta.task, data.task);
       assert.deepEqual(meta.inputShape, [data.featureCount]);
-      const spec = JSON.parse(await readFile(join(env.store.modelDir(result.model), PREPROCESSING_ARTIFACT), 'utf8'));
+      const spec = JSON.parse((await env.registry.readArtifact(result.model, PREPROCESSING_ARTIFACT)).toString('utf8'));
       assert.deepEqual(spec, JSON.parse(JSON.stringify(data.preprocessing)));
       model.dispose();
       reference.dispose();

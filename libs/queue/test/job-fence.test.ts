@@ -1,12 +1,19 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Queue, Worker } from 'bullmq';
 import Redis from 'ioredis';
-import { ArtifactStore, ModelRegistry, readBlocksFile, writeBlocksFile, type NewVersionMeta } from '@tq/storage';
+import {
+  ArtifactStore,
+  ModelRegistry,
+  readBlocksFile,
+  writeBlocksFile,
+  type NewVersionMeta,
+  type VersionWriter,
+} from '@tq/storage';
 import {
   JobLockLostError,
   RedisJobFence,
@@ -45,7 +52,13 @@ describe('RedisJobFence', () => {
   /** Attempt `token` of job `id` holds the lock (as BullMQ's moveToActive leaves it). */
   const hold = (id: string, token: string) => redis.set(jobLockKey(job(id)), token, 'PX', 60_000);
   const fenceOf = (id: string, token: string) => new RedisJobFence(redis, job(id), token, OPTS);
-  const weights = (dir: string) => writeFile(join(dir, 'weights.bin'), Buffer.alloc(8));
+  const weights = (out: VersionWriter) => out.put('weights.bin', Buffer.alloc(8));
+  /** Every object under a prefix. */
+  const keysUnder = async (prefix: string): Promise<string[]> => {
+    const keys: string[] = [];
+    for await (const { key } of registry.store.blobs.list(prefix)) keys.push(key);
+    return keys.sort();
+  };
 
   before(async () => {
     redis = new Redis(redisUrl());
@@ -98,9 +111,9 @@ describe('RedisJobFence', () => {
     const first = registry.register(
       'twice',
       metaOf('j1'),
-      async (dir) => {
+      async (out) => {
         await stalled.wait;
-        await weights(dir);
+        await weights(out);
         firstWrote = true;
       },
       { fence: fenceOf('j1', 'first') },
@@ -117,7 +130,12 @@ describe('RedisJobFence', () => {
       (await registry.versions('twice')).map((v) => [v.version, v.lineage.jobId]),
       [[1, 'j1']],
     );
-    assert.deepEqual(await readdir(join(root, 'tmp')), [], 'no staging folder is left behind');
+    const live = (await registry.getVersion({ name: 'twice', version: 1 })).artifactSet!;
+    assert.deepEqual(
+      await keysUnder(registry.store.modelsPrefix('twice')),
+      ['claim.json', 'metadata.json', `${live}/weights.bin`].map((f) => `models/twice/1/${f}`).sort(),
+      "the stale attempt's artifacts are removed; the live version's are untouched",
+    );
   });
 
   it('answers a later attempt with the version an earlier one registered, writing nothing', async () => {
@@ -146,7 +164,7 @@ describe('RedisJobFence', () => {
   });
 
   it('races two live-looking attempts onto one number: one version, both answer it', async () => {
-    // Both pass the lock check (the lock moves between the checks and the renames): the rename decides.
+    // Both pass the lock check (the lock moves between the checks and the commits): the create-only commit decides.
     await hold('j3', 'a');
     const fence = fenceOf('j3', 'a');
     const both = await Promise.all([1, 2].map(() => registry.register('raced', metaOf('j3'), weights, { fence })));
@@ -189,7 +207,7 @@ describe('RedisJobFence', () => {
   });
 
   it('keeps the live checkpoint when a stale attempt saves over it', async () => {
-    const path = join(root, 'checkpoints', 'ck', 'checkpoint.bin');
+    const path = { blobs: registry.store.blobs, key: 'checkpoints/ck/checkpoint.bin' };
     await hold('j8', 'live');
     await writeBlocksFile(path, 'TQCK', { epoch: 3 }, { w: new Float32Array([3]) }, () =>
       fenceOf('j8', 'live').assertHeld(),
@@ -201,7 +219,7 @@ describe('RedisJobFence', () => {
       JobLockLostError,
     );
     assert.deepEqual((await readBlocksFile<{ epoch: number }>(path, 'TQCK'))?.header, { epoch: 3 });
-    assert.deepEqual(await readdir(join(root, 'checkpoints', 'ck')), ['checkpoint.bin'], 'no temp file is left');
+    assert.deepEqual(await keysUnder('checkpoints/ck/'), ['checkpoints/ck/checkpoint.bin']);
   });
 
   it('takes back a lapsed lock while the job is still active, never once it left the active list', async () => {

@@ -1,15 +1,36 @@
-import { Global, Module } from '@nestjs/common';
+import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { loadConfig } from '@tq/config';
-import { ArtifactStore, DatasetStore, JobInputStore, ModelRegistry } from '@tq/storage';
+import { ArtifactStore, DatasetStore, JobInputStore, ModelRegistry, blobStoreFromConfig } from '@tq/storage';
 
-/** The storage libs (plain classes) as Nest providers, rooted at ARTIFACT_DIR. */
+/**
+ * The blob store the configuration names (BLOB_STORE: the ARTIFACT_DIR folder, or S3), checked at
+ * start-up: a missing bucket or denied access stops the process with a BlobStoreConfigError naming
+ * the setting to fix, instead of failing the first job.
+ */
+async function checkedArtifactStore(): Promise<ArtifactStore> {
+  const blobs = blobStoreFromConfig(loadConfig());
+  await blobs.check();
+  new Logger('Storage').log(`artifacts in ${blobs.kind === 's3' ? 'S3' : 'a local folder'}: ${blobs.location}`);
+  return new ArtifactStore(blobs);
+}
+
+/** Releases the store's sockets (S3) when the app shuts down. */
+class BlobStoreCloser implements OnApplicationShutdown {
+  constructor(@Inject(ArtifactStore) private readonly store: ArtifactStore) {}
+  onApplicationShutdown(): void {
+    this.store.blobs.close();
+  }
+}
+
+/** The storage libs (plain classes) as Nest providers, over one blob store. */
 @Global()
 @Module({
   providers: [
-    { provide: ArtifactStore, useFactory: () => new ArtifactStore(loadConfig().ARTIFACT_DIR) },
+    { provide: ArtifactStore, useFactory: checkedArtifactStore },
     { provide: ModelRegistry, useFactory: (store: ArtifactStore) => new ModelRegistry(store), inject: [ArtifactStore] },
     { provide: DatasetStore, useFactory: (store: ArtifactStore) => new DatasetStore(store), inject: [ArtifactStore] },
     { provide: JobInputStore, useFactory: (store: ArtifactStore) => new JobInputStore(store), inject: [ArtifactStore] },
+    BlobStoreCloser,
   ],
   exports: [ArtifactStore, ModelRegistry, DatasetStore, JobInputStore],
 })

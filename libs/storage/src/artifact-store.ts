@@ -1,112 +1,100 @@
-import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { NotFoundError, modelNameSchema, type ModelRef } from '@tq/contracts';
-import { openForRead, type OpenedFile } from './read-stream';
+import { BlobNotFoundError } from './blob/blob-errors';
+import { blobKey, blobPrefix } from './blob/blob-key';
+import type { BlobStore } from './blob/blob-store';
+import { LocalBlobStore } from './blob/local-blob-store';
+import type { OpenedFile } from './read-stream';
+
+export { safeSegment } from './blob/blob-key';
 
 /**
- * The local artifact folder. Every path is built here from validated parts, so no caller can
- * escape the root. Layout: models/<name>/<version>/, datasets/<id>/, checkpoints/<key>/, outputs/.
+ * Where the system keeps its artifacts, as keys in one blob store (a local folder or S3): every
+ * key is built here from validated parts, so no caller can name anything outside the layout.
+ * Layout: models/<name>/<version>/..., datasets/<id>/..., checkpoints/<key>/<file>,
+ * outputs/<jobId>.<ext> (or outputs/<jobId>/... for a sharded job), inputs/<jobId>.f32, secrets/<name>.
  */
 export class ArtifactStore {
-  readonly root: string;
+  readonly blobs: BlobStore;
 
-  constructor(root: string) {
-    this.root = resolve(root);
+  /** A blob store, or a folder (a LocalBlobStore there: tests and tools). */
+  constructor(blobs: BlobStore | string) {
+    this.blobs = typeof blobs === 'string' ? new LocalBlobStore(blobs) : blobs;
   }
 
-  modelsDir(): string {
-    return join(this.root, 'models');
+  /** "models/" or "models/<name>/". */
+  modelsPrefix(name?: string): string {
+    return name === undefined ? blobPrefix('models') : blobPrefix('models', modelNameSchema.parse(name));
   }
-  modelNameDir(name: string): string {
-    return join(this.modelsDir(), modelNameSchema.parse(name));
+  /** A key under version `ref`: "models/<name>/<version>/<...parts>". */
+  modelKey(ref: ModelRef, ...parts: string[]): string {
+    return blobKey('models', modelNameSchema.parse(ref.name), String(Math.trunc(ref.version)), ...parts);
   }
-  modelDir(ref: ModelRef): string {
-    return join(this.modelNameDir(ref.name), String(Math.trunc(ref.version)));
+  datasetsPrefix(): string {
+    return blobPrefix('datasets');
   }
-  datasetsDir(): string {
-    return join(this.root, 'datasets');
+  datasetPrefix(id: string): string {
+    return blobPrefix('datasets', id);
   }
-  datasetDir(id: string): string {
-    return join(this.datasetsDir(), safeSegment(id));
+  datasetKey(id: string, file: string): string {
+    return blobKey('datasets', id, file);
   }
-  checkpointDir(key: string): string {
-    return join(this.root, 'checkpoints', safeSegment(key));
+  checkpointsPrefix(): string {
+    return blobPrefix('checkpoints');
   }
-  outputPath(jobId: string, ext = 'jsonl'): string {
-    return join(this.root, 'outputs', `${safeSegment(jobId)}.${ext}`);
+  /** Every object of checkpoint `key` (a job's, a run's) is under this prefix. */
+  checkpointPrefix(key: string): string {
+    return blobPrefix('checkpoints', key);
   }
-  inputPath(jobId: string): string {
-    return join(this.root, 'inputs', `${safeSegment(jobId)}.f32`);
+  checkpointKey(key: string, file: string): string {
+    return blobKey('checkpoints', key, file);
   }
+  outputsPrefix(): string {
+    return blobPrefix('outputs');
+  }
+  outputKey(jobId: string, ext = 'jsonl'): string {
+    return blobKey('outputs', `${jobId}.${ext}`);
+  }
+  /** A sharded job's parts: "outputs/<jobId>/...". */
+  outputPartsPrefix(jobId: string): string {
+    return blobPrefix('outputs', jobId);
+  }
+  outputPartKey(jobId: string, file: string): string {
+    return blobKey('outputs', jobId, file);
+  }
+  inputsPrefix(): string {
+    return blobPrefix('inputs');
+  }
+  inputKey(jobId: string): string {
+    return blobKey('inputs', `${jobId}.f32`);
+  }
+
   /** A finished job's output (infer: JSONL), for streaming; NotFoundError (field "id") when there is none. */
-  openOutput(jobId: string, ext = 'jsonl'): Promise<OpenedFile> {
-    return openForRead(this.outputPath(jobId, ext), () => new NotFoundError('id', `job ${jobId} has no output`));
-  }
-  /**
-   * Streams a job's output (e.g. JSONL chunks) into place atomically: readers see the whole file
-   * or none. The partial file is unique to this call, so a retried attempt never shares one with a
-   * dead one; on any failure (the source throws, a cancel, ENOSPC) pipeline closes the file and the
-   * partial is removed before the error is passed on. `beforeCommit` runs right before the rename
-   * (a job's fence: an attempt that lost its job throws there and leaves the output to the live one).
-   */
-  async writeOutput(jobId: string, chunks: AsyncIterable<string>, opts: WriteOutputOptions = {}): Promise<void> {
-    const path = this.outputPath(jobId, opts.ext);
-    await mkdir(dirname(path), { recursive: true });
-    const partial = `${path}.${randomUUID()}.partial`;
+  async openOutput(jobId: string, ext = 'jsonl'): Promise<OpenedFile> {
     try {
-      await pipeline(chunks, createWriteStream(partial));
-      await opts.beforeCommit?.();
-      await rename(partial, path);
+      const { stream, size } = await this.blobs.stream(this.outputKey(jobId, ext));
+      return { stream, size };
     } catch (err) {
-      await rm(partial, { force: true });
+      if (err instanceof BlobNotFoundError) throw new NotFoundError('id', `job ${jobId} has no output`);
       throw err;
     }
   }
-  /** A fresh private folder under the root (same filesystem, so a later rename is atomic). */
-  async tempDir(): Promise<string> {
-    const dir = join(this.root, 'tmp', randomUUID());
-    await mkdir(dir, { recursive: true });
-    return dir;
-  }
-}
 
-/** Folder names made from ids: one segment, no dots at the start, nothing but a safe alphabet. */
-export function safeSegment(id: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_:.-]{0,127}$/.test(id) || id.includes('..'))
-    throw new Error(`unsafe path segment "${id}"`);
-  return id.replace(/:/g, '_');
+  /**
+   * Stores a job's output (e.g. JSONL chunks) as one object, in bounded memory: readers see the
+   * whole of it or none. On any failure (the source throws, a cancel, a full disk) nothing is
+   * stored. `beforeCommit` runs once every byte is written, before the object becomes visible (a
+   * job's fence: an attempt that lost its job throws there and leaves the output to the live one).
+   */
+  async writeOutput(jobId: string, chunks: AsyncIterable<string>, opts: WriteOutputOptions = {}): Promise<void> {
+    await this.blobs.put(this.outputKey(jobId, opts.ext), chunks, {
+      ...(opts.beforeCommit ? { beforeCommit: opts.beforeCommit } : {}),
+    });
+  }
 }
 
 export interface WriteOutputOptions {
-  /** The file's extension (default jsonl). */
+  /** The object's extension (default jsonl). */
   ext?: string;
-  /** Runs once the file is written, right before it is renamed into place; a throw leaves nothing behind. */
+  /** Runs once the bytes are written, right before they become visible; a throw leaves nothing behind. */
   beforeCommit?: () => Promise<void>;
-}
-
-/**
- * Write then rename: readers see the old file or the new one, never half of one. `beforeCommit`
- * runs right before the rename (a job's fence); when it throws, the temp file is removed.
- */
-export async function writeFileAtomic(
-  path: string,
-  data: string | Uint8Array,
-  beforeCommit?: () => Promise<void>,
-): Promise<void> {
-  const tmp = `${path}.${randomUUID()}.tmp`;
-  await writeFile(tmp, data);
-  try {
-    await beforeCommit?.();
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await rename(tmp, path);
-}
-
-export async function removeDir(path: string): Promise<void> {
-  await rm(path, { recursive: true, force: true });
 }

@@ -1,24 +1,29 @@
-import { mkdir, readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { writeFileAtomic } from './artifact-store';
+import { BlobNotFoundError } from './blob/blob-errors';
+import type { BlobStore } from './blob/blob-store';
 
 /**
- * One file holding a JSON header and named binary blocks, written atomically (write + rename):
+ * One object holding a JSON header and named binary blocks, written atomically (write + rename):
  * a 4-character magic, a little-endian uint32 header length, the JSON header (which lists the
- * blocks), then the blocks back to back. Checkpoints use it: one file rather than several, so a
- * reader sees the old state or the new one, never weights of one step with optimizer slots of another.
+ * blocks), then the blocks back to back, stored with one atomic put. Checkpoints use it: one object rather than
+ * several, so a reader sees the old state or the new one, never weights of one step with optimizer slots of another.
  */
 export interface BlocksFile<H> {
   header: H;
   blocks: Record<string, ArrayBuffer>;
 }
 
+/** One object in a blob store (a checkpoint's), for code that passes it along without building keys. */
+export interface BlobRef {
+  readonly blobs: BlobStore;
+  readonly key: string;
+}
+
 export async function writeBlocksFile<H>(
-  path: string,
+  { blobs, key }: BlobRef,
   magic: string,
   header: H,
   blocks: Record<string, ArrayBuffer | ArrayBufferView>,
-  /** Runs right before the file is renamed into place (a job's fence); a throw leaves the old file. */
+  /** Runs right before the object becomes visible (a job's fence); a throw leaves the old one. */
   beforeCommit?: () => Promise<void>,
 ): Promise<void> {
   const names = Object.keys(blocks);
@@ -33,21 +38,20 @@ export async function writeBlocksFile<H>(
   const prefix = Buffer.alloc(8);
   prefix.write(checkMagic(magic), 0, 'ascii');
   prefix.writeUInt32LE(json.length, 4);
-  await mkdir(dirname(path), { recursive: true });
-  await writeFileAtomic(path, Buffer.concat([prefix, json, ...bytes]), beforeCommit);
+  await blobs.put(key, Buffer.concat([prefix, json, ...bytes]), beforeCommit ? { beforeCommit } : {});
 }
 
-/** The file at `path`, or undefined when there is none; a wrong magic or a short file throws. */
-export async function readBlocksFile<H>(path: string, magic: string): Promise<BlocksFile<H> | undefined> {
+/** The object at `key`, or undefined when there is none; a wrong magic or a short object throws. */
+export async function readBlocksFile<H>({ blobs, key }: BlobRef, magic: string): Promise<BlocksFile<H> | undefined> {
   let buf: Buffer;
   try {
-    buf = await readFile(path);
+    buf = await blobs.get(key);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (err instanceof BlobNotFoundError) return undefined;
     throw err;
   }
   if (buf.length < 8 || buf.toString('ascii', 0, 4) !== checkMagic(magic))
-    throw new Error(`${path} is not a ${magic} file`);
+    throw new Error(`${key} is not a ${magic} object`);
   const jsonLength = buf.readUInt32LE(4);
   const meta = JSON.parse(buf.toString('utf8', 8, 8 + jsonLength)) as {
     header: H;
@@ -61,7 +65,7 @@ export async function readBlocksFile<H>(path: string, magic: string): Promise<Bl
     offset += bytes;
   }
   if (offset !== buf.length)
-    throw new Error(`${path}: ${buf.length - offset} bytes unaccounted for (truncated or corrupt)`);
+    throw new Error(`${key}: ${buf.length - offset} bytes unaccounted for (truncated or corrupt)`);
   return { header: meta.header, blocks };
 }
 

@@ -1,11 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { link, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { datasetInfoSchema, type DatasetInfo } from '@tq/contracts';
-import { ArtifactStore, removeDir, writeFileAtomic } from './artifact-store';
+import { ArtifactStore } from './artifact-store';
+import { BlobExistsError, BlobNotFoundError } from './blob/blob-errors';
+import type { ByteRange } from './blob/blob-store';
 import { ByteLimit } from './byte-limit';
 import {
   DatasetNotFoundError,
@@ -15,26 +13,30 @@ import {
   type DatasetProfiled,
   type DatasetSettled,
 } from './dataset-types';
-import { openForRead } from './read-stream';
 
 /** What settling writes into outcome.json, merged over info.json on every read. */
 type DatasetOutcome = Pick<DatasetInfo, 'status' | 'error'> & Partial<DatasetProfiled>;
 
 const INFO = 'info.json';
 const OUTCOME = 'outcome.json';
-const sourceName = (format: DatasetFormat) => `source.${format}`;
+/** The bytes as they came; the format is in info.json (it may be known only after the file). */
+const SOURCE = 'source';
 
 /**
- * Uploaded tables: `datasets/<id>/source.csv|jsonl` (the bytes as they came) and `info.json`
+ * Uploaded tables in the blob store: `datasets/<id>/source` (the bytes as they came), `info.json`
  * (DatasetInfo as uploaded, status profiling), then `outcome.json` once profiling ends (ready with
- * its profile, or failed with its error). The upload streams into a private staging folder that is
- * renamed into place, so readers never see half a dataset. info.json is never rewritten: the end
- * of profiling is one exclusive file creation, so of two writers settling a dataset at once (the
- * API marking a lost job failed, the worker marking it ready) exactly one wins and no read mixes
- * them. Built-in datasets are not stored here (libs/ml has them).
+ * its profile, or failed with its error). info.json is written last, so a dataset exists only once
+ * its bytes are whole; it is never rewritten: the end of profiling is one create-only write of
+ * outcome.json, so of two writers settling a dataset at once (the API marking a lost job failed,
+ * the worker marking it ready) exactly one wins and no read mixes them. Built-in datasets are not
+ * stored here (libs/ml has them).
  */
 export class DatasetStore {
   constructor(readonly store: ArtifactStore) {}
+
+  private get blobs() {
+    return this.store.blobs;
+  }
 
   /**
    * Streams `source` into a new dataset (status `profiling`) with bounded memory. Over `maxBytes`
@@ -44,15 +46,14 @@ export class DatasetStore {
   async create(meta: DatasetMeta | PromiseLike<DatasetMeta>, source: Readable, maxBytes: number): Promise<DatasetInfo> {
     const metaReady = Promise.resolve(meta);
     metaReady.catch(() => undefined); // awaited below; a rejection while the bytes stream is not unhandled
-    const staging = await this.store.tempDir();
+    const id = randomUUID();
     try {
       const counter = new ByteLimit(maxBytes);
-      // The format may only be known with meta: stage under a neutral name, rename below.
-      const staged = join(staging, 'source.upload');
-      await pipeline(source, counter, createWriteStream(staged));
+      // As pipeline() would: a failure on either side ends both (the upload stops being read).
+      source.on('error', (err) => counter.destroy(err));
+      counter.on('error', (err) => source.destroy(err));
+      await this.blobs.put(this.store.datasetKey(id, SOURCE), source.pipe(counter));
       const m = await metaReady;
-      await rename(staged, join(staging, sourceName(m.format)));
-      const id = randomUUID();
       const info = datasetInfoSchema.parse({
         id,
         name: m.name,
@@ -68,43 +69,41 @@ export class DatasetStore {
         createdAt: new Date().toISOString(),
         bytes: counter.bytes,
       });
-      await writeFileAtomic(join(staging, INFO), JSON.stringify(info, null, 2));
-      await mkdir(this.store.datasetsDir(), { recursive: true });
-      await rename(staging, this.store.datasetDir(id));
+      await this.blobs.put(this.store.datasetKey(id, INFO), JSON.stringify(info, null, 2), { ifNoneMatch: '*' });
       return info;
-    } finally {
-      await removeDir(staging);
+    } catch (err) {
+      await this.blobs.deletePrefix(this.store.datasetPrefix(id)).catch(() => undefined);
+      throw err;
     }
   }
 
-  /** The uploaded bytes, for one streaming pass (a profile, a preparation, an infer job). */
-  async openSource(id: string): Promise<{ format: DatasetFormat; stream: Readable }> {
+  /**
+   * The uploaded bytes, for one streaming pass (a profile, a preparation, an infer job), or the
+   * bytes of `range` (inclusive offsets, as the profile's row index gives them).
+   */
+  async openSource(id: string, range?: ByteRange): Promise<{ format: DatasetFormat; stream: Readable; size: number }> {
     const info = await this.get(id);
     if (info.format === 'builtin') throw new DatasetNotFoundError(id);
-    const path = join(this.store.datasetDir(id), sourceName(info.format));
-    const opened = await openForRead(path, () => new DatasetNotFoundError(id));
-    return { format: info.format, stream: opened.stream };
+    try {
+      const opened = await this.blobs.stream(this.store.datasetKey(id, SOURCE), range);
+      return { format: info.format, stream: opened.stream, size: opened.size };
+    } catch (err) {
+      if (err instanceof BlobNotFoundError) throw new DatasetNotFoundError(id);
+      throw err;
+    }
   }
 
   async get(id: string): Promise<DatasetInfo> {
-    let dir: string;
+    let infoKey: string;
     try {
-      dir = this.store.datasetDir(id);
+      infoKey = this.store.datasetKey(id, INFO);
     } catch {
-      throw new DatasetNotFoundError(id); // an id that cannot be a folder name names no dataset
+      throw new DatasetNotFoundError(id); // an id that cannot be a key names no dataset
     }
-    let text: string;
-    try {
-      text = await readFile(join(dir, INFO), 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new DatasetNotFoundError(id);
-      throw err;
-    }
+    const text = await this.readText(infoKey);
+    if (text === undefined) throw new DatasetNotFoundError(id);
     // info.json first: outcome.json only ever appears after it, whole (see settle).
-    const outcome = await readFile(join(dir, OUTCOME), 'utf8').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return undefined;
-      throw err;
-    });
+    const outcome = await this.readText(this.store.datasetKey(id, OUTCOME));
     try {
       const info = datasetInfoSchema.parse(JSON.parse(text));
       return outcome === undefined ? info : settled(info, JSON.parse(outcome) as DatasetOutcome);
@@ -132,16 +131,12 @@ export class DatasetStore {
 
   /** Every stored dataset, oldest first. */
   async list(): Promise<DatasetInfo[]> {
-    let ids: string[];
-    try {
-      ids = (await readdir(this.store.datasetsDir(), { withFileTypes: true }))
-        .filter((e) => e.isDirectory())
-        .map((e) => e.name);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
+    const ids: string[] = [];
+    for await (const { key } of this.blobs.list(this.store.datasetsPrefix())) {
+      const [, id, file, ...rest] = key.split('/');
+      if (id && file === INFO && rest.length === 0) ids.push(id);
     }
-    // A folder without info.json (or not named like an id) is no dataset; a corrupt one is a fault.
+    // A prefix without info.json is no dataset (yet); a corrupt one is a fault.
     const infos = await Promise.all(
       ids.map((id) =>
         this.get(id).catch((err: unknown) => {
@@ -157,32 +152,56 @@ export class DatasetStore {
 
   /** Deletes a dataset (e.g. one whose profiling job could not be enqueued). */
   async remove(id: string): Promise<void> {
-    await removeDir(this.store.datasetDir(id));
+    await this.blobs.deletePrefix(this.store.datasetPrefix(id));
+  }
+
+  /** A small object kept with the dataset (e.g. the profile's row index); undefined when absent. */
+  async readExtra(id: string, file: string): Promise<Buffer | undefined> {
+    try {
+      return await this.blobs.get(this.store.datasetKey(id, extraName(file)));
+    } catch (err) {
+      if (err instanceof BlobNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  async writeExtra(id: string, file: string, data: string | Uint8Array): Promise<void> {
+    await this.blobs.put(this.store.datasetKey(id, extraName(file)), data);
   }
 
   /**
-   * First writer wins: the outcome is written whole to a private file, then hard-linked to
-   * outcome.json, which fails with EEXIST when another writer got there first (as an O_EXCL
-   * create would, but readers never see a half-written file, and a crash leaves only a stray
-   * temp file). A dataset no longer profiling (settled before this call) is not changed either.
+   * First writer wins: outcome.json is created only if absent (a create-only put, atomic on both
+   * stores), so readers never see a half-written outcome and a second writer changes nothing.
+   * A dataset no longer profiling (settled before this call) is not changed either.
    */
   private async settle(id: string, outcome: DatasetOutcome): Promise<DatasetSettled> {
     const current = await this.get(id);
     if (current.status !== 'profiling') return { won: false, info: current };
     const next = settled(current, outcome); // validated before anything is written
-    const dir = this.store.datasetDir(id);
-    const staged = join(dir, `${OUTCOME}.${randomUUID()}.tmp`);
-    await writeFile(staged, JSON.stringify(outcome, null, 2));
     try {
-      await link(staged, join(dir, OUTCOME));
+      await this.blobs.put(this.store.datasetKey(id, OUTCOME), JSON.stringify(outcome, null, 2), { ifNoneMatch: '*' });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (!(err instanceof BlobExistsError)) throw err;
       return { won: false, info: await this.get(id) };
-    } finally {
-      await rm(staged, { force: true });
     }
     return { won: true, info: next };
   }
+
+  private async readText(key: string): Promise<string | undefined> {
+    try {
+      return (await this.blobs.get(key)).toString('utf8');
+    } catch (err) {
+      if (err instanceof BlobNotFoundError) return undefined;
+      throw err;
+    }
+  }
+}
+
+/** Extra objects are the caller's own names, never the store's. */
+function extraName(file: string): string {
+  if (file === INFO || file === OUTCOME || file === SOURCE || !/^[a-z0-9][a-z0-9.-]{0,63}$/.test(file))
+    throw new Error(`bad dataset object name "${file}"`);
+  return file;
 }
 
 /** The dataset as uploaded with its outcome over it (a ready one keeps no error). */

@@ -1,5 +1,5 @@
 export * from './artifact-store';
-export * from './tfjs-file-io';
+export * from './tfjs-model-io';
 export * from './model-registry';
 export * from './dataset-store';
 export * from './dataset-types';

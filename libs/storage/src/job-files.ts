@@ -1,36 +1,36 @@
-import { readdir, rm, stat } from 'node:fs/promises';
-import { dirname, join, sep } from 'node:path';
 import { type ArtifactStore, safeSegment } from './artifact-store';
 
 /**
- * Which checkpoint folders belong to a job. The naming is the job bodies' (a train job's own
+ * Which checkpoints belong to a job. The naming is the job bodies' (a train job's own
  * `train-<id>`, a distributed run's `ps-<runId>`), so the caller that knows them supplies it.
  */
 export interface CheckpointNaming {
-  /** Checkpoint keys (ArtifactStore.checkpointDir) a job may leave behind. */
+  /** Checkpoint keys (ArtifactStore.checkpointPrefix) a job may leave behind. */
   keysOf(jobId: string): string[];
   /** The job a checkpoint key belongs to; undefined for keys of no job (left alone by the orphan sweep). */
   jobOf(key: string): string | undefined;
 }
 
-/** One file or folder a job left in the artifact store, as the orphan sweep sees it. */
+/** One object, or one prefix of objects, a job left in the store, as the orphan sweep sees it. */
 export interface JobFile {
   jobId: string;
   kind: 'output' | 'input' | 'checkpoint';
-  /** Last change (a checkpoint folder: its entries' newest), ms since the epoch. */
+  /** Last change (a prefix: its newest object), ms since the epoch. */
   mtimeMs: number;
   /** Opaque to callers: only removeFile uses it. */
-  readonly path: string;
+  readonly target: { key: string } | { prefix: string };
 }
 
-// An output or input, finished or left half-written (writeOutput's partial, writeFileAtomic's tmp).
-const OUTPUT = /^(.+)\.jsonl(\.[0-9a-f-]{36}\.partial)?$/;
-const INPUT = /^(.+)\.f32(\.[0-9a-f-]{36}\.tmp)?$/;
+const OUTPUT = /^outputs\/([^/]+)\.jsonl$/;
+const OUTPUT_PART = /^outputs\/([^/]+)\//;
+const INPUT = /^inputs\/([^/]+)\.f32$/;
+const CHECKPOINT = /^checkpoints\/([^/]+)\//;
 
 /**
- * A job's files in the artifact store: its output (outputs/<id>.jsonl), its stored inline input
- * (inputs/<id>.f32) and its checkpoint folders. Retention sizes and removes them with the job; the
- * orphan sweep lists them to find those whose job is gone. Every deletion of a job's files is here.
+ * A job's objects in the store: its output (outputs/<id>.jsonl, or the parts of a sharded one under
+ * outputs/<id>/), its stored inline input (inputs/<id>.f32) and its checkpoints. Retention sizes
+ * and removes them with the job; the orphan sweep lists them to find those whose job is gone.
+ * Every deletion of a job's objects is here.
  */
 export class JobFiles {
   constructor(
@@ -38,12 +38,13 @@ export class JobFiles {
     private readonly checkpoints: CheckpointNaming,
   ) {}
 
-  /** An id that cannot name a file (safeSegment refuses it) has no file of that kind: skipped, not thrown. */
-  private pathsOf(jobId: string): string[] {
-    const makers = [
-      () => this.store.outputPath(jobId),
-      () => this.store.inputPath(jobId),
-      ...this.checkpoints.keysOf(jobId).map((key) => () => this.store.checkpointDir(key)),
+  /** An id that cannot be a key (safeSegment refuses it) has no object of that kind: skipped, not thrown. */
+  private targetsOf(jobId: string): JobFile['target'][] {
+    const makers: (() => JobFile['target'])[] = [
+      () => ({ key: this.store.outputKey(jobId) }),
+      () => ({ prefix: this.store.outputPartsPrefix(jobId) }),
+      () => ({ key: this.store.inputKey(jobId) }),
+      ...this.checkpoints.keysOf(jobId).map((key) => () => ({ prefix: this.store.checkpointPrefix(key) })),
     ];
     return makers.flatMap((make) => {
       try {
@@ -54,76 +55,66 @@ export class JobFiles {
     });
   }
 
-  /** Bytes the job's files take (0 for a job that has none). */
+  /** Bytes the job's objects take (0 for a job that has none). */
   async bytes(jobId: string): Promise<number> {
-    const sizes = await Promise.all(this.pathsOf(jobId).map((p) => treeBytes(p)));
+    const sizes = await Promise.all(this.targetsOf(jobId).map((t) => this.targetBytes(t)));
     return sizes.reduce((a, b) => a + b, 0);
   }
 
   /** Removes the job's output, stored input and checkpoints; nothing there is no error. */
   async remove(jobId: string): Promise<void> {
-    await Promise.all(this.pathsOf(jobId).map((p) => rm(p, { recursive: true, force: true })));
+    await Promise.all(this.targetsOf(jobId).map((t) => this.removeTarget(t)));
   }
 
   /**
-   * Every job file in the store, with the job it belongs to. Names map back to ids through
-   * safeSegment, which keeps ids of the API's alphabet as they are (it only turns ':' into '_').
+   * Every job object (or prefix) in the store, with the job it belongs to. Names map back to ids
+   * through safeSegment, which keeps ids of the API's alphabet as they are (it only turns ':' into '_').
    */
   async *list(): AsyncGenerator<JobFile> {
-    const outputs = dirname(this.store.outputPath('x'));
-    const inputs = dirname(this.store.inputPath('x'));
-    const checkpoints = dirname(this.store.checkpointDir('x'));
-    for (const name of await names(outputs)) {
-      const jobId = jobIdOfSegment(OUTPUT.exec(name)?.[1]);
-      if (jobId) yield await this.file(jobId, 'output', join(outputs, name));
+    const prefixes = new Map<string, JobFile>();
+    const grouped = (jobId: string, kind: JobFile['kind'], prefix: string, modified: number): void => {
+      const seen = prefixes.get(prefix);
+      if (seen) seen.mtimeMs = Math.max(seen.mtimeMs, modified);
+      else prefixes.set(prefix, { jobId, kind, mtimeMs: modified, target: { prefix } });
+    };
+    for await (const { key, modified } of this.store.blobs.list(this.store.outputsPrefix())) {
+      const whole = jobIdOfSegment(OUTPUT.exec(key)?.[1]);
+      if (whole) yield { jobId: whole, kind: 'output', mtimeMs: modified, target: { key } };
+      const part = OUTPUT_PART.exec(key);
+      const partOf = jobIdOfSegment(part?.[1]);
+      if (part && partOf) grouped(partOf, 'output', part[0], modified);
     }
-    for (const name of await names(inputs)) {
-      const jobId = jobIdOfSegment(INPUT.exec(name)?.[1]);
-      if (jobId) yield await this.file(jobId, 'input', join(inputs, name));
+    for await (const { key, modified } of this.store.blobs.list(this.store.inputsPrefix())) {
+      const jobId = jobIdOfSegment(INPUT.exec(key)?.[1]);
+      if (jobId) yield { jobId, kind: 'input', mtimeMs: modified, target: { key } };
     }
-    for (const name of await names(checkpoints)) {
-      const jobId = this.checkpoints.jobOf(name);
-      if (jobId) yield await this.file(jobId, 'checkpoint', join(checkpoints, name));
+    for await (const { key, modified } of this.store.blobs.list(this.store.checkpointsPrefix())) {
+      const match = CHECKPOINT.exec(key);
+      const jobId = match ? this.checkpoints.jobOf(match[1]!) : undefined;
+      if (match && jobId) grouped(jobId, 'checkpoint', match[0], modified);
     }
+    yield* prefixes.values();
   }
 
-  /** Removes one file (or checkpoint folder) that list() returned. */
+  /** Removes one object (or prefix) that list() returned. */
   async removeFile(file: JobFile): Promise<void> {
-    if (!file.path.startsWith(this.store.root + sep)) throw new Error(`not a job file: ${file.path}`);
-    await rm(file.path, { recursive: true, force: true });
+    await this.removeTarget(file.target);
   }
 
-  private async file(jobId: string, kind: JobFile['kind'], path: string): Promise<JobFile> {
-    return { jobId, kind, path, mtimeMs: await newestMtime(path) };
+  private async removeTarget(target: JobFile['target']): Promise<void> {
+    if ('key' in target) await this.store.blobs.delete(target.key);
+    else await this.store.blobs.deletePrefix(target.prefix);
+  }
+
+  private async targetBytes(target: JobFile['target']): Promise<number> {
+    if ('key' in target) return (await this.store.blobs.head(target.key))?.size ?? 0;
+    let total = 0;
+    for await (const { size } of this.store.blobs.list(target.prefix)) total += size;
+    return total;
   }
 }
 
-async function names(dir: string): Promise<string[]> {
-  return readdir(dir).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return [];
-    throw err;
-  });
-}
-
-/** A file's size, or a folder's files' total; 0 when it is not there. */
-async function treeBytes(path: string): Promise<number> {
-  const info = await stat(path).catch(() => undefined);
-  if (!info) return 0;
-  if (!info.isDirectory()) return info.size;
-  const sizes = await Promise.all((await names(path)).map((n) => treeBytes(join(path, n))));
-  return sizes.reduce((a, b) => a + b, 0);
-}
-
-/** A file's mtime; a folder's newest of its own and its entries' (a checkpoint rewritten in place). */
-async function newestMtime(path: string): Promise<number> {
-  const info = await stat(path).catch(() => undefined);
-  if (!info) return Date.now(); // vanished meanwhile: as if new, so it is not touched
-  if (!info.isDirectory()) return info.mtimeMs;
-  const inner = await Promise.all((await names(path)).map((n) => newestMtime(join(path, n))));
-  return Math.max(info.mtimeMs, ...inner);
-}
-
-/** The job id of a name written by safeSegment, for ids the API issues (checked, so no path tricks). */
+/** The job id of a key segment written by safeSegment, for ids the API issues (checked, so no tricks). */
 export function jobIdOfSegment(segment: string | undefined): string | undefined {
   if (segment === undefined) return undefined;
   try {

@@ -1,7 +1,6 @@
-import { mkdir, readFile, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { NotFoundError } from '@tq/contracts';
-import { type ArtifactStore, writeFileAtomic } from './artifact-store';
+import type { ArtifactStore } from './artifact-store';
+import { BlobNotFoundError } from './blob/blob-errors';
 
 /** Rows of a job's inline input: `rows` × `features` float32, row-major. */
 export interface StoredRows {
@@ -13,7 +12,7 @@ export interface StoredRows {
 /**
  * Inline request payloads (an infer job's `instances`) kept as an artifact beside the job instead
  * of inside its Redis hash: 1,000 MNIST rows are 2.1 MB of JSON in Redis, 3.1 MB of float32 here,
- * read back without parsing. Keyed by job id, so a retried job finds its input.
+ * read back without parsing. Keyed by job id, so a retried job (on any host) finds its input.
  */
 export class JobInputStore {
   constructor(private readonly store: ArtifactStore) {}
@@ -22,15 +21,14 @@ export class JobInputStore {
     const features = instances[0]?.length ?? 0;
     const x = new Float32Array(instances.length * features);
     instances.forEach((row, i) => x.set(row, i * features));
-    const path = this.store.inputPath(jobId);
-    await mkdir(dirname(path), { recursive: true });
-    await writeFileAtomic(path, new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
+    await this.store.blobs.put(this.store.inputKey(jobId), new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
     return { rows: instances.length, features };
   }
 
   async load(jobId: string, shape: { rows: number; features: number }): Promise<StoredRows> {
-    const bytes = await readFile(this.store.inputPath(jobId)).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') throw new NotFoundError('input', `the stored input of job ${jobId} is gone`);
+    const bytes = await this.store.blobs.get(this.store.inputKey(jobId)).catch((err: unknown) => {
+      if (err instanceof BlobNotFoundError)
+        throw new NotFoundError('input', `the stored input of job ${jobId} is gone`);
       throw err;
     });
     if (bytes.byteLength !== shape.rows * shape.features * 4)
@@ -42,6 +40,6 @@ export class JobInputStore {
   }
 
   async remove(jobId: string): Promise<void> {
-    await rm(this.store.inputPath(jobId), { force: true });
+    await this.store.blobs.delete(this.store.inputKey(jobId));
   }
 }

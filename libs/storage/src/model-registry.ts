@@ -1,19 +1,36 @@
-import { mkdir, readdir, readFile, rename, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { modelVersionMetaSchema, type JobFence, type ModelRef, type ModelVersionMeta } from '@tq/contracts';
-import { ArtifactStore, removeDir, writeFileAtomic } from './artifact-store';
-import { NotFoundError } from '@tq/contracts';
-import { openForRead, type OpenedFile } from './read-stream';
+import { randomBytes } from 'node:crypto';
+import {
+  NotFoundError,
+  modelVersionMetaSchema,
+  type JobFence,
+  type ModelRef,
+  type ModelVersionMeta,
+} from '@tq/contracts';
+import { ArtifactStore } from './artifact-store';
+import { BlobExistsError, BlobNotFoundError } from './blob/blob-errors';
+import type { OpenedFile } from './read-stream';
 
 export const METADATA_JSON = 'metadata.json';
+/** A version's number is taken by creating this (create-only), before any artifact is written. */
+const CLAIM_JSON = 'claim.json';
 /**
  * Versions tried past the latest one before register gives up: each taken one means another writer
  * won that number, so this bounds the loop at far more concurrent registrations than a deployment has.
  */
 const MAX_VERSION_TRIES = 1000;
+const ARTIFACT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
 /** What a writer gives; `task` defaults to classification. */
-export type NewVersionMeta = Omit<ModelVersionMeta, 'name' | 'version' | 'createdAt' | 'artifacts' | 'task'> &
+export type NewVersionMeta = Omit<
+  ModelVersionMeta,
+  'name' | 'version' | 'createdAt' | 'artifacts' | 'task' | 'artifactSet'
+> &
   Partial<Pick<ModelVersionMeta, 'task'>>;
+
+/** What register's callback writes a version's artifacts through (model.json, weights.bin, ...). */
+export interface VersionWriter {
+  put(file: string, data: string | Uint8Array): Promise<void>;
+}
 
 export class ArtifactNotFoundError extends NotFoundError {
   constructor(
@@ -39,58 +56,55 @@ export class ModelNotFoundError extends NotFoundError {
   }
 }
 
+interface Claim {
+  jobId: string | null;
+}
+
 /**
- * Versions, metrics and lineage of models, kept in the artifact folder alone (metadata.json per
- * version), so the registry is rebuilt by reading the folder. Versions are allocated by an atomic
- * rename of a fully written staging folder: concurrent workers never share a number, readers never
- * see half a version.
+ * Versions, metrics and lineage of models, kept in the blob store alone (metadata.json per
+ * version), so the registry is rebuilt by listing it. A version's number is taken by creating its
+ * claim.json (create-only: of two writers exactly one wins it); its artifacts go under a set of
+ * their own; creating metadata.json commits it. Readers see a version only once it is committed,
+ * and never half of one; a writer that died leaves a claimed number without a version (skipped).
  */
 export class ModelRegistry {
   constructor(readonly store: ArtifactStore) {}
 
+  private get blobs() {
+    return this.store.blobs;
+  }
+
   /**
-   * `write(dir)` puts the artifacts (model.json, weights.bin, ...) into a staging folder. With a
-   * job's fence (registerFenced), the job registers at most one version whatever its attempts do.
+   * `write(out)` stores the artifacts (model.json, weights.bin, ...). With a job's fence
+   * (registerFenced), the job registers at most one version whatever its attempts do.
    */
   async register(
     name: string,
     meta: NewVersionMeta,
-    write: (dir: string) => Promise<void>,
+    write: (out: VersionWriter) => Promise<void>,
     opts: { fence?: JobFence | undefined } = {},
   ): Promise<ModelVersionMeta> {
     if (opts.fence) return this.registerFenced(name, meta, write, opts.fence);
-    const staging = await this.store.tempDir();
-    try {
-      await write(staging);
-      const nameDir = this.store.modelNameDir(name);
-      await mkdir(nameDir, { recursive: true });
-      const first = (await this.latestVersion(name)) + 1;
-      for (let version = first; version < first + MAX_VERSION_TRIES; version++) {
-        const full = await stampMetadata(staging, { name, version }, meta);
-        try {
-          await rename(staging, this.store.modelDir({ name, version }));
-          return full;
-        } catch (err) {
-          if (!isVersionTaken(err)) throw err;
-        }
-      }
-      throw new Error(`no free version of "${name}" after ${MAX_VERSION_TRIES} tries from ${first}`);
-    } finally {
-      await removeDir(staging);
+    const first = (await this.latestVersion(name)) + 1;
+    for (let version = first; version < first + MAX_VERSION_TRIES; version++) {
+      const ref = { name, version };
+      if (!(await this.claim(ref, null))) continue;
+      return this.writeVersion(ref, meta, write);
     }
+    throw new Error(`no free version of "${name}" after ${MAX_VERSION_TRIES} tries from ${first}`);
   }
 
   /**
    * One job's version: its number comes from the fence (the same for every attempt of the job, only
-   * while the attempt holds it); an attempt that finds it on disk with this job's lineage returns it
-   * (an earlier attempt got that far); the lock is checked again right before the rename, so a stale
-   * attempt (its lock lapsed while it stalled) commits nothing. Two attempts that pass the check at
-   * once race on one rename onto one number: the loser finds the winner's version, this job's too.
+   * while the attempt holds it); an attempt that finds it committed with this job's lineage returns
+   * it (an earlier attempt got that far); the lock is checked again right before the commit, so a
+   * stale attempt (its lock lapsed while it stalled) commits nothing. Two attempts that pass the
+   * check at once race on one create of metadata.json: the loser returns the winner's version.
    */
   private async registerFenced(
     name: string,
     meta: NewVersionMeta,
-    write: (dir: string) => Promise<void>,
+    write: (out: VersionWriter) => Promise<void>,
     fence: JobFence,
   ): Promise<ModelVersionMeta> {
     const jobId = meta.lineage.jobId;
@@ -99,24 +113,75 @@ export class ModelRegistry {
     const ref = { name, version };
     const earlier = await this.jobVersion(ref, jobId);
     if (earlier) return earlier;
-    const staging = await this.store.tempDir();
+    if (!(await this.claim(ref, jobId))) {
+      const holder = await this.readClaim(ref);
+      if (holder?.jobId !== jobId)
+        throw new Error(
+          `version ${version} of "${name}", allocated to job ${jobId}, is claimed by ` +
+            `${holder?.jobId ? `job ${holder.jobId}` : 'a registration without a job'}`,
+        );
+    }
+    return this.writeVersion(ref, meta, write, { fence, jobId });
+  }
+
+  /** Writes the artifacts into a fresh set, then commits metadata.json (create-only). */
+  private async writeVersion(
+    ref: ModelRef,
+    meta: NewVersionMeta,
+    write: (out: VersionWriter) => Promise<void>,
+    fenced?: { fence: JobFence; jobId: string },
+  ): Promise<ModelVersionMeta> {
+    const artifactSet = randomBytes(8).toString('hex');
+    const artifacts: Record<string, number> = {};
     try {
-      await write(staging);
-      await mkdir(this.store.modelNameDir(name), { recursive: true });
-      const full = await stampMetadata(staging, ref, meta);
-      await fence.assertHeld();
-      try {
-        await rename(staging, this.store.modelDir(ref));
-        return full;
-      } catch (err) {
-        if (!isVersionTaken(err)) throw err;
-        const taken = await this.jobVersion(ref, jobId);
+      await write({
+        put: async (file, data) => {
+          const head = await this.blobs.put(this.store.modelKey(ref, artifactSet, artifactName(file)), data);
+          artifacts[file] = head.size;
+        },
+      });
+      const full = modelVersionMetaSchema.parse({
+        task: 'classification',
+        ...meta,
+        ...ref,
+        createdAt: new Date().toISOString(),
+        artifacts,
+        artifactSet,
+      });
+      await this.blobs.put(this.store.modelKey(ref, METADATA_JSON), JSON.stringify(full, null, 2), {
+        ifNoneMatch: '*',
+        ...(fenced ? { beforeCommit: () => fenced.fence.assertHeld() } : {}),
+      });
+      return full;
+    } catch (err) {
+      await this.blobs.deletePrefix(`${this.store.modelKey(ref, artifactSet)}/`).catch(() => undefined);
+      if (err instanceof BlobExistsError && fenced) {
+        const taken = await this.jobVersion(ref, fenced.jobId);
         if (taken) return taken;
-        // Another job's version threw above; this is a folder without metadata.json in the way.
-        throw new Error(`version ${version} of "${name}" is taken by a folder that is no version`, { cause: err });
       }
-    } finally {
-      await removeDir(staging);
+      throw err;
+    }
+  }
+
+  /** Takes version `ref`'s number; false when another registration has it. */
+  private async claim(ref: ModelRef, jobId: string | null): Promise<boolean> {
+    try {
+      await this.blobs.put(this.store.modelKey(ref, CLAIM_JSON), JSON.stringify({ jobId } satisfies Claim), {
+        ifNoneMatch: '*',
+      });
+      return true;
+    } catch (err) {
+      if (err instanceof BlobExistsError) return false;
+      throw err;
+    }
+  }
+
+  private async readClaim(ref: ModelRef): Promise<Claim | undefined> {
+    try {
+      return JSON.parse((await this.blobs.get(this.store.modelKey(ref, CLAIM_JSON))).toString('utf8')) as Claim;
+    } catch (err) {
+      if (err instanceof BlobNotFoundError) return undefined;
+      throw err;
     }
   }
 
@@ -141,44 +206,35 @@ export class ModelRegistry {
 
   /** Adds or replaces one artifact of a version (e.g. model.onnx) and records its size. */
   async putArtifact(ref: ModelRef, file: string, data: string | Uint8Array): Promise<ModelVersionMeta> {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(file) || file === METADATA_JSON)
-      throw new Error(`bad artifact name "${file}"`);
+    if (file === METADATA_JSON || file === CLAIM_JSON) throw new Error(`bad artifact name "${file}"`);
     const meta = await this.getVersion(ref);
-    const dir = this.store.modelDir(ref);
-    await writeFileAtomic(join(dir, file), data);
-    const updated = { ...meta, artifacts: await sizes(dir) };
-    await writeFileAtomic(join(dir, METADATA_JSON), JSON.stringify(updated, null, 2));
+    const head = await this.blobs.put(this.artifactKey(meta, file), data);
+    const updated = { ...meta, artifacts: { ...meta.artifacts, [file]: head.size } };
+    await this.blobs.put(this.store.modelKey(ref, METADATA_JSON), JSON.stringify(updated, null, 2));
     return updated;
   }
 
   async names(): Promise<string[]> {
-    return (await listDirs(this.store.modelsDir())).filter((n) => !n.startsWith('.')).sort();
+    const names = new Set<string>();
+    for await (const { key } of this.blobs.list(this.store.modelsPrefix())) {
+      const [, name, version, file] = key.split('/');
+      if (name && /^\d+$/.test(version ?? '') && file === METADATA_JSON) names.add(name);
+    }
+    return [...names].sort();
   }
 
   async versions(name: string): Promise<ModelVersionMeta[]> {
-    const dirs = await listDirs(this.store.modelNameDir(name));
-    const numbers = dirs
-      .filter((d) => /^\d+$/.test(d))
-      .map(Number)
-      .sort((a, b) => a - b);
-    // A folder without metadata.json is no version (skipped); a corrupt or unreadable one is a fault.
-    const metas = await Promise.all(
-      numbers.map((version) =>
-        this.getVersion({ name, version }).catch((err: unknown) => {
-          if (err instanceof ModelNotFoundError) return undefined;
-          throw err;
-        }),
-      ),
-    );
-    return metas.filter((m): m is ModelVersionMeta => m !== undefined);
+    const numbers = (await this.numbers(name)).committed.sort((a, b) => a - b);
+    // A committed version that is unreadable or corrupt is a fault, not an absence.
+    return Promise.all(numbers.map((version) => this.getVersion({ name, version })));
   }
 
   async getVersion(ref: ModelRef): Promise<ModelVersionMeta> {
     let raw: string;
     try {
-      raw = await readFile(join(this.store.modelDir(ref), METADATA_JSON), 'utf8');
+      raw = (await this.blobs.get(this.store.modelKey(ref, METADATA_JSON))).toString('utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ModelNotFoundError(ref);
+      if (err instanceof BlobNotFoundError) throw new ModelNotFoundError(ref);
       throw err;
     }
     try {
@@ -199,75 +255,67 @@ export class ModelRegistry {
     );
   }
 
+  /** The highest number claimed (committed or not), 0 when there is none. */
   async latestVersion(name: string): Promise<number> {
-    const dirs = await listDirs(this.store.modelNameDir(name));
-    return dirs
-      .filter((d) => /^\d+$/.test(d))
-      .map(Number)
-      .reduce((a, b) => Math.max(a, b), 0);
+    return (await this.numbers(name)).claimed.reduce((a, b) => Math.max(a, b), 0);
   }
 
   /**
    * One artifact of a version, for streaming over HTTP: only names the version's metadata lists
    * (own properties: "constructor" or "__proto__" are no artifact), so metadata.json stays private.
+   * An artifact deleted from under its version is an ArtifactNotFoundError naming it.
    */
   async openArtifact(ref: ModelRef, file: string): Promise<OpenedFile> {
     const meta = await this.getVersion(ref);
     if (!Object.hasOwn(meta.artifacts, file)) throw new ArtifactNotFoundError(ref, file);
-    return openForRead(this.artifactPath(ref, file), () => new ArtifactNotFoundError(ref, file));
+    try {
+      const { stream, size } = await this.blobs.stream(this.artifactKey(meta, file));
+      return { stream, size };
+    } catch (err) {
+      if (err instanceof BlobNotFoundError) throw new ArtifactNotFoundError(ref, file);
+      throw err;
+    }
   }
 
-  /** A small artifact's bytes (e.g. preprocessing.json); the same rules as openArtifact. */
+  /** An artifact's bytes (model weights, preprocessing.json, an ONNX graph); the same rules as openArtifact. */
   async readArtifact(ref: ModelRef, file: string): Promise<Buffer> {
-    const { stream } = await this.openArtifact(ref, file);
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
+    const meta = await this.getVersion(ref);
+    if (!Object.hasOwn(meta.artifacts, file)) throw new ArtifactNotFoundError(ref, file);
+    try {
+      return await this.blobs.get(this.artifactKey(meta, file));
+    } catch (err) {
+      if (err instanceof BlobNotFoundError) throw new ArtifactNotFoundError(ref, file);
+      throw err;
+    }
   }
 
-  artifactPath(ref: ModelRef, file: string): string {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(file)) throw new Error(`bad artifact name "${file}"`);
-    return join(this.store.modelDir(ref), file);
+  /** Removes every object of a model (all versions). */
+  async removeModel(name: string): Promise<void> {
+    await this.blobs.deletePrefix(this.store.modelsPrefix(name));
+  }
+
+  private artifactKey(meta: ModelVersionMeta, file: string): string {
+    const name = artifactName(file);
+    return meta.artifactSet ? this.store.modelKey(meta, meta.artifactSet, name) : this.store.modelKey(meta, name);
+  }
+
+  /** Version numbers of `name`: claimed (a claim or a version there) and committed (metadata.json there). */
+  private async numbers(name: string): Promise<{ claimed: number[]; committed: number[] }> {
+    const claimed = new Set<number>();
+    const committed: number[] = [];
+    for await (const { key } of this.blobs.list(this.store.modelsPrefix(name))) {
+      const [, , version, ...rest] = key.split('/');
+      if (!/^\d+$/.test(version ?? '')) continue;
+      claimed.add(Number(version));
+      if (rest.length === 1 && rest[0] === METADATA_JSON) committed.push(Number(version));
+    }
+    return { claimed: [...claimed], committed };
   }
 }
 
-async function listDirs(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-}
-
-/** Writes a staged version's metadata.json (its number, time and the sizes of what is staged); returns it. */
-async function stampMetadata(staging: string, ref: ModelRef, meta: NewVersionMeta): Promise<ModelVersionMeta> {
-  const full: ModelVersionMeta = {
-    task: 'classification',
-    ...meta,
-    ...ref,
-    createdAt: new Date().toISOString(),
-    artifacts: await sizes(staging),
-  };
-  await writeFileAtomic(join(staging, METADATA_JSON), JSON.stringify(modelVersionMetaSchema.parse(full), null, 2));
-  return full;
-}
-
-async function sizes(dir: string): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    if (e.isFile() && e.name !== METADATA_JSON && !e.name.endsWith('.tmp'))
-      out[e.name] = (await stat(join(dir, e.name))).size;
-  }
-  return out;
-}
-
-/**
- * Whether renaming a staging folder onto a version failed because that version exists: rename(2)
- * reports a non-empty target folder as ENOTEMPTY or EEXIST. Anything else (EPERM, EACCES, ...) is a
- * real fault and must not be retried as "taken".
- */
-export function isVersionTaken(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'EEXIST' || code === 'ENOTEMPTY';
+/** An artifact's file name: one safe segment (no path, no dot first); metadata.json and claim.json are the registry's. */
+function artifactName(file: string): string {
+  if (!ARTIFACT_NAME.test(file) || file === METADATA_JSON || file === CLAIM_JSON)
+    throw new Error(`bad artifact name "${file}"`);
+  return file;
 }

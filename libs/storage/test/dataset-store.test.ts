@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -36,6 +36,17 @@ describe('DatasetStore', () => {
     datasets = new DatasetStore(store);
   });
   after(() => rm(root, { recursive: true, force: true }));
+  /** The names of a dataset's objects, sorted. */
+  const objectsOf = async (id: string): Promise<string[]> => {
+    const names: string[] = [];
+    for await (const { key } of store.blobs.list(store.datasetPrefix(id))) names.push(key.split('/').pop()!);
+    return names.sort();
+  };
+  const allObjects = async (): Promise<string[]> => {
+    const keys: string[] = [];
+    for await (const { key } of store.blobs.list(store.datasetsPrefix())) keys.push(key);
+    return keys.sort();
+  };
 
   it('stores the upload as it came, profiling, and streams it back', async () => {
     const info = await datasets.create(
@@ -52,8 +63,7 @@ describe('DatasetStore', () => {
     const source = await datasets.openSource(info.id);
     assert.equal(source.format, 'csv');
     assert.equal(await text(source.stream), CSV);
-    assert.deepEqual(await readdir(store.datasetDir(info.id)), ['info.json', 'source.csv']);
-    assert.deepEqual(await readdir(join(root, 'tmp')), [], 'no staging folder is left');
+    assert.deepEqual(await objectsOf(info.id), ['info.json', 'source']);
   });
 
   it('awaits meta that arrives after the file, and stores nothing when it is rejected', async () => {
@@ -63,21 +73,24 @@ describe('DatasetStore', () => {
     const info = await datasets.create(late, chunked('{"a":1}\n'), 1024);
     assert.deepEqual([info.name, info.format, (await datasets.openSource(info.id)).format], ['late', 'jsonl', 'jsonl']);
     const before = (await datasets.list()).length;
+    const objects = await allObjects();
     await assert.rejects(
       datasets.create(Promise.reject(new FieldError('task', 'bad')), chunked(CSV), 1024),
       (err) => err instanceof FieldError && err.field === 'task',
     );
     assert.equal((await datasets.list()).length, before);
+    assert.deepEqual(await allObjects(), objects, 'the bytes of the refused upload are deleted');
   });
 
   it('refuses a file over maxBytes with 413 naming "file" and leaves nothing behind', async () => {
     const count = (await datasets.list()).length;
+    const objectsBefore = await allObjects();
     await assert.rejects(
       datasets.create({ name: 'big', format: 'csv' }, chunked('x'.repeat(5000), 100), 4096),
       (err) => err instanceof TooLargeError && err.field === 'file' && /4096/.test(err.message),
     );
     assert.equal((await datasets.list()).length, count);
-    assert.deepEqual(await readdir(join(root, 'tmp')), []);
+    assert.deepEqual(await allObjects(), objectsBefore, 'no object of the refused upload is left');
   });
 
   const FOUND: DatasetProfiled = {
@@ -102,9 +115,11 @@ describe('DatasetStore', () => {
     const late = await datasets.markFailed(info.id, FAILURE);
     assert.deepEqual(late, { won: false, info: ready.info });
     assert.deepEqual(await datasets.get(info.id), ready.info);
-    const onDisk = JSON.parse(await readFile(join(store.datasetDir(info.id), 'info.json'), 'utf8')) as unknown;
+    const onDisk = JSON.parse(
+      (await store.blobs.get(store.datasetKey(info.id, 'info.json'))).toString('utf8'),
+    ) as unknown;
     assert.deepEqual(onDisk, info, 'info.json stays as uploaded; the outcome is merged on read');
-    assert.deepEqual((await readdir(store.datasetDir(info.id))).sort(), ['info.json', 'outcome.json', 'source.csv']);
+    assert.deepEqual(await objectsOf(info.id), ['info.json', 'outcome.json', 'source']);
   });
 
   it('settles concurrent markReady / markFailed first-writer-wins: exactly one wins, reads give its outcome', async () => {
@@ -119,18 +134,19 @@ describe('DatasetStore', () => {
       assert.deepEqual(ready.info, winner, 'the loser is told what the winner wrote');
       assert.deepEqual(failed.info, winner);
       assert.equal(winner.status, ready.won ? 'ready' : 'failed');
-      assert.deepEqual((await readdir(store.datasetDir(id))).sort(), ['info.json', 'outcome.json', 'source.csv']);
+      assert.deepEqual(await objectsOf(id), ['info.json', 'outcome.json', 'source']);
     }
   });
 
-  it('lists oldest first, ignores folders without info.json, and names unknown ids', async () => {
+  it('lists oldest first, ignores prefixes without info.json, and names unknown ids', async () => {
     const list = await new DatasetStore(new ArtifactStore(root)).list();
     assert.ok(list.length >= 3);
     assert.deepEqual(
       list.map((d) => d.createdAt),
       list.map((d) => d.createdAt).sort(),
     );
-    await writeFile(join(store.datasetsDir(), 'stray.txt'), 'x');
+    await store.blobs.put('datasets/stray.txt', 'x');
+    await store.blobs.put('datasets/no-info/source', 'x');
     assert.equal((await datasets.list()).length, list.length);
     await assert.rejects(datasets.get('4b1c3a5e-0000-4000-8000-000000000000'), DatasetNotFoundError);
     await assert.rejects(datasets.openSource('4b1c3a5e-0000-4000-8000-000000000000'), DatasetNotFoundError);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ArtifactStore, ModelNotFoundError, ModelRegistry, isVersionTaken, type NewVersionMeta } from '@tq/storage';
+import { ArtifactStore, ModelNotFoundError, ModelRegistry, type NewVersionMeta, type VersionWriter } from '@tq/storage';
 
 const meta: NewVersionMeta = {
   inputShape: [4],
@@ -23,7 +23,7 @@ describe('ModelRegistry', () => {
   after(() => rm(root, { recursive: true, force: true }));
 
   it('allocates distinct versions to concurrent registrations and records artifact sizes', async () => {
-    const write = (bytes: number) => (dir: string) => writeFile(join(dir, 'weights.bin'), Buffer.alloc(bytes));
+    const write = (bytes: number) => (out: VersionWriter) => out.put('weights.bin', Buffer.alloc(bytes));
     const made = await Promise.all([1, 2, 3, 4, 5].map((n) => registry.register('iris', meta, write(n * 10))));
     assert.deepEqual(made.map((m) => m.version).sort(), [1, 2, 3, 4, 5]);
     const versions = await registry.versions('iris');
@@ -49,30 +49,40 @@ describe('ModelRegistry', () => {
     assert.equal(updated.artifacts['model.onnx'], 7);
   });
 
-  it('lists past a version folder with no metadata, but not past a corrupt one', async () => {
-    const write = async (dir: string) => writeFile(join(dir, 'weights.bin'), 'w');
+  it('lists past a claimed number that was never committed (its writer failed), but not past a corrupt one', async () => {
+    const write = async (out: VersionWriter) => out.put('weights.bin', 'w');
     await registry.register('holes', meta, write);
+    await assert.rejects(
+      registry.register('holes', meta, async (out) => {
+        await out.put('weights.bin', 'half');
+        throw new Error('the writer died');
+      }),
+      /the writer died/,
+    );
     await registry.register('holes', meta, write);
-    await mkdir(join(registry.store.modelNameDir('holes'), '3'));
     assert.deepEqual(
       (await registry.versions('holes')).map((v) => v.version),
-      [1, 2],
+      [1, 3],
     );
-    await writeFile(join(registry.store.modelDir({ name: 'holes', version: 2 }), 'metadata.json'), '{"name":');
-    await assert.rejects(registry.versions('holes'), /version 2 of "holes" has a corrupt metadata\.json/);
-  });
-
-  it('takes only "target exists" from rename as a taken version, never a permission error', () => {
-    const fault = (code: string) => Object.assign(new Error(code), { code });
-    assert.equal(isVersionTaken(fault('ENOTEMPTY')), true);
-    assert.equal(isVersionTaken(fault('EEXIST')), true);
-    assert.equal(isVersionTaken(fault('EPERM')), false);
-    assert.equal(isVersionTaken(fault('EACCES')), false);
+    assert.equal(await registry.latestVersion('holes'), 3);
+    const keys: string[] = [];
+    for await (const { key } of registry.store.blobs.list(registry.store.modelsPrefix('holes'))) keys.push(key);
+    assert.deepEqual(
+      keys.filter((k) => k.startsWith('models/holes/2/')),
+      ['models/holes/2/claim.json'],
+      "the failed writer's artifacts are removed; its claim keeps the number from reuse",
+    );
+    await registry.store.blobs.put(registry.store.modelKey({ name: 'holes', version: 3 }, 'metadata.json'), '{"name":');
+    await assert.rejects(registry.versions('holes'), /version 3 of "holes" has a corrupt metadata\.json/);
   });
 
   it('rejects traversal in names and reports missing versions', async () => {
     await assert.rejects(registry.register('../etc', meta, async () => {}));
     await assert.rejects(registry.getVersion({ name: 'iris', version: 99 }), ModelNotFoundError);
-    assert.throws(() => registry.artifactPath({ name: 'iris', version: 1 }, '../metadata.json'));
+    await assert.rejects(
+      registry.putArtifact({ name: 'iris', version: 1 }, '../metadata.json', 'x'),
+      /bad artifact name/,
+    );
+    await assert.rejects(registry.putArtifact({ name: 'iris', version: 1 }, 'metadata.json', 'x'), /bad artifact name/);
   });
 });

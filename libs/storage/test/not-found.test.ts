@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
@@ -33,19 +33,14 @@ describe('storage: missing vs broken', () => {
     root = await mkdtemp(join(tmpdir(), 'tq-notfound-'));
     store = new ArtifactStore(root);
     registry = new ModelRegistry(store);
-    await registry.register('ok', META, (dir) => writeFile(join(dir, 'model.json'), '{"a":1}'));
+    await registry.register('ok', META, (out) => out.put('model.json', '{"a":1}'));
     await registry.register('corrupt', META, async () => {});
-    await writeFile(join(store.modelDir({ name: 'corrupt', version: 1 }), METADATA_JSON), '{ not json');
-    await registry.register('unreadable', META, async () => {});
-    // A folder where the file should be: reading it fails with EISDIR (EACCES cannot be staged as root).
-    await rm(join(store.modelDir({ name: 'unreadable', version: 1 }), METADATA_JSON));
-    await mkdir(join(store.modelDir({ name: 'unreadable', version: 1 }), METADATA_JSON));
-    await mkdir(store.datasetDir(DATASET), { recursive: true });
-    await writeFile(join(store.datasetDir(DATASET), 'info.json'), '{ not json');
+    await store.blobs.put(store.modelKey({ name: 'corrupt', version: 1 }, METADATA_JSON), '{ not json');
+    await store.blobs.put(store.datasetKey(DATASET, 'info.json'), '{ not json');
   });
   after(() => rm(root, { recursive: true, force: true }));
 
-  it("models: missing is ModelNotFoundError with the caller's field; corrupt names the version, EISDIR passes through", async () => {
+  it("models: missing is ModelNotFoundError with the caller's field; corrupt names the version", async () => {
     await assert.rejects(
       registry.getVersion({ name: 'ok', version: 2 }),
       (err) => err instanceof ModelNotFoundError && err.field === 'model',
@@ -57,10 +52,6 @@ describe('storage: missing vs broken', () => {
       /version 1 of "corrupt" has a corrupt metadata\.json/.test(err.message) &&
       err.cause instanceof SyntaxError;
     await assert.rejects(registry.getVersion({ name: 'corrupt', version: 1 }), corrupt);
-    await assert.rejects(
-      registry.getVersion({ name: 'unreadable', version: 1 }),
-      (err) => !(err instanceof NotFoundError) && (err as NodeJS.ErrnoException).code === 'EISDIR',
-    );
     assert.equal(await registry.exists({ name: 'ok', version: 2 }), false);
     await assert.rejects(registry.exists({ name: 'corrupt', version: 1 }), corrupt);
   });
@@ -75,6 +66,19 @@ describe('storage: missing vs broken', () => {
         file,
       );
     }
+  });
+
+  it('an artifact deleted from under its version is ArtifactNotFoundError naming it, not a fault', async () => {
+    await registry.register('gone', META, (out) => out.put('weights.bin', 'w'));
+    const meta = await registry.getVersion({ name: 'gone', version: 1 });
+    await store.blobs.delete(store.modelKey(meta, meta.artifactSet!, 'weights.bin'));
+    for (const read of [registry.openArtifact.bind(registry), registry.readArtifact.bind(registry)])
+      await assert.rejects(
+        read({ name: 'gone', version: 1 }, 'weights.bin'),
+        (err) =>
+          err instanceof ArtifactNotFoundError &&
+          /version 1 of "gone" has no artifact "weights\.bin"/.test(err.message),
+      );
   });
 
   it('outputs: a missing one is a NotFoundError naming "id"', async () => {

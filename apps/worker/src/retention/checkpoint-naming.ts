@@ -3,7 +3,7 @@ import { runIdOf } from '@tq/paramserver';
 import { jobIdOfSegment, type CheckpointNaming } from '@tq/storage';
 
 const TRAIN = trainCheckpointKey('');
-/** paramserver's runCheckpointPaths: checkpointDir(`ps-${runId}`) (a test holds the two together). */
+/** paramserver's runCheckpointPaths: checkpointPrefix(`ps-${runId}`) (a test holds the two together). */
 const RUN = 'ps-';
 
 /**

@@ -1,12 +1,5 @@
 import type { JobFence, Metrics, ModelRef, ModelVersionMeta } from '@tq/contracts';
-import { join } from 'node:path';
-import {
-  fileSaveHandler,
-  readModelArtifacts,
-  writeFileAtomic,
-  type ModelRegistry,
-  type NewVersionMeta,
-} from '@tq/storage';
+import { modelSaveHandler, readModelArtifacts, type ModelRegistry, type NewVersionMeta } from '@tq/storage';
 import { PREPROCESSING_ARTIFACT } from '../inference/artifact-names';
 import { quantizeArtifacts, type QuantizeDtype } from './quantize';
 
@@ -42,7 +35,7 @@ export async function compressVersion(
   opts: CompressOptions,
 ): Promise<CompressOutcome> {
   const parent = await registry.getVersion(source);
-  const artifacts = await readModelArtifacts(registry.store.modelDir(source));
+  const artifacts = await readModelArtifacts(registry, source);
   const quantized = quantizeArtifacts(artifacts, opts.dtype);
   const meta: NewVersionMeta = {
     inputShape: parent.inputShape,
@@ -69,9 +62,9 @@ export async function compressVersion(
   const saved = await registry.register(
     opts.targetName ?? source.name,
     meta,
-    async (dir) => {
-      await fileSaveHandler(dir).save!(quantized);
-      if (preprocessing) await writeFileAtomic(join(dir, PREPROCESSING_ARTIFACT), preprocessing);
+    async (out) => {
+      await modelSaveHandler(out).save!(quantized);
+      if (preprocessing) await out.put(PREPROCESSING_ARTIFACT, preprocessing);
     },
     { fence: opts.fence },
   );

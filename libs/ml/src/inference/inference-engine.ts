@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { ModelRef, ModelVersionMeta, PreprocessingSpec } from '@tq/contracts';
-import type { ModelRegistry } from '@tq/storage';
+import { modelLoadHandler, type ModelRegistry } from '@tq/storage';
 import {
   NETWORK_INT8_ARTIFACT,
   NETWORK_ONNX_ARTIFACT,
@@ -194,8 +194,8 @@ export class InferenceEngine {
 
   private async load(ref: ModelRef, artifact: string, featureCount: number): Promise<ModelRunner> {
     this.stats.loads++;
-    if (artifact === TFJS_ARTIFACT) return loadTfjsRunner(this.registry.store.modelDir(ref));
-    return loadOrtRunner(this.registry.artifactPath(ref, artifact), featureCount, {
+    if (artifact === TFJS_ARTIFACT) return loadTfjsRunner(modelLoadHandler(this.registry, ref));
+    return loadOrtRunner(await this.registry.readArtifact(ref, artifact), featureCount, {
       executionProviders: this.providers,
       intraOpNumThreads: this.threads,
     });

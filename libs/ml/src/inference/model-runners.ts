@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
-import { fileLoadHandler } from '@tq/storage';
 
 /** A loaded model that scores flat rows: [n, featureCount] in, [n, outputSize] out. */
 export interface ModelRunner {
@@ -15,8 +14,13 @@ export interface OrtSessionOptions {
   intraOpNumThreads: number;
 }
 
-export async function loadOrtRunner(path: string, featureCount: number, opts: OrtSessionOptions): Promise<ModelRunner> {
-  const session = await ort.InferenceSession.create(path, {
+/** An ONNX graph from its bytes (wherever the store keeps them: no file path needed). */
+export async function loadOrtRunner(
+  bytes: Uint8Array,
+  featureCount: number,
+  opts: OrtSessionOptions,
+): Promise<ModelRunner> {
+  const session = await ort.InferenceSession.create(bytes, {
     executionProviders: opts.executionProviders,
     intraOpNumThreads: opts.intraOpNumThreads,
     graphOptimizationLevel: 'all',
@@ -44,8 +48,9 @@ function staticWidth(meta: ort.InferenceSession.ValueMetadata | undefined): numb
   return dims.every((d): d is number => typeof d === 'number') ? dims.reduce((a, b) => a * b, 1) : undefined;
 }
 
-export async function loadTfjsRunner(dir: string): Promise<ModelRunner> {
-  const model = await tf.loadLayersModel(fileLoadHandler(dir));
+/** A tfjs model through an IOHandler (the registry's: modelLoadHandler). */
+export async function loadTfjsRunner(handler: tf.io.IOHandler): Promise<ModelRunner> {
+  const model = await tf.loadLayersModel(handler);
   const inputShape = model.inputs[0]!.shape.slice(1) as number[];
   const outputSize = (model.outputs[0]!.shape.slice(1) as number[]).reduce((a, b) => a * b, 1);
   return {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelRef, ModelVersionMeta } from '@tq/contracts';
-import { fileLoadHandler, fileSaveHandler, type ModelRegistry, type NewVersionMeta } from '@tq/storage';
+import { modelLoadHandler, modelSaveHandler, type ModelRegistry, type NewVersionMeta } from '@tq/storage';
 
 /** Registers a model as the next version of `name` (model.json + weights.bin + metadata.json). */
 export async function saveModelVersion(
@@ -9,8 +9,8 @@ export async function saveModelVersion(
   model: tf.LayersModel,
   meta: NewVersionMeta,
 ): Promise<ModelVersionMeta> {
-  return registry.register(name, meta, async (dir) => {
-    await model.save(fileSaveHandler(dir));
+  return registry.register(name, meta, async (out) => {
+    await model.save(modelSaveHandler(out));
   });
 }
 
@@ -23,6 +23,6 @@ export async function loadModelVersion(
   ref: ModelRef,
 ): Promise<{ model: tf.LayersModel; meta: ModelVersionMeta }> {
   const meta = await registry.getVersion(ref);
-  const model = await tf.loadLayersModel(fileLoadHandler(registry.store.modelDir(ref)));
+  const model = await tf.loadLayersModel(modelLoadHandler(registry, ref));
   return { model, meta };
 }

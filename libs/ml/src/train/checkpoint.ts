@@ -1,5 +1,3 @@
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { JobFence } from '@tq/contracts';
 import { ArtifactStore, readBlocksFile, writeBlocksFile } from '@tq/storage';
@@ -106,14 +104,14 @@ type Header = Omit<TrainCheckpoint, 'weights' | 'optimizer' | 'earlyStopping'> &
 };
 
 /**
- * A checkpoint kept in ArtifactStore.checkpointDir(key) as ONE blocks file (@tq/storage), written
- * atomically: a worker killed mid-write leaves the previous epoch's checkpoint intact. With the
- * job's fence, a save checks the lock right before its rename: a stale attempt (its lock lapsed
+ * A checkpoint kept in the blob store at ArtifactStore.checkpointKey(key, ...) as ONE blocks object
+ * (@tq/storage), written atomically: a worker killed mid-write leaves the previous epoch's checkpoint
+ * intact, and a retry on any host that shares the store resumes from it. With the
+ * job's fence, a save checks the lock right before it becomes visible: a stale attempt (its lock lapsed
  * while it stalled) cannot put its older epoch over the live attempt's checkpoint.
  */
-export function fileCheckpoint(store: ArtifactStore, key: string, fence?: JobFence): CheckpointStore {
-  const dir = store.checkpointDir(key);
-  const path = join(dir, FILE);
+export function storedCheckpoint(store: ArtifactStore, key: string, fence?: JobFence): CheckpointStore {
+  const path = { blobs: store.blobs, key: store.checkpointKey(key, FILE) };
   return {
     async load() {
       const file = await readBlocksFile<Header>(path, MAGIC);
@@ -147,7 +145,7 @@ export function fileCheckpoint(store: ArtifactStore, key: string, fence?: JobFen
       await writeBlocksFile(path, MAGIC, header, all, fence && (() => fence.assertHeld()));
     },
     async clear() {
-      await rm(dir, { recursive: true, force: true });
+      await store.blobs.deletePrefix(store.checkpointPrefix(key));
     },
   };
 }

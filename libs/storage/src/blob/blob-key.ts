@@ -1,4 +1,3 @@
-import { safeSegment } from '../artifact-store';
 import { BlobKeyError } from './blob-errors';
 
 /**
@@ -9,6 +8,13 @@ import { BlobKeyError } from './blob-errors';
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 /** S3's limit is 1,024 bytes of UTF-8 (our alphabet is ASCII); the S3 key prefix takes some of it. */
 export const MAX_BLOB_KEY_LENGTH = 768;
+
+/** Names made from ids: one segment, no dots at the start, nothing but a safe alphabet (':' becomes '_'). */
+export function safeSegment(id: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_:.-]{0,127}$/.test(id) || id.includes('..'))
+    throw new Error(`unsafe path segment "${id}"`);
+  return id.replace(/:/g, '_');
+}
 
 /** Builds a key from ids (`blobKey('models', name, String(version), 'model.onnx')`): each one a safe segment. */
 export function blobKey(...segments: string[]): string {

@@ -58,6 +58,13 @@ export interface PutOptions {
   contentType?: string;
   /** '*': create only, BlobExistsError when the key is taken. */
   ifNoneMatch?: '*';
+  /**
+   * Runs once every byte is written and before the object becomes visible (a job's fence: an
+   * attempt that lost its job throws here and nothing is stored). Local: before the rename. S3:
+   * before the PutObject of a byte body; for a stream, when the source ends, before its last part
+   * and the CompleteMultipartUpload (or single PutObject) that makes it visible.
+   */
+  beforeCommit?: () => Promise<void>;
 }
 
 /** Inclusive byte offsets, like HTTP's Range: {start: 0, end: 99} is the first 100 bytes; no end: to the end. */
@@ -88,6 +95,8 @@ export interface BlobStream {
 export interface BlobEntry {
   key: string;
   size: number;
+  /** Last written, ms since the epoch (S3's LastModified, the file's mtime). */
+  modified: number;
 }
 
 export interface ListOptions {

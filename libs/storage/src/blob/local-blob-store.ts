@@ -24,7 +24,7 @@ import {
  * folder layout already has). A key maps to a path one segment per folder; writes go to a temp
  * file in the same folder and are renamed (or, for a create, hard-linked: link fails with EEXIST
  * when the name is taken, atomically) into place. Symlinks are never followed: a key whose folder
- * resolves outside the root, or whose file is a link, is refused.
+ * resolves outside the root, or whose file is a link, is refused. Files are owner-only (0600).
  */
 export class LocalBlobStore implements BlobStore {
   readonly kind = 'local';
@@ -58,7 +58,9 @@ export class LocalBlobStore implements BlobStore {
     // A name no key can have (keys never start with '.'), so list and a crash leave no visible trace.
     const tmp = join(dirname(path), `.${randomUUID()}.tmp`);
     try {
-      await pipeline(toReadable(body), createWriteStream(tmp, { flags: 'wx' }));
+      // Owner-only (0600): the folder holds models, datasets and secrets (secrets/job-id-key).
+      await pipeline(toReadable(body), createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
+      await options.beforeCommit?.();
       if (options.ifNoneMatch === '*') {
         try {
           await link(tmp, path);
@@ -176,7 +178,8 @@ export class LocalBlobStore implements BlobStore {
       if (e.isDirectory()) yield* this.walk(path, `${prefix}${e.name}/`);
       else {
         try {
-          yield { key: `${prefix}${e.name}`, size: (await lstat(path)).size };
+          const st = await lstat(path);
+          yield { key: `${prefix}${e.name}`, size: st.size, modified: st.mtimeMs };
         } catch (err) {
           if (!isMissing(err)) throw err; // deleted while listing: not listed
         }

@@ -127,6 +127,7 @@ export class S3BlobStore implements BlobStore {
     const conditional = options.ifNoneMatch === '*' ? { IfNoneMatch: '*' } : {};
     if (typeof body === 'string' || body instanceof Uint8Array) {
       const bytes = Buffer.from(body);
+      await options.beforeCommit?.();
       for (let attempt = 0; ; attempt++) {
         try {
           const res = await this.client.send(
@@ -148,6 +149,7 @@ export class S3BlobStore implements BlobStore {
     // upload and, if that abort fails too (s3rver has no AbortMultipartUpload), throws the abort's
     // error instead, so the caller would never see why its write failed.
     let sourceError: { error: unknown } | undefined;
+    const beforeCommit = options.beforeCommit;
     const counted = Readable.from(
       (async function* () {
         try {
@@ -156,6 +158,8 @@ export class S3BlobStore implements BlobStore {
             size += bytes.length;
             yield bytes;
           }
+          // The source is done; lib-storage still holds the last part and has completed nothing.
+          await beforeCommit?.();
         } catch (error) {
           sourceError = { error };
           throw error;
@@ -233,7 +237,7 @@ export class S3BlobStore implements BlobStore {
     for await (const page of pages)
       for (const object of page.Contents ?? []) {
         const key = object.Key?.slice(this.prefix.length) ?? '';
-        if (isBlobKey(key)) yield { key, size: object.Size ?? 0 };
+        if (isBlobKey(key)) yield { key, size: object.Size ?? 0, modified: object.LastModified?.getTime() ?? 0 };
       }
   }
 

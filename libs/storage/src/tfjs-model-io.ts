@@ -1,18 +1,17 @@
-import { readFile, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { writeFileAtomic } from './artifact-store';
+import type { ModelRef } from '@tq/contracts';
+import type { ModelRegistry, VersionWriter } from './model-registry';
 
 const MODEL_JSON = 'model.json';
 const WEIGHTS_BIN = 'weights.bin';
 
 /**
- * tfjs's file:// handlers live in tfjs-node, which cannot install everywhere; these write the same
- * layout (model.json + weights.bin) so stock tf.loadLayersModel(url) loads what we serve over HTTP.
+ * tfjs's file:// handlers live in tfjs-node, which cannot install everywhere; these write the
+ * layout stock tf.loadLayersModel(url) loads over HTTP (model.json + weights.bin), through a
+ * registration's VersionWriter, and load it back from bytes, wherever the store keeps them.
  */
-export function fileSaveHandler(dir: string): tf.io.IOHandler {
+export function modelSaveHandler(out: VersionWriter): tf.io.IOHandler {
   return tf.io.withSaveHandler(async (artifacts) => {
-    await mkdir(dir, { recursive: true });
     const weightData = artifacts.weightData ? concatWeightData(artifacts.weightData) : new Uint8Array();
     const modelJson = {
       modelTopology: artifacts.modelTopology,
@@ -22,17 +21,18 @@ export function fileSaveHandler(dir: string): tf.io.IOHandler {
       trainingConfig: artifacts.trainingConfig,
       weightsManifest: [{ paths: [`./${WEIGHTS_BIN}`], weights: artifacts.weightSpecs ?? [] }],
     };
-    await writeFileAtomic(join(dir, WEIGHTS_BIN), weightData);
-    await writeFileAtomic(join(dir, MODEL_JSON), JSON.stringify(modelJson));
+    await out.put(WEIGHTS_BIN, weightData);
+    await out.put(MODEL_JSON, JSON.stringify(modelJson));
     return {
       modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weightData.byteLength },
     };
   });
 }
 
-export async function readModelArtifacts(dir: string): Promise<tf.io.ModelArtifacts> {
-  const modelJson = JSON.parse(await readFile(join(dir, MODEL_JSON), 'utf8')) as tf.io.ModelJSON;
-  const weights = await readFile(join(dir, WEIGHTS_BIN));
+/** A registered version's tfjs artifacts (model.json + weights.bin), read from the store. */
+export async function readModelArtifacts(registry: ModelRegistry, ref: ModelRef): Promise<tf.io.ModelArtifacts> {
+  const modelJson = JSON.parse((await registry.readArtifact(ref, MODEL_JSON)).toString('utf8')) as tf.io.ModelJSON;
+  const weights = await registry.readArtifact(ref, WEIGHTS_BIN);
   return {
     modelTopology: modelJson.modelTopology,
     // Optional in model.json: copied only when present.
@@ -40,12 +40,13 @@ export async function readModelArtifacts(dir: string): Promise<tf.io.ModelArtifa
     ...(modelJson.generatedBy !== undefined ? { generatedBy: modelJson.generatedBy } : {}),
     ...(modelJson.trainingConfig !== undefined ? { trainingConfig: modelJson.trainingConfig } : {}),
     weightSpecs: modelJson.weightsManifest.flatMap((g) => g.weights),
-    weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength),
+    weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer,
   };
 }
 
-export function fileLoadHandler(dir: string): tf.io.IOHandler {
-  return { load: () => readModelArtifacts(dir) };
+/** For tf.loadLayersModel: version `ref` as the registry stores it. */
+export function modelLoadHandler(registry: ModelRegistry, ref: ModelRef): tf.io.IOHandler {
+  return { load: () => readModelArtifacts(registry, ref) };
 }
 
 function concatWeightData(data: tf.io.WeightData): Uint8Array {
