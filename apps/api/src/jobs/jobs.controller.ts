@@ -33,10 +33,11 @@ import {
   type JobView,
   type TrainRequest,
 } from '@tq/contracts';
+import { loadConfig } from '@tq/config';
 import { ArtifactStore } from '@tq/storage';
 import { ErrorResponses, JsonBody, JsonResponse, QueryFrom, RawResponse } from '../common/openapi';
 import { COMPRESS_EXAMPLE, INFER_EXAMPLE, TRAIN_EXAMPLE } from '../common/openapi-examples';
-import { sendStream } from '../common/send-stream';
+import { sendServed, serveOptions } from '../common/send-stream';
 import { ZodPipe } from '../common/zod-body.pipe';
 import { RedisReady } from '../redis/redis-ready.guard';
 import { AcceptsIdempotencyKey, IdempotencyKey } from './idempotency-key';
@@ -141,7 +142,8 @@ export class JobsController {
     const view = await this.jobs.view(id);
     if (view.type !== JobName.Infer || view.state !== 'completed')
       throw new NotFoundError('id', `job ${id} has no output (${view.type}, ${view.state})`);
-    sendStream(res, await this.store.openOutput(id), 'application/x-ndjson');
+    const served = await this.store.serveOutput(id, serveOptions(loadConfig().DOWNLOAD_REDIRECT_SECONDS));
+    sendServed(res, served, 'application/x-ndjson');
   }
 
   /** Server-Sent Events: the current view, then every change, until the job ends. */
