@@ -61,20 +61,32 @@ describe('a fleet without a shared disk: S3 is the only store in common', () => 
   before(async () => {
     s3 = await S3TestServer.start('tq-fleet');
     const base = join(tmpdir(), `tq-fleet-${process.pid}`);
-    dirs = ['api', 'worker-1', 'worker-2'].map((p) => join(base, p));
+    dirs = ['api', 'worker-1', 'worker-2', 'worker-3'].map((p) => join(base, p));
     system = await TestSystem.start({
       workers: 0,
       env: { ...s3Env(), ARTIFACT_DIR: dirs[0]!, DOWNLOAD_REDIRECT_SECONDS: '60' },
     });
     system.addWorker({ ARTIFACT_DIR: dirs[1]!, ORT_INTRA_OP_THREADS: '1' });
     system.addWorker({ ARTIFACT_DIR: dirs[2]!, ORT_INTRA_OP_THREADS: '1' });
+    system.addWorker({ ARTIFACT_DIR: dirs[3]!, ORT_INTRA_OP_THREADS: '1' });
   });
+  /** Waits until the job is active and `ready(view)`, then SIGKILLs the worker running it. */
+  const killItsWorker = async (id: string, what: string, ready: (view: any) => boolean) => {
+    const running = await waitFor(what, async () => {
+      const view = (await system.request('GET', `/v1/jobs/${id}`)).body;
+      assert.notEqual(view.state, 'failed', JSON.stringify(view));
+      return view.state === 'active' && ready(view) ? view : undefined;
+    });
+    const victim = system.workers.find((w) => w.exitCode === null && `${running.worker}`.endsWith(`:${w.pid}`));
+    assert.ok(victim, `the job runs on ${running.worker}`);
+    victim.kill('SIGKILL');
+  };
   after(async () => {
     await system?.stop();
     await s3?.stop();
   });
 
-  it('trains, compresses, batch-infers through a worker kill, and predicts, with every byte in the bucket', async () => {
+  it('trains and batch-infers through a worker kill each, compresses, predicts, with every byte in the bucket', async () => {
     const trainSet = await upload('train.csv', table(3000, 1));
     const train = await system.request('POST', '/v1/jobs/train', {
       model: {
@@ -85,11 +97,14 @@ describe('a fleet without a shared disk: S3 is the only store in common', () => 
         ],
       },
       dataset: { id: trainSet },
-      fit: { epochs: 10, batchSize: 64, learningRate: 0.01, validationSplit: 0.2, seed: 3 },
+      fit: { epochs: 60, batchSize: 16, learningRate: 0.01, validationSplit: 0.2, seed: 3 },
     });
     assert.equal(train.status, 202, JSON.stringify(train.body));
+    // Its worker dies after a few epochs: another host resumes from the checkpoint in the bucket.
+    await killItsWorker(train.body.id, 'the train job past epoch 3', (view) => view.progress?.epoch >= 3);
     const trained = await system.waitForJob(train.body.id);
     assert.equal(trained.state, 'completed', JSON.stringify(trained));
+    assert.ok(trained.result.resumedFromEpoch >= 3, `resumed from epoch ${trained.result.resumedFromEpoch}`);
     assert.ok(trained.result.metrics.valAccuracy > 0.9, JSON.stringify(trained.result.metrics));
 
     const compress = await system.request('POST', '/v1/jobs/compress', {
@@ -109,14 +124,7 @@ describe('a fleet without a shared disk: S3 is the only store in common', () => 
     });
     assert.equal(infer.status, 202, JSON.stringify(infer.body));
     // Mid-run: the worker running it dies without a chance to clean up (its lock lapses; the job goes on elsewhere).
-    const running = await waitFor('the infer job to predict its first rows', async () => {
-      const view = (await system.request('GET', `/v1/jobs/${infer.body.id}`)).body;
-      assert.notEqual(view.state, 'failed', JSON.stringify(view));
-      return view.state === 'active' && view.progress?.rows > 0 ? view : undefined;
-    });
-    const victim = system.workers.find((w) => `${running.worker}`.endsWith(`:${w.pid}`));
-    assert.ok(victim, `the job runs on ${running.worker}`);
-    victim.kill('SIGKILL');
+    await killItsWorker(infer.body.id, 'the infer job to predict its first rows', (view) => view.progress?.rows > 0);
     const inferred = await system.waitForJob(infer.body.id);
     assert.equal(inferred.state, 'completed', JSON.stringify(inferred));
     assert.equal(inferred.result.rows, ROWS);
