@@ -152,7 +152,8 @@ function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    // EPERM: it exists, it is just not ours to signal (a non-root run against a root engine).
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
