@@ -1,9 +1,15 @@
 import { spawnSync } from 'node:child_process';
 
-/** Debian packages the tests drive for real: a browser for the dashboard, compose for the file check, promtool for /metrics. */
+/**
+ * Debian packages the tests drive for real: a browser for the dashboard, promtool for /metrics, and
+ * for docker-compose.yml run for real (test/compose-run): compose, the engine (docker.io; the test
+ * starts dockerd when none answers) and debootstrap, which builds the base images locally.
+ */
 const PREREQUISITES = [
   { command: 'chromium', args: ['--version'], pkg: 'chromium' },
   { command: 'docker-compose', args: ['version'], pkg: 'docker-compose' },
+  { command: 'dockerd', args: ['--version'], pkg: 'docker.io' },
+  { command: 'debootstrap', args: ['--version'], pkg: 'debootstrap' },
   { command: 'redis-server', args: ['--version'], pkg: 'redis-server' },
   // promtool lints the /metrics of the API and of a worker (test/api-metrics).
   { command: 'promtool', args: ['--version'], pkg: 'prometheus' },
