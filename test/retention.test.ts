@@ -4,7 +4,6 @@ import { ArtifactStore } from '@tq/storage';
 import { TestSystem } from './support/system';
 import { waitFor } from './support/wait-for';
 
-
 /** The worker app's retention service, end to end: API + worker processes, tight bounds. */
 describe('retention in the running system', () => {
   let system: TestSystem;
