@@ -172,12 +172,12 @@ describe('docker-compose.yml and Dockerfile', () => {
     gpu = composeConfig(['gpu']);
   });
 
-  test('redis, api and worker run by default; worker-gpu only under the gpu profile', () => {
+  test('redis, minio (+ minio-init), api and worker run by default; worker-gpu only under the gpu profile', () => {
     const active = Object.entries(base.services)
       .filter(([, s]) => !s.profiles?.length)
       .map(([n]) => n)
       .sort();
-    assert.deepEqual(active, ['api', 'redis', 'worker']);
+    assert.deepEqual(active, ['api', 'minio', 'minio-init', 'redis', 'worker']);
     assert.deepEqual(service(gpu, 'worker-gpu').profiles, ['gpu']);
   });
 
@@ -206,22 +206,43 @@ describe('docker-compose.yml and Dockerfile', () => {
     assert.ok(hasHealthcheck(api));
   });
 
-  test('api, worker and worker-gpu share one artifact volume at ARTIFACT_DIR and reach redis by service name', () => {
-    const seen = APP_SERVICES.map((name) => {
+  test('api, worker and worker-gpu share no folder: artifacts in the minio bucket, redis by service name', () => {
+    const shared = new Set<string>();
+    for (const name of APP_SERVICES) {
       const s = service(gpu, name);
-      const dir = s.environment?.ARTIFACT_DIR;
-      const mount = mounts(s).find((m) => m.target === dir);
-      assert.ok(mount, `${name}: ARTIFACT_DIR ${dir} is a mounted volume`);
-      assert.ok(
-        Object.keys(gpu.volumes ?? {}).includes(String(mount.source)),
-        `${name}: ${mount.source} is a named volume`,
+      const env = s.environment ?? {};
+      assert.equal(env.BLOB_STORE, 's3', `${name}: BLOB_STORE`);
+      assert.equal(new URL(String(env.S3_ENDPOINT)).host, 'minio:9000', `${name}: S3_ENDPOINT is the minio service`);
+      assert.equal(env.S3_FORCE_PATH_STYLE, 'true', `${name}: path-style for MinIO`);
+      assert.equal(env.S3_BUCKET, 'tensorqueue', `${name}: S3_BUCKET`);
+      assert.ok(env.S3_ACCESS_KEY_ID && env.S3_SECRET_ACCESS_KEY, `${name}: both keys`);
+      assert.equal(
+        mounts(s).find((m) => m.target === env.ARTIFACT_DIR),
+        undefined,
+        `${name}: ARTIFACT_DIR is scratch, no volume`,
       );
-      const redisUrl = new URL(String(s.environment?.REDIS_URL));
+      for (const m of mounts(s)) if (m.target !== '/data/cuda-cache') shared.add(`${name}: ${m.source}:${m.target}`);
+      const redisUrl = new URL(String(env.REDIS_URL));
       assert.equal(redisUrl.hostname, 'redis', `${name}: REDIS_URL points at the redis service`);
       assert.ok(dependsHealthy(s, 'redis'), `${name} waits for a healthy redis`);
-      return `${mount.source}:${mount.target}`;
-    });
-    assert.equal(new Set(seen).size, 1, `one shared artifact mount, got ${seen.join(', ')}`);
+      const deps = s.depends_on as Record<string, { condition?: string }>;
+      assert.equal(deps['minio-init']?.condition, 'service_completed_successfully', `${name} waits for the bucket`);
+    }
+    assert.deepEqual([...shared], [], 'no app container mounts a volume for artifacts');
+    const minio = service(gpu, 'minio');
+    assert.match(String(minio.image), /^minio\/minio:RELEASE\./, 'a pinned MinIO release');
+    assert.ok(
+      mounts(minio).some((m) => m.target === '/data'),
+      'MinIO keeps /data on a volume',
+    );
+    assert.ok(hasHealthcheck(minio));
+    const app = service(gpu, 'api').environment ?? {};
+    assert.equal(minio.environment?.MINIO_ROOT_USER, app.S3_ACCESS_KEY_ID, 'the apps use the MinIO keys');
+    assert.equal(minio.environment?.MINIO_ROOT_PASSWORD, app.S3_SECRET_ACCESS_KEY);
+    const init = service(gpu, 'minio-init');
+    assert.match(commandOf(init), /mc mb --ignore-existing/);
+    assert.equal(init.environment?.S3_BUCKET, app.S3_BUCKET, 'minio-init makes the bucket the apps use');
+    assert.ok(dependsHealthy(init, 'minio'));
   });
 
   test('workers can be scaled: no container_name, no host ports, worker command, health check', () => {

@@ -7,6 +7,8 @@ import { parse, stringify } from 'yaml';
 import { ensureDockerEngine } from '../../tools/docker/engine';
 import { ensureTestImages } from '../../tools/docker/images';
 import { removeStaleBuilds } from '../../tools/docker/prune';
+import { ensureS3StandinImage } from '../../tools/docker/s3-image';
+import { S3RVER_CREDENTIALS } from '../../libs/storage/test/s3-test-server';
 import { freePort } from '../../tools/free-port';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -39,7 +41,8 @@ export class ComposeProject {
   static async up(opts: { workers: number }): Promise<ComposeProject> {
     await ensureDockerEngine();
     const images = ensureTestImages();
-    const [redisPort, apiPort] = [await freePort(), await freePort()];
+    ensureS3StandinImage(images.node); // in the place of minio (test/compose/host-network.yml)
+    const [redisPort, apiPort, s3Port] = [await freePort(), await freePort(), await freePort()];
     const dir = mkdtempSync(join(tmpdir(), 'tq-compose-run-'));
     const name = `tqcompose${randomUUID().slice(0, 8)}`;
     const file = join(dir, 'merged.yml');
@@ -51,7 +54,11 @@ export class ComposeProject {
       const vars = {
         TQ_TEST_REDIS_PORT: String(redisPort),
         TQ_TEST_API_PORT: String(apiPort),
+        TQ_TEST_S3_PORT: String(s3Port),
         API_PORT: String(apiPort),
+        // The stand-in is s3rver, which knows one access key (it checks the id, not the signature).
+        S3_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+        S3_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
         // Its own image name: a developer's tensorqueue:latest stays as it is; a tag per checkout, so
         // two worktrees testing at once do not run each other's build. Kept as the next build's cache.
         TQ_IMAGE: 'tq-compose-test',
