@@ -13,7 +13,14 @@ import {
   trainShardJobDataSchema,
   trainShardResultSchema,
 } from './distributed.schema';
-import { inferJobDataSchema, inferProgressSchema, inferResultSchema } from './infer.schema';
+import {
+  inferJobDataSchema,
+  inferProgressSchema,
+  inferResultSchema,
+  inferShardJobDataSchema,
+  inferShardProgressSchema,
+  inferShardResultSchema,
+} from './infer.schema';
 import { FieldError } from './errors';
 import { jobEnvelopeSchema, type JobEnvelope, type JobMeta } from './job-envelope';
 import { JobName, QueueName } from './queues';
@@ -78,6 +85,15 @@ export const JOB_REGISTRY = {
     progress: distributedProgressSchema,
     result: trainShardResultSchema,
     options: { attempts: 5, backoff: { type: 'fixed', delay: 500 } },
+  },
+  // A killed worker costs its shard: another takes it over and computes its rows again.
+  [JobName.InferShard]: {
+    queue: QueueName.InferShard,
+    public: false,
+    data: inferShardJobDataSchema,
+    progress: inferShardProgressSchema,
+    result: inferShardResultSchema,
+    options: { attempts: 3, backoff: { type: 'fixed', delay: 500 } },
   },
   // Public: POST /v1/datasets submits it, and GET /v1/jobs/:id (the dataset's jobId) shows its progress.
   [JobName.ProfileDataset]: {
