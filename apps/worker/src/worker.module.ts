@@ -1,6 +1,6 @@
 import { Module, type DynamicModule, type Type } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { QueueName } from '@tq/contracts';
+import { QueueName, servedQueues } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { QueueModule } from '@tq/queue';
 import { ComputeModule, StorageModule } from '@tq/runtime';
@@ -29,10 +29,7 @@ const PROCESSOR_OF_QUEUE: Record<QueueName, Type> = {
 export class WorkerModule {
   static forQueues(configured: QueueName[] = loadConfig().WORKER_QUEUES): DynamicModule {
     // A worker of the infer queue serves its jobs' shards too: a fleet that runs infer runs shards.
-    const queues =
-      configured.includes(QueueName.Infer) && !configured.includes(QueueName.InferShard)
-        ? [...configured, QueueName.InferShard]
-        : configured;
+    const queues = servedQueues(configured);
     return {
       module: WorkerModule,
       imports: [DiscoveryModule, QueueModule.forRoot({ role: 'worker' }), StorageModule, ComputeModule],
