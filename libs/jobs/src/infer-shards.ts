@@ -81,8 +81,11 @@ export async function runShardsOnQueue(
   sq: ShardQueue,
   hooks: ParentHooks,
   report: ShardReport,
+  opts: { again?: boolean } = {},
 ): Promise<ShardsDone> {
   const ids = shards.map((s) => inferShardJobId(s.parentJobId, s.shard));
+  // again: shards whose part went missing after they completed run once more (a new job, same id).
+  if (opts.again) for (const id of ids) await (await sq.queue.getJob(id))?.remove();
   for (const [i, shard] of shards.entries()) await enqueue(sq, ids[i]!, shard, hooks);
   try {
     for (;;) {

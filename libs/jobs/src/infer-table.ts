@@ -1,4 +1,5 @@
 import {
+  NotFoundError,
   throwIfCancelled,
   type InferJobData,
   type InferProgress,
@@ -67,22 +68,44 @@ export async function inferTableJob(
     const percent = info.rows > 0 ? Math.min(100, Math.round((100 * rows) / info.rows)) : 0;
     await hooks.onProgress({ stage: 'predicting', percent, rows, errors, shards: { done, total: shards.length } });
   };
-  const ran = deps.shards
-    ? await runShardsOnQueue(shards, deps.shards, hooks, report)
-    : await runShardsInProcess(shards, deps, hooks, report);
+  // A rerun (again) reports nothing: the progress of every shard was reported already.
+  const run = (which: readonly InferShardJobData[], again = false) => {
+    const said = again ? () => Promise.resolve() : report;
+    return deps.shards
+      ? runShardsOnQueue(which, deps.shards, hooks, said, { again })
+      : runShardsInProcess(which, deps, hooks, said);
+  };
+  const ran = await run(shards);
+  const total = shards.length;
+  const failed = ran.results.reduce((sum, r) => sum + r.errors, 0);
+  await hooks.onProgress({
+    stage: 'writing',
+    percent: 100,
+    rows: info.rows,
+    errors: failed,
+    shards: { done: total, total },
+  });
+  // A part deleted after its shard completed (a sweep, a hand in the bucket): that shard runs again, once.
+  const missing = await missingParts(deps, shards);
+  if (missing.length > 0) {
+    hooks.log(`parts of shards ${missing.map((s) => s.shard).join(', ')} are gone: computing them again`);
+    const again = await run(missing, true);
+    missing.forEach((s, k) => (ran.results[s.shard] = again.results[k]!));
+    ran.recomputed.shards += missing.length;
+    ran.recomputed.rows += missing.reduce((sum, s) => sum + s.rows, 0);
+    const still = await missingParts(deps, missing);
+    if (still.length > 0)
+      throw new NotFoundError(
+        'input.dataset.id',
+        `${deps.store.outputPartKey(hooks.jobId, partFile(still[0]!.shard))} was deleted while the job ran`,
+      );
+  }
   const rows = ran.results.reduce((sum, r) => sum + r.rows, 0);
   const errors = ran.results.reduce((sum, r) => sum + r.errors, 0);
   if (errors > maxErrors) {
     await deps.store.blobs.deletePrefix(deps.store.outputPartsPrefix(hooks.jobId));
     throw new ErrorBudgetError(String(errors), maxErrors, ran.results.flatMap((r) => r.firstErrors).slice(0, 5));
   }
-  await hooks.onProgress({
-    stage: 'writing',
-    percent: 100,
-    rows,
-    errors,
-    shards: { done: shards.length, total: shards.length },
-  });
   await assemble(deps, hooks, shards.length, errors > 0);
   const seconds = (performance.now() - started) / 1000;
   const engine = ran.results.find((r) => !r.reused)?.engine ?? 'tfjs';
@@ -97,6 +120,13 @@ export async function inferTableJob(
     shards: shards.length,
     recomputed: ran.recomputed,
   };
+}
+
+async function missingParts(deps: InferDeps, shards: readonly InferShardJobData[]): Promise<InferShardJobData[]> {
+  const heads = await Promise.all(
+    shards.map((s) => deps.store.blobs.head(deps.store.outputPartKey(s.parentJobId, partFile(s.shard)))),
+  );
+  return shards.filter((_, k) => heads[k] === undefined);
 }
 
 /** A table without a column the model reads fails the job here, naming the request's field (only its header is read). */

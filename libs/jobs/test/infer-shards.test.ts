@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import type { InferProgress, InferShardJobData, TableRecord } from '@tq/contracts';
+import { NotFoundError, type InferProgress, type InferShardJobData, type TableRecord } from '@tq/contracts';
 import {
   ErrorBudgetError,
   inferJob,
@@ -183,6 +183,34 @@ describe('infer on a table in shards (row index from the profile, parts assemble
     assert.deepEqual(
       (await lines('twice')).map((l) => JSON.parse(l) as unknown),
       want,
+    );
+  });
+
+  it('a part deleted before the assembly is computed again; a dataset deleted mid-run is a 404 naming it', async () => {
+    const id = await uploadCsv(records);
+    const gone = env.store.outputPartKey('deleted-part', partFile(2));
+    const result = await inferJob({ model: ref(env.penguinsMeta), input: { dataset: { id } }, batchSize: 64 }, deps, {
+      ...env.hooks<InferProgress>('deleted-part'),
+      onProgress: async (p) => {
+        if (p.stage === 'writing' && (await env.store.blobs.head(gone))) await env.store.blobs.delete(gone);
+      },
+    });
+    assert.deepEqual(result.recomputed, { shards: 1, rows: SHARD_ROWS });
+    const want = (await predictVersion(env.engine, env.penguinsMeta, { records })).predictions;
+    assert.deepEqual(
+      (await lines('deleted-part')).map((l) => JSON.parse(l) as unknown),
+      want,
+    );
+
+    const doomed = await uploadCsv(records);
+    await assert.rejects(
+      inferJob({ model: ref(env.penguinsMeta), input: { dataset: { id: doomed } }, batchSize: 64 }, deps, {
+        ...env.hooks<InferProgress>('deleted-dataset'),
+        onProgress: async (p) => {
+          if (p.stage === 'predicting') await env.datasets.remove(doomed);
+        },
+      }),
+      (err) => err instanceof NotFoundError && err.status === 404 && err.message.includes(doomed),
     );
   });
 });
