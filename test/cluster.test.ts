@@ -136,7 +136,18 @@ describe('on a 3-master Redis Cluster', () => {
     assert.notEqual(worker.signalCode, 'SIGKILL', 'it exited by itself, not killed after 20 s');
   });
 
-  it('answers 503 while the master of its slot is down, and serves again once it is back', async (t) => {
+  it('answers 503 while the master of its slot is down, serves again once it is back, and loses no running job', async (t) => {
+    // A job mid-run when the node dies: it must end (completed here), never vanish.
+    const running = await system.request('POST', '/v1/jobs/train', {
+      ...IRIS_TRAIN,
+      model: { ...IRIS_TRAIN.model, name: 'iris-midjob' },
+      fit: { ...IRIS_TRAIN.fit, epochs: 1000, batchSize: 2 },
+    });
+    assert.equal(running.status, 202, JSON.stringify(running.body));
+    await waitFor('the job to train', async () => {
+      const view = (await system.request('GET', `/v1/jobs/${running.body.id}`)).body;
+      return view.state === 'active' && view.progress?.epoch > 0 ? true : undefined;
+    });
     const slot = Number(await client.cluster('KEYSLOT', system.prefix));
     const ranges = await client.cluster('SLOTS');
     const port = ranges.find(([from, to]) => from <= slot && slot <= to)?.[2]?.[1];
@@ -176,6 +187,9 @@ describe('on a 3-master Redis Cluster', () => {
     });
     assert.equal(again.status, 202, JSON.stringify(again.body));
     assert.equal((await system.waitForJob(again.body.id, undefined, 120_000)).state, 'completed');
+    const survived = await system.waitForJob(running.body.id, undefined, 240_000);
+    t.diagnostic(`the job running through the outage: ${survived.state}, attempts ${survived.attempts}`);
+    assert.equal(survived.state, 'completed', JSON.stringify(survived));
   });
 });
 

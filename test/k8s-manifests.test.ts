@@ -13,6 +13,7 @@ import {
   selectorsOf,
   type K8sObject,
 } from './support/k8s-manifests';
+import { decodeSecret, environmentOf } from './support/k8s-objects';
 import { TestSystem } from './support/system';
 
 /**
@@ -44,6 +45,13 @@ const BREAKAGES: Array<[string, 'schema' | 'cross', (objects: K8sObject[]) => vo
     'schema',
     (o) => {
       find(o, 'Deployment', 'tq-api').spec.template.spec.containers[0].ports[0].containerPort = '3000';
+    },
+  ],
+  [
+    'a Job whose backoffLimit is a string (batch/v1 is validated too)',
+    'schema',
+    (o) => {
+      find(o, 'Job', 'tq-minio-make-bucket').spec.backoffLimit = '6';
     },
   ],
   [
@@ -120,10 +128,116 @@ const BREAKAGES: Array<[string, 'schema' | 'cross', (objects: K8sObject[]) => vo
     },
   ],
   [
-    'an artifact volume that is ReadWriteOnce',
+    'a worker that keeps ARTIFACT_DIR on a shared claim',
     'cross',
     (o) => {
-      find(o, 'PersistentVolumeClaim', 'tq-artifacts').spec.accessModes = ['ReadWriteOnce'];
+      const spec = find(o, 'Deployment', 'tq-worker-train').spec.template.spec;
+      spec.volumes.find((v: K8sObject) => v.name === 'scratch').persistentVolumeClaim = { claimName: 'shared' };
+    },
+  ],
+  [
+    'BLOB_STORE local',
+    'cross',
+    (o) => {
+      find(o, 'ConfigMap', 'tq-config').data.BLOB_STORE = 'local';
+    },
+  ],
+  [
+    'an S3 secret key written as a plain value',
+    'cross',
+    (o) => {
+      const env = find(o, 'Deployment', 'tq-api').spec.template.spec.containers[0].env;
+      const key = env.find((e: K8sObject) => e.name === 'S3_SECRET_ACCESS_KEY');
+      delete key.valueFrom;
+      key.value = 'change-me-placeholder-not-a-secret';
+    },
+  ],
+  [
+    'S3_ENDPOINT naming no Service',
+    'cross',
+    (o) => {
+      find(o, 'ConfigMap', 'tq-config').data.S3_ENDPOINT = 'http://minio:9000';
+    },
+  ],
+  [
+    'the MinIO Service on another port than S3_ENDPOINT',
+    'cross',
+    (o) => {
+      find(o, 'Service', 'tq-minio').spec.ports[0].port = 9001;
+    },
+  ],
+  [
+    'virtual-host URLs against MinIO',
+    'cross',
+    (o) => {
+      find(o, 'ConfigMap', 'tq-config').data.S3_FORCE_PATH_STYLE = 'false';
+    },
+  ],
+  [
+    'the bucket Job creating another bucket',
+    'cross',
+    (o) => {
+      const env = find(o, 'Job', 'tq-minio-make-bucket').spec.template.spec.containers[0].env;
+      const bucket = env.find((e: K8sObject) => e.name === 'S3_BUCKET');
+      delete bucket.valueFrom;
+      bucket.value = 'artifacts';
+    },
+  ],
+  [
+    'the bucket Job without --ignore-existing',
+    'cross',
+    (o) => {
+      const container = find(o, 'Job', 'tq-minio-make-bucket').spec.template.spec.containers[0];
+      container.args = container.args.map((a: string) => a.replace('mb --ignore-existing', 'mb'));
+    },
+  ],
+  [
+    "MinIO with root keys other than the apps' S3 keys",
+    'cross',
+    (o) => {
+      const env = find(o, 'StatefulSet', 'tq-minio').spec.template.spec.containers[0].env;
+      env.find((e: K8sObject) => e.name === 'MINIO_ROOT_PASSWORD').valueFrom.secretKeyRef.key = 'S3_ACCESS_KEY_ID';
+    },
+  ],
+  [
+    'no Secret with the S3 keys',
+    'cross',
+    (o) => {
+      o.splice(
+        o.findIndex((x) => x.kind === 'Secret' && x.metadata.name.startsWith('tq-s3-')),
+        1,
+      );
+    },
+  ],
+  [
+    'no Job that makes the bucket',
+    'cross',
+    (o) => {
+      o.splice(o.indexOf(find(o, 'Job', 'tq-minio-make-bucket')), 1);
+    },
+  ],
+  [
+    'MinIO on an unpinned image',
+    'cross',
+    (o) => {
+      find(o, 'StatefulSet', 'tq-minio').spec.template.spec.containers[0].image = 'minio/minio:latest';
+    },
+  ],
+  [
+    'MinIO ready on its liveness path',
+    'cross',
+    (o) => {
+      find(o, 'StatefulSet', 'tq-minio').spec.template.spec.containers[0].readinessProbe.httpGet.path =
+        '/minio/health/live';
+    },
+  ],
+  [
+    'MinIO data on an emptyDir',
+    'cross',
+    (o) => {
+      const minio = find(o, 'StatefulSet', 'tq-minio');
+      delete minio.spec.volumeClaimTemplates;
+      minio.spec.template.spec.volumes.push({ name: 'data', emptyDir: {} });
     },
   ],
   [
@@ -204,7 +318,12 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     for (const w of workers)
       assert.ok(kinds(base).includes(`Deployment/${w}`) && kinds(base).includes(`ScaledObject/${w}`), w);
     assert.ok(!kinds(base).some((k) => k.includes('redis')), 'the base has no Redis: the overlay chooses');
+    assert.ok(!kinds(base).some((k) => k.includes('minio') || k.startsWith('Secret/tq-s3')), 'nor a store or its keys');
     assert.ok(kinds(small).includes('StatefulSet/tq-redis') && kinds(small).includes('Namespace/tensorqueue'));
+    for (const name of ['StatefulSet/tq-minio', 'Service/tq-minio', 'Job/tq-minio-make-bucket'])
+      assert.ok(kinds(small).includes(name), name);
+    assert.ok(kinds(small).some((k) => k.startsWith('Secret/tq-s3-')));
+    for (const objects of [base, small]) assert.ok(!kinds(objects).some((k) => k.startsWith('PersistentVolumeClaim/')));
     assert.ok(small.filter((o) => o.kind !== 'Namespace').every((o) => o.metadata.namespace === 'tensorqueue'));
   });
 
@@ -213,8 +332,73 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     assert.deepEqual(schemaProblems(small), []);
   });
 
-  it('cross-checks: config, queues, triggers against the served /metrics, probes, security, Redis', () => {
-    assert.deepEqual(crossCheckProblems(base, { servedMetrics: served, externalRedis: true }), []);
+  it('cross-checks: config, queues, triggers against the served /metrics, probes, security, Redis, S3', () => {
+    assert.deepEqual(crossCheckProblems(base, { servedMetrics: served, externalRedis: true, externalS3: true }), []);
+    assert.deepEqual(crossCheckProblems(small, { servedMetrics: served }), []);
+  });
+
+  it('artifacts in S3: no app pod mounts a claim; each gets BLOB_STORE=s3 and its keys from a Secret', () => {
+    const claimants = (objects: K8sObject[]) =>
+      objects
+        .filter((o) => ['Deployment', 'StatefulSet', 'Job'].includes(o.kind))
+        .filter(
+          (w) =>
+            w.spec.volumeClaimTemplates?.length > 0 ||
+            (w.spec.template.spec.volumes ?? []).some((v: K8sObject) => v.persistentVolumeClaim),
+        )
+        .map((w) => `${w.kind}/${w.metadata.name}`)
+        .sort();
+    assert.deepEqual(claimants(base), []);
+    assert.deepEqual(claimants(small), ['StatefulSet/tq-minio', 'StatefulSet/tq-redis']);
+
+    const s3Secret = small.find((o) => o.kind === 'Secret' && o.metadata.name.startsWith('tq-s3-'))!;
+    for (const [objects, secretName] of [
+      [base, 'tq-s3'],
+      [small, s3Secret.metadata.name],
+    ] as const) {
+      const apps = objects.filter((o) => o.kind === 'Deployment');
+      assert.equal(apps.length, 1 + DEPLOYED_QUEUES.length);
+      for (const app of apps) {
+        const container = app.spec.template.spec.containers[0];
+        const { env, sources } = environmentOf(container, objects, app.metadata.name, []);
+        assert.equal(env.BLOB_STORE, 's3', app.metadata.name);
+        assert.equal(env.S3_BUCKET, 'tensorqueue', app.metadata.name);
+        for (const key of ['S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'])
+          assert.deepEqual(sources[key], { from: 'Secret', name: secretName, key }, `${app.metadata.name} ${key}`);
+        const scratch = app.spec.template.spec.volumes.find((v: K8sObject) => v.name === 'scratch');
+        assert.ok(scratch.emptyDir, app.metadata.name);
+        assert.ok(
+          container.volumeMounts.some((m: K8sObject) => m.name === 'scratch' && m.mountPath === env.ARTIFACT_DIR),
+        );
+      }
+    }
+    assert.ok(
+      !find(base, 'ConfigMap', 'tq-config').data.S3_ENDPOINT,
+      'the base names no endpoint: AWS unless an overlay says',
+    );
+    // No key is committed in the base; the small overlay's Secret has both (placeholders, docs/kubernetes.md).
+    for (const secret of base.filter((o) => o.kind === 'Secret'))
+      assert.ok(!Object.keys(decodeSecret(secret)).some((k) => k.startsWith('S3_')), secret.metadata.name);
+    assert.deepEqual(Object.keys(decodeSecret(s3Secret)).sort(), ['S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY']);
+  });
+
+  it('small: the apps reach MinIO at its Service, with its keys, and a Job makes their bucket there', () => {
+    const config = find(small, 'ConfigMap', 'tq-config').data;
+    assert.equal(config.S3_ENDPOINT, 'http://tq-minio:9000');
+    assert.equal(config.S3_FORCE_PATH_STYLE, 'true');
+    const service = find(small, 'Service', 'tq-minio');
+    assert.deepEqual(service.spec.ports, [{ name: 's3', port: 9000, targetPort: 's3' }]);
+    const minio = find(small, 'StatefulSet', 'tq-minio').spec.template.spec.containers[0];
+    assert.match(minio.image, /^minio\/minio:RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ$/);
+    assert.ok(minio.ports.some((p: K8sObject) => p.name === 's3' && p.containerPort === 9000));
+    assert.equal(minio.livenessProbe.httpGet.path, '/minio/health/live');
+    assert.equal(minio.readinessProbe.httpGet.path, '/minio/health/ready');
+    const job = find(small, 'Job', 'tq-minio-make-bucket').spec.template.spec.containers[0];
+    assert.match(job.image, /^minio\/mc:RELEASE\./);
+    const { env } = environmentOf(job, small, 'job', []);
+    assert.equal(env.S3_ENDPOINT, config.S3_ENDPOINT);
+    assert.equal(env.S3_BUCKET, config.S3_BUCKET);
+    assert.match(job.args.join('\n'), /mc --config-dir \S+ mb --ignore-existing "tq\/\$S3_BUCKET"/);
     assert.deepEqual(crossCheckProblems(small, { servedMetrics: served }), []);
   });
 

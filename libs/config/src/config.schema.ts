@@ -186,6 +186,12 @@ const configFields = z.object({
   S3_FORCE_PATH_STYLE: z.stringbool().default(false),
   S3_ACCESS_KEY_ID: z.string().min(1).optional(),
   S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  /**
+   * With BLOB_STORE=s3 and > 0: model artifacts and job outputs are answered with a 302 to a
+   * presigned GET valid this long, so the bytes go from the bucket to the client, not through the
+   * API. 0 (the default) streams them through the API: clients need not reach the bucket.
+   */
+  DOWNLOAD_REDIRECT_SECONDS: z.coerce.number().int().min(0).max(604_800).default(0),
   LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
   LOG_JSON: z.stringbool().default(false),
 });

@@ -1,7 +1,7 @@
 import { NotFoundError, modelNameSchema, type ModelRef } from '@tq/contracts';
 import { BlobNotFoundError } from './blob/blob-errors';
 import { blobKey, blobPrefix } from './blob/blob-key';
-import type { BlobStore } from './blob/blob-store';
+import type { BlobServe, BlobStore, ServeOptions } from './blob/blob-store';
 import { LocalBlobStore } from './blob/local-blob-store';
 import type { OpenedFile } from './read-stream';
 
@@ -73,6 +73,19 @@ export class ArtifactStore {
     try {
       const { stream, size } = await this.blobs.stream(this.outputKey(jobId, ext));
       return { stream, size };
+    } catch (err) {
+      if (err instanceof BlobNotFoundError) throw new NotFoundError('id', `job ${jobId} has no output`);
+      throw err;
+    }
+  }
+
+  /**
+   * A finished job's output as the API answers it: a stream, or (S3 with `redirectSeconds`) a
+   * presigned URL. `ext`: another object of the job (a table infer job's `errors.jsonl`).
+   */
+  async serveOutput(jobId: string, opts: ServeOptions = {}, ext = 'jsonl'): Promise<BlobServe> {
+    try {
+      return await this.blobs.serve(this.outputKey(jobId, ext), opts);
     } catch (err) {
       if (err instanceof BlobNotFoundError) throw new NotFoundError('id', `job ${jobId} has no output`);
       throw err;

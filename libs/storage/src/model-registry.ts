@@ -8,6 +8,7 @@ import {
 } from '@tq/contracts';
 import { ArtifactStore } from './artifact-store';
 import { BlobExistsError, BlobNotFoundError } from './blob/blob-errors';
+import type { BlobServe, ServeOptions } from './blob/blob-store';
 import type { OpenedFile } from './read-stream';
 
 export const METADATA_JSON = 'metadata.json';
@@ -271,6 +272,21 @@ export class ModelRegistry {
     try {
       const { stream, size } = await this.blobs.stream(this.artifactKey(meta, file));
       return { stream, size };
+    } catch (err) {
+      if (err instanceof BlobNotFoundError) throw new ArtifactNotFoundError(ref, file);
+      throw err;
+    }
+  }
+
+  /**
+   * What the API answers for an artifact: a stream, or (S3 with `redirectSeconds`) a presigned
+   * URL. The same rules as openArtifact.
+   */
+  async serveArtifact(ref: ModelRef, file: string, opts: ServeOptions = {}): Promise<BlobServe> {
+    const meta = await this.getVersion(ref);
+    if (!Object.hasOwn(meta.artifacts, file)) throw new ArtifactNotFoundError(ref, file);
+    try {
+      return await this.blobs.serve(this.artifactKey(meta, file), opts);
     } catch (err) {
       if (err instanceof BlobNotFoundError) throw new ArtifactNotFoundError(ref, file);
       throw err;

@@ -60,7 +60,10 @@ export function receiveUpload(
       // Drain the rest of the body, so the client reads the 4xx instead of a reset connection.
       req.unpipe(parser);
       req.resume();
-      reject(err instanceof Error ? err : new Error(String(err)));
+      // The answer waits for the store to remove what it had written: once the client reads the
+      // 4xx, nothing of the refused upload is left in the store.
+      const cleaned = stored ? stored.then(noop, noop) : Promise.resolve();
+      void cleaned.then(() => reject(err instanceof Error ? err : new Error(String(err))));
     };
 
     parser.on('field', (name, value, info) => {
@@ -121,3 +124,5 @@ export function featureColumnsOf(fields: DatasetUploadFields): string[] | undefi
     .map((c) => c.trim())
     .filter(Boolean);
 }
+
+const noop = (): void => undefined;

@@ -33,11 +33,12 @@ import {
   type JobView,
   type TrainRequest,
 } from '@tq/contracts';
+import { loadConfig } from '@tq/config';
 import { ArtifactStore } from '@tq/storage';
 import { ERRORS_EXT } from '@tq/jobs';
 import { ErrorResponses, JsonBody, JsonResponse, QueryFrom, RawResponse } from '../common/openapi';
 import { COMPRESS_EXAMPLE, INFER_EXAMPLE, TRAIN_EXAMPLE } from '../common/openapi-examples';
-import { sendStream } from '../common/send-stream';
+import { sendServed, serveOptions } from '../common/send-stream';
 import { ZodPipe } from '../common/zod-body.pipe';
 import { RedisReady } from '../redis/redis-ready.guard';
 import { AcceptsIdempotencyKey, IdempotencyKey } from './idempotency-key';
@@ -142,7 +143,8 @@ export class JobsController {
     const view = await this.jobs.view(id);
     if (view.type !== JobName.Infer || view.state !== 'completed')
       throw new NotFoundError('id', `job ${id} has no output (${view.type}, ${view.state})`);
-    sendStream(res, await this.store.openOutput(id), 'application/x-ndjson');
+    const served = await this.store.serveOutput(id, serveOptions(loadConfig().DOWNLOAD_REDIRECT_SECONDS));
+    sendServed(res, served, 'application/x-ndjson');
   }
 
   /** A table's infer job: its failed rows, one JSON line each ({"row":n,"column":"c","message":"..."}), in row order. */
@@ -153,15 +155,15 @@ export class JobsController {
     const view = await this.jobs.view(id);
     if (view.type !== JobName.Infer || view.state !== 'completed')
       throw new NotFoundError('id', `job ${id} has no errors (${view.type}, ${view.state})`);
-    let opened;
+    let served;
     try {
-      opened = await this.store.openOutput(id, ERRORS_EXT);
+      served = await this.store.serveOutput(id, serveOptions(loadConfig().DOWNLOAD_REDIRECT_SECONDS), ERRORS_EXT);
     } catch (err) {
       if (err instanceof NotFoundError)
         throw new NotFoundError('id', `job ${id} has no errors: every row was predicted`);
       throw err;
     }
-    sendStream(res, opened, 'application/x-ndjson');
+    sendServed(res, served, 'application/x-ndjson');
   }
 
   /** Server-Sent Events: the current view, then every change, until the job ends. */

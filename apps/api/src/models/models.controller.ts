@@ -17,13 +17,14 @@ import {
   type PredictRequest,
   type PredictResponse,
 } from '@tq/contracts';
+import { loadConfig } from '@tq/config';
 import { predictVersion } from '@tq/jobs';
 import { InferenceEngine } from '@tq/ml';
 import { ModelNotFoundError, ModelRegistry } from '@tq/storage';
 import { notFoundAs } from '../common/not-found-as';
 import { ErrorResponses, JsonBody, JsonResponse, RawResponse } from '../common/openapi';
 import { PREDICT_EXAMPLE, PREDICT_EXAMPLES } from '../common/openapi-examples';
-import { sendStream } from '../common/send-stream';
+import { sendServed, serveOptions } from '../common/send-stream';
 import { ZodPipe } from '../common/zod-body.pipe';
 
 /** A Map: a plain object would answer for "constructor" or "__proto__". */
@@ -80,9 +81,11 @@ export class ModelsController {
     @Param('file') file: string,
     @Res() res: Response,
   ): Promise<void> {
-    // Streamed from storage: express's sendFile refuses paths with a dot segment (the default ./.data).
-    const opened = await this.registry.openArtifact({ name, version }, file).catch(versionNotFound);
-    sendStream(res, opened, ARTIFACT_TYPES.get(file.split('.').pop() ?? '') ?? 'application/octet-stream');
+    // Streamed from the blob store, or a redirect to the bucket (DOWNLOAD_REDIRECT_SECONDS).
+    const served = await this.registry
+      .serveArtifact({ name, version }, file, serveOptions(loadConfig().DOWNLOAD_REDIRECT_SECONDS))
+      .catch(versionNotFound);
+    sendServed(res, served, ARTIFACT_TYPES.get(file.split('.').pop() ?? '') ?? 'application/octet-stream');
   }
 
   @Post(':name/versions/:version/predict')
