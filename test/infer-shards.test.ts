@@ -174,10 +174,16 @@ describe('infer in shards across worker processes', () => {
     const ids = Array.from({ length: 4 }, (_, i) => `infer-shard-${id.replace(/[^A-Za-z0-9_.-]/g, '_')}-${i}`);
     const states = await waitFor('the shards to stop', async () => {
       const s = await Promise.all(ids.map(async (i) => (await (await shards.getJob(i))?.getState()) ?? 'removed'));
-      return s.some((x) => x === 'active' || x === 'waiting') ? undefined : s;
+      return s.some((x) => x === 'active' || x === 'waiting' || x === 'delayed') ? undefined : s;
     });
     console.log(`# shards after the cancel: ${states.join(', ')}`);
     assert.ok(states.filter((s) => s === 'completed').length < 4, `shards: ${states.join(', ')}`);
+    // A stopped shard failed as cancelled (then left the failed list): none failed for another reason.
+    assert.deepEqual(
+      states.filter((s) => s !== 'completed' && s !== 'removed'),
+      [],
+      `shards: ${states.join(', ')}`,
+    );
     await waitFor('the parts to go', async () =>
       access(join(system.artifactDir, 'outputs', id)).then(
         () => undefined,

@@ -157,6 +157,19 @@ export async function stopShards(sq: ShardQueue, ids: readonly string[]): Promis
   }
 }
 
+/**
+ * Waits (at most `timeoutMs`) until none of the shards runs: a cancelled shard stops at its next
+ * chunk, and its parts may only be removed once it can no longer write one.
+ */
+export async function settleShards(sq: ShardQueue, ids: readonly string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const states = await Promise.all(ids.map(async (id) => (await sq.queue.getJob(id))?.getState()));
+    if (!states.includes('active')) return;
+    await pause(sq.pollMs ?? 250, new AbortController().signal);
+  }
+}
+
 function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {

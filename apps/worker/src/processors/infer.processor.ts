@@ -9,7 +9,15 @@ import {
   type JobHooks,
 } from '@tq/contracts';
 import { jobRetention, loadConfig, tableLimits } from '@tq/config';
-import { inferCleanup, inferJob, inferShardJobId, stopShards, type InferDeps, type ShardQueue } from '@tq/jobs';
+import {
+  inferCleanup,
+  inferJob,
+  inferShardJobId,
+  settleShards,
+  stopShards,
+  type InferDeps,
+  type ShardQueue,
+} from '@tq/jobs';
 import { InferenceEngine, type BackendInfo } from '@tq/ml';
 import { CancelWatcher, HandlesJob, RedisClientHolder, TypedWorkerHost, requestCancel } from '@tq/queue';
 import { InjectBackend } from '@tq/runtime';
@@ -64,6 +72,7 @@ export class InferProcessor extends TypedWorkerHost<JobName.Infer> {
     if ('dataset' in data.input && this.deps.shards) {
       const ids = await this.shardIds(jobId);
       await stopShards(this.deps.shards, ids);
+      await settleShards(this.deps.shards, ids);
       await this.deps.store.blobs.deletePrefix(this.deps.store.outputPartsPrefix(jobId));
     }
   }
