@@ -85,8 +85,11 @@ export async function inferTableJob(
     errors: failed,
     shards: { done: total, total },
   });
+  // An earlier attempt of this job that died after committing the output (the parts may be gone):
+  // the output is whole (one atomic put, errors before it), so nothing is assembled or run again.
+  const assembled = (await deps.store.blobs.head(deps.store.outputKey(hooks.jobId))) !== undefined;
   // A part deleted after its shard completed (a sweep, a hand in the bucket): that shard runs again, once.
-  const missing = await missingParts(deps, shards);
+  const missing = assembled ? [] : await missingParts(deps, shards);
   if (missing.length > 0) {
     hooks.log(`parts of shards ${missing.map((s) => s.shard).join(', ')} are gone: computing them again`);
     const again = await run(missing, true);
@@ -106,7 +109,8 @@ export async function inferTableJob(
     await deps.store.blobs.deletePrefix(deps.store.outputPartsPrefix(hooks.jobId));
     throw new ErrorBudgetError(String(errors), maxErrors, ran.results.flatMap((r) => r.firstErrors).slice(0, 5));
   }
-  await assemble(deps, hooks, shards.length, errors > 0);
+  if (assembled) await deps.store.blobs.deletePrefix(deps.store.outputPartsPrefix(hooks.jobId));
+  else await assemble(deps, hooks, shards.length, errors > 0);
   const seconds = (performance.now() - started) / 1000;
   const engine = ran.results.find((r) => !r.reused)?.engine ?? 'tfjs';
   return {
