@@ -119,6 +119,9 @@ describe('infer in shards across worker processes', () => {
     assert.equal(done.result.rows, ROWS);
     assert.equal(done.result.errors, 1);
     assert.deepEqual(done.progress.shards, { done: 4, total: 4 });
+    console.log(
+      `# ${ROWS} rows in 4 shards on 2 workers: ${Math.round(done.result.rowsPerSec)} rows/s (${done.result.engine})`,
+    );
     reference = await output(id);
     const lines = reference.trimEnd().split('\n');
     assert.equal(lines.length, ROWS, 'one line per row');

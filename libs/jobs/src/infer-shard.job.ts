@@ -172,6 +172,12 @@ async function* shardLines(
     const percent = data.rows > 0 ? Math.min(100, Math.round((100 * state.rows) / data.rows)) : 100;
     await hooks.onProgress({ percent, rows: state.rows, errors: state.errors.length });
   }
+  // Line n of the output is row n only if every shard holds exactly its rows: a row index that does
+  // not match the bytes (or bytes changed since the profile) must fail, never shift the answers.
+  if (state.rows !== data.rows)
+    throw new Error(
+      `shard ${data.shard} of dataset "${data.dataset}" read ${state.rows} rows where its profile counts ${data.rows}`,
+    );
 }
 
 /** The result of a part committed before (by this job's earlier attempt, or another one racing it). */

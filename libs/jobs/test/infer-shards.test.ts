@@ -10,6 +10,7 @@ import {
   predictVersion,
   profileDatasetJob,
   readRowIndex,
+  ROW_INDEX_FILE,
   type InferDeps,
 } from '@tq/jobs';
 import { JobInputStore } from '@tq/storage';
@@ -212,5 +213,17 @@ describe('infer on a table in shards (row index from the profile, parts assemble
       }),
       (err) => err instanceof NotFoundError && err.status === 404 && err.message.includes(doomed),
     );
+  });
+
+  it('a row index that does not match the bytes fails the job instead of shifting the answers', async () => {
+    const id = await uploadCsv(records);
+    const index = (await readRowIndex(env.datasets, id))!;
+    // Offsets of every 300th row, claimed to be every 250th: shard 0 would hold 300 rows, not 250.
+    await env.datasets.writeExtra(id, ROW_INDEX_FILE, JSON.stringify({ ...index, every: 250 }));
+    await assert.rejects(
+      inferJob({ model: ref(env.penguinsMeta), input: { dataset: { id } }, batchSize: 64 }, deps, env.hooks('skewed')),
+      /shard 0 of dataset ".*" read 300 rows where its profile counts 250/,
+    );
+    await assert.rejects(readOutput(env.store, 'skewed'), 'no output');
   });
 });
