@@ -61,19 +61,30 @@ export async function inferTableJob(
   throwIfCancelled(hooks.signal);
   const started = performance.now();
   // Rows across the shards: a finished shard's in full, a running one's as far as it got.
+  // Reported when it changed: the queue runner looks at the shards every 250 ms.
+  let said = '';
   const report: ShardReport = async (status) => {
     const rows = status.reduce((sum, s) => sum + s.rows, 0);
     const errors = status.reduce((sum, s) => sum + s.errors, 0);
     const done = status.filter((s) => s.done).length;
     const percent = info.rows > 0 ? Math.min(100, Math.round((100 * rows) / info.rows)) : 0;
-    await hooks.onProgress({ stage: 'predicting', percent, rows, errors, shards: { done, total: shards.length } });
+    const progress: InferProgress = {
+      stage: 'predicting',
+      percent,
+      rows,
+      errors,
+      shards: { done, total: shards.length },
+    };
+    if (JSON.stringify(progress) === said) return;
+    said = JSON.stringify(progress);
+    await hooks.onProgress(progress);
   };
   // A rerun (again) reports nothing: the progress of every shard was reported already.
   const run = (which: readonly InferShardJobData[], again = false) => {
-    const said = again ? () => Promise.resolve() : report;
+    const quiet = again ? () => Promise.resolve() : report;
     return deps.shards
-      ? runShardsOnQueue(which, deps.shards, hooks, said, { again })
-      : runShardsInProcess(which, deps, hooks, said);
+      ? runShardsOnQueue(which, deps.shards, hooks, quiet, { again })
+      : runShardsInProcess(which, deps, hooks, quiet);
   };
   const ran = await run(shards);
   const total = shards.length;
