@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import { ALL_QUEUES } from '@tq/contracts';
+import { DEPLOYED_QUEUES } from '@tq/contracts';
 import {
   crossCheckProblems,
   renderKustomization,
@@ -310,7 +310,7 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
 
   it('renders: the base and the small overlay, with what each must hold', () => {
     const kinds = (objects: K8sObject[]) => objects.map((o) => `${o.kind}/${o.metadata?.name}`).sort();
-    const workers = ALL_QUEUES.map((q) => `tq-worker-${q}`);
+    const workers = DEPLOYED_QUEUES.map((q) => `tq-worker-${q}`);
     for (const name of ['Deployment/tq-api', 'Service/tq-api', 'ConfigMap/tq-config'])
       assert.ok(kinds(base).includes(name), name);
     // Generated: its name ends in a hash of its content, and kustomize rewrites the references.
@@ -357,7 +357,7 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       [small, s3Secret.metadata.name],
     ] as const) {
       const apps = objects.filter((o) => o.kind === 'Deployment');
-      assert.equal(apps.length, 1 + ALL_QUEUES.length);
+      assert.equal(apps.length, 1 + DEPLOYED_QUEUES.length);
       for (const app of apps) {
         const container = app.spec.template.spec.containers[0];
         const { env, sources } = environmentOf(container, objects, app.metadata.name, []);
@@ -427,7 +427,7 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     // Per queue q (index i): i + 1 waiting-ish jobs (tq_queue_depth) and i active ones, reported the same by
     // both API replicas; other states are noise the query must not add. Replicas wanted = 2i + 1.
     const series: Array<{ series: string; values: string }> = [];
-    ALL_QUEUES.forEach((queue, i) => {
+    DEPLOYED_QUEUES.forEach((queue, i) => {
       for (const instance of ['api-a', 'api-b']) {
         series.push({ series: `tq_queue_depth{queue="${queue}",instance="${instance}"}`, values: String(i + 1) });
         for (const [state, n] of [
@@ -446,10 +446,10 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       .map((so) => {
         const query = so.spec.triggers[0].metadata.query as string;
         const queue = selectorsOf(query)[0]?.labels.queue;
-        const i = ALL_QUEUES.indexOf(queue as never);
+        const i = DEPLOYED_QUEUES.indexOf(queue as never);
         return { expr: query, eval_time: '0m', exp_samples: [{ labels: '{}', value: 2 * i + 1 }] };
       });
-    assert.equal(tests.length, ALL_QUEUES.length);
+    assert.equal(tests.length, DEPLOYED_QUEUES.length);
     const dir = mkdtempSync(join(tmpdir(), 'tq-promtool-'));
     try {
       const file = join(dir, 'queries.test.yml');

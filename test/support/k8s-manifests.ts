@@ -8,7 +8,7 @@ import * as core from 'kubernetes-models/v1';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { configSchema } from '@tq/config';
-import { ALL_QUEUES } from '@tq/contracts';
+import { ALL_QUEUES, servedQueues, type QueueName } from '@tq/contracts';
 import { QUEUE_DEPTH_METRIC } from '../../apps/api/src/metrics/queue-depth.gauge';
 import {
   componentOf,
@@ -175,8 +175,9 @@ export function crossCheckProblems(objects: K8sObject[], opts: CheckOptions): st
     }
   }
 
-  // Every queue has workers, the internal ones (aggregate, train-shard, datasets) too.
-  const served = new Set([...workerQueues.values()].flat());
+  // Every queue has workers, the internal ones (aggregate, train-shard, datasets) too; infer-shard
+  // has infer's (a worker serves it with infer: servedQueues, as the worker module does).
+  const served = new Set([...workerQueues.values()].flatMap((queues) => servedQueues(queues as QueueName[])));
   for (const queue of ALL_QUEUES)
     if (!served.has(queue)) problems.push(`queue ${queue}: no worker Deployment serves it`);
 

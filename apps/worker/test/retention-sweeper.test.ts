@@ -262,12 +262,15 @@ describe('retention sweeper (real Redis, real BullMQ workers, real files)', () =
     );
     await w.inputs.save('infer-orphan-input', [[1]]);
     await w.inputs.save('infer-young-orphan', [[1]]);
+    // A table job's failed rows (outputs/<id>.errors.jsonl) belong to <id>, not to a job "<id>.errors".
+    await w.store.blobs.put(w.store.outputKey('infer-live', 'errors.jsonl'), '{"row":1}\n');
     const ckpt = w.path(w.store.checkpointPrefix(CHECKPOINT_NAMING.keysOf('train-orphan')[0]!));
     await mkdir(ckpt, { recursive: true });
     await writeFile(join(ckpt, 'c.ckpt'), 'weights');
     const twoHoursAgo = new Date(Date.now() - 2 * HOUR);
     for (const path of [
       w.path(w.store.outputKey('infer-live')),
+      w.path(w.store.outputKey('infer-live', 'errors.jsonl')),
       w.path(w.store.inputKey('infer-live')),
       w.path(w.store.outputKey('infer-orphan')),
       w.path(w.store.inputKey('infer-orphan-input')),
@@ -283,6 +286,7 @@ describe('retention sweeper (real Redis, real BullMQ workers, real files)', () =
     assert.equal(await exists(ckpt), false);
     assert.equal(await exists(w.path(w.store.inputKey('infer-young-orphan'))), true, 'younger than an hour: kept');
     assert.deepEqual(await w.has(JobName.Infer, 'infer-live'), KEPT);
+    assert.equal(await exists(w.path(w.store.outputKey('infer-live', 'errors.jsonl'))), true, "a live job's errors");
     // Once an hour across all sweepers: the next sweep does not look again.
     assert.deepEqual((await w.sweeper(LOOSE).sweep())?.orphans, []);
   });

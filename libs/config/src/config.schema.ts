@@ -156,6 +156,14 @@ const configFields = z.object({
   MAX_INFER_INSTANCES: z.coerce.number().int().positive().default(100_000),
   MAX_INFER_VALUES: z.coerce.number().int().positive().default(10_000_000),
   /**
+   * Rows per shard of a table's infer job: profiling records where every this-many-th CSV row starts
+   * (a dataset keeps the figure it was profiled with), and each shard is a child job reading only
+   * its rows. A killed worker costs at most one shard's rows.
+   */
+  INFER_SHARD_ROWS: z.coerce.number().int().min(1).default(50_000),
+  /** Rows of a table that may fail before its infer job fails (a request's maxErrors overrides it). */
+  INFER_MAX_ERRORS: z.coerce.number().int().min(0).default(1_000),
+  /**
    * Largest JSON request body. Sized so the budgets above fire first: MAX_INFER_VALUES numbers
    * written as JSON take ~90 MB, so the default is 128 MiB.
    */

@@ -13,7 +13,14 @@ import {
   trainShardJobDataSchema,
   trainShardResultSchema,
 } from './distributed.schema';
-import { inferJobDataSchema, inferProgressSchema, inferResultSchema } from './infer.schema';
+import {
+  inferJobDataSchema,
+  inferProgressSchema,
+  inferResultSchema,
+  inferShardJobDataSchema,
+  inferShardProgressSchema,
+  inferShardResultSchema,
+} from './infer.schema';
 import { FieldError } from './errors';
 import { jobEnvelopeSchema, type JobEnvelope, type JobMeta } from './job-envelope';
 import { JobName, QueueName } from './queues';
@@ -79,6 +86,15 @@ export const JOB_REGISTRY = {
     result: trainShardResultSchema,
     options: { attempts: 5, backoff: { type: 'fixed', delay: 500 } },
   },
+  // A killed worker costs its shard: another takes it over and computes its rows again.
+  [JobName.InferShard]: {
+    queue: QueueName.InferShard,
+    public: false,
+    data: inferShardJobDataSchema,
+    progress: inferShardProgressSchema,
+    result: inferShardResultSchema,
+    options: { attempts: 3, backoff: { type: 'fixed', delay: 500 } },
+  },
   // Public: POST /v1/datasets submits it, and GET /v1/jobs/:id (the dataset's jobId) shows its progress.
   [JobName.ProfileDataset]: {
     queue: QueueName.Datasets,
@@ -113,6 +129,26 @@ export const QUEUE_OF_JOB = Object.fromEntries(ALL_JOBS.map((n) => [n, JOB_REGIS
   Record<JobName, QueueName>
 >;
 export const ALL_QUEUES: readonly QueueName[] = [...new Set(ALL_JOBS.map((n) => JOB_REGISTRY[n].queue))];
+
+/**
+ * Queues served by every worker of another queue, never configured on their own: a table's infer
+ * job runs its shards on the workers that run infer jobs (so a fleet that runs infer runs shards).
+ */
+export const SERVED_WITH: Readonly<Partial<Record<QueueName, QueueName>>> = {
+  [QueueName.InferShard]: QueueName.Infer,
+};
+
+/** The queues a worker configured with `configured` (WORKER_QUEUES) serves: those, and those served with them. */
+export function servedQueues(configured: readonly QueueName[]): QueueName[] {
+  const riders = ALL_QUEUES.filter((q) => {
+    const host = SERVED_WITH[q];
+    return host !== undefined && configured.includes(host) && !configured.includes(q);
+  });
+  return [...configured, ...riders];
+}
+
+/** Queues that get workers of their own in a deployment (one Deployment each): all but those served with another. */
+export const DEPLOYED_QUEUES: readonly QueueName[] = ALL_QUEUES.filter((q) => SERVED_WITH[q] === undefined);
 
 /** Schema accessors typed per job name (the registry's `as const` keeps each schema's own type). */
 export const dataSchemaOf = <N extends JobName>(name: N) =>

@@ -7,6 +7,8 @@ export enum QueueName {
   Aggregate = 'aggregate',
   /** Data-parallel runs: one shard job per participating worker. */
   TrainShard = 'train-shard',
+  /** Sharded batch inference: one job per row range of a table, spawned by its infer job. */
+  InferShard = 'infer-shard',
   /** Uploaded tables: one profiling job per upload (read once with bounded memory, profile, mark ready). */
   Datasets = 'datasets',
 }
@@ -18,5 +20,6 @@ export enum JobName {
   Infer = 'infer',
   Aggregate = 'aggregate',
   TrainShard = 'train-shard',
+  InferShard = 'infer-shard',
   ProfileDataset = 'profile-dataset',
 }

@@ -4,3 +4,7 @@ export * from './infer.job';
 export * from './profile-dataset.job';
 export * from './predict';
 export * from './table-rows';
+export * from './infer-shard.job';
+export * from './infer-shards';
+export { ERRORS_EXT } from './infer-table';
+export * from './row-index';

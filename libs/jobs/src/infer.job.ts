@@ -11,18 +11,24 @@ import {
 import type { BackendInfo, InferenceEngine } from '@tq/ml';
 import type { ArtifactStore, DatasetStore, JobInputStore, ModelRegistry } from '@tq/storage';
 import type { TableLimits } from '@tq/tables';
+import { inferTableJob } from './infer-table';
+import type { ShardQueue } from './infer-shards';
 import { answersOf } from './predict';
-import { openEncodedTable, type EncodedChunk, type TableSources } from './table-rows';
+import type { EncodedChunk } from './table-rows';
 
 export interface InferDeps {
   engine: InferenceEngine;
   registry: ModelRegistry;
-  datasets: Pick<DatasetStore, 'get'> & TableSources;
+  datasets: Pick<DatasetStore, 'get' | 'openSource' | 'readExtra'>;
   inputs: JobInputStore;
   store: ArtifactStore;
   backend: BackendInfo;
   /** Bounds on an uploaded table read for inference (@tq/config; the tables defaults when absent). */
   tableLimits?: Partial<TableLimits>;
+  /** A table's shards run as child jobs there; absent (tests, benches): one after another in this process. */
+  shards?: ShardQueue;
+  /** A request's error budget when it sets none (INFER_MAX_ERRORS; default 1,000). */
+  maxErrors?: number;
 }
 
 /** Rows predicted between progress reports and cancel checks; the engine batches inside a chunk. */
@@ -39,7 +45,8 @@ interface InputRows {
 
 /**
  * Batch inference: rows in (inline numbers, or an uploaded table encoded with the model's fitted
- * preprocessing), JSONL out (one line per input row, in input order), written atomically.
+ * preprocessing), JSONL out (one line per input row, in input order), written atomically. A table
+ * is split into shards (infer-table.ts); inline rows are predicted here in one pass.
  */
 export async function inferJob(
   req: InferJobData,
@@ -49,7 +56,8 @@ export async function inferJob(
   await hooks.onProgress({ stage: 'loading', percent: 0 });
   const meta = await deps.registry.getVersion(req.model);
   const spec = await deps.engine.preprocessing(req.model, meta);
-  const input = await inputRows(req, deps, hooks.jobId, meta, spec);
+  if ('dataset' in req.input) return inferTableJob(req, req.input.dataset.id, deps, hooks, { meta, spec });
+  const input = await inputRows(req, deps, hooks.jobId, meta);
   throwIfCancelled(hooks.signal);
   const started = performance.now();
   const served = { engine: 'tfjs' as InferResult['engine'], rows: 0 };
@@ -110,30 +118,15 @@ async function inputRows(
   deps: InferDeps,
   jobId: string,
   meta: ModelVersionMeta,
-  spec: PreprocessingSpec | undefined,
 ): Promise<InputRows> {
-  if ('stored' in req.input) {
-    if (req.input.stored.features !== meta.featureCount)
-      throw new InputShapeError(
-        'input.instances',
-        `rows have ${req.input.stored.features} values, the model takes ${meta.featureCount}`,
-      );
-    const stored = await deps.inputs.load(jobId, req.input.stored);
-    return { chunks: matrixChunks(stored.x, stored.rows, meta.featureCount), total: stored.rows };
-  }
-  const id = req.input.dataset.id;
-  if (!spec)
+  if (!('stored' in req.input)) throw new Error('inputRows: a table is inferred by inferTableJob');
+  if (req.input.stored.features !== meta.featureCount)
     throw new InputShapeError(
-      'input.dataset.id',
-      `${meta.name} v${meta.version} was not trained on a table, so it cannot read dataset "${id}"'s columns`,
+      'input.instances',
+      `rows have ${req.input.stored.features} values, the model takes ${meta.featureCount}`,
     );
-  const info = await deps.datasets.get(id);
-  const opened = await openEncodedTable(deps.datasets, id, spec, {
-    chunkRows: CHUNK_ROWS,
-    field: 'input.dataset.id',
-    limits: deps.tableLimits,
-  });
-  return { chunks: opened.chunks, total: info.rows > 0 ? info.rows : undefined };
+  const stored = await deps.inputs.load(jobId, req.input.stored);
+  return { chunks: matrixChunks(stored.x, stored.rows, meta.featureCount), total: stored.rows };
 }
 
 async function* matrixChunks(x: Float32Array, rows: number, width: number): AsyncGenerator<EncodedChunk> {

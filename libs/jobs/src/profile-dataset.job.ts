@@ -28,11 +28,17 @@ import {
   type TableSource,
 } from '@tq/tables';
 import type { DatasetFailure, DatasetSettled, DatasetStore } from '@tq/storage';
+import { ROW_INDEX_FILE, RowIndexBuilder } from './row-index';
 
 export interface ProfileDatasetDeps {
   datasets: DatasetStore;
   /** From configuration (MAX_TABLE_COLUMNS, MAX_TABLE_ROWS, MAX_TABLE_RECORD_BYTES). */
   limits: TableLimits;
+  /**
+   * INFER_SHARD_ROWS: a CSV's row index records where every this-many-th row starts (infer jobs
+   * shard by it). Absent: no index (the table is then inferred as one shard).
+   */
+  shardRows?: number;
 }
 
 /** Progress is reported at most this often (a Redis write each). */
@@ -109,18 +115,22 @@ async function profileSource(
   const counted = new ByteCount();
   // pipeline passes a read error on to the reader (and closes the file when the reader stops early).
   pipeline(stream, counted, () => undefined);
-  const table = await readTable(counted, format, deps.limits);
+  const index = format === 'csv' && deps.shardRows ? new RowIndexBuilder(deps.shardRows) : undefined;
+  const table = await readTable(counted, format, deps.limits, index ? { onRecordEnd: index.onRecordEnd } : {});
   const overrides = overridesOf(data, table.columns);
   const watched = watchBatches(table, overrides, hooks, (rows) => ({
     stage: 'reading',
     percent: info.bytes > 0 ? Math.min(100, (100 * counted.bytes) / info.bytes) : 100,
     rows,
   }));
-  return profileTable(watched, {
+  const profile = await profileTable(watched, {
     ...(data.labelColumn === undefined ? {} : { label: data.labelColumn }),
     ...(data.task === undefined ? {} : { task: data.task }),
     overrides,
   });
+  // Written before the dataset is marked ready: a ready CSV has its index (or was profiled before them).
+  if (index) await deps.datasets.writeExtra(data.datasetId, ROW_INDEX_FILE, JSON.stringify(index.build()));
+  return profile;
 }
 
 /** Upload overrides, plus "ignore" for every column outside `featureColumns` (the label excepted). */

@@ -79,10 +79,13 @@ export class ArtifactStore {
     }
   }
 
-  /** A finished job's output as the API answers it: a stream, or (S3 with `redirectSeconds`) a presigned URL. */
-  async serveOutput(jobId: string, opts: ServeOptions = {}): Promise<BlobServe> {
+  /**
+   * A finished job's output as the API answers it: a stream, or (S3 with `redirectSeconds`) a
+   * presigned URL. `ext`: another object of the job (a table infer job's `errors.jsonl`).
+   */
+  async serveOutput(jobId: string, opts: ServeOptions = {}, ext = 'jsonl'): Promise<BlobServe> {
     try {
-      return await this.blobs.serve(this.outputKey(jobId), opts);
+      return await this.blobs.serve(this.outputKey(jobId, ext), opts);
     } catch (err) {
       if (err instanceof BlobNotFoundError) throw new NotFoundError('id', `job ${jobId} has no output`);
       throw err;

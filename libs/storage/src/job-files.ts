@@ -21,7 +21,8 @@ export interface JobFile {
   readonly target: { key: string } | { prefix: string };
 }
 
-const OUTPUT = /^outputs\/([^/]+)\.jsonl$/;
+/** outputs/<id>.jsonl, and a table's infer job's failed rows outputs/<id>.errors.jsonl. */
+const OUTPUT = /^outputs\/([^/]+?)(?:\.errors)?\.jsonl$/;
 const OUTPUT_PART = /^outputs\/([^/]+)\//;
 const INPUT = /^inputs\/([^/]+)\.f32$/;
 const CHECKPOINT = /^checkpoints\/([^/]+)\//;
@@ -42,6 +43,7 @@ export class JobFiles {
   private targetsOf(jobId: string): JobFile['target'][] {
     const makers: (() => JobFile['target'])[] = [
       () => ({ key: this.store.outputKey(jobId) }),
+      () => ({ key: this.store.outputKey(jobId, 'errors.jsonl') }),
       () => ({ prefix: this.store.outputPartsPrefix(jobId) }),
       () => ({ key: this.store.inputKey(jobId) }),
       ...this.checkpoints.keysOf(jobId).map((key) => () => ({ prefix: this.store.checkpointPrefix(key) })),

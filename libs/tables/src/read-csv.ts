@@ -5,6 +5,7 @@ import type { Cell } from './cells';
 import { checkHeader, checkRowCount } from './header';
 import { at, type TableLimits } from './limits';
 import type { TableSource } from './table-source';
+import type { ReadOptions } from './read-table';
 import { Utf8Guard } from './utf8-guard';
 
 /**
@@ -20,7 +21,7 @@ const PARSED_AHEAD = 16;
  * As the parser runs ahead, an error in row n may surface before rows just before n are yielded
  * (even from this call, for a short file); it always names row n.
  */
-export async function readCsv(source: Readable, limits: TableLimits): Promise<TableSource> {
+export async function readCsv(source: Readable, limits: TableLimits, opts: ReadOptions = {}): Promise<TableSource> {
   const guard = new Utf8Guard();
   // csv-parse hands the options on to its Transform; its Options type just does not list these.
   const options: Options & TransformOptions = {
@@ -29,6 +30,13 @@ export async function readCsv(source: Readable, limits: TableLimits): Promise<Ta
     skip_empty_lines: true,
     readableHighWaterMark: PARSED_AHEAD,
   };
+  const onRecordEnd = opts.onRecordEnd;
+  // context.bytes: bytes consumed once the record (and its line break) is parsed; records counts the header.
+  if (onRecordEnd)
+    options.on_record = (record, context) => {
+      onRecordEnd(context.records - 1, context.bytes);
+      return record;
+    };
   const parser = parse(options);
   source.on('error', (err) => parser.destroy(err));
   // Errors are read from parser.errored by batches(); between reads nobody else listens, and an

@@ -35,6 +35,7 @@ import {
 } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { ArtifactStore } from '@tq/storage';
+import { ERRORS_EXT } from '@tq/jobs';
 import { ErrorResponses, JsonBody, JsonResponse, QueryFrom, RawResponse } from '../common/openapi';
 import { COMPRESS_EXAMPLE, INFER_EXAMPLE, TRAIN_EXAMPLE } from '../common/openapi-examples';
 import { sendServed, serveOptions } from '../common/send-stream';
@@ -143,6 +144,25 @@ export class JobsController {
     if (view.type !== JobName.Infer || view.state !== 'completed')
       throw new NotFoundError('id', `job ${id} has no output (${view.type}, ${view.state})`);
     const served = await this.store.serveOutput(id, serveOptions(loadConfig().DOWNLOAD_REDIRECT_SECONDS));
+    sendServed(res, served, 'application/x-ndjson');
+  }
+
+  /** A table's infer job: its failed rows, one JSON line each ({"row":n,"column":"c","message":"..."}), in row order. */
+  @Get(':id/errors')
+  @RawResponse('application/x-ndjson', 'one JSON line per failed row: {"row":n,"column":"...","message":"..."}')
+  @ErrorResponses(404)
+  async errors(@Param('id') id: string, @Res() res: Response): Promise<void> {
+    const view = await this.jobs.view(id);
+    if (view.type !== JobName.Infer || view.state !== 'completed')
+      throw new NotFoundError('id', `job ${id} has no errors (${view.type}, ${view.state})`);
+    let served;
+    try {
+      served = await this.store.serveOutput(id, serveOptions(loadConfig().DOWNLOAD_REDIRECT_SECONDS), ERRORS_EXT);
+    } catch (err) {
+      if (err instanceof NotFoundError)
+        throw new NotFoundError('id', `job ${id} has no errors: every row was predicted`);
+      throw err;
+    }
     sendServed(res, served, 'application/x-ndjson');
   }
 

@@ -1,4 +1,5 @@
-import { Processor } from '@nestjs/bullmq';
+import { InjectQueue, Processor } from '@nestjs/bullmq';
+import type { Queue } from 'bullmq';
 import {
   JobName,
   QueueName,
@@ -7,10 +8,18 @@ import {
   type InferResult,
   type JobHooks,
 } from '@tq/contracts';
-import { loadConfig, tableLimits } from '@tq/config';
-import { inferCleanup, inferJob, type InferDeps } from '@tq/jobs';
+import { jobRetention, loadConfig, tableLimits } from '@tq/config';
+import {
+  inferCleanup,
+  inferJob,
+  inferShardJobId,
+  settleShards,
+  stopShards,
+  type InferDeps,
+  type ShardQueue,
+} from '@tq/jobs';
 import { InferenceEngine, type BackendInfo } from '@tq/ml';
-import { CancelWatcher, HandlesJob, TypedWorkerHost } from '@tq/queue';
+import { CancelWatcher, HandlesJob, RedisClientHolder, TypedWorkerHost, requestCancel } from '@tq/queue';
 import { InjectBackend } from '@tq/runtime';
 import { ArtifactStore, DatasetStore, JobInputStore, ModelRegistry } from '@tq/storage';
 import { workerOptions } from '../worker-options';
@@ -29,9 +38,27 @@ export class InferProcessor extends TypedWorkerHost<JobName.Infer> {
     inputs: JobInputStore,
     store: ArtifactStore,
     @InjectBackend() backend: BackendInfo,
+    redis: RedisClientHolder,
+    @InjectQueue(QueueName.InferShard) shardQueue: Queue,
   ) {
     super();
-    this.deps = { engine, registry, datasets, inputs, store, backend, tableLimits: tableLimits(loadConfig()) };
+    const config = loadConfig();
+    const shards: ShardQueue = {
+      queue: shardQueue,
+      retention: jobRetention(config),
+      cancel: (id) => requestCancel(redis.client, redis.prefix, id, config.JOB_HISTORY_AGE_SECONDS),
+    };
+    this.deps = {
+      engine,
+      registry,
+      datasets,
+      inputs,
+      store,
+      backend,
+      tableLimits: tableLimits(config),
+      shards,
+      maxErrors: config.INFER_MAX_ERRORS,
+    };
   }
 
   protected handle(data: InferJobData, hooks: JobHooks<InferProgress>): Promise<InferResult> {
@@ -39,7 +66,22 @@ export class InferProcessor extends TypedWorkerHost<JobName.Infer> {
   }
 
   /** A job that failed for good (or was cancelled) no longer needs its stored inline rows. */
-  protected override afterFinalFailure(data: InferJobData, jobId: string): Promise<void> {
-    return inferCleanup(data, jobId, this.deps.inputs);
+  protected override async afterFinalFailure(data: InferJobData, jobId: string): Promise<void> {
+    await inferCleanup(data, jobId, this.deps.inputs);
+    // A cancelled or failed table job: its shards stop (those a worker runs see the cancel flag), its parts go.
+    if ('dataset' in data.input && this.deps.shards) {
+      const ids = await this.shardIds(jobId);
+      await stopShards(this.deps.shards, ids);
+      await settleShards(this.deps.shards, ids);
+      await this.deps.store.blobs.deletePrefix(this.deps.store.outputPartsPrefix(jobId));
+    }
+  }
+
+  /** The shard ids of job `jobId`: consecutive from 0 (the job data does not say how many there were). */
+  private async shardIds(jobId: string): Promise<string[]> {
+    const ids: string[] = [];
+    for (let i = 0; await this.deps.shards!.queue.getJob(inferShardJobId(jobId, i)); i++)
+      ids.push(inferShardJobId(jobId, i));
+    return ids;
   }
 }

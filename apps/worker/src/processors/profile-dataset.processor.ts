@@ -24,7 +24,7 @@ export class ProfileDatasetProcessor extends TypedWorkerHost<JobName.ProfileData
     datasets: DatasetStore,
   ) {
     super();
-    this.deps = { datasets, limits: tableLimits(loadConfig()) };
+    this.deps = { datasets, limits: tableLimits(loadConfig()), shardRows: loadConfig().INFER_SHARD_ROWS };
   }
 
   protected handle(

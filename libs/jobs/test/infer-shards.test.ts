@@ -1,0 +1,229 @@
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { NotFoundError, type InferProgress, type InferShardJobData, type TableRecord } from '@tq/contracts';
+import {
+  ErrorBudgetError,
+  inferJob,
+  inferShardJob,
+  partFile,
+  predictVersion,
+  profileDatasetJob,
+  readRowIndex,
+  ROW_INDEX_FILE,
+  type InferDeps,
+} from '@tq/jobs';
+import { JobInputStore } from '@tq/storage';
+import { readOutput } from './local-store';
+import { ref, TableEnv } from './table-env';
+
+const SHARD_ROWS = 300;
+const BEAK = 'Beak Length (mm)';
+
+/** A CSV cell: quoted when it holds a comma, a quote or a line break (as a spreadsheet writes it). */
+const cell = (v: string | number | boolean | null | undefined): string => {
+  const text = v === null || v === undefined ? '' : String(v);
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+};
+
+/**
+ * Sharded infer jobs on a CSV with quoted line breaks, run in this process (no queue): the
+ * profile's row index, the shards' byte ranges, order and exactly-once assembly, per-row errors
+ * and the error budget, a shard's part uploaded twice. Processes and queues: test/infer-shards.test.ts.
+ */
+describe('infer on a table in shards (row index from the profile, parts assembled in order)', () => {
+  let env: TableEnv;
+  let deps: InferDeps;
+  /** penguins × 4 (1,376 rows, 5 shards of 300), every third row with a note holding a line break. */
+  let records: TableRecord[];
+  before(async () => {
+    env = await TableEnv.start();
+    deps = { ...env, inputs: new JobInputStore(env.store) };
+    records = Array.from({ length: 4 }, () => env.penguins.records).flat();
+  });
+  after(() => env.close());
+
+  /** Uploads `rows` as a CSV with a Note column and profiles it as the worker does (row index every SHARD_ROWS). */
+  const uploadCsv = async (rows: TableRecord[]): Promise<string> => {
+    const columns = [...env.penguins.columns, 'Note'];
+    const note = (i: number) => (i % 3 === 0 ? `line one of ${i}\nline two, "quoted"` : `plain ${i}`);
+    const text =
+      '\uFEFF' +
+      columns.join(',') +
+      '\n' +
+      rows.map((r, i) => columns.map((c) => cell(c === 'Note' ? note(i) : r[c])).join(',') + '\n').join('');
+    const info = await env.datasets.create(
+      { name: 'notes.csv', format: 'csv' },
+      Readable.from([Buffer.from(text)]),
+      1 << 30,
+    );
+    await profileDatasetJob(
+      { datasetId: info.id, format: 'csv' },
+      {
+        datasets: env.datasets,
+        limits: { maxColumns: 100, maxRows: 1e6, maxRecordBytes: 1 << 20 },
+        shardRows: SHARD_ROWS,
+      },
+      env.hooks(`profile-${info.id}`),
+    );
+    return info.id;
+  };
+
+  const lines = async (jobId: string) => (await readOutput(env.store, jobId)).trimEnd().split('\n');
+
+  it('indexes the CSV by parser offsets and assembles 5 shards in input order, every row exactly once', async () => {
+    const id = await uploadCsv(records);
+    const index = await readRowIndex(env.datasets, id);
+    assert.ok(index);
+    assert.equal(index.rows, records.length);
+    assert.equal(index.starts.length, 4, 'shards 1..4 start at an indexed offset');
+    const seen: InferProgress[] = [];
+    const result = await inferJob({ model: ref(env.penguinsMeta), input: { dataset: { id } }, batchSize: 64 }, deps, {
+      ...env.hooks<InferProgress>('sharded'),
+      onProgress: async (p) => void seen.push(p),
+    });
+    assert.equal(result.rows, records.length);
+    assert.equal(result.shards, 5);
+    assert.equal(result.errors, 0);
+    const want = (await predictVersion(env.engine, env.penguinsMeta, { records })).predictions;
+    assert.deepEqual(
+      (await lines('sharded')).map((l) => JSON.parse(l) as unknown),
+      want,
+      'line n is row n, for every row',
+    );
+    const last = seen.filter((p) => p.stage === 'predicting').at(-1);
+    assert.equal(last?.rows, records.length, 'progress counts the rows of every shard');
+    assert.deepEqual(last?.shards, { done: 4, total: 5 });
+    // The parts are gone once the output is whole.
+    const left = [];
+    for await (const e of env.store.blobs.list(env.store.outputPartsPrefix('sharded'))) left.push(e.key);
+    assert.deepEqual(left, []);
+  });
+
+  it('a bad cell inside a shard is one line in errors.jsonl (row, column) and the job completes', async () => {
+    const bad = records.map((r, i) => (i === 699 ? { ...r, [BEAK]: 'abc' } : r)); // row 700: shard 2
+    const id = await uploadCsv(bad);
+    const result = await inferJob(
+      { model: ref(env.penguinsMeta), input: { dataset: { id } }, batchSize: 64 },
+      deps,
+      env.hooks('one-bad'),
+    );
+    assert.equal(result.errors, 1);
+    assert.equal(result.errorsOutput, '/v1/jobs/one-bad/errors');
+    const errors = (await env.store.blobs.get(env.store.outputKey('one-bad', 'errors.jsonl'))).toString('utf8');
+    assert.deepEqual(
+      errors
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as unknown),
+      [{ row: 700, column: BEAK, message: '"abc" is not a number' }],
+    );
+    const out = await lines('one-bad');
+    assert.equal(out.length, records.length, 'one line per row, the failed one included');
+    assert.deepEqual(JSON.parse(out[699]!), { error: '"abc" is not a number', row: 700, column: BEAK });
+    const want = (await predictVersion(env.engine, env.penguinsMeta, { records })).predictions;
+    assert.deepEqual(JSON.parse(out[700]!), want[700], 'the row after it is in its place');
+  });
+
+  it('over the error budget (summed over shards) the job fails naming the count and the first rows', async () => {
+    // Rows 10 (shard 0) and 1000 (shard 3): each shard is within a budget of 1, the job is not.
+    const bad = records.map((r, i) => (i === 9 || i === 999 ? { ...r, [BEAK]: 'x' } : r));
+    const id = await uploadCsv(bad);
+    await assert.rejects(
+      inferJob(
+        { model: ref(env.penguinsMeta), input: { dataset: { id } }, batchSize: 64, maxErrors: 1 },
+        deps,
+        env.hooks('over-budget'),
+      ),
+      (err) =>
+        err instanceof ErrorBudgetError &&
+        /2 rows failed, over the error budget of 1; first: row 10, column "Beak Length \(mm\)".*row 1000/.test(
+          err.message,
+        ),
+    );
+    await assert.rejects(readOutput(env.store, 'over-budget'), 'no output');
+  });
+
+  it("a shard's part uploaded twice leaves exactly one copy, and the output has each row once", async () => {
+    const id = await uploadCsv(records);
+    const index = (await readRowIndex(env.datasets, id))!;
+    const shard: InferShardJobData = {
+      parentJobId: 'twice',
+      shard: 1,
+      shards: 5,
+      model: ref(env.penguinsMeta),
+      dataset: id,
+      firstRow: SHARD_ROWS + 1,
+      rows: SHARD_ROWS,
+      range: { start: index.starts[0]!, end: index.starts[1]! - 1 },
+      headerEnd: index.headerEnd,
+      batchSize: 64,
+      maxErrors: 10,
+    };
+    // Two attempts at once (a stale one and its successor): both compute, one commit wins.
+    const [a, b] = await Promise.all([
+      inferShardJob(shard, env, env.hooks('twice')),
+      inferShardJob(shard, env, env.hooks('twice')),
+    ]);
+    assert.deepEqual([a.rows, b.rows], [SHARD_ROWS, SHARD_ROWS]);
+    assert.equal([a, b].filter((r) => r.reused).length, 1, 'one of them found the part committed');
+    const again = await inferShardJob(shard, env, env.hooks('twice'));
+    assert.equal(again.reused, true, 'a third attempt computes nothing');
+    const keys = [];
+    for await (const e of env.store.blobs.list(env.store.outputPartsPrefix('twice'))) keys.push(e.key);
+    assert.deepEqual(keys, [env.store.outputPartKey('twice', partFile(1))]);
+
+    // The parent then runs the other shards and reuses this one: every row once, in order.
+    const result = await inferJob(
+      { model: ref(env.penguinsMeta), input: { dataset: { id } }, batchSize: 64 },
+      deps,
+      env.hooks('twice'),
+    );
+    assert.equal(result.rows, records.length);
+    const want = (await predictVersion(env.engine, env.penguinsMeta, { records })).predictions;
+    assert.deepEqual(
+      (await lines('twice')).map((l) => JSON.parse(l) as unknown),
+      want,
+    );
+  });
+
+  it('a part deleted before the assembly is computed again; a dataset deleted mid-run is a 404 naming it', async () => {
+    const id = await uploadCsv(records);
+    const gone = env.store.outputPartKey('deleted-part', partFile(2));
+    const result = await inferJob({ model: ref(env.penguinsMeta), input: { dataset: { id } }, batchSize: 64 }, deps, {
+      ...env.hooks<InferProgress>('deleted-part'),
+      onProgress: async (p) => {
+        if (p.stage === 'writing' && (await env.store.blobs.head(gone))) await env.store.blobs.delete(gone);
+      },
+    });
+    assert.deepEqual(result.recomputed, { shards: 1, rows: SHARD_ROWS });
+    const want = (await predictVersion(env.engine, env.penguinsMeta, { records })).predictions;
+    assert.deepEqual(
+      (await lines('deleted-part')).map((l) => JSON.parse(l) as unknown),
+      want,
+    );
+
+    const doomed = await uploadCsv(records);
+    await assert.rejects(
+      inferJob({ model: ref(env.penguinsMeta), input: { dataset: { id: doomed } }, batchSize: 64 }, deps, {
+        ...env.hooks<InferProgress>('deleted-dataset'),
+        onProgress: async (p) => {
+          if (p.stage === 'predicting') await env.datasets.remove(doomed);
+        },
+      }),
+      (err) => err instanceof NotFoundError && err.status === 404 && err.message.includes(doomed),
+    );
+  });
+
+  it('a row index that does not match the bytes fails the job instead of shifting the answers', async () => {
+    const id = await uploadCsv(records);
+    const index = (await readRowIndex(env.datasets, id))!;
+    // Offsets of every 300th row, claimed to be every 250th: shard 0 would hold 300 rows, not 250.
+    await env.datasets.writeExtra(id, ROW_INDEX_FILE, JSON.stringify({ ...index, every: 250 }));
+    await assert.rejects(
+      inferJob({ model: ref(env.penguinsMeta), input: { dataset: { id } }, batchSize: 64 }, deps, env.hooks('skewed')),
+      /shard 0 of dataset ".*" read 300 rows where its profile counts 250/,
+    );
+    await assert.rejects(readOutput(env.store, 'skewed'), 'no output');
+  });
+});
