@@ -423,11 +423,16 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     assert.notDeepEqual([...addresses(base)], [...addresses(small)]);
   });
 
-  it("each trigger's query gives the pods its queue needs: promtool evaluates it on series of two API replicas", () => {
-    // Per queue q (index i): i + 1 waiting-ish jobs (tq_queue_depth) and i active ones, reported the same by
-    // both API replicas; other states are noise the query must not add. Replicas wanted = 2i + 1.
+  it("each trigger's query gives the pods its queues need: promtool evaluates it on series of two API replicas", () => {
+    // Per queue q (index i among every queue a query names): i + 1 waiting-ish jobs (tq_queue_depth) and i
+    // active ones, reported the same by both API replicas; other states are noise the query must not add.
+    // Replicas wanted: the sum of 2i + 1 over the queues a query names (infer's also counts infer-shard).
+    const queries = small
+      .filter((o) => o.kind === 'ScaledObject')
+      .map((so) => so.spec.triggers[0].metadata.query as string);
+    const queues = [...new Set(queries.flatMap((q) => selectorsOf(q).map((s) => s.labels.queue ?? '')))];
     const series: Array<{ series: string; values: string }> = [];
-    DEPLOYED_QUEUES.forEach((queue, i) => {
+    queues.forEach((queue, i) => {
       for (const instance of ['api-a', 'api-b']) {
         series.push({ series: `tq_queue_depth{queue="${queue}",instance="${instance}"}`, values: String(i + 1) });
         for (const [state, n] of [
@@ -441,14 +446,15 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
           });
       }
     });
-    const tests = small
-      .filter((o) => o.kind === 'ScaledObject')
-      .map((so) => {
-        const query = so.spec.triggers[0].metadata.query as string;
-        const queue = selectorsOf(query)[0]?.labels.queue;
-        const i = DEPLOYED_QUEUES.indexOf(queue as never);
-        return { expr: query, eval_time: '0m', exp_samples: [{ labels: '{}', value: 2 * i + 1 }] };
-      });
+    const tests = queries.map((query) => {
+      const named = [...new Set(selectorsOf(query).map((s) => s.labels.queue ?? ''))];
+      const value = named.reduce((sum, q) => sum + 2 * queues.indexOf(q) + 1, 0);
+      return { expr: query, eval_time: '0m', exp_samples: [{ labels: '{}', value }] };
+    });
+    assert.ok(
+      queries.some((q) => /infer-shard/.test(q)),
+      'the infer workers scale on their shards too',
+    );
     assert.equal(tests.length, DEPLOYED_QUEUES.length);
     const dir = mkdtempSync(join(tmpdir(), 'tq-promtool-'));
     try {

@@ -117,13 +117,14 @@ describe('a train job whose every batch blocks the event loop past its lock', ()
   after(() => system.stop());
 
   it('takes its lapsed lock back after each batch and completes with ONE version', async () => {
-    // One batch per epoch of 9000 MNIST rows through a 512-wide layer: seconds of compute in one
-    // synchronous step, so the lock (1 s) lapses during every batch.
+    // One batch per epoch of 9000 MNIST rows through a 2048-wide layer: seconds of compute in one
+    // synchronous step, so the lock (1 s) lapses during every batch (512 wide took 0.89 s on an idle
+    // 2-core machine: too close to the lock to prove anything).
     const request = {
       model: {
         name: 'blocked',
         layers: [
-          { type: 'dense', units: 512, activation: 'relu', inputShape: [784] },
+          { type: 'dense', units: 2048, activation: 'relu', inputShape: [784] },
           { type: 'dense', units: 10, activation: 'softmax' },
         ],
       },

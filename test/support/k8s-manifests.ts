@@ -205,7 +205,8 @@ export function crossCheckProblems(objects: K8sObject[], opts: CheckOptions): st
       problems.push(`${where}: the query does not read ${QUEUE_DEPTH_METRIC}`);
     for (const { metric, labels } of selectors) {
       if (!ALL_QUEUES.includes(labels.queue as never)) problems.push(`${where}: queue "${labels.queue}" is no queue`);
-      else if (labels.queue !== queues[0])
+      // Its Deployment's queue, or one its workers serve with it (infer-shard with infer: servedQueues).
+      else if (!servedQueues(queues as QueueName[]).includes(labels.queue as QueueName))
         problems.push(`${where}: reads queue ${labels.queue}, its Deployment serves ${queues.join(',')}`);
       const series = [...servedSeries].some(
         (line) =>
