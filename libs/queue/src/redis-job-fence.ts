@@ -15,7 +15,7 @@ export interface FencedJob {
 export const jobLockKey = (job: FencedJob): string => `${job.queueQualifiedName}:${job.id ?? ''}:lock`;
 /** This job's committed effects (the version it registers per model name), next to the job's own keys. */
 export const jobEffectsKey = (job: FencedJob): string => `${job.queueQualifiedName}:${job.id ?? ''}:tq-effects`;
-/** The last version number handed out for model `name` (a floor from the disk makes it safe to lose). */
+/** The last version number handed out for model `name` (a floor from the store makes it safe to lose). */
 export const modelVersionKey = (prefix: string, name: string): string => `${prefix}:tq-model-version:${name}`;
 
 /** BullMQ's list of the queue's active jobs (the job stays in it while some attempt runs it). */
@@ -46,10 +46,10 @@ return 0
 `;
 
 /**
- * KEYS: lock, active, effects, counter. ARGV: token, job id, lock ms, model name, latest on disk,
+ * KEYS: lock, active, effects, counter. ARGV: token, job id, lock ms, model name, latest in the store,
  * record TTL (s). -1 when the attempt does not hold the job; else this job's version of the model:
- * the one it recorded, or a fresh one from the counter (raised to the disk's latest first, so a
- * counter lost with Redis never hands out a number the disk holds). One script: the check and the
+ * the one it recorded, or a fresh one from the counter (raised to the store's latest first, so a
+ * counter lost with Redis never hands out a number the store holds). One script: the check and the
  * allocation are atomic, so no other attempt can take the job between them.
  */
 const VERSION_FOR = `${HOLDS}

@@ -2,10 +2,10 @@ import { BlobNotFoundError } from './blob/blob-errors';
 import type { BlobStore } from './blob/blob-store';
 
 /**
- * One object holding a JSON header and named binary blocks, written atomically (write + rename):
- * a 4-character magic, a little-endian uint32 header length, the JSON header (which lists the
- * blocks), then the blocks back to back, stored with one atomic put. Checkpoints use it: one object rather than
- * several, so a reader sees the old state or the new one, never weights of one step with optimizer slots of another.
+ * One object holding a JSON header and named binary blocks: a 4-character magic, a little-endian
+ * uint32 header length, the JSON header (which lists the blocks), then the blocks back to back,
+ * stored with one atomic put. Checkpoints use it: one object rather than several, so a reader sees
+ * the old state or the new one, never weights of one step with optimizer slots of another.
  */
 export interface BlocksFile<H> {
   header: H;
