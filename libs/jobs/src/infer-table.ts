@@ -12,7 +12,7 @@ import {
 import { BlobNotFoundError } from '@tq/storage';
 import { ErrorBudgetError, errorsPartFile, partFile } from './infer-shard.job';
 import { runShardsInProcess, runShardsOnQueue, type ShardReport } from './infer-shards';
-import { InputShapeError, type InferDeps } from './infer.job';
+import { InputShapeError, type InferDeps } from './infer-deps';
 import { planShards, readRowIndex } from './row-index';
 import { openEncodedTable } from './table-rows';
 

@@ -1,5 +1,4 @@
 import {
-  FieldError,
   throwIfCancelled,
   type InferJobData,
   type InferProgress,
@@ -8,34 +7,16 @@ import {
   type ModelVersionMeta,
   type PreprocessingSpec,
 } from '@tq/contracts';
-import type { BackendInfo, InferenceEngine } from '@tq/ml';
-import type { ArtifactStore, DatasetStore, JobInputStore, ModelRegistry } from '@tq/storage';
-import type { TableLimits } from '@tq/tables';
+import type { JobInputStore } from '@tq/storage';
+import { InputShapeError, type InferDeps } from './infer-deps';
 import { inferTableJob } from './infer-table';
-import type { ShardQueue } from './infer-shards';
+
+export { InputShapeError, type InferDeps } from './infer-deps';
 import { answersOf } from './predict';
 import type { EncodedChunk } from './table-rows';
 
-export interface InferDeps {
-  engine: InferenceEngine;
-  registry: ModelRegistry;
-  datasets: Pick<DatasetStore, 'get' | 'openSource' | 'readExtra'>;
-  inputs: JobInputStore;
-  store: ArtifactStore;
-  backend: BackendInfo;
-  /** Bounds on an uploaded table read for inference (@tq/config; the tables defaults when absent). */
-  tableLimits?: Partial<TableLimits>;
-  /** A table's shards run as child jobs there; absent (tests, benches): one after another in this process. */
-  shards?: ShardQueue;
-  /** A request's error budget when it sets none (INFER_MAX_ERRORS; default 1,000). */
-  maxErrors?: number;
-}
-
 /** Rows predicted between progress reports and cancel checks; the engine batches inside a chunk. */
 const CHUNK_ROWS = 8192;
-
-/** A request whose rows do not fit the model: unrecoverable, and it names the field. */
-export class InputShapeError extends FieldError {}
 
 /** Rows to predict, chunk by chunk, and how many there are when known up front (for progress). */
 interface InputRows {
