@@ -111,8 +111,12 @@ describe('a train job whose worker is SIGSTOPped past its lock', () => {
 describe('a train job whose every batch blocks the event loop past its lock', () => {
   let system: TestSystem;
   before(async () => {
-    // One worker: no other attempt can take the job, and its stalled check (the default 30 s) finds it held.
-    system = await TestSystem.start({ workers: 1, workerEnv: { LOCK_DURATION_MS: '1000' } });
+    // One worker: no other attempt can take the job, and its stalled check (every 60 s here: longer than
+    // the job) cannot race the attempt taking its lock back after a batch.
+    system = await TestSystem.start({
+      workers: 1,
+      workerEnv: { LOCK_DURATION_MS: '1000', STALLED_INTERVAL_MS: '60000' },
+    });
   });
   after(() => system.stop());
 
