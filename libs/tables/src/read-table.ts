@@ -16,15 +16,33 @@ export function readTable(
   opts: ReadOptions = {},
 ): Promise<TableSource> {
   const all = { ...DEFAULT_TABLE_LIMITS, ...limits };
-  return format === 'csv' ? readCsv(source, all, opts) : readJsonl(source, all);
+  if (format === 'csv' && (opts.columns !== undefined || opts.firstRow !== undefined)) {
+    source.destroy();
+    // A CSV range is read after its header's bytes (the header names the columns): a caller's mistake.
+    return Promise.reject(new Error('ReadOptions.columns and firstRow are for JSON Lines only'));
+  }
+  return format === 'csv' ? readCsv(source, all, opts) : readJsonl(source, all, opts);
 }
 
 export interface ReadOptions {
   /**
-   * CSV only: called as the parser ends each record, in order, with the data rows ended so far (0:
-   * the header) and the byte offset right after the record (its line break included, a BOM
-   * counted): where the next row starts. A row index for seeking is built from these (the offsets
-   * come from the parser, so quoted line breaks inside a row are no row boundary).
+   * Called as the reader ends each record, in order, with the data rows ended so far (0: a CSV's
+   * header) and the byte offset right after the record (its line break included, a BOM counted):
+   * where the next row starts. A row index for seeking is built from these. CSV: the offsets come
+   * from the parser, so quoted line breaks inside a row are no row boundary. JSON Lines: no call
+   * for 0 (no header); blank lines are skipped as rows are, so an offset may be followed by blank
+   * lines before the next record. Not called for a JSON array (read as a whole, never sharded).
    */
   onRecordEnd?: (rows: number, bytes: number) => void;
+  /**
+   * JSON Lines only: the table's columns, known beforehand (a shard reading its byte range of a
+   * dataset whose profile recorded them). The first line read is then a data row, not the source
+   * of the columns; a record with another key is the error a whole-file read gives for it.
+   */
+  columns?: readonly string[];
+  /**
+   * JSON Lines only: the row number of the first record read (default 1), so a range's errors
+   * name rows of the whole table.
+   */
+  firstRow?: number;
 }
