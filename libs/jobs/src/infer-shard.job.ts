@@ -99,7 +99,8 @@ async function openShard(
 ): Promise<{ chunks: AsyncGenerator<LenientChunk>; close: () => void }> {
   const source = await shardBytes(data, deps);
   try {
-    const opts = source.format === 'jsonl' && data.range ? await linesRange(data, deps) : {};
+    // Rows numbered in the whole table: a CSV error (wrong cell count, unclosed quote) names the row a whole-file read would.
+    const opts = source.format === 'jsonl' && data.range ? await linesRange(data, deps) : { firstRow: data.firstRow };
     const table = await readTable(source.stream, source.format, deps.tableLimits, opts);
     const chunks = renamed(encodeLenient(table, spec, SHARD_CHUNK_ROWS, data.firstRow), data.dataset);
     return { chunks, close: source.close };

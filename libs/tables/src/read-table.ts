@@ -16,10 +16,10 @@ export function readTable(
   opts: ReadOptions = {},
 ): Promise<TableSource> {
   const all = { ...DEFAULT_TABLE_LIMITS, ...limits };
-  if (format === 'csv' && (opts.columns !== undefined || opts.firstRow !== undefined)) {
+  if (format === 'csv' && opts.columns !== undefined) {
     source.destroy();
     // A CSV range is read after its header's bytes (the header names the columns): a caller's mistake.
-    return Promise.reject(new Error('ReadOptions.columns and firstRow are for JSON Lines only'));
+    return Promise.reject(new Error('ReadOptions.columns is for JSON Lines only'));
   }
   return format === 'csv' ? readCsv(source, all, opts) : readJsonl(source, all, opts);
 }
@@ -41,8 +41,8 @@ export interface ReadOptions {
    */
   columns?: readonly string[];
   /**
-   * JSON Lines only: the row number of the first record read (default 1), so a range's errors
-   * name rows of the whole table.
+   * The row number of the first data row read (default 1), so the errors of a range (a shard:
+   * a CSV's header then its range, or a JSON Lines range) name rows of the whole table.
    */
   firstRow?: number;
 }

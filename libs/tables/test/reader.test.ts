@@ -87,6 +87,17 @@ describe('readTable (CSV)', () => {
     await rejectsAt(readTable(csv(''), 'csv'), FieldError, 'file');
   });
 
+  it('numbers rows from firstRow (a shard: its header, then its range), in every error it names', async () => {
+    const read = (text: string | Buffer, limits = {}) =>
+      readTable(csv(text, 4), 'csv', limits, { firstRow: 601 }).then((t) => collect(t));
+    await rejectsAt(read('a,b\n1,2\n3\n'), FieldError, 'row 602');
+    await rejectsAt(read('a,b\n1,2\n3,"4\n'), FieldError, 'row 602');
+    const broken = Buffer.concat([Buffer.from('a,b\n1,2\n3,'), Buffer.from([0xff]), Buffer.from('\n')]);
+    await rejectsAt(read(broken), FieldError, 'row 602, column "b"');
+    await rejectsAt(read('a,b\n1,2\n3,4\n', { maxRows: 601 }), TooLargeError, 'rows');
+    assert.deepEqual(await read('a,b\n1,2\n'), [['1', '2']]);
+  });
+
   it('refuses 20,000 columns by the column limit after reading only the header (413)', async () => {
     const cols = Array.from({ length: 20_000 }, (_, i) => `c${i}`);
     const file = generated(cols.join(','), () => cols.map((_, i) => i).join(','), 1_000);
@@ -212,7 +223,7 @@ describe('readTable (JSON Lines by byte range: a shard)', () => {
     await assert.rejects(read('{"a":2,"z":3}\n'), /unknown column \(not in the first record\)/);
   });
 
-  it('refuses the range options for a CSV and the columns for a JSON array (a caller mistake, not the file)', async () => {
+  it('refuses the columns option for a CSV and for a JSON array (a caller mistake, not the file)', async () => {
     await assert.rejects(readTable(csv('a\n1\n'), 'csv', {}, { columns: ['a'] }), /JSON Lines only/);
     await assert.rejects(readTable(csv('[{"a":1}]'), 'jsonl', {}, { columns: ['a'] }), /JSON array/);
   });
