@@ -5,7 +5,7 @@ import type { Cell } from './cells';
 import { checkHeader, checkRowCount } from './header';
 import { at, type TableLimits } from './limits';
 import type { TableSource } from './table-source';
-import type { ReadOptions } from './read-table';
+import type { ReadOptions } from './read-options';
 import { Utf8Guard } from './utf8-guard';
 
 /**

@@ -6,7 +6,7 @@ import { isRecord, toCells } from './json-records';
 import { at, type TableLimits } from './limits';
 import { readJsonArray } from './read-json-array';
 import { sniffJson } from './sniff-json';
-import type { ReadOptions } from './read-table';
+import type { ReadOptions } from './read-options';
 import type { TableSource } from './table-source';
 
 const OPEN_BRACKET = 0x5b;
