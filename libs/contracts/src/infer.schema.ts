@@ -74,8 +74,9 @@ export type RowError = z.infer<typeof rowErrorSchema>;
 
 /**
  * One shard of a table's infer job: rows [firstRow, firstRow + rows) of dataset `dataset`, read
- * from `range` of its bytes (a CSV's header bytes [0, headerEnd) are read before it). No range:
- * the whole file (a table without a row index is one shard).
+ * from `range` of its bytes (a CSV's header bytes [0, headerEnd) are read before it; JSON Lines:
+ * headerEnd 0, the columns come from the row index). No range: the whole file (a table without a
+ * row index is one shard).
  */
 export const inferShardJobDataSchema = z
   .object({

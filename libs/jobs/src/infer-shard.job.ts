@@ -12,14 +12,15 @@ import {
 } from '@tq/contracts';
 import type { InferenceEngine } from '@tq/ml';
 import { BlobExistsError, type ArtifactStore, type DatasetStore, type ModelRegistry } from '@tq/storage';
-import { readTable, type TableLimits } from '@tq/tables';
+import { readTable, type ReadOptions, type TableLimits } from '@tq/tables';
 import { answersOf } from './predict';
+import { readRowIndex } from './row-index';
 import { encodeLenient, type LenientChunk } from './table-rows';
 
 export interface InferShardDeps {
   engine: InferenceEngine;
   registry: ModelRegistry;
-  datasets: Pick<DatasetStore, 'openSource' | 'get'>;
+  datasets: Pick<DatasetStore, 'openSource' | 'get' | 'readExtra'>;
   store: ArtifactStore;
   tableLimits?: Partial<TableLimits>;
 }
@@ -98,7 +99,9 @@ async function openShard(
 ): Promise<{ chunks: AsyncGenerator<LenientChunk>; close: () => void }> {
   const source = await shardBytes(data, deps);
   try {
-    const table = await readTable(source.stream, source.format, deps.tableLimits);
+    // Rows numbered in the whole table: a CSV error (wrong cell count, unclosed quote) names the row a whole-file read would.
+    const opts = source.format === 'jsonl' && data.range ? await linesRange(data, deps) : { firstRow: data.firstRow };
+    const table = await readTable(source.stream, source.format, deps.tableLimits, opts);
     const chunks = renamed(encodeLenient(table, spec, SHARD_CHUNK_ROWS, data.firstRow), data.dataset);
     return { chunks, close: source.close };
   } catch (err) {
@@ -107,20 +110,38 @@ async function openShard(
   }
 }
 
-/** A CSV shard: the header's bytes, then the shard's range, as one stream (two reads of the stored bytes). */
+/**
+ * A JSON Lines shard is read with the dataset's columns (its first record's keys, kept in the row
+ * index): the shard's own first record may omit optional keys. Its rows are numbered in the whole
+ * table, so an error names the row a whole-file read would.
+ */
+async function linesRange(data: InferShardJobData, deps: InferShardDeps): Promise<ReadOptions> {
+  const index = await readRowIndex(deps.datasets, data.dataset);
+  if (!index?.columns)
+    throw new Error(
+      `dataset "${data.dataset}" has no columns in its row index: its JSON Lines cannot be read by range`,
+    );
+  return { columns: index.columns, firstRow: data.firstRow };
+}
+
+/**
+ * The shard's bytes. A CSV shard: the header's bytes, then the shard's range, as one stream (two
+ * reads of the stored bytes). A JSON Lines shard (no header, headerEnd 0): its range alone.
+ */
 async function shardBytes(data: InferShardJobData, deps: InferShardDeps) {
-  if (!data.range) {
-    const whole = await deps.datasets.openSource(data.dataset);
-    return { format: whole.format, stream: whole.stream, close: () => whole.stream.destroy() };
+  const { range, headerEnd } = data;
+  const bodyRange =
+    range && (range.end === undefined ? { start: range.start } : { start: range.start, end: range.end });
+  if (!bodyRange || !headerEnd) {
+    // The whole file (a table without a row index), or a JSON Lines shard's range.
+    const one = await deps.datasets.openSource(data.dataset, bodyRange);
+    return { format: one.format, stream: one.stream, close: () => one.stream.destroy() };
   }
-  const header = await deps.datasets.openSource(data.dataset, { start: 0, end: (data.headerEnd ?? 0) - 1 });
-  const { start, end } = data.range;
-  const body = await deps.datasets
-    .openSource(data.dataset, end === undefined ? { start } : { start, end })
-    .catch((err: unknown) => {
-      header.stream.destroy();
-      throw err;
-    });
+  const header = await deps.datasets.openSource(data.dataset, { start: 0, end: headerEnd - 1 });
+  const body = await deps.datasets.openSource(data.dataset, bodyRange).catch((err: unknown) => {
+    header.stream.destroy();
+    throw err;
+  });
   async function* both(): AsyncGenerator<Buffer> {
     try {
       yield* header.stream as AsyncIterable<Buffer>;

@@ -35,8 +35,8 @@ export interface ProfileDatasetDeps {
   /** From configuration (MAX_TABLE_COLUMNS, MAX_TABLE_ROWS, MAX_TABLE_RECORD_BYTES). */
   limits: TableLimits;
   /**
-   * INFER_SHARD_ROWS: a CSV's row index records where every this-many-th row starts (infer jobs
-   * shard by it). Absent: no index (the table is then inferred as one shard).
+   * INFER_SHARD_ROWS: a CSV's or JSON Lines table's row index records where every this-many-th row
+   * starts (infer jobs shard by it). Absent: no index (the table is then inferred as one shard).
    */
   shardRows?: number;
 }
@@ -115,7 +115,7 @@ async function profileSource(
   const counted = new ByteCount();
   // pipeline passes a read error on to the reader (and closes the file when the reader stops early).
   pipeline(stream, counted, () => undefined);
-  const index = format === 'csv' && deps.shardRows ? new RowIndexBuilder(deps.shardRows) : undefined;
+  const index = deps.shardRows ? new RowIndexBuilder(deps.shardRows) : undefined;
   const table = await readTable(counted, format, deps.limits, index ? { onRecordEnd: index.onRecordEnd } : {});
   const overrides = overridesOf(data, table.columns);
   const watched = watchBatches(table, overrides, hooks, (rows) => ({
@@ -128,8 +128,11 @@ async function profileSource(
     ...(data.task === undefined ? {} : { task: data.task }),
     overrides,
   });
-  // Written before the dataset is marked ready: a ready CSV has its index (or was profiled before them).
-  if (index) await deps.datasets.writeExtra(data.datasetId, ROW_INDEX_FILE, JSON.stringify(index.build()));
+  // Written before the dataset is marked ready: a ready table has its index (or was profiled before
+  // them). An index that does not count the profile's rows is not one: a JSON array reports no records.
+  const built = index?.build(format === 'jsonl' ? table.columns : undefined);
+  if (built && built.rows === profile.rows)
+    await deps.datasets.writeExtra(data.datasetId, ROW_INDEX_FILE, JSON.stringify(built));
   return profile;
 }
 

@@ -1,21 +1,28 @@
 import { z } from 'zod';
 import type { DatasetStore } from '@tq/storage';
 
-/** The object kept beside a profiled CSV dataset (DatasetStore.writeExtra). */
+/** The object kept beside a profiled CSV or JSON Lines dataset (DatasetStore.writeExtra). */
 export const ROW_INDEX_FILE = 'row-index.json';
 
 /**
- * Where every `every`-th row of a CSV starts, so that an infer job's shards can each read only
- * their own byte range. Offsets come from the parser (csv-parse's record byte count), so a quoted
- * field with line breaks never splits a row; they count the BOM, as the stored bytes hold it.
- * starts[j] is the byte offset of data row every*(j+1)+1 (rows count from 1, the header aside).
+ * Where every `every`-th row of a CSV or JSON Lines table starts, so that an infer job's shards can
+ * each read only their own byte range. Offsets come from the reader (csv-parse's record byte count,
+ * the JSON Lines reader's line ends), so a quoted field with line breaks never splits a row; they
+ * count the BOM, as the stored bytes hold it. starts[j] is the byte offset right after data row
+ * every*(j+1) (rows count from 1, a CSV's header aside): blank lines may come before the next row,
+ * and its reader skips them. A JSON array has no index (one shard).
  */
 export const rowIndexSchema = z.object({
   every: z.number().int().min(1),
   rows: z.number().int().min(0),
-  /** Bytes [0, headerEnd) are the header record (with its BOM and line break). */
+  /** Bytes [0, headerEnd) are a CSV's header record (with its BOM and line break); 0 for JSON Lines. */
   headerEnd: z.number().int().min(0),
   starts: z.array(z.number().int().min(0)),
+  /**
+   * JSON Lines: the table's columns (its first record's keys). A shard reads its range with them
+   * given, since its own first record may omit optional keys.
+   */
+  columns: z.array(z.string()).optional(),
 });
 export type RowIndex = z.infer<typeof rowIndexSchema>;
 
@@ -34,14 +41,24 @@ export class RowIndexBuilder {
     else if (rows % this.every === 0) this.starts.push(bytes);
   };
 
-  /** The index; a start past the last row (the table ends on a shard boundary) is no shard. */
-  build(): RowIndex {
+  /**
+   * The index (with `columns` for JSON Lines); a start past the last row (the table ends on a
+   * shard boundary) is no shard.
+   */
+  build(columns?: readonly string[]): RowIndex {
     const shards = Math.max(1, Math.ceil(this.rows / this.every));
-    return { every: this.every, rows: this.rows, headerEnd: this.headerEnd, starts: this.starts.slice(0, shards - 1) };
+    const starts = this.starts.slice(0, shards - 1);
+    return {
+      every: this.every,
+      rows: this.rows,
+      headerEnd: this.headerEnd,
+      starts,
+      ...(columns ? { columns: [...columns] } : {}),
+    };
   }
 }
 
-/** The dataset's row index; undefined when it has none (not a CSV, or profiled before indexes existed). */
+/** The dataset's row index; undefined when it has none (a JSON array, or profiled before indexes existed). */
 export async function readRowIndex(
   datasets: Pick<DatasetStore, 'readExtra'>,
   id: string,

@@ -69,6 +69,42 @@ describe('infer on a table in shards (row index from the profile, parts assemble
     return info.id;
   };
 
+  /**
+   * Uploads `rows` as JSON Lines (a BOM, blank lines here and there, keys in another order from
+   * row 2 on) and profiles it as the worker does: a row index every SHARD_ROWS when `indexed`.
+   */
+  const uploadJsonl = async (rows: TableRecord[], indexed = true): Promise<string> => {
+    const line = (r: TableRecord, i: number) =>
+      JSON.stringify(i === 0 ? r : Object.fromEntries(Object.entries(r).reverse())) + (i % 7 === 0 ? '\n\n' : '\n');
+    const text = '\uFEFF' + rows.map(line).join('');
+    const info = await env.datasets.create(
+      { name: 'optional.jsonl', format: 'jsonl' },
+      Readable.from([Buffer.from(text)]),
+      1 << 30,
+    );
+    await profileDatasetJob(
+      { datasetId: info.id, format: 'jsonl' },
+      {
+        datasets: env.datasets,
+        limits: { maxColumns: 100, maxRows: 1e6, maxRecordBytes: 1 << 20 },
+        ...(indexed ? { shardRows: SHARD_ROWS } : {}),
+      },
+      env.hooks(`profile-${info.id}`),
+    );
+    return info.id;
+  };
+
+  /** Rows whose optional keys ("Sex", "Body Mass (g)") are left out at every shard's first row but the table's first. */
+  const omitting = (rows: TableRecord[]): TableRecord[] =>
+    rows.map((r, i) => {
+      if (i === 0 || i % SHARD_ROWS !== 0) return r;
+      const { Sex: _sex, ['Body Mass (g)']: _mass, ...rest } = r;
+      return rest;
+    });
+  /** The same rows with the left-out keys null: what a direct prediction takes as missing. */
+  const asNulls = (rows: TableRecord[]): TableRecord[] =>
+    rows.map((r) => ({ ...Object.fromEntries(env.penguins.columns.map((c) => [c, null])), ...r }));
+
   const lines = async (jobId: string) => (await readOutput(env.store, jobId)).trimEnd().split('\n');
 
   it('indexes the CSV by parser offsets and assembles 5 shards in input order, every row exactly once', async () => {
@@ -225,5 +261,86 @@ describe('infer on a table in shards (row index from the profile, parts assemble
       /shard 0 of dataset ".*" read 300 rows where its profile counts 250/,
     );
     await assert.rejects(readOutput(env.store, 'skewed'), 'no output');
+  });
+
+  it('shards JSON Lines whose shards start with records lacking optional keys, row for row as the whole file', async () => {
+    const rows = omitting(records);
+    const id = await uploadJsonl(rows);
+    const index = await readRowIndex(env.datasets, id);
+    assert.ok(index, 'a JSON Lines table has a row index');
+    assert.equal(index.rows, records.length);
+    assert.equal(index.headerEnd, 0);
+    assert.equal(index.starts.length, 4);
+    assert.deepEqual(index.columns, env.penguins.columns);
+    const result = await inferJob(
+      { model: ref(env.penguinsMeta), input: { dataset: { id } }, batchSize: 64 },
+      deps,
+      env.hooks('jsonl-sharded'),
+    );
+    assert.equal(result.shards, 5);
+    assert.equal(result.errors, 0);
+    const sharded = (await lines('jsonl-sharded')).map((l) => JSON.parse(l) as unknown);
+    const want = (await predictVersion(env.engine, env.penguinsMeta, { records: asNulls(rows) })).predictions;
+    assert.deepEqual(sharded, want, 'line n is row n, for every row');
+    // The same file profiled without an index is one shard (the whole file): the same lines.
+    const whole = await uploadJsonl(rows, false);
+    assert.equal(await readRowIndex(env.datasets, whole), undefined);
+    const one = await inferJob(
+      { model: ref(env.penguinsMeta), input: { dataset: { id: whole } }, batchSize: 64 },
+      deps,
+      env.hooks('jsonl-whole'),
+    );
+    assert.equal(one.shards, 1);
+    assert.deepEqual(
+      (await lines('jsonl-whole')).map((l) => JSON.parse(l) as unknown),
+      sharded,
+    );
+  });
+
+  it('a bad cell in shard 3 of a JSON Lines table is reported with its row in the whole table', async () => {
+    const bad = omitting(records).map((r, i) => (i === 1000 ? { ...r, [BEAK]: 'abc' } : r)); // row 1001: shard 3
+    const id = await uploadJsonl(bad);
+    const result = await inferJob(
+      { model: ref(env.penguinsMeta), input: { dataset: { id } }, batchSize: 64 },
+      deps,
+      env.hooks('jsonl-bad-cell'),
+    );
+    assert.equal(result.shards, 5);
+    assert.equal(result.errors, 1);
+    const errors = (await env.store.blobs.get(env.store.outputKey('jsonl-bad-cell', 'errors.jsonl'))).toString('utf8');
+    assert.deepEqual(JSON.parse(errors), { row: 1001, column: BEAK, message: '"abc" is not a number' });
+    const out = await lines('jsonl-bad-cell');
+    assert.equal(out.length, records.length);
+    assert.deepEqual(JSON.parse(out[1000]!), { error: '"abc" is not a number', row: 1001, column: BEAK });
+  });
+
+  it('a JSON array stays one shard: its profile writes no row index', async () => {
+    const rows = records.slice(0, 2 * SHARD_ROWS + 5);
+    const info = await env.datasets.create(
+      { name: 'array.json', format: 'jsonl' },
+      Readable.from([Buffer.from(JSON.stringify(rows))]),
+      1 << 30,
+    );
+    await profileDatasetJob(
+      { datasetId: info.id, format: 'jsonl' },
+      {
+        datasets: env.datasets,
+        limits: { maxColumns: 100, maxRows: 1e6, maxRecordBytes: 1 << 20 },
+        shardRows: SHARD_ROWS,
+      },
+      env.hooks(`profile-${info.id}`),
+    );
+    assert.equal(await readRowIndex(env.datasets, info.id), undefined);
+    const result = await inferJob(
+      { model: ref(env.penguinsMeta), input: { dataset: { id: info.id } }, batchSize: 64 },
+      deps,
+      env.hooks('json-array'),
+    );
+    assert.equal(result.shards, 1);
+    const want = (await predictVersion(env.engine, env.penguinsMeta, { records: rows })).predictions;
+    assert.deepEqual(
+      (await lines('json-array')).map((l) => JSON.parse(l) as unknown),
+      want,
+    );
   });
 });

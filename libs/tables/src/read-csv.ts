@@ -5,7 +5,7 @@ import type { Cell } from './cells';
 import { checkHeader, checkRowCount } from './header';
 import { at, type TableLimits } from './limits';
 import type { TableSource } from './table-source';
-import type { ReadOptions } from './table-source';
+import type { ReadOptions } from './read-options';
 import { Utf8Guard } from './utf8-guard';
 
 /**
@@ -49,12 +49,13 @@ export async function readCsv(source: Readable, limits: TableLimits, opts: ReadO
     parser.destroy();
   };
   try {
-    const first = await nextRecord(records, guard, limits);
+    const firstRow = opts.firstRow ?? 1;
+    const first = await nextRecord(records, guard, limits, firstRow);
     if (first === undefined) throw new FieldError('file', 'the CSV is empty (no header)');
     if (guard.badOffset !== undefined && first.some((name) => name.includes('\uFFFD')))
       throw brokenUtf8(guard, 'header');
     const columns = checkHeader(first, limits);
-    return { columns, batches: rows(records, guard, columns, limits, stop) };
+    return { columns, batches: rows(records, guard, columns, limits, firstRow, stop) };
   } catch (err) {
     stop();
     throw err;
@@ -66,14 +67,15 @@ async function* rows(
   guard: Utf8Guard,
   columns: readonly string[],
   limits: TableLimits,
+  firstRow: number,
   stop: () => void,
 ): AsyncGenerator<Cell[][]> {
-  let row = 0;
+  let row = firstRow - 1;
   try {
     for (
-      let batch = await next(records, guard, limits);
+      let batch = await next(records, guard, limits, firstRow);
       batch !== undefined;
-      batch = await next(records, guard, limits)
+      batch = await next(records, guard, limits, firstRow)
     ) {
       if (guard.badOffset !== undefined)
         batch.forEach((record, k) => checkDecoded(record, row + k + 1, columns, guard));
@@ -123,8 +125,13 @@ function readable(s: Readable): Promise<void> {
   });
 }
 
-async function nextRecord(records: Records, guard: Utf8Guard, limits: TableLimits): Promise<string[] | undefined> {
-  return (await next(records, guard, limits, 1))?.[0];
+async function nextRecord(
+  records: Records,
+  guard: Utf8Guard,
+  limits: TableLimits,
+  firstRow: number,
+): Promise<string[] | undefined> {
+  return (await next(records, guard, limits, firstRow, 1))?.[0];
 }
 
 /**
@@ -135,6 +142,7 @@ async function next(
   records: Records,
   guard: Utf8Guard,
   limits: TableLimits,
+  firstRow: number,
   limit?: number,
 ): Promise<string[][] | undefined> {
   try {
@@ -142,9 +150,10 @@ async function next(
     return r.done ? undefined : r.value;
   } catch (err) {
     if (!(err instanceof CsvError)) throw err;
-    // `records` counts the header too, so it is the 1-based data row of the failing record.
+    // `records` counts the header too, so it is the 1-based data row of the failing record (in
+    // what this read saw: a range read after its header starts at firstRow).
     const parsed = (err as CsvError & { records?: number }).records ?? 0;
-    const where = parsed === 0 ? 'header' : at(parsed);
+    const where = parsed === 0 ? 'header' : at(parsed + firstRow - 1);
     if (guard.badOffset !== undefined) throw brokenUtf8(guard, where);
     if (err.code === 'CSV_MAX_RECORD_SIZE')
       throw new TooLargeError(where, `a record is longer than ${limits.maxRecordBytes} bytes`);

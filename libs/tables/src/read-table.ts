@@ -2,7 +2,10 @@ import type { Readable } from 'node:stream';
 import { DEFAULT_TABLE_LIMITS, type TableLimits } from './limits';
 import { readCsv } from './read-csv';
 import { readJsonl } from './read-jsonl';
-import type { ReadOptions, TableFormat, TableSource } from './table-source';
+import type { ReadOptions } from './read-options';
+import type { TableFormat, TableSource } from './table-source';
+
+export type { ReadOptions } from './read-options';
 
 /**
  * Opens a CSV or JSONL byte stream as a table: resolves once the header (first record) is read,
@@ -16,5 +19,10 @@ export function readTable(
   opts: ReadOptions = {},
 ): Promise<TableSource> {
   const all = { ...DEFAULT_TABLE_LIMITS, ...limits };
-  return format === 'csv' ? readCsv(source, all, opts) : readJsonl(source, all);
+  if (format === 'csv' && opts.columns !== undefined) {
+    source.destroy();
+    // A CSV range is read after its header's bytes (the header names the columns): a caller's mistake.
+    return Promise.reject(new Error('ReadOptions.columns is for JSON Lines only'));
+  }
+  return format === 'csv' ? readCsv(source, all, opts) : readJsonl(source, all, opts);
 }

@@ -5,6 +5,8 @@ export interface SniffedJson {
   first: number | undefined;
   /** The source's bytes from that byte on (the BOM and leading whitespace dropped). */
   bytes: AsyncGenerator<Buffer>;
+  /** How many bytes were dropped before `bytes` (the BOM and leading whitespace): where they start in the source. */
+  skipped: number;
 }
 
 /**
@@ -16,6 +18,7 @@ export async function sniffJson(source: AsyncIterable<Buffer>): Promise<SniffedJ
   const chunks = source[Symbol.asyncIterator]();
   let head: Buffer = Buffer.alloc(0);
   let bomDecided = false;
+  let skipped = 0;
   try {
     for (let r = await chunks.next(); !r.done; r = await chunks.next()) {
       head = head.length ? Buffer.concat([head, r.value]) : r.value;
@@ -23,10 +26,15 @@ export async function sniffJson(source: AsyncIterable<Buffer>): Promise<SniffedJ
         // A BOM cut across chunks: wait for its three bytes (or the end) before deciding.
         if (head.length < BOM.length && BOM.subarray(0, head.length).equals(head)) continue;
         bomDecided = true;
-        if (head.subarray(0, BOM.length).equals(BOM)) head = head.subarray(BOM.length);
+        if (head.subarray(0, BOM.length).equals(BOM)) {
+          head = head.subarray(BOM.length);
+          skipped += BOM.length;
+        }
       }
       const start = firstNonBlank(head);
-      if (start >= 0) return { first: head[start], bytes: prepend(head.subarray(start), chunks) };
+      if (start >= 0)
+        return { first: head[start], bytes: prepend(head.subarray(start), chunks), skipped: skipped + start };
+      skipped += head.length;
       head = Buffer.alloc(0);
     }
   } catch (err) {
@@ -34,7 +42,7 @@ export async function sniffJson(source: AsyncIterable<Buffer>): Promise<SniffedJ
     throw err;
   }
   // Blank, empty, or the start of a BOM alone: the JSON Lines reader says what is wrong with it.
-  return { first: undefined, bytes: prepend(head, chunks) };
+  return { first: undefined, bytes: prepend(head, chunks), skipped };
 }
 
 /** JSON whitespace: space, tab, LF, CR. */

@@ -35,13 +35,3 @@ async function* watched(batches: AsyncIterable<Cell[][]>, watch: TableWatch, cou
     yield batch;
   }
 }
-
-export interface ReadOptions {
-  /**
-   * CSV only: called as the parser ends each record, in order, with the data rows ended so far (0:
-   * the header) and the byte offset right after the record (its line break included, a BOM
-   * counted): where the next row starts. A row index for seeking is built from these (the offsets
-   * come from the parser, so quoted line breaks inside a row are no row boundary).
-   */
-  onRecordEnd?: (rows: number, bytes: number) => void;
-}

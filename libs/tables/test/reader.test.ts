@@ -87,6 +87,17 @@ describe('readTable (CSV)', () => {
     await rejectsAt(readTable(csv(''), 'csv'), FieldError, 'file');
   });
 
+  it('numbers rows from firstRow (a shard: its header, then its range), in every error it names', async () => {
+    const read = (text: string | Buffer, limits = {}) =>
+      readTable(csv(text, 4), 'csv', limits, { firstRow: 601 }).then((t) => collect(t));
+    await rejectsAt(read('a,b\n1,2\n3\n'), FieldError, 'row 602');
+    await rejectsAt(read('a,b\n1,2\n3,"4\n'), FieldError, 'row 602');
+    const broken = Buffer.concat([Buffer.from('a,b\n1,2\n3,'), Buffer.from([0xff]), Buffer.from('\n')]);
+    await rejectsAt(read(broken), FieldError, 'row 602, column "b"');
+    await rejectsAt(read('a,b\n1,2\n3,4\n', { maxRows: 601 }), TooLargeError, 'rows');
+    assert.deepEqual(await read('a,b\n1,2\n'), [['1', '2']]);
+  });
+
   it('refuses 20,000 columns by the column limit after reading only the header (413)', async () => {
     const cols = Array.from({ length: 20_000 }, (_, i) => `c${i}`);
     const file = generated(cols.join(','), () => cols.map((_, i) => i).join(','), 1_000);
@@ -154,5 +165,66 @@ describe('readTable (JSONL)', () => {
     const huge = generated('{"a":1}', () => `{"a":"${'x'.repeat(100_000)}`, 10_000);
     await rejectsAt(readAll(huge.stream, 'jsonl', { maxRecordBytes: 64 * 1024 }), TooLargeError, 'row 2');
     assert.ok(huge.pulled() < 1_000_000, `read ${huge.pulled()} bytes of a 1 GB line`);
+  });
+});
+
+describe('readTable (JSON Lines by byte range: a shard)', () => {
+  // A BOM, blank lines (one before the first record, CRLF ones between), a last line without LF.
+  const text = '\uFEFF\n{"a":1,"b":"x","c":true}\r\n\n{"a":2}\n  \r\n{"b":"y"}\n{"c":false,"a":4}\n\n{"a":5,"b":"z"}';
+  const bytes = Buffer.from(text);
+
+  it('reports where each record ends (a BOM and blank lines counted); slices there hold whole records', async () => {
+    for (const size of [1, 3, 7, 1000]) {
+      const ends: [number, number][] = [];
+      const t = await readTable(csv(bytes, size), 'jsonl', {}, { onRecordEnd: (r, b) => ends.push([r, b]) });
+      await collect(t);
+      assert.deepEqual(
+        ends.map(([r]) => r),
+        [1, 2, 3, 4, 5],
+        'one call per record, none for a header',
+      );
+      assert.equal(ends.at(-1)![1], bytes.length, 'the last record ends the file');
+      // Each slice between two ends is one record, blank lines around it aside.
+      const slices = ends.map(([, b], k) => bytes.subarray(k === 0 ? 0 : ends[k - 1]![1], b).toString('utf8'));
+      assert.deepEqual(
+        slices.map((s) => s.replace(/^\uFEFF/, '').trim()),
+        ['{"a":1,"b":"x","c":true}', '{"a":2}', '{"b":"y"}', '{"c":false,"a":4}', '{"a":5,"b":"z"}'],
+        `chunks of ${size}`,
+      );
+    }
+  });
+
+  it('with the columns given, the first line of a range is a data row, however few keys it has', async () => {
+    const ends: number[] = [];
+    await collect(await readTable(csv(bytes), 'jsonl', {}, { onRecordEnd: (_r, b) => ends.push(b) }));
+    // Rows 3..5: starts with blank lines, and row 3 has only "b".
+    const range = bytes.subarray(ends[1]);
+    const t = await readTable(csv(range, 4), 'jsonl', {}, { columns: ['a', 'b', 'c'], firstRow: 3 });
+    assert.deepEqual(t.columns, ['a', 'b', 'c']);
+    assert.deepEqual(await collect(t), [
+      [null, 'y', null],
+      [4, null, false],
+      [5, 'z', null],
+    ]);
+    // The whole file read with the columns given reads the same rows as without them.
+    const whole = await readAll(csv(bytes), 'jsonl');
+    const given = await collect(await readTable(csv(bytes), 'jsonl', {}, { columns: ['a', 'b', 'c'] }));
+    assert.deepEqual(given, whole);
+  });
+
+  it('names rows of the whole table (firstRow): a key outside the columns, invalid JSON, a long line', async () => {
+    const opts = { columns: ['a', 'b'], firstRow: 301 };
+    const read = (s: string, limits = {}) => readTable(csv(s, 3), 'jsonl', limits, opts).then((t) => collect(t));
+    await rejectsAt(read('{"b":1}\n\n{"a":2,"z":3}\n'), FieldError, 'row 302, column "z"');
+    await rejectsAt(read('{"b":1}\n{"a":1}\n{"a":\n'), FieldError, 'row 303');
+    await rejectsAt(read('{"a":1}\n{"a":[1]}\n'), FieldError, 'row 302, column "a"');
+    await rejectsAt(read(`{"a":1}\n{"a":"${'x'.repeat(200)}"}\n`, { maxRecordBytes: 64 }), TooLargeError, 'row 302');
+    // The same errors as a whole-file read names: the unknown key's message is the one it gives.
+    await assert.rejects(read('{"a":2,"z":3}\n'), /unknown column \(not in the first record\)/);
+  });
+
+  it('refuses the columns option for a CSV and for a JSON array (a caller mistake, not the file)', async () => {
+    await assert.rejects(readTable(csv('a\n1\n'), 'csv', {}, { columns: ['a'] }), /JSON Lines only/);
+    await assert.rejects(readTable(csv('[{"a":1}]'), 'jsonl', {}, { columns: ['a'] }), /JSON array/);
   });
 });
