@@ -1,33 +1,123 @@
 import { z } from 'zod';
+import { compressEvaluationSchema } from './evaluation.schema';
 import { modelNameSchema, modelRefSchema } from './names.schema';
+
+/** Weight storage quantization (tfjs format); uint8 also yields an int8 ONNX export for compute. */
+export const quantizeSpecSchema = z.object({ dtype: z.enum(['uint8', 'uint16', 'float16']) }).strict();
+export type QuantizeSpec = z.infer<typeof quantizeSpecSchema>;
+
+/**
+ * Magnitude pruning of the dense and conv2d kernels (biases, normalization and other weights are
+ * kept): the `sparsity` share of them with the smallest |w| set to zero, ranked within each layer
+ * (`scope: "layer"`) or across all of them (`"global"`). `fineTuneEpochs` > 0 trains on the source's
+ * training data afterwards with the masks re-applied after every optimizer step; `schedule:
+ * "polynomial"` raises the sparsity from 0 to the target over those epochs (Zhu & Gupta's cubic
+ * decay) instead of pruning all at once before them.
+ */
+export const pruneSpecSchema = z
+  .object({
+    sparsity: z.number().min(0).lt(1),
+    scope: z.enum(['layer', 'global']).default('layer'),
+    schedule: z.enum(['oneShot', 'polynomial']).default('oneShot'),
+    fineTuneEpochs: z.number().int().min(0).max(100).default(0),
+    /** Fine-tuning's learning rate (adam); the batch size, split and seed are the source's. */
+    learningRate: z.number().positive().max(1).default(0.0005),
+    batchSize: z.number().int().min(1).max(65536).default(128),
+  })
+  .strict()
+  .refine((p) => p.schedule === 'oneShot' || p.fineTuneEpochs > 0, {
+    message: 'a polynomial schedule needs fineTuneEpochs of at least 1',
+    path: ['schedule'],
+  });
+export type PruneSpec = z.infer<typeof pruneSpecSchema>;
+
+export const compressStepSchema = z.union([
+  z.object({ prune: pruneSpecSchema }).strict(),
+  z.object({ quantize: quantizeSpecSchema }).strict(),
+]);
+export type CompressStep = z.infer<typeof compressStepSchema>;
+export type CompressStepKind = 'prune' | 'quantize';
+export const stepKind = (step: CompressStep): CompressStepKind => ('prune' in step ? 'prune' : 'quantize');
+
+/**
+ * What a compressed version must keep, measured on the source's held-out rows: a result outside it
+ * is not registered and the job fails with the figures. Classification takes maxAccuracyDrop (a
+ * fraction: 0.01 is one point), regression maxR2Drop and/or maxRmseIncrease (target units).
+ */
+export const compressGateSchema = z
+  .object({
+    maxAccuracyDrop: z.number().min(0).max(1).optional(),
+    maxR2Drop: z.number().min(0).optional(),
+    maxRmseIncrease: z.number().min(0).optional(),
+  })
+  .strict()
+  .refine((g) => Object.values(g).some((v) => v !== undefined), {
+    message: 'name a bound: maxAccuracyDrop, maxR2Drop or maxRmseIncrease',
+    path: [],
+  });
+export type CompressGate = z.infer<typeof compressGateSchema>;
 
 export const compressRequestSchema = z
   .object({
     source: modelRefSchema,
-    /** Weight storage quantization (tfjs format); uint8 also yields an int8 ONNX export for compute. */
-    quantize: z
-      .object({ dtype: z.enum(['uint8', 'uint16', 'float16']) })
-      .strict()
-      .optional(),
+    /** Ordered steps, each kind at most once, quantize last (it changes the storage, not the weights' values you could prune or train). */
+    steps: z.array(compressStepSchema).max(2).optional(),
+    /** The older form of `steps: [{quantize}]`, kept working. */
+    quantize: quantizeSpecSchema.optional(),
+    gate: compressGateSchema.optional(),
     /** Registered under this name; the source's name when absent. */
     targetName: modelNameSchema.optional(),
   })
   .strict()
-  .refine((r) => r.quantize !== undefined, { message: 'name at least one compression (quantize)', path: ['quantize'] });
+  .superRefine((r, ctx) => {
+    if (r.steps !== undefined && r.quantize !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['quantize'], message: 'give either "steps" or "quantize", not both' });
+    if (r.steps === undefined && r.quantize === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['steps'],
+        message: 'name at least one compression ("steps", or the older "quantize")',
+      });
+    if (r.steps?.length === 0)
+      ctx.addIssue({ code: 'custom', path: ['steps'], message: 'must hold at least one step' });
+    const seen = new Set<CompressStepKind>();
+    (r.steps ?? []).forEach((step, i) => {
+      const kind = stepKind(step);
+      if (seen.has(kind))
+        ctx.addIssue({ code: 'custom', path: ['steps', i], message: `"${kind}" cannot repeat: give it once` });
+      seen.add(kind);
+      if (kind === 'quantize' && i < (r.steps?.length ?? 0) - 1)
+        ctx.addIssue({ code: 'custom', path: ['steps', i], message: '"quantize" must be the last step' });
+    });
+  });
 export type CompressRequest = z.infer<typeof compressRequestSchema>;
 export type CompressJobData = CompressRequest;
+
+/** The steps a request runs, in order: the older `{quantize}` form is one quantize step. */
+export function compressSteps(req: Pick<CompressRequest, 'steps' | 'quantize'>): CompressStep[] {
+  return req.steps ?? (req.quantize ? [{ quantize: req.quantize }] : []);
+}
 
 export const compressProgressSchema = z.object({
   stage: z.enum(['loading', 'compressing', 'evaluating', 'saving']),
   percent: z.number(),
+  /** The step running (index into steps) and its kind. */
+  step: z.number().int().optional(),
+  kind: z.enum(['prune', 'quantize']).optional(),
+  epoch: z.number().int().optional(),
+  epochs: z.number().int().optional(),
+  loss: z.number().optional(),
 });
 export type CompressProgress = z.infer<typeof compressProgressSchema>;
 
 export const compressResultSchema = z.object({
   model: modelRefSchema,
+  /** model.json + weights.bin of the source and of the new version. */
   bytesBefore: z.number().int(),
   bytesAfter: z.number().int(),
   ratio: z.number(),
   backend: z.string(),
+  /** Source and result side by side on the source's held-out rows; absent when the source's data is gone (older form only). */
+  evaluation: compressEvaluationSchema.optional(),
 });
 export type CompressResult = z.infer<typeof compressResultSchema>;
