@@ -23,11 +23,25 @@ export const pruneSpecSchema = z
     /** Fine-tuning's learning rate (adam); the batch size, split and seed are the source's. */
     learningRate: z.number().positive().max(1).default(0.0005),
     batchSize: z.number().int().min(1).max(65536).default(128),
+    /**
+     * Remove whole units of dense layers and filters of conv2d layers (the output layer's excepted),
+     * the least important by kernel L1 norm, `sparsity` of each layer, and rewrite the following
+     * layers: the model gets smaller and faster, not only sparse. One-shot, ranked per layer.
+     */
+    structured: z.boolean().default(false),
   })
   .strict()
   .refine((p) => p.schedule === 'oneShot' || p.fineTuneEpochs > 0, {
     message: 'a polynomial schedule needs fineTuneEpochs of at least 1',
     path: ['schedule'],
+  })
+  .refine((p) => !p.structured || p.schedule === 'oneShot', {
+    message: 'structured pruning is one-shot (fine-tune after it with fineTuneEpochs)',
+    path: ['schedule'],
+  })
+  .refine((p) => !p.structured || p.scope === 'layer', {
+    message: 'structured pruning ranks units within each layer',
+    path: ['scope'],
   });
 export type PruneSpec = z.infer<typeof pruneSpecSchema>;
 

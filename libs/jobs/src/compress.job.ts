@@ -12,6 +12,7 @@ import {
   type CompressProgress,
   type CompressResult,
   type JobHooks,
+  type LayerSpec,
   type Metrics,
   type ModelFigures,
   type ModelVersionMeta,
@@ -82,15 +83,16 @@ export async function compressJob(
       `${source.name} v${source.version} has no held-out rows to evaluate on (trained with validationSplit 0, or no dataset recorded)`,
     );
   throwIfCancelled(hooks.signal);
-  const { model } = await loadModelVersion(deps.registry, req.source);
+  let { model } = await loadModelVersion(deps.registry, req.source);
   try {
     let pruned: PruneOutcome | undefined;
     for (const [i, step] of steps.entries()) {
       throwIfCancelled(hooks.signal);
       const at = { step: i, kind: stepKind(step) };
       await hooks.onProgress({ stage: 'compressing', percent: (100 * i) / steps.length, ...at });
-      if ('prune' in step)
+      if ('prune' in step) {
         pruned = await pruneModel(model, step.prune, {
+          field: `steps.${i}.prune.structured`,
           data: data?.data,
           split: data?.split ?? { validationSplit: 0, seed: 1 },
           shouldStop: () => cancelRequested(hooks.signal),
@@ -104,6 +106,11 @@ export async function compressJob(
               ...(p.loss !== undefined ? { loss: p.loss } : {}),
             }),
         });
+        if (pruned.model !== model) {
+          model.dispose();
+          model = pruned.model;
+        }
+      }
     }
     throwIfCancelled(hooks.signal);
     const dtype = steps.flatMap((s) => ('quantize' in s ? [s.quantize.dtype] : []))[0];
@@ -269,7 +276,7 @@ function versionMeta(
     classes: source.classes,
     task: source.task,
     ...(source.inputColumns ? { inputColumns: source.inputColumns } : {}),
-    ...(source.layers ? { layers: source.layers } : {}),
+    ...(source.layers ? { layers: prunedLayers(source.layers, pruned?.kept) } : {}),
     ...(evaluation ? { metrics: metricsOf(evaluation.result), evaluation } : {}),
     lineage: {
       kind: 'compressed',
@@ -278,6 +285,7 @@ function versionMeta(
         steps: compressSteps(req),
         ...(dtype ? { quantize: dtype } : {}),
         ...(pruned ? { sparsity: pruned.sparsity } : {}),
+        ...(pruned?.kept ? { kept: pruned.kept } : {}),
         ...(pruned?.fineTune ? { fineTune: pruned.fineTune } : {}),
         ...(req.gate ? { gate: req.gate } : {}),
       },
@@ -315,4 +323,16 @@ function resultOf(source: ModelVersionMeta, made: ModelVersionMeta, backend: str
     backend,
     ...(made.evaluation ? { evaluation: made.evaluation } : {}),
   };
+}
+
+/** The source's layer list with the sizes structured pruning left (layers are matched by position: names may be absent). */
+function prunedLayers(layers: LayerSpec[], kept: PruneOutcome['kept']): LayerSpec[] {
+  if (!kept) return layers;
+  const sizes = Object.values(kept).map(([n]) => n);
+  let at = 0;
+  return layers.map((layer) => {
+    if ((layer.type !== 'dense' && layer.type !== 'conv2d') || at >= sizes.length) return layer;
+    const n = sizes[at++]!;
+    return layer.type === 'dense' ? { ...layer, units: n } : { ...layer, filters: n };
+  });
 }

@@ -116,6 +116,7 @@ describe('compress request contract', () => {
           fineTuneEpochs: 0,
           learningRate: 0.0005,
           batchSize: 128,
+          structured: false,
         },
       },
     ]);
@@ -130,6 +131,16 @@ describe('compress request contract', () => {
       'steps.0',
     ]);
     assert.deepEqual(issue({ source, steps: [{ prune: { sparsity: 0.3 } }], gate: {} }), ['gate']);
+    assert.deepEqual(issue({ source, steps: [{ prune: { sparsity: 0.3, structured: true, scope: 'global' } }] }), [
+      'steps.0.prune.scope',
+    ]);
+    assert.deepEqual(
+      issue({
+        source,
+        steps: [{ prune: { sparsity: 0.3, structured: true, schedule: 'polynomial', fineTuneEpochs: 1 } }],
+      }),
+      ['steps.0.prune.schedule'],
+    );
   });
 });
 
@@ -215,6 +226,7 @@ describe('compress steps (iris MLP, held-out = the train job’s validation spli
           fineTuneEpochs: 0,
           learningRate: 0.0005,
           batchSize: 128,
+          structured: false,
         },
       },
       { quantize: { dtype: 'uint8' } },
@@ -265,6 +277,29 @@ describe('compress steps (iris MLP, held-out = the train job’s validation spli
     const out = prunableKernels(tuned).map((k) => k.read().dataSync());
     tuned.dispose();
     assert.ok(out.some((w, i) => w.some((v, j) => v !== 0 && v !== src[i]![j])));
+  });
+
+  it('structured 50% removes half the hidden units: fewer parameters and FLOPs, an ordinary model that loads and exports', async () => {
+    const req = compressRequestSchema.parse({
+      source,
+      steps: [{ prune: { sparsity: 0.5, structured: true, fineTuneEpochs: 2, batchSize: 8 } }],
+    });
+    const result = await compressJob(req, deps, hooks('c-structured'));
+    const ev = result.evaluation!;
+    assert.equal(ev.result.parameters, 4 * 16 + 16 + 16 * 3 + 3);
+    assert.equal(ev.result.flopsPerRow, 2 * (4 * 16 + 16 * 3));
+    assert.equal(ev.result.artifact, 'model.onnx');
+    const meta = await deps.registry.getVersion(result.model);
+    assert.deepEqual(
+      meta.layers?.map((l) => (l.type === 'dense' ? l.units : 0)),
+      [16, 3],
+    );
+    assert.deepEqual(Object.values((meta.lineage.compression as { kept: object }).kept), [[16, 32]]);
+    const { model } = await loadModelVersion(deps.registry, result.model);
+    const out = model.predict(tf.zeros([2, 4])) as tf.Tensor;
+    assert.deepEqual(out.shape, [2, 3]);
+    tf.dispose([out]);
+    model.dispose();
   });
 
   it('a gate that refuses registers nothing and fails with the figures', async () => {

@@ -4,8 +4,10 @@ import {
   type CompressEvaluation,
   type CompressGate,
   type CompressRequest,
+  type LayerSpec,
   type ModelVersionMeta,
 } from '@tq/contracts';
+import { inferShapes } from '../model/infer-shapes';
 
 const GATE_TASK: Record<keyof CompressGate, 'classification' | 'regression'> = {
   maxAccuracyDrop: 'classification',
@@ -20,6 +22,10 @@ const GATE_TASK: Record<keyof CompressGate, 'classification' | 'regression'> = {
  * refused naming `source`.
  */
 export function checkCompressRequest(req: CompressRequest, source: ModelVersionMeta): void {
+  (req.steps ?? []).forEach((step, i) => {
+    if ('prune' in step && step.prune.structured && source.layers)
+      checkStructuredLayers(source.layers, `steps.${i}.prune.structured`);
+  });
   for (const key of Object.keys(req.gate ?? {}) as Array<keyof CompressGate>) {
     if (req.gate?.[key] === undefined || GATE_TASK[key] === source.task) continue;
     const use = source.task === 'classification' ? 'maxAccuracyDrop' : 'maxR2Drop or maxRmseIncrease';
@@ -31,6 +37,22 @@ export function checkCompressRequest(req: CompressRequest, source: ModelVersionM
       'source',
       `${source.name} v${source.version} records no training data: a compressed version is evaluated on its source's held-out rows`,
     );
+}
+
+/**
+ * checkStructuredPrunable on a version's layer list (the API has no model to load): a layer
+ * structured pruning cannot rewrite is refused up front, naming it.
+ */
+function checkStructuredLayers(layers: LayerSpec[], field: string): void {
+  const shapes = inferShapes(layers);
+  layers.forEach((layer, i) => {
+    const name = `layer ${i} (${layer.type}${layer.name ? ` "${layer.name}"` : ''})`;
+    if (layer.type === 'reshape')
+      throw new FieldError(field, `${name}: structured pruning cannot rewrite a reshape layer`);
+    const input = i === 0 ? (layer.inputShape ?? []) : shapes[i - 1]!;
+    if (layer.type === 'dense' && input.length > 1)
+      throw new FieldError(field, `${name}: structured pruning needs dense layers on flat inputs`);
+  });
 }
 
 /** A compressed version outside its gate: not registered; the job fails (never retried) with the figures. */

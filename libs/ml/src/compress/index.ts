@@ -5,3 +5,4 @@ export * from './prune';
 export * from './prune-model';
 export * from './figures';
 export * from './check-compress';
+export * from './structured';

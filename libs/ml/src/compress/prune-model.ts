@@ -2,6 +2,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { fitSchema, type PruneSpec, type TrainProgress } from '@tq/contracts';
 import type { TabularData } from '../data/tabular-data';
 import { trainModel, type TrainOutcome } from '../train/train-loop';
+import { structuredPrune } from './structured';
 import { applyMasks, kernelSparsity, magnitudeMasks, polynomialSparsity, type PruneMask } from './prune';
 
 export interface PruneRun {
@@ -10,9 +11,15 @@ export interface PruneRun {
   split: { validationSplit: number; seed: number };
   onProgress?: (p: TrainProgress) => void | Promise<void>;
   shouldStop?: () => boolean | Promise<boolean>;
+  /** Named when structured pruning refuses a layer (the step's field). */
+  field: string;
 }
 
 export interface PruneOutcome {
+  /** The pruned model: the one given (pruned in place), or a new smaller one after structured pruning (the caller disposes both). */
+  model: tf.LayersModel;
+  /** Structured: units (filters) kept of each pruned layer, [kept, before]. */
+  kept?: Record<string, [number, number]>;
   /** Share of the dense/conv kernel weights that are zero afterwards. */
   sparsity: number;
   fineTune?: Pick<TrainOutcome, 'epochs' | 'metrics' | 'samplesPerSec'>;
@@ -27,14 +34,47 @@ const SCHEDULE_UPDATES = 16;
  * the last at the target). Masks are re-applied after every optimizer step, so no pruned weight
  * grows back whichever kernels ran the update.
  */
-export async function pruneModel(model: tf.LayersModel, spec: PruneSpec, run: PruneRun): Promise<PruneOutcome> {
+export async function pruneModel(source: tf.LayersModel, spec: PruneSpec, run: PruneRun): Promise<PruneOutcome> {
+  if (!spec.structured) return unstructured(source, spec, run);
+  const { model, kept } = await structuredPrune(source, spec.sparsity, run.field);
+  try {
+    const fineTune = spec.fineTuneEpochs > 0 ? await fineTuneModel(model, spec, run, () => undefined) : undefined;
+    return { model, kept, sparsity: kernelSparsity(model), ...(fineTune ? { fineTune } : {}) };
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+}
+
+async function unstructured(model: tf.LayersModel, spec: PruneSpec, run: PruneRun): Promise<PruneOutcome> {
   const options = { scope: spec.scope };
   let masks: PruneMask[] = magnitudeMasks(model, {
     ...options,
     sparsity: spec.schedule === 'oneShot' ? spec.sparsity : 0,
   });
   applyMasks(masks);
-  if (spec.fineTuneEpochs === 0) return { sparsity: kernelSparsity(model) };
+  if (spec.fineTuneEpochs === 0) return { model, sparsity: kernelSparsity(model) };
+  let updated = 0;
+  const fineTune = await fineTuneModel(model, spec, run, (step, steps) => {
+    if (spec.schedule === 'polynomial') {
+      const due = step === steps || step >= ((updated + 1) * steps) / SCHEDULE_UPDATES;
+      if (due) {
+        updated++;
+        masks = magnitudeMasks(model, { ...options, sparsity: polynomialSparsity(spec.sparsity, step, steps) });
+      }
+    }
+    applyMasks(masks);
+  });
+  return { model, sparsity: kernelSparsity(model), fineTune };
+}
+
+/** fineTuneEpochs of adam on the source's training rows (its split and seed), `afterStep` after every optimizer step. */
+async function fineTuneModel(
+  model: tf.LayersModel,
+  spec: PruneSpec,
+  run: PruneRun,
+  afterStep: (step: number, steps: number) => void,
+): Promise<NonNullable<PruneOutcome['fineTune']>> {
   if (!run.data) throw new Error('fine-tuning a pruned model needs the source training data');
   const fit = fitSchema.parse({
     epochs: spec.fineTuneEpochs,
@@ -44,7 +84,6 @@ export async function pruneModel(model: tf.LayersModel, spec: PruneSpec, run: Pr
     validationSplit: run.split.validationSplit,
     seed: run.split.seed,
   });
-  let updated = 0;
   const tuned = await trainModel({
     model,
     data: run.data,
@@ -52,19 +91,7 @@ export async function pruneModel(model: tf.LayersModel, spec: PruneSpec, run: Pr
     modelField: 'source',
     ...(run.onProgress ? { onProgress: run.onProgress } : {}),
     ...(run.shouldStop ? { shouldStop: run.shouldStop } : {}),
-    afterStep: (step, steps) => {
-      if (spec.schedule === 'polynomial') {
-        const due = step === steps || step >= ((updated + 1) * steps) / SCHEDULE_UPDATES;
-        if (due) {
-          updated++;
-          masks = magnitudeMasks(model, { ...options, sparsity: polynomialSparsity(spec.sparsity, step, steps) });
-        }
-      }
-      applyMasks(masks);
-    },
+    afterStep,
   });
-  return {
-    sparsity: kernelSparsity(model),
-    fineTune: { epochs: tuned.epochs, metrics: tuned.metrics, samplesPerSec: tuned.samplesPerSec },
-  };
+  return { epochs: tuned.epochs, metrics: tuned.metrics, samplesPerSec: tuned.samplesPerSec };
 }
