@@ -333,7 +333,26 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
         'quantize',
         /not both/,
       ],
-      ['a step the platform lacks', { steps: [{ distill: { width: 0.5 } }] }, 'steps.0', /./],
+      ['a step the platform lacks', { steps: [{ sparsify: { width: 0.5 } }] }, 'steps.0', /./],
+      [
+        'a student whose output differs from the teacher’s',
+        {
+          steps: [
+            {
+              distill: {
+                student: {
+                  layers: [
+                    { type: 'dense', units: 8, activation: 'relu', inputShape: [4] },
+                    { type: 'dense', units: 2, activation: 'softmax' },
+                  ],
+                },
+              },
+            },
+          ],
+        },
+        'steps.0.distill.student.layers.1',
+        /outputs \[2\], the teacher \[3\]/,
+      ],
       [
         'a gate on a metric a classifier has not',
         { steps: [{ prune: { sparsity: 0.5 } }], gate: { maxR2Drop: 0.01 } },

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { compressEvaluationSchema } from './evaluation.schema';
+import { layersSchema } from './layers.schema';
 import { modelNameSchema, modelRefSchema } from './names.schema';
 
 /** Weight storage quantization (tfjs format); uint8 also yields an int8 ONNX export for compute. */
@@ -45,13 +46,37 @@ export const pruneSpecSchema = z
   });
 export type PruneSpec = z.infer<typeof pruneSpecSchema>;
 
+/**
+ * Knowledge distillation (classifiers): a student trained on the teacher's softened outputs, the
+ * teacher being the model as the step finds it (the source when distill comes first). The student is
+ * the teacher's own topology with `width` × its units and filters (the output layer kept), or
+ * `layers` of the same input and output shape. Loss: alpha × cross-entropy with the true labels +
+ * (1 − alpha) × T² × KL(teacher ‖ student) at temperature T (Hinton et al.), over the source's training rows.
+ */
+export const distillSpecSchema = z
+  .object({
+    student: z.union([
+      z.object({ width: z.number().gt(0).lt(1) }).strict(),
+      z.object({ layers: layersSchema }).strict(),
+    ]),
+    temperature: z.number().min(1).max(100).default(4),
+    alpha: z.number().min(0).max(1).default(0.1),
+    epochs: z.number().int().min(1).max(1000).default(10),
+    batchSize: z.number().int().min(1).max(65536).default(128),
+    learningRate: z.number().positive().max(1).default(0.001),
+  })
+  .strict();
+export type DistillSpec = z.infer<typeof distillSpecSchema>;
+
 export const compressStepSchema = z.union([
+  z.object({ distill: distillSpecSchema }).strict(),
   z.object({ prune: pruneSpecSchema }).strict(),
   z.object({ quantize: quantizeSpecSchema }).strict(),
 ]);
 export type CompressStep = z.infer<typeof compressStepSchema>;
-export type CompressStepKind = 'prune' | 'quantize';
-export const stepKind = (step: CompressStep): CompressStepKind => ('prune' in step ? 'prune' : 'quantize');
+export type CompressStepKind = 'distill' | 'prune' | 'quantize';
+export const stepKind = (step: CompressStep): CompressStepKind =>
+  'distill' in step ? 'distill' : 'prune' in step ? 'prune' : 'quantize';
 
 /**
  * What a compressed version must keep, measured on the source's held-out rows: a result outside it
@@ -75,7 +100,7 @@ export const compressRequestSchema = z
   .object({
     source: modelRefSchema,
     /** Ordered steps, each kind at most once, quantize last (it changes the storage, not the weights' values you could prune or train). */
-    steps: z.array(compressStepSchema).max(2).optional(),
+    steps: z.array(compressStepSchema).max(3).optional(),
     /** The older form of `steps: [{quantize}]`, kept working. */
     quantize: quantizeSpecSchema.optional(),
     gate: compressGateSchema.optional(),
@@ -117,7 +142,7 @@ export const compressProgressSchema = z.object({
   percent: z.number(),
   /** The step running (index into steps) and its kind. */
   step: z.number().int().optional(),
-  kind: z.enum(['prune', 'quantize']).optional(),
+  kind: z.enum(['distill', 'prune', 'quantize']).optional(),
   epoch: z.number().int().optional(),
   epochs: z.number().int().optional(),
   loss: z.number().optional(),

@@ -1,18 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
 import {
-  cancelRequested,
   CancelledError,
   TqError,
   FieldError,
   compressSteps,
-  stepKind,
   throwIfCancelled,
   type CompressEvaluation,
   type CompressJobData,
   type CompressProgress,
   type CompressResult,
   type JobHooks,
-  type LayerSpec,
   type Metrics,
   type ModelFigures,
   type ModelVersionMeta,
@@ -24,25 +21,31 @@ import {
   loadModelVersion,
   modelFigures,
   onnxArtifacts,
-  pruneModel,
   PREPROCESSING_ARTIFACT,
   quantizeArtifacts,
   readPreprocessing,
   resolveExecutionProviders,
   servedArtifact,
+  storedCheckpoint,
   tfjsArtifacts,
   trainedVersionOf,
   type BackendInfo,
   type OrtSessionOptions,
-  type PruneOutcome,
   type SpeedOptions,
   type TabularData,
   type VersionFiles,
 } from '@tq/ml';
-import { modelSaveHandler, type DatasetStore, type ModelRegistry, type NewVersionMeta } from '@tq/storage';
+import {
+  modelSaveHandler,
+  type ArtifactStore,
+  type DatasetStore,
+  type ModelRegistry,
+  type NewVersionMeta,
+} from '@tq/storage';
 import type { TableLimits } from '@tq/tables';
 import { CALIBRATION_ROWS, tableCalibrationRows } from './compress-calibration';
 import { loadSourceData, type SourceData } from './compress-data';
+import { compressCheckpointKey, runSteps, type StepsRecord } from './compress-steps';
 
 export interface CompressDeps {
   registry: ModelRegistry;
@@ -52,6 +55,8 @@ export interface CompressDeps {
   tableLimits?: Partial<TableLimits>;
   /** onnxruntime settings the timings run with (the inference engine's: default providers, a thread per core). */
   ort?: Partial<OrtSessionOptions>;
+  /** Where fine-tuning and distillation checkpoint each epoch (a retried job resumes); none: no checkpoints. */
+  store?: ArtifactStore;
   /** How long the speed figures run (fewer passes in tests). */
   speed?: SpeedOptions;
 }
@@ -83,35 +88,18 @@ export async function compressJob(
       `${source.name} v${source.version} has no held-out rows to evaluate on (trained with validationSplit 0, or no dataset recorded)`,
     );
   throwIfCancelled(hooks.signal);
-  let { model } = await loadModelVersion(deps.registry, req.source);
+  const loaded = await loadModelVersion(deps.registry, req.source);
+  // runSteps disposes the loaded model when it hands back another one, and never the one it returns.
+  const { model, record } = await runSteps(loaded.model, steps, {
+    data,
+    layers: source.layers,
+    store: deps.store,
+    hooks,
+  }).catch((err: unknown) => {
+    loaded.model.dispose();
+    throw err;
+  });
   try {
-    let pruned: PruneOutcome | undefined;
-    for (const [i, step] of steps.entries()) {
-      throwIfCancelled(hooks.signal);
-      const at = { step: i, kind: stepKind(step) };
-      await hooks.onProgress({ stage: 'compressing', percent: (100 * i) / steps.length, ...at });
-      if ('prune' in step) {
-        pruned = await pruneModel(model, step.prune, {
-          field: `steps.${i}.prune.structured`,
-          data: data?.data,
-          split: data?.split ?? { validationSplit: 0, seed: 1 },
-          shouldStop: () => cancelRequested(hooks.signal),
-          onProgress: (p) =>
-            hooks.onProgress({
-              stage: 'compressing',
-              percent: (100 * (i + p.percent / 100)) / steps.length,
-              ...at,
-              ...(p.epoch !== undefined ? { epoch: p.epoch } : {}),
-              ...(p.epochs !== undefined ? { epochs: p.epochs } : {}),
-              ...(p.loss !== undefined ? { loss: p.loss } : {}),
-            }),
-        });
-        if (pruned.model !== model) {
-          model.dispose();
-          model = pruned.model;
-        }
-      }
-    }
     throwIfCancelled(hooks.signal);
     const dtype = steps.flatMap((s) => ('quantize' in s ? [s.quantize.dtype] : []))[0];
     const files = await modelFiles(model, dtype);
@@ -149,12 +137,15 @@ export async function compressJob(
       await hooks.onProgress({ stage: 'saving', percent: 100 });
       const meta = await deps.registry.register(
         req.targetName ?? req.source.name,
-        versionMeta(source, req, hooks.jobId, dtype, pruned, evaluation),
+        versionMeta(source, req, hooks.jobId, dtype, record, evaluation),
         async (out) => {
           for (const [file, bytes] of files) await out.put(file, bytes);
         },
         { fence: hooks.fence },
       );
+      if (deps.store)
+        for (const i of steps.keys())
+          await storedCheckpoint(deps.store, compressCheckpointKey(hooks.jobId, i), hooks.fence).clear?.();
       return resultOf(source, meta, deps.backend.name);
     } finally {
       result.dispose();
@@ -266,7 +257,7 @@ function versionMeta(
   req: CompressJobData,
   jobId: string,
   dtype: string | undefined,
-  pruned: PruneOutcome | undefined,
+  record: StepsRecord,
   evaluation: CompressEvaluation | undefined,
 ): NewVersionMeta {
   const { lineage } = source;
@@ -276,17 +267,18 @@ function versionMeta(
     classes: source.classes,
     task: source.task,
     ...(source.inputColumns ? { inputColumns: source.inputColumns } : {}),
-    ...(source.layers ? { layers: prunedLayers(source.layers, pruned?.kept) } : {}),
+    ...(record.layers ? { layers: record.layers } : {}),
     ...(evaluation ? { metrics: metricsOf(evaluation.result), evaluation } : {}),
     lineage: {
-      kind: 'compressed',
+      kind: record.distilled ? 'distilled' : 'compressed',
       parent: { name: source.name, version: source.version },
       compression: {
         steps: compressSteps(req),
         ...(dtype ? { quantize: dtype } : {}),
-        ...(pruned ? { sparsity: pruned.sparsity } : {}),
-        ...(pruned?.kept ? { kept: pruned.kept } : {}),
-        ...(pruned?.fineTune ? { fineTune: pruned.fineTune } : {}),
+        ...(record.pruned ? { sparsity: record.pruned.sparsity } : {}),
+        ...(record.pruned?.kept ? { kept: record.pruned.kept } : {}),
+        ...(record.pruned?.fineTune ? { fineTune: record.pruned.fineTune } : {}),
+        ...(record.distilled ? { distilled: record.distilled } : {}),
         ...(req.gate ? { gate: req.gate } : {}),
       },
       jobId,
@@ -323,16 +315,4 @@ function resultOf(source: ModelVersionMeta, made: ModelVersionMeta, backend: str
     backend,
     ...(made.evaluation ? { evaluation: made.evaluation } : {}),
   };
-}
-
-/** The source's layer list with the sizes structured pruning left (layers are matched by position: names may be absent). */
-function prunedLayers(layers: LayerSpec[], kept: PruneOutcome['kept']): LayerSpec[] {
-  if (!kept) return layers;
-  const sizes = Object.values(kept).map(([n]) => n);
-  let at = 0;
-  return layers.map((layer) => {
-    if ((layer.type !== 'dense' && layer.type !== 'conv2d') || at >= sizes.length) return layer;
-    const n = sizes[at++]!;
-    return layer.type === 'dense' ? { ...layer, units: n } : { ...layer, filters: n };
-  });
 }

@@ -158,7 +158,7 @@ describe('compress steps (iris MLP, held-out = the train job’s validation spli
     root = await mkdtemp(join(tmpdir(), 'tq-compress-steps-'));
     const store = new ArtifactStore(root);
     const registry = new ModelRegistry(store);
-    deps = { registry, datasets: new DatasetStore(store), backend, speed: { batchPasses: 1, latencyRuns: 3 } };
+    deps = { registry, datasets: new DatasetStore(store), store, backend, speed: { batchPasses: 1, latencyRuns: 3 } };
     const trained = await runTraining(
       trainRequestSchema.parse({
         model: {
@@ -300,6 +300,61 @@ describe('compress steps (iris MLP, held-out = the train job’s validation spli
     assert.deepEqual(out.shape, [2, 3]);
     tf.dispose([out]);
     model.dispose();
+  });
+
+  it('distill to a half-width student: trained on the teacher’s softened outputs, resumed from its checkpoint after a cancel', async () => {
+    const req = compressRequestSchema.parse({
+      source,
+      steps: [{ distill: { student: { width: 0.5 }, epochs: 6, batchSize: 8, learningRate: 0.01, temperature: 2 } }],
+    });
+    // First attempt: cancelled once epoch 2 is checkpointed.
+    const controller = new AbortController();
+    await assert.rejects(
+      compressJob(req, deps, {
+        ...hooks('c-distill', [], controller.signal),
+        onProgress: async (p) => {
+          if (p.kind === 'distill' && p.epoch === 2 && p.percent >= (100 * 2) / 6 - 1e-9) controller.abort();
+        },
+      }),
+      CancelledError,
+    );
+    assert.deepEqual(await madeBy('c-distill'), []);
+    const result = await compressJob(req, deps, hooks('c-distill'));
+    const meta = await deps.registry.getVersion(result.model);
+    assert.equal(meta.lineage.kind, 'distilled');
+    const distilled = (meta.lineage.compression as { distilled: { epochs: number; resumedFromEpoch?: number } })
+      .distilled;
+    assert.equal(distilled.epochs, 6);
+    assert.equal(distilled.resumedFromEpoch, 2);
+    assert.deepEqual(
+      meta.layers?.map((l) => (l.type === 'dense' ? l.units : 0)),
+      [16, 3],
+    );
+    const ev = result.evaluation!;
+    assert.equal(ev.result.parameters, 4 * 16 + 16 + 16 * 3 + 3);
+    assert.ok(ev.result.accuracy! > 0.6, `the student learned: ${ev.result.accuracy}`);
+  });
+
+  it('a student whose input differs from the teacher’s is refused naming the layer field', async () => {
+    const req = compressRequestSchema.parse({
+      source,
+      steps: [
+        {
+          distill: {
+            student: {
+              layers: [
+                { type: 'dense', units: 8, activation: 'relu', inputShape: [5] },
+                { type: 'dense', units: 3, activation: 'softmax' },
+              ],
+            },
+          },
+        },
+      ],
+    });
+    await assert.rejects(
+      compressJob(req, deps, hooks('c-bad-student')),
+      (err: unknown) => err instanceof FieldError && err.field === 'steps.0.distill.student.layers.0.inputShape',
+    );
   });
 
   it('a gate that refuses registers nothing and fails with the figures', async () => {

@@ -8,6 +8,7 @@ import {
   type ModelVersionMeta,
 } from '@tq/contracts';
 import { inferShapes } from '../model/infer-shapes';
+import { checkStudentLayers } from './distill';
 
 const GATE_TASK: Record<keyof CompressGate, 'classification' | 'regression'> = {
   maxAccuracyDrop: 'classification',
@@ -25,6 +26,19 @@ export function checkCompressRequest(req: CompressRequest, source: ModelVersionM
   (req.steps ?? []).forEach((step, i) => {
     if ('prune' in step && step.prune.structured && source.layers)
       checkStructuredLayers(source.layers, `steps.${i}.prune.structured`);
+    if ('distill' in step) {
+      if (source.task !== 'classification')
+        throw new FieldError(
+          `steps.${i}.distill`,
+          `distillation is for classifiers; ${source.name} is a ${source.task} model`,
+        );
+      if ('layers' in step.distill.student)
+        checkStudentLayers(
+          step.distill.student.layers,
+          { input: source.inputShape, output: source.classes.length },
+          `steps.${i}.distill.student.layers`,
+        );
+    }
   });
   for (const key of Object.keys(req.gate ?? {}) as Array<keyof CompressGate>) {
     if (req.gate?.[key] === undefined || GATE_TASK[key] === source.task) continue;

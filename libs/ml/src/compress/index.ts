@@ -6,3 +6,4 @@ export * from './prune-model';
 export * from './figures';
 export * from './check-compress';
 export * from './structured';
+export * from './distill';

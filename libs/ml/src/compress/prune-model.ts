@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { fitSchema, type PruneSpec, type TrainProgress } from '@tq/contracts';
 import type { TabularData } from '../data/tabular-data';
+import type { CheckpointStore } from '../train/checkpoint';
 import { trainModel, type TrainOutcome } from '../train/train-loop';
 import { structuredPrune } from './structured';
 import { applyMasks, kernelSparsity, magnitudeMasks, polynomialSparsity, type PruneMask } from './prune';
@@ -11,6 +12,8 @@ export interface PruneRun {
   split: { validationSplit: number; seed: number };
   onProgress?: (p: TrainProgress) => void | Promise<void>;
   shouldStop?: () => boolean | Promise<boolean>;
+  /** Saved after every fine-tuning epoch, loaded at its start: a retried job resumes the fine-tune. */
+  checkpoint?: CheckpointStore | undefined;
   /** Named when structured pruning refuses a layer (the step's field). */
   field: string;
 }
@@ -91,6 +94,7 @@ async function fineTuneModel(
     modelField: 'source',
     ...(run.onProgress ? { onProgress: run.onProgress } : {}),
     ...(run.shouldStop ? { shouldStop: run.shouldStop } : {}),
+    ...(run.checkpoint ? { checkpoint: run.checkpoint } : {}),
     afterStep,
   });
   return { epochs: tuned.epochs, metrics: tuned.metrics, samplesPerSec: tuned.samplesPerSec };

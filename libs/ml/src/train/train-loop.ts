@@ -31,6 +31,8 @@ export interface TrainOptions {
    * pruning fine-tune re-applies its masks here, whichever kernels applied the update).
    */
   afterStep?: (step: number, steps: number) => void;
+  /** Minimised instead of the fit's loss (distillation); training metrics and val* stay against the labels. */
+  batchLoss?: (out: tf.Tensor, y: tf.Tensor, x: tf.Tensor) => tf.Scalar;
 }
 
 export interface TrainOutcome {
@@ -114,7 +116,12 @@ export async function trainModel(opts: TrainOptions): Promise<TrainOutcome> {
         const batch = gatherBatch(train, order, b * fit.batchSize, n);
         const x = tf.tensor(batch.x, [n, ...inputShape], 'float32');
         const y = tf.tensor1d(batch.y, labelDtype(data));
-        const step = computeGradients(model, x, y, { countCorrect: !regression, regressionErrors: regression, loss });
+        const step = computeGradients(model, x, y, {
+          countCorrect: !regression,
+          regressionErrors: regression,
+          loss,
+          ...(opts.batchLoss ? { lossFn: opts.batchLoss } : {}),
+        });
         applyGradients(optimizer, step.grads);
         opts.afterStep?.(epoch * batchesPerEpoch + b + 1, fit.epochs * batchesPerEpoch);
         lossSum += (await step.loss.data())[0]! * n;
