@@ -16,7 +16,7 @@ export const modelFiguresSchema = z.object({
   bytesGzip: z.number().int(),
   /** Multiply-adds × 2 of dense and conv layers for one row (zeros included: unstructured sparsity does not lower them). */
   flopsPerRow: z.number().int(),
-  /** Through the inference engine's runner (the artifact it would serve): rows/s at batch 1024, median ms at batch 1. */
+  /** Through the inference engine's runner (the artifact it would serve): rows/s at batch 1024 (the best of 8 passes), median ms at batch 1. */
   rowsPerSec: z.number(),
   p50LatencyMs: z.number(),
   /** The artifact timed (model.int8.onnx, model.onnx, model.json) and the engine. */

@@ -30,10 +30,17 @@ export interface PruneOutcome {
 
 /** Mask updates over a polynomial schedule (Zhu & Gupta prune every Δt steps, not every step). */
 const SCHEDULE_UPDATES = 16;
+/**
+ * The share of the fine-tuning steps over which the sparsity rises; the rest trains at the target
+ * with the masks fixed, so the network recovers from the last prune (Zhu & Gupta end pruning before
+ * training ends for the same reason).
+ */
+const RAMP_SHARE = 0.75;
 
 /**
  * Magnitude-prunes `model` in place: one-shot (masks at the target, then optional fine-tuning with
- * them held fixed) or polynomial (masks recomputed SCHEDULE_UPDATES times as the sparsity rises,
+ * them held fixed) or polynomial (masks recomputed SCHEDULE_UPDATES times as the sparsity rises over
+ * the first RAMP_SHARE of the steps,
  * the last at the target). Masks are re-applied after every optimizer step, so no pruned weight
  * grows back whichever kernels ran the update.
  */
@@ -60,10 +67,16 @@ async function unstructured(model: tf.LayersModel, spec: PruneSpec, run: PruneRu
   let updated = 0;
   const fineTune = await fineTuneModel(model, spec, run, (step, steps) => {
     if (spec.schedule === 'polynomial') {
-      const due = step === steps || step >= ((updated + 1) * steps) / SCHEDULE_UPDATES;
+      const ramp = Math.max(1, Math.ceil(RAMP_SHARE * steps));
+      // The first update of a run resumed from a checkpoint comes at once, wherever the schedule is.
+      const due =
+        step === ramp ||
+        (step < ramp && step >= ((updated + 1) * ramp) / SCHEDULE_UPDATES) ||
+        (updated === 0 && step > ramp);
       if (due) {
         updated++;
-        masks = magnitudeMasks(model, { ...options, sparsity: polynomialSparsity(spec.sparsity, step, steps) });
+        const sparsity = polynomialSparsity(spec.sparsity, Math.min(step, ramp), ramp);
+        masks = magnitudeMasks(model, { ...options, sparsity });
       }
     }
     applyMasks(masks);
