@@ -1,7 +1,6 @@
 import { TqError, type ModelVersionMeta, type PreprocessingSpec } from '@tq/contracts';
-import type { DatasetStore } from '@tq/storage';
 import type { TableLimits } from '@tq/tables';
-import { openEncodedTable } from './table-rows';
+import { openEncodedTable, type TableSources } from './table-rows';
 
 /** Rows of the training data used to calibrate int8 activation scales. */
 export const CALIBRATION_ROWS = 512;
@@ -13,7 +12,7 @@ export const CALIBRATION_ROWS = 512;
  * scales) when the upload is gone or no longer reads.
  */
 export async function tableCalibrationRows(
-  deps: { datasets: DatasetStore; tableLimits?: Partial<TableLimits> | undefined },
+  deps: { datasets: TableSources; tableLimits?: Partial<TableLimits> | undefined },
   source: ModelVersionMeta,
   spec: PreprocessingSpec | undefined,
 ): Promise<Float32Array | undefined> {

@@ -1,5 +1,8 @@
 import {
   BUILTIN_DATASETS,
+  ConflictError,
+  TooLargeError,
+  FieldError,
   fitSchema,
   GoneError,
   NotFoundError,
@@ -58,12 +61,17 @@ export async function loadSourceData(
       { datasets: deps.datasets, registry: deps.registry, tableLimits: deps.tableLimits, signal },
     );
   } catch (err) {
-    if (err instanceof NotFoundError && 'id' in ref)
+    if (!(err instanceof FieldError) || !('id' in ref)) throw err;
+    if (err instanceof NotFoundError)
       throw new GoneError(
         'source',
         `the dataset "${ref.id}" ${meta.name} v${meta.version} was trained on is gone: its held-out rows cannot be evaluated on`,
       );
-    throw err;
+    // The upload's own fault (still profiling, failed, no label): named as the compress request's field.
+    const message = `the dataset "${ref.id}" ${meta.name} v${meta.version} was trained on does not load: ${err.message}`;
+    if (err instanceof ConflictError) throw new ConflictError('source', message);
+    if (err instanceof TooLargeError) throw new TooLargeError('source', message);
+    throw new FieldError('source', message);
   }
   const trainRows = trainRowCount(data, split.validationSplit);
   const heldOut = trainRows < data.rows ? sliceRows(data, trainRows, data.rows) : undefined;

@@ -30,26 +30,22 @@ import {
   tfjsArtifacts,
   trainedVersionOf,
   type BackendInfo,
+  type LossSpec,
   type OrtSessionOptions,
   type SpeedOptions,
   type TabularData,
   type VersionFiles,
 } from '@tq/ml';
-import {
-  modelSaveHandler,
-  type ArtifactStore,
-  type DatasetStore,
-  type ModelRegistry,
-  type NewVersionMeta,
-} from '@tq/storage';
-import type { TableLimits } from '@tq/tables';
+import { modelSaveHandler, type ArtifactStore, type ModelRegistry, type NewVersionMeta } from '@tq/storage';
+import type { TableDatasets, TableLimits } from '@tq/tables';
 import { CALIBRATION_ROWS, tableCalibrationRows } from './compress-calibration';
 import { loadSourceData, type SourceData } from './compress-data';
 import { compressCheckpointKey, runSteps, type StepsRecord } from './compress-steps';
 
 export interface CompressDeps {
   registry: ModelRegistry;
-  datasets: DatasetStore;
+  /** A DatasetStore (typed by the calls compression makes: an upload's record and its bytes). */
+  datasets: TableDatasets;
   backend: BackendInfo;
   /** Bounds on the table read for evaluation, fine-tuning and int8 calibration (@tq/config; the tables defaults when absent). */
   tableLimits?: Partial<TableLimits>;
@@ -208,6 +204,9 @@ async function evaluateBoth(
     intraOpNumThreads: deps.ort?.intraOpNumThreads ?? 0,
   };
   const table = meta.inputColumns !== undefined;
+  // A regression's loss on the held-out rows is the mean squared error on the standardized target
+  // (the source's own training loss is not recorded); a classifier's the cross-entropy (the default).
+  const loss: LossSpec | undefined = heldOut.task === 'regression' ? { task: 'regression', loss: 'mse' } : undefined;
   const served = servedArtifact(Object.keys(meta.artifacts), table);
   const sourceFiles = new Map<string, Uint8Array>();
   for (const file of new Set([...TFJS_FILES, served]))
@@ -222,6 +221,7 @@ async function evaluateBoth(
       files: sourceFiles,
       artifact: served,
       ort,
+      ...(loss ? { loss } : {}),
       ...speed(deps),
     });
   } finally {
@@ -233,6 +233,7 @@ async function evaluateBoth(
     files,
     artifact: servedArtifact([...files.keys()], table),
     ort,
+    ...(loss ? { loss } : {}),
     ...speed(deps),
   });
   const diff = (a: number | undefined, b: number | undefined): number | undefined =>
