@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { compressEvaluationSchema } from './evaluation.schema';
 import { layersSchema } from './layers.schema';
-import { modelNameSchema, modelRefSchema } from './names.schema';
+import { datasetIdSchema, modelNameSchema, modelRefSchema } from './names.schema';
 
 /** Weight storage quantization (tfjs format); uint8 also yields an int8 ONNX export for compute. */
 export const quantizeSpecSchema = z.object({ dtype: z.enum(['uint8', 'uint16', 'float16']) }).strict();
@@ -51,7 +51,8 @@ export type PruneSpec = z.infer<typeof pruneSpecSchema>;
  * teacher being the model as the step finds it (the source when distill comes first). The student is
  * the teacher's own topology with `width` × its units and filters (the output layer kept), or
  * `layers` of the same input and output shape. Loss: alpha × cross-entropy with the true labels +
- * (1 − alpha) × T² × KL(teacher ‖ student) at temperature T (Hinton et al.), over the source's training rows.
+ * (1 − alpha) × T² × KL(teacher ‖ student) at temperature T (Hinton et al.), over the source's training rows
+ * (or an uploaded table the teacher labels: `dataset`).
  */
 export const distillSpecSchema = z
   .object({
@@ -64,6 +65,12 @@ export const distillSpecSchema = z
     epochs: z.number().int().min(1).max(1000).default(10),
     batchSize: z.number().int().min(1).max(65536).default(128),
     learningRate: z.number().positive().max(1).default(0.001),
+    /**
+     * Train on this uploaded table instead of the source's training rows: its rows (a label column,
+     * if any, is ignored) encoded with the source's preprocessing, labelled by the teacher. For a
+     * source trained on a table.
+     */
+    dataset: z.object({ id: datasetIdSchema }).strict().optional(),
   })
   .strict();
 export type DistillSpec = z.infer<typeof distillSpecSchema>;

@@ -9,7 +9,14 @@ import {
   type LayerSpec,
   type TrainProgress,
 } from '@tq/contracts';
-import { distill, pruneModel, storedCheckpoint, type DistillOutcome, type PruneOutcome } from '@tq/ml';
+import {
+  distill,
+  pruneModel,
+  storedCheckpoint,
+  type DistillOutcome,
+  type PruneOutcome,
+  type TabularData,
+} from '@tq/ml';
 import type { ArtifactStore } from '@tq/storage';
 import type { SourceData } from './compress-data';
 
@@ -17,6 +24,8 @@ import type { SourceData } from './compress-data';
 export interface StepsRecord {
   pruned?: PruneOutcome;
   distilled?: DistillOutcome['fineTune'];
+  /** distill over an upload: which, and its rows (labelled by the teacher). */
+  distilledOn?: { id: string; rows: number };
   /** The layer list of the model the steps left (undefined when the source records none). */
   layers?: LayerSpec[] | undefined;
 }
@@ -38,6 +47,8 @@ export async function runSteps(
     layers: LayerSpec[] | undefined;
     store?: ArtifactStore | undefined;
     hooks: JobHooks<CompressProgress>;
+    /** distill's `dataset`: the upload, labelled by the teacher (teacherLabelledTable). */
+    teacherLabelled: (teacher: tf.LayersModel, id: string, field: string) => Promise<TabularData>;
   },
 ): Promise<{ model: tf.LayersModel; record: StepsRecord }> {
   const { hooks, data } = ctx;
@@ -62,12 +73,15 @@ export async function runSteps(
           : {}),
       };
       if ('distill' in step) {
-        if (!data) throw new Error('distillation needs the source training data');
+        const upload = step.distill.dataset;
+        const rows = upload ? await ctx.teacherLabelled(model, upload.id, `steps.${i}.distill.dataset`) : data?.data;
+        if (!rows) throw new Error('distillation needs the source training data');
         const made = await distill(model, step.distill, {
           ...training,
-          data: data.data,
+          data: rows,
           field: `steps.${i}.distill.student`,
         });
+        if (upload) record.distilledOn = { id: upload.id, rows: rows.rows };
         swap(made.student);
         record.distilled = made.fineTune;
         record.layers =

@@ -41,6 +41,7 @@ import type { TableDatasets, TableLimits } from '@tq/tables';
 import { CALIBRATION_ROWS, tableCalibrationRows } from './compress-calibration';
 import { loadSourceData, type SourceData } from './compress-data';
 import { compressCheckpointKey, runSteps, type StepsRecord } from './compress-steps';
+import { teacherLabelledTable } from './compress-unlabeled';
 
 export interface CompressDeps {
   registry: ModelRegistry;
@@ -91,6 +92,7 @@ export async function compressJob(
     layers: source.layers,
     store: deps.store,
     hooks,
+    teacherLabelled: (teacher, id, field) => teacherLabelledTable(teacher, source, id, field, deps, hooks.signal),
   }).catch((err: unknown) => {
     loaded.model.dispose();
     throw err;
@@ -280,6 +282,7 @@ function versionMeta(
         ...(record.pruned?.kept ? { kept: record.pruned.kept } : {}),
         ...(record.pruned?.fineTune ? { fineTune: record.pruned.fineTune } : {}),
         ...(record.distilled ? { distilled: record.distilled } : {}),
+        ...(record.distilledOn ? { distilledOn: record.distilledOn } : {}),
         ...(req.gate ? { gate: req.gate } : {}),
       },
       jobId,

@@ -88,6 +88,16 @@ export class SubmissionChecks {
   async compress(req: CompressRequest): Promise<void> {
     const meta = await this.model(req.source, 'source');
     checkCompressRequest(req, meta);
+    for (const [i, step] of (req.steps ?? []).entries()) {
+      const upload = 'distill' in step ? step.distill.dataset : undefined;
+      if (!upload) continue;
+      if (meta.inputColumns === undefined)
+        throw new FieldError(
+          `steps.${i}.distill.dataset`,
+          `${meta.name} v${meta.version} was not trained on a table: an upload has no preprocessing to reach its inputs`,
+        );
+      await this.dataset(upload.id, `steps.${i}.distill.dataset.id`);
+    }
     const id = meta.lineage.dataset?.id;
     if (id === undefined || (req.steps === undefined && req.gate === undefined)) return;
     let gone = false;
