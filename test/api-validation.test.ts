@@ -278,7 +278,108 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
       /number/,
     ));
   it('rejects a compress request without a compression', () =>
-    expectIssue('/v1/jobs/compress', { source: { name: 'iris', version: 1 } }, 400, 'quantize', /at least one/));
+    expectIssue('/v1/jobs/compress', { source: { name: 'iris', version: 1 } }, 400, 'steps', /at least one/));
+  describe('compress steps and gates', () => {
+    const GONE_DATASET = '22222222-2222-4222-8222-222222222222';
+    before(async () => {
+      // Versions whose lineage names their training data: a built-in, and an upload since deleted.
+      const registry = new ModelRegistry(new ArtifactStore(system.artifactDir));
+      for (const [name, dataset] of [
+        ['iris-data', { builtin: 'iris' }],
+        ['iris-gone', { id: GONE_DATASET }],
+      ] as const)
+        await registry.register(
+          name,
+          {
+            inputShape: [4],
+            featureCount: 4,
+            classes: ['a', 'b', 'c'],
+            lineage: { kind: 'trained', dataset, training: { validationSplit: 0.2, seed: 1 } },
+            weightDtype: 'float32',
+          },
+          (out) => out.put('model.json', MODEL_JSON),
+        );
+    });
+    const compress = (patch: Record<string, unknown>, name = 'iris-data') => ({
+      source: { name, version: 1 },
+      ...patch,
+    });
+    const cases: Array<[string, Record<string, unknown>, string, RegExp]> = [
+      ['an empty step list', { steps: [] }, 'steps', /at least one step/],
+      ['sparsity 1', { steps: [{ prune: { sparsity: 1 } }] }, 'steps.0.prune.sparsity', /1/],
+      ['a negative sparsity', { steps: [{ prune: { sparsity: -0.1 } }] }, 'steps.0.prune.sparsity', /0/],
+      [
+        'a repeated prune',
+        { steps: [{ prune: { sparsity: 0.5 } }, { prune: { sparsity: 0.6 } }] },
+        'steps.1',
+        /cannot repeat/,
+      ],
+      [
+        'quantize before prune',
+        { steps: [{ quantize: { dtype: 'uint8' } }, { prune: { sparsity: 0.5 } }] },
+        'steps.0',
+        /last step/,
+      ],
+      [
+        'a polynomial schedule without fine-tuning',
+        { steps: [{ prune: { sparsity: 0.5, schedule: 'polynomial' } }] },
+        'steps.0.prune.schedule',
+        /fineTuneEpochs/,
+      ],
+      ['an empty gate', { steps: [{ prune: { sparsity: 0.5 } }], gate: {} }, 'gate', /bound/],
+      [
+        'steps and quantize both',
+        { steps: [{ prune: { sparsity: 0.5 } }], quantize: { dtype: 'uint8' } },
+        'quantize',
+        /not both/,
+      ],
+      ['a step the platform lacks', { steps: [{ sparsify: { width: 0.5 } }] }, 'steps.0', /./],
+      [
+        'a student whose output differs from the teacher’s',
+        {
+          steps: [
+            {
+              distill: {
+                student: {
+                  layers: [
+                    { type: 'dense', units: 8, activation: 'relu', inputShape: [4] },
+                    { type: 'dense', units: 2, activation: 'softmax' },
+                  ],
+                },
+              },
+            },
+          ],
+        },
+        'steps.0.distill.student.layers.1',
+        /outputs \[2\], the teacher \[3\]/,
+      ],
+      [
+        'a gate on a metric a classifier has not',
+        { steps: [{ prune: { sparsity: 0.5 } }], gate: { maxR2Drop: 0.01 } },
+        'gate.maxR2Drop',
+        /classification model: use maxAccuracyDrop/,
+      ],
+    ];
+    for (const [what, patch, field, reason] of cases)
+      it(`rejects ${what}, naming ${field}`, () =>
+        expectIssue('/v1/jobs/compress', compress(patch), 400, field, reason));
+    it('rejects steps on a source that records no training data, naming source', () =>
+      expectIssue(
+        '/v1/jobs/compress',
+        compress({ steps: [{ prune: { sparsity: 0.5 } }] }, 'iris'),
+        400,
+        'source',
+        /records no training data/,
+      ));
+    it('answers 410 naming source when the dataset the source was trained on is gone', () =>
+      expectIssue(
+        '/v1/jobs/compress',
+        compress({ steps: [{ prune: { sparsity: 0.5 } }] }, 'iris-gone'),
+        410,
+        'source',
+        new RegExp(`${GONE_DATASET}.*is gone`),
+      ));
+  });
   it('rejects unknown fields', async () => {
     const res = await system.request('POST', '/v1/jobs/train', { ...train(), epochs: 3 });
     assert.equal(res.status, 400);

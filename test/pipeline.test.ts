@@ -175,4 +175,47 @@ describe('train → compress → infer on iris', () => {
     assert.equal(health.body.redis.ok, true);
     assert.ok(['wasm', 'cpu', 'tensorflow'].includes(health.body.backend.name));
   });
+
+  // Last: it trains a fourth model, which the listing and metrics above do not count.
+  it('prunes and quantizes under a gate: evaluated on the held-out rows; a gate it misses fails once, registering nothing', async () => {
+    const held = await system.request('POST', '/v1/jobs/train', {
+      ...IRIS_TRAIN,
+      model: { ...IRIS_TRAIN.model, name: 'iris-held' },
+      fit: { ...IRIS_TRAIN.fit, validationSplit: 0.2 },
+    });
+    const source = (await system.waitForJob(held.body.id)).result.model;
+    const passed = await system.waitForJob(
+      (
+        await system.request('POST', '/v1/jobs/compress', {
+          source,
+          steps: [{ prune: { sparsity: 0.3 } }, { quantize: { dtype: 'uint8' } }],
+          gate: { maxAccuracyDrop: 0.5 },
+        })
+      ).body.id,
+    );
+    assert.equal(passed.state, 'completed', JSON.stringify(passed));
+    const ev = passed.result.evaluation;
+    assert.equal(ev.rows, 30);
+    assert.ok(ev.result.nonZeroParameters < ev.source.nonZeroParameters);
+    const meta = await system.request('GET', `/v1/models/iris-held/versions/${passed.result.model.version}`);
+    assert.deepEqual(meta.body.evaluation, ev, 'the version records its figures');
+    assert.deepEqual(
+      meta.body.lineage.compression.steps.map((s: object) => Object.keys(s)[0]),
+      ['prune', 'quantize'],
+    );
+    const versions = (await system.request('GET', '/v1/models/iris-held')).body.versions.length;
+    const refused = await system.waitForJob(
+      (
+        await system.request('POST', '/v1/jobs/compress', {
+          source,
+          steps: [{ prune: { sparsity: 0.99, scope: 'global' } }],
+          gate: { maxAccuracyDrop: 0 },
+        })
+      ).body.id,
+    );
+    assert.equal(refused.state, 'failed', JSON.stringify(refused));
+    assert.match(refused.error, /gate: accuracy dropped .* \(nothing registered\); figures: /);
+    assert.equal(refused.attempts, 1, 'a refused gate is not retried');
+    assert.equal((await system.request('GET', '/v1/models/iris-held')).body.versions.length, versions);
+  });
 });

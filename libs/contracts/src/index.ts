@@ -3,6 +3,7 @@ export * from './names.schema';
 export * from './layers.schema';
 export * from './dataset.schema';
 export * from './train.schema';
+export * from './evaluation.schema';
 export * from './compress.schema';
 export * from './infer.schema';
 export * from './distributed.schema';

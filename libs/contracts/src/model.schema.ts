@@ -1,6 +1,7 @@
 import { z } from 'zod';
+import { compressEvaluationSchema } from './evaluation.schema';
 import { layerSchema } from './layers.schema';
-import { taskSchema } from './table.schema';
+import { columnOverridesSchema, taskSchema } from './table.schema';
 import { metricsSchema } from './train.schema';
 
 /** Where a version came from: the registry's lineage graph is made of these edges. */
@@ -10,6 +11,20 @@ export const lineageSchema = z.object({
   dataset: z.object({ builtin: z.string().optional(), id: z.string().optional() }).optional(),
   parent: z.object({ name: z.string(), version: z.number().int() }).optional(),
   compression: z.record(z.string(), z.unknown()).optional(),
+  /**
+   * How the training rows were split (train's fit.validationSplit and seed, and a table's task,
+   * column overrides and imputation): compression evaluates on the same held-out rows. Copied to
+   * every version derived from this one without new training data.
+   */
+  training: z
+    .object({
+      validationSplit: z.number(),
+      seed: z.number().int(),
+      task: taskSchema.optional(),
+      columns: columnOverridesSchema.optional(),
+      impute: z.enum(['mean', 'median']).optional(),
+    })
+    .optional(),
 });
 export type Lineage = z.infer<typeof lineageSchema>;
 
@@ -31,6 +46,8 @@ export const modelVersionMetaSchema = z.object({
   layers: z.array(layerSchema).optional(),
   metrics: metricsSchema.partial().optional(),
   history: z.array(z.record(z.string(), z.number())).optional(),
+  /** A compressed version: source and result measured side by side on the source's held-out rows. */
+  evaluation: compressEvaluationSchema.optional(),
   lineage: lineageSchema,
   backend: z.string().optional(),
   weightDtype: z.string().default('float32'),

@@ -1,134 +1,322 @@
+import * as tf from '@tensorflow/tfjs';
 import {
-  BUILTIN_DATASETS,
-  throwIfCancelled,
+  CancelledError,
   TqError,
+  FieldError,
+  compressSteps,
+  throwIfCancelled,
+  type CompressEvaluation,
   type CompressJobData,
   type CompressProgress,
   type CompressResult,
   type JobHooks,
+  type Metrics,
+  type ModelFigures,
   type ModelVersionMeta,
-  type PreprocessingSpec,
 } from '@tq/contracts';
 import {
-  attachOnnx,
-  compressVersion,
-  trainedVersionOf,
+  checkCompressRequest,
+  gateFailures,
+  GateRefusedError,
   loadModelVersion,
+  modelFigures,
+  onnxArtifacts,
+  PREPROCESSING_ARTIFACT,
+  quantizeArtifacts,
   readPreprocessing,
-  loadBuiltinDataset,
+  resolveExecutionProviders,
+  servedArtifact,
+  storedCheckpoint,
+  tfjsArtifacts,
+  trainedVersionOf,
   type BackendInfo,
+  type LossSpec,
+  type OrtSessionOptions,
+  type SpeedOptions,
+  type TabularData,
+  type VersionFiles,
 } from '@tq/ml';
-import type { DatasetStore, ModelRegistry } from '@tq/storage';
-import type { TableLimits } from '@tq/tables';
-import { openEncodedTable, type TableSources } from './table-rows';
+import { modelSaveHandler, type ArtifactStore, type ModelRegistry, type NewVersionMeta } from '@tq/storage';
+import type { TableDatasets, TableLimits } from '@tq/tables';
+import { CALIBRATION_ROWS, tableCalibrationRows } from './compress-calibration';
+import { loadSourceData, type SourceData } from './compress-data';
+import { compressCheckpointKey, runSteps, type StepsRecord } from './compress-steps';
+import { teacherLabelledTable } from './compress-unlabeled';
 
 export interface CompressDeps {
   registry: ModelRegistry;
-  datasets: DatasetStore & TableSources;
+  /** A DatasetStore (typed by the calls compression makes: an upload's record and its bytes). */
+  datasets: TableDatasets;
   backend: BackendInfo;
-  /** Bounds on the table read for int8 calibration (@tq/config; the tables defaults when absent). */
+  /** Bounds on the table read for evaluation, fine-tuning and int8 calibration (@tq/config; the tables defaults when absent). */
   tableLimits?: Partial<TableLimits>;
+  /** onnxruntime settings the timings run with (the inference engine's: default providers, a thread per core). */
+  ort?: Partial<OrtSessionOptions>;
+  /** Where fine-tuning and distillation checkpoint each epoch (a retried job resumes); none: no checkpoints. */
+  store?: ArtifactStore;
+  /** How long the speed figures run (fewer passes in tests). */
+  speed?: SpeedOptions;
 }
 
-/** Rows of the training data used to calibrate int8 activation scales. */
-const CALIBRATION_ROWS = 512;
+const TFJS_FILES = ['model.json', 'weights.bin'];
 
 /**
- * Weight quantization as a new version (lineage: compressed from the source). uint8 also gets an
- * int8 ONNX graph, so the smaller model is faster to serve too, not only to store.
+ * Runs the request's steps in order on the source (prune in place, quantize as the storage written),
+ * evaluates source and result side by side on the source's held-out rows, refuses a result outside
+ * the gate, and registers what passed once, fenced, with its ONNX graphs and figures. A retried job
+ * whose earlier attempt registered returns that version instead of making another.
  */
 export async function compressJob(
   req: CompressJobData,
   deps: CompressDeps,
   hooks: JobHooks<CompressProgress>,
 ): Promise<CompressResult> {
-  const dtype = req.quantize?.dtype ?? 'uint8';
-  await hooks.onProgress({ stage: 'compressing', percent: 10 });
-  throwIfCancelled(hooks.signal);
-  // A retried job (its worker died after registering) finishes the version it made instead of adding another.
+  const steps = compressSteps(req);
+  const source = await deps.registry.getVersion(req.source);
   const earlier = await trainedVersionOf(deps.registry, req.targetName ?? req.source.name, hooks.jobId);
-  const made = earlier
-    ? {
-        meta: earlier,
-        bytesBefore: tfjsBytes(await deps.registry.getVersion(req.source)),
-        bytesAfter: tfjsBytes(earlier),
-      }
-    : await compressVersion(deps.registry, req.source, {
-        dtype,
-        targetName: req.targetName,
-        jobId: hooks.jobId,
-        fence: hooks.fence,
-      });
-  const ref = { name: made.meta.name, version: made.meta.version };
-  // No cancel check from here on: the version is registered, and stopping now would leave it
-  // without its ONNX graph while the job reports "cancelled". Attaching it is the last short step.
-  await hooks.onProgress({ stage: 'saving', percent: 80 });
-  const { model } = await loadModelVersion(deps.registry, ref);
-  // A table model's ONNX graphs carry its pipeline too (model*.onnx raw columns in, network*.onnx for the engine).
-  const preprocessing = await readPreprocessing(deps.registry, ref, made.meta);
-  try {
-    await attachOnnx(
-      deps.registry,
-      ref,
-      model,
-      dtype === 'uint8'
-        ? {
-            quantize: 'int8',
-            calibration: await calibrationRows(deps, made.meta.lineage.parent, preprocessing),
-            preprocessing,
-          }
-        : { preprocessing },
+  if (earlier) return resultOf(source, earlier, deps.backend.name);
+  checkCompressRequest(req, source);
+  await hooks.onProgress({ stage: 'loading', percent: 0 });
+  const data = await sourceData(req, source, deps, hooks);
+  // The older {quantize} form still works without held-out rows (then without figures); steps and gates need them.
+  if (!data?.heldOut && (req.steps !== undefined || req.gate !== undefined))
+    throw new FieldError(
+      'source',
+      `${source.name} v${source.version} has no held-out rows to evaluate on (trained with validationSplit 0, or no dataset recorded)`,
     );
+  throwIfCancelled(hooks.signal);
+  const loaded = await loadModelVersion(deps.registry, req.source);
+  // runSteps disposes the loaded model when it hands back another one, and never the one it returns.
+  const { model, record } = await runSteps(loaded.model, steps, {
+    data,
+    layers: source.layers,
+    store: deps.store,
+    hooks,
+    teacherLabelled: (teacher, id, field) => teacherLabelledTable(teacher, source, id, field, deps, hooks.signal),
+  }).catch((err: unknown) => {
+    loaded.model.dispose();
+    throw err;
+  });
+  try {
+    throwIfCancelled(hooks.signal);
+    const dtype = steps.flatMap((s) => ('quantize' in s ? [s.quantize.dtype] : []))[0];
+    const files = await modelFiles(model, dtype);
+    const preprocessing = await readPreprocessing(deps.registry, req.source, source);
+    if (preprocessing)
+      files.set(PREPROCESSING_ARTIFACT, await deps.registry.readArtifact(req.source, PREPROCESSING_ARTIFACT));
+    // The result as a client loads it (stock tfjs, quantized weights dequantized): exported, evaluated.
+    const result = await tf.loadLayersModel({ load: async () => tfjsArtifacts(files) });
+    try {
+      const calibration =
+        dtype !== 'uint8'
+          ? undefined
+          : data
+            ? data.data.x.subarray(0, Math.min(data.trainRows, CALIBRATION_ROWS) * data.data.featureCount)
+            : await tableCalibrationRows(deps, source, preprocessing);
+      try {
+        const onnx = onnxArtifacts(
+          result,
+          dtype === 'uint8' ? { quantize: 'int8', calibration, preprocessing } : { preprocessing },
+        );
+        if (onnx.pipelineError) hooks.log(`no whole-pipeline ONNX export: ${onnx.pipelineError.message}`);
+        for (const [file, bytes] of onnx.files) files.set(file, bytes);
+      } catch (err) {
+        hooks.log(`no ONNX export (inference will use tfjs): ${err instanceof Error ? err.message : String(err)}`);
+      }
+      let evaluation: CompressEvaluation | undefined;
+      if (data?.heldOut) {
+        await hooks.onProgress({ stage: 'evaluating', percent: 100 });
+        evaluation = await evaluateBoth(deps, source, result, files, data.heldOut, data.split);
+        const failures = gateFailures(req.gate, evaluation);
+        if (failures.length > 0) throw new GateRefusedError(failures, evaluation);
+      }
+      // The last cancel check: registering is one short write, and a cancel from here on lets it finish.
+      throwIfCancelled(hooks.signal);
+      await hooks.onProgress({ stage: 'saving', percent: 100 });
+      const meta = await deps.registry.register(
+        req.targetName ?? req.source.name,
+        versionMeta(source, req, hooks.jobId, dtype, record, evaluation),
+        async (out) => {
+          for (const [file, bytes] of files) await out.put(file, bytes);
+        },
+        { fence: hooks.fence },
+      );
+      if (deps.store)
+        for (const i of steps.keys())
+          await storedCheckpoint(deps.store, compressCheckpointKey(hooks.jobId, i), hooks.fence).clear?.();
+      return resultOf(source, meta, deps.backend.name);
+    } finally {
+      result.dispose();
+    }
   } finally {
     model.dispose();
   }
-  return {
-    model: ref,
-    bytesBefore: made.bytesBefore,
-    bytesAfter: made.bytesAfter,
-    ratio: made.bytesBefore / Math.max(made.bytesAfter, 1),
-    backend: deps.backend.name,
-  };
-}
-
-/** Bytes of the tfjs artifacts (what compression shrinks), the same measure compressVersion reports. */
-function tfjsBytes(meta: ModelVersionMeta): number {
-  return (meta.artifacts['model.json'] ?? 0) + (meta.artifacts['weights.bin'] ?? 0);
 }
 
 /**
- * The first rows of the data the source was trained on, when its lineage still names that data: a
- * builtin dataset's matrix, or an uploaded table's rows encoded with the model's preprocessing.
+ * The source's rows. The older {quantize} form without a gate only calibrates int8 with them, as it
+ * always did: when they no longer load (the upload is gone or changed), it goes on without figures
+ * and dynamic int8 scales, saying why in the job's log. Everything else needs them and fails.
  */
-async function calibrationRows(
+async function sourceData(
+  req: CompressJobData,
+  source: ModelVersionMeta,
   deps: CompressDeps,
-  parent: { name: string; version: number } | undefined,
-  spec: PreprocessingSpec | undefined,
-): Promise<Float32Array | undefined> {
-  if (!parent) return undefined;
-  const dataset = (await deps.registry.getVersion(parent)).lineage.dataset;
-  if (dataset?.id && spec) return tableRows(deps, dataset.id, spec);
-  const builtin = BUILTIN_DATASETS.find((name) => name === dataset?.builtin);
-  // No rows to calibrate on (an uploaded id without preprocessing.json: a version from before tables
-  // had one): int8 falls back to dynamic activation scales.
-  if (!builtin) return undefined;
-  const data = loadBuiltinDataset(builtin);
-  return data.x.subarray(0, Math.min(data.rows, CALIBRATION_ROWS) * data.featureCount);
+  hooks: JobHooks<CompressProgress>,
+): Promise<SourceData | undefined> {
+  try {
+    return await loadSourceData(source, deps, hooks.signal);
+  } catch (err) {
+    if (req.steps !== undefined || req.gate !== undefined || !(err instanceof TqError) || err instanceof CancelledError)
+      throw err;
+    hooks.log(`no evaluation or int8 calibration: the source's training data does not load: ${err.message}`);
+    return undefined;
+  }
 }
 
-/** The table's first rows, encoded; none (dynamic int8 scales) when the upload is gone or no longer reads. */
-async function tableRows(deps: CompressDeps, id: string, spec: PreprocessingSpec): Promise<Float32Array | undefined> {
+/** The tfjs files of `model` (weights quantized to `dtype` when given), as the registry will store them. */
+async function modelFiles(
+  model: tf.LayersModel,
+  dtype: 'uint8' | 'uint16' | 'float16' | undefined,
+): Promise<Map<string, Uint8Array>> {
+  const files = new Map<string, Uint8Array>();
+  const capture = {
+    put: async (file: string, data: string | Uint8Array) =>
+      void files.set(file, typeof data === 'string' ? Buffer.from(data) : data),
+  };
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      return modelSaveHandler(capture).save!(dtype ? quantizeArtifacts(artifacts, dtype) : artifacts);
+    }),
+  );
+  return files;
+}
+
+/** Source and result on the held-out rows, each timed on the artifact the engine would serve it from. */
+async function evaluateBoth(
+  deps: CompressDeps,
+  meta: ModelVersionMeta,
+  result: tf.LayersModel,
+  files: VersionFiles,
+  heldOut: TabularData,
+  split: SourceData['split'],
+): Promise<CompressEvaluation> {
+  const ort = {
+    executionProviders: deps.ort?.executionProviders ?? resolveExecutionProviders(),
+    intraOpNumThreads: deps.ort?.intraOpNumThreads ?? 0,
+  };
+  const table = meta.inputColumns !== undefined;
+  // A regression's loss on the held-out rows is the mean squared error on the standardized target
+  // (the source's own training loss is not recorded); a classifier's the cross-entropy (the default).
+  const loss: LossSpec | undefined = heldOut.task === 'regression' ? { task: 'regression', loss: 'mse' } : undefined;
+  const served = servedArtifact(Object.keys(meta.artifacts), table);
+  const sourceFiles = new Map<string, Uint8Array>();
+  for (const file of new Set([...TFJS_FILES, served]))
+    sourceFiles.set(file, await deps.registry.readArtifact(meta, file));
+  // The source as stored (its own quantization, if any), not the pruned model still in memory.
+  const { model: stored } = await loadModelVersion(deps.registry, meta);
+  let s: ModelFigures;
   try {
-    const opened = await openEncodedTable(deps.datasets, id, spec, {
-      chunkRows: CALIBRATION_ROWS,
-      field: 'dataset',
-      limits: deps.tableLimits,
+    s = await modelFigures({
+      model: stored,
+      heldOut,
+      files: sourceFiles,
+      artifact: served,
+      ort,
+      ...(loss ? { loss } : {}),
+      ...speed(deps),
     });
-    const first = await opened.chunks.next();
-    await opened.chunks.return(undefined); // stops reading and closes the source
-    return first.done ? undefined : first.value.features;
-  } catch (err) {
-    if (err instanceof TqError) return undefined;
-    throw err;
+  } finally {
+    stored.dispose();
   }
+  const r = await modelFigures({
+    model: result,
+    heldOut,
+    files,
+    artifact: servedArtifact([...files.keys()], table),
+    ort,
+    ...(loss ? { loss } : {}),
+    ...speed(deps),
+  });
+  const diff = (a: number | undefined, b: number | undefined): number | undefined =>
+    a === undefined || b === undefined ? undefined : b - a;
+  const delta = {
+    ...defined('accuracy', diff(s.accuracy, r.accuracy)),
+    ...defined('r2', diff(s.r2, r.r2)),
+    ...defined('rmse', diff(s.rmse, r.rmse)),
+    gzipRatio: s.bytesGzip / Math.max(1, r.bytesGzip),
+    rowsPerSecRatio: s.rowsPerSec > 0 ? r.rowsPerSec / s.rowsPerSec : 0,
+  };
+  return { rows: heldOut.rows, split, source: s, result: r, delta };
+}
+
+const speed = (deps: CompressDeps): { speed?: SpeedOptions } => (deps.speed ? { speed: deps.speed } : {});
+const defined = <K extends string>(key: K, v: number | undefined): Partial<Record<K, number>> =>
+  v === undefined ? {} : ({ [key]: v } as Record<K, number>);
+
+/** The new version's record: the source's shape, figures as metrics, lineage naming every step and its parameters. */
+function versionMeta(
+  source: ModelVersionMeta,
+  req: CompressJobData,
+  jobId: string,
+  dtype: string | undefined,
+  record: StepsRecord,
+  evaluation: CompressEvaluation | undefined,
+): NewVersionMeta {
+  const { lineage } = source;
+  return {
+    inputShape: source.inputShape,
+    featureCount: source.featureCount,
+    classes: source.classes,
+    task: source.task,
+    ...(source.inputColumns ? { inputColumns: source.inputColumns } : {}),
+    ...(record.layers ? { layers: record.layers } : {}),
+    ...(evaluation ? { metrics: metricsOf(evaluation.result), evaluation } : {}),
+    lineage: {
+      kind: record.distilled ? 'distilled' : 'compressed',
+      parent: { name: source.name, version: source.version },
+      compression: {
+        steps: compressSteps(req),
+        ...(dtype ? { quantize: dtype } : {}),
+        ...(record.pruned ? { sparsity: record.pruned.sparsity } : {}),
+        ...(record.pruned?.kept ? { kept: record.pruned.kept } : {}),
+        ...(record.pruned?.fineTune ? { fineTune: record.pruned.fineTune } : {}),
+        ...(record.distilled ? { distilled: record.distilled } : {}),
+        ...(record.distilledOn ? { distilledOn: record.distilledOn } : {}),
+        ...(req.gate ? { gate: req.gate } : {}),
+      },
+      jobId,
+      ...(lineage.dataset ? { dataset: lineage.dataset } : {}),
+      ...(lineage.training ? { training: lineage.training } : {}),
+    },
+    ...(source.backend ? { backend: source.backend } : {}),
+    weightDtype: dtype ?? 'float32',
+  };
+}
+
+/** Held-out figures as the version's metrics (val*: they were measured on the validation split). */
+function metricsOf(f: ModelFigures): Partial<Metrics> {
+  return {
+    loss: f.loss,
+    valLoss: f.loss,
+    ...(f.accuracy !== undefined ? { valAccuracy: f.accuracy } : {}),
+    ...(f.r2 !== undefined ? { valR2: f.r2 } : {}),
+    ...(f.rmse !== undefined ? { valRmse: f.rmse } : {}),
+  };
+}
+
+/** model.json + weights.bin stored. */
+const tfjsBytes = (meta: ModelVersionMeta): number => TFJS_FILES.reduce((n, f) => n + (meta.artifacts[f] ?? 0), 0);
+
+function resultOf(source: ModelVersionMeta, made: ModelVersionMeta, backend: string): CompressResult {
+  const bytesBefore = tfjsBytes(source);
+  const bytesAfter = tfjsBytes(made);
+  return {
+    model: { name: made.name, version: made.version },
+    bytesBefore,
+    bytesAfter,
+    ratio: bytesBefore / Math.max(bytesAfter, 1),
+    backend,
+    ...(made.evaluation ? { evaluation: made.evaluation } : {}),
+  };
 }

@@ -15,7 +15,11 @@ export const TRAIN_EXAMPLE = {
   fit: { epochs: 60, batchSize: 16, learningRate: 0.02, validationSplit: 0 },
 };
 
-export const COMPRESS_EXAMPLE = { source: { name: 'iris', version: 1 }, quantize: { dtype: 'uint8' } };
+export const COMPRESS_EXAMPLE = {
+  source: { name: 'iris', version: 1 },
+  steps: [{ prune: { sparsity: 0.5 } }, { quantize: { dtype: 'uint8' } }],
+  gate: { maxAccuracyDrop: 0.05 },
+};
 
 export const INFER_EXAMPLE = {
   model: { name: 'iris', version: 1 },

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import {
   BUILTIN_DATASET_SHAPES,
   FieldError,
+  GoneError,
   type CompressRequest,
   type DatasetInfo,
   type DatasetRef,
@@ -13,6 +14,7 @@ import {
 import { loadConfig } from '@tq/config';
 import {
   checkBudgets,
+  checkCompressRequest,
   checkFitsData,
   checkLossFitsTask,
   checkMonitor,
@@ -82,8 +84,34 @@ export class SubmissionChecks {
     else checkBudgets({ train }, this.budgets);
   }
 
+  /** The gate fits the source's task, and the source's training data is still there to evaluate on. */
   async compress(req: CompressRequest): Promise<void> {
-    await this.model(req.source, 'source');
+    const meta = await this.model(req.source, 'source');
+    checkCompressRequest(req, meta);
+    for (const [i, step] of (req.steps ?? []).entries()) {
+      const upload = 'distill' in step ? step.distill.dataset : undefined;
+      if (!upload) continue;
+      if (meta.inputColumns === undefined)
+        throw new FieldError(
+          `steps.${i}.distill.dataset`,
+          `${meta.name} v${meta.version} was not trained on a table: an upload has no preprocessing to reach its inputs`,
+        );
+      await this.dataset(upload.id, `steps.${i}.distill.dataset.id`);
+    }
+    const id = meta.lineage.dataset?.id;
+    if (id === undefined || (req.steps === undefined && req.gate === undefined)) return;
+    let gone = false;
+    try {
+      await this.datasets.get(id);
+    } catch (err) {
+      if (!(err instanceof DatasetNotFoundError)) throw err;
+      gone = true;
+    }
+    if (gone)
+      throw new GoneError(
+        'source',
+        `the dataset "${id}" ${meta.name} v${meta.version} was trained on is gone: its held-out rows cannot be evaluated on`,
+      );
   }
 
   async infer(req: InferRequest): Promise<void> {

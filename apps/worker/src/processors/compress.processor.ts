@@ -12,7 +12,7 @@ import { compressJob, type CompressDeps } from '@tq/jobs';
 import type { BackendInfo } from '@tq/ml';
 import { CancelWatcher, HandlesJob, TypedWorkerHost } from '@tq/queue';
 import { InjectBackend } from '@tq/runtime';
-import { DatasetStore, ModelRegistry } from '@tq/storage';
+import { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
 import { workerOptions } from '../worker-options';
 
 @Processor(QueueName.Compress, workerOptions(JobName.Compress))
@@ -25,10 +25,12 @@ export class CompressProcessor extends TypedWorkerHost<JobName.Compress> {
     protected readonly cancels: CancelWatcher,
     registry: ModelRegistry,
     datasets: DatasetStore,
+    store: ArtifactStore,
     @InjectBackend() backend: BackendInfo,
   ) {
     super();
-    this.deps = { registry, datasets, backend, tableLimits: tableLimits(loadConfig()) };
+    // The store: fine-tuning and distillation checkpoint every epoch, so a retried job resumes them.
+    this.deps = { registry, datasets, store, backend, tableLimits: tableLimits(loadConfig()) };
   }
 
   protected handle(data: CompressJobData, hooks: JobHooks<CompressProgress>): Promise<CompressResult> {

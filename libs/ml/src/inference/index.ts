@@ -6,3 +6,4 @@ export * from './predictions';
 export * from './errors';
 export { resolveExecutionProviders, cudaProviderInstalled } from './execution-providers';
 export { PreprocessingCache, readPreprocessing } from './preprocessing-cache';
+export type { OrtSessionOptions, ModelRunner } from './model-runners';

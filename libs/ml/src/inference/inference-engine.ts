@@ -180,16 +180,9 @@ export class InferenceEngine {
     return entry;
   }
 
-  /**
-   * int8 over float ONNX (when preferred) over tfjs. A table model's model*.onnx take raw columns
-   * (the download, see artifact-names.ts): the engine runs its network*.onnx, which take features.
-   */
+  /** servedArtifact of the version's artifacts. */
   private bestArtifact(meta: ModelVersionMeta): string {
-    const has = (file: string): boolean => Object.hasOwn(meta.artifacts, file);
-    const table = meta.inputColumns !== undefined || has(PREPROCESSING_ARTIFACT) || has(NETWORK_ONNX_ARTIFACT);
-    const [int8, float] = table ? [NETWORK_INT8_ARTIFACT, NETWORK_ONNX_ARTIFACT] : [ONNX_INT8_ARTIFACT, ONNX_ARTIFACT];
-    if (this.preferInt8 && has(int8)) return int8;
-    return has(float) ? float : TFJS_ARTIFACT;
+    return servedArtifact(Object.keys(meta.artifacts), meta.inputColumns !== undefined, this.preferInt8);
   }
 
   private async load(ref: ModelRef, artifact: string, featureCount: number): Promise<ModelRunner> {
@@ -221,6 +214,20 @@ export class InferenceEngine {
       .finally(() => this.releases.delete(done));
     this.releases.add(done);
   }
+}
+
+/**
+ * The artifact the engine serves among `files`: int8 over float ONNX (when preferred) over tfjs. A
+ * table model's model*.onnx take raw columns (the download, see artifact-names.ts): the engine runs
+ * its network*.onnx, which take features. Exported so that a version about to be registered is
+ * timed on the artifact it will be served from.
+ */
+export function servedArtifact(files: readonly string[], tableColumns: boolean, preferInt8 = true): string {
+  const has = (file: string): boolean => files.includes(file);
+  const table = tableColumns || has(PREPROCESSING_ARTIFACT) || has(NETWORK_ONNX_ARTIFACT);
+  const [int8, float] = table ? [NETWORK_INT8_ARTIFACT, NETWORK_ONNX_ARTIFACT] : [ONNX_INT8_ARTIFACT, ONNX_ARTIFACT];
+  if (preferInt8 && has(int8)) return int8;
+  return has(float) ? float : TFJS_ARTIFACT;
 }
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

@@ -7,7 +7,8 @@ import { withInputShape } from './check-classifier';
 import { loadModelVersion } from './model-io';
 
 /** What of a train request decides the model it starts from. */
-export type StartingModelRequest = Pick<TrainRequest, 'model' | 'dataset' | 'fit'>;
+export type StartingModelRequest = Pick<TrainRequest, 'model' | 'dataset' | 'fit'> &
+  Partial<Pick<TrainRequest, 'task' | 'columns' | 'impute'>>;
 
 /**
  * The model a train job starts from and the lineage its version will record: the registered
@@ -22,14 +23,15 @@ export async function startingModel(
   data?: Pick<TabularData, 'task' | 'featureCount' | 'preprocessing'>,
 ): Promise<{ model: tf.LayersModel; lineage: Lineage }> {
   const dataset = 'builtin' in req.dataset ? { builtin: req.dataset.builtin } : { id: req.dataset.id };
+  const training = trainingSplit(req);
   if (req.model.from) {
     // A wiring fault, not bad input: every process that fine-tunes is given the registry.
     if (!registry) throw new Error('fine-tuning needs the model registry');
     const { model } = await loadModelVersion(registry, req.model.from);
-    return { model, lineage: { kind: 'fine-tuned', jobId, dataset, parent: req.model.from } };
+    return { model, lineage: { kind: 'fine-tuned', jobId, dataset, training, parent: req.model.from } };
   }
   const model = buildModel(modelLayers(req, data), { seed: req.fit.seed, task: data?.task ?? 'classification' });
-  return { model, lineage: { kind: 'trained', jobId, dataset } };
+  return { model, lineage: { kind: 'trained', jobId, dataset, training } };
 }
 
 /**
@@ -42,4 +44,16 @@ export function modelLayers(
 ): LayerSpec[] {
   const layers = req.model.layers ?? [];
   return data?.preprocessing ? withInputShape(layers, data.featureCount) : layers;
+}
+
+/** What decides a run's held-out rows (lineage.training): compression evaluates on the same ones. */
+export function trainingSplit(req: StartingModelRequest): NonNullable<Lineage['training']> {
+  const table = 'id' in req.dataset;
+  return {
+    validationSplit: req.fit.validationSplit,
+    seed: req.fit.seed,
+    ...(table && req.task ? { task: req.task } : {}),
+    ...(table && req.columns ? { columns: req.columns } : {}),
+    ...(table && req.impute ? { impute: req.impute } : {}),
+  };
 }

@@ -23,6 +23,8 @@ export interface GradientOptions {
   regressionErrors?: boolean;
   /** What is minimised (default: unweighted cross-entropy, the classifier's loss). */
   loss?: LossSpec;
+  /** Minimised instead of `loss` when given (distillation: soft targets from a teacher on the batch `x`). */
+  lossFn?: (out: tf.Tensor, y: tf.Tensor, x: tf.Tensor) => tf.Scalar;
 }
 
 /**
@@ -76,6 +78,7 @@ export function computeGradients(
     // Kept out of variableGrads' tidy; not on the path to the loss, so backprop ignores them.
     if (opts.countCorrect) correct = tf.keep(countCorrect(out, y));
     if (opts.regressionErrors) errors = tf.keep(errorSums(out, y));
+    if (opts.lossFn) return opts.lossFn(out, y, x);
     return opts.loss ? lossValue(opts.loss, out, y) : sparseCategoricalCrossentropy(out, y);
   }, vars);
   return { loss: value, grads, ...(correct ? { correct } : {}), ...(errors ? { errors } : {}) };

@@ -26,6 +26,13 @@ export interface TrainOptions {
   evalBatchSize?: number;
   /** Field named when the model does not fit the data: "model.layers" (default) or "model.from" for a fine-tuned version. */
   modelField?: string;
+  /**
+   * Called after every optimizer step with the 1-based step number and the run's step count (a
+   * pruning fine-tune re-applies its masks here, whichever kernels applied the update).
+   */
+  afterStep?: (step: number, steps: number) => void;
+  /** Minimised instead of the fit's loss (distillation); training metrics and val* stay against the labels. */
+  batchLoss?: (out: tf.Tensor, y: tf.Tensor, x: tf.Tensor) => tf.Scalar;
 }
 
 export interface TrainOutcome {
@@ -109,8 +116,14 @@ export async function trainModel(opts: TrainOptions): Promise<TrainOutcome> {
         const batch = gatherBatch(train, order, b * fit.batchSize, n);
         const x = tf.tensor(batch.x, [n, ...inputShape], 'float32');
         const y = tf.tensor1d(batch.y, labelDtype(data));
-        const step = computeGradients(model, x, y, { countCorrect: !regression, regressionErrors: regression, loss });
+        const step = computeGradients(model, x, y, {
+          countCorrect: !regression,
+          regressionErrors: regression,
+          loss,
+          ...(opts.batchLoss ? { lossFn: opts.batchLoss } : {}),
+        });
         applyGradients(optimizer, step.grads);
+        opts.afterStep?.(epoch * batchesPerEpoch + b + 1, fit.epochs * batchesPerEpoch);
         lossSum += (await step.loss.data())[0]! * n;
         if (step.correct) correct += (await step.correct.data())[0]!;
         if (step.errors) (await step.errors.data()).forEach((v, i) => (errors[i]! += v));
