@@ -24,6 +24,8 @@ const LAYERS = [
   { type: 'dense', units: 32, activation: 'relu' },
   { type: 'dense', units: 2, activation: 'softmax' },
 ];
+/** Node flags of the worker whose memory is measured (e.g. a V8 heap cap: --max-old-space-size=128). */
+const WORKER_NODE_OPTIONS = process.env.BENCH_WORKER_NODE_OPTIONS;
 const APP_ENV = { LOG_LEVEL: 'error', MAX_UPLOAD_BYTES: String(1 << 30), ORT_INTRA_OP_THREADS: '1' };
 
 /** A CSV of `rows` rows × FEATURES features and a label, in chunks (a 1M-row table is ~200 MB). */
@@ -123,7 +125,7 @@ async function memory(): Promise<{ peak: number; idle: number; tableBytes: numbe
     const model = await train(system, await upload(system, 'train.csv', trainCsv));
     const big = await upload(system, 'big.csv', bigCsv);
     // A fresh worker does the inference alone, so its peak is the job's, not the training's.
-    const fresh = system.addWorker();
+    const fresh = system.addWorker(WORKER_NODE_OPTIONS ? { NODE_OPTIONS: WORKER_NODE_OPTIONS } : {});
     system.workers[0]!.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 3000));
     const idle = await peakRss(fresh.pid!);
