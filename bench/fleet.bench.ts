@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { S3RVER_CREDENTIALS, S3TestServer } from '../libs/storage/test/s3-test-server';
+import { S3TestServer } from '../libs/storage/test/s3-test-server';
 import { TestSystem } from '../test/support/system';
 import { envInt } from './lib/env';
 import { fmt, printComparisons, printContext, type Comparison } from './lib/report';
@@ -167,12 +167,7 @@ async function main(): Promise<void> {
   let remote: number;
   try {
     remote = await endToEnd({
-      BLOB_STORE: 's3',
-      S3_BUCKET: s3.bucket,
-      S3_ENDPOINT: s3.endpoint,
-      S3_FORCE_PATH_STYLE: 'true',
-      S3_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-      S3_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+      ...s3.appEnv(),
       ARTIFACT_DIR: join(tmpdir(), `tq-bench-fleet-${process.pid}`),
     });
   } finally {

@@ -5,7 +5,7 @@ import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { S3RVER_CREDENTIALS, S3TestServer } from '../libs/storage/test/s3-test-server';
+import { S3TestServer } from '../libs/storage/test/s3-test-server';
 import { API_MAIN } from '../tools/processes';
 import { TestSystem } from './support/system';
 import { waitFor } from './support/wait-for';
@@ -40,14 +40,6 @@ describe('a fleet without a shared disk: S3 is the only store in common', () => 
   let s3: S3TestServer;
   let system: TestSystem;
   let dirs: string[];
-  const s3Env = () => ({
-    BLOB_STORE: 's3',
-    S3_BUCKET: s3.bucket,
-    S3_ENDPOINT: s3.endpoint,
-    S3_FORCE_PATH_STYLE: 'true',
-    S3_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-    S3_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-  });
   const upload = async (name: string, csv: string): Promise<string> => {
     const form = new FormData();
     form.append('file', new Blob([csv]), name);
@@ -64,7 +56,7 @@ describe('a fleet without a shared disk: S3 is the only store in common', () => 
     dirs = ['api', 'worker-1', 'worker-2', 'worker-3'].map((p) => join(base, p));
     system = await TestSystem.start({
       workers: 0,
-      env: { ...s3Env(), ARTIFACT_DIR: dirs[0]!, DOWNLOAD_REDIRECT_SECONDS: '60' },
+      env: { ...s3.appEnv(), ARTIFACT_DIR: dirs[0]!, DOWNLOAD_REDIRECT_SECONDS: '60' },
     });
     system.addWorker({ ARTIFACT_DIR: dirs[1]!, ORT_INTRA_OP_THREADS: '1' });
     system.addWorker({ ARTIFACT_DIR: dirs[2]!, ORT_INTRA_OP_THREADS: '1' });
@@ -159,7 +151,7 @@ describe('a fleet without a shared disk: S3 is the only store in common', () => 
     const child = spawn(process.execPath, [API_MAIN], {
       env: {
         ...process.env,
-        ...s3Env(),
+        ...s3.appEnv(),
         S3_BUCKET: 'no-such-bucket',
         QUEUE_PREFIX: `tqtest-fleet-${process.pid}`,
         PORT: '0',

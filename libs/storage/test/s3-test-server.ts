@@ -56,6 +56,18 @@ export class S3TestServer {
     });
   }
 
+  /** The settings that point the apps at this server (BLOB_STORE=s3 and S3_*), for their processes' env. */
+  appEnv(): Record<string, string> {
+    return {
+      BLOB_STORE: 's3',
+      S3_BUCKET: this.bucket,
+      S3_ENDPOINT: this.endpoint,
+      S3_FORCE_PATH_STYLE: 'true',
+      S3_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+      S3_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    };
+  }
+
   /** Bytes the server has read from its sockets so far (request bodies and headers). */
   async bytesReceived(): Promise<number> {
     return (await this.ask({ op: 'bytesReceived' })) ?? 0;
