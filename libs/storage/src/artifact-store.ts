@@ -3,7 +3,6 @@ import { BlobNotFoundError } from './blob/blob-errors';
 import { blobKey, blobPrefix } from './blob/blob-key';
 import type { BlobServe, BlobStore, ServeOptions } from './blob/blob-store';
 import { LocalBlobStore } from './blob/local-blob-store';
-import type { OpenedFile } from './read-stream';
 
 export { safeSegment } from './blob/blob-key';
 
@@ -66,17 +65,6 @@ export class ArtifactStore {
   }
   inputKey(jobId: string): string {
     return blobKey('inputs', `${jobId}.f32`);
-  }
-
-  /** A finished job's output (infer: JSONL), for streaming; NotFoundError (field "id") when there is none. */
-  async openOutput(jobId: string, ext = 'jsonl'): Promise<OpenedFile> {
-    try {
-      const { stream, size } = await this.blobs.stream(this.outputKey(jobId, ext));
-      return { stream, size };
-    } catch (err) {
-      if (err instanceof BlobNotFoundError) throw new NotFoundError('id', `job ${jobId} has no output`);
-      throw err;
-    }
   }
 
   /**

@@ -9,7 +9,6 @@ import {
 import { ArtifactStore } from './artifact-store';
 import { BlobExistsError, BlobNotFoundError } from './blob/blob-errors';
 import type { BlobServe, ServeOptions } from './blob/blob-store';
-import type { OpenedFile } from './read-stream';
 
 export const METADATA_JSON = 'metadata.json';
 /** A version's number is taken by creating this (create-only), before any artifact is written. */
@@ -262,43 +261,25 @@ export class ModelRegistry {
   }
 
   /**
-   * One artifact of a version, for streaming over HTTP: only names the version's metadata lists
-   * (own properties: "constructor" or "__proto__" are no artifact), so metadata.json stays private.
-   * An artifact deleted from under its version is an ArtifactNotFoundError naming it.
-   */
-  async openArtifact(ref: ModelRef, file: string): Promise<OpenedFile> {
-    const meta = await this.getVersion(ref);
-    if (!Object.hasOwn(meta.artifacts, file)) throw new ArtifactNotFoundError(ref, file);
-    try {
-      const { stream, size } = await this.blobs.stream(this.artifactKey(meta, file));
-      return { stream, size };
-    } catch (err) {
-      if (err instanceof BlobNotFoundError) throw new ArtifactNotFoundError(ref, file);
-      throw err;
-    }
-  }
-
-  /**
    * What the API answers for an artifact: a stream, or (S3 with `redirectSeconds`) a presigned
-   * URL. The same rules as openArtifact.
+   * URL. Only names the version's metadata lists (own properties: "constructor" or "__proto__" are
+   * no artifact), so metadata.json stays private; an artifact deleted from under its version is an
+   * ArtifactNotFoundError naming it.
    */
-  async serveArtifact(ref: ModelRef, file: string, opts: ServeOptions = {}): Promise<BlobServe> {
-    const meta = await this.getVersion(ref);
-    if (!Object.hasOwn(meta.artifacts, file)) throw new ArtifactNotFoundError(ref, file);
-    try {
-      return await this.blobs.serve(this.artifactKey(meta, file), opts);
-    } catch (err) {
-      if (err instanceof BlobNotFoundError) throw new ArtifactNotFoundError(ref, file);
-      throw err;
-    }
+  serveArtifact(ref: ModelRef, file: string, opts: ServeOptions = {}): Promise<BlobServe> {
+    return this.readListed(ref, file, (key) => this.blobs.serve(key, opts));
   }
 
-  /** An artifact's bytes (model weights, preprocessing.json, an ONNX graph); the same rules as openArtifact. */
-  async readArtifact(ref: ModelRef, file: string): Promise<Buffer> {
+  /** An artifact's bytes (model weights, preprocessing.json, an ONNX graph); the same rules as serveArtifact. */
+  readArtifact(ref: ModelRef, file: string): Promise<Buffer> {
+    return this.readListed(ref, file, (key) => this.blobs.get(key));
+  }
+
+  private async readListed<T>(ref: ModelRef, file: string, read: (key: string) => Promise<T>): Promise<T> {
     const meta = await this.getVersion(ref);
     if (!Object.hasOwn(meta.artifacts, file)) throw new ArtifactNotFoundError(ref, file);
     try {
-      return await this.blobs.get(this.artifactKey(meta, file));
+      return await read(this.artifactKey(meta, file));
     } catch (err) {
       if (err instanceof BlobNotFoundError) throw new ArtifactNotFoundError(ref, file);
       throw err;

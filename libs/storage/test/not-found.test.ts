@@ -57,11 +57,13 @@ describe('storage: missing vs broken', () => {
   });
 
   it('artifacts: only own, listed names open; others are ArtifactNotFoundError naming "file"', async () => {
-    const opened = await registry.openArtifact({ name: 'ok', version: 1 }, 'model.json');
+    const opened = await registry.serveArtifact({ name: 'ok', version: 1 }, 'model.json');
+    assert.equal(opened.kind, 'stream');
+    if (opened.kind !== 'stream') return;
     assert.deepEqual([opened.size, await text(opened.stream)], [7, '{"a":1}']);
     for (const file of ['constructor', '__proto__', 'toString', METADATA_JSON, 'weights.bin']) {
       await assert.rejects(
-        registry.openArtifact({ name: 'ok', version: 1 }, file),
+        registry.serveArtifact({ name: 'ok', version: 1 }, file),
         (err) => err instanceof ArtifactNotFoundError && err.field === 'file',
         file,
       );
@@ -72,7 +74,7 @@ describe('storage: missing vs broken', () => {
     await registry.register('gone', META, (out) => out.put('weights.bin', 'w'));
     const meta = await registry.getVersion({ name: 'gone', version: 1 });
     await store.blobs.delete(store.modelKey(meta, meta.artifactSet!, 'weights.bin'));
-    for (const read of [registry.openArtifact.bind(registry), registry.readArtifact.bind(registry)])
+    for (const read of [registry.serveArtifact.bind(registry), registry.readArtifact.bind(registry)])
       await assert.rejects(
         read({ name: 'gone', version: 1 }, 'weights.bin'),
         (err) =>
@@ -82,7 +84,7 @@ describe('storage: missing vs broken', () => {
   });
 
   it('outputs: a missing one is a NotFoundError naming "id"', async () => {
-    await assert.rejects(store.openOutput('infer-none'), (err) => err instanceof NotFoundError && err.field === 'id');
+    await assert.rejects(store.serveOutput('infer-none'), (err) => err instanceof NotFoundError && err.field === 'id');
   });
 
   it('datasets: missing is DatasetNotFoundError; a corrupt info.json is an error naming the dataset', async () => {
