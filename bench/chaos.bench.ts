@@ -163,7 +163,7 @@ class Scenario {
       if (job.kind === 'infer') {
         rowsExpected += job.rows ?? 0;
         if (states.get(job.id) === 'completed') {
-          const out = await fetch(`${this.system.url}/v1/jobs/${job.id}/output`).then((r) => r.text());
+          const out = await this.system.fetch(`/v1/jobs/${job.id}/output`).then((r) => r.text());
           rowsFound += out.split('\n').filter(Boolean).length;
         }
       }

@@ -49,7 +49,7 @@ async function upload(system: TestSystem, name: string, chunks: string[]): Promi
   const form = new FormData();
   form.append('file', new Blob(chunks), name);
   form.append('labelColumn', 'label');
-  const res = await fetch(`${system.url}/v1/datasets`, { method: 'POST', body: form }).catch((err: unknown) => {
+  const res = await system.fetch(`/v1/datasets`, { method: 'POST', body: form }).catch((err: unknown) => {
     throw new Error(`upload ${name}: ${String(err)}`, { cause: err });
   });
   const info = (await res.json()) as { id: string; status: string };

@@ -67,7 +67,7 @@ describe('cancelling waiting jobs', () => {
   // A stream that never ends is the failure: the limit turns it into one instead of a hung run.
   it('ends the event stream of a waiting job with its cancelled view', { timeout: 60_000 }, async () => {
     const id = await submit();
-    const res = await fetch(`${system.url}/v1/jobs/${id}/events`);
+    const res = await system.fetch(`/v1/jobs/${id}/events`);
     assert.equal(res.status, 200);
     const events = await readSse(res, async (e) => {
       // The first event (sent once the stream listens) is the waiting view: cancel then.

@@ -227,7 +227,7 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
       assert.equal(res.status, 404, `${file}: ${JSON.stringify(res.body)}`);
       assert.equal(res.body.issues?.[0]?.field, 'file', file);
     }
-    const res = await fetch(`${system.url}/v1/models/iris/versions/1/model.json`);
+    const res = await system.fetch(`/v1/models/iris/versions/1/model.json`);
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('content-type')?.split(';')[0], 'application/json');
     assert.equal(await res.text(), MODEL_JSON);
@@ -390,7 +390,7 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
     const form = new FormData();
     form.append('file', new Blob([content]), name);
     for (const [k, v] of Object.entries(fields)) form.append(k, v);
-    const res = await fetch(`${system.url}/v1/datasets`, { method: 'POST', body: form });
+    const res = await system.fetch(`/v1/datasets`, { method: 'POST', body: form });
     return {
       status: res.status,
       body: (await res.json()) as { issues?: { field: string; reason: string }[]; message: string; id?: string },
@@ -439,7 +439,7 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
     assert.deepEqual([kinds.status, kinds.body.issues?.[0]?.field], [400, 'columns.a']);
     const form = new FormData();
     form.append('labelColumn', 'label');
-    const res = await fetch(`${system.url}/v1/datasets`, { method: 'POST', body: form });
+    const res = await system.fetch(`/v1/datasets`, { method: 'POST', body: form });
     const body = (await res.json()) as { issues?: { field: string }[] };
     assert.deepEqual([res.status, body.issues?.[0]?.field], [400, 'file']);
     const stored = await readdir(join(system.artifactDir, 'datasets'));
@@ -486,14 +486,16 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
   });
   it('returns the same job for a repeated Idempotency-Key with an equal body, 409 for another body', async () => {
     const post = (body: unknown) =>
-      fetch(`${system.url}/v1/jobs/train`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': 'abc-1' },
-        body: JSON.stringify(body),
-      }).then(async (r) => ({
-        status: r.status,
-        body: (await r.json()) as { id: string; state: string; issues?: { field: string }[] },
-      }));
+      system
+        .fetch(`/v1/jobs/train`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': 'abc-1' },
+          body: JSON.stringify(body),
+        })
+        .then(async (r) => ({
+          status: r.status,
+          body: (await r.json()) as { id: string; state: string; issues?: { field: string }[] },
+        }));
     const first = await post(train());
     // The same request spelled differently (key order, a default written out) is the same body.
     const second = await post({
@@ -513,7 +515,7 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
     await system.request('DELETE', `/v1/jobs/${first.body.id}`);
     const output = await system.request('GET', `/v1/jobs/${first.body.id}/output`);
     assert.deepEqual([output.status, output.body.issues?.[0]?.field], [404, 'id'], 'a train job has no output');
-    const long = await fetch(`${system.url}/v1/jobs/train`, {
+    const long = await system.fetch(`/v1/jobs/train`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'idempotency-key': 'k'.repeat(256) },
       body: JSON.stringify(train()),

@@ -107,7 +107,7 @@ describe('on a 3-master Redis Cluster', () => {
     assert.equal(listed.status, 200, JSON.stringify(listed.body));
     assert.equal(listed.body.items.length, 2);
     assert.equal((await system.request('GET', '/metrics')).status, 200);
-    const page = await fetch(`${system.url}/admin/queues`);
+    const page = await system.fetch(`/admin/queues`);
     assert.equal(page.status, 200);
     const queues = await system.request('GET', '/admin/queues/api/queues');
     assert.equal(queues.status, 200, JSON.stringify(queues.body).slice(0, 500));
@@ -166,7 +166,7 @@ describe('on a 3-master Redis Cluster', () => {
     );
     assert.equal(down.body.status, 'degraded');
     t.diagnostic(`/health while down: ${JSON.stringify(down.body.redis)}`);
-    const submit = await fetch(`${system.url}/v1/jobs/train`, {
+    const submit = await system.fetch(`/v1/jobs/train`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(IRIS_TRAIN),

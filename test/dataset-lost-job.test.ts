@@ -25,7 +25,7 @@ describe('a profiling dataset whose job is lost', () => {
     const form = new FormData();
     form.append('file', new Blob(['a,y\n1,p\n2,q\n']), 't.csv');
     form.append('labelColumn', 'y');
-    const res = await fetch(`${system.url}/v1/datasets?wait=false`, { method: 'POST', body: form });
+    const res = await system.fetch(`/v1/datasets?wait=false`, { method: 'POST', body: form });
     const uploaded = (await res.json()) as { id: string; jobId: string; status: string };
     assert.equal(res.status, 202, JSON.stringify(uploaded));
     assert.equal(await queue.remove(uploaded.jobId), 1);

@@ -26,7 +26,7 @@ async function upload(
   const form = new FormData();
   form.append('file', file, name);
   for (const [k, v] of Object.entries(fields)) form.append(k, v);
-  const res = await fetch(`${system.url}/v1/datasets${query}`, { method: 'POST', body: form });
+  const res = await system.fetch(`/v1/datasets${query}`, { method: 'POST', body: form });
   return { status: res.status, body: await res.json() };
 }
 const text = (s: string | Uint8Array) => new Blob([s]);

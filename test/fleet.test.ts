@@ -44,7 +44,7 @@ describe('a fleet without a shared disk: S3 is the only store in common', () => 
     const form = new FormData();
     form.append('file', new Blob([csv]), name);
     form.append('labelColumn', 'label');
-    const res = await fetch(`${system.url}/v1/datasets`, { method: 'POST', body: form });
+    const res = await system.fetch(`/v1/datasets`, { method: 'POST', body: form });
     const info = (await res.json()) as { id: string };
     assert.equal(res.status, 201, JSON.stringify(info));
     return info.id;
@@ -120,7 +120,7 @@ describe('a fleet without a shared disk: S3 is the only store in common', () => 
     const inferred = await system.waitForJob(infer.body.id);
     assert.equal(inferred.state, 'completed', JSON.stringify(inferred));
     assert.equal(inferred.result.rows, ROWS);
-    const output = await fetch(`${system.url}/v1/jobs/${infer.body.id}/output`);
+    const output = await system.fetch(`/v1/jobs/${infer.body.id}/output`);
     assert.equal(output.status, 200);
     const lines = (await output.text()).trimEnd().split('\n');
     assert.equal(lines.length, ROWS, 'one line per input row, each exactly once');
@@ -133,7 +133,7 @@ describe('a fleet without a shared disk: S3 is the only store in common', () => 
     assert.equal(predict.body.predictions.length, 1);
 
     // Downloads: a 302 to a presigned URL of the bucket (DOWNLOAD_REDIRECT_SECONDS), which serves the bytes.
-    const redirect = await fetch(`${system.url}/v1/models/${small.name}/versions/${small.version}/model.json`, {
+    const redirect = await system.fetch(`/v1/models/${small.name}/versions/${small.version}/model.json`, {
       redirect: 'manual',
     });
     assert.equal(redirect.status, 302);

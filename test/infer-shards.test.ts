@@ -58,7 +58,7 @@ describe('infer in shards across worker processes', () => {
     const form = new FormData();
     form.append('file', new Blob([text]), name);
     if (label) form.append('labelColumn', label);
-    const res = await fetch(`${system.url}/v1/datasets`, { method: 'POST', body: form });
+    const res = await system.fetch(`/v1/datasets`, { method: 'POST', body: form });
     const info = (await res.json()) as { id: string; status: string };
     assert.equal(res.status, 201, JSON.stringify(info));
     return info.id;

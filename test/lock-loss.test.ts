@@ -188,7 +188,7 @@ describe('an infer job whose worker is SIGSTOPped past its lock', () => {
     // Nothing of the stale attempt is left: no partial, no second file.
     const files = (await readdir(join(system.artifactDir, 'outputs'))).filter((f) => f.startsWith(body.id));
     assert.deepEqual(files, [`${body.id}.jsonl`]);
-    const res = await fetch(`${system.url}/v1/jobs/${body.id}/output`);
+    const res = await system.fetch(`/v1/jobs/${body.id}/output`);
     assert.equal(res.status, 200);
     const lines = (await res.text()).split('\n').filter((l) => l.length > 0);
     assert.equal(lines.length, rows, 'one line per row, none twice');

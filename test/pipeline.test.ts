@@ -55,7 +55,7 @@ describe('train → compress → infer on iris', () => {
   });
 
   it('streams progress and the final state over Server-Sent Events', async () => {
-    const res = await fetch(`${system.url}/v1/jobs/${trainId}/events`);
+    const res = await system.fetch(`/v1/jobs/${trainId}/events`);
     const text = await res.text(); // the stream ends because the job already ended
     assert.match(text, /event: job/);
     assert.match(text, /"state":"completed"/);
@@ -131,7 +131,7 @@ describe('train → compress → infer on iris', () => {
     const form = new FormData();
     form.append('file', new Blob([`sl,sw,pl,pw,species\n${rows.join('\n')}\n`]), 'iris.csv');
     form.append('labelColumn', 'species');
-    const res = await fetch(`${system.url}/v1/datasets`, { method: 'POST', body: form });
+    const res = await system.fetch(`/v1/datasets`, { method: 'POST', body: form });
     const uploaded = (await res.json()) as { id: string; classes: string[]; rows: number; status: string };
     // 201 once a worker has profiled it (the default wait); the table then trains like any other.
     assert.equal(res.status, 201, JSON.stringify(uploaded));

@@ -39,7 +39,7 @@ describe('a Redis outage', () => {
 
   const call = async (method: string, path: string, body?: unknown): Promise<Answer> => {
     const started = Date.now();
-    const res = await fetch(system.url + path, {
+    const res = await system.fetch(path, {
       method,
       headers: body === undefined ? {} : { 'content-type': 'application/json' },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),

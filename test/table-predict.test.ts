@@ -56,7 +56,7 @@ describe('predict with records (API, no workers)', () => {
     assert.deepEqual(res.body.unknownCategories, { Island: 1 });
     assert.equal(res.body.predictions[0].label, 'Adelie');
 
-    const download = await fetch(`${system.url}/v1/models/penguins/versions/1/model.onnx`);
+    const download = await system.fetch(`/v1/models/penguins/versions/1/model.onnx`);
     const session = await ort.InferenceSession.create(new Uint8Array(await download.arrayBuffer()));
     const rows = body.records.map((r) => penguins.columns.map((c) => r[c] ?? null));
     const out = (await session.run(feeds(penguins.spec, penguins.columns, rows))).output!.data as Float32Array;

@@ -20,7 +20,7 @@ describe('a table model end to end (upload → train → records predict → mod
   let version: { name: string; version: number };
 
   const downloadOnnx = async (ref: { name: string; version: number }, file: string) => {
-    const res = await fetch(`${system.url}/v1/models/${ref.name}/versions/${ref.version}/${file}`);
+    const res = await system.fetch(`/v1/models/${ref.name}/versions/${ref.version}/${file}`);
     assert.equal(res.status, 200, file);
     return new Uint8Array(await res.arrayBuffer());
   };
@@ -32,7 +32,7 @@ describe('a table model end to end (upload → train → records predict → mod
     const form = new FormData();
     form.append('file', new Blob([PENGUINS.map((r) => JSON.stringify(r)).join('\n')]), 'penguins.jsonl');
     form.append('labelColumn', 'Species');
-    const res = await fetch(`${system.url}/v1/datasets`, { method: 'POST', body: form });
+    const res = await system.fetch(`/v1/datasets`, { method: 'POST', body: form });
     const info = (await res.json()) as { id: string; status: string };
     assert.equal(res.status, 201, JSON.stringify(info));
     datasetId = info.id;

@@ -18,7 +18,7 @@ async function upload(system: TestSystem, file: string, name: string, fields: Re
   const form = new FormData();
   form.append('file', new Blob([file]), name);
   for (const [k, v] of Object.entries(fields)) form.append(k, v);
-  const res = await fetch(`${system.url}/v1/datasets`, { method: 'POST', body: form });
+  const res = await system.fetch(`/v1/datasets`, { method: 'POST', body: form });
   return { status: res.status, body: (await res.json()) as any };
 }
 
@@ -114,7 +114,7 @@ describe('real tables through the system', { timeout: 900_000 }, () => {
     assert.equal(unknownColumn.status, 400);
     assert.match(JSON.stringify(unknownColumn.body), /records\.0\.Wingspan/);
 
-    const onnx = await fetch(`${system.url}/v1/models/${name}/versions/${version}/model.onnx`);
+    const onnx = await system.fetch(`/v1/models/${name}/versions/${version}/model.onnx`);
     assert.equal(onnx.status, 200);
     const out = await runPipeline(Buffer.from(await onnx.arrayBuffer()), asked);
     const probabilities = Object.values(out).find((t) => t.length === 3 * asked.length)!;

@@ -90,8 +90,20 @@ export class TestSystem {
     return worker;
   }
 
+  /** `fetch` of a path on the API, as the system's client (its credentials added to `init`). */
+  fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    for (const [name, value] of Object.entries(this.clientHeaders())) if (!headers.has(name)) headers.set(name, value);
+    return fetch(this.url + path, { ...init, headers });
+  }
+
+  /** The headers every request of this system's client carries. */
+  clientHeaders(): Record<string, string> {
+    return {};
+  }
+
   async request(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-    const res = await fetch(this.url + path, {
+    const res = await this.fetch(path, {
       method,
       headers: body === undefined ? {} : { 'content-type': 'application/json' },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
