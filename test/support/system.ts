@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +50,8 @@ export class TestSystem {
       PORT: String(port),
       LOG_LEVEL: 'warn',
       WORKER_METRICS_PORT: '0',
+      // The test's client is an admin by configuration (tests of keys and roles make their own).
+      TQ_ADMIN_KEY: randomBytes(32).toString('base64url'),
       ...opts.env,
     };
     const system = new TestSystem(`http://127.0.0.1:${port}`, prefix, artifactDir, tempDir, env, opts.workerEnv ?? {});
@@ -99,7 +101,12 @@ export class TestSystem {
 
   /** The headers every request of this system's client carries. */
   clientHeaders(): Record<string, string> {
-    return {};
+    return this.adminKey ? { authorization: `Bearer ${this.adminKey}` } : {};
+  }
+
+  /** TQ_ADMIN_KEY of the system (unset with AUTH=off). */
+  get adminKey(): string | undefined {
+    return this.env.AUTH === 'off' ? undefined : this.env.TQ_ADMIN_KEY;
   }
 
   async request(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {

@@ -1,7 +1,10 @@
 import { Module } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { QueueModule } from '@tq/queue';
 import { ComputeModule, StorageModule } from '@tq/runtime';
+import { AuthGuard } from './auth/auth.guard';
+import { AuthService } from './auth/auth.service';
+import { KeysController } from './auth/keys.controller';
 import { ErrorsFilter } from './common/errors.filter';
 import { DashboardModule } from './dashboard/dashboard.module';
 import { DatasetUploads } from './datasets/dataset-uploads.service';
@@ -22,8 +25,17 @@ import { RedisReady } from './redis/redis-ready.guard';
 /** HTTP only: produces jobs, serves the registry and the dashboard; runs no processors. */
 @Module({
   imports: [QueueModule.forRoot({ role: 'api' }), StorageModule, ComputeModule, DashboardModule],
-  controllers: [JobsController, DatasetsController, ModelsController, HealthController, MetricsController],
+  controllers: [
+    KeysController,
+    JobsController,
+    DatasetsController,
+    ModelsController,
+    HealthController,
+    MetricsController,
+  ],
   providers: [
+    AuthService,
+    { provide: APP_GUARD, useClass: AuthGuard },
     JobsService,
     DatasetUploads,
     SubmissionChecks,

@@ -7,6 +7,8 @@ import { loadConfig, logLevels } from '@tq/config';
 import { AppModule } from './app.module';
 import { RedisClientHolder } from '@tq/queue';
 import { DASHBOARD_ROUTE } from './dashboard/dashboard.module';
+import { authMiddleware } from './auth/auth.middleware';
+import { AuthService } from './auth/auth.service';
 import { dashboardGuard } from './redis/redis-ready.guard';
 
 /** How long a shutdown may wait for its clean-up while Redis is away. */
@@ -21,6 +23,10 @@ async function bootstrap(): Promise<void> {
   const redis = app.get(RedisClientHolder);
   // Registered before init, so ahead of bull-board's router (mounted by its module at init).
   app.use(DASHBOARD_ROUTE, dashboardGuard(redis));
+  // bull-board and the OpenAPI UI are express routes, out of reach of the global AuthGuard.
+  const auth = app.get(AuthService);
+  app.use(DASHBOARD_ROUTE, authMiddleware(auth, 'admin'));
+  app.use(['/docs', '/docs-json'], authMiddleware(auth, 'viewer'));
   // BullMQ's close() waits for a first connection that a Redis away since the start never gives:
   // the API then never exited on SIGTERM. With Redis away there is nothing to finish: exit anyway.
   for (const signal of ['SIGTERM', 'SIGINT'] as const)
@@ -31,6 +37,8 @@ async function bootstrap(): Promise<void> {
     .setTitle('TensorQueue')
     .setDescription('Train, compress and batch-infer TensorFlow.js models as jobs')
     .setVersion('1')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key: tq_<id>_<secret>' })
+    .addSecurityRequirements('bearer')
     .build();
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openapi));
   await app.listen(config.PORT, config.HOST);

@@ -192,11 +192,40 @@ const configFields = z.object({
    * API. 0 (the default) streams them through the API: clients need not reach the bucket.
    */
   DOWNLOAD_REDIRECT_SECONDS: z.coerce.number().int().min(0).max(604_800).default(0),
+  /**
+   * `on` (the default): every route but /health needs an API key (`Authorization: Bearer`).
+   * `off`: no keys, every caller is an admin of the default tenant: for a loopback-only dev setup,
+   * so it is refused unless HOST is a loopback address.
+   */
+  AUTH: z.enum(['on', 'off']).default('on'),
+  /**
+   * An admin key given by configuration (compose, CI, scripts), accepted besides the stored keys
+   * and never stored; 32 to 256 printable characters (`openssl rand -base64 32`).
+   */
+  TQ_ADMIN_KEY: z
+    .string()
+    .regex(/^[\x21-\x7e]{32,256}$/, '32 to 256 printable ASCII characters, no spaces')
+    .optional(),
+  /**
+   * How long an API replica trusts a stored key it has checked. A revoke reaches every replica at
+   * once (Redis pub/sub); this bounds how long a replica that missed the message still accepts it.
+   */
+  AUTH_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
   LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
   LOG_JSON: z.stringbool().default(false),
 });
 
+/** 127.0.0.0/8, ::1 and localhost: where AUTH=off may listen. */
+export const isLoopbackHost = (host: string): boolean =>
+  host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+
 export const configSchema = configFields.superRefine((c, ctx) => {
+  if (c.AUTH === 'off' && !isLoopbackHost(c.HOST))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['AUTH'],
+      message: `"off" is only allowed on a loopback HOST (127.0.0.1, ::1, localhost), not "${c.HOST}": anyone who reaches the port would be an admin`,
+    });
   if (c.REDIS_CLUSTER_NODES && !hasHashTag(c.QUEUE_PREFIX))
     ctx.addIssue({
       code: 'custom',

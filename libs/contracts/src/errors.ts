@@ -57,6 +57,16 @@ export class ConflictError extends FieldError {
   override readonly status: number = 409;
 }
 
+/** No valid credentials (missing, malformed, unknown, expired or revoked API key). 401. */
+export class UnauthorizedError extends FieldError {
+  override readonly status: number = 401;
+}
+
+/** Valid credentials whose role may not do this. 403 (another tenant's things are a 404 instead). */
+export class ForbiddenError extends FieldError {
+  override readonly status: number = 403;
+}
+
 /** Over a configured budget (parameters, bytes, epochs × rows, upload size). 413. */
 export class TooLargeError extends FieldError {
   override readonly status: number = 413;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { tenantSchema } from './auth.schema';
 
 /**
  * Who asked for a job and when, carried unchanged from the API to every worker and child job
@@ -8,7 +9,7 @@ export const jobMetaSchema = z
   .object({
     /** The HTTP request that submitted the job (X-Request-Id, or one the API made). */
     requestId: z.string().min(1).max(128),
-    tenant: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/),
+    tenant: tenantSchema,
     submittedAt: z.iso.datetime(),
     /** Set on child jobs: the job that spawned them. */
     parentJobId: z.string().min(1).optional(),

@@ -37,6 +37,7 @@ export class ErrorsFilter implements ExceptionFilter {
     }
     const client = isClientError(err);
     if (client) {
+      if (client.status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="TensorQueue"');
       const message = client.issues.map((i) => `${i.field}: ${i.reason}`).join('; ');
       res
         .status(client.status)

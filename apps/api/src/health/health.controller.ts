@@ -1,3 +1,4 @@
+import { Public } from '../auth/roles';
 import { Controller, Get, HttpStatus, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
@@ -17,6 +18,7 @@ const PROBE_MS = 500;
 const PERSISTENCE_TTL_MS = 5000;
 
 @ApiTags('ops')
+@Public()
 @Controller('health')
 export class HealthController {
   private persistence: { value: RedisPersistence; at: number } = { value: 'unknown', at: 0 };

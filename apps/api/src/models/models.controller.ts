@@ -21,6 +21,7 @@ import { loadConfig } from '@tq/config';
 import { predictVersion } from '@tq/jobs';
 import { InferenceEngine } from '@tq/ml';
 import { ModelNotFoundError, ModelRegistry } from '@tq/storage';
+import { MinRole } from '../auth/roles';
 import { notFoundAs } from '../common/not-found-as';
 import { ErrorResponses, JsonBody, JsonResponse, RawResponse } from '../common/openapi';
 import { PREDICT_EXAMPLE, PREDICT_EXAMPLES } from '../common/openapi-examples';
@@ -89,6 +90,8 @@ export class ModelsController {
   }
 
   @Post(':name/versions/:version/predict')
+  // Reads a model and changes nothing: a viewer may predict.
+  @MinRole('viewer')
   @HttpCode(200)
   @JsonBody(predictRequestSchema, PREDICT_EXAMPLE, PREDICT_EXAMPLES)
   @JsonResponse(200, predictResponseSchema, 'one prediction per instance or record, in order')
