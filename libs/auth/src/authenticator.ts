@@ -39,15 +39,16 @@ export class Authenticator {
     this.cacheEnabled = options.cacheSeconds > 0;
   }
 
-  /** Listens for revocations on `redis`'s server (a duplicate connection: subscribing takes it over). */
-  async listen(redis: RedisClient): Promise<void> {
-    // The two overloads (Redis, Cluster) share no call signature: call it through one of them.
-    const sub: RedisClient = (redis.duplicate as () => RedisClient).call(redis);
-    this.subscriber = sub;
-    sub.on('message', (_channel: string, id: string) => this.cache.delete(id));
+  /**
+   * Listens for revocations on `subscriber`, a connection of its own (subscribing takes it over)
+   * that queues commands while Redis is away, so the subscription is made whenever Redis comes.
+   */
+  async listen(subscriber: RedisClient): Promise<void> {
+    this.subscriber = subscriber;
+    subscriber.on('message', (_channel: string, id: string) => this.cache.delete(id));
     // After a reconnect messages may have been missed: forget everything checked before.
-    sub.on('ready', () => this.cache.clear());
-    await sub.subscribe(this.store.revocations);
+    subscriber.on('ready', () => this.cache.clear());
+    await subscriber.subscribe(this.store.revocations);
   }
 
   close(): void {

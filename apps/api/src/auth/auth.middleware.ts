@@ -32,12 +32,10 @@ export function authMiddleware(auth: AuthService, role: Role) {
 }
 
 function reply(res: Response, status: number, field: string, reason: string): void {
-  res
-    .status(status)
-    .json({
-      statusCode: status,
-      error: STATUS_CODES[status],
-      message: `${field}: ${reason}`,
-      issues: [{ field, reason }],
-    });
+  res.status(status).json({
+    statusCode: status,
+    error: STATUS_CODES[status],
+    message: `${field}: ${reason}`,
+    issues: [{ field, reason }],
+  });
 }

@@ -3,7 +3,7 @@ import type { Request } from 'express';
 import { DEFAULT_TENANT, type Principal } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { ApiKeyStore, Authenticator, ensureFirstAdminKey } from '@tq/auth';
-import { RedisClientHolder } from '@tq/queue';
+import { RedisClientHolder, createRedisClient } from '@tq/queue';
 
 /** Every caller with AUTH=off (loopback only): an admin of the default tenant. */
 export const AUTH_OFF: Principal = { keyId: 'auth-off', tenant: DEFAULT_TENANT, role: 'admin' };
@@ -40,7 +40,7 @@ export class AuthService implements OnModuleInit, OnApplicationShutdown {
       return;
     }
     // Neither waits for Redis: the API starts (and answers 503) while Redis is away.
-    void this.authenticator.listen(this.redis.client).catch((err: unknown) => {
+    void this.authenticator.listen(createRedisClient(loadConfig(), 'events')).catch((err: unknown) => {
       this.logger.error(`revocation channel: ${String(err)}; revokes reach this replica within AUTH_CACHE_SECONDS`);
     });
     if (!loadConfig().TQ_ADMIN_KEY)
