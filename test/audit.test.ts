@@ -196,6 +196,20 @@ describe('audit log', () => {
     assert.deepEqual([board.action, board.result], ['PUT /admin/queues/api/queues/train/pause', 401]);
   });
 
+  it('records a body refused before routing and a path nothing serves, by their paths', async () => {
+    const badJson = await system.fetch(
+      '/v1/jobs/train?x=1',
+      asAdmin('audit-bad-body', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' }),
+    );
+    assert.equal(badJson.status, 400);
+    const unknown = await system.fetch('/v1/nothing/here', asAdmin('audit-404', { method: 'POST' }));
+    assert.equal(unknown.status, 404);
+    const refused = await byRequestId('audit-bad-body');
+    assert.deepEqual([refused.action, refused.result, refused.target], ['POST /v1/jobs/train', 400, undefined]);
+    const missing = await byRequestId('audit-404');
+    assert.deepEqual([missing.action, missing.result], ['POST /v1/nothing/here', 404]);
+  });
+
   it("records a viewer's 403 with the viewer's key, tenant and role", async () => {
     const res = await fetch(`${system.url}/v1/jobs/train`, {
       method: 'POST',
