@@ -111,6 +111,10 @@ describe('on a 3-master Redis Cluster', () => {
     assert.equal(page.status, 200);
     const queues = await system.request('GET', '/admin/queues/api/queues');
     assert.equal(queues.status, 200, JSON.stringify(queues.body).slice(0, 500));
+    // The audit stream lives in the prefix's slot too (checked below): written and read there.
+    const audit = await system.request('GET', '/v1/audit?action=POST /v1/jobs/train');
+    assert.equal(audit.status, 200, JSON.stringify(audit.body));
+    assert.ok(audit.body.items.length >= 2, JSON.stringify(audit.body));
   });
 
   it('keeps every key of the system in the prefix hash tag slot', async () => {

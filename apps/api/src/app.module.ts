@@ -2,6 +2,8 @@ import { Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { QueueModule } from '@tq/queue';
 import { ComputeModule, StorageModule } from '@tq/runtime';
+import { AuditController } from './audit/audit.controller';
+import { AuditService } from './audit/audit.service';
 import { AuthGuard } from './auth/auth.guard';
 import { AuthService } from './auth/auth.service';
 import { KeysController } from './auth/keys.controller';
@@ -27,6 +29,7 @@ import { RedisReady } from './redis/redis-ready.guard';
   imports: [QueueModule.forRoot({ role: 'api' }), StorageModule, ComputeModule, DashboardModule],
   controllers: [
     KeysController,
+    AuditController,
     JobsController,
     DatasetsController,
     ModelsController,
@@ -35,6 +38,7 @@ import { RedisReady } from './redis/redis-ready.guard';
   ],
   providers: [
     AuthService,
+    AuditService,
     { provide: APP_GUARD, useClass: AuthGuard },
     JobsService,
     DatasetUploads,

@@ -7,6 +7,8 @@ import { loadConfig, logLevels } from '@tq/config';
 import { AppModule } from './app.module';
 import { RedisClientHolder } from '@tq/queue';
 import { DASHBOARD_ROUTE } from './dashboard/dashboard.module';
+import { auditMiddleware } from './audit/audit.middleware';
+import { AuditService } from './audit/audit.service';
 import { authMiddleware } from './auth/auth.middleware';
 import { AuthService } from './auth/auth.service';
 import { dashboardGuard } from './redis/redis-ready.guard';
@@ -18,6 +20,8 @@ async function bootstrap(): Promise<void> {
   const config = loadConfig();
   const logger = new ConsoleLogger('api', { json: config.LOG_JSON, logLevels: logLevels(config) });
   const app = await NestFactory.create<NestExpressApplication>(AppModule, { logger, bodyParser: false });
+  // First: every request reaches it, those that a later middleware (body parser, auth) answers too.
+  app.use(auditMiddleware(app.get(AuditService)));
   app.useBodyParser('json', { limit: config.MAX_JSON_BODY_BYTES });
   app.enableShutdownHooks();
   const redis = app.get(RedisClientHolder);

@@ -211,6 +211,11 @@ const configFields = z.object({
    * once (Redis pub/sub); this bounds how long a replica that missed the message still accepts it.
    */
   AUTH_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+  /**
+   * How long the audit log (every state-changing request and every auth failure, a Redis stream)
+   * keeps an entry: each write trims the entries older than this, and GET /v1/audit never shows them.
+   */
+  AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
   LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
   LOG_JSON: z.stringbool().default(false),
 });
