@@ -143,7 +143,7 @@ export class EncryptedBlobStore implements BlobStore {
       const plain = this.plainSizeOf(key, stored.size);
       const span = { first: 0, last: chunkCount(plain) - 1, plainTotal: plain, start: 0, end: plain - 1 };
       return {
-        stream: readableOf(openChunks(key, keys, reader, span), stored.stream),
+        stream: await openedReadable(openChunks(key, keys, reader, span), stored.stream),
         size: plain,
         totalSize: plain,
         contentType: stored.contentType,
@@ -241,7 +241,7 @@ export class EncryptedBlobStore implements BlobStore {
         throw new Error(`stored object "${key}" was replaced ${attempt + 1} times while it was read`);
       }
       return {
-        stream: readableOf(openChunks(key, keys, ByteReader.of(body.stream), span), body.stream),
+        stream: await openedReadable(openChunks(key, keys, ByteReader.of(body.stream), span), body.stream),
         size: clamped.end - clamped.start + 1,
         totalSize: plain,
         range: clamped,
@@ -278,12 +278,26 @@ export class EncryptedBlobStore implements BlobStore {
   }
 }
 
-/** A Readable of `items` that also releases the store's stream when it ends early or fails. */
-function readableOf(items: AsyncGenerator<Buffer>, source: Readable): Readable {
+/**
+ * A Readable of `items` that also releases the store's stream when it ends early or fails. The
+ * first chunk is opened before it returns: an object damaged there (a small one: anywhere) fails
+ * the call itself, so the API answers a 500 instead of cutting a body it has started.
+ */
+async function openedReadable(items: AsyncGenerator<Buffer>, source: Readable): Promise<Readable> {
+  let first: IteratorResult<Buffer>;
+  try {
+    first = await items.next();
+  } catch (err) {
+    source.destroy();
+    throw err;
+  }
   return Readable.from(
     (async function* () {
       try {
-        yield* items;
+        if (!first.done) {
+          yield first.value;
+          yield* items;
+        }
       } finally {
         source.destroy();
       }
