@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,7 @@ import {
   EncryptedBlobStore,
   LocalBlobStore,
   blobStoreFromConfig,
+  reencryptStore,
   type BlobStore,
   type ByteRange,
 } from '@tq/storage';
@@ -309,6 +311,65 @@ describe('encryption at rest: format, tampering, rotation, ranges (local folder 
     // A key listed under the old id but with other bytes: the wrap fails its tag, an integrity error.
     const wrongA = new EncryptedBlobStore(inner, { keys: [key('a')] });
     await assert.rejects(wrongA.get('k/old.json'), BlobIntegrityError);
+  });
+
+  it('re-encryption completes a rotation and a migration: afterwards the new key alone reads everything', async () => {
+    const dir = join(root, 'rotate');
+    const base = new LocalBlobStore(dir);
+    const underA = new EncryptedBlobStore(base, { keys: [A] });
+    const big = pattern(3 * CHUNK + 11);
+    await underA.put('m/big.bin', big);
+    await underA.put('m/small.json', '{"a":1}');
+    await base.put('m/legacy.csv', 'x,y\n1,2\n');
+    await underA.put('m/broken.bin', 'soon broken');
+    const broken = await base.get('m/broken.bin');
+    await base.put('m/broken.bin', flip(broken, broken.length - 1));
+    const rotated = new EncryptedBlobStore(base, { keys: [B, A], readPlaintext: true });
+    await rotated.put('m/new.json', '{"b":1}');
+
+    const dry = await reencryptStore(rotated, { dryRun: true });
+    assert.deepEqual([dry.objects, dry.current, dry.rewritten, dry.fromPlaintext], [5, 1, 4, 1]);
+    assert.equal(await rotated.keyIdOf('m/big.bin'), 'a', 'a dry run writes nothing');
+
+    const seen: string[] = [];
+    const report = await reencryptStore(rotated, { onObject: (k, outcome) => seen.push(`${outcome} ${k}`) });
+    assert.deepEqual([report.objects, report.current, report.rewritten, report.fromPlaintext], [5, 1, 3, 1]);
+    assert.deepEqual(
+      report.failed.map((f) => f.key),
+      ['m/broken.bin'],
+    );
+    assert.match(report.failed[0]!.reason, /integrity/);
+    assert.ok(seen.includes('rewritten m/legacy.csv'), seen.join(', '));
+    const onlyB = new EncryptedBlobStore(base, { keys: [B] });
+    assert.ok((await onlyB.get('m/big.bin')).equals(big));
+    assert.ok(
+      (await readAll(onlyB, 'm/big.bin', { start: CHUNK - 3, end: CHUNK + 3 })).equals(
+        big.subarray(CHUNK - 3, CHUNK + 4),
+      ),
+    );
+    assert.equal((await onlyB.get('m/small.json')).toString(), '{"a":1}');
+    assert.equal((await onlyB.get('m/legacy.csv')).toString(), 'x,y\n1,2\n');
+    assert.equal((await onlyB.get('m/new.json')).toString(), '{"b":1}');
+    assert.equal((await base.get('m/legacy.csv')).includes('x,y'), false, 'the plaintext object is now sealed');
+
+    // The tool, as an operator runs it: the app's settings, exit 1 while an object is unreadable.
+    await base.delete('m/broken.bin');
+    await underA.put('m/late.json', '{"late":true}');
+    const env = {
+      ...process.env,
+      ARTIFACT_DIR: dir,
+      ENCRYPTION_KEYS: `b:${B.key.toString('base64')},a:${A.key.toString('base64')}`,
+      ENCRYPTION_KEY_ID: 'b',
+    };
+    const tool = join(__dirname, '..', '..', '..', 'tools', 'reencrypt-store.js');
+    const run = spawnSync(process.execPath, [tool], { env, encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr + run.stdout);
+    assert.match(run.stdout, /rewritten m\/late\.json \(was under "a"\)/);
+    assert.match(run.stdout, /5 objects: 4 already under "b", 1 rewritten/);
+    assert.equal(await onlyB.keyIdOf('m/late.json'), 'b');
+    const none = spawnSync(process.execPath, [tool], { env: { ...process.env, ARTIFACT_DIR: dir }, encoding: 'utf8' });
+    assert.equal(none.status, 1);
+    assert.match(none.stderr, /ENCRYPTION_KEYS is not set/);
   });
 
   it('config: ENCRYPTION_KEYS and ENCRYPTION_KEY_ID are checked, errors name the setting and never the key', () => {
