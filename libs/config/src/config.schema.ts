@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ALL_QUEUES } from '@tq/contracts';
-import { ENCRYPTION_KEY_ID, encryptionKeys } from './encryption-keys';
+import { KEY_ID_PATTERN, encryptionKeys } from './encryption-keys';
 
 const csvOf = <T extends string>(values: readonly T[]) =>
   z.string().transform((s, ctx) => {
@@ -202,7 +202,7 @@ const configFields = z.object({
    */
   ENCRYPTION_KEYS: encryptionKeys.optional(),
   /** The id of ENCRYPTION_KEYS that new objects are sealed with (rotation: list a new key and name it here); the first listed when unset. */
-  ENCRYPTION_KEY_ID: z.string().regex(ENCRYPTION_KEY_ID, 'a key id of ENCRYPTION_KEYS').optional(),
+  ENCRYPTION_KEY_ID: z.string().regex(KEY_ID_PATTERN, 'a key id of ENCRYPTION_KEYS').optional(),
   /**
    * With ENCRYPTION_KEYS set, an object without the encryption header (written before encryption
    * was turned on, or planted) is refused as an integrity failure. true reads such objects as they

@@ -10,7 +10,7 @@ export interface EncryptionKey {
  * A key id: stored in each object's header (a fixed 32-byte field, so the header has one size and
  * a listed object's plaintext size follows from its stored size without a read).
  */
-export const ENCRYPTION_KEY_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
+export const KEY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
 
 /**
  * "id:base64(32 bytes),id:base64(...)": every master key the store may read with. Errors name the
@@ -27,7 +27,7 @@ export const encryptionKeys = z.string().transform((s, ctx) => {
     const id = colon < 0 ? '' : item.slice(0, colon);
     const material = colon < 0 ? '' : item.slice(colon + 1);
     const where = `entry ${i + 1}${id ? ` ("${id}")` : ''}`;
-    if (!ENCRYPTION_KEY_ID.test(id))
+    if (!KEY_ID_PATTERN.test(id))
       return ctx.addIssue({
         code: 'custom',
         message: `${where}: expected "id:base64key" with an id of letters, digits, "_", ".", "-" (32 at most)`,

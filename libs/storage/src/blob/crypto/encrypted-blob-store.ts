@@ -59,6 +59,12 @@ export class EncryptedBlobStore implements BlobStore {
   ) {
     const masters = new Map<string, Buffer>();
     for (const { id, key } of options.keys) {
+      // The config checks both (KEY_ID_PATTERN); a store made in code gets the same refusal.
+      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/.test(id))
+        throw new BlobStoreConfigError(
+          'ENCRYPTION_KEYS',
+          `"${id}" is not a key id (letters, digits, "_.-", 32 at most)`,
+        );
       if (key.length !== 32) throw new BlobStoreConfigError('ENCRYPTION_KEYS', `key "${id}" is not 32 bytes`);
       masters.set(id, key);
     }
