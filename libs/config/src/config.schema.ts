@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ALL_QUEUES } from '@tq/contracts';
+import { KEY_ID_PATTERN, encryptionKeys } from './encryption-keys';
 
 const csvOf = <T extends string>(values: readonly T[]) =>
   z.string().transform((s, ctx) => {
@@ -216,6 +217,22 @@ const configFields = z.object({
    * keeps an entry: each write trims the entries older than this, and GET /v1/audit never shows them.
    */
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
+  /**
+   * Encryption at rest of every stored object (models, datasets, outputs, checkpoints, secrets):
+   * "id:base64key" comma separated, each key 32 bytes (`openssl rand -base64 32`), AES-256-GCM.
+   * Unset (the default): objects are stored as they are. Every listed key can read; keep a
+   * rotated-out key listed until `node dist/tools/reencrypt-store.js` has rewritten its objects.
+   * With it set, downloads are streamed decrypted through the API (never a presigned redirect).
+   */
+  ENCRYPTION_KEYS: encryptionKeys.optional(),
+  /** The id of ENCRYPTION_KEYS that new objects are sealed with (rotation: list a new key and name it here); the first listed when unset. */
+  ENCRYPTION_KEY_ID: z.string().regex(KEY_ID_PATTERN, 'a key id of ENCRYPTION_KEYS').optional(),
+  /**
+   * With ENCRYPTION_KEYS set, an object without the encryption header (written before encryption
+   * was turned on, or planted) is refused as an integrity failure. true reads such objects as they
+   * are, for a migration, until the re-encryption tool has rewritten them. Default false.
+   */
+  ENCRYPTION_READ_PLAINTEXT: z.stringbool().default(false),
   LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
   LOG_JSON: z.stringbool().default(false),
 });
@@ -230,6 +247,14 @@ export const configSchema = configFields.superRefine((c, ctx) => {
       code: 'custom',
       path: ['AUTH'],
       message: `"off" is only allowed on a loopback HOST (127.0.0.1, ::1, localhost), not "${c.HOST}": anyone who reaches the port would be an admin`,
+    });
+  if (c.ENCRYPTION_KEY_ID !== undefined && !c.ENCRYPTION_KEYS?.some((k) => k.id === c.ENCRYPTION_KEY_ID))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ENCRYPTION_KEY_ID'],
+      message: c.ENCRYPTION_KEYS
+        ? `"${c.ENCRYPTION_KEY_ID}" is not an id of ENCRYPTION_KEYS (${c.ENCRYPTION_KEYS.map((k) => k.id).join(', ')})`
+        : 'needs ENCRYPTION_KEYS, which lists the key it names',
     });
   if (c.REDIS_CLUSTER_NODES && !hasHashTag(c.QUEUE_PREFIX))
     ctx.addIssue({

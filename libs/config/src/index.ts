@@ -1,4 +1,5 @@
 export * from './config.schema';
+export * from './encryption-keys';
 export * from './load-config';
 export * from './log-levels';
 export * from './retention';

@@ -1,5 +1,6 @@
 import { TqError, type ModelVersionMeta, type PreprocessingSpec } from '@tq/contracts';
 import type { TableLimits } from '@tq/tables';
+import { BlobIntegrityError } from '@tq/storage';
 import { openEncodedTable, type TableSources } from './table-rows';
 
 /** Rows of the training data used to calibrate int8 activation scales. */
@@ -28,7 +29,8 @@ export async function tableCalibrationRows(
     await opened.chunks.return(undefined); // stops reading and closes the source
     return first.done ? undefined : first.value.features;
   } catch (err) {
-    if (err instanceof TqError) return undefined;
+    // A table that does not fit: no calibration. A tampered one (encryption at rest): the job fails.
+    if (err instanceof TqError && !(err instanceof BlobIntegrityError)) return undefined;
     throw err;
   }
 }

@@ -36,7 +36,13 @@ import {
   type TabularData,
   type VersionFiles,
 } from '@tq/ml';
-import { modelSaveHandler, type ArtifactStore, type ModelRegistry, type NewVersionMeta } from '@tq/storage';
+import {
+  BlobIntegrityError,
+  modelSaveHandler,
+  type ArtifactStore,
+  type ModelRegistry,
+  type NewVersionMeta,
+} from '@tq/storage';
 import type { TableDatasets, TableLimits } from '@tq/tables';
 import { CALIBRATION_ROWS, tableCalibrationRows } from './compress-calibration';
 import { loadSourceData, type SourceData } from './compress-data';
@@ -167,7 +173,14 @@ async function sourceData(
   try {
     return await loadSourceData(source, deps, hooks.signal);
   } catch (err) {
-    if (req.steps !== undefined || req.gate !== undefined || !(err instanceof TqError) || err instanceof CancelledError)
+    // A tampered training set (encryption at rest) fails the job: it is no "data that does not load".
+    if (
+      req.steps !== undefined ||
+      req.gate !== undefined ||
+      !(err instanceof TqError) ||
+      err instanceof CancelledError ||
+      err instanceof BlobIntegrityError
+    )
       throw err;
     hooks.log(`no evaluation or int8 calibration: the source's training data does not load: ${err.message}`);
     return undefined;

@@ -4,11 +4,13 @@ import type { Response } from 'express';
 import { RedisUnavailableError } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { RedisClientHolder, isRedisUnavailable } from '@tq/queue';
+import { BlobIntegrityError } from '@tq/storage';
 import { isClientError } from './client-errors';
 
 /**
  * Library errors that describe a client mistake become 4xx naming the field; Redis away (down,
- * unreachable, hung) a 503 with Retry-After naming it and the cause; anything else a logged 500.
+ * unreachable, hung) a 503 with Retry-After naming it and the cause; a stored object that fails
+ * its integrity check (encryption at rest) a 500 naming the object; anything else a logged 500.
  */
 @Catch()
 export class ErrorsFilter implements ExceptionFilter {
@@ -33,6 +35,12 @@ export class ErrorsFilter implements ExceptionFilter {
     }
     if (err instanceof HttpException) {
       res.status(err.getStatus()).json(normalize(err.getResponse(), err.getStatus()));
+      return;
+    }
+    if (err instanceof BlobIntegrityError) {
+      // Ours, not the client's: a 500 naming the object; what failed (which chunk, which check) only in the log.
+      this.logger.error(`${err.message}: ${err.detail}`);
+      res.status(500).json({ statusCode: 500, error: 'Internal Server Error', message: err.message });
       return;
     }
     const client = isClientError(err);

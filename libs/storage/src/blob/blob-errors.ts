@@ -1,4 +1,4 @@
-import { ConflictError, FieldError, NotFoundError } from '@tq/contracts';
+import { ConflictError, FieldError, NotFoundError, TqError } from '@tq/contracts';
 
 /** No object under this key (never written, deleted, or deleted from under a version). 404 naming the key. */
 export class BlobNotFoundError extends NotFoundError {
@@ -46,5 +46,42 @@ export class BlobStoreConfigError extends Error {
   ) {
     super(`${setting}: ${reason}`, options);
     this.name = 'BlobStoreConfigError';
+  }
+}
+
+/**
+ * A stored object is not what this system wrote: a flipped byte, a truncation, chunks reordered,
+ * another object's bytes, or (with encryption on) no encryption header at all. Its bytes are never
+ * used. A server fault, not the client's: the API answers 500 with this message (the key, no
+ * cryptographic detail; `detail` is for the log), and a job hitting it fails at once (a TqError:
+ * retrying reads the same bytes).
+ */
+export class BlobIntegrityError extends TqError {
+  readonly status = 500;
+
+  constructor(
+    readonly key: string,
+    /** What failed, for the log (which chunk, which check). */
+    readonly detail: string,
+  ) {
+    super(`stored object "${key}" failed its integrity check (tampered, truncated or corrupted) and was not used`);
+  }
+}
+
+/**
+ * An encrypted object names a master key id that ENCRYPTION_KEYS does not list (a key rotated out
+ * before its objects were re-encrypted). A configuration problem, named like a start-up error.
+ */
+export class BlobKeyUnavailableError extends BlobStoreConfigError {
+  constructor(
+    readonly key: string,
+    readonly keyId: string,
+  ) {
+    super(
+      'ENCRYPTION_KEYS',
+      `stored object "${key}" is encrypted under key id "${keyId}", which is not listed: ` +
+        `add "${keyId}:<base64 key>" back to ENCRYPTION_KEYS to read it`,
+    );
+    this.name = 'BlobKeyUnavailableError';
   }
 }

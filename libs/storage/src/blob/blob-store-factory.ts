@@ -1,6 +1,7 @@
 import type { AppConfig } from '@tq/config';
 import { BlobStoreConfigError } from './blob-errors';
 import type { BlobStore } from './blob-store';
+import { EncryptedBlobStore } from './crypto/encrypted-blob-store';
 import { LocalBlobStore } from './local-blob-store';
 import { S3BlobStore } from './s3-blob-store';
 
@@ -15,13 +16,25 @@ type BlobConfig = Pick<
   | 'S3_FORCE_PATH_STYLE'
   | 'S3_ACCESS_KEY_ID'
   | 'S3_SECRET_ACCESS_KEY'
->;
+> &
+  Partial<Pick<AppConfig, 'ENCRYPTION_KEYS' | 'ENCRYPTION_KEY_ID' | 'ENCRYPTION_READ_PLAINTEXT'>>;
 
 /**
- * The blob store the configuration names. Not checked yet: call `check()` at start-up, which turns
- * a missing bucket or denied access into a BlobStoreConfigError naming the setting.
+ * The blob store the configuration names, encrypted at rest when ENCRYPTION_KEYS is set. Not
+ * checked yet: call `check()` at start-up, which turns a missing bucket or denied access into a
+ * BlobStoreConfigError naming the setting.
  */
 export function blobStoreFromConfig(config: BlobConfig): BlobStore {
+  const store = plainStoreFromConfig(config);
+  if (!config.ENCRYPTION_KEYS?.length) return store;
+  return new EncryptedBlobStore(store, {
+    keys: config.ENCRYPTION_KEYS,
+    ...(config.ENCRYPTION_KEY_ID ? { activeId: config.ENCRYPTION_KEY_ID } : {}),
+    readPlaintext: config.ENCRYPTION_READ_PLAINTEXT ?? false,
+  });
+}
+
+function plainStoreFromConfig(config: BlobConfig): BlobStore {
   if (config.BLOB_STORE === 'local') return new LocalBlobStore(config.ARTIFACT_DIR);
   if (!config.S3_BUCKET) throw new BlobStoreConfigError('S3_BUCKET', 'is required when BLOB_STORE=s3');
   if (!config.S3_ACCESS_KEY_ID !== !config.S3_SECRET_ACCESS_KEY)
