@@ -210,6 +210,24 @@ describe('audit log', () => {
     assert.deepEqual([missing.action, missing.result], ['POST /v1/nothing/here', 404]);
   });
 
+  it('leaves out a prediction (a POST that changes nothing) unless it is refused', async () => {
+    const predict = (requestId: string, headers: Record<string, string> = {}) =>
+      system.fetch('/v1/models/no-such-model/versions/1/predict', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': requestId, ...headers },
+        body: JSON.stringify({ instances: [[1]] }),
+      });
+    assert.equal((await predict('audit-predict')).status, 404);
+    assert.equal((await predict('audit-predict-401', { authorization: 'Bearer nope' })).status, 401);
+    // Entries are written in the order responses close: once the later 401 is there, so would the 404 be.
+    await byRequestId('audit-predict-401');
+    const items = (await page({ limit: 1000 })).items;
+    assert.equal(
+      items.find((e) => e.requestId === 'audit-predict'),
+      undefined,
+    );
+  });
+
   it("records a viewer's 403 with the viewer's key, tenant and role", async () => {
     const res = await fetch(`${system.url}/v1/jobs/train`, {
       method: 'POST',
