@@ -5,6 +5,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { loadConfig, logLevels } from '@tq/config';
 import { AppModule } from './app.module';
+import { hardenHttp } from './common/http-hardening';
 import { RedisClientHolder } from '@tq/queue';
 import { DASHBOARD_ROUTE } from './dashboard/dashboard.module';
 import { dashboardGuard } from './redis/redis-ready.guard';
@@ -16,7 +17,8 @@ async function bootstrap(): Promise<void> {
   const config = loadConfig();
   const logger = new ConsoleLogger('api', { json: config.LOG_JSON, logLevels: logLevels(config) });
   const app = await NestFactory.create<NestExpressApplication>(AppModule, { logger, bodyParser: false });
-  app.useBodyParser('json', { limit: config.MAX_JSON_BODY_BYTES });
+  // Request ids, security headers, CORS, and per-route JSON limits, ahead of every route.
+  hardenHttp(app, config);
   app.enableShutdownHooks();
   const redis = app.get(RedisClientHolder);
   // Registered before init, so ahead of bull-board's router (mounted by its module at init).
