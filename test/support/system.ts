@@ -106,7 +106,8 @@ export class TestSystem {
   /**
    * A request sent as written, as the system's client (its credentials added): no URL
    * normalisation, so `..`, `\`, `%2e` and the like reach the server as they are (fetch resolves
-   * them first). `path` may hold only printable Latin-1: percent-encode the rest.
+   * them first). `path` may hold only printable Latin-1: percent-encode the rest. An event stream's
+   * body is not read (it lasts as long as its job).
    */
   raw(
     method: string,
@@ -120,6 +121,11 @@ export class TestSystem {
       headers['content-length'] = String(Buffer.byteLength(opts.body));
     return new Promise((resolve, reject) => {
       const req = httpRequest({ host: hostname, port, method, path, headers }, (res) => {
+        // An event stream lasts as long as its job: its status and headers are the answer.
+        if (res.headers['content-type']?.startsWith('text/event-stream')) {
+          res.destroy();
+          return resolve({ status: res.statusCode ?? 0, headers: res.headers, text: '' });
+        }
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
