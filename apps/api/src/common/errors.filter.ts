@@ -37,7 +37,6 @@ export class ErrorsFilter implements ExceptionFilter {
     }
     const unavailable = this.redisUnavailable(err);
     if (unavailable) {
-      this.logger.warn(`${req.method} ${req.originalUrl} [${requestId}]: ${unavailable.message}`);
       res.setHeader('Retry-After', String(unavailable.retryAfterSeconds));
       return send(503, { statusCode: 503, error: 'Service Unavailable', message: unavailable.message });
     }
