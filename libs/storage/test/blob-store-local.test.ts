@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { link, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,6 +90,15 @@ describe('local blob store: symlinks and temp files', () => {
     await store.put('markers/a.json', '{"a":1}', { ifNoneMatch: '*' });
     assert.equal((await stat(join(root, 'markers', 'a.json'))).nlink, 1);
     assert.equal((await store.get('markers/a.json')).toString(), '{"a":1}');
+    // The instant between the create's link and the removal of its temp name: still readable.
+    const tmp = join(root, 'markers', `.${randomUUID()}.tmp`);
+    await link(join(root, 'markers', 'a.json'), tmp);
+    assert.equal((await store.get('markers/a.json')).toString(), '{"a":1}');
+    assert.equal((await store.head('markers/a.json'))?.size, 7);
+    // Any other second name is a hard link: refused.
+    await rm(tmp);
+    await link(join(root, 'markers', 'a.json'), join(root, 'markers', 'copy'));
+    await assert.rejects(store.get('markers/a.json'), BlobUnsafeFileError);
     await rm(join(root, 'markers'), { recursive: true });
   });
 
