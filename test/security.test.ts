@@ -342,6 +342,18 @@ describe('hardened HTTP: headers, CORS off, request ids, clean errors, per-route
         const parsed = assertCleanError(res);
         assert.match(parsed.issues[0].field, /(__proto__|constructor|prototype)$/, res.text);
       }
+    // A JSON form field of an upload: the same rule.
+    for (const columns of ['{"__proto__": "ignore"}', '{"a": "ignore", "constructor": "numeric"}']) {
+      const form = new FormData();
+      form.append('file', new Blob(['a,b,label\n1,2,x\n3,4,y\n']), 't.csv');
+      form.append('columns', columns);
+      const res = await system.fetch('/v1/datasets', { method: 'POST', body: form });
+      const text = await res.text();
+      assert.equal(res.status, 400, text);
+      const body = assertCleanError({ status: res.status, headers: res.headers, text });
+      assert.equal(body.issues[0].field, 'columns', text);
+      assert.match(body.issues[0].reason, /the key "(__proto__|constructor)" is not allowed/);
+    }
     // Nothing inherited a "polluted": a fresh submit works and its view has no injected field.
     const ok = await system.request('POST', '/v1/jobs/train', train({ model: { name: 'clean', layers: IRIS_LAYERS } }));
     assert.equal(ok.status, 202, JSON.stringify(ok.body));

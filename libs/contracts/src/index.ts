@@ -18,3 +18,4 @@ export * from './job-fence';
 export * from './table.schema';
 export * from './responses.schema';
 export * from './backoff';
+export * from './prototype-keys';

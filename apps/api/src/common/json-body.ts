@@ -1,6 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { json } from 'express';
-import { FieldError } from '@tq/contracts';
+import { FieldError, prototypeKeyIn } from '@tq/contracts';
 import type { AppConfig } from '@tq/config';
 
 /**
@@ -15,9 +15,6 @@ export interface JsonLimit {
   bytes: number;
   setting: 'MAX_JSON_BODY_BYTES' | 'MAX_SMALL_JSON_BODY_BYTES';
 }
-
-/** Keys that reach an object's prototype when a body is merged or assigned into another object. */
-const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
  * JSON bodies: parsed with the route's limit, then refused (400 naming the key's path) when any
@@ -37,37 +34,10 @@ export function jsonBodies(config: AppConfig): RequestHandler {
     res.locals.jsonLimit = limit;
     parsers.get(limit)!(req, res, (err?: unknown) => {
       if (err) return next(err);
-      try {
-        refusePrototypeKeys(req.body);
-      } catch (refused) {
-        return next(refused);
-      }
-      next();
+      const key = prototypeKeyIn(req.body);
+      if (key === undefined) return next();
+      const last = key.split('.').pop()!;
+      next(new FieldError(key, `the key "${last}" is not allowed in a request body`));
     });
   };
-}
-
-/** Walks the parsed body without recursion (a deeply nested body cannot overflow the stack). */
-export function refusePrototypeKeys(body: unknown): void {
-  const stack: { value: unknown; path: string }[] = [{ value: body, path: '' }];
-  for (let item = stack.pop(); item; item = stack.pop()) {
-    const { value, path } = item;
-    if (typeof value !== 'object' || value === null) continue;
-    if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++)
-        if (typeof value[i] === 'object' && value[i] !== null)
-          stack.push({ value: value[i], path: join(path, String(i)) });
-      continue;
-    }
-    for (const key of Object.keys(value)) {
-      if (PROTOTYPE_KEYS.has(key))
-        throw new FieldError(join(path, key), `the key "${key}" is not allowed in a request body`);
-      const child = (value as Record<string, unknown>)[key];
-      if (typeof child === 'object' && child !== null) stack.push({ value: child, path: join(path, key) });
-    }
-  }
-}
-
-function join(path: string, key: string): string {
-  return path === '' ? key : `${path}.${key}`;
 }
