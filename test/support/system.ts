@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,6 +108,53 @@ export class TestSystem {
   /** TQ_ADMIN_KEY of the system (unset with AUTH=off). */
   get adminKey(): string | undefined {
     return this.env.AUTH === 'off' ? undefined : this.env.TQ_ADMIN_KEY;
+  }
+
+  /**
+   * A request sent as written, as the system's client (its credentials added): no URL
+   * normalisation, so `..`, `\`, `%2e` and the like reach the server as they are (fetch resolves
+   * them first). `path` may hold only printable Latin-1: percent-encode the rest. An event stream's
+   * body is not read (it lasts as long as its job).
+   */
+  raw(
+    method: string,
+    path: string,
+    opts: { headers?: Record<string, string>; body?: string | Buffer } = {},
+  ): Promise<{ status: number; headers: IncomingHttpHeaders; text: string }> {
+    const { hostname, port } = new URL(this.url);
+    const headers: Record<string, string> = { ...this.clientHeaders(), ...opts.headers };
+    // Node sends a DELETE's or a GET's body unframed unless told its length.
+    if (opts.body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-length'))
+      headers['content-length'] = String(Buffer.byteLength(opts.body));
+    return new Promise((resolve, reject) => {
+      const req = httpRequest({ host: hostname, port, method, path, headers }, (res) => {
+        // An event stream lasts as long as its job: its status and headers are the answer.
+        if (res.headers['content-type']?.startsWith('text/event-stream')) {
+          res.destroy();
+          return resolve({ status: res.statusCode ?? 0, headers: res.headers, text: '' });
+        }
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString() }),
+        );
+      });
+      req.on('error', reject);
+      req.end(opts.body);
+    });
+  }
+
+  /** Calls `listener` with each line the API process writes (stdout and stderr): tests of its log lines. */
+  onApiLine(listener: (line: string) => void): void {
+    for (const stream of [this.api?.stdout, this.api?.stderr]) {
+      let buffered = '';
+      stream?.on('data', (chunk: Buffer) => {
+        const lines = (buffered + chunk.toString()).split('\n');
+        buffered = lines.pop() ?? '';
+        for (const line of lines) listener(line);
+      });
+    }
   }
 
   async request(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {

@@ -5,6 +5,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { loadConfig, logLevels } from '@tq/config';
 import { AppModule } from './app.module';
+import { hardenHttp } from './common/http-hardening';
 import { RedisClientHolder } from '@tq/queue';
 import { DASHBOARD_ROUTE } from './dashboard/dashboard.module';
 import { auditMiddleware } from './audit/audit.middleware';
@@ -22,7 +23,8 @@ async function bootstrap(): Promise<void> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule, { logger, bodyParser: false });
   // First: every request reaches it, those that a later middleware (body parser, auth) answers too.
   app.use(auditMiddleware(app.get(AuditService)));
-  app.useBodyParser('json', { limit: config.MAX_JSON_BODY_BYTES });
+  // Request ids, security headers, CORS, and per-route JSON limits, ahead of every route.
+  hardenHttp(app, config);
   app.enableShutdownHooks();
   const redis = app.get(RedisClientHolder);
   // Registered before init, so ahead of bull-board's router (mounted by its module at init).

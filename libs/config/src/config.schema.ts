@@ -157,6 +157,13 @@ const configFields = z.object({
   MAX_INFER_INSTANCES: z.coerce.number().int().positive().default(100_000),
   MAX_INFER_VALUES: z.coerce.number().int().positive().default(10_000_000),
   /**
+   * Classes of a classification (the label's distinct values): the output layer and every one-hot
+   * label row are this wide. Checked at submission from the dataset's profile and by the worker
+   * before it builds the model. At most 1,000: the profile counts distinct values exactly up to
+   * there (a label with more fails its profile, naming "label"); set lower to tighten.
+   */
+  MAX_CLASSES: z.coerce.number().int().min(2).max(1_000).default(1_000),
+  /**
    * Rows per shard of a table's infer job: profiling records where every this-many-th CSV row starts
    * (a dataset keeps the figure it was profiled with), and each shard is a child job reading only
    * its rows. A killed worker costs at most one shard's rows.
@@ -165,7 +172,8 @@ const configFields = z.object({
   /** Rows of a table that may fail before its infer job fails (a request's maxErrors overrides it). */
   INFER_MAX_ERRORS: z.coerce.number().int().min(0).default(1_000),
   /**
-   * Largest JSON request body. Sized so the budgets above fire first: MAX_INFER_VALUES numbers
+   * Largest JSON request body of the routes that carry data (POST /v1/jobs/infer and
+   * /v1/models/:name/versions/:version/predict; the others take MAX_SMALL_JSON_BODY_BYTES). Sized so the budgets above fire first: MAX_INFER_VALUES numbers
    * written as JSON take ~90 MB, so the default is 128 MiB.
    */
   MAX_JSON_BODY_BYTES: z.coerce
@@ -173,6 +181,33 @@ const configFields = z.object({
     .int()
     .positive()
     .default(128 * 1024 * 1024),
+  /**
+   * Largest JSON body of every other route (train, compress, and any small JSON route): those bodies
+   * are a few KB, so a client cannot make the API buffer and parse megabytes where none are needed.
+   */
+  MAX_SMALL_JSON_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
+  /**
+   * Cross-origin requests from browsers: off when unset (no Access-Control-* header at all). A
+   * comma-separated list of exact origins ("https://app.example.com,http://localhost:5173") allows those only.
+   */
+  CORS_ORIGINS: z
+    .string()
+    .transform((s, ctx) => {
+      const origins = s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
+      // An origin as browsers send it: scheme, host, optional port; no path, no wildcard.
+      for (const origin of origins)
+        if (!/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$|^https?:\/\/\[[0-9A-Fa-f:]+\](:\d{1,5})?$/.test(origin))
+          ctx.addIssue({ code: 'custom', message: `"${origin}" is not an origin (scheme://host[:port])` });
+      return origins;
+    })
+    .optional(),
   /**
    * Where bytes live: `local` (ARTIFACT_DIR, the embedded default) or `s3` (S3_BUCKET, any
    * S3-compatible server at S3_ENDPOINT). Credentials: the SDK's default chain unless both keys are set.

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { datasetIdSchema } from './names.schema';
+import { prototypeKeyIn } from './prototype-keys';
 import { columnOverridesSchema, tableProfileSchema, taskSchema } from './table.schema';
 
 export const BUILTIN_DATASETS = ['mnist', 'iris'] as const;
@@ -15,12 +16,17 @@ const jsonField = <T extends z.ZodTypeAny>(schema: T) =>
     .string()
     .max(1 << 20)
     .transform((text, ctx): unknown => {
+      let value: unknown;
       try {
-        return JSON.parse(text) as unknown;
+        value = JSON.parse(text) as unknown;
       } catch {
         ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'is not valid JSON' });
         return z.NEVER;
       }
+      const key = prototypeKeyIn(value);
+      if (key === undefined) return value;
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `the key "${key}" is not allowed` });
+      return z.NEVER;
     })
     .pipe(schema);
 

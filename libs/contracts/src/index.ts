@@ -20,3 +20,4 @@ export * from './responses.schema';
 export * from './backoff';
 export * from './auth.schema';
 export * from './audit.schema';
+export * from './prototype-keys';

@@ -143,7 +143,9 @@ export const trainCheckpointKey = (jobId: string): string => `train-${jobId}`;
 /** What the budgets bound in a train request: the layers to build (not a fine-tuned version's), rows × epochs. */
 function budgetInput(req: TrainJobData, rows: number, data?: TabularData): BudgetInput {
   const layers = req.model.layers ? { layers: { spec: modelLayers(req, data), field: 'model.layers' } } : {};
-  return { ...layers, train: { rows, epochs: req.fit.epochs } };
+  // The classes as prepared (a request that changes the task or the columns re-profiles the label).
+  const classes = data?.task === 'classification' ? { classes: { count: data.classes.length, field: 'dataset' } } : {};
+  return { ...layers, ...classes, train: { rows, epochs: req.fit.epochs } };
 }
 
 /** Where loadTrainingData reads an uploaded table (and a fine-tuned version's preprocessing.json). */

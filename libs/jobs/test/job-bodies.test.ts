@@ -155,6 +155,16 @@ describe('job bodies', () => {
     assert.equal((await deps.registry.versions('iris')).filter((v) => v.lineage.jobId === 'train-c').length, 0);
   });
 
+  it('refuses more classes than MAX_CLASSES before building the model, and registers nothing', async () => {
+    const tight = { ...deps, budgets: { ...deps.budgets, MAX_CLASSES: 2 } };
+    await assert.rejects(runTraining(request, tight, hooks('train-classes')), (err: unknown) => {
+      assert.ok(err instanceof TooLargeError);
+      assert.match(err.message, /dataset: 3 classes exceed the limit of 2 \(MAX_CLASSES\)/);
+      return true;
+    });
+    assert.equal((await deps.registry.versions('iris')).filter((v) => v.lineage.jobId === 'train-classes').length, 0);
+  });
+
   it('stops in the loading stage when the job is cancelled before its model is built', async () => {
     const controller = new AbortController();
     const seen: TrainProgress[] = [];

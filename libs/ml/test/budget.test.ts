@@ -8,6 +8,7 @@ const BUDGETS: Budgets = {
   MAX_TRAIN_WORK: 100,
   MAX_INFER_INSTANCES: 2,
   MAX_INFER_VALUES: 5,
+  MAX_CLASSES: 5,
 };
 
 const MODELS: Record<string, LayerSpec[]> = {
@@ -84,11 +85,35 @@ describe('budgets', () => {
       'input.instances',
       /6 values .*\(MAX_INFER_VALUES\)/,
     );
+    tooLarge(
+      () => checkBudgets({ classes: { count: 1_000_000, field: 'dataset.id' } }, BUDGETS),
+      'dataset.id',
+      /1000000 classes exceed the limit of 5 \(MAX_CLASSES\)/,
+    );
+    // A layer stack of 10^9 parameters: counted from the shapes, nothing allocated.
+    tooLarge(
+      () =>
+        checkBudgets(
+          {
+            layers: {
+              spec: [
+                { type: 'dense', units: 100_000, inputShape: [10_000] },
+                { type: 'dense', units: 2, activation: 'softmax' },
+              ],
+              field: 'model.layers',
+            },
+          },
+          { ...BUDGETS, MAX_MODEL_PARAMS: 50_000_000 },
+        ),
+      'model.layers',
+      /1000300002 parameters exceed the limit of 50000000 \(MAX_MODEL_PARAMS\)/,
+    );
     checkBudgets(
       {
         layers: { spec: MODELS.mlp!, field: 'model.layers' },
         train: { rows: 10, epochs: 10 },
         instances: [[1, 2], [3]],
+        classes: { count: 5, field: 'dataset.id' },
       },
       BUDGETS,
     );

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { link, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BlobKeyError, BlobNotFoundError, LocalBlobStore, blobStoreFromConfig } from '@tq/storage';
+import { BlobKeyError, BlobNotFoundError, BlobUnsafeFileError, LocalBlobStore, blobStoreFromConfig } from '@tq/storage';
 import { blobStoreContract } from './blob-store.contract';
 
 blobStoreContract('local folder', async () => {
@@ -42,19 +43,63 @@ describe('local blob store: symlinks and temp files', () => {
     await symlink(outside, join(root, 'escape'));
     await mkdir(join(root, 'models'), { recursive: true });
     await symlink(join(outside, 'secret.json'), join(root, 'models', 'link.json'));
-    await assert.rejects(store.get('escape/secret.json'), BlobKeyError);
+    // Reads: no object (a 404 at the API, as for a missing one), whatever the link points at.
+    await assert.rejects(store.get('escape/secret.json'), BlobUnsafeFileError);
+    await assert.rejects(store.stream('escape/secret.json'), BlobUnsafeFileError);
+    await assert.rejects(store.get('models/link.json'), BlobUnsafeFileError);
+    await assert.rejects(store.serve('models/link.json'), BlobNotFoundError);
+    assert.equal(await store.head('escape/secret.json'), undefined);
+    assert.equal(await store.head('models/link.json'), undefined);
+    // Writes through a linked folder: refused, nothing written outside.
     await assert.rejects(store.put('escape/new.json', '{}'), BlobKeyError);
     await assert.rejects(store.put('escape/deeper/new.json', '{}'), BlobKeyError);
-    await assert.rejects(store.head('escape/secret.json'), BlobKeyError);
-    await assert.rejects(store.get('models/link.json'), BlobKeyError);
-    await assert.rejects(store.head('models/link.json'), BlobKeyError);
-    await assert.rejects(async () => {
-      for await (const _ of store.list('escape/'));
-    }, BlobKeyError);
-    const listed = [];
-    for await (const e of store.list('')) listed.push(e.key);
-    assert.deepEqual(listed, [], 'links are not listed');
+    assert.deepEqual(await drain(store.list('escape/')), [], 'a linked prefix lists nothing');
+    assert.deepEqual(await drain(store.list('')), [], 'links are not listed');
     assert.deepEqual(await readdir(outside), ['secret.json'], 'nothing was written outside');
+    await rm(join(root, 'escape'));
+    await rm(join(root, 'models'), { recursive: true });
+  });
+
+  it('a symlinked folder pointing inside the root is not followed either', async () => {
+    await store.put('models/real/1/model.json', '{"real":true}');
+    await symlink(join(root, 'models', 'real'), join(root, 'models', 'alias'));
+    await assert.rejects(store.get('models/alias/1/model.json'), BlobUnsafeFileError);
+    assert.equal(await store.head('models/alias/1/model.json'), undefined);
+    assert.deepEqual(await drain(store.list('models/')), ['models/real/1/model.json']);
+    assert.equal((await store.get('models/real/1/model.json')).toString(), '{"real":true}');
+    await rm(join(root, 'models'), { recursive: true });
+  });
+
+  it('a hard-linked file (to a file outside, or another object) is not read nor listed', async () => {
+    await mkdir(join(root, 'models', 'm', '1'), { recursive: true });
+    await link(join(outside, 'secret.json'), join(root, 'models', 'm', '1', 'model.json'));
+    await store.put('models/m/1/weights.bin', 'w');
+    await link(join(root, 'models', 'm', '1', 'weights.bin'), join(root, 'models', 'm', '1', 'model.onnx'));
+    await assert.rejects(store.get('models/m/1/model.json'), BlobUnsafeFileError);
+    await assert.rejects(store.stream('models/m/1/model.json'), BlobUnsafeFileError);
+    await assert.rejects(store.get('models/m/1/weights.bin'), BlobUnsafeFileError, 'both names of a linked pair');
+    assert.equal(await store.head('models/m/1/model.json'), undefined);
+    assert.deepEqual(await drain(store.list('models/')), []);
+    // Replacing the name (a put renames over it) makes it an object of the store again.
+    await store.put('models/m/1/model.json', '{}');
+    assert.equal((await store.get('models/m/1/model.json')).toString(), '{}');
+    await rm(join(root, 'models'), { recursive: true });
+  });
+
+  it("a create's own link (put with ifNoneMatch) is readable: the file is never left with two links", async () => {
+    await store.put('markers/a.json', '{"a":1}', { ifNoneMatch: '*' });
+    assert.equal((await stat(join(root, 'markers', 'a.json'))).nlink, 1);
+    assert.equal((await store.get('markers/a.json')).toString(), '{"a":1}');
+    // The instant between the create's link and the removal of its temp name: still readable.
+    const tmp = join(root, 'markers', `.${randomUUID()}.tmp`);
+    await link(join(root, 'markers', 'a.json'), tmp);
+    assert.equal((await store.get('markers/a.json')).toString(), '{"a":1}');
+    assert.equal((await store.head('markers/a.json'))?.size, 7);
+    // Any other second name is a hard link: refused.
+    await rm(tmp);
+    await link(join(root, 'markers', 'a.json'), join(root, 'markers', 'copy'));
+    await assert.rejects(store.get('markers/a.json'), BlobUnsafeFileError);
+    await rm(join(root, 'markers'), { recursive: true });
   });
 
   it('a put leaves no temp file, and temp files (a crash) are never listed', async () => {
@@ -103,4 +148,10 @@ async function folderBytes(dir: string): Promise<number> {
         () => 0,
       );
   return total;
+}
+
+async function drain(entries: AsyncIterable<{ key: string }>): Promise<string[]> {
+  const keys = [];
+  for await (const e of entries) keys.push(e.key);
+  return keys;
 }

@@ -1,16 +1,20 @@
 import { STATUS_CODES } from 'node:http';
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { RedisUnavailableError } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { RedisClientHolder, isRedisUnavailable } from '@tq/queue';
 import { BlobIntegrityError } from '@tq/storage';
 import { isClientError } from './client-errors';
+import { requestIdOf } from './http-hardening';
+import type { JsonLimit } from './json-body';
 
 /**
  * Library errors that describe a client mistake become 4xx naming the field; Redis away (down,
  * unreachable, hung) a 503 with Retry-After naming it and the cause; a stored object that fails
- * its integrity check (encryption at rest) a 500 naming the object; anything else a logged 500.
+ * its integrity check (encryption at rest) a 500 naming the object; anything else a logged 500
+ * whose body says nothing of the cause (no stack, no path, no internal message). Every body
+ * carries the request's id (`requestId`, as in the X-Request-Id header and the log line).
  */
 @Catch()
 export class ErrorsFilter implements ExceptionFilter {
@@ -19,41 +23,48 @@ export class ErrorsFilter implements ExceptionFilter {
   constructor(private readonly redis: RedisClientHolder) {}
 
   catch(err: unknown, host: ArgumentsHost): void {
-    const res = host.switchToHttp().getResponse<Response>();
+    const http = host.switchToHttp();
+    const res = http.getResponse<Response>();
+    const req = http.getRequest<Request>();
     if (res.headersSent) return;
+    const requestId = requestIdOf(req);
+    const send = (status: number, body: object): void => void res.status(status).json({ ...body, requestId });
     if (isBodyTooLarge(err)) {
-      const reason = `larger than the JSON body limit of ${loadConfig().MAX_JSON_BODY_BYTES} bytes (MAX_JSON_BODY_BYTES)`;
-      return tooLarge(res, '(body)', reason);
+      const limit = (res.locals as { jsonLimit?: JsonLimit }).jsonLimit ?? {
+        bytes: loadConfig().MAX_JSON_BODY_BYTES,
+        setting: 'MAX_JSON_BODY_BYTES',
+      };
+      const reason = `larger than the JSON body limit of ${limit.bytes} bytes (${limit.setting})`;
+      return send(413, tooLarge('(body)', reason));
     }
     const unavailable = this.redisUnavailable(err);
     if (unavailable) {
-      res
-        .status(503)
-        .setHeader('Retry-After', String(unavailable.retryAfterSeconds))
-        .json({ statusCode: 503, error: 'Service Unavailable', message: unavailable.message });
-      return;
+      res.setHeader('Retry-After', String(unavailable.retryAfterSeconds));
+      return send(503, { statusCode: 503, error: 'Service Unavailable', message: unavailable.message });
     }
-    if (err instanceof HttpException) {
-      res.status(err.getStatus()).json(normalize(err.getResponse(), err.getStatus()));
-      return;
+    if (err instanceof HttpException && err.getStatus() < 500) {
+      return send(err.getStatus(), normalize(err.getResponse(), err.getStatus()));
     }
     if (err instanceof BlobIntegrityError) {
       // Ours, not the client's: a 500 naming the object; what failed (which chunk, which check) only in the log.
-      this.logger.error(`${err.message}: ${err.detail}`);
-      res.status(500).json({ statusCode: 500, error: 'Internal Server Error', message: err.message });
-      return;
+      this.logger.error(`${req.method} ${req.originalUrl} [${requestId}]: ${err.message}: ${err.detail}`);
+      return send(500, { statusCode: 500, error: 'Internal Server Error', message: err.message });
     }
     const client = isClientError(err);
-    if (client) {
+    if (client && client.status < 500) {
       if (client.status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="TensorQueue"');
       const message = client.issues.map((i) => `${i.field}: ${i.reason}`).join('; ');
-      res
-        .status(client.status)
-        .json({ statusCode: client.status, error: STATUS_CODES[client.status], message, issues: client.issues });
-      return;
+      return send(client.status, {
+        statusCode: client.status,
+        error: STATUS_CODES[client.status],
+        message,
+        issues: client.issues,
+      });
     }
-    this.logger.error(err instanceof Error ? err.stack : String(err));
-    res.status(500).json({ statusCode: 500, error: 'Internal Server Error', message: 'internal error' });
+    this.logger.error(
+      `${req.method} ${req.originalUrl} [${requestId}]: ${err instanceof Error ? err.stack : String(err)}`,
+    );
+    send(500, { statusCode: 500, error: 'Internal Server Error', message: 'internal error' });
   }
 
   /** The message names Redis's address and the connection's cause, never a stack. */
@@ -63,10 +74,8 @@ export class ErrorsFilter implements ExceptionFilter {
   }
 }
 
-function tooLarge(res: Response, field: string, reason: string): void {
-  res
-    .status(413)
-    .json({ statusCode: 413, error: 'Payload Too Large', message: `${field}: ${reason}`, issues: [{ field, reason }] });
+function tooLarge(field: string, reason: string): object {
+  return { statusCode: 413, error: 'Payload Too Large', message: `${field}: ${reason}`, issues: [{ field, reason }] };
 }
 
 /**
@@ -78,6 +87,14 @@ function isBodyTooLarge(err: unknown): boolean {
   return typeof cause === 'object' && cause !== null && (cause as { type?: unknown }).type === 'entity.too.large';
 }
 
+/** Nest's own 4xx bodies ({statusCode, message, error}): only those fields, never a cause or a stack. */
 function normalize(body: string | object, status: number): object {
-  return typeof body === 'string' ? { statusCode: status, message: body } : body;
+  if (typeof body === 'string') return { statusCode: status, error: STATUS_CODES[status], message: body };
+  const { message, error, issues } = body as { message?: unknown; error?: unknown; issues?: unknown };
+  return {
+    statusCode: status,
+    error: typeof error === 'string' ? error : STATUS_CODES[status],
+    message: typeof message === 'string' || Array.isArray(message) ? message : STATUS_CODES[status],
+    ...(issues === undefined ? {} : { issues }),
+  };
 }

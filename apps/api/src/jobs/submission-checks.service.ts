@@ -55,18 +55,19 @@ export class SubmissionChecks {
     checkLossFitsTask('classification', req.fit);
     if (req.fit.earlyStopping) checkMonitor(req.fit.earlyStopping, 'classification', req.fit.validationSplit > 0);
     const train = { rows: data.rows, epochs: req.fit.epochs };
+    const classes = { count: data.classCount, field: 'dataset' };
     if (req.model.from) {
       const meta = await this.model(req.model.from, 'model.from');
       checkFitsData(versionIo(meta, 'model.from'), data, req.fit);
       checkBudgets(
-        { train, ...(meta.layers ? { layers: { spec: meta.layers, field: 'model.from' } } : {}) },
+        { train, classes, ...(meta.layers ? { layers: { spec: meta.layers, field: 'model.from' } } : {}) },
         this.budgets,
       );
       return;
     }
     const layers = req.model.layers ?? [];
     checkFitsData(layersIo(layers), data, req.fit);
-    checkBudgets({ layers: { spec: layers, field: 'model.layers' }, train }, this.budgets);
+    checkBudgets({ layers: { spec: layers, field: 'model.layers' }, train, classes }, this.budgets);
   }
 
   /** An uploaded table: ready, task and label fit, output units fit; the exact width waits for the worker. */
@@ -79,9 +80,11 @@ export class SubmissionChecks {
     // Unknown before fitting: the input width (a table's), and the classes when the worker re-profiles.
     const size = io.input.reduce((a, b) => a * b, 1);
     const classCount = data.classCount < 0 ? (io.output[0] ?? 0) : data.classCount;
+    // The profile's classes (a request that re-profiles the label: the worker checks them).
+    const classes = data.classCount > 0 ? { classes: { count: data.classCount, field: 'dataset.id' } } : {};
+    if (layers) checkBudgets({ layers: { spec: layers, field: 'model.layers' }, train, ...classes }, this.budgets);
+    else checkBudgets({ train, ...classes }, this.budgets);
     checkFitsData(io, { ...data, featureCount: size, classCount }, req.fit);
-    if (layers) checkBudgets({ layers: { spec: layers, field: 'model.layers' }, train }, this.budgets);
-    else checkBudgets({ train }, this.budgets);
   }
 
   /** The gate fits the source's task, and the source's training data is still there to evaluate on. */

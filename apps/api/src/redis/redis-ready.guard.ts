@@ -1,6 +1,7 @@
 import { Injectable, type CanActivate } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { RedisClientHolder } from '@tq/queue';
+import { requestIdOf } from '../common/http-hardening';
 
 /**
  * Routes that need Redis answer 503 at once while the API's connection is not ready, instead of
@@ -22,12 +23,12 @@ export class RedisReady implements CanActivate {
  * mounted in front of it, a 503 with Retry-After while Redis is away, where it used to hang.
  */
 export function dashboardGuard(redis: RedisClientHolder) {
-  return (_req: Request, res: Response, next: NextFunction): void => {
+  return (req: Request, res: Response, next: NextFunction): void => {
     if (redis.ready) return next();
     const err = redis.unavailable();
     res
       .status(503)
       .setHeader('Retry-After', String(err.retryAfterSeconds))
-      .json({ statusCode: 503, error: 'Service Unavailable', message: err.message });
+      .json({ statusCode: 503, error: 'Service Unavailable', message: err.message, requestId: requestIdOf(req) });
   };
 }

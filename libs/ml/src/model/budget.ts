@@ -7,6 +7,7 @@ export interface Budgets {
   MAX_TRAIN_WORK: number;
   MAX_INFER_INSTANCES: number;
   MAX_INFER_VALUES: number;
+  MAX_CLASSES: number;
 }
 
 /** What a request asks for, in the figures the budgets bound; each part is optional. */
@@ -17,6 +18,8 @@ export interface BudgetInput {
   train?: { rows: number; epochs: number };
   /** Inline inference rows (`input.instances`). */
   instances?: number[][];
+  /** A classification's classes, and the request path that names where they come from. */
+  classes?: { count: number; field: string };
 }
 
 /** Trainable and stateful parameters of each layer, from the shapes inferShapes derives. */
@@ -60,6 +63,10 @@ export function checkBudgets(input: BudgetInput, budgets: Budgets): void {
       budgets.MAX_TRAIN_WORK,
       'MAX_TRAIN_WORK',
     );
+  }
+  if (input.classes) {
+    const { count, field } = input.classes;
+    over(field, `${count} classes`, count, budgets.MAX_CLASSES, 'MAX_CLASSES');
   }
   if (input.instances) {
     const rows = input.instances.length;

@@ -10,6 +10,21 @@ export class BlobNotFoundError extends NotFoundError {
   }
 }
 
+/**
+ * Something the store did not write sits at the key: a symlink (in the file's place or any folder
+ * on its way) or a hard-linked file, planted in the local folder. Not followed, not read, not
+ * listed: to a client it is no stored object (404, the same message as a missing one, so nothing
+ * about the folder leaks), and a worker fails the job at once instead of retrying. `why` is for logs.
+ */
+export class BlobUnsafeFileError extends BlobNotFoundError {
+  constructor(
+    key: string,
+    readonly why: string,
+  ) {
+    super(key);
+  }
+}
+
 /** A conditional create (`ifNoneMatch: '*'`) met an object already there: another writer won. 409. */
 export class BlobExistsError extends ConflictError {
   constructor(readonly key: string) {

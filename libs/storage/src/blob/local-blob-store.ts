@@ -1,10 +1,30 @@
 import { randomUUID } from 'node:crypto';
 import { constants, createWriteStream } from 'node:fs';
-import { access, link, lstat, mkdir, open, opendir, realpath, rename, rm, type FileHandle } from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
+import type { Stats } from 'node:fs';
+import {
+  access,
+  link,
+  lstat,
+  mkdir,
+  open,
+  opendir,
+  readdir,
+  realpath,
+  rename,
+  rm,
+  type FileHandle,
+} from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BlobExistsError, BlobKeyError, BlobNotFoundError, BlobRangeError, BlobStoreConfigError } from './blob-errors';
+import {
+  BlobExistsError,
+  BlobKeyError,
+  BlobNotFoundError,
+  BlobRangeError,
+  BlobStoreConfigError,
+  BlobUnsafeFileError,
+} from './blob-errors';
 import { assertBlobKey, assertBlobPrefix, contentTypeFor, isBlobKey } from './blob-key';
 import {
   clampRange,
@@ -23,8 +43,10 @@ import {
  * The blob store in a local folder (the embedded default: ARTIFACT_DIR, so a key is the path the
  * folder layout already has). A key maps to a path one segment per folder; writes go to a temp
  * file in the same folder and are renamed (or, for a create, hard-linked: link fails with EEXIST
- * when the name is taken, atomically) into place. Symlinks are never followed: a key whose folder
- * resolves outside the root, or whose file is a link, is refused. Files are owner-only (0600).
+ * when the name is taken, atomically) into place. Links are never followed: under the root, a key
+ * whose folder on the way is a symlink, or whose file is a symlink or a hard-linked file (a link
+ * count over 1: the same bytes as some file elsewhere), is no object (BlobUnsafeFileError, a 404):
+ * not read, not listed, and written over only by replacing the link itself. Files are owner-only (0600).
  */
 export class LocalBlobStore implements BlobStore {
   readonly kind = 'local';
@@ -111,11 +133,16 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async head(key: string): Promise<BlobHead | undefined> {
-    const path = await this.pathFor(key, { create: false });
+    let path: string;
+    try {
+      path = await this.pathFor(key, { create: false });
+    } catch (err) {
+      if (err instanceof BlobNotFoundError) return undefined;
+      throw err;
+    }
     try {
       const st = await lstat(path);
-      if (st.isSymbolicLink()) throw new BlobKeyError(key, 'is a symlink');
-      if (!st.isFile()) return undefined;
+      if (!st.isFile() || !(await this.isOwnFile(path, st))) return undefined;
       return headOf(key, st);
     } catch (err) {
       if (isMissing(err)) return undefined;
@@ -125,13 +152,19 @@ export class LocalBlobStore implements BlobStore {
 
   async *list(prefix: string): AsyncIterable<BlobEntry> {
     assertBlobPrefix(prefix);
-    const dir = prefix === '' ? this.root : await this.pathFor(prefix.slice(0, -1), { create: false });
+    let dir: string;
+    try {
+      dir = prefix === '' ? this.root : await this.pathFor(prefix.slice(0, -1), { create: false });
+    } catch (err) {
+      if (err instanceof BlobNotFoundError) return; // a linked folder on the way: nothing stored there
+      throw err;
+    }
     const st = await lstat(dir).catch((err: unknown) => {
       if (isMissing(err)) return undefined;
       throw err;
     });
-    if (st?.isSymbolicLink()) throw new BlobKeyError(prefix, 'is a symlink');
-    if (st?.isDirectory()) yield* this.walk(dir, prefix);
+    // The root may be a link (ARTIFACT_DIR is configuration); a prefix folder that is one lists nothing.
+    if (st?.isDirectory() || (prefix === '' && st?.isSymbolicLink())) yield* this.walk(dir, prefix);
   }
 
   async delete(key: string): Promise<void> {
@@ -179,7 +212,10 @@ export class LocalBlobStore implements BlobStore {
       else {
         try {
           const st = await lstat(path);
-          yield { key: `${prefix}${e.name}`, size: st.size, modified: st.mtimeMs };
+          // A hard-linked file is no object of this store (the walk already skips symlinks: their
+          // entries are neither files nor folders).
+          if (st.isFile() && (await this.isOwnFile(path, st)))
+            yield { key: `${prefix}${e.name}`, size: st.size, modified: st.mtimeMs };
         } catch (err) {
           if (!isMissing(err)) throw err; // deleted while listing: not listed
         }
@@ -188,63 +224,98 @@ export class LocalBlobStore implements BlobStore {
   }
 
   /**
-   * The path of a key, after checking that its folder, resolved through any symlink, is inside
-   * the root (a link planted in the tree cannot lead a write or a read outside it). For a write the
-   * folders are made only below the deepest one that exists and is inside, so not even an empty
-   * folder appears outside the root.
+   * The path of a key, after checking each folder on its way below the root with lstat: a symlink
+   * there (wherever it points, inside the root or out) fails a read with BlobUnsafeFileError and a
+   * write with BlobKeyError, so no link planted in the tree leads a read or a write anywhere. The
+   * root itself may be a link (it is configuration). For a write, missing folders are made one at
+   * a time (mkdir never follows a link in the last place). A folder that does not exist yet: the
+   * path, which reads find nothing at and deletes do nothing to.
    */
   private async pathFor(key: string, opts: { create: boolean }): Promise<string> {
     assertBlobKey(key);
-    const path = join(this.root, ...key.split('/'));
-    const dir = dirname(path);
+    const segments = key.split('/');
     if (opts.create) await mkdir(this.root, { recursive: true });
-    let realRoot: string;
+    let dir: string;
     try {
-      realRoot = await realpath(this.root);
+      dir = await realpath(this.root);
     } catch (err) {
-      if (isMissing(err)) return path; // no root yet: nothing to read or delete
+      if (isMissing(err)) return join(this.root, ...segments); // no root yet: nothing to read or delete
       throw err;
     }
-    const inside = (real: string) => real === realRoot || real.startsWith(realRoot + sep);
-    // The deepest folder on the way that exists, resolved.
-    let existing = dir;
-    let real: string | undefined;
-    for (;;) {
-      try {
-        real = await realpath(existing);
-        break;
-      } catch (err) {
-        if (!isMissing(err) || existing === this.root) throw err;
-        existing = dirname(existing);
+    for (let i = 0; i < segments.length - 1; i++) {
+      const segment = segments[i]!;
+      dir = join(dir, segment);
+      let st = await lstat(dir).catch((err: unknown) => {
+        if (isMissing(err)) return undefined;
+        throw err;
+      });
+      if (!st && !opts.create) return join(dir, ...segments.slice(i + 1));
+      if (!st) {
+        await mkdir(dir).catch((err: unknown) => {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        });
+        st = await lstat(dir);
+      }
+      if (st.isSymbolicLink()) {
+        if (opts.create) throw new BlobKeyError(key, 'a folder on its way is a symlink');
+        throw new BlobUnsafeFileError(key, `folder ${JSON.stringify(segment)} is a symlink`);
+      }
+      if (!st.isDirectory()) {
+        if (opts.create) throw new BlobKeyError(key, `${JSON.stringify(segment)} is not a folder`);
+        throw new BlobNotFoundError(key);
       }
     }
-    if (!inside(real)) throw new BlobKeyError(key, 'resolves outside the store (a symlink)');
-    if (existing !== dir) {
-      if (!opts.create) return path; // nothing there yet: reads find nothing, deletes do nothing
-      await mkdir(join(real, dir.slice(existing.length + 1)), { recursive: true });
-      real = await realpath(dir);
-      if (!inside(real)) throw new BlobKeyError(key, 'resolves outside the store (a symlink)');
-    }
-    return join(real, path.slice(dir.length + 1));
+    return join(dir, segments[segments.length - 1]!);
   }
 
+  /**
+   * Opens a key's file for reading: O_NOFOLLOW (a symlink in the file's place fails with ELOOP
+   * instead of being followed), then the opened descriptor's own stat, so a swap between a check
+   * and the open cannot slip a link in: a regular file with one link, or no object.
+   */
   private async openRead(key: string): Promise<FileHandle> {
     const path = await this.pathFor(key, { create: false });
     let handle: FileHandle;
     try {
-      // O_NOFOLLOW: a symlink in the file's place fails (ELOOP) instead of being followed.
       handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (err) {
       if (isMissing(err)) throw new BlobNotFoundError(key);
-      if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new BlobKeyError(key, 'is a symlink');
+      if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new BlobUnsafeFileError(key, 'is a symlink');
       throw err;
     }
-    // A folder (a key that is also a prefix of others) opens fine on Linux: it is no object.
-    if ((await handle.stat()).isFile()) return handle;
-    await handle.close();
-    throw new BlobNotFoundError(key);
+    try {
+      const st = await handle.stat();
+      // A folder (a key that is also a prefix of others) opens fine on Linux: it is no object.
+      if (!st.isFile()) throw new BlobNotFoundError(key);
+      if (!(await this.isOwnFile(path, st))) throw new BlobUnsafeFileError(key, `is hard-linked (${st.nlink} links)`);
+      return handle;
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+
+  /**
+   * A file this store wrote has one link. The one exception is its own create (put with
+   * ifNoneMatch), which links the finished temp file into place and then removes the temp name:
+   * for that instant the file has two links, the other one a ".<uuid>.tmp" in the same folder.
+   */
+  private async isOwnFile(path: string, st: Stats): Promise<boolean> {
+    if (st.nlink === 1) return true;
+    if (st.nlink !== 2) return false;
+    const dir = dirname(path);
+    const names = await readdir(dir).catch(() => []);
+    for (const name of names) {
+      if (!TEMP_NAME.test(name)) continue;
+      const other = await lstat(join(dir, name)).catch(() => undefined);
+      if (other && other.ino === st.ino && other.dev === st.dev) return true;
+    }
+    return false;
   }
 }
+
+/** The temp name put() writes to before the object appears (never a key: keys do not start with '.'). */
+const TEMP_NAME = /^\.[0-9a-f-]{36}\.tmp$/;
 
 function headOf(key: string, st: { size: number; mtimeMs: number; ino: number }): BlobHead {
   return {

@@ -1,0 +1,43 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { json } from 'express';
+import { FieldError, prototypeKeyIn } from '@tq/contracts';
+import type { AppConfig } from '@tq/config';
+
+/**
+ * The routes whose JSON bodies carry data (inline instances, records) and take
+ * MAX_JSON_BODY_BYTES; every other route takes MAX_SMALL_JSON_BODY_BYTES. Case-insensitive and
+ * with an optional trailing slash, as express routes them: a path these miss gets the small limit.
+ */
+const LARGE_JSON_ROUTES = [/^\/v1\/jobs\/infer\/?$/i, /^\/v1\/models\/[^/]+\/versions\/[^/]+\/predict\/?$/i];
+
+/** The limit a request's JSON body met, for the 413's message (res.locals.jsonLimit). */
+export interface JsonLimit {
+  bytes: number;
+  setting: 'MAX_JSON_BODY_BYTES' | 'MAX_SMALL_JSON_BODY_BYTES';
+}
+
+/**
+ * JSON bodies: parsed with the route's limit, then refused (400 naming the key's path) when any
+ * object in them, at any depth, has a `__proto__`, `constructor` or `prototype` key. JSON.parse
+ * keeps "__proto__" as an own property, harmless until some code spreads or merges the body:
+ * refused at the edge, no handler has to think of it.
+ */
+export function jsonBodies(config: AppConfig): RequestHandler {
+  const large: JsonLimit = { bytes: config.MAX_JSON_BODY_BYTES, setting: 'MAX_JSON_BODY_BYTES' };
+  const small: JsonLimit = { bytes: config.MAX_SMALL_JSON_BODY_BYTES, setting: 'MAX_SMALL_JSON_BODY_BYTES' };
+  const parsers = new Map([
+    [large, json({ limit: large.bytes })],
+    [small, json({ limit: small.bytes })],
+  ]);
+  return (req: Request, res: Response, next: NextFunction) => {
+    const limit = LARGE_JSON_ROUTES.some((route) => route.test(req.path)) ? large : small;
+    res.locals.jsonLimit = limit;
+    parsers.get(limit)!(req, res, (err?: unknown) => {
+      if (err) return next(err);
+      const key = prototypeKeyIn(req.body);
+      if (key === undefined) return next();
+      const last = key.split('.').pop()!;
+      next(new FieldError(key, `the key "${last}" is not allowed in a request body`));
+    });
+  };
+}
