@@ -227,6 +227,12 @@ describe('tenants', { timeout: 900_000 }, () => {
     // Only an admin may name another tenant.
     const header = await as(keyB, 'GET', '/v1/models', undefined, { 'X-Tenant': tenantA });
     assert.equal(header.status, 403, JSON.stringify(header.body));
+    assert.equal(header.body.issues?.[0]?.field, 'X-Tenant');
+    const own = await as(keyB, 'GET', '/v1/models', undefined, { 'X-Tenant': tenantB });
+    assert.equal(own.status, 200, 'naming its own tenant is allowed');
+    const bad = await system.fetch('/v1/models', { headers: { 'X-Tenant': '../Other' } });
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as { issues: { field: string }[] }).issues[0]?.field, 'X-Tenant');
   });
 
   it("B's listings hold none of A's items", async () => {
