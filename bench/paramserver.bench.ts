@@ -7,6 +7,7 @@ import Redis from 'ioredis';
 import {
   buildEnvelope,
   fitSchema,
+  DEFAULT_TENANT,
   localJobMeta,
   JobName,
   QueueName,
@@ -214,7 +215,9 @@ class System {
     });
     const result = (await job.waitUntilFinished(this.events, 600_000)) as TrainResult;
     const wallS = (performance.now() - t0) / 1000;
-    const meta = await new ModelRegistry(new ArtifactStore(this.root)).getVersion(result.model);
+    // The workers registered it in the job's tenant (localJobMeta: the default one).
+    const registry = new ModelRegistry(new ArtifactStore(this.root).forTenant(DEFAULT_TENANT));
+    const meta = await registry.getVersion(result.model);
     return { result, history: meta.history ?? [], wallS };
   }
 

@@ -69,7 +69,7 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
       },
     });
     // A registered 4-feature model, written straight into the artifact folder.
-    const registry = new ModelRegistry(new ArtifactStore(system.artifactDir));
+    const registry = new ModelRegistry(new ArtifactStore(system.artifactDir).forTenant('default'));
     await registry.register(
       'iris',
       {
@@ -283,7 +283,7 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
     const GONE_DATASET = '22222222-2222-4222-8222-222222222222';
     before(async () => {
       // Versions whose lineage names their training data: a built-in, and an upload since deleted.
-      const registry = new ModelRegistry(new ArtifactStore(system.artifactDir));
+      const registry = new ModelRegistry(new ArtifactStore(system.artifactDir).forTenant('default'));
       for (const [name, dataset] of [
         ['iris-data', { builtin: 'iris' }],
         ['iris-gone', { id: GONE_DATASET }],
@@ -399,7 +399,7 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
 
   /** A CSV stored and profiled in-process (the profile-dataset job's body), as a worker would. */
   const storedTable = async (csv: string, labelColumn: string): Promise<string> => {
-    const datasets = new DatasetStore(new ArtifactStore(system.artifactDir));
+    const datasets = new DatasetStore(new ArtifactStore(system.artifactDir).forTenant('default'));
     const info = await datasets.create({ name: 't.csv', format: 'csv', labelColumn }, Readable.from([csv]), 1 << 20);
     const hooks = {
       jobId: 'local',
@@ -442,7 +442,7 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
     const res = await system.fetch(`/v1/datasets`, { method: 'POST', body: form });
     const body = (await res.json()) as { issues?: { field: string }[] };
     assert.deepEqual([res.status, body.issues?.[0]?.field], [400, 'file']);
-    const stored = await readdir(join(system.artifactDir, 'datasets'));
+    const stored = await readdir(join(system.tenantDir(), 'datasets'));
     assert.deepEqual(stored, [BROKEN_DATASET], 'no rejected upload was stored');
   });
   // No worker runs here: these datasets are profiled in-process, straight into the artifact folder.

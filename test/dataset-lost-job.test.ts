@@ -34,7 +34,7 @@ describe('a profiling dataset whose job is lost', () => {
     assert.equal((await system.request('GET', `/v1/datasets/${uploaded.id}`)).body.status, 'profiling');
 
     // An hour old and still without a job: lost.
-    const store = new ArtifactStore(system.artifactDir);
+    const store = new ArtifactStore(system.artifactDir).forTenant('default');
     const infoKey = store.datasetKey(uploaded.id, 'info.json');
     const info = JSON.parse((await store.blobs.get(infoKey)).toString('utf8')) as { createdAt: string };
     await store.blobs.put(

@@ -147,7 +147,7 @@ describe('infer in shards across worker processes', () => {
     const none = await system.request('GET', `/v1/jobs/${trainJobId}/errors`);
     assert.equal(none.status, 404);
     assert.match(JSON.stringify(none.body), new RegExp(`job ${trainJobId} has no errors`));
-    await assert.rejects(access(join(system.artifactDir, 'outputs', id)), 'the parts are gone');
+    await assert.rejects(access(join(system.tenantDir(), 'outputs', id)), 'the parts are gone');
   });
 
   it('a worker SIGKILLed mid-shard: the job completes the same, recomputing at most that shard', async () => {
@@ -188,7 +188,7 @@ describe('infer in shards across worker processes', () => {
       `shards: ${states.join(', ')}`,
     );
     await waitFor('the parts to go', async () =>
-      access(join(system.artifactDir, 'outputs', id)).then(
+      access(join(system.tenantDir(), 'outputs', id)).then(
         () => undefined,
         () => true,
       ),

@@ -186,7 +186,7 @@ describe('an infer job whose worker is SIGSTOPped past its lock', () => {
       victimLines.some((l) => l.includes(`${body.id}: ${LOST}`)) ? true : undefined,
     );
     // Nothing of the stale attempt is left: no partial, no second file.
-    const files = (await readdir(join(system.artifactDir, 'outputs'))).filter((f) => f.startsWith(body.id));
+    const files = (await readdir(join(system.tenantDir(), 'outputs'))).filter((f) => f.startsWith(body.id));
     assert.deepEqual(files, [`${body.id}.jsonl`]);
     const res = await system.fetch(`/v1/jobs/${body.id}/output`);
     assert.equal(res.status, 200);

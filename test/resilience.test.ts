@@ -93,7 +93,7 @@ describe('a cancelled infer job', () => {
     const job = await system.waitForJob(submitted.id);
     assert.equal(job.state, 'cancelled', JSON.stringify(job));
     const left = async (dir: string) =>
-      (await readdir(join(system.artifactDir, dir)).catch(() => [])).filter((f) => f.startsWith(submitted.id));
+      (await readdir(join(system.tenantDir(), dir)).catch(() => [])).filter((f) => f.startsWith(submitted.id));
     await waitFor('the stored input to be removed', async () =>
       (await left('inputs')).length === 0 ? true : undefined,
     );

@@ -11,7 +11,7 @@ describe('retention in the running system', () => {
 
   before(async () => {
     system = await TestSystem.start({ workerEnv: { JOB_HISTORY_COUNT: '2', RETENTION_SWEEP_MS: '200' } });
-    store = new ArtifactStore(system.artifactDir);
+    store = new ArtifactStore(system.artifactDir).forTenant('default');
   });
   after(() => system?.stop());
 

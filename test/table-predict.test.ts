@@ -19,7 +19,7 @@ describe('predict with records (API, no workers)', () => {
 
   /** A dataset stored through the dataset store, in the state a test needs. */
   async function dataset(status: 'profiling' | 'ready', columns: string[]): Promise<string> {
-    const store = new DatasetStore(new ArtifactStore(system.artifactDir));
+    const store = new DatasetStore(new ArtifactStore(system.artifactDir).forTenant('default'));
     const csv = `${columns.map((c) => JSON.stringify(c)).join(',')}\n${columns.map(() => '1').join(',')}\n`;
     const bytes = () => Readable.from([Buffer.from(csv)]);
     const { id } = await store.create({ name: 't.csv', format: 'csv' }, bytes(), 1 << 20);
@@ -32,7 +32,7 @@ describe('predict with records (API, no workers)', () => {
   before(async () => {
     system = await TestSystem.start({ workers: 0 });
     [penguins, cars] = [await fitTableModel('penguins'), await fitTableModel('cars')];
-    const registry = new ModelRegistry(new ArtifactStore(system.artifactDir));
+    const registry = new ModelRegistry(new ArtifactStore(system.artifactDir).forTenant('default'));
     await registerTableModel(registry, 'penguins', penguins);
     await registerTableModel(registry, 'mpg', cars);
   });

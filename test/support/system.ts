@@ -100,6 +100,14 @@ export class TestSystem {
     return fetch(this.url + path, { ...init, headers });
   }
 
+  /**
+   * The folder of a tenant's objects in the local artifact folder (tenants/<tenant>/): by default
+   * the config admin's tenant, where every request of this system's client lands.
+   */
+  tenantDir(tenant = 'default'): string {
+    return join(this.artifactDir, 'tenants', tenant);
+  }
+
   /** The headers every request of this system's client carries. */
   clientHeaders(): Record<string, string> {
     return this.adminKey ? { authorization: `Bearer ${this.adminKey}` } : {};

@@ -13,6 +13,7 @@ import { AuditService } from './audit/audit.service';
 import { authMiddleware } from './auth/auth.middleware';
 import { AuthService } from './auth/auth.service';
 import { dashboardGuard } from './redis/redis-ready.guard';
+import { TENANT_HEADER } from './auth/tenant-scope';
 
 /** How long a shutdown may wait for its clean-up while Redis is away. */
 const SHUTDOWN_WITHOUT_REDIS_MS = 3000;
@@ -45,6 +46,13 @@ async function bootstrap(): Promise<void> {
     .setVersion('1')
     .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key: tq_<id>_<secret>' })
     .addSecurityRequirements('bearer')
+    .addGlobalParameters({
+      name: TENANT_HEADER,
+      in: 'header',
+      required: false,
+      description: "An admin's choice of tenant (default: its key's); a member's may only name its own",
+      schema: { type: 'string' },
+    })
     .build();
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openapi));
   await app.listen(config.PORT, config.HOST);

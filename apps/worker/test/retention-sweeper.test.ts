@@ -225,6 +225,7 @@ describe('retention sweeper (real Redis, real BullMQ workers, real files)', () =
       w.prefix,
       {
         id: 'infer-cancelled',
+        tenant: 'default',
         type: JobName.Infer,
         state: 'cancelled',
         progress: null,

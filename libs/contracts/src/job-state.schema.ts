@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { tenantSchema } from './auth.schema';
+import { DEFAULT_TENANT } from './job-envelope';
 import { PUBLIC_JOB_TYPES, type PublicJobType } from './job-registry';
 
 export const JOB_STATES = ['waiting', 'active', 'completed', 'failed', 'cancelled'] as const;
@@ -10,6 +12,8 @@ export const jobTypeSchema = z.enum(PUBLIC_JOB_TYPES as [PublicJobType, ...Publi
 /** GET /v1/jobs/:id */
 export const jobViewSchema = z.object({
   id: z.string(),
+  /** The tenant the job belongs to (its envelope's); a tombstone written before tenants: the default one. */
+  tenant: tenantSchema.default(DEFAULT_TENANT),
   type: jobTypeSchema,
   state: jobStateSchema,
   progress: z.unknown(),

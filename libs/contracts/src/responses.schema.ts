@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { datasetInfoSchema } from './dataset.schema';
 import { predictionSchema } from './infer.schema';
+import { tenantSchema } from './auth.schema';
 import { jobViewSchema } from './job-state.schema';
 import { modelVersionMetaSchema } from './model.schema';
 import { modelRefSchema } from './names.schema';
@@ -35,7 +36,14 @@ export const modelDetailSchema = z.object({ name: z.string(), versions: z.array(
 export type ModelDetail = z.infer<typeof modelDetailSchema>;
 
 /** GET /v1/models */
-export const modelListSchema = z.array(z.object({ name: z.string(), latestVersion: z.number().int() }));
+export const modelListSchema = z.array(
+  z.object({
+    name: z.string(),
+    latestVersion: z.number().int(),
+    /** The tenant whose model this is: names are per tenant (an admin's listing holds every tenant's). */
+    tenant: tenantSchema,
+  }),
+);
 export type ModelList = z.infer<typeof modelListSchema>;
 
 /** POST /v1/models/:name/versions/:version/predict */
@@ -48,7 +56,9 @@ export const predictResponseSchema = z.object({
 });
 export type PredictResponse = z.infer<typeof predictResponseSchema>;
 
-export const datasetListSchema = z.array(datasetInfoSchema);
+/** GET /v1/datasets: an uploaded one carries its tenant (an admin's listing holds every tenant's). */
+export const datasetListSchema = z.array(datasetInfoSchema.extend({ tenant: tenantSchema.optional() }));
+export type DatasetList = z.infer<typeof datasetListSchema>;
 
 /** Whether Redis keeps its data across a restart: append-only file, snapshots, both, neither. */
 export const redisPersistenceSchema = z.enum(['aof', 'rdb', 'aof+rdb', 'none', 'unknown']);

@@ -187,6 +187,34 @@ describe('InferenceEngine', () => {
     assert.equal(tf.memory().numTensors, baseline);
   });
 
+  it("keeps two tenants' versions of one name apart in one shared cache", async () => {
+    const store = new ArtifactStore(root);
+    const write = (seed: number) => async (out: Parameters<Parameters<ModelRegistry['register']>[2]>[0]) => {
+      const model = makeModel(seed);
+      await model.save(modelSaveHandler(out));
+      model.dispose();
+    };
+    const meta = {
+      inputShape: [F],
+      featureCount: F,
+      classes: CLASSES,
+      lineage: { kind: 'trained' as const },
+      weightDtype: 'float32' as const,
+    };
+    await new ModelRegistry(store.forTenant('ta')).register('twin', meta, write(31));
+    await new ModelRegistry(store.forTenant('tb')).register('twin', meta, write(41));
+    const engine = new InferenceEngine({ registry, cacheSize: 4 });
+    const rows = randomRows(3, 7);
+    const ref = { name: 'twin', version: 1 };
+    const a = await engine.forTenant('ta').predict(ref, rows, 3);
+    const b = await engine.forTenant('tb').predict(ref, rows, 3);
+    assert.ok(maxDiff(a.scores, b.scores) > 1e-3, "each tenant's own weights");
+    assert.deepEqual(engine.cached(), ['tenants/ta/twin/1', 'tenants/tb/twin/1'], 'one cache, keyed by tenant');
+    await assert.rejects(engine.predict(ref, rows, 3), /has no version 1/, 'not at the root');
+    await engine.forTenant('ta').close();
+    assert.deepEqual(engine.stats, { loads: 2, releases: 2 }, 'closing a view closes the shared cache');
+  });
+
   it('evicts by recency of use, not of loading, and refuses a cache size that is not a positive integer', async () => {
     const engine = new InferenceEngine({ registry, cacheSize: 2 });
     const rows = randomRows(4, 12);

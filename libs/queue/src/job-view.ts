@@ -1,6 +1,13 @@
 import type { Job, JobState as BullState, Queue } from 'bullmq';
 import type { RedisClient } from './redis-connection';
-import { isCancelledReason, JOB_REGISTRY, type JobState, type JobView, type PublicJobType } from '@tq/contracts';
+import {
+  DEFAULT_TENANT,
+  isCancelledReason,
+  JOB_REGISTRY,
+  type JobState,
+  type JobView,
+  type PublicJobType,
+} from '@tq/contracts';
 
 /** BullMQ's finer states folded into the five the API promises. */
 export function toApiState(state: BullState | 'unknown', failedReason?: string): JobState {
@@ -33,6 +40,7 @@ export function toJobView(
   const ended = state === 'completed' || state === 'failed' || state === 'cancelled';
   return {
     id: job.id ?? '',
+    tenant: tenantOfJob(job),
     type,
     state,
     progress: job.progress ?? null,
@@ -46,6 +54,12 @@ export function toJobView(
     createdAt: new Date(job.timestamp).toISOString(),
     finishedAt: ended && job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
   };
+}
+
+/** The tenant in a job's envelope meta; the default one for a job without (added outside the API before tenants). */
+export function tenantOfJob(job: Job): string {
+  const meta = (job.data as { meta?: { tenant?: unknown } } | undefined)?.meta;
+  return typeof meta?.tenant === 'string' ? meta.tenant : DEFAULT_TENANT;
 }
 
 /** An active job's worker: alive while it holds the lock; otherwise what happens next. */

@@ -66,14 +66,18 @@ export async function undoTombstone(
   await forgetFinished(redis, prefix, QUEUE_OF_JOB[view.type], [view.id]);
 }
 
-/** The `count` newest tombstones of a type (by creation time), newest first; expired ones are skipped. */
+/**
+ * The `count` newest tombstones of a type (by creation time) from the `start`-th, newest first;
+ * expired ones are skipped.
+ */
 export async function listTombstones(
   redis: RedisClient,
   prefix: string,
   type: PublicJobType,
   count: number,
+  start = 0,
 ): Promise<JobView[]> {
-  const ids = await redis.zrevrange(indexKey(prefix, type), 0, count - 1);
+  const ids = await redis.zrevrange(indexKey(prefix, type), start, start + count - 1);
   if (ids.length === 0) return [];
   const raws = await redis.mget(ids.map((id) => tombstoneKey(prefix, id)));
   return raws.flatMap((raw) => (raw ? [jobViewSchema.parse(JSON.parse(raw))] : []));

@@ -10,6 +10,7 @@ import {
   resultSchemaOf,
   type JobDataOf,
   type JobHooks,
+  type JobMeta,
   type JobName,
   type JobProgressOf,
   type JobResultOf,
@@ -150,7 +151,7 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost impl
     if (isFinalFailure(job, err)) {
       const parsed = envelopeSchemaOf(this.jobName).safeParse(job.data);
       if (parsed.success) {
-        await this.afterFinalFailure(parsed.data.request, job.id ?? '').catch((e: unknown) => {
+        await this.afterFinalFailure(parsed.data.request, job.id ?? '', parsed.data.meta).catch((e: unknown) => {
           this.logger.warn(`clean-up after job ${job.id} failed: ${e instanceof Error ? e.message : String(e)}`);
         });
       }
@@ -162,8 +163,11 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost impl
     });
   }
 
-  /** What a job leaves behind when it fails for good (stored inputs, ...); nothing by default. */
-  protected afterFinalFailure(_data: JobDataOf<N>, _jobId: string): Promise<void> {
+  /**
+   * What a job leaves behind when it fails for good (stored inputs, ...); nothing by default.
+   * `meta`: the job's envelope meta (its tenant says where its objects are).
+   */
+  protected afterFinalFailure(_data: JobDataOf<N>, _jobId: string, _meta: JobMeta): Promise<void> {
     return Promise.resolve();
   }
 

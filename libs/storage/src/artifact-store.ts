@@ -1,4 +1,4 @@
-import { NotFoundError, modelNameSchema, type ModelRef } from '@tq/contracts';
+import { NotFoundError, modelNameSchema, tenantSchema, type ModelRef } from '@tq/contracts';
 import { BlobNotFoundError } from './blob/blob-errors';
 import { blobKey, blobPrefix } from './blob/blob-key';
 import type { BlobServe, BlobStore, ServeOptions } from './blob/blob-store';
@@ -6,65 +6,116 @@ import { LocalBlobStore } from './blob/local-blob-store';
 
 export { safeSegment } from './blob/blob-key';
 
+/** Every tenant's objects are under "tenants/<tenant>/". */
+const TENANTS = 'tenants';
+
+/** "tenants/<tenant>/": where a tenant's models, datasets, outputs, inputs and checkpoints are. */
+export function tenantPrefix(tenant: string): string {
+  return blobPrefix(TENANTS, tenantSchema.parse(tenant));
+}
+
 /**
  * Where the system keeps its artifacts, as keys in one blob store (a local folder or S3): every
  * key is built here from validated parts, so no caller can name anything outside the layout.
- * Layout: models/<name>/<version>/..., datasets/<id>/..., checkpoints/<key>/<file>,
- * outputs/<jobId>.<ext> (or outputs/<jobId>/... for a sharded job), inputs/<jobId>.f32, secrets/<name>.
+ * Layout, under a tenant's view (forTenant): tenants/<tenant>/ then models/<name>/<version>/...,
+ * datasets/<id>/..., checkpoints/<key>/<file>, outputs/<jobId>.<ext> (or outputs/<jobId>/... for a
+ * sharded job), inputs/<jobId>.f32. System-wide objects (secrets/<name>) stay outside tenants. The
+ * root view (no tenant) builds the same keys without the tenant prefix: the lib tests and tools use it.
  */
 export class ArtifactStore {
   readonly blobs: BlobStore;
+  /** The tenant this view is scoped to; undefined for the root view. */
+  readonly tenant: string | undefined;
+  /** "" for the root view, "tenants/<tenant>/" for a tenant's: put before every key this view builds. */
+  readonly root: string;
 
   /** A blob store, or a folder (a LocalBlobStore there: tests and tools). */
-  constructor(blobs: BlobStore | string) {
+  constructor(blobs: BlobStore | string, tenant?: string) {
     this.blobs = typeof blobs === 'string' ? new LocalBlobStore(blobs) : blobs;
+    this.tenant = tenant;
+    this.root = tenant === undefined ? '' : tenantPrefix(tenant);
+  }
+
+  /**
+   * The same store seen by one tenant: every key it builds is under tenants/<tenant>/. A view, not
+   * a copy (it shares the blob store), so callers make one per job or request. A view's view is
+   * the inner tenant's (never tenants/a/tenants/b/).
+   */
+  forTenant(tenant: string): ArtifactStore {
+    return tenant === this.tenant ? this : new ArtifactStore(this.blobs, tenant);
+  }
+
+  /**
+   * Tenants that hold at least one object, sorted (admin listings). Lists every key under
+   * tenants/ (the blob store lists recursively only): a cost paid by admin listings and the
+   * retention sweep, not by tenants' own requests.
+   */
+  async tenants(): Promise<string[]> {
+    const found = new Set<string>();
+    for await (const { key } of this.blobs.list(blobPrefix(TENANTS))) {
+      const tenant = key.split('/')[1];
+      if (tenant && tenantSchema.safeParse(tenant).success) found.add(tenant);
+    }
+    return [...found].sort();
+  }
+
+  /** A key this view built, without its tenant prefix ("models/<name>/..."): what listings parse. */
+  relative(key: string): string {
+    return key.startsWith(this.root) ? key.slice(this.root.length) : key;
+  }
+
+  private key(...segments: string[]): string {
+    return this.root + blobKey(...segments);
+  }
+  private prefix(...segments: string[]): string {
+    return this.root + blobPrefix(...segments);
   }
 
   /** "models/" or "models/<name>/". */
   modelsPrefix(name?: string): string {
-    return name === undefined ? blobPrefix('models') : blobPrefix('models', modelNameSchema.parse(name));
+    return name === undefined ? this.prefix('models') : this.prefix('models', modelNameSchema.parse(name));
   }
   /** A key under version `ref`: "models/<name>/<version>/<...parts>". */
   modelKey(ref: ModelRef, ...parts: string[]): string {
-    return blobKey('models', modelNameSchema.parse(ref.name), String(Math.trunc(ref.version)), ...parts);
+    return this.key('models', modelNameSchema.parse(ref.name), String(Math.trunc(ref.version)), ...parts);
   }
   datasetsPrefix(): string {
-    return blobPrefix('datasets');
+    return this.prefix('datasets');
   }
   datasetPrefix(id: string): string {
-    return blobPrefix('datasets', id);
+    return this.prefix('datasets', id);
   }
   datasetKey(id: string, file: string): string {
-    return blobKey('datasets', id, file);
+    return this.key('datasets', id, file);
   }
   checkpointsPrefix(): string {
-    return blobPrefix('checkpoints');
+    return this.prefix('checkpoints');
   }
   /** Every object of checkpoint `key` (a job's, a run's) is under this prefix. */
   checkpointPrefix(key: string): string {
-    return blobPrefix('checkpoints', key);
+    return this.prefix('checkpoints', key);
   }
   checkpointKey(key: string, file: string): string {
-    return blobKey('checkpoints', key, file);
+    return this.key('checkpoints', key, file);
   }
   outputsPrefix(): string {
-    return blobPrefix('outputs');
+    return this.prefix('outputs');
   }
   outputKey(jobId: string, ext = 'jsonl'): string {
-    return blobKey('outputs', `${jobId}.${ext}`);
+    return this.key('outputs', `${jobId}.${ext}`);
   }
   /** A sharded job's parts: "outputs/<jobId>/...". */
   outputPartsPrefix(jobId: string): string {
-    return blobPrefix('outputs', jobId);
+    return this.prefix('outputs', jobId);
   }
   outputPartKey(jobId: string, file: string): string {
-    return blobKey('outputs', jobId, file);
+    return this.key('outputs', jobId, file);
   }
   inputsPrefix(): string {
-    return blobPrefix('inputs');
+    return this.prefix('inputs');
   }
   inputKey(jobId: string): string {
-    return blobKey('inputs', `${jobId}.f32`);
+    return this.key('inputs', `${jobId}.f32`);
   }
 
   /**

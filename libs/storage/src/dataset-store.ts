@@ -34,6 +34,16 @@ const SOURCE = 'source';
 export class DatasetStore {
   constructor(readonly store: ArtifactStore) {}
 
+  /** One tenant's datasets (under tenants/<tenant>/datasets/): an id of another tenant is not found. */
+  forTenant(tenant: string): DatasetStore {
+    return tenant === this.store.tenant ? this : new DatasetStore(this.store.forTenant(tenant));
+  }
+
+  /** The tenant this store is scoped to; undefined for the root view (tests, tools). */
+  get tenant(): string | undefined {
+    return this.store.tenant;
+  }
+
   private get blobs() {
     return this.store.blobs;
   }
@@ -133,7 +143,7 @@ export class DatasetStore {
   async list(): Promise<DatasetInfo[]> {
     const ids: string[] = [];
     for await (const { key } of this.blobs.list(this.store.datasetsPrefix())) {
-      const [, id, file, ...rest] = key.split('/');
+      const [, id, file, ...rest] = this.store.relative(key).split('/');
       if (id && file === INFO && rest.length === 0) ids.push(id);
     }
     // A prefix without info.json is no dataset (yet); a corrupt one is a fault.

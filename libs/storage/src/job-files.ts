@@ -27,26 +27,44 @@ const OUTPUT_PART = /^outputs\/([^/]+)\//;
 const INPUT = /^inputs\/([^/]+)\.f32$/;
 const CHECKPOINT = /^checkpoints\/([^/]+)\//;
 
+/** How long one listing of the store's tenants serves bytes/remove (a sweep asks for many jobs at once). */
+const TENANTS_TTL_MS = 2000;
+
 /**
  * A job's objects in the store: its output (outputs/<id>.jsonl, or the parts of a sharded one under
- * outputs/<id>/), its stored inline input (inputs/<id>.f32) and its checkpoints. Retention sizes
- * and removes them with the job; the orphan sweep lists them to find those whose job is gone.
- * Every deletion of a job's objects is here.
+ * outputs/<id>/), its stored inline input (inputs/<id>.f32) and its checkpoints, in the job's tenant
+ * (tenants/<tenant>/...), or at the root for objects written before tenants existed. Job ids are
+ * unique across tenants, and retention knows a job by its id only, so every tenant holding objects
+ * is looked in. Retention sizes and removes them with the job; the orphan sweep lists them to find
+ * those whose job is gone. Every deletion of a job's objects is here.
  */
 export class JobFiles {
+  private tenantViews: { at: number; views: Promise<ArtifactStore[]> } | undefined;
+
   constructor(
     private readonly store: ArtifactStore,
     private readonly checkpoints: CheckpointNaming,
   ) {}
 
+  /** The root view and every tenant's view; one listing of the store serves calls within TENANTS_TTL_MS. */
+  private views(fresh = false): Promise<ArtifactStore[]> {
+    const now = Date.now();
+    if (fresh || !this.tenantViews || now - this.tenantViews.at > TENANTS_TTL_MS) {
+      const views = this.store.tenants().then((ts) => [this.store, ...ts.map((t) => this.store.forTenant(t))]);
+      views.catch(() => (this.tenantViews = undefined));
+      this.tenantViews = { at: now, views };
+    }
+    return this.tenantViews.views;
+  }
+
   /** An id that cannot be a key (safeSegment refuses it) has no object of that kind: skipped, not thrown. */
-  private targetsOf(jobId: string): JobFile['target'][] {
+  private targetsOf(view: ArtifactStore, jobId: string): JobFile['target'][] {
     const makers: (() => JobFile['target'])[] = [
-      () => ({ key: this.store.outputKey(jobId) }),
-      () => ({ key: this.store.outputKey(jobId, 'errors.jsonl') }),
-      () => ({ prefix: this.store.outputPartsPrefix(jobId) }),
-      () => ({ key: this.store.inputKey(jobId) }),
-      ...this.checkpoints.keysOf(jobId).map((key) => () => ({ prefix: this.store.checkpointPrefix(key) })),
+      () => ({ key: view.outputKey(jobId) }),
+      () => ({ key: view.outputKey(jobId, 'errors.jsonl') }),
+      () => ({ prefix: view.outputPartsPrefix(jobId) }),
+      () => ({ key: view.inputKey(jobId) }),
+      ...this.checkpoints.keysOf(jobId).map((key) => () => ({ prefix: view.checkpointPrefix(key) })),
     ];
     return makers.flatMap((make) => {
       try {
@@ -57,43 +75,53 @@ export class JobFiles {
     });
   }
 
+  private async allTargetsOf(jobId: string): Promise<JobFile['target'][]> {
+    return (await this.views()).flatMap((view) => this.targetsOf(view, jobId));
+  }
+
   /** Bytes the job's objects take (0 for a job that has none). */
   async bytes(jobId: string): Promise<number> {
-    const sizes = await Promise.all(this.targetsOf(jobId).map((t) => this.targetBytes(t)));
+    const sizes = await Promise.all((await this.allTargetsOf(jobId)).map((t) => this.targetBytes(t)));
     return sizes.reduce((a, b) => a + b, 0);
   }
 
   /** Removes the job's output, stored input and checkpoints; nothing there is no error. */
   async remove(jobId: string): Promise<void> {
-    await Promise.all(this.targetsOf(jobId).map((t) => this.removeTarget(t)));
+    await Promise.all((await this.allTargetsOf(jobId)).map((t) => this.removeTarget(t)));
   }
 
   /**
-   * Every job object (or prefix) in the store, with the job it belongs to. Names map back to ids
-   * through safeSegment, which keeps ids of the API's alphabet as they are (it only turns ':' into '_').
+   * Every job object (or prefix) in the store, in every tenant, with the job it belongs to. Names
+   * map back to ids through safeSegment, which keeps ids of the API's alphabet as they are (it only
+   * turns ':' into '_').
    */
   async *list(): AsyncGenerator<JobFile> {
+    for (const view of await this.views(true)) yield* this.listView(view);
+  }
+
+  private async *listView(view: ArtifactStore): AsyncGenerator<JobFile> {
     const prefixes = new Map<string, JobFile>();
     const grouped = (jobId: string, kind: JobFile['kind'], prefix: string, modified: number): void => {
       const seen = prefixes.get(prefix);
       if (seen) seen.mtimeMs = Math.max(seen.mtimeMs, modified);
       else prefixes.set(prefix, { jobId, kind, mtimeMs: modified, target: { prefix } });
     };
-    for await (const { key, modified } of this.store.blobs.list(this.store.outputsPrefix())) {
-      const whole = jobIdOfSegment(OUTPUT.exec(key)?.[1]);
+    for await (const { key, modified } of view.blobs.list(view.outputsPrefix())) {
+      const rel = view.relative(key);
+      const whole = jobIdOfSegment(OUTPUT.exec(rel)?.[1]);
       if (whole) yield { jobId: whole, kind: 'output', mtimeMs: modified, target: { key } };
-      const part = OUTPUT_PART.exec(key);
+      const part = OUTPUT_PART.exec(rel);
       const partOf = jobIdOfSegment(part?.[1]);
-      if (part && partOf) grouped(partOf, 'output', part[0], modified);
+      if (part && partOf) grouped(partOf, 'output', view.root + part[0], modified);
     }
-    for await (const { key, modified } of this.store.blobs.list(this.store.inputsPrefix())) {
-      const jobId = jobIdOfSegment(INPUT.exec(key)?.[1]);
+    for await (const { key, modified } of view.blobs.list(view.inputsPrefix())) {
+      const jobId = jobIdOfSegment(INPUT.exec(view.relative(key))?.[1]);
       if (jobId) yield { jobId, kind: 'input', mtimeMs: modified, target: { key } };
     }
-    for await (const { key, modified } of this.store.blobs.list(this.store.checkpointsPrefix())) {
-      const match = CHECKPOINT.exec(key);
+    for await (const { key, modified } of view.blobs.list(view.checkpointsPrefix())) {
+      const match = CHECKPOINT.exec(view.relative(key));
       const jobId = match ? this.checkpoints.jobOf(match[1]!) : undefined;
-      if (match && jobId) grouped(jobId, 'checkpoint', match[0], modified);
+      if (match && jobId) grouped(jobId, 'checkpoint', view.root + match[0], modified);
     }
     yield* prefixes.values();
   }

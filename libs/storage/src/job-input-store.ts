@@ -17,6 +17,11 @@ export interface StoredRows {
 export class JobInputStore {
   constructor(private readonly store: ArtifactStore) {}
 
+  /** One tenant's stored inputs (tenants/<tenant>/inputs/): a job's input is kept in its tenant. */
+  forTenant(tenant: string): JobInputStore {
+    return tenant === this.store.tenant ? this : new JobInputStore(this.store.forTenant(tenant));
+  }
+
   async save(jobId: string, instances: readonly (readonly number[])[]): Promise<{ rows: number; features: number }> {
     const features = instances[0]?.length ?? 0;
     const x = new Float32Array(instances.length * features);

@@ -70,6 +70,16 @@ interface Claim {
 export class ModelRegistry {
   constructor(readonly store: ArtifactStore) {}
 
+  /** The registry of one tenant (its models under tenants/<tenant>/models/): names are per tenant. */
+  forTenant(tenant: string): ModelRegistry {
+    return tenant === this.store.tenant ? this : new ModelRegistry(this.store.forTenant(tenant));
+  }
+
+  /** The tenant this registry is scoped to; undefined for the root view (tests, tools). */
+  get tenant(): string | undefined {
+    return this.store.tenant;
+  }
+
   private get blobs() {
     return this.store.blobs;
   }
@@ -109,7 +119,8 @@ export class ModelRegistry {
   ): Promise<ModelVersionMeta> {
     const jobId = meta.lineage.jobId;
     if (!jobId) throw new Error(`a fenced registration of "${name}" needs lineage.jobId`);
-    const version = await fence.versionFor(name, await this.latestVersion(name));
+    // Numbers are per tenant as names are: the counter is named with the tenant's prefix.
+    const version = await fence.versionFor(this.store.root + name, await this.latestVersion(name));
     const ref = { name, version };
     const earlier = await this.jobVersion(ref, jobId);
     if (earlier) return earlier;
@@ -217,7 +228,7 @@ export class ModelRegistry {
   async names(): Promise<string[]> {
     const names = new Set<string>();
     for await (const { key } of this.blobs.list(this.store.modelsPrefix())) {
-      const [, name, version, file] = key.split('/');
+      const [, name, version, file] = this.store.relative(key).split('/');
       if (name && /^\d+$/.test(version ?? '') && file === METADATA_JSON) names.add(name);
     }
     return [...names].sort();
@@ -301,7 +312,7 @@ export class ModelRegistry {
     const claimed = new Set<number>();
     const committed: number[] = [];
     for await (const { key } of this.blobs.list(this.store.modelsPrefix(name))) {
-      const [, , version, ...rest] = key.split('/');
+      const [, , version, ...rest] = this.store.relative(key).split('/');
       if (!/^\d+$/.test(version ?? '')) continue;
       claimed.add(Number(version));
       if (rest.length === 1 && rest[0] === METADATA_JSON) committed.push(Number(version));

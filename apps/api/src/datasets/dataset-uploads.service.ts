@@ -37,15 +37,20 @@ export class DatasetUploads {
     private readonly ids: JobIds,
   ) {}
 
-  /** `clientGone` aborts the wait (not the job) when the client hangs up: nobody reads the answer. */
+  /**
+   * Stores the upload as a dataset of `tenant`, profiled by a job of that tenant. `clientGone`
+   * aborts the wait (not the job) when the client hangs up: nobody reads the answer.
+   */
   async upload(
     req: Request,
+    tenant: string,
     wait: boolean,
     clientGone?: AbortSignal,
   ): Promise<{ status: 201 | 202; info: DatasetInfo }> {
     const config = loadConfig();
+    const datasets = this.datasets.forTenant(tenant);
     const jobId = this.ids.issue(JobName.ProfileDataset);
-    const { info, fields } = await receiveUpload(req, this.datasets, { maxBytes: config.MAX_UPLOAD_BYTES, jobId });
+    const { info, fields } = await receiveUpload(req, datasets, { maxBytes: config.MAX_UPLOAD_BYTES, jobId });
     const featureColumns = featureColumnsOf(fields);
     const job: ProfileDatasetJobData = {
       datasetId: info.id,
@@ -56,19 +61,19 @@ export class DatasetUploads {
       ...(fields.task ? { task: fields.task } : {}),
     };
     // Listening before the job exists: a fast job's end cannot slip past.
-    const ended = wait ? this.jobEnd(jobId, info.id, config.DATASET_PROFILE_WAIT_MS, clientGone) : undefined;
+    const ended = wait ? this.jobEnd(jobId, info.id, datasets, config.DATASET_PROFILE_WAIT_MS, clientGone) : undefined;
     const header = req.headers['x-request-id'];
-    const meta = jobMetaFor(typeof header === 'string' ? header : undefined);
+    const meta = jobMetaFor(typeof header === 'string' ? header : undefined, tenant);
     try {
       await this.producer.add(JobName.ProfileDataset, job, meta, { jobId });
     } catch (err) {
       ended?.stop();
-      await this.datasets.remove(info.id); // never profiled, it would stay "profiling" for ever
+      await datasets.remove(info.id); // never profiled, it would stay "profiling" for ever
       throw err;
     }
     if (!ended) return { status: 202, info };
     await ended.done;
-    const final = await this.current(await this.datasets.get(info.id));
+    const final = await this.current(await datasets.get(info.id), datasets);
     if (final.status === 'failed' && final.error) throw storedError(final.error);
     return { status: final.status === 'ready' ? 201 : 202, info: final };
   }
@@ -77,13 +82,15 @@ export class DatasetUploads {
    * A dataset as it stands. Whatever ended its profiling job without marking it is seen here and
    * marked failed instead of leaving it "profiling" for ever: a job cancelled while it waited
    * (409; an active one marks it itself), a job that failed for good before the worker's clean-up
-   * ran (a stalled worker), or a job gone from Redis (removed, flushed).
+   * ran (a stalled worker), or a job gone from Redis (removed, flushed). `datasets`: the store of
+   * the dataset's tenant.
    */
-  async current(info: DatasetInfo): Promise<DatasetInfo> {
+  async current(info: DatasetInfo, datasets: DatasetStore): Promise<DatasetInfo> {
     if (info.status !== 'profiling' || !info.jobId) return info;
     let state: string | undefined;
     try {
-      state = (await this.jobs.view(info.jobId)).state;
+      // The system's look at its own job (the dataset is the tenant's already): no scope.
+      state = (await this.jobs.view(info.jobId, undefined)).state;
     } catch (err) {
       // The job is enqueued just after its dataset is stored: too young, it may not exist yet.
       const young = Date.now() - Date.parse(info.createdAt) < LOST_AFTER_MS;
@@ -93,17 +100,18 @@ export class DatasetUploads {
     // first stands, and the dataset is answered as that writer left it.
     if (state === 'cancelled') {
       const cancelled = { field: 'id', message: 'profiling was cancelled', status: 409 };
-      return (await this.datasets.markFailed(info.id, cancelled)).info;
+      return (await datasets.markFailed(info.id, cancelled)).info;
     }
     if (state !== undefined && state !== 'failed') return info;
     const message = `its profiling job ${state === undefined ? 'is gone' : 'failed'}; upload the file again`;
-    return (await this.datasets.markFailed(info.id, { field: 'id', message, status: 500 })).info;
+    return (await datasets.markFailed(info.id, { field: 'id', message, status: 500 })).info;
   }
 
   /** Resolves when the job ends (event, or its dataset no longer profiling) or after `timeoutMs`. */
   private jobEnd(
     jobId: string,
     datasetId: string,
+    datasets: DatasetStore,
     timeoutMs: number,
     clientGone?: AbortSignal,
   ): { done: Promise<void>; stop: () => void } {
@@ -113,7 +121,7 @@ export class DatasetUploads {
         if (e.jobId === jobId && (e.kind === 'completed' || e.kind === 'failed' || e.kind === 'removed')) stop();
       };
       const poll = setInterval(() => {
-        void this.datasets.get(datasetId).then(
+        void datasets.get(datasetId).then(
           (d) => d.status !== 'profiling' && stop(),
           () => stop(),
         );

@@ -9,9 +9,11 @@ import {
   datasetInfoSchema,
   datasetListSchema,
   type DatasetInfo,
+  type DatasetList,
 } from '@tq/contracts';
 import { builtinDatasetInfo } from '@tq/ml';
 import { DatasetNotFoundError, DatasetStore } from '@tq/storage';
+import { Scope, type TenantScope } from '../auth/tenant-scope';
 import { notFoundAs } from '../common/not-found-as';
 import { ErrorResponses, JsonResponse, QueryFrom } from '../common/openapi';
 import { ZodPipe } from '../common/zod-body.pipe';
@@ -73,11 +75,12 @@ export class DatasetsController {
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
     @Query(new ZodPipe(uploadQuerySchema)) query: z.output<typeof uploadQuerySchema>,
+    @Scope() scope: TenantScope,
   ): Promise<DatasetInfo> {
     // "close" before the answer is written: the client hung up, so the upload stops waiting for the profile.
     const clientGone = new AbortController();
     res.once('close', () => clientGone.abort());
-    const { status, info } = await this.uploads.upload(req, query.wait === 'true', clientGone.signal);
+    const { status, info } = await this.uploads.upload(req, scope.tenant, query.wait === 'true', clientGone.signal);
     res.status(status);
     return info;
   }
@@ -86,19 +89,29 @@ export class DatasetsController {
   @JsonResponse(
     200,
     datasetListSchema,
-    'the built-in datasets, then every uploaded one, oldest first, with status and profile',
+    "the built-in datasets, then the tenant's uploaded ones (an admin without X-Tenant: every tenant's), oldest first, with status, profile and tenant",
   )
-  async list(): Promise<DatasetInfo[]> {
-    const uploaded = await Promise.all((await this.datasets.list()).map((info) => this.uploads.current(info)));
-    return [...BUILTIN_DATASETS.map(builtinDatasetInfo), ...uploaded];
+  async list(@Scope() scope: TenantScope): Promise<DatasetList> {
+    const tenants = scope.all ? await this.datasets.store.tenants() : [scope.tenant];
+    const uploaded = await Promise.all(
+      tenants.map(async (tenant) => {
+        const datasets = this.datasets.forTenant(tenant);
+        const infos = await datasets.list();
+        return Promise.all(infos.map(async (info) => ({ ...(await this.uploads.current(info, datasets)), tenant })));
+      }),
+    );
+    const all = uploaded.flat().sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+    return [...BUILTIN_DATASETS.map(builtinDatasetInfo), ...all];
   }
 
+  /** An id of another tenant's dataset answers 404 as one that does not exist: the store is the tenant's. */
   @Get(':id')
   @JsonResponse(200, datasetInfoSchema, 'the dataset: status (profiling, ready, failed), profile or error')
   @ErrorResponses(404)
-  async get(@Param('id') id: string): Promise<DatasetInfo> {
+  async get(@Param('id') id: string, @Scope() scope: TenantScope): Promise<DatasetInfo> {
     const builtin = BUILTIN_DATASETS.find((name) => name === id);
     if (builtin) return builtinDatasetInfo(builtin);
-    return this.uploads.current(await this.datasets.get(id).catch(notFoundAs(DatasetNotFoundError, 'id')));
+    const datasets = this.datasets.forTenant(scope.tenant);
+    return this.uploads.current(await datasets.get(id).catch(notFoundAs(DatasetNotFoundError, 'id')), datasets);
   }
 }

@@ -12,13 +12,18 @@ const BODY = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|k
  * Public job ids say what they are ("train-<uuid>-<tag>") so GET /v1/jobs/:id finds the queue
  * without a lookup table. With an Idempotency-Key header the body is derived from the key, and
  * BullMQ's de-duplication by id makes a retried POST return the same job instead of a second one
- * (the tag of a derived body is as deterministic as the body). The tag, an HMAC of "<type>-<body>"
- * keyed by JOB_ID_SECRET, proves this system issued the id: one it can no longer find answers 410
- * Gone, one it never issued (or a mistyped one) 404.
+ * (the tag of a derived body is as deterministic as the body). Keys are per tenant: the body is
+ * derived from the tenant and the key together, so one Idempotency-Key sent by two tenants makes
+ * two jobs. The tag, an HMAC of "<type>-<body>" keyed by JOB_ID_SECRET, proves this system issued
+ * the id: one it can no longer find answers 410 Gone, one it never issued (or a mistyped one) 404.
  */
-export function newJobId(key: Buffer, type: PublicJobType, idempotencyKey?: string): string {
+export function newJobId(key: Buffer, type: PublicJobType, idempotencyKey?: string, tenant?: string): string {
+  // A newline cannot be in a tenant: "a" + "\nb..." and "a\nb" + "..." never meet.
   const body = idempotencyKey
-    ? `k${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}`
+    ? `k${createHash('sha256')
+        .update(`${tenant ?? ''}\n${idempotencyKey}`)
+        .digest('hex')
+        .slice(0, 32)}`
     : randomUUID();
   return `${type}-${body}-${tagOf(key, `${type}-${body}`)}`;
 }
@@ -56,8 +61,9 @@ export class JobIds implements OnModuleInit {
     this.key = secret ? Buffer.from(secret) : await createOnceSecret(this.store, 'job-id-key');
   }
 
-  issue(type: PublicJobType, idempotencyKey?: string): string {
-    return newJobId(this.keyOrThrow(), type, idempotencyKey);
+  /** A job id; with an Idempotency-Key, the same one for the same tenant and key. */
+  issue(type: PublicJobType, idempotencyKey?: string, tenant?: string): string {
+    return newJobId(this.keyOrThrow(), type, idempotencyKey, tenant);
   }
 
   issuedHere(id: string): boolean {

@@ -36,6 +36,7 @@ import {
 import { loadConfig } from '@tq/config';
 import { ArtifactStore } from '@tq/storage';
 import { ERRORS_EXT } from '@tq/jobs';
+import { Scope, type TenantScope } from '../auth/tenant-scope';
 import { ErrorResponses, JsonBody, JsonResponse, QueryFrom, RawResponse } from '../common/openapi';
 import { COMPRESS_EXAMPLE, INFER_EXAMPLE, TRAIN_EXAMPLE } from '../common/openapi-examples';
 import { sendServed, serveOptions } from '../common/send-stream';
@@ -70,11 +71,12 @@ export class JobsController {
   @ErrorResponses(400, 404, 409, 413)
   async train(
     @Body(new ZodPipe(trainRequestSchema)) body: TrainRequest,
+    @Scope() scope: TenantScope,
     @IdempotencyKey() key?: string,
     @RequestId() requestId?: string,
   ): Promise<JobSubmitted> {
-    await this.checks.train(body);
-    return this.jobs.submit(JobName.Train, body, { idempotencyKey: key, requestId });
+    await this.checks.train(body, scope.tenant);
+    return this.jobs.submit(JobName.Train, body, scope.tenant, { idempotencyKey: key, requestId });
   }
 
   @Post('compress')
@@ -87,11 +89,12 @@ export class JobsController {
   @ErrorResponses(400, 404, 409)
   async compress(
     @Body(new ZodPipe(compressRequestSchema)) body: CompressRequest,
+    @Scope() scope: TenantScope,
     @IdempotencyKey() key?: string,
     @RequestId() requestId?: string,
   ): Promise<JobSubmitted> {
-    await this.checks.compress(body);
-    return this.jobs.submit(JobName.Compress, body, { idempotencyKey: key, requestId });
+    await this.checks.compress(body, scope.tenant);
+    return this.jobs.submit(JobName.Compress, body, scope.tenant, { idempotencyKey: key, requestId });
   }
 
   @Post('infer')
@@ -104,11 +107,12 @@ export class JobsController {
   @ErrorResponses(400, 404, 409, 413)
   async infer(
     @Body(new ZodPipe(inferRequestSchema)) body: InferRequest,
+    @Scope() scope: TenantScope,
     @IdempotencyKey() key?: string,
     @RequestId() requestId?: string,
   ): Promise<JobSubmitted> {
-    await this.checks.infer(body);
-    return this.jobs.submit(JobName.Infer, body, { idempotencyKey: key, requestId });
+    await this.checks.infer(body, scope.tenant);
+    return this.jobs.submit(JobName.Infer, body, scope.tenant, { idempotencyKey: key, requestId });
   }
 
   @Get()
@@ -116,34 +120,36 @@ export class JobsController {
   @QueryFrom(jobListQuerySchema)
   @JsonResponse(200, jobListSchema, 'one page of jobs')
   @ErrorResponses(400)
-  list(@Query(new ZodPipe(jobListQuerySchema)) query: JobListQuery): Promise<JobList> {
-    return this.jobs.list(query);
+  list(@Query(new ZodPipe(jobListQuerySchema)) query: JobListQuery, @Scope() scope: TenantScope): Promise<JobList> {
+    return this.jobs.list(query, scope);
   }
 
   @Get(':id')
   @JsonResponse(200, jobViewSchema, 'the job')
   @ErrorResponses(404, 410)
-  get(@Param('id') id: string): Promise<JobView> {
-    return this.jobs.view(id);
+  get(@Param('id') id: string, @Scope() scope: TenantScope): Promise<JobView> {
+    return this.jobs.view(id, scope);
   }
 
   @Delete(':id')
   @ApiOperation({ summary: 'Cancel a job: a waiting one is removed, an active one stops at its next batch' })
   @JsonResponse(200, jobViewSchema, 'the job after the request')
   @ErrorResponses(404, 409, 410)
-  cancel(@Param('id') id: string): Promise<JobView> {
-    return this.jobs.cancel(id);
+  cancel(@Param('id') id: string, @Scope() scope: TenantScope): Promise<JobView> {
+    return this.jobs.cancel(id, scope);
   }
 
   /** Infer output: JSONL, one line per input row, in input order. */
   @Get(':id/output')
   @RawResponse('application/x-ndjson', 'one JSON line per input row: {"scores":[...],"classIndex":n,"label":"..."}')
   @ErrorResponses(404)
-  async output(@Param('id') id: string, @Res() res: Response): Promise<void> {
-    const view = await this.jobs.view(id);
+  async output(@Param('id') id: string, @Scope() scope: TenantScope, @Res() res: Response): Promise<void> {
+    const view = await this.jobs.view(id, scope);
     if (view.type !== JobName.Infer || view.state !== 'completed')
       throw new NotFoundError('id', `job ${id} has no output (${view.type}, ${view.state})`);
-    const served = await this.store.serveOutput(id, serveOptions(loadConfig().DOWNLOAD_REDIRECT_SECONDS));
+    const served = await this.store
+      .forTenant(view.tenant)
+      .serveOutput(id, serveOptions(loadConfig().DOWNLOAD_REDIRECT_SECONDS));
     sendServed(res, served, 'application/x-ndjson');
   }
 
@@ -151,13 +157,15 @@ export class JobsController {
   @Get(':id/errors')
   @RawResponse('application/x-ndjson', 'one JSON line per failed row: {"row":n,"column":"...","message":"..."}')
   @ErrorResponses(404)
-  async errors(@Param('id') id: string, @Res() res: Response): Promise<void> {
-    const view = await this.jobs.view(id);
+  async errors(@Param('id') id: string, @Scope() scope: TenantScope, @Res() res: Response): Promise<void> {
+    const view = await this.jobs.view(id, scope);
     if (view.type !== JobName.Infer || view.state !== 'completed')
       throw new NotFoundError('id', `job ${id} has no errors (${view.type}, ${view.state})`);
     let served;
     try {
-      served = await this.store.serveOutput(id, serveOptions(loadConfig().DOWNLOAD_REDIRECT_SECONDS), ERRORS_EXT);
+      served = await this.store
+        .forTenant(view.tenant)
+        .serveOutput(id, serveOptions(loadConfig().DOWNLOAD_REDIRECT_SECONDS), ERRORS_EXT);
     } catch (err) {
       if (err instanceof NotFoundError)
         throw new NotFoundError('id', `job ${id} has no errors: every row was predicted`);
@@ -173,8 +181,8 @@ export class JobsController {
     '"job" events carry the job view (the first at once, the last in a terminal state); "progress" events carry progress',
   )
   @ErrorResponses(404)
-  async stream(@Param('id') id: string): Promise<Observable<MessageEvent>> {
-    const first = await this.jobs.view(id);
+  async stream(@Param('id') id: string, @Scope() scope: TenantScope): Promise<Observable<MessageEvent>> {
+    const first = await this.jobs.view(id, scope);
     return new Observable<MessageEvent>((subscriber) => {
       let closed = false;
       const send = (view: JobView) => {
@@ -188,13 +196,13 @@ export class JobsController {
       const onEvent = (event: JobEvent) => {
         if (event.jobId !== id) return;
         if (event.kind === 'progress') subscriber.next({ type: 'progress', data: event.data as object });
-        else void this.jobs.view(id).then(send, (err: unknown) => subscriber.error(err));
+        else void this.jobs.view(id, scope).then(send, (err: unknown) => subscriber.error(err));
       };
       this.events.on('event', onEvent);
       send(first);
       // A job that ended between the first read and the subscription would otherwise never be reported.
       if (!closed)
-        void this.jobs.view(id).then(
+        void this.jobs.view(id, scope).then(
           (v) => TERMINAL.has(v.state) && send(v),
           () => undefined,
         );

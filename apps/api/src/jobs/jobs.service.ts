@@ -34,6 +34,7 @@ import {
   writeTombstone,
 } from '@tq/queue';
 import { JobInputStore } from '@tq/storage';
+import type { TenantScope } from '../auth/tenant-scope';
 import { MetricsService } from '../metrics/metrics.service';
 import { RedisEpoch } from '../redis/redis-epoch.service';
 import { claimIdempotencyKey } from './idempotency';
@@ -48,6 +49,18 @@ export interface SubmitOptions {
   idempotencyKey?: string | undefined;
   requestId?: string | undefined;
 }
+
+/**
+ * Which jobs a request may see: those of `tenant`, or (`admin`) every job. Internal callers that
+ * act for the system (a dataset's profiling job) pass none.
+ */
+export type JobScope = Pick<TenantScope, 'tenant' | 'admin'> | undefined;
+
+/** Listings: one tenant's jobs, or every tenant's (an admin without X-Tenant). */
+export type ListScope = Pick<TenantScope, 'tenant' | 'all'>;
+
+/** BullMQ jobs (or tombstones) read per round while a tenant's listing fills its page. */
+const LIST_BATCH = 200;
 
 /** Job lifecycle over BullMQ: submit, look up, list, cancel. */
 @Injectable()
@@ -70,18 +83,19 @@ export class JobsService {
   async submit(
     type: PublicJobType,
     request: TrainRequest | CompressRequest | InferRequest,
+    tenant: string,
     opts: SubmitOptions = {},
   ): Promise<JobSubmitted> {
-    const jobId = this.ids.issue(type, opts.idempotencyKey);
+    const jobId = this.ids.issue(type, opts.idempotencyKey, tenant);
     const started = Date.now();
     try {
-      const submitted = await this.enqueue(jobId, type, request, opts);
+      const submitted = await this.enqueue(jobId, type, request, tenant, opts);
       this.unanswered.answered(`submit:${jobId}`);
       return submitted;
     } catch (err) {
       // Sent to a Redis that did not answer: it may still run, after the client got its 503.
       if (isCommandTimeout(err))
-        this.unanswered.submissionTimedOut(jobId, type, started, opts.idempotencyKey !== undefined);
+        this.unanswered.submissionTimedOut(jobId, type, tenant, started, opts.idempotencyKey !== undefined);
       throw err;
     }
   }
@@ -90,22 +104,26 @@ export class JobsService {
     jobId: string,
     type: PublicJobType,
     request: TrainRequest | CompressRequest | InferRequest,
+    tenant: string,
     opts: SubmitOptions,
   ): Promise<JobSubmitted> {
     // A repeated key with the same body: the same job, and its stored input is not written again.
+    // The id is the tenant's own (derived from tenant and key), so the earlier job is this tenant's.
     if (opts.idempotencyKey && !(await claimIdempotencyKey(this.redis.client, this.redis.prefix, jobId, request))) {
-      const earlier = await this.view(jobId).catch(() => undefined);
+      const earlier = await this.view(jobId, { tenant, admin: false }).catch(() => undefined);
       if (earlier) return { id: jobId, type, state: earlier.state };
     }
-    const meta = jobMetaFor(opts.requestId);
-    const payload = type === JobName.Infer ? await this.storeInlineRows(jobId, request as InferRequest) : request;
+    const meta = jobMetaFor(opts.requestId, tenant);
+    const inputs = this.inputs.forTenant(tenant);
+    const payload =
+      type === JobName.Infer ? await this.storeInlineRows(jobId, request as InferRequest, inputs) : request;
     const job = await this.producer.add(type, payload, meta, { jobId }).catch(async (err: unknown) => {
       // Not enqueued: the rows stored for it would be orphans.
-      if (payload !== request) await this.inputs.remove(jobId);
+      if (payload !== request) await inputs.remove(jobId);
       throw err;
     });
     // A new job is waiting; only a repeated Idempotency-Key can return an older job in another state.
-    const state = opts.idempotencyKey ? (await this.view(jobId)).state : 'waiting';
+    const state = opts.idempotencyKey ? (await this.view(jobId, undefined)).state : 'waiting';
     return { id: job.id ?? jobId, type, state };
   }
 
@@ -116,13 +134,17 @@ export class JobsService {
     return job ? { job, type } : undefined;
   }
 
-  async view(id: string): Promise<JobView> {
+  /**
+   * The job as `scope` may see it: another tenant's job is a 404 with the body of one that never
+   * existed (the id says nothing about whose it is).
+   */
+  async view(id: string, scope: JobScope): Promise<JobView> {
     const type = typeOfJobId(id);
-    const view = type ? await readJobView(this.producer.queueOf(type), id, type, this.redis.client) : undefined;
-    if (view) return view;
-    const tombstone = await readTombstone(this.redis.client, this.redis.prefix, id);
-    if (tombstone) return tombstone;
-    if (!this.ids.issuedHere(id)) throw new NotFoundError('id', `no job "${id}"`);
+    const found =
+      (type ? await readJobView(this.producer.queueOf(type), id, type, this.redis.client) : undefined) ??
+      (await readTombstone(this.redis.client, this.redis.prefix, id));
+    if (found && visibleTo(found, scope)) return found;
+    if (found || !this.ids.issuedHere(id)) throw new NotFoundError('id', `no job "${id}"`);
     throw new GoneError('id', `job ${id} was issued here and is no longer kept: ${await this.goneBecause()}`);
   }
 
@@ -138,9 +160,9 @@ export class JobsService {
   }
 
   /** Waiting jobs are removed (a tombstone keeps answering GET); active ones stop at their next batch. */
-  async cancel(id: string): Promise<JobView> {
+  async cancel(id: string, scope: JobScope): Promise<JobView> {
     try {
-      const view = await this.cancelOnce(id);
+      const view = await this.cancelOnce(id, scope);
       this.unanswered.answered(`cancel:${id}`);
       return view;
     } catch (err) {
@@ -151,15 +173,15 @@ export class JobsService {
     }
   }
 
-  private async cancelOnce(id: string): Promise<JobView> {
-    const view = await this.view(id);
+  private async cancelOnce(id: string, scope: JobScope): Promise<JobView> {
+    const view = await this.view(id, scope);
     if (view.state === 'completed' || view.state === 'failed' || view.state === 'cancelled') {
       throw new ConflictError('id', `job already ${view.state}`);
     }
     const { client, prefix } = this.redis;
     await requestCancel(client, prefix, id, loadConfig().JOB_HISTORY_AGE_SECONDS);
     const found = view.state === 'waiting' ? await this.find(id) : undefined;
-    if (!found) return this.view(id);
+    if (!found) return this.view(id, scope);
     const cancelled: JobView = {
       ...view,
       state: 'cancelled',
@@ -174,45 +196,60 @@ export class JobsService {
     } catch (err) {
       const state = await found.job.getState();
       // Gone: a concurrent cancel removed it, and its tombstone (like ours) stands.
-      if (state === 'unknown') return this.view(id);
+      if (state === 'unknown') return this.view(id, scope);
       await undoTombstone(client, prefix, cancelled);
       // BullMQ refuses to remove a locked job: a worker took it meanwhile (and stops at its next
       // batch, or has already ended). Anything else left the job queued: a real error.
       if (state !== 'active' && state !== 'completed' && state !== 'failed') throw err;
-      return this.view(id);
+      return this.view(id, scope);
     }
     // A removed waiting job sends no "failed" event, the source of the other cancelled counts.
     this.metrics.waitingJobCancelled(found.type);
     // Nor does it reach a worker's clean-up: its stored inline rows (infer) go here.
-    await this.inputs.remove(id);
+    await this.inputs.forTenant(view.tenant).remove(id);
     return cancelled;
   }
 
-  async list(query: JobListQuery): Promise<JobList> {
+  /**
+   * One page of `scope`'s jobs, newest first. A tenant's page is filled by reading each queue and
+   * state in batches until it has enough of the tenant's jobs (or the list ends): BullMQ keeps no
+   * index per tenant, so a tenant with few jobs among many pays for reading past the others (at
+   * most JOB_HISTORY_COUNT finished jobs per queue).
+   */
+  async list(query: JobListQuery, scope: ListScope): Promise<JobList> {
     const types = query.type ? [query.type] : [...PUBLIC_JOB_TYPES];
     const states = query.state ? [query.state] : [...JOB_STATES];
     const bullStates = [...new Set(states.flatMap((s) => STATES_OF[s]))];
     const wanted = query.page * query.pageSize;
+    const mine = (v: JobView) => scope.all || v.tenant === scope.tenant;
     const views: JobView[] = [];
     for (const type of types) {
       // Cancelled jobs left BullMQ for a tombstone; the newest `wanted` of them fill any page as well.
       if (states.includes('cancelled'))
-        views.push(...(await listTombstones(this.redis.client, this.redis.prefix, type, wanted)));
+        views.push(
+          ...(await collect(wanted, scope.all, mine, (start, count) =>
+            listTombstones(this.redis.client, this.redis.prefix, type, count, start),
+          )),
+        );
       for (const bullState of bullStates) {
         // Enough from each queue and state to fill the requested page after merging by creation time.
-        // getJobs reads the state's list before the hashes: the order toJobView needs.
         const queue = this.producer.queueOf(type);
-        const jobs = await queue.getJobs([bullState], 0, wanted - 1, false);
-        // Active jobs: whether their workers still hold the locks, one pipeline for the page.
-        const held =
-          bullState === 'active'
-            ? await readLocksHeld(
-                this.redis.client,
-                queue,
-                jobs.map((j) => j.id ?? ''),
-              )
-            : [];
-        jobs.forEach((job, i) => views.push(toJobView(job, type, bullState, held[i])));
+        views.push(
+          ...(await collect(wanted, scope.all, mine, async (start, count) => {
+            // getJobs reads the state's list before the hashes: the order toJobView needs.
+            const jobs = await queue.getJobs([bullState], start, start + count - 1, false);
+            // Active jobs: whether their workers still hold the locks, one pipeline for the batch.
+            const held =
+              bullState === 'active'
+                ? await readLocksHeld(
+                    this.redis.client,
+                    queue,
+                    jobs.map((j) => j.id ?? ''),
+                  )
+                : [];
+            return jobs.map((job, i) => toJobView(job, type, bullState, held[i]));
+          })),
+        );
       }
     }
     // A job is briefly in both places while it is retired (or a cancel is undone): listed once, as BullMQ has it.
@@ -223,8 +260,34 @@ export class JobsService {
     return { items, page: query.page, pageSize: query.pageSize };
   }
 
-  private async storeInlineRows(jobId: string, request: InferRequest): Promise<InferJobData> {
+  private async storeInlineRows(jobId: string, request: InferRequest, inputs: JobInputStore): Promise<InferJobData> {
     if (!('instances' in request.input)) return { ...request, input: request.input };
-    return { ...request, input: { stored: await this.inputs.save(jobId, request.input.instances) } };
+    return { ...request, input: { stored: await inputs.save(jobId, request.input.instances) } };
   }
+}
+
+/** Whether a job is `scope`'s to see: its tenant's, or any for an admin (or the system). */
+function visibleTo(view: JobView, scope: JobScope): boolean {
+  return scope === undefined || scope.admin || view.tenant === scope.tenant;
+}
+
+/**
+ * The first `wanted` views of a list that `keep` accepts, read `read(start, count)` a batch at a
+ * time. Unfiltered (`all`), one read of `wanted` is enough, as before tenants.
+ */
+async function collect(
+  wanted: number,
+  all: boolean,
+  keep: (v: JobView) => boolean,
+  read: (start: number, count: number) => Promise<JobView[]>,
+): Promise<JobView[]> {
+  if (all) return read(0, wanted);
+  const count = Math.max(wanted, LIST_BATCH);
+  const kept: JobView[] = [];
+  for (let start = 0; kept.length < wanted; start += count) {
+    const batch = await read(start, count);
+    kept.push(...batch.filter(keep));
+    if (batch.length < count) break;
+  }
+  return kept.slice(0, wanted);
 }

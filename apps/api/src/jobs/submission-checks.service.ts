@@ -40,6 +40,32 @@ export class SubmissionChecks {
     private readonly datasets: DatasetStore,
   ) {}
 
+  /** Refs resolve in the submitting tenant: another tenant's model or dataset is a 404 like a missing one. */
+  private scoped(tenant: string): TenantChecks {
+    return new TenantChecks(this.registry.forTenant(tenant), this.datasets.forTenant(tenant), this.budgets);
+  }
+
+  train(req: TrainRequest, tenant: string): Promise<void> {
+    return this.scoped(tenant).train(req);
+  }
+
+  compress(req: CompressRequest, tenant: string): Promise<void> {
+    return this.scoped(tenant).compress(req);
+  }
+
+  infer(req: InferRequest, tenant: string): Promise<void> {
+    return this.scoped(tenant).infer(req);
+  }
+}
+
+/** The checks, over one tenant's registry and datasets. */
+class TenantChecks {
+  constructor(
+    private readonly registry: ModelRegistry,
+    private readonly datasets: DatasetStore,
+    private readonly budgets: Budgets,
+  ) {}
+
   /** A 202 means the job can run: the worker's own fit check (checkFitsData) and budgets, applied here first. */
   async train(req: TrainRequest): Promise<void> {
     if ('id' in req.dataset) {

@@ -46,7 +46,7 @@ export class UnansweredWrites implements OnModuleDestroy {
    * once; an Idempotency-Key id can name one the client got earlier (BullMQ then ignored this add),
    * so the job is removed only when it was added after `since`, which takes a read first.
    */
-  submissionTimedOut(jobId: string, type: PublicJobType, since: number, idempotent: boolean): void {
+  submissionTimedOut(jobId: string, type: PublicJobType, tenant: string, since: number, idempotent: boolean): void {
     const queue = this.producer.queueOf(type);
     this.schedule(`submit:${jobId}`, async () => {
       if (idempotent) {
@@ -55,7 +55,7 @@ export class UnansweredWrites implements OnModuleDestroy {
       }
       if ((await queue.remove(jobId)) !== 1 && (await queue.getJobState(jobId)) !== 'unknown') {
         await requestCancel(this.redis.client, this.redis.prefix, jobId, loadConfig().JOB_HISTORY_AGE_SECONDS);
-      } else await this.inputs.remove(jobId);
+      } else await this.inputs.forTenant(tenant).remove(jobId);
       if (idempotent) await this.redis.client.del(idempotencyMarker(this.redis.prefix, jobId));
       this.logger.warn(`submission ${jobId} timed out (Redis hung): undone`);
     });

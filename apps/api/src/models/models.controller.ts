@@ -22,6 +22,7 @@ import { predictVersion } from '@tq/jobs';
 import { InferenceEngine } from '@tq/ml';
 import { ModelNotFoundError, ModelRegistry } from '@tq/storage';
 import { MinRole } from '../auth/roles';
+import { Scope, type TenantScope } from '../auth/tenant-scope';
 import { notFoundAs } from '../common/not-found-as';
 import { ErrorResponses, JsonBody, JsonResponse, RawResponse } from '../common/openapi';
 import { PREDICT_EXAMPLE, PREDICT_EXAMPLES } from '../common/openapi-examples';
@@ -47,17 +48,34 @@ export class ModelsController {
   ) {}
 
   @Get()
-  @JsonResponse(200, modelListSchema, 'every model name and its latest version')
-  async list(): Promise<ModelList> {
-    const names = await this.registry.names();
-    return Promise.all(names.map(async (name) => ({ name, latestVersion: await this.registry.latestVersion(name) })));
+  @JsonResponse(
+    200,
+    modelListSchema,
+    'every model name of the tenant (an admin without X-Tenant: of every tenant) and its latest version',
+  )
+  async list(@Scope() scope: TenantScope): Promise<ModelList> {
+    const tenants = scope.all ? await this.registry.store.tenants() : [scope.tenant];
+    const lists = await Promise.all(
+      tenants.map(async (tenant) => {
+        const registry = this.registry.forTenant(tenant);
+        const names = await registry.names();
+        return Promise.all(
+          names.map(async (name) => ({ name, latestVersion: await registry.latestVersion(name), tenant })),
+        );
+      }),
+    );
+    return lists.flat();
   }
 
+  /** Names are per tenant: another tenant's model is a 404 as one that does not exist. */
   @Get(':name')
   @JsonResponse(200, modelDetailSchema, 'every version of the model')
   @ErrorResponses(400, 404)
-  async get(@Param('name', new ZodPipe(modelNameSchema, 'name')) name: string): Promise<ModelDetail> {
-    const versions = await this.registry.versions(name);
+  async get(
+    @Param('name', new ZodPipe(modelNameSchema, 'name')) name: string,
+    @Scope() scope: TenantScope,
+  ): Promise<ModelDetail> {
+    const versions = await this.registry.forTenant(scope.tenant).versions(name);
     if (versions.length === 0) throw new NotFoundError('name', `no model "${name}"`);
     return { name, versions: versions.map((v) => this.withUrls(v)) };
   }
@@ -68,8 +86,9 @@ export class ModelsController {
   async version(
     @Param('name', new ZodPipe(modelNameSchema, 'name')) name: string,
     @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number,
+    @Scope() scope: TenantScope,
   ): Promise<ModelVersionView> {
-    return this.withUrls(await this.meta({ name, version }));
+    return this.withUrls(await this.meta(scope, { name, version }));
   }
 
   /** model.json, weights.bin, model.onnx...: stock tf.loadLayersModel(<.../model.json>) loads from here. */
@@ -80,10 +99,12 @@ export class ModelsController {
     @Param('name', new ZodPipe(modelNameSchema, 'name')) name: string,
     @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number,
     @Param('file') file: string,
+    @Scope() scope: TenantScope,
     @Res() res: Response,
   ): Promise<void> {
     // Streamed from the blob store, or a redirect to the bucket (DOWNLOAD_REDIRECT_SECONDS).
     const served = await this.registry
+      .forTenant(scope.tenant)
       .serveArtifact({ name, version }, file, serveOptions(loadConfig().DOWNLOAD_REDIRECT_SECONDS))
       .catch(versionNotFound);
     sendServed(res, served, ARTIFACT_TYPES.get(file.split('.').pop() ?? '') ?? 'application/octet-stream');
@@ -100,13 +121,15 @@ export class ModelsController {
     @Param('name', new ZodPipe(modelNameSchema, 'name')) name: string,
     @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number,
     @Body(new ZodPipe(predictRequestSchema)) body: PredictRequest,
+    @Scope() scope: TenantScope,
   ): Promise<PredictResponse> {
     // Records go through the version's preprocessing; regression answers in target units (@tq/jobs predict.ts).
-    return predictVersion(this.engine, await this.meta({ name, version }), body);
+    const meta = await this.meta(scope, { name, version });
+    return predictVersion(this.engine.forTenant(scope.tenant), meta, body);
   }
 
-  private meta(ref: { name: string; version: number }): Promise<ModelVersionMeta> {
-    return this.registry.getVersion(ref).catch(versionNotFound);
+  private meta(scope: TenantScope, ref: { name: string; version: number }): Promise<ModelVersionMeta> {
+    return this.registry.forTenant(scope.tenant).getVersion(ref).catch(versionNotFound);
   }
 
   private withUrls(meta: ModelVersionMeta): ModelVersionView {

@@ -11,6 +11,7 @@ import { runAggregator, type AggregatorDeps } from '@tq/paramserver';
 import { CancelWatcher, HandlesJob, RedisClientHolder, TypedWorkerHost } from '@tq/queue';
 import { ArtifactStore, DatasetStore } from '@tq/storage';
 import { workerOptions } from '../worker-options';
+import { storesFor } from './tenant-deps';
 import { paramServerDeps } from './param-server-deps';
 
 /** The parameter server of one data-parallel run, as a job: a dead aggregator is retried and resumes from its checkpoint. */
@@ -20,6 +21,8 @@ export class AggregateProcessor extends TypedWorkerHost<JobName.Aggregate> {
   protected readonly jobName = JobName.Aggregate;
   private readonly deps: AggregatorDeps;
 
+  private readonly stores: { store: ArtifactStore; datasets: DatasetStore };
+
   constructor(
     protected readonly cancels: CancelWatcher,
     redis: RedisClientHolder,
@@ -27,10 +30,11 @@ export class AggregateProcessor extends TypedWorkerHost<JobName.Aggregate> {
     datasets: DatasetStore,
   ) {
     super();
+    this.stores = { store, datasets };
     this.deps = paramServerDeps(redis, store, datasets);
   }
 
   protected handle(data: AggregateJobData, hooks: JobHooks<DistributedProgress>): Promise<AggregateResult> {
-    return runAggregator(data, this.deps, hooks);
+    return runAggregator(data, { ...this.deps, ...storesFor(this.stores, hooks.meta.tenant) }, hooks);
   }
 }

@@ -13,6 +13,7 @@ import { InferenceEngine } from '@tq/ml';
 import { CancelWatcher, HandlesJob, TypedWorkerHost } from '@tq/queue';
 import { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
 import { workerOptions } from '../worker-options';
+import { storesFor } from './tenant-deps';
 
 /** One shard of a table's infer job (libs/jobs infer-shard.job.ts); served wherever the infer queue is. */
 @Processor(QueueName.InferShard, workerOptions(JobName.InferShard))
@@ -20,6 +21,12 @@ import { workerOptions } from '../worker-options';
 export class InferShardProcessor extends TypedWorkerHost<JobName.InferShard> {
   protected readonly jobName = JobName.InferShard;
   private readonly deps: InferShardDeps;
+  private readonly stores: {
+    engine: InferenceEngine;
+    registry: ModelRegistry;
+    datasets: DatasetStore;
+    store: ArtifactStore;
+  };
 
   constructor(
     protected readonly cancels: CancelWatcher,
@@ -29,10 +36,11 @@ export class InferShardProcessor extends TypedWorkerHost<JobName.InferShard> {
     store: ArtifactStore,
   ) {
     super();
+    this.stores = { engine, registry, datasets, store };
     this.deps = { engine, registry, datasets, store, tableLimits: tableLimits(loadConfig()) };
   }
 
   protected handle(data: InferShardJobData, hooks: JobHooks<InferShardProgress>): Promise<InferShardResult> {
-    return inferShardJob(data, this.deps, hooks);
+    return inferShardJob(data, { ...this.deps, ...storesFor(this.stores, hooks.meta.tenant) }, hooks);
   }
 }

@@ -7,6 +7,7 @@ import {
   type InferProgress,
   type InferResult,
   type JobHooks,
+  type JobMeta,
 } from '@tq/contracts';
 import { jobRetention, loadConfig, tableLimits } from '@tq/config';
 import {
@@ -23,12 +24,20 @@ import { CancelWatcher, HandlesJob, RedisClientHolder, TypedWorkerHost, requestC
 import { InjectBackend } from '@tq/runtime';
 import { ArtifactStore, DatasetStore, JobInputStore, ModelRegistry } from '@tq/storage';
 import { workerOptions } from '../worker-options';
+import { storesFor } from './tenant-deps';
 
 @Processor(QueueName.Infer, workerOptions(JobName.Infer))
 @HandlesJob(JobName.Infer)
 export class InferProcessor extends TypedWorkerHost<JobName.Infer> {
   protected readonly jobName = JobName.Infer;
   private readonly deps: InferDeps;
+  private readonly stores: {
+    engine: InferenceEngine;
+    registry: ModelRegistry;
+    datasets: DatasetStore;
+    inputs: JobInputStore;
+    store: ArtifactStore;
+  };
 
   constructor(
     protected readonly cancels: CancelWatcher,
@@ -42,6 +51,7 @@ export class InferProcessor extends TypedWorkerHost<JobName.Infer> {
     @InjectQueue(QueueName.InferShard) shardQueue: Queue,
   ) {
     super();
+    this.stores = { engine, registry, datasets, inputs, store };
     const config = loadConfig();
     const shards: ShardQueue = {
       queue: shardQueue,
@@ -62,18 +72,19 @@ export class InferProcessor extends TypedWorkerHost<JobName.Infer> {
   }
 
   protected handle(data: InferJobData, hooks: JobHooks<InferProgress>): Promise<InferResult> {
-    return inferJob(data, this.deps, hooks);
+    return inferJob(data, { ...this.deps, ...storesFor(this.stores, hooks.meta.tenant) }, hooks);
   }
 
   /** A job that failed for good (or was cancelled) no longer needs its stored inline rows. */
-  protected override async afterFinalFailure(data: InferJobData, jobId: string): Promise<void> {
-    await inferCleanup(data, jobId, this.deps.inputs);
+  protected override async afterFinalFailure(data: InferJobData, jobId: string, meta: JobMeta): Promise<void> {
+    const deps = storesFor(this.stores, meta.tenant);
+    await inferCleanup(data, jobId, deps.inputs);
     // A cancelled or failed table job: its shards stop (those a worker runs see the cancel flag), its parts go.
     if ('dataset' in data.input && this.deps.shards) {
       const ids = await this.shardIds(jobId);
       await stopShards(this.deps.shards, ids);
       await settleShards(this.deps.shards, ids);
-      await this.deps.store.blobs.deletePrefix(this.deps.store.outputPartsPrefix(jobId));
+      await deps.store.blobs.deletePrefix(deps.store.outputPartsPrefix(jobId));
     }
   }
 

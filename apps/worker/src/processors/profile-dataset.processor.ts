@@ -3,6 +3,7 @@ import {
   JobName,
   QueueName,
   type JobHooks,
+  type JobMeta,
   type ProfileDatasetJobData,
   type ProfileDatasetProgress,
   type ProfileDatasetResult,
@@ -18,12 +19,14 @@ import { workerOptions } from '../worker-options';
 export class ProfileDatasetProcessor extends TypedWorkerHost<JobName.ProfileDataset> {
   protected readonly jobName = JobName.ProfileDataset;
   private readonly deps: ProfileDatasetDeps;
+  private readonly datasets: DatasetStore;
 
   constructor(
     protected readonly cancels: CancelWatcher,
     datasets: DatasetStore,
   ) {
     super();
+    this.datasets = datasets;
     this.deps = { datasets, limits: tableLimits(loadConfig()), shardRows: loadConfig().INFER_SHARD_ROWS };
   }
 
@@ -31,11 +34,11 @@ export class ProfileDatasetProcessor extends TypedWorkerHost<JobName.ProfileData
     data: ProfileDatasetJobData,
     hooks: JobHooks<ProfileDatasetProgress>,
   ): Promise<ProfileDatasetResult> {
-    return profileDatasetJob(data, this.deps, hooks);
+    return profileDatasetJob(data, { ...this.deps, datasets: this.datasets.forTenant(hooks.meta.tenant) }, hooks);
   }
 
   /** A job that failed for good without marking its dataset (a worker fault) marks it failed here. */
-  protected override afterFinalFailure(data: ProfileDatasetJobData): Promise<void> {
-    return profileDatasetCleanup(data, this.deps.datasets);
+  protected override afterFinalFailure(data: ProfileDatasetJobData, _jobId: string, meta: JobMeta): Promise<void> {
+    return profileDatasetCleanup(data, this.datasets.forTenant(meta.tenant));
   }
 }

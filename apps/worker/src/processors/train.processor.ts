@@ -15,12 +15,14 @@ import { jobRetention, loadConfig, tableLimits } from '@tq/config';
 import { InjectBackend } from '@tq/runtime';
 import { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
 import { workerOptions } from '../worker-options';
+import { storesFor } from './tenant-deps';
 
 @Processor(QueueName.Train, workerOptions(JobName.Train))
 @HandlesJob(JobName.Train)
 export class TrainProcessor extends TypedWorkerHost<JobName.Train> {
   protected readonly jobName = JobName.Train;
   private readonly deps: DistributedTrainDeps;
+  private readonly stores: { registry: ModelRegistry; datasets: DatasetStore; store: ArtifactStore };
 
   constructor(
     protected readonly cancels: CancelWatcher,
@@ -33,6 +35,7 @@ export class TrainProcessor extends TypedWorkerHost<JobName.Train> {
     @InjectQueue(QueueName.TrainShard) shardQueue: Queue,
   ) {
     super();
+    this.stores = { registry, datasets, store };
     this.deps = {
       registry,
       datasets,
@@ -50,6 +53,6 @@ export class TrainProcessor extends TypedWorkerHost<JobName.Train> {
   }
 
   protected handle(data: TrainJobData, hooks: JobHooks<TrainProgress>): Promise<TrainResult> {
-    return trainJob(data, this.deps, hooks);
+    return trainJob(data, { ...this.deps, ...storesFor(this.stores, hooks.meta.tenant) }, hooks);
   }
 }

@@ -60,29 +60,53 @@ export class InferenceEngine {
   private readonly registry: ModelRegistry;
   private readonly cache: LRUCache<string, Entry>;
   private readonly specs: PreprocessingCache;
-  private readonly releases = new Set<Promise<void>>();
-  private readonly releaseErrors: unknown[] = [];
+  private readonly releases: Set<Promise<void>>;
+  private readonly releaseErrors: unknown[];
   private readonly providers: string[];
   private readonly threads: number;
   private readonly preferInt8: boolean;
   private readonly defaultBatchSize: number;
   private readonly yieldIntervalMs: number;
-  private closed = false;
+  /** Shared by an engine and its tenant views: closing one closes them all. */
+  private readonly state: { closed: boolean };
   /** Loads and releases so far (observability and tests). */
-  readonly stats = { loads: 0, releases: 0 };
+  readonly stats: { loads: number; releases: number };
 
-  constructor(opts: InferenceEngineOptions) {
+  /** `shareWith`: forTenant's, an engine whose loaded models, caches and counters this one shares. */
+  constructor(
+    private readonly opts: InferenceEngineOptions,
+    shareWith?: InferenceEngine,
+  ) {
     this.registry = opts.registry;
     const max = opts.cacheSize;
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`cache size must be a positive integer, got ${max}`);
     // dispose runs for every entry pushed out, deleted or cleared: the one place models are released.
-    this.cache = new LRUCache({ max, dispose: (entry) => this.evict(entry) });
-    this.specs = new PreprocessingCache(opts.registry, max);
-    this.providers = opts.executionProviders ?? resolveExecutionProviders();
+    this.cache = shareWith?.cache ?? new LRUCache({ max, dispose: (entry) => this.evict(entry) });
+    this.specs = shareWith?.specs ?? new PreprocessingCache(opts.registry, max);
+    this.releases = shareWith?.releases ?? new Set();
+    this.releaseErrors = shareWith?.releaseErrors ?? [];
+    this.state = shareWith?.state ?? { closed: false };
+    this.stats = shareWith?.stats ?? { loads: 0, releases: 0 };
+    this.providers = shareWith?.providers ?? opts.executionProviders ?? resolveExecutionProviders();
     this.threads = opts.intraOpNumThreads ?? 0;
     this.preferInt8 = opts.preferInt8 ?? true;
     this.defaultBatchSize = opts.defaultBatchSize ?? 1024;
     this.yieldIntervalMs = opts.yieldIntervalMs ?? 5;
+  }
+
+  /**
+   * The engine seen by one tenant: refs resolve in that tenant's registry, and loaded models are
+   * cached under the tenant's prefix, so two tenants' "digits v1" are two models. The cache (its
+   * size bound included) is shared with this engine: one process, one budget of loaded models.
+   */
+  forTenant(tenant: string): InferenceEngine {
+    if (tenant === this.registry.tenant) return this;
+    return new InferenceEngine({ ...this.opts, registry: this.registry.forTenant(tenant) }, this);
+  }
+
+  /** Cache keys: the registry's tenant prefix ("" at the root) and "name/version". */
+  private keyOf(ref: ModelRef): string {
+    return `${this.registry.store.root}${ref.name}/${ref.version}`;
   }
 
   get executionProviders(): readonly string[] {
@@ -95,7 +119,7 @@ export class InferenceEngine {
     rowCount: number,
     opts: PredictOptions = {},
   ): Promise<PredictResult> {
-    if (this.closed) throw new Error('the inference engine is closed');
+    if (this.state.closed) throw new Error('the inference engine is closed');
     if (!Number.isInteger(rowCount) || rowCount < 0)
       throw new RangeError(`rowCount must be a non-negative integer, got ${rowCount}`);
     const batchSize = opts.batchSize ?? this.defaultBatchSize;
@@ -135,17 +159,17 @@ export class InferenceEngine {
    * undefined. Cached; a failed read is not.
    */
   preprocessing(ref: ModelRef, meta?: ModelVersionMeta): Promise<PreprocessingSpec | undefined> {
-    return this.specs.get(ref, meta);
+    return this.specs.get(ref, meta, this.registry);
   }
 
-  /** Keys ("name/version") of the loaded models, least recently used first. */
+  /** Keys ("name/version", after "tenants/<tenant>/" for a tenant's) of the loaded models, least recently used first. */
   cached(): string[] {
     return [...this.cache.rkeys()];
   }
 
   /** Releases every loaded model (throws if any release failed, here or at an earlier eviction); predict fails afterwards. */
   async close(): Promise<void> {
-    this.closed = true;
+    this.state.closed = true;
     this.cache.clear();
     this.specs.clear();
     while (this.releases.size > 0) await Promise.all([...this.releases]);
@@ -155,7 +179,7 @@ export class InferenceEngine {
 
   /** The cached runner for the version's best artifact (reloaded if a better one appeared since, e.g. model.onnx attached later). */
   private acquire(ref: ModelRef, meta: ModelVersionMeta): Entry {
-    const key = `${ref.name}/${ref.version}`;
+    const key = this.keyOf(ref);
     const artifact = this.bestArtifact(meta);
     let entry = this.cache.get(key);
     if (entry && entry.artifact !== artifact) {

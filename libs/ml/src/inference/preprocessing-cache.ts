@@ -18,14 +18,21 @@ export class PreprocessingCache {
     this.specs = new LRUCache({ max });
   }
 
-  /** The version's fitted preprocessing when it was trained on a table, else undefined. */
-  async get(ref: ModelRef, meta?: ModelVersionMeta): Promise<PreprocessingSpec | undefined> {
-    const known = meta ?? (await this.registry.getVersion(ref));
+  /**
+   * The version's fitted preprocessing when it was trained on a table, else undefined. `registry`:
+   * a tenant's view of the registry (cached under its tenant prefix), by default the one given.
+   */
+  async get(
+    ref: ModelRef,
+    meta?: ModelVersionMeta,
+    registry: ModelRegistry = this.registry,
+  ): Promise<PreprocessingSpec | undefined> {
+    const known = meta ?? (await registry.getVersion(ref));
     if (!Object.hasOwn(known.artifacts, PREPROCESSING_ARTIFACT)) return undefined;
-    const key = `${ref.name}/${ref.version}`;
+    const key = `${registry.store.root}${ref.name}/${ref.version}`;
     const cached = this.specs.get(key);
     if (cached) return cached;
-    const loading = readPreprocessing(this.registry, ref, known);
+    const loading = readPreprocessing(registry, ref, known);
     loading.catch(() => {
       if (this.specs.peek(key) === loading) this.specs.delete(key);
     });
