@@ -54,7 +54,7 @@ describe('encryption at rest, end to end', { timeout: 600_000 }, () => {
     const form = new FormData();
     form.append('file', new Blob([csv]), 'penguins.csv');
     form.append('labelColumn', 'Species');
-    const res = await fetch(`${system.url}/v1/datasets`, { method: 'POST', body: form });
+    const res = await system.fetch(`/v1/datasets`, { method: 'POST', body: form });
     const up = (await res.json()) as { id: string };
     assert.equal(res.status, 201, JSON.stringify(up));
     datasetId = up.id;
@@ -66,7 +66,7 @@ describe('encryption at rest, end to end', { timeout: 600_000 }, () => {
     assert.equal(predicted.status, 200, JSON.stringify(predicted.body));
     assert.equal(predicted.body.predictions.length, 2);
 
-    const download = await fetch(`${system.url}/v1/models/${name}/versions/${version}/model.json`);
+    const download = await system.fetch(`/v1/models/${name}/versions/${version}/model.json`);
     assert.equal(download.status, 200);
     const modelJson = (await download.json()) as { modelTopology?: unknown };
     assert.ok(modelJson.modelTopology, 'the download is the plaintext model.json');
@@ -85,7 +85,7 @@ describe('encryption at rest, end to end', { timeout: 600_000 }, () => {
     const rows = penguins.map(({ Species: _label, ...rest }) => rest);
     const form = new FormData();
     form.append('file', new Blob([toCsv(rows)]), 'unlabelled.csv');
-    const res = await fetch(`${system.url}/v1/datasets`, { method: 'POST', body: form });
+    const res = await system.fetch(`/v1/datasets`, { method: 'POST', body: form });
     const input = (await res.json()) as { id: string };
     assert.equal(res.status, 201, JSON.stringify(input));
     const infer = await system.request('POST', '/v1/jobs/infer', {
@@ -115,8 +115,8 @@ describe('encryption at rest, end to end', { timeout: 600_000 }, () => {
   it('a tampered weights file: predict fails with a clear 500, the API stays up', async () => {
     // A version never loaded yet (the API caches loaded models): tampered before its first predict.
     const { name, version } = await trainVersion();
-    // models/<name>/<version>/<artifact set>/<file>: every file a predict could load the weights from.
-    const dir = join(system.artifactDir, 'models', name, String(version));
+    // tenants/default/models/<name>/<version>/<artifact set>/<file>: every file a predict could load the weights from.
+    const dir = join(system.tenantDir(), 'models', name, String(version));
     const weights = (await filesUnder(dir)).filter((f) => /\/(weights.*\.bin|(network|model).*\.onnx)$/.test(f));
     assert.ok(weights.length > 0, `weights in ${dir}`);
     for (const file of weights) {
@@ -133,7 +133,7 @@ describe('encryption at rest, end to end', { timeout: 600_000 }, () => {
     assert.equal(predicted.body.predictions, undefined);
     // The download too: a 500 when the damage is in the first 64 KiB chunk (opened before the
     // headers go out), else a body cut at the damaged chunk. Never the whole file.
-    const download = await fetch(`${system.url}/v1/models/${name}/versions/${version}/weights.bin`).then(
+    const download = await system.fetch(`/v1/models/${name}/versions/${version}/weights.bin`).then(
       async (r) =>
         r.status === 200
           ? r.arrayBuffer().then(
@@ -145,7 +145,7 @@ describe('encryption at rest, end to end', { timeout: 600_000 }, () => {
     );
     assert.ok(download === 500 || download === 'cut', `download: ${download}`);
 
-    const health = await fetch(`${system.url}/health`);
+    const health = await system.fetch(`/health`);
     assert.equal(health.status, 200);
     const untouched = await system.request('POST', `/v1/models/${name}/versions/1/predict`, { records: asked });
     assert.equal(untouched.status, 200, JSON.stringify(untouched.body));

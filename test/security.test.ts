@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { localJobMeta } from '@tq/contracts';
+import { DEFAULT_TENANT, localJobMeta } from '@tq/contracts';
 import { profileDatasetJob } from '@tq/jobs';
 import { ArtifactStore, DatasetStore, ModelRegistry } from '@tq/storage';
 import { DEFAULT_TABLE_LIMITS } from '@tq/tables';
@@ -62,7 +62,8 @@ describe('hardened HTTP: headers, CORS off, request ids, clean errors, per-route
       },
     });
     system.onApiLine((line) => apiLines.push(line));
-    const registry = new ModelRegistry(new ArtifactStore(system.artifactDir));
+    // The tests' requests are the config admin's, in the default tenant: its view of the store.
+    const registry = new ModelRegistry(new ArtifactStore(system.artifactDir).forTenant(DEFAULT_TENANT));
     for (const name of ['iris', 'linked', 'hard'])
       await registry.register(
         name,
@@ -98,7 +99,7 @@ describe('hardened HTTP: headers, CORS off, request ids, clean errors, per-route
     await rm(hard);
     await link(join(secretDir, 'secret'), hard);
     // A symlinked model folder: "alias" is "iris", seen through a link.
-    await symlink(join(system.artifactDir, 'models', 'iris'), join(system.artifactDir, 'models', 'alias'));
+    await symlink(join(system.tenantDir(), 'models', 'iris'), join(system.tenantDir(), 'models', 'alias'));
   });
   after(async () => {
     await system.stop();
@@ -466,7 +467,7 @@ function manyClasses(n: number): string {
 
 /** A CSV stored and profiled in-process (the profile-dataset job's body), as a worker would. */
 async function storedTable(system: TestSystem, csv: string, labelColumn: string): Promise<string> {
-  const datasets = new DatasetStore(new ArtifactStore(system.artifactDir));
+  const datasets = new DatasetStore(new ArtifactStore(system.artifactDir).forTenant(DEFAULT_TENANT));
   const info = await datasets.create({ name: 't.csv', format: 'csv', labelColumn }, Readable.from([csv]), 1 << 20);
   const hooks = {
     jobId: 'local',
