@@ -21,12 +21,16 @@ import { MetricsService } from './metrics/metrics.service';
 import { ModelsController } from './models/models.controller';
 import { RedisEpoch } from './redis/redis-epoch.service';
 import { RedisReady } from './redis/redis-ready.guard';
+import { RequestRateGuard } from './quotas/request-rate.guard';
+import { TenantQuotas } from './quotas/tenant-quotas.service';
+import { TenantsController } from './quotas/tenants.controller';
 
 /** HTTP only: produces jobs, serves the registry and the dashboard; runs no processors. */
 @Module({
   imports: [QueueModule.forRoot({ role: 'api' }), StorageModule, ComputeModule, DashboardModule],
   controllers: [
     KeysController,
+    TenantsController,
     JobsController,
     DatasetsController,
     ModelsController,
@@ -36,6 +40,9 @@ import { RedisReady } from './redis/redis-ready.guard';
   providers: [
     AuthService,
     { provide: APP_GUARD, useClass: AuthGuard },
+    // After the AuthGuard (global guards run in this order): it counts the caller's tenant.
+    { provide: APP_GUARD, useClass: RequestRateGuard },
+    TenantQuotas,
     JobsService,
     DatasetUploads,
     SubmissionChecks,

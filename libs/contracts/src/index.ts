@@ -19,3 +19,4 @@ export * from './table.schema';
 export * from './responses.schema';
 export * from './backoff';
 export * from './auth.schema';
+export * from './quota.schema';

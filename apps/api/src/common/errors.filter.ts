@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { Response } from 'express';
-import { RedisUnavailableError } from '@tq/contracts';
+import { QuotaExceededError, RedisUnavailableError } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { RedisClientHolder, isRedisUnavailable } from '@tq/queue';
 import { isClientError } from './client-errors';
@@ -39,9 +39,17 @@ export class ErrorsFilter implements ExceptionFilter {
     if (client) {
       if (client.status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="TensorQueue"');
       const message = client.issues.map((i) => `${i.field}: ${i.reason}`).join('; ');
-      res
-        .status(client.status)
-        .json({ statusCode: client.status, error: STATUS_CODES[client.status], message, issues: client.issues });
+      // A tenant over a quota: when to come back, and the quota's figures for a client to act on.
+      const quota =
+        err instanceof QuotaExceededError ? { quota: { name: err.quota, used: err.used, limit: err.limit } } : {};
+      if (err instanceof QuotaExceededError) res.setHeader('Retry-After', String(err.retryAfterSeconds));
+      res.status(client.status).json({
+        statusCode: client.status,
+        error: STATUS_CODES[client.status],
+        message,
+        issues: client.issues,
+        ...quota,
+      });
       return;
     }
     this.logger.error(err instanceof Error ? err.stack : String(err));

@@ -16,6 +16,7 @@ import { JobEventsService, type JobEvent } from '../jobs/job-events.service';
 import { JobIds } from '../jobs/job-id';
 import { jobMetaFor } from '../jobs/job-meta';
 import { JobsService } from '../jobs/jobs.service';
+import { TenantQuotas } from '../quotas/tenant-quotas.service';
 import { featureColumnsOf, receiveUpload } from './multipart-upload';
 
 /** How often a waiting upload re-reads its dataset, in case a job event was missed (a reconnecting stream). */
@@ -35,15 +36,20 @@ export class DatasetUploads {
     private readonly events: JobEventsService,
     private readonly jobs: JobsService,
     private readonly ids: JobIds,
+    private readonly quotas: TenantQuotas,
   ) {}
 
   /** `clientGone` aborts the wait (not the job) when the client hangs up: nobody reads the answer. */
   async upload(
     req: Request,
+    tenant: string,
     wait: boolean,
     clientGone?: AbortSignal,
   ): Promise<{ status: 201 | 202; info: DatasetInfo }> {
     const config = loadConfig();
+    // Before a byte is received: a tenant at maxStoredBytes gets its 429 at once (an upload that
+    // starts under the limit may end over it, by at most MAX_UPLOAD_BYTES).
+    await this.quotas.checkStoredBytes(tenant);
     const jobId = this.ids.issue(JobName.ProfileDataset);
     const { info, fields } = await receiveUpload(req, this.datasets, { maxBytes: config.MAX_UPLOAD_BYTES, jobId });
     const featureColumns = featureColumnsOf(fields);
@@ -58,7 +64,7 @@ export class DatasetUploads {
     // Listening before the job exists: a fast job's end cannot slip past.
     const ended = wait ? this.jobEnd(jobId, info.id, config.DATASET_PROFILE_WAIT_MS, clientGone) : undefined;
     const header = req.headers['x-request-id'];
-    const meta = jobMetaFor(typeof header === 'string' ? header : undefined);
+    const meta = jobMetaFor(typeof header === 'string' ? header : undefined, tenant);
     try {
       await this.producer.add(JobName.ProfileDataset, job, meta, { jobId });
     } catch (err) {

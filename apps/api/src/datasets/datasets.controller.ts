@@ -3,6 +3,7 @@ import { ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import {
+  type Principal,
   BUILTIN_DATASETS,
   COLUMN_KINDS,
   TASKS,
@@ -15,6 +16,7 @@ import { DatasetNotFoundError, DatasetStore } from '@tq/storage';
 import { notFoundAs } from '../common/not-found-as';
 import { ErrorResponses, JsonResponse, QueryFrom } from '../common/openapi';
 import { ZodPipe } from '../common/zod-body.pipe';
+import { Caller } from '../auth/roles';
 import { RedisReady } from '../redis/redis-ready.guard';
 import { DatasetUploads } from './dataset-uploads.service';
 
@@ -68,16 +70,17 @@ export class DatasetsController {
   @QueryFrom(uploadQuerySchema)
   @JsonResponse(201, datasetInfoSchema, 'stored and profiled: status "ready" with its profile')
   @JsonResponse(202, datasetInfoSchema, 'stored, profiling (wait=false, or the wait ran out): GET it later')
-  @ErrorResponses(400, 409, 413)
+  @ErrorResponses(400, 409, 413, 429)
   async upload(
     @Req() req: Request,
+    @Caller() caller: Principal,
     @Res({ passthrough: true }) res: Response,
     @Query(new ZodPipe(uploadQuerySchema)) query: z.output<typeof uploadQuerySchema>,
   ): Promise<DatasetInfo> {
     // "close" before the answer is written: the client hung up, so the upload stops waiting for the profile.
     const clientGone = new AbortController();
     res.once('close', () => clientGone.abort());
-    const { status, info } = await this.uploads.upload(req, query.wait === 'true', clientGone.signal);
+    const { status, info } = await this.uploads.upload(req, caller.tenant, query.wait === 'true', clientGone.signal);
     res.status(status);
     return info;
   }

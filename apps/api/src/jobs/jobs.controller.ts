@@ -31,6 +31,7 @@ import {
   type JobListQuery,
   type JobSubmitted,
   type JobView,
+  type Principal,
   type TrainRequest,
 } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
@@ -40,6 +41,8 @@ import { ErrorResponses, JsonBody, JsonResponse, QueryFrom, RawResponse } from '
 import { COMPRESS_EXAMPLE, INFER_EXAMPLE, TRAIN_EXAMPLE } from '../common/openapi-examples';
 import { sendServed, serveOptions } from '../common/send-stream';
 import { ZodPipe } from '../common/zod-body.pipe';
+import { Caller } from '../auth/roles';
+import { TenantQuotas } from '../quotas/tenant-quotas.service';
 import { RedisReady } from '../redis/redis-ready.guard';
 import { AcceptsIdempotencyKey, IdempotencyKey } from './idempotency-key';
 import { JobEventsService, type JobEvent } from './job-events.service';
@@ -58,6 +61,7 @@ export class JobsController {
     private readonly checks: SubmissionChecks,
     private readonly events: JobEventsService,
     private readonly store: ArtifactStore,
+    private readonly quotas: TenantQuotas,
   ) {}
 
   @Post('train')
@@ -67,14 +71,17 @@ export class JobsController {
   @AcceptsIdempotencyKey()
   @AcceptsRequestId()
   @JsonResponse(202, jobSubmittedSchema, 'queued (or, for a repeated Idempotency-Key, the first job)')
-  @ErrorResponses(400, 404, 409, 413)
+  @ErrorResponses(400, 404, 409, 413, 429)
   async train(
     @Body(new ZodPipe(trainRequestSchema)) body: TrainRequest,
+    @Caller() caller: Principal,
     @IdempotencyKey() key?: string,
     @RequestId() requestId?: string,
   ): Promise<JobSubmitted> {
     await this.checks.train(body);
-    return this.jobs.submit(JobName.Train, body, { idempotencyKey: key, requestId });
+    // It writes a model: not while the tenant stores its maxStoredBytes already.
+    await this.quotas.checkStoredBytes(caller.tenant);
+    return this.jobs.submit(JobName.Train, body, { idempotencyKey: key, requestId, tenant: caller.tenant });
   }
 
   @Post('compress')
@@ -84,14 +91,17 @@ export class JobsController {
   @AcceptsIdempotencyKey()
   @AcceptsRequestId()
   @JsonResponse(202, jobSubmittedSchema, 'queued')
-  @ErrorResponses(400, 404, 409)
+  @ErrorResponses(400, 404, 409, 429)
   async compress(
     @Body(new ZodPipe(compressRequestSchema)) body: CompressRequest,
+    @Caller() caller: Principal,
     @IdempotencyKey() key?: string,
     @RequestId() requestId?: string,
   ): Promise<JobSubmitted> {
     await this.checks.compress(body);
-    return this.jobs.submit(JobName.Compress, body, { idempotencyKey: key, requestId });
+    // It writes a model: not while the tenant stores its maxStoredBytes already.
+    await this.quotas.checkStoredBytes(caller.tenant);
+    return this.jobs.submit(JobName.Compress, body, { idempotencyKey: key, requestId, tenant: caller.tenant });
   }
 
   @Post('infer')
@@ -101,14 +111,15 @@ export class JobsController {
   @AcceptsIdempotencyKey()
   @AcceptsRequestId()
   @JsonResponse(202, jobSubmittedSchema, 'queued')
-  @ErrorResponses(400, 404, 409, 413)
+  @ErrorResponses(400, 404, 409, 413, 429)
   async infer(
     @Body(new ZodPipe(inferRequestSchema)) body: InferRequest,
+    @Caller() caller: Principal,
     @IdempotencyKey() key?: string,
     @RequestId() requestId?: string,
   ): Promise<JobSubmitted> {
     await this.checks.infer(body);
-    return this.jobs.submit(JobName.Infer, body, { idempotencyKey: key, requestId });
+    return this.jobs.submit(JobName.Infer, body, { idempotencyKey: key, requestId, tenant: caller.tenant });
   }
 
   @Get()
