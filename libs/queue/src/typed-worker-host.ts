@@ -10,6 +10,7 @@ import {
   progressSchemaOf,
   resultSchemaOf,
   type JobDataOf,
+  type JobEnvelope,
   type JobHooks,
   type JobName,
   type JobProgressOf,
@@ -54,16 +55,21 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost impl
     this.abortOnLockLoss();
     this.checkRunsLeft(job);
     const slot = await this.takeActiveSlot(job, parsed.data.meta.tenant, token);
+    let handedOn = false;
     try {
       return await this.run(job, parsed.data, token, signal);
+    } catch (err) {
+      handedOn = err instanceof JobLockLostError;
+      throw err;
     } finally {
-      await slot?.release();
+      // A job handed on to another attempt keeps its slot: that attempt holds it under the same member.
+      await slot?.release(!handedOn);
     }
   }
 
   private async run(
     job: Job,
-    envelope: { meta: JobHooks<JobProgressOf<N>>['meta']; request: JobDataOf<N> },
+    envelope: JobEnvelope<JobDataOf<N>>,
     token?: string,
     signal?: AbortSignal,
   ): Promise<JobResultOf<N>> {
@@ -126,7 +132,7 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost impl
     job: Job,
     tenant: string,
     token: string | undefined,
-  ): Promise<{ release(): Promise<void> } | undefined> {
+  ): Promise<{ release(free: boolean): Promise<void> } | undefined> {
     if (!COUNTED_JOBS.includes(this.jobName) || !token) return undefined;
     const config = loadConfig();
     const { limits, active } = this.quotas;
@@ -148,10 +154,10 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost impl
       });
     }, leaseMs / 3);
     return {
-      release: async () => {
+      release: async (free) => {
         clearInterval(renew);
         // Not released (Redis away): the lease ends on its own.
-        await active.release(tenant, member).catch(() => undefined);
+        if (free) await active.release(tenant, member).catch(() => undefined);
       },
     };
   }
