@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { LocalBlobStore } from '@tq/storage';
+import { stopProcess } from '../tools/processes';
 import { TestSystem } from './support/system';
 import { tenantClient } from './support/tenant-keys';
 import { waitFor } from './support/wait-for';
@@ -175,12 +176,16 @@ describe('tenant quotas: active jobs on workers', () => {
   it("frees a killed worker's active slot when its lease ends, and the job's next attempt takes it again", async () => {
     const kl = await tenantClient(system, 'kl');
     await system.request('PUT', '/v1/tenants/kl/quotas', { maxActiveJobs: 1 });
+    // One worker, the one killed below (the earlier test's goes first, before it can take the job).
+    await Promise.all(system.workers.map((w) => stopProcess(w, 'SIGKILL')));
     const submitted = await kl.request('POST', '/v1/jobs/train', LONG_TRAIN);
     assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
     const id = submitted.body.id as string;
-    for (const w of system.workers) if (w.exitCode === null) w.kill('SIGKILL');
     const worker = system.addWorker();
-    await system.waitForJob(id, ['active']);
+    await waitFor('the job to run on the new worker', async () => {
+      const v = (await kl.request('GET', `/v1/jobs/${id}`)).body;
+      return v.state === 'active' && v.worker?.endsWith(`:${worker.pid}`) ? v : undefined;
+    });
     await waitFor('the slot to be taken', async () =>
       (await kl.request('GET', '/v1/tenants/kl/usage')).body.usage.activeJobs === 1 ? true : undefined,
     );
