@@ -23,6 +23,9 @@ import { MetricsService } from './metrics/metrics.service';
 import { ModelsController } from './models/models.controller';
 import { RedisEpoch } from './redis/redis-epoch.service';
 import { RedisReady } from './redis/redis-ready.guard';
+import { RequestRateGuard } from './quotas/request-rate.guard';
+import { TenantQuotas } from './quotas/tenant-quotas.service';
+import { TenantsController } from './quotas/tenants.controller';
 
 /** HTTP only: produces jobs, serves the registry and the dashboard; runs no processors. */
 @Module({
@@ -30,6 +33,7 @@ import { RedisReady } from './redis/redis-ready.guard';
   controllers: [
     KeysController,
     AuditController,
+    TenantsController,
     JobsController,
     DatasetsController,
     ModelsController,
@@ -40,6 +44,9 @@ import { RedisReady } from './redis/redis-ready.guard';
     AuthService,
     AuditService,
     { provide: APP_GUARD, useClass: AuthGuard },
+    // After the AuthGuard (global guards run in this order): it counts the caller's tenant.
+    { provide: APP_GUARD, useClass: RequestRateGuard },
+    TenantQuotas,
     JobsService,
     DatasetUploads,
     SubmissionChecks,

@@ -268,6 +268,35 @@ const configFields = z.object({
    * are, for a migration, until the re-encryption tool has rewritten them. Default false.
    */
   ENCRYPTION_READ_PLAINTEXT: z.stringbool().default(false),
+  /**
+   * Per-tenant quotas (docs/security.md, "Quotas and fair share"): the defaults of every tenant,
+   * which an admin overrides per tenant (PUT /v1/tenants/:tenant/quotas). Over one: 429 with
+   * Retry-After naming the quota. Queued: jobs submitted and not finished (waiting or running).
+   */
+  TENANT_MAX_QUEUED_JOBS: z.coerce.number().int().min(0).default(10_000),
+  /** Jobs of one tenant running at once over all workers; a job over it waits without using an attempt. */
+  TENANT_MAX_ACTIVE_JOBS: z.coerce.number().int().min(0).default(32),
+  /** Bytes under the tenant's prefix in the store (tenants/<tenant>/), checked before uploads and model-writing jobs. */
+  TENANT_MAX_STORED_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(100 * 1024 ** 3),
+  /**
+   * Requests per second of one tenant, per API replica (a token bucket in memory: N replicas
+   * allow N times as much), and the burst it may send at once. /health is exempt.
+   */
+  TENANT_MAX_REQUESTS_PER_SECOND: z.coerce.number().min(0.01).default(1000),
+  TENANT_REQUEST_BURST: z.coerce.number().int().min(1).default(2000),
+  /** How long an API replica trusts a tenant's quota overrides and its stored-bytes figure before reading them again. */
+  QUOTA_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
+  /** A job whose tenant is at TENANT_MAX_ACTIVE_JOBS goes back to the queue for this long (not a failed attempt). */
+  TENANT_ACTIVE_RETRY_MS: z.coerce.number().int().min(50).max(600_000).default(1000),
+  /**
+   * `on`: a tenant's job waits behind at most one job of each other tenant with jobs waiting in
+   * its queue (per-tenant priority, round robin). `off`: first in, first out.
+   */
+  FAIR_SHARE: z.enum(['on', 'off']).default('on'),
   LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
   LOG_JSON: z.stringbool().default(false),
 });

@@ -137,3 +137,22 @@ export class RedisUnavailableError extends Error {
     this.name = 'RedisUnavailableError';
   }
 }
+
+/**
+ * A tenant is at one of its quotas (queued or active jobs, stored bytes, requests per second).
+ * 429 with Retry-After; the body names the quota, the tenant's figure and its limit.
+ */
+export class QuotaExceededError extends FieldError {
+  override readonly status: number = 429;
+
+  constructor(
+    readonly quota: string,
+    readonly used: number,
+    readonly limit: number,
+    /** Seconds a client should wait before trying again (the Retry-After header). */
+    readonly retryAfterSeconds: number,
+    reason: string,
+  ) {
+    super(quota, reason);
+  }
+}

@@ -31,6 +31,11 @@ export const jobViewSchema = z.object({
   workerAlive: z.boolean().optional(),
   note: z.string().optional(),
   createdAt: z.string(),
+  /**
+   * When a worker last started the job (BullMQ's processedOn): set while it runs and once it
+   * ended; null while it waits (also between attempts). Absent in views kept from before it existed.
+   */
+  startedAt: z.string().nullable().optional(),
   finishedAt: z.string().nullable(),
 });
 export type JobView = z.infer<typeof jobViewSchema>;

@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type { Job, JobsOptions, Queue } from 'bullmq';
 import {
+  JOB_REGISTRY,
   QUEUE_OF_JOB,
   buildEnvelope,
   jobOptionsOf,
@@ -14,15 +15,24 @@ import {
   type QueueName,
 } from '@tq/contracts';
 import { jobRetention, loadConfig } from '@tq/config';
+import { fairSharePriority } from './quotas';
+import { RedisClientHolder } from './redis.provider';
 
 export type EnvelopedJob<N extends JobName> = Job<JobEnvelope<JobDataOf<N>>>;
 
-/** The only way the apps put jobs in a queue: validated, wrapped in the envelope, with the job's options. */
+/**
+ * The only way the apps put jobs in a queue: validated, wrapped in the envelope, with the job's
+ * options, and (FAIR_SHARE=on) a priority that makes tenants take turns.
+ */
 @Injectable()
 export class JobProducer {
   private readonly retention: JobRetention = jobRetention(loadConfig());
+  private readonly fairShare = loadConfig().FAIR_SHARE === 'on';
 
-  constructor(private readonly moduleRef: ModuleRef) {}
+  constructor(
+    private readonly moduleRef: ModuleRef,
+    private readonly redis: RedisClientHolder,
+  ) {}
 
   queue(name: QueueName): Queue {
     return this.moduleRef.get<Queue>(getQueueToken(name), { strict: false });
@@ -40,7 +50,13 @@ export class JobProducer {
     opts: JobsOptions = {},
   ): Promise<EnvelopedJob<N>> {
     const envelope = buildEnvelope(name, request, meta);
-    return this.queueOf(name).add(name, envelope, { ...jobOptionsOf(name, this.retention), ...opts }) as Promise<
+    const queue = this.queueOf(name);
+    // Jobs tenants submit take turns per tenant (FAIR_SHARE, fair-share.ts); spawned ones keep FIFO.
+    const fair =
+      this.fairShare && JOB_REGISTRY[name].public && opts.priority === undefined
+        ? { priority: await fairSharePriority(this.redis.client, this.redis.prefix, queue.name, meta.tenant) }
+        : {};
+    return queue.add(name, envelope, { ...jobOptionsOf(name, this.retention), ...fair, ...opts }) as Promise<
       EnvelopedJob<N>
     >;
   }

@@ -52,6 +52,7 @@ export function toJobView(
     worker: job.processedBy ?? null,
     ...(state === 'active' && lockHeld !== undefined ? liveness(job, type, lockHeld) : {}),
     createdAt: new Date(job.timestamp).toISOString(),
+    startedAt: state !== 'waiting' && job.processedOn ? new Date(job.processedOn).toISOString() : null,
     finishedAt: ended && job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
   };
 }

@@ -1,7 +1,8 @@
 import { OnWorkerEvent, WorkerHost } from '@nestjs/bullmq';
 import { Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import {
+  COUNTED_JOBS,
   JOB_REGISTRY,
   TqError,
   describeIssues,
@@ -9,6 +10,7 @@ import {
   progressSchemaOf,
   resultSchemaOf,
   type JobDataOf,
+  type JobEnvelope,
   type JobHooks,
   type JobMeta,
   type JobName,
@@ -19,6 +21,7 @@ import { loadConfig } from '@tq/config';
 import type { CancelWatcher } from './cancel-watcher';
 import { isFinalFailure } from './final-failure';
 import { JobLockLostError } from './job-lock-lost.error';
+import { ActiveJobs, QueuedJobs, TenantLimits, jobMember } from './quotas';
 import { RedisJobFence } from './redis-job-fence';
 import { WorkerErrorGuard } from './worker-error-guard';
 
@@ -50,9 +53,28 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost impl
       throw new UnrecoverableError(`this queue's processor handles "${this.jobName}", not "${job.name}"`);
     const parsed = envelopeSchemaOf(this.jobName).safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`invalid payload: ${describeIssues(parsed.error)}`);
-    const jobId = job.id ?? '';
     this.abortOnLockLoss();
     this.checkRunsLeft(job);
+    const slot = await this.takeActiveSlot(job, parsed.data.meta.tenant, token);
+    let handedOn = false;
+    try {
+      return await this.run(job, parsed.data, token, signal);
+    } catch (err) {
+      handedOn = err instanceof JobLockLostError;
+      throw err;
+    } finally {
+      // A job handed on to another attempt keeps its slot: that attempt holds it under the same member.
+      await slot?.release(!handedOn);
+    }
+  }
+
+  private async run(
+    job: Job,
+    envelope: JobEnvelope<JobDataOf<N>>,
+    token?: string,
+    signal?: AbortSignal,
+  ): Promise<JobResultOf<N>> {
+    const jobId = job.id ?? '';
     const watched = this.cancels.watch(jobId, signal);
     const progressSchema = progressSchemaOf(this.jobName);
     // BullMQ always passes the token; a caller without one (none today) gets unguarded commits.
@@ -60,7 +82,7 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost impl
     if (fence) this.fences.set(jobId, fence);
     const hooks: JobHooks<JobProgressOf<N>> = {
       jobId,
-      meta: parsed.data.meta,
+      meta: envelope.meta,
       signal: watched.signal,
       onProgress: (progress) => job.updateProgress(progressSchema.parse(progress)),
       log: (line) => {
@@ -70,7 +92,7 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost impl
       ...(fence ? { fence } : {}),
     };
     try {
-      return resultSchemaOf(this.jobName).parse(await this.handle(parsed.data.request, hooks));
+      return resultSchemaOf(this.jobName).parse(await this.handle(envelope.request, hooks));
     } catch (err) {
       // A body that stopped on its aborted signal may throw whatever its await threw: a cancel is a
       // cancel, and a lost lock a lost lock (the training loop stops on either with a CancelledError).
@@ -86,6 +108,73 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost impl
       if (this.fences.get(jobId) === fence) this.fences.delete(jobId);
       watched.release();
     }
+  }
+
+  private quotaState?: { limits: TenantLimits; active: ActiveJobs; queued: QueuedJobs };
+
+  private get quotas(): { limits: TenantLimits; active: ActiveJobs; queued: QueuedJobs } {
+    const { client, prefix } = this.cancels.redis;
+    this.quotaState ??= {
+      limits: new TenantLimits(client, prefix),
+      active: new ActiveJobs(client, prefix),
+      queued: new QueuedJobs(client, prefix),
+    };
+    return this.quotaState;
+  }
+
+  /**
+   * A submitted job (COUNTED_JOBS) runs only while its tenant is under TENANT_MAX_ACTIVE_JOBS: it
+   * takes a leased slot, renewed while it runs and released after. At the limit it goes back to
+   * the queue for TENANT_ACTIVE_RETRY_MS (moveToDelayed skips the attempt count, and a
+   * DelayedError is not a failure), keeping its fair-share priority. A killed worker's slot frees
+   * when its lease (LOCK_DURATION_MS) ends; the job's next attempt takes it back by its member.
+   */
+  private async takeActiveSlot(
+    job: Job,
+    tenant: string,
+    token: string | undefined,
+  ): Promise<{ release(free: boolean): Promise<void> } | undefined> {
+    if (!COUNTED_JOBS.includes(this.jobName) || !token) return undefined;
+    const config = loadConfig();
+    const { limits, active } = this.quotas;
+    const member = jobMember(job.queueName, job.id ?? '');
+    const leaseMs = this.worker.opts.lockDuration ?? config.LOCK_DURATION_MS;
+    const limit = (await limits.of(tenant)).maxActiveJobs;
+    const refused = await active.take(tenant, member, limit, leaseMs);
+    if (refused !== undefined) {
+      // Jittered, so the put-back jobs of a busy tenant do not all come back at one instant.
+      const delay = Math.round(config.TENANT_ACTIVE_RETRY_MS * (0.5 + Math.random()));
+      await job.moveToDelayed(Date.now() + delay, token);
+      throw new DelayedError(`tenant ${tenant} runs ${refused} jobs, its limit (maxActiveJobs ${limit})`);
+    }
+    const renew = setInterval(() => {
+      active.renew(tenant, member, leaseMs).catch((err: unknown) => {
+        this.logger.warn(
+          `${job.id}: active-slot lease not renewed: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      });
+    }, leaseMs / 3);
+    return {
+      release: async (free) => {
+        clearInterval(renew);
+        // Not released (Redis away): the lease ends on its own.
+        if (free) await active.release(tenant, member).catch(() => undefined);
+      },
+    };
+  }
+
+  /** A submitted job that finished for good no longer counts as queued for its tenant. */
+  private async releaseQueued(job: Job): Promise<void> {
+    if (!COUNTED_JOBS.includes(this.jobName)) return;
+    const tenant = (job.data as { meta?: { tenant?: unknown } } | undefined)?.meta?.tenant;
+    if (typeof tenant !== 'string') return;
+    // Not released (Redis away): the next admission at the limit prunes it (its job is finished).
+    await this.quotas.queued.release(tenant, jobMember(job.queueName, job.id ?? '')).catch(() => undefined);
+  }
+
+  @OnWorkerEvent('completed')
+  async onCompleted(job: Job | undefined): Promise<void> {
+    if (job) await this.releaseQueued(job);
   }
 
   /** The fences of the attempts this process runs, by job id (lock renewal failures consult them). */
@@ -149,6 +238,7 @@ export abstract class TypedWorkerHost<N extends JobName> extends WorkerHost impl
   async onFailed(job: Job | undefined, err: Error): Promise<void> {
     if (!job) return;
     if (isFinalFailure(job, err)) {
+      await this.releaseQueued(job);
       const parsed = envelopeSchemaOf(this.jobName).safeParse(job.data);
       if (parsed.success) {
         await this.afterFinalFailure(parsed.data.request, job.id ?? '', parsed.data.meta).catch((e: unknown) => {

@@ -1,6 +1,13 @@
 import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { loadConfig } from '@tq/config';
-import { ArtifactStore, DatasetStore, JobInputStore, ModelRegistry, blobStoreFromConfig } from '@tq/storage';
+import {
+  ArtifactStore,
+  DatasetStore,
+  JobInputStore,
+  ModelRegistry,
+  StoredBytes,
+  blobStoreFromConfig,
+} from '@tq/storage';
 
 /**
  * The blob store the configuration names (BLOB_STORE: the ARTIFACT_DIR folder, or S3), checked at
@@ -30,8 +37,13 @@ class BlobStoreCloser implements OnApplicationShutdown {
     { provide: ModelRegistry, useFactory: (store: ArtifactStore) => new ModelRegistry(store), inject: [ArtifactStore] },
     { provide: DatasetStore, useFactory: (store: ArtifactStore) => new DatasetStore(store), inject: [ArtifactStore] },
     { provide: JobInputStore, useFactory: (store: ArtifactStore) => new JobInputStore(store), inject: [ArtifactStore] },
+    {
+      provide: StoredBytes,
+      useFactory: (store: ArtifactStore) => new StoredBytes(store.blobs, loadConfig().QUOTA_CACHE_SECONDS * 1000),
+      inject: [ArtifactStore],
+    },
     BlobStoreCloser,
   ],
-  exports: [ArtifactStore, ModelRegistry, DatasetStore, JobInputStore],
+  exports: [ArtifactStore, ModelRegistry, DatasetStore, JobInputStore, StoredBytes],
 })
 export class StorageModule {}

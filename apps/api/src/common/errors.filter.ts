@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { RedisUnavailableError } from '@tq/contracts';
+import { QuotaExceededError, RedisUnavailableError } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { RedisClientHolder, isRedisUnavailable } from '@tq/queue';
 import { BlobIntegrityError } from '@tq/storage';
@@ -54,11 +54,16 @@ export class ErrorsFilter implements ExceptionFilter {
     if (client && client.status < 500) {
       if (client.status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="TensorQueue"');
       const message = client.issues.map((i) => `${i.field}: ${i.reason}`).join('; ');
+      // A tenant over a quota: when to come back, and the quota's figures for a client to act on.
+      const quota =
+        err instanceof QuotaExceededError ? { quota: { name: err.quota, used: err.used, limit: err.limit } } : {};
+      if (err instanceof QuotaExceededError) res.setHeader('Retry-After', String(err.retryAfterSeconds));
       return send(client.status, {
         statusCode: client.status,
         error: STATUS_CODES[client.status],
         message,
         issues: client.issues,
+        ...quota,
       });
     }
     this.logger.error(

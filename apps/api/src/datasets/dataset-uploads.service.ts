@@ -16,6 +16,7 @@ import { JobEventsService, type JobEvent } from '../jobs/job-events.service';
 import { JobIds } from '../jobs/job-id';
 import { jobMetaFor } from '../jobs/job-meta';
 import { JobsService } from '../jobs/jobs.service';
+import { TenantQuotas } from '../quotas/tenant-quotas.service';
 import { featureColumnsOf, receiveUpload } from './multipart-upload';
 
 /** How often a waiting upload re-reads its dataset, in case a job event was missed (a reconnecting stream). */
@@ -35,6 +36,7 @@ export class DatasetUploads {
     private readonly events: JobEventsService,
     private readonly jobs: JobsService,
     private readonly ids: JobIds,
+    private readonly quotas: TenantQuotas,
   ) {}
 
   /**
@@ -48,6 +50,9 @@ export class DatasetUploads {
     clientGone?: AbortSignal,
   ): Promise<{ status: 201 | 202; info: DatasetInfo }> {
     const config = loadConfig();
+    // Before a byte is received: a tenant at maxStoredBytes gets its 429 at once (an upload that
+    // starts under the limit may end over it, by at most MAX_UPLOAD_BYTES).
+    await this.quotas.checkStoredBytes(tenant);
     const datasets = this.datasets.forTenant(tenant);
     const jobId = this.ids.issue(JobName.ProfileDataset);
     const { info, fields } = await receiveUpload(req, datasets, { maxBytes: config.MAX_UPLOAD_BYTES, jobId });

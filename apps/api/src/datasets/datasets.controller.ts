@@ -70,7 +70,7 @@ export class DatasetsController {
   @QueryFrom(uploadQuerySchema)
   @JsonResponse(201, datasetInfoSchema, 'stored and profiled: status "ready" with its profile')
   @JsonResponse(202, datasetInfoSchema, 'stored, profiling (wait=false, or the wait ran out): GET it later')
-  @ErrorResponses(400, 409, 413)
+  @ErrorResponses(400, 409, 413, 429)
   async upload(
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,

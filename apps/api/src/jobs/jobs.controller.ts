@@ -41,6 +41,7 @@ import { ErrorResponses, JsonBody, JsonResponse, QueryFrom, RawResponse } from '
 import { COMPRESS_EXAMPLE, INFER_EXAMPLE, TRAIN_EXAMPLE } from '../common/openapi-examples';
 import { sendServed, serveOptions } from '../common/send-stream';
 import { ZodPipe } from '../common/zod-body.pipe';
+import { TenantQuotas } from '../quotas/tenant-quotas.service';
 import { RedisReady } from '../redis/redis-ready.guard';
 import { AcceptsIdempotencyKey, IdempotencyKey } from './idempotency-key';
 import { JobEventsService, type JobEvent } from './job-events.service';
@@ -59,6 +60,7 @@ export class JobsController {
     private readonly checks: SubmissionChecks,
     private readonly events: JobEventsService,
     private readonly store: ArtifactStore,
+    private readonly quotas: TenantQuotas,
   ) {}
 
   @Post('train')
@@ -68,7 +70,7 @@ export class JobsController {
   @AcceptsIdempotencyKey()
   @AcceptsRequestId()
   @JsonResponse(202, jobSubmittedSchema, 'queued (or, for a repeated Idempotency-Key, the first job)')
-  @ErrorResponses(400, 404, 409, 413)
+  @ErrorResponses(400, 404, 409, 413, 429)
   async train(
     @Body(new ZodPipe(trainRequestSchema)) body: TrainRequest,
     @Scope() scope: TenantScope,
@@ -76,6 +78,8 @@ export class JobsController {
     @RequestId() requestId?: string,
   ): Promise<JobSubmitted> {
     await this.checks.train(body, scope.tenant);
+    // It writes a model: not while the tenant stores its maxStoredBytes already.
+    await this.quotas.checkStoredBytes(scope.tenant);
     return this.jobs.submit(JobName.Train, body, scope.tenant, { idempotencyKey: key, requestId });
   }
 
@@ -86,7 +90,7 @@ export class JobsController {
   @AcceptsIdempotencyKey()
   @AcceptsRequestId()
   @JsonResponse(202, jobSubmittedSchema, 'queued')
-  @ErrorResponses(400, 404, 409)
+  @ErrorResponses(400, 404, 409, 429)
   async compress(
     @Body(new ZodPipe(compressRequestSchema)) body: CompressRequest,
     @Scope() scope: TenantScope,
@@ -94,6 +98,8 @@ export class JobsController {
     @RequestId() requestId?: string,
   ): Promise<JobSubmitted> {
     await this.checks.compress(body, scope.tenant);
+    // It writes a model: not while the tenant stores its maxStoredBytes already.
+    await this.quotas.checkStoredBytes(scope.tenant);
     return this.jobs.submit(JobName.Compress, body, scope.tenant, { idempotencyKey: key, requestId });
   }
 
@@ -104,7 +110,7 @@ export class JobsController {
   @AcceptsIdempotencyKey()
   @AcceptsRequestId()
   @JsonResponse(202, jobSubmittedSchema, 'queued')
-  @ErrorResponses(400, 404, 409, 413)
+  @ErrorResponses(400, 404, 409, 413, 429)
   async infer(
     @Body(new ZodPipe(inferRequestSchema)) body: InferRequest,
     @Scope() scope: TenantScope,

@@ -8,6 +8,7 @@ import {
   JOB_STATES,
   JobName,
   PUBLIC_JOB_TYPES,
+  QUEUE_OF_JOB,
   type CompressRequest,
   type InferJobData,
   type InferRequest,
@@ -36,6 +37,7 @@ import {
 import { JobInputStore } from '@tq/storage';
 import type { TenantScope } from '../auth/tenant-scope';
 import { MetricsService } from '../metrics/metrics.service';
+import { TenantQuotas } from '../quotas/tenant-quotas.service';
 import { RedisEpoch } from '../redis/redis-epoch.service';
 import { claimIdempotencyKey } from './idempotency';
 import { JobIds, typeOfJobId } from './job-id';
@@ -73,6 +75,7 @@ export class JobsService {
     private readonly ids: JobIds,
     private readonly unanswered: UnansweredWrites,
     private readonly epoch: RedisEpoch,
+    private readonly quotas: TenantQuotas,
   ) {}
 
   /**
@@ -114,17 +117,31 @@ export class JobsService {
       if (earlier) return { id: jobId, type, state: earlier.state };
     }
     const meta = jobMetaFor(opts.requestId, tenant);
-    const inputs = this.inputs.forTenant(tenant);
-    const payload =
-      type === JobName.Infer ? await this.storeInlineRows(jobId, request as InferRequest, inputs) : request;
-    const job = await this.producer.add(type, payload, meta, { jobId }).catch(async (err: unknown) => {
-      // Not enqueued: the rows stored for it would be orphans.
-      if (payload !== request) await inputs.remove(jobId);
+    // Counted before it is added (one script: no two submissions share the last slot), released if not added.
+    await this.quotas.admitJob(meta.tenant, QUEUE_OF_JOB[type], jobId);
+    const job = await this.storeAndAdd(jobId, type, request, meta).catch(async (err: unknown) => {
+      await this.quotas.releaseJob(meta.tenant, QUEUE_OF_JOB[type], jobId).catch(() => undefined);
       throw err;
     });
     // A new job is waiting; only a repeated Idempotency-Key can return an older job in another state.
     const state = opts.idempotencyKey ? (await this.view(jobId, undefined)).state : 'waiting';
     return { id: job.id ?? jobId, type, state };
+  }
+
+  private async storeAndAdd(
+    jobId: string,
+    type: PublicJobType,
+    request: TrainRequest | CompressRequest | InferRequest,
+    meta: ReturnType<typeof jobMetaFor>,
+  ): Promise<Job> {
+    const inputs = this.inputs.forTenant(meta.tenant);
+    const payload =
+      type === JobName.Infer ? await this.storeInlineRows(jobId, request as InferRequest, inputs) : request;
+    return this.producer.add(type, payload, meta, { jobId }).catch(async (err: unknown) => {
+      // Not enqueued: the rows stored for it would be orphans.
+      if (payload !== request) await inputs.remove(jobId);
+      throw err;
+    });
   }
 
   async find(id: string): Promise<{ job: Job; type: PublicJobType } | undefined> {
@@ -205,6 +222,10 @@ export class JobsService {
     }
     // A removed waiting job sends no "failed" event, the source of the other cancelled counts.
     this.metrics.waitingJobCancelled(found.type);
+    // Nor does it reach a worker that would release its queued slot (a missed one is pruned later).
+    const tenant = (found.job.data as { meta?: { tenant?: unknown } }).meta?.tenant;
+    if (typeof tenant === 'string')
+      await this.quotas.releaseJob(tenant, QUEUE_OF_JOB[found.type], id).catch(() => undefined);
     // Nor does it reach a worker's clean-up: its stored inline rows (infer) go here.
     await this.inputs.forTenant(view.tenant).remove(id);
     return cancelled;

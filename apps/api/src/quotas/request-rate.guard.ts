@@ -1,0 +1,38 @@
+import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { QUOTA_VARIABLES, QuotaExceededError } from '@tq/contracts';
+import { RequestRate } from '@tq/auth';
+import { defaultQuotas } from '@tq/queue';
+import type { AuthedRequest } from '../auth/auth.service';
+import { TenantQuotas } from './tenant-quotas.service';
+
+/**
+ * Requests per second per tenant (maxRequestsPerSecond, requestBurst), after the AuthGuard has
+ * named the caller: a token bucket in this replica's memory, so the check costs no Redis round
+ * trip (the tenant's overrides are cached, TenantLimits). Routes without a caller (/health) are
+ * not counted. Over the rate: 429 with Retry-After.
+ */
+@Injectable()
+export class RequestRateGuard implements CanActivate {
+  private readonly rate = new RequestRate();
+
+  constructor(private readonly quotas: TenantQuotas) {}
+
+  async canActivate(ctx: ExecutionContext): Promise<boolean> {
+    const principal = ctx.switchToHttp().getRequest<AuthedRequest>().principal;
+    if (!principal) return true;
+    // Redis away: the defaults apply (the route itself answers 503 if it needs Redis).
+    const quotas = await this.quotas.limits.of(principal.tenant).catch(() => defaultQuotas());
+    const decision = this.rate.take(principal.tenant, quotas.maxRequestsPerSecond, quotas.requestBurst);
+    if (decision.allowed) return true;
+    const limit = quotas.maxRequestsPerSecond;
+    throw new QuotaExceededError(
+      'maxRequestsPerSecond',
+      Math.ceil(limit),
+      limit,
+      decision.retryAfterSeconds,
+      `tenant "${principal.tenant}" sent more than ${limit} requests per second (burst ${quotas.requestBurst}) ` +
+        `to this API replica (${QUOTA_VARIABLES.maxRequestsPerSecond}, or the tenant's override); ` +
+        `retry after ${decision.retryAfterSeconds} s`,
+    );
+  }
+}

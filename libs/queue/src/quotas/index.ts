@@ -1,0 +1,5 @@
+export * from './quota-keys';
+export * from './tenant-limits';
+export * from './queued-jobs';
+export * from './active-jobs';
+export * from './fair-share';
