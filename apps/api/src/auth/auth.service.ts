@@ -40,7 +40,7 @@ export class AuthService implements OnModuleInit, OnApplicationShutdown {
       return;
     }
     // Neither waits for Redis: the API starts (and answers 503) while Redis is away.
-    void this.authenticator.listen(this.redis.client).catch((err: unknown) => {
+    this.authenticator.listen(this.redis.client, (err: unknown) => {
       this.logger.error(`revocation channel: ${String(err)}; revokes reach this replica within AUTH_CACHE_SECONDS`);
     });
     if (!loadConfig().TQ_ADMIN_KEY)
