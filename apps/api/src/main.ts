@@ -6,9 +6,11 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { loadConfig, logLevels } from '@tq/config';
 import { AppModule } from './app.module';
 import { RedisClientHolder } from '@tq/queue';
+import { serveMetrics } from '@tq/runtime';
 import { DASHBOARD_ROUTE } from './dashboard/dashboard.module';
 import { authMiddleware } from './auth/auth.middleware';
 import { AuthService } from './auth/auth.service';
+import { MetricsService } from './metrics/metrics.service';
 import { dashboardGuard } from './redis/redis-ready.guard';
 
 /** How long a shutdown may wait for its clean-up while Redis is away. */
@@ -44,6 +46,12 @@ async function bootstrap(): Promise<void> {
   await app.listen(config.PORT, config.HOST);
   const url = (await app.getUrl()).replace('[::1]', 'localhost');
   logger.log(`API ${url}  docs ${url}/docs  dashboard ${url}${DASHBOARD_ROUTE}`);
+  // /metrics on PORT needs a key; Prometheus (and the kubelet's liveness probe) get this listener
+  // instead, on the cluster network only. Started after the API port, so it answering means both do.
+  if (config.API_METRICS_PORT > 0) {
+    const metrics = await serveMetrics(app.get(MetricsService).registry, config.HOST, config.API_METRICS_PORT);
+    logger.log(`metrics (no key: keep this port off public networks) http://${config.HOST}:${metrics.port}/metrics`);
+  }
 }
 
 void bootstrap();
