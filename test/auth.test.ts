@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
 import { ApiKeyStore, secretHash } from '@tq/auth';
 import { createRedisClient, type RedisClient } from '@tq/queue';
-import { API_MAIN, startApp } from '../tools/processes';
-import { TestSystem } from './support/system';
+import { freePort } from '../tools/free-port';
+import { API_MAIN, startApp, stopProcess, waitForHttp } from '../tools/processes';
+import { TestSystem, deleteKeys } from './support/system';
 import { waitFor } from './support/wait-for';
 
 const IRIS_TRAIN = {
@@ -317,5 +322,58 @@ describe('settings that would leave the API open refuse to start', () => {
     } finally {
       await system.stop();
     }
+  });
+});
+
+describe('an API started without TQ_ADMIN_KEY (docker compose, Kubernetes)', () => {
+  const prefix = `tqtest-firstkey-${process.pid}`;
+  const children: ChildProcess[] = [];
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tq-firstkey-'));
+  });
+  after(async () => {
+    await Promise.all(children.map((c) => stopProcess(c, 'SIGTERM', 5000)));
+    await deleteKeys(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', `${prefix}:*`);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** An API of `prefix` on a free port, and its output so far. */
+  async function startApi(): Promise<{ url: string; output: () => string }> {
+    const port = await freePort();
+    const env = {
+      QUEUE_PREFIX: prefix,
+      PORT: String(port),
+      ARTIFACT_DIR: dir,
+      API_METRICS_PORT: '0',
+      LOG_LEVEL: 'warn',
+    };
+    const child = startApp(API_MAIN, 'api', { ...env, TQ_ADMIN_KEY: undefined }, true, dir);
+    children.push(child);
+    let out = '';
+    child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr?.on('data', (b: Buffer) => (out += b.toString()));
+    const url = `http://127.0.0.1:${port}`;
+    await waitForHttp(`${url}/health`);
+    return { url, output: () => out };
+  }
+
+  it('makes an admin key once, logs it once, and the key works; a second replica makes none', async () => {
+    const first = await startApi();
+    const key = await waitFor(
+      'the first-start key in the log',
+      async () => /created the admin API key (tq_[a-f0-9]{12}_[A-Za-z0-9_-]{43})/.exec(first.output())?.[1],
+    );
+    const res = await fetch(`${first.url}/v1/keys`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(res.status, 200);
+    const { items } = (await res.json()) as { items: Array<{ role: string; name: string }> };
+    assert.deepEqual(
+      items.map((i) => [i.role, i.name]),
+      [['admin', 'first admin (created at first start)']],
+    );
+    const second = await startApi();
+    assert.equal((await fetch(`${second.url}/v1/keys`, { headers: { authorization: `Bearer ${key}` } })).status, 200);
+    assert.ok(!second.output().includes('created the admin API key'), second.output());
+    assert.equal(first.output().split('created the admin API key').length, 2, 'logged once');
   });
 });

@@ -43,11 +43,27 @@ export class AuthService implements OnModuleInit, OnApplicationShutdown {
     this.authenticator.listen(this.redis.client, (err: unknown) => {
       this.logger.error(`revocation channel: ${String(err)}; revokes reach this replica within AUTH_CACHE_SECONDS`);
     });
-    if (!loadConfig().TQ_ADMIN_KEY)
-      void ensureFirstAdminKey(this.keys, this.redis.client, this.redis.prefix).then(
-        (key) => key && this.logger.warn(`first start: created the admin API key ${key} — shown once, stored hashed`),
-        (err: unknown) => this.logger.error(`could not create the first admin key: ${String(err)}`),
+    if (!loadConfig().TQ_ADMIN_KEY) this.firstAdminKeyWhenReady();
+  }
+
+  /**
+   * The first-start admin key, made once Redis is ready: the API's connection has no offline queue,
+   * so tried at module init it failed ("Stream isn't writeable") and no key was ever made. Tried again
+   * on each reconnect until one attempt got an answer.
+   */
+  private firstAdminKeyWhenReady(): void {
+    const client = this.redis.client;
+    const attempt = () => {
+      ensureFirstAdminKey(this.keys, client, this.redis.prefix).then(
+        (key) => {
+          client.off('ready', attempt);
+          if (key) this.logger.warn(`first start: created the admin API key ${key} — shown once, stored hashed`);
+        },
+        (err: unknown) => this.logger.error(`could not create the first admin key (retried on reconnect): ${String(err)}`),
       );
+    };
+    client.on('ready', attempt);
+    if (this.redis.ready) attempt();
   }
 
   onApplicationShutdown(): void {
