@@ -159,7 +159,7 @@ describe('API keys and roles', () => {
   });
 
   it('a revoked key is refused at once by the API that revoked it and, through pub/sub, by a second API', async () => {
-    const second = await system.addApi();
+    const { url: second } = await system.addApi();
     const key = await createKey('member');
     // Both replicas have checked (and cached) the key.
     assert.equal((await call('/v1/jobs', bearer(key.key))).status, 200);

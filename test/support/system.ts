@@ -96,9 +96,9 @@ export class TestSystem {
 
   /**
    * Another API process of this system (the same environment, another port), as a second replica
-   * behind a load balancer; stopped by stop(). Resolves with its base URL once /health answers.
+   * behind a load balancer; stopped by stop(). Resolves with its base URL and pid once /health answers.
    */
-  async addApi(extraEnv: Record<string, string> = {}): Promise<string> {
+  async addApi(extraEnv: Record<string, string> = {}): Promise<{ url: string; pid: number | undefined }> {
     const port = await freePort();
     const api = startApp(
       API_MAIN,
@@ -110,7 +110,7 @@ export class TestSystem {
     this.extraApis.push(api);
     const url = `http://127.0.0.1:${port}`;
     await waitForHttp(`${url}/health`);
-    return url;
+    return { url, pid: api.pid };
   }
 
   /** `fetch` of a path on the API, as the system's client (its credentials added to `init`). */
