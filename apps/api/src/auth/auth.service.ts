@@ -59,7 +59,8 @@ export class AuthService implements OnModuleInit, OnApplicationShutdown {
           client.off('ready', attempt);
           if (key) this.logger.warn(`first start: created the admin API key ${key} — shown once, stored hashed`);
         },
-        (err: unknown) => this.logger.error(`could not create the first admin key (retried on reconnect): ${String(err)}`),
+        (err: unknown) =>
+          this.logger.error(`could not create the first admin key (retried on reconnect): ${String(err)}`),
       );
     };
     client.on('ready', attempt);
