@@ -38,12 +38,13 @@ export async function withKeyStore<T>(
  * later starts the admin key is not known (only its hash is stored): the demo gets a member key of
  * its own that expires in an hour.
  */
-export async function prepareStartKeys(config: AppConfig): Promise<StartKeys> {
+export async function prepareStartKeys(config: AppConfig, demo: boolean): Promise<StartKeys> {
   if (config.AUTH === 'off') return { admin: 'AUTH=off' };
   return withKeyStore(config, async (store, redis) => {
     const created = config.TQ_ADMIN_KEY ? undefined : await ensureFirstAdminKey(store, redis, config.QUEUE_PREFIX);
     if (created) return { admin: 'first start', created, demo: created };
-    return { admin: config.TQ_ADMIN_KEY ? 'TQ_ADMIN_KEY' : 'earlier start', demo: await demoKey(store) };
+    const admin = config.TQ_ADMIN_KEY ? 'TQ_ADMIN_KEY' : 'earlier start';
+    return demo ? { admin, demo: await demoKey(store) } : { admin };
   });
 }
 
@@ -61,6 +62,12 @@ export async function demoKey(store: ApiKeyStore): Promise<string> {
 /** The banner's lines about keys. */
 export function describeStartKeys(keys: StartKeys): string[] {
   const newKey = '`npm run admin-key` makes a new admin key (run where Redis is reachable)';
+  const demo =
+    keys.demo && keys.demo !== keys.created
+      ? [
+          `             The demo runs with a member key of its own, valid ${DEMO_KEY_SECONDS / 3600} hour ("npm start demo").`,
+        ]
+      : [];
   switch (keys.admin) {
     case 'AUTH=off':
       return ['  API keys   none: AUTH=off, every caller is an admin (allowed on loopback only)'];
@@ -75,13 +82,13 @@ export function describeStartKeys(keys: StartKeys): string[] {
       return [
         '  Admin key  TQ_ADMIN_KEY (from your environment); send "Authorization: Bearer $TQ_ADMIN_KEY"',
         `             ${newKey}.`,
-        `             The demo runs with a member key of its own, valid ${DEMO_KEY_SECONDS / 3600} hour ("npm start demo").`,
+        ...demo,
       ];
     case 'earlier start':
       return [
         '  Admin key  the one printed at the first start (stored only hashed: it cannot be shown again)',
         `             Lost it? ${newKey}.`,
-        `             The demo runs with a member key of its own, valid ${DEMO_KEY_SECONDS / 3600} hour ("npm start demo").`,
+        ...demo,
       ];
   }
 }

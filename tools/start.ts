@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
-import { loadConfig } from '@tq/config';
-import { describeStartKeys, prepareStartKeys } from './api-keys';
+import { loadConfig, type AppConfig } from '@tq/config';
+import { describeStartKeys, prepareStartKeys, type StartKeys } from './api-keys';
 import { runDemo } from './demo';
 import { ensureRedis, redisPersists } from './ensure-redis';
 import { API_MAIN, WORKER_MAIN, startApp, stopProcess, waitForHttp } from './processes';
@@ -30,8 +30,14 @@ async function main(): Promise<void> {
   const env = { ...(cluster ? {} : { REDIS_URL: redis.url }), PORT: port, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
   // The children's configuration, checked here first: a bad value (a short TQ_ADMIN_KEY, AUTH=off on
   // a public HOST) stops the start with its reason before anything runs.
-  const config = loadConfig({ ...process.env, ...env });
-  const keys = await prepareStartKeys(config);
+  let config: AppConfig, keys: StartKeys;
+  try {
+    config = loadConfig({ ...process.env, ...env });
+    keys = await prepareStartKeys(config, process.env.TQ_DEMO !== '0');
+  } catch (err) {
+    await redis.stop(); // a private redis-server would outlive this process otherwise
+    throw err;
+  }
   // One metrics port per worker on this host: WORKER_METRICS_PORT (default 9464) counted up, past the API's.
   const workerPorts = metricsPorts(config.WORKER_METRICS_PORT, WORKERS, config.API_METRICS_PORT);
   const children = new Set<ChildProcess>();
@@ -95,8 +101,9 @@ async function main(): Promise<void> {
 
 /** `count` ports from `first` up, skipping `taken` (the API's metrics port); 0 (a free port each) stays 0. */
 function metricsPorts(first: number, count: number, taken: number): number[] {
+  if (first === 0) return Array.from({ length: count }, () => 0);
   const ports: number[] = [];
-  for (let port = first; ports.length < count; port++) if (first === 0 || port !== taken) ports.push(first && port);
+  for (let port = first; ports.length < count; port++) if (port !== taken) ports.push(port);
   return ports;
 }
 
