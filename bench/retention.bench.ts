@@ -78,7 +78,7 @@ async function phase(name: string, jobs: number, env: Record<string, string>): P
   process.env.REDIS_URL = redis.url;
   const system = await TestSystem.start({ workers: 1, env: { ...env, LOG_LEVEL: 'error' } });
   const client = new Redis(redis.url);
-  const http = jsonPoster(system.url, CLIENTS);
+  const http = jsonPoster(system.url, CLIENTS, system.clientHeaders());
   const done = await Completions.open(QueueName.Infer, system.prefix, redis.url);
   const samples: Sample[] = [];
   try {

@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   const system = await TestSystem.start({ workers: 1 });
   const closers: Array<() => Promise<unknown>> = [];
   try {
-    const http = jsonPoster(system.url, CONCURRENCY);
+    const http = jsonPoster(system.url, CONCURRENCY, system.clientHeaders());
     closers.push(async () => http.close());
     const post = http.post;
     const opened = async (queue: string, prefix = system.prefix) => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Cluster } from 'ioredis';
 import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -208,6 +209,9 @@ describe('started while the Redis Cluster is down', () => {
   let dir: string;
   const children: ChildProcess[] = [];
   let url: string;
+  // Outside TestSystem: the API key this test's requests carry is its own.
+  const adminKey = randomBytes(32).toString('base64url');
+  const auth = { authorization: `Bearer ${adminKey}` };
   before(async () => {
     cluster = await startRedisCluster(3);
     await Promise.all(cluster.servers.map((s) => s.kill()));
@@ -221,6 +225,8 @@ describe('started while the Redis Cluster is down', () => {
       PORT: String(port),
       LOG_LEVEL: 'error',
       WORKER_METRICS_PORT: '0',
+      API_METRICS_PORT: '0',
+      TQ_ADMIN_KEY: adminKey,
     };
     const quiet = !process.env.TQ_TEST_VERBOSE;
     children.push(startApp(API_MAIN, 'api', env, quiet, dir), startApp(WORKER_MAIN, 'worker', env, quiet, dir));
@@ -243,7 +249,7 @@ describe('started while the Redis Cluster is down', () => {
     const submit = () =>
       fetch(`${url}/v1/jobs/train`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { ...auth, 'content-type': 'application/json' },
         body: JSON.stringify({ ...IRIS_TRAIN, fit: { ...IRIS_TRAIN.fit, epochs: 2 } }),
       });
     // Every connection reconnects on its own backoff: the queues' may come a little after /health's.
@@ -258,7 +264,9 @@ describe('started while the Redis Cluster is down', () => {
     const done = await waitFor(
       'the job done',
       async () => {
-        const job = (await (await fetch(`${url}/v1/jobs/${accepted.id}`)).json()) as { state: string };
+        const job = (await (await fetch(`${url}/v1/jobs/${accepted.id}`, { headers: auth })).json()) as {
+          state: string;
+        };
         return ['completed', 'failed', 'cancelled'].includes(job.state) ? job : undefined;
       },
       120_000,

@@ -44,7 +44,7 @@ describe('docker-compose up: api + 3 workers on the host network', () => {
   async function request(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
     const res = await fetch(project.apiUrl + path, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: { ...project.clientHeaders(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();
@@ -59,7 +59,11 @@ describe('docker-compose up: api + 3 workers on the host network', () => {
     const form = new FormData();
     form.append('file', new Blob([csv]), 'table.csv');
     if (labelColumn) form.append('labelColumn', labelColumn);
-    const res = await fetch(`${project.apiUrl}/v1/datasets`, { method: 'POST', body: form });
+    const res = await fetch(`${project.apiUrl}/v1/datasets`, {
+      method: 'POST',
+      headers: project.clientHeaders(),
+      body: form,
+    });
     const body = (await res.json()) as { id: string; rows: number; status: string };
     assert.equal(res.status, 201, JSON.stringify(body));
     assert.equal(body.status, 'ready', JSON.stringify(body));
@@ -134,7 +138,9 @@ describe('docker-compose up: api + 3 workers on the host network', () => {
     assert.ok(done.attempts >= 2, `the killed run counts: ${JSON.stringify(done)}`);
     assert.notEqual(done.worker, running.worker, 'another replica finished the job');
     assert.equal(done.result.rows, INFER_ROWS);
-    const output = await fetch(`${project.apiUrl}/v1/jobs/${infer.body.id}/output`);
+    const output = await fetch(`${project.apiUrl}/v1/jobs/${infer.body.id}/output`, {
+      headers: project.clientHeaders(),
+    });
     assert.equal(output.status, 200);
     let lines = 0;
     let first = '';

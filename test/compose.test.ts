@@ -206,6 +206,19 @@ describe('docker-compose.yml and Dockerfile', () => {
     assert.ok(hasHealthcheck(api));
   });
 
+  test('the api: TQ_ADMIN_KEY from the host (empty: the first-start key), keyless metrics on 9465 not published', () => {
+    const api = service(base, 'api');
+    // Empty means unset to the app (loadConfig): it makes the first admin key and logs it once.
+    assert.equal(api.environment?.TQ_ADMIN_KEY ?? '', '');
+    assert.equal(
+      service(composeConfig([], { TQ_ADMIN_KEY: 'x'.repeat(40) }), 'api').environment?.TQ_ADMIN_KEY,
+      'x'.repeat(40),
+    );
+    assert.equal(api.environment?.API_METRICS_PORT, '9465');
+    assert.ok(!published(api).some((p) => p.target === '9465'), 'the keyless metrics port is not published');
+    assert.equal(service(base, 'worker').environment?.TQ_ADMIN_KEY, undefined, 'workers do not get the admin key');
+  });
+
   test('api, worker and worker-gpu share no folder: artifacts in the minio bucket, redis by service name', () => {
     const shared = new Set<string>();
     for (const name of APP_SERVICES) {

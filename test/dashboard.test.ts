@@ -59,7 +59,8 @@ describe('dashboard', () => {
   it('lists every queue and a completed train job', async () => {
     const { body } = await system.request('POST', '/v1/jobs/train', IRIS_TRAIN);
     assert.equal((await system.waitForJob(body.id)).state, 'completed');
-    const page = await browser.newPage();
+    // A browser logs in with Basic: any user name, the admin key as the password.
+    const page = await browser.newPage({ httpCredentials: { username: 'admin', password: system.adminKey! } });
     const violations = cspViolations(page);
     await page.goto(`${system.url}/admin/queues`);
     for (const queue of ALL_QUEUES) await page.getByText(queue, { exact: true }).first().waitFor({ timeout: 15_000 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -155,6 +156,9 @@ describe('a fleet without a shared disk: S3 is the only store in common', () => 
         S3_BUCKET: 'no-such-bucket',
         QUEUE_PREFIX: `tqtest-fleet-${process.pid}`,
         PORT: '0',
+        API_METRICS_PORT: '0',
+        // Configured: without it the API would make a first-start admin key in the shared Redis.
+        TQ_ADMIN_KEY: randomBytes(32).toString('base64url'),
         ARTIFACT_DIR: join(tmpdir(), `tq-fleet-nobucket-${process.pid}`),
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -15,6 +15,7 @@ import {
 } from './support/k8s-manifests';
 import { decodeSecret, environmentOf } from './support/k8s-objects';
 import { TestSystem } from './support/system';
+import { freePort } from '../tools/free-port';
 
 /**
  * deploy/k8s, checked without a cluster (none runs on the build machines): rendered by `kubectl kustomize`,
@@ -125,6 +126,20 @@ const BREAKAGES: Array<[string, 'schema' | 'cross', (objects: K8sObject[]) => vo
     'cross',
     (o) => {
       find(o, 'Deployment', 'tq-api').spec.template.spec.containers[0].livenessProbe.httpGet.path = '/health';
+    },
+  ],
+  [
+    'an API liveness probe on PORT (which needs a key there)',
+    'cross',
+    (o) => {
+      find(o, 'Deployment', 'tq-api').spec.template.spec.containers[0].livenessProbe.httpGet.port = 'http';
+    },
+  ],
+  [
+    'Prometheus pointed at the API port (which needs a key)',
+    'cross',
+    (o) => {
+      find(o, 'Deployment', 'tq-api').spec.template.metadata.annotations['prometheus.io/port'] = '3000';
     },
   ],
   [
@@ -291,6 +306,7 @@ const BREAKAGES: Array<[string, 'schema' | 'cross', (objects: K8sObject[]) => vo
 describe('Kubernetes manifests (deploy/k8s)', () => {
   let served: string;
   let apiLivenessStatus: number;
+  let mainPortMetricsStatus: number;
   let base: K8sObject[];
   let small: K8sObject[];
   before(async () => {
@@ -298,11 +314,15 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     small = renderKustomization(join(K8S, 'overlays', 'small'));
     // The series the triggers read must be the ones the API serves: ask a real one (no jobs needed, every
     // queue has its tq_queue_depth and tq_jobs series from the first scrape).
-    const system = await TestSystem.start({ workers: 0 });
+    // Asked as Prometheus and the kubelet do: on API_METRICS_PORT, without a key.
+    const metricsPort = await freePort();
+    const system = await TestSystem.start({ workers: 0, env: { API_METRICS_PORT: String(metricsPort) } });
     try {
-      served = String((await system.request('GET', '/metrics')).body);
+      const unauthenticated = (path: string) => fetch(`http://127.0.0.1:${metricsPort}${path}`);
+      served = await (await unauthenticated('/metrics')).text();
       const liveness = find(small, 'Deployment', 'tq-api').spec.template.spec.containers[0].livenessProbe;
-      apiLivenessStatus = (await system.request('GET', liveness.httpGet.path)).status;
+      apiLivenessStatus = (await unauthenticated(liveness.httpGet.path)).status;
+      mainPortMetricsStatus = (await fetch(`${system.url}/metrics`)).status;
     } finally {
       await system.stop();
     }
@@ -404,6 +424,28 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
 
   it("the API's liveness path answers 200 on a running API (it is not a path that reads Redis: checked above)", () => {
     assert.equal(apiLivenessStatus, 200);
+  });
+
+  it("the API's /metrics on PORT needs a key: Prometheus scrapes API_METRICS_PORT, the annotated port", () => {
+    assert.equal(mainPortMetricsStatus, 401);
+    const pod = find(small, 'Deployment', 'tq-api').spec.template;
+    assert.equal(pod.metadata.annotations['prometheus.io/port'], '9465');
+    const env = pod.spec.containers[0].env as K8sObject[];
+    assert.equal(env.find((e) => e.name === 'API_METRICS_PORT')?.value, '9465');
+    // The Service exposes only the API port: the unauthenticated listener stays on the pod network.
+    const service = find(small, 'Service', 'tq-api');
+    assert.deepEqual(
+      service.spec.ports.map((p: K8sObject) => p.targetPort),
+      ['http'],
+    );
+  });
+
+  it('TQ_ADMIN_KEY comes from the Secret tq-secrets, as an optional key (unset: the first-start key)', () => {
+    const env = find(small, 'Deployment', 'tq-api').spec.template.spec.containers[0].env as K8sObject[];
+    const ref = env.find((e) => e.name === 'TQ_ADMIN_KEY')?.valueFrom?.secretKeyRef;
+    assert.equal(ref?.key, 'TQ_ADMIN_KEY');
+    assert.ok(String(ref?.name).startsWith('tq-secrets'), ref?.name);
+    assert.equal(ref?.optional, true);
   });
 
   it('every overlay in deploy/k8s/overlays renders and passes both checks (a new one is covered as it lands)', () => {

@@ -67,6 +67,14 @@ describe('the probes of deploy/k8s while Redis is down', () => {
   let workerMetrics: string;
   let api: K8sObject;
   let workerContainer: K8sObject;
+  let apiMetricsPort: number;
+  /** Where the kubelet sends an API probe: PORT (`http`) or API_METRICS_PORT (`metrics`), as the manifest names it. */
+  const apiProbe = (probe: K8sObject) => {
+    const ports: Record<string, string> = { http: new URL(system.url).port, metrics: String(apiMetricsPort) };
+    const port = ports[probe.httpGet.port as string];
+    assert.ok(port, `the API's probe names port ${probe.httpGet.port}`);
+    return `http://127.0.0.1:${port}${probe.httpGet.path}`;
+  };
 
   before(async () => {
     const objects = renderKustomization(join(K8S, 'overlays', 'small'));
@@ -76,7 +84,9 @@ describe('the probes of deploy/k8s while Redis is down', () => {
     redis = startRedis(redisPort);
     const url = `redis://127.0.0.1:${redisPort}`;
     await waitFor('the private redis-server', () => redisAnswers(url), 10_000);
-    system = await TestSystem.start({ workers: 0, env: { REDIS_URL: url } });
+    // The API's liveness probe reaches its metrics listener (API_METRICS_PORT): the port it names, here a free one.
+    apiMetricsPort = await freePort();
+    system = await TestSystem.start({ workers: 0, env: { REDIS_URL: url, API_METRICS_PORT: String(apiMetricsPort) } });
     const metricsPort = await freePort();
     worker = system.addWorker({ WORKER_QUEUES: 'train', WORKER_METRICS_PORT: String(metricsPort) });
     workerMetrics = `http://127.0.0.1:${metricsPort}${workerContainer.livenessProbe.httpGet.path}`;
@@ -93,20 +103,20 @@ describe('the probes of deploy/k8s while Redis is down', () => {
   });
 
   it('with Redis up, every probe passes', async () => {
-    assert.equal(await probe(system.url + api.readinessProbe.httpGet.path, api.readinessProbe.timeoutSeconds), 200);
-    assert.equal(await probe(system.url + api.livenessProbe.httpGet.path, api.livenessProbe.timeoutSeconds), 200);
+    assert.equal(await probe(apiProbe(api.readinessProbe), api.readinessProbe.timeoutSeconds), 200);
+    assert.equal(await probe(apiProbe(api.livenessProbe), api.livenessProbe.timeoutSeconds), 200);
     assert.equal(await probe(workerMetrics, workerContainer.livenessProbe.timeoutSeconds), 200);
   });
 
   it('Redis killed: the API turns unready, and both liveness probes still pass (nobody is restarted)', async () => {
     await stopProcess(redis, 'SIGKILL', 5000);
     await waitFor('the API readiness probe to fail', async () => {
-      const status = await probe(system.url + api.readinessProbe.httpGet.path, api.readinessProbe.timeoutSeconds);
+      const status = await probe(apiProbe(api.readinessProbe), api.readinessProbe.timeoutSeconds);
       return status === 200 ? undefined : status;
     });
     // As many liveness periods as the kubelet would tolerate failing: every one must pass.
     for (let i = 0; i < api.livenessProbe.failureThreshold; i++) {
-      assert.equal(await probe(system.url + api.livenessProbe.httpGet.path, api.livenessProbe.timeoutSeconds), 200);
+      assert.equal(await probe(apiProbe(api.livenessProbe), api.livenessProbe.timeoutSeconds), 200);
       assert.equal(await probe(workerMetrics, workerContainer.livenessProbe.timeoutSeconds), 200);
     }
     assert.equal(worker.exitCode, null, 'the worker process is still running');
@@ -115,9 +125,7 @@ describe('the probes of deploy/k8s while Redis is down', () => {
   it('Redis back: the API is ready again by itself', async () => {
     redis = startRedis(redisPort);
     await waitFor('the API readiness probe to pass', async () =>
-      (await probe(system.url + api.readinessProbe.httpGet.path, api.readinessProbe.timeoutSeconds)) === 200
-        ? true
-        : undefined,
+      (await probe(apiProbe(api.readinessProbe), api.readinessProbe.timeoutSeconds)) === 200 ? true : undefined,
     );
   });
 });

@@ -47,7 +47,12 @@ describe('train → compress → infer on iris', () => {
   });
 
   it('serves artifacts that stock tf.loadLayersModel loads', async () => {
-    const model = await tf.loadLayersModel(`${system.url}/v1/models/iris/versions/${trained.model.version}/model.json`);
+    const model = await tf.loadLayersModel(
+      `${system.url}/v1/models/iris/versions/${trained.model.version}/model.json`,
+      {
+        requestInit: { headers: system.clientHeaders() },
+      },
+    );
     const out = model.predict(tf.tensor2d([[5.1, 3.5, 1.4, 0.2]])) as tf.Tensor;
     assert.equal((await out.argMax(-1).data())[0], 0, 'a textbook setosa');
     model.dispose();

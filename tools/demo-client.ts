@@ -2,12 +2,20 @@ import { SingleBar, Presets } from 'cli-progress';
 
 /** A small REST client for the demo: submit, follow progress over SSE, fetch results. */
 export class DemoClient {
-  constructor(readonly base: string) {}
+  /** `key`: the API key every request sends (none with AUTH=off). */
+  constructor(
+    readonly base: string,
+    private readonly key?: string,
+  ) {}
+
+  private get auth(): Record<string, string> {
+    return this.key ? { authorization: `Bearer ${this.key}` } : {};
+  }
 
   async post<T>(path: string, body: unknown): Promise<T> {
     const res = await fetch(this.base + path, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { ...this.auth, 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
     const json = (await res.json()) as T;
@@ -16,7 +24,7 @@ export class DemoClient {
   }
 
   async get<T>(path: string): Promise<T> {
-    const res = await fetch(this.base + path);
+    const res = await fetch(this.base + path, { headers: this.auth });
     if (!res.ok) throw new Error(`GET ${path} → ${res.status}: ${await res.text()}`);
     return (res.headers.get('content-type') ?? '').startsWith('application/json')
       ? ((await res.json()) as T)
@@ -30,7 +38,9 @@ export class DemoClient {
       Presets.shades_classic,
     );
     bar.start(100, 0, { detail: '' });
-    const res = await fetch(`${this.base}/v1/jobs/${id}/events`, { headers: { accept: 'text/event-stream' } });
+    const res = await fetch(`${this.base}/v1/jobs/${id}/events`, {
+      headers: { ...this.auth, accept: 'text/event-stream' },
+    });
     const decoder = new TextDecoder();
     let buffer = '';
     let last: JobView | undefined;

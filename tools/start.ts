@@ -1,4 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
+import { loadConfig, type AppConfig } from '@tq/config';
+import { describeStartKeys, prepareStartKeys, type StartKeys } from './api-keys';
 import { runDemo } from './demo';
 import { ensureRedis, redisPersists } from './ensure-redis';
 import { API_MAIN, WORKER_MAIN, startApp, stopProcess, waitForHttp } from './processes';
@@ -8,7 +10,8 @@ const WORKERS = Number(process.env.TQ_WORKERS ?? 2);
 /**
  * `npm start`: Redis (REDIS_URL, else local 6379, else a private redis-server), the API and two
  * workers; prints the URLs, runs the demo pipeline once (TQ_DEMO=0 skips it); Ctrl-C stops everything. A worker that dies is restarted, as a
- * supervisor would, so a killed worker's job is picked up again.
+ * supervisor would, so a killed worker's job is picked up again. API keys: on a first start the
+ * admin key is made here and printed once; later starts give the demo a member key of an hour.
  */
 async function main(): Promise<void> {
   // A Redis Cluster (REDIS_CLUSTER_NODES) is used as it is: the children read it from the environment.
@@ -25,15 +28,22 @@ async function main(): Promise<void> {
   const port = process.env.PORT ?? '3000';
   // Children log warnings and errors only: the URLs and the demo are what a first run should show.
   const env = { ...(cluster ? {} : { REDIS_URL: redis.url }), PORT: port, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
+  // The children's configuration, checked here first: a bad value (a short TQ_ADMIN_KEY, AUTH=off on
+  // a public HOST) stops the start with its reason before anything runs.
+  let config: AppConfig, keys: StartKeys;
+  try {
+    config = loadConfig({ ...process.env, ...env });
+    keys = await prepareStartKeys(config, process.env.TQ_DEMO !== '0');
+  } catch (err) {
+    await redis.stop(); // a private redis-server would outlive this process otherwise
+    throw err;
+  }
+  // One metrics port per worker on this host: WORKER_METRICS_PORT (default 9464) counted up, past the API's.
+  const workerPorts = metricsPorts(config.WORKER_METRICS_PORT, WORKERS, config.API_METRICS_PORT);
   const children = new Set<ChildProcess>();
   let stopping = false;
   const spawnWorker = (n: number) => {
-    // One metrics port per worker on this host: WORKER_METRICS_PORT (default 9464) counted up.
-    const metricsPort = Number(process.env.WORKER_METRICS_PORT ?? 9464);
-    const worker = startApp(WORKER_MAIN, `worker-${n}`, {
-      ...env,
-      WORKER_METRICS_PORT: String(metricsPort === 0 ? 0 : metricsPort + n - 1),
-    });
+    const worker = startApp(WORKER_MAIN, `worker-${n}`, { ...env, WORKER_METRICS_PORT: String(workerPorts[n - 1]) });
     children.add(worker);
     worker.once('exit', (code, signal) => {
       children.delete(worker);
@@ -71,18 +81,30 @@ async function main(): Promise<void> {
       `  REST API   ${base}/v1/jobs`,
       `  OpenAPI    ${base}/docs`,
       `  Dashboard  ${base}/admin/queues`,
-      `  Health     ${base}/health    Metrics ${base}/metrics`,
+      `  Health     ${base}/health    Metrics ${base}/metrics${keys.admin === 'AUTH=off' ? '' : ' (with a key)'}` +
+        (config.API_METRICS_PORT
+          ? `, http://localhost:${config.API_METRICS_PORT}/metrics (no key: API_METRICS_PORT)`
+          : ''),
+      ...describeStartKeys(keys),
       'Ctrl-C stops everything.',
       '',
     ].join('\n'),
   );
   // The main job on the embedded default, unless TQ_DEMO=0: train → compress → infer on MNIST.
   if (process.env.TQ_DEMO !== '0') {
-    await runDemo(base).catch((err: unknown) =>
+    await runDemo(base, keys.demo).catch((err: unknown) =>
       console.error(`[demo] failed: ${err instanceof Error ? err.message : String(err)}`),
     );
     console.log('\nThe system keeps running: submit more jobs (`npm run demo` repeats this one), or Ctrl-C to stop.');
   }
+}
+
+/** `count` ports from `first` up, skipping `taken` (the API's metrics port); 0 (a free port each) stays 0. */
+function metricsPorts(first: number, count: number, taken: number): number[] {
+  if (first === 0) return Array.from({ length: count }, () => 0);
+  const ports: number[] = [];
+  for (let port = first; ports.length < count; port++) if (port !== taken) ports.push(port);
+  return ports;
 }
 
 main().catch((err: unknown) => {

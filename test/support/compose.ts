@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +31,8 @@ export class ComposeProject {
   private constructor(
     readonly name: string,
     readonly apiUrl: string,
+    /** TQ_ADMIN_KEY the api service runs with (docker-compose.yml passes it on). */
+    readonly adminKey: string,
     readonly redisPort: number,
     private readonly dir: string,
     private readonly file: string,
@@ -47,7 +49,8 @@ export class ComposeProject {
     const name = `tqcompose${randomUUID().slice(0, 8)}`;
     const file = join(dir, 'merged.yml');
     const apiUrl = `http://127.0.0.1:${apiPort}`;
-    const project = new ComposeProject(name, apiUrl, redisPort, dir, file, new Date(), images.node);
+    const adminKey = randomBytes(32).toString('base64url');
+    const project = new ComposeProject(name, apiUrl, adminKey, redisPort, dir, file, new Date(), images.node);
     try {
       // An empty env file: a developer's .env must not change what the test runs.
       writeFileSync(join(dir, 'empty.env'), '');
@@ -56,6 +59,7 @@ export class ComposeProject {
         TQ_TEST_API_PORT: String(apiPort),
         TQ_TEST_S3_PORT: String(s3Port),
         API_PORT: String(apiPort),
+        TQ_ADMIN_KEY: adminKey,
         // The stand-in is s3rver, which knows one access key (it checks the id, not the signature).
         S3_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
         S3_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
@@ -79,6 +83,11 @@ export class ComposeProject {
       await project.down().catch((downErr: unknown) => console.error('docker-compose down failed too:', downErr));
       throw err;
     }
+  }
+
+  /** The headers of an admin's request to the api service. */
+  clientHeaders(): Record<string, string> {
+    return { authorization: `Bearer ${this.adminKey}` };
   }
 
   /** docker-compose on the merged file; stdout, or fails with stderr and the end of stdout (a build's log). */

@@ -94,7 +94,7 @@ const OPTIONAL_KEYS = new Set(
 );
 const CONFIG_KEYS = new Set(Object.keys(configSchema.shape));
 /** Per-process variables that one role never reads: the API takes no jobs, a worker serves no API port. */
-const NOT_READ_BY = { api: ['WORKER_QUEUES', 'WORKER_METRICS_PORT'], worker: ['PORT'] };
+const NOT_READ_BY = { api: ['WORKER_QUEUES', 'WORKER_METRICS_PORT'], worker: ['PORT', 'API_METRICS_PORT'] };
 
 /** The names and labels of the series a PromQL query selects: `name{a="b",...}`. */
 export function selectorsOf(query: string): Array<{ metric: string; labels: Record<string, string> }> {
@@ -144,9 +144,12 @@ export function crossCheckProblems(objects: K8sObject[], opts: CheckOptions): st
         problems.push(`${where}: ${key} is set nowhere (ConfigMap, Secret or env)`);
     if (env.HOST !== '0.0.0.0') problems.push(`${where}: HOST must be 0.0.0.0 (probes and scrapes reach the pod IP)`);
 
-    // Scraped by Prometheus through annotations, at the port the process serves /metrics on.
+    // Scraped by Prometheus through annotations, at the port the process serves /metrics on without a key
+    // (the API's PORT needs one: its API_METRICS_PORT listener).
     const annotations = (pod.metadata?.annotations ?? {}) as Record<string, string>;
-    const metricsPort = Number(role === 'api' ? env.PORT : env.WORKER_METRICS_PORT);
+    const metricsPort = Number(role === 'api' ? env.API_METRICS_PORT : env.WORKER_METRICS_PORT);
+    if (!(metricsPort > 0))
+      problems.push(`${where}: no metrics port (${role === 'api' ? 'API_' : 'WORKER_'}METRICS_PORT)`);
     if (annotations['prometheus.io/scrape'] !== 'true' || Number(annotations['prometheus.io/port']) !== metricsPort)
       problems.push(`${where}: prometheus.io/scrape and prometheus.io/port (${metricsPort}) annotations`);
     if (!(container.ports as K8sObject[] | undefined)?.some((p) => p.containerPort === metricsPort))
@@ -160,6 +163,10 @@ export function crossCheckProblems(objects: K8sObject[], opts: CheckOptions): st
         problems.push(`${where}: liveness must be an HTTP path that does not read Redis, not ${live}`);
       if (Number(env.PORT) !== portNumber(container, container.readinessProbe?.httpGet?.port))
         problems.push(`${where}: probes must reach PORT ${env.PORT}`);
+      // Probes send no API key: on PORT only /health answers without one.
+      for (const probe of [container.livenessProbe, container.startupProbe] as Array<K8sObject | undefined>)
+        if (probe && portNumber(container, probe.httpGet?.port) !== metricsPort)
+          problems.push(`${where}: liveness and startup must reach API_METRICS_PORT ${metricsPort} (PORT needs a key)`);
     } else {
       const queues = parsed.success ? parsed.data.WORKER_QUEUES : [];
       workerQueues.set(deployment.metadata.name as string, queues);

@@ -28,6 +28,7 @@ export interface SystemOptions {
 export class TestSystem {
   readonly workers: ChildProcess[] = [];
   private api?: ChildProcess;
+  private readonly extraApis: ChildProcess[] = [];
   private constructor(
     readonly url: string,
     readonly prefix: string,
@@ -51,6 +52,7 @@ export class TestSystem {
       PORT: String(port),
       LOG_LEVEL: 'warn',
       WORKER_METRICS_PORT: '0',
+      API_METRICS_PORT: '0',
       // The test's client is an admin by configuration (tests of keys and roles make their own).
       TQ_ADMIN_KEY: randomBytes(32).toString('base64url'),
       ...opts.env,
@@ -91,6 +93,25 @@ export class TestSystem {
     );
     this.workers.push(worker);
     return worker;
+  }
+
+  /**
+   * Another API process of this system (the same environment, another port), as a second replica
+   * behind a load balancer; stopped by stop(). Resolves with its base URL and pid once /health answers.
+   */
+  async addApi(extraEnv: Record<string, string> = {}): Promise<{ url: string; pid: number | undefined }> {
+    const port = await freePort();
+    const api = startApp(
+      API_MAIN,
+      `api-${this.extraApis.length + 2}`,
+      { ...this.env, PORT: String(port), ...extraEnv },
+      !process.env.TQ_TEST_VERBOSE,
+      this.tempDir,
+    );
+    this.extraApis.push(api);
+    const url = `http://127.0.0.1:${port}`;
+    await waitForHttp(`${url}/health`);
+    return { url, pid: api.pid };
   }
 
   /** `fetch` of a path on the API, as the system's client (its credentials added to `init`). */
@@ -194,7 +215,9 @@ export class TestSystem {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.workers, ...(this.api ? [this.api] : [])].map((c) => stopProcess(c, 'SIGTERM', 5000)));
+    await Promise.all(
+      [...this.workers, ...this.extraApis, ...(this.api ? [this.api] : [])].map((c) => stopProcess(c, 'SIGTERM', 5000)),
+    );
     await deleteKeys(this.env.REDIS_URL ?? '', `${this.prefix}:*`, this.env.REDIS_CLUSTER_NODES);
     await rm(this.tempDir, { recursive: true, force: true });
   }

@@ -7,11 +7,13 @@ import { loadConfig, logLevels } from '@tq/config';
 import { AppModule } from './app.module';
 import { hardenHttp } from './common/http-hardening';
 import { RedisClientHolder } from '@tq/queue';
+import { serveMetrics } from '@tq/runtime';
 import { DASHBOARD_ROUTE } from './dashboard/dashboard.module';
 import { auditMiddleware } from './audit/audit.middleware';
 import { AuditService } from './audit/audit.service';
 import { authMiddleware } from './auth/auth.middleware';
 import { AuthService } from './auth/auth.service';
+import { MetricsService } from './metrics/metrics.service';
 import { dashboardGuard } from './redis/redis-ready.guard';
 import { TENANT_HEADER } from './auth/tenant-scope';
 
@@ -58,6 +60,12 @@ async function bootstrap(): Promise<void> {
   await app.listen(config.PORT, config.HOST);
   const url = (await app.getUrl()).replace('[::1]', 'localhost');
   logger.log(`API ${url}  docs ${url}/docs  dashboard ${url}${DASHBOARD_ROUTE}`);
+  // /metrics on PORT needs a key; Prometheus (and the kubelet's liveness probe) get this listener
+  // instead, on the cluster network only. Started after the API port, so it answering means both do.
+  if (config.API_METRICS_PORT > 0) {
+    const metrics = await serveMetrics(app.get(MetricsService).registry, config.HOST, config.API_METRICS_PORT);
+    logger.log(`metrics (no key: keep this port off public networks) http://${config.HOST}:${metrics.port}/metrics`);
+  }
 }
 
 void bootstrap();

@@ -40,15 +40,22 @@ export class Authenticator {
   }
 
   /**
-   * Listens for revocations on `subscriber`, a connection of its own (subscribing takes it over)
-   * that queues commands while Redis is away, so the subscription is made whenever Redis comes.
+   * Listens for revocations on `redis`'s server, on a duplicate connection (subscribing takes it
+   * over). It subscribes each time that connection is ready: the API's clients have no offline
+   * queue, so a SUBSCRIBE sent before the first connect would fail, and after a reconnect messages
+   * may have been missed, so everything checked before is forgotten. `onError`: a failed subscribe.
    */
-  async listen(subscriber: RedisClient): Promise<void> {
-    this.subscriber = subscriber;
-    subscriber.on('message', (_channel: string, id: string) => this.cache.delete(id));
-    // After a reconnect messages may have been missed: forget everything checked before.
-    subscriber.on('ready', () => this.cache.clear());
-    await subscriber.subscribe(this.store.revocations);
+  listen(redis: RedisClient, onError: (err: unknown) => void): void {
+    // The two overloads (Redis, Cluster) share no call signature: call it through one of them.
+    const sub: RedisClient = (redis.duplicate as () => RedisClient).call(redis);
+    this.subscriber = sub;
+    sub.on('message', (_channel: string, id: string) => this.cache.delete(id));
+    // Connection errors are the main client's to log (the same server); unhandled they would print.
+    sub.on('error', () => {});
+    sub.on('ready', () => {
+      this.cache.clear();
+      sub.subscribe(this.store.revocations).catch(onError);
+    });
   }
 
   close(): void {

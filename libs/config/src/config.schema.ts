@@ -74,6 +74,12 @@ const configFields = z.object({
    * counts up from it) or 0, a free port the worker logs.
    */
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  /**
+   * The API's unauthenticated Prometheus listener (GET /metrics, the same text as /metrics on PORT,
+   * which needs a key; and GET /livez), on HOST: for the cluster network only (Prometheus, the
+   * kubelet), never published. 0: none.
+   */
+  API_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   /** Force a compute backend (tensorflow | wasm | cpu); the best available when unset. */
   TQ_BACKEND: z.enum(['tensorflow', 'wasm', 'cpu']).optional(),

@@ -2,3 +2,4 @@ export * from './storage.module';
 export * from './compute.module';
 export * from './process-metrics';
 export * from './job-metrics';
+export * from './metrics-server';

@@ -3,8 +3,12 @@ import type { NextFunction, Response } from 'express';
 import { TqError, roleAtLeast, type Role } from '@tq/contracts';
 import type { AuthService, AuthedRequest } from './auth.service';
 
-/** A browser asked for credentials shows a login prompt: any user name, the key as the password. */
-export const WWW_AUTHENTICATE = 'Bearer realm="TensorQueue", Basic realm="TensorQueue (password: API key)"';
+/**
+ * A browser asked for credentials shows a login prompt: any user name, the key as the password.
+ * Two header lines, not one comma-joined value: Chromium reads one challenge per line, and on a
+ * joined line saw only Bearer, which it cannot answer (no prompt, no credentials sent).
+ */
+export const WWW_AUTHENTICATE = ['Bearer realm="TensorQueue"', 'Basic realm="TensorQueue (password: API key)"'];
 
 /**
  * For express routes that Nest's guards do not reach (bull-board, the OpenAPI UI): the caller

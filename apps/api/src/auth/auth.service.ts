@@ -3,7 +3,7 @@ import type { Request } from 'express';
 import { DEFAULT_TENANT, type Principal } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { ApiKeyStore, Authenticator, ensureFirstAdminKey } from '@tq/auth';
-import { RedisClientHolder, createRedisClient } from '@tq/queue';
+import { RedisClientHolder } from '@tq/queue';
 
 /** Every caller with AUTH=off (loopback only): an admin of the default tenant. */
 export const AUTH_OFF: Principal = { keyId: 'auth-off', tenant: DEFAULT_TENANT, role: 'admin' };
@@ -40,14 +40,31 @@ export class AuthService implements OnModuleInit, OnApplicationShutdown {
       return;
     }
     // Neither waits for Redis: the API starts (and answers 503) while Redis is away.
-    void this.authenticator.listen(createRedisClient(loadConfig(), 'events')).catch((err: unknown) => {
+    this.authenticator.listen(this.redis.client, (err: unknown) => {
       this.logger.error(`revocation channel: ${String(err)}; revokes reach this replica within AUTH_CACHE_SECONDS`);
     });
-    if (!loadConfig().TQ_ADMIN_KEY)
-      void ensureFirstAdminKey(this.keys, this.redis.client, this.redis.prefix).then(
-        (key) => key && this.logger.warn(`first start: created the admin API key ${key} — shown once, stored hashed`),
-        (err: unknown) => this.logger.error(`could not create the first admin key: ${String(err)}`),
+    if (!loadConfig().TQ_ADMIN_KEY) this.firstAdminKeyWhenReady();
+  }
+
+  /**
+   * The first-start admin key, made once Redis is ready: the API's connection has no offline queue,
+   * so tried at module init it failed ("Stream isn't writeable") and no key was ever made. Tried again
+   * on each reconnect until one attempt got an answer.
+   */
+  private firstAdminKeyWhenReady(): void {
+    const client = this.redis.client;
+    const attempt = () => {
+      ensureFirstAdminKey(this.keys, client, this.redis.prefix).then(
+        (key) => {
+          client.off('ready', attempt);
+          if (key) this.logger.warn(`first start: created the admin API key ${key} — shown once, stored hashed`);
+        },
+        (err: unknown) =>
+          this.logger.error(`could not create the first admin key (retried on reconnect): ${String(err)}`),
       );
+    };
+    client.on('ready', attempt);
+    if (this.redis.ready) attempt();
   }
 
   onApplicationShutdown(): void {

@@ -1,8 +1,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { Registry } from 'prom-client';
 import type { AppConfig } from '@tq/config';
-import { JobMetrics, collectProcessMetrics } from '@tq/runtime';
-import { serveMetrics } from './metrics-server';
+import { JobMetrics, collectProcessMetrics, serveMetrics } from '@tq/runtime';
 import { observeWorkers } from './observe-workers';
 
 export interface WorkerMetricsServer {
