@@ -72,7 +72,7 @@ describe('dashboard', () => {
   });
 
   it('shows the OpenAPI document in Swagger UI at /docs', async () => {
-    const page = await browser.newPage();
+    const page = await browser.newPage({ httpCredentials: { username: 'viewer', password: system.adminKey! } });
     const violations = cspViolations(page);
     await page.goto(`${system.url}/docs`);
     await page.getByText('/v1/jobs/train', { exact: true }).first().waitFor({ timeout: 15_000 });
