@@ -13,3 +13,4 @@ export * from './job-lock-lost.error';
 export * from './redis-job-fence';
 export * from './final-failure';
 export * from './retention-index';
+export * from './alias-store';
