@@ -1,6 +1,13 @@
 import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { loadConfig } from '@tq/config';
-import { ArtifactStore, DatasetStore, JobInputStore, ModelRegistry, blobStoreFromConfig } from '@tq/storage';
+import {
+  ArtifactStore,
+  DatasetStore,
+  JobInputStore,
+  ModelRegistry,
+  VersionMetaCache,
+  blobStoreFromConfig,
+} from '@tq/storage';
 
 /**
  * The blob store the configuration names (BLOB_STORE: the ARTIFACT_DIR folder, or S3), checked at
@@ -27,7 +34,12 @@ class BlobStoreCloser implements OnApplicationShutdown {
 @Module({
   providers: [
     { provide: ArtifactStore, useFactory: checkedArtifactStore },
-    { provide: ModelRegistry, useFactory: (store: ArtifactStore) => new ModelRegistry(store), inject: [ArtifactStore] },
+    {
+      provide: ModelRegistry,
+      // With QueueModule (API, worker): version metadata cached, invalidated over Redis pub/sub.
+      useFactory: (store: ArtifactStore, metas?: VersionMetaCache) => new ModelRegistry(store, metas),
+      inject: [ArtifactStore, { token: VersionMetaCache, optional: true }],
+    },
     { provide: DatasetStore, useFactory: (store: ArtifactStore) => new DatasetStore(store), inject: [ArtifactStore] },
     { provide: JobInputStore, useFactory: (store: ArtifactStore) => new JobInputStore(store), inject: [ArtifactStore] },
     BlobStoreCloser,

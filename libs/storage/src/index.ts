@@ -9,3 +9,4 @@ export * from './read-stream';
 export * from './job-files';
 export * from './secret-file';
 export * from './blob';
+export * from './version-meta-cache';
