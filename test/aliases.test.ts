@@ -114,6 +114,16 @@ describe('model aliases and canaries', () => {
     assert.notDeepEqual(v1.body.predictions, byVersion.body.predictions, 'the versions must differ for this test');
   });
 
+  it("takes predict's large body limit on the alias paths (over MAX_SMALL_JSON_BODY_BYTES, 1 MiB)", async () => {
+    const instances = Array.from({ length: 70_000 }, () => ROW[0]);
+    assert.ok(JSON.stringify({ instances }).length > 1 << 20);
+    for (const path of ['/v1/models/digits@production/predict', '/v1/models/digits/aliases/production/predict']) {
+      const res = await system.request('POST', path, { instances });
+      assert.equal(res.status, 200, `${path}: ${JSON.stringify(res.body).slice(0, 300)}`);
+      assert.equal(res.body.predictions.length, instances.length);
+    }
+  });
+
   it('404 naming the alias or version that does not exist', async () => {
     expectIssue(await predict('/v1/models/digits@nope/predict'), 404, 'alias');
     expectIssue(await predict('/v1/models/digits/aliases/nope/predict'), 404, 'alias');
