@@ -30,8 +30,8 @@ import { notFoundAs } from '../common/not-found-as';
 import { ErrorResponses, JsonBody, JsonResponse, RawResponse } from '../common/openapi';
 import { PREDICT_EXAMPLE, PREDICT_EXAMPLES } from '../common/openapi-examples';
 import { sendServed, serveOptions } from '../common/send-stream';
-import { PredictMetrics } from '../metrics/predict-metrics.service';
 import { ZodPipe } from '../common/zod-body.pipe';
+import { PredictMetrics } from '../metrics/predict-metrics.service';
 
 /** A Map: a plain object would answer for "constructor" or "__proto__". */
 const ARTIFACT_TYPES = new Map([
