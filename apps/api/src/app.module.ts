@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
-import { QueueModule } from '@tq/queue';
+import { AliasStore, QueueModule } from '@tq/queue';
 import { ComputeModule, StorageModule } from '@tq/runtime';
 import { AuditController } from './audit/audit.controller';
 import { AuditService } from './audit/audit.service';
@@ -20,6 +20,8 @@ import { SubmissionChecks } from './jobs/submission-checks.service';
 import { UnansweredWrites } from './jobs/unanswered-writes.service';
 import { MetricsController } from './metrics/metrics.controller';
 import { MetricsService } from './metrics/metrics.service';
+import { PredictMetrics } from './metrics/predict-metrics.service';
+import { AliasesController } from './models/aliases.controller';
 import { ModelsController } from './models/models.controller';
 import { RedisEpoch } from './redis/redis-epoch.service';
 import { RedisReady } from './redis/redis-ready.guard';
@@ -36,6 +38,7 @@ import { TenantsController } from './quotas/tenants.controller';
     TenantsController,
     JobsController,
     DatasetsController,
+    AliasesController,
     ModelsController,
     HealthController,
     MetricsController,
@@ -52,6 +55,8 @@ import { TenantsController } from './quotas/tenants.controller';
     SubmissionChecks,
     JobEventsService,
     MetricsService,
+    PredictMetrics,
+    AliasStore,
     JobIds,
     UnansweredWrites,
     RedisEpoch,

@@ -146,6 +146,11 @@ const configFields = z.object({
   /** How often a worker looks for cancel requests of the jobs it runs (one Redis round trip for all of them). */
   CANCEL_POLL_MS: z.coerce.number().int().min(20).max(10_000).default(250),
   MODEL_CACHE_SIZE: z.coerce.number().int().min(1).default(8),
+  /**
+   * Versions whose metadata each process keeps in memory (LRU; invalidated over Redis pub/sub when
+   * a version gains an artifact or a model is removed), so a predict reads no metadata.json; 0: off.
+   */
+  VERSION_META_CACHE_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(1000),
   /** onnxruntime providers, e.g. "cuda,cpu"; CUDA when its provider library is installed, else cpu, when unset. */
   ORT_EXECUTION_PROVIDERS: z.string().optional(),
   /** onnxruntime threads per session; 0 lets onnxruntime choose (one per core). */

@@ -22,3 +22,4 @@ export * from './auth.schema';
 export * from './audit.schema';
 export * from './prototype-keys';
 export * from './quota.schema';
+export * from './alias.schema';

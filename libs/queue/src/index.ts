@@ -14,3 +14,5 @@ export * from './redis-job-fence';
 export * from './final-failure';
 export * from './retention-index';
 export * from './quotas';
+export * from './alias-store';
+export * from './redis-version-meta-cache';

@@ -2,10 +2,12 @@ import { BullModule, getQueueToken } from '@nestjs/bullmq';
 import { Logger, Module, type DynamicModule, type OnApplicationShutdown, type Provider } from '@nestjs/common';
 import type { ConnectionOptions, Queue } from 'bullmq';
 import { ALL_QUEUES } from '@tq/contracts';
+import { VersionMetaCache } from '@tq/storage';
 import { loadConfig } from '@tq/config';
 import { CancelWatcher } from './cancel-watcher';
 import { JobProducer } from './job-producer.service';
 import { REDIS_ROLE, RedisClientHolder } from './redis.provider';
+import { RedisVersionMetaCache } from './redis-version-meta-cache';
 import { closeConnection, connectionFromConfig, redisAddress, type RedisRole } from './redis-connection';
 import { throttledErrorLog } from './redis-errors';
 
@@ -38,11 +40,12 @@ export class QueueModule {
         JobProducer,
         RedisClientHolder,
         CancelWatcher,
+        { provide: VersionMetaCache, useClass: RedisVersionMetaCache },
         { provide: REDIS_ROLE, useValue: role },
         queueErrorLogs(redisAddress(config)),
         { provide: SharedConnection, useValue: new SharedConnection(connection) },
       ],
-      exports: [BullModule, JobProducer, RedisClientHolder, CancelWatcher],
+      exports: [BullModule, JobProducer, RedisClientHolder, CancelWatcher, VersionMetaCache],
     };
   }
 }

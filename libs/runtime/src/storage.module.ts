@@ -6,6 +6,7 @@ import {
   JobInputStore,
   ModelRegistry,
   StoredBytes,
+  VersionMetaCache,
   blobStoreFromConfig,
 } from '@tq/storage';
 
@@ -34,7 +35,12 @@ class BlobStoreCloser implements OnApplicationShutdown {
 @Module({
   providers: [
     { provide: ArtifactStore, useFactory: checkedArtifactStore },
-    { provide: ModelRegistry, useFactory: (store: ArtifactStore) => new ModelRegistry(store), inject: [ArtifactStore] },
+    {
+      provide: ModelRegistry,
+      // With QueueModule (API, worker): version metadata cached, invalidated over Redis pub/sub.
+      useFactory: (store: ArtifactStore, metas?: VersionMetaCache) => new ModelRegistry(store, metas),
+      inject: [ArtifactStore, { token: VersionMetaCache, optional: true }],
+    },
     { provide: DatasetStore, useFactory: (store: ArtifactStore) => new DatasetStore(store), inject: [ArtifactStore] },
     { provide: JobInputStore, useFactory: (store: ArtifactStore) => new JobInputStore(store), inject: [ArtifactStore] },
     {

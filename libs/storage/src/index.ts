@@ -10,3 +10,4 @@ export * from './job-files';
 export * from './secret-file';
 export * from './blob';
 export * from './stored-bytes';
+export * from './version-meta-cache';

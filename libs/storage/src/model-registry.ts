@@ -9,6 +9,7 @@ import {
 import { ArtifactStore } from './artifact-store';
 import { BlobExistsError, BlobNotFoundError } from './blob/blob-errors';
 import type { BlobServe, ServeOptions } from './blob/blob-store';
+import type { VersionMetaCache } from './version-meta-cache';
 
 export const METADATA_JSON = 'metadata.json';
 /** A version's number is taken by creating this (create-only), before any artifact is written. */
@@ -68,11 +69,20 @@ interface Claim {
  * and never half of one; a writer that died leaves a claimed number without a version (skipped).
  */
 export class ModelRegistry {
-  constructor(readonly store: ArtifactStore) {}
+  constructor(
+    readonly store: ArtifactStore,
+    /** Committed versions' metadata in memory (StorageModule gives one where Redis carries invalidations). */
+    private readonly metaCache?: VersionMetaCache,
+  ) {}
 
   /** The registry of one tenant (its models under tenants/<tenant>/models/): names are per tenant. */
   forTenant(tenant: string): ModelRegistry {
-    return tenant === this.store.tenant ? this : new ModelRegistry(this.store.forTenant(tenant));
+    return tenant === this.store.tenant ? this : new ModelRegistry(this.store.forTenant(tenant), this.metaCache);
+  }
+
+  /** The cache key of a version (or with version undefined, the prefix of a model's): tenant root included. */
+  private metaKey(name: string, version?: number): string {
+    return `${this.store.root}${name}/${version === undefined ? '' : `${version}/`}`;
   }
 
   /** The tenant this registry is scoped to; undefined for the root view (tests, tools). */
@@ -218,10 +228,12 @@ export class ModelRegistry {
   /** Adds or replaces one artifact of a version (e.g. model.onnx) and records its size. */
   async putArtifact(ref: ModelRef, file: string, data: string | Uint8Array): Promise<ModelVersionMeta> {
     if (file === METADATA_JSON || file === CLAIM_JSON) throw new Error(`bad artifact name "${file}"`);
-    const meta = await this.getVersion(ref);
+    const meta = await this.readVersion(ref);
     const head = await this.blobs.put(this.artifactKey(meta, file), data);
     const updated = { ...meta, artifacts: { ...meta.artifacts, [file]: head.size } };
     await this.blobs.put(this.store.modelKey(ref, METADATA_JSON), JSON.stringify(updated, null, 2));
+    // Every process's cached copy lacks the new artifact (the engine would keep serving the old one).
+    await this.metaCache?.changed(this.metaKey(ref.name, ref.version));
     return updated;
   }
 
@@ -240,7 +252,19 @@ export class ModelRegistry {
     return Promise.all(numbers.map((version) => this.getVersion({ name, version })));
   }
 
+  /** A committed version's metadata (from the cache when there is one: treat it as read-only). */
   async getVersion(ref: ModelRef): Promise<ModelVersionMeta> {
+    if (!this.metaCache) return this.readVersion(ref);
+    const key = this.metaKey(ref.name, ref.version);
+    const cached = this.metaCache.get(key);
+    if (cached) return cached;
+    const generation = this.metaCache.generation();
+    const meta = await this.readVersion(ref);
+    this.metaCache.set(key, meta, generation);
+    return meta;
+  }
+
+  private async readVersion(ref: ModelRef): Promise<ModelVersionMeta> {
     let raw: string;
     try {
       raw = (await this.blobs.get(this.store.modelKey(ref, METADATA_JSON))).toString('utf8');
@@ -300,6 +324,7 @@ export class ModelRegistry {
   /** Removes every object of a model (all versions). */
   async removeModel(name: string): Promise<void> {
     await this.blobs.deletePrefix(this.store.modelsPrefix(name));
+    await this.metaCache?.changed(this.metaKey(name));
   }
 
   private artifactKey(meta: ModelVersionMeta, file: string): string {

@@ -8,7 +8,12 @@ import type { AppConfig } from '@tq/config';
  * MAX_JSON_BODY_BYTES; every other route takes MAX_SMALL_JSON_BODY_BYTES. Case-insensitive and
  * with an optional trailing slash, as express routes them: a path these miss gets the small limit.
  */
-const LARGE_JSON_ROUTES = [/^\/v1\/jobs\/infer\/?$/i, /^\/v1\/models\/[^/]+\/versions\/[^/]+\/predict\/?$/i];
+const LARGE_JSON_ROUTES = [
+  /^\/v1\/jobs\/infer\/?$/i,
+  // Predict by version, by alias, and `name@alias`.
+  /^\/v1\/models\/[^/]+\/(versions|aliases)\/[^/]+\/predict\/?$/i,
+  /^\/v1\/models\/[^/]+@[^/]+\/predict\/?$/i,
+];
 
 /** The limit a request's JSON body met, for the 413's message (res.locals.jsonLimit). */
 export interface JsonLimit {

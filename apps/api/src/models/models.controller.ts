@@ -3,6 +3,8 @@ import { ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import {
   NotFoundError,
+  aliasNameSchema,
+  atRefSchema,
   modelDetailSchema,
   modelListSchema,
   modelNameSchema,
@@ -18,8 +20,9 @@ import {
   type PredictResponse,
 } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
-import { predictVersion } from '@tq/jobs';
+import { predictVersion, resolveServed } from '@tq/jobs';
 import { InferenceEngine } from '@tq/ml';
+import { AliasStore } from '@tq/queue';
 import { ModelNotFoundError, ModelRegistry } from '@tq/storage';
 import { MinRole } from '../auth/roles';
 import { Scope, type TenantScope } from '../auth/tenant-scope';
@@ -28,6 +31,7 @@ import { ErrorResponses, JsonBody, JsonResponse, RawResponse } from '../common/o
 import { PREDICT_EXAMPLE, PREDICT_EXAMPLES } from '../common/openapi-examples';
 import { sendServed, serveOptions } from '../common/send-stream';
 import { ZodPipe } from '../common/zod-body.pipe';
+import { PredictMetrics } from '../metrics/predict-metrics.service';
 
 /** A Map: a plain object would answer for "constructor" or "__proto__". */
 const ARTIFACT_TYPES = new Map([
@@ -45,6 +49,8 @@ export class ModelsController {
   constructor(
     private readonly registry: ModelRegistry,
     private readonly engine: InferenceEngine,
+    private readonly aliases: AliasStore,
+    private readonly predictMetrics: PredictMetrics,
   ) {}
 
   @Get()
@@ -123,9 +129,52 @@ export class ModelsController {
     @Body(new ZodPipe(predictRequestSchema)) body: PredictRequest,
     @Scope() scope: TenantScope,
   ): Promise<PredictResponse> {
-    // Records go through the version's preprocessing; regression answers in target units (@tq/jobs predict.ts).
-    const meta = await this.meta(scope, { name, version });
-    return predictVersion(this.engine.forTenant(scope.tenant), meta, body);
+    return this.serve(scope, name, String(version), body);
+  }
+
+  @Post(':name/aliases/:alias/predict')
+  @MinRole('viewer')
+  @HttpCode(200)
+  @JsonBody(predictRequestSchema, PREDICT_EXAMPLE, PREDICT_EXAMPLES)
+  @JsonResponse(200, predictResponseSchema, "predict on the alias's version (or its canary's): `model` says which")
+  @ErrorResponses(400, 404)
+  async predictAlias(
+    @Param('name', new ZodPipe(modelNameSchema, 'name')) name: string,
+    @Param('alias', new ZodPipe(aliasNameSchema, 'alias')) alias: string,
+    @Body(new ZodPipe(predictRequestSchema)) body: PredictRequest,
+    @Scope() scope: TenantScope,
+  ): Promise<PredictResponse> {
+    return this.serve(scope, name, alias, body);
+  }
+
+  /** `digits@production/predict` (or `digits@3`): the alias or version in the model's segment. */
+  @Post(':ref/predict')
+  @MinRole('viewer')
+  @HttpCode(200)
+  @JsonBody(predictRequestSchema, PREDICT_EXAMPLE, PREDICT_EXAMPLES)
+  @JsonResponse(200, predictResponseSchema, 'predict on `<model>@<alias or version>`: `model` says which version')
+  @ErrorResponses(400, 404)
+  async predictAt(
+    @Param('ref', new ZodPipe(atRefSchema, 'ref')) at: { name: string; ref: string },
+    @Body(new ZodPipe(predictRequestSchema)) body: PredictRequest,
+    @Scope() scope: TenantScope,
+  ): Promise<PredictResponse> {
+    return this.serve(scope, at.name, at.ref, body);
+  }
+
+  /** Every predict route: the version served (resolveServed, as serve replicas do), counted per version and alias. */
+  private async serve(
+    scope: TenantScope,
+    name: string,
+    aliasOrVersion: string,
+    body: PredictRequest,
+  ): Promise<PredictResponse> {
+    const served = await resolveServed(this.aliases, scope.tenant, name, aliasOrVersion);
+    return this.predictMetrics.observe(scope.tenant, name, served, async () => {
+      // Records go through the version's preprocessing; regression answers in target units (@tq/jobs predict.ts).
+      const meta = await this.meta(scope, { name, version: served.version });
+      return predictVersion(this.engine.forTenant(scope.tenant), meta, body);
+    });
   }
 
   private meta(scope: TenantScope, ref: { name: string; version: number }): Promise<ModelVersionMeta> {
