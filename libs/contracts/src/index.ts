@@ -21,3 +21,4 @@ export * from './backoff';
 export * from './auth.schema';
 export * from './audit.schema';
 export * from './prototype-keys';
+export * from './explain.schema';

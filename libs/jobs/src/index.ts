@@ -8,3 +8,4 @@ export * from './infer-shard.job';
 export * from './infer-shards';
 export { ERRORS_EXT } from './infer-table';
 export * from './row-index';
+export * from './explain';

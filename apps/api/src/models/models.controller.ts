@@ -3,6 +3,8 @@ import { ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import {
   NotFoundError,
+  explainRequestSchema,
+  explainResponseSchema,
   modelDetailSchema,
   modelListSchema,
   modelNameSchema,
@@ -10,6 +12,8 @@ import {
   modelVersionViewSchema,
   predictRequestSchema,
   predictResponseSchema,
+  type ExplainRequest,
+  type ExplainResponse,
   type ModelDetail,
   type ModelList,
   type ModelVersionMeta,
@@ -18,14 +22,14 @@ import {
   type PredictResponse,
 } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
-import { predictVersion } from '@tq/jobs';
+import { explainVersion, predictVersion } from '@tq/jobs';
 import { InferenceEngine } from '@tq/ml';
 import { ModelNotFoundError, ModelRegistry } from '@tq/storage';
 import { MinRole } from '../auth/roles';
 import { Scope, type TenantScope } from '../auth/tenant-scope';
 import { notFoundAs } from '../common/not-found-as';
 import { ErrorResponses, JsonBody, JsonResponse, RawResponse } from '../common/openapi';
-import { PREDICT_EXAMPLE, PREDICT_EXAMPLES } from '../common/openapi-examples';
+import { EXPLAIN_EXAMPLE, EXPLAIN_EXAMPLES, PREDICT_EXAMPLE, PREDICT_EXAMPLES } from '../common/openapi-examples';
 import { sendServed, serveOptions } from '../common/send-stream';
 import { ZodPipe } from '../common/zod-body.pipe';
 
@@ -126,6 +130,34 @@ export class ModelsController {
     // Records go through the version's preprocessing; regression answers in target units (@tq/jobs predict.ts).
     const meta = await this.meta(scope, { name, version });
     return predictVersion(this.engine.forTenant(scope.tenant), meta, body);
+  }
+
+  @Post(':name/versions/:version/explain')
+  // Like predict: reads a model, changes nothing.
+  @MinRole('viewer')
+  @HttpCode(200)
+  @JsonBody(explainRequestSchema, EXPLAIN_EXAMPLE, EXPLAIN_EXAMPLES)
+  @JsonResponse(
+    200,
+    explainResponseSchema,
+    'per row: integrated-gradients attributions per feature (per column for a table model), the target explained, ' +
+      'its value at the row and at the baseline, and the completeness gap',
+  )
+  @ErrorResponses(400, 404, 413)
+  async explain(
+    @Param('name', new ZodPipe(modelNameSchema, 'name')) name: string,
+    @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number,
+    @Body(new ZodPipe(explainRequestSchema)) body: ExplainRequest,
+    @Scope() scope: TenantScope,
+  ): Promise<ExplainResponse> {
+    // Runs here like predict for now (tfjs gradients on the version's model.json; @tq/jobs explain.ts).
+    const meta = await this.meta(scope, { name, version });
+    const deps = {
+      registry: this.registry.forTenant(scope.tenant),
+      engine: this.engine.forTenant(scope.tenant),
+      maxValues: loadConfig().MAX_EXPLAIN_VALUES,
+    };
+    return explainVersion(deps, meta, body);
   }
 
   private meta(scope: TenantScope, ref: { name: string; version: number }): Promise<ModelVersionMeta> {
