@@ -11,15 +11,21 @@ import { modelRefSchema } from './names.schema';
  * `target`: the output to explain, a class index or label (classification; default each row's
  * predicted class); a regression explains its value.
  */
-const explainOptions = {
-  steps: z.number().int().min(1).max(512).default(64),
-  baseline: z.enum(['zeros', 'mean']).optional(),
-  target: z.union([z.number().int().min(0), z.string().min(1).max(256)]).optional(),
-};
-export const explainRequestSchema = z.union([
-  z.object({ instances: instancesSchema, ...explainOptions }).strict(),
-  z.object({ records: recordsSchema, ...explainOptions }).strict(),
-]);
+// One object with both row kinds optional (not a union of two): a bad `steps` is then reported
+// as `steps`, not as whichever union branch zod tried last.
+export const explainRequestSchema = z
+  .object({
+    instances: instancesSchema.optional(),
+    records: recordsSchema.optional(),
+    steps: z.number().int().min(1).max(512).default(64),
+    baseline: z.enum(['zeros', 'mean']).optional(),
+    target: z.union([z.number().int().min(0), z.string().min(1).max(256)]).optional(),
+  })
+  .strict()
+  .superRefine((body, ctx) => {
+    if ((body.instances === undefined) === (body.records === undefined))
+      ctx.addIssue({ code: 'custom', path: ['instances'], message: 'send either instances or records (one of them)' });
+  });
 export type ExplainRequest = z.infer<typeof explainRequestSchema>;
 export const EXPLAIN_BASELINES = ['zeros', 'mean'] as const;
 export type ExplainBaseline = (typeof EXPLAIN_BASELINES)[number];

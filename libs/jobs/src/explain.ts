@@ -35,7 +35,8 @@ export async function explainVersion(
 ): Promise<ExplainResponse> {
   const ref = { name: meta.name, version: meta.version };
   const spec = await deps.engine.preprocessing(ref, meta);
-  const input = requestFeatures(body, meta, spec);
+  const rows = body.instances ? { instances: body.instances } : { records: body.records ?? [] };
+  const input = requestFeatures(rows, meta, spec);
   const f = meta.featureCount;
   const cost = input.rows * body.steps * f;
   if (cost > deps.maxValues)
