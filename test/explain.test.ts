@@ -149,6 +149,23 @@ describe('explain (integrated gradients)', { timeout: 600_000 }, () => {
     assert.equal(e.attributions.length, 4);
     assert.equal(e.features, undefined);
     assert.ok(Math.abs(e.completenessGap) < 0.01, `gap ${e.completenessGap}`);
+
+    // A compressed version has the same inputs: the means carry over, and its model.json explains.
+    const compress = await system.request('POST', '/v1/jobs/compress', {
+      source: { name: 'iris', version: 1 },
+      quantize: { dtype: 'uint8' },
+    });
+    assert.equal(compress.status, 202, JSON.stringify(compress.body));
+    const compressed = await system.waitForJob(compress.body.id);
+    assert.equal(compressed.state, 'completed', JSON.stringify(compressed));
+    const version = compressed.result.model.version as number;
+    const child = await system.request('GET', `/v1/models/iris/versions/${version}`);
+    assert.deepEqual(child.body.featureMeans, meta.body.featureMeans);
+    const quantized = await system.request('POST', `/v1/models/iris/versions/${version}/explain`, {
+      instances: [[5.1, 3.5, 1.4, 0.2]],
+    });
+    assert.equal(quantized.status, 200, JSON.stringify(quantized.body));
+    assert.equal(quantized.body.baseline, 'mean');
   });
 
   it('400 naming the field: feature count, unknown column, steps, target; 413 over the budget; 404 unknown version', async () => {
