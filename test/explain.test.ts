@@ -41,6 +41,19 @@ describe('explain (integrated gradients)', { timeout: 600_000 }, () => {
       },
       (out) => writeModelArtifacts(penguins.model, out, () => undefined, { preprocessing: penguins.spec }),
     );
+    // A classifier without class names (instances only): a target index is checked against its outputs.
+    await registry.register(
+      'bare',
+      {
+        inputShape: [penguins.spec.width],
+        featureCount: penguins.spec.width,
+        classes: [],
+        task: 'classification',
+        lineage: { kind: 'trained' },
+        weightDtype: 'float32',
+      },
+      (out) => writeModelArtifacts(penguins.model, out, () => undefined),
+    );
   });
   after(async () => {
     penguins.model.dispose();
@@ -184,6 +197,7 @@ describe('explain (integrated gradients)', { timeout: 600_000 }, () => {
       ['mpg/versions/1', { records: [cars.records[0]], target: 0 }, 'target', 400],
       ['penguins/versions/1', { records: Array(50).fill(good), steps: 512 }, 'steps', 413],
       ['penguins/versions/9', { records: [good] }, 'version', 404],
+      ['bare/versions/1', { instances: [Array(penguins.spec.width).fill(0.5)], target: 3 }, 'target', 400],
     ];
     for (const [path, body, field, status] of cases) {
       const res = await system.request('POST', `/v1/models/${path}/explain`, body);
@@ -195,6 +209,12 @@ describe('explain (integrated gradients)', { timeout: 600_000 }, () => {
       steps: 512,
     });
     assert.match(big.body.message, /MAX_EXPLAIN_VALUES/);
+    const bare = await system.request('POST', '/v1/models/bare/versions/1/explain', {
+      instances: [Array(penguins.spec.width).fill(0.5)],
+      target: 2,
+    });
+    assert.equal(bare.status, 200, JSON.stringify(bare.body));
+    assert.deepEqual(bare.body.explanations[0].target, { classIndex: 2 });
   });
 
   it("another tenant's key gets a 404 for the model; a viewer of the owning tenant may explain", async () => {

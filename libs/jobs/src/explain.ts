@@ -52,10 +52,16 @@ export async function explainVersion(
 
   const model = await tf.loadLayersModel(modelLoadHandler(deps.registry, ref));
   try {
-    const out = model.predict(tf.tensor(input.features, [input.rows, ...modelShape(model)])) as tf.Tensor;
+    // The input tensor goes with the tidy; the output is kept until read.
+    const out = tf.tidy(
+      () => model.predict(tf.tensor(input.features, [input.rows, ...modelShape(model)])) as tf.Tensor,
+    );
     const width = out.size / input.rows;
     const scores = (await out.data()) as Float32Array;
     out.dispose();
+    // A model without class names has only its output width to check a target index against.
+    if (fixedTarget !== undefined && fixedTarget >= width)
+      throw new FieldError('target', `class index ${fixedTarget} is out of range: the model has ${width} outputs`);
     const predictions = answersOf(scores, width, meta, spec);
     const explanations: Explanation[] = [];
     for (let row = 0; row < input.rows; row++) {
