@@ -100,6 +100,37 @@ describe('integrated gradients', () => {
     assert.equal(tf.memory().numTensors, before, 'tensors left behind');
   });
 
+  it('take an image model (input [h, w, c], a conv layer) with flat rows: completeness holds', () => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.conv2d({
+          inputShape: [4, 4, 1],
+          filters: 2,
+          kernelSize: 3,
+          activation: 'relu',
+          kernelInitializer: tf.initializers.glorotNormal({ seed: 4 }),
+          biasInitializer: tf.initializers.constant({ value: 0.1 }),
+        }),
+        tf.layers.flatten(),
+        tf.layers.dense({
+          units: 2,
+          activation: 'softmax',
+          kernelInitializer: tf.initializers.glorotNormal({ seed: 5 }),
+        }),
+      ],
+    });
+    const x = Float32Array.from({ length: 16 }, (_, i) => Math.sin(i + 1));
+    const ig = integratedGradients(model, x, new Float32Array(16), 128, 1);
+    assert.equal(ig.attributions.length, 16);
+    assert.ok(Math.abs(ig.value - ig.baselineValue) > 1e-4, 'something to explain');
+    assert.ok(Math.abs(ig.completenessGap) < 1e-3, `gap ${ig.completenessGap}`);
+    assert.throws(
+      () => integratedGradients(model, new Float32Array(15), new Float32Array(15), 4, 0),
+      /takes 16 features/,
+    );
+    model.dispose();
+  });
+
   it('feature means average each column', () => {
     assert.deepEqual(featureMeans(Float32Array.from([1, 10, 3, 20]), 2, 2), [2, 15]);
     assert.deepEqual(featureMeans(new Float32Array(0), 0, 2), [0, 0]);
