@@ -13,6 +13,7 @@ import {
   jobListQuerySchema,
   localJobMeta,
   predictRequestSchema,
+  explainRequestSchema,
   trainRequestSchema,
 } from '@tq/contracts';
 import { profileDatasetJob } from '@tq/jobs';
@@ -583,6 +584,7 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
       ['/v1/jobs/compress', 'post', compressRequestSchema],
       ['/v1/jobs/infer', 'post', inferRequestSchema],
       ['/v1/models/{name}/versions/{version}/predict', 'post', predictRequestSchema],
+      ['/v1/models/{name}/versions/{version}/explain', 'post', explainRequestSchema],
     ];
     for (const [path, method, schema] of examples) {
       const example = doc.paths[path]![method]!.requestBody?.content['application/json']?.schema?.example;
@@ -595,6 +597,12 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
     assert.deepEqual(Object.keys(predict ?? {}).sort(), ['instances', 'records'], 'predict: records are shown');
     for (const [name, { value }] of Object.entries(predict ?? {}))
       assert.ok(predictRequestSchema.safeParse(value).success, `predict example ${name} is a valid request`);
+    const explain =
+      doc.paths['/v1/models/{name}/versions/{version}/explain']!.post!.requestBody?.content['application/json']
+        ?.examples;
+    assert.deepEqual(Object.keys(explain ?? {}).sort(), ['instances', 'records'], 'explain: records are shown');
+    for (const [name, { value }] of Object.entries(explain ?? {}))
+      assert.ok(explainRequestSchema.safeParse(value).success, `explain example ${name} is a valid request`);
   });
   it('types no response as never in a client generated with openapi-typescript', async () => {
     const doc = (await system.request('GET', '/docs-json')).body as OpenApiDoc;

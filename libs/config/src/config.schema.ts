@@ -168,6 +168,12 @@ const configFields = z.object({
   MAX_INFER_INSTANCES: z.coerce.number().int().positive().default(100_000),
   MAX_INFER_VALUES: z.coerce.number().int().positive().default(10_000_000),
   /**
+   * POST .../explain: rows × steps × features a request may cost (413 above it). Each row is one
+   * forward and backward pass over steps + 1 points in the API process; 10M is ~200 MNIST rows at
+   * 64 steps, a few seconds of compute.
+   */
+  MAX_EXPLAIN_VALUES: z.coerce.number().int().positive().default(10_000_000),
+  /**
    * Classes of a classification (the label's distinct values): the output layer and every one-hot
    * label row are this wide. Checked at submission from the dataset's profile and by the worker
    * before it builds the model. At most 1,000: the profile counts distinct values exactly up to

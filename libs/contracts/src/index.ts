@@ -23,3 +23,4 @@ export * from './audit.schema';
 export * from './prototype-keys';
 export * from './quota.schema';
 export * from './alias.schema';
+export * from './explain.schema';

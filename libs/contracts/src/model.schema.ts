@@ -44,6 +44,11 @@ export const modelVersionMetaSchema = z.object({
    */
   inputColumns: z.array(z.string()).optional(),
   layers: z.array(layerSchema).optional(),
+  /**
+   * The training rows' mean of each feature (the network's input, after a table's preprocessing):
+   * the default baseline of explanations. Absent on versions trained before it was recorded.
+   */
+  featureMeans: z.array(z.number()).optional(),
   metrics: metricsSchema.partial().optional(),
   history: z.array(z.record(z.string(), z.number())).optional(),
   /** A compressed version: source and result measured side by side on the source's held-out rows. */

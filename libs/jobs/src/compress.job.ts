@@ -283,6 +283,8 @@ function versionMeta(
     classes: source.classes,
     task: source.task,
     ...(source.inputColumns ? { inputColumns: source.inputColumns } : {}),
+    // Same inputs, same training rows: the explanations' mean baseline carries over.
+    ...(source.featureMeans ? { featureMeans: source.featureMeans } : {}),
     ...(record.layers ? { layers: record.layers } : {}),
     ...(evaluation ? { metrics: metricsOf(evaluation.result), evaluation } : {}),
     lineage: {

@@ -9,3 +9,4 @@ export * from './infer-shards';
 export { ERRORS_EXT } from './infer-table';
 export * from './row-index';
 export * from './resolve-served';
+export * from './explain';

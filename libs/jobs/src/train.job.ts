@@ -13,6 +13,7 @@ import {
 import {
   checkBudgets,
   storedCheckpoint,
+  featureMeans,
   modelLayers,
   preprocessingFigures,
   startingModel,
@@ -113,6 +114,8 @@ export async function runTraining(
       req.model.name,
       {
         ...versionShape(req, data),
+        // Every row loaded (the validation split included): the explanations' default baseline.
+        featureMeans: featureMeans(data.x, data.rows, data.featureCount),
         metrics: trained.metrics,
         history: trained.history,
         lineage,

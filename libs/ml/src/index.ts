@@ -6,3 +6,4 @@ export * from './train';
 export * from './compress';
 export * from './onnx';
 export * from './inference';
+export * from './explain';

@@ -38,3 +38,15 @@ export const PREDICT_EXAMPLES = {
   instances: PREDICT_EXAMPLE,
   records: { records: [{ Island: 'Biscoe', 'Beak Length (mm)': 46.1, 'Body Mass (g)': 4500, Sex: null }] },
 };
+
+/** Explain a row: 64 trapezoid steps from the training means, the predicted class (the defaults spelled out). */
+export const EXPLAIN_EXAMPLE = { instances: [[5.1, 3.5, 1.4, 0.2]], steps: 64, baseline: 'mean' };
+export const EXPLAIN_EXAMPLES = {
+  instances: EXPLAIN_EXAMPLE,
+  records: {
+    records: [{ Island: 'Biscoe', 'Beak Length (mm)': 46.1, 'Body Mass (g)': 4500, Sex: null }],
+    steps: 128,
+    baseline: 'zeros',
+    target: 'Adelie',
+  },
+};

@@ -5,6 +5,8 @@ import {
   NotFoundError,
   aliasNameSchema,
   atRefSchema,
+  explainRequestSchema,
+  explainResponseSchema,
   modelDetailSchema,
   modelListSchema,
   modelNameSchema,
@@ -12,6 +14,8 @@ import {
   modelVersionViewSchema,
   predictRequestSchema,
   predictResponseSchema,
+  type ExplainRequest,
+  type ExplainResponse,
   type ModelDetail,
   type ModelList,
   type ModelVersionMeta,
@@ -20,7 +24,7 @@ import {
   type PredictResponse,
 } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
-import { predictVersion, resolveServed } from '@tq/jobs';
+import { explainVersion, predictVersion, resolveServed } from '@tq/jobs';
 import { InferenceEngine } from '@tq/ml';
 import { AliasStore } from '@tq/queue';
 import { ModelNotFoundError, ModelRegistry } from '@tq/storage';
@@ -28,7 +32,7 @@ import { MinRole } from '../auth/roles';
 import { Scope, type TenantScope } from '../auth/tenant-scope';
 import { notFoundAs } from '../common/not-found-as';
 import { ErrorResponses, JsonBody, JsonResponse, RawResponse } from '../common/openapi';
-import { PREDICT_EXAMPLE, PREDICT_EXAMPLES } from '../common/openapi-examples';
+import { EXPLAIN_EXAMPLE, EXPLAIN_EXAMPLES, PREDICT_EXAMPLE, PREDICT_EXAMPLES } from '../common/openapi-examples';
 import { sendServed, serveOptions } from '../common/send-stream';
 import { ZodPipe } from '../common/zod-body.pipe';
 import { PredictMetrics } from '../metrics/predict-metrics.service';
@@ -175,6 +179,34 @@ export class ModelsController {
       const meta = await this.meta(scope, { name, version: served.version });
       return predictVersion(this.engine.forTenant(scope.tenant), meta, body);
     });
+  }
+
+  @Post(':name/versions/:version/explain')
+  // Like predict: reads a model, changes nothing.
+  @MinRole('viewer')
+  @HttpCode(200)
+  @JsonBody(explainRequestSchema, EXPLAIN_EXAMPLE, EXPLAIN_EXAMPLES)
+  @JsonResponse(
+    200,
+    explainResponseSchema,
+    'per row: integrated-gradients attributions per feature (per column for a table model), the target explained, ' +
+      'its value at the row and at the baseline, and the completeness gap',
+  )
+  @ErrorResponses(400, 404, 413)
+  async explain(
+    @Param('name', new ZodPipe(modelNameSchema, 'name')) name: string,
+    @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number,
+    @Body(new ZodPipe(explainRequestSchema)) body: ExplainRequest,
+    @Scope() scope: TenantScope,
+  ): Promise<ExplainResponse> {
+    // Runs here like predict for now (tfjs gradients on the version's model.json; @tq/jobs explain.ts).
+    const meta = await this.meta(scope, { name, version });
+    const deps = {
+      registry: this.registry.forTenant(scope.tenant),
+      engine: this.engine.forTenant(scope.tenant),
+      maxValues: loadConfig().MAX_EXPLAIN_VALUES,
+    };
+    return explainVersion(deps, meta, body);
   }
 
   private meta(scope: TenantScope, ref: { name: string; version: number }): Promise<ModelVersionMeta> {

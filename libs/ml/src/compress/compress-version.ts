@@ -44,6 +44,8 @@ export async function compressVersion(
     // A table model stays one: same task, same raw columns, same preprocessing.json (copied below).
     task: parent.task,
     ...(parent.inputColumns ? { inputColumns: parent.inputColumns } : {}),
+    // Same inputs, same training rows: the explanations' mean baseline carries over.
+    ...(parent.featureMeans ? { featureMeans: parent.featureMeans } : {}),
     ...(parent.layers ? { layers: parent.layers } : {}),
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
     lineage: {
