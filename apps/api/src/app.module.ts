@@ -21,6 +21,7 @@ import { UnansweredWrites } from './jobs/unanswered-writes.service';
 import { MetricsController } from './metrics/metrics.controller';
 import { MetricsService } from './metrics/metrics.service';
 import { ModelsController } from './models/models.controller';
+import { ServeForwarder } from './models/serve-forwarder';
 import { RedisEpoch } from './redis/redis-epoch.service';
 import { RedisReady } from './redis/redis-ready.guard';
 
@@ -49,6 +50,7 @@ import { RedisReady } from './redis/redis-ready.guard';
     UnansweredWrites,
     RedisEpoch,
     RedisReady,
+    ServeForwarder,
     { provide: APP_FILTER, useClass: ErrorsFilter },
   ],
 })

@@ -156,6 +156,13 @@ const configFields = z.object({
   SERVE_TIMEOUT_MS: z.coerce.number().int().min(10).max(600_000).default(10_000),
   /** Retry-After (seconds) of a 429 (queue full) or a 503 (no replica answers). */
   SERVE_RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(3600).default(1),
+  /**
+   * Where the API runs online predicts: `auto` (default) forwards to the serve replicas registered
+   * in Redis and runs them in the API itself only while none is registered (so a bare `npm start`
+   * without replicas still predicts); `replicas` always forwards (503 with Retry-After when none
+   * answers); `inline` runs them in the API, as before serve replicas existed.
+   */
+  SERVE_MODE: z.enum(['auto', 'replicas', 'inline']).default('auto'),
   /** Port of a serve replica's HTTP server (0: a free port, logged and registered). */
   SERVE_PORT: z.coerce.number().int().min(0).max(65535).default(3100),
   /**

@@ -53,7 +53,9 @@ const ERROR_TEXT: Record<number, string> = {
   409: 'conflicts with the current state (a job already ended, an Idempotency-Key used with another body)',
   410: 'a job id this system issued that it no longer keeps (history bounds, or Redis lost its data)',
   413: 'over a configured budget or the upload limit: the reason names the figure, the limit and its variable',
-  503: 'Redis is unreachable: the message names it and the cause; retry after Retry-After seconds',
+  429: 'a serve queue is full (SERVE_MAX_QUEUE): nothing ran; retry after Retry-After seconds',
+  503: 'Redis is unreachable, or no serve replica answers: the message says which; retry after Retry-After seconds',
+  504: 'no answer within SERVE_TIMEOUT_MS: its place in the queue was given back',
 };
 
 /** Query parameters documented from the contract that validates them, one per property. */

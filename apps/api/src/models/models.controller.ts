@@ -28,6 +28,7 @@ import { ErrorResponses, JsonBody, JsonResponse, RawResponse } from '../common/o
 import { PREDICT_EXAMPLE, PREDICT_EXAMPLES } from '../common/openapi-examples';
 import { sendServed, serveOptions } from '../common/send-stream';
 import { ZodPipe } from '../common/zod-body.pipe';
+import { ServeForwarder } from './serve-forwarder';
 
 /** A Map: a plain object would answer for "constructor" or "__proto__". */
 const ARTIFACT_TYPES = new Map([
@@ -45,6 +46,7 @@ export class ModelsController {
   constructor(
     private readonly registry: ModelRegistry,
     private readonly engine: InferenceEngine,
+    private readonly serve: ServeForwarder,
   ) {}
 
   @Get()
@@ -116,7 +118,7 @@ export class ModelsController {
   @HttpCode(200)
   @JsonBody(predictRequestSchema, PREDICT_EXAMPLE, PREDICT_EXAMPLES)
   @JsonResponse(200, predictResponseSchema, 'one prediction per instance or record, in order')
-  @ErrorResponses(400, 404)
+  @ErrorResponses(400, 404, 429, 503, 504)
   async predict(
     @Param('name', new ZodPipe(modelNameSchema, 'name')) name: string,
     @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number,
@@ -125,7 +127,9 @@ export class ModelsController {
   ): Promise<PredictResponse> {
     // Records go through the version's preprocessing; regression answers in target units (@tq/jobs predict.ts).
     const meta = await this.meta(scope, { name, version });
-    return predictVersion(this.engine.forTenant(scope.tenant), meta, body);
+    // On a serve replica when any is registered (SERVE_MODE), else here, as before.
+    const served = await this.serve.predict(scope.tenant, name, version, body);
+    return served ?? predictVersion(this.engine.forTenant(scope.tenant), meta, body);
   }
 
   private meta(scope: TenantScope, ref: { name: string; version: number }): Promise<ModelVersionMeta> {
