@@ -1,4 +1,5 @@
 import { createServer } from 'node:http';
+import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { ConsoleLogger } from '@nestjs/common';
 import { Registry } from 'prom-client';
@@ -63,8 +64,7 @@ async function bootstrap(): Promise<void> {
     server.listen(config.SERVE_PORT, config.HOST, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  const url =
-    config.SERVE_ADVERTISE_URL ?? `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
+  const url = config.SERVE_ADVERTISE_URL ?? advertisedUrl(config.HOST, port);
   const redis = createRedisClient(config, 'worker', { maxRetriesPerRequest: 3 });
   redis.on('error', () => undefined); // the heartbeat logs its own failures; ioredis reconnects
   const registration = await registerReplica(redis, config.QUEUE_PREFIX, url, config.SERVE_REGISTRATION_TTL_MS, (err) =>
@@ -89,6 +89,16 @@ async function bootstrap(): Promise<void> {
   };
   process.once('SIGTERM', () => void stop());
   process.once('SIGINT', () => void stop());
+}
+
+/**
+ * Where others reach this replica when SERVE_ADVERTISE_URL is unset: HOST, or, when HOST listens on
+ * every interface (a container), the machine's hostname (a compose replica's container id, which
+ * the compose network's DNS resolves), so `docker compose --scale serve=N` needs no per-replica setting.
+ */
+function advertisedUrl(host: string, port: number): string {
+  const name = host === '0.0.0.0' || host === '::' ? hostname() : host;
+  return `http://${name.includes(':') ? `[${name}]` : name}:${port}`;
 }
 
 void bootstrap().catch((err: unknown) => {
