@@ -105,7 +105,7 @@ export class ServeForwarder implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  /** Registered replicas, read from Redis at most once a second; Redis away: the last list read. */
+  /** Registered replicas, read from Redis at most once a second; Redis away: the last list read (none yet: none, in auto). */
   private async live(): Promise<string[]> {
     const now = Date.now();
     if (now - this.listedAt > LIST_TTL_MS) {
@@ -113,7 +113,8 @@ export class ServeForwarder implements OnModuleInit, OnApplicationShutdown {
         this.replicas = await listReplicas(this.redis.client, this.redis.prefix, now);
         this.listedAt = now;
       } catch (err) {
-        if (this.listedAt === 0) throw err;
+        // Never listed and Redis away: auto runs the predict here, as it did before replicas existed.
+        if (this.listedAt === 0 && this.config.SERVE_MODE !== 'auto') throw err;
       }
     }
     return this.replicas.filter((url) => (this.down.get(url) ?? 0) <= now);
