@@ -172,12 +172,12 @@ describe('docker-compose.yml and Dockerfile', () => {
     gpu = composeConfig(['gpu']);
   });
 
-  test('redis, minio (+ minio-init), api and worker run by default; worker-gpu only under the gpu profile', () => {
+  test('redis, minio (+ minio-init), api, serve and worker run by default; worker-gpu only under the gpu profile', () => {
     const active = Object.entries(base.services)
       .filter(([, s]) => !s.profiles?.length)
       .map(([n]) => n)
       .sort();
-    assert.deepEqual(active, ['api', 'minio', 'minio-init', 'redis', 'worker']);
+    assert.deepEqual(active, ['api', 'minio', 'minio-init', 'redis', 'serve', 'worker']);
     assert.deepEqual(service(gpu, 'worker-gpu').profiles, ['gpu']);
   });
 

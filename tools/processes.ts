@@ -3,6 +3,7 @@ import { join } from 'node:path';
 
 export const API_MAIN = join(__dirname, '..', 'apps', 'api', 'src', 'main.js');
 export const WORKER_MAIN = join(__dirname, '..', 'apps', 'worker', 'src', 'main.js');
+export const SERVE_MAIN = join(__dirname, '..', 'apps', 'serve', 'src', 'main.js');
 
 /**
  * Starts a compiled app as a child process, its output prefixed with a label (or kept quiet).

@@ -3,9 +3,11 @@ import { loadConfig, type AppConfig } from '@tq/config';
 import { describeStartKeys, prepareStartKeys, type StartKeys } from './api-keys';
 import { runDemo } from './demo';
 import { ensureRedis, redisPersists } from './ensure-redis';
-import { API_MAIN, WORKER_MAIN, startApp, stopProcess, waitForHttp } from './processes';
+import { API_MAIN, SERVE_MAIN, WORKER_MAIN, startApp, stopProcess, waitForHttp } from './processes';
 
 const WORKERS = Number(process.env.TQ_WORKERS ?? 2);
+/** Serve replicas (online predicts, apps/serve); the API forwards to them once they register. */
+const SERVE_REPLICAS = Number(process.env.TQ_SERVE_REPLICAS ?? 1);
 
 /**
  * `npm start`: Redis (REDIS_URL, else local 6379, else a private redis-server), the API and two
@@ -61,6 +63,22 @@ async function main(): Promise<void> {
     }
   });
   for (let n = 1; n <= WORKERS; n++) spawnWorker(n);
+  const spawnReplica = (n: number) => {
+    // One port per replica on this host: SERVE_PORT (default 3100) counted up.
+    const servePort = Number(process.env.SERVE_PORT ?? 3100);
+    const replica = startApp(SERVE_MAIN, `serve-${n}`, {
+      ...env,
+      SERVE_PORT: String(servePort === 0 ? 0 : servePort + n - 1),
+    });
+    children.add(replica);
+    replica.once('exit', (code, signal) => {
+      children.delete(replica);
+      if (stopping) return;
+      console.error(`[start] serve-${n} exited (${signal ?? code}); restarting in 1 s`);
+      setTimeout(() => !stopping && spawnReplica(n), 1000);
+    });
+  };
+  for (let n = 1; n <= SERVE_REPLICAS; n++) spawnReplica(n);
 
   const shutdown = async (code: number) => {
     if (stopping) return;
@@ -77,7 +95,7 @@ async function main(): Promise<void> {
   console.log(
     [
       '',
-      `TensorQueue is up (Redis: ${redis.url}, ${redis.source}; ${WORKERS} workers; artifacts in ${process.env.ARTIFACT_DIR ?? '.data'})`,
+      `TensorQueue is up (Redis: ${redis.url}, ${redis.source}; ${WORKERS} workers, ${SERVE_REPLICAS} serve replica(s); artifacts in ${process.env.ARTIFACT_DIR ?? '.data'})`,
       `  REST API   ${base}/v1/jobs`,
       `  OpenAPI    ${base}/docs`,
       `  Dashboard  ${base}/admin/queues`,

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { RedisNode } from '@tq/config';
 import { createRedisClient, redisMasters } from '@tq/queue';
 import { freePort } from '../../tools/free-port';
-import { API_MAIN, WORKER_MAIN, startApp, stopProcess, waitForHttp } from '../../tools/processes';
+import { API_MAIN, SERVE_MAIN, WORKER_MAIN, startApp, stopProcess, waitForHttp } from '../../tools/processes';
 
 export interface SystemOptions {
   workers?: number;
@@ -27,6 +27,8 @@ export interface SystemOptions {
  */
 export class TestSystem {
   readonly workers: ChildProcess[] = [];
+  /** Serve replicas (addServeReplica), stopped with the system. */
+  readonly replicas: ChildProcess[] = [];
   private api?: ChildProcess;
   private readonly extraApis: ChildProcess[] = [];
   private constructor(
@@ -112,6 +114,25 @@ export class TestSystem {
     const url = `http://127.0.0.1:${port}`;
     await waitForHttp(`${url}/health`);
     return { url, pid: api.pid };
+  }
+
+  /**
+   * Starts a serve replica (apps/serve) on a free port and waits until it answers /health and is
+   * registered in Redis (the API then forwards predicts to it within a second).
+   */
+  async addServeReplica(extraEnv: Record<string, string> = {}): Promise<{ process: ChildProcess; url: string }> {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const replica = startApp(
+      SERVE_MAIN,
+      `serve-${this.replicas.length + 1}`,
+      { ...this.env, SERVE_PORT: String(port), ...extraEnv },
+      !process.env.TQ_TEST_VERBOSE,
+      this.tempDir,
+    );
+    this.replicas.push(replica);
+    await waitForHttp(`${url}/health`);
+    return { process: replica, url };
   }
 
   /** `fetch` of a path on the API, as the system's client (its credentials added to `init`). */
@@ -216,7 +237,9 @@ export class TestSystem {
 
   async stop(): Promise<void> {
     await Promise.all(
-      [...this.workers, ...this.extraApis, ...(this.api ? [this.api] : [])].map((c) => stopProcess(c, 'SIGTERM', 5000)),
+      [...this.workers, ...this.replicas, ...this.extraApis, ...(this.api ? [this.api] : [])].map((c) =>
+        stopProcess(c, 'SIGTERM', 5000),
+      ),
     );
     await deleteKeys(this.env.REDIS_URL ?? '', `${this.prefix}:*`, this.env.REDIS_CLUSTER_NODES);
     await rm(this.tempDir, { recursive: true, force: true });

@@ -23,6 +23,7 @@ import { MetricsService } from './metrics/metrics.service';
 import { PredictMetrics } from './metrics/predict-metrics.service';
 import { AliasesController } from './models/aliases.controller';
 import { ModelsController } from './models/models.controller';
+import { ServeForwarder } from './models/serve-forwarder';
 import { RedisEpoch } from './redis/redis-epoch.service';
 import { RedisReady } from './redis/redis-ready.guard';
 import { RequestRateGuard } from './quotas/request-rate.guard';
@@ -61,6 +62,7 @@ import { TenantsController } from './quotas/tenants.controller';
     UnansweredWrites,
     RedisEpoch,
     RedisReady,
+    ServeForwarder,
     { provide: APP_FILTER, useClass: ErrorsFilter },
   ],
 })

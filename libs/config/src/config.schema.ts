@@ -151,6 +151,38 @@ const configFields = z.object({
    * a version gains an artifact or a model is removed), so a predict reads no metadata.json; 0: off.
    */
   VERSION_META_CACHE_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(1000),
+  /**
+   * Online predict (serve replicas, apps/serve): rows per engine call of a model version's dynamic
+   * batcher. Concurrent requests coalesce up to this many rows; a larger request runs alone.
+   */
+  SERVE_MAX_BATCH_SIZE: z.coerce.number().int().min(1).max(65_536).default(64),
+  /** How long the first waiting predict waits for others before a partial batch runs (ms; 0: no wait). */
+  SERVE_MAX_DELAY_MS: z.coerce.number().min(0).max(10_000).default(2),
+  /**
+   * Rows waiting per model version on a replica (admission control): beyond it a predict is
+   * refused with 429 and Retry-After rather than queued without bound.
+   */
+  SERVE_MAX_QUEUE: z.coerce.number().int().min(1).default(4096),
+  /** A predict not answered within this many ms is answered 504 and its place in the queue freed. */
+  SERVE_TIMEOUT_MS: z.coerce.number().int().min(10).max(600_000).default(10_000),
+  /** Retry-After (seconds) of a 429 (queue full) or a 503 (no replica answers). */
+  SERVE_RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(3600).default(1),
+  /**
+   * Where the API runs online predicts: `auto` (default) forwards to the serve replicas registered
+   * in Redis and runs them in the API itself only while none is registered (so a bare `npm start`
+   * without replicas still predicts); `replicas` always forwards (503 with Retry-After when none
+   * answers); `inline` runs them in the API, as before serve replicas existed.
+   */
+  SERVE_MODE: z.enum(['auto', 'replicas', 'inline']).default('auto'),
+  /** Port of a serve replica's HTTP server (0: a free port, logged and registered). */
+  SERVE_PORT: z.coerce.number().int().min(0).max(65535).default(3100),
+  /**
+   * The URL the API reaches this replica at (registered in Redis); http://HOST:port when unset.
+   * In compose/k8s set it to the container's address (its hostname), since HOST may be 0.0.0.0.
+   */
+  SERVE_ADVERTISE_URL: z.string().url().optional(),
+  /** How long a replica's registration lives without a heartbeat (it refreshes it every third of this). */
+  SERVE_REGISTRATION_TTL_MS: z.coerce.number().int().min(300).max(600_000).default(5_000),
   /** onnxruntime providers, e.g. "cuda,cpu"; CUDA when its provider library is installed, else cpu, when unset. */
   ORT_EXECUTION_PROVIDERS: z.string().optional(),
   /** onnxruntime threads per session; 0 lets onnxruntime choose (one per core). */

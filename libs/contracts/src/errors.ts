@@ -156,3 +156,43 @@ export class QuotaExceededError extends FieldError {
     super(quota, reason);
   }
 }
+
+/**
+ * A serve queue is full (admission control): the request was not accepted, nothing ran. 429 with
+ * Retry-After; the client may send it again later, here or to another replica.
+ */
+export class OverloadedError extends FieldError {
+  override readonly status: number = 429;
+
+  constructor(
+    field: string,
+    reason: string,
+    /** Seconds a client should wait before trying again (the Retry-After header). */
+    readonly retryAfterSeconds: number,
+  ) {
+    super(field, reason);
+  }
+}
+
+/**
+ * An online request ran past its deadline (SERVE_TIMEOUT_MS): answered 504, and its place in the
+ * queue given back. Not a client mistake, yet a TqError so the edges map it to its status.
+ */
+export class DeadlineError extends TqError {
+  readonly status = 504;
+}
+
+/**
+ * No serving capacity answers right now (every serve replica refused the connection or died
+ * mid-request): 503 with Retry-After, never a hang.
+ */
+export class UnavailableError extends TqError {
+  readonly status = 503;
+
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}

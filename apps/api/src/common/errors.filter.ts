@@ -1,7 +1,13 @@
 import { STATUS_CODES } from 'node:http';
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { QuotaExceededError, RedisUnavailableError } from '@tq/contracts';
+import {
+  DeadlineError,
+  OverloadedError,
+  QuotaExceededError,
+  RedisUnavailableError,
+  UnavailableError,
+} from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { RedisClientHolder, isRedisUnavailable } from '@tq/queue';
 import { BlobIntegrityError } from '@tq/storage';
@@ -42,6 +48,12 @@ export class ErrorsFilter implements ExceptionFilter {
       res.setHeader('Retry-After', String(unavailable.retryAfterSeconds));
       return send(503, { statusCode: 503, error: 'Service Unavailable', message: unavailable.message });
     }
+    // Online serving (serve replicas): no capacity answers (503) or none in time (504); not faults of ours to log.
+    if (err instanceof UnavailableError || err instanceof DeadlineError) {
+      if (err instanceof UnavailableError) res.setHeader('Retry-After', String(err.retryAfterSeconds));
+      return send(err.status, { statusCode: err.status, error: STATUS_CODES[err.status], message: err.message });
+    }
+    if (err instanceof OverloadedError) res.setHeader('Retry-After', String(err.retryAfterSeconds));
     if (err instanceof HttpException && err.getStatus() < 500) {
       return send(err.getStatus(), normalize(err.getResponse(), err.getStatus()));
     }

@@ -52,9 +52,12 @@ const ERROR_TEXT: Record<number, string> = {
   404: 'a referenced thing does not exist: `issues` name the field',
   409: 'conflicts with the current state (a job already ended, an Idempotency-Key used with another body)',
   410: 'a job id this system issued that it no longer keeps (history bounds, or Redis lost its data)',
-  429: 'the tenant is at a quota (`quota` names it, its figure and limit); Retry-After says when to try again',
   413: 'over a configured budget or the upload limit: the reason names the figure, the limit and its variable',
-  503: 'Redis is unreachable: the message names it and the cause; retry after Retry-After seconds',
+  429:
+    'the tenant is at a quota (`quota` names it, its figure and limit), or a serve queue is full ' +
+    '(SERVE_MAX_QUEUE, nothing ran): retry after Retry-After seconds',
+  503: 'Redis is unreachable, or no serve replica answers: the message says which; retry after Retry-After seconds',
+  504: 'no answer within SERVE_TIMEOUT_MS: its place in the queue was given back',
 };
 
 /** Query parameters documented from the contract that validates them, one per property. */

@@ -36,6 +36,7 @@ import { EXPLAIN_EXAMPLE, EXPLAIN_EXAMPLES, PREDICT_EXAMPLE, PREDICT_EXAMPLES } 
 import { sendServed, serveOptions } from '../common/send-stream';
 import { ZodPipe } from '../common/zod-body.pipe';
 import { PredictMetrics } from '../metrics/predict-metrics.service';
+import { ServeForwarder } from './serve-forwarder';
 
 /** A Map: a plain object would answer for "constructor" or "__proto__". */
 const ARTIFACT_TYPES = new Map([
@@ -55,6 +56,7 @@ export class ModelsController {
     private readonly engine: InferenceEngine,
     private readonly aliases: AliasStore,
     private readonly predictMetrics: PredictMetrics,
+    private readonly forwarder: ServeForwarder,
   ) {}
 
   @Get()
@@ -126,7 +128,7 @@ export class ModelsController {
   @HttpCode(200)
   @JsonBody(predictRequestSchema, PREDICT_EXAMPLE, PREDICT_EXAMPLES)
   @JsonResponse(200, predictResponseSchema, 'one prediction per instance or record, in order')
-  @ErrorResponses(400, 404)
+  @ErrorResponses(400, 404, 429, 503, 504)
   async predict(
     @Param('name', new ZodPipe(modelNameSchema, 'name')) name: string,
     @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number,
@@ -177,7 +179,9 @@ export class ModelsController {
     return this.predictMetrics.observe(scope.tenant, name, served, async () => {
       // Records go through the version's preprocessing; regression answers in target units (@tq/jobs predict.ts).
       const meta = await this.meta(scope, { name, version: served.version });
-      return predictVersion(this.engine.forTenant(scope.tenant), meta, body);
+      // On a serve replica when any is registered (SERVE_MODE), else here, as before.
+      const forwarded = await this.forwarder.predict(scope.tenant, name, served.version, body);
+      return forwarded ?? predictVersion(this.engine.forTenant(scope.tenant), meta, body);
     });
   }
 

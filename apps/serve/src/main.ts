@@ -1,0 +1,107 @@
+import { createServer } from 'node:http';
+import { hostname } from 'node:os';
+import type { AddressInfo } from 'node:net';
+import { ConsoleLogger } from '@nestjs/common';
+import { Registry } from 'prom-client';
+import { loadConfig, logLevels } from '@tq/config';
+import { InferenceEngine, initBackend, resolveExecutionProviders } from '@tq/ml';
+import { createRedisClient } from '@tq/queue';
+import { collectProcessMetrics } from '@tq/runtime';
+import { BatchedPredictor, ServeMetrics, registerReplica } from '@tq/serving';
+import { ArtifactStore, ModelRegistry, blobStoreFromConfig, createOnceSecret } from '@tq/storage';
+import { serveHandler } from './serve-http';
+
+/**
+ * A serve replica: online predicts off the API's event loop, through a dynamic batcher per model
+ * version. Bare node:http, not Nest: one route, and every microsecond of framework is per request.
+ * It registers its URL in Redis with a TTL heartbeat (the API discovers replicas there: adding one
+ * adds capacity, no balancer config), and unregisters on SIGTERM.
+ */
+async function bootstrap(): Promise<void> {
+  const config = loadConfig();
+  const logger = new ConsoleLogger(`serve-${process.pid}`, { json: config.LOG_JSON, logLevels: logLevels(config) });
+  const blobs = blobStoreFromConfig(config);
+  await blobs.check();
+  const store = new ArtifactStore(blobs);
+  const registry = new ModelRegistry(store);
+  await initBackend(config.TQ_BACKEND);
+  const engine = new InferenceEngine({
+    registry,
+    cacheSize: config.MODEL_CACHE_SIZE,
+    intraOpNumThreads: config.ORT_INTRA_OP_THREADS,
+    executionProviders: resolveExecutionProviders(config.ORT_EXECUTION_PROVIDERS),
+  });
+  const metricsRegistry = new Registry();
+  collectProcessMetrics(metricsRegistry, 'tq_serve_');
+  const metrics = new ServeMetrics(metricsRegistry);
+  const predictor = new BatchedPredictor(
+    engine,
+    {
+      maxBatchSize: config.SERVE_MAX_BATCH_SIZE,
+      maxDelayMs: config.SERVE_MAX_DELAY_MS,
+      maxQueueRows: config.SERVE_MAX_QUEUE,
+      timeoutMs: config.SERVE_TIMEOUT_MS,
+      retryAfterSeconds: config.SERVE_RETRY_AFTER_SECONDS,
+    },
+    (_tenant, name, version) => metrics.observerFor(name, version),
+  );
+  const serveKey = await createOnceSecret(store, 'serve-key');
+  const server = createServer(
+    { keepAliveTimeout: 65_000 },
+    serveHandler({
+      registry,
+      predictor,
+      metrics,
+      metricsRegistry,
+      serveKey: Buffer.from(serveKey.toString('base64')),
+      maxBodyBytes: config.MAX_JSON_BODY_BYTES,
+      retryAfterSeconds: config.SERVE_RETRY_AFTER_SECONDS,
+      log: (message) => logger.error(message),
+    }),
+  );
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.SERVE_PORT, config.HOST, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = config.SERVE_ADVERTISE_URL ?? advertisedUrl(config.HOST, port);
+  const redis = createRedisClient(config, 'worker', { maxRetriesPerRequest: 3 });
+  redis.on('error', () => undefined); // the heartbeat logs its own failures; ioredis reconnects
+  const registration = await registerReplica(redis, config.QUEUE_PREFIX, url, config.SERVE_REGISTRATION_TTL_MS, (err) =>
+    logger.warn(`heartbeat failed: ${String(err)}`),
+  );
+  logger.log(
+    `serving predicts at ${url} (batch ≤ ${config.SERVE_MAX_BATCH_SIZE} rows, delay ≤ ${config.SERVE_MAX_DELAY_MS} ms, queue ≤ ${config.SERVE_MAX_QUEUE} rows, timeout ${config.SERVE_TIMEOUT_MS} ms)`,
+  );
+
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    // Out of the registry first, so the API stops sending; then finish what was accepted.
+    await registration.stop().catch(() => undefined);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    predictor.close();
+    await engine.close().catch(() => undefined);
+    redis.disconnect();
+    blobs.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop());
+  process.once('SIGINT', () => void stop());
+}
+
+/**
+ * Where others reach this replica when SERVE_ADVERTISE_URL is unset: HOST, or, when HOST listens on
+ * every interface (a container), the machine's hostname (a compose replica's container id, which
+ * the compose network's DNS resolves), so `docker compose --scale serve=N` needs no per-replica setting.
+ */
+function advertisedUrl(host: string, port: number): string {
+  const name = host === '0.0.0.0' || host === '::' ? hostname() : host;
+  return `http://${name.includes(':') ? `[${name}]` : name}:${port}`;
+}
+
+void bootstrap().catch((err: unknown) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  process.exit(1);
+});

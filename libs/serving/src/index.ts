@@ -1,0 +1,4 @@
+export * from './dynamic-batcher';
+export * from './batched-predictor';
+export * from './replica-registry';
+export * from './serve-metrics';
