@@ -42,9 +42,14 @@ describe('retention in the running system', () => {
       ids.push(res.body.id);
     }
     const [oldest, older, newer, newest] = ids as [string, string, string, string];
-    await waitFor('the two oldest infer jobs to be retired', async () => {
+    // A sweep removes a job, then its files: wait for both.
+    await waitFor('the two oldest infer jobs to be retired with their outputs', async () => {
       const gone = await Promise.all(
-        [oldest, older].map(async (id) => (await system.request('GET', `/v1/jobs/${id}`)).status !== 200),
+        [oldest, older].map(
+          async (id) =>
+            (await system.request('GET', `/v1/jobs/${id}`)).status !== 200 &&
+            (await store.blobs.head(store.outputKey(id))) === undefined,
+        ),
       );
       return gone.every(Boolean) ? true : undefined;
     });
