@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import { DEFAULT_TENANT } from '@tq/contracts';
 import { attachOnnx } from '@tq/ml';
-import { ArtifactStore, ModelRegistry, modelSaveHandler } from '@tq/storage';
 import { TestSystem } from '../test/support/system';
 import { envInt } from './lib/env';
 import { fmt, percentile } from './lib/report';
+import { registerTestModel } from '../test/support/test-models';
 
 /**
  * Predict latency with and without the version metadata cache (VERSION_META_CACHE_SIZE 0 vs the
@@ -17,23 +16,10 @@ const F = 16;
 async function run(cacheSize: string): Promise<number[]> {
   const system = await TestSystem.start({ workers: 0, env: { VERSION_META_CACHE_SIZE: cacheSize } });
   try {
-    const registry = new ModelRegistry(new ArtifactStore(system.artifactDir).forTenant(DEFAULT_TENANT));
     const model = tf.sequential();
     model.add(tf.layers.dense({ units: 8, activation: 'relu', inputShape: [F] }));
     model.add(tf.layers.dense({ units: 3, activation: 'softmax' }));
-    const meta = await registry.register(
-      'm',
-      {
-        inputShape: [F],
-        featureCount: F,
-        classes: ['a', 'b', 'c'],
-        lineage: { kind: 'trained' },
-        weightDtype: 'float32',
-      },
-      async (out) => {
-        await model.save(modelSaveHandler(out));
-      },
-    );
+    const { registry, meta } = await registerTestModel(system, 'm', model, F);
     await attachOnnx(registry, meta, model);
     model.dispose();
     const body = { instances: [Array.from({ length: F }, (_, i) => i / F)] };

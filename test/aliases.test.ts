@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { DEFAULT_TENANT } from '@tq/contracts';
-import { ArtifactStore, ModelRegistry, modelSaveHandler } from '@tq/storage';
 import { TestSystem } from './support/system';
+import { registerTestModel } from './support/test-models';
 
 const F = 4;
 const ROW = [[0.5, -1, 2, 0.25]];
@@ -31,22 +30,9 @@ describe('model aliases and canaries', () => {
 
   before(async () => {
     system = await TestSystem.start({ workers: 0 });
-    const registry = new ModelRegistry(new ArtifactStore(system.artifactDir).forTenant(DEFAULT_TENANT));
     for (const seed of [1, 2, 3]) {
       const model = makeModel(seed);
-      await registry.register(
-        'digits',
-        {
-          inputShape: [F],
-          featureCount: F,
-          classes: ['a', 'b', 'c'],
-          lineage: { kind: 'trained' },
-          weightDtype: 'float32',
-        },
-        async (out) => {
-          await model.save(modelSaveHandler(out));
-        },
-      );
+      await registerTestModel(system, 'digits', model, F);
       model.dispose();
     }
   });

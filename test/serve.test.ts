@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { attachOnnx, initBackend, mulberry32 } from '@tq/ml';
-import { ArtifactStore, ModelRegistry, modelSaveHandler } from '@tq/storage';
 import { TestSystem } from './support/system';
+import { registerTestModel } from './support/test-models';
 
 const F = 4;
 const PATH = '/v1/models/alpha/versions/1/predict';
@@ -29,20 +29,7 @@ function makeModel(): tf.LayersModel {
 async function registerAlpha(system: TestSystem): Promise<tf.LayersModel> {
   await initBackend();
   const model = makeModel();
-  const registry = new ModelRegistry(new ArtifactStore(system.artifactDir).forTenant('default'));
-  await registry.register(
-    'alpha',
-    {
-      inputShape: [F],
-      featureCount: F,
-      classes: ['a', 'b', 'c'],
-      lineage: { kind: 'trained' },
-      weightDtype: 'float32',
-    },
-    async (out) => {
-      await model.save(modelSaveHandler(out));
-    },
-  );
+  const { registry } = await registerTestModel(system, 'alpha', model, F);
   await attachOnnx(registry, { name: 'alpha', version: 1 }, model);
   return model;
 }
