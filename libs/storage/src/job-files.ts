@@ -27,34 +27,36 @@ const OUTPUT_PART = /^outputs\/([^/]+)\//;
 const INPUT = /^inputs\/([^/]+)\.f32$/;
 const CHECKPOINT = /^checkpoints\/([^/]+)\//;
 
-/** How long one listing of the store's tenants serves bytes/remove (a sweep asks for many jobs at once). */
-const TENANTS_TTL_MS = 2000;
-
 /**
  * A job's objects in the store: its output (outputs/<id>.jsonl, or the parts of a sharded one under
  * outputs/<id>/), its stored inline input (inputs/<id>.f32) and its checkpoints, in the job's tenant
- * (tenants/<tenant>/...), or at the root for objects written before tenants existed. Job ids are
- * unique across tenants, and retention knows a job by its id only, so every tenant holding objects
- * is looked in. Retention sizes and removes them with the job; the orphan sweep lists them to find
- * those whose job is gone. Every deletion of a job's objects is here.
+ * (tenants/<tenant>/...), or at the root for objects written before tenants existed. Callers that
+ * know the job's tenant (its envelope, its tombstone) pass it; otherwise every tenant holding
+ * objects is looked in, from a listing made for the call (a cached one missed tenants made since:
+ * a new tenant's first jobs kept their files). Retention sizes and removes them with the job; the
+ * orphan sweep lists them to find those whose job is gone. Every deletion of a job's objects is here.
  */
 export class JobFiles {
-  private tenantViews: { at: number; views: Promise<ArtifactStore[]> } | undefined;
+  /** The listing in flight: calls made meanwhile share it (it started after they were asked). */
+  private listing: Promise<ArtifactStore[]> | undefined;
 
   constructor(
     private readonly store: ArtifactStore,
     private readonly checkpoints: CheckpointNaming,
   ) {}
 
-  /** The root view and every tenant's view; one listing of the store serves calls within TENANTS_TTL_MS. */
-  private views(fresh = false): Promise<ArtifactStore[]> {
-    const now = Date.now();
-    if (fresh || !this.tenantViews || now - this.tenantViews.at > TENANTS_TTL_MS) {
-      const views = this.store.tenants().then((ts) => [this.store, ...ts.map((t) => this.store.forTenant(t))]);
-      views.catch(() => (this.tenantViews = undefined));
-      this.tenantViews = { at: now, views };
-    }
-    return this.tenantViews.views;
+  /** The root view and every tenant's view, from a listing of the store's tenants. */
+  private allViews(): Promise<ArtifactStore[]> {
+    this.listing ??= this.store
+      .tenants()
+      .then((ts) => [this.store, ...ts.map((t) => this.store.forTenant(t))])
+      .finally(() => (this.listing = undefined));
+    return this.listing;
+  }
+
+  /** Where a job's objects may be: its tenant's view and the root (older objects), or every view. */
+  private async viewsOf(tenant: string | undefined): Promise<ArtifactStore[]> {
+    return tenant === undefined ? this.allViews() : [this.store, this.store.forTenant(tenant)];
   }
 
   /** An id that cannot be a key (safeSegment refuses it) has no object of that kind: skipped, not thrown. */
@@ -75,19 +77,19 @@ export class JobFiles {
     });
   }
 
-  private async allTargetsOf(jobId: string): Promise<JobFile['target'][]> {
-    return (await this.views()).flatMap((view) => this.targetsOf(view, jobId));
+  private async allTargetsOf(jobId: string, tenant: string | undefined): Promise<JobFile['target'][]> {
+    return (await this.viewsOf(tenant)).flatMap((view) => this.targetsOf(view, jobId));
   }
 
-  /** Bytes the job's objects take (0 for a job that has none). */
-  async bytes(jobId: string): Promise<number> {
-    const sizes = await Promise.all((await this.allTargetsOf(jobId)).map((t) => this.targetBytes(t)));
+  /** Bytes the job's objects take (0 for a job that has none); `tenant`: the job's, when known. */
+  async bytes(jobId: string, tenant?: string): Promise<number> {
+    const sizes = await Promise.all((await this.allTargetsOf(jobId, tenant)).map((t) => this.targetBytes(t)));
     return sizes.reduce((a, b) => a + b, 0);
   }
 
   /** Removes the job's output, stored input and checkpoints; nothing there is no error. */
-  async remove(jobId: string): Promise<void> {
-    await Promise.all((await this.allTargetsOf(jobId)).map((t) => this.removeTarget(t)));
+  async remove(jobId: string, tenant?: string): Promise<void> {
+    await Promise.all((await this.allTargetsOf(jobId, tenant)).map((t) => this.removeTarget(t)));
   }
 
   /**
@@ -96,7 +98,7 @@ export class JobFiles {
    * turns ':' into '_').
    */
   async *list(): AsyncGenerator<JobFile> {
-    for (const view of await this.views(true)) yield* this.listView(view);
+    for (const view of await this.allViews()) yield* this.listView(view);
   }
 
   private async *listView(view: ArtifactStore): AsyncGenerator<JobFile> {

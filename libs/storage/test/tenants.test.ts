@@ -125,4 +125,18 @@ describe('tenant views of the store', () => {
     assert.deepEqual(await keys('tenants/b/checkpoints/'), []);
     assert.deepEqual(await keys('tenants/a/inputs/'), []);
   });
+
+  it("finds a tenant's job objects written after an earlier look found no such tenant", async () => {
+    const files = new JobFiles(store, naming);
+    assert.equal(await files.bytes('infer-late'), 0);
+    const late = store.forTenant('late');
+    await late.blobs.put(late.outputKey('infer-late'), 'line\n');
+    await late.blobs.put(late.outputKey('infer-told'), 'line\n');
+    assert.equal(await files.bytes('infer-late'), 5);
+    await files.remove('infer-late');
+    // Told the tenant, it looks there (and at the root) without listing the store.
+    assert.equal(await files.bytes('infer-told', 'late'), 5);
+    await files.remove('infer-told', 'late');
+    assert.deepEqual(await keys('tenants/late/outputs/'), []);
+  });
 });

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { RedisClient } from '@tq/queue';
-import { JobName, PUBLIC_JOB_TYPES, QUEUE_OF_JOB, type PublicJobType } from '@tq/contracts';
+import { JobName, PUBLIC_JOB_TYPES, QUEUE_OF_JOB, type PublicJobType, tenantSchema } from '@tq/contracts';
 import { aggregatorJobId, runIdOf, shardJobId } from '@tq/paramserver';
-import { cancelKey, deleteTombstone, forgetFinished, recordFinished, retentionKeys } from '@tq/queue';
+import { cancelKey, deleteTombstone, forgetFinished, readTombstone, recordFinished, retentionKeys } from '@tq/queue';
 import type { JobFile, JobFiles } from '@tq/storage';
 
 /** The three bounds on finished public jobs: per queue by count, and by age and total bytes. */
@@ -181,9 +181,24 @@ export class RetentionSweeper {
 
   /** Bytes of each job: its hash and logs in Redis, and its files. */
   private async sizes(queue: Queue, ids: string[]): Promise<number[]> {
-    const files = Promise.all(ids.map((id) => this.deps.files.bytes(id)));
+    const tenants = await this.tenantsOf(queue, ids);
+    const files = Promise.all(ids.map((id, i) => this.deps.files.bytes(id, tenants[i])));
     const redisBytes = await this.redisBytes(queue, ids);
     return (await files).map((b, i) => b + (redisBytes[i] ?? 0));
+  }
+
+  /** Each job's tenant, from its envelope in BullMQ; undefined for a job gone or without one. */
+  private async tenantsOf(queue: Queue, ids: string[]): Promise<Array<string | undefined>> {
+    const data = await pipelined(this.deps.redis, (p) => ids.forEach((id) => p.hget(queue.toKey(id), 'data')));
+    return data.map((raw) => {
+      if (typeof raw !== 'string') return undefined;
+      try {
+        const parsed = tenantSchema.safeParse((JSON.parse(raw) as { meta?: { tenant?: unknown } }).meta?.tenant);
+        return parsed.success ? parsed.data : undefined;
+      } catch {
+        return undefined; // not an envelope: every tenant is looked in
+      }
+    });
   }
 
   private async redisBytes(queue: Queue, ids: string[]): Promise<number[]> {
@@ -269,11 +284,15 @@ export class RetentionSweeper {
   private async removeJob(queue: Queue, id: string): Promise<void> {
     const state = await queue.getJobState(id);
     if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return; // back in play
+    // Read before the job goes: its envelope's tenant, else its tombstone's (a cancelled job).
+    const tenant =
+      (await this.tenantsOf(queue, [id]))[0] ??
+      (await readTombstone(this.deps.redis, this.deps.prefix, id).catch(() => undefined))?.tenant;
     // 0: it was taken meanwhile (a retry): it keeps its files and is recorded again when it finishes.
     if (state !== 'unknown' && (await queue.remove(id)) === 0 && (await queue.getJobState(id)) !== 'unknown') return;
     const type = this.typeOfQueue.get(queue.name);
     if (type === JobName.Train) await this.removeChildren(id);
-    await this.deps.files.remove(id).catch((err: unknown) => {
+    await this.deps.files.remove(id, tenant).catch((err: unknown) => {
       this.fileErrors.push(`${id}: ${err instanceof Error ? err.message : String(err)}`);
     });
     if (type) await deleteTombstone(this.deps.redis, this.deps.prefix, { id, type });
