@@ -90,9 +90,11 @@ export async function runShardsOnQueue(
   try {
     for (;;) {
       throwIfCancelled(hooks.signal);
+      // States before hashes (see @tq/queue job-view): a shard that completed between reading its
+      // hash and its state had no return value yet, and failed the whole attempt (CI, after a kill).
+      const states = await Promise.all(ids.map((id) => sq.queue.getJobState(id)));
       const jobs = await Promise.all(ids.map((id) => sq.queue.getJob(id)));
-      const states = await Promise.all(jobs.map((j) => (j ? j.getState() : Promise.resolve('missing'))));
-      const failed = states.findIndex((s) => s === 'failed' || s === 'missing');
+      const failed = states.findIndex((s, i) => s === 'failed' || s === 'unknown' || !jobs[i]);
       if (failed >= 0) throw shardFailure(failed, jobs[failed]);
       await report(jobs.map((j, i) => statusOf(j!, states[i] === 'completed')));
       if (states.every((s) => s === 'completed')) return finished(jobs as Job[], shards);

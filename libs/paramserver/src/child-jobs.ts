@@ -33,16 +33,13 @@ export async function enqueueRun(
 ): Promise<void> {
   const spec = requireDistributed(request);
   const aggId = aggregatorJobId(runId);
+  // Its state before its hash: one that completed in between would have no return value yet.
+  const completed = (await deps.aggregateQueue.getJobState(aggId)) === 'completed';
   const previous = await deps.aggregateQueue.getJob(aggId);
-  if (
-    previous &&
-    (await previous.getState()) === 'completed' &&
-    aggregateResultSchema.safeParse(previous.returnvalue).data?.status === 'done'
-  )
-    return;
+  if (previous && completed && aggregateResultSchema.safeParse(previous.returnvalue).data?.status === 'done') return;
   // (Re)starting: lift an abort or end left by an earlier attempt, forget an aborted aggregator.
   await channel.reopen();
-  if (previous && (await previous.getState()) === 'completed') await previous.remove();
+  if (previous && completed) await previous.remove();
   const data: AggregateJobData = { runId, parentJobId, request };
   // Children carry their train job's meta (tenant, request id), marked with the parent's id.
   const meta: JobMeta = { ...parentMeta, parentJobId };
