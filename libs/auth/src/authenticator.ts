@@ -26,6 +26,8 @@ const MISSING = 'missing' as const;
 export class Authenticator {
   private readonly cache: LRUCache<string, StoredApiKey | typeof MISSING>;
   private readonly adminHash: Buffer | undefined;
+  /** The configured admin key's id when it has the tq_<id>_<secret> form. */
+  private readonly adminId: string | undefined;
   private readonly cacheEnabled: boolean;
   private subscriber: RedisClient | undefined;
 
@@ -34,6 +36,7 @@ export class Authenticator {
     options: AuthenticatorOptions,
   ) {
     this.adminHash = options.adminKey ? secretHash(options.adminKey) : undefined;
+    this.adminId = options.adminKey ? parseApiKey(options.adminKey)?.id : undefined;
     // ttl 0 would mean "forever" to lru-cache: AUTH_CACHE_SECONDS=0 disables the cache instead.
     this.cache = new LRUCache({ max: 10_000, ttl: Math.max(1, options.cacheSeconds * 1000) });
     this.cacheEnabled = options.cacheSeconds > 0;
@@ -65,8 +68,11 @@ export class Authenticator {
   /** The caller of `authorization` (an HTTP Authorization header's value), or UnauthorizedError. */
   async authenticate(authorization: string | undefined, now = new Date()): Promise<Principal> {
     const token = bearerToken(authorization);
-    if (this.adminHash && sameHash(secretHash(token), this.adminHash)) return CONFIG_ADMIN;
     const parsed = parseApiKey(token);
+    // A token naming another key's id cannot be the configured admin key: its hash is skipped
+    // (ids are public, so skipping leaks nothing; one sha256 fewer per request, of about two).
+    const maybeAdmin = !parsed || parsed.id === this.adminId;
+    if (this.adminHash && maybeAdmin && sameHash(secretHash(token), this.adminHash)) return CONFIG_ADMIN;
     if (!parsed) throw unauthorized('is not an API key (tq_<id>_<secret>)');
     const record = await this.record(parsed.id);
     if (!record || !sameHash(secretHash(parsed.secret), Buffer.from(record.hash, 'hex')))
