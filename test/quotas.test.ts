@@ -170,7 +170,7 @@ describe('tenant quotas: active jobs on workers', () => {
       const u = (await ac.request('GET', '/v1/tenants/ac/usage')).body.usage;
       return u.queuedJobs === 0 && u.activeJobs === 0 ? u : undefined;
     });
-    assert.deepEqual(usage, { queuedJobs: 0, activeJobs: 0, storedBytes: 0 });
+    assert.deepEqual(usage, { queuedJobs: 0, activeJobs: 0, storedBytes: 0, apiReplicas: 1 });
   });
 
   it("frees a killed worker's active slot when its lease ends, and the job's next attempt takes it again", async () => {
@@ -215,5 +215,39 @@ describe('tenant quotas: active jobs on workers', () => {
       return u.queuedJobs === 0 && u.activeJobs === 0 ? u : undefined;
     });
     assert.equal(usage.activeJobs, 0);
+  });
+});
+
+describe("a tenant's request rate over two API replicas", () => {
+  let system: TestSystem;
+  let secondUrl: string;
+  before(async () => {
+    system = await TestSystem.start({ workers: 0, env: { API_REPLICA_TTL_MS: '600' } });
+    secondUrl = (await system.addApi()).url;
+  });
+  after(async () => {
+    await system?.stop();
+  });
+
+  it('each replica allows half of the rate and burst: the tenant gets its quota in all, not twice it', async () => {
+    const urls = [system.url, secondUrl];
+    const admin = { authorization: `Bearer ${system.adminKey!}` };
+    // Both replicas count each other (heartbeats every 200 ms), as the usage of any tenant shows.
+    for (const url of urls)
+      await waitFor(`${url} to count two API replicas`, async () => {
+        const usage: any = await (await fetch(`${url}/v1/tenants/default/usage`, { headers: admin })).json();
+        return usage.usage?.apiReplicas === 2 ? true : undefined;
+      });
+    const rr = await tenantClient(system, 'rr');
+    // 0.01/s: no token comes back while the test runs; a burst of 6 is 3 on each replica.
+    await system.request('PUT', '/v1/tenants/rr/quotas', { maxRequestsPerSecond: 0.01, requestBurst: 6 });
+    const get = (url: string) => fetch(`${url}/v1/jobs`, { headers: { authorization: `Bearer ${rr.key}` } });
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) for (const url of urls) statuses.push((await get(url)).status);
+    // One replica alone would allow 6, two of them 12 without sharing.
+    assert.equal(statuses.filter((s) => s === 200).length, 6, JSON.stringify(statuses));
+    assert.equal(statuses.filter((s) => s === 429).length, 14, JSON.stringify(statuses));
+    const refused: any = await (await get(secondUrl)).json();
+    assert.match(refused.message, /each of the 2 API replicas allows 1\/2 of it/);
   });
 });

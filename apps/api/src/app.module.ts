@@ -26,6 +26,7 @@ import { ModelsController } from './models/models.controller';
 import { ServeForwarder } from './models/serve-forwarder';
 import { RedisEpoch } from './redis/redis-epoch.service';
 import { RedisReady } from './redis/redis-ready.guard';
+import { ApiReplicas } from './quotas/api-replicas.service';
 import { RequestRateGuard } from './quotas/request-rate.guard';
 import { TenantQuotas } from './quotas/tenant-quotas.service';
 import { TenantsController } from './quotas/tenants.controller';
@@ -51,6 +52,7 @@ import { TenantsController } from './quotas/tenants.controller';
     // After the AuthGuard (global guards run in this order): it counts the caller's tenant.
     { provide: APP_GUARD, useClass: RequestRateGuard },
     TenantQuotas,
+    ApiReplicas,
     JobsService,
     DatasetUploads,
     SubmissionChecks,

@@ -332,11 +332,18 @@ const configFields = z.object({
     .min(0)
     .default(100 * 1024 ** 3),
   /**
-   * Requests per second of one tenant, per API replica (a token bucket in memory: N replicas
-   * allow N times as much), and the burst it may send at once. /health is exempt.
+   * Requests per second of one tenant over all API replicas, and the burst it may send at once
+   * (a token bucket in each replica's memory holding its even share: the load balancer spreads
+   * requests over the replicas). /health is exempt.
    */
   TENANT_MAX_REQUESTS_PER_SECOND: z.coerce.number().min(0.01).default(1000),
   TENANT_REQUEST_BURST: z.coerce.number().int().min(1).default(2000),
+  /**
+   * How long an API replica's announcement lives without a heartbeat (it refreshes it every third
+   * of this): the replicas count each other by it to share the tenants' request rates, and a
+   * replica that died is counted that long (the others allow a little less meanwhile).
+   */
+  API_REPLICA_TTL_MS: z.coerce.number().int().min(300).max(600_000).default(10_000),
   /** How long an API replica trusts a tenant's quota overrides and its stored-bytes figure before reading them again. */
   QUOTA_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
   /** A job whose tenant is at TENANT_MAX_ACTIVE_JOBS goes back to the queue for this long (not a failed attempt). */

@@ -41,7 +41,7 @@ export const tenantQuotasSchema = z
     maxActiveJobs: count,
     /** Bytes under the tenant's prefix in the store (datasets, models, outputs). */
     maxStoredBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-    /** Sustained requests per second per API replica (a token bucket refilled at this rate). */
+    /** Sustained requests per second over all API replicas (each replica's token bucket holds its share). */
     maxRequestsPerSecond: z.number().min(0.01).max(1_000_000),
     /** Requests a tenant may send at once before the rate applies (the bucket's size). */
     requestBurst: z.number().int().min(1).max(1_000_000),
@@ -76,6 +76,8 @@ export const tenantUsageSchema = tenantQuotasViewSchema.extend({
     queuedJobs: z.number().int().min(0),
     activeJobs: z.number().int().min(0),
     storedBytes: z.number().int().min(0),
+    /** Live API replicas: each allows 1/apiReplicas of the tenant's request rate and burst. */
+    apiReplicas: z.number().int().min(1),
   }),
 });
 export type TenantUsage = z.infer<typeof tenantUsageSchema>;

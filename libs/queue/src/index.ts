@@ -16,3 +16,4 @@ export * from './retention-index';
 export * from './quotas';
 export * from './alias-store';
 export * from './redis-version-meta-cache';
+export * from './presence';

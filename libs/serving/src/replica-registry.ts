@@ -1,16 +1,14 @@
-import type { RedisClient } from '@tq/queue';
+import { announcePresence, listPresent, presenceKey, type RedisClient } from '@tq/queue';
 
-/**
- * Where serve replicas announce themselves: one sorted set per deployment (QUEUE_PREFIX), member
- * the replica's URL, score the time its registration expires. One key, not a key per replica with
- * a TTL: the API lists the live ones with one ZRANGEBYSCORE (no SCAN, which a Redis Cluster would
- * have to run on every node), and under a hash-tagged prefix it stays in the queues' slot.
- */
-export const replicasKey = (prefix: string): string => `${prefix}:serve:replicas`;
+/** Serve replicas announce their URL under this role (see @tq/queue presence). */
+const SERVE_ROLE = 'serve';
+
+/** The sorted set of serve replicas: member the replica's URL, score its announcement's expiry. */
+export const replicasKey = (prefix: string): string => presenceKey(prefix, SERVE_ROLE);
 
 /** Live replicas' URLs: those whose registration has not expired. */
 export async function listReplicas(redis: RedisClient, prefix: string, now = Date.now()): Promise<string[]> {
-  return redis.zrangebyscore(replicasKey(prefix), now, '+inf');
+  return listPresent(redis, prefix, SERVE_ROLE, now);
 }
 
 export interface ReplicaRegistration {
@@ -19,9 +17,8 @@ export interface ReplicaRegistration {
 }
 
 /**
- * Registers `url` now and every ttlMs / 3 (a heartbeat); a replica that dies stops refreshing and
- * drops out of listReplicas within ttlMs. Expired members are pruned at each heartbeat, so the set
- * holds no more than the replicas alive in the last ttlMs.
+ * Registers `url` now (failing if Redis does not answer) and every ttlMs / 3; a replica that dies
+ * stops refreshing and drops out of listReplicas within ttlMs.
  */
 export async function registerReplica(
   redis: RedisClient,
@@ -30,22 +27,12 @@ export async function registerReplica(
   ttlMs: number,
   onError: (err: unknown) => void = () => undefined,
 ): Promise<ReplicaRegistration> {
-  const key = replicasKey(prefix);
-  const beat = async (): Promise<void> => {
-    const now = Date.now();
-    await redis
-      .multi()
-      .zadd(key, now + ttlMs, url)
-      .zremrangebyscore(key, '-inf', now)
-      .exec();
-  };
-  await beat();
-  const timer = setInterval(() => void beat().catch(onError), Math.max(100, Math.floor(ttlMs / 3)));
-  timer.unref();
-  return {
-    stop: async () => {
-      clearInterval(timer);
-      await redis.zrem(key, url);
-    },
-  };
+  const presence = announcePresence(redis, prefix, SERVE_ROLE, url, ttlMs, onError);
+  try {
+    await presence.beat();
+  } catch (err) {
+    await presence.stop().catch(() => undefined);
+    throw err;
+  }
+  return presence;
 }

@@ -3,26 +3,38 @@ import { QUOTA_VARIABLES, QuotaExceededError } from '@tq/contracts';
 import { RequestRate } from '@tq/auth';
 import { defaultQuotas } from '@tq/queue';
 import type { AuthedRequest } from '../auth/auth.service';
+import { ApiReplicas } from './api-replicas.service';
 import { TenantQuotas } from './tenant-quotas.service';
 
 /**
  * Requests per second per tenant (maxRequestsPerSecond, requestBurst), after the AuthGuard has
  * named the caller: a token bucket in this replica's memory, so the check costs no Redis round
- * trip (the tenant's overrides are cached, TenantLimits). Routes without a caller (/health) are
- * not counted. Over the rate: 429 with Retry-After.
+ * trip (the tenant's overrides are cached, TenantLimits). With N API replicas alive (ApiReplicas)
+ * each bucket holds 1/N of the rate and the burst: over all replicas a tenant gets its quota when
+ * the load balancer spreads its requests evenly (a tenant pinned to one replica gets 1/N: the
+ * error is towards refusing, never towards N times the rate). Routes without a caller (/health)
+ * are not counted. Over the rate: 429 with Retry-After.
  */
 @Injectable()
 export class RequestRateGuard implements CanActivate {
   private readonly rate = new RequestRate();
 
-  constructor(private readonly quotas: TenantQuotas) {}
+  constructor(
+    private readonly quotas: TenantQuotas,
+    private readonly replicas: ApiReplicas,
+  ) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     const principal = ctx.switchToHttp().getRequest<AuthedRequest>().principal;
     if (!principal) return true;
     // Redis away: the defaults apply (the route itself answers 503 if it needs Redis).
     const quotas = await this.quotas.limits.of(principal.tenant).catch(() => defaultQuotas());
-    const decision = this.rate.take(principal.tenant, quotas.maxRequestsPerSecond, quotas.requestBurst);
+    const n = this.replicas.live;
+    const decision = this.rate.take(
+      principal.tenant,
+      quotas.maxRequestsPerSecond / n,
+      Math.max(1, quotas.requestBurst / n),
+    );
     if (decision.allowed) return true;
     const limit = quotas.maxRequestsPerSecond;
     throw new QuotaExceededError(
@@ -31,8 +43,8 @@ export class RequestRateGuard implements CanActivate {
       limit,
       decision.retryAfterSeconds,
       `tenant "${principal.tenant}" sent more than ${limit} requests per second (burst ${quotas.requestBurst}) ` +
-        `to this API replica (${QUOTA_VARIABLES.maxRequestsPerSecond}, or the tenant's override); ` +
-        `retry after ${decision.retryAfterSeconds} s`,
+        `(${QUOTA_VARIABLES.maxRequestsPerSecond}, or the tenant's override; ` +
+        `each of the ${n} API replica${n === 1 ? '' : 's'} allows 1/${n} of it); retry after ${decision.retryAfterSeconds} s`,
     );
   }
 }

@@ -9,6 +9,7 @@ import {
 } from '@tq/contracts';
 import { ActiveJobs, QueuedJobs, RedisClientHolder, TenantLimits, jobMember } from '@tq/queue';
 import { StoredBytes } from '@tq/storage';
+import { ApiReplicas } from './api-replicas.service';
 
 /** A full tenant waits for jobs to finish: a few seconds is a fair first guess. */
 const QUEUED_RETRY_AFTER_SECONDS = 5;
@@ -29,6 +30,7 @@ export class TenantQuotas {
   constructor(
     redis: RedisClientHolder,
     private readonly stored: StoredBytes,
+    private readonly replicas: ApiReplicas,
   ) {
     this.limits = new TenantLimits(redis.client, redis.prefix);
     this.queued = new QueuedJobs(redis.client, redis.prefix);
@@ -69,7 +71,7 @@ export class TenantQuotas {
       this.active.count(tenant),
       this.stored.storedBytes(tenant),
     ]);
-    return { ...view, usage: { queuedJobs, activeJobs, storedBytes } };
+    return { ...view, usage: { queuedJobs, activeJobs, storedBytes, apiReplicas: this.replicas.live } };
   }
 }
 
