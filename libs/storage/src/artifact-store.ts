@@ -46,17 +46,13 @@ export class ArtifactStore {
   }
 
   /**
-   * Tenants that hold at least one object, sorted (admin listings). Lists every key under
-   * tenants/ (the blob store lists recursively only): a cost paid by admin listings and the
-   * retention sweep, not by tenants' own requests.
+   * Tenants that hold objects, sorted (admin listings, retention): the folders under tenants/, one
+   * delimited listing (on S3 a request per 1,000 tenants, not per 1,000 objects). On local disk a
+   * tenant whose objects were all deleted may still be named; its listings are empty.
    */
   async tenants(): Promise<string[]> {
-    const found = new Set<string>();
-    for await (const { key } of this.blobs.list(blobPrefix(TENANTS))) {
-      const tenant = key.split('/')[1];
-      if (tenant && tenantSchema.safeParse(tenant).success) found.add(tenant);
-    }
-    return [...found].sort();
+    const names = await this.blobs.folders(blobPrefix(TENANTS));
+    return names.filter((t) => tenantSchema.safeParse(t).success).sort();
   }
 
   /** A key this view built, without its tenant prefix ("models/<name>/..."): what listings parse. */

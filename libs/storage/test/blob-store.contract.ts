@@ -163,6 +163,20 @@ export function blobStoreContract(name: string, open: () => Promise<BlobStoreHar
       assert.deepEqual(none, []);
     });
 
+    it('folders: the names right under a prefix, each once, without what is below them', async () => {
+      await Promise.all(
+        ['fo/t1/a/x.bin', 'fo/t1/a/y.bin', 'fo/t1/b.bin', 'fo/t2/z.bin', 'fo/file.bin', 'fox/t9/q.bin'].map((k) =>
+          store.put(k, k),
+        ),
+      );
+      assert.deepEqual((await store.folders('fo/')).sort(), ['t1', 't2']);
+      assert.deepEqual((await store.folders('fo/t1/')).sort(), ['a']);
+      assert.deepEqual(await store.folders('fo/t2/'), []);
+      assert.deepEqual(await store.folders('nothing/here/'), []);
+      assert.ok((await store.folders('')).includes('fo'));
+      await assert.rejects(store.folders('../'), BlobKeyError);
+    });
+
     it('delete removes one object (twice is fine); get after it is a 404 naming the key', async () => {
       const key = 'del/one.json';
       await store.put(key, '{}');

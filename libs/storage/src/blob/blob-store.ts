@@ -37,6 +37,13 @@ export interface BlobStore {
    * (and s3rver) do not.
    */
   list(prefix: string, options?: ListOptions): AsyncIterable<BlobEntry>;
+  /**
+   * The names of the "folders" right under `prefix` ('' or "a/b/"): the segments that follow it in
+   * some key, each once ("a/b/x/1" and "a/b/x/2" give "x"), without listing what is below them (S3:
+   * ListObjectsV2 with a delimiter, one request per 1,000 names; local: one readdir). A name that
+   * cannot be a key segment is left out. No order is promised.
+   */
+  folders(prefix: string): Promise<string[]>;
   /** Removes the object; nothing there is not an error. */
   delete(key: string): Promise<void>;
   /** Removes every object under `prefix` ("a/b/"; '' is refused: no store-wide wipe by mistake). */

@@ -167,6 +167,23 @@ export class LocalBlobStore implements BlobStore {
     if (st?.isDirectory() || (prefix === '' && st?.isSymbolicLink())) yield* this.walk(dir, prefix);
   }
 
+  async folders(prefix: string): Promise<string[]> {
+    assertBlobPrefix(prefix);
+    let dir: string;
+    try {
+      dir = prefix === '' ? this.root : await this.pathFor(prefix.slice(0, -1), { create: false });
+    } catch (err) {
+      if (err instanceof BlobNotFoundError) return []; // a linked folder on the way: nothing stored there
+      throw err;
+    }
+    const entries = await readdir(dir, { withFileTypes: true }).catch((err: unknown) => {
+      if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+      throw err;
+    });
+    // Only real folders, as list() walks them: a planted link lists nothing.
+    return entries.filter((e) => e.isDirectory() && isBlobKey(e.name)).map((e) => e.name);
+  }
+
   async delete(key: string): Promise<void> {
     await rm(await this.pathFor(key, { create: false }), { force: true });
   }

@@ -241,6 +241,19 @@ export class S3BlobStore implements BlobStore {
       }
   }
 
+  async folders(prefix: string): Promise<string[]> {
+    assertBlobPrefix(prefix);
+    const names: string[] = [];
+    const from = this.prefix + prefix;
+    const pages = paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: from, Delimiter: '/' });
+    for await (const page of pages)
+      for (const common of page.CommonPrefixes ?? []) {
+        const name = common.Prefix?.slice(from.length, -1) ?? '';
+        if (isBlobKey(name)) names.push(name);
+      }
+    return names;
+  }
+
   async delete(key: string): Promise<void> {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
   }

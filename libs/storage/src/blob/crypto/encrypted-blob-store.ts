@@ -168,6 +168,11 @@ export class EncryptedBlobStore implements BlobStore {
     return { ...head, size: this.plainSizeOf(key, head.size) };
   }
 
+  /** Key names are not encrypted: the folders are the inner store's. */
+  folders(prefix: string): Promise<string[]> {
+    return this.inner.folders(prefix);
+  }
+
   async *list(prefix: string, options?: ListOptions): AsyncIterable<BlobEntry> {
     for await (const entry of this.inner.list(prefix, options)) {
       // During a migration an entry may be plaintext: one small read each tells (only then).
