@@ -7,6 +7,7 @@ export * from './blocks-file';
 export * from './job-input-store';
 export * from './read-stream';
 export * from './job-files';
+export * from './adopt-untenanted';
 export * from './secret-file';
 export * from './blob';
 export * from './stored-bytes';

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import {
+  adoptUntenanted,
   ArtifactStore,
   DatasetNotFoundError,
   DatasetStore,
@@ -138,5 +139,49 @@ describe('tenant views of the store', () => {
     assert.equal(await files.bytes('infer-told', 'late'), 5);
     await files.remove('infer-told', 'late');
     assert.deepEqual(await keys('tenants/late/outputs/'), []);
+  });
+
+  it('adopts a store from before tenants into one tenant: models, datasets, outputs; conflicts stay', async () => {
+    const old = await mkdtemp(join(tmpdir(), 'tq-untenanted-'));
+    try {
+      const rootView = new ArtifactStore(old);
+      // What the system wrote before tenants: everything at the root.
+      const registered = await new ModelRegistry(rootView).register('legacy', meta, (out) =>
+        out.put('weights.bin', Buffer.from('wwww')),
+      );
+      await rootView.blobs.put(rootView.outputKey('infer-old'), 'row\n');
+      await rootView.blobs.put(rootView.outputKey('infer-clash'), 'old\n');
+      await rootView.blobs.put(rootView.forTenant('default').outputKey('infer-clash'), 'new\n');
+      await createOnceSecret(rootView, 'kept-at-root');
+      const before = [];
+      for await (const { key } of rootView.blobs.list('models/')) before.push(key);
+
+      const dry = await adoptUntenanted(rootView, { dryRun: true });
+      assert.equal(dry.moved, before.length + 2);
+      assert.equal((await new ModelRegistry(rootView).forTenant('default').versions('legacy')).length, 0);
+
+      const order: string[] = [];
+      const report = await adoptUntenanted(rootView, { onObject: (key, outcome) => order.push(`${outcome} ${key}`) });
+      assert.equal(report.moved, before.length + 1);
+      assert.deepEqual(report.conflicts, ['outputs/infer-clash.jsonl']);
+      // The version's metadata (its commit) went after its files.
+      assert.match(order.filter((o) => o.includes('models/')).at(-1)!, /metadata\.json$/);
+      const adopted = await new ModelRegistry(rootView).forTenant('default').versions('legacy');
+      assert.deepEqual(
+        adopted.map((v) => v.version),
+        [registered.version],
+      );
+      const tenantView = rootView.forTenant('default');
+      assert.equal((await tenantView.blobs.get(tenantView.outputKey('infer-old'))).toString(), 'row\n');
+      assert.equal((await tenantView.blobs.get(tenantView.outputKey('infer-clash'))).toString(), 'new\n');
+      assert.equal((await rootView.blobs.get(rootView.outputKey('infer-clash'))).toString(), 'old\n', 'left');
+      const left = [];
+      for await (const { key } of rootView.blobs.list('')) if (!key.startsWith('tenants/')) left.push(key);
+      assert.deepEqual(left.sort(), ['outputs/infer-clash.jsonl', 'secrets/kept-at-root']);
+      // Again: nothing more to move.
+      assert.equal((await adoptUntenanted(rootView)).moved, 0);
+    } finally {
+      await rm(old, { recursive: true, force: true });
+    }
   });
 });
