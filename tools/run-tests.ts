@@ -20,10 +20,21 @@ async function main(): Promise<void> {
   const root = join(__dirname, '..');
   const files = findTests(root).filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
   if (files.length === 0) throw new Error(`no test files match ${filters.join(' ')}`);
-  const run = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
-    stdio: 'inherit',
-    env: { ...process.env, REDIS_URL: redis.url },
-  });
+  // Through a shell that raises the soft limit on open files to the hard one (test/connections
+  // opens 10,000 sockets; a soft limit of 1,024 is common), for the runner and every process it starts.
+  const run = spawnSync(
+    'sh',
+    [
+      '-c',
+      'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"',
+      process.execPath,
+      '--test',
+      '--test-concurrency=1',
+      '--test-reporter=spec',
+      ...files,
+    ],
+    { stdio: 'inherit', env: { ...process.env, REDIS_URL: redis.url } },
+  );
   await redis.stop();
   process.exit(run.status ?? 1);
 }

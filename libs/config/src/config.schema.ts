@@ -234,6 +234,18 @@ const configFields = z.object({
    * Largest JSON body of every other route (train, compress, and any small JSON route): those bodies
    * are a few KB, so a client cannot make the API buffer and parse megabytes where none are needed.
    */
+  /**
+   * Requests one API replica holds at once (/health aside), and the JSON bodies they may be reading
+   * and parsing, in bytes (a body weighs its Content-Length): beyond either, 503 with Retry-After
+   * before the body is read, so that many clients at once (10,000 connections) cannot grow the
+   * API's memory past these. 512 MiB: four bodies of the largest route's default limit at once.
+   */
+  MAX_INFLIGHT_REQUESTS: z.coerce.number().int().min(1).default(1024),
+  MAX_INFLIGHT_JSON_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(512 * 1024 * 1024),
   MAX_SMALL_JSON_BODY_BYTES: z.coerce
     .number()
     .int()

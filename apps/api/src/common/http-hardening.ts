@@ -3,15 +3,18 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
 import type { AppConfig } from '@tq/config';
 import { requestIdFrom } from '../jobs/job-meta';
-import { jsonBodies } from './json-body';
+import { inflightLimit } from './inflight-limit';
+import { jsonBodies, jsonLimitOf } from './json-body';
 
 /**
- * Hardened HTTP, applied before any route: a request id on every request and response, security
+ * Hardened HTTP, applied before any route: a request id on every request and response, a bound on
+ * the requests and JSON bytes in flight (inflightLimit), security
  * headers (helmet), CORS only for the configured origins, and JSON bodies parsed with a per-route
  * size limit and refused when they carry prototype keys. Call before the app's init.
  */
 export function hardenHttp(app: NestExpressApplication, config: AppConfig): void {
   app.use(requestIds);
+  app.use(inflightLimit(config, jsonLimitOf(config)));
   app.use(securityHeaders());
   if (config.CORS_ORIGINS?.length)
     app.enableCors({

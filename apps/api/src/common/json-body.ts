@@ -21,6 +21,13 @@ export interface JsonLimit {
   setting: 'MAX_JSON_BODY_BYTES' | 'MAX_SMALL_JSON_BODY_BYTES';
 }
 
+/** The JSON body limit of a request's route. */
+export function jsonLimitOf(config: AppConfig): (req: Request) => JsonLimit {
+  const large: JsonLimit = { bytes: config.MAX_JSON_BODY_BYTES, setting: 'MAX_JSON_BODY_BYTES' };
+  const small: JsonLimit = { bytes: config.MAX_SMALL_JSON_BODY_BYTES, setting: 'MAX_SMALL_JSON_BODY_BYTES' };
+  return (req) => (LARGE_JSON_ROUTES.some((route) => route.test(req.path)) ? large : small);
+}
+
 /**
  * JSON bodies: parsed with the route's limit, then refused (400 naming the key's path) when any
  * object in them, at any depth, has a `__proto__`, `constructor` or `prototype` key. JSON.parse
@@ -28,16 +35,14 @@ export interface JsonLimit {
  * refused at the edge, no handler has to think of it.
  */
 export function jsonBodies(config: AppConfig): RequestHandler {
-  const large: JsonLimit = { bytes: config.MAX_JSON_BODY_BYTES, setting: 'MAX_JSON_BODY_BYTES' };
-  const small: JsonLimit = { bytes: config.MAX_SMALL_JSON_BODY_BYTES, setting: 'MAX_SMALL_JSON_BODY_BYTES' };
-  const parsers = new Map([
-    [large, json({ limit: large.bytes })],
-    [small, json({ limit: small.bytes })],
-  ]);
+  const limitOf = jsonLimitOf(config);
+  const parsers = new Map<number, RequestHandler>();
   return (req: Request, res: Response, next: NextFunction) => {
-    const limit = LARGE_JSON_ROUTES.some((route) => route.test(req.path)) ? large : small;
+    const limit = limitOf(req);
+    const parser = parsers.get(limit.bytes) ?? json({ limit: limit.bytes });
+    parsers.set(limit.bytes, parser);
     res.locals.jsonLimit = limit;
-    parsers.get(limit)!(req, res, (err?: unknown) => {
+    parser(req, res, (err?: unknown) => {
       if (err) return next(err);
       const key = prototypeKeyIn(req.body);
       if (key === undefined) return next();
