@@ -122,6 +122,28 @@ const BREAKAGES: Array<[string, 'schema' | 'cross', (objects: K8sObject[]) => vo
     },
   ],
   [
+    'a serve replica announcing a Service instead of its pod (the API balances over pods itself)',
+    'cross',
+    (o) => {
+      const env = find(o, 'Deployment', 'tq-serve').spec.template.spec.containers[0].env;
+      env.find((e: K8sObject) => e.name === 'SERVE_ADVERTISE_URL').value = 'http://tq-serve:3100';
+    },
+  ],
+  [
+    'a serve replica probed on another port than SERVE_PORT',
+    'cross',
+    (o) => {
+      find(o, 'Deployment', 'tq-serve').spec.template.spec.containers[0].livenessProbe.httpGet.port = 9464;
+    },
+  ],
+  [
+    'an HPA whose minReplicas is a string (autoscaling/v2 is validated too)',
+    'schema',
+    (o) => {
+      find(o, 'HorizontalPodAutoscaler', 'tq-serve').spec.minReplicas = '1';
+    },
+  ],
+  [
     'an API liveness probe that reads Redis',
     'cross',
     (o) => {
@@ -331,7 +353,13 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
   it('renders: the base and the small overlay, with what each must hold', () => {
     const kinds = (objects: K8sObject[]) => objects.map((o) => `${o.kind}/${o.metadata?.name}`).sort();
     const workers = DEPLOYED_QUEUES.map((q) => `tq-worker-${q}`);
-    for (const name of ['Deployment/tq-api', 'Service/tq-api', 'ConfigMap/tq-config'])
+    for (const name of [
+      'Deployment/tq-api',
+      'Service/tq-api',
+      'ConfigMap/tq-config',
+      'Deployment/tq-serve',
+      'HorizontalPodAutoscaler/tq-serve',
+    ])
       assert.ok(kinds(base).includes(name), name);
     // Generated: its name ends in a hash of its content, and kustomize rewrites the references.
     assert.ok(kinds(base).some((k) => k.startsWith('Secret/tq-secrets-')));
@@ -377,7 +405,7 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       [small, s3Secret.metadata.name],
     ] as const) {
       const apps = objects.filter((o) => o.kind === 'Deployment');
-      assert.equal(apps.length, 1 + DEPLOYED_QUEUES.length);
+      assert.equal(apps.length, 2 + DEPLOYED_QUEUES.length, 'the API, the serve replicas and a worker per queue');
       for (const app of apps) {
         const container = app.spec.template.spec.containers[0];
         const { env, sources } = environmentOf(container, objects, app.metadata.name, []);

@@ -9,7 +9,7 @@ import { ensureTestImages } from '../../tools/docker/images';
 import { removeStaleBuilds } from '../../tools/docker/prune';
 import { ensureS3StandinImage } from '../../tools/docker/s3-image';
 import { S3RVER_CREDENTIALS } from '../../libs/storage/test/s3-test-server';
-import { freePort } from '../../tools/free-port';
+import { freeListeningPort } from '../../tools/free-port';
 
 const ROOT = join(__dirname, '..', '..', '..');
 /** The override that puts every service on the host network (sources: test/compose/). */
@@ -44,7 +44,13 @@ export class ComposeProject {
     await ensureDockerEngine();
     const images = ensureTestImages();
     ensureS3StandinImage(images.node); // in the place of minio (test/compose/host-network.yml)
-    const [redisPort, apiPort, s3Port] = [await freePort(), await freePort(), await freePort()];
+    // Servers of other processes (the containers): ports no outgoing connection can take meanwhile.
+    const [redisPort, apiPort, s3Port, servePort] = [
+      await freeListeningPort(),
+      await freeListeningPort(),
+      await freeListeningPort(),
+      await freeListeningPort(),
+    ];
     const dir = mkdtempSync(join(tmpdir(), 'tq-compose-run-'));
     const name = `tqcompose${randomUUID().slice(0, 8)}`;
     const file = join(dir, 'merged.yml');
@@ -58,6 +64,7 @@ export class ComposeProject {
         TQ_TEST_REDIS_PORT: String(redisPort),
         TQ_TEST_API_PORT: String(apiPort),
         TQ_TEST_S3_PORT: String(s3Port),
+        TQ_TEST_SERVE_PORT: String(servePort),
         API_PORT: String(apiPort),
         TQ_ADMIN_KEY: adminKey,
         // The stand-in is s3rver, which knows one access key (it checks the id, not the signature).

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as keda from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import * as apps from 'kubernetes-models/apps/v1';
+import * as autoscaling from 'kubernetes-models/autoscaling/v2';
 import * as batch from 'kubernetes-models/batch/v1';
 import * as core from 'kubernetes-models/v1';
 import { parseAllDocuments } from 'yaml';
@@ -55,14 +56,14 @@ export function renderKustomization(dir: string): K8sObject[] {
 
 type ModelClass = { apiVersion: string; kind: string; new (data: any): { validate(): void } };
 const MODELS = new Map<string, ModelClass>();
-for (const mod of [core, apps, batch, keda] as Array<Record<string, unknown>>)
+for (const mod of [core, apps, batch, autoscaling, keda] as Array<Record<string, unknown>>)
   for (const value of Object.values(mod)) {
     if (typeof value !== 'function') continue;
     const model = value as Partial<ModelClass>;
     if (model.apiVersion && model.kind) MODELS.set(`${model.apiVersion}/${model.kind}`, model as ModelClass);
   }
 
-/** Each object against its schema (Kubernetes 1.x core, apps and batch, KEDA 2.x keda.sh/v1alpha1). */
+/** Each object against its schema (Kubernetes 1.x core, apps, batch and autoscaling/v2, KEDA 2.x keda.sh/v1alpha1). */
 export function schemaProblems(objects: K8sObject[]): string[] {
   const problems: string[] = [];
   for (const o of objects) {
@@ -94,7 +95,11 @@ const OPTIONAL_KEYS = new Set(
 );
 const CONFIG_KEYS = new Set(Object.keys(configSchema.shape));
 /** Per-process variables that one role never reads: the API takes no jobs, a worker serves no API port. */
-const NOT_READ_BY = { api: ['WORKER_QUEUES', 'WORKER_METRICS_PORT'], worker: ['PORT', 'API_METRICS_PORT'] };
+const NOT_READ_BY = {
+  api: ['WORKER_QUEUES', 'WORKER_METRICS_PORT'],
+  worker: ['PORT', 'API_METRICS_PORT'],
+  serve: ['PORT', 'API_METRICS_PORT', 'WORKER_QUEUES', 'WORKER_METRICS_PORT'],
+};
 
 /** The names and labels of the series a PromQL query selects: `name{a="b",...}`. */
 export function selectorsOf(query: string): Array<{ metric: string; labels: Record<string, string> }> {
@@ -109,7 +114,7 @@ export function crossCheckProblems(objects: K8sObject[], opts: CheckOptions): st
   const problems: string[] = [];
   const of = (kind: string) => objects.filter((o) => o.kind === kind);
   const workloads = objects.filter((o) => WORKLOAD_KINDS.includes(o.kind));
-  const apps = of('Deployment').filter((d) => ['api', 'worker'].includes(componentOf(d) ?? ''));
+  const apps = of('Deployment').filter((d) => ['api', 'worker', 'serve'].includes(componentOf(d) ?? ''));
   const scaledObjects = of('ScaledObject');
 
   // Config: ConfigMaps and Secrets hold only variables the app reads (a typo is a variable nobody reads).
@@ -123,7 +128,7 @@ export function crossCheckProblems(objects: K8sObject[], opts: CheckOptions): st
   const workerConcurrency = new Map<string, number>();
   for (const deployment of apps) {
     const where = nameOf(deployment);
-    const role = deployment.metadata.labels['app.kubernetes.io/component'] as 'api' | 'worker';
+    const role = deployment.metadata.labels['app.kubernetes.io/component'] as 'api' | 'worker' | 'serve';
     const pod = deployment.spec?.template ?? {};
     const container = (pod.spec?.containers ?? [])[0] ?? {};
     // The base leaves the Secret with the S3 keys to the overlays.
@@ -147,15 +152,25 @@ export function crossCheckProblems(objects: K8sObject[], opts: CheckOptions): st
     // Scraped by Prometheus through annotations, at the port the process serves /metrics on without a key
     // (the API's PORT needs one: its API_METRICS_PORT listener).
     const annotations = (pod.metadata?.annotations ?? {}) as Record<string, string>;
-    const metricsPort = Number(role === 'api' ? env.API_METRICS_PORT : env.WORKER_METRICS_PORT);
-    if (!(metricsPort > 0))
-      problems.push(`${where}: no metrics port (${role === 'api' ? 'API_' : 'WORKER_'}METRICS_PORT)`);
+    const metricsVariable = { api: 'API_METRICS_PORT', worker: 'WORKER_METRICS_PORT', serve: 'SERVE_PORT' }[role];
+    const metricsPort = Number(env[metricsVariable]);
+    if (!(metricsPort > 0)) problems.push(`${where}: no metrics port (${metricsVariable})`);
     if (annotations['prometheus.io/scrape'] !== 'true' || Number(annotations['prometheus.io/port']) !== metricsPort)
       problems.push(`${where}: prometheus.io/scrape and prometheus.io/port (${metricsPort}) annotations`);
     if (!(container.ports as K8sObject[] | undefined)?.some((p) => p.containerPort === metricsPort))
       problems.push(`${where}: no containerPort ${metricsPort}`);
 
-    if (role === 'api') {
+    if (role === 'serve') {
+      // The API connects to the URL a replica announces: the pod's own address, not a Service's.
+      const advertised = container.env?.find((e: K8sObject) => e.name === 'SERVE_ADVERTISE_URL')?.value;
+      if (advertised !== `http://$(POD_IP):${env.SERVE_PORT}`)
+        problems.push(`${where}: SERVE_ADVERTISE_URL must be http://$(POD_IP):SERVE_PORT, not ${advertised}`);
+      const podIp = container.env?.find((e: K8sObject) => e.name === 'POD_IP')?.valueFrom?.fieldRef?.fieldPath;
+      if (podIp !== 'status.podIP') problems.push(`${where}: POD_IP must come from status.podIP`);
+      for (const probe of [container.readinessProbe, container.livenessProbe, container.startupProbe])
+        if (probePath(probe) !== '/health' || portNumber(container, probe?.httpGet?.port) !== Number(env.SERVE_PORT))
+          problems.push(`${where}: probes must be GET /health on SERVE_PORT ${env.SERVE_PORT} (it reads nothing)`);
+    } else if (role === 'api') {
       if (probePath(container.readinessProbe) !== '/health') problems.push(`${where}: readiness must be GET /health`);
       // Both read Redis: a Redis outage would restart every API pod.
       const live = probePath(container.livenessProbe);
