@@ -40,6 +40,7 @@ async function bootstrap(): Promise<void> {
       maxBatchSize: config.SERVE_MAX_BATCH_SIZE,
       maxDelayMs: config.SERVE_MAX_DELAY_MS,
       maxQueueRows: config.SERVE_MAX_QUEUE,
+      maxBatchers: config.SERVE_MAX_BATCHERS,
       timeoutMs: config.SERVE_TIMEOUT_MS,
       retryAfterSeconds: config.SERVE_RETRY_AFTER_SECONDS,
     },

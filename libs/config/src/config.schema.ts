@@ -163,6 +163,11 @@ const configFields = z.object({
    * refused with 429 and Retry-After rather than queued without bound.
    */
   SERVE_MAX_QUEUE: z.coerce.number().int().min(1).default(4096),
+  /**
+   * Batchers a replica keeps (one per tenant and model version asked for); beyond it the least
+   * recently used idle ones are closed. They hold no model (MODEL_CACHE_SIZE bounds those).
+   */
+  SERVE_MAX_BATCHERS: z.coerce.number().int().min(1).default(256),
   /** A predict not answered within this many ms is answered 504 and its place in the queue freed. */
   SERVE_TIMEOUT_MS: z.coerce.number().int().min(10).max(600_000).default(10_000),
   /** Retry-After (seconds) of a 429 (queue full) or a 503 (no replica answers). */

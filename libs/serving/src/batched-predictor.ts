@@ -9,7 +9,15 @@ export interface BatchSettings {
   maxQueueRows: number;
   timeoutMs: number;
   retryAfterSeconds?: number;
+  /**
+   * Batchers kept (one per tenant and version asked for); beyond it the least recently used idle
+   * ones are closed. Default 256. A batcher holds no model (the engine's cache does, within its own
+   * budget): this bounds the bookkeeping of a replica that sees many versions over its life.
+   */
+  maxBatchers?: number;
 }
+
+const DEFAULT_MAX_BATCHERS = 256;
 
 /** Per model version observers (labels), so /metrics can tell versions apart. */
 export type ObserverFor = (tenant: string, name: string, version: number) => BatcherObserver | undefined;
@@ -44,6 +52,11 @@ export class BatchedPredictor {
     };
   }
 
+  /** Batchers kept now (at most maxBatchers, unless more are busy at once). */
+  get batcherCount(): number {
+    return this.batchers.size;
+  }
+
   /** Rows waiting over every batcher (for a replica's heartbeat / load figure). */
   get waitingRows(): number {
     let n = 0;
@@ -59,7 +72,11 @@ export class BatchedPredictor {
   private batcherFor(tenant: string, meta: ModelVersionMeta, engine: InferenceEngine): DynamicBatcher {
     const key = JSON.stringify([tenant, meta.name, meta.version]);
     let batcher = this.batchers.get(key);
-    if (!batcher) {
+    // The map's order is the order of last use: the one used now goes last.
+    if (batcher) {
+      this.batchers.delete(key);
+      this.batchers.set(key, batcher);
+    } else {
       const ref = { name: meta.name, version: meta.version };
       batcher = new DynamicBatcher(
         // One engine call for the whole batch: the engine's own split would undo the batching.
@@ -72,7 +89,19 @@ export class BatchedPredictor {
         },
       );
       this.batchers.set(key, batcher);
+      this.evictIdle(key);
     }
     return batcher;
+  }
+
+  /** Closes the least recently used idle batchers (not `keep`'s) while more than maxBatchers are kept. */
+  private evictIdle(keep: string): void {
+    const max = this.settings.maxBatchers ?? DEFAULT_MAX_BATCHERS;
+    for (const [key, batcher] of this.batchers) {
+      if (this.batchers.size <= max) return;
+      if (key === keep || !batcher.idle) continue;
+      batcher.close();
+      this.batchers.delete(key);
+    }
   }
 }

@@ -88,6 +88,11 @@ export class DynamicBatcher {
     return this.queue.length;
   }
 
+  /** Nothing waits and no batch runs: closing it now fails no request. */
+  get idle(): boolean {
+    return this.queue.length === 0 && this.running === 0;
+  }
+
   /**
    * Queues `rows` rows (rows × featureCount values) and resolves with their scores once their batch
    * ran. Rejects with an OverloadedError (429) when the queue holds maxQueueRows already, and a
