@@ -94,8 +94,11 @@ export class S3BlobStore implements BlobStore {
     } catch (err) {
       throw this.configError(err);
     }
-    // A probe of conditional writes: the second create of the same key must be refused.
-    const probe = `${this.prefix}.tq-probe/${randomUUID()}`;
+    // A probe of conditional writes: the second create of the same key must be refused. Beside the
+    // prefix, not under a shared ".tq-probe/" folder: s3rver (the tests' S3) removes a folder its
+    // last object leaves, and a process starting at the same moment then failed to write its own
+    // probe there (ENOENT, which crashed s3rver: CI, the fleet test).
+    const probe = `${this.prefix}.tq-probe-${randomUUID()}`;
     try {
       await this.client.send(
         new PutObjectCommand({ Bucket: this.bucket, Key: probe, Body: 'probe', IfNoneMatch: '*' }),
