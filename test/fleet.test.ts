@@ -171,4 +171,17 @@ describe('a fleet without a shared disk: S3 is the only store in common', () => 
     assert.match(out, /S3_BUCKET/);
     assert.match(out, /no-such-bucket.*does not exist/);
   });
+
+  it('with the store away: a 503 with Retry-After naming the blob store, not Redis', async () => {
+    await s3.stop();
+    const form = new FormData();
+    form.append('file', new Blob(['a,label\n1,x\n']), 'away.csv');
+    const res = await system.fetch('/v1/datasets', { method: 'POST', body: form });
+    const body = (await res.json()) as { message: string };
+    assert.equal(res.status, 503, JSON.stringify(body));
+    assert.match(body.message, /the blob store s3:\/\/tq-fleet\/.* is unreachable/);
+    assert.doesNotMatch(body.message, /Redis/);
+    assert.match(res.headers.get('retry-after') ?? '', /^[1-9]\d*$/);
+    assert.equal((await system.fetch('/health')).status, 200, 'Redis is still there');
+  });
 });

@@ -10,14 +10,14 @@ import {
 } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { RedisClientHolder, isRedisUnavailable } from '@tq/queue';
-import { BlobIntegrityError } from '@tq/storage';
+import { BlobIntegrityError, BlobStoreUnavailableError } from '@tq/storage';
 import { isClientError } from './client-errors';
 import { requestIdOf } from './http-hardening';
 import type { JsonLimit } from './json-body';
 
 /**
  * Library errors that describe a client mistake become 4xx naming the field; Redis away (down,
- * unreachable, hung) a 503 with Retry-After naming it and the cause; a stored object that fails
+ * unreachable, hung) or the blob store unreachable a 503 with Retry-After naming which and the cause; a stored object that fails
  * its integrity check (encryption at rest) a 500 naming the object; anything else a logged 500
  * whose body says nothing of the cause (no stack, no path, no internal message). Every body
  * carries the request's id (`requestId`, as in the X-Request-Id header and the log line).
@@ -42,6 +42,11 @@ export class ErrorsFilter implements ExceptionFilter {
       };
       const reason = `larger than the JSON body limit of ${limit.bytes} bytes (${limit.setting})`;
       return send(413, tooLarge('(body)', reason));
+    }
+    // Before Redis: an S3 endpoint's ECONNREFUSED has the socket code a Redis outage has.
+    if (err instanceof BlobStoreUnavailableError) {
+      res.setHeader('Retry-After', String(err.retryAfterSeconds));
+      return send(503, { statusCode: 503, error: 'Service Unavailable', message: err.message });
     }
     const unavailable = this.redisUnavailable(err);
     if (unavailable) {

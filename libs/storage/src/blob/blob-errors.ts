@@ -65,6 +65,20 @@ export class BlobStoreConfigError extends Error {
 }
 
 /**
+ * The blob store did not answer (connection refused or reset, a timeout, a name that does not
+ * resolve): a passing fault, so not a TqError (a job hitting it is retried); the API answers 503
+ * with Retry-After naming the store, never a Redis outage (its socket codes are the same ones).
+ */
+export class BlobStoreUnavailableError extends Error {
+  readonly retryAfterSeconds = 5;
+
+  constructor(location: string, reason: string, options?: ErrorOptions) {
+    super(`the blob store ${location} is unreachable: ${reason}`, options);
+    this.name = 'BlobStoreUnavailableError';
+  }
+}
+
+/**
  * A stored object is not what this system wrote: a flipped byte, a truncation, chunks reordered,
  * another object's bytes, or (with encryption on) no encryption header at all. Its bytes are never
  * used. A server fault, not the client's: the API answers 500 with this message (the key, no

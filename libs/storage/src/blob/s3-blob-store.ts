@@ -13,7 +13,14 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { BlobExistsError, BlobKeyError, BlobNotFoundError, BlobRangeError, BlobStoreConfigError } from './blob-errors';
+import {
+  BlobExistsError,
+  BlobKeyError,
+  BlobNotFoundError,
+  BlobRangeError,
+  BlobStoreConfigError,
+  BlobStoreUnavailableError,
+} from './blob-errors';
 import { assertBlobKey, assertBlobPrefix, contentTypeFor, isBlobKey } from './blob-key';
 import {
   clampRange,
@@ -82,6 +89,18 @@ export class S3BlobStore implements BlobStore {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
+    // Every command (paginators and multipart uploads included): a store that does not answer is
+    // a BlobStoreUnavailableError naming it, not a bare ECONNREFUSED that reads as Redis's.
+    this.client.middlewareStack.add(
+      (next) => async (args) => {
+        try {
+          return await next(args);
+        } catch (err) {
+          throw unreachable(err) ? new BlobStoreUnavailableError(this.location, String(err), { cause: err }) : err;
+        }
+      },
+      { step: 'initialize', name: 'tqBlobStoreUnavailable' },
+    );
   }
 
   get location(): string {
@@ -333,6 +352,25 @@ export class S3BlobStore implements BlobStore {
       return new BlobStoreConfigError('S3_BUCKET', `${where}: ${err.name}: ${err.message}`, { cause: err });
     return new BlobStoreConfigError('S3_ENDPOINT', `cannot reach ${where}: ${String(err)}`, { cause: err });
   }
+}
+
+/** Socket-level failures (no HTTP answer at all), as Node and the SDK's HTTP handler report them. */
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'EAI_AGAIN',
+]);
+
+function unreachable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  // An answer came (any status): the store is there.
+  if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode) return false;
+  const code = (err as NodeJS.ErrnoException).code;
+  return (code !== undefined && UNREACHABLE_CODES.has(code)) || err.name === 'TimeoutError';
 }
 
 /** The HTTP status an S3 error came with (the SDK names errors per operation; the status is stable). */
