@@ -244,14 +244,8 @@ export class JobsService {
     const wanted = query.page * query.pageSize;
     const mine = (v: JobView) => scope.all || v.tenant === scope.tenant;
     const views: JobView[] = [];
+    const retired: JobView[] = [];
     for (const type of types) {
-      // Cancelled jobs left BullMQ for a tombstone; the newest `wanted` of them fill any page as well.
-      if (states.includes('cancelled'))
-        views.push(
-          ...(await collect(wanted, scope.all, mine, (start, count) =>
-            listTombstones(this.redis.client, this.redis.prefix, type, count, start),
-          )),
-        );
       for (const bullState of bullStates) {
         // Enough from each queue and state to fill the requested page after merging by creation time.
         const queue = this.producer.queueOf(type);
@@ -272,9 +266,20 @@ export class JobsService {
           })),
         );
       }
+      // Cancelled jobs left BullMQ for a tombstone; the newest `wanted` of them fill any page as well.
+      // Read after BullMQ: a job is retired by writing its tombstone, then removing it from BullMQ,
+      // so one retired while this lists is in one or the other (read before, a job retired between
+      // the two reads was in neither, and a page missed it: CI, on a Redis Cluster).
+      if (states.includes('cancelled'))
+        retired.push(
+          ...(await collect(wanted, scope.all, mine, (start, count) =>
+            listTombstones(this.redis.client, this.redis.prefix, type, count, start),
+          )),
+        );
     }
     // A job is briefly in both places while it is retired (or a cancel is undone): listed once, as BullMQ has it.
-    const byId = new Map(views.filter((v) => states.includes(v.state)).map((v) => [v.id, v]));
+    const byId = new Map<string, JobView>();
+    for (const v of [...views, ...retired]) if (states.includes(v.state) && !byId.has(v.id)) byId.set(v.id, v);
     const items = [...byId.values()]
       .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
       .slice((query.page - 1) * query.pageSize, wanted);
