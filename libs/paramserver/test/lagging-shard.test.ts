@@ -39,7 +39,10 @@ describe('a sync run that loses a shard', () => {
       PS_ROWS: String(ROWS),
       PS_LOCK_MS: String(LOCK_MS),
       PS_STALLED_MS: String(STALLED_MS),
-      PS_DELAYS: '-1:25',
+      // A floor on the run's length after the kill, whatever the machine's speed: 222 steps × 60 ms
+      // is 13 s, past the takeover (6-8 s), so the retried shard always rejoins before the end
+      // (with 25 ms a faster machine ended the run 7.4 s after the kill, before the rejoin).
+      PS_DELAYS: '-1:60',
       PS_QUEUES: 'train-shard',
     };
     procs.push(...(await Promise.all(['shard-a', 'shard-b', 'shard-spare'].map((name) => startPsProcess(name, base)))));
