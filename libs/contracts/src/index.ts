@@ -24,3 +24,4 @@ export * from './prototype-keys';
 export * from './quota.schema';
 export * from './alias.schema';
 export * from './explain.schema';
+export * from './socket-errors';

@@ -1,5 +1,5 @@
 import type { Logger } from '@nestjs/common';
-import { ThrottledLog } from '@tq/contracts';
+import { ThrottledLog, isSocketError } from '@tq/contracts';
 
 /**
  * ioredis's ways of saying Redis is not there (as opposed to a command Redis refused): the offline
@@ -10,8 +10,7 @@ import { ThrottledLog } from '@tq/contracts';
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err.name === 'MaxRetriesPerRequestError') return true;
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code && SOCKET_CODES.has(code)) return true;
+  if (isSocketError(err)) return true;
   return UNAVAILABLE_MESSAGES.some((m) => err.message.includes(m));
 }
 
@@ -20,15 +19,6 @@ export function isCommandTimeout(err: unknown): boolean {
   return err instanceof Error && err.message === 'Command timed out';
 }
 
-const SOCKET_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'EAI_AGAIN',
-]);
 const UNAVAILABLE_MESSAGES = [
   "Stream isn't writeable",
   'Connection is closed',

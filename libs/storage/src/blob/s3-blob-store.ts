@@ -13,6 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { isSocketError } from '@tq/contracts';
 import {
   BlobExistsError,
   BlobKeyError,
@@ -354,23 +355,12 @@ export class S3BlobStore implements BlobStore {
   }
 }
 
-/** Socket-level failures (no HTTP answer at all), as Node and the SDK's HTTP handler report them. */
-const UNREACHABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'EAI_AGAIN',
-]);
-
+/** No HTTP answer at all (socket-level), as Node and the SDK's HTTP handler report it. */
 function unreachable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   // An answer came (any status): the store is there.
   if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode) return false;
-  const code = (err as NodeJS.ErrnoException).code;
-  return (code !== undefined && UNREACHABLE_CODES.has(code)) || err.name === 'TimeoutError';
+  return isSocketError(err) || err.name === 'TimeoutError';
 }
 
 /** The HTTP status an S3 error came with (the SDK names errors per operation; the status is stable). */
