@@ -20,7 +20,7 @@ import { SubmissionChecks } from './jobs/submission-checks.service';
 import { UnansweredWrites } from './jobs/unanswered-writes.service';
 import { MetricsController } from './metrics/metrics.controller';
 import { MetricsService } from './metrics/metrics.service';
-import { PredictMetrics } from './metrics/predict-metrics.service';
+import { PredictMetricsService } from './metrics/predict-metrics.service';
 import { AliasesController } from './models/aliases.controller';
 import { ModelsController } from './models/models.controller';
 import { ServeForwarder } from './models/serve-forwarder';
@@ -58,7 +58,7 @@ import { TenantsController } from './quotas/tenants.controller';
     SubmissionChecks,
     JobEventsService,
     MetricsService,
-    PredictMetrics,
+    PredictMetricsService,
     AliasStore,
     JobIds,
     UnansweredWrites,

@@ -3,12 +3,16 @@ import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { ConsoleLogger } from '@nestjs/common';
 import { Registry } from 'prom-client';
-import { loadConfig, logLevels } from '@tq/config';
+import { loadConfig, logLevels, type AppConfig } from '@tq/config';
 import { InferenceEngine, initBackend, resolveExecutionProviders } from '@tq/ml';
-import { RedisClientHolder, RedisVersionMetaCache } from '@tq/queue';
+import { ApiKeyStore, AuditLog, Authenticator } from '@tq/auth';
+import { ThrottledLog } from '@tq/contracts';
+import { AliasStore, RedisClientHolder, RedisVersionMetaCache, TenantLimits } from '@tq/queue';
 import { collectProcessMetrics } from '@tq/runtime';
-import { BatchedPredictor, ServeMetrics, registerReplica } from '@tq/serving';
+import { BatchedPredictor, PredictMetrics, ServeMetrics, listReplicas, registerReplica } from '@tq/serving';
 import { ArtifactStore, ModelRegistry, blobStoreFromConfig, createOnceSecret } from '@tq/storage';
+import { explainVersion } from '@tq/jobs';
+import { ClientDoor } from './client-door';
 import { serveHandler } from './serve-http';
 
 /**
@@ -51,16 +55,32 @@ async function bootstrap(): Promise<void> {
     (_tenant, name, version) => metrics.observerFor(name, version),
   );
   const serveKey = await createOnceSecret(store, 'serve-key');
+  const door = clientDoor(config, redis, logger);
   const server = createServer(
     { keepAliveTimeout: 65_000 },
     serveHandler({
       registry,
       predictor,
+      explain: (tenant, meta, body) =>
+        explainVersion(
+          {
+            registry: registry.forTenant(tenant),
+            engine: engine.forTenant(tenant),
+            maxValues: config.MAX_EXPLAIN_VALUES,
+          },
+          meta,
+          body,
+        ),
       metrics,
       metricsRegistry,
+      predictMetrics: new PredictMetrics(metricsRegistry),
       serveKey: Buffer.from(serveKey.toString('base64')),
+      door: door.door,
+      aliases: new AliasStore(redis),
       maxBodyBytes: config.MAX_JSON_BODY_BYTES,
-      retryAfterSeconds: config.SERVE_RETRY_AFTER_SECONDS,
+      maxSmallBodyBytes: config.MAX_SMALL_JSON_BODY_BYTES,
+      maxInflightRequests: config.MAX_INFLIGHT_REQUESTS,
+      maxInflightJsonBytes: config.MAX_INFLIGHT_JSON_BYTES,
       log: (message) => logger.error(message),
     }),
   );
@@ -90,6 +110,7 @@ async function bootstrap(): Promise<void> {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     predictor.close();
     await engine.close().catch(() => undefined);
+    door.close();
     metas.onApplicationShutdown();
     await redis.onApplicationShutdown();
     blobs.close();
@@ -97,6 +118,49 @@ async function bootstrap(): Promise<void> {
   };
   process.once('SIGTERM', () => void stop());
   process.once('SIGINT', () => void stop());
+}
+
+/**
+ * The door for clients' own requests: API keys checked as the API checks them (revocations over
+ * pub/sub), refusals audited, the tenant's rate shared by the live replicas (counted once a second).
+ */
+function clientDoor(config: AppConfig, redis: RedisClientHolder, logger: ConsoleLogger) {
+  const authenticator =
+    config.AUTH === 'on'
+      ? new Authenticator(new ApiKeyStore(redis.client, redis.prefix), {
+          adminKey: config.TQ_ADMIN_KEY,
+          cacheSeconds: config.AUTH_CACHE_SECONDS,
+        })
+      : undefined;
+  authenticator?.listen(redis.client, (err: unknown) =>
+    logger.error(`revocation channel: ${String(err)}; revokes reach this replica within AUTH_CACHE_SECONDS`),
+  );
+  const audit = new AuditLog(redis.client, redis.prefix, {
+    retentionDays: config.AUDIT_RETENTION_DAYS,
+    secrets: [config.TQ_ADMIN_KEY],
+  });
+  const auditErrors = new ThrottledLog((line) => logger.error(line), 10_000);
+  let replicas = 1;
+  const counting = setInterval(() => {
+    listReplicas(redis.client, redis.prefix).then(
+      (urls) => (replicas = Math.max(1, urls.length)),
+      () => undefined, // Redis away: the last count holds
+    );
+  }, 1000).unref();
+  const door = new ClientDoor({
+    authenticator,
+    limits: new TenantLimits(redis.client, redis.prefix),
+    replicas: () => replicas,
+    audit: (record) =>
+      void audit.append(record).catch((err: unknown) => auditErrors.log(`audit entry lost: ${String(err)}`, 'write')),
+  });
+  return {
+    door,
+    close: () => {
+      clearInterval(counting);
+      authenticator?.close();
+    },
+  };
 }
 
 /**

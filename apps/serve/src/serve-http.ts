@@ -1,158 +1,183 @@
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import {
   FieldError,
   NotFoundError,
   OverloadedError,
-  TooLargeError,
-  TqError,
   UnauthorizedError,
+  explainRequestSchema,
   modelNameSchema,
-  modelVersionSchema,
   predictRequestSchema,
   prototypeKeyIn,
   tenantSchema,
   toFieldIssues,
+  type ExplainRequest,
+  type ExplainResponse,
+  type ModelVersionMeta,
 } from '@tq/contracts';
 import { ModelNotFoundError, type ModelRegistry } from '@tq/storage';
-import type { BatchedPredictor, ServeMetrics } from '@tq/serving';
+import { resolveServed, type AliasLookup } from '@tq/jobs';
+import type { BatchedPredictor, PredictMetrics, ServeMetrics } from '@tq/serving';
+import type { ClientDoor } from './client-door';
+import { errorBody, readJson, send, sendError } from './http-io';
+import { modelRouteOf, type RouteMatch } from './serve-routes';
 
 /** Headers the API sends: the caller's tenant, trusted only with the shared serve key beside it. */
 export const TENANT_HEADER = 'x-tq-tenant';
 export const SERVE_KEY_HEADER = 'x-tq-serve-key';
 
-const PREDICT_PATH = /^\/v1\/models\/([^/]+)\/versions\/([^/]+)\/predict\/?$/;
-
 export interface ServeHandlerDeps {
   registry: ModelRegistry;
   predictor: BatchedPredictor;
+  /** Integrated gradients of a tenant's version (@tq/jobs explainVersion on this replica's engine). */
+  explain(tenant: string, meta: ModelVersionMeta, body: ExplainRequest): Promise<ExplainResponse>;
   metrics: ServeMetrics;
   metricsRegistry: Registry;
-  /** The shared key (artifact store secret "serve-key"); a request without it is refused 401. */
+  /** Predicts sent straight by clients, per served version and alias (the API counts the ones it forwards). */
+  predictMetrics: PredictMetrics;
+  /** The shared key (artifact store secret "serve-key"): with it, the API's tenant header is trusted. */
   serveKey: Buffer;
+  /** Without the serve key: the client's API key and its tenant's request rate. */
+  door: ClientDoor;
+  /** Aliases (and canaries) of the predict paths that name one. */
+  aliases: AliasLookup;
+  /** JSON body limits: predicts take MAX_JSON_BODY_BYTES, explains MAX_SMALL_JSON_BODY_BYTES (as in the API). */
   maxBodyBytes: number;
-  retryAfterSeconds: number;
-  log(message: string): void;
+  maxSmallBodyBytes: number;
+  /** At most this many requests, and this many bytes of JSON bodies, at once; beyond: 429. */
+  maxInflightRequests: number;
+  maxInflightJsonBytes: number;
+  log: (message: string) => void;
+}
+
+interface Answered {
+  body: unknown;
+  labels: { model: string; version: string };
 }
 
 /**
- * A serve replica's routes on bare node:http (one data route, nothing for a framework to add but
- * per-request cost): POST /v1/models/:name/versions/:version/predict (the API's path, so a
- * forwarded request keeps its URL), GET /metrics, GET /health. Bodies are checked here again with
- * the same zod contract: the API validated them, but a replica answers anyone holding the key.
+ * A serve replica's routes on bare node:http (nothing for a framework to add but per-request
+ * cost): the API's predict and explain paths (serve-routes.ts), GET /metrics, GET /health. Two
+ * doors: the API forwards with the serve key and the caller's tenant; a client sends its own API
+ * key (ClientDoor: the same checks as the API's). Bodies are checked here with the same zod
+ * contracts as in the API. Requests in flight and the JSON bytes they declare are bounded,
+ * refused before the body is read.
  */
 export function serveHandler(deps: ServeHandlerDeps) {
+  const inflight = { requests: 0, bytes: 0 };
   return (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0]!;
     if (req.method === 'GET' && path === '/health') return void send(res, 200, { status: 'ok' });
     if (req.method === 'GET' && path === '/metrics') {
       deps.metricsRegistry.metrics().then(
         (text) => res.writeHead(200, { 'Content-Type': deps.metricsRegistry.contentType }).end(text),
-        (err: unknown) => sendError(res, err, deps),
+        (err: unknown) => sendError(res, err, deps.log),
       );
       return;
     }
-    const m = PREDICT_PATH.exec(path);
-    if (req.method !== 'POST' || !m)
-      return void send(res, 404, errorBody(404, '(path)', `no route ${req.method} ${path}`));
-    predict(req, m[1]!, m[2]!, deps).then(
-      ({ status, body, labels }) => {
-        deps.metrics.requests.inc({ ...labels, code: String(status) });
-        send(res, status, body);
+    const match = req.method === 'POST' ? modelRouteOf(path) : undefined;
+    if (!match) return void send(res, 404, errorBody(404, '(path)', `no route ${req.method} ${path}`));
+    const declared = Number(req.headers['content-length']);
+    const bytes = Number.isFinite(declared) && declared >= 0 ? declared : deps.maxBodyBytes;
+    const full = overloadedBy(inflight, bytes, deps);
+    if (full) {
+      res.setHeader('Connection', 'close'); // the unread body is not worth reading
+      return void sendError(res, full, deps.log);
+    }
+    inflight.requests++;
+    inflight.bytes += bytes;
+    res.once('close', () => {
+      inflight.requests--;
+      inflight.bytes -= bytes;
+    });
+    answer(req, match, deps).then(
+      ({ body, labels }) => {
+        deps.metrics.requests.inc({ ...labels, code: '200' });
+        send(res, 200, body);
       },
       (err: unknown) => {
-        const status = sendError(res, err, deps);
-        deps.metrics.requests.inc({ model: m[1]!, version: m[2]!, code: String(status) });
+        const status = sendError(res, err, deps.log);
+        deps.metrics.requests.inc({ model: match.rawName, version: match.rawRef, code: String(status) });
       },
     );
   };
 }
 
-async function predict(
-  req: IncomingMessage,
-  rawName: string,
-  rawVersion: string,
+/** An OverloadedError when one more request of `bytes` would pass a bound (one is always admitted). */
+function overloadedBy(
+  inflight: { requests: number; bytes: number },
+  bytes: number,
   deps: ServeHandlerDeps,
-): Promise<{ status: number; body: unknown; labels: { model: string; version: string } }> {
-  const key = req.headers[SERVE_KEY_HEADER];
-  const given = Buffer.from(typeof key === 'string' ? key : '');
-  if (given.length !== deps.serveKey.length || !timingSafeEqual(given, deps.serveKey))
-    throw new UnauthorizedError(SERVE_KEY_HEADER, 'missing or wrong: a serve replica answers the API only');
-  const tenant = tenantSchema.safeParse(req.headers[TENANT_HEADER]);
-  if (!tenant.success) throw new FieldError(TENANT_HEADER, 'missing or not a tenant name');
-  const name = modelNameSchema.safeParse(decodeURIComponent(rawName));
+): OverloadedError | undefined {
+  const reason =
+    inflight.requests >= deps.maxInflightRequests
+      ? `${inflight.requests} requests are in flight on this serve replica (MAX_INFLIGHT_REQUESTS ${deps.maxInflightRequests})`
+      : inflight.requests > 0 && inflight.bytes + bytes > deps.maxInflightJsonBytes
+        ? `the JSON bodies in flight on this serve replica would pass MAX_INFLIGHT_JSON_BYTES (${deps.maxInflightJsonBytes})`
+        : undefined;
+  return reason ? new OverloadedError('server', reason, 1) : undefined;
+}
+
+async function answer(req: IncomingMessage, match: RouteMatch, deps: ServeHandlerDeps): Promise<Answered> {
+  const { tenant, direct } = await callerOf(req, match.route.action, deps);
+  const name = modelNameSchema.safeParse(decoded(match.rawName, 'name'));
   if (!name.success) throw new FieldError('name', 'not a model name');
-  const version = modelVersionSchema.safeParse(rawVersion);
-  if (!version.success) throw new FieldError('version', 'not a version number');
-  const json = await readJson(req, deps.maxBodyBytes);
+  const ref = match.route.schema.safeParse(decoded(match.rawRef, match.field));
+  if (!ref.success) throw new FieldError(match.field, `not ${match.field === 'alias' ? 'an alias name' : 'a version'}`);
+  const explain = match.route.kind === 'explain';
+  const json = await readJson(
+    req,
+    explain
+      ? { bytes: deps.maxSmallBodyBytes, setting: 'MAX_SMALL_JSON_BODY_BYTES' }
+      : { bytes: deps.maxBodyBytes, setting: 'MAX_JSON_BODY_BYTES' },
+  );
   const protoKey = prototypeKeyIn(json);
   if (protoKey !== undefined) throw new FieldError(protoKey, 'this key is not allowed in a request body');
+  const metaOf = (version: number) =>
+    deps.registry
+      .forTenant(tenant)
+      .getVersion({ name: name.data, version })
+      .catch((err: unknown) => {
+        if (err instanceof ModelNotFoundError) throw new NotFoundError('version', err.reason);
+        throw err;
+      });
+  if (explain) {
+    const body = explainRequestSchema.safeParse(json);
+    if (!body.success) throw new FieldError(toFieldIssues(body.error));
+    const version = Number(ref.data);
+    const explained = await deps.explain(tenant, await metaOf(version), body.data);
+    return { body: explained, labels: { model: name.data, version: String(version) } };
+  }
   const body = predictRequestSchema.safeParse(json);
   if (!body.success) throw new FieldError(toFieldIssues(body.error));
-  const ref = { name: name.data, version: version.data };
-  const meta = await deps.registry
-    .forTenant(tenant.data)
-    .getVersion(ref)
-    .catch((err: unknown) => {
-      if (err instanceof ModelNotFoundError) throw new NotFoundError('version', err.reason);
-      throw err;
-    });
-  const answer = await deps.predictor.predict(tenant.data, meta, body.data);
-  return { status: 200, body: answer, labels: { model: ref.name, version: String(ref.version) } };
+  const served = await resolveServed(deps.aliases, tenant, name.data, String(ref.data));
+  const run = async () => deps.predictor.predict(tenant, await metaOf(served.version), body.data);
+  const predicted = direct ? await deps.predictMetrics.observe(tenant, name.data, served, run) : await run();
+  return { body: predicted, labels: { model: name.data, version: String(served.version) } };
 }
 
-/** The body as JSON, refused (413) past maxBytes without buffering the rest. */
-async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      req.destroy();
-      throw new TooLargeError('(body)', `larger than the JSON body limit of ${maxBytes} bytes (MAX_JSON_BODY_BYTES)`);
-    }
-    chunks.push(chunk);
-  }
+/** The API's forward (serve key and tenant header) or a client's own request (ClientDoor). */
+async function callerOf(
+  req: IncomingMessage,
+  action: string,
+  deps: ServeHandlerDeps,
+): Promise<{ tenant: string; direct: boolean }> {
+  const key = req.headers[SERVE_KEY_HEADER];
+  if (key === undefined) return { tenant: (await deps.door.admit(req, action)).tenant, direct: true };
+  const given = Buffer.from(typeof key === 'string' ? key : '');
+  if (given.length !== deps.serveKey.length || !timingSafeEqual(given, deps.serveKey))
+    throw new UnauthorizedError(SERVE_KEY_HEADER, 'wrong serve key (clients send their API key as Authorization)');
+  const tenant = tenantSchema.safeParse(req.headers[TENANT_HEADER]);
+  if (!tenant.success) throw new FieldError(TENANT_HEADER, 'missing or not a tenant name');
+  return { tenant: tenant.data, direct: false };
+}
+
+/** A path segment, percent-decoded (a malformed escape is a 400 naming the field). */
+function decoded(segment: string, field: string): string {
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    return decodeURIComponent(segment);
   } catch {
-    throw new FieldError('(body)', 'not valid JSON');
+    throw new FieldError(field, 'not a valid percent-encoded path segment');
   }
-}
-
-function errorBody(status: number, field: string, reason: string): object {
-  return {
-    statusCode: status,
-    error: STATUS_CODES[status],
-    message: `${field}: ${reason}`,
-    issues: [{ field, reason }],
-  };
-}
-
-/** TqErrors answer their status (429 with Retry-After); anything else a logged 500 saying nothing of the cause. */
-function sendError(res: ServerResponse, err: unknown, deps: ServeHandlerDeps): number {
-  if (err instanceof OverloadedError) res.setHeader('Retry-After', String(err.retryAfterSeconds));
-  if (err instanceof FieldError) {
-    send(res, err.status, {
-      statusCode: err.status,
-      error: STATUS_CODES[err.status],
-      message: err.message,
-      issues: err.issues,
-    });
-    return err.status;
-  }
-  if (err instanceof TqError) {
-    send(res, err.status, { statusCode: err.status, error: STATUS_CODES[err.status], message: err.message });
-    return err.status;
-  }
-  deps.log(`predict failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-  send(res, 500, { statusCode: 500, error: 'Internal Server Error', message: 'internal error' });
-  return 500;
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent) return;
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) }).end(text);
 }

@@ -11,6 +11,9 @@ export interface AuthenticatorOptions {
   cacheSeconds: number;
 }
 
+/** Every caller with AUTH=off (loopback only): an admin of the default tenant. */
+export const AUTH_OFF: Principal = { keyId: 'auth-off', tenant: DEFAULT_TENANT, role: 'admin' };
+
 /** The principal of TQ_ADMIN_KEY. */
 export const CONFIG_ADMIN: Principal = { keyId: 'config-admin', tenant: DEFAULT_TENANT, role: 'admin' };
 

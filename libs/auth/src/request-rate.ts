@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { QUOTA_VARIABLES, QuotaExceededError, type TenantQuotas } from '@tq/contracts';
 
 /** The answer for one request: allowed, or refused with the wait until a token is there. */
 export type RateDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
@@ -33,4 +34,30 @@ export class RequestRate {
     }
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / ratePerSecond)) };
   }
+}
+
+/**
+ * One request of `tenant` against its share of its quotas' rate and burst, held by each of
+ * `replicas.count` processes of one kind (`replicas.kind`: "API replica", "serve replica"): a
+ * QuotaExceededError (429 with Retry-After) naming the setting when the share is spent.
+ */
+export function takeRateShare(
+  rate: RequestRate,
+  tenant: string,
+  quotas: Pick<TenantQuotas, 'maxRequestsPerSecond' | 'requestBurst'>,
+  replicas: { count: number; kind: string },
+): void {
+  const n = Math.max(1, replicas.count);
+  const decision = rate.take(tenant, quotas.maxRequestsPerSecond / n, Math.max(1, quotas.requestBurst / n));
+  if (decision.allowed) return;
+  const limit = quotas.maxRequestsPerSecond;
+  throw new QuotaExceededError(
+    'maxRequestsPerSecond',
+    Math.ceil(limit),
+    limit,
+    decision.retryAfterSeconds,
+    `tenant "${tenant}" sent more than ${limit} requests per second (burst ${quotas.requestBurst}) ` +
+      `(${QUOTA_VARIABLES.maxRequestsPerSecond}, or the tenant's override; ` +
+      `each of the ${n} ${replicas.kind}${n === 1 ? '' : 's'} allows 1/${n} of it); retry after ${decision.retryAfterSeconds} s`,
+  );
 }

@@ -206,8 +206,9 @@ const configFields = z.object({
   MAX_INFER_VALUES: z.coerce.number().int().positive().default(10_000_000),
   /**
    * POST .../explain: rows × steps × features a request may cost (413 above it). Each row is one
-   * forward and backward pass over steps + 1 points in the API process; 10M is ~200 MNIST rows at
-   * 64 steps, a few seconds of compute.
+   * forward and backward pass over steps + 1 points, on a serve replica (in the API when none is
+   * registered), holding that process's event loop meanwhile; 10M is ~200 MNIST rows at 64 steps, a
+   * few seconds of compute, within the forward's bound (SERVE_TIMEOUT_MS).
    */
   MAX_EXPLAIN_VALUES: z.coerce.number().int().positive().default(10_000_000),
   /**

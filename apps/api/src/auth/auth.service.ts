@@ -1,12 +1,9 @@
 import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Request } from 'express';
-import { DEFAULT_TENANT, type Principal } from '@tq/contracts';
+import type { Principal } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
-import { ApiKeyStore, Authenticator, ensureFirstAdminKey } from '@tq/auth';
+import { AUTH_OFF, ApiKeyStore, Authenticator, ensureFirstAdminKey } from '@tq/auth';
 import { RedisClientHolder } from '@tq/queue';
-
-/** Every caller with AUTH=off (loopback only): an admin of the default tenant. */
-export const AUTH_OFF: Principal = { keyId: 'auth-off', tenant: DEFAULT_TENANT, role: 'admin' };
 
 /** The request's caller, set by the auth guard or the auth middleware. */
 export interface AuthedRequest extends Request {

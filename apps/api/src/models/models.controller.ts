@@ -35,7 +35,7 @@ import { ErrorResponses, JsonBody, JsonResponse, RawResponse } from '../common/o
 import { EXPLAIN_EXAMPLE, EXPLAIN_EXAMPLES, PREDICT_EXAMPLE, PREDICT_EXAMPLES } from '../common/openapi-examples';
 import { sendServed, serveOptions } from '../common/send-stream';
 import { ZodPipe } from '../common/zod-body.pipe';
-import { PredictMetrics } from '../metrics/predict-metrics.service';
+import { PredictMetricsService } from '../metrics/predict-metrics.service';
 import { ServeForwarder } from './serve-forwarder';
 
 /** A Map: a plain object would answer for "constructor" or "__proto__". */
@@ -55,7 +55,7 @@ export class ModelsController {
     private readonly registry: ModelRegistry,
     private readonly engine: InferenceEngine,
     private readonly aliases: AliasStore,
-    private readonly predictMetrics: PredictMetrics,
+    private readonly predictMetrics: PredictMetricsService,
     private readonly forwarder: ServeForwarder,
   ) {}
 
@@ -203,8 +203,10 @@ export class ModelsController {
     @Body(new ZodPipe(explainRequestSchema)) body: ExplainRequest,
     @Scope() scope: TenantScope,
   ): Promise<ExplainResponse> {
-    // Runs here like predict for now (tfjs gradients on the version's model.json; @tq/jobs explain.ts).
+    // On a serve replica when any is registered (SERVE_MODE), else here (tfjs gradients; @tq/jobs explain.ts).
     const meta = await this.meta(scope, { name, version });
+    const forwarded = await this.forwarder.explain(scope.tenant, name, version, body);
+    if (forwarded) return forwarded;
     const deps = {
       registry: this.registry.forTenant(scope.tenant),
       engine: this.engine.forTenant(scope.tenant),

@@ -5,6 +5,8 @@ import {
   FieldError,
   OverloadedError,
   UnavailableError,
+  type ExplainRequest,
+  type ExplainResponse,
   type FieldIssue,
   type PredictRequest,
   type PredictResponse,
@@ -71,17 +73,20 @@ export class ServeForwarder implements OnModuleInit, OnApplicationShutdown {
    * The replica's answer, or undefined when this API runs the predict itself (SERVE_MODE inline,
    * or auto with no replica registered).
    */
-  async predict(
-    tenant: string,
-    name: string,
-    version: number,
-    body: PredictRequest,
-  ): Promise<PredictResponse | undefined> {
+  predict(tenant: string, name: string, version: number, body: PredictRequest): Promise<PredictResponse | undefined> {
+    return this.forward(tenant, `/v1/models/${encodeURIComponent(name)}/versions/${version}/predict`, body);
+  }
+
+  /** As predict: integrated gradients run on a replica (tfjs, CPU-heavy), not on the API's event loop. */
+  explain(tenant: string, name: string, version: number, body: ExplainRequest): Promise<ExplainResponse | undefined> {
+    return this.forward(tenant, `/v1/models/${encodeURIComponent(name)}/versions/${version}/explain`, body);
+  }
+
+  private async forward<T>(tenant: string, path: string, body: unknown): Promise<T | undefined> {
     if (this.config.SERVE_MODE === 'inline' || !this.key) return undefined;
     const replicas = await this.live();
     if (replicas.length === 0 && this.config.SERVE_MODE === 'auto') return undefined;
     const payload = JSON.stringify(body);
-    const path = `/v1/models/${encodeURIComponent(name)}/versions/${version}/predict`;
     const deadline = Date.now() + this.config.SERVE_TIMEOUT_MS + 1000;
     const tried = new Set<string>();
     for (;;) {
@@ -96,7 +101,7 @@ export class ServeForwarder implements OnModuleInit, OnApplicationShutdown {
       }
       tried.add(url);
       try {
-        return await this.send(url, path, tenant, payload, deadline);
+        return (await this.send(url, path, tenant, payload, deadline)) as T;
       } catch (err) {
         if (!(err instanceof ReplicaDownError)) throw err;
         this.down.set(url, Date.now() + this.config.SERVE_REGISTRATION_TTL_MS);
@@ -134,13 +139,7 @@ export class ServeForwarder implements OnModuleInit, OnApplicationShutdown {
     return best;
   }
 
-  private async send(
-    base: string,
-    path: string,
-    tenant: string,
-    payload: string,
-    deadline: number,
-  ): Promise<PredictResponse> {
+  private async send(base: string, path: string, tenant: string, payload: string, deadline: number): Promise<unknown> {
     this.outstanding.set(base, (this.outstanding.get(base) ?? 0) + 1);
     try {
       const res = await new Promise<{ status: number; headers: IncomingMessage['headers']; text: string }>(
@@ -191,14 +190,14 @@ export class ServeForwarder implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** 200: the answer; the replica's 4xx, 429 and 504 as the same errors here; its 503 (stopping) another try. */
-  private answerOf(status: number, headers: IncomingMessage['headers'], text: string): PredictResponse {
+  private answerOf(status: number, headers: IncomingMessage['headers'], text: string): unknown {
     let body: { message?: unknown; issues?: FieldIssue[] } & Record<string, unknown> = {};
     try {
       body = JSON.parse(text) as typeof body;
     } catch {
       if (status === 200) throw new Error(`a serve replica answered 200 with a body that is not JSON`);
     }
-    if (status === 200) return body as unknown as PredictResponse;
+    if (status === 200) return body;
     const message = typeof body.message === 'string' ? body.message : `serve replica answered ${status}`;
     const issues = body.issues ?? [{ field: '(body)', reason: message }];
     if (status === 429) {

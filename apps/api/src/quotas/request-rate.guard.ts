@@ -1,6 +1,5 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { QUOTA_VARIABLES, QuotaExceededError } from '@tq/contracts';
-import { RequestRate } from '@tq/auth';
+import { RequestRate, takeRateShare } from '@tq/auth';
 import { defaultQuotas } from '@tq/queue';
 import type { AuthedRequest } from '../auth/auth.service';
 import { ApiReplicas } from './api-replicas.service';
@@ -29,22 +28,7 @@ export class RequestRateGuard implements CanActivate {
     if (!principal) return true;
     // Redis away: the defaults apply (the route itself answers 503 if it needs Redis).
     const quotas = await this.quotas.limits.of(principal.tenant).catch(() => defaultQuotas());
-    const n = this.replicas.live;
-    const decision = this.rate.take(
-      principal.tenant,
-      quotas.maxRequestsPerSecond / n,
-      Math.max(1, quotas.requestBurst / n),
-    );
-    if (decision.allowed) return true;
-    const limit = quotas.maxRequestsPerSecond;
-    throw new QuotaExceededError(
-      'maxRequestsPerSecond',
-      Math.ceil(limit),
-      limit,
-      decision.retryAfterSeconds,
-      `tenant "${principal.tenant}" sent more than ${limit} requests per second (burst ${quotas.requestBurst}) ` +
-        `(${QUOTA_VARIABLES.maxRequestsPerSecond}, or the tenant's override; ` +
-        `each of the ${n} API replica${n === 1 ? '' : 's'} allows 1/${n} of it); retry after ${decision.retryAfterSeconds} s`,
-    );
+    takeRateShare(this.rate, principal.tenant, quotas, { count: this.replicas.live, kind: 'API replica' });
+    return true;
   }
 }
