@@ -63,9 +63,9 @@ async function main(): Promise<void> {
     }
   });
   for (let n = 1; n <= WORKERS; n++) spawnWorker(n);
+  // One port per replica on this host: SERVE_PORT (default 3100) counted up.
+  const servePort = Number(process.env.SERVE_PORT ?? 3100);
   const spawnReplica = (n: number) => {
-    // One port per replica on this host: SERVE_PORT (default 3100) counted up.
-    const servePort = Number(process.env.SERVE_PORT ?? 3100);
     const replica = startApp(SERVE_MAIN, `serve-${n}`, {
       ...env,
       SERVE_PORT: String(servePort === 0 ? 0 : servePort + n - 1),
@@ -99,6 +99,11 @@ async function main(): Promise<void> {
       `  REST API   ${base}/v1/jobs`,
       `  OpenAPI    ${base}/docs`,
       `  Dashboard  ${base}/admin/queues`,
+      ...(SERVE_REPLICAS > 0 && servePort !== 0
+        ? [
+            `  Predicts   http://localhost:${servePort}/v1/models/:name/versions/:version/predict (straight to serve-1, same key)`,
+          ]
+        : []),
       `  Health     ${base}/health    Metrics ${base}/metrics${keys.admin === 'AUTH=off' ? '' : ' (with a key)'}` +
         (config.API_METRICS_PORT
           ? `, http://localhost:${config.API_METRICS_PORT}/metrics (no key: API_METRICS_PORT)`
