@@ -36,6 +36,7 @@ async function bootstrap(): Promise<void> {
   const engine = new InferenceEngine({
     registry,
     cacheSize: config.MODEL_CACHE_SIZE,
+    cacheBytes: config.MODEL_CACHE_BYTES,
     intraOpNumThreads: config.ORT_INTRA_OP_THREADS,
     executionProviders: resolveExecutionProviders(config.ORT_EXECUTION_PROVIDERS),
   });

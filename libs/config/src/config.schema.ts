@@ -147,6 +147,12 @@ const configFields = z.object({
   CANCEL_POLL_MS: z.coerce.number().int().min(20).max(10_000).default(250),
   MODEL_CACHE_SIZE: z.coerce.number().int().min(1).default(8),
   /**
+   * And at most this many bytes of loaded models per process (their ONNX or tfjs files' sizes, about
+   * what a CPU session holds; the least recently used released beyond it; one larger model is kept
+   * alone). 2 GiB.
+   */
+  MODEL_CACHE_BYTES: z.coerce.number().int().min(1).default(2 * 1024 ** 3),
+  /**
    * Versions whose metadata each process keeps in memory (LRU; invalidated over Redis pub/sub when
    * a version gains an artifact or a model is removed), so a predict reads no metadata.json; 0: off.
    */

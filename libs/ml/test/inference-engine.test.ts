@@ -228,6 +228,29 @@ describe('InferenceEngine', () => {
     }
   });
 
+  it('keeps at most cacheBytes of models (their files), and one model over the budget alone', async () => {
+    // Three tfjs-only models of one architecture: the same size each.
+    for (const [name, seed] of [
+      ['t1', 31],
+      ['t2', 41],
+      ['t3', 51],
+    ] as const)
+      await register(name, seed);
+    const meta = await registry.getVersion({ name: 't1', version: 1 });
+    const oneModel = meta.artifacts['model.json']! + meta.artifacts['weights.bin']!;
+    const rows = randomRows(4, 13);
+    const two = new InferenceEngine({ registry, cacheSize: 8, cacheBytes: 2 * oneModel });
+    for (const name of ['t1', 't2', 't3']) await two.predict({ name, version: 1 }, rows, 4);
+    assert.deepEqual(two.cached(), ['t2/1', 't3/1'], 'two models fit; t1, least recently used, went');
+    await two.close();
+    const small = new InferenceEngine({ registry, cacheSize: 8, cacheBytes: Math.floor(oneModel / 2) });
+    for (const name of ['t1', 't1', 't2']) await small.predict({ name, version: 1 }, rows, 4);
+    assert.deepEqual(small.cached(), ['t2/1']);
+    assert.deepEqual(small.stats, { loads: 2, releases: 1 }, 't1 stayed loaded for its second predict');
+    await small.close();
+    assert.throws(() => new InferenceEngine({ registry, cacheSize: 2, cacheBytes: 0 }), /cache bytes must be/);
+  });
+
   it('prefers model.int8.onnx when attached (int8 compute, close to float) unless told not to', async () => {
     const ref = { name: 'gamma', version: 1 };
     const calibration = randomRows(200, 3);

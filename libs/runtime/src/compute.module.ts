@@ -31,6 +31,7 @@ export const InjectBackend = () => Inject(BACKEND);
         return new InferenceEngine({
           registry,
           cacheSize: config.MODEL_CACHE_SIZE,
+          cacheBytes: config.MODEL_CACHE_BYTES,
           intraOpNumThreads: config.ORT_INTRA_OP_THREADS,
           executionProviders: resolveExecutionProviders(config.ORT_EXECUTION_PROVIDERS),
         });

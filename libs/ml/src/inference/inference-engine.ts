@@ -18,6 +18,12 @@ export interface InferenceEngineOptions {
   registry: ModelRegistry;
   /** Loaded models (onnxruntime sessions or tfjs models) kept per process; the least recently used is released. */
   cacheSize: number;
+  /**
+   * And at most this many bytes of them, counted as their served artifacts' stored sizes (an ONNX
+   * file; a tfjs model's JSON and weights): the least recently used are released beyond it. One
+   * model larger than the budget is kept alone. Unset: no byte bound.
+   */
+  cacheBytes?: number;
   /** onnxruntime execution providers, best first; default resolveExecutionProviders() (cuda when installed, cpu). */
   executionProviders?: string[];
   /** Threads per onnxruntime session; 0 (default) lets onnxruntime use one per core. */
@@ -45,6 +51,8 @@ export interface PredictResult {
 
 interface Entry {
   artifact: string;
+  /** The served artifact's stored bytes (the cache's size of this entry). */
+  bytes: number;
   runner: Promise<ModelRunner>;
   users: number;
   evicted: boolean;
@@ -80,8 +88,20 @@ export class InferenceEngine {
     this.registry = opts.registry;
     const max = opts.cacheSize;
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`cache size must be a positive integer, got ${max}`);
+    const maxBytes = opts.cacheBytes;
+    if (maxBytes !== undefined && !(Number.isInteger(maxBytes) && maxBytes >= 1))
+      throw new RangeError(`cache bytes must be a positive integer, got ${maxBytes}`);
     // dispose runs for every entry pushed out, deleted or cleared: the one place models are released.
-    this.cache = shareWith?.cache ?? new LRUCache({ max, dispose: (entry) => this.evict(entry) });
+    this.cache =
+      shareWith?.cache ??
+      new LRUCache<string, Entry>({
+        max,
+        dispose: (entry) => this.evict(entry),
+        // Capped at the budget, so a model larger than it still stays (alone) instead of reloading per predict.
+        ...(maxBytes
+          ? { maxSize: maxBytes, sizeCalculation: (e: Entry) => Math.max(1, Math.min(e.bytes, maxBytes)) }
+          : {}),
+      });
     this.specs = shareWith?.specs ?? new PreprocessingCache(opts.registry, max);
     this.releases = shareWith?.releases ?? new Set();
     this.releaseErrors = shareWith?.releaseErrors ?? [];
@@ -189,6 +209,7 @@ export class InferenceEngine {
     if (!entry) {
       const created: Entry = {
         artifact,
+        bytes: servedBytes(meta, artifact),
         runner: this.load(ref, artifact, meta.featureCount),
         users: 0,
         evicted: false,
@@ -255,3 +276,11 @@ export function servedArtifact(files: readonly string[], tableColumns: boolean, 
 }
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** The stored bytes of what serving `artifact` loads: the file, or a tfjs model's JSON and its weight files. */
+function servedBytes(meta: ModelVersionMeta, artifact: string): number {
+  if (artifact !== TFJS_ARTIFACT) return meta.artifacts[artifact] ?? 0;
+  let bytes = meta.artifacts[TFJS_ARTIFACT] ?? 0;
+  for (const [file, size] of Object.entries(meta.artifacts)) if (file.endsWith('.bin')) bytes += size;
+  return bytes;
+}
