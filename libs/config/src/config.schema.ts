@@ -151,7 +151,11 @@ const configFields = z.object({
    * what a CPU session holds; the least recently used released beyond it; one larger model is kept
    * alone). 2 GiB.
    */
-  MODEL_CACHE_BYTES: z.coerce.number().int().min(1).default(2 * 1024 ** 3),
+  MODEL_CACHE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(2 * 1024 ** 3),
   /**
    * Versions whose metadata each process keeps in memory (LRU; invalidated over Redis pub/sub when
    * a version gains an artifact or a model is removed), so a predict reads no metadata.json; 0: off.
