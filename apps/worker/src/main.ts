@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { setFlagsFromString } from 'node:v8';
 import { ConsoleLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { loadConfig, logLevels } from '@tq/config';
@@ -8,6 +9,9 @@ import { WorkerModule } from './worker.module';
 /** A worker is an application context (no HTTP server): BullMQ workers for WORKER_QUEUES, closed on SIGTERM. */
 async function bootstrap(): Promise<void> {
   const config = loadConfig();
+  // Read by V8 at every full GC, so it applies when set here (measured: bench/fleet, README).
+  if (config.WORKER_HEAP_GROWING_PERCENT > 0)
+    setFlagsFromString(`--heap-growing-percent=${config.WORKER_HEAP_GROWING_PERCENT}`);
   const logger = new ConsoleLogger(`worker-${process.pid}`, { json: config.LOG_JSON, logLevels: logLevels(config) });
   const metrics = await serveWorkerMetrics(config);
   const app = await NestFactory.createApplicationContext(WorkerModule.forQueues(config.WORKER_QUEUES), { logger });
