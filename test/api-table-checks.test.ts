@@ -63,6 +63,11 @@ describe('submission checks on a table', () => {
       () => check(ok, { ...cars, status: 'profiling' }),
       (e: unknown) => e instanceof ConflictError && e.field === 'dataset.id',
     );
+    const malformedRows = { count: 2, first: { row: 7, message: 'has 3 cells, the header has 9' } };
+    assert.throws(
+      () => check(ok, { ...cars, profile: { ...cars.profile!, malformedRows } }),
+      (e: unknown) => e instanceof FieldError && e.field === 'dataset.id' && /row 7, has 3 cells/.test(e.message),
+    );
   });
 
   it('counts the classes of a classification on a label profiled as a regression target', () => {

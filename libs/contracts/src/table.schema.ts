@@ -63,6 +63,14 @@ export const tableProfileSchema = z.object({
   columns: z.array(columnProfileSchema),
   /** Present when a label column was named; its task is inferred unless the user set one. */
   label: labelProfileSchema.optional(),
+  /**
+   * Rows that could not be read (a CSV record with another number of cells than the header, a JSON
+   * line that does not parse): counted in `rows`, left out of the column statistics. A batch infer
+   * reports each one in its errors; training refuses the table, naming the first.
+   */
+  malformedRows: z
+    .object({ count: count, first: z.object({ row: z.number().int().min(1), message: z.string() }) })
+    .optional(),
 });
 export type TableProfile = z.infer<typeof tableProfileSchema>;
 

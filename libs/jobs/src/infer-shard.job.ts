@@ -101,7 +101,8 @@ async function openShard(
   try {
     // Rows numbered in the whole table: a CSV error (wrong cell count, unclosed quote) names the row a whole-file read would.
     const opts = source.format === 'jsonl' && data.range ? await linesRange(data, deps) : { firstRow: data.firstRow };
-    const table = await readTable(source.stream, source.format, deps.tableLimits, opts);
+    // Malformed rows come through, to be reported per row like cells that do not encode.
+    const table = await readTable(source.stream, source.format, deps.tableLimits, { ...opts, keepMalformedRows: true });
     const chunks = renamed(encodeLenient(table, spec, SHARD_CHUNK_ROWS, data.firstRow), data.dataset);
     return { chunks, close: source.close };
   } catch (err) {

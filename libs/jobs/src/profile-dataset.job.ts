@@ -19,6 +19,7 @@ import {
   isMissing,
   overrideOf,
   profileTable,
+  malformedReason,
   readTable,
   toBoolean,
   toDays,
@@ -116,7 +117,11 @@ async function profileSource(
   // pipeline passes a read error on to the reader (and closes the file when the reader stops early).
   pipeline(stream, counted, () => undefined);
   const index = deps.shardRows ? new RowIndexBuilder(deps.shardRows) : undefined;
-  const table = await readTable(counted, format, deps.limits, index ? { onRecordEnd: index.onRecordEnd } : {});
+  // Malformed rows are counted in the profile, not the end of it: a batch infer reports them per row.
+  const table = await readTable(counted, format, deps.limits, {
+    keepMalformedRows: true,
+    ...(index ? { onRecordEnd: index.onRecordEnd } : {}),
+  });
   const overrides = overridesOf(data, table.columns);
   const watched = watchBatches(table, overrides, hooks, (rows) => ({
     stage: 'reading',
@@ -176,6 +181,7 @@ function watchBatches(
       throwIfCancelled(hooks.signal);
       for (const cells of batch) {
         rows++;
+        if (malformedReason(cells, table.columns.length) !== undefined) continue;
         for (const f of forced) {
           const cell = cells[f.k] ?? null;
           if (!isMissing(cell) && !f.parse(cell))

@@ -1,6 +1,14 @@
 import type { Readable } from 'node:stream';
 import { FieldError, type PreprocessingSpec, type RowError } from '@tq/contracts';
-import { readTable, RowEncoder, type TableFormat, type TableLimits, type TableSource } from '@tq/tables';
+import {
+  malformedReason,
+  malformedRowError,
+  readTable,
+  RowEncoder,
+  type TableFormat,
+  type TableLimits,
+  type TableSource,
+} from '@tq/tables';
 
 /** Where an uploaded table's bytes come from: DatasetStore.openSource. */
 export interface TableSources {
@@ -93,7 +101,8 @@ export interface LenientChunk extends EncodedChunk {
 }
 
 /**
- * As encodeTable, but a row whose cells cannot be encoded is not the end of the table: it becomes
+ * As encodeTable, but a row whose cells cannot be encoded (or that could not be read: a table read
+ * with keepMalformedRows) is not the end of the table: it becomes
  * a RowError (row numbered from `firstRow`, its column) and zeros in the chunk, so the rows after
  * it keep their places. A missing input column still fails at once (no row could be read).
  */
@@ -105,12 +114,15 @@ export async function* encodeLenient(
 ): AsyncGenerator<LenientChunk> {
   const encoder = new RowEncoder(spec, table.columns);
   const width = spec.width;
+  const columns = table.columns.length;
   let chunk = { features: new Float32Array(chunkRows * width), rows: 0, failed: new Map<number, RowError>() };
   let row = firstRow - 1;
   for await (const batch of table.batches) {
     for (const cells of batch) {
       row++;
+      const malformed = malformedReason(cells, columns);
       try {
+        if (malformed !== undefined) throw malformedRowError(row, malformed);
         encoder.encode(cells, chunk.features, chunk.rows * width, row);
       } catch (err) {
         if (!(err instanceof FieldError)) throw err;

@@ -44,14 +44,14 @@ describe('infer on a table in shards (row index from the profile, parts assemble
   after(() => env.close());
 
   /** Uploads `rows` as a CSV with a Note column and profiles it as the worker does (row index every SHARD_ROWS). */
-  const uploadCsv = async (rows: TableRecord[]): Promise<string> => {
+  const uploadCsv = async (rows: TableRecord[], mangle = (line: string, _i: number) => line): Promise<string> => {
     const columns = [...env.penguins.columns, 'Note'];
     const note = (i: number) => (i % 3 === 0 ? `line one of ${i}\nline two, "quoted"` : `plain ${i}`);
     const text =
       '\uFEFF' +
       columns.join(',') +
       '\n' +
-      rows.map((r, i) => columns.map((c) => cell(c === 'Note' ? note(i) : r[c])).join(',') + '\n').join('');
+      rows.map((r, i) => mangle(columns.map((c) => cell(c === 'Note' ? note(i) : r[c])).join(','), i) + '\n').join('');
     const info = await env.datasets.create(
       { name: 'notes.csv', format: 'csv' },
       Readable.from([Buffer.from(text)]),
@@ -73,9 +73,14 @@ describe('infer on a table in shards (row index from the profile, parts assemble
    * Uploads `rows` as JSON Lines (a BOM, blank lines here and there, keys in another order from
    * row 2 on) and profiles it as the worker does: a row index every SHARD_ROWS when `indexed`.
    */
-  const uploadJsonl = async (rows: TableRecord[], indexed = true): Promise<string> => {
+  const uploadJsonl = async (
+    rows: TableRecord[],
+    indexed = true,
+    mangle = (line: string, _i: number) => line,
+  ): Promise<string> => {
     const line = (r: TableRecord, i: number) =>
-      JSON.stringify(i === 0 ? r : Object.fromEntries(Object.entries(r).reverse())) + (i % 7 === 0 ? '\n\n' : '\n');
+      mangle(JSON.stringify(i === 0 ? r : Object.fromEntries(Object.entries(r).reverse())), i) +
+      (i % 7 === 0 ? '\n\n' : '\n');
     const text = '\uFEFF' + rows.map(line).join('');
     const info = await env.datasets.create(
       { name: 'optional.jsonl', format: 'jsonl' },
@@ -159,6 +164,45 @@ describe('infer on a table in shards (row index from the profile, parts assemble
     assert.deepEqual(JSON.parse(out[699]!), { error: '"abc" is not a number', row: 700, column: BEAK });
     const want = (await predictVersion(env.engine, env.penguinsMeta, { records })).predictions;
     assert.deepEqual(JSON.parse(out[700]!), want[700], 'the row after it is in its place');
+  });
+
+  it('a CSV record with a cell too many and a JSON line that does not parse: one line each in errors.jsonl', async () => {
+    const width = env.penguins.columns.length + 1;
+    const csvId = await uploadCsv(records, (line, i) => (i === 699 ? `${line},extra` : line)); // row 700: shard 2
+    const profiled = await env.datasets.get(csvId);
+    assert.deepEqual(profiled.profile?.malformedRows, {
+      count: 1,
+      first: { row: 700, message: `has ${width + 1} cells, the header has ${width}` },
+    });
+    const result = await inferJob(
+      { model: ref(env.penguinsMeta), input: { dataset: { id: csvId } }, batchSize: 64 },
+      deps,
+      env.hooks('cells'),
+    );
+    assert.equal(result.errors, 1);
+    const error = { row: 700, message: `has ${width + 1} cells, the header has ${width}` };
+    const errors = (await env.store.blobs.get(env.store.outputKey('cells', 'errors.jsonl'))).toString('utf8');
+    assert.deepEqual(JSON.parse(errors), error);
+    const out = await lines('cells');
+    assert.equal(out.length, records.length, 'one line per row, the malformed one included');
+    assert.deepEqual(JSON.parse(out[699]!), { error: error.message, row: 700 });
+    const want = (await predictVersion(env.engine, env.penguinsMeta, { records })).predictions;
+    assert.deepEqual(JSON.parse(out[700]!), want[700], 'the row after it is in its place');
+
+    const jsonlId = await uploadJsonl(records, true, (line, i) => (i === 1000 ? line.slice(0, -1) : line)); // row 1001
+    assert.equal((await env.datasets.get(jsonlId)).profile?.malformedRows?.first.row, 1001);
+    const jl = await inferJob(
+      { model: ref(env.penguinsMeta), input: { dataset: { id: jsonlId } }, batchSize: 64 },
+      deps,
+      env.hooks('json-line'),
+    );
+    assert.equal(jl.errors, 1);
+    const jlOut = await lines('json-line');
+    assert.equal(jlOut.length, records.length);
+    const failed = JSON.parse(jlOut[1000]!) as { error: string; row: number };
+    assert.equal(failed.row, 1001);
+    assert.match(failed.error, /not valid JSON/);
+    assert.deepEqual(JSON.parse(jlOut[1001]!), want[1001]);
   });
 
   it('over the error budget (summed over shards) the job fails naming the count and the first rows', async () => {

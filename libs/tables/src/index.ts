@@ -7,6 +7,7 @@ export * from './cells';
 export * from './limits';
 export * from './table-source';
 export { readTable, type ReadOptions } from './read-table';
+export { malformedReason, malformedRowError } from './malformed-rows';
 export { profileTable, type ProfileOptions } from './profile';
 export { inferTask } from './task';
 export { overrideOf } from './infer-kind';

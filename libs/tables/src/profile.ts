@@ -7,6 +7,7 @@ import {
   type Task,
 } from '@tq/contracts';
 import { ColumnStats } from './column-stats';
+import { malformedReason } from './malformed-rows';
 import { inferKind } from './infer-kind';
 import type { TableSource } from './table-source';
 import { inferTask } from './task';
@@ -29,14 +30,21 @@ export async function profileTable(table: TableSource, opts: ProfileOptions = {}
   const stats = table.columns.map(() => new ColumnStats());
   const width = stats.length;
   let rows = 0;
+  let malformed: TableProfile['malformedRows'];
   for await (const batch of table.batches) {
-    rows += batch.length;
-    for (const cells of batch) for (let k = 0; k < width; k++) stats[k]!.add(cells[k]!);
+    for (const cells of batch) {
+      rows++;
+      const reason = malformedReason(cells, width);
+      if (reason === undefined) for (let k = 0; k < width; k++) stats[k]!.add(cells[k]!);
+      else if (malformed) malformed.count++;
+      else malformed = { count: 1, first: { row: rows, message: reason } };
+    }
   }
   const columns = table.columns.map((name, k) => columnProfile(name, stats[k]!, opts.overrides));
-  if (opts.label === undefined) return { rows, columns };
+  const profile: TableProfile = { rows, columns, ...(malformed ? { malformedRows: malformed } : {}) };
+  if (opts.label === undefined) return profile;
   const k = table.columns.indexOf(opts.label);
-  return { rows, columns, label: labelProfile(opts.label, stats[k]!, columns[k]!, opts.task) };
+  return { ...profile, label: labelProfile(opts.label, stats[k]!, columns[k]!, opts.task) };
 }
 
 function columnProfile(name: string, s: ColumnStats, overrides: ColumnOverrides | undefined): ColumnProfile {

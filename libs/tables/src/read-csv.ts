@@ -7,6 +7,7 @@ import { at, type TableLimits } from './limits';
 import type { TableSource } from './table-source';
 import type { ReadOptions } from './read-options';
 import { Utf8Guard } from './utf8-guard';
+import { malformedReason, malformedRowError } from './malformed-rows';
 
 /**
  * Records csv-parse may hold parsed ahead of the reader: memory is bounded by this times
@@ -28,6 +29,8 @@ export async function readCsv(source: Readable, limits: TableLimits, opts: ReadO
     bom: true,
     max_record_size: limits.maxRecordBytes,
     skip_empty_lines: true,
+    // Checked per record here (rows()): a strict read names the row, a lenient one keeps it.
+    relax_column_count: true,
     readableHighWaterMark: PARSED_AHEAD,
   };
   const onRecordEnd = opts.onRecordEnd;
@@ -55,7 +58,10 @@ export async function readCsv(source: Readable, limits: TableLimits, opts: ReadO
     if (guard.badOffset !== undefined && first.some((name) => name.includes('\uFFFD')))
       throw brokenUtf8(guard, 'header');
     const columns = checkHeader(first, limits);
-    return { columns, batches: rows(records, guard, columns, limits, firstRow, stop) };
+    return {
+      columns,
+      batches: rows(records, guard, columns, limits, { firstRow, strict: !opts.keepMalformedRows }, stop),
+    };
   } catch (err) {
     stop();
     throw err;
@@ -67,9 +73,10 @@ async function* rows(
   guard: Utf8Guard,
   columns: readonly string[],
   limits: TableLimits,
-  firstRow: number,
+  opts: { firstRow: number; strict: boolean },
   stop: () => void,
 ): AsyncGenerator<Cell[][]> {
+  const firstRow = opts.firstRow;
   let row = firstRow - 1;
   try {
     for (
@@ -79,6 +86,11 @@ async function* rows(
     ) {
       if (guard.badOffset !== undefined)
         batch.forEach((record, k) => checkDecoded(record, row + k + 1, columns, guard));
+      if (opts.strict)
+        batch.forEach((record, k) => {
+          const reason = malformedReason(record, columns.length);
+          if (reason !== undefined) throw malformedRowError(row + k + 1, reason);
+        });
       row += batch.length;
       checkRowCount(row, limits);
       yield batch;
@@ -157,11 +169,6 @@ async function next(
     if (guard.badOffset !== undefined) throw brokenUtf8(guard, where);
     if (err.code === 'CSV_MAX_RECORD_SIZE')
       throw new TooLargeError(where, `a record is longer than ${limits.maxRecordBytes} bytes`);
-    if (err.code === 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH') {
-      const expected = /expect (\d+)/.exec(err.message)?.[1] ?? 'another number of';
-      const cells = (err as { record?: unknown[] }).record?.length ?? 'another number of';
-      throw new FieldError(where, `has ${cells} cells, the header has ${expected}`);
-    }
     throw new FieldError(where, `not valid CSV: ${err.message}`);
   }
 }

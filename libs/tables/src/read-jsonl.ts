@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { FieldError, TooLargeError } from '@tq/contracts';
+import { markMalformed } from './malformed-rows';
 import type { Cell } from './cells';
 import { checkHeader, checkRowCount } from './header';
 import { isRecord, toCells } from './json-records';
@@ -69,10 +70,21 @@ async function* rows(
   // Rows are numbered in the whole table (firstRow), records counted in what this read saw (onRecordEnd).
   let row = firstRow - 1;
   let records = 0;
+  const read = (bytes: Buffer): Cell[] => {
+    if (!opts.keepMalformedRows) return toCells(parseLine(bytes, row), row, index);
+    try {
+      return toCells(parseLine(bytes, row), row, index);
+    } catch (err) {
+      if (!(err instanceof FieldError) || err instanceof TooLargeError) throw err;
+      // The row is the caller's to name; the column (a key outside the columns) stays in the reason.
+      const column = /column "(.*)"$/.exec(err.field)?.[1];
+      return markMalformed([], column === undefined ? err.reason : `column "${column}": ${err.reason}`);
+    }
+  };
   const parse = (batch: Lines) =>
     batch.lines.map((bytes, k) => {
       row++;
-      const cells = toCells(parseLine(bytes, row), row, index);
+      const cells = read(bytes);
       onRecordEnd?.(++records, batch.ends[k]!);
       return cells;
     });

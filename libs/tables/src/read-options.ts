@@ -20,4 +20,11 @@ export interface ReadOptions {
    * a CSV's header then its range, or a JSON Lines range) name rows of the whole table.
    */
   firstRow?: number;
+  /**
+   * Rows that cannot be read (a CSV record with another number of cells than the header, a JSON
+   * line that does not parse or is not an object) are yielded in their place, for the caller to
+   * report per row (malformedReason), instead of ending the read with a FieldError naming the row.
+   * For batch inference and profiling; training reads strictly.
+   */
+  keepMalformedRows?: boolean;
 }

@@ -88,6 +88,14 @@ export function checkUsable(info: DatasetInfo): void {
   }
   if (info.format !== 'builtin' && info.labelColumn === null)
     throw new FieldError('dataset.id', `dataset "${info.id}" has no label column (upload it with labelColumn)`);
+  // Batch inference reports such rows one by one; training reads every row.
+  const malformed = info.profile?.malformedRows;
+  if (malformed)
+    throw new FieldError(
+      'dataset.id',
+      `dataset "${info.id}" has ${malformed.count} row${malformed.count === 1 ? '' : 's'} that cannot be read ` +
+        `(the first: row ${malformed.first.row}, ${malformed.first.message}); training reads every row: fix the file`,
+    );
 }
 
 /**

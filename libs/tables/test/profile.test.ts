@@ -89,6 +89,22 @@ describe('profileTable', () => {
     );
   });
 
+  it('counts malformed rows (kept by the reader) in rows, names the first, and leaves them out of the statistics', async () => {
+    const text = 'x,y\n1,a\n2\n3,b,extra\n4,a\n';
+    const table = await readTable(Readable.from([Buffer.from(text)]), 'csv', {}, { keepMalformedRows: true });
+    const p = await profileTable(table);
+    assert.equal(p.rows, 4);
+    assert.deepEqual(p.malformedRows, { count: 2, first: { row: 2, message: 'has 1 cell, the header has 2' } });
+    assert.deepEqual(
+      p.columns.map((c) => [c.name, c.min, c.max, c.distinct]),
+      [
+        ['x', 1, 4, 2],
+        ['y', undefined, undefined, 1],
+      ],
+    );
+    assert.ok(tableProfileSchema.safeParse(p).success);
+  });
+
   it('profiles columns named like Object members ("constructor", "toString") by their values', async () => {
     const table = 'constructor,toString,y\n1,a,p\n2,b,q\n3,a,p\n4,b,q\n';
     const profile = await profileTable(await csv(table), { label: 'y' });

@@ -1,7 +1,7 @@
 import { createReadStream, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
-import { readTable, type TableSource } from '@tq/tables';
+import { readTable, type Cell, type TableSource } from '@tq/tables';
 
 /**
  * Real public tables shipped in the npm package vega-datasets (a devDependency), read as they
@@ -43,8 +43,8 @@ export function* chunks(bytes: Buffer, size: number): Generator<Buffer> {
 }
 
 /** All rows of a table (small tables only). */
-export async function collect(table: TableSource): Promise<unknown[][]> {
-  const out: unknown[][] = [];
+export async function collect(table: TableSource): Promise<Cell[][]> {
+  const out: Cell[][] = [];
   for await (const batch of table.batches) out.push(...batch);
   return out;
 }

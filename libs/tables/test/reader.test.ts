@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Readable } from 'node:stream';
 import { FieldError, TooLargeError } from '@tq/contracts';
-import { isMissing, readTable, rowsOf } from '@tq/tables';
+import { isMissing, malformedReason, readTable, rowsOf } from '@tq/tables';
 import { chunks, collect, openPublic } from './public-tables';
 
 const csv = (text: string | Buffer, size = 7) =>
@@ -87,6 +87,19 @@ describe('readTable (CSV)', () => {
     await rejectsAt(readTable(csv(''), 'csv'), FieldError, 'file');
   });
 
+  it('with keepMalformedRows, yields a record of another cell count in its place, with its reason', async () => {
+    const table = await readTable(csv('a,b\n1,2\n3\n4,5,6\n7,8\n'), 'csv', {}, { keepMalformedRows: true });
+    const rows = await collect(table);
+    assert.deepEqual(rows, [['1', '2'], ['3'], ['4', '5', '6'], ['7', '8']]);
+    assert.deepEqual(
+      rows.map((r) => malformedReason(r, 2)),
+      [undefined, 'has 1 cell, the header has 2', 'has 3 cells, the header has 2', undefined],
+    );
+    // An unclosed quote is no record at all: it still ends the read.
+    const open = await readTable(csv('a,b\n1,2\n3,"4\n'), 'csv', {}, { keepMalformedRows: true });
+    await rejectsAt(collect(open), FieldError, 'row 2');
+  });
+
   it('numbers rows from firstRow (a shard: its header, then its range), in every error it names', async () => {
     const read = (text: string | Buffer, limits = {}) =>
       readTable(csv(text, 4), 'csv', limits, { firstRow: 601 }).then((t) => collect(t));
@@ -158,6 +171,18 @@ describe('readTable (JSONL)', () => {
       [1, 'x'],
       [null, null],
     ]);
+  });
+
+  it('with keepMalformedRows, yields a line that does not parse (or names an unknown key) in its place', async () => {
+    const text = '{"a":1}\n{"a":\n{"b":2}\n[1]\n{"a":3}\n';
+    const rows = await collect(await readTable(csv(text, 5), 'jsonl', {}, { keepMalformedRows: true }));
+    assert.equal(rows.length, 5);
+    const reasons = rows.map((r) => malformedReason(r, 1));
+    assert.deepEqual([reasons[0], reasons[4]], [undefined, undefined]);
+    assert.deepEqual([rows[0], rows[4]], [[1], [3]]);
+    assert.match(reasons[1]!, /not valid JSON/);
+    assert.match(reasons[2]!, /b/);
+    assert.match(reasons[3]!, /JSON object/);
   });
 
   it('drops a BOM, and refuses a line over maxRecordBytes after reading little of it (413)', async () => {
