@@ -11,7 +11,6 @@ import {
   RowEncoder,
   TRAIN,
   VALIDATION,
-  type Cell,
   type TableSource,
 } from '@tq/tables';
 import { feeds } from './onnx-feeds';
@@ -29,7 +28,7 @@ async function maxDiff(open: () => Promise<TableSource>, label: string, roles?: 
   const profile = await profileTable(await open(), { label });
   const spec = await fitPreprocessing(await open(), roles ? { profile, roles } : { profile });
   const table = await open();
-  const rows = (await collect(table)) as Cell[][];
+  const rows = await collect(table);
   const want = new Float32Array(rows.length * spec.width);
   const encoder = new RowEncoder(spec, table.columns);
   rows.forEach((r, i) => encoder.encode(r, want, i * spec.width, i + 1));
