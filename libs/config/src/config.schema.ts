@@ -84,10 +84,11 @@ const configFields = z.object({
   /**
    * How far a worker's V8 heap may grow past what a full GC left live before the next one:
    * (1 + p/100)x. 0: V8's own factor, up to 4x when collections are cheap, which let a worker
-   * inferring 1,000,000 rows hold 165 MB of garbage (peak RSS 381 MiB; 50: 240 MiB at the same
-   * speed, bench/fleet).
+   * inferring 1,000,000 rows hold 165 MB of garbage (peak RSS 380 MiB). Measured with bench/fleet:
+   * 100 (2x): 282 MiB, 2 workers 1.74x one; 50: 256 MiB but 1.34-1.60x (the collections' CPU,
+   * with two workers on two cores).
    */
-  WORKER_HEAP_GROWING_PERCENT: z.coerce.number().int().min(0).max(300).default(50),
+  WORKER_HEAP_GROWING_PERCENT: z.coerce.number().int().min(0).max(300).default(100),
   /** Force a compute backend (tensorflow | wasm | cpu); the best available when unset. */
   TQ_BACKEND: z.enum(['tensorflow', 'wasm', 'cpu']).optional(),
   MAX_UPLOAD_BYTES: z.coerce
