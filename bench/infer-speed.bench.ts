@@ -14,6 +14,7 @@ import {
 } from '@tq/ml';
 import { ArtifactStore, modelSaveHandler, ModelRegistry } from '@tq/storage';
 import { envInt } from './lib/env';
+import { digitsCnn } from './lib/models';
 import { fmt, printComparisons, printContext, ratio, type Comparison } from './lib/report';
 
 /**
@@ -225,16 +226,7 @@ async function main(): Promise<void> {
     add('engine (tfjs path, no ONNX)', t.engine!, t.large!, `tfjs predict batchSize ${BATCH}`);
 
     // The issue's CNN (random weights): float32 vs int8 export, speed only.
-    const cnn = tf.sequential({
-      layers: [
-        tf.layers.conv2d({ filters: 16, kernelSize: 3, activation: 'relu', inputShape: [28, 28, 1] }),
-        tf.layers.maxPooling2d({ poolSize: 2 }),
-        tf.layers.conv2d({ filters: 32, kernelSize: 3, activation: 'relu' }),
-        tf.layers.maxPooling2d({ poolSize: 2 }),
-        tf.layers.flatten(),
-        tf.layers.dense({ units: 10, activation: 'softmax' }),
-      ],
-    });
+    const cnn = digitsCnn();
     const cnnRows = Math.min(ROWS, 4000);
     const cf = await session(exportOnnx(cnn), 1);
     const cq = await session(exportOnnx(cnn, { quantize: 'int8', calibration: mnist.x.subarray(0, 500 * F) }), 1);

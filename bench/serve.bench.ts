@@ -7,6 +7,7 @@ import { attachOnnx, initBackend, mulberry32, ONNX_ARTIFACT } from '@tq/ml';
 import { ArtifactStore, createOnceSecret, ModelRegistry, modelSaveHandler } from '@tq/storage';
 import { TestSystem } from '../test/support/system';
 import { envInt } from './lib/env';
+import { digitsCnn, mlp } from './lib/models';
 import { percentile, printComparisons, printContext, type Comparison } from './lib/report';
 
 /**
@@ -34,35 +35,11 @@ const PIN = process.env.BENCH_PIN === '1';
 const F = 784;
 const pathOf = (name: string) => `/v1/models/${name}/versions/1/predict`;
 
-/** The two models, as layer stacks (784 inputs: an MNIST image). */
+/** The three models (784 inputs: an MNIST image). */
 const MODELS: Record<string, () => tf.Sequential> = {
-  mlp: () =>
-    tf.sequential({
-      layers: [
-        tf.layers.dense({ units: 256, activation: 'relu', inputShape: [F] }),
-        tf.layers.dense({ units: 128, activation: 'relu' }),
-        tf.layers.dense({ units: 10, activation: 'softmax' }),
-      ],
-    }),
-  wide: () =>
-    tf.sequential({
-      layers: [
-        tf.layers.dense({ units: 2048, activation: 'relu', inputShape: [F] }),
-        tf.layers.dense({ units: 2048, activation: 'relu' }),
-        tf.layers.dense({ units: 10, activation: 'softmax' }),
-      ],
-    }),
-  cnn: () =>
-    tf.sequential({
-      layers: [
-        tf.layers.conv2d({ filters: 16, kernelSize: 3, activation: 'relu', inputShape: [28, 28, 1] }),
-        tf.layers.maxPooling2d({ poolSize: 2 }),
-        tf.layers.conv2d({ filters: 32, kernelSize: 3, activation: 'relu' }),
-        tf.layers.maxPooling2d({ poolSize: 2 }),
-        tf.layers.flatten(),
-        tf.layers.dense({ units: 10, activation: 'softmax' }),
-      ],
-    }),
+  mlp: () => mlp(F, [256, 128]),
+  wide: () => mlp(F, [2048, 2048]),
+  cnn: digitsCnn,
 };
 
 interface Load {
