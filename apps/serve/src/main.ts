@@ -16,10 +16,11 @@ import { ClientDoor } from './client-door';
 import { serveHandler } from './serve-http';
 
 /**
- * A serve replica: online predicts off the API's event loop, through a dynamic batcher per model
- * version. Bare node:http, not Nest: one route, and every microsecond of framework is per request.
- * It registers its URL in Redis with a TTL heartbeat (the API discovers replicas there: adding one
- * adds capacity, no balancer config), and unregisters on SIGTERM.
+ * A serve replica: online predicts (and explains) off the API's event loop, predicts through a
+ * dynamic batcher per model version. Two doors (serve-http.ts): clients with their own API keys,
+ * and the API's forwards. Bare node:http, not Nest: a few routes, and every microsecond of
+ * framework is per request. It registers its URL in Redis with a TTL heartbeat (the API discovers
+ * replicas there: adding one adds capacity, no balancer config), and unregisters on SIGTERM.
  */
 async function bootstrap(): Promise<void> {
   const config = loadConfig();
@@ -27,8 +28,9 @@ async function bootstrap(): Promise<void> {
   const blobs = blobStoreFromConfig(config);
   await blobs.check();
   const store = new ArtifactStore(blobs);
-  // One Redis client for the heartbeat; version metadata cached here and invalidated over pub/sub,
-  // as in the API (measured: reading metadata.json per predict was a third of a replica's CPU).
+  // One Redis client (heartbeat, keys, aliases, quotas, audit); version metadata cached here and
+  // invalidated over pub/sub, as in the API (measured: reading metadata.json per predict was a
+  // third of a replica's CPU).
   const redis = new RedisClientHolder('worker');
   const metas = new RedisVersionMetaCache(redis);
   const registry = new ModelRegistry(store, metas);
