@@ -47,12 +47,13 @@ export const pruneSpecSchema = z
 export type PruneSpec = z.infer<typeof pruneSpecSchema>;
 
 /**
- * Knowledge distillation (classifiers): a student trained on the teacher's softened outputs, the
- * teacher being the model as the step finds it (the source when distill comes first). The student is
- * the teacher's own topology with `width` × its units and filters (the output layer kept), or
- * `layers` of the same input and output shape. Loss: alpha × cross-entropy with the true labels +
- * (1 − alpha) × T² × KL(teacher ‖ student) at temperature T (Hinton et al.), over the source's training rows
- * (or an uploaded table the teacher labels: `dataset`).
+ * Knowledge distillation: a student trained on the teacher's outputs, the teacher being the model
+ * as the step finds it (the source when distill comes first). The student is the teacher's own
+ * topology with `width` × its units and filters (the output layer kept), or `layers` of the same
+ * input and output shape. Loss for a classifier: alpha × cross-entropy with the true labels +
+ * (1 − alpha) × T² × KL(teacher ‖ student) at temperature T (Hinton et al.); for a regression:
+ * alpha × MSE with the true targets + (1 − alpha) × MSE with the teacher's values (T does not
+ * apply). Over the source's training rows (or an uploaded table the teacher labels: `dataset`).
  */
 export const distillSpecSchema = z
   .object({

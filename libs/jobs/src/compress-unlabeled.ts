@@ -10,7 +10,7 @@ const CHUNK_ROWS = 4096;
 /**
  * An uploaded table as distillation data: its rows encoded with the source's preprocessing.json (a
  * label column, if the upload has one, is not read) and labelled with the teacher's most probable
- * class. All rows train: the evaluation's held-out rows stay the source's own. Bad input names
+ * class (a regression teacher's value). All rows train: the evaluation's held-out rows stay the source's own. Bad input names
  * `field` (`steps.<i>.distill.dataset`): a source not trained on a table, an upload that is missing
  * (404), still profiling (409) or has no rows.
  */
@@ -55,12 +55,15 @@ export async function teacherLabelledTable(
     x.set(p, at);
     at += p.length;
   }
-  const y = new Int32Array(rows);
+  // A classifier's most probable class; a regression's value (on the standardized target it learnt).
+  const regression = source.task === 'regression';
+  const y = regression ? new Float32Array(rows) : new Int32Array(rows);
   for (let start = 0; start < rows; start += CHUNK_ROWS) {
     const n = Math.min(CHUNK_ROWS, rows - start);
     const labels = tf.tidy(() => {
       const batch = tf.tensor2d(x.subarray(start * spec.width, (start + n) * spec.width), [n, spec.width]);
-      return tf.argMax(teacher.predict(batch) as tf.Tensor, -1);
+      const out = teacher.predict(batch) as tf.Tensor;
+      return regression ? tf.reshape(out, [n]) : tf.argMax(out, -1);
     });
     y.set(await labels.data(), start);
     labels.dispose();
@@ -71,8 +74,8 @@ export async function teacherLabelledTable(
     rows,
     featureCount: spec.width,
     inputShape: [spec.width],
-    task: 'classification',
-    classes: source.classes,
+    task: regression ? 'regression' : 'classification',
+    classes: regression ? [] : source.classes,
     validationRows: 0,
     preprocessing: spec,
   };

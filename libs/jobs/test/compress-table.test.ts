@@ -39,6 +39,7 @@ describe('compress table models (cars regression, penguins classifier)', () => {
   const PENGUINS = randomUUID();
   /** The same table uploaded again: distillation reads its rows, never its labels. */
   const UNLABELED = randomUUID();
+  const CARS_AGAIN = randomUUID();
   let root: string;
   let deps: CompressDeps;
   let source: { name: string; version: number };
@@ -54,6 +55,7 @@ describe('compress table models (cars regression, penguins classifier)', () => {
       [CARS]: { table: 'cars', labelColumn: 'Miles_per_Gallon' },
       [PENGUINS]: { table: 'penguins', labelColumn: 'Species' },
       [UNLABELED]: { table: 'penguins', labelColumn: 'Species' },
+      [CARS_AGAIN]: { table: 'cars', labelColumn: 'Miles_per_Gallon' },
     });
     const registry = new ModelRegistry(store);
     deps = { registry, datasets, store, backend, speed: { batchPasses: 1, latencyRuns: 3 } };
@@ -137,6 +139,40 @@ describe('compress table models (cars regression, penguins classifier)', () => {
       ),
       (err: unknown) => err instanceof FieldError && err.field === 'gate.maxAccuracyDrop',
     );
+  });
+
+  it('distills the regression to a half-width student within an R² gate, over its rows and over an upload', async () => {
+    for (const dataset of [undefined, { id: CARS_AGAIN }]) {
+      const result = await compressJob(
+        compressRequestSchema.parse({
+          source,
+          steps: [
+            {
+              distill: {
+                student: { width: 0.5 },
+                epochs: 40,
+                batchSize: 32,
+                learningRate: 0.01,
+                alpha: 0.5,
+                ...(dataset ? { dataset } : {}),
+              },
+            },
+          ],
+          gate: { maxR2Drop: 0.1 },
+        }),
+        deps,
+        hooks(`c-mpg-distill-${dataset ? 'upload' : 'rows'}`),
+      );
+      const ev = result.evaluation!;
+      assert.ok(ev.result.r2! > 0.6 && ev.delta.r2! > -0.1, `student R² ${ev.result.r2} (teacher ${ev.source.r2})`);
+      assert.ok(
+        ev.result.parameters < ev.source.parameters / 1.5,
+        `${ev.result.parameters} vs ${ev.source.parameters} parameters`,
+      );
+      const meta = await deps.registry.getVersion(result.model);
+      assert.equal(meta.task, 'regression');
+      assert.equal(meta.lineage.kind, 'distilled');
+    }
   });
 
   it('distills over an uploaded table the teacher labels; a missing upload is a 404 naming its field', async () => {

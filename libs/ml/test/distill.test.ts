@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { distillationLoss, initBackend, sparseCategoricalCrossentropy } from '@tq/ml';
+import { distillationLoss, initBackend, regressionDistillationLoss, sparseCategoricalCrossentropy } from '@tq/ml';
 
 /** The loss written out row by row in plain numbers: the reference the tensor version must match. */
 function reference(student: number[][], teacher: number[][], labels: number[], t: number, alpha: number): number {
@@ -51,4 +51,31 @@ describe('distillation loss (property: matches the loss written out, over random
     assert.ok(Math.abs(distillationLoss(s, s, y, 3, 0).dataSync()[0]!) < 1e-6);
     tf.dispose([s, y]);
   });
+});
+
+describe('regression distillation loss (property: matches the loss written out)', () => {
+  before(() => initBackend());
+  for (const [alpha, seed] of [
+    [0, 1],
+    [0.3, 2],
+    [1, 3],
+  ] as const)
+    it(`alpha=${alpha}`, () => {
+      const rand = (n: number, s: number) =>
+        tf.tidy(() => tf.randomNormal([n], 0, 2, 'float32', s).arraySync() as number[]);
+      const [s, te, y] = [rand(11, seed), rand(11, seed + 10), rand(11, seed + 20)];
+      const mse = (a: number[], b: number[]) => a.reduce((acc, v, i) => acc + (v - b[i]!) ** 2, 0) / a.length;
+      const want = alpha * mse(s, y) + (1 - alpha) * mse(s, te);
+      // The student's and teacher's outputs are [rows, 1]; the targets [rows].
+      const got = tf.tidy(
+        () =>
+          regressionDistillationLoss(
+            tf.tensor2d(s, [11, 1]),
+            tf.tensor2d(te, [11, 1]),
+            tf.tensor1d(y),
+            alpha,
+          ).dataSync()[0]!,
+      );
+      assert.ok(Math.abs(got - want) < 1e-4 * Math.max(1, want), `${got} vs ${want}`);
+    });
 });

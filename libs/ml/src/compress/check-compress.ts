@@ -26,19 +26,13 @@ export function checkCompressRequest(req: CompressRequest, source: ModelVersionM
   (req.steps ?? []).forEach((step, i) => {
     if ('prune' in step && step.prune.structured && source.layers)
       checkStructuredLayers(source.layers, `steps.${i}.prune.structured`);
-    if ('distill' in step) {
-      if (source.task !== 'classification')
-        throw new FieldError(
-          `steps.${i}.distill`,
-          `distillation is for classifiers; ${source.name} is a ${source.task} model`,
-        );
-      if ('layers' in step.distill.student)
-        checkStudentLayers(
-          step.distill.student.layers,
-          { input: source.inputShape, output: source.classes.length },
-          `steps.${i}.distill.student.layers`,
-        );
-    }
+    if ('distill' in step && 'layers' in step.distill.student)
+      checkStudentLayers(
+        step.distill.student.layers,
+        // A regression answers one value per row.
+        { input: source.inputShape, output: source.task === 'regression' ? 1 : source.classes.length },
+        `steps.${i}.distill.student.layers`,
+      );
   });
   for (const key of Object.keys(req.gate ?? {}) as Array<keyof CompressGate>) {
     if (req.gate?.[key] === undefined || GATE_TASK[key] === source.task) continue;

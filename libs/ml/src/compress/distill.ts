@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { fitSchema, type DistillSpec, type LayerSpec, type TrainProgress } from '@tq/contracts';
+import { fitSchema, type DistillSpec, type LayerSpec, type Task, type TrainProgress } from '@tq/contracts';
 import type { TabularData } from '../data/tabular-data';
 import { buildModel } from '../model/build-model';
 import { inferShapes } from '../model/infer-shapes';
@@ -37,10 +37,11 @@ export async function buildStudent(
   spec: DistillSpec['student'],
   seed: number,
   field: string,
+  task: Task = 'classification',
 ): Promise<tf.LayersModel> {
   if ('layers' in spec) {
     checkStudentLayers(spec.layers, teacherIo(teacher), `${field}.layers`);
-    return buildModel(spec.layers, { seed, task: 'classification', fieldPrefix: `${field}.layers` });
+    return buildModel(spec.layers, { seed, task, fieldPrefix: `${field}.layers` });
   }
   const topology = teacher.toJSON(null, false) as unknown as {
     config: { layers: Array<{ class_name: string; config: Record<string, unknown> }> };
@@ -101,9 +102,32 @@ export function distillationLoss(
   });
 }
 
-/** Trains `student` on `teacher`'s softened outputs over the training rows (the fast loop: progress, cancel, checkpoints). */
+/**
+ * A regression's distillation loss: alpha × MSE with the targets + (1 − alpha) × MSE with the
+ * teacher's outputs (both on the standardized target the networks learn; no temperature: there is
+ * no distribution to soften).
+ */
+export function regressionDistillationLoss(
+  student: tf.Tensor,
+  teacher: tf.Tensor,
+  targets: tf.Tensor,
+  alpha: number,
+): tf.Scalar {
+  return tf.tidy(() => {
+    const s = tf.reshape(student, [-1]);
+    const hard = tf.mean(tf.squaredDifference(s, tf.reshape(tf.cast(targets, 'float32'), [-1])));
+    const soft = tf.mean(tf.squaredDifference(s, tf.reshape(teacher, [-1])));
+    return tf.add<tf.Scalar>(tf.mul(alpha, hard), tf.mul(1 - alpha, soft));
+  });
+}
+
+/**
+ * Trains `student` on `teacher`'s outputs over the training rows (the fast loop: progress, cancel,
+ * checkpoints): softened class probabilities for a classifier, its values for a regression.
+ */
 export async function distill(teacher: tf.LayersModel, spec: DistillSpec, run: DistillRun): Promise<DistillOutcome> {
-  const student = await buildStudent(teacher, spec.student, run.split.seed, run.field);
+  const regression = run.data.task === 'regression';
+  const student = await buildStudent(teacher, spec.student, run.split.seed, run.field, run.data.task);
   try {
     const fit = fitSchema.parse({
       epochs: spec.epochs,
@@ -122,7 +146,10 @@ export async function distill(teacher: tf.LayersModel, spec: DistillSpec, run: D
       ...(run.shouldStop ? { shouldStop: run.shouldStop } : {}),
       ...(run.checkpoint ? { checkpoint: run.checkpoint } : {}),
       // Inside the step's variableGrads scope, which disposes the teacher's outputs with the other intermediates.
-      batchLoss: (out, y, x) => distillationLoss(out, teacher.predict(x) as tf.Tensor, y, spec.temperature, spec.alpha),
+      batchLoss: (out, y, x) =>
+        regression
+          ? regressionDistillationLoss(out, teacher.predict(x) as tf.Tensor, y, spec.alpha)
+          : distillationLoss(out, teacher.predict(x) as tf.Tensor, y, spec.temperature, spec.alpha),
     });
     const { epochs, metrics, samplesPerSec, resumedFromEpoch } = trained;
     return {
