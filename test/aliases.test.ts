@@ -201,7 +201,10 @@ describe('model aliases and canaries', () => {
     assert.equal((await predict('/v1/models/digits@shared/predict')).status, 200);
   });
 
-  it('/metrics counts predicts per served version, alias and canary draw', async () => {
+  it('/metrics counts predicts per served version, alias and canary draw; only versions that exist', async () => {
+    const bad = await system.request('POST', '/v1/models/digits/versions/1/predict', { instances: [[1, 2]] });
+    expectIssue(bad, 400, 'instances.0');
+    expectIssue(await predict('/v1/models/digits/versions/99/predict'), 404, 'version');
     const res = await system.fetch('/metrics');
     const text = await res.text();
     const sample = (labels: RegExp) =>
@@ -211,10 +214,8 @@ describe('model aliases and canaries', () => {
         .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
     assert.ok(sample(/alias="canaried".*canary="true".*outcome="ok"/) >= 100, 'canary requests of "canaried"');
     assert.ok(sample(/version="1",alias="canaried",canary="false".*outcome="ok"/) >= 250, 'main requests');
-    assert.ok(
-      sample(/alias="nope"|outcome="client_error"/) >= 1,
-      'a 404 predict of a version counts as a client error',
-    );
+    assert.ok(sample(/version="1",alias="".*outcome="client_error"/) >= 1, 'a 400 of version 1 is its client error');
+    assert.equal(sample(/version="99"/), 0, 'a version that does not exist labels no series');
     assert.match(text, /tq_predict_duration_seconds_bucket\{[^}]*version="3",alias="canaried",canary="true"/);
   });
 });

@@ -143,6 +143,10 @@ describe('predicts sent straight to a serve replica', () => {
     const big = { instances: Array.from({ length: 5000 }, () => [0.123456, 0.123456, 0.123456, 0.123456]) };
     assert.ok(JSON.stringify(big).length > BODY_LIMIT);
     expectIssue(await direct('/v1/models/alpha/versions/1/predict', big), 413, '(body)');
+    // Only versions that exist label a series: names and versions a client makes up add none.
+    const metrics = await (await fetch(`${replica.url}/metrics`)).text();
+    const series = metrics.split('\n').filter((l) => /^tq_(serve|predict)_requests_total\{/.test(l));
+    assert.ok(series.length > 0 && series.every((l) => !/version="(9|x1)"|nope|%ZZ/.test(l)), series.join('\n'));
   });
 
   it('explains on the replica, straight and through the API: integrated gradients whose sum closes the gap', async () => {

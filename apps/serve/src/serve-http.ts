@@ -51,9 +51,10 @@ export interface ServeHandlerDeps {
   log: (message: string) => void;
 }
 
-interface Answered {
-  body: unknown;
-  labels: { model: string; version: string };
+/** The model and version a request's series is labelled with: empty until the version is found to exist. */
+interface Labels {
+  model: string;
+  version: string;
 }
 
 /**
@@ -91,14 +92,16 @@ export function serveHandler(deps: ServeHandlerDeps) {
       inflight.requests--;
       inflight.bytes -= bytes;
     });
-    answer(req, match, deps).then(
-      ({ body, labels }) => {
+    // Only versions that exist label a series: a client naming others cannot grow /metrics.
+    const labels: Labels = { model: '', version: '' };
+    answer(req, match, deps, labels).then(
+      (body) => {
         deps.metrics.requests.inc({ ...labels, code: '200' });
         send(res, 200, body);
       },
       (err: unknown) => {
         const status = sendError(res, err, deps.log);
-        deps.metrics.requests.inc({ model: match.rawName, version: match.rawRef, code: String(status) });
+        deps.metrics.requests.inc({ ...labels, code: String(status) });
       },
     );
   };
@@ -119,7 +122,13 @@ function overloadedBy(
   return reason ? new OverloadedError('server', reason, 1) : undefined;
 }
 
-async function answer(req: IncomingMessage, match: RouteMatch, deps: ServeHandlerDeps): Promise<Answered> {
+/** The answer's body; `labels` are set once the version is found. */
+async function answer(
+  req: IncomingMessage,
+  match: RouteMatch,
+  deps: ServeHandlerDeps,
+  labels: Labels,
+): Promise<unknown> {
   const { tenant, direct } = await callerOf(req, match.route.action, deps);
   const name = modelNameSchema.safeParse(decoded(match.rawName, 'name'));
   if (!name.success) throw new FieldError('name', 'not a model name');
@@ -134,27 +143,28 @@ async function answer(req: IncomingMessage, match: RouteMatch, deps: ServeHandle
   );
   const protoKey = prototypeKeyIn(json);
   if (protoKey !== undefined) throw new FieldError(protoKey, 'this key is not allowed in a request body');
-  const metaOf = (version: number) =>
-    deps.registry
+  const metaOf = async (version: number) => {
+    const meta = await deps.registry
       .forTenant(tenant)
       .getVersion({ name: name.data, version })
       .catch((err: unknown) => {
         if (err instanceof ModelNotFoundError) throw new NotFoundError('version', err.reason);
         throw err;
       });
+    Object.assign(labels, { model: meta.name, version: String(meta.version) });
+    return meta;
+  };
   if (explain) {
     const body = explainRequestSchema.safeParse(json);
     if (!body.success) throw new FieldError(toFieldIssues(body.error));
-    const version = Number(ref.data);
-    const explained = await deps.explain(tenant, await metaOf(version), body.data);
-    return { body: explained, labels: { model: name.data, version: String(version) } };
+    return deps.explain(tenant, await metaOf(Number(ref.data)), body.data);
   }
   const body = predictRequestSchema.safeParse(json);
   if (!body.success) throw new FieldError(toFieldIssues(body.error));
   const served = await resolveServed(deps.aliases, tenant, name.data, String(ref.data));
-  const run = async () => deps.predictor.predict(tenant, await metaOf(served.version), body.data);
-  const predicted = direct ? await deps.predictMetrics.observe(tenant, name.data, served, run) : await run();
-  return { body: predicted, labels: { model: name.data, version: String(served.version) } };
+  const meta = await metaOf(served.version);
+  const run = () => deps.predictor.predict(tenant, meta, body.data);
+  return direct ? deps.predictMetrics.observe(tenant, name.data, served, run) : run();
 }
 
 /** The API's forward (serve key and tenant header) or a client's own request (ClientDoor). */

@@ -176,9 +176,11 @@ export class ModelsController {
     body: PredictRequest,
   ): Promise<PredictResponse> {
     const served = await resolveServed(this.aliases, scope.tenant, name, aliasOrVersion);
+    // Read before it is counted: only versions that exist label a series (a client naming ones that
+    // do not cannot grow /metrics; their 404s are not counted).
+    const meta = await this.meta(scope, { name, version: served.version });
     return this.predictMetrics.observe(scope.tenant, name, served, async () => {
       // Records go through the version's preprocessing; regression answers in target units (@tq/jobs predict.ts).
-      const meta = await this.meta(scope, { name, version: served.version });
       // On a serve replica when any is registered (SERVE_MODE), else here, as before.
       const forwarded = await this.forwarder.predict(scope.tenant, name, served.version, body);
       return forwarded ?? predictVersion(this.engine.forTenant(scope.tenant), meta, body);
