@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { UnauthorizedError, type AuditRecord, type Principal } from '@tq/contracts';
-import { AUTH_OFF, RequestRate, takeRateShare, type Authenticator } from '@tq/auth';
+import { AUTH_OFF, RequestRate, type Authenticator } from '@tq/auth';
 import { defaultQuotas, type TenantLimits } from '@tq/queue';
 
 export interface ClientDoorDeps {
@@ -32,7 +32,7 @@ export class ClientDoor {
     const principal = await this.authenticate(req, action);
     // Redis away: the defaults apply (the predict itself needs no Redis).
     const quotas = await this.deps.limits.of(principal.tenant).catch(() => defaultQuotas());
-    takeRateShare(this.rate, principal.tenant, quotas, { count: this.deps.replicas(), kind: 'serve replica' });
+    this.rate.takeShare(principal.tenant, quotas, { count: this.deps.replicas(), kind: 'serve replica' });
     return principal;
   }
 

@@ -12,8 +12,8 @@ interface Bucket {
 /**
  * Requests per second per tenant, in this process's memory (no Redis round trip per request): a
  * token bucket per tenant holding up to `burst` tokens, refilled at `ratePerSecond`; a request
- * takes one. Each API replica keeps its own buckets, so N replicas let a tenant send N times the
- * rate: the price of a check that costs nothing. The buckets of the tenants seen last are kept
+ * takes one. Each process keeps its own buckets: N processes taking a tenant's requests each hold
+ * 1/N of its rate (takeShare), so together they allow it once. The buckets of the tenants seen last are kept
  * (at most `maxTenants`); a forgotten bucket starts full again, which only errs towards allowing.
  */
 export class RequestRate {
@@ -34,30 +34,29 @@ export class RequestRate {
     }
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / ratePerSecond)) };
   }
-}
 
-/**
- * One request of `tenant` against its share of its quotas' rate and burst, held by each of
- * `replicas.count` processes of one kind (`replicas.kind`: "API replica", "serve replica"): a
- * QuotaExceededError (429 with Retry-After) naming the setting when the share is spent.
- */
-export function takeRateShare(
-  rate: RequestRate,
-  tenant: string,
-  quotas: Pick<TenantQuotas, 'maxRequestsPerSecond' | 'requestBurst'>,
-  replicas: { count: number; kind: string },
-): void {
-  const n = Math.max(1, replicas.count);
-  const decision = rate.take(tenant, quotas.maxRequestsPerSecond / n, Math.max(1, quotas.requestBurst / n));
-  if (decision.allowed) return;
-  const limit = quotas.maxRequestsPerSecond;
-  throw new QuotaExceededError(
-    'maxRequestsPerSecond',
-    Math.ceil(limit),
-    limit,
-    decision.retryAfterSeconds,
-    `tenant "${tenant}" sent more than ${limit} requests per second (burst ${quotas.requestBurst}) ` +
-      `(${QUOTA_VARIABLES.maxRequestsPerSecond}, or the tenant's override; ` +
-      `each of the ${n} ${replicas.kind}${n === 1 ? '' : 's'} allows 1/${n} of it); retry after ${decision.retryAfterSeconds} s`,
-  );
+  /**
+   * One request of `tenant` against its share of its quotas' rate and burst, held by each of
+   * `replicas.count` processes of one kind (`replicas.kind`: "API replica", "serve replica"): a
+   * QuotaExceededError (429 with Retry-After) naming the setting when the share is spent.
+   */
+  takeShare(
+    tenant: string,
+    quotas: Pick<TenantQuotas, 'maxRequestsPerSecond' | 'requestBurst'>,
+    replicas: { count: number; kind: string },
+  ): void {
+    const n = Math.max(1, replicas.count);
+    const decision = this.take(tenant, quotas.maxRequestsPerSecond / n, Math.max(1, quotas.requestBurst / n));
+    if (decision.allowed) return;
+    const limit = quotas.maxRequestsPerSecond;
+    throw new QuotaExceededError(
+      'maxRequestsPerSecond',
+      Math.ceil(limit),
+      limit,
+      decision.retryAfterSeconds,
+      `tenant "${tenant}" sent more than ${limit} requests per second (burst ${quotas.requestBurst}) ` +
+        `(${QUOTA_VARIABLES.maxRequestsPerSecond}, or the tenant's override; ` +
+        `each of the ${n} ${replicas.kind}${n === 1 ? '' : 's'} allows 1/${n} of it); retry after ${decision.retryAfterSeconds} s`,
+    );
+  }
 }

@@ -1,5 +1,5 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { RequestRate, takeRateShare } from '@tq/auth';
+import { RequestRate } from '@tq/auth';
 import { defaultQuotas } from '@tq/queue';
 import type { AuthedRequest } from '../auth/auth.service';
 import { ApiReplicas } from './api-replicas.service';
@@ -28,7 +28,7 @@ export class RequestRateGuard implements CanActivate {
     if (!principal) return true;
     // Redis away: the defaults apply (the route itself answers 503 if it needs Redis).
     const quotas = await this.quotas.limits.of(principal.tenant).catch(() => defaultQuotas());
-    takeRateShare(this.rate, principal.tenant, quotas, { count: this.replicas.live, kind: 'API replica' });
+    this.rate.takeShare(principal.tenant, quotas, { count: this.replicas.live, kind: 'API replica' });
     return true;
   }
 }
