@@ -56,6 +56,7 @@ describe('hardened HTTP: headers, CORS off, request ids, clean errors, per-route
       env: {
         MAX_SMALL_JSON_BODY_BYTES: '2048',
         MAX_JSON_BODY_BYTES: '65536',
+        MAX_PREDICT_BODY_BYTES: '32768',
         MAX_TRAIN_WORK: '1000',
         MAX_CLASSES: '5',
         LOG_LEVEL: 'log',
@@ -142,7 +143,7 @@ describe('hardened HTTP: headers, CORS off, request ids, clean errors, per-route
     assert.equal(get.headers.get('access-control-allow-origin'), null);
   });
 
-  it('limits small routes to MAX_SMALL_JSON_BODY_BYTES and the data routes to MAX_JSON_BODY_BYTES, naming each', async () => {
+  it('limits small routes, predicts and infer jobs to their own JSON body limits, naming each', async () => {
     const padding = 'x'.repeat(3000);
     for (const [method, path] of [
       ['POST', '/v1/jobs/train'],
@@ -168,7 +169,12 @@ describe('hardened HTTP: headers, CORS off, request ids, clean errors, per-route
       const res = await system.request('POST', path, { padding });
       assert.equal(res.status, 400, `${path}: ${JSON.stringify(res.body)}`);
     }
-    const big = await system.request('POST', '/v1/models/iris/versions/1/predict', { padding: 'x'.repeat(70_000) });
+    const bigPredict = await system.request('POST', '/v1/models/iris@1/predict', { padding: 'x'.repeat(40_000) });
+    assert.equal(bigPredict.status, 413);
+    assert.match(bigPredict.body.message, /limit of 32768 bytes \(MAX_PREDICT_BODY_BYTES\)/);
+    // The same 40 KB is within an infer job's limit; 70 KB is not.
+    assert.equal((await system.request('POST', '/v1/jobs/infer', { padding: 'x'.repeat(40_000) })).status, 400);
+    const big = await system.request('POST', '/v1/jobs/infer', { padding: 'x'.repeat(70_000) });
     assert.equal(big.status, 413);
     assert.match(big.body.message, /limit of 65536 bytes \(MAX_JSON_BODY_BYTES\)/);
   });

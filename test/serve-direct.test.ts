@@ -42,7 +42,7 @@ describe('predicts sent straight to a serve replica', () => {
     system = await TestSystem.start({ workers: 0 });
     const { registry, meta } = await registerTestModel(system, 'alpha', model, F);
     await attachOnnx(registry, meta, model);
-    replica = await system.addServeReplica({ MAX_JSON_BODY_BYTES: String(BODY_LIMIT) });
+    replica = await system.addServeReplica({ MAX_PREDICT_BODY_BYTES: String(BODY_LIMIT) });
   });
   after(async () => {
     model.dispose();
@@ -142,7 +142,9 @@ describe('predicts sent straight to a serve replica', () => {
     expectIssue(await direct('/v1/models/alpha/aliases/..%2Fx/predict', { instances: ROWS }), 400, 'alias');
     const big = { instances: Array.from({ length: 5000 }, () => [0.123456, 0.123456, 0.123456, 0.123456]) };
     assert.ok(JSON.stringify(big).length > BODY_LIMIT);
-    expectIssue(await direct('/v1/models/alpha/versions/1/predict', big), 413, '(body)');
+    const refused = await direct('/v1/models/alpha/versions/1/predict', big);
+    expectIssue(refused, 413, '(body)');
+    assert.match(refused.body.message, /MAX_PREDICT_BODY_BYTES/);
     // Only versions that exist label a series: names and versions a client makes up add none.
     const metrics = await (await fetch(`${replica.url}/metrics`)).text();
     const series = metrics.split('\n').filter((l) => /^tq_(serve|predict)_requests_total\{/.test(l));

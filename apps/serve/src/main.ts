@@ -80,7 +80,7 @@ async function bootstrap(): Promise<void> {
       serveKey: Buffer.from(serveKey.toString('base64')),
       door: door.door,
       aliases: new AliasStore(redis),
-      maxBodyBytes: config.MAX_JSON_BODY_BYTES,
+      maxPredictBodyBytes: config.MAX_PREDICT_BODY_BYTES,
       maxSmallBodyBytes: config.MAX_SMALL_JSON_BODY_BYTES,
       maxInflightRequests: config.MAX_INFLIGHT_REQUESTS,
       maxInflightJsonBytes: config.MAX_INFLIGHT_JSON_BYTES,

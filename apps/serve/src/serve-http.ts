@@ -42,8 +42,8 @@ export interface ServeHandlerDeps {
   door: ClientDoor;
   /** Aliases (and canaries) of the predict paths that name one. */
   aliases: AliasLookup;
-  /** JSON body limits: predicts take MAX_JSON_BODY_BYTES, explains MAX_SMALL_JSON_BODY_BYTES (as in the API). */
-  maxBodyBytes: number;
+  /** JSON body limits: predicts take MAX_PREDICT_BODY_BYTES, explains MAX_SMALL_JSON_BODY_BYTES (as in the API). */
+  maxPredictBodyBytes: number;
   maxSmallBodyBytes: number;
   /** At most this many requests, and this many bytes of JSON bodies, at once; beyond: 429. */
   maxInflightRequests: number;
@@ -80,7 +80,7 @@ export function serveHandler(deps: ServeHandlerDeps) {
     const match = req.method === 'POST' ? modelRouteOf(path) : undefined;
     if (!match) return void send(res, 404, errorBody(404, '(path)', `no route ${req.method} ${path}`));
     const declared = Number(req.headers['content-length']);
-    const bytes = Number.isFinite(declared) && declared >= 0 ? declared : deps.maxBodyBytes;
+    const bytes = Number.isFinite(declared) && declared >= 0 ? declared : deps.maxPredictBodyBytes;
     const full = overloadedBy(inflight, bytes, deps);
     if (full) {
       res.setHeader('Connection', 'close'); // the unread body is not worth reading
@@ -139,7 +139,7 @@ async function answer(
     req,
     explain
       ? { bytes: deps.maxSmallBodyBytes, setting: 'MAX_SMALL_JSON_BODY_BYTES' }
-      : { bytes: deps.maxBodyBytes, setting: 'MAX_JSON_BODY_BYTES' },
+      : { bytes: deps.maxPredictBodyBytes, setting: 'MAX_PREDICT_BODY_BYTES' },
   );
   const protoKey = prototypeKeyIn(json);
   if (protoKey !== undefined) throw new FieldError(protoKey, 'this key is not allowed in a request body');

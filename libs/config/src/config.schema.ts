@@ -245,15 +245,25 @@ const configFields = z.object({
   /** Rows of a table that may fail before its infer job fails (a request's maxErrors overrides it). */
   INFER_MAX_ERRORS: z.coerce.number().int().min(0).default(1_000),
   /**
-   * Largest JSON request body of the routes that carry data (POST /v1/jobs/infer and
-   * /v1/models/:name/versions/:version/predict; the others take MAX_SMALL_JSON_BODY_BYTES). Sized so the budgets above fire first: MAX_INFER_VALUES numbers
-   * written as JSON take ~90 MB, so the default is 128 MiB.
+   * Largest JSON request body of POST /v1/jobs/infer (inline instances; predicts take
+   * MAX_PREDICT_BODY_BYTES, every other route MAX_SMALL_JSON_BODY_BYTES). Sized so the budgets above
+   * fire first: MAX_INFER_VALUES numbers written as JSON take ~90 MB, so the default is 128 MiB.
    */
   MAX_JSON_BODY_BYTES: z.coerce
     .number()
     .int()
     .positive()
     .default(128 * 1024 * 1024),
+  /**
+   * Largest JSON body of an online predict (the API's and the serve replicas' predict routes):
+   * 16 MiB, some 1.5 million numbers. An online request waits in a batch and is parsed on the
+   * serving process's event loop; more rows than this go to an infer job (MAX_JSON_BODY_BYTES).
+   */
+  MAX_PREDICT_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(16 * 1024 * 1024),
   /**
    * Largest JSON body of every other route (train, compress, and any small JSON route): those bodies
    * are a few KB, so a client cannot make the API buffer and parse megabytes where none are needed.

@@ -4,13 +4,13 @@ import { FieldError, prototypeKeyIn } from '@tq/contracts';
 import type { AppConfig } from '@tq/config';
 
 /**
- * The routes whose JSON bodies carry data (inline instances, records) and take
- * MAX_JSON_BODY_BYTES; every other route takes MAX_SMALL_JSON_BODY_BYTES. Case-insensitive and
- * with an optional trailing slash, as express routes them: a path these miss gets the small limit.
+ * The routes whose JSON bodies carry data: an infer job's inline instances (MAX_JSON_BODY_BYTES)
+ * and an online predict's rows (MAX_PREDICT_BODY_BYTES: by version, by alias, and `name@alias`);
+ * every other route takes MAX_SMALL_JSON_BODY_BYTES. Case-insensitive and with an optional
+ * trailing slash, as express routes them: a path these miss gets the small limit.
  */
-const LARGE_JSON_ROUTES = [
-  /^\/v1\/jobs\/infer\/?$/i,
-  // Predict by version, by alias, and `name@alias`.
+const INFER_ROUTE = /^\/v1\/jobs\/infer\/?$/i;
+const PREDICT_ROUTES = [
   /^\/v1\/models\/[^/]+\/(versions|aliases)\/[^/]+\/predict\/?$/i,
   /^\/v1\/models\/[^/]+@[^/]+\/predict\/?$/i,
 ];
@@ -18,14 +18,16 @@ const LARGE_JSON_ROUTES = [
 /** The limit a request's JSON body met, for the 413's message (res.locals.jsonLimit). */
 export interface JsonLimit {
   bytes: number;
-  setting: 'MAX_JSON_BODY_BYTES' | 'MAX_SMALL_JSON_BODY_BYTES';
+  setting: 'MAX_JSON_BODY_BYTES' | 'MAX_PREDICT_BODY_BYTES' | 'MAX_SMALL_JSON_BODY_BYTES';
 }
 
 /** The JSON body limit of a request's route. */
 export function jsonLimitOf(config: AppConfig): (req: Request) => JsonLimit {
-  const large: JsonLimit = { bytes: config.MAX_JSON_BODY_BYTES, setting: 'MAX_JSON_BODY_BYTES' };
+  const infer: JsonLimit = { bytes: config.MAX_JSON_BODY_BYTES, setting: 'MAX_JSON_BODY_BYTES' };
+  const predict: JsonLimit = { bytes: config.MAX_PREDICT_BODY_BYTES, setting: 'MAX_PREDICT_BODY_BYTES' };
   const small: JsonLimit = { bytes: config.MAX_SMALL_JSON_BODY_BYTES, setting: 'MAX_SMALL_JSON_BODY_BYTES' };
-  return (req) => (LARGE_JSON_ROUTES.some((route) => route.test(req.path)) ? large : small);
+  return (req) =>
+    INFER_ROUTE.test(req.path) ? infer : PREDICT_ROUTES.some((route) => route.test(req.path)) ? predict : small;
 }
 
 /**
