@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
 import { after, before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
 import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import { aggregateResultSchema, QueueName } from '@tq/contracts';
-import { aggregatorJobId, runIdOf, shardJobId } from '@tq/paramserver';
+import { aggregatorJobId, makePlan, runIdOf, shardJobId } from '@tq/paramserver';
 import { TestSystem } from './support/system';
 import { waitFor } from './support/wait-for';
 
@@ -36,6 +37,7 @@ describe('POST /v1/jobs/train with "distributed" (real API and worker processes)
     for (let i = 0; i < 2; i++) system.addWorker({ WORKER_QUEUES: 'train' });
     for (let i = 0; i < 2; i++) system.addWorker({ WORKER_QUEUES: 'aggregate' });
     for (let i = 0; i < 4; i++) system.addWorker({ WORKER_QUEUES: 'train-shard' });
+    system.addWorker({ WORKER_QUEUES: 'compress' });
     const connection = { url: REDIS_URL, maxRetriesPerRequest: null };
     aggregateQueue = new Queue(QueueName.Aggregate, { connection, prefix: system.prefix });
     shardQueue = new Queue(QueueName.TrainShard, { connection, prefix: system.prefix });
@@ -146,4 +148,80 @@ describe('POST /v1/jobs/train with "distributed" (real API and worker processes)
       redis.disconnect();
     }
   });
+
+  it('a compress job prunes with a data-parallel fine-tune (masks held by the parameter server); train keeps them', async () => {
+    const layers = [
+      { type: 'dense', units: 32, activation: 'relu', inputShape: [784] },
+      { type: 'dense', units: 10, activation: 'softmax' },
+    ];
+    const fit = { epochs: 2, batchSize: 32, learningRate: 0.003, validationSplit: 0.1, seed: 1 };
+    const submit = async (path: string, body: object) => {
+      const res = await system.request('POST', path, body);
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      const job = await system.waitForJob(res.body.id, undefined, HANG_GUARD_MS);
+      assert.equal(job.state, 'completed', JSON.stringify(job));
+      return job;
+    };
+    const source = (
+      await submit('/v1/jobs/train', { model: { name: 'digits-sparse', layers }, dataset: { builtin: 'mnist' }, fit })
+    ).result.model;
+    const compressed = await submit('/v1/jobs/compress', {
+      source,
+      steps: [
+        {
+          prune: {
+            sparsity: 0.8,
+            schedule: 'polynomial',
+            fineTuneEpochs: 2,
+            batchSize: 32,
+            learningRate: 0.002,
+            distributed: { workers: 2, mode: 'sync' },
+          },
+        },
+      ],
+      gate: { maxAccuracyDrop: 0.05 },
+    });
+    // The fine-tune was a run of the compress job's own: its aggregator walked every global step.
+    const outcome = aggregateResultSchema.parse(
+      (await aggregateQueue.getJob(aggregatorJobId(runIdOf(compressed.id))))?.returnvalue,
+    );
+    const plan = makePlan({ trainRows: 9000, workers: 2, batchPerWorker: 32, epochs: 2, seed: 1, shuffle: true });
+    assert.equal(outcome.steps, plan.totalSteps);
+    assert.deepEqual(Object.keys(outcome.workers).sort(), ['shard-0', 'shard-1']);
+    const ev = compressed.result.evaluation;
+    assert.ok(ev.source.accuracy - ev.result.accuracy <= 0.05, JSON.stringify(ev));
+    const pruned = await kernelZeros(compressed.result.model);
+    for (const { n, zeros } of pruned) assert.ok(zeros.size >= Math.floor(0.8 * n), `${zeros.size}/${n}`);
+    assert.equal(ev.result.nonZeroParameters, ev.result.parameters - pruned.reduce((a, k) => a + k.zeros.size, 0));
+
+    // Fine-tuning the pruned version data-parallel (async) with fit.prune keeps exactly its zeros.
+    const tuned = await submit('/v1/jobs/train', {
+      model: { name: 'digits-sparse', from: compressed.result.model },
+      dataset: { builtin: 'mnist' },
+      fit: { ...fit, epochs: 1, prune: { sparsity: 0.8 } },
+      distributed: { workers: 2, mode: 'async' },
+    });
+    const after = await kernelZeros(tuned.result.model);
+    after.forEach(({ zeros }, k) => assert.deepEqual([...zeros].sort(), [...pruned[k]!.zeros].sort(), `kernel ${k}`));
+  });
+
+  /** Zero positions of each dense kernel of a version, as stock tfjs loads it from the API. */
+  async function kernelZeros(ref: {
+    name: string;
+    version: number;
+  }): Promise<Array<{ n: number; zeros: Set<number> }>> {
+    const model = await tf.loadLayersModel(`${system.url}/v1/models/${ref.name}/versions/${ref.version}/model.json`, {
+      requestInit: { headers: system.clientHeaders() },
+    });
+    try {
+      return model.layers.map((layer) => {
+        const w = layer.getWeights()[0]!.dataSync();
+        const zeros = new Set<number>();
+        w.forEach((x, i) => x === 0 && zeros.add(i));
+        return { n: w.length, zeros };
+      });
+    } finally {
+      model.dispose();
+    }
+  }
 });

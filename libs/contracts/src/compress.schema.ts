@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { compressEvaluationSchema } from './evaluation.schema';
 import { layersSchema } from './layers.schema';
 import { datasetIdSchema, modelNameSchema, modelRefSchema } from './names.schema';
+import { distributedSchema, trainPruneSchema } from './train.schema';
 
 /** Weight storage quantization (tfjs format); uint8 also yields an int8 ONNX export for compute. */
 export const quantizeSpecSchema = z.object({ dtype: z.enum(['uint8', 'uint16', 'float16']) }).strict();
@@ -9,20 +10,17 @@ export type QuantizeSpec = z.infer<typeof quantizeSpecSchema>;
 
 /**
  * Magnitude pruning of the dense and conv2d kernels (biases, normalization and other weights are
- * kept): the `sparsity` share of them with the smallest |w| set to zero, ranked within each layer
- * (`scope: "layer"`) or across all of them (`"global"`). `fineTuneEpochs` > 0 trains on the source's
- * training data afterwards with the masks re-applied after every optimizer step; `schedule:
- * "polynomial"` raises the sparsity from 0 to the target over those epochs (Zhu & Gupta's cubic
- * decay) instead of pruning all at once before them.
+ * kept): train's `fit.prune` (sparsity, scope, schedule) applied to the source. `fineTuneEpochs` > 0
+ * trains on the source's training data afterwards with the masks re-applied after every optimizer
+ * step; `schedule: "polynomial"` raises the sparsity from 0 to the target over those epochs (Zhu &
+ * Gupta's cubic decay) instead of pruning all at once before them.
  */
-export const pruneSpecSchema = z
-  .object({
-    sparsity: z.number().min(0).lt(1),
-    scope: z.enum(['layer', 'global']).default('layer'),
-    schedule: z.enum(['oneShot', 'polynomial']).default('oneShot'),
+export const pruneSpecSchema = trainPruneSchema
+  .extend({
     fineTuneEpochs: z.number().int().min(0).max(100).default(0),
     /** Fine-tuning's learning rate (adam); the batch size, split and seed are the source's. */
     learningRate: z.number().positive().max(1).default(0.0005),
+    /** Fine-tuning's batch (data-parallel: per worker, as train's `fit.batchSize`). */
     batchSize: z.number().int().min(1).max(65536).default(128),
     /**
      * Remove whole units of dense layers and filters of conv2d layers (the output layer's excepted),
@@ -30,6 +28,12 @@ export const pruneSpecSchema = z
      * layers: the model gets smaller and faster, not only sparse. One-shot, ranked per layer.
      */
     structured: z.boolean().default(false),
+    /**
+     * Fine-tune data-parallel, as a train job's `distributed` run (aggregator and shard jobs on the
+     * workers; the parameter server holds the masks after every update). Magnitude pruning of the
+     * registered source only: the first model-changing step, not structured.
+     */
+    distributed: distributedSchema.optional(),
   })
   .strict()
   .refine((p) => p.schedule === 'oneShot' || p.fineTuneEpochs > 0, {
@@ -43,6 +47,15 @@ export const pruneSpecSchema = z
   .refine((p) => !p.structured || p.scope === 'layer', {
     message: 'structured pruning ranks units within each layer',
     path: ['scope'],
+  })
+  .refine((p) => !p.distributed || p.fineTuneEpochs > 0, {
+    message: 'a data-parallel fine-tune needs fineTuneEpochs of at least 1',
+    path: ['distributed'],
+  })
+  .refine((p) => !p.distributed || !p.structured, {
+    message:
+      'not with structured pruning: the smaller model is no registered version the workers can start from (fine-tune it in one process)',
+    path: ['distributed'],
   });
 export type PruneSpec = z.infer<typeof pruneSpecSchema>;
 
@@ -133,6 +146,12 @@ export const compressRequestSchema = z
       if (seen.has(kind))
         ctx.addIssue({ code: 'custom', path: ['steps', i], message: `"${kind}" cannot repeat: give it once` });
       seen.add(kind);
+      if ('prune' in step && step.prune.distributed && seen.has('distill'))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['steps', i, 'prune', 'distributed'],
+          message: 'a data-parallel fine-tune starts from the registered source: put prune before distill',
+        });
       if (kind === 'quantize' && i < (r.steps?.length ?? 0) - 1)
         ctx.addIssue({ code: 'custom', path: ['steps', i], message: '"quantize" must be the last step' });
     });

@@ -17,6 +17,23 @@ export const earlyStoppingSchema = z
   .strict();
 export type EarlyStoppingSpec = z.infer<typeof earlyStoppingSchema>;
 
+/**
+ * Magnitude pruning while training: the `sparsity` share of the dense and conv2d kernel weights with
+ * the smallest |w| (ranked within each layer, or across all: `scope`) held at zero through every
+ * optimizer step, in one process and in data-parallel runs (the parameter server re-applies the
+ * masks after each update). `oneShot`: the masks at the target from the first step (fine-tuning a
+ * pruned version with `model.from` keeps its zeros); `polynomial`: the sparsity rises from 0 to the
+ * target over the first 75% of the steps (Zhu & Gupta's cubic schedule), the rest trains at it.
+ */
+export const trainPruneSchema = z
+  .object({
+    sparsity: z.number().min(0).lt(1),
+    scope: z.enum(['layer', 'global']).default('layer'),
+    schedule: z.enum(['oneShot', 'polynomial']).default('oneShot'),
+  })
+  .strict();
+export type TrainPruneSpec = z.infer<typeof trainPruneSchema>;
+
 export const fitSchema = z
   .object({
     epochs: z.number().int().min(1).max(1000).default(5),
@@ -39,8 +56,14 @@ export const fitSchema = z
     earlyStopping: earlyStoppingSchema.optional(),
     /** Classification: weight each class by rows / (classes × rows of the class) in the training split. */
     classWeights: z.literal('balanced').optional(),
+    prune: trainPruneSchema.optional(),
   })
-  .strict();
+  .strict()
+  .refine((f) => !(f.earlyStopping && f.prune?.schedule === 'polynomial'), {
+    // Its best epoch may come before the sparsity reached the target.
+    message: 'not with a polynomial prune schedule (the best epoch may be less sparse than asked)',
+    path: ['earlyStopping'],
+  });
 export type FitSpec = z.infer<typeof fitSchema>;
 
 export const distributedSchema = z

@@ -8,6 +8,7 @@ import {
   NotFoundError,
   type DatasetRef,
   type ModelVersionMeta,
+  type TrainRequest,
 } from '@tq/contracts';
 import { sliceRows, trainRowCount, type TabularData } from '@tq/ml';
 import { loadTrainingData, type TableLimits, type TrainingDataSources } from '@tq/tables';
@@ -26,6 +27,32 @@ export interface SourceData {
 }
 
 /**
+ * The train request fields that read the source's rows as it was trained on them: its dataset, a
+ * table's task, column overrides and imputation, its split (lineage.training; train's defaults for a
+ * version that predates the record) and `model.from` the source (its own preprocessing.json).
+ * Undefined when the version records no dataset.
+ */
+export function sourceRowsRequest(meta: ModelVersionMeta): Omit<TrainRequest, 'distributed'> | undefined {
+  const dataset = meta.lineage.dataset;
+  const builtin = BUILTIN_DATASETS.find((name) => name === dataset?.builtin);
+  const ref: DatasetRef | undefined = builtin ? { builtin } : dataset?.id ? { id: dataset.id } : undefined;
+  if (!ref) return undefined;
+  const training = meta.lineage.training;
+  return {
+    dataset: ref,
+    fit: {
+      ...DEFAULT_FIT,
+      validationSplit: training?.validationSplit ?? DEFAULT_FIT.validationSplit,
+      seed: training?.seed ?? DEFAULT_FIT.seed,
+    },
+    impute: training?.impute ?? 'mean',
+    ...(training?.task ? { task: training.task } : {}),
+    ...(training?.columns ? { columns: training.columns } : {}),
+    model: { name: meta.name, from: { name: meta.name, version: meta.version } },
+  };
+}
+
+/**
  * The rows the source was trained on, split as its training split them (lineage.training: the
  * validationSplit and seed, and a table's task, column overrides and imputation; train's defaults
  * for a version that predates the record), a table's read with the source's own preprocessing.json.
@@ -37,29 +64,22 @@ export async function loadSourceData(
   deps: { registry: ModelRegistry; datasets: TrainingDataSources['datasets']; tableLimits?: Partial<TableLimits> },
   signal: AbortSignal,
 ): Promise<SourceData | undefined> {
-  const dataset = meta.lineage.dataset;
-  const builtin = BUILTIN_DATASETS.find((name) => name === dataset?.builtin);
-  const ref: DatasetRef | undefined = builtin ? { builtin } : dataset?.id ? { id: dataset.id } : undefined;
-  if (!ref) return undefined;
-  const training = meta.lineage.training;
+  const rows = sourceRowsRequest(meta);
+  if (!rows) return undefined;
+  const ref = rows.dataset;
   const split = {
-    validationSplit: training?.validationSplit ?? DEFAULT_FIT.validationSplit,
-    seed: training?.seed ?? DEFAULT_FIT.seed,
-    recorded: training !== undefined,
+    validationSplit: rows.fit.validationSplit,
+    seed: rows.fit.seed,
+    recorded: meta.lineage.training !== undefined,
   };
   let data: TabularData;
   try {
-    data = await loadTrainingData(
-      {
-        dataset: ref,
-        fit: { ...DEFAULT_FIT, validationSplit: split.validationSplit, seed: split.seed },
-        impute: training?.impute ?? 'mean',
-        ...(training?.task ? { task: training.task } : {}),
-        ...(training?.columns ? { columns: training.columns } : {}),
-        model: { name: meta.name, from: { name: meta.name, version: meta.version } },
-      },
-      { datasets: deps.datasets, registry: deps.registry, tableLimits: deps.tableLimits, signal },
-    );
+    data = await loadTrainingData(rows, {
+      datasets: deps.datasets,
+      registry: deps.registry,
+      tableLimits: deps.tableLimits,
+      signal,
+    });
   } catch (err) {
     if (!(err instanceof FieldError) || !('id' in ref)) throw err;
     if (err instanceof NotFoundError)

@@ -7,6 +7,7 @@ import {
   type CompressStep,
   type JobHooks,
   type LayerSpec,
+  type ModelVersionMeta,
   type TrainProgress,
 } from '@tq/contracts';
 import {
@@ -17,7 +18,9 @@ import {
   type PruneOutcome,
   type TabularData,
 } from '@tq/ml';
+import type { CoordinatorDeps } from '@tq/paramserver';
 import type { ArtifactStore } from '@tq/storage';
+import { pruneDataParallel } from './compress-data-parallel';
 import type { SourceData } from './compress-data';
 
 /** What the steps did, for the version's lineage and layers. */
@@ -45,7 +48,11 @@ export async function runSteps(
   ctx: {
     data: SourceData | undefined;
     layers: LayerSpec[] | undefined;
+    /** The registered source (a data-parallel fine-tune starts its run from it). */
+    source: ModelVersionMeta;
     store?: ArtifactStore | undefined;
+    /** Queues and Redis for `prune.distributed` runs; absent: such a step is refused. */
+    dataParallel?: CoordinatorDeps | undefined;
     hooks: JobHooks<CompressProgress>;
     /** distill's `dataset`: the upload, labelled by the teacher (teacherLabelledTable). */
     teacherLabelled: (teacher: tf.LayersModel, id: string, field: string) => Promise<TabularData>;
@@ -88,6 +95,19 @@ export async function runSteps(
           'layers' in step.distill.student
             ? step.distill.student.layers
             : scaled(record.layers, step.distill.student.width);
+      } else if ('prune' in step && step.prune.distributed) {
+        // The schema keeps it first among the model-changing steps: `model` is the source as loaded.
+        record.pruned = await pruneDataParallel(
+          model,
+          { ...step.prune, distributed: step.prune.distributed },
+          {
+            source: ctx.source,
+            split: training.split,
+            deps: ctx.dataParallel,
+            hooks: { ...hooks, onProgress: training.onProgress },
+            field: `steps.${i}.prune.distributed`,
+          },
+        );
       } else if ('prune' in step) {
         const pruned = await pruneModel(model, step.prune, {
           ...training,

@@ -43,6 +43,7 @@ import {
   type ModelRegistry,
   type NewVersionMeta,
 } from '@tq/storage';
+import type { CoordinatorDeps } from '@tq/paramserver';
 import type { TableDatasets, TableLimits } from '@tq/tables';
 import { CALIBRATION_ROWS, tableCalibrationRows } from './compress-calibration';
 import { loadSourceData, type SourceData } from './compress-data';
@@ -62,6 +63,8 @@ export interface CompressDeps {
   store?: ArtifactStore;
   /** How long the speed figures run (fewer passes in tests). */
   speed?: SpeedOptions;
+  /** Queues and Redis for a prune step's data-parallel fine-tune (`prune.distributed`); the worker's train deps. */
+  dataParallel?: CoordinatorDeps;
 }
 
 const TFJS_FILES = ['model.json', 'weights.bin'];
@@ -96,7 +99,9 @@ export async function compressJob(
   const { model, record } = await runSteps(loaded.model, steps, {
     data,
     layers: source.layers,
+    source,
     store: deps.store,
+    dataParallel: deps.dataParallel,
     hooks,
     teacherLabelled: (teacher, id, field) => teacherLabelledTable(teacher, source, id, field, deps, hooks.signal),
   }).catch((err: unknown) => {

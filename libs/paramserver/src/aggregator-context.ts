@@ -1,6 +1,13 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { DistributedProgress, DistributedSpec, JobHooks } from '@tq/contracts';
-import { evaluate, regressionMetrics, validationEntry, validationLoss, type EarlyStopping } from '@tq/ml';
+import {
+  evaluate,
+  regressionMetrics,
+  validationEntry,
+  validationLoss,
+  type EarlyStopping,
+  type SparsityHold,
+} from '@tq/ml';
 import { epochStart, saveAggregatorCheckpoint, type AggregatorState } from './aggregator-state';
 import { SupersededError, type Claim, type RunChannel } from './channel';
 import type { RedisRetry } from './redis-retry';
@@ -39,6 +46,8 @@ export interface AggregatorContext {
   lagging: Set<number>;
   /** fit.earlyStopping: @tq/ml's EarlyStopping (as trainModel uses it), fed at every epoch end. */
   early?: EarlyStopping;
+  /** fit.prune: the masks, re-applied after every update (trainModel's SparsityHold). */
+  sparsity?: SparsityHold;
 }
 
 /** The run ended before its last epoch: fit.earlyStopping's patience ran out. */

@@ -1,5 +1,5 @@
 import type { AggregateJobData, AggregateResult, DistributedProgress, JobHooks, Metrics } from '@tq/contracts';
-import { createOptimizer, EarlyStopping, epochMetrics, initBackend } from '@tq/ml';
+import { createOptimizer, EarlyStopping, epochMetrics, initBackend, SparsityHold } from '@tq/ml';
 import type { ArtifactStore, BlobRef, BlobStore } from '@tq/storage';
 import {
   closeEpoch,
@@ -111,6 +111,8 @@ export async function runAggregator(
       // Early stopping resumes with its patience count and best weights (checkpointed together).
       if (early && ckpt.state.earlyStopping) early.loadBest(ckpt.state.earlyStopping, ckpt.best);
     }
+    // fit.prune: masks from the weights the run goes on with (the checkpoint's, or the start's).
+    if (request.fit.prune) ctx.sparsity = new SparsityHold(model, request.fit.prune);
     const previous = await channel.readState();
     if (ckpt || previous) {
       ctx.state.restarts += 1;

@@ -70,6 +70,8 @@ export async function runAsync(ctx: AggregatorContext): Promise<'done' | 'aborte
         tf.dispose(grads);
       }
       layout.writeFrozen(payload);
+      // fit.prune, on the schedule of the shards' mean progress (the run's global steps).
+      ctx.sparsity?.afterStep(consumed(), run.plan.totalSteps);
       state.step += 1;
       state.version += 1;
       state.samples += msg.samples;

@@ -57,6 +57,8 @@ export async function runBarrier(ctx: AggregatorContext): Promise<'done' | 'abor
         }
         layout.writeFrozen(acc);
       }
+      // fit.prune: the masks again, before these weights are published.
+      ctx.sparsity?.afterStep(state.step + steps, run.plan.totalSteps);
     }
     state.step += steps;
     state.version += 1;

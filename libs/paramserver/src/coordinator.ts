@@ -1,4 +1,11 @@
-import { type JobHooks, type TrainJobData, type TrainProgress, type TrainResult } from '@tq/contracts';
+import {
+  type AggregateResult,
+  type JobHooks,
+  type TrainJobData,
+  type TrainProgress,
+  type TrainResult,
+} from '@tq/contracts';
+import type { BlobRef } from '@tq/storage';
 import { initBackend, trainedVersionOf, type DataShape, type TabularData } from '@tq/ml';
 import { runCheckpointPaths } from './aggregator';
 import { RunChannel, SupersededError } from './channel';
@@ -31,14 +38,56 @@ export async function coordinateDistributedTraining(
   /** The run's rows when the caller loaded them already (read once, dropped after the checks). */
   loaded?: TabularData,
 ): Promise<TrainResult> {
-  const request = data;
+  const spec = requireDistributed(data);
+  const backend = deps.backend ?? (await initBackend());
+  const existing = await trainedVersionOf(deps.registry, data.model.name, hooks.jobId);
+  if (existing) return earlierRunResult(deps, runIdOf(hooks.jobId), existing, backend.name, spec);
+  return runDataParallel(
+    data,
+    deps,
+    hooks,
+    async ({ outcome, finalPath, shape }) => {
+      const registered = await registerRun(
+        deps,
+        data,
+        shape,
+        hooks.jobId,
+        outcome,
+        finalPath,
+        backend.name,
+        hooks.log,
+        hooks.fence,
+      );
+      return runResultOf(registered.meta, backend.name, outcome, spec, registered.figures);
+    },
+    loaded,
+  );
+}
+
+/** What a finished run leaves its caller: the aggregator's result and final weights, the data's shape. */
+export interface FinishedRun {
+  outcome: AggregateResult;
+  /** final.ckpt: loadCheckpointWeights reads it into a model built as the run's starting one. */
+  finalPath: BlobRef;
+  shape: DataShape;
+}
+
+/**
+ * One data-parallel run of `request` for the job of `hooks` (its run id is the job's): checks it,
+ * enqueues the aggregator and the shards (or re-attaches to them), forwards progress, and hands the
+ * finished run to `commit` before its keys and checkpoint are removed. A compress job fine-tunes
+ * this way (its commit loads the weights), the train job registers a version.
+ */
+export async function runDataParallel<T>(
+  request: TrainJobData,
+  deps: CoordinatorDeps,
+  hooks: JobHooks<TrainProgress>,
+  commit: (run: FinishedRun) => Promise<T>,
+  loaded?: TabularData,
+): Promise<T> {
   const spec = requireDistributed(request);
   const parentJobId = hooks.jobId;
   const runId = runIdOf(parentJobId);
-  const backend = deps.backend ?? (await initBackend());
-
-  const existing = await trainedVersionOf(deps.registry, request.model.name, parentJobId);
-  if (existing) return earlierRunResult(deps, runId, existing, backend.name, spec);
 
   const channel = new RunChannel(deps.redis, {
     runId,
@@ -76,19 +125,9 @@ export async function coordinateDistributedTraining(
       epoch: outcome.stoppedEpoch ?? request.fit.epochs,
       step: outcome.steps,
     });
-    const registered = await registerRun(
-      deps,
-      request,
-      shape,
-      parentJobId,
-      outcome,
-      paths.final,
-      backend.name,
-      hooks.log,
-      hooks.fence,
-    );
+    const committed = await commit({ outcome, finalPath: paths.final, shape });
     await finishRun(deps, channel, runId, spec.workers, paths.prefix, hooks.log);
-    return runResultOf(registered.meta, backend.name, outcome, spec, registered.figures);
+    return committed;
   } catch (err) {
     if (watch.cancelled) {
       await channel.abort();

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import {
   FieldError,
+  type FitSpec,
   type DistributedProgress,
   type JobHooks,
   type TrainShardJobData,
@@ -8,12 +9,15 @@ import {
 } from '@tq/contracts';
 import {
   applyGradients,
+  applyMasks,
   computeGradients,
   createOptimizer,
   gatherBatch,
   initBackend,
   labelDtype,
   modelInputShape,
+  nonZeroMasks,
+  type PruneMask,
 } from '@tq/ml';
 import { openRunChannel, SupersededError, type Claim, type RunChannel } from './channel';
 import { EpochOrderCache, shardSlice } from './data-order';
@@ -43,6 +47,8 @@ interface ShardContext {
   steps: number;
   samples: number;
   lastProgressAt: number;
+  /** fit.prune in local mode: the zeros of the weights last pulled, held through the local steps. */
+  masks?: PruneMask[];
 }
 
 interface StepStats {
@@ -145,7 +151,7 @@ async function join(ctx: ShardContext, timeoutMs: number): Promise<PublishedStat
 async function barrierLoop(
   ctx: ShardContext,
   localSteps: number,
-  fit: Parameters<typeof createOptimizer>[0],
+  fit: Parameters<typeof createOptimizer>[0] & Pick<FitSpec, 'prune'>,
   first: PublishedState,
 ): Promise<void> {
   const optimizer = localSteps > 0 ? createOptimizer(fit) : undefined;
@@ -169,6 +175,8 @@ async function barrierLoop(
       const weights = await ctx.channel.pullWeights(state, ctx.weights);
       if (!weights) continue; // superseded while we read: take the newer version
       ctx.layout.writeWeights(weights);
+      // The aggregator holds fit.prune's masks; local steps keep the zeros they were given.
+      if (optimizer && fit.prune) ctx.masks = nonZeroMasks(ctx.model);
       seen = state.version;
       if (!optimizer) {
         const ready = ahead;
@@ -316,6 +324,7 @@ function stepOn(ctx: ShardContext, step: number, pack: boolean, optimizer?: tf.O
   });
   try {
     if (optimizer) applyGradients(optimizer, r.grads);
+    if (optimizer && ctx.masks) applyMasks(ctx.masks);
     if (pack) ctx.layout.packGradients(r.grads, ctx.payload);
     const [absErr, sqErr] = r.errors ? r.errors.dataSync() : [0, 0];
     return {

@@ -3,6 +3,7 @@ export * from './quantize';
 export * from './compress-version';
 export * from './prune';
 export * from './prune-model';
+export * from './sparsity-hold';
 export * from './figures';
 export * from './check-compress';
 export * from './structured';

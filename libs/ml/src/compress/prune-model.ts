@@ -4,7 +4,7 @@ import type { TabularData } from '../data/tabular-data';
 import type { CheckpointStore } from '../train/checkpoint';
 import { trainModel, type TrainOutcome } from '../train/train-loop';
 import { structuredPrune } from './structured';
-import { applyMasks, kernelSparsity, magnitudeMasks, polynomialSparsity, type PruneMask } from './prune';
+import { applyMasks, kernelSparsity, magnitudeMasks } from './prune';
 
 export interface PruneRun {
   /** The source's rows (training then held-out) and how they split: fine-tuning trains on the training rows only. */
@@ -28,27 +28,17 @@ export interface PruneOutcome {
   fineTune?: Pick<TrainOutcome, 'epochs' | 'metrics' | 'samplesPerSec'>;
 }
 
-/** Mask updates over a polynomial schedule (Zhu & Gupta prune every Δt steps, not every step). */
-const SCHEDULE_UPDATES = 16;
-/**
- * The share of the fine-tuning steps over which the sparsity rises; the rest trains at the target
- * with the masks fixed, so the network recovers from the last prune (Zhu & Gupta end pruning before
- * training ends for the same reason).
- */
-const RAMP_SHARE = 0.75;
-
 /**
  * Magnitude-prunes `model` in place: one-shot (masks at the target, then optional fine-tuning with
- * them held fixed) or polynomial (masks recomputed SCHEDULE_UPDATES times as the sparsity rises over
- * the first RAMP_SHARE of the steps,
- * the last at the target). Masks are re-applied after every optimizer step, so no pruned weight
- * grows back whichever kernels ran the update.
+ * them held fixed) or polynomial (the sparsity rising while it fine-tunes): trainModel's `fit.prune`
+ * (SparsityHold) re-applies the masks after every optimizer step, so no pruned weight grows back
+ * whichever kernels ran the update. Structured: a smaller model, then plain fine-tuning.
  */
 export async function pruneModel(source: tf.LayersModel, spec: PruneSpec, run: PruneRun): Promise<PruneOutcome> {
   if (!spec.structured) return unstructured(source, spec, run);
   const { model, kept } = await structuredPrune(source, spec.sparsity, run.field);
   try {
-    const fineTune = spec.fineTuneEpochs > 0 ? await fineTuneModel(model, spec, run, () => undefined) : undefined;
+    const fineTune = spec.fineTuneEpochs > 0 ? await fineTuneModel(model, spec, run, false) : undefined;
     return { model, kept, sparsity: kernelSparsity(model), ...(fineTune ? { fineTune } : {}) };
   } catch (err) {
     model.dispose();
@@ -57,39 +47,20 @@ export async function pruneModel(source: tf.LayersModel, spec: PruneSpec, run: P
 }
 
 async function unstructured(model: tf.LayersModel, spec: PruneSpec, run: PruneRun): Promise<PruneOutcome> {
-  const options = { scope: spec.scope };
-  let masks: PruneMask[] = magnitudeMasks(model, {
-    ...options,
-    sparsity: spec.schedule === 'oneShot' ? spec.sparsity : 0,
-  });
-  applyMasks(masks);
-  if (spec.fineTuneEpochs === 0) return { model, sparsity: kernelSparsity(model) };
-  let updated = 0;
-  const fineTune = await fineTuneModel(model, spec, run, (step, steps) => {
-    if (spec.schedule === 'polynomial') {
-      const ramp = Math.max(1, Math.ceil(RAMP_SHARE * steps));
-      // The first update of a run resumed from a checkpoint comes at once, wherever the schedule is.
-      const due =
-        step === ramp ||
-        (step < ramp && step >= ((updated + 1) * ramp) / SCHEDULE_UPDATES) ||
-        (updated === 0 && step > ramp);
-      if (due) {
-        updated++;
-        const sparsity = polynomialSparsity(spec.sparsity, Math.min(step, ramp), ramp);
-        masks = magnitudeMasks(model, { ...options, sparsity });
-      }
-    }
-    applyMasks(masks);
-  });
+  if (spec.fineTuneEpochs === 0) {
+    applyMasks(magnitudeMasks(model, { scope: spec.scope, sparsity: spec.sparsity }));
+    return { model, sparsity: kernelSparsity(model) };
+  }
+  const fineTune = await fineTuneModel(model, spec, run, true);
   return { model, sparsity: kernelSparsity(model), fineTune };
 }
 
-/** fineTuneEpochs of adam on the source's training rows (its split and seed), `afterStep` after every optimizer step. */
+/** fineTuneEpochs of adam on the source's training rows (its split and seed), the prune's masks held when `masked`. */
 async function fineTuneModel(
   model: tf.LayersModel,
   spec: PruneSpec,
   run: PruneRun,
-  afterStep: (step: number, steps: number) => void,
+  masked: boolean,
 ): Promise<NonNullable<PruneOutcome['fineTune']>> {
   if (!run.data) throw new Error('fine-tuning a pruned model needs the source training data');
   const fit = fitSchema.parse({
@@ -99,6 +70,7 @@ async function fineTuneModel(
     optimizer: 'adam',
     validationSplit: run.split.validationSplit,
     seed: run.split.seed,
+    ...(masked ? { prune: { sparsity: spec.sparsity, scope: spec.scope, schedule: spec.schedule } } : {}),
   });
   const tuned = await trainModel({
     model,
@@ -108,7 +80,6 @@ async function fineTuneModel(
     ...(run.onProgress ? { onProgress: run.onProgress } : {}),
     ...(run.shouldStop ? { shouldStop: run.shouldStop } : {}),
     ...(run.checkpoint ? { checkpoint: run.checkpoint } : {}),
-    afterStep,
   });
   return { epochs: tuned.epochs, metrics: tuned.metrics, samplesPerSec: tuned.samplesPerSec };
 }

@@ -58,6 +58,20 @@ export function magnitudeMasks(model: tf.LayersModel, opts: PruneOptions): Prune
   return kernels.map((variable, i) => ({ variable, mask: masks[i]! }));
 }
 
+/**
+ * Masks that keep the kernels' zeros at zero: 1 where a weight is non-zero now. A data-parallel
+ * shard training locally between averages (mode "local") holds the sparsity of the weights it
+ * pulled with them (the parameter server prunes; the shard only keeps what it was given).
+ */
+export function nonZeroMasks(model: tf.LayersModel): PruneMask[] {
+  return prunableKernels(model).map((variable) => {
+    const w = variable.read().dataSync();
+    const mask = new Float32Array(w.length);
+    for (let i = 0; i < w.length; i++) mask[i] = w[i] === 0 ? 0 : 1;
+    return { variable, mask };
+  });
+}
+
 /** Zeroes the masked weights in place (after every optimizer step while fine-tuning, so none grows back). */
 export function applyMasks(masks: readonly PruneMask[]): void {
   for (const { variable, mask } of masks) {

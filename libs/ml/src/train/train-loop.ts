@@ -11,6 +11,7 @@ import { EarlyStopping, checkMonitor } from './early-stopping';
 import { evaluate, regressionMetrics } from './evaluate';
 import { epochMetrics, validationEntry } from './metrics';
 import { applyGradients, computeGradients, createOptimizer } from './gradients';
+import { SparsityHold } from '../compress/sparsity-hold';
 import { lossSpecOf, validationLoss } from './losses';
 
 export interface TrainOptions {
@@ -27,8 +28,8 @@ export interface TrainOptions {
   /** Field named when the model does not fit the data: "model.layers" (default) or "model.from" for a fine-tuned version. */
   modelField?: string;
   /**
-   * Called after every optimizer step with the 1-based step number and the run's step count (a
-   * pruning fine-tune re-applies its masks here, whichever kernels applied the update).
+   * Called after every optimizer step (and fit.prune's masks) with the 1-based step number and the
+   * run's step count.
    */
   afterStep?: (step: number, steps: number) => void;
   /** Minimised instead of the fit's loss (distillation); training metrics and val* stay against the labels. */
@@ -100,6 +101,8 @@ export async function trainModel(opts: TrainOptions): Promise<TrainOutcome> {
       if (early && saved.earlyStopping) early.loadBest(saved.earlyStopping.state, saved.earlyStopping.best);
     }
 
+    // fit.prune: masks from the weights training starts with (restored ones on a resume).
+    const sparsity = fit.prune ? new SparsityHold(model, fit.prune) : undefined;
     const identity = Uint32Array.from({ length: train.rows }, (_, i) => i);
     for (let epoch = firstEpoch; epoch < fit.epochs && !early?.state.stopped; epoch++) {
       const order = fit.shuffle ? seededPermutation(train.rows, mixSeed(fit.seed, epoch)) : identity;
@@ -123,7 +126,9 @@ export async function trainModel(opts: TrainOptions): Promise<TrainOutcome> {
           ...(opts.batchLoss ? { lossFn: opts.batchLoss } : {}),
         });
         applyGradients(optimizer, step.grads);
-        opts.afterStep?.(epoch * batchesPerEpoch + b + 1, fit.epochs * batchesPerEpoch);
+        const stepNo = epoch * batchesPerEpoch + b + 1;
+        sparsity?.afterStep(stepNo, fit.epochs * batchesPerEpoch);
+        opts.afterStep?.(stepNo, fit.epochs * batchesPerEpoch);
         lossSum += (await step.loss.data())[0]! * n;
         if (step.correct) correct += (await step.correct.data())[0]!;
         if (step.errors) (await step.errors.data()).forEach((v, i) => (errors[i]! += v));
