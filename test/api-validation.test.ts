@@ -116,6 +116,16 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
     await expectIssue('/v1/jobs/train', train({ task: 'regression' }), 400, 'task', /iris.*classification/);
     await expectIssue('/v1/jobs/train', train({ columns: { a: 'ignore' } }), 400, 'columns', /uploaded table/);
   });
+  it('rejects fit.prune outside [0, 1) and a polynomial one under early stopping, naming the field', async () => {
+    await expectIssue('/v1/jobs/train', train({ fit: { prune: { sparsity: 1 } } }), 400, 'fit.prune.sparsity', /1/);
+    await expectIssue(
+      '/v1/jobs/train',
+      train({ fit: { prune: { sparsity: 0.5, schedule: 'polynomial' }, earlyStopping: { patience: 2 } } }),
+      400,
+      'fit.earlyStopping',
+      /polynomial/,
+    );
+  });
   it('rejects negative epochs', () =>
     expectIssue('/v1/jobs/train', train({ fit: { epochs: -1 } }), 400, 'fit.epochs', />=1|too small/i));
   it('rejects an unsafe model name', () =>
@@ -328,6 +338,31 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
         /fineTuneEpochs/,
       ],
       ['an empty gate', { steps: [{ prune: { sparsity: 0.5 } }], gate: {} }, 'gate', /bound/],
+      [
+        'a data-parallel structured prune',
+        {
+          steps: [{ prune: { sparsity: 0.5, structured: true, fineTuneEpochs: 1, distributed: { workers: 2 } } }],
+        },
+        'steps.0.prune.distributed',
+        /structured/,
+      ],
+      [
+        'a data-parallel prune without fine-tuning',
+        { steps: [{ prune: { sparsity: 0.5, distributed: { workers: 2 } } }] },
+        'steps.0.prune.distributed',
+        /fineTuneEpochs/,
+      ],
+      [
+        'a data-parallel prune after distill',
+        {
+          steps: [
+            { distill: { student: { width: 0.5 } } },
+            { prune: { sparsity: 0.5, fineTuneEpochs: 1, distributed: { workers: 2 } } },
+          ],
+        },
+        'steps.1.prune.distributed',
+        /before distill/,
+      ],
       [
         'steps and quantize both',
         { steps: [{ prune: { sparsity: 0.5 } }], quantize: { dtype: 'uint8' } },
