@@ -251,6 +251,7 @@ function report(model: string, what: string, ev: CompressEvaluation): void {
     ['non-zero parameters', (f) => f.nonZeroParameters],
     ['bytes raw', (f) => f.bytesRaw],
     ['bytes gzip', (f) => f.bytesGzip],
+    ['bytes stored', (f) => f.bytesStored ?? Number.NaN],
     ['FLOPs / row', (f) => f.flopsPerRow],
     ['rows/s @1024', (f) => f.rowsPerSec],
     ['p50 ms @1', (f) => f.p50LatencyMs],

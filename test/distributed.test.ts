@@ -194,6 +194,21 @@ describe('POST /v1/jobs/train with "distributed" (real API and worker processes)
     for (const { n, zeros } of pruned) assert.ok(zeros.size >= Math.floor(0.8 * n), `${zeros.size}/${n}`);
     assert.equal(ev.result.nonZeroParameters, ev.result.parameters - pruned.reduce((a, k) => a + k.zeros.size, 0));
 
+    // Its sparsity shows on disk: weights.bin is stored gzipped, served as stored to a client that
+    // accepts gzip (stock tfjs above) and decoded for one that does not.
+    const path = `/v1/models/digits-sparse/versions/${compressed.result.model.version}`;
+    const meta = (await system.request('GET', path)).body;
+    assert.equal(meta.storedAs['weights.bin'].encoding, 'gzip');
+    assert.ok(meta.storedAs['weights.bin'].bytes * 2 < meta.artifacts['weights.bin'], JSON.stringify(meta.storedAs));
+    assert.ok(ev.result.bytesStored * 2 < ev.result.bytesRaw, JSON.stringify(ev.result));
+    const zipped = await system.fetch(`${path}/weights.bin`);
+    assert.equal(zipped.headers.get('content-encoding'), 'gzip');
+    const plain = await system.fetch(`${path}/weights.bin`, { headers: { 'accept-encoding': 'identity' } });
+    assert.equal(plain.headers.get('content-encoding'), null);
+    const bytes = Buffer.from(await plain.arrayBuffer());
+    assert.equal(bytes.length, meta.artifacts['weights.bin']);
+    assert.deepEqual(bytes, Buffer.from(await zipped.arrayBuffer()));
+
     // Fine-tuning the pruned version data-parallel (async) with fit.prune keeps exactly its zeros.
     const tuned = await submit('/v1/jobs/train', {
       model: { name: 'digits-sparse', from: compressed.result.model },

@@ -11,9 +11,14 @@ export const modelFiguresSchema = z.object({
   parameters: z.number().int(),
   /** Parameters that are not exactly zero (what pruning removes without changing shapes). */
   nonZeroParameters: z.number().int(),
-  /** model.json + weights.bin as stored, and gzip-compressed (what goes over the wire). */
+  /** model.json + weights.bin as files, and gzip-compressed (level 9: what goes over the wire). */
   bytesRaw: z.number().int(),
   bytesGzip: z.number().int(),
+  /**
+   * The same files as the registry stores them: weights.bin gzipped when that makes it at least
+   * 1.25× smaller (unstructured sparsity shows on disk). Absent in figures recorded before.
+   */
+  bytesStored: z.number().int().optional(),
   /** Multiply-adds × 2 of dense and conv layers for one row (zeros included: unstructured sparsity does not lower them). */
   flopsPerRow: z.number().int(),
   /** Through the inference engine's runner (the artifact it would serve): rows/s at batch 1024 (the best of 8 passes), median ms at batch 1. */

@@ -56,8 +56,13 @@ export const modelVersionMetaSchema = z.object({
   lineage: lineageSchema,
   backend: z.string().optional(),
   weightDtype: z.string().default('float32'),
-  /** Bytes stored of each artifact, filled in by the registry. */
+  /** Each artifact's own bytes (as a client downloads it, decoded), filled in by the registry. */
   artifacts: z.record(z.string(), z.number().int()).default({}),
+  /**
+   * Artifacts stored compressed (gzip, when that makes a weight file or graph at least 1.25×
+   * smaller: a pruned version's zeros), with the bytes stored; readers get the decoded file.
+   */
+  storedAs: z.record(z.string(), z.object({ encoding: z.literal('gzip'), bytes: z.number().int() })).optional(),
   /**
    * The registration that wrote the artifacts: they are stored under models/<name>/<version>/<set>/,
    * one set per attempt, so an attempt that lost its job can never overwrite a committed version's

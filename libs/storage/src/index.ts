@@ -1,6 +1,7 @@
 export * from './artifact-store';
 export * from './tfjs-model-io';
 export * from './model-registry';
+export * from './artifact-encoding';
 export * from './dataset-store';
 export * from './dataset-types';
 export * from './blocks-file';

@@ -10,6 +10,7 @@ import { ArtifactStore } from './artifact-store';
 import { BlobExistsError, BlobNotFoundError } from './blob/blob-errors';
 import type { BlobServe, ServeOptions } from './blob/blob-store';
 import type { VersionMetaCache } from './version-meta-cache';
+import { decodeArtifact, encodeArtifact, type StoredEncoding } from './artifact-encoding';
 
 export const METADATA_JSON = 'metadata.json';
 /** A version's number is taken by creating this (create-only), before any artifact is written. */
@@ -27,6 +28,9 @@ export type NewVersionMeta = Omit<
   'name' | 'version' | 'createdAt' | 'artifacts' | 'task' | 'artifactSet'
 > &
   Partial<Pick<ModelVersionMeta, 'task'>>;
+
+/** A stored artifact to answer with; `encoding` when it is stored compressed (the stream and the bucket object are). */
+export type ServedArtifact = BlobServe & { encoding?: 'gzip'; decodedSize?: number };
 
 /** What register's callback writes a version's artifacts through (model.json, weights.bin, ...). */
 export interface VersionWriter {
@@ -155,10 +159,14 @@ export class ModelRegistry {
     const artifactSet = randomBytes(8).toString('hex');
     const artifacts: Record<string, number> = {};
     try {
+      const storedAs: Record<string, StoredEncoding> = {};
       await write({
         put: async (file, data) => {
-          const head = await this.blobs.put(this.store.modelKey(ref, artifactSet, artifactName(file)), data);
-          artifacts[file] = head.size;
+          const { body, encoded } = await encodeArtifact(file, data);
+          const key = this.store.modelKey(ref, artifactSet, artifactName(file));
+          const head = await this.blobs.put(key, body, encoded ? { contentEncoding: encoded.encoding } : {});
+          artifacts[file] = encoded ? data.length : head.size;
+          if (encoded) storedAs[file] = encoded;
         },
       });
       const full = modelVersionMetaSchema.parse({
@@ -167,6 +175,7 @@ export class ModelRegistry {
         ...ref,
         createdAt: new Date().toISOString(),
         artifacts,
+        ...(Object.keys(storedAs).length > 0 ? { storedAs } : {}),
         artifactSet,
       });
       await this.blobs.put(this.store.modelKey(ref, METADATA_JSON), JSON.stringify(full, null, 2), {
@@ -229,8 +238,15 @@ export class ModelRegistry {
   async putArtifact(ref: ModelRef, file: string, data: string | Uint8Array): Promise<ModelVersionMeta> {
     if (file === METADATA_JSON || file === CLAIM_JSON) throw new Error(`bad artifact name "${file}"`);
     const meta = await this.readVersion(ref);
-    const head = await this.blobs.put(this.artifactKey(meta, file), data);
-    const updated = { ...meta, artifacts: { ...meta.artifacts, [file]: head.size } };
+    const { body, encoded } = await encodeArtifact(file, data);
+    const head = await this.blobs.put(this.artifactKey(meta, file), body, encoded ? { contentEncoding: 'gzip' } : {});
+    const { [file]: _replaced, ...storedAs } = meta.storedAs ?? {};
+    if (encoded) storedAs[file] = encoded;
+    const updated: ModelVersionMeta = {
+      ...meta,
+      artifacts: { ...meta.artifacts, [file]: encoded ? data.length : head.size },
+      ...(Object.keys(storedAs).length > 0 ? { storedAs } : { storedAs: undefined }),
+    };
     await this.blobs.put(this.store.modelKey(ref, METADATA_JSON), JSON.stringify(updated, null, 2));
     // Every process's cached copy lacks the new artifact (the engine would keep serving the old one).
     await this.metaCache?.changed(this.metaKey(ref.name, ref.version));
@@ -297,24 +313,34 @@ export class ModelRegistry {
 
   /**
    * What the API answers for an artifact: a stream, or (S3 with `redirectSeconds`) a presigned
-   * URL. Only names the version's metadata lists (own properties: "constructor" or "__proto__" are
+   * URL; of the stored bytes, so a gzipped one comes with its encoding and decoded size. Only names the version's metadata lists (own properties: "constructor" or "__proto__" are
    * no artifact), so metadata.json stays private; an artifact deleted from under its version is an
    * ArtifactNotFoundError naming it.
    */
-  serveArtifact(ref: ModelRef, file: string, opts: ServeOptions = {}): Promise<BlobServe> {
-    return this.readListed(ref, file, (key) => this.blobs.serve(key, opts));
+  serveArtifact(ref: ModelRef, file: string, opts: ServeOptions = {}): Promise<ServedArtifact> {
+    return this.readListed(ref, file, async (key, meta) => {
+      const served = await this.blobs.serve(key, opts);
+      const encoded = meta.storedAs?.[file];
+      return encoded ? { ...served, encoding: encoded.encoding, decodedSize: meta.artifacts[file]! } : served;
+    });
   }
 
-  /** An artifact's bytes (model weights, preprocessing.json, an ONNX graph); the same rules as serveArtifact. */
+  /** An artifact's bytes (model weights, preprocessing.json, an ONNX graph), decoded; the same rules as serveArtifact. */
   readArtifact(ref: ModelRef, file: string): Promise<Buffer> {
-    return this.readListed(ref, file, (key) => this.blobs.get(key));
+    return this.readListed(ref, file, async (key, meta) =>
+      decodeArtifact(await this.blobs.get(key), meta.storedAs?.[file], meta.artifacts[file]!),
+    );
   }
 
-  private async readListed<T>(ref: ModelRef, file: string, read: (key: string) => Promise<T>): Promise<T> {
+  private async readListed<T>(
+    ref: ModelRef,
+    file: string,
+    read: (key: string, meta: ModelVersionMeta) => Promise<T>,
+  ): Promise<T> {
     const meta = await this.getVersion(ref);
     if (!Object.hasOwn(meta.artifacts, file)) throw new ArtifactNotFoundError(ref, file);
     try {
-      return await read(this.artifactKey(meta, file));
+      return await read(this.artifactKey(meta, file), meta);
     } catch (err) {
       if (err instanceof BlobNotFoundError) throw new ArtifactNotFoundError(ref, file);
       throw err;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import { BlobStoreConfigError, blobStoreFromConfig, type S3BlobStore } from '@tq/storage';
 import { freePort } from '../../../tools/free-port';
 import { blobStoreContract } from './blob-store.contract';
@@ -81,6 +82,17 @@ describe('S3 blob store: start-up check, redirects, prefix', () => {
     const res = await fetch(served.url);
     assert.equal(res.status, 200);
     assert.equal(await res.text(), '{"y":1}\n');
+  });
+
+  it('an object put with contentEncoding gzip keeps it: a presigned download is decoded by the client', async () => {
+    const file = Buffer.from('weights '.repeat(1000));
+    await store.put('models/m/1/weights.bin', gzipSync(file), { contentEncoding: 'gzip' });
+    const served = await store.serve('models/m/1/weights.bin', { redirectSeconds: 60 });
+    assert.equal(served.kind, 'redirect');
+    if (served.kind !== 'redirect') return;
+    const res = await fetch(served.url);
+    assert.equal(res.headers.get('content-encoding'), 'gzip');
+    assert.deepEqual(Buffer.from(await res.arrayBuffer()), file);
   });
 
   it('keys live under S3_PREFIX, and a store with another prefix does not see them', async () => {

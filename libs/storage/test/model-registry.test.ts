@@ -49,6 +49,35 @@ describe('ModelRegistry', () => {
     assert.equal(updated.artifacts['model.onnx'], 7);
   });
 
+  it('stores a sparse weight file gzipped (its bytes on disk shrink) and reads it back whole; a dense one as it is', async () => {
+    const sparse = new Float32Array(50_000).map((_, i) => (i % 10 === 0 ? Math.sin(i) : 0));
+    const dense = new Float32Array(50_000).map((_, i) => Math.sin(i * 1.3) * 1e-3);
+    const sizes = new Map<number, number>();
+    for (const weights of [sparse, dense]) {
+      const bytes = new Uint8Array(weights.buffer);
+      const made = await registry.register('packed', meta, async (out) => {
+        await out.put('model.json', '{}');
+        await out.put('weights.bin', bytes);
+      });
+      assert.equal(made.artifacts['weights.bin'], bytes.length, 'artifacts hold the file size');
+      assert.deepEqual(await registry.readArtifact(made, 'weights.bin'), Buffer.from(bytes));
+      for await (const entry of registry.store.blobs.list(`${registry.store.modelKey(made)}/`))
+        if (entry.key.endsWith('weights.bin')) sizes.set(made.version, entry.size);
+      if (weights === sparse) {
+        assert.deepEqual(made.storedAs, { 'weights.bin': { encoding: 'gzip', bytes: sizes.get(made.version) } });
+        assert.ok(sizes.get(made.version)! * 4 < bytes.length, `stored ${sizes.get(made.version)} of ${bytes.length}`);
+      } else {
+        assert.equal(made.storedAs, undefined);
+        assert.equal(sizes.get(made.version), bytes.length);
+      }
+    }
+    // putArtifact encodes the same way, and a replaced file loses its old encoding.
+    const v1 = { name: 'packed', version: 1 };
+    const dense1 = await registry.putArtifact(v1, 'weights.bin', new Uint8Array(dense.buffer));
+    assert.equal(dense1.storedAs, undefined);
+    assert.deepEqual(await registry.readArtifact(v1, 'weights.bin'), Buffer.from(dense.buffer));
+  });
+
   it('lists past a claimed number that was never committed (its writer failed), but not past a corrupt one', async () => {
     const write = async (out: VersionWriter) => out.put('weights.bin', 'w');
     await registry.register('holes', meta, write);

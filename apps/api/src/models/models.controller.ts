@@ -1,6 +1,6 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import {
   NotFoundError,
   aliasNameSchema,
@@ -33,7 +33,7 @@ import { Scope, type TenantScope } from '../auth/tenant-scope';
 import { notFoundAs } from '../common/not-found-as';
 import { ErrorResponses, JsonBody, JsonResponse, RawResponse } from '../common/openapi';
 import { EXPLAIN_EXAMPLE, EXPLAIN_EXAMPLES, PREDICT_EXAMPLE, PREDICT_EXAMPLES } from '../common/openapi-examples';
-import { sendServed, serveOptions } from '../common/send-stream';
+import { sendArtifact, serveOptions } from '../common/send-stream';
 import { ZodPipe } from '../common/zod-body.pipe';
 import { PredictMetricsService } from '../metrics/predict-metrics.service';
 import { ServeForwarder } from './serve-forwarder';
@@ -112,6 +112,7 @@ export class ModelsController {
     @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number,
     @Param('file') file: string,
     @Scope() scope: TenantScope,
+    @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
     // Streamed from the blob store, or a redirect to the bucket (DOWNLOAD_REDIRECT_SECONDS).
@@ -119,7 +120,7 @@ export class ModelsController {
       .forTenant(scope.tenant)
       .serveArtifact({ name, version }, file, serveOptions(loadConfig().DOWNLOAD_REDIRECT_SECONDS))
       .catch(versionNotFound);
-    sendServed(res, served, ARTIFACT_TYPES.get(file.split('.').pop() ?? '') ?? 'application/octet-stream');
+    sendArtifact(req, res, served, ARTIFACT_TYPES.get(file.split('.').pop() ?? '') ?? 'application/octet-stream');
   }
 
   @Post(':name/versions/:version/predict')

@@ -1,6 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs';
 import type { ModelFigures } from '@tq/contracts';
+import { encodeArtifact } from '@tq/storage';
 import type { TabularData } from '../data/tabular-data';
 import { TFJS_ARTIFACT } from '../inference/artifact-names';
 import { loadOrtRunner, loadTfjsRunner, type ModelRunner, type OrtSessionOptions } from '../inference/model-runners';
@@ -35,7 +36,8 @@ const BATCH = 1024;
 export async function modelFigures(input: FigureInputs): Promise<ModelFigures> {
   const { model, heldOut, files } = input;
   const quality = await evaluate(model, heldOut, BATCH, input.loss);
-  const tfjsFiles = [TFJS_ARTIFACT, 'weights.bin'].map((f) => files.get(f) ?? new Uint8Array());
+  const tfjsNames = [TFJS_ARTIFACT, 'weights.bin'];
+  const tfjsFiles = tfjsNames.map((f) => files.get(f) ?? new Uint8Array());
   const runner = await loadRunner(files, input.artifact, heldOut.featureCount, input.ort);
   try {
     const speed = await timeRunner(runner, heldOut, input.speed);
@@ -45,6 +47,7 @@ export async function modelFigures(input: FigureInputs): Promise<ModelFigures> {
       ...parameterCounts(model),
       bytesRaw: tfjsFiles.reduce((n, b) => n + b.byteLength, 0),
       bytesGzip: tfjsFiles.reduce((n, b) => n + gzipSync(b, { level: 9 }).byteLength, 0),
+      bytesStored: await storedBytes(tfjsNames, tfjsFiles),
       flopsPerRow: flopsPerRow(model),
       ...speed,
       artifact: input.artifact,
@@ -53,6 +56,16 @@ export async function modelFigures(input: FigureInputs): Promise<ModelFigures> {
   } finally {
     await runner.release();
   }
+}
+
+/** Bytes the registry stores for these files (@tq/storage's encodeArtifact: gzip where it pays). */
+async function storedBytes(names: string[], files: Uint8Array[]): Promise<number> {
+  let bytes = 0;
+  for (const [i, file] of files.entries()) {
+    const { body } = await encodeArtifact(names[i]!, file);
+    bytes += typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+  }
+  return bytes;
 }
 
 /** All weights, and those not exactly zero. */

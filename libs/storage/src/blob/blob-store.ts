@@ -63,6 +63,11 @@ export type BlobBody = Uint8Array | string | Readable | AsyncIterable<Uint8Array
 export interface PutOptions {
   /** Stored with the object on S3; the local store derives the type from the key's extension. */
   contentType?: string;
+  /**
+   * Stored with the object on S3 (Content-Encoding: a presigned download is decoded by the client);
+   * the local store keeps no headers (the registry records the encoding in the version's metadata).
+   */
+  contentEncoding?: 'gzip';
   /** '*': create only, BlobExistsError when the key is taken. */
   ifNoneMatch?: '*';
   /**

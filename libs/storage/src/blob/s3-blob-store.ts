@@ -147,6 +147,7 @@ export class S3BlobStore implements BlobStore {
   async put(key: string, body: BlobBody, options: PutOptions = {}): Promise<BlobHead> {
     const Key = this.objectKey(key);
     const contentType = options.contentType ?? contentTypeFor(key);
+    const encoding = options.contentEncoding ? { ContentEncoding: options.contentEncoding } : {};
     const conditional = options.ifNoneMatch === '*' ? { IfNoneMatch: '*' } : {};
     if (typeof body === 'string' || body instanceof Uint8Array) {
       const bytes = Buffer.from(body);
@@ -154,7 +155,14 @@ export class S3BlobStore implements BlobStore {
       for (let attempt = 0; ; attempt++) {
         try {
           const res = await this.client.send(
-            new PutObjectCommand({ Bucket: this.bucket, Key, Body: bytes, ContentType: contentType, ...conditional }),
+            new PutObjectCommand({
+              Bucket: this.bucket,
+              Key,
+              Body: bytes,
+              ContentType: contentType,
+              ...encoding,
+              ...conditional,
+            }),
           );
           return { size: bytes.length, etag: res.ETag ?? '', contentType };
         } catch (err) {
@@ -191,7 +199,7 @@ export class S3BlobStore implements BlobStore {
     );
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: this.bucket, Key, Body: counted, ContentType: contentType, ...conditional },
+      params: { Bucket: this.bucket, Key, Body: counted, ContentType: contentType, ...encoding, ...conditional },
       partSize: this.partSize,
       queueSize: this.queueSize,
       leavePartsOnError: false,

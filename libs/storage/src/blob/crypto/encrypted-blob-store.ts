@@ -108,8 +108,10 @@ export class EncryptedBlobStore implements BlobStore {
     return this.inner.check();
   }
 
-  async put(key: string, body: BlobBody, options: PutOptions = {}): Promise<BlobHead> {
+  async put(key: string, body: BlobBody, putOptions: PutOptions = {}): Promise<BlobHead> {
     assertBlobKey(key);
+    // The bucket holds ciphertext: no Content-Encoding on it (downloads come through serve, decrypted).
+    const { contentEncoding: _plainOnly, ...options } = putOptions;
     const { keys, header } = ObjectKeys.create(key, this.active);
     if (typeof body === 'string' || body instanceof Uint8Array) {
       const plain = Buffer.from(body);
