@@ -1,23 +1,28 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { distillationLoss, initBackend, regressionDistillationLoss, sparseCategoricalCrossentropy } from '@tq/ml';
+import {
+  classifierLogits,
+  distillationLoss,
+  initBackend,
+  regressionDistillationLoss,
+  sparseCategoricalCrossentropy,
+} from '@tq/ml';
 
-/** The loss written out row by row in plain numbers: the reference the tensor version must match. */
+/** The loss written out row by row in plain numbers, on logits: the reference the tensor version must match. */
 function reference(student: number[][], teacher: number[][], labels: number[], t: number, alpha: number): number {
-  const soft = (p: number[]) => {
-    const z = p.map((v) => Math.log(Math.max(v, 1e-7)) / t);
-    const m = Math.max(...z);
-    const e = z.map((v) => Math.exp(v - m));
+  const softmax = (z: number[], temp: number) => {
+    const m = Math.max(...z.map((v) => v / temp));
+    const e = z.map((v) => Math.exp(v / temp - m));
     const s = e.reduce((a, b) => a + b, 0);
     return e.map((v) => v / s);
   };
   let kl = 0;
   let ce = 0;
   student.forEach((s, r) => {
-    const [ps, pt] = [soft(s), soft(teacher[r]!)];
+    const [ps, pt] = [softmax(s, t), softmax(teacher[r]!, t)];
     kl += pt.reduce((acc, v, k) => acc + v * (Math.log(v) - Math.log(ps[k]!)), 0);
-    ce -= Math.log(Math.min(Math.max(s[labels[r]!]!, 1e-7), 1 - 1e-7));
+    ce -= Math.log(softmax(s, 1)[labels[r]!]!);
   });
   const n = student.length;
   return (alpha * ce) / n + ((1 - alpha) * t * t * kl) / n;
@@ -25,8 +30,9 @@ function reference(student: number[][], teacher: number[][], labels: number[], t
 
 describe('distillation loss (property: matches the loss written out, over random rows)', () => {
   before(() => initBackend());
-  const randomProbs = (rows: number, classes: number, seed: number) =>
-    tf.tidy(() => tf.softmax(tf.randomNormal([rows, classes], 0, 2, 'float32', seed)).arraySync() as number[][]);
+  // Logits as far apart as a confident model's (a wrong class 30 below the right one).
+  const randomLogits = (rows: number, classes: number, seed: number) =>
+    tf.tidy(() => tf.randomNormal([rows, classes], 0, 10, 'float32', seed).arraySync() as number[][]);
   for (const [t, alpha, seed] of [
     [1, 0, 1],
     [2, 0.5, 2],
@@ -34,8 +40,8 @@ describe('distillation loss (property: matches the loss written out, over random
     [8, 1, 4],
   ] as const)
     it(`T=${t}, alpha=${alpha}`, () => {
-      const s = randomProbs(9, 5, seed);
-      const te = randomProbs(9, 5, seed + 100);
+      const s = randomLogits(9, 5, seed);
+      const te = randomLogits(9, 5, seed + 100);
       const labels = Array.from({ length: 9 }, (_, i) => (i * 7 + seed) % 5);
       const got = tf.tidy(
         () => distillationLoss(tf.tensor2d(s), tf.tensor2d(te), tf.tensor1d(labels, 'int32'), t, alpha).dataSync()[0]!,
@@ -44,12 +50,43 @@ describe('distillation loss (property: matches the loss written out, over random
       assert.ok(Math.abs(got - want) < 1e-4 * Math.max(1, want), `${got} vs ${want}`);
     });
   it('alpha 1 is the plain cross-entropy; a student equal to its teacher has no soft loss', () => {
-    const s = tf.tensor2d(randomProbs(6, 3, 9));
+    // Logits close enough that no probability is below the clip of the plain cross-entropy.
+    const z = tf.tidy(() => tf.div(tf.tensor2d(randomLogits(6, 3, 9)), 10));
     const y = tf.tensor1d([0, 1, 2, 0, 1, 2], 'int32');
-    const ce = sparseCategoricalCrossentropy(s, y).dataSync()[0]!;
-    assert.ok(Math.abs(distillationLoss(s, s, y, 3, 1).dataSync()[0]! - ce) < 1e-6);
-    assert.ok(Math.abs(distillationLoss(s, s, y, 3, 0).dataSync()[0]!) < 1e-6);
-    tf.dispose([s, y]);
+    const ce = tf.tidy(() => sparseCategoricalCrossentropy(tf.softmax(z), y).dataSync()[0]!);
+    assert.ok(Math.abs(distillationLoss(z, z, y, 3, 1).dataSync()[0]! - ce) < 1e-5);
+    assert.ok(Math.abs(distillationLoss(z, z, y, 3, 0).dataSync()[0]!) < 1e-6);
+    tf.dispose([z, y]);
+  });
+});
+
+describe('classifierLogits', () => {
+  before(() => initBackend());
+  it('are the logits of the softmax output, also where p underflows the clip of log(p)', () => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.dense({ units: 6, activation: 'relu', inputShape: [4], kernelInitializer: 'ones' }),
+        tf.layers.dense({
+          units: 3,
+          activation: 'softmax',
+          kernelInitializer: tf.initializers.randomNormal({ stddev: 5, seed: 1 }),
+        }),
+      ],
+    });
+    const x = tf.tensor2d([
+      [1, 2, 3, 4],
+      [0.5, 0, 1, 2],
+    ]);
+    tf.tidy(() => {
+      const z = classifierLogits(model, x, false);
+      const p = model.predict(x) as tf.Tensor;
+      assert.ok(tf.max(tf.abs(tf.sub(tf.softmax(z), p))).dataSync()[0]! < 1e-5, 'softmax(z) is the output');
+      // Spread wider than log(1e-7) = -16: the information log(p) would have clipped away.
+      const spread = tf.sub(tf.max(z, -1), tf.min(z, -1)).dataSync();
+      assert.ok(Math.max(...spread) > 20, `spread ${[...spread]}`);
+    });
+    tf.dispose(x);
+    model.dispose();
   });
 });
 

@@ -4,7 +4,7 @@ import type { TabularData } from '../data/tabular-data';
 import { buildModel } from '../model/build-model';
 import { inferShapes } from '../model/infer-shapes';
 import { ModelSpecError } from '../model/model-spec-error';
-import { LOSS_EPSILON, sparseCategoricalCrossentropy } from '../train/gradients';
+import { classifierLogits } from '../train/logits';
 import type { CheckpointStore } from '../train/checkpoint';
 import { trainModel, type TrainOutcome } from '../train/train-loop';
 
@@ -81,9 +81,8 @@ export function checkStudentLayers(layers: LayerSpec[], io: { input: number[]; o
 }
 
 /**
- * Hinton's distillation loss on softmax outputs: alpha × cross-entropy with the labels + (1 − alpha)
- * × T² × KL(softmax(log p_t / T) ‖ softmax(log p_s / T)). log p is the logits up to a per-row shift,
- * which softmax ignores, so the models' softmax outputs serve as logits.
+ * Hinton's distillation loss on logits (classifierLogits): alpha × cross-entropy with the labels +
+ * (1 − alpha) × T² × KL(softmax(z_t / T) ‖ softmax(z_s / T)).
  */
 export function distillationLoss(
   student: tf.Tensor,
@@ -93,11 +92,12 @@ export function distillationLoss(
   alpha: number,
 ): tf.Scalar {
   return tf.tidy(() => {
-    const logits = (p: tf.Tensor) => tf.div(tf.log(tf.clipByValue(p, LOSS_EPSILON, 1)), temperature);
-    const logSoftT = tf.logSoftmax(logits(teacher));
-    const logSoftS = tf.logSoftmax(logits(student));
+    const logSoftT = tf.logSoftmax(tf.div(teacher, temperature));
+    const logSoftS = tf.logSoftmax(tf.div(student, temperature));
     const kl = tf.mean(tf.sum(tf.mul(tf.exp(logSoftT), tf.sub(logSoftT, logSoftS)), -1));
-    const hard = sparseCategoricalCrossentropy(student, labels);
+    const classes = student.shape[student.shape.length - 1] ?? 1;
+    const oneHot = tf.oneHot(tf.cast(tf.reshape(labels, [-1]), 'int32'), classes);
+    const hard = tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.logSoftmax(student)), -1)));
     return tf.add<tf.Scalar>(tf.mul(alpha, hard), tf.mul((1 - alpha) * temperature * temperature, kl));
   });
 }
@@ -145,11 +145,13 @@ export async function distill(teacher: tf.LayersModel, spec: DistillSpec, run: D
       ...(run.onProgress ? { onProgress: run.onProgress } : {}),
       ...(run.shouldStop ? { shouldStop: run.shouldStop } : {}),
       ...(run.checkpoint ? { checkpoint: run.checkpoint } : {}),
+      // A classifier learns from logits, its own and the teacher's (inference mode), softened by T.
+      ...(regression ? {} : { forward: (x: tf.Tensor) => classifierLogits(student, x, true) }),
       // Inside the step's variableGrads scope, which disposes the teacher's outputs with the other intermediates.
       batchLoss: (out, y, x) =>
         regression
           ? regressionDistillationLoss(out, teacher.predict(x) as tf.Tensor, y, spec.alpha)
-          : distillationLoss(out, teacher.predict(x) as tf.Tensor, y, spec.temperature, spec.alpha),
+          : distillationLoss(out, classifierLogits(teacher, x, false), y, spec.temperature, spec.alpha),
     });
     const { epochs, metrics, samplesPerSec, resumedFromEpoch } = trained;
     return {

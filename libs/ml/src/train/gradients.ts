@@ -25,6 +25,8 @@ export interface GradientOptions {
   loss?: LossSpec;
   /** Minimised instead of `loss` when given (distillation: soft targets from a teacher on the batch `x`). */
   lossFn?: (out: tf.Tensor, y: tf.Tensor, x: tf.Tensor) => tf.Scalar;
+  /** Replaces the model's own forward pass in training mode (distillation: the student's logits, classifierLogits). */
+  forward?: (x: tf.Tensor) => tf.Tensor;
 }
 
 /**
@@ -72,7 +74,7 @@ export function computeGradients(
   let correct: tf.Scalar | undefined;
   let errors: tf.Tensor1D | undefined;
   const { value, grads } = tf.variableGrads(() => {
-    const out = model.apply(x, { training: true });
+    const out = opts.forward ? opts.forward(x) : model.apply(x, { training: true });
     if (Array.isArray(out) || !(out instanceof tf.Tensor))
       throw new Error('computeGradients expects a single-output model');
     // Kept out of variableGrads' tidy; not on the path to the loss, so backprop ignores them.

@@ -1,4 +1,5 @@
 export * from './gradients';
+export * from './logits';
 export * from './errors';
 export * from './evaluate';
 export * from './checkpoint';

@@ -34,6 +34,8 @@ export interface TrainOptions {
   afterStep?: (step: number, steps: number) => void;
   /** Minimised instead of the fit's loss (distillation); training metrics and val* stay against the labels. */
   batchLoss?: (out: tf.Tensor, y: tf.Tensor, x: tf.Tensor) => tf.Scalar;
+  /** The training forward pass `batchLoss` gets as `out` (distillation: logits); the model's own when absent. */
+  forward?: (x: tf.Tensor) => tf.Tensor;
 }
 
 export interface TrainOutcome {
@@ -124,6 +126,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainOutcome> {
           regressionErrors: regression,
           loss,
           ...(opts.batchLoss ? { lossFn: opts.batchLoss } : {}),
+          ...(opts.forward ? { forward: opts.forward } : {}),
         });
         applyGradients(optimizer, step.grads);
         const stepNo = epoch * batchesPerEpoch + b + 1;
