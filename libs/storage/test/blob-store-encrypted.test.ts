@@ -16,6 +16,8 @@ import {
   ENCRYPTION_HEADER_SIZE as HEADER,
   EncryptedBlobStore,
   LocalBlobStore,
+  ArtifactStore,
+  ModelRegistry,
   blobStoreFromConfig,
   reencryptStore,
   type BlobStore,
@@ -444,6 +446,24 @@ describe('encryption at rest over S3: tampering and serve', () => {
     assert.equal(raw.includes('modelTopology'), false);
     assert.equal((await store.inner.head('o/out.jsonl'))?.size, raw.length);
     assert.equal((await store.head('o/out.jsonl'))?.size, 20);
+  });
+
+  it('a registry over it stores a sparse weight file gzipped, then sealed; the bucket object has no Content-Encoding', async () => {
+    const registry = new ModelRegistry(new ArtifactStore(store));
+    const weights = new Float32Array(20_000).map((_, i) => (i % 20 === 0 ? i : 0));
+    const bytes = Buffer.from(weights.buffer);
+    const meta = { inputShape: [4], featureCount: 4, classes: ['a'], lineage: { kind: 'trained' as const } };
+    const made = await registry.register('enc', { ...meta, weightDtype: 'float32' }, (out) =>
+      out.put('weights.bin', bytes),
+    );
+    assert.equal(made.storedAs?.['weights.bin']?.encoding, 'gzip');
+    assert.deepEqual(await registry.readArtifact(made, 'weights.bin'), bytes);
+    let key = '';
+    for await (const entry of store.inner.list('')) if (entry.key.endsWith('weights.bin')) key = entry.key;
+    // A presigned download of the ciphertext must not claim to be gzip (a client would try to inflate it).
+    const redirect = await store.inner.serve(key, { redirectSeconds: 60 });
+    assert.equal(redirect.kind, 'redirect');
+    if (redirect.kind === 'redirect') assert.equal((await fetch(redirect.url)).headers.get('content-encoding'), null);
   });
 
   it('a tampered, truncated or swapped object fails every read', async () => {
