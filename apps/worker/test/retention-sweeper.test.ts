@@ -50,7 +50,7 @@ class World {
     this.shards = new Queue(QueueName.TrainShard, { connection, prefix: this.prefix });
     this.files = new JobFiles(store, CHECKPOINT_NAMING);
     this.inputs = new JobInputStore(store);
-    for (const type of [JobName.Infer, JobName.Train] as const) {
+    for (const type of [JobName.Infer, JobName.Train, JobName.Compress] as const) {
       const process = async (job: Job<Payload>) => {
         if (job.data.fail) throw new UnrecoverableError('asked to fail');
         await store.writeOutput(
@@ -75,7 +75,7 @@ class World {
   }
 
   /** Adds a job (with a stored input, as an inline infer job has) and waits until it has finished. */
-  async finish(type: JobName.Infer | JobName.Train, id: string, data: Payload): Promise<void> {
+  async finish(type: JobName.Infer | JobName.Train | JobName.Compress, id: string, data: Payload): Promise<void> {
     await this.inputs.save(id, [[1, 2, 3, 4]]).catch(() => undefined); // an id that names no file: none
     const job = await this.queue(type).add(type, data, { ...jobOptionsOf(type), jobId: id });
     await job.waitUntilFinished(this.events.get(type)!, 60_000).catch(() => undefined);
@@ -205,7 +205,7 @@ describe('retention sweeper (real Redis, real BullMQ workers, real files)', () =
     assert.ok(kept > 2 * big && kept <= 250_000, `retained ${kept} bytes`);
   });
 
-  it('retires a cancelled job (tombstone) and a train job with its checkpoints and its run’s child jobs', async () => {
+  it('retires a cancelled job (tombstone), a train job with its checkpoints and its run’s child jobs, a compress job with its fine-tune’s', async () => {
     const w = await world();
     const train = 'train-run-1';
     const runId = runIdOf(train);
@@ -218,6 +218,12 @@ describe('retention sweeper (real Redis, real BullMQ workers, real files)', () =
     await w.shards.add(JobName.TrainShard, {}, { jobId: `ps-shard-${runId}-0` });
     await w.shards.add(JobName.TrainShard, {}, { jobId: `ps-shard-${runId}-1` });
     await w.finish(JobName.Train, train, { bytes: 10 });
+    // A compress job's data-parallel fine-tune (prune.distributed) has the same children.
+    const compress = 'compress-run-1';
+    await w.aggregate.add(JobName.Aggregate, {}, { jobId: `ps-agg-${runIdOf(compress)}` });
+    await w.shards.add(JobName.TrainShard, {}, { jobId: `ps-shard-${runIdOf(compress)}-0` });
+    await w.finish(JobName.Compress, compress, { bytes: 10 });
+    await w.finish(JobName.Compress, 'compress-after', { bytes: 10 });
     await w.inputs.save('infer-cancelled', [[1, 2, 3, 4]]);
     const now = new Date().toISOString();
     await writeTombstone(
@@ -242,7 +248,9 @@ describe('retention sweeper (real Redis, real BullMQ workers, real files)', () =
     await w.finish(JobName.Train, 'train-after', { bytes: 10 });
 
     const report = await w.sweeper({ ...LOOSE, count: 1 }).sweep();
-    assert.deepEqual(report?.removed.sort(), ['infer-cancelled', train]);
+    assert.deepEqual(report?.removed.sort(), [compress, 'infer-cancelled', train]);
+    assert.equal(await w.aggregate.getJobState(`ps-agg-${runIdOf(compress)}`), 'unknown');
+    assert.equal(await w.shards.getJobState(`ps-shard-${runIdOf(compress)}-0`), 'unknown');
     assert.equal(await readTombstone(w.redis, w.prefix, 'infer-cancelled'), undefined);
     assert.equal(await exists(w.path(w.store.inputKey('infer-cancelled'))), false);
     for (const dir of ckpts) assert.equal(await exists(dir), false, dir);

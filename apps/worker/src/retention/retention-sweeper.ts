@@ -86,9 +86,10 @@ const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call
  *   runs a RetentionService; whoever gets the lock sweeps. The entry of a removed job is forgotten
  *   by a script that answers 1 to one caller only, so even two overlapping sweeps report (and
  *   subtract the bytes of) each job once; the removals themselves are idempotent.
- * - Removal, oldest first while a bound is exceeded: the BullMQ job, a train job's distributed
- *   children (ps-agg-<run>, ps-shard-<run>-<i>; else BullMQ's count and age bound them), the job's
- *   files (JobFiles: output, stored input, checkpoints), its tombstone and cancel flag. An entry
+ * - Removal, oldest first while a bound is exceeded: the BullMQ job, the children of a train job's
+ *   distributed run or a compress job's data-parallel fine-tune (ps-agg-<run>, ps-shard-<run>-<i>;
+ *   else BullMQ's count and age bound them), the job's files (JobFiles: output, stored input,
+ *   checkpoints), its tombstone and cancel flag. An entry
  *   whose job is back in play (retried from the dashboard) is only forgotten: it is recorded again
  *   when it finishes.
  * - Every orphanEveryMs (one sweeper, through a SET NX PX marker) the finished sets are read whole
@@ -291,7 +292,8 @@ export class RetentionSweeper {
     // 0: it was taken meanwhile (a retry): it keeps its files and is recorded again when it finishes.
     if (state !== 'unknown' && (await queue.remove(id)) === 0 && (await queue.getJobState(id)) !== 'unknown') return;
     const type = this.typeOfQueue.get(queue.name);
-    if (type === JobName.Train) await this.removeChildren(id);
+    // Train runs, and compress jobs' data-parallel fine-tunes (prune.distributed), have children.
+    if (type === JobName.Train || type === JobName.Compress) await this.removeChildren(id);
     await this.deps.files.remove(id, tenant).catch((err: unknown) => {
       this.fileErrors.push(`${id}: ${err instanceof Error ? err.message : String(err)}`);
     });
