@@ -29,6 +29,8 @@ describe('POST /v1/jobs/train with "distributed" (real API and worker processes)
   let system: TestSystem;
   let aggregateQueue: Queue;
   let shardQueue: Queue;
+  /** digits-sparse v1, trained by the compress test, compressed again by the cancel test. */
+  let source: { name: string; version: number };
   before(async () => {
     system = await TestSystem.start({
       workers: 0,
@@ -162,7 +164,7 @@ describe('POST /v1/jobs/train with "distributed" (real API and worker processes)
       assert.equal(job.state, 'completed', JSON.stringify(job));
       return job;
     };
-    const source = (
+    source = (
       await submit('/v1/jobs/train', { model: { name: 'digits-sparse', layers }, dataset: { builtin: 'mnist' }, fit })
     ).result.model;
     const compressed = await submit('/v1/jobs/compress', {
@@ -218,6 +220,46 @@ describe('POST /v1/jobs/train with "distributed" (real API and worker processes)
     });
     const after = await kernelZeros(tuned.result.model);
     after.forEach(({ zeros }, k) => assert.deepEqual([...zeros].sort(), [...pruned[k]!.zeros].sort(), `kernel ${k}`));
+  });
+
+  it('cancelling a compress job in its data-parallel fine-tune stops the run and registers nothing', async () => {
+    const versions = async () => (await system.request('GET', '/v1/models/digits-sparse')).body.versions.length;
+    const before = await versions();
+    const { body } = await system.request('POST', '/v1/jobs/compress', {
+      source,
+      steps: [{ prune: { sparsity: 0.8, fineTuneEpochs: 50, batchSize: 32, distributed: { workers: 2 } } }],
+    });
+    const runId = runIdOf(body.id);
+    await waitFor(
+      'the fine-tune training',
+      async () => {
+        const job = (await system.request('GET', `/v1/jobs/${body.id}`)).body;
+        if (['completed', 'failed', 'cancelled'].includes(job.state)) throw new Error(`job is ${job.state}`);
+        return job.progress?.kind === 'prune' && job.progress.epoch >= 1 ? job : undefined;
+      },
+      HANG_GUARD_MS,
+    );
+    assert.equal((await system.request('DELETE', `/v1/jobs/${body.id}`)).status, 200);
+    const job = await system.waitForJob(body.id, undefined, HANG_GUARD_MS);
+    assert.equal(job.state, 'cancelled', JSON.stringify(job));
+    // The aggregator saw the abort and ended the run short of its 50 epochs; the shards stopped.
+    const agg = await waitFor(
+      'the aggregator ended',
+      async () => {
+        const j = await aggregateQueue.getJob(aggregatorJobId(runId));
+        return j && (await j.getState()) === 'completed' ? j : undefined;
+      },
+      HANG_GUARD_MS,
+    );
+    assert.equal(aggregateResultSchema.parse(agg.returnvalue).status, 'aborted');
+    for (const i of [0, 1])
+      await waitFor(
+        `shard ${i} ended`,
+        async () =>
+          ['completed', 'unknown'].includes(await shardQueue.getJobState(shardJobId(runId, i))) ? true : undefined,
+        HANG_GUARD_MS,
+      );
+    assert.equal(await versions(), before, 'nothing registered');
   });
 
   /** Zero positions of each dense kernel of a version, as stock tfjs loads it from the API. */
