@@ -71,7 +71,19 @@ export type PruneSpec = z.infer<typeof pruneSpecSchema>;
 export const distillSpecSchema = z
   .object({
     student: z.union([
-      z.object({ width: z.number().gt(0).lt(1) }).strict(),
+      z
+        .object({
+          width: z.number().gt(0).lt(1),
+          /**
+           * `teacher` (default): the student starts as the teacher with its least important units
+           * and filters removed (structured pruning's ranking, kernel L1 norm), as DistilBERT starts
+           * from its teacher's layers (MNIST MLP at width 0.25: 93.4% → 93.7% at T 4, alpha 0.1;
+           * 93.2% → 94.3% at T 2, alpha 0.5; bench/compress); `random`: fresh weights from the
+           * topology's initializers.
+           */
+          init: z.enum(['teacher', 'random']).default('teacher'),
+        })
+        .strict(),
       z.object({ layers: layersSchema }).strict(),
     ]),
     temperature: z.number().min(1).max(100).default(4),

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import {
+  buildStudent,
   classifierLogits,
   distillationLoss,
   initBackend,
@@ -115,4 +116,42 @@ describe('regression distillation loss (property: matches the loss written out)'
       );
       assert.ok(Math.abs(got - want) < 1e-4 * Math.max(1, want), `${got} vs ${want}`);
     });
+});
+
+describe('buildStudent: init from the teacher', () => {
+  before(() => initBackend());
+  it('keeps the teacher’s most important units (same shapes as a fresh student), fresh otherwise', async () => {
+    const teacher = tf.sequential({
+      layers: [
+        tf.layers.dense({ units: 8, activation: 'relu', inputShape: [5], kernelInitializer: 'glorotUniform' }),
+        tf.layers.dense({ units: 3, activation: 'softmax' }),
+      ],
+    });
+    const fromTeacher = await buildStudent(teacher, { width: 0.5, init: 'teacher' }, 1, 'student');
+    const fresh = await buildStudent(teacher, { width: 0.5, init: 'random' }, 1, 'student');
+    try {
+      assert.deepEqual(
+        fromTeacher.weights.map((w) => w.shape),
+        fresh.weights.map((w) => w.shape),
+      );
+      // Each hidden unit of the teacher-initialized student is one of the teacher's, with its bias.
+      const [tk, tb] = teacher.layers[0]!.getWeights().map((w) => w.arraySync() as number[][] | number[]);
+      const [sk, sb] = fromTeacher.layers[0]!.getWeights().map((w) => w.arraySync() as number[][] | number[]);
+      const column = (k: number[][], j: number) => k.map((row) => row[j]!);
+      for (let j = 0; j < 4; j++) {
+        const unit = column(sk as number[][], j);
+        const match = [...Array(8).keys()].find((t) => column(tk as number[][], t).every((v, r) => v === unit[r]));
+        assert.ok(match !== undefined && (tb as number[])[match] === (sb as number[])[j], `unit ${j}`);
+      }
+      const freshUnit = column(fresh.layers[0]!.getWeights()[0]!.arraySync() as number[][], 0);
+      assert.ok(
+        [...Array(8).keys()].every((t) => column(tk as number[][], t).some((v, r) => v !== freshUnit[r])),
+        'a fresh student shares no unit with the teacher',
+      );
+    } finally {
+      teacher.dispose();
+      fromTeacher.dispose();
+      fresh.dispose();
+    }
+  });
 });

@@ -7,6 +7,7 @@ import { ModelSpecError } from '../model/model-spec-error';
 import { classifierLogits } from '../train/logits';
 import type { CheckpointStore } from '../train/checkpoint';
 import { trainModel, type TrainOutcome } from '../train/train-loop';
+import { checkStructuredPrunable, structuredPrune } from './structured';
 
 const WEIGHTED = new Set(['Dense', 'Conv2D']);
 
@@ -28,8 +29,10 @@ export interface DistillOutcome {
 
 /**
  * The student a request names, untrained: the teacher's topology at `width` × its units and filters
- * (the output layer kept, weights freshly initialized from the topology's seeded initializers), or
- * `layers` built with the split's seed. A student whose input or output shape differs from the
+ * (the output layer kept), starting as the teacher with its least important units removed
+ * (`init: "teacher"`, structuredPrune's ranking; a topology structured pruning cannot rewrite starts
+ * fresh) or freshly initialized from the topology's seeded initializers (`"random"`); or `layers`
+ * built with the split's seed. A student whose input or output shape differs from the
  * teacher's is a ModelSpecError naming `field`.
  */
 export async function buildStudent(
@@ -43,6 +46,9 @@ export async function buildStudent(
     checkStudentLayers(spec.layers, teacherIo(teacher), `${field}.layers`);
     return buildModel(spec.layers, { seed, task, fieldPrefix: `${field}.layers` });
   }
+  const width = spec.width;
+  if (spec.init === 'teacher' && structurallyPrunable(teacher))
+    return (await structuredPrune(teacher, 1 - width, field, (units) => Math.max(1, Math.round(units * width)))).model;
   const topology = teacher.toJSON(null, false) as unknown as {
     config: { layers: Array<{ class_name: string; config: Record<string, unknown> }> };
   };
@@ -161,5 +167,15 @@ export async function distill(teacher: tf.LayersModel, spec: DistillSpec, run: D
   } catch (err) {
     student.dispose();
     throw err;
+  }
+}
+
+/** Whether structured pruning can rewrite `model` (no reshape, dense layers on flat inputs). */
+function structurallyPrunable(model: tf.LayersModel): boolean {
+  try {
+    checkStructuredPrunable(model, 'student');
+    return true;
+  } catch {
+    return false;
   }
 }

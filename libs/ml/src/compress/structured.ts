@@ -35,6 +35,8 @@ export async function structuredPrune(
   model: tf.LayersModel,
   sparsity: number,
   field: string,
+  /** Units (filters) a layer of `units` keeps; a distillation student passes its own width's rounding. */
+  keepOf: (units: number) => number = (units) => Math.max(1, Math.round((1 - sparsity) * units)),
 ): Promise<{
   model: tf.LayersModel;
   kept: Record<string, [number, number]>;
@@ -69,7 +71,7 @@ export async function structuredPrune(
         const units = kernel.shape[kernel.shape.length - 1]!;
         const pruned = i !== lastWeighted && sparsity > 0;
         // Ranked on the source's whole kernel, before the rows of removed inputs are dropped.
-        const keep = pruned ? mostImportant(kernel, Math.max(1, Math.round((1 - sparsity) * units))) : undefined;
+        const keep = pruned ? mostImportant(kernel, keepOf(units)) : undefined;
         let k = kernel;
         if (inputKeep) k = replace(k, gather(k, inputKeep, kind === 'Dense' ? 0 : 2));
         inputKeep = undefined;
