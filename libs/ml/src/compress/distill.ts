@@ -175,7 +175,8 @@ function structurallyPrunable(model: tf.LayersModel): boolean {
   try {
     checkStructuredPrunable(model, 'student');
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    if (err instanceof ModelSpecError) return false;
+    throw err;
   }
 }
