@@ -68,6 +68,7 @@ export async function runAggregator(
   const { model } = await runStartingModel(request, deps, parentJobId, dataset);
   const optimizer = createOptimizer(request.fit);
   const early = request.fit.earlyStopping ? new EarlyStopping(request.fit.earlyStopping) : undefined;
+  let sparsity: SparsityHold | undefined;
   try {
     const run = splitRunData(request, dataset, model);
     const layout = WeightLayout.of(model);
@@ -112,7 +113,7 @@ export async function runAggregator(
       if (early && ckpt.state.earlyStopping) early.loadBest(ckpt.state.earlyStopping, ckpt.best);
     }
     // fit.prune: masks from the weights the run goes on with (the checkpoint's, or the start's).
-    if (request.fit.prune) ctx.sparsity = new SparsityHold(model, request.fit.prune);
+    if (request.fit.prune) sparsity = ctx.sparsity = new SparsityHold(model, request.fit.prune);
     const previous = await channel.readState();
     if (ckpt || previous) {
       ctx.state.restarts += 1;
@@ -153,6 +154,7 @@ export async function runAggregator(
     await channel.close();
     optimizer.dispose();
     early?.dispose();
+    sparsity?.dispose();
     model.dispose();
   }
 }

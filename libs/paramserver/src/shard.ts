@@ -9,15 +9,14 @@ import {
 } from '@tq/contracts';
 import {
   applyGradients,
-  applyMasks,
   computeGradients,
+  HeldMasks,
   createOptimizer,
   gatherBatch,
   initBackend,
   labelDtype,
   modelInputShape,
   nonZeroMasks,
-  type PruneMask,
 } from '@tq/ml';
 import { openRunChannel, SupersededError, type Claim, type RunChannel } from './channel';
 import { EpochOrderCache, shardSlice } from './data-order';
@@ -48,7 +47,7 @@ interface ShardContext {
   samples: number;
   lastProgressAt: number;
   /** fit.prune in local mode: the zeros of the weights last pulled, held through the local steps. */
-  masks?: PruneMask[];
+  masks?: HeldMasks;
 }
 
 interface StepStats {
@@ -176,7 +175,10 @@ async function barrierLoop(
       if (!weights) continue; // superseded while we read: take the newer version
       ctx.layout.writeWeights(weights);
       // The aggregator holds fit.prune's masks; local steps keep the zeros they were given.
-      if (optimizer && fit.prune) ctx.masks = nonZeroMasks(ctx.model);
+      if (optimizer && fit.prune) {
+        ctx.masks?.dispose();
+        ctx.masks = new HeldMasks(nonZeroMasks(ctx.model));
+      }
       seen = state.version;
       if (!optimizer) {
         const ready = ahead;
@@ -234,6 +236,7 @@ async function barrierLoop(
     }
   } finally {
     optimizer?.dispose();
+    ctx.masks?.dispose();
     if (ahead?.batch) tf.dispose([ahead.batch.x, ahead.batch.y]);
   }
 }
@@ -324,7 +327,7 @@ function stepOn(ctx: ShardContext, step: number, pack: boolean, optimizer?: tf.O
   });
   try {
     if (optimizer) applyGradients(optimizer, r.grads);
-    if (optimizer && ctx.masks) applyMasks(ctx.masks);
+    if (optimizer) ctx.masks?.apply();
     if (pack) ctx.layout.packGradients(r.grads, ctx.payload);
     const [absErr, sqErr] = r.errors ? r.errors.dataSync() : [0, 0];
     return {

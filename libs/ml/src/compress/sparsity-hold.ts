@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { TrainPruneSpec } from '@tq/contracts';
-import { applyMasks, magnitudeMasks, polynomialSparsity, type PruneMask } from './prune';
+import { HeldMasks, magnitudeMasks, polynomialSparsity } from './prune';
 
 /** Mask updates over a polynomial schedule (Zhu & Gupta prune every Δt steps, not every step). */
 const SCHEDULE_UPDATES = 16;
@@ -21,7 +21,7 @@ const RAMP_SHARE = 0.75;
  * zeros), and a polynomial schedule updates its masks at the first step wherever it stands.
  */
 export class SparsityHold {
-  private masks: PruneMask[];
+  private masks: HeldMasks;
   private updates = 0;
   private atTarget = false;
 
@@ -29,11 +29,13 @@ export class SparsityHold {
     private readonly model: tf.LayersModel,
     private readonly spec: TrainPruneSpec,
   ) {
-    this.masks = magnitudeMasks(model, {
-      scope: spec.scope,
-      sparsity: spec.schedule === 'oneShot' ? spec.sparsity : 0,
-    });
-    applyMasks(this.masks);
+    this.masks = new HeldMasks(
+      magnitudeMasks(model, {
+        scope: spec.scope,
+        sparsity: spec.schedule === 'oneShot' ? spec.sparsity : 0,
+      }),
+    );
+    this.masks.apply();
   }
 
   /** After optimizer step `step` (1-based, or a fraction: async runs count mean steps) of `steps`: the masks due, re-applied. */
@@ -46,9 +48,15 @@ export class SparsityHold {
         this.updates = Math.floor((SCHEDULE_UPDATES * at) / ramp);
         this.atTarget = at >= ramp;
         const sparsity = polynomialSparsity(this.spec.sparsity, at, ramp);
-        this.masks = magnitudeMasks(this.model, { scope: this.spec.scope, sparsity });
+        this.masks.dispose();
+        this.masks = new HeldMasks(magnitudeMasks(this.model, { scope: this.spec.scope, sparsity }));
       }
     }
-    applyMasks(this.masks);
+    this.masks.apply();
+  }
+
+  /** Frees the masks' tensors (training ended). */
+  dispose(): void {
+    this.masks.dispose();
   }
 }

@@ -89,6 +89,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainOutcome> {
   });
 
   const optimizer = createOptimizer(fit);
+  let sparsity: SparsityHold | undefined;
   try {
     let history: Array<Record<string, number>> = [];
     let firstEpoch = 0;
@@ -104,7 +105,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainOutcome> {
     }
 
     // fit.prune: masks from the weights training starts with (restored ones on a resume).
-    const sparsity = fit.prune ? new SparsityHold(model, fit.prune) : undefined;
+    if (fit.prune) sparsity = new SparsityHold(model, fit.prune);
     const identity = Uint32Array.from({ length: train.rows }, (_, i) => i);
     for (let epoch = firstEpoch; epoch < fit.epochs && !early?.state.stopped; epoch++) {
       const order = fit.shuffle ? seededPermutation(train.rows, mixSeed(fit.seed, epoch)) : identity;
@@ -196,6 +197,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainOutcome> {
   } finally {
     optimizer.dispose();
     early?.dispose();
+    sparsity?.dispose();
   }
 }
 
