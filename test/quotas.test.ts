@@ -212,7 +212,10 @@ describe('tenant quotas: active jobs on workers', () => {
       throw new Error(`${err.message}: ${JSON.stringify(seen)}`);
     });
     assert.equal(retried.attempts, 1, 'one run lost its worker');
-    assert.equal((await kl.request('GET', '/v1/tenants/kl/usage')).body.usage.activeJobs, 1);
+    // BullMQ shows the job active before its processor takes the tenant's slot: wait for that, as above.
+    await waitFor('the next attempt to take the slot', async () =>
+      (await kl.request('GET', '/v1/tenants/kl/usage')).body.usage.activeJobs === 1 ? true : undefined,
+    );
     await kl.request('DELETE', `/v1/jobs/${id}`);
     await system.waitForJob(id);
     const usage = await waitFor('the counters to free after the cancel', async () => {
