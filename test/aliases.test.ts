@@ -100,6 +100,35 @@ describe('model aliases and canaries', () => {
     assert.notDeepEqual(v1.body.predictions, byVersion.body.predictions, 'the versions must differ for this test');
   });
 
+  it('answers binary rows (application/octet-stream) as it answers JSON instances, on the API itself', async () => {
+    const rows = Float32Array.from([...ROW[0]!, 0, 0.75, -0.5, 1]);
+    const json = await system.request('POST', '/v1/models/digits/versions/2/predict', {
+      instances: [ROW[0], [0, 0.75, -0.5, 1]],
+    });
+    assert.equal(json.status, 200, JSON.stringify(json.body));
+    for (const path of ['/v1/models/digits/versions/2/predict', '/v1/models/digits@production/predict']) {
+      const res = await system.fetch(path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: Buffer.from(rows.buffer),
+      });
+      assert.equal(res.status, 200, path);
+      assert.deepEqual(await res.json(), json.body, path);
+    }
+    const odd = await system.fetch('/v1/models/digits/versions/2/predict', {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: Buffer.from(rows.buffer, 0, 20),
+    });
+    expectIssue({ status: odd.status, body: await odd.json() }, 400, '(body)');
+    const notPredict = await system.fetch('/v1/models/digits/aliases/x', {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: Buffer.from(rows.buffer),
+    });
+    expectIssue({ status: notPredict.status, body: await notPredict.json() }, 400, 'content-type');
+  });
+
   it("takes predict's large body limit on the alias paths (over MAX_SMALL_JSON_BODY_BYTES, 1 MiB)", async () => {
     const instances = Array.from({ length: 70_000 }, () => ROW[0]);
     assert.ok(JSON.stringify({ instances }).length > 1 << 20);

@@ -630,6 +630,21 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
       doc.paths['/v1/models/{name}/versions/{version}/predict']!.post!.requestBody?.content['application/json']
         ?.examples;
     assert.deepEqual(Object.keys(predict ?? {}).sort(), ['instances', 'records'], 'predict: records are shown');
+    for (const path of [
+      '/v1/models/{name}/versions/{version}/predict',
+      '/v1/models/{name}/aliases/{alias}/predict',
+      '/v1/models/{ref}/predict',
+    ]) {
+      const op = doc.paths[path]!.post! as { requestBody?: { content: Record<string, { schema?: object }> } };
+      assert.deepEqual(
+        op.requestBody?.content['application/octet-stream']?.schema,
+        { type: 'string', format: 'binary' },
+        `${path}: binary rows are documented`,
+      );
+      assert.equal('x-tq-binary-rows' in op, false, `${path}: the marker is not published`);
+    }
+    const explainBody = doc.paths['/v1/models/{name}/versions/{version}/explain']!.post!.requestBody?.content;
+    assert.deepEqual(Object.keys(explainBody ?? {}), ['application/json'], 'explain takes JSON only');
     for (const [name, { value }] of Object.entries(predict ?? {}))
       assert.ok(predictRequestSchema.safeParse(value).success, `predict example ${name} is a valid request`);
     const explain =

@@ -58,6 +58,15 @@ describe('predicts sent straight to a serve replica', () => {
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
   };
+  const binary = async (base: string, path: string, bytes: Buffer): Promise<Answer> => {
+    const res = await fetch(base + path, {
+      method: 'POST',
+      headers: { ...system.clientHeaders(), 'content-type': 'application/octet-stream' },
+      body: bytes,
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+  };
   const expectIssue = (res: Answer, status: number, field: string) => {
     assert.equal(res.status, status, JSON.stringify(res.body));
     assert.equal(res.body.issues[0].field, field, JSON.stringify(res.body));
@@ -149,6 +158,35 @@ describe('predicts sent straight to a serve replica', () => {
     const metrics = await (await fetch(`${replica.url}/metrics`)).text();
     const series = metrics.split('\n').filter((l) => /^tq_(serve|predict)_requests_total\{/.test(l));
     assert.ok(series.length > 0 && series.every((l) => !/version="(9|x1)"|nope|%ZZ/.test(l)), series.join('\n'));
+  });
+
+  it('binary rows (application/octet-stream) answer as JSON instances do, straight and through the API', async () => {
+    const viaJson = await direct('/v1/models/alpha@1/predict', { instances: ROWS });
+    assert.equal(viaJson.status, 200, JSON.stringify(viaJson.body));
+    const rows = Buffer.from(Float32Array.from(ROWS.flat()).buffer);
+    const straight = await binary(replica.url, '/v1/models/alpha@1/predict', rows);
+    const viaApi = await binary(system.url, '/v1/models/alpha/versions/1/predict', rows);
+    for (const res of [straight, viaApi]) {
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      // The JSON rows are float32-exact (binary fractions), so the answers are the same numbers.
+      assert.deepEqual(res.body, viaJson.body);
+    }
+    const floats = (values: number[]) => Buffer.from(Float32Array.from(values).buffer);
+    for (const base of [replica.url, system.url]) {
+      const at = `/v1/models/alpha/versions/1/predict`;
+      const fiveValues = await binary(base, at, floats([1, 2, 3, 4, 5]));
+      expectIssue(fiveValues, 400, '(body)');
+      assert.match(fiveValues.body.message, /not whole rows: the model takes 4 features \(16 bytes a row\)/);
+      expectIssue(await binary(base, at, Buffer.alloc(6)), 400, '(body)');
+      expectIssue(await binary(base, at, Buffer.alloc(0)), 400, '(body)');
+      const nan = await binary(base, at, floats([1, 2, NaN, 4]));
+      expectIssue(nan, 400, '(body)');
+      assert.match(nan.body.message, /value 2 is NaN/);
+      expectIssue(await binary(base, '/v1/models/alpha/versions/1/explain', floats([1, 2, 3, 4])), 400, 'content-type');
+    }
+    const tooLarge = await binary(replica.url, '/v1/models/alpha/versions/1/predict', Buffer.alloc(BODY_LIMIT + 16));
+    expectIssue(tooLarge, 413, '(body)');
+    assert.match(tooLarge.body.message, /MAX_PREDICT_BODY_BYTES/);
   });
 
   it('explains on the replica, straight and through the API: integrated gradients whose sum closes the gap', async () => {

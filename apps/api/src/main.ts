@@ -6,6 +6,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { loadConfig, logLevels } from '@tq/config';
 import { AppModule } from './app.module';
 import { hardenHttp } from './common/http-hardening';
+import { withBinaryRows } from './common/openapi';
 import { RedisClientHolder } from '@tq/queue';
 import { serveMetrics } from '@tq/runtime';
 import { DASHBOARD_ROUTE } from './dashboard/dashboard.module';
@@ -56,7 +57,7 @@ async function bootstrap(): Promise<void> {
       schema: { type: 'string' },
     })
     .build();
-  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openapi));
+  SwaggerModule.setup('docs', app, () => withBinaryRows(SwaggerModule.createDocument(app, openapi)));
   await app.listen(config.PORT, config.HOST);
   const url = (await app.getUrl()).replace('[::1]', 'localhost');
   logger.log(`API ${url}  docs ${url}/docs  dashboard ${url}${DASHBOARD_ROUTE}`);

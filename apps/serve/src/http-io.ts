@@ -2,14 +2,14 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import { FieldError, OverloadedError, QuotaExceededError, TooLargeError, TqError } from '@tq/contracts';
 
 /**
- * The body as JSON, refused (413) past maxBytes as soon as the declared length or the bytes read
+ * The body's bytes, refused (413) past maxBytes as soon as the declared length or the bytes read
  * pass it: the rest is read and dropped (never buffered), so the answer reaches the client and
  * the connection stays usable, as express's body parser does it in the API.
  */
-export function readJson(req: IncomingMessage, limit: { bytes: number; setting: string }): Promise<unknown> {
+export function readBody(req: IncomingMessage, limit: { bytes: number; setting: string }): Promise<Buffer> {
   const maxBytes = limit.bytes;
   const tooLarge = () =>
-    new TooLargeError('(body)', `larger than the JSON body limit of ${maxBytes} bytes (${limit.setting})`);
+    new TooLargeError('(body)', `larger than the body limit of ${maxBytes} bytes (${limit.setting})`);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -25,14 +25,18 @@ export function readJson(req: IncomingMessage, limit: { bytes: number; setting: 
     });
     req.once('error', reject);
     req.once('end', () => {
-      if (refused) return;
-      try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown);
-      } catch {
-        reject(new FieldError('(body)', 'not valid JSON'));
-      }
+      if (!refused) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
     });
   });
+}
+
+/** A body's bytes as JSON (400 naming the body when they are not). */
+export function parseJson(bytes: Buffer): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8')) as unknown;
+  } catch {
+    throw new FieldError('(body)', 'not valid JSON');
+  }
 }
 
 /** The API's error body: status, its name, the message, and the issues naming each field. */

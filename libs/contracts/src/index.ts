@@ -25,3 +25,4 @@ export * from './quota.schema';
 export * from './alias.schema';
 export * from './explain.schema';
 export * from './socket-errors';
+export * from './tensor-body';

@@ -1,8 +1,14 @@
 import { z } from 'zod';
 import { datasetIdSchema, modelRefSchema } from './names.schema';
 
+/** Rows in one request's `instances` (or binary rows, tensor-body.ts) at most. */
+export const MAX_INSTANCE_ROWS = 100_000;
+
 /** Rows of finite numbers; NaN and Infinity cannot be expressed in JSON, strings are rejected. */
-export const instancesSchema = z.array(z.array(z.number().finite()).min(1).max(1_000_000)).min(1).max(100_000);
+export const instancesSchema = z
+  .array(z.array(z.number().finite()).min(1).max(1_000_000))
+  .min(1)
+  .max(MAX_INSTANCE_ROWS);
 
 const datasetInputSchema = z.object({ dataset: z.object({ id: datasetIdSchema }).strict() }).strict();
 

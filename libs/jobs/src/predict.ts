@@ -1,7 +1,8 @@
 import {
   FieldError,
+  MAX_INSTANCE_ROWS,
   type ModelVersionMeta,
-  type PredictRequest,
+  type PredictInput,
   type PredictResponse,
   type Prediction,
   type PreprocessingSpec,
@@ -36,14 +37,28 @@ export interface RequestFeatures {
 }
 
 /**
- * The network's input for a predict body: `instances` as they are (already preprocessed, one
- * value per feature), or `records` by column name through the version's fitted preprocessing.
+ * The network's input for a predict body: `instances` (or binary rows, tensor-body.ts) as they are
+ * (already preprocessed, one value per feature), or `records` by column name through the
+ * version's fitted preprocessing.
  */
 export function requestFeatures(
-  body: PredictRequest,
+  body: PredictInput,
   meta: ModelVersionMeta,
   spec: PreprocessingSpec | undefined,
 ): RequestFeatures {
+  if ('tensor' in body) {
+    const f = meta.featureCount;
+    const rows = body.tensor.length / f;
+    if (!Number.isInteger(rows))
+      throw new FieldError(
+        '(body)',
+        `${body.tensor.length} float32 values are not whole rows: the model takes ${f} features ` +
+          `(${f * 4} bytes a row)`,
+      );
+    if (rows > MAX_INSTANCE_ROWS)
+      throw new FieldError('(body)', `${rows} rows, at most ${MAX_INSTANCE_ROWS} in one predict`);
+    return { features: body.tensor, rows };
+  }
   if ('instances' in body) {
     const bad = body.instances.findIndex((row) => row.length !== meta.featureCount);
     if (bad >= 0)
@@ -72,7 +87,7 @@ export function requestFeatures(
 export async function predictVersion(
   engine: InferenceEngine,
   meta: ModelVersionMeta,
-  body: PredictRequest,
+  body: PredictInput,
 ): Promise<PredictResponse> {
   const ref = { name: meta.name, version: meta.version };
   const spec = await engine.preprocessing(ref, meta);

@@ -1,4 +1,4 @@
-import type { ModelVersionMeta, PredictRequest, PredictResponse } from '@tq/contracts';
+import type { ModelVersionMeta, PredictInput, PredictResponse } from '@tq/contracts';
 import { answersOf, requestFeatures } from '@tq/jobs';
 import type { InferenceEngine } from '@tq/ml';
 import { DynamicBatcher, type BatcherObserver } from './dynamic-batcher';
@@ -37,7 +37,7 @@ export class BatchedPredictor {
     private readonly observerFor?: ObserverFor,
   ) {}
 
-  async predict(tenant: string, meta: ModelVersionMeta, body: PredictRequest): Promise<PredictResponse> {
+  async predict(tenant: string, meta: ModelVersionMeta, body: PredictInput): Promise<PredictResponse> {
     const ref = { name: meta.name, version: meta.version };
     const engine = this.engine.forTenant(tenant);
     const spec = await engine.preprocessing(ref, meta);

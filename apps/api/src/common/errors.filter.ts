@@ -40,7 +40,7 @@ export class ErrorsFilter implements ExceptionFilter {
         bytes: loadConfig().MAX_JSON_BODY_BYTES,
         setting: 'MAX_JSON_BODY_BYTES',
       };
-      const reason = `larger than the JSON body limit of ${limit.bytes} bytes (${limit.setting})`;
+      const reason = `larger than the body limit of ${limit.bytes} bytes (${limit.setting})`;
       return send(413, tooLarge('(body)', reason));
     }
     // Before Redis: an S3 endpoint's ECONNREFUSED has the socket code a Redis outage has.

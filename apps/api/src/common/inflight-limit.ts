@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { AppConfig } from '@tq/config';
+import { isTensorContentType } from '@tq/contracts';
 import type { JsonLimit } from './json-body';
 
 /** Seconds an overloaded replica asks a client to wait (requests in flight end in milliseconds). */
@@ -39,21 +40,22 @@ export function inflightLimit(config: AppConfig, limitOf: (req: Request) => Json
   };
 }
 
-/** Bytes a request's JSON body may take while it is read and parsed. */
+/** Bytes a request's JSON body (or a predict's binary rows) may take while it is read and parsed. */
 function jsonWeight(req: Request, limitOf: (req: Request) => JsonLimit): number {
-  if (!req.is('application/json') && !req.is('+json')) return 0;
+  if (!req.is('application/json') && !req.is('+json') && !isTensorContentType(req.headers['content-type'])) return 0;
   const declared = Number(req.headers['content-length']);
   return Number.isFinite(declared) && declared >= 0 ? declared : limitOf(req).bytes;
 }
 
-function overloaded(req: Request, res: Response, reason: string): void {
-  res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+/** 503 with Retry-After, answered before the body is read (the connection goes with it). */
+export function overloaded(req: Request, res: Response, reason: string, retryAfterSeconds = RETRY_AFTER_SECONDS): void {
+  res.setHeader('Retry-After', String(retryAfterSeconds));
   // The connection goes with the answer: the unread body is not worth reading.
   res.setHeader('Connection', 'close');
   res.status(503).json({
     statusCode: 503,
     error: STATUS_CODES[503],
-    message: `server: ${reason}; retry after ${RETRY_AFTER_SECONDS} s`,
+    message: `server: ${reason}; retry after ${retryAfterSeconds} s`,
     issues: [{ field: 'server', reason }],
     // Set by the request-id middleware, which runs first (http-hardening).
     requestId: req.headers['x-request-id'],

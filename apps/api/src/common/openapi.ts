@@ -1,7 +1,7 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiBody, ApiQuery, ApiResponse } from '@nestjs/swagger';
+import { ApiBody, ApiExtension, ApiQuery, ApiResponse, type OpenAPIObject } from '@nestjs/swagger';
 import { z } from 'zod';
-import { errorBodySchema } from '@tq/contracts';
+import { errorBodySchema, TENSOR_CONTENT_TYPE } from '@tq/contracts';
 
 /**
  * OpenAPI schemas generated from the same zod contracts that validate requests (io "input": what
@@ -22,6 +22,28 @@ export const JsonBody = (schema: z.ZodType, example: unknown, more: Record<strin
       ? { examples: Object.fromEntries(Object.entries(more).map(([name, value]) => [name, { value }])) }
       : {}),
   });
+
+/** Marks an operation that also takes binary rows (tensor-body.ts); withBinaryRows documents them. */
+const BINARY_ROWS = 'x-tq-binary-rows';
+export const BinaryRowsBody = () => ApiExtension(BINARY_ROWS, true);
+
+/**
+ * The document with an `application/octet-stream` body beside the JSON one on the operations marked
+ * BinaryRowsBody: swagger's decorators give every media type of a body the same (JSON) schema.
+ */
+export function withBinaryRows(doc: OpenAPIObject): OpenAPIObject {
+  for (const operations of Object.values(doc.paths))
+    for (const op of [operations.post, operations.put]) {
+      const body = op?.requestBody;
+      if (!op || !(BINARY_ROWS in op) || !body || !('content' in body)) continue;
+      delete (op as Record<string, unknown>)[BINARY_ROWS];
+      body.content[TENSOR_CONTENT_TYPE] = { schema: { type: 'string', format: 'binary' } };
+      body.description =
+        'JSON (instances or records), or the rows as bytes with Content-Type application/octet-stream: ' +
+        "float32 little-endian, row-major, the version's featureCount values per row, no header";
+    }
+  return doc;
+}
 
 /** A JSON success response typed by its contract. */
 export const JsonResponse = (status: number, schema: z.ZodType, description: string) =>

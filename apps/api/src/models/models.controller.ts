@@ -20,7 +20,7 @@ import {
   type ModelList,
   type ModelVersionMeta,
   type ModelVersionView,
-  type PredictRequest,
+  type PredictInput,
   type PredictResponse,
 } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
@@ -31,11 +31,12 @@ import { ModelNotFoundError, ModelRegistry } from '@tq/storage';
 import { MinRole } from '../auth/roles';
 import { Scope, type TenantScope } from '../auth/tenant-scope';
 import { notFoundAs } from '../common/not-found-as';
-import { ErrorResponses, JsonBody, JsonResponse, RawResponse } from '../common/openapi';
+import { BinaryRowsBody, ErrorResponses, JsonBody, JsonResponse, RawResponse } from '../common/openapi';
 import { EXPLAIN_EXAMPLE, EXPLAIN_EXAMPLES, PREDICT_EXAMPLE, PREDICT_EXAMPLES } from '../common/openapi-examples';
 import { sendArtifact, serveOptions } from '../common/send-stream';
 import { ZodPipe } from '../common/zod-body.pipe';
 import { PredictMetricsService } from '../metrics/predict-metrics.service';
+import { PredictBodyPipe } from './predict-body.pipe';
 import { ServeForwarder } from './serve-forwarder';
 
 /** A Map: a plain object would answer for "constructor" or "__proto__". */
@@ -128,12 +129,13 @@ export class ModelsController {
   @MinRole('viewer')
   @HttpCode(200)
   @JsonBody(predictRequestSchema, PREDICT_EXAMPLE, PREDICT_EXAMPLES)
+  @BinaryRowsBody()
   @JsonResponse(200, predictResponseSchema, 'one prediction per instance or record, in order')
   @ErrorResponses(400, 404, 429, 503, 504)
   async predict(
     @Param('name', new ZodPipe(modelNameSchema, 'name')) name: string,
     @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number,
-    @Body(new ZodPipe(predictRequestSchema)) body: PredictRequest,
+    @Body(PredictBodyPipe) body: PredictInput,
     @Scope() scope: TenantScope,
   ): Promise<PredictResponse> {
     return this.serve(scope, name, String(version), body);
@@ -143,12 +145,13 @@ export class ModelsController {
   @MinRole('viewer')
   @HttpCode(200)
   @JsonBody(predictRequestSchema, PREDICT_EXAMPLE, PREDICT_EXAMPLES)
+  @BinaryRowsBody()
   @JsonResponse(200, predictResponseSchema, "predict on the alias's version (or its canary's): `model` says which")
   @ErrorResponses(400, 404)
   async predictAlias(
     @Param('name', new ZodPipe(modelNameSchema, 'name')) name: string,
     @Param('alias', new ZodPipe(aliasNameSchema, 'alias')) alias: string,
-    @Body(new ZodPipe(predictRequestSchema)) body: PredictRequest,
+    @Body(PredictBodyPipe) body: PredictInput,
     @Scope() scope: TenantScope,
   ): Promise<PredictResponse> {
     return this.serve(scope, name, alias, body);
@@ -159,11 +162,12 @@ export class ModelsController {
   @MinRole('viewer')
   @HttpCode(200)
   @JsonBody(predictRequestSchema, PREDICT_EXAMPLE, PREDICT_EXAMPLES)
+  @BinaryRowsBody()
   @JsonResponse(200, predictResponseSchema, 'predict on `<model>@<alias or version>`: `model` says which version')
   @ErrorResponses(400, 404)
   async predictAt(
     @Param('ref', new ZodPipe(atRefSchema, 'ref')) at: { name: string; ref: string },
-    @Body(new ZodPipe(predictRequestSchema)) body: PredictRequest,
+    @Body(PredictBodyPipe) body: PredictInput,
     @Scope() scope: TenantScope,
   ): Promise<PredictResponse> {
     return this.serve(scope, at.name, at.ref, body);
@@ -174,7 +178,7 @@ export class ModelsController {
     scope: TenantScope,
     name: string,
     aliasOrVersion: string,
-    body: PredictRequest,
+    body: PredictInput,
   ): Promise<PredictResponse> {
     const served = await resolveServed(this.aliases, scope.tenant, name, aliasOrVersion);
     // Read before it is counted: only versions that exist label a series (a client naming ones that

@@ -8,8 +8,10 @@ import {
   type ExplainRequest,
   type ExplainResponse,
   type FieldIssue,
-  type PredictRequest,
+  type PredictInput,
   type PredictResponse,
+  TENSOR_CONTENT_TYPE,
+  tensorBytesOf,
 } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { RedisClientHolder } from '@tq/queue';
@@ -30,6 +32,12 @@ class ReplicaClientError extends FieldError {
   ) {
     super(issues);
   }
+}
+
+/** A request body as sent to a replica. */
+interface Payload {
+  type: string;
+  bytes: Buffer;
 }
 
 /** The attempt never got an answer from this replica (refused, reset, killed): another may give one. */
@@ -73,7 +81,7 @@ export class ServeForwarder implements OnModuleInit, OnApplicationShutdown {
    * The replica's answer, or undefined when this API runs the predict itself (SERVE_MODE inline,
    * or auto with no replica registered).
    */
-  predict(tenant: string, name: string, version: number, body: PredictRequest): Promise<PredictResponse | undefined> {
+  predict(tenant: string, name: string, version: number, body: PredictInput): Promise<PredictResponse | undefined> {
     return this.forward(tenant, `/v1/models/${encodeURIComponent(name)}/versions/${version}/predict`, body);
   }
 
@@ -82,11 +90,15 @@ export class ServeForwarder implements OnModuleInit, OnApplicationShutdown {
     return this.forward(tenant, `/v1/models/${encodeURIComponent(name)}/versions/${version}/explain`, body);
   }
 
-  private async forward<T>(tenant: string, path: string, body: unknown): Promise<T | undefined> {
+  /** Binary rows go on as bytes (tensor-body.ts), anything else as JSON. */
+  private async forward<T>(tenant: string, path: string, body: object): Promise<T | undefined> {
     if (this.config.SERVE_MODE === 'inline' || !this.key) return undefined;
     const replicas = await this.live();
     if (replicas.length === 0 && this.config.SERVE_MODE === 'auto') return undefined;
-    const payload = JSON.stringify(body);
+    const payload: Payload =
+      'tensor' in body && body.tensor instanceof Float32Array
+        ? { type: TENSOR_CONTENT_TYPE, bytes: tensorBytesOf(body.tensor) }
+        : { type: 'application/json', bytes: Buffer.from(JSON.stringify(body)) };
     const deadline = Date.now() + this.config.SERVE_TIMEOUT_MS + 1000;
     const tried = new Set<string>();
     for (;;) {
@@ -139,7 +151,7 @@ export class ServeForwarder implements OnModuleInit, OnApplicationShutdown {
     return best;
   }
 
-  private async send(base: string, path: string, tenant: string, payload: string, deadline: number): Promise<unknown> {
+  private async send(base: string, path: string, tenant: string, payload: Payload, deadline: number): Promise<unknown> {
     this.outstanding.set(base, (this.outstanding.get(base) ?? 0) + 1);
     try {
       const res = await new Promise<{ status: number; headers: IncomingMessage['headers']; text: string }>(
@@ -150,8 +162,8 @@ export class ServeForwarder implements OnModuleInit, OnApplicationShutdown {
               method: 'POST',
               agent: this.agent,
               headers: {
-                'content-type': 'application/json',
-                'content-length': Buffer.byteLength(payload),
+                'content-type': payload.type,
+                'content-length': payload.bytes.length,
                 [TENANT_HEADER]: tenant,
                 [SERVE_KEY_HEADER]: this.key,
               },
@@ -180,7 +192,7 @@ export class ServeForwarder implements OnModuleInit, OnApplicationShutdown {
             );
           });
           req.on('error', (err) => reject(new ReplicaDownError(err.message)));
-          req.end(payload);
+          req.end(payload.bytes);
         },
       );
       return this.answerOf(res.status, res.headers, res.text);
