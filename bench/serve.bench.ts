@@ -3,8 +3,17 @@ import { Agent, request } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
-import { attachOnnx, initBackend, mulberry32, ONNX_ARTIFACT } from '@tq/ml';
-import { ArtifactStore, createOnceSecret, ModelRegistry, modelSaveHandler } from '@tq/storage';
+import { attachOnnx, InferenceEngine, initBackend, mulberry32, ONNX_ARTIFACT } from '@tq/ml';
+import { BatchedPredictor } from '@tq/serving';
+import { TENSOR_CONTENT_TYPE, tensorBytesOf, tensorRowsOf, type ModelVersionMeta } from '@tq/contracts';
+import {
+  ArtifactStore,
+  createOnceSecret,
+  LocalVersionMetas,
+  ModelRegistry,
+  modelSaveHandler,
+  VersionMetaCache,
+} from '@tq/storage';
 import { TestSystem } from '../test/support/system';
 import { envInt } from './lib/env';
 import { digitsCnn, mlp } from './lib/models';
@@ -12,26 +21,40 @@ import { percentile, printComparisons, printContext, type Comparison } from './l
 
 /**
  * Online serving (issue 10 goals), one run, on real processes (TestSystem: the API, two serve
- * replicas), two untrained models (speed only), float32 ONNX: an MLP 784-256-128-10, where a row
- * costs onnxruntime 25 µs and the request's HTTP and JSON work dominates, and the CNN of
- * bench/compress (two 3x3 convolutions over 28x28x1), where inference dominates. For each model:
+ * replicas), three untrained models (speed only), float32 ONNX: an MLP 784-256-128-10, where a
+ * row costs onnxruntime 25 µs and the request's HTTP and JSON work dominates, a wide MLP
+ * 784-2048-2048-10 (0.57 ms a row: inference dominates), and the CNN of bench/compress (two 3x3
+ * convolutions over 28x28x1). For each model:
  *  - batching gain: predicts/s at concurrency 32 on a replica with dynamic batching vs the same
- *    replica with SERVE_MAX_BATCH_SIZE=1 (goal ≥ 3x, p99 not worse);
+ *    replica with SERVE_MAX_BATCH_SIZE=1 (goal ≥ 3x, p99 not worse), once with a JSON body (a row
+ *    is ~14 KB of JSON) and once with binary rows (application/octet-stream, 3,136 bytes);
  *  - overhead: p50 of a batch-1 predict over HTTP (sequential, to the replica) vs bare
- *    InferenceSession.run of the same row in a loop (goal ≤ +1 ms).
+ *    InferenceSession.run of the same row in a loop (goal ≤ +1 ms);
+ *  - the batcher alone: the same gain in this process, no HTTP (what batching gives where nothing
+ *    but the engine costs).
  * With the MLP, on the batching replica:
  *  - HTTP layer: predicts/s at concurrency 32 through the replica's client door (an API key checked,
  *    the tenant's rate, per-alias metrics) vs its serve-key door (node:http, the body's checks and the
  *    batcher: the bare server) (goal ≥ 0.7x); through the API (its hop to the replica) beside it;
  *  - API responsiveness: p99 of GET /v1/jobs/:id idle vs during a burst of predicts sent to the
- *    replica (goal ≤ 2x), and during a burst sent through the API.
+ *    replica (goal ≤ 2x), and during bursts sent through the API (JSON, then binary rows).
  * Every process shares this machine's cores with the load generator; BENCH_PIN=1 puts the API on
  * the first core and everything else on the others (as if the API had a host of its own).
- * Env: BENCH_SERVE_SECONDS (default 3) per phase, BENCH_CONCURRENCY (32), BENCH_PIN.
+ * The API runs with its default API_MAX_CONCURRENT_PREDICTS (set it in this process's environment
+ * to measure another).
+ * Env: BENCH_SERVE_SECONDS (default 3) per phase, BENCH_CONCURRENCY (32), BENCH_PIN,
+ * BENCH_MAX_BATCH (the concurrency) and BENCH_MAX_DELAY_MS (2) of the batching replica and batcher.
  */
 const SECONDS = envInt(process.env.BENCH_SERVE_SECONDS, 3);
 const CONCURRENCY = envInt(process.env.BENCH_CONCURRENCY, 32);
 const PIN = process.env.BENCH_PIN === '1';
+/**
+ * The batching replica's (and the in-process batcher's) SERVE_MAX_BATCH_SIZE (default: the
+ * concurrency) and SERVE_MAX_DELAY_MS. Measured: a batch size above the concurrency makes every
+ * batch wait its whole delay (the batch never fills); in process that cost the MLP 0.38x.
+ */
+const MAX_BATCH = envInt(process.env.BENCH_MAX_BATCH, CONCURRENCY);
+const MAX_DELAY_MS = envInt(process.env.BENCH_MAX_DELAY_MS, 2);
 const F = 784;
 const pathOf = (name: string) => `/v1/models/${name}/versions/1/predict`;
 
@@ -84,7 +107,7 @@ async function load(
 function poster(base: string, headers: Record<string, string>) {
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   const call =
-    (method: string, path: string, body?: string): Call =>
+    (method: string, path: string, body?: string | Buffer): Call =>
     () =>
       new Promise((resolve, reject) => {
         const req = request(
@@ -94,7 +117,12 @@ function poster(base: string, headers: Record<string, string>) {
             agent,
             headers: {
               ...headers,
-              ...(body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}),
+              ...(body
+                ? {
+                    'content-type': typeof body === 'string' ? 'application/json' : TENSOR_CONTENT_TYPE,
+                    'content-length': Buffer.byteLength(body),
+                  }
+                : {}),
             },
           },
           (res) => {
@@ -124,29 +152,31 @@ async function bareRun(onnx: Uint8Array, row: number[]): Promise<number> {
   return percentile(times, 50);
 }
 
-/** The batching and overhead figures of one model, on the two replicas. */
+/** The batching and overhead figures of one model, on the two replicas, for a JSON body and for binary rows. */
 async function replicaFigures(
   name: string,
   registry: ModelRegistry,
   replicas: { batching: Poster; single: Poster },
-  body: string,
+  bodies: { json: string; binary: Buffer },
   row: number[],
 ): Promise<{ comparisons: Comparison[]; errors: string }> {
   const path = pathOf(name);
   // Warm-up: load the model in both.
-  await load(replicas.batching.call('POST', path, body), 4, 1);
-  await load(replicas.single.call('POST', path, body), 4, 1);
-  const withBatching = await load(replicas.batching.call('POST', path, body), CONCURRENCY, SECONDS);
-  const without = await load(replicas.single.call('POST', path, body), CONCURRENCY, SECONDS);
-  const sequential = await load(replicas.single.call('POST', path, body), 1, SECONDS);
-  const meta = await registry.getVersion({ name, version: 1 });
-  const bare = await bareRun(await registry.readArtifact(meta, ONNX_ARTIFACT), row);
+  await load(replicas.batching.call('POST', path, bodies.json), 4, 1);
+  await load(replicas.single.call('POST', path, bodies.json), 4, 1);
+  const comparisons: Comparison[] = [];
+  const errors: string[] = [];
   const baselineName = 'same replica, SERVE_MAX_BATCH_SIZE=1';
-  return {
-    errors: `${withBatching.errors}/${without.errors}`,
-    comparisons: [
+  for (const [kind, body] of [
+    ['JSON', bodies.json],
+    ['binary rows', bodies.binary],
+  ] as const) {
+    const withBatching = await load(replicas.batching.call('POST', path, body), CONCURRENCY, SECONDS);
+    const without = await load(replicas.single.call('POST', path, body), CONCURRENCY, SECONDS);
+    errors.push(`${withBatching.errors}/${without.errors}`);
+    comparisons.push(
       {
-        figure: `${name}: predicts/s at concurrency ${CONCURRENCY} (goal ≥ 3x)`,
+        figure: `${name}, ${kind}: predicts/s at concurrency ${CONCURRENCY} (goal ≥ 3x)`,
         unit: '/s',
         value: withBatching.perSecond,
         baseline: without.perSecond,
@@ -154,22 +184,76 @@ async function replicaFigures(
         higherIsBetter: true,
       },
       {
-        figure: `${name}: p99 at concurrency ${CONCURRENCY} (goal: not worse)`,
+        figure: `${name}, ${kind}: p99 at concurrency ${CONCURRENCY} (goal: not worse)`,
         unit: 'ms',
         value: withBatching.p99,
         baseline: without.p99,
         baselineName,
         higherIsBetter: false,
       },
-      {
-        figure: `${name}: p50 batch-1 predict over HTTP (goal ≤ +1 ms)`,
-        unit: 'ms',
-        value: sequential.p50,
-        baseline: bare,
-        baselineName: 'bare session.run loop',
-        higherIsBetter: false,
-      },
-    ],
+    );
+  }
+  const sequential = await load(replicas.single.call('POST', path, bodies.json), 1, SECONDS);
+  const meta = await registry.getVersion({ name, version: 1 });
+  const bare = await bareRun(await registry.readArtifact(meta, ONNX_ARTIFACT), row);
+  comparisons.push({
+    figure: `${name}: p50 batch-1 predict over HTTP, JSON (goal ≤ +1 ms)`,
+    unit: 'ms',
+    value: sequential.p50,
+    baseline: bare,
+    baselineName: 'bare session.run loop',
+    higherIsBetter: false,
+  });
+  return { errors: errors.join(' '), comparisons };
+}
+
+/** A version metadata cache of this process alone (the bench changes no version while it runs). */
+class InProcessMetas extends VersionMetaCache {
+  private readonly local = new LocalVersionMetas(100);
+  get(key: string): ModelVersionMeta | undefined {
+    return this.local.get(key);
+  }
+  set(key: string, meta: ModelVersionMeta, generation: number): void {
+    this.local.set(key, meta, generation);
+  }
+  generation(): number {
+    return this.local.generation();
+  }
+  changed(keyPrefix: string): Promise<void> {
+    this.local.forget(keyPrefix);
+    return Promise.resolve();
+  }
+}
+
+/**
+ * The batcher alone, in this process (no HTTP, no JSON): 32 loops calling BatchedPredictor.predict
+ * with binary rows, batching (64 rows, 2 ms) vs SERVE_MAX_BATCH_SIZE=1. What batching gains where
+ * nothing but the engine costs, beside what the replica over HTTP gains.
+ */
+async function batcherAlone(store: ArtifactStore, name: string, binary: Buffer): Promise<Comparison> {
+  // Metadata cached in memory, as a replica caches it (nothing changes it here).
+  const registry = new ModelRegistry(store.forTenant('default'), new InProcessMetas());
+  const engine = new InferenceEngine({ registry, cacheSize: 4 });
+  const meta = await registry.getVersion({ name, version: 1 });
+  const body = tensorRowsOf(binary);
+  const rate = async (maxBatchSize: number, maxDelayMs: number) => {
+    const predictor = new BatchedPredictor(engine, { maxBatchSize, maxDelayMs, maxQueueRows: 4096, timeoutMs: 10_000 });
+    const call = () => predictor.predict('default', meta, body).then(() => 200);
+    await load(call, 4, 1);
+    const figures = await load(call, CONCURRENCY, SECONDS);
+    predictor.close();
+    return figures.perSecond;
+  };
+  const batched = await rate(MAX_BATCH, MAX_DELAY_MS);
+  const single = await rate(1, 0);
+  await engine.close();
+  return {
+    figure: `${name}: predicts/s at concurrency ${CONCURRENCY}, the batcher alone (in process)`,
+    unit: '/s',
+    value: batched,
+    baseline: single,
+    baselineName: 'same, SERVE_MAX_BATCH_SIZE=1',
+    higherIsBetter: true,
   };
 }
 
@@ -211,11 +295,15 @@ async function main(): Promise<void> {
     const rand = mulberry32(7);
     const row = Array.from({ length: F }, () => rand());
     const body = JSON.stringify({ instances: [row] });
+    const binary = tensorBytesOf(Float32Array.from(row));
 
     // Replicas are reached directly (the serve key from the shared store).
     const serveKey = (await createOnceSecret(store, 'serve-key')).toString('base64');
     const replicaHeaders = { 'x-tq-serve-key': serveKey, 'x-tq-tenant': 'default' };
-    const batchingReplica = await system.addServeReplica({ SERVE_MAX_BATCH_SIZE: '64', SERVE_MAX_DELAY_MS: '2' });
+    const batchingReplica = await system.addServeReplica({
+      SERVE_MAX_BATCH_SIZE: String(MAX_BATCH),
+      SERVE_MAX_DELAY_MS: String(MAX_DELAY_MS),
+    });
     const singleReplica = await system.addServeReplica({ SERVE_MAX_BATCH_SIZE: '1', SERVE_MAX_DELAY_MS: '0' });
     if (PIN) pin(system, [batchingReplica.process.pid, singleReplica.process.pid]);
     const replicas = {
@@ -223,7 +311,11 @@ async function main(): Promise<void> {
       single: poster(singleReplica.url, replicaHeaders),
     };
     const perModel = [];
-    for (const name of Object.keys(MODELS)) perModel.push(await replicaFigures(name, registry, replicas, body, row));
+    for (const name of Object.keys(MODELS)) {
+      const figures = await replicaFigures(name, registry, replicas, { json: body, binary }, row);
+      figures.comparisons.push(await batcherAlone(store, name, binary));
+      perModel.push(figures);
+    }
 
     // The client door (the admin's API key) of the batching replica, and the API's forward to it.
     const door = poster(batchingReplica.url, system.clientHeaders());
@@ -245,6 +337,10 @@ async function main(): Promise<void> {
       load(jobRead, 1, SECONDS, answered),
       load(api.call('POST', predictMlp, body), CONCURRENCY, SECONDS),
     ]);
+    const [duringForwardedBinary, viaApiBinary] = await Promise.all([
+      load(jobRead, 1, SECONDS, answered),
+      load(api.call('POST', predictMlp, binary), CONCURRENCY, SECONDS),
+    ]);
     for (const p of [replicas.batching, replicas.single, door, api]) p.close();
 
     printContext({
@@ -254,7 +350,7 @@ async function main(): Promise<void> {
       'seconds per phase': SECONDS,
       'processes pinned (BENCH_PIN)': PIN ? 'API on core 0, the rest on the others' : 'no',
       'errors (batching/single per model)': perModel.map((m) => m.errors).join(', '),
-      'errors (serve-key door, client door, through the API)': `${viaKey.errors}, ${viaDoor.errors}, ${viaApi.errors}`,
+      'errors (serve-key door, client door, through the API)': `${viaKey.errors}, ${viaDoor.errors}, ${viaApi.errors} (binary ${viaApiBinary.errors})`,
     });
     const comparisons: Comparison[] = [
       ...perModel.flatMap((m) => m.comparisons),
@@ -275,6 +371,14 @@ async function main(): Promise<void> {
         higherIsBetter: true,
       },
       {
+        figure: `mlp: predicts/s at concurrency ${CONCURRENCY} through the API, binary rows`,
+        unit: '/s',
+        value: viaApiBinary.perSecond,
+        baseline: viaKey.perSecond,
+        baselineName: 'same replica, serve-key door (JSON)',
+        higherIsBetter: true,
+      },
+      {
         figure: 'p99 GET /v1/jobs/:id, predicts sent to the replica (goal ≤ 2x)',
         unit: 'ms',
         value: duringDirect.p99,
@@ -286,6 +390,14 @@ async function main(): Promise<void> {
         figure: 'p99 GET /v1/jobs/:id, predicts sent through the API',
         unit: 'ms',
         value: duringForwarded.p99,
+        baseline: idle.p99,
+        baselineName: 'idle',
+        higherIsBetter: false,
+      },
+      {
+        figure: 'p99 GET /v1/jobs/:id, binary predicts sent through the API',
+        unit: 'ms',
+        value: duringForwardedBinary.p99,
         baseline: idle.p99,
         baselineName: 'idle',
         higherIsBetter: false,

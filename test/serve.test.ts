@@ -135,7 +135,8 @@ describe('serve replica admission control', () => {
   let model: tf.LayersModel;
 
   before(async () => {
-    system = await TestSystem.start({ workers: 0, env: { SERVE_MODE: 'replicas' } });
+    // No gate in the API (API_MAX_CONCURRENT_PREDICTS): the burst below must reach the replica's queue.
+    system = await TestSystem.start({ workers: 0, env: { SERVE_MODE: 'replicas', API_MAX_CONCURRENT_PREDICTS: '0' } });
     model = await registerAlpha(system);
   });
   after(async () => {

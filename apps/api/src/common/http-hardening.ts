@@ -5,16 +5,25 @@ import type { AppConfig } from '@tq/config';
 import { requestIdFrom } from '../jobs/job-meta';
 import { inflightLimit } from './inflight-limit';
 import { jsonBodies, jsonLimitOf } from './json-body';
+import { predictGate } from './predict-gate';
 
 /**
  * Hardened HTTP, applied before any route: a request id on every request and response, a bound on
- * the requests and JSON bytes in flight (inflightLimit), security
+ * the requests and JSON bytes in flight (inflightLimit), on the predicts worked on at once
+ * (predictGate), security
  * headers (helmet), CORS only for the configured origins, and JSON bodies parsed with a per-route
  * size limit and refused when they carry prototype keys. Call before the app's init.
  */
 export function hardenHttp(app: NestExpressApplication, config: AppConfig): void {
   app.use(requestIds);
   app.use(inflightLimit(config, jsonLimitOf(config)));
+  app.use(
+    predictGate({
+      limit: config.API_MAX_CONCURRENT_PREDICTS,
+      waitMs: config.SERVE_TIMEOUT_MS,
+      retryAfterSeconds: config.SERVE_RETRY_AFTER_SECONDS,
+    }),
+  );
   app.use(securityHeaders());
   if (config.CORS_ORIGINS?.length)
     app.enableCors({
