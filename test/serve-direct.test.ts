@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { getPriority } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import type { AuditEntry } from '@tq/contracts';
@@ -29,7 +30,7 @@ interface Answer {
  */
 describe('predicts sent straight to a serve replica', () => {
   let system: TestSystem;
-  let replica: { url: string };
+  let replica: Awaited<ReturnType<TestSystem['addServeReplica']>>;
   const model = tf.sequential({
     layers: [
       tf.layers.dense({ units: 6, activation: 'relu', inputShape: [F] }),
@@ -97,6 +98,11 @@ describe('predicts sent straight to a serve replica', () => {
       .split('\n')
       .find((l) => l.startsWith('tq_predict_requests_total{') && l.includes('alias="prod"'));
     assert.ok(line?.includes('outcome="ok"') && Number(line.split(' ').pop()) === 2, metrics);
+  });
+
+  it('runs at SERVE_NICE (10 by default) below the API, so a predict burst leaves the API its CPU', () => {
+    assert.equal(getPriority(replica.process.pid), 10);
+    assert.equal(getPriority(system.apiPid), getPriority(process.pid));
   });
 
   it('401 without a key or with a wrong one, recorded in the audit log; a revoked key is refused', async () => {

@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import { hostname } from 'node:os';
+import { hostname, setPriority } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { ConsoleLogger } from '@nestjs/common';
 import { Registry } from 'prom-client';
@@ -22,9 +22,20 @@ import { serveHandler } from './serve-http';
  * framework is per request. It registers its URL in Redis with a TTL heartbeat (the API discovers
  * replicas there: adding one adds capacity, no balancer config), and unregisters on SIGTERM.
  */
+/** Runs this process at `nice` (SERVE_NICE): the API it shares cores with goes first. */
+function lowerPriority(nice: number, logger: ConsoleLogger): void {
+  if (nice === 0) return;
+  try {
+    setPriority(nice);
+  } catch (err) {
+    logger.warn(`SERVE_NICE ${nice} not applied (${err instanceof Error ? err.message : String(err)})`);
+  }
+}
+
 async function bootstrap(): Promise<void> {
   const config = loadConfig();
   const logger = new ConsoleLogger(`serve-${process.pid}`, { json: config.LOG_JSON, logLevels: logLevels(config) });
+  lowerPriority(config.SERVE_NICE, logger);
   const blobs = blobStoreFromConfig(config);
   await blobs.check();
   const store = new ArtifactStore(blobs);
