@@ -5,15 +5,8 @@ import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { attachOnnx, InferenceEngine, initBackend, mulberry32, ONNX_ARTIFACT } from '@tq/ml';
 import { BatchedPredictor } from '@tq/serving';
-import { TENSOR_CONTENT_TYPE, tensorBytesOf, tensorRowsOf, type ModelVersionMeta } from '@tq/contracts';
-import {
-  ArtifactStore,
-  createOnceSecret,
-  LocalVersionMetas,
-  ModelRegistry,
-  modelSaveHandler,
-  VersionMetaCache,
-} from '@tq/storage';
+import { TENSOR_CONTENT_TYPE, tensorBytesOf, tensorRowsOf } from '@tq/contracts';
+import { ArtifactStore, createOnceSecret, ModelRegistry, modelSaveHandler, ProcessVersionMetaCache } from '@tq/storage';
 import { TestSystem } from '../test/support/system';
 import { envInt } from './lib/env';
 import { digitsCnn, mlp } from './lib/models';
@@ -207,32 +200,15 @@ async function replicaFigures(
   return { errors: errors.join(' '), comparisons };
 }
 
-/** A version metadata cache of this process alone (the bench changes no version while it runs). */
-class InProcessMetas extends VersionMetaCache {
-  private readonly local = new LocalVersionMetas(100);
-  get(key: string): ModelVersionMeta | undefined {
-    return this.local.get(key);
-  }
-  set(key: string, meta: ModelVersionMeta, generation: number): void {
-    this.local.set(key, meta, generation);
-  }
-  generation(): number {
-    return this.local.generation();
-  }
-  changed(keyPrefix: string): Promise<void> {
-    this.local.forget(keyPrefix);
-    return Promise.resolve();
-  }
-}
-
 /**
- * The batcher alone, in this process (no HTTP, no JSON): 32 loops calling BatchedPredictor.predict
- * with binary rows, batching (64 rows, 2 ms) vs SERVE_MAX_BATCH_SIZE=1. What batching gains where
- * nothing but the engine costs, beside what the replica over HTTP gains.
+ * The batcher alone, in this process (no HTTP, no JSON): CONCURRENCY loops calling
+ * BatchedPredictor.predict with binary rows, batching (MAX_BATCH rows, MAX_DELAY_MS) vs
+ * SERVE_MAX_BATCH_SIZE=1. What batching gains where nothing but the engine costs, beside what the
+ * replica over HTTP gains.
  */
 async function batcherAlone(store: ArtifactStore, name: string, binary: Buffer): Promise<Comparison> {
   // Metadata cached in memory, as a replica caches it (nothing changes it here).
-  const registry = new ModelRegistry(store.forTenant('default'), new InProcessMetas());
+  const registry = new ModelRegistry(store.forTenant('default'), new ProcessVersionMetaCache());
   const engine = new InferenceEngine({ registry, cacheSize: 4 });
   const meta = await registry.getVersion({ name, version: 1 });
   const body = tensorRowsOf(binary);

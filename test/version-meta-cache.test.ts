@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { DEFAULT_TENANT, type ModelVersionMeta } from '@tq/contracts';
+import { DEFAULT_TENANT } from '@tq/contracts';
 import { attachOnnx } from '@tq/ml';
 import { createRedisClient, versionMetaChannel, type RedisClient } from '@tq/queue';
-import { ArtifactStore, LocalVersionMetas, ModelRegistry, VersionMetaCache, modelSaveHandler } from '@tq/storage';
+import { ArtifactStore, ModelRegistry, ProcessVersionMetaCache, modelSaveHandler } from '@tq/storage';
 import { TestSystem } from './support/system';
 import { waitFor } from './support/wait-for';
 
@@ -18,25 +18,15 @@ function makeModel(): tf.LayersModel {
 }
 
 /** What a worker's registry does on a change (RedisVersionMetaCache.changed): publish the key prefix. */
-class PublishingCache extends VersionMetaCache {
-  private readonly local = new LocalVersionMetas(10);
+class PublishingCache extends ProcessVersionMetaCache {
   constructor(
     private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {
-    super();
+    super(10);
   }
-  get(key: string): ModelVersionMeta | undefined {
-    return this.local.get(key);
-  }
-  set(key: string, meta: ModelVersionMeta, generation: number): void {
-    this.local.set(key, meta, generation);
-  }
-  generation(): number {
-    return this.local.generation();
-  }
-  async changed(keyPrefix: string): Promise<void> {
-    this.local.forget(keyPrefix);
+  override async changed(keyPrefix: string): Promise<void> {
+    await super.changed(keyPrefix);
     await this.redis.publish(versionMetaChannel(this.prefix), keyPrefix);
   }
 }

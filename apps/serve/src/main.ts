@@ -15,13 +15,6 @@ import { explainVersion } from '@tq/jobs';
 import { ClientDoor } from './client-door';
 import { serveHandler } from './serve-http';
 
-/**
- * A serve replica: online predicts (and explains) off the API's event loop, predicts through a
- * dynamic batcher per model version. Two doors (serve-http.ts): clients with their own API keys,
- * and the API's forwards. Bare node:http, not Nest: a few routes, and every microsecond of
- * framework is per request. It registers its URL in Redis with a TTL heartbeat (the API discovers
- * replicas there: adding one adds capacity, no balancer config), and unregisters on SIGTERM.
- */
 /** Runs this process at `nice` (SERVE_NICE): the API it shares cores with goes first. */
 function lowerPriority(nice: number, logger: ConsoleLogger): void {
   if (nice === 0) return;
@@ -32,6 +25,13 @@ function lowerPriority(nice: number, logger: ConsoleLogger): void {
   }
 }
 
+/**
+ * A serve replica: online predicts (and explains) off the API's event loop, predicts through a
+ * dynamic batcher per model version. Two doors (serve-http.ts): clients with their own API keys,
+ * and the API's forwards. Bare node:http, not Nest: a few routes, and every microsecond of
+ * framework is per request. It registers its URL in Redis with a TTL heartbeat (the API discovers
+ * replicas there: adding one adds capacity, no balancer config), and unregisters on SIGTERM.
+ */
 async function bootstrap(): Promise<void> {
   const config = loadConfig();
   const logger = new ConsoleLogger(`serve-${process.pid}`, { json: config.LOG_JSON, logLevels: logLevels(config) });

@@ -203,14 +203,14 @@ const configFields = z.object({
    * SERVE_TIMEOUT_MS), so a burst of them does not queue the API's other routes behind it. 0: no gate.
    * Measured (bench/serve, binary rows, replicas at nice 0): a job read's p99 during a burst 18x
    * idle with no gate, 2.7-4.4x at 2 (439-695 predicts/s through the API), 2.2x at 1 (254/s); with
-   * SERVE_NICE 10, 1.14-1.29x at 2 (386-454/s).
+   * SERVE_NICE 10, 1.14-1.62x at 2 (344-454/s).
    */
   API_MAX_CONCURRENT_PREDICTS: z.coerce.number().int().min(0).default(2),
   /**
    * The nice value a serve replica runs at (Linux CPU priority, -20 to 19; 0: as started). Where it
    * shares cores with the API (`npm start`, one compose host), a burst of predicts then takes the
    * CPU the API does not use rather than the API's: measured (bench/serve), a job read's p99 during
-   * a burst 1.87-2.54x idle at 0 (nine runs), 0.75-1.12x at 10 (four), replica throughput within
+   * a burst 1.87-2.54x idle at 0 (nine runs), 0.75-1.13x at 10 (five), replica throughput within
    * the runs' spread. Between containers or hosts it changes nothing. A negative value needs
    * CAP_SYS_NICE (else logged, kept).
    */

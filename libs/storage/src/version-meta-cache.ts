@@ -51,3 +51,33 @@ export class LocalVersionMetas {
     return this.lru.size;
   }
 }
+
+/**
+ * A VersionMetaCache of this process alone: right where no other process changes the versions it
+ * reads (a bench, a single process); RedisVersionMetaCache tells the others.
+ */
+export class ProcessVersionMetaCache extends VersionMetaCache {
+  private readonly local: LocalVersionMetas;
+
+  constructor(max = 1000) {
+    super();
+    this.local = new LocalVersionMetas(max);
+  }
+
+  get(key: string): ModelVersionMeta | undefined {
+    return this.local.get(key);
+  }
+
+  set(key: string, meta: ModelVersionMeta, generation: number): void {
+    this.local.set(key, meta, generation);
+  }
+
+  generation(): number {
+    return this.local.generation();
+  }
+
+  changed(keyPrefix: string): Promise<void> {
+    this.local.forget(keyPrefix);
+    return Promise.resolve();
+  }
+}
