@@ -208,11 +208,11 @@ const configFields = z.object({
   API_MAX_CONCURRENT_PREDICTS: z.coerce.number().int().min(0).default(2),
   /**
    * The nice value a serve replica runs at (Linux CPU priority, -20 to 19; 0: as started). Where it
-   * shares cores with the API (`npm start`, one compose host), a burst of predicts then takes the
+   * shares cores with the API in one cgroup (`npm start`), a burst of predicts then takes the
    * CPU the API does not use rather than the API's: measured (bench/serve), a job read's p99 during
    * a burst 1.87-2.54x idle at 0 (nine runs), 0.75-1.13x at 10 (five), replica throughput within
-   * the runs' spread. Between containers or hosts it changes nothing. A negative value needs
-   * CAP_SYS_NICE (else logged, kept).
+   * the runs' spread. Between containers (cgroups) or hosts it changes nothing. A negative value
+   * needs CAP_SYS_NICE (else logged, kept).
    */
   SERVE_NICE: z.coerce.number().int().min(-20).max(19).default(10),
   /** Port of a serve replica's HTTP server (0: a free port, logged and registered). */
