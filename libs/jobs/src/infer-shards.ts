@@ -148,13 +148,21 @@ export class ShardFailedError extends TqError {
   }
 }
 
-/** Removes the shards not started yet and asks the running ones to stop. */
+/**
+ * Removes the shards not started yet and asks the running ones to stop. A shard a worker takes
+ * between reading its state and removing it refuses the remove (BullMQ: locked): it is asked to
+ * stop like the running ones, and the cleanup goes on (it threw before, leaving the parts behind).
+ */
 export async function stopShards(sq: ShardQueue, ids: readonly string[]): Promise<void> {
   for (const id of ids) {
     const job = await sq.queue.getJob(id);
     if (!job) continue;
     const state = await job.getState();
-    if (state === 'waiting' || state === 'delayed' || state === 'prioritized') await job.remove();
+    if (state === 'waiting' || state === 'delayed' || state === 'prioritized')
+      await job.remove().catch(async (err: unknown) => {
+        if ((await job.getState()) !== 'active') throw err;
+        await sq.cancel(id);
+      });
     else if (state === 'active') await sq.cancel(id);
   }
 }
