@@ -32,16 +32,15 @@ export const BinaryRowsBody = () => ApiExtension(BINARY_ROWS, true);
  * BinaryRowsBody: swagger's decorators give every media type of a body the same (JSON) schema.
  */
 export function withBinaryRows(doc: OpenAPIObject): OpenAPIObject {
-  for (const operations of Object.values(doc.paths))
-    for (const op of [operations.post, operations.put]) {
-      const body = op?.requestBody;
-      if (!op || !(BINARY_ROWS in op) || !body || !('content' in body)) continue;
-      delete (op as Record<string, unknown>)[BINARY_ROWS];
-      body.content[TENSOR_CONTENT_TYPE] = { schema: { type: 'string', format: 'binary' } };
-      body.description =
-        'JSON (instances or records), or the rows as bytes with Content-Type application/octet-stream: ' +
-        "float32 little-endian, row-major, the version's featureCount values per row, no header";
-    }
+  for (const { post: op } of Object.values(doc.paths)) {
+    const body = op?.requestBody;
+    if (!op || !(BINARY_ROWS in op) || !body || !('content' in body)) continue;
+    delete (op as Record<string, unknown>)[BINARY_ROWS];
+    body.content[TENSOR_CONTENT_TYPE] = { schema: { type: 'string', format: 'binary' } };
+    body.description =
+      'JSON (instances or records), or the rows as bytes with Content-Type application/octet-stream: ' +
+      "float32 little-endian, row-major, the version's featureCount values per row, no header";
+  }
   return doc;
 }
 
