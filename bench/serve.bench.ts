@@ -11,6 +11,7 @@ import { TestSystem } from '../test/support/system';
 import { envInt } from './lib/env';
 import { digitsCnn, mlp } from './lib/models';
 import { percentile, printComparisons, printContext, type Comparison } from './lib/report';
+import { wrkInstalled, wrkPost } from './lib/wrk';
 
 /**
  * Online serving (issue 10 goals), one run, on real processes (TestSystem: the API, two serve
@@ -20,7 +21,9 @@ import { percentile, printComparisons, printContext, type Comparison } from './l
  * convolutions over 28x28x1). For each model:
  *  - batching gain: predicts/s at concurrency 32 on a replica with dynamic batching vs the same
  *    replica with SERVE_MAX_BATCH_SIZE=1 (goal ≥ 3x, p99 not worse), once with a JSON body (a row
- *    is ~14 KB of JSON) and once with binary rows (application/octet-stream, 3,136 bytes);
+ *    is ~14 KB of JSON) and once with binary rows (application/octet-stream, 3,136 bytes), and
+ *    where wrk is installed once more with binary rows sent by wrk (a C client: Node's http client
+ *    costs as much CPU a request as the replica, on the same cores; lib/wrk.ts);
  *  - overhead: p50 of a batch-1 predict over HTTP (sequential, to the replica) vs bare
  *    InferenceSession.run of the same row in a loop (goal ≤ +1 ms);
  *  - the batcher alone: the same gain in this process, no HTTP (what batching gives where nothing
@@ -48,6 +51,8 @@ const PIN = process.env.BENCH_PIN === '1';
  */
 const MAX_BATCH = envInt(process.env.BENCH_MAX_BATCH, CONCURRENCY);
 const MAX_DELAY_MS = envInt(process.env.BENCH_MAX_DELAY_MS, 2);
+/** wrk drives the replicas too where it is installed (apt-get install wrk): see lib/wrk.ts. */
+const WRK = wrkInstalled();
 const F = 784;
 const pathOf = (name: string) => `/v1/models/${name}/versions/1/predict`;
 
@@ -125,7 +130,7 @@ function poster(base: string, headers: Record<string, string>) {
         );
         req.once('error', reject).end(body);
       });
-  return { call, close: () => agent.destroy() };
+  return { call, close: () => agent.destroy(), base, headers };
 }
 
 type Poster = ReturnType<typeof poster>;
@@ -160,12 +165,27 @@ async function replicaFigures(
   const comparisons: Comparison[] = [];
   const errors: string[] = [];
   const baselineName = 'same replica, SERVE_MAX_BATCH_SIZE=1';
-  for (const [kind, body] of [
-    ['JSON', bodies.json],
-    ['binary rows', bodies.binary],
-  ] as const) {
-    const withBatching = await load(replicas.batching.call('POST', path, body), CONCURRENCY, SECONDS);
-    const without = await load(replicas.single.call('POST', path, body), CONCURRENCY, SECONDS);
+  // The replicas' throughput as Node's http client drives them, then (binary rows) as wrk does.
+  const runs: [string, (p: Poster) => Promise<Load>][] = [
+    ['JSON', (p) => load(p.call('POST', path, bodies.json), CONCURRENCY, SECONDS)],
+    ['binary rows', (p) => load(p.call('POST', path, bodies.binary), CONCURRENCY, SECONDS)],
+  ];
+  if (WRK)
+    runs.push([
+      'binary rows, wrk',
+      (p) =>
+        wrkPost({
+          url: p.base + path,
+          headers: p.headers,
+          body: bodies.binary,
+          contentType: TENSOR_CONTENT_TYPE,
+          connections: CONCURRENCY,
+          seconds: SECONDS,
+        }),
+    ]);
+  for (const [kind, run] of runs) {
+    const withBatching = await run(replicas.batching);
+    const without = await run(replicas.single);
     errors.push(`${withBatching.errors}/${without.errors}`);
     comparisons.push(
       {
@@ -324,6 +344,7 @@ async function main(): Promise<void> {
       loadavg: loadavg()[0]!.toFixed(2),
       concurrency: CONCURRENCY,
       'seconds per phase': SECONDS,
+      'wrk (C load generator)': WRK ? 'installed: figures marked wrk' : 'not installed (apt-get install wrk)',
       'processes pinned (BENCH_PIN)': PIN ? 'API on core 0, the rest on the others' : 'no',
       'errors (batching/single per model)': perModel.map((m) => m.errors).join(', '),
       'errors (serve-key door, client door, through the API)': `${viaKey.errors}, ${viaDoor.errors}, ${viaApi.errors} (binary ${viaApiBinary.errors})`,
