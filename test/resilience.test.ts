@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { getPriority, hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Queue, QueueEvents } from 'bullmq';
@@ -69,6 +69,14 @@ describe('a cancelled infer job', () => {
     system = await TestSystem.start({ workers: 1 });
   });
   after(() => system.stop());
+
+  it('has its worker run at WORKER_NICE (10 by default), every thread of it, below the API', async () => {
+    const pid = system.workers[0]!.pid!;
+    const nices = (await readdir(`/proc/${pid}/task`)).map((tid) => getPriority(Number(tid)));
+    assert.ok(nices.length > 4, `${nices.length} threads`);
+    assert.deepEqual(new Set(nices), new Set([10]));
+    assert.equal(getPriority(system.apiPid), getPriority(process.pid));
+  });
 
   it('stops while predicting and leaves neither its stored input rows nor a partial output behind', async () => {
     const iris = {

@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import { hostname, setPriority } from 'node:os';
+import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { ConsoleLogger } from '@nestjs/common';
 import { Registry } from 'prom-client';
@@ -8,22 +8,12 @@ import { InferenceEngine, initBackend, resolveExecutionProviders } from '@tq/ml'
 import { ApiKeyStore, AuditLog, Authenticator } from '@tq/auth';
 import { ThrottledLog } from '@tq/contracts';
 import { AliasStore, RedisClientHolder, RedisVersionMetaCache, TenantLimits } from '@tq/queue';
-import { collectProcessMetrics } from '@tq/runtime';
+import { collectProcessMetrics, runAtNice } from '@tq/runtime';
 import { BatchedPredictor, PredictMetrics, ServeMetrics, listReplicas, registerReplica } from '@tq/serving';
 import { ArtifactStore, ModelRegistry, blobStoreFromConfig, createOnceSecret } from '@tq/storage';
 import { explainVersion } from '@tq/jobs';
 import { ClientDoor } from './client-door';
 import { serveHandler } from './serve-http';
-
-/** Runs this process at `nice` (SERVE_NICE): the API it shares cores with goes first. */
-function lowerPriority(nice: number, logger: ConsoleLogger): void {
-  if (nice === 0) return;
-  try {
-    setPriority(nice);
-  } catch (err) {
-    logger.warn(`SERVE_NICE ${nice} not applied (${err instanceof Error ? err.message : String(err)})`);
-  }
-}
 
 /**
  * A serve replica: online predicts (and explains) off the API's event loop, predicts through a
@@ -35,7 +25,8 @@ function lowerPriority(nice: number, logger: ConsoleLogger): void {
 async function bootstrap(): Promise<void> {
   const config = loadConfig();
   const logger = new ConsoleLogger(`serve-${process.pid}`, { json: config.LOG_JSON, logLevels: logLevels(config) });
-  lowerPriority(config.SERVE_NICE, logger);
+  const { refused } = runAtNice(config.SERVE_NICE);
+  if (refused) logger.warn(`SERVE_NICE ${config.SERVE_NICE} not applied (${refused})`);
   const blobs = blobStoreFromConfig(config);
   await blobs.check();
   const store = new ArtifactStore(blobs);

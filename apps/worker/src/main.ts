@@ -3,6 +3,7 @@ import { setFlagsFromString } from 'node:v8';
 import { ConsoleLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { loadConfig, logLevels } from '@tq/config';
+import { runAtNice } from '@tq/runtime';
 import { serveWorkerMetrics } from './metrics';
 import { WorkerModule } from './worker.module';
 
@@ -13,6 +14,8 @@ async function bootstrap(): Promise<void> {
   if (config.WORKER_HEAP_GROWING_PERCENT > 0)
     setFlagsFromString(`--heap-growing-percent=${config.WORKER_HEAP_GROWING_PERCENT}`);
   const logger = new ConsoleLogger(`worker-${process.pid}`, { json: config.LOG_JSON, logLevels: logLevels(config) });
+  const { refused } = runAtNice(config.WORKER_NICE);
+  if (refused) logger.warn(`WORKER_NICE ${config.WORKER_NICE} not applied (${refused})`);
   const metrics = await serveWorkerMetrics(config);
   const app = await NestFactory.createApplicationContext(WorkerModule.forQueues(config.WORKER_QUEUES), { logger });
   app.enableShutdownHooks();

@@ -89,6 +89,12 @@ const configFields = z.object({
    * with two workers on two cores).
    */
   WORKER_HEAP_GROWING_PERCENT: z.coerce.number().int().min(0).max(300).default(100),
+  /**
+   * The nice value a worker runs at, every thread of it (as SERVE_NICE): where workers share cores
+   * with the API in one cgroup (`npm start`), a training job takes the CPU the API does not use
+   * rather than the API's. Between containers (cgroups) or hosts it changes nothing. 0: as started.
+   */
+  WORKER_NICE: z.coerce.number().int().min(-20).max(19).default(10),
   /** Force a compute backend (tensorflow | wasm | cpu); the best available when unset. */
   TQ_BACKEND: z.enum(['tensorflow', 'wasm', 'cpu']).optional(),
   MAX_UPLOAD_BYTES: z.coerce
@@ -207,9 +213,10 @@ const configFields = z.object({
    */
   API_MAX_CONCURRENT_PREDICTS: z.coerce.number().int().min(0).default(2),
   /**
-   * The nice value a serve replica runs at (Linux CPU priority, -20 to 19; 0: as started). Where it
-   * shares cores with the API in one cgroup (`npm start`), a burst of predicts then takes the
-   * CPU the API does not use rather than the API's: measured (bench/serve), a job read's p99 during
+   * The nice value a serve replica runs at, every thread of it (Linux CPU priority, -20 to 19; 0:
+   * as started; @tq/runtime runAtNice). Where it shares cores with the API in one cgroup (`npm
+   * start`), a burst of predicts then takes the CPU the API does not use rather than the API's:
+   * measured (bench/serve, when only its main thread was set), a job read's p99 during
    * a burst 1.87-2.54x idle at 0 (nine runs), 0.75-1.13x at 10 (five), replica throughput within
    * the runs' spread. Between containers (cgroups) or hosts it changes nothing. A negative value
    * needs CAP_SYS_NICE (else logged, kept).

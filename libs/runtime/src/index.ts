@@ -3,3 +3,4 @@ export * from './compute.module';
 export * from './process-metrics';
 export * from './job-metrics';
 export * from './metrics-server';
+export * from './process-priority';
