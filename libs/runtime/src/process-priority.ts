@@ -15,9 +15,10 @@ export interface NiceOutcome {
  * Runs this whole process at `nice` (SERVE_NICE, WORKER_NICE): the API it shares a host's cores
  * with goes first. On Linux a nice value belongs to a thread, and `os.setPriority(n)` sets only the
  * calling one: a replica set that way kept V8's platform threads (GC) and libuv's pool, both
- * started before its first line ran, at 0 (`ps -L -o tid,ni`). So every thread in /proc/self/task is set; threads
- * started later inherit their creator's value. Elsewhere the process is set as the OS allows. A
- * value below the current one needs CAP_SYS_NICE: then `refused` says why, and the priority stays.
+ * started before its first line ran, at 0 (`ps -L -o tid,ni`). So every thread in
+ * /proc/self/task is set; threads started later inherit their creator's value. Elsewhere the
+ * process is set as the OS allows. A value below the current one needs CAP_SYS_NICE: then
+ * `refused` says why, and the priority stays.
  */
 export function runAtNice(nice: number): NiceOutcome {
   if (nice === 0) return { threads: 0 };

@@ -14,12 +14,12 @@ async function threadNices(pid: number): Promise<Map<number, number>> {
 
 /**
  * A child process (nice values do not go back up without CAP_SYS_NICE) sets itself to 7 once it
- * has V8's threads and libuv's pool (a file read starts it), then starts a worker thread; it
- * prints its pid and waits for stdin to close.
+ * has V8's threads and libuv's pool (a file stat starts it), then starts a worker thread; it
+ * prints its pid and what runAtNice said, and lives until killed (a minute at most).
  */
 const CHILD = `
 const { runAtNice } = require(${JSON.stringify(join(__dirname, '..', 'src', 'process-priority'))});
-require('node:fs').readFile(__filename, () => {
+require('node:fs').stat(process.execPath, () => {
   const outcome = runAtNice(7);
   const { Worker } = require('node:worker_threads');
   new Worker('setInterval(() => {}, 1000)', { eval: true }).on('online', () => {
