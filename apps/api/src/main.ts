@@ -8,7 +8,7 @@ import { AppModule } from './app.module';
 import { hardenHttp } from './common/http-hardening';
 import { withBinaryRows } from './common/openapi';
 import { RedisClientHolder } from '@tq/queue';
-import { serveMetrics } from '@tq/runtime';
+import { LISTEN_BACKLOG, serveMetrics } from '@tq/runtime';
 import { DASHBOARD_ROUTE } from './dashboard/dashboard.module';
 import { auditMiddleware } from './audit/audit.middleware';
 import { AuditService } from './audit/audit.service';
@@ -20,6 +20,7 @@ import { TENANT_HEADER } from './auth/tenant-scope';
 
 /** How long a shutdown may wait for its clean-up while Redis is away. */
 const SHUTDOWN_WITHOUT_REDIS_MS = 3000;
+type ListenWithBacklog = (port: number, hostname: string, backlog: number) => Promise<unknown>;
 
 async function bootstrap(): Promise<void> {
   const config = loadConfig();
@@ -58,7 +59,8 @@ async function bootstrap(): Promise<void> {
     })
     .build();
   SwaggerModule.setup('docs', app, () => withBinaryRows(SwaggerModule.createDocument(app, openapi)));
-  await app.listen(config.PORT, config.HOST);
+  // NestApplication.listen hands its arguments on to http.Server.listen; its types stop at the host.
+  await (app.listen as unknown as ListenWithBacklog).call(app, config.PORT, config.HOST, LISTEN_BACKLOG);
   const url = (await app.getUrl()).replace('[::1]', 'localhost');
   logger.log(`API ${url}  docs ${url}/docs  dashboard ${url}${DASHBOARD_ROUTE}`);
   // /metrics on PORT needs a key; Prometheus (and the kubelet's liveness probe) get this listener

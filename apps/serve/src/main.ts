@@ -8,7 +8,7 @@ import { InferenceEngine, initBackend, resolveExecutionProviders } from '@tq/ml'
 import { ApiKeyStore, AuditLog, Authenticator } from '@tq/auth';
 import { ThrottledLog } from '@tq/contracts';
 import { AliasStore, RedisClientHolder, RedisVersionMetaCache, TenantLimits } from '@tq/queue';
-import { collectProcessMetrics, runAtNice } from '@tq/runtime';
+import { LISTEN_BACKLOG, collectProcessMetrics, runAtNice } from '@tq/runtime';
 import { BatchedPredictor, PredictMetrics, ServeMetrics, listReplicas, registerReplica } from '@tq/serving';
 import { ArtifactStore, ModelRegistry, blobStoreFromConfig, createOnceSecret } from '@tq/storage';
 import { explainVersion } from '@tq/jobs';
@@ -91,7 +91,7 @@ async function bootstrap(): Promise<void> {
   );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.SERVE_PORT, config.HOST, () => resolve());
+    server.listen(config.SERVE_PORT, config.HOST, LISTEN_BACKLOG, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
   const url = config.SERVE_ADVERTISE_URL ?? advertisedUrl(config.HOST, port);

@@ -4,3 +4,4 @@ export * from './process-metrics';
 export * from './job-metrics';
 export * from './metrics-server';
 export * from './process-priority';
+export * from './listen-backlog';
