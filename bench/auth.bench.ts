@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { ApiKeyStore, Authenticator } from '@tq/auth';
 import { loadConfig } from '@tq/config';
@@ -7,6 +6,7 @@ import { TestSystem } from '../test/support/system';
 import { ensureRedis } from '../tools/ensure-redis';
 import { stopProcess } from '../tools/processes';
 import { envInt } from './lib/env';
+import { cpuSeconds } from './lib/proc-cpu';
 import { jsonPoster, type JsonPoster } from './lib/json-poster';
 import { fmt, percentile, printComparisons, printContext, type Comparison } from './lib/report';
 import { WARMUP, throughput } from './lib/submit-loops';
@@ -33,17 +33,6 @@ const WARM_ROUNDS = envInt(process.env.BENCH_WARM_ROUNDS, 8);
 /** The issue's goal: AUTH=on at most this much slower than AUTH=off. */
 const GOAL_OVERHEAD = 0.05;
 const IRIS_ROW = [5.1, 3.5, 1.4, 0.2];
-/** Clock ticks per second of /proc/<pid>/stat (USER_HZ: 100 on Linux). */
-const TICKS_PER_S = 100;
-
-/** CPU seconds (user + system) a process used so far. */
-async function cpuSeconds(pid: number): Promise<number> {
-  // Fields after the command's closing parenthesis: state is the 3rd field, utime the 14th, stime the 15th.
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
-}
-
 const median = (xs: readonly number[]) => percentile(xs, 50);
 /**
  * CPU per request over all rounds (every round sends as many): one round's reading is a few clock

@@ -9,6 +9,7 @@ import { TENSOR_CONTENT_TYPE, tensorBytesOf, tensorRowsOf } from '@tq/contracts'
 import { ArtifactStore, createOnceSecret, ModelRegistry, modelSaveHandler, ProcessVersionMetaCache } from '@tq/storage';
 import { TestSystem } from '../test/support/system';
 import { envInt } from './lib/env';
+import { cpuSeconds } from './lib/proc-cpu';
 import { digitsCnn, mlp } from './lib/models';
 import { percentile, printComparisons, printContext, type Comparison } from './lib/report';
 import { wrkInstalled, wrkPost } from './lib/wrk';
@@ -337,6 +338,14 @@ async function main(): Promise<void> {
       load(jobRead, 1, SECONDS, answered),
       load(api.call('POST', predictMlp, binary), CONCURRENCY, SECONDS),
     ]);
+    // The API's CPU per predict through it: a burst with nothing else sent to the API.
+    const apiCpuMs = async (bytes: string | Buffer) => {
+      const before = await cpuSeconds(system.apiPid!);
+      const burst = await load(api.call('POST', predictMlp, bytes), CONCURRENCY, SECONDS);
+      const ms = (((await cpuSeconds(system.apiPid!)) - before) * 1000) / (burst.perSecond * SECONDS);
+      return ms.toFixed(2);
+    };
+    const apiCpuPerPredict = `${await apiCpuMs(body)}, ${await apiCpuMs(binary)}`;
     for (const p of [replicas.batching, replicas.single, door, api]) p.close();
 
     printContext({
@@ -347,6 +356,7 @@ async function main(): Promise<void> {
       'wrk (C load generator)': WRK ? 'installed: figures marked wrk' : 'not installed (apt-get install wrk)',
       'processes pinned (BENCH_PIN)': PIN ? 'API on core 0, the rest on the others' : 'no',
       'errors (batching/single per model)': perModel.map((m) => m.errors).join(', '),
+      'API CPU per predict through it, ms (JSON, binary rows)': apiCpuPerPredict,
       'errors (serve-key door, client door, through the API)': `${viaKey.errors}, ${viaDoor.errors}, ${viaApi.errors} (binary ${viaApiBinary.errors})`,
     });
     const comparisons: Comparison[] = [

@@ -166,6 +166,38 @@ describe('predicts sent straight to a serve replica', () => {
     assert.ok(series.length > 0 && series.every((l) => !/version="(9|x1)"|nope|%ZZ/.test(l)), series.join('\n'));
   });
 
+  it("a JSON predict through the API reaches the replica as sent: the replica's checks answer, naming the field", async () => {
+    const viaApi = async (body: unknown): Promise<Answer> => {
+      const res = await system.fetch('/v1/models/alpha/versions/1/predict', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+    };
+    // 400s the replica answered: every one below is, so the API parsed none of these bodies.
+    const replica400s = async () =>
+      (await (await fetch(`${replica.url}/metrics`)).text())
+        .split('\n')
+        .filter((l) => l.startsWith('tq_serve_requests_total{') && l.includes('code="400"'))
+        .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+    const before = await replica400s();
+    expectIssue(await viaApi({ instances: [[1, 2, 3]] }), 400, 'instances.0');
+    expectIssue(await viaApi({ rows: ROWS }), 400, 'instances');
+    const broken = await viaApi('{"instances": [');
+    expectIssue(broken, 400, '(body)');
+    assert.match(broken.body.message, /not valid JSON/);
+    const poisoned = await viaApi('{"instances": [[1, 2, 3, 4]], "a": {"__proto__": {"polluted": "yes"}}}');
+    expectIssue(poisoned, 400, 'a.__proto__');
+    assert.match(poisoned.body.message, /the key "__proto__" is not allowed in a request body/);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    assert.equal(await replica400s(), before + 4);
+    const answered = await viaApi({ instances: ROWS });
+    assert.equal(answered.status, 200, JSON.stringify(answered.body));
+    assert.deepEqual(answered.body, (await direct('/v1/models/alpha/versions/1/predict', { instances: ROWS })).body);
+  });
+
   it('binary rows (application/octet-stream) answer as JSON instances do, straight and through the API', async () => {
     const viaJson = await direct('/v1/models/alpha@1/predict', { instances: ROWS });
     assert.equal(viaJson.status, 200, JSON.stringify(viaJson.body));

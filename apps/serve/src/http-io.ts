@@ -30,15 +30,6 @@ export function readBody(req: IncomingMessage, limit: { bytes: number; setting: 
   });
 }
 
-/** A body's bytes as JSON (400 naming the body when they are not). */
-export function parseJson(bytes: Buffer): unknown {
-  try {
-    return JSON.parse(bytes.toString('utf8')) as unknown;
-  } catch {
-    throw new FieldError('(body)', 'not valid JSON');
-  }
-}
-
 /** The API's error body: status, its name, the message, and the issues naming each field. */
 export function errorBody(status: number, field: string, reason: string): object {
   return {

@@ -1,20 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { Registry } from 'prom-client';
-import type { z } from 'zod';
 import {
   FieldError,
   NotFoundError,
+  checkedJsonBody,
   OverloadedError,
   UnauthorizedError,
   explainRequestSchema,
   isTensorContentType,
   modelNameSchema,
   predictRequestSchema,
-  prototypeKeyIn,
   tenantSchema,
   tensorRowsOf,
-  toFieldIssues,
   type ExplainRequest,
   type ExplainResponse,
   type ModelVersionMeta,
@@ -24,7 +22,7 @@ import { ModelNotFoundError, type ModelRegistry } from '@tq/storage';
 import { resolveServed, type AliasLookup } from '@tq/jobs';
 import type { BatchedPredictor, PredictMetrics, ServeMetrics } from '@tq/serving';
 import type { ClientDoor } from './client-door';
-import { errorBody, parseJson, readBody, send, sendError } from './http-io';
+import { errorBody, readBody, send, sendError } from './http-io';
 import { modelRouteOf, type RouteMatch } from './serve-routes';
 
 /** Headers the API sends: the caller's tenant, trusted only with the shared serve key beside it. */
@@ -153,25 +151,15 @@ async function answer(
   if (match.route.kind === 'explain') {
     if (binary) throw new FieldError('content-type', 'explain takes a JSON body (application/json), not binary rows');
     const json = await readBody(req, { bytes: deps.maxSmallBodyBytes, setting: 'MAX_SMALL_JSON_BODY_BYTES' });
-    const body = checked(explainRequestSchema, json);
+    const body = checkedJsonBody(explainRequestSchema, json);
     return deps.explain(tenant, await metaOf(Number(ref.data)), body);
   }
   const bytes = await readBody(req, { bytes: deps.maxPredictBodyBytes, setting: 'MAX_PREDICT_BODY_BYTES' });
-  const body: PredictInput = binary ? tensorRowsOf(bytes) : checked(predictRequestSchema, bytes);
+  const body: PredictInput = binary ? tensorRowsOf(bytes) : checkedJsonBody(predictRequestSchema, bytes);
   const served = await resolveServed(deps.aliases, tenant, name.data, String(ref.data));
   const meta = await metaOf(served.version);
   const run = () => deps.predictor.predict(tenant, meta, body);
   return direct ? deps.predictMetrics.observe(tenant, name.data, served, run) : run();
-}
-
-/** A JSON body checked against its contract (prototype keys refused, as in the API). */
-function checked<S extends z.ZodType>(schema: S, bytes: Buffer): z.output<S> {
-  const json = parseJson(bytes);
-  const protoKey = prototypeKeyIn(json);
-  if (protoKey !== undefined) throw new FieldError(protoKey, 'this key is not allowed in a request body');
-  const body = schema.safeParse(json);
-  if (!body.success) throw new FieldError(toFieldIssues(body.error));
-  return body.data;
 }
 
 /** The API's forward (serve key and tenant header) or a client's own request (ClientDoor). */

@@ -26,3 +26,4 @@ export * from './alias.schema';
 export * from './explain.schema';
 export * from './socket-errors';
 export * from './tensor-body';
+export * from './json-body';

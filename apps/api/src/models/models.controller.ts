@@ -20,7 +20,6 @@ import {
   type ModelList,
   type ModelVersionMeta,
   type ModelVersionView,
-  type PredictInput,
   type PredictResponse,
 } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
@@ -36,7 +35,7 @@ import { EXPLAIN_EXAMPLE, EXPLAIN_EXAMPLES, PREDICT_EXAMPLE, PREDICT_EXAMPLES } 
 import { sendArtifact, serveOptions } from '../common/send-stream';
 import { ZodPipe } from '../common/zod-body.pipe';
 import { PredictMetricsService } from '../metrics/predict-metrics.service';
-import { PredictBodyPipe } from './predict-body.pipe';
+import { PredictBodyPipe, predictInputOf, type PredictPayload } from './predict-body.pipe';
 import { ServeForwarder } from './serve-forwarder';
 
 /** A Map: a plain object would answer for "constructor" or "__proto__". */
@@ -135,7 +134,7 @@ export class ModelsController {
   async predict(
     @Param('name', new ZodPipe(modelNameSchema, 'name')) name: string,
     @Param('version', new ZodPipe(modelVersionSchema, 'version')) version: number,
-    @Body(PredictBodyPipe) body: PredictInput,
+    @Body(PredictBodyPipe) body: PredictPayload,
     @Scope() scope: TenantScope,
   ): Promise<PredictResponse> {
     return this.serve(scope, name, String(version), body);
@@ -151,7 +150,7 @@ export class ModelsController {
   async predictAlias(
     @Param('name', new ZodPipe(modelNameSchema, 'name')) name: string,
     @Param('alias', new ZodPipe(aliasNameSchema, 'alias')) alias: string,
-    @Body(PredictBodyPipe) body: PredictInput,
+    @Body(PredictBodyPipe) body: PredictPayload,
     @Scope() scope: TenantScope,
   ): Promise<PredictResponse> {
     return this.serve(scope, name, alias, body);
@@ -167,7 +166,7 @@ export class ModelsController {
   @ErrorResponses(400, 404)
   async predictAt(
     @Param('ref', new ZodPipe(atRefSchema, 'ref')) at: { name: string; ref: string },
-    @Body(PredictBodyPipe) body: PredictInput,
+    @Body(PredictBodyPipe) body: PredictPayload,
     @Scope() scope: TenantScope,
   ): Promise<PredictResponse> {
     return this.serve(scope, at.name, at.ref, body);
@@ -178,7 +177,7 @@ export class ModelsController {
     scope: TenantScope,
     name: string,
     aliasOrVersion: string,
-    body: PredictInput,
+    body: PredictPayload,
   ): Promise<PredictResponse> {
     const served = await resolveServed(this.aliases, scope.tenant, name, aliasOrVersion);
     // Read before it is counted: only versions that exist label a series (a client naming ones that
@@ -188,7 +187,7 @@ export class ModelsController {
       // Records go through the version's preprocessing; regression answers in target units (@tq/jobs predict.ts).
       // On a serve replica when any is registered (SERVE_MODE), else here, as before.
       const forwarded = await this.forwarder.predict(scope.tenant, name, served.version, body);
-      return forwarded ?? predictVersion(this.engine.forTenant(scope.tenant), meta, body);
+      return forwarded ?? predictVersion(this.engine.forTenant(scope.tenant), meta, predictInputOf(body));
     });
   }
 
