@@ -80,6 +80,24 @@ describe('docker-compose up: api + 3 workers on the host network', () => {
       timeoutMs,
     );
 
+  test('serve and worker containers run with 256 CPU shares, the API with the default (1024)', () => {
+    const shares = (service: string) =>
+      project.containers(service).map((id) => {
+        const inspect = spawnSync('docker', ['inspect', '-f', '{{.HostConfig.CpuShares}}', id], { encoding: 'utf8' });
+        assert.equal(inspect.status, 0, inspect.stderr);
+        return Number(inspect.stdout.trim());
+      });
+    // Docker reports 0 for a container left at the default.
+    assert.ok(
+      shares('api').every((n) => n === 0 || n === 1024),
+      String(shares('api')),
+    );
+    for (const service of ['serve', 'worker']) {
+      const got = shares(service);
+      assert.ok(got.length > 0 && got.every((n) => n === 256), `${service}: ${String(got)}`);
+    }
+  });
+
   test('trains a table model, then an infer job survives docker kill of the worker running it', async () => {
     try {
       await trainThenKillMidInfer();
