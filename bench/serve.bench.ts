@@ -23,8 +23,8 @@ import { wrkInstalled, wrkPost } from './lib/wrk';
  *  - batching gain: predicts/s at concurrency 32 on a replica with dynamic batching vs the same
  *    replica with SERVE_MAX_BATCH_SIZE=1 (goal ≥ 3x, p99 not worse), once with a JSON body (a row
  *    is ~14 KB of JSON) and once with binary rows (application/octet-stream, 3,136 bytes), and
- *    where wrk is installed once more with binary rows sent by wrk (a C client: Node's http client
- *    costs as much CPU a request as the replica, on the same cores; lib/wrk.ts);
+ *    where wrk is installed twice more, binary rows then JSON sent by wrk (a C client: Node's http
+ *    client costs as much CPU a request as the replica, on the same cores; lib/wrk.ts);
  *  - overhead: p50 of a batch-1 predict over HTTP (sequential, to the replica) vs bare
  *    InferenceSession.run of the same row in a loop (goal ≤ +1 ms);
  *  - the batcher alone: the same gain in this process, no HTTP (what batching gives where nothing
@@ -171,19 +171,19 @@ async function replicaFigures(
     ['JSON', (p) => load(p.call('POST', path, bodies.json), CONCURRENCY, SECONDS)],
     ['binary rows', (p) => load(p.call('POST', path, bodies.binary), CONCURRENCY, SECONDS)],
   ];
-  if (WRK)
-    runs.push([
-      'binary rows, wrk',
-      (p) =>
-        wrkPost({
-          url: p.base + path,
-          headers: p.headers,
-          body: bodies.binary,
-          contentType: TENSOR_CONTENT_TYPE,
-          connections: CONCURRENCY,
-          seconds: SECONDS,
-        }),
-    ]);
+  if (WRK) {
+    const viaWrk = (body: string | Buffer, contentType: string) => (p: Poster) =>
+      wrkPost({
+        url: p.base + path,
+        headers: p.headers,
+        body,
+        contentType,
+        connections: CONCURRENCY,
+        seconds: SECONDS,
+      });
+    runs.push(['binary rows, wrk', viaWrk(bodies.binary, TENSOR_CONTENT_TYPE)]);
+    runs.push(['JSON, wrk', viaWrk(bodies.json, 'application/json')]);
+  }
   for (const [kind, run] of runs) {
     const withBatching = await run(replicas.batching);
     const without = await run(replicas.single);
