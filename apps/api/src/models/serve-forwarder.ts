@@ -91,7 +91,10 @@ export class ServeForwarder implements OnModuleInit, OnApplicationShutdown {
     return this.forward(tenant, `/v1/models/${encodeURIComponent(name)}/versions/${version}/explain`, body);
   }
 
-  /** A JSON predict's bytes go on as they came (the replica checks them), binary rows as bytes (tensor-body.ts), anything else as JSON. */
+  /**
+   * A JSON predict's bytes go on as they came (the replica checks them), binary rows as bytes
+   * (tensor-body.ts), anything else as JSON.
+   */
   private async forward<T>(tenant: string, path: string, body: object): Promise<T | undefined> {
     if (this.config.SERVE_MODE === 'inline' || !this.key) return undefined;
     const replicas = await this.live();
