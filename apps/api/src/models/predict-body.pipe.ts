@@ -1,27 +1,25 @@
 import type { PipeTransform } from '@nestjs/common';
-import { predictRequestSchema, tensorRowsOf, type PredictInput } from '@tq/contracts';
-import { JsonBodyBytes } from '../common/json-body';
+import { predictRequestSchema, type PredictInput } from '@tq/contracts';
+import { PredictBodyBytes } from '../common/json-body';
 import { ZodPipe } from '../common/zod-body.pipe';
 
-/** A predict's body: decoded binary rows, a checked JSON body, or a JSON body's bytes not yet checked. */
-export type PredictPayload = PredictInput | JsonBodyBytes;
+/** A predict's body: its bytes as they came (binary rows or JSON), or `{}` checked when it had neither type. */
+export type PredictPayload = PredictInput | PredictBodyBytes;
 
 /**
- * A predict's body: binary rows (jsonBodies read an `application/octet-stream` body as a Buffer)
- * decoded by tensorRowsOf (400 naming the field); a JSON body as its bytes (JsonBodyBytes: a serve
- * replica checks them, or the API where it runs the predict); a body of any other type is checked
- * here as `{}` against predictRequestSchema, a 400 naming what is missing.
+ * A predict's body: binary rows or JSON as their bytes (PredictBodyBytes: a serve replica checks
+ * them, or the API where it runs the predict); a body of any other type is checked here as `{}`
+ * against predictRequestSchema, a 400 naming what is missing.
  */
 export class PredictBodyPipe implements PipeTransform<unknown, PredictPayload> {
   private readonly json = new ZodPipe(predictRequestSchema);
 
   transform(value: unknown): PredictPayload {
-    if (value instanceof JsonBodyBytes) return value;
-    return Buffer.isBuffer(value) ? tensorRowsOf(value) : this.json.transform(value);
+    return value instanceof PredictBodyBytes ? value : this.json.transform(value);
   }
 }
 
-/** The predict's input, a JSON body checked now (400 naming the field). */
+/** The predict's input, its bytes checked now (400 naming the field). */
 export function predictInputOf(payload: PredictPayload): PredictInput {
-  return payload instanceof JsonBodyBytes ? payload.checked(predictRequestSchema) : payload;
+  return payload instanceof PredictBodyBytes ? payload.input() : payload;
 }

@@ -10,13 +10,12 @@ import {
   type FieldIssue,
   type PredictResponse,
   TENSOR_CONTENT_TYPE,
-  tensorBytesOf,
 } from '@tq/contracts';
 import { loadConfig } from '@tq/config';
 import { RedisClientHolder } from '@tq/queue';
 import { listReplicas } from '@tq/serving';
 import { ArtifactStore, createOnceSecret } from '@tq/storage';
-import { JsonBodyBytes } from '../common/json-body';
+import { PredictBodyBytes } from '../common/json-body';
 import type { PredictPayload } from './predict-body.pipe';
 
 /** The headers a replica reads (apps/serve serve-http.ts): the caller's tenant, and the key that makes it trusted. */
@@ -91,20 +90,15 @@ export class ServeForwarder implements OnModuleInit, OnApplicationShutdown {
     return this.forward(tenant, `/v1/models/${encodeURIComponent(name)}/versions/${version}/explain`, body);
   }
 
-  /**
-   * A JSON predict's bytes go on as they came (the replica checks them), binary rows as bytes
-   * (tensor-body.ts), anything else as JSON.
-   */
+  /** A predict's bytes go on as they came (the replica checks them), anything else as JSON. */
   private async forward<T>(tenant: string, path: string, body: object): Promise<T | undefined> {
     if (this.config.SERVE_MODE === 'inline' || !this.key) return undefined;
     const replicas = await this.live();
     if (replicas.length === 0 && this.config.SERVE_MODE === 'auto') return undefined;
     const payload: Payload =
-      body instanceof JsonBodyBytes
-        ? { type: 'application/json', bytes: body.bytes }
-        : 'tensor' in body && body.tensor instanceof Float32Array
-          ? { type: TENSOR_CONTENT_TYPE, bytes: tensorBytesOf(body.tensor) }
-          : { type: 'application/json', bytes: Buffer.from(JSON.stringify(body)) };
+      body instanceof PredictBodyBytes
+        ? { type: body.kind === 'tensor' ? TENSOR_CONTENT_TYPE : 'application/json', bytes: body.bytes }
+        : { type: 'application/json', bytes: Buffer.from(JSON.stringify(body)) };
     const deadline = Date.now() + this.config.SERVE_TIMEOUT_MS + 1000;
     const tried = new Set<string>();
     for (;;) {
