@@ -40,7 +40,8 @@ import { wrkInstalled, wrkPost } from './lib/wrk';
  * The API runs with its default API_MAX_CONCURRENT_PREDICTS (set it in this process's environment
  * to measure another).
  * Env: BENCH_SERVE_SECONDS (default 3) per phase, BENCH_CONCURRENCY (32), BENCH_PIN,
- * BENCH_MAX_BATCH (the concurrency) and BENCH_MAX_DELAY_MS (2) of the batching replica and batcher.
+ * BENCH_MAX_BATCH (the concurrency) and BENCH_MAX_DELAY_MS (2) of the batching replica and batcher,
+ * BENCH_ORT_SPINNING (on or off: the replicas' ORT_ALLOW_SPINNING; unset, a replica's default: off).
  */
 const SECONDS = envInt(process.env.BENCH_SERVE_SECONDS, 3);
 const CONCURRENCY = envInt(process.env.BENCH_CONCURRENCY, 32);
@@ -52,6 +53,10 @@ const PIN = process.env.BENCH_PIN === '1';
  */
 const MAX_BATCH = envInt(process.env.BENCH_MAX_BATCH, CONCURRENCY);
 const MAX_DELAY_MS = envInt(process.env.BENCH_MAX_DELAY_MS, 2);
+const ORT_SPINNING = process.env.BENCH_ORT_SPINNING;
+if (ORT_SPINNING !== undefined && ORT_SPINNING !== 'on' && ORT_SPINNING !== 'off')
+  throw new Error(`BENCH_ORT_SPINNING is on or off, got ${ORT_SPINNING}`);
+const spinning: Record<string, string> = ORT_SPINNING ? { ORT_ALLOW_SPINNING: ORT_SPINNING } : {};
 /** wrk drives the replicas too where it is installed (apt-get install wrk): see lib/wrk.ts. */
 const WRK = wrkInstalled();
 const F = 784;
@@ -300,8 +305,13 @@ async function main(): Promise<void> {
     const batchingReplica = await system.addServeReplica({
       SERVE_MAX_BATCH_SIZE: String(MAX_BATCH),
       SERVE_MAX_DELAY_MS: String(MAX_DELAY_MS),
+      ...spinning,
     });
-    const singleReplica = await system.addServeReplica({ SERVE_MAX_BATCH_SIZE: '1', SERVE_MAX_DELAY_MS: '0' });
+    const singleReplica = await system.addServeReplica({
+      SERVE_MAX_BATCH_SIZE: '1',
+      SERVE_MAX_DELAY_MS: '0',
+      ...spinning,
+    });
     if (PIN) pin(system, [batchingReplica.process.pid, singleReplica.process.pid]);
     const replicas = {
       batching: poster(batchingReplica.url, replicaHeaders),
@@ -369,6 +379,7 @@ async function main(): Promise<void> {
       'seconds per phase': SECONDS,
       'wrk (C load generator)': WRK ? 'installed: figures marked wrk' : 'not installed (apt-get install wrk)',
       'processes pinned (BENCH_PIN)': PIN ? 'API on core 0, the rest on the others' : 'no',
+      "replicas' ORT_ALLOW_SPINNING (BENCH_ORT_SPINNING)": ORT_SPINNING ?? 'unset (a replica: off)',
       'errors (batching/single per model)': perModel.map((m) => m.errors).join(', '),
       'API CPU per predict through it, ms (JSON, binary rows)': apiCpuPerPredict,
       'errors (serve-key door, client door, through the API)': `${viaKey.errors}, ${viaDoor.errors}, ${viaApi.errors} (binary ${viaApiBinary.errors})`,

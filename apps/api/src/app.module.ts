@@ -33,7 +33,7 @@ import { TenantsController } from './quotas/tenants.controller';
 
 /** HTTP only: produces jobs, serves the registry and the dashboard; runs no processors. */
 @Module({
-  imports: [QueueModule.forRoot({ role: 'api' }), StorageModule, ComputeModule, DashboardModule],
+  imports: [QueueModule.forRoot({ role: 'api' }), StorageModule, ComputeModule.forRole('api'), DashboardModule],
   controllers: [
     KeysController,
     AuditController,

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { ConsoleLogger } from '@nestjs/common';
 import { Registry } from 'prom-client';
-import { loadConfig, logLevels, type AppConfig } from '@tq/config';
+import { loadConfig, logLevels, ortAllowSpinning, type AppConfig } from '@tq/config';
 import { InferenceEngine, initBackend, resolveExecutionProviders } from '@tq/ml';
 import { ApiKeyStore, AuditLog, Authenticator } from '@tq/auth';
 import { ThrottledLog } from '@tq/contracts';
@@ -42,6 +42,7 @@ async function bootstrap(): Promise<void> {
     cacheSize: config.MODEL_CACHE_SIZE,
     cacheBytes: config.MODEL_CACHE_BYTES,
     intraOpNumThreads: config.ORT_INTRA_OP_THREADS,
+    allowSpinning: ortAllowSpinning(config, 'serve'),
     executionProviders: resolveExecutionProviders(config.ORT_EXECUTION_PROVIDERS),
   });
   const metricsRegistry = new Registry();

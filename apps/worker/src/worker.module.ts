@@ -32,7 +32,12 @@ export class WorkerModule {
     const queues = servedQueues(configured);
     return {
       module: WorkerModule,
-      imports: [DiscoveryModule, QueueModule.forRoot({ role: 'worker' }), StorageModule, ComputeModule],
+      imports: [
+        DiscoveryModule,
+        QueueModule.forRoot({ role: 'worker' }),
+        StorageModule,
+        ComputeModule.forRole('worker'),
+      ],
       providers: [
         { provide: SERVED_QUEUES, useValue: queues },
         HandlerCheck,

@@ -237,6 +237,8 @@ const configFields = z.object({
   ORT_EXECUTION_PROVIDERS: z.string().optional(),
   /** onnxruntime threads per session; 0 lets onnxruntime choose (one per core). */
   ORT_INTRA_OP_THREADS: z.coerce.number().int().min(0).max(256).default(0),
+  /** on: onnxruntime's threads spin between runs (its own default); off: they sleep. Unset: ortAllowSpinning. */
+  ORT_ALLOW_SPINNING: z.enum(['on', 'off']).optional(),
   /**
    * Budgets checked at submission (and by the worker, with the same function): a request over one
    * is refused with 413 naming the field, the figure and the variable. Generous: the largest
@@ -459,3 +461,19 @@ export const configSchema = configFields.superRefine((c, ctx) => {
     });
 });
 export type AppConfig = z.infer<typeof configSchema>;
+
+/**
+ * Whether onnxruntime's pool threads spin between runs, for a process of `role`: ORT_ALLOW_SPINNING
+ * when set, else on in a worker and off where HTTP shares the process (the API's inline predicts, a
+ * serve replica). Measured: a serve replica under wrk (bench/serve, BENCH_ORT_SPINNING) answers
+ * more with off (the batching MLP 8,800-12,400/s against 8,900-10,300/s on), and the API through
+ * it 2x as many (518-690/s against 251-304/s: a spinning replica's threads took the API's CPU);
+ * a worker's back-to-back batches run faster spinning (bench/infer-speed, default threads: the
+ * engine 0.82-0.89x bare onnxruntime with off, 0.97x on).
+ */
+export function ortAllowSpinning(
+  config: Pick<AppConfig, 'ORT_ALLOW_SPINNING'>,
+  role: 'api' | 'serve' | 'worker',
+): boolean {
+  return config.ORT_ALLOW_SPINNING ? config.ORT_ALLOW_SPINNING === 'on' : role === 'worker';
+}

@@ -274,6 +274,22 @@ describe('InferenceEngine', () => {
     );
   });
 
+  it("passes ORT_ALLOW_SPINNING to onnxruntime's pool either way, with the same scores", async () => {
+    const ref = { name: 'gamma', version: 1 };
+    const rows = randomRows(32, 6);
+    // Two pool threads, so there is a pool whose threads spin or sleep; a malformed setting fails the session's creation.
+    const engines = [true, false].map(
+      (allowSpinning) =>
+        new InferenceEngine({ registry, cacheSize: 1, preferInt8: false, intraOpNumThreads: 2, allowSpinning }),
+    );
+    const [spin, sleep] = await Promise.all(engines.map((e) => e.predict(ref, rows, 32)));
+    assert.equal(spin!.engine, 'onnxruntime');
+    assert.equal(sleep!.engine, 'onnxruntime');
+    assert.deepEqual(spin!.scores, sleep!.scores);
+    assert.ok(maxDiff(sleep!.scores, expected('gamma', rows, 32)) <= 1e-5);
+    await Promise.all(engines.map((e) => e.close()));
+  });
+
   it('formats predictions with the top class and its label', () => {
     const scores = Float32Array.of(0.1, 0.7, 0.2, 0.5, 0.5, 0);
     assert.deepEqual(

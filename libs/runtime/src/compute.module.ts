@@ -1,15 +1,17 @@
-import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
-import { loadConfig } from '@tq/config';
+import { Inject, Logger, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
+import { loadConfig, ortAllowSpinning } from '@tq/config';
 import { InferenceEngine, initBackend, resolveExecutionProviders, type BackendInfo } from '@tq/ml';
 import { ModelRegistry } from '@tq/storage';
 
 export const BACKEND = Symbol('BACKEND');
 export const InjectBackend = () => Inject(BACKEND);
 
-/** Chooses the tfjs backend once at start (logged, shown in /health and job results) and owns the model cache. */
-@Global()
-@Module({
-  providers: [
+/**
+ * Chooses the tfjs backend once at start (logged, shown in /health and job results) and owns the
+ * model cache, for a process of `role` (onnxruntime's threads spin in a worker: ortAllowSpinning).
+ */
+function computeProviders(role: 'api' | 'worker') {
+  return [
     {
       provide: BACKEND,
       useFactory: async (): Promise<BackendInfo> => {
@@ -33,15 +35,26 @@ export const InjectBackend = () => Inject(BACKEND);
           cacheSize: config.MODEL_CACHE_SIZE,
           cacheBytes: config.MODEL_CACHE_BYTES,
           intraOpNumThreads: config.ORT_INTRA_OP_THREADS,
+          allowSpinning: ortAllowSpinning(config, role),
           executionProviders: resolveExecutionProviders(config.ORT_EXECUTION_PROVIDERS),
         });
       },
       inject: [ModelRegistry, BACKEND],
     },
-  ],
-  exports: [BACKEND, InferenceEngine],
-})
+  ];
+}
+
+@Module({})
 export class ComputeModule implements OnApplicationShutdown {
+  static forRole(role: 'api' | 'worker'): DynamicModule {
+    return {
+      module: ComputeModule,
+      global: true,
+      providers: computeProviders(role),
+      exports: [BACKEND, InferenceEngine],
+    };
+  }
+
   constructor(@Inject(InferenceEngine) private readonly engine: InferenceEngine) {}
 
   async onApplicationShutdown(): Promise<void> {

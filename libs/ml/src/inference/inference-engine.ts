@@ -28,6 +28,8 @@ export interface InferenceEngineOptions {
   executionProviders?: string[];
   /** Threads per onnxruntime session; 0 (default) lets onnxruntime use one per core. */
   intraOpNumThreads?: number;
+  /** onnxruntime's pool threads spin between runs (OrtSessionOptions.allowSpinning; unset: onnxruntime's default, spin). */
+  allowSpinning?: boolean;
   /** Use a version's model.int8.onnx over its model.onnx when it has both (default true). */
   preferInt8?: boolean;
   /** Rows per batch when predict is not told (default 1024). */
@@ -72,6 +74,7 @@ export class InferenceEngine {
   private readonly releaseErrors: unknown[];
   private readonly providers: string[];
   private readonly threads: number;
+  private readonly allowSpinning: boolean | undefined;
   private readonly preferInt8: boolean;
   private readonly defaultBatchSize: number;
   private readonly yieldIntervalMs: number;
@@ -109,6 +112,7 @@ export class InferenceEngine {
     this.stats = shareWith?.stats ?? { loads: 0, releases: 0 };
     this.providers = shareWith?.providers ?? opts.executionProviders ?? resolveExecutionProviders();
     this.threads = opts.intraOpNumThreads ?? 0;
+    this.allowSpinning = opts.allowSpinning;
     this.preferInt8 = opts.preferInt8 ?? true;
     this.defaultBatchSize = opts.defaultBatchSize ?? 1024;
     this.yieldIntervalMs = opts.yieldIntervalMs ?? 5;
@@ -236,6 +240,7 @@ export class InferenceEngine {
     return loadOrtRunner(await this.registry.readArtifact(ref, artifact), featureCount, {
       executionProviders: this.providers,
       intraOpNumThreads: this.threads,
+      ...(this.allowSpinning === undefined ? {} : { allowSpinning: this.allowSpinning }),
     });
   }
 

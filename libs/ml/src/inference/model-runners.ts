@@ -12,6 +12,12 @@ export interface ModelRunner {
 export interface OrtSessionOptions {
   executionProviders: string[];
   intraOpNumThreads: number;
+  /**
+   * onnxruntime's pool threads spin between runs (true: onnxruntime's own default when unset) or
+   * sleep (false). Spinning keeps a core busy after each run: right for back-to-back batches, a
+   * cost where the same cores answer HTTP between short runs (figures: @tq/config ortAllowSpinning).
+   */
+  allowSpinning?: boolean;
 }
 
 /** An ONNX graph from its bytes (wherever the store keeps them: no file path needed). */
@@ -25,6 +31,9 @@ export async function loadOrtRunner(
     intraOpNumThreads: opts.intraOpNumThreads,
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
+    ...(opts.allowSpinning === undefined
+      ? {}
+      : { extra: { session: { intra_op: { allow_spinning: opts.allowSpinning ? '1' : '0' } } } }),
   });
   // Names from the session rather than assumed: any ONNX file with one input and one output runs.
   const [input, output] = [session.inputNames[0]!, session.outputNames[0]!];
