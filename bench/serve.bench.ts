@@ -78,7 +78,10 @@ interface Load {
 
 type Call = () => Promise<number>;
 
-/** `concurrency` loops calling `call` for `seconds`: answers/s and latency percentiles (ms) of the answers `ok` accepts. */
+/**
+ * `concurrency` loops calling `call` for `seconds`: answers/s and latency percentiles (ms) of the
+ * answers `ok` accepts; the rest, socket errors included, are counted in `errors` (printed).
+ */
 async function load(
   call: Call,
   concurrency: number,
@@ -93,7 +96,8 @@ async function load(
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < end) {
         const t = performance.now();
-        const status = await call();
+        // A socket error (a reset, a refused connection) counts as an error, as wrk counts it.
+        const status = await call().catch(() => 0);
         if (ok(status)) latencies.push(performance.now() - t);
         else errors++;
       }
@@ -383,6 +387,14 @@ async function main(): Promise<void> {
       'errors (batching/single per model)': perModel.map((m) => m.errors).join(', '),
       'API CPU per predict through it, ms (JSON, binary rows)': apiCpuPerPredict,
       'errors (serve-key door, client door, through the API)': `${viaKey.errors}, ${viaDoor.errors}, ${viaApi.errors} (binary ${viaApiBinary.errors})`,
+      'errors (job reads: idle, bursts to the replica, through the API, binary)': [
+        idle,
+        duringDirect,
+        duringForwarded,
+        duringForwardedBinary,
+      ]
+        .map((l) => l.errors)
+        .join(', '),
     });
     const comparisons: Comparison[] = [
       ...perModel.flatMap((m) => m.comparisons),
