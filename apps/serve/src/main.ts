@@ -8,7 +8,7 @@ import { InferenceEngine, initBackend, resolveExecutionProviders } from '@tq/ml'
 import { ApiKeyStore, AuditLog, Authenticator } from '@tq/auth';
 import { ThrottledLog } from '@tq/contracts';
 import { AliasStore, RedisClientHolder, RedisVersionMetaCache, TenantLimits } from '@tq/queue';
-import { LISTEN_BACKLOG, collectProcessMetrics, runAtNice } from '@tq/runtime';
+import { KEEP_ALIVE_TIMEOUT_MS, LISTEN_BACKLOG, collectProcessMetrics, runAtNice } from '@tq/runtime';
 import { BatchedPredictor, PredictMetrics, ServeMetrics, listReplicas, registerReplica } from '@tq/serving';
 import { ArtifactStore, ModelRegistry, blobStoreFromConfig, createOnceSecret } from '@tq/storage';
 import { explainVersion } from '@tq/jobs';
@@ -63,7 +63,7 @@ async function bootstrap(): Promise<void> {
   const serveKey = await createOnceSecret(store, 'serve-key');
   const door = clientDoor(config, redis, logger);
   const server = createServer(
-    { keepAliveTimeout: 65_000 },
+    { keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS },
     serveHandler({
       registry,
       predictor,

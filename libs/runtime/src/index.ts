@@ -5,3 +5,4 @@ export * from './job-metrics';
 export * from './metrics-server';
 export * from './process-priority';
 export * from './listen-backlog';
+export * from './keep-alive';
