@@ -101,7 +101,9 @@ export class TestSystem {
    * Another API process of this system (the same environment, another port), as a second replica
    * behind a load balancer; stopped by stop(). Resolves with its base URL and pid once /health answers.
    */
-  async addApi(extraEnv: Record<string, string> = {}): Promise<{ url: string; pid: number | undefined }> {
+  async addApi(
+    extraEnv: Record<string, string> = {},
+  ): Promise<{ url: string; pid: number | undefined; process: ChildProcess }> {
     const port = await freePort();
     const api = startApp(
       API_MAIN,
@@ -113,7 +115,7 @@ export class TestSystem {
     this.extraApis.push(api);
     const url = `http://127.0.0.1:${port}`;
     await waitForHttp(`${url}/health`);
-    return { url, pid: api.pid };
+    return { url, pid: api.pid, process: api };
   }
 
   /**

@@ -8,7 +8,13 @@ import { InferenceEngine, initBackend, resolveExecutionProviders } from '@tq/ml'
 import { ApiKeyStore, AuditLog, Authenticator } from '@tq/auth';
 import { ThrottledLog } from '@tq/contracts';
 import { AliasStore, RedisClientHolder, RedisVersionMetaCache, TenantLimits } from '@tq/queue';
-import { KEEP_ALIVE_TIMEOUT_MS, LISTEN_BACKLOG, collectProcessMetrics, runAtNice } from '@tq/runtime';
+import {
+  KEEP_ALIVE_TIMEOUT_MS,
+  LISTEN_BACKLOG,
+  collectProcessMetrics,
+  endConnectionsOnClose,
+  runAtNice,
+} from '@tq/runtime';
 import { BatchedPredictor, PredictMetrics, ServeMetrics, listReplicas, registerReplica } from '@tq/serving';
 import { ArtifactStore, ModelRegistry, blobStoreFromConfig, createOnceSecret } from '@tq/storage';
 import { explainVersion } from '@tq/jobs';
@@ -90,6 +96,7 @@ async function bootstrap(): Promise<void> {
       log: (message) => logger.error(message),
     }),
   );
+  endConnectionsOnClose(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.SERVE_PORT, config.HOST, LISTEN_BACKLOG, () => resolve());
