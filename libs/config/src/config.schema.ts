@@ -465,11 +465,12 @@ export type AppConfig = z.infer<typeof configSchema>;
 /**
  * Whether onnxruntime's pool threads spin between runs, for a process of `role`: ORT_ALLOW_SPINNING
  * when set, else on in a worker and off where HTTP shares the process (the API's inline predicts, a
- * serve replica). Measured: a serve replica under wrk (bench/serve, BENCH_ORT_SPINNING) answers
- * more with off (the batching MLP 8,800-12,400/s against 8,900-10,300/s on), and the API through
- * it 2x as many (518-690/s against 251-304/s: a spinning replica's threads took the API's CPU);
- * a worker's back-to-back batches run faster spinning (bench/infer-speed, default threads: the
- * engine 0.82-0.89x bare onnxruntime with off, 0.97x on).
+ * serve replica). Measured with bench/serve (BENCH_ORT_SPINNING; five runs off, three on): binary
+ * rows by wrk, the batching replica of the MLP 8,800-13,100/s off against 8,900-10,300/s on, its
+ * gain over batch-1 2.87-3.54x against 2.34-2.54x; through the API 443-709 JSON predicts/s
+ * against 251-374/s (a spinning replica's threads took the API's CPU). A worker's back-to-back
+ * batches run faster spinning (bench/infer-speed, default threads, one run each: the engine
+ * 0.82-0.89x bare onnxruntime off, 1.00x on).
  */
 export function ortAllowSpinning(
   config: Pick<AppConfig, 'ORT_ALLOW_SPINNING'>,
