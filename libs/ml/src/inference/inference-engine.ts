@@ -74,7 +74,6 @@ export class InferenceEngine {
   private readonly releaseErrors: unknown[];
   private readonly providers: string[];
   private readonly threads: number;
-  private readonly allowSpinning: boolean | undefined;
   private readonly preferInt8: boolean;
   private readonly defaultBatchSize: number;
   private readonly yieldIntervalMs: number;
@@ -112,7 +111,6 @@ export class InferenceEngine {
     this.stats = shareWith?.stats ?? { loads: 0, releases: 0 };
     this.providers = shareWith?.providers ?? opts.executionProviders ?? resolveExecutionProviders();
     this.threads = opts.intraOpNumThreads ?? 0;
-    this.allowSpinning = opts.allowSpinning;
     this.preferInt8 = opts.preferInt8 ?? true;
     this.defaultBatchSize = opts.defaultBatchSize ?? 1024;
     this.yieldIntervalMs = opts.yieldIntervalMs ?? 5;
@@ -240,7 +238,7 @@ export class InferenceEngine {
     return loadOrtRunner(await this.registry.readArtifact(ref, artifact), featureCount, {
       executionProviders: this.providers,
       intraOpNumThreads: this.threads,
-      ...(this.allowSpinning === undefined ? {} : { allowSpinning: this.allowSpinning }),
+      ...(this.opts.allowSpinning === undefined ? {} : { allowSpinning: this.opts.allowSpinning }),
     });
   }
 
