@@ -64,7 +64,7 @@ function exitsWithin(child: ChildProcess, ms: number): Promise<boolean> {
  * An idle keep-alive connection outlives Node's default 5 s on the API and a serve replica
  * (KEEP_ALIVE_TIMEOUT_MS), so a load balancer whose idle timeout is longer than 5 s never sends a
  * request on a connection the app is closing; and that longer life does not hold a stopping
- * process: a connection ends with its last answer (endConnectionsOnClose).
+ * process: a connection ends with its last answer (applyKeepAlive).
  */
 describe('keep-alive connections', () => {
   let system: TestSystem;

@@ -8,7 +8,7 @@ import { AppModule } from './app.module';
 import { hardenHttp } from './common/http-hardening';
 import { withBinaryRows } from './common/openapi';
 import { RedisClientHolder } from '@tq/queue';
-import { KEEP_ALIVE_TIMEOUT_MS, LISTEN_BACKLOG, endConnectionsOnClose, serveMetrics } from '@tq/runtime';
+import { LISTEN_BACKLOG, applyKeepAlive, serveMetrics } from '@tq/runtime';
 import { DASHBOARD_ROUTE } from './dashboard/dashboard.module';
 import { auditMiddleware } from './audit/audit.middleware';
 import { AuditService } from './audit/audit.service';
@@ -59,8 +59,7 @@ async function bootstrap(): Promise<void> {
     })
     .build();
   SwaggerModule.setup('docs', app, () => withBinaryRows(SwaggerModule.createDocument(app, openapi)));
-  app.getHttpServer().keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-  endConnectionsOnClose(app.getHttpServer());
+  applyKeepAlive(app.getHttpServer());
   // NestApplication.listen hands its arguments on to http.Server.listen; its types stop at the host.
   await (app.listen as unknown as ListenWithBacklog).call(app, config.PORT, config.HOST, LISTEN_BACKLOG);
   const url = (await app.getUrl()).replace('[::1]', 'localhost');

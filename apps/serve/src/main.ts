@@ -8,13 +8,7 @@ import { InferenceEngine, initBackend, resolveExecutionProviders } from '@tq/ml'
 import { ApiKeyStore, AuditLog, Authenticator } from '@tq/auth';
 import { ThrottledLog } from '@tq/contracts';
 import { AliasStore, RedisClientHolder, RedisVersionMetaCache, TenantLimits } from '@tq/queue';
-import {
-  KEEP_ALIVE_TIMEOUT_MS,
-  LISTEN_BACKLOG,
-  collectProcessMetrics,
-  endConnectionsOnClose,
-  runAtNice,
-} from '@tq/runtime';
+import { LISTEN_BACKLOG, applyKeepAlive, collectProcessMetrics, runAtNice } from '@tq/runtime';
 import { BatchedPredictor, PredictMetrics, ServeMetrics, listReplicas, registerReplica } from '@tq/serving';
 import { ArtifactStore, ModelRegistry, blobStoreFromConfig, createOnceSecret } from '@tq/storage';
 import { explainVersion } from '@tq/jobs';
@@ -69,7 +63,6 @@ async function bootstrap(): Promise<void> {
   const serveKey = await createOnceSecret(store, 'serve-key');
   const door = clientDoor(config, redis, logger);
   const server = createServer(
-    { keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS },
     serveHandler({
       registry,
       predictor,
@@ -96,7 +89,7 @@ async function bootstrap(): Promise<void> {
       log: (message) => logger.error(message),
     }),
   );
-  endConnectionsOnClose(server);
+  applyKeepAlive(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.SERVE_PORT, config.HOST, LISTEN_BACKLOG, () => resolve());
