@@ -145,6 +145,18 @@ function poster(base: string, headers: Record<string, string>) {
 
 type Poster = ReturnType<typeof poster>;
 
+/** `body` POSTed to `path` through `p`'s base URL and headers by wrk, at CONCURRENCY for SECONDS. */
+function wrkLoad(p: Poster, path: string, body: string | Buffer, contentType: string): Promise<Load> {
+  return wrkPost({
+    url: p.base + path,
+    headers: p.headers,
+    body,
+    contentType,
+    connections: CONCURRENCY,
+    seconds: SECONDS,
+  });
+}
+
 /** p50 of bare InferenceSession.run on one row, in a loop for SECONDS (the exported graph takes flat rows). */
 async function bareRun(onnx: Uint8Array, row: number[]): Promise<number> {
   const session = await ort.InferenceSession.create(onnx);
@@ -181,15 +193,7 @@ async function replicaFigures(
     ['binary rows', (p) => load(p.call('POST', path, bodies.binary), CONCURRENCY, SECONDS)],
   ];
   if (WRK) {
-    const viaWrk = (body: string | Buffer, contentType: string) => (p: Poster) =>
-      wrkPost({
-        url: p.base + path,
-        headers: p.headers,
-        body,
-        contentType,
-        connections: CONCURRENCY,
-        seconds: SECONDS,
-      });
+    const viaWrk = (body: string | Buffer, contentType: string) => (p: Poster) => wrkLoad(p, path, body, contentType);
     runs.push(['binary rows, wrk', viaWrk(bodies.binary, TENSOR_CONTENT_TYPE)]);
     runs.push(['JSON, wrk', viaWrk(bodies.json, 'application/json')]);
   }
@@ -339,16 +343,7 @@ async function main(): Promise<void> {
     const doorsByWrk: Load[] = [];
     if (WRK)
       for (const p of [replicas.batching, door])
-        doorsByWrk.push(
-          await wrkPost({
-            url: p.base + predictMlp,
-            headers: p.headers,
-            body: binary,
-            contentType: TENSOR_CONTENT_TYPE,
-            connections: CONCURRENCY,
-            seconds: SECONDS,
-          }),
-        );
+        doorsByWrk.push(await wrkLoad(p, predictMlp, binary, TENSOR_CONTENT_TYPE));
     await load(api.call('POST', predictMlp, body), 4, 1); // the API lists the replicas
     // Job-status reads of an id this system never issued: a 404 after the same auth and route work as a real read.
     const jobRead = api.call('GET', '/v1/jobs/train-00000000000000000000000000000000');
