@@ -10,7 +10,7 @@ import {
   explainRequestSchema,
   isTensorContentType,
   modelNameSchema,
-  predictRequestSchema,
+  checkedPredictJson,
   tenantSchema,
   tensorRowsOf,
   type ExplainRequest,
@@ -155,7 +155,7 @@ async function answer(
     return deps.explain(tenant, await metaOf(Number(ref.data)), body);
   }
   const bytes = await readBody(req, { bytes: deps.maxPredictBodyBytes, setting: 'MAX_PREDICT_BODY_BYTES' });
-  const body: PredictInput = binary ? tensorRowsOf(bytes) : checkedJsonBody(predictRequestSchema, bytes);
+  const body: PredictInput = binary ? tensorRowsOf(bytes) : checkedPredictJson(bytes);
   const served = await resolveServed(deps.aliases, tenant, name.data, String(ref.data));
   const meta = await metaOf(served.version);
   const run = () => deps.predictor.predict(tenant, meta, body);

@@ -3,10 +3,12 @@ import { datasetIdSchema, modelRefSchema } from './names.schema';
 
 /** Rows in one request's `instances` (or binary rows, tensor-body.ts) at most. */
 export const MAX_INSTANCE_ROWS = 100_000;
+/** Values in one row of `instances` at most. */
+export const MAX_ROW_VALUES = 1_000_000;
 
 /** Rows of finite numbers; NaN and Infinity cannot be expressed in JSON, strings are rejected. */
 export const instancesSchema = z
-  .array(z.array(z.number().finite()).min(1).max(1_000_000))
+  .array(z.array(z.number().finite()).min(1).max(MAX_ROW_VALUES))
   .min(1)
   .max(MAX_INSTANCE_ROWS);
 

@@ -66,11 +66,11 @@ export function requestFeatures(
         `instances.${bad}`,
         `has ${body.instances[bad]?.length} values, the model takes ${meta.featureCount} features`,
       );
-    // One copy per row (TypedArray.set): Float32Array.from(instances.flat()) took 65 µs for one row
-    // of 784 values, this 4 µs (the iterator protocol per value).
-    const f = meta.featureCount;
-    const features = new Float32Array(body.instances.length * f);
-    body.instances.forEach((row, i) => features.set(row, i * f));
+    // A plain loop: for one row of 784 parsed JSON numbers it took 2 µs, TypedArray.set 13-17 µs
+    // (V8's conversion of a JS array's doubles), Float32Array.from(instances.flat()) 65 µs.
+    const features = new Float32Array(body.instances.length * meta.featureCount);
+    let at = 0;
+    for (const row of body.instances) for (let i = 0; i < row.length; i++) features[at++] = row[i]!;
     return { features, rows: body.instances.length };
   }
   if (!spec)

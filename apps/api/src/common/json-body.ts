@@ -2,9 +2,8 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { json, raw } from 'express';
 import {
   FieldError,
-  checkedJsonBody,
+  checkedPredictJson,
   isTensorContentType,
-  predictRequestSchema,
   prototypeKeyIn,
   prototypeKeyReason,
   TENSOR_CONTENT_TYPE,
@@ -98,6 +97,6 @@ export class PredictBodyBytes {
 
   /** The predict's input (400 naming the field): rows decoded by tensorRowsOf, or JSON checked. */
   input(): PredictInput {
-    return this.kind === 'tensor' ? tensorRowsOf(this.bytes) : checkedJsonBody(predictRequestSchema, this.bytes);
+    return this.kind === 'tensor' ? tensorRowsOf(this.bytes) : checkedPredictJson(this.bytes);
   }
 }
