@@ -29,7 +29,8 @@ export function checkedPredictJson(bytes: Uint8Array): PredictRequest {
 /**
  * Whether `json` is `{"instances": rows}` as predictRequestSchema accepts it: a plain object (as
  * JSON.parse makes them) with no other key, 1 to MAX_INSTANCE_ROWS rows, each 1 to MAX_ROW_VALUES
- * finite numbers. What it accepts the schema accepts, and returns unchanged (libs/contracts/test/json-body.test.ts checks both).
+ * finite numbers. What it accepts the schema accepts, and returns unchanged
+ * (libs/contracts/test/json-body.test.ts checks both).
  */
 export function numericRowsBody(json: unknown): json is { instances: number[][] } {
   if (typeof json !== 'object' || json === null || Object.getPrototypeOf(json) !== Object.prototype) return false;
