@@ -12,6 +12,7 @@ import { envInt } from './lib/env';
 import { cpuSeconds } from './lib/proc-cpu';
 import { digitsCnn, mlp } from './lib/models';
 import { percentile, printComparisons, printContext, type Comparison } from './lib/report';
+import { batchesBetween, batchTotals } from './lib/serve-batches';
 import { wrkInstalled, wrkPost } from './lib/wrk';
 
 /**
@@ -179,7 +180,7 @@ async function replicaFigures(
   replicas: { batching: Poster; single: Poster },
   bodies: { json: string; binary: Buffer },
   row: number[],
-): Promise<{ comparisons: Comparison[]; errors: string }> {
+): Promise<{ comparisons: Comparison[]; errors: string; batches: string }> {
   const path = pathOf(name);
   // Warm-up: the model loaded in both, and each body at the measured concurrency, so that the
   // first phase does not pay for the first full batches (onnxruntime's buffers for their shape) or
@@ -189,6 +190,7 @@ async function replicaFigures(
     for (const body of [bodies.json, bodies.binary]) await load(replica.call('POST', path, body), CONCURRENCY, 1);
   const comparisons: Comparison[] = [];
   const errors: string[] = [];
+  const batches: string[] = [];
   const baselineName = 'same replica, SERVE_MAX_BATCH_SIZE=1';
   // The replicas' throughput as Node's http client drives them, then (binary rows) as wrk does.
   const runs: [string, (p: Poster) => Promise<Load>][] = [
@@ -201,7 +203,9 @@ async function replicaFigures(
     runs.push(['JSON, wrk', viaWrk(bodies.json, 'application/json')]);
   }
   for (const [kind, run] of runs) {
+    const before = await batchTotals(replicas.batching.base);
     const withBatching = await run(replicas.batching);
+    batches.push(`${kind}: ${batchesBetween(before, await batchTotals(replicas.batching.base))}`);
     const without = await run(replicas.single);
     errors.push(`${withBatching.errors}/${without.errors}`);
     comparisons.push(
@@ -234,7 +238,7 @@ async function replicaFigures(
     baselineName: 'bare session.run loop',
     higherIsBetter: false,
   });
-  return { errors: errors.join(' '), comparisons };
+  return { errors: errors.join(' '), comparisons, batches: batches.join('; ') };
 }
 
 /**
@@ -328,11 +332,11 @@ async function main(): Promise<void> {
       batching: poster(batchingReplica.url, replicaHeaders),
       single: poster(singleReplica.url, replicaHeaders),
     };
-    const perModel = [];
+    const perModel: (Awaited<ReturnType<typeof replicaFigures>> & { name: string })[] = [];
     for (const name of Object.keys(MODELS)) {
       const figures = await replicaFigures(name, registry, replicas, { json: body, binary }, row);
       figures.comparisons.push(await batcherAlone(store, name, binary));
-      perModel.push(figures);
+      perModel.push({ name, ...figures });
     }
 
     // The client door (the admin's API key) of the batching replica, and the API's forward to it.
@@ -383,6 +387,7 @@ async function main(): Promise<void> {
       'processes pinned (BENCH_PIN)': PIN ? 'API on core 0, the rest on the others' : 'no',
       "replicas' ORT_ALLOW_SPINNING (BENCH_ORT_SPINNING)": ORT_SPINNING ?? 'unset (a replica: off)',
       'errors (batching/single per model)': perModel.map((m) => m.errors).join(', '),
+      ...Object.fromEntries(perModel.map((m) => [`${m.name}: the batching replica's batches`, m.batches])),
       'API CPU per predict through it, ms (JSON, binary rows)': apiCpuPerPredict,
       'errors (serve-key door, client door, through the API)': `${viaKey.errors}, ${viaDoor.errors}, ${viaApi.errors} (binary ${viaApiBinary.errors})`,
       'errors (job reads: idle, bursts to the replica, through the API, binary)': [
