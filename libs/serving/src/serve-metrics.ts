@@ -41,7 +41,7 @@ export class ServeMetrics {
     });
     this.inference = new Histogram({
       name: `${prefix}inference_seconds`,
-      help: 'Engine time of one batch',
+      help: 'Engine call of one batch, as the event loop sees it (the wait for its turn included)',
       labelNames,
       buckets: SECONDS_BUCKETS,
       registers,
