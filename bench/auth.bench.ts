@@ -102,7 +102,7 @@ async function main(): Promise<void> {
     };
     const [on, off] = [await system.addApi(room), await system.addApi({ ...room, AUTH: 'off' })];
     const offUrl = off.url;
-    const pids = { on: on.pid!, off: off.pid! };
+    const pids = { on: on.process.pid!, off: off.process.pid! };
     // A fresh keep-alive pool per round: a socket left idle while the other side ran was closed by
     // the server (keep-alive timeout) as the next round reused it (ECONNRESET on a loaded machine).
     const clientOf = {

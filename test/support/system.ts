@@ -99,11 +99,9 @@ export class TestSystem {
 
   /**
    * Another API process of this system (the same environment, another port), as a second replica
-   * behind a load balancer; stopped by stop(). Resolves with its base URL and pid once /health answers.
+   * behind a load balancer; stopped by stop(). Resolves with its base URL and process once /health answers.
    */
-  async addApi(
-    extraEnv: Record<string, string> = {},
-  ): Promise<{ url: string; pid: number | undefined; process: ChildProcess }> {
+  async addApi(extraEnv: Record<string, string> = {}): Promise<{ url: string; process: ChildProcess }> {
     const port = await freePort();
     const api = startApp(
       API_MAIN,
@@ -115,7 +113,7 @@ export class TestSystem {
     this.extraApis.push(api);
     const url = `http://127.0.0.1:${port}`;
     await waitForHttp(`${url}/health`);
-    return { url, pid: api.pid, process: api };
+    return { url, process: api };
   }
 
   /**
