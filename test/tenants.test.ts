@@ -330,10 +330,10 @@ describe('tenants', { timeout: 900_000 }, () => {
     assert.ok(ofA.includes(`tenants/${tenantA}/outputs/${a.inferInlineId}.jsonl`), ofA.join(' '));
     assert.ok(ofA.includes(`tenants/${tenantA}/outputs/${a.inferTableId}.jsonl`), ofA.join(' '));
     assert.ok(all.some((f) => f.startsWith(`tenants/${tenantB}/models/shared/`)));
-    // Nothing of a tenant outside tenants/: only system-wide objects (the job-id key) are.
+    // Nothing of a tenant outside tenants/: only system-wide objects (keys, the store's id) are.
     const outside = all.filter((f) => !f.startsWith('tenants/'));
     assert.deepEqual(
-      outside.filter((f) => !f.startsWith('secrets/')),
+      outside.filter((f) => !f.startsWith('secrets/') && f !== 'system/store-id'),
       [],
       outside.join(' '),
     );

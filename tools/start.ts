@@ -1,9 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { loadConfig, type AppConfig } from '@tq/config';
+import { EXIT_FOREIGN_PREFIX } from '@tq/queue';
 import { describeStartKeys, prepareStartKeys, type StartKeys } from './api-keys';
 import { runDemo } from './demo';
 import { ensureRedis, redisPersists } from './ensure-redis';
 import { API_MAIN, SERVE_MAIN, WORKER_MAIN, startApp, stopProcess, waitForHttp } from './processes';
+import { claimForStart } from './store-claim';
 
 const WORKERS = Number(process.env.TQ_WORKERS ?? 2);
 /** Serve replicas (online predicts, apps/serve); the API forwards to them once they register. */
@@ -35,6 +37,8 @@ async function main(): Promise<void> {
   let config: AppConfig, keys: StartKeys;
   try {
     config = loadConfig({ ...process.env, ...env });
+    // Before any key is made there: the prefix must be this store's (another clone's is refused).
+    await claimForStart(config);
     keys = await prepareStartKeys(config, process.env.TQ_DEMO !== '0');
   } catch (err) {
     await redis.stop(); // a private redis-server would outlive this process otherwise
@@ -50,9 +54,15 @@ async function main(): Promise<void> {
     worker.once('exit', (code, signal) => {
       children.delete(worker);
       if (stopping) return;
+      if (code === EXIT_FOREIGN_PREFIX) return stopForForeignPrefix(`worker-${n}`);
       console.error(`[start] worker-${n} exited (${signal ?? code}); restarting in 1 s`);
       setTimeout(() => !stopping && spawnWorker(n), 1000);
     });
+  };
+  // Restarting it would not help: another store took the prefix while this system ran (it said so).
+  const stopForForeignPrefix = (name: string) => {
+    console.error(`[start] ${name} stopped: QUEUE_PREFIX belongs to another artifact store now; stopping`);
+    void shutdown(1);
   };
   const api = startApp(API_MAIN, 'api', env);
   children.add(api);
@@ -74,6 +84,7 @@ async function main(): Promise<void> {
     replica.once('exit', (code, signal) => {
       children.delete(replica);
       if (stopping) return;
+      if (code === EXIT_FOREIGN_PREFIX) return stopForForeignPrefix(`serve-${n}`);
       console.error(`[start] serve-${n} exited (${signal ?? code}); restarting in 1 s`);
       setTimeout(() => !stopping && spawnReplica(n), 1000);
     });

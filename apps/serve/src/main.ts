@@ -7,10 +7,17 @@ import { loadConfig, logLevels, ortAllowSpinning, type AppConfig } from '@tq/con
 import { InferenceEngine, initBackend, resolveExecutionProviders } from '@tq/ml';
 import { ApiKeyStore, AuditLog, Authenticator } from '@tq/auth';
 import { ThrottledLog } from '@tq/contracts';
-import { AliasStore, RedisClientHolder, RedisVersionMetaCache, TenantLimits } from '@tq/queue';
+import {
+  AliasStore,
+  PrefixClaimKeeper,
+  RedisClientHolder,
+  RedisVersionMetaCache,
+  TenantLimits,
+  exitOnForeignPrefix,
+} from '@tq/queue';
 import { LISTEN_BACKLOG, applyKeepAlive, collectProcessMetrics, runAtNice } from '@tq/runtime';
 import { BatchedPredictor, PredictMetrics, ServeMetrics, listReplicas, registerReplica } from '@tq/serving';
-import { ArtifactStore, ModelRegistry, blobStoreFromConfig, createOnceSecret } from '@tq/storage';
+import { ArtifactStore, ModelRegistry, blobStoreFromConfig, createOnceSecret, storeIdentity } from '@tq/storage';
 import { explainVersion } from '@tq/jobs';
 import { ClientDoor } from './client-door';
 import { serveHandler } from './serve-http';
@@ -34,6 +41,9 @@ async function bootstrap(): Promise<void> {
   // invalidated over pub/sub, as in the API (measured: reading metadata.json per predict was a
   // third of a replica's CPU).
   const redis = new RedisClientHolder('worker');
+  // Serves only the versions of its own store's prefix (prefix-claim.ts): waits for Redis and the claim.
+  const claim = new PrefixClaimKeeper(redis, () => storeIdentity(store), logger, exitOnForeignPrefix(logger));
+  await claim.start(true);
   const metas = new RedisVersionMetaCache(redis);
   const registry = new ModelRegistry(store, metas);
   await initBackend(config.TQ_BACKEND);
@@ -117,6 +127,7 @@ async function bootstrap(): Promise<void> {
     predictor.close();
     await engine.close().catch(() => undefined);
     door.close();
+    claim.close();
     metas.onApplicationShutdown();
     await redis.onApplicationShutdown();
     blobs.close();

@@ -17,3 +17,5 @@ export * from './quotas';
 export * from './alias-store';
 export * from './redis-version-meta-cache';
 export * from './presence';
+export * from './prefix-claim';
+export * from './prefix-claim-keeper';

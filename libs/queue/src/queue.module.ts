@@ -6,6 +6,7 @@ import { VersionMetaCache } from '@tq/storage';
 import { loadConfig } from '@tq/config';
 import { CancelWatcher } from './cancel-watcher';
 import { JobProducer } from './job-producer.service';
+import { PrefixClaimService } from './prefix-claim.service';
 import { REDIS_ROLE, RedisClientHolder } from './redis.provider';
 import { RedisVersionMetaCache } from './redis-version-meta-cache';
 import { closeConnection, connectionFromConfig, redisAddress, type RedisRole } from './redis-connection';
@@ -39,6 +40,7 @@ export class QueueModule {
       providers: [
         JobProducer,
         RedisClientHolder,
+        PrefixClaimService,
         CancelWatcher,
         { provide: VersionMetaCache, useClass: RedisVersionMetaCache },
         { provide: REDIS_ROLE, useValue: role },

@@ -2,7 +2,7 @@ import { DEFAULT_TENANT } from '@tq/contracts';
 import type { ArtifactStore } from './artifact-store';
 import { BlobExistsError, BlobNotFoundError } from './blob/blob-errors';
 
-/** Top-level folders of tenant data; secrets/ stays where it is (it serves every tenant). */
+/** Top-level folders of tenant data; secrets/ and system/ stay where they are (they serve every tenant). */
 const TENANT_FOLDERS = ['models', 'datasets', 'outputs', 'inputs', 'checkpoints'] as const;
 
 /**

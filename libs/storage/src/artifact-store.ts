@@ -19,8 +19,9 @@ export function tenantPrefix(tenant: string): string {
  * key is built here from validated parts, so no caller can name anything outside the layout.
  * Layout, under a tenant's view (forTenant): tenants/<tenant>/ then models/<name>/<version>/...,
  * datasets/<id>/..., checkpoints/<key>/<file>, outputs/<jobId>.<ext> (or outputs/<jobId>/... for a
- * sharded job), inputs/<jobId>.f32. System-wide objects (secrets/<name>) stay outside tenants. The
- * root view (no tenant) builds the same keys without the tenant prefix: the lib tests and tools use it.
+ * sharded job), inputs/<jobId>.f32. System-wide objects (secrets/<name>, system/store-id) stay
+ * outside tenants. The root view (no tenant) builds the same keys without the tenant prefix: the
+ * lib tests and tools use it.
  */
 export class ArtifactStore {
   readonly blobs: BlobStore;

@@ -10,6 +10,7 @@ export * from './read-stream';
 export * from './job-files';
 export * from './adopt-untenanted';
 export * from './secret-file';
+export * from './store-identity';
 export * from './blob';
 export * from './stored-bytes';
 export * from './version-meta-cache';
