@@ -33,8 +33,9 @@ export async function claimForStart(config: AppConfig): Promise<void> {
   );
   if (outcome.kind === 'replaced')
     console.warn(
-      `[start] QUEUE_PREFIX "${config.QUEUE_PREFIX}" was ${describeClaim(outcome.previous)}'s; its folder has a new id ` +
-        'since (it was emptied), so the jobs, versions and aliases Redis kept from before may name files that are gone.',
+      `[start] QUEUE_PREFIX "${config.QUEUE_PREFIX}" was held by this store under ` +
+        `${describeClaim(outcome.previous)}: the store was emptied since, so the jobs, versions ` +
+        'and aliases Redis kept from before may name files that are gone.',
     );
 }
 
@@ -46,5 +47,5 @@ export async function takePrefix(config: AppConfig): Promise<{ identity: StoreId
 }
 
 function describeClaim(claim: StoreClaim | undefined): string {
-  return claim ? `${claim.location} (id ${claim.id}, since ${claim.since})` : 'an unreadable claim';
+  return claim ? `another id (${claim.id}, since ${claim.since})` : 'an unreadable claim';
 }

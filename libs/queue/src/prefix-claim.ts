@@ -36,9 +36,10 @@ export class QueuePrefixInUseError extends Error {
       `QUEUE_PREFIX "${prefix}" on Redis ${redisAddress} belongs to another artifact store: ` +
         `${holder.location} (claimed ${holder.since}); this process's store is ${mine.location}. ` +
         "The prefix's jobs, model versions and aliases refer to files there, not here. Give each " +
-        'system its own QUEUE_PREFIX, and every API, worker and serve replica of one system the same ' +
-        'store (one shared ARTIFACT_DIR, or one bucket). If that store is gone for good, hand the ' +
-        'prefix to this one with `npm run take-prefix` (it deletes nothing).',
+        'system its own QUEUE_PREFIX (a second clone: QUEUE_PREFIX=tq2 npm start), and every API, ' +
+        'worker and serve replica of one system the same store (one shared ARTIFACT_DIR, or one ' +
+        'bucket). If that store is gone for good, hand the prefix to this one with ' +
+        '`npm run take-prefix` (it deletes nothing).',
     );
     this.name = 'QueuePrefixInUseError';
   }
