@@ -2,18 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import Redis from 'ioredis';
 import { TestSystem } from './support/system';
+import { irisTrain } from './support/iris-train';
 
-const TRAIN = {
-  model: {
-    name: 'iris',
-    layers: [
-      { type: 'dense', units: 8, activation: 'relu', inputShape: [4] },
-      { type: 'dense', units: 3, activation: 'softmax' },
-    ],
-  },
-  dataset: { builtin: 'iris' },
-  fit: { epochs: 1 },
-};
+const TRAIN = irisTrain({ epochs: 1 });
 
 interface SseEvent {
   event: string;

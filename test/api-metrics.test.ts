@@ -5,18 +5,9 @@ import { waitForHttp } from '../tools/processes';
 import { promtoolCheck, sample } from './support/prometheus';
 import { TestSystem } from './support/system';
 import { waitFor } from './support/wait-for';
+import { irisTrain } from './support/iris-train';
 
-const IRIS_TRAIN = (epochs: number, batchSize = 16) => ({
-  model: {
-    name: 'iris',
-    layers: [
-      { type: 'dense', units: 8, activation: 'relu', inputShape: [4] },
-      { type: 'dense', units: 3, activation: 'softmax' },
-    ],
-  },
-  dataset: { builtin: 'iris' },
-  fit: { epochs, batchSize, validationSplit: 0 },
-});
+const IRIS_TRAIN = (epochs: number, batchSize = 16) => irisTrain({ epochs, batchSize, validationSplit: 0 });
 
 describe('metrics of the API and of a worker after a trained and a cancelled job', () => {
   let system: TestSystem;

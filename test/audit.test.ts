@@ -4,18 +4,9 @@ import Redis from 'ioredis';
 import type { AuditEntry } from '@tq/contracts';
 import { TestSystem } from './support/system';
 import { waitFor } from './support/wait-for';
+import { irisTrain } from './support/iris-train';
 
-const TRAIN = {
-  model: {
-    name: 'iris',
-    layers: [
-      { type: 'dense', units: 8, activation: 'relu', inputShape: [4] },
-      { type: 'dense', units: 3, activation: 'softmax' },
-    ],
-  },
-  dataset: { builtin: 'iris' },
-  fit: { epochs: 1 },
-};
+const TRAIN = irisTrain({ epochs: 1 });
 
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 const LOOPBACK = /^(::ffff:)?127\.0\.0\.1$|^::1$/;

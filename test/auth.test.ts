@@ -12,18 +12,9 @@ import { freePort } from '../tools/free-port';
 import { API_MAIN, startApp, stopProcess, waitForHttp } from '../tools/processes';
 import { TestSystem, deleteKeys } from './support/system';
 import { waitFor } from './support/wait-for';
+import { irisTrain } from './support/iris-train';
 
-const IRIS_TRAIN = {
-  model: {
-    name: 'iris',
-    layers: [
-      { type: 'dense', units: 8, activation: 'relu', inputShape: [4] },
-      { type: 'dense', units: 3, activation: 'softmax' },
-    ],
-  },
-  dataset: { builtin: 'iris' },
-  fit: { epochs: 2, batchSize: 32 },
-};
+const IRIS_TRAIN = irisTrain({ epochs: 2, batchSize: 32 });
 
 interface Created {
   id: string;

@@ -5,18 +5,9 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { ALL_QUEUES } from '@tq/contracts';
 import { TestSystem } from './support/system';
+import { irisTrain } from './support/iris-train';
 
-const IRIS_TRAIN = {
-  model: {
-    name: 'iris',
-    layers: [
-      { type: 'dense', units: 8, activation: 'relu', inputShape: [4] },
-      { type: 'dense', units: 3, activation: 'softmax' },
-    ],
-  },
-  dataset: { builtin: 'iris' },
-  fit: { epochs: 2, batchSize: 32 },
-};
+const IRIS_TRAIN = irisTrain({ epochs: 2, batchSize: 32 });
 
 /** What the API's Content-Security-Policy refused on a page (Chromium reports each on the console). */
 function cspViolations(page: Page): string[] {

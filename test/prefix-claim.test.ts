@@ -1,29 +1,17 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { EXIT_FOREIGN_PREFIX } from '@tq/queue';
 import { freePort } from '../tools/free-port';
 import { API_MAIN, SERVE_MAIN, WORKER_MAIN } from '../tools/processes';
+import { irisTrain } from './support/iris-train';
 import { TestSystem } from './support/system';
-import { waitFor } from './support/wait-for';
 
 const TAKE_PREFIX = join(__dirname, '..', 'tools', 'take-prefix.js');
-
-const IRIS_TRAIN = {
-  model: {
-    name: 'iris',
-    layers: [
-      { type: 'dense', units: 8, activation: 'relu', inputShape: [4] },
-      { type: 'dense', units: 3, activation: 'softmax' },
-    ],
-  },
-  dataset: { builtin: 'iris' },
-  fit: { epochs: 2, batchSize: 16, optimizer: 'adam', learningRate: 0.02, validationSplit: 0, seed: 7 },
-};
 
 /** A process that should stop and does not is killed after this long (the test then fails, not hangs). */
 const GIVE_UP_MS = 60_000;
@@ -74,19 +62,14 @@ describe('QUEUE_PREFIX, claimed by its artifact store', () => {
   });
 
   it("refuses a worker, an API and a serve replica of another store, naming both; none takes the system's job", async () => {
-    const submitted = await system.fetch('/v1/jobs/train', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(IRIS_TRAIN),
-    });
-    assert.equal(submitted.status, 202);
-    const { id } = (await submitted.json()) as { id: string };
+    const submitted = await system.request('POST', '/v1/jobs/train', irisTrain({ epochs: 2 }));
+    assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
+    const id = submitted.body.id as string;
     const [worker, api, replica] = await Promise.all([
       runToExit(WORKER_MAIN, otherEnv),
       runToExit(API_MAIN, { ...otherEnv, PORT: String(await freePort()) }),
       runToExit(SERVE_MAIN, { ...otherEnv, SERVE_PORT: String(await freePort()) }),
     ]);
-    const storeId = (await readFile(join(system.artifactDir, 'system', 'store-id'), 'utf8')).trim();
     for (const [name, run] of Object.entries({ worker, api, replica })) {
       assert.equal(run.code, EXIT_FOREIGN_PREFIX, `${name}: ${run.out}`);
       assert.ok(run.out.includes(`QUEUE_PREFIX "${system.prefix}"`), `${name}: ${run.out}`);
@@ -94,15 +77,11 @@ describe('QUEUE_PREFIX, claimed by its artifact store', () => {
       assert.ok(run.out.includes(`this process's store is ${hostname()}:${otherDir}`), run.out);
       assert.ok(run.out.includes('npm run take-prefix'), run.out);
     }
-    assert.notEqual(storeId, '');
-    const job = (await (await system.fetch(`/v1/jobs/${id}`)).json()) as { state: string };
-    assert.equal(job.state, 'waiting', 'no process of the other store took the job');
+    const job = await system.request('GET', `/v1/jobs/${id}`);
+    assert.equal(job.body.state, 'waiting', 'no process of the other store took the job');
     // A worker of the system's own store takes it.
     system.addWorker();
-    const done = await waitFor('the job done', async () => {
-      const j = (await (await system.fetch(`/v1/jobs/${id}`)).json()) as { state: string };
-      return ['completed', 'failed'].includes(j.state) ? j : undefined;
-    });
+    const done = await system.waitForJob(id);
     assert.equal(done.state, 'completed', JSON.stringify(done));
   });
 

@@ -5,18 +5,9 @@ import { stopProcess } from '../tools/processes';
 import { TestSystem } from './support/system';
 import { tenantClient } from './support/tenant-keys';
 import { waitFor } from './support/wait-for';
+import { irisTrain } from './support/iris-train';
 
-const TRAIN = {
-  model: {
-    name: 'iris',
-    layers: [
-      { type: 'dense', units: 8, activation: 'relu', inputShape: [4] },
-      { type: 'dense', units: 3, activation: 'softmax' },
-    ],
-  },
-  dataset: { builtin: 'iris' },
-  fit: { epochs: 1 },
-};
+const TRAIN = irisTrain({ epochs: 1 });
 /** Runs long enough to be seen active and killed (it is cancelled at the end). */
 const LONG_TRAIN = {
   model: { name: 'digits-long', layers: [{ type: 'dense', units: 10, activation: 'softmax', inputShape: [784] }] },
