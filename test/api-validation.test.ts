@@ -454,7 +454,7 @@ describe('API validation (no workers: nothing may reach a queue)', () => {
       const res = await upload(name, 'a,label\n1,x\n', { labelColumn: 'label' });
       assert.equal(res.status, 400, `${name}: ${JSON.stringify(res.body)}`);
       assert.equal(res.body.issues?.[0]?.field, 'file', name);
-      assert.match(res.body.issues?.[0]?.reason ?? '', /is not \.csv, \.jsonl, \.ndjson or \.json/, name);
+      assert.match(res.body.issues?.[0]?.reason ?? '', /is not \.csv, \.tsv, \.jsonl, \.ndjson or \.json/, name);
     }
   });
   it('rejects an upload over the configured limit with 413', async () => {

@@ -123,6 +123,52 @@ describe('real tables through the system', { timeout: 900_000 }, () => {
     );
   });
 
+  it('penguins as spreadsheets write them: a semicolon file (BOM, CRLF) trains, a tab-separated one batch-infers', async () => {
+    const penguins = publicRecords('penguins');
+    const excel = toCsv(penguins, { separator: ';', eol: '\r\n', bom: true });
+    const semi = await upload(system, excel, 'penguins-excel.csv', { labelColumn: 'Species' });
+    assert.equal(semi.status, 201, JSON.stringify(semi.body));
+    assert.equal(semi.body.profile.delimiter, ';');
+    const comma = await upload(system, toCsv(penguins), 'penguins.csv', { labelColumn: 'Species' });
+    assert.equal(comma.body.profile.delimiter, ',');
+    const kinds = (profile: { columns: { name: string; kind: string }[] }) =>
+      profile.columns.map((c) => `${c.name}: ${c.kind}`);
+    assert.deepEqual(kinds(semi.body.profile), kinds(comma.body.profile), 'the same columns, read alike');
+    assert.equal(semi.body.rows, penguins.length);
+
+    const result = await train(system, {
+      model: {
+        name: 'penguins-excel',
+        layers: [
+          { type: 'dense', units: 16, activation: 'relu' },
+          { type: 'dense', units: 3, activation: 'softmax' },
+        ],
+      },
+      dataset: { id: semi.body.id },
+      fit: { epochs: 60, batchSize: 16, learningRate: 0.01, validationSplit: 0.25 },
+    });
+    assert.ok(result.metrics.valAccuracy >= PENGUIN_FLOOR, `valAccuracy ${result.metrics.valAccuracy}`);
+
+    const unlabelled = penguins.map(({ Species: _label, ...rest }) => rest);
+    const tsv = await upload(system, toCsv(unlabelled, { separator: '\t' }), 'penguins.tsv', {});
+    assert.equal(tsv.status, 201, JSON.stringify(tsv.body));
+    assert.equal(tsv.body.profile.delimiter, '\t');
+    const infer = await system.request('POST', '/v1/jobs/infer', {
+      model: result.model,
+      input: { dataset: { id: tsv.body.id } },
+    });
+    assert.equal(infer.status, 202, JSON.stringify(infer.body));
+    const done = await system.waitForJob(infer.body.id);
+    assert.equal(done.state, 'completed', JSON.stringify(done));
+    const labels = String((await system.request('GET', `/v1/jobs/${infer.body.id}/output`)).body)
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { label: string }).label);
+    assert.equal(labels.length, penguins.length);
+    const right = labels.filter((label, i) => label === penguins[i]!.Species).length;
+    assert.ok(right / labels.length >= PENGUIN_FLOOR, `${right} of ${labels.length} right`);
+  });
+
   it('cars: regression on a raw numeric target, answers in its units, batch-infers an uploaded table', async () => {
     const cars = publicRecords('cars');
     const up = await upload(system, toJsonl(cars), 'cars.jsonl', {

@@ -18,18 +18,26 @@ export function publicFile(name: 'seattle-weather.csv'): Buffer {
   return readFileSync(join(DATA, name));
 }
 
-/** RFC 4180: quoted when a cell holds a comma, a quote or a line break. */
-function csvCell(v: Row[string]): string {
+/** RFC 4180: quoted when a cell holds the separator, a quote or a line break. */
+function csvCell(v: Row[string], separator: string): string {
   if (v === null) return 'NA';
   const s = String(v);
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  return s.includes(separator) || /["\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-export function toCsv(rows: Row[]): string {
+/** How a spreadsheet writes the file: its separator, line break, and a BOM (Excel's "CSV UTF-8"). */
+export interface CsvStyle {
+  separator?: ',' | ';' | '\t';
+  eol?: '\n' | '\r\n';
+  bom?: boolean;
+}
+
+export function toCsv(rows: Row[], style: CsvStyle = {}): string {
+  const { separator = ',', eol = '\n', bom = false } = style;
   const columns = Object.keys(rows[0] ?? {});
-  const lines = [columns.map(csvCell).join(',')];
-  for (const r of rows) lines.push(columns.map((c) => csvCell(r[c] ?? null)).join(','));
-  return `${lines.join('\n')}\n`;
+  const lines = [columns.map((c) => csvCell(c, separator)).join(separator)];
+  for (const r of rows) lines.push(columns.map((c) => csvCell(r[c] ?? null, separator)).join(separator));
+  return `${bom ? '\uFEFF' : ''}${lines.join(eol)}${eol}`;
 }
 
 export function toJsonl(rows: Row[]): string {

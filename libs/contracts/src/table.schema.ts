@@ -58,8 +58,17 @@ export const labelProfileSchema = z.discriminatedUnion('task', [
 ]);
 export type LabelProfile = z.infer<typeof labelProfileSchema>;
 
+/**
+ * The field separators a CSV may use, in the order a tie is settled: comma; semicolon (what Excel
+ * writes where the decimal mark is a comma); tab (TSV); pipe.
+ */
+export const CSV_DELIMITERS = [',', ';', '\t', '|'] as const;
+export type CsvDelimiter = (typeof CSV_DELIMITERS)[number];
+
 export const tableProfileSchema = z.object({
   rows: count,
+  /** A CSV's field separator, read from its header line (the one outside quotes it holds most of). */
+  delimiter: z.enum(CSV_DELIMITERS).optional(),
   columns: z.array(columnProfileSchema),
   /** Present when a label column was named; its task is inferred unless the user set one. */
   label: labelProfileSchema.optional(),

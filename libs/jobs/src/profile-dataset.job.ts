@@ -138,7 +138,7 @@ async function profileSource(
   const built = index?.build(format === 'jsonl' ? table.columns : undefined);
   if (built && built.rows === profile.rows)
     await deps.datasets.writeExtra(data.datasetId, ROW_INDEX_FILE, JSON.stringify(built));
-  return profile;
+  return table.delimiter === undefined ? profile : { ...profile, delimiter: table.delimiter };
 }
 
 /** Upload overrides, plus "ignore" for every column outside `featureColumns` (the label excepted). */

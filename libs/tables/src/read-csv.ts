@@ -8,6 +8,7 @@ import type { TableSource } from './table-source';
 import type { ReadOptions } from './read-options';
 import { Utf8Guard } from './utf8-guard';
 import { malformedReason, malformedRowError } from './malformed-rows';
+import { delimiterOf, withHeadLine } from './csv-delimiter';
 
 /**
  * Records csv-parse may hold parsed ahead of the reader: memory is bounded by this times
@@ -17,16 +18,20 @@ const PARSED_AHEAD = 16;
 
 /**
  * Reads a CSV from a byte stream with csv-parse: a BOM is dropped, quoted fields may hold commas,
- * quotes and newlines, the first record is the header. Rows come back as strings (missing cells are
- * recognised later, see cells.ts). Memory is bounded by backpressure and `maxRecordBytes`.
+ * quotes and newlines, the first record is the header. The field separator is the one the header
+ * line holds most (delimiterOf: comma, semicolon, tab or pipe). Rows come back as strings (missing
+ * cells are recognised later, see cells.ts). Memory is bounded by backpressure and `maxRecordBytes`.
  * As the parser runs ahead, an error in row n may surface before rows just before n are yielded
  * (even from this call, for a short file); it always names row n.
  */
-export async function readCsv(source: Readable, limits: TableLimits, opts: ReadOptions = {}): Promise<TableSource> {
+export async function readCsv(input: Readable, limits: TableLimits, opts: ReadOptions = {}): Promise<TableSource> {
+  const { head, stream: source } = await withHeadLine(input, limits.maxRecordBytes);
+  const delimiter = delimiterOf(head);
   const guard = new Utf8Guard();
   // csv-parse hands the options on to its Transform; its Options type just does not list these.
   const options: Options & TransformOptions = {
     bom: true,
+    delimiter,
     max_record_size: limits.maxRecordBytes,
     skip_empty_lines: true,
     // Checked per record here (rows()): a strict read names the row, a lenient one keeps it.
@@ -48,6 +53,7 @@ export async function readCsv(source: Readable, limits: TableLimits, opts: ReadO
   source.pipe(guard).pipe(parser);
   const records = batches(parser);
   const stop = () => {
+    input.destroy();
     source.destroy();
     parser.destroy();
   };
@@ -60,6 +66,7 @@ export async function readCsv(source: Readable, limits: TableLimits, opts: ReadO
     const columns = checkHeader(first, limits);
     return {
       columns,
+      delimiter,
       batches: rows(records, guard, columns, limits, { firstRow, strict: !opts.keepMalformedRows }, stop),
     };
   } catch (err) {

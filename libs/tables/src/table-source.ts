@@ -1,3 +1,4 @@
+import type { CsvDelimiter } from '@tq/contracts';
 import type { Cell } from './cells';
 
 /**
@@ -6,6 +7,8 @@ import type { Cell } from './cells';
  */
 export interface TableSource {
   columns: readonly string[];
+  /** A CSV's field separator (read from its header line). */
+  delimiter?: CsvDelimiter;
   batches: AsyncIterable<Cell[][]>;
 }
 

@@ -53,7 +53,8 @@ export class DatasetsController {
         file: {
           type: 'string',
           format: 'binary',
-          description: '.csv (header row), .jsonl / .ndjson (JSON lines), .json: JSON lines or a JSON array of objects',
+          description:
+            '.csv or .tsv (header row; separated by commas, semicolons, tabs or pipes: the one the header holds most), .jsonl / .ndjson (JSON lines), .json: JSON lines or a JSON array of objects',
         },
         labelColumn: { type: 'string', description: 'the column to learn; absent for a table only predicted on' },
         featureColumns: { type: 'string', description: 'comma-separated; every other column but the label is ignored' },

@@ -13,6 +13,8 @@ import type { DatasetFormat, DatasetMeta, DatasetStore } from '@tq/storage';
 /** A Map: a plain object would answer for "constructor" or "__proto__". */
 const FORMAT_OF_EXTENSION = new Map<string, DatasetFormat>([
   ['csv', 'csv'],
+  // Tab-separated: the CSV reader takes the separator its header line holds (comma, ;, tab, |).
+  ['tsv', 'csv'],
   ['jsonl', 'jsonl'],
   ['ndjson', 'jsonl'],
   ['json', 'jsonl'],
@@ -81,7 +83,10 @@ export function receiveUpload(
       if (!format) {
         file.resume();
         return fail(
-          new FieldError('file', `"${filename}" is not .csv, .jsonl, .ndjson or .json (lines or an array of objects)`),
+          new FieldError(
+            'file',
+            `"${filename}" is not .csv, .tsv, .jsonl, .ndjson or .json (lines or an array of objects)`,
+          ),
         );
       }
       const meta = fields.then((f): DatasetMeta => metaOf(f, filename, format, opts.jobId));
