@@ -123,12 +123,13 @@ describe('real tables through the system', { timeout: 900_000 }, () => {
     );
   });
 
-  it('penguins as spreadsheets write them: a semicolon file (BOM, CRLF) trains, a tab-separated one batch-infers', async () => {
+  it('penguins as spreadsheets write them: a semicolon file (BOM, CRLF, decimal commas) trains, a tab-separated one batch-infers', async () => {
     const penguins = publicRecords('penguins');
-    const excel = toCsv(penguins, { separator: ';', eol: '\r\n', bom: true });
+    const excel = toCsv(penguins, { separator: ';', eol: '\r\n', bom: true, decimalComma: true });
     const semi = await upload(system, excel, 'penguins-excel.csv', { labelColumn: 'Species' });
     assert.equal(semi.status, 201, JSON.stringify(semi.body));
     assert.equal(semi.body.profile.delimiter, ';');
+    assert.ok(semi.body.profile.decimalCommas > 300, `decimal commas read: ${semi.body.profile.decimalCommas}`);
     const comma = await upload(system, toCsv(penguins), 'penguins.csv', { labelColumn: 'Species' });
     assert.equal(comma.body.profile.delimiter, ',');
     const kinds = (profile: { columns: { name: string; kind: string }[] }) =>

@@ -19,9 +19,9 @@ export function publicFile(name: 'seattle-weather.csv'): Buffer {
 }
 
 /** RFC 4180: quoted when a cell holds the separator, a quote or a line break. */
-function csvCell(v: Row[string], separator: string): string {
+function csvCell(v: Row[string], separator: string, decimalComma = false): string {
   if (v === null) return 'NA';
-  const s = String(v);
+  const s = decimalComma && typeof v === 'number' ? String(v).replace('.', ',') : String(v);
   return s.includes(separator) || /["\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
@@ -30,13 +30,15 @@ export interface CsvStyle {
   separator?: ',' | ';' | '\t';
   eol?: '\n' | '\r\n';
   bom?: boolean;
+  /** Numbers written with a decimal comma (39,1), as Excel does where that is the decimal mark. */
+  decimalComma?: boolean;
 }
 
 export function toCsv(rows: Row[], style: CsvStyle = {}): string {
-  const { separator = ',', eol = '\n', bom = false } = style;
+  const { separator = ',', eol = '\n', bom = false, decimalComma = false } = style;
   const columns = Object.keys(rows[0] ?? {});
   const lines = [columns.map((c) => csvCell(c, separator)).join(separator)];
-  for (const r of rows) lines.push(columns.map((c) => csvCell(r[c] ?? null, separator)).join(separator));
+  for (const r of rows) lines.push(columns.map((c) => csvCell(r[c] ?? null, separator, decimalComma)).join(separator));
   return `${bom ? '\uFEFF' : ''}${lines.join(eol)}${eol}`;
 }
 

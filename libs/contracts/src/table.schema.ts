@@ -69,6 +69,11 @@ export const tableProfileSchema = z.object({
   rows: count,
   /** A CSV's field separator, read from its header line (the one outside quotes it holds most of). */
   delimiter: z.enum(CSV_DELIMITERS).optional(),
+  /**
+   * A CSV separated by semicolons, tabs or pipes: the cells read as numbers with a decimal comma
+   * (`1,5` as 1.5; one with a thousands mark as well, `1.234,5`, stays text). Absent when none.
+   */
+  decimalCommas: count.optional(),
   columns: z.array(columnProfileSchema),
   /** Present when a label column was named; its task is inferred unless the user set one. */
   label: labelProfileSchema.optional(),

@@ -138,7 +138,12 @@ async function profileSource(
   const built = index?.build(format === 'jsonl' ? table.columns : undefined);
   if (built && built.rows === profile.rows)
     await deps.datasets.writeExtra(data.datasetId, ROW_INDEX_FILE, JSON.stringify(built));
-  return table.delimiter === undefined ? profile : { ...profile, delimiter: table.delimiter };
+  const decimalCommas = table.decimalCommas?.() ?? 0;
+  return {
+    ...profile,
+    ...(table.delimiter === undefined ? {} : { delimiter: table.delimiter }),
+    ...(decimalCommas > 0 ? { decimalCommas } : {}),
+  };
 }
 
 /** Upload overrides, plus "ignore" for every column outside `featureColumns` (the label excepted). */

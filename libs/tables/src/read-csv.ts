@@ -64,10 +64,13 @@ export async function readCsv(input: Readable, limits: TableLimits, opts: ReadOp
     if (guard.badOffset !== undefined && first.some((name) => name.includes('\uFFFD')))
       throw brokenUtf8(guard, 'header');
     const columns = checkHeader(first, limits);
+    const decimalCommas = delimiter === ',' ? undefined : { cells: 0 };
+    const rowOpts = { firstRow, strict: !opts.keepMalformedRows, decimalCommas };
     return {
       columns,
       delimiter,
-      batches: rows(records, guard, columns, limits, { firstRow, strict: !opts.keepMalformedRows }, stop),
+      ...(decimalCommas ? { decimalCommas: () => decimalCommas.cells } : {}),
+      batches: rows(records, guard, columns, limits, rowOpts, stop),
     };
   } catch (err) {
     stop();
@@ -80,7 +83,7 @@ async function* rows(
   guard: Utf8Guard,
   columns: readonly string[],
   limits: TableLimits,
-  opts: { firstRow: number; strict: boolean },
+  opts: { firstRow: number; strict: boolean; decimalCommas: { cells: number } | undefined },
   stop: () => void,
 ): AsyncGenerator<Cell[][]> {
   const firstRow = opts.firstRow;
@@ -100,12 +103,35 @@ async function* rows(
         });
       row += batch.length;
       checkRowCount(row, limits);
+      if (opts.decimalCommas) opts.decimalCommas.cells += withDecimalPoints(batch);
       yield batch;
     }
     if (guard.badOffset !== undefined) throw brokenUtf8(guard, at(row + 1));
   } finally {
     stop();
   }
+}
+
+/** A number written with a decimal comma, as Excel writes one where the decimal mark is a comma (no thousands marks). */
+const DECIMAL_COMMA = /^\s*[+-]?\d+,\d+(?:[eE][+-]?\d+)?\s*$/;
+
+/**
+ * In a CSV not separated by commas, cells like `1,5` or `-0,25E+3` are numbers with a decimal
+ * comma (Excel's export where that is the decimal mark, with semicolons between cells): they are
+ * rewritten with a decimal point, in place, so the profile, training and every infer read them as
+ * numbers alike. A cell with a thousands mark as well (`1.234,5`) is left as it is. The count.
+ */
+function withDecimalPoints(batch: string[][]): number {
+  let changed = 0;
+  for (const record of batch)
+    for (let k = 0; k < record.length; k++) {
+      const cell = record[k]!;
+      if (cell.includes(',') && DECIMAL_COMMA.test(cell)) {
+        record[k] = cell.replace(',', '.');
+        changed++;
+      }
+    }
+  return changed;
 }
 
 type Records = AsyncGenerator<string[][], undefined, number | undefined>;

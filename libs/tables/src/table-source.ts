@@ -9,6 +9,8 @@ export interface TableSource {
   columns: readonly string[];
   /** A CSV's field separator (read from its header line). */
   delimiter?: CsvDelimiter;
+  /** A CSV not separated by commas: the cells read so far as numbers with a decimal comma (`1,5`). */
+  decimalCommas?: () => number;
   batches: AsyncIterable<Cell[][]>;
 }
 

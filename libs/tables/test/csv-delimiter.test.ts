@@ -34,8 +34,9 @@ const cellText = (cell: string, d: string) =>
 describe('readTable (CSV) with each separator', () => {
   it('reads back any table written with any separator, however the bytes are chunked', async () => {
     const name = fc.stringMatching(/^[A-Za-z]([A-Za-z0-9 _]{0,6}[A-Za-z0-9_])?$/);
+    // No digits: a cell like 1,5 is a number in a file not separated by commas (tested below).
     const cell = fc.string({
-      unit: fc.constantFrom('a', '1', '.', ',', ';', '\t', '|', '"', '\n', ' ', 'é'),
+      unit: fc.constantFrom('a', 'x', '.', ',', ';', '\t', '|', '"', '\n', ' ', 'é'),
       maxLength: 6,
     });
     const table = fc.integer({ min: 2, max: 5 }).chain((width) =>
@@ -58,6 +59,19 @@ describe('readTable (CSV) with each separator', () => {
       }),
       { numRuns: 400 },
     );
+  });
+
+  it('reads 1,5 as 1.5 where cells are not separated by commas, and counts those cells', async () => {
+    const text = 'a;b;c;d\r\n1,5;-0,25E+3;1.234,5;" 2,5 "\r\n3;x,5;1,;7\r\n';
+    const semi = await readTable(Readable.from(chunks(Buffer.from(text), 5)), 'csv');
+    assert.deepEqual(await collect(semi), [
+      ['1.5', '-0.25E+3', '1.234,5', ' 2.5 '],
+      ['3', 'x,5', '1,', '7'],
+    ]);
+    assert.equal(semi.decimalCommas?.(), 3);
+    const comma = await readTable(Readable.from(['a,b\n"1,5",2\n']), 'csv');
+    assert.deepEqual(await collect(comma), [['1,5', '2']], 'a comma-separated file keeps its quoted commas');
+    assert.equal(comma.decimalCommas, undefined);
   });
 
   it('closes the source when the reader stops early', async () => {
