@@ -4,6 +4,7 @@ import { featureMeans, writeModelArtifacts } from '@tq/ml';
 import { ArtifactStore, ModelRegistry } from '@tq/storage';
 import { fitTableModel, registerTableModel, type TableModel } from '../libs/jobs/test/table-models';
 import { TestSystem } from './support/system';
+import { irisTrain } from './support/iris-train';
 
 /** Rows × steps × features a request may cost here: small, so that a 413 is cheap to provoke. */
 const MAX_EXPLAIN_VALUES = 200_000;
@@ -136,17 +137,7 @@ describe('explain (integrated gradients)', { timeout: 600_000 }, () => {
   });
 
   it('a model trained by a worker records its means: instances explained from them', async () => {
-    const train = await system.request('POST', '/v1/jobs/train', {
-      model: {
-        name: 'iris',
-        layers: [
-          { type: 'dense', units: 8, activation: 'relu', inputShape: [4] },
-          { type: 'dense', units: 3, activation: 'softmax' },
-        ],
-      },
-      dataset: { builtin: 'iris' },
-      fit: { epochs: 3, seed: 1 },
-    });
+    const train = await system.request('POST', '/v1/jobs/train', irisTrain({ epochs: 3, seed: 1 }));
     assert.equal(train.status, 202, JSON.stringify(train.body));
     const job = await system.waitForJob(train.body.id);
     assert.equal(job.state, 'completed', JSON.stringify(job));
