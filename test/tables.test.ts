@@ -22,12 +22,38 @@ async function upload(system: TestSystem, file: string, name: string, fields: Re
   return { status: res.status, body: (await res.json()) as any };
 }
 
+/** The penguins classifier both penguins tests train, on dataset `id`, registered as `name`. */
+const penguinsTrain = (name: string, id: string) => ({
+  model: {
+    name,
+    // No inputShape: the first layer takes the preprocessed width (one-hot columns included).
+    layers: [
+      { type: 'dense', units: 16, activation: 'relu' },
+      { type: 'dense', units: 3, activation: 'softmax' },
+    ],
+  },
+  dataset: { id },
+  fit: { epochs: 60, batchSize: 16, learningRate: 0.01, validationSplit: 0.25 },
+});
+
 async function train(system: TestSystem, request: unknown): Promise<any> {
   const submitted = await system.request('POST', '/v1/jobs/train', request);
   assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
   const job = await system.waitForJob(submitted.body.id);
   assert.equal(job.state, 'completed', JSON.stringify(job));
   return job.result;
+}
+
+/** Batch-infers dataset `id` with `model` to completion: the output's lines, parsed. */
+async function inferLines<T>(system: TestSystem, model: unknown, id: string): Promise<T[]> {
+  const infer = await system.request('POST', '/v1/jobs/infer', { model, input: { dataset: { id } } });
+  assert.equal(infer.status, 202, JSON.stringify(infer.body));
+  const done = await system.waitForJob(infer.body.id);
+  assert.equal(done.state, 'completed', JSON.stringify(done));
+  return String((await system.request('GET', `/v1/jobs/${infer.body.id}/output`)).body)
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as T);
 }
 
 /** onnxruntime on raw columns: one [N, 1] input per column, numbers as float32 (NaN missing), the rest as text. */
@@ -77,18 +103,7 @@ describe('real tables through the system', { timeout: 900_000 }, () => {
     assert.equal(profile.label.task, 'classification');
     assert.deepEqual(up.body.classes, ['Adelie', 'Chinstrap', 'Gentoo']);
 
-    const result = await train(system, {
-      model: {
-        name: 'penguins',
-        // No inputShape: the first layer takes the preprocessed width (one-hot columns included).
-        layers: [
-          { type: 'dense', units: 16, activation: 'relu' },
-          { type: 'dense', units: 3, activation: 'softmax' },
-        ],
-      },
-      dataset: { id: up.body.id },
-      fit: { epochs: 60, batchSize: 16, learningRate: 0.01, validationSplit: 0.25 },
-    });
+    const result = await train(system, penguinsTrain('penguins', up.body.id));
     assert.equal(result.task, 'classification');
     assert.ok(result.metrics.valAccuracy >= PENGUIN_FLOOR, `valAccuracy ${result.metrics.valAccuracy}`);
     const { name, version } = result.model;
@@ -137,34 +152,14 @@ describe('real tables through the system', { timeout: 900_000 }, () => {
     assert.deepEqual(kinds(semi.body.profile), kinds(comma.body.profile), 'the same columns, read alike');
     assert.equal(semi.body.rows, penguins.length);
 
-    const result = await train(system, {
-      model: {
-        name: 'penguins-excel',
-        layers: [
-          { type: 'dense', units: 16, activation: 'relu' },
-          { type: 'dense', units: 3, activation: 'softmax' },
-        ],
-      },
-      dataset: { id: semi.body.id },
-      fit: { epochs: 60, batchSize: 16, learningRate: 0.01, validationSplit: 0.25 },
-    });
+    const result = await train(system, penguinsTrain('penguins-excel', semi.body.id));
     assert.ok(result.metrics.valAccuracy >= PENGUIN_FLOOR, `valAccuracy ${result.metrics.valAccuracy}`);
 
     const unlabelled = penguins.map(({ Species: _label, ...rest }) => rest);
     const tsv = await upload(system, toCsv(unlabelled, { separator: '\t' }), 'penguins.tsv', {});
     assert.equal(tsv.status, 201, JSON.stringify(tsv.body));
     assert.equal(tsv.body.profile.delimiter, '\t');
-    const infer = await system.request('POST', '/v1/jobs/infer', {
-      model: result.model,
-      input: { dataset: { id: tsv.body.id } },
-    });
-    assert.equal(infer.status, 202, JSON.stringify(infer.body));
-    const done = await system.waitForJob(infer.body.id);
-    assert.equal(done.state, 'completed', JSON.stringify(done));
-    const labels = String((await system.request('GET', `/v1/jobs/${infer.body.id}/output`)).body)
-      .trim()
-      .split('\n')
-      .map((l) => (JSON.parse(l) as { label: string }).label);
+    const labels = (await inferLines<{ label: string }>(system, result.model, tsv.body.id)).map((l) => l.label);
     assert.equal(labels.length, penguins.length);
     const right = labels.filter((label, i) => label === penguins[i]!.Species).length;
     assert.ok(right / labels.length >= PENGUIN_FLOOR, `${right} of ${labels.length} right`);
@@ -204,17 +199,7 @@ describe('real tables through the system', { timeout: 900_000 }, () => {
     const unlabelled = cars.slice(0, 50).map(({ Miles_per_Gallon: _m, ...rest }) => rest);
     const input = await upload(system, toCsv(unlabelled), 'new-cars.csv', {});
     assert.equal(input.status, 201, JSON.stringify(input.body));
-    const infer = await system.request('POST', '/v1/jobs/infer', {
-      model: result.model,
-      input: { dataset: { id: input.body.id } },
-    });
-    assert.equal(infer.status, 202, JSON.stringify(infer.body));
-    const done = await system.waitForJob(infer.body.id);
-    assert.equal(done.state, 'completed', JSON.stringify(done));
-    const lines = String((await system.request('GET', `/v1/jobs/${infer.body.id}/output`)).body)
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { value: number });
+    const lines = await inferLines<{ value: number }>(system, result.model, input.body.id);
     assert.equal(lines.length, 50);
     const truth = cars.slice(0, 50).map((c) => c.Miles_per_Gallon as number | null);
     const errors = lines.flatMap((l, i) => (truth[i] === null ? [] : [Math.abs(l.value - truth[i]!)]));

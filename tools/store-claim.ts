@@ -1,5 +1,5 @@
 import type { AppConfig } from '@tq/config';
-import { claimQueuePrefix, createRedisClient, redisAddress, takeQueuePrefix, type StoreClaim } from '@tq/queue';
+import { claimQueuePrefix, createRedisClient, redisAddress, replacedClaimWarning, takeQueuePrefix } from '@tq/queue';
 import { ArtifactStore, blobStoreFromConfig, storeIdentity, type StoreIdentity } from '@tq/storage';
 
 /** The identity of the artifact store `config` names (made on a new store: its id is written there). */
@@ -32,11 +32,7 @@ export async function claimForStart(config: AppConfig): Promise<void> {
     claimQueuePrefix(redis, config.QUEUE_PREFIX, identity, redisAddress(config)),
   );
   if (outcome.kind === 'replaced')
-    console.warn(
-      `[start] QUEUE_PREFIX "${config.QUEUE_PREFIX}" was held by this store under ` +
-        `${describeClaim(outcome.previous)}: the store was emptied since, so the jobs, versions ` +
-        'and aliases Redis kept from before may name files that are gone.',
-    );
+    console.warn(`[start] ${replacedClaimWarning(config.QUEUE_PREFIX, identity.location, outcome.previous)}`);
 }
 
 /** `npm run take-prefix`: the prefix given to this configuration's store; who held it before. */
@@ -44,8 +40,4 @@ export async function takePrefix(config: AppConfig): Promise<{ identity: StoreId
   const identity = await identityOf(config);
   const previous = await withRedis(config, (redis) => takeQueuePrefix(redis, config.QUEUE_PREFIX, identity));
   return { identity, ...(previous === undefined ? {} : { previous }) };
-}
-
-function describeClaim(claim: StoreClaim | undefined): string {
-  return claim ? `another id (${claim.id}, since ${claim.since})` : 'an unreadable claim';
 }

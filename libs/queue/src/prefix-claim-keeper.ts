@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ThrottledLog } from '@tq/contracts';
 import type { StoreIdentity } from '@tq/storage';
-import { QueuePrefixInUseError, claimQueuePrefix } from './prefix-claim';
+import { QueuePrefixInUseError, claimQueuePrefix, replacedClaimWarning } from './prefix-claim';
 import type { RedisClientHolder } from './redis.provider';
 
 /**
@@ -78,14 +78,8 @@ export class PrefixClaimKeeper {
     try {
       const identity = await this.identify();
       const outcome = await claimQueuePrefix(this.redis.client, this.redis.prefix, identity, this.redis.address);
-      if (outcome.kind === 'replaced') {
-        const since = outcome.previous ? ` since ${outcome.previous.since}` : '';
-        this.log.warn(
-          `QUEUE_PREFIX "${this.redis.prefix}" taken over: the store at ${identity.location} held it${since} ` +
-            'under another id (it was emptied or made again), so the jobs, versions and aliases Redis ' +
-            'kept from before may name files that are gone',
-        );
-      }
+      if (outcome.kind === 'replaced')
+        this.log.warn(replacedClaimWarning(this.redis.prefix, identity.location, outcome.previous));
       return true;
     } catch (err) {
       if (!(err instanceof QueuePrefixInUseError)) {

@@ -24,6 +24,16 @@ export type ClaimOutcome =
   /** The store at this location had another id (it was emptied and made again), or the claim was unreadable. */
   | { kind: 'replaced'; previous: StoreClaim | undefined };
 
+/** What a process says when it took its prefix back from its own store under an older id. */
+export function replacedClaimWarning(prefix: string, location: string, previous: StoreClaim | undefined): string {
+  const since = previous ? ` (id ${previous.id}, since ${previous.since})` : '';
+  return (
+    `QUEUE_PREFIX "${prefix}" taken over: the store at ${location} held it under another id${since}; ` +
+    'it was emptied or made again, so the jobs, versions and aliases Redis kept from before may name ' +
+    'files that are gone'
+  );
+}
+
 /** A process's store is not the one that holds its prefix: it must not take or make jobs there. */
 export class QueuePrefixInUseError extends Error {
   constructor(
