@@ -26,7 +26,7 @@ export type ClaimOutcome =
 
 /** What a process says when it took its prefix back from its own store under an older id. */
 export function replacedClaimWarning(prefix: string, location: string, previous: StoreClaim | undefined): string {
-  const since = previous ? ` (id ${previous.id}, since ${previous.since})` : '';
+  const since = previous ? ` (${previous.id}, since ${previous.since})` : '';
   return (
     `QUEUE_PREFIX "${prefix}" taken over: the store at ${location} held it under another id${since}; ` +
     'it was emptied or made again, so the jobs, versions and aliases Redis kept from before may name ' +
