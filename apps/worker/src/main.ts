@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { setFlagsFromString } from 'node:v8';
 import { ConsoleLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { loadConfig, logLevels } from '@tq/config';
+import { loadConfig, logLevels, workerV8Flags } from '@tq/config';
 import { runAtNice } from '@tq/runtime';
 import { serveWorkerMetrics } from './metrics';
 import { WorkerModule } from './worker.module';
@@ -10,9 +10,8 @@ import { WorkerModule } from './worker.module';
 /** A worker is an application context (no HTTP server): BullMQ workers for WORKER_QUEUES, closed on SIGTERM. */
 async function bootstrap(): Promise<void> {
   const config = loadConfig();
-  // Read by V8 at every full GC, so it applies when set here (measured: bench/fleet, README).
-  if (config.WORKER_HEAP_GROWING_PERCENT > 0)
-    setFlagsFromString(`--heap-growing-percent=${config.WORKER_HEAP_GROWING_PERCENT}`);
+  // Read by V8 when it collects, so they apply when set here (measured: bench/fleet, bench/ingest).
+  for (const flag of workerV8Flags(config)) setFlagsFromString(flag);
   const logger = new ConsoleLogger(`worker-${process.pid}`, { json: config.LOG_JSON, logLevels: logLevels(config) });
   const { refused } = runAtNice(config.WORKER_NICE);
   if (refused) logger.warn(`WORKER_NICE ${config.WORKER_NICE} not applied (${refused})`);

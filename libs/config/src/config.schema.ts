@@ -90,6 +90,18 @@ const configFields = z.object({
    */
   WORKER_HEAP_GROWING_PERCENT: z.coerce.number().int().min(0).max(300).default(100),
   /**
+   * V8's allocation-site pretenuring in a worker: "off" (default) sets
+   * --no-allocation-site-pretenuring at start (workerV8Flags). Reading a table allocates its rows
+   * in young batches; when V8 sees enough of one batch survive a scavenge it allocates every later
+   * row of that site in the old space, so each dies only at a full collection. When that happens
+   * (it depends on timing: in some processes, not others) reading and profiling a table takes
+   * about 1.6x the CPU and holds ~100 MB more. Measured profiling the 57.8 MB CSV of bench/ingest
+   * in a process pinned to one core, five processes each: V8's default 4.8-5.4 CPU s (all slow),
+   * off 3.0-3.1 s in four and 4.7 s in one; prepareTable's 4 passes (bench/ingest pinned, three
+   * runs each) off 18.7-19.0 MB/s a pass, on 12.2-19.6. Training speed did not move (bench/train-speed).
+   */
+  WORKER_V8_PRETENURING: z.enum(['on', 'off']).default('off'),
+  /**
    * The nice value a worker runs at, every thread of it (as SERVE_NICE): where workers share cores
    * with the API in one cgroup (`npm start`), a training job takes the CPU the API does not use
    * rather than the API's: measured (bench/worker-nice, both workers of 2 cores training), a job
