@@ -4,7 +4,9 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { setFlagsFromString } from 'node:v8';
 import { parse } from 'csv-parse';
+import { loadConfig, workerV8Flags } from '@tq/config';
 import { prepareTable, profileTable, readTable } from '@tq/tables';
 import { envInt } from './lib/env';
 import { fmt, printComparisons, printContext, type Comparison } from './lib/report';
@@ -135,7 +137,14 @@ async function main(): Promise<void> {
       throw new Error(`row counts differ: ${bare.rows} ${prof.rows} ${prep.rows}`);
     }
     const load = loadavg()[0]!.toFixed(2);
-    printContext({ rows: ROWS, 'file MB': fmt(bytes / MB), cpus: cpus().length, 'load avg': load, repeats: REPEATS });
+    printContext({
+      rows: ROWS,
+      'file MB': fmt(bytes / MB),
+      cpus: cpus().length,
+      'load avg': load,
+      repeats: REPEATS,
+      'V8 flags': V8_FLAGS.join(' ') || 'none',
+    });
     const mbps = (r: Pass) => bytes / MB / r.seconds;
     const csvParse = { baselineName: 'bare csv-parse', unit: 'MB/s', higherIsBetter: true };
     const rss = (r: MemoryResult) => r.peakRssMb - r.idleRssMb;
@@ -182,14 +191,17 @@ async function main(): Promise<void> {
 }
 
 const [mode, file] = process.argv.slice(2);
-if (mode && file)
+/** The children read tables as a worker does: with its V8 flags (WORKER_V8_PRETENURING=on measures V8's default). */
+const V8_FLAGS = workerV8Flags(loadConfig());
+if (mode && file) {
+  for (const flag of V8_FLAGS) setFlagsFromString(flag);
   (mode === 'speed' ? speedChild(file) : memoryChild(mode as Mode, file))
     .then((r) => console.log(JSON.stringify(r)))
     .catch((err: unknown) => {
       console.error(err);
       process.exit(1);
     });
-else
+} else
   main().catch((err: unknown) => {
     console.error(err instanceof Error ? (err.stack ?? err.message) : err);
     process.exit(1);
