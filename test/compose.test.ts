@@ -301,6 +301,22 @@ describe('docker-compose.yml and Dockerfile', () => {
     assert.equal(service(base, 'worker').environment?.WORKER_CONCURRENCY, '1');
   });
 
+  test("every variable docs/deploy.md's configuration table names is read by the compose file", () => {
+    const doc = readFileSync(join(ROOT, 'docs', 'deploy.md'), 'utf8');
+    const lines = doc.slice(doc.indexOf('## Configuration')).split('\n');
+    const start = lines.findIndex((l) => l.startsWith('|'));
+    const end = lines.findIndex((l, i) => i > start && !l.startsWith('|'));
+    const names = lines
+      .slice(start + 2, end) // past the header and its rule
+      .flatMap((row) => [...(row.split('|')[1] ?? '').matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]!));
+    assert.ok(names.length >= 15, `the table names ${names.length} variables`);
+    // Each set to a number of its own, all at once: a variable compose never reads leaves no trace.
+    const values = Object.fromEntries(names.map((name, i) => [name, String(47101 + i)]));
+    const text = JSON.stringify(composeConfig(['gpu'], values));
+    const unread = names.filter((name) => !new RegExp(`(^|\\D)${values[name]}(\\D|$)`).test(text));
+    assert.deepEqual(unread, [], 'named in docs/deploy.md, not read by docker-compose.yml');
+  });
+
   test('the Dockerfile has every stage compose builds, and the GPU image facts hold', () => {
     const stages = readDockerfile(join(ROOT, 'Dockerfile'));
     const byName = new Map(stages.map((s) => [s.name, s]));
