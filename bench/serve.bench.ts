@@ -37,7 +37,8 @@ import { wrkInstalled, wrkPost } from './lib/wrk';
  *  - API responsiveness: p99 of GET /v1/jobs/:id idle vs during a burst of predicts sent to the
  *    replica (goal ≤ 2x), and during bursts sent through the API (JSON, then binary rows).
  * Every process shares this machine's cores with the load generator; BENCH_PIN=1 puts the API on
- * the first core and everything else on the others (as if the API had a host of its own).
+ * the first core and everything else on the others (as if the API had a host of its own),
+ * BENCH_PIN=replicas the replicas (as if the clients had one: see pin()).
  * The API runs with its default API_MAX_CONCURRENT_PREDICTS (set it in this process's environment
  * to measure another).
  * Env: BENCH_SERVE_SECONDS (default 3) per phase, BENCH_CONCURRENCY (32), BENCH_PIN,
@@ -46,7 +47,9 @@ import { wrkInstalled, wrkPost } from './lib/wrk';
  */
 const SECONDS = envInt(process.env.BENCH_SERVE_SECONDS, 3);
 const CONCURRENCY = envInt(process.env.BENCH_CONCURRENCY, 32);
-const PIN = process.env.BENCH_PIN === '1';
+const PIN = process.env.BENCH_PIN;
+if (PIN !== undefined && PIN !== '1' && PIN !== 'replicas')
+  throw new Error(`BENCH_PIN is 1 (the API on core 0) or replicas (the replicas on core 0), got ${PIN}`);
 /**
  * The batching replica's (and the in-process batcher's) SERVE_MAX_BATCH_SIZE (default: the
  * concurrency) and SERVE_MAX_DELAY_MS. Measured: a batch size above the concurrency makes every
@@ -274,13 +277,19 @@ async function batcherAlone(store: ArtifactStore, name: string, binary: Buffer):
   };
 }
 
-/** BENCH_PIN: the API alone on core 0, this process and the replicas on the rest. */
-function pin(system: TestSystem, others: (number | undefined)[]): void {
+/**
+ * BENCH_PIN=1: the API alone on core 0, this process (and the load generators it starts) and the
+ * replicas on the rest. BENCH_PIN=replicas: the two replicas on core 0 (every thread), the API,
+ * this process and its load generators on the rest, as if the clients had a machine of their own.
+ */
+function pin(system: TestSystem, replicas: (number | undefined)[]): void {
   const n = cpus().length;
   if (n < 2) throw new Error('BENCH_PIN needs 2 cores or more');
   const rest = `1-${n - 1}`;
-  execFileSync('taskset', ['-cp', '0', String(system.apiPid)]);
-  for (const pid of [process.pid, ...others]) if (pid) execFileSync('taskset', ['-acp', rest, String(pid)]);
+  const [alone, others] =
+    PIN === 'replicas' ? [replicas, [process.pid, system.apiPid]] : [[system.apiPid], [process.pid, ...replicas]];
+  for (const pid of alone) if (pid) execFileSync('taskset', ['-acp', '0', String(pid)]);
+  for (const pid of others) if (pid) execFileSync('taskset', ['-acp', rest, String(pid)]);
 }
 
 async function main(): Promise<void> {
@@ -384,7 +393,12 @@ async function main(): Promise<void> {
       concurrency: CONCURRENCY,
       'seconds per phase': SECONDS,
       'wrk (C load generator)': WRK ? 'installed: figures marked wrk' : 'not installed (apt-get install wrk)',
-      'processes pinned (BENCH_PIN)': PIN ? 'API on core 0, the rest on the others' : 'no',
+      'processes pinned (BENCH_PIN)':
+        PIN === 'replicas'
+          ? 'the replicas on core 0, the rest (the load generators) on the others'
+          : PIN
+            ? 'API on core 0, the rest on the others'
+            : 'no',
       "replicas' ORT_ALLOW_SPINNING (BENCH_ORT_SPINNING)": ORT_SPINNING ?? 'unset (a replica: off)',
       'errors (batching/single per model)': perModel.map((m) => m.errors).join(', '),
       ...Object.fromEntries(perModel.map((m) => [`${m.name}: the batching replica's batches`, m.batches])),
