@@ -62,6 +62,14 @@ describe('tenant views of the store', () => {
     for (const bad of ['', '..', 'A', 'a/b', '-a', 'a'.repeat(65)]) assert.throws(() => store.forTenant(bad));
   });
 
+  it('gives the same prefixes past the kept ones, and refuses a bad tenant every time it is named', () => {
+    // More tenants than the kept prefixes (4,096): the map is cleared and refilled, never wrong.
+    for (let i = 0; i < 5000; i++) assert.equal(tenantPrefix(`t${i}`), `tenants/t${i}/`);
+    for (const bad of ['..', 'A', 'a/b'])
+      for (let i = 0; i < 2; i++) assert.throws(() => tenantPrefix(bad), /must be 1-64 chars/, `${bad}, call ${i + 1}`);
+    assert.equal(tenantPrefix('t0'), 'tenants/t0/');
+  });
+
   it("keeps two tenants' models of one name apart: numbers, versions, artifacts, listings", async () => {
     const a = new ModelRegistry(store).forTenant('a');
     const b = new ModelRegistry(store).forTenant('b');
