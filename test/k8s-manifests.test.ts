@@ -137,6 +137,24 @@ const BREAKAGES: Array<[string, 'schema' | 'cross', (objects: K8sObject[]) => vo
     },
   ],
   [
+    "a serve replica's onnxruntime sized to the node's cores (ORT_INTRA_OP_THREADS 0)",
+    'cross',
+    (o) => {
+      const env = find(o, 'Deployment', 'tq-serve').spec.template.spec.containers[0].env as K8sObject[];
+      env.find((e) => e.name === 'ORT_INTRA_OP_THREADS')!.valueFrom = undefined;
+      env.find((e) => e.name === 'ORT_INTRA_OP_THREADS')!.value = '0';
+    },
+  ],
+  [
+    "an infer worker's onnxruntime threads set to 8 under a CPU limit of 2",
+    'cross',
+    (o) => {
+      const env = find(o, 'Deployment', 'tq-worker-infer').spec.template.spec.containers[0].env as K8sObject[];
+      env.find((e) => e.name === 'ORT_INTRA_OP_THREADS')!.valueFrom = undefined;
+      env.find((e) => e.name === 'ORT_INTRA_OP_THREADS')!.value = '8';
+    },
+  ],
+  [
     'an HPA whose minReplicas is a string (autoscaling/v2 is validated too)',
     'schema',
     (o) => {

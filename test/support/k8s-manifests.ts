@@ -13,6 +13,7 @@ import { ALL_QUEUES, servedQueues, type QueueName } from '@tq/contracts';
 import { QUEUE_DEPTH_METRIC } from '../../apps/api/src/metrics/queue-depth.gauge';
 import {
   componentOf,
+  cpuCores,
   decodeSecret,
   environmentOf,
   nameOf,
@@ -148,6 +149,15 @@ export function crossCheckProblems(objects: K8sObject[], opts: CheckOptions): st
       if (!OPTIONAL_KEYS.has(key) && !NOT_READ_BY[role].includes(key) && env[key] === undefined)
         problems.push(`${where}: ${key} is set nowhere (ConfigMap, Secret or env)`);
     if (env.HOST !== '0.0.0.0') problems.push(`${where}: HOST must be 0.0.0.0 (probes and scrapes reach the pod IP)`);
+
+    // onnxruntime's default pool (0) is the node's physical cores, which a CPU limit does not hide
+    // (microsoft/onnxruntime#29510): at most the pod's CPU limit, rounded up.
+    const cpuLimit = Math.ceil(cpuCores(container.resources?.limits?.cpu));
+    const threads = env.ORT_INTRA_OP_THREADS ?? '0';
+    if (!(Number(threads) >= 1 && Number(threads) <= cpuLimit))
+      problems.push(
+        `${where}: ORT_INTRA_OP_THREADS ${threads} (0: the node's cores) is not 1 to the CPU limit, rounded up (${cpuLimit})`,
+      );
 
     // Scraped by Prometheus through annotations, at the port the process serves /metrics on without a key
     // (the API's PORT needs one: its API_METRICS_PORT listener).

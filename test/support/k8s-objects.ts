@@ -23,13 +23,36 @@ export function decodeSecret(secret: K8sObject): Record<string, string> {
   return { ...data, ...(secret.stringData as Record<string, string> | undefined) };
 }
 
-/** Where a variable of a container's environment comes from: a literal, or a key of a ConfigMap or Secret. */
+/**
+ * Where a variable of a container's environment comes from: a literal, a key of a ConfigMap or
+ * Secret, or one of the container's resources (resourceFieldRef).
+ */
 export interface EnvSource {
-  from: 'value' | 'ConfigMap' | 'Secret';
+  from: 'value' | 'ConfigMap' | 'Secret' | 'resource';
   /** The ConfigMap's or Secret's name. */
   name?: string;
-  /** The key in it (the variable's own name for envFrom). */
+  /** The key in it (the variable's own name for envFrom); the resource ("limits.cpu") for a resource. */
   key?: string;
+}
+
+/** A CPU quantity in cores ("2", "1.5", "500m"); NaN for anything else. */
+export function cpuCores(quantity: unknown): number {
+  const m = /^(\d+(?:\.\d+)?)(m?)$/.exec(String(quantity));
+  return m ? Number(m[1]) / (m[2] ? 1000 : 1) : NaN;
+}
+
+/**
+ * A resourceFieldRef's value as the kubelet gives it: the container's CPU request or limit in units
+ * of the divisor (default 1), rounded up. Only CPU is read here (what the manifests use);
+ * undefined for anything else, or a container without that bound.
+ */
+function resourceValue(container: K8sObject, ref: K8sObject): string | undefined {
+  const [bound, resource] = String(ref.resource).split('.');
+  if ((bound !== 'limits' && bound !== 'requests') || resource !== 'cpu') return undefined;
+  if (ref.containerName !== undefined && ref.containerName !== container.name) return undefined;
+  const cores = cpuCores(container.resources?.[bound]?.cpu);
+  const divisor = cpuCores(ref.divisor ?? '1');
+  return Number.isFinite(cores) && divisor > 0 ? String(Math.ceil(cores / divisor)) : undefined;
 }
 
 export interface Environment {
@@ -39,9 +62,10 @@ export interface Environment {
 
 /**
  * A container's environment as the kubelet builds it: envFrom in order, then env (which wins), with
- * valueFrom's configMapKeyRef and secretKeyRef looked up in the rendered objects. A reference to an object
- * or key that is not there is a problem (the pod would not start), unless it is optional or `missingOk`
- * says the manifests leave that object to someone else (the base leaves the S3 Secret to the overlays).
+ * valueFrom's configMapKeyRef and secretKeyRef looked up in the rendered objects, and resourceFieldRef
+ * in the container's CPU (resourceValue). A reference to an object or key that is not there is a
+ * problem (the pod would not start), unless it is optional or `missingOk` says the manifests leave
+ * that object to someone else (the base leaves the S3 Secret to the overlays).
  */
 export function environmentOf(
   container: K8sObject,
@@ -75,6 +99,14 @@ export function environmentOf(
     if (typeof e.value === 'string') {
       env[e.name] = e.value;
       sources[e.name] = { from: 'value' };
+      continue;
+    }
+    const field = e.valueFrom?.resourceFieldRef;
+    if (field) {
+      const value = resourceValue(container, field);
+      if (value === undefined) problems.push(`${where}: ${e.name} reads ${field.resource}, which this container lacks`);
+      else env[e.name] = value;
+      sources[e.name] = { from: 'resource', key: field.resource };
       continue;
     }
     const ref = e.valueFrom?.configMapKeyRef ?? e.valueFrom?.secretKeyRef;
