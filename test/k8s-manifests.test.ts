@@ -39,6 +39,14 @@ const find = (objects: K8sObject[], kind: string, name: string): K8sObject => {
   return found;
 };
 
+/** Sets a variable of a Deployment's container to a literal value, in place of its valueFrom. */
+function setLiteralEnv(objects: K8sObject[], deployment: string, name: string, value: string): void {
+  const env = find(objects, 'Deployment', deployment).spec.template.spec.containers[0].env as K8sObject[];
+  const entry = env.find((e) => e.name === name)!;
+  delete entry.valueFrom;
+  entry.value = value;
+}
+
 /** One breakage each, applied to a copy of the small overlay's objects; [what, which check must notice, how]. */
 const BREAKAGES: Array<[string, 'schema' | 'cross', (objects: K8sObject[]) => void]> = [
   [
@@ -139,20 +147,12 @@ const BREAKAGES: Array<[string, 'schema' | 'cross', (objects: K8sObject[]) => vo
   [
     "a serve replica's onnxruntime sized to the node's cores (ORT_INTRA_OP_THREADS 0)",
     'cross',
-    (o) => {
-      const env = find(o, 'Deployment', 'tq-serve').spec.template.spec.containers[0].env as K8sObject[];
-      env.find((e) => e.name === 'ORT_INTRA_OP_THREADS')!.valueFrom = undefined;
-      env.find((e) => e.name === 'ORT_INTRA_OP_THREADS')!.value = '0';
-    },
+    (o) => setLiteralEnv(o, 'tq-serve', 'ORT_INTRA_OP_THREADS', '0'),
   ],
   [
     "an infer worker's onnxruntime threads set to 8 under a CPU limit of 2",
     'cross',
-    (o) => {
-      const env = find(o, 'Deployment', 'tq-worker-infer').spec.template.spec.containers[0].env as K8sObject[];
-      env.find((e) => e.name === 'ORT_INTRA_OP_THREADS')!.valueFrom = undefined;
-      env.find((e) => e.name === 'ORT_INTRA_OP_THREADS')!.value = '8';
-    },
+    (o) => setLiteralEnv(o, 'tq-worker-infer', 'ORT_INTRA_OP_THREADS', '8'),
   ],
   [
     'an HPA whose minReplicas is a string (autoscaling/v2 is validated too)',
